@@ -1,0 +1,46 @@
+/**
+ * kubestation's command line. Each command lives in src/commands/<name>.ts
+ * and is imported only when it runs, so `validate` or `seed-isos` never pay
+ * for loading the vmrest client or the Kubernetes client.
+ */
+import { describeError } from './errors.js';
+
+export interface CommandContext {
+  /** Arguments after the command name. */
+  argv: string[];
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+export type CommandRunner = (ctx: CommandContext) => Promise<number>;
+
+const commands: Record<string, { summary: string; load: () => Promise<{ run: CommandRunner }> }> = {
+  validate: { summary: 'check cluster.yaml and print a summary of the lab', load: () => import('./commands/validate.js') },
+};
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(15)} ${c.summary}`);
+  return `usage: kubestation <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun 'kubestation <command> --help' for a command's options.\n`;
+}
+
+export async function main(argv: string[], ctx: Omit<CommandContext, 'argv'>): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    ctx.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    ctx.stderr.write(`kubestation: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    const { run } = await command.load();
+    return await run({ ...ctx, argv: rest });
+  } catch (error) {
+    ctx.stderr.write(`kubestation ${name}: ${describeError(error)}\n`);
+    return 1;
+  }
+}
