@@ -1,0 +1,99 @@
+/**
+ * cluster.yaml → ClusterSpec. Reading, YAML parsing, shape and semantic
+ * checks all report into one list, so a user fixes everything in one pass.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import yaml from 'js-yaml';
+import type { ClusterSpec } from './model.js';
+import { SpecError, type SpecProblem } from './problems.js';
+import { resolveClusterSpec } from './resolve.js';
+import type { ClusterFile } from './schema.js';
+import { checkSemantics } from './semantic.js';
+import { checkShape } from './structural.js';
+
+export const DEFAULT_CLUSTER_FILE = 'cluster.yaml';
+
+export interface ParseOptions {
+  /** Absolute path the text came from; stateDir is resolved against its folder. */
+  sourcePath?: string;
+  cwd?: string;
+}
+
+export interface CheckResult {
+  spec: ClusterSpec | undefined;
+  problems: SpecProblem[];
+}
+
+function parseYaml(text: string): { document?: unknown; problem?: SpecProblem } {
+  if (text.includes('\u0000')) {
+    return { problem: { path: '(file)', message: 'is not a text file (it contains NUL bytes); cluster.yaml must be UTF-8 YAML' } };
+  }
+  if (text.trim() === '' || text.split(/\r?\n/).every((l) => l.trim() === '' || l.trim().startsWith('#'))) {
+    return { problem: { path: '(file)', message: 'is empty; start from the cluster.yaml shipped with kubestation' } };
+  }
+  try {
+    // CORE schema: YAML 1.2 scalars only (no timestamps, no "yes"/"no" booleans).
+    return { document: yaml.load(text, { schema: yaml.CORE_SCHEMA }) };
+  } catch (error) {
+    if (error instanceof yaml.YAMLException) {
+      const mark = error.mark;
+      const where = mark ? `line ${mark.line + 1}, column ${mark.column + 1}` : 'unknown position';
+      return { problem: { path: `(yaml ${where})`, message: `${error.reason}; fix the YAML syntax there (indent with spaces, "key: value", one key per line)` } };
+    }
+    throw error;
+  }
+}
+
+/** Checks a cluster.yaml text; returns the spec when there is no problem, and every problem found. */
+export function checkClusterSpec(text: string, options: ParseOptions = {}): CheckResult {
+  const { document, problem } = parseYaml(text);
+  if (problem) return { spec: undefined, problems: [problem] };
+  if (typeof document !== 'object' || document === null || Array.isArray(document)) {
+    return {
+      spec: undefined,
+      problems: [{ path: '(top level)', message: 'expected a mapping with apiVersion, kind, name, networks and nodes; see the shipped cluster.yaml' }],
+    };
+  }
+  const problems = [...checkShape(document), ...checkSemantics(document)];
+  if (problems.length > 0) return { spec: undefined, problems };
+  const spec = resolveClusterSpec(document as ClusterFile, { sourcePath: options.sourcePath, cwd: options.cwd ?? process.cwd() });
+  return { spec, problems: [] };
+}
+
+/** Parses and validates cluster.yaml text; throws SpecError listing every problem. */
+export function parseClusterSpec(text: string, options: ParseOptions = {}): ClusterSpec {
+  const { spec, problems } = checkClusterSpec(text, options);
+  if (!spec) throw new SpecError(problems, options.sourcePath);
+  return spec;
+}
+
+/** Reads the file as UTF-8, refusing what is not text; problems carry the path "(file)". */
+export async function readClusterFile(filePath: string): Promise<{ text?: string; problem?: SpecProblem }> {
+  let info;
+  try {
+    info = await stat(filePath);
+  } catch {
+    return { problem: { path: '(file)', message: `${filePath} does not exist; run from the folder holding cluster.yaml or pass --cluster <path>` } };
+  }
+  if (!info.isFile()) return { problem: { path: '(file)', message: `${filePath} is not a file; pass the path of cluster.yaml with --cluster` } };
+  if (info.size > 1024 * 1024) return { problem: { path: '(file)', message: `${filePath} is ${info.size} bytes; a cluster spec is a small YAML file — is this the right file?` } };
+  const bytes = await readFile(filePath);
+  try {
+    return { text: new TextDecoder('utf-8', { fatal: true }).decode(bytes) };
+  } catch {
+    return { problem: { path: '(file)', message: `${filePath} is not UTF-8 text; save cluster.yaml as UTF-8` } };
+  }
+}
+
+export async function loadClusterSpec(filePath: string): Promise<ClusterSpec> {
+  const absolute = path.resolve(filePath);
+  const { text, problem } = await readClusterFile(absolute);
+  if (problem || text === undefined) throw new SpecError([problem!], absolute);
+  return parseClusterSpec(text, { sourcePath: absolute });
+}
+
+/** Where the CLI looks for the spec: --cluster, then KUBESTATION_CLUSTER, then ./cluster.yaml. */
+export function clusterFilePath(cwd: string, flag: string | undefined, env: NodeJS.ProcessEnv): string {
+  return path.resolve(cwd, flag ?? env.KUBESTATION_CLUSTER ?? DEFAULT_CLUSTER_FILE);
+}

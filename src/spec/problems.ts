@@ -1,0 +1,46 @@
+import { KubestationError } from '../errors.js';
+
+/** One thing wrong with cluster.yaml: where (a field path like `nodes[1].natAddress`) and what. */
+export interface SpecProblem {
+  path: string;
+  /** What is wrong with which value, why, and what would be valid. */
+  message: string;
+}
+
+export function formatProblem(problem: SpecProblem): string {
+  return `${problem.path}: ${problem.message}`;
+}
+
+/** Thrown by the loader with every problem found, not just the first. */
+export class SpecError extends KubestationError {
+  readonly problems: SpecProblem[];
+  readonly file: string | undefined;
+
+  constructor(problems: SpecProblem[], file: string | undefined) {
+    const where = file ?? 'cluster spec';
+    const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
+    super('SPEC_INVALID', `${where}: ${count}\n${problems.map((p) => `  - ${formatProblem(p)}`).join('\n')}`, {
+      fix: 'correct the fields above in cluster.yaml, then run `npm run validate`',
+    });
+    this.name = 'SpecError';
+    this.problems = problems;
+    this.file = file;
+  }
+}
+
+/** JSON-pointer-ish segments to the user's notation: ['nodes', 1, 'natAddress'] → nodes[1].natAddress. */
+export function fieldPath(segments: ReadonlyArray<string | number>): string {
+  if (segments.length === 0) return '(top level)';
+  return segments
+    .map((s, i) => (typeof s === 'number' || /^\d+$/.test(s) ? `[${s}]` : i === 0 ? s : `.${s}`))
+    .join('');
+}
+
+/** A value as it should appear in a message: strings quoted, others as YAML would show them. */
+export function showValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return String(value);
+}
