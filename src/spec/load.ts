@@ -45,6 +45,12 @@ function parseYaml(text: string): { document?: unknown; problem?: SpecProblem } 
   }
 }
 
+/** Several nodes can share one bad default (nodeDefaults.x): say it once. */
+function uniqueProblems(problems: SpecProblem[]): SpecProblem[] {
+  const byText = new Map(problems.map((p) => [`${p.path}: ${p.message}`, p]));
+  return [...byText.values()];
+}
+
 /** Checks a cluster.yaml text; returns the spec when there is no problem, and every problem found. */
 export function checkClusterSpec(text: string, options: ParseOptions = {}): CheckResult {
   const { document, problem } = parseYaml(text);
@@ -55,7 +61,7 @@ export function checkClusterSpec(text: string, options: ParseOptions = {}): Chec
       problems: [{ path: '(top level)', message: 'expected a mapping with apiVersion, kind, name, networks and nodes; see the shipped cluster.yaml' }],
     };
   }
-  const problems = [...checkShape(document), ...checkSemantics(document)];
+  const problems = uniqueProblems([...checkShape(document), ...checkSemantics(document)]);
   if (problems.length > 0) return { spec: undefined, problems };
   const spec = resolveClusterSpec(document as ClusterFile, { sourcePath: options.sourcePath, cwd: options.cwd ?? process.cwd() });
   return { spec, problems: [] };
@@ -79,6 +85,7 @@ export async function readClusterFile(filePath: string): Promise<{ text?: string
   if (!info.isFile()) return { problem: { path: '(file)', message: `${filePath} is not a file; pass the path of cluster.yaml with --cluster` } };
   if (info.size > 1024 * 1024) return { problem: { path: '(file)', message: `${filePath} is ${info.size} bytes; a cluster spec is a small YAML file — is this the right file?` } };
   const bytes = await readFile(filePath);
+  if (bytes.includes(0)) return { problem: { path: '(file)', message: `${filePath} is a binary file, not YAML text; pass the path of cluster.yaml with --cluster` } };
   try {
     return { text: new TextDecoder('utf-8', { fatal: true }).decode(bytes) };
   } catch {

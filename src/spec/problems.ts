@@ -38,7 +38,8 @@ export function fieldPath(segments: ReadonlyArray<string | number>): string {
 
 /** A value as it should appear in a message: strings quoted, others as YAML would show them. */
 export function showValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
+  // Quoted but not JSON-escaped, so a Windows path reads as the user wrote it.
+  if (typeof value === 'string') return `"${value.replace(/\n/g, '\\n')}"`;
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';

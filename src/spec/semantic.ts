@@ -35,8 +35,17 @@ const ip = (v: unknown): string | undefined => (typeof v === 'string' && ipv4Re.
 const subnet = (v: unknown): Ipv4Subnet | undefined => (typeof v === 'string' && cidrRe.test(v) ? parseSubnet(v) : undefined);
 const int = (v: unknown): number | undefined => (typeof v === 'number' && Number.isInteger(v) ? v : undefined);
 
-function usableRange(s: Ipv4Subnet): string {
-  return `${intToIp(ipToInt(s.network) + 1)}–${intToIp(ipToInt(s.broadcast) - 1)}`;
+/**
+ * The block of addresses a user can pick from, for messages: after the
+ * network address and any reserved addresses at the start (host .1,
+ * gateway .2), up to the DHCP range or the broadcast address.
+ */
+function freeRange(s: Ipv4Subnet, reserved: Array<string | undefined>, dhcpStart?: string): string {
+  const taken = new Set(reserved.filter((a): a is string => a !== undefined).map(ipToInt));
+  let low = ipToInt(s.network) + 1;
+  while (taken.has(low)) low++;
+  const limit = dhcpStart && subnetContains(s, dhcpStart) ? ipToInt(dhcpStart) : ipToInt(s.broadcast);
+  return `${intToIp(low)}–${intToIp(limit - 1)}`;
 }
 
 export function isKnownTimeZone(zone: string): boolean {
@@ -87,10 +96,11 @@ export function checkSemantics(document: unknown): SpecProblem[] {
   const hostOnlyVmnet = typeof hostOnlyRaw?.vmnet === 'string' ? hostOnlyRaw.vmnet : 'vmnet1';
   if (natVmnet === hostOnlyVmnet) add('networks.hostOnly.vmnet', `${showValue(hostOnlyVmnet)} is also the NAT network's vmnet; each NIC needs its own network (usually vmnet8 NAT, vmnet1 host-only)`);
 
+  const whole = (s: Ipv4Subnet) => `${intToIp(ipToInt(s.network) + 1)}–${intToIp(ipToInt(s.broadcast) - 1)}`;
   const checkHostSide = (where: string, address: string | undefined, s: Ipv4Subnet | undefined, label: string) => {
     if (!address || !s) return;
-    if (!subnetContains(s, address)) add(where, `${address} is outside the ${label} subnet ${s.cidr}; use an address in ${usableRange(s)}`);
-    else if (address === s.network || address === s.broadcast) add(where, `${address} is the ${address === s.network ? 'network' : 'broadcast'} address of ${s.cidr}; use an address in ${usableRange(s)}`);
+    if (!subnetContains(s, address)) add(where, `${address} is outside the ${label} subnet ${s.cidr}; use an address in ${whole(s)}`);
+    else if (address === s.network || address === s.broadcast) add(where, `${address} is the ${address === s.network ? 'network' : 'broadcast'} address of ${s.cidr}; use an address in ${whole(s)}`);
   };
   checkHostSide('networks.nat.gateway', gateway, nat, 'NAT');
   checkHostSide('networks.nat.hostAddress', natHost, nat, 'NAT');
@@ -100,6 +110,8 @@ export function checkSemantics(document: unknown): SpecProblem[] {
   checkHostSide('networks.nat.dhcpRange.end', dhcpEnd, nat, 'NAT');
   if (dhcpStart && dhcpEnd && ipToInt(dhcpStart) > ipToInt(dhcpEnd)) add('networks.nat.dhcpRange', `start ${dhcpStart} is after end ${dhcpEnd}`);
   const dhcpValid = dhcpStart && dhcpEnd && ipToInt(dhcpStart) <= ipToInt(dhcpEnd);
+  const natFree = nat ? freeRange(nat, [natHost, gateway], dhcpValid ? dhcpStart : undefined) : '';
+  const hostOnlyFree = hostOnly ? freeRange(hostOnly, [hostOnlyHost]) : '';
   if (dhcpValid && gateway && inRange(gateway, dhcpStart, dhcpEnd)) add('networks.nat.gateway', `${gateway} lies inside the DHCP range ${dhcpStart}–${dhcpEnd}`);
 
   // --- Kubernetes networks ---
@@ -140,7 +152,7 @@ export function checkSemantics(document: unknown): SpecProblem[] {
       const first = names.get(name);
       if (first !== undefined) add(`${at}.name`, `${showValue(name)} is already used by nodes[${first}]; every node needs its own name`);
       else names.set(name, i);
-      for (const nic of ['ens33', 'ens37']) {
+      for (const nic of first === undefined ? ['ens33', 'ens37'] : []) {
         const mac = deriveMac(clusterName, name, nic);
         const owner = macs.get(mac);
         if (owner) add(`${at}.name`, `the derived MAC ${mac} collides with ${owner}; rename one of the nodes`);
@@ -152,11 +164,11 @@ export function checkSemantics(document: unknown): SpecProblem[] {
     const natAddress = ip(node.natAddress);
     if (natAddress && nat) {
       const where = `${at}.natAddress`;
-      if (!subnetContains(nat, natAddress)) add(where, `${natAddress} is outside the NAT subnet ${nat.cidr}; use an address in ${usableRange(nat)} outside the DHCP range`);
-      else if (natAddress === nat.network || natAddress === nat.broadcast) add(where, `${natAddress} is the ${natAddress === nat.network ? 'network' : 'broadcast'} address of ${nat.cidr}`);
-      else if (natAddress === gateway) add(where, `${natAddress} is the NAT gateway; pick another address such as ${nat.network.replace(/\.0$/, '.11')}`);
-      else if (natAddress === natHost) add(where, `${natAddress} is the Windows host's address on the NAT network; pick another address`);
-      else if (dhcpValid && inRange(natAddress, dhcpStart, dhcpEnd)) add(where, `${natAddress} is inside the DHCP range ${dhcpStart}–${dhcpEnd}; VMware could hand it to another VM. Use an address below ${dhcpStart}`);
+      if (!subnetContains(nat, natAddress)) add(where, `${natAddress} is outside the NAT subnet ${nat.cidr}; use a free address in ${natFree}`);
+      else if (natAddress === nat.network || natAddress === nat.broadcast) add(where, `${natAddress} is the ${natAddress === nat.network ? 'network' : 'broadcast'} address of ${nat.cidr}; use a free address in ${natFree}`);
+      else if (natAddress === gateway) add(where, `${natAddress} is the NAT gateway; use a free address in ${natFree}`);
+      else if (natAddress === natHost) add(where, `${natAddress} is the Windows host's address on the NAT network; use a free address in ${natFree}`);
+      else if (dhcpValid && inRange(natAddress, dhcpStart, dhcpEnd)) add(where, `${natAddress} is inside the DHCP range ${dhcpStart}–${dhcpEnd}, so VMware could hand it to another VM; use a free address in ${natFree}`);
       const first = natAddresses.get(natAddress);
       if (first !== undefined) add(where, `${natAddress} is already used by nodes[${first}]`);
       else natAddresses.set(natAddress, i);
@@ -164,9 +176,9 @@ export function checkSemantics(document: unknown): SpecProblem[] {
     const hostOnlyAddress = ip(node.hostOnlyAddress);
     if (hostOnlyAddress && hostOnly) {
       const where = `${at}.hostOnlyAddress`;
-      if (!subnetContains(hostOnly, hostOnlyAddress)) add(where, `${hostOnlyAddress} is outside the host-only subnet ${hostOnly.cidr}; use an address in ${usableRange(hostOnly)}`);
-      else if (hostOnlyAddress === hostOnly.network || hostOnlyAddress === hostOnly.broadcast) add(where, `${hostOnlyAddress} is the ${hostOnlyAddress === hostOnly.network ? 'network' : 'broadcast'} address of ${hostOnly.cidr}`);
-      else if (hostOnlyAddress === hostOnlyHost) add(where, `${hostOnlyAddress} is the Windows host's address on the host-only network; pick another address`);
+      if (!subnetContains(hostOnly, hostOnlyAddress)) add(where, `${hostOnlyAddress} is outside the host-only subnet ${hostOnly.cidr}; use a free address in ${hostOnlyFree}`);
+      else if (hostOnlyAddress === hostOnly.network || hostOnlyAddress === hostOnly.broadcast) add(where, `${hostOnlyAddress} is the ${hostOnlyAddress === hostOnly.network ? 'network' : 'broadcast'} address of ${hostOnly.cidr}; use a free address in ${hostOnlyFree}`);
+      else if (hostOnlyAddress === hostOnlyHost) add(where, `${hostOnlyAddress} is the Windows host's address on the host-only network; use a free address in ${hostOnlyFree}`);
       const first = hostOnlyAddresses.get(hostOnlyAddress);
       if (first !== undefined) add(where, `${hostOnlyAddress} is already used by nodes[${first}]`);
       else hostOnlyAddresses.set(hostOnlyAddress, i);
@@ -244,7 +256,7 @@ export function checkSemantics(document: unknown): SpecProblem[] {
   for (const key of ['vmFolder', 'installFolder'] as const) {
     const value = vmware[key];
     if (typeof value === 'string' && value.length > 0 && !isAbsoluteAnywhere(value)) {
-      add(`vmware.${key}`, `${showValue(value)} is not an absolute path; write the full folder, e.g. ${key === 'vmFolder' ? '"D:\\\\VMs\\\\kubestation"' : '"C:\\\\Program Files (x86)\\\\VMware\\\\VMware Workstation"'}`);
+      add(`vmware.${key}`, `${showValue(value)} is not an absolute path; write the full folder, e.g. ${key === 'vmFolder' ? 'D:\\VMs\\kubestation' : 'C:\\Program Files (x86)\\VMware\\VMware Workstation'}`);
     }
   }
   return problems;

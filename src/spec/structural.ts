@@ -58,7 +58,7 @@ function describe(error: ErrorObject): SpecProblem | undefined {
       const suggestion = suggestKey(key, known);
       return {
         path: fieldPath([...segments, key]),
-        message: `unknown key ${JSON.stringify(key)}${suggestion ? `; did you mean ${JSON.stringify(suggestion)}?` : ''} Valid keys here: ${known.join(', ')}`,
+        message: `unknown key ${JSON.stringify(key)}${suggestion ? ` (did you mean ${JSON.stringify(suggestion)}?)` : ''}; valid keys here: ${known.join(', ')}`,
       };
     }
     case 'required': {
@@ -70,7 +70,8 @@ function describe(error: ErrorObject): SpecProblem | undefined {
       const want = (error.params as { type: string }).type;
       const hint = expected ?? expectedType[want] ?? want;
       const quoteHint = want === 'string' && typeof error.data === 'number' ? ' (put it in quotes so YAML keeps it as text)' : '';
-      return { path, message: `${showValue(error.data)} is ${typeName(error.data)}; expected ${hint}${quoteHint}` };
+      const got = typeof error.data === 'object' && error.data !== null ? `is ${typeName(error.data)}` : `${showValue(error.data)} is ${typeName(error.data)}`;
+      return { path, message: `${got}; expected ${hint}${quoteHint}` };
     }
     case 'const':
       return { path, message: `${showValue(error.data)} is not allowed; the only valid value is ${showValue(schema.const)}${schema.description ? ` (${schema.description})` : ''}` };
@@ -107,12 +108,5 @@ export function checkShape(document: unknown): SpecProblem[] {
   // A union of literals reports one error per branch plus the union itself: keep the union's.
   const unions = errors.filter((e) => e.keyword === 'anyOf').map((e) => e.schemaPath.replace(/\/anyOf$/, '/anyOf/'));
   const kept = errors.filter((e) => e.keyword === 'anyOf' || !unions.some((prefix) => e.schemaPath.startsWith(prefix)));
-  const problems = kept.map(describe).filter((p): p is SpecProblem => p !== undefined);
-  const seen = new Set<string>();
-  return problems.filter((p) => {
-    const key = `${p.path}\u0000${p.message}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
+  return kept.map(describe).filter((p): p is SpecProblem => p !== undefined);
 }
