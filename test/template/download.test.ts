@@ -131,7 +131,7 @@ describe('downloadVerified', () => {
 
   it('deletes the download and names both hashes on a checksum mismatch', async () => {
     const tampered = Buffer.from(ova);
-    tampered[1000] ^= 0xff;
+    tampered[1000] = (tampered[1000] ?? 0) ^ 0xff;
     server.behaviour = { tamperedImage: tampered };
     const { image, sums } = targets();
     const dest = path.join(dir, IMAGE_NAME);

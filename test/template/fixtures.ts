@@ -28,7 +28,9 @@ export function ovfFor(diskFile: string, capacityGiB: number): string {
 export async function makeOva(entries: Array<{ name: string; body: Buffer | string }>): Promise<Buffer> {
   const archive = pack();
   const chunks: Buffer[] = [];
-  archive.on('data', (c: Buffer) => chunks.push(c));
+  archive.on('data', (c: unknown) => {
+    chunks.push(c as Buffer);
+  });
   const finished = new Promise<void>((resolve, reject) => {
     archive.on('end', resolve);
     archive.on('error', reject);
