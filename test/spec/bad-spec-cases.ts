@@ -112,7 +112,7 @@ export const badSpecCases: BadSpecCase[] = [
   { name: 'DHCP range reversed', change: (d) => { d.networks.nat.dhcpRange = { start: '192.168.5.254', end: '192.168.5.201' }; }, problems: [
       "networks.nat.dhcpRange: start 192.168.5.254 is after end 192.168.5.201",
     ] },
-  { name: 'node networks overlap', change: (d) => { d.networks.hostOnly.subnet = '192.168.0.0/16'; d.networks.hostOnly.hostAddress = '192.168.100.1'; d.nodes.forEach((n, i) => { n.hostOnlyAddress = `192.168.100.${i + 2}`; }); }, problems: [
+  { name: 'node networks overlap', change: (d) => { d.networks.hostOnly.subnet = '192.168.0.0/16'; d.networks.hostOnly.hostAddress = '192.168.100.1'; d.nodes.forEach((n: Doc, i: number) => { n.hostOnlyAddress = `192.168.100.${i + 2}`; }); }, problems: [
       "networks.hostOnly.subnet: 192.168.0.0/16 overlaps the NAT network 192.168.5.0/24; the two VMware networks must be separate (e.g. 192.168.5.0/24 and 172.100.100.0/24)",
     ] },
   { name: 'same vmnet twice', change: (d) => { d.networks.hostOnly.vmnet = 'vmnet8'; }, problems: [
