@@ -69,7 +69,7 @@ export interface PlannedFile {
   mode: number;
 }
 
-interface RecordPlan {
+export interface RecordPlan {
   identifier: Uint8Array;
   systemUse: Uint8Array;
   /** Which extent the record points at: the directory itself or a file (index into IsoLayout.files). */
@@ -78,7 +78,7 @@ interface RecordPlan {
   offset: number;
 }
 
-interface DirectoryPlan {
+export interface DirectoryPlan {
   sector: number;
   sectors: number;
   records: RecordPlan[];
@@ -171,6 +171,9 @@ export function planIsoLayout(files: readonly PlannedFile[], date: Date): IsoLay
   ];
   const dot = Buffer.of(0);
   const dotDot = Buffer.of(1);
+  // "." first, so the root's ER opens the continuation area.
+  const dotRecord = { identifier: dot, systemUse: fitSystemUse(1, directoryEntries(true), continuation), target: 'directory' as const };
+  const dotDotRecord = { identifier: dotDot, systemUse: fitSystemUse(1, directoryEntries(false), continuation), target: 'directory' as const };
 
   const primaryFiles = sorted
     .map((file, index) => ({ file, index, name: level1[index]! }))
@@ -185,11 +188,7 @@ export function planIsoLayout(files: readonly PlannedFile[], date: Date): IsoLay
       ];
       return { identifier, systemUse: fitSystemUse(identifier.length, entries, continuation), target: index };
     });
-  const primary = packRecords([
-    { identifier: dot, systemUse: fitSystemUse(1, directoryEntries(true), continuation), target: 'directory' },
-    { identifier: dotDot, systemUse: fitSystemUse(1, directoryEntries(false), continuation), target: 'directory' },
-    ...primaryFiles,
-  ]);
+  const primary = packRecords([dotRecord, dotDotRecord, ...primaryFiles]);
   const none = new Uint8Array(0);
   const joliet = packRecords([
     { identifier: dot, systemUse: none, target: 'directory' },
