@@ -1,19 +1,12 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildIso, planIsoLayout, type IsoFile } from '../../src/iso/iso9660.js';
 import { directoryRecordLength } from '../../src/iso/records.js';
 import { expectSeedIsoHolds } from './check-iso.js';
 import { isoinfoList } from './iso-tools.js';
+import { tempDirForThisFile } from './temp-dir.js';
 
-let workDir: string;
-beforeAll(async () => {
-  workDir = await mkdtemp(path.join(tmpdir(), 'kubestation-iso-edge-'));
-});
-afterAll(async () => {
-  await rm(workDir, { recursive: true, force: true });
-});
+const workDir = tempDirForThisFile('kubestation-iso-edge-');
 
 const seed: IsoFile[] = [
   { name: 'user-data', content: '#cloud-config\nhostname: k8s-master\n' },
@@ -65,7 +58,7 @@ describe('seed ISOs with edge cases', () => {
   });
 
   it.each(cases)('%s: every reader sees exactly the files', async (label, files) => {
-    await expectSeedIsoHolds(buildIso(files), files, workDir, label.replace(/\W+/g, '-'));
+    await expectSeedIsoHolds(buildIso(files), files, workDir(), label.replace(/\W+/g, '-'));
   });
 
   it('spreads a directory over several sectors without a record crossing a sector boundary', async () => {
@@ -79,12 +72,12 @@ describe('seed ISOs with edge cases', () => {
         expect(end).toBeLessThanOrEqual(2048);
       }
     }
-    await expectSeedIsoHolds(buildIso(files), files, workDir, 'sixty-long-names');
+    await expectSeedIsoHolds(buildIso(files), files, workDir(), 'sixty-long-names');
   });
 
   it('gives a file a data extent of its own, starting on a sector, in the order of its name', async () => {
     const files = cases[3]![1];
-    const iso = await expectSeedIsoHolds(buildIso(files), files, workDir, 'extents');
+    const iso = await expectSeedIsoHolds(buildIso(files), files, workDir(), 'extents');
     const entries = await isoinfoList(iso, '-R');
     const payload = entries.find((e) => e.name === 'payload.bin')!;
     const next = entries.find((e) => e.name === 'sector-plus-one.bin')!;

@@ -10,7 +10,8 @@ import { execa } from 'execa';
 // UTF-8 locale so xorriso and 7z print and write non-ASCII names as they are.
 const env = { LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' };
 
-export async function blkidValue(iso: string, tag: 'LABEL' | 'TYPE'): Promise<string> {
+/** One blkid tag; UUID of an ISO is its volume creation date, e.g. 2024-05-01-12-00-00-00. */
+export async function blkidValue(iso: string, tag: 'LABEL' | 'TYPE' | 'UUID'): Promise<string> {
   return (await execa('blkid', ['-p', '-o', 'value', '-s', tag, iso], { env })).stdout.trim();
 }
 

@@ -1,19 +1,12 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KubestationError } from '../../src/errors.js';
 import { buildIso, planIsoLayout, type IsoFile, type IsoOptions } from '../../src/iso/iso9660.js';
-import { isoinfoList } from './iso-tools.js';
+import { blkidValue, isoinfoList } from './iso-tools.js';
+import { tempDirForThisFile } from './temp-dir.js';
 
-let workDir: string;
-beforeAll(async () => {
-  workDir = await mkdtemp(path.join(tmpdir(), 'kubestation-iso-unit-'));
-});
-afterAll(async () => {
-  await rm(workDir, { recursive: true, force: true });
-});
+const workDir = tempDirForThisFile('kubestation-iso-unit-');
 
 const seed: IsoFile[] = [
   { name: 'user-data', content: '#cloud-config\nhostname: k8s-worker1\n' },
@@ -31,11 +24,11 @@ function refusal(files: IsoFile[], options: IsoOptions = {}): KubestationError {
   throw new Error('buildIso accepted what it should refuse');
 }
 
-/** The ISO's volume creation date as blkid reports it (its UUID), e.g. 2024-05-01-12-00-00-00. */
+/** The ISO's volume creation date as blkid reports it (its UUID). */
 async function blkidUuid(image: Buffer, label: string): Promise<string> {
-  const iso = path.join(workDir, `${label}.iso`);
+  const iso = path.join(workDir(), `${label}.iso`);
   await writeFile(iso, image);
-  return (await execa('blkid', ['-p', '-o', 'value', '-s', 'UUID', iso])).stdout.trim();
+  return blkidValue(iso, 'UUID');
 }
 
 describe('buildIso refuses what an ISO cannot represent', () => {
@@ -97,7 +90,7 @@ describe('timestamps', () => {
     expect(await blkidUuid(fromOption, 'option')).toBe('2024-05-01-12-00-00-00');
     const fromEpoch = buildIso(seed, { env: { SOURCE_DATE_EPOCH: '1700000000' } });
     expect(await blkidUuid(fromEpoch, 'epoch')).toBe('2023-11-14-22-13-20-00');
-    const listed = await isoinfoList(path.join(workDir, 'epoch.iso'), '-R');
+    const listed = await isoinfoList(path.join(workDir(), 'epoch.iso'), '-R');
     expect(listed.map((e) => e.name).sort()).toEqual(['meta-data', 'network-config', 'user-data']);
   });
 

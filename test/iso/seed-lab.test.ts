@@ -1,23 +1,17 @@
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildIso } from '../../src/iso/iso9660.js';
 import { expectSeedIsoHolds } from './check-iso.js';
 import { seedLab } from './fixtures/seed-lab.mjs';
 import { blkidValue, genisoimage, isoinfoList } from './iso-tools.js';
+import { tempDirForThisFile } from './temp-dir.js';
 
-let workDir: string;
-beforeAll(async () => {
-  workDir = await mkdtemp(path.join(tmpdir(), 'kubestation-iso-lab-'));
-});
-afterAll(async () => {
-  await rm(workDir, { recursive: true, force: true });
-});
+const workDir = tempDirForThisFile('kubestation-iso-lab-');
 
 describe.each(seedLab())('seed ISO for $node', ({ node, files }) => {
   it('is found as cidata and read whole by blkid, isoinfo, isovfy, xorriso and 7z', async () => {
-    await expectSeedIsoHolds(buildIso(files), files, workDir, node);
+    await expectSeedIsoHolds(buildIso(files), files, workDir(), node);
   });
 
   it('is byte-identical across builds and whatever order the files come in', () => {
@@ -27,12 +21,12 @@ describe.each(seedLab())('seed ISO for $node', ({ node, files }) => {
   });
 
   it("lists the same names and sizes as genisoimage's seed, and is smaller", async () => {
-    const sourceDir = path.join(workDir, `${node}-src`);
+    const sourceDir = path.join(workDir(), `${node}-src`);
     await mkdir(sourceDir, { recursive: true });
     for (const file of files) await writeFile(path.join(sourceDir, file.name), file.content);
-    const reference = path.join(workDir, `${node}-genisoimage.iso`);
+    const reference = path.join(workDir(), `${node}-genisoimage.iso`);
     const referenceImage = await genisoimage(sourceDir, files.map((f) => f.name), reference);
-    const ours = path.join(workDir, `${node}-ours.iso`);
+    const ours = path.join(workDir(), `${node}-ours.iso`);
     const image = buildIso(files);
     await writeFile(ours, image);
 
@@ -49,10 +43,9 @@ describe.each(seedLab())('seed ISO for $node', ({ node, files }) => {
 it("gives each node's seed its own volume date, which blkid shows as the ISO's UUID", async () => {
   const uuids = new Set<string>();
   for (const { node, files } of seedLab()) {
-    const iso = path.join(workDir, `${node}-uuid.iso`);
+    const iso = path.join(workDir(), `${node}-uuid.iso`);
     await writeFile(iso, buildIso(files, { env: {} }));
-    const { stdout } = await import('execa').then(({ execa }) => execa('blkid', ['-p', '-o', 'value', '-s', 'UUID', iso]));
-    uuids.add(stdout.trim());
+    uuids.add(await blkidValue(iso, 'UUID'));
   }
   expect(uuids.size).toBe(3);
 });
