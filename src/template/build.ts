@@ -11,13 +11,14 @@
  * when that result still exists and still matches the spec.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { KubestationError } from '../errors.js';
 import type { ClusterSpec } from '../spec/model.js';
 import { VmxFile } from '../vmx/vmx-file.js';
 import { fileNameFromUrl, sha256File } from './checksums.js';
 import { downloadVerified, fetchExpectedSha256, type HttpOptions } from './download.js';
+import { fileSize, writeFileAtomic } from './files.js';
 import { extractOvaDisk } from './ova.js';
 import { silentProgress, type ProgressSink } from './progress-bar.js';
 import {
@@ -32,7 +33,7 @@ import {
 } from './state.js';
 import { convertDiskArgs, findWorkstationInstallFolder, growDiskArgs, runVdiskmanager, vdiskmanagerFileName } from './vdiskmanager.js';
 import { mergeRenderedVmx, renderTemplateVmx, SERIAL_LOG_FILE } from './vmx.js';
-import { findVmByPath, type TemplateVmrest } from './vmrest-port.js';
+import type { TemplateVmrest } from './vmrest-port.js';
 
 export interface TemplateBuildDeps {
   vmrest: TemplateVmrest;
@@ -64,14 +65,6 @@ export interface TemplateBuildResult {
 /** The disk every node is cloned with: as large as the largest node asks for (a clone cannot shrink it). */
 export function templateDiskGiB(spec: Pick<ClusterSpec, 'nodes'>): number {
   return Math.max(...spec.nodes.map((n) => n.diskGiB));
-}
-
-async function fileSize(filePath: string): Promise<number | undefined> {
-  try {
-    return (await stat(filePath)).size;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Workstation keeps `<file>.lck` folders while a VM is powered on or open; its files must not change then. */
@@ -197,28 +190,21 @@ async function ensureVmx(spec: ClusterSpec, image: ImageRecord, deps: TemplateBu
 
 async function ensureRegistered(spec: ClusterSpec, vmxPath: string, deps: TemplateBuildDeps, ran: TemplateBuildResult['ran']): Promise<string> {
   const name = spec.vmware.template.name;
-  let vm = await findVmByPath(deps.vmrest, vmxPath);
+  let vm = await deps.vmrest.findVm({ vmxPath });
   if (vm) {
     deps.log(`vmrest: ${name} is registered (id ${vm.id})`);
   } else {
-    vm = await deps.vmrest.registerVm(name, vmxPath);
+    vm = await deps.vmrest.registerVm({ name, path: vmxPath });
     ran.push('register');
     deps.log(`vmrest: registered ${name} (id ${vm.id})`);
   }
-  const power = await deps.vmrest.powerState(vm.id);
+  const power = await deps.vmrest.getPowerState(vm.id);
   if (power !== 'poweredOff') {
     throw new KubestationError('TEMPLATE_NOT_POWERED_OFF', `The template VM ${name} is ${power}; clones can only be made from a powered-off VM.`, {
       fix: `Shut down ${name} in Workstation (or: vmrun stop "${vmxPath}" soft), then run the command again.`,
     });
   }
   return vm.id;
-}
-
-export async function writeFileAtomic(filePath: string, text: string): Promise<void> {
-  await mkdir(path.dirname(filePath), { recursive: true });
-  const temp = `${filePath}.${process.pid}.tmp`;
-  await writeFile(temp, text);
-  await rename(temp, filePath);
 }
 
 export async function buildTemplate(spec: ClusterSpec, deps: TemplateBuildDeps, options: TemplateBuildOptions = {}): Promise<TemplateBuildResult> {

@@ -3,9 +3,10 @@
  * Each step records its verified result here; a re-run skips a step whose
  * record matches the spec and whose files still exist.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ClusterSpec } from '../spec/model.js';
+import { writeFileAtomic } from './files.js';
 
 export const TEMPLATE_STATE_VERSION = 1;
 
@@ -104,11 +105,7 @@ export async function readTemplateState(spec: Pick<ClusterSpec, 'stateDir'>): Pr
 
 /** Atomic write: a crash leaves the old record or the new one, never half of one. */
 export async function writeTemplateState(spec: Pick<ClusterSpec, 'stateDir'>, state: TemplateState): Promise<void> {
-  const target = templateStatePath(spec);
-  await mkdir(path.dirname(target), { recursive: true });
-  const temp = `${target}.${process.pid}.tmp`;
-  await writeFile(temp, `${JSON.stringify(state, null, 2)}\n`);
-  await rename(temp, target);
+  await writeFileAtomic(templateStatePath(spec), `${JSON.stringify(state, null, 2)}\n`);
 }
 
 /** "https://cloud-images.ubuntu.com/noble/20250115/x.ova" → "20250115"; "current" URLs have none. */

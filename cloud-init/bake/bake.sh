@@ -1,0 +1,118 @@
+#!/bin/bash
+# kubestation golden bake, run once by cloud-init (runcmd) in the template VM.
+#
+# Installs containerd and kubelet/kubeadm/kubectl for the cluster's Kubernetes
+# minor, pre-pulls the control-plane and CNI images, writes
+# /etc/kubestation/golden.json, then, once cloud-init has finished, wipes
+# cloud-init's state and the machine id and powers off. The host follows the
+# progress lines on the serial console (ttyS0):
+#
+#   KUBESTATION <stage> start
+#   KUBESTATION <stage> ok [detail]
+#   KUBESTATION <stage> fail <reason>
+#
+# `KUBESTATION golden ok <base64 of golden.json>` carries the marker to the host.
+# A failure is reported and the VM still seals and powers off, so the host
+# never waits on a guest that has given up; golden.json is then not written.
+set -Eeuo pipefail
+
+# shellcheck source=/dev/null
+. /etc/kubestation/bake.env
+: "${KUBERNETES_MINOR:?}" "${PACKAGE_REPOSITORY:?}" "${PACKAGE_KEY_URL:?}" "${CNI_NAME:?}" "${CNI_VERSION:?}"
+KUBERNETES_PATCH="${KUBERNETES_PATCH:-}"
+CNI_MANIFEST_URLS="${CNI_MANIFEST_URLS:-}"
+
+LOG=/var/log/kubestation-bake.log
+MARKER=/etc/kubestation/golden.json
+CRI_SOCKET=unix:///run/containerd/containerd.sock
+export DEBIAN_FRONTEND=noninteractive
+APT_OPTS=(-o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold -y -q)
+
+exec >>"$LOG" 2>&1
+
+report() {
+  local line="KUBESTATION $*"
+  echo "$line"
+  if [ -w /dev/ttyS0 ]; then echo "$line" >/dev/ttyS0 || true; fi
+}
+
+stage=bake
+begin() {
+  stage="$1"
+  report "$stage" start
+}
+
+seal_and_power_off() {
+  # Runs outside cloud-init so cloud-init can finish writing its own state first;
+  # the clean then leaves the template as a never-booted image would be.
+  systemd-run --no-block --unit=kubestation-seal --description="kubestation: seal the template and power off" \
+    /bin/sh -c 'cloud-init status --wait >/dev/null 2>&1; apt-get clean; cloud-init clean --logs --machine-id --configs network 2>/dev/null || cloud-init clean --logs --machine-id; rm -f /var/log/kubestation-bake.log; sync; systemctl poweroff'
+}
+
+on_error() {
+  local status=$? line=$1
+  trap - ERR
+  report "$stage" fail "exit status $status at bake.sh line $line; last log lines follow"
+  if [ -w /dev/ttyS0 ]; then tail -n 15 "$LOG" | sed 's/^/  | /' >/dev/ttyS0 || true; fi
+  rm -f "$MARKER"
+  seal_and_power_off
+  exit "$status"
+}
+trap 'on_error $LINENO' ERR
+
+begin packages
+install -d -m 0755 /etc/apt/keyrings /etc/kubestation
+curl -fsSL --retry 5 --retry-connrefused "$PACKAGE_KEY_URL" | gpg --batch --yes --dearmor -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg
+echo "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] $PACKAGE_REPOSITORY /" >/etc/apt/sources.list.d/kubernetes.list
+apt-get "${APT_OPTS[@]}" update
+if [ -n "$KUBERNETES_PATCH" ]; then
+  # The repository's Debian revision (e.g. 1.37.2-1.1) for the pinned release.
+  deb_version=$(apt-cache madison kubeadm | awk -v v="$KUBERNETES_PATCH" '$3 ~ "^"v"-" { print $3; exit }')
+  [ -n "$deb_version" ] || { echo "kubeadm $KUBERNETES_PATCH is not in $PACKAGE_REPOSITORY" >&2; false; }
+  apt-get "${APT_OPTS[@]}" install containerd "kubelet=$deb_version" "kubeadm=$deb_version" "kubectl=$deb_version"
+else
+  apt-get "${APT_OPTS[@]}" install containerd kubelet kubeadm kubectl
+fi
+apt-mark hold kubelet kubeadm kubectl >/dev/null
+systemctl enable --now containerd
+package_version() { dpkg-query -W -f='${Version}' "$1"; }
+kubernetes_version=$(kubeadm version -o short)
+kubernetes_version=${kubernetes_version#v}
+report packages ok "kubeadm $kubernetes_version, containerd $(package_version containerd)"
+
+begin images
+kubeadm config images pull --kubernetes-version "v$kubernetes_version" --cri-socket "$CRI_SOCKET"
+for url in $CNI_MANIFEST_URLS; do
+  curl -fsSL --retry 5 --retry-connrefused "$url" |
+    sed -n 's/^[[:space:]-]*image:[[:space:]]*["'\'']\{0,1\}\([^"'\''[:space:]]*\).*/\1/p' |
+    sort -u |
+    while read -r image; do
+      crictl --runtime-endpoint "$CRI_SOCKET" pull "$image" >/dev/null
+    done
+done
+mapfile -t images < <(crictl --runtime-endpoint "$CRI_SOCKET" images -o json | python3 -c 'import json,sys; print("\n".join(sorted({t for i in json.load(sys.stdin)["images"] for t in i.get("repoTags") or []})))')
+report images ok "${#images[@]} images"
+
+begin golden
+python3 - "$MARKER" "$KUBERNETES_MINOR" "$kubernetes_version" "$(package_version kubelet)" "$(package_version kubeadm)" "$(package_version kubectl)" \
+  "$(package_version containerd)" "$CNI_NAME" "$CNI_VERSION" "${images[@]}" <<'PY'
+import datetime, json, os, sys
+path, minor, version, kubelet, kubeadm, kubectl, containerd, cni_name, cni_version, *images = sys.argv[1:]
+marker = {
+    "formatVersion": 1,
+    "bakedAt": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    "kubernetes": {"minor": minor, "version": version, "packages": {"kubelet": kubelet, "kubeadm": kubeadm, "kubectl": kubectl}},
+    "containerd": {"package": "containerd", "version": containerd},
+    "cni": {"name": cni_name, "version": cni_version},
+    "images": images,
+}
+tmp = path + ".tmp"
+with open(tmp, "w") as f:
+    json.dump(marker, f, indent=2)
+    f.write("\n")
+os.replace(tmp, path)
+PY
+report golden ok "$(base64 -w0 "$MARKER")"
+
+begin seal
+seal_and_power_off

@@ -1,0 +1,68 @@
+/**
+ * The golden bake's cloud-init seed: cloud-init/bake/user-data.yaml with
+ * bake.sh and its settings embedded, a meta-data with a fresh instance id
+ * (so cloud-init runs again for a re-bake), and a network-config that brings
+ * up ens33 (NAT, DHCP) only: the bake needs the Internet, not the cluster
+ * network. Pure: spec in, files out.
+ */
+import { readFile } from 'node:fs/promises';
+import { asset } from '../assets.js';
+import type { ClusterSpec } from '../spec/model.js';
+
+export interface SeedFile {
+  name: string;
+  content: string;
+}
+
+/** A value for a `KEY='...'` line in bake.env (POSIX sh single quotes). */
+export function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+export function bakeEnv(spec: Pick<ClusterSpec, 'kubernetes'>): string {
+  const k = spec.kubernetes;
+  const values: Record<string, string> = {
+    KUBERNETES_MINOR: k.minor,
+    KUBERNETES_PATCH: k.patch ?? '',
+    PACKAGE_REPOSITORY: k.packageRepository,
+    PACKAGE_KEY_URL: k.packageRepositoryKeyUrl,
+    CNI_NAME: k.cni.name,
+    CNI_VERSION: k.cni.version,
+    CNI_MANIFEST_URLS: k.cni.manifestUrls.join(' '),
+  };
+  return `${Object.entries(values)
+    .map(([key, value]) => `${key}=${shellQuote(value)}`)
+    .join('\n')}\n`;
+}
+
+export function bakeNetworkConfig(spec: Pick<ClusterSpec, 'os'>): string {
+  const dns = spec.os.dnsServers.map((a) => JSON.stringify(a)).join(', ');
+  return [
+    'version: 2',
+    'ethernets:',
+    '  ens33:',
+    '    dhcp4: true',
+    ...(dns ? ['    nameservers:', `      addresses: [${dns}]`] : []),
+    '',
+  ].join('\n');
+}
+
+export interface BakeSeedOptions {
+  /** Makes the instance id unique per bake, e.g. the bake's start time. */
+  bakeId: string;
+}
+
+export async function renderBakeSeed(spec: Pick<ClusterSpec, 'kubernetes' | 'os'>, options: BakeSeedOptions): Promise<SeedFile[]> {
+  const [template, script] = await Promise.all([readFile(asset('cloud-init', 'bake', 'user-data.yaml'), 'utf8'), readFile(asset('cloud-init', 'bake', 'bake.sh'), 'utf8')]);
+  const values: Record<string, string> = {
+    bakeEnvBase64: Buffer.from(bakeEnv(spec)).toString('base64'),
+    bakeScriptBase64: Buffer.from(script).toString('base64'),
+  };
+  const userData = template.replace(/\{\{(\w+)\}\}/g, (whole, name: string) => values[name] ?? whole);
+  const instanceId = `kubestation-bake-${options.bakeId.replace(/[^A-Za-z0-9-]/g, '')}`;
+  return [
+    { name: 'user-data', content: userData },
+    { name: 'meta-data', content: `instance-id: ${instanceId}\nlocal-hostname: kubestation-bake\n` },
+    { name: 'network-config', content: bakeNetworkConfig(spec) },
+  ];
+}

@@ -1,0 +1,256 @@
+/**
+ * The golden bake (`build-template --golden`): boot the template once with a
+ * seed that installs containerd + kubelet/kubeadm/kubectl and pre-pulls the
+ * images, follow its progress on the serial console, wait until it powers
+ * itself off, detach and delete the seed ISO, and record what the template
+ * now holds. A node whose template already has the right versions can then
+ * skip its package installs and image pulls on first boot.
+ */
+import { existsSync } from 'node:fs';
+import { open, readFile, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { KubestationError } from '../errors.js';
+import { buildIso } from '../iso/iso9660.js';
+import type { ClusterSpec } from '../spec/model.js';
+import { VmxFile } from '../vmx/vmx-file.js';
+import { renderBakeSeed } from './bake-seed.js';
+import { writeFileAtomic } from './files.js';
+import { readTemplateState, templateVmFolder, writeTemplateState, type GoldenMarker, type TemplateState } from './state.js';
+import { SEED_CDROM } from './vmx.js';
+import type { TemplateVmrest } from './vmrest-port.js';
+
+/** Where the bake leaves its marker inside the guest (and so inside every clone). */
+export const GOLDEN_MARKER_PATH = '/etc/kubestation/golden.json';
+export const BAKE_ISO_FILE = 'kubestation-bake.iso';
+
+/** One progress line from the guest: `KUBESTATION <stage> <start|ok|fail> [detail]`. */
+export interface BakeProgressLine {
+  stage: string;
+  status: 'start' | 'ok' | 'fail';
+  detail: string;
+}
+
+const progressPattern = /KUBESTATION (\S+) (start|ok|fail)(?: (.*))?$/;
+
+/** Finds a progress line in a serial console line (kernel messages may share the console). */
+export function parseBakeProgress(line: string): BakeProgressLine | undefined {
+  const match = progressPattern.exec(line.replace(/\r/g, '').trimEnd());
+  if (!match) return undefined;
+  return { stage: match[1]!, status: match[2] as BakeProgressLine['status'], detail: match[3] ?? '' };
+}
+
+/** Decodes the `golden ok <base64>` detail into the marker, checking the fields nodes rely on. */
+export function decodeGoldenMarker(base64: string): GoldenMarker {
+  const value = JSON.parse(Buffer.from(base64, 'base64').toString('utf8')) as Partial<GoldenMarker>;
+  if (
+    value.formatVersion !== 1 ||
+    typeof value.kubernetes?.version !== 'string' ||
+    typeof value.kubernetes.minor !== 'string' ||
+    typeof value.containerd?.version !== 'string' ||
+    typeof value.cni?.name !== 'string' ||
+    !Array.isArray(value.images)
+  ) {
+    throw new Error('the golden marker from the guest is incomplete');
+  }
+  return value as GoldenMarker;
+}
+
+/**
+ * True when the template's bake holds what `spec` asks for: same minor (and
+ * the pinned patch, if any), same CNI release, baked on the current image.
+ * build-vms and the cloud-init generator decide with this whether nodes may
+ * skip package installs and image pulls.
+ */
+export function goldenMatchesSpec(state: TemplateState, spec: Pick<ClusterSpec, 'kubernetes'>): boolean {
+  const golden = state.golden;
+  if (!golden || !state.image || golden.imageSha256 !== state.image.sha256) return false;
+  const k = spec.kubernetes;
+  if (golden.kubernetes.minor !== k.minor) return false;
+  if (k.patch !== undefined && golden.kubernetes.version !== k.patch) return false;
+  return golden.cni.name === k.cni.name && golden.cni.version === k.cni.version;
+}
+
+/** Reads appended text from the serial log file and hands out complete lines. */
+export class SerialFollower {
+  #offset = 0;
+  #partial = '';
+
+  constructor(readonly filePath: string) {}
+
+  async poll(): Promise<string[]> {
+    let size: number;
+    try {
+      size = (await stat(this.filePath)).size;
+    } catch {
+      return [];
+    }
+    if (size < this.#offset) this.#offset = 0; // the file was replaced
+    if (size === this.#offset) return [];
+    const handle = await open(this.filePath, 'r');
+    try {
+      const buffer = Buffer.alloc(size - this.#offset);
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, this.#offset);
+      this.#offset += bytesRead;
+      const text = this.#partial + buffer.subarray(0, bytesRead).toString('utf8');
+      const lines = text.split('\n');
+      this.#partial = lines.pop() ?? '';
+      return lines;
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+export interface GoldenDeps {
+  vmrest: TemplateVmrest;
+  log: (line: string) => void;
+  now?: () => Date;
+  /** How often the serial log and the power state are read (default 2 s). */
+  pollIntervalMs?: number;
+  /** Overall bound for the bake (default DEFAULT_BAKE_TIMEOUT_MS). */
+  timeoutMs?: number;
+}
+
+export interface GoldenResult {
+  marker: GoldenMarker;
+  skipped: boolean;
+}
+
+/**
+ * The bake's overall bound: boot, the package installs and the image pulls
+ * over a slow mirror, with room to spare. A healthy bake takes minutes.
+ */
+export const DEFAULT_BAKE_TIMEOUT_MS = 75 * 60_000;
+
+async function patchVmx(vmxPath: string, edit: (vmx: VmxFile) => void): Promise<void> {
+  const vmx = VmxFile.parse(await readFile(vmxPath, 'utf8'));
+  edit(vmx);
+  await writeFileAtomic(vmxPath, vmx.toString());
+}
+
+function attachIso(vmx: VmxFile, isoPath: string): void {
+  vmx.set(`${SEED_CDROM}.present`, 'TRUE');
+  vmx.set(`${SEED_CDROM}.deviceType`, 'cdrom-image');
+  vmx.set(`${SEED_CDROM}.fileName`, isoPath);
+  vmx.set(`${SEED_CDROM}.startConnected`, 'TRUE');
+}
+
+function detachIso(vmx: VmxFile): void {
+  vmx.set(`${SEED_CDROM}.fileName`, '');
+  vmx.set(`${SEED_CDROM}.startConnected`, 'FALSE');
+}
+
+function serialLogPath(vmx: VmxFile, vmxPath: string): string {
+  const name = vmx.get('serial0.fileName');
+  if ((vmx.get('serial0.fileType') ?? '').toLowerCase() !== 'file' || !name) {
+    throw new KubestationError('TEMPLATE_NO_SERIAL', `${vmxPath} has no file-backed serial port, so the bake's progress cannot be followed.`, {
+      fix: 'Run `npm run build-template -- --force` to rewrite the template .vmx, then bake again.',
+    });
+  }
+  return path.isAbsolute(name) || path.win32.isAbsolute(name) ? name : path.join(path.dirname(vmxPath), name);
+}
+
+export async function bakeGolden(spec: ClusterSpec, deps: GoldenDeps, options: { force?: boolean } = {}): Promise<GoldenResult> {
+  const state = await readTemplateState(spec);
+  const vmxPath = state.vm?.vmxPath;
+  if (!state.builtAt || !vmxPath || !state.image) {
+    throw new KubestationError('TEMPLATE_NOT_BUILT', 'The template VM has not been built yet, so there is nothing to bake.', { fix: 'Run `npm run build-template` first (or `npm run build-template -- --golden` to do both).' });
+  }
+  if (!options.force && state.golden && goldenMatchesSpec(state, spec)) {
+    deps.log(`golden: the template already holds Kubernetes ${state.golden.kubernetes.version} and ${spec.kubernetes.cni.name} ${state.golden.cni.version} images`);
+    return { marker: state.golden, skipped: true };
+  }
+  const vm = await deps.vmrest.findVm({ vmxPath });
+  if (!vm) {
+    throw new KubestationError('TEMPLATE_NOT_REGISTERED', `The template VM ${vmxPath} is not in Workstation's library.`, { fix: 'Run `npm run build-template` to register it again.' });
+  }
+  const power = await deps.vmrest.getPowerState(vm.id);
+  if (power !== 'poweredOff') {
+    throw new KubestationError('TEMPLATE_NOT_POWERED_OFF', `The template VM ${spec.vmware.template.name} is ${power}; the bake boots it itself.`, { fix: `Shut down ${spec.vmware.template.name} in Workstation, then run the command again.` });
+  }
+
+  const now = deps.now ?? (() => new Date());
+  const startedAt = now();
+  const isoPath = path.join(templateVmFolder(spec), BAKE_ISO_FILE);
+  const files = await renderBakeSeed(spec, { bakeId: startedAt.toISOString().replace(/\D/g, '').slice(0, 14) });
+  await writeFileAtomic(isoPath, buildIso(files, { volumeId: 'cidata', timestamp: startedAt }));
+
+  const vmxText = await readFile(vmxPath, 'utf8');
+  const serialPath = serialLogPath(VmxFile.parse(vmxText), vmxPath);
+  await rm(serialPath, { force: true }); // old console output must not be read as this bake's
+  await patchVmx(vmxPath, (vmx) => attachIso(vmx, isoPath));
+
+  delete state.golden; // the disk is about to change; until the bake succeeds it holds no verified versions
+  await writeTemplateState(spec, state);
+
+  const follower = new SerialFollower(serialPath);
+  const interval = deps.pollIntervalMs ?? 2000;
+  const deadline = Date.now() + (deps.timeoutMs ?? DEFAULT_BAKE_TIMEOUT_MS);
+  let marker: GoldenMarker | undefined;
+  let failure: BakeProgressLine | undefined;
+  const failureContext: string[] = [];
+  let poweredOff = false;
+  try {
+    deps.log(`golden: booting ${spec.vmware.template.name} with the bake seed (Kubernetes ${spec.kubernetes.patch ?? spec.kubernetes.minor}, ${spec.kubernetes.cni.name} ${spec.kubernetes.cni.version})`);
+    await deps.vmrest.setPowerState(vm.id, 'on');
+    const handle = (line: string): void => {
+      if (failure && /^\s*\|/.test(line)) failureContext.push(line.trim());
+      const progress = parseBakeProgress(line);
+      if (!progress) return;
+      if (progress.stage === 'golden' && progress.status === 'ok') {
+        marker = decodeGoldenMarker(progress.detail);
+        deps.log(`golden: ok, ${GOLDEN_MARKER_PATH} written`);
+        return;
+      }
+      if (progress.status === 'fail') failure ??= progress;
+      deps.log(`golden: ${progress.stage} ${progress.status}${progress.detail ? ` (${progress.detail})` : ''}`);
+    };
+    for (;;) {
+      for (const line of await follower.poll()) handle(line);
+      if ((await deps.vmrest.getPowerState(vm.id)) === 'poweredOff') {
+        poweredOff = true;
+        for (const line of await follower.poll()) handle(line);
+        break;
+      }
+      if (Date.now() >= deadline) break;
+      await sleep(Math.min(interval, Math.max(0, deadline - Date.now())));
+    }
+    if (!poweredOff) {
+      await deps.vmrest.setPowerState(vm.id, 'off');
+      throw new KubestationError('BAKE_TIMEOUT', `The golden bake did not power off the template within ${Math.round((deps.timeoutMs ?? DEFAULT_BAKE_TIMEOUT_MS) / 60000)} minutes; it was powered off. The console log is ${serialPath}.`, {
+        fix: 'Read the end of the console log for the step that hung (often a slow or unreachable package mirror), then run `npm run build-template -- --golden` again.',
+      });
+    }
+  } finally {
+    // Never leave the bake seed attached: a clone would otherwise boot it again.
+    if (poweredOff || (await deps.vmrest.getPowerState(vm.id).catch(() => undefined)) === 'poweredOff') {
+      await patchVmx(vmxPath, detachIso);
+      await rm(isoPath, { force: true });
+    }
+  }
+
+  if (failure) {
+    throw new KubestationError(
+      'BAKE_FAILED',
+      `The golden bake failed in stage ${failure.stage}: ${failure.detail}.${failureContext.length ? `\n    ${failureContext.slice(-15).join('\n    ')}` : ''}\n  The template was reset and stays usable without the bake; the full console log is ${serialPath}.`,
+      { fix: 'Fix the cause shown above (network, package repository, Kubernetes version), then run `npm run build-template -- --golden` again.' },
+    );
+  }
+  if (!marker) {
+    throw new KubestationError('BAKE_NO_MARKER', `The template powered off without reporting a finished bake (no "KUBESTATION golden ok" line in ${serialPath}).`, {
+      fix: 'Look at the console log for what stopped the bake, then run `npm run build-template -- --golden` again.',
+    });
+  }
+  const latest = await readTemplateState(spec);
+  latest.golden = { ...marker, imageSha256: state.image.sha256 };
+  await writeTemplateState(spec, latest);
+  return { marker, skipped: false };
+}
+
+/** For build-vms: true when the template's bake seed is still attached (a bake was interrupted). */
+export async function bakeIsoAttached(vmxPath: string): Promise<boolean> {
+  if (!existsSync(vmxPath)) return false;
+  const vmx = VmxFile.parse(await readFile(vmxPath, 'utf8'));
+  return (vmx.get(`${SEED_CDROM}.fileName`) ?? '').toLowerCase().endsWith(BAKE_ISO_FILE);
+}

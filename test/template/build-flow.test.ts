@@ -1,0 +1,284 @@
+/**
+ * The whole `build-template` flow against the vmrest simulator: a local image
+ * server, a recording vdiskmanager stand-in, real files in a temporary state
+ * folder, and (for --golden) a simulated guest that reads its seed ISO,
+ * writes progress lines to the serial file and powers off.
+ */
+import { execa } from 'execa';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { VmrestSimulator, type SimulatedGuest } from '../../src/simulator/vmrest-simulator.js';
+import { parseClusterSpec } from '../../src/spec/load.js';
+import type { ClusterSpec } from '../../src/spec/model.js';
+import { buildTemplate, type TemplateBuildDeps } from '../../src/template/build.js';
+import { bakeGolden, goldenMatchesSpec } from '../../src/template/golden.js';
+import { readTemplateState, templateStatePath } from '../../src/template/state.js';
+import type { GoldenMarker } from '../../src/template/state.js';
+import { VmrestClient } from '../../src/vmrest/client.js';
+import { VmrestCredentials } from '../../src/vmrest/credentials.js';
+import { VmxFile } from '../../src/vmx/vmx-file.js';
+import { DISK_NAME, IMAGE_NAME, makeCloudImageOva, sha256, startImageServer, writeVdiskmanagerStandIn, type ImageServer } from './fixtures.js';
+
+const USER = 'kube-admin';
+const PASS = 'Zq8#vL2!pR9x';
+
+type GuestScript = (guest: SimulatedGuest) => Promise<void>;
+
+let dir: string;
+let server: ImageServer;
+let ova: Buffer;
+let sim: VmrestSimulator;
+let client: VmrestClient;
+let spec: ClusterSpec;
+let standIn: Awaited<ReturnType<typeof writeVdiskmanagerStandIn>>;
+let guestScript: GuestScript | undefined;
+let hookErrors: unknown[];
+let logLines: string[];
+
+async function labSpec(overrides: { vmFolder?: string } = {}): Promise<ClusterSpec> {
+  const text = await readFile(path.resolve('cluster.yaml'), 'utf8');
+  const base = parseClusterSpec(text, { sourcePath: path.join(dir, 'cluster.yaml') });
+  return {
+    ...base,
+    stateDir: path.join(dir, 'state dir'),
+    vmware: {
+      ...base.vmware,
+      vmrestUrl: sim.url,
+      vmFolder: overrides.vmFolder,
+      template: { ...base.vmware.template, imageUrl: server.url(IMAGE_NAME), checksumsUrl: server.url('SHA256SUMS') },
+    },
+  };
+}
+
+function deps(): TemplateBuildDeps {
+  return { vmrest: client, log: (l) => logLines.push(l), vdiskmanagerPath: standIn.executable, http: { retryDelayMs: 10 } };
+}
+
+const imageRequests = () => server.requests.filter((r) => r.path.endsWith('.ova'));
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'ks-template-'));
+  ova = (await makeCloudImageOva(200 * 1024)).ova;
+  server = await startImageServer(ova);
+  hookErrors = [];
+  logLines = [];
+  guestScript = undefined;
+  sim = await VmrestSimulator.start({
+    defaultVmFolder: path.join(dir, 'Virtual Machines'),
+    username: USER,
+    password: PASS,
+    bootDelayMs: 10,
+    onGuestBoot: async (guest) => {
+      if (guestScript) await guestScript(guest);
+    },
+    onHookError: (e) => hookErrors.push(e),
+  });
+  client = new VmrestClient({ baseUrl: sim.url, credentials: new VmrestCredentials(USER, PASS), pollIntervalMs: 10, retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 10, maxTotalMs: 2000 } });
+  standIn = await writeVdiskmanagerStandIn(path.join(dir, 'VMware Workstation'));
+  spec = await labSpec();
+});
+
+afterEach(async () => {
+  await client.close();
+  await sim.close();
+  await server.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('build-template', () => {
+  it('downloads, extracts, converts, grows, writes the .vmx and registers a powered-off template', async () => {
+    const result = await buildTemplate(spec, deps());
+    expect(result.ran).toEqual(['download', 'extract', 'convert', 'grow', 'vmx', 'register']);
+
+    const vmFolder = path.join(spec.stateDir, 'template', 'vm');
+    const vmxPath = path.join(vmFolder, 'kubestation-noble-template.vmx');
+    const diskPath = path.join(vmFolder, 'kubestation-noble-template.vmdk');
+    const converting = path.join(vmFolder, 'kubestation-noble-template.converting.vmdk');
+    const extracted = path.join(spec.stateDir, 'template', 'work', DISK_NAME);
+    expect(await standIn.calls()).toEqual([
+      ['-r', extracted, '-t', '0', converting],
+      ['-x', '100GB', converting],
+    ]);
+    expect(existsSync(diskPath)).toBe(true);
+    expect(existsSync(extracted)).toBe(false); // the intermediate copy is not kept
+
+    // Registered with vmrest, powered off.
+    const vms = sim.vms();
+    expect(vms).toHaveLength(1);
+    expect(vms[0]).toMatchObject({ vmxPath, power: 'poweredOff' });
+    expect(result.vmId).toBe(vms[0]!.id);
+
+    // The .vmx on disk points at the converted disk and a serial log beside it.
+    const vmx = VmxFile.parse(await readFile(vmxPath, 'utf8'));
+    expect(vmx.get('scsi0:0.fileName')).toBe('kubestation-noble-template.vmdk');
+    expect(vmx.get('displayName')).toBe('kubestation-noble-template');
+    expect(vmx.get('numvcpus')).toBe(String(spec.controlPlane.cpus));
+    expect(vmx.get('memsize')).toBe(String(spec.controlPlane.memoryMiB));
+    expect(vmx.get('serial0.fileName')).toBe('serial0.log');
+    expect(vmx.get('annotation')).toContain(sha256(ova).slice(0, 16));
+
+    // template.json records what was built.
+    const state = JSON.parse(await readFile(templateStatePath(spec), 'utf8')) as Record<string, any>;
+    expect(state.formatVersion).toBe(1);
+    expect(state.image).toMatchObject({
+      url: server.url(IMAGE_NAME),
+      checksumsUrl: server.url('SHA256SUMS'),
+      fileName: IMAGE_NAME,
+      path: path.join(spec.stateDir, 'template', 'cache', IMAGE_NAME),
+      sha256: sha256(ova),
+      bytes: ova.length,
+      lastModified: 'Wed, 15 Jan 2025 10:00:00 GMT',
+    });
+    expect(state.disk).toMatchObject({ path: diskPath, sizeGiB: 100, imageSha256: sha256(ova) });
+    expect(state.vm).toMatchObject({ name: 'kubestation-noble-template', vmxPath, vmrestId: result.vmId, firmware: 'efi', virtualHwVersion: 20 });
+    expect(typeof state.builtAt).toBe('string');
+  });
+
+  it('skips every completed step on a re-run: no download, no conversion, no second registration', async () => {
+    await buildTemplate(spec, deps());
+    const requestsAfterFirst = server.requests.length;
+    const callsAfterFirst = (await standIn.calls()).length;
+    const registrations = sim.callCount('registerVm');
+
+    const again = await buildTemplate(spec, deps());
+    expect(again.ran).toEqual([]);
+    expect(server.requests.length).toBe(requestsAfterFirst); // not even SHA256SUMS
+    expect((await standIn.calls()).length).toBe(callsAfterFirst);
+    expect(sim.callCount('registerVm')).toBe(registrations);
+    expect(logLines.filter((l) => /already|up to date|is registered/.test(l))).toHaveLength(4);
+  });
+
+  it('only grows the disk when a node asks for more, and re-uses a verified image whose record was lost', async () => {
+    await buildTemplate(spec, deps());
+    const bigger = { ...spec, nodes: spec.nodes.map((n, i) => (i === 1 ? { ...n, diskGiB: 150 } : n)) };
+    const grown = await buildTemplate(bigger, deps());
+    expect(grown.ran).toEqual(['grow']);
+    expect((await standIn.calls()).at(-1)).toEqual(['-x', '150GB', path.join(spec.stateDir, 'template', 'vm', 'kubestation-noble-template.vmdk')]);
+
+    // template.json deleted, the verified image still in the cache: it is hashed, not downloaded again.
+    await rm(templateStatePath(spec));
+    const before = imageRequests().length;
+    const rebuilt = await buildTemplate(bigger, deps());
+    expect(imageRequests().length).toBe(before);
+    expect(rebuilt.ran).toEqual(['extract', 'convert', 'grow']); // the .vmx already matches: left alone
+  });
+
+  it('puts the template in <vmware.vmFolder>/<template name>/ when vmFolder is set', async () => {
+    const vmFolder = path.join(dir, 'VMs here');
+    spec = await labSpec({ vmFolder });
+    await buildTemplate(spec, deps());
+    expect(sim.vms()[0]!.vmxPath).toBe(path.join(vmFolder, 'kubestation-noble-template', 'kubestation-noble-template.vmx'));
+  });
+
+  it('refuses to touch a template that is powered on', async () => {
+    const first = await buildTemplate(spec, deps());
+    await client.setPowerState(first.vmId, 'on');
+    await expect(buildTemplate(spec, deps())).rejects.toMatchObject({ code: 'TEMPLATE_NOT_POWERED_OFF' });
+  });
+});
+
+function markerFor(s: ClusterSpec, version: string): GoldenMarker {
+  return {
+    formatVersion: 1,
+    bakedAt: '2026-09-01T00:00:00Z',
+    kubernetes: { minor: s.kubernetes.minor, version, packages: { kubelet: `${version}-1.1`, kubeadm: `${version}-1.1`, kubectl: `${version}-1.1` } },
+    containerd: { package: 'containerd', version: '2.2.1-0ubuntu1~24.04.3' },
+    cni: { name: s.kubernetes.cni.name, version: s.kubernetes.cni.version },
+    images: ['registry.k8s.io/kube-apiserver:v' + version, 'ghcr.io/flannel-io/flannel:' + s.kubernetes.cni.version],
+  };
+}
+
+/** What the bake seed's guest does, condensed: read the seed, report stages, report the marker, power off. */
+function bakingGuest(marker: GoldenMarker, seen: { userData?: string; isoPath?: string }): GuestScript {
+  return async (guest) => {
+    const vmx = await guest.readVmx();
+    const iso = vmx.get('sata0:1.fileName')!;
+    seen.isoPath = iso;
+    expect(vmx.get('sata0:1.startConnected')).toBe('TRUE');
+    // Read the seed the way a guest would: from the ISO's file system (xorriso).
+    const out = path.join(dir, 'seen-user-data');
+    await execa('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', '/user-data', out]);
+    seen.userData = await readFile(out, 'utf8');
+    const label = await execa('blkid', ['-o', 'value', '-s', 'LABEL', iso]);
+    expect(label.stdout.trim()).toBe('cidata');
+    await guest.writeSerial('[    0.000000] Linux version 6.8.0-51-generic\r\n');
+    await guest.writeSerial('KUBESTATION packages start\r\n');
+    await guest.writeSerial(`KUBESTATION packages ok kubeadm ${marker.kubernetes.version}\r\n[   42.1] cloud-init[901]: apt noise\nKUBESTATION images start\n`);
+    await guest.writeSerial(`KUBESTATION images ok 9 images\nKUBESTATION golden start\nKUBESTATION golden ok ${Buffer.from(JSON.stringify(marker)).toString('base64')}\nKUBESTATION seal start\n`);
+    setTimeout(() => guest.powerOff(), 30);
+  };
+}
+
+describe('build-template --golden', () => {
+  it('boots the template with the bake seed, follows the serial console, records the marker and detaches the ISO', async () => {
+    await buildTemplate(spec, deps());
+    const marker = markerFor(spec, '1.37.2');
+    const seen: { userData?: string; isoPath?: string } = {};
+    guestScript = bakingGuest(marker, seen);
+
+    const result = await bakeGolden(spec, { vmrest: client, log: (l) => logLines.push(l), pollIntervalMs: 10, timeoutMs: 10_000 });
+    expect(hookErrors).toEqual([]);
+    expect(result).toEqual({ marker, skipped: false });
+    expect(seen.userData).toMatch(/^#cloud-config/);
+    expect(seen.userData).toContain('/usr/local/sbin/kubestation-bake');
+
+    const state = await readTemplateState(spec);
+    expect(state.golden).toEqual({ ...marker, imageSha256: sha256(ova) });
+    expect(goldenMatchesSpec(state, spec)).toBe(true);
+    expect(logLines).toEqual(expect.arrayContaining(['golden: packages start', 'golden: images ok (9 images)', 'golden: ok, /etc/kubestation/golden.json written']));
+
+    const vmx = VmxFile.parse(await readFile(state.vm!.vmxPath, 'utf8'));
+    expect(vmx.get('sata0:1.fileName')).toBe('');
+    expect(vmx.get('sata0:1.startConnected')).toBe('FALSE');
+    expect(existsSync(seen.isoPath!)).toBe(false);
+    expect(sim.vms()[0]!.power).toBe('poweredOff');
+
+    // A second run with the same spec does not boot the template again.
+    const powerOns = sim.requestLog.filter((e) => e.operation === 'setPowerState').length;
+    const again = await bakeGolden(spec, { vmrest: client, log: () => {}, pollIntervalMs: 10 });
+    expect(again.skipped).toBe(true);
+    expect(sim.requestLog.filter((e) => e.operation === 'setPowerState').length).toBe(powerOns);
+    // ...but a different pinned patch or CNI release does not match.
+    expect(goldenMatchesSpec(state, { kubernetes: { ...spec.kubernetes, patch: '1.37.3' } })).toBe(false);
+    expect(goldenMatchesSpec(state, { kubernetes: { ...spec.kubernetes, minor: '1.36' } })).toBe(false);
+  });
+
+  it('reports the failing stage with the guest log lines and leaves no marker and no ISO', async () => {
+    await buildTemplate(spec, deps());
+    guestScript = async (guest) => {
+      await guest.writeSerial('KUBESTATION packages start\nKUBESTATION packages fail exit status 100 at bake.sh line 70; last log lines follow\n');
+      await guest.writeSerial('  | E: Unable to locate package kubeadm\n  | E: Unable to locate package kubelet\n');
+      setTimeout(() => guest.powerOff(), 20);
+    };
+    const error = await bakeGolden(spec, { vmrest: client, log: () => {}, pollIntervalMs: 10, timeoutMs: 10_000 }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'BAKE_FAILED' });
+    const message = (error as Error).message;
+    expect(message).toContain('stage packages');
+    expect(message).toContain('exit status 100');
+    expect(message).toContain('Unable to locate package kubeadm');
+    const state = await readTemplateState(spec);
+    expect(state.golden).toBeUndefined();
+    const vmx = VmxFile.parse(await readFile(state.vm!.vmxPath, 'utf8'));
+    expect(vmx.get('sata0:1.fileName')).toBe('');
+    expect(existsSync(path.join(spec.stateDir, 'template', 'vm', 'kubestation-bake.iso'))).toBe(false);
+  });
+
+  it('powers the template off and says so when the bake never finishes', async () => {
+    await buildTemplate(spec, deps());
+    guestScript = async (guest) => {
+      await guest.writeSerial('KUBESTATION packages start\n');
+    };
+    const error = await bakeGolden(spec, { vmrest: client, log: () => {}, pollIntervalMs: 10, timeoutMs: 400 }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'BAKE_TIMEOUT' });
+    expect(sim.vms()[0]!.power).toBe('poweredOff');
+    const vmx = VmxFile.parse(await readFile((await readTemplateState(spec)).vm!.vmxPath, 'utf8'));
+    expect(vmx.get('sata0:1.startConnected')).toBe('FALSE');
+  });
+
+  it('refuses to bake before the template exists', async () => {
+    await expect(bakeGolden(spec, { vmrest: client, log: () => {} })).rejects.toMatchObject({ code: 'TEMPLATE_NOT_BUILT' });
+  });
+});
