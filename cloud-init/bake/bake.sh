@@ -16,24 +16,29 @@
 # never waits on a guest that has given up; golden.json is then not written.
 set -Eeuo pipefail
 
+# Every path below hangs off ROOT, empty in the guest; tests point it at a scratch folder.
+ROOT="${KUBESTATION_BAKE_ROOT:-}"
 # shellcheck source=/dev/null
-. /etc/kubestation/bake.env
+. "$ROOT/etc/kubestation/bake.env"
 : "${KUBERNETES_MINOR:?}" "${PACKAGE_REPOSITORY:?}" "${PACKAGE_KEY_URL:?}" "${CNI_NAME:?}" "${CNI_VERSION:?}"
 KUBERNETES_PATCH="${KUBERNETES_PATCH:-}"
 CNI_MANIFEST_URLS="${CNI_MANIFEST_URLS:-}"
 
-LOG=/var/log/kubestation-bake.log
-MARKER=/etc/kubestation/golden.json
+LOG="$ROOT/var/log/kubestation-bake.log"
+MARKER="$ROOT/etc/kubestation/golden.json"
+CONSOLE="$ROOT/dev/ttyS0"
+KEYRING="$ROOT/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
 CRI_SOCKET=unix:///run/containerd/containerd.sock
 export DEBIAN_FRONTEND=noninteractive
 APT_OPTS=(-o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold -y -q)
 
+mkdir -p "$(dirname "$LOG")"
 exec >>"$LOG" 2>&1
 
 report() {
   local line="KUBESTATION $*"
   echo "$line"
-  if [ -w /dev/ttyS0 ]; then echo "$line" >/dev/ttyS0 || true; fi
+  if [ -w "$CONSOLE" ]; then echo "$line" >>"$CONSOLE" || true; fi
 }
 
 stage=bake
@@ -53,7 +58,7 @@ on_error() {
   local status=$? line=$1
   trap - ERR
   report "$stage" fail "exit status $status at bake.sh line $line; last log lines follow"
-  if [ -w /dev/ttyS0 ]; then tail -n 15 "$LOG" | sed 's/^/  | /' >/dev/ttyS0 || true; fi
+  if [ -w "$CONSOLE" ]; then tail -n 15 "$LOG" | sed 's/^/  | /' >>"$CONSOLE" || true; fi
   rm -f "$MARKER"
   seal_and_power_off
   exit "$status"
@@ -61,9 +66,9 @@ on_error() {
 trap 'on_error $LINENO' ERR
 
 begin packages
-install -d -m 0755 /etc/apt/keyrings /etc/kubestation
-curl -fsSL --retry 5 --retry-connrefused "$PACKAGE_KEY_URL" | gpg --batch --yes --dearmor -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg
-echo "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] $PACKAGE_REPOSITORY /" >/etc/apt/sources.list.d/kubernetes.list
+install -d -m 0755 "$(dirname "$KEYRING")" "$ROOT/etc/apt/sources.list.d" "$(dirname "$MARKER")"
+curl -fsSL --retry 5 --retry-connrefused "$PACKAGE_KEY_URL" | gpg --batch --yes --dearmor -o "$KEYRING"
+echo "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] $PACKAGE_REPOSITORY /" >"$ROOT/etc/apt/sources.list.d/kubernetes.list"
 apt-get "${APT_OPTS[@]}" update
 if [ -n "$KUBERNETES_PATCH" ]; then
   # The repository's Debian revision (e.g. 1.37.2-1.1) for the pinned release.

@@ -1,0 +1,179 @@
+/**
+ * The golden bake's seed, checked by the tools that consume it (cloud-init's
+ * schema check, its network renderer, shellcheck, bash), and bake.sh run for
+ * real against stand-ins for apt, kubeadm, crictl and friends.
+ */
+import { execa } from 'execa';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import yaml from 'js-yaml';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { asset } from '../../src/assets.js';
+import { parseClusterSpec } from '../../src/spec/load.js';
+import type { ClusterSpec } from '../../src/spec/model.js';
+import { bakeEnv, renderBakeSeed, shellQuote } from '../../src/template/bake-seed.js';
+import { decodeGoldenMarker, parseBakeProgress } from '../../src/template/golden.js';
+
+let dir: string;
+let spec: ClusterSpec;
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'ks-bake-'));
+  spec = parseClusterSpec(await readFile(path.resolve('cluster.yaml'), 'utf8'), { sourcePath: path.join(dir, 'cluster.yaml') });
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function seedFiles(s: ClusterSpec = spec): Promise<Record<string, string>> {
+  const files = await renderBakeSeed(s, { bakeId: '20260901100000' });
+  return Object.fromEntries(files.map((f) => [f.name, f.content]));
+}
+
+describe('bake seed', () => {
+  it('is a valid cloud-config that embeds bake.sh and its settings unchanged', async () => {
+    const files = await seedFiles();
+    const userData = path.join(dir, 'user-data');
+    await writeFile(userData, files['user-data']!);
+    const schema = await execa('cloud-init', ['schema', '-c', userData], { reject: false, all: true });
+    // cloud-init 22.4 (this machine) wrongly rejects `users: []`; 23.2+ accepts it (canonical/cloud-init
+    // PR #2124) and noble runs 24.x. Any other schema error fails the test.
+    const errors = /schema errors: (.*)/.exec(schema.all ?? '')?.[1]?.split(/, (?=\w[\w.]*: )/) ?? [];
+    expect(errors.filter((e) => e !== 'users: [] is too short')).toEqual([]);
+    if (errors.length === 0) expect(schema.all).toContain('Valid cloud-config');
+
+    const doc = yaml.load(files['user-data']!) as { users: unknown[]; write_files: Array<{ path: string; content: string; encoding: string; permissions: string }>; runcmd: string[][] };
+    expect(doc.users).toEqual([]); // no default "ubuntu" login baked into every node
+    const script = doc.write_files.find((f) => f.path === '/usr/local/sbin/kubestation-bake')!;
+    expect(script.permissions).toBe('0755');
+    expect(Buffer.from(script.content, 'base64').toString()).toBe(await readFile(asset('cloud-init', 'bake', 'bake.sh'), 'utf8'));
+    const env = doc.write_files.find((f) => f.path === '/etc/kubestation/bake.env')!;
+    expect(Buffer.from(env.content, 'base64').toString()).toBe(bakeEnv(spec));
+    expect(doc.runcmd).toEqual([['/usr/local/sbin/kubestation-bake']]);
+    expect(files['meta-data']).toBe('instance-id: kubestation-bake-20260901100000\nlocal-hostname: kubestation-bake\n');
+  });
+
+  it('brings up ens33 with DHCP and the spec DNS servers (rendered by cloud-init to netplan)', async () => {
+    const files = await seedFiles();
+    await writeFile(path.join(dir, 'network-config'), files['network-config']!);
+    const out = path.join(dir, 'out');
+    await execa('cloud-init', ['devel', 'net-convert', '-p', path.join(dir, 'network-config'), '-k', 'yaml', '-d', out, '-D', 'ubuntu', '-O', 'netplan']);
+    const netplan = yaml.load(await readFile(path.join(out, 'etc', 'netplan', '50-cloud-init.yaml'), 'utf8')) as { network: { ethernets: Record<string, unknown> } };
+    expect(netplan.network.ethernets).toEqual({ ens33: { dhcp4: true, nameservers: { addresses: ['8.8.8.8', '8.8.4.4'] } } });
+  });
+
+  it('writes bake.env values that bash reads back exactly, quotes included', async () => {
+    expect(shellQuote("it's")).toBe(`'it'\\''s'`);
+    const pinned = { ...spec, kubernetes: { ...spec.kubernetes, patch: '1.37.2', cni: { ...spec.kubernetes.cni, manifestUrls: ['http://127.0.0.1:1/a b.yml', "http://127.0.0.1:1/it's.yml"] } } };
+    await writeFile(path.join(dir, 'bake.env'), bakeEnv(pinned));
+    const { stdout } = await execa('bash', ['-c', '. "$1"; printf "%s\\n" "$KUBERNETES_MINOR" "$KUBERNETES_PATCH" "$PACKAGE_REPOSITORY" "$CNI_NAME" "$CNI_MANIFEST_URLS"', '_', path.join(dir, 'bake.env')]);
+    expect(stdout.split('\n')).toEqual(['1.37', '1.37.2', 'https://pkgs.k8s.io/core:/stable:/v1.37/deb/', 'flannel', "http://127.0.0.1:1/a b.yml http://127.0.0.1:1/it's.yml"]);
+  });
+
+  it('passes shellcheck', async () => {
+    const result = await execa('shellcheck', ['-x', asset('cloud-init', 'bake', 'bake.sh')], { reject: false, all: true });
+    expect(result.all).toBe('');
+    expect(result.exitCode).toBe(0);
+  });
+});
+
+describe('progress lines', () => {
+  it('are found among kernel console output, with CR line ends', () => {
+    expect(parseBakeProgress('KUBESTATION packages start\r')).toEqual({ stage: 'packages', status: 'start', detail: '' });
+    expect(parseBakeProgress('[  12.3] cloud-init[1]: KUBESTATION images fail exit status 1 at line 9')).toEqual({ stage: 'images', status: 'fail', detail: 'exit status 1 at line 9' });
+    expect(parseBakeProgress('[  12.3] Reached target Cloud-init target.')).toBeUndefined();
+    expect(parseBakeProgress('KUBESTATION packages maybe')).toBeUndefined();
+  });
+});
+
+/**
+ * Stand-ins for the guest's commands: each appends its argv to calls.log and
+ * prints what the real one would for the bake's purposes.
+ */
+async function writeGuestCommands(bin: string, options: { failApt?: boolean } = {}): Promise<void> {
+  await mkdir(bin, { recursive: true });
+  const log = path.join(bin, 'calls.log');
+  const stub = (body: string) => `#!/bin/bash\necho "$(basename "$0") $*" >>${JSON.stringify(log)}\n${body}\n`;
+  const commands: Record<string, string> = {
+    curl: `case "$*" in *Release.key*) echo "-----BEGIN PGP PUBLIC KEY BLOCK-----";; *) printf 'spec:\\n  containers:\\n  - name: x\\n    image: ghcr.io/flannel-io/flannel:v0.28.9\\n  initContainers:\\n  - image: "ghcr.io/flannel-io/flannel-cni-plugin:v1.7.1-flannel1"\\n';; esac`,
+    gpg: 'while [ $# -gt 0 ]; do if [ "$1" = -o ]; then cat >"$2"; exit 0; fi; shift; done',
+    'apt-get': options.failApt ? 'case " $* " in *" install "*) echo "E: Unable to locate package kubeadm" >&2; exit 100;; esac' : '',
+    'apt-cache': 'echo "   kubeadm | 1.37.3-1.1 | https://pkgs.k8s.io/core:/stable:/v1.37/deb  Packages"; echo "   kubeadm | 1.37.2-1.1 | https://pkgs.k8s.io/core:/stable:/v1.37/deb  Packages"',
+    'apt-mark': '',
+    'dpkg-query': 'case "$3" in containerd) printf "2.2.1-0ubuntu1~24.04.3";; *) printf "1.37.2-1.1";; esac',
+    systemctl: '',
+    kubeadm: 'case "$1" in version) echo v1.37.2;; esac',
+    crictl: `case "$*" in *images*) echo '{"images":[{"repoTags":["registry.k8s.io/kube-apiserver:v1.37.2","registry.k8s.io/pause:3.10.1"]},{"repoTags":["ghcr.io/flannel-io/flannel:v0.28.9"]}]}';; esac`,
+    'systemd-run': '',
+    'cloud-init': '',
+  };
+  for (const [name, body] of Object.entries(commands)) {
+    await writeFile(path.join(bin, name), stub(body));
+    await chmod(path.join(bin, name), 0o755);
+  }
+}
+
+async function runBake(root: string, bin: string, env: string) {
+  await mkdir(path.join(root, 'etc', 'kubestation'), { recursive: true });
+  await mkdir(path.join(root, 'dev'), { recursive: true });
+  await writeFile(path.join(root, 'etc', 'kubestation', 'bake.env'), env);
+  await writeFile(path.join(root, 'dev', 'ttyS0'), '');
+  return execa('bash', [asset('cloud-init', 'bake', 'bake.sh')], {
+    reject: false,
+    env: { KUBESTATION_BAKE_ROOT: root, PATH: `${bin}:${process.env.PATH}` },
+  });
+}
+
+describe('bake.sh', () => {
+  it('installs the pinned release, pulls control-plane and CNI images, writes golden.json, reports it, then seals', async () => {
+    const root = path.join(dir, 'root');
+    const bin = path.join(dir, 'bin');
+    await writeGuestCommands(bin);
+    const pinned = { ...spec, kubernetes: { ...spec.kubernetes, patch: '1.37.2' } };
+    const result = await runBake(root, bin, bakeEnv(pinned));
+    expect(result.exitCode).toBe(0);
+
+    const calls = (await readFile(path.join(bin, 'calls.log'), 'utf8')).trim().split('\n');
+    expect(calls).toContain('apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold -y -q install containerd kubelet=1.37.2-1.1 kubeadm=1.37.2-1.1 kubectl=1.37.2-1.1');
+    expect(calls).toContain('apt-mark hold kubelet kubeadm kubectl');
+    expect(calls).toContain('kubeadm config images pull --kubernetes-version v1.37.2 --cri-socket unix:///run/containerd/containerd.sock');
+    expect(calls).toContain('crictl --runtime-endpoint unix:///run/containerd/containerd.sock pull ghcr.io/flannel-io/flannel:v0.28.9');
+    expect(calls).toContain('crictl --runtime-endpoint unix:///run/containerd/containerd.sock pull ghcr.io/flannel-io/flannel-cni-plugin:v1.7.1-flannel1');
+    expect(calls.at(-1)).toMatch(/^systemd-run --no-block --unit=kubestation-seal .*cloud-init clean --logs --machine-id/);
+    expect(await readFile(path.join(root, 'etc', 'apt', 'sources.list.d', 'kubernetes.list'), 'utf8')).toBe(
+      'deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v1.37/deb/ /\n',
+    );
+
+    const console = (await readFile(path.join(root, 'dev', 'ttyS0'), 'utf8')).trim().split('\n');
+    const progress = console.map(parseBakeProgress);
+    expect(progress.map((p) => `${p?.stage} ${p?.status}`)).toEqual(['packages start', 'packages ok', 'images start', 'images ok', 'golden start', 'golden ok', 'seal start']);
+    const marker = decodeGoldenMarker(progress[5]!.detail);
+    expect(marker).toEqual(JSON.parse(await readFile(path.join(root, 'etc', 'kubestation', 'golden.json'), 'utf8')));
+    expect(marker).toMatchObject({
+      formatVersion: 1,
+      kubernetes: { minor: '1.37', version: '1.37.2', packages: { kubelet: '1.37.2-1.1', kubeadm: '1.37.2-1.1', kubectl: '1.37.2-1.1' } },
+      containerd: { package: 'containerd', version: '2.2.1-0ubuntu1~24.04.3' },
+      cni: { name: 'flannel', version: spec.kubernetes.cni.version },
+      images: ['ghcr.io/flannel-io/flannel:v0.28.9', 'registry.k8s.io/kube-apiserver:v1.37.2', 'registry.k8s.io/pause:3.10.1'],
+    });
+    expect(marker.bakedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  });
+
+  it('reports a failing stage with the log tail on the console, writes no marker, and still seals and powers off', async () => {
+    const root = path.join(dir, 'root');
+    const bin = path.join(dir, 'bin');
+    await writeGuestCommands(bin, { failApt: true });
+    const result = await runBake(root, bin, bakeEnv(spec));
+    expect(result.exitCode).toBe(100);
+    const console = await readFile(path.join(root, 'dev', 'ttyS0'), 'utf8');
+    const fail = console.split('\n').map(parseBakeProgress).find((p) => p?.status === 'fail');
+    expect(fail).toMatchObject({ stage: 'packages', status: 'fail' });
+    expect(fail!.detail).toMatch(/^exit status 100 at bake.sh line \d+/);
+    expect(console).toContain('  | E: Unable to locate package kubeadm');
+    expect(existsSync(path.join(root, 'etc', 'kubestation', 'golden.json'))).toBe(false);
+    const calls = (await readFile(path.join(bin, 'calls.log'), 'utf8')).trim().split('\n');
+    expect(calls.at(-1)).toMatch(/^systemd-run .*systemctl poweroff/);
+  });
+});
