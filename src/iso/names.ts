@@ -22,7 +22,6 @@ export function validateFileName(name: string): void {
   if (name.includes('/') || name.includes('\\')) {
     refuse('contains a path separator; seed ISOs hold one flat directory', 'pass the bare file name, without folders');
   }
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f]/.test(name)) refuse('contains a control character (e.g. NUL)', 'remove control characters from the name');
   if (JOLIET_FORBIDDEN.test(name)) refuse('contains one of * : ; ? which Joliet cannot record', 'rename the file without those characters');
   if (/[\ud800-\udfff]/.test(name)) {

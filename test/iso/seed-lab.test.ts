@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildIso } from '../../src/iso/iso9660.js';
@@ -23,7 +23,10 @@ describe.each(seedLab())('seed ISO for $node', ({ node, files }) => {
   it("lists the same names and sizes as genisoimage's seed, and is smaller", async () => {
     const sourceDir = path.join(workDir(), `${node}-src`);
     await mkdir(sourceDir, { recursive: true });
-    for (const file of files) await writeFile(path.join(sourceDir, file.name), file.content);
+    for (const file of files) {
+      await writeFile(path.join(sourceDir, file.name), file.content);
+      await chmod(path.join(sourceDir, file.name), 0o644); // genisoimage -rock records the source mode; ours defaults to 0644
+    }
     const reference = path.join(workDir(), `${node}-genisoimage.iso`);
     const referenceImage = await genisoimage(sourceDir, files.map((f) => f.name), reference);
     const ours = path.join(workDir(), `${node}-ours.iso`);
