@@ -1,0 +1,73 @@
+/**
+ * Clusters the fake Kubernetes API server can play. The healthy preset is the
+ * seed lab after a good build; each broken preset changes one thing the way
+ * it goes wrong on real hardware.
+ */
+
+export interface FakeNode {
+  name: string;
+  role: 'control-plane' | 'worker';
+  internalIP: string;
+  /** false: Ready=False ("cni plugin not initialized"), with the not-ready taint. Default true. */
+  ready?: boolean;
+  kubeletVersion: string;
+  /** Seconds this node's clock is ahead (+) or behind (−) the control plane. */
+  clockOffsetSeconds?: number;
+  /** What flannel recorded as the node's public IP (default: internalIP). */
+  flannelPublicIp?: string;
+}
+
+export interface KubeApiScenario {
+  name: string;
+  nodes: FakeNode[];
+  controlPlaneTaint: boolean;
+  cni: 'flannel' | 'calico';
+  dnsDomain: string;
+  /** CoreDNS pods crash-loop (forwarding loop). */
+  coreDnsCrashLoop: boolean;
+  /** Pod-to-pod packets between different nodes are dropped (VXLAN blocked). */
+  crossNodePodTraffic: 'ok' | 'dropped';
+  /** Traffic to Service ClusterIPs and NodePorts is not forwarded (kube-proxy rules missing). */
+  serviceTraffic: 'ok' | 'dropped';
+  /** Namespaces whose pods never finish terminating unless force-deleted (gracePeriodSeconds 0). */
+  stuckNamespaces: string[];
+}
+
+const seedNodes = (minor: string): FakeNode[] => [
+  { name: 'k8s-master', role: 'control-plane', internalIP: '172.100.100.2', kubeletVersion: `v${minor}.2` },
+  { name: 'k8s-worker1', role: 'worker', internalIP: '172.100.100.3', kubeletVersion: `v${minor}.2` },
+  { name: 'k8s-worker2', role: 'worker', internalIP: '172.100.100.4', kubeletVersion: `v${minor}.2` },
+];
+
+/** The seed lab (k8s-master + two workers on 172.100.100.0/24) healthy, Kubernetes `minor` (default 1.37). */
+export function healthySeedLab(overrides: Partial<KubeApiScenario> & { minor?: string } = {}): KubeApiScenario {
+  const { minor = '1.37', ...rest } = overrides;
+  return {
+    name: 'healthy',
+    nodes: seedNodes(minor),
+    controlPlaneTaint: true,
+    cni: 'flannel',
+    dnsDomain: 'cluster.local',
+    coreDnsCrashLoop: false,
+    crossNodePodTraffic: 'ok',
+    serviceTraffic: 'ok',
+    stuckNamespaces: [],
+    ...rest,
+  };
+}
+
+function withNode(scenario: KubeApiScenario, name: string, change: Partial<FakeNode>): KubeApiScenario {
+  return { ...scenario, nodes: scenario.nodes.map((n) => (n.name === name ? { ...n, ...change } : n)) };
+}
+
+/** Broken variants of the seed lab, one fault each. */
+export const brokenSeedLab = {
+  nodeNotReady: (node = 'k8s-worker2') => withNode({ ...healthySeedLab(), name: `${node} NotReady` }, node, { ready: false }),
+  coreDnsCrashLoop: () => ({ ...healthySeedLab(), name: 'CoreDNS CrashLoopBackOff', coreDnsCrashLoop: true }),
+  crossNodeTrafficDropped: () => ({ ...healthySeedLab(), name: 'cross-node pod traffic dropped', crossNodePodTraffic: 'dropped' as const }),
+  serviceTrafficDropped: () => ({ ...healthySeedLab(), name: 'Service traffic not forwarded', serviceTraffic: 'dropped' as const }),
+  stuckWorkload: (namespace: string) => ({ ...healthySeedLab(), name: 'stuck workload', stuckNamespaces: [namespace] }),
+  clockSkew: (node = 'k8s-worker1', seconds = 42) => withNode({ ...healthySeedLab(), name: `${node} clock skew` }, node, { clockOffsetSeconds: seconds }),
+  flannelOnNatNic: (node = 'k8s-worker1', natAddress = '192.168.5.12') =>
+    withNode({ ...healthySeedLab(), name: 'flannel on the NAT NIC' }, node, { flannelPublicIp: natAddress }),
+};
