@@ -18,6 +18,7 @@ export type CommandRunner = (ctx: CommandContext) => Promise<number>;
 
 const commands: Record<string, { summary: string; load: () => Promise<{ run: CommandRunner }> }> = {
   validate: { summary: 'check cluster.yaml and print a summary of the lab', load: () => import('./commands/validate.js') },
+  'seed-isos': { summary: 'write each node\'s cloud-init seed (user-data, meta-data, network-config, seed.iso)', load: () => import('./commands/seed-isos.js') },
   'build-template': { summary: 'make the template VM from the Ubuntu 24.04 cloud image (--golden: pre-install Kubernetes)', load: () => import('./commands/build-template.js') },
 };
 

@@ -1,0 +1,55 @@
+#!/bin/bash
+# First-boot runner (cloud-init runcmd). Runs the stages listed in
+# /etc/kubestation/stages in order, each as its own process under `timeout`
+# with its deadline, and reports every start / ok / fail as a progress line on
+# the serial console. Stops at the first failure. Ends with "complete done".
+set -euo pipefail
+
+LIB_DIR=${KUBESTATION_LIB_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
+STAGES_FILE=${KUBESTATION_STAGES_FILE:-/etc/kubestation/stages}
+LOG_DIR=${KUBESTATION_LOG_DIR:-/var/log/kubestation}
+RUN_DIR=${KUBESTATION_RUN_DIR:-/run/kubestation}
+export KUBESTATION_ENV=${KUBESTATION_ENV:-/etc/kubestation/node.env}
+export KUBESTATION_PROGRESS_LOG=${KUBESTATION_PROGRESS_LOG:-$LOG_DIR/progress.log}
+
+# shellcheck source=/dev/null
+source "$KUBESTATION_ENV"
+export KUBESTATION_NODE
+# shellcheck source-path=SCRIPTDIR source=lib/progress.sh
+source "$LIB_DIR/lib/progress.sh"
+
+mkdir -p "$LOG_DIR" "$RUN_DIR"
+chmod 0700 "$LOG_DIR" "$RUN_DIR"
+
+run_stage() {
+  local stage=$1 deadline=$2 log="$LOG_DIR/$1.log" rc=0
+  export KUBESTATION_SUMMARY_FILE="$RUN_DIR/$stage.summary"
+  export KUBESTATION_STAGE_ENDS_AT=$(($(date +%s) + deadline))
+  : >"$KUBESTATION_SUMMARY_FILE"
+  progress_emit "$stage" start "deadline ${deadline}s"
+  # --kill-after: a stage that ignores SIGTERM is killed 20 s later.
+  timeout --kill-after=20 "$deadline" bash "$LIB_DIR/stages/$stage.sh" >>"$log" 2>&1 || rc=$?
+  if ((rc == 0)); then
+    progress_emit "$stage" ok "$(paste -sd ';' "$KUBESTATION_SUMMARY_FILE" | sed 's/;/; /g')"
+    return 0
+  fi
+  if ((rc == 124 || rc == 137)); then
+    progress_fail "$stage" "timed out after ${deadline}s (log $log)" "$log"
+  else
+    progress_fail "$stage" "exit code $rc (log $log)" "$log"
+  fi
+  return 1
+}
+
+last_summary=''
+while read -r stage deadline; do
+  [[ -z $stage || $stage == \#* ]] && continue
+  if ! [[ $deadline =~ ^[0-9]+$ && -f $LIB_DIR/stages/$stage.sh ]]; then
+    progress_emit "$stage" fail "stage is not installed or has no deadline (seed and scripts do not match)"
+    exit 1
+  fi
+  run_stage "$stage" "$deadline" || exit 1
+  last_summary=$(paste -sd ';' "$RUN_DIR/$stage.summary" | sed 's/;/; /g')
+done <"$STAGES_FILE"
+
+progress_emit complete 'done' "$last_summary"

@@ -1,0 +1,75 @@
+# shellcheck shell=bash
+# Helpers for the stage scripts. Every stage runs as its own process under
+# `timeout`, with stdout/stderr going to /var/log/kubestation/<stage>.log.
+#
+# node.env (rendered by kubestation) provides, among others: KUBESTATION_NODE,
+# KUBESTATION_ROLE, KUBESTATION_USER, NODE_IP, K8S_MINOR, K8S_PATCH,
+# K8S_PACKAGE_REPOSITORY, K8S_PACKAGE_KEY_URL, API_ENDPOINT, CNI_NAME,
+# CNI_VXLAN_INTERFACE, FIREWALL_ENABLED, KUBEADM_CONFIG, CRI_SOCKET.
+
+KUBESTATION_ENV=${KUBESTATION_ENV:-/etc/kubestation/node.env}
+# shellcheck source=/dev/null
+source "$KUBESTATION_ENV"
+
+export DEBIAN_FRONTEND=noninteractive
+export LANG=C.UTF-8 LC_ALL=C.UTF-8
+
+log() {
+  printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"
+}
+
+# One line the runner puts into the stage's "ok" progress line.
+summary() {
+  printf '%s\n' "$*" >>"${KUBESTATION_SUMMARY_FILE:-/dev/null}"
+}
+
+# Seconds left before this stage's deadline, minus a margin for reporting.
+seconds_left() {
+  local now
+  now=$(date +%s)
+  echo $((${KUBESTATION_STAGE_ENDS_AT:-$((now + 3600))} - now - 10))
+}
+
+# wait_until <what> <interval-seconds> <command...>: retries until the command succeeds
+# or the stage deadline is near; fails with a message naming what it waited for.
+wait_until() {
+  local what=$1 interval=$2
+  shift 2
+  until "$@"; do
+    if (($(seconds_left) <= interval)); then
+      log "gave up waiting for $what: the stage deadline is reached"
+      return 1
+    fi
+    sleep "$interval"
+  done
+}
+
+# apt-get that waits for other apt/dpkg users (unattended-upgrades on first boot) and retries downloads.
+apt_get() {
+  apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=5 "$@"
+}
+
+# "v1.37.2": the spec's patch, else what the installed kubeadm is.
+kubernetes_version() {
+  if [[ -n ${K8S_PATCH:-} ]]; then
+    echo "v$K8S_PATCH"
+  else
+    kubeadm version -o short
+  fi
+}
+
+# True when the template's golden marker says Kubernetes is already installed in the
+# version the spec asks for (same minor; same patch when the spec pins one).
+golden_has_kubernetes() {
+  [[ -r ${GOLDEN_MARKER:-/etc/kubestation/golden.json} ]] || return 1
+  python3 - "${GOLDEN_MARKER:-/etc/kubestation/golden.json}" "$K8S_MINOR" "${K8S_PATCH:-}" <<'PY'
+import json, sys
+path, minor, patch = sys.argv[1:4]
+try:
+    k = json.load(open(path)).get("kubernetes", {})
+except (OSError, ValueError):
+    sys.exit(1)
+ok = k.get("minor") == minor and (not patch or k.get("version", "").lstrip("v") == patch)
+sys.exit(0 if ok else 1)
+PY
+}

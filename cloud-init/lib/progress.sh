@@ -1,0 +1,58 @@
+# shellcheck shell=bash
+# Progress lines on the serial console — the guest half of src/progress/protocol.ts:
+#
+#   KUBESTATION 1 <cksum> <node> <stage> <event> <unix-ms> <message>
+#
+# <cksum> is `cksum` of everything after "<cksum> "; <message> has %, tab, CR and LF
+# percent-encoded and other control characters removed. Secrets are redacted first.
+#
+# Reads KUBESTATION_NODE. Writes to KUBESTATION_CONSOLE (default /dev/ttyS0) and
+# appends to KUBESTATION_PROGRESS_LOG (default /var/log/kubestation/progress.log).
+
+# Longest log tail (bytes, before encoding) a fail line carries.
+PROGRESS_TAIL_BYTES=${PROGRESS_TAIL_BYTES:-1500}
+
+# stdin -> stdout with join tokens, private keys and long base64 lines replaced.
+progress_redact() {
+  LC_ALL=C sed -E \
+    -e '/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/,/-----END [A-Z0-9 ]*PRIVATE KEY-----/c\<redacted private key>' \
+    -e 's/^[[:space:]]*[A-Za-z0-9+\/=]{40,}[[:space:]]*$/<redacted base64>/' \
+    -e 's/\b[a-z0-9]{6}\.[a-z0-9]{16}\b/<redacted token>/g'
+}
+
+# $1 -> stdout: the message field (single line).
+progress_encode() {
+  local m=$1
+  m=${m//'%'/%25}
+  m=${m//$'\t'/%09}
+  m=${m//$'\r'/%0D}
+  m=${m//$'\n'/%0A}
+  printf '%s' "$m" | LC_ALL=C tr -d '\000-\010\013\014\016-\037\177'
+}
+
+# stage event message -> stdout: one complete progress line (no newline).
+progress_line() {
+  local payload sum
+  payload="${KUBESTATION_NODE:?KUBESTATION_NODE is not set} $1 $2 $(date +%s%3N) $(progress_encode "$3")"
+  sum=$(printf '%s' "$payload" | LC_ALL=C cksum)
+  printf 'KUBESTATION 1 %s %s' "${sum%% *}" "$payload"
+}
+
+# stage event message: print the line where the host reads it (console) and where people look (log).
+progress_emit() {
+  local line console=${KUBESTATION_CONSOLE:-/dev/ttyS0} log=${KUBESTATION_PROGRESS_LOG:-/var/log/kubestation/progress.log}
+  line=$(progress_line "$1" "$2" "$3")
+  # A missing serial port must not fail the boot: the log still has the line.
+  { printf '%s\n' "$line" >"$console"; } 2>/dev/null || true
+  mkdir -p "$(dirname "$log")" && printf '%s\n' "$line" >>"$log"
+}
+
+# stage reason logfile: a fail line naming the stage, with the redacted, bounded tail of its log.
+progress_fail() {
+  local tail=''
+  if [[ -s $3 ]]; then
+    tail=$(tail -n 20 "$3" | progress_redact | tail -c "$PROGRESS_TAIL_BYTES")
+  fi
+  progress_emit "$1" fail "$2${tail:+ | last log lines:
+$tail}"
+}

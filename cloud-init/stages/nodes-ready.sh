@@ -1,0 +1,36 @@
+#!/bin/bash
+# Stage "nodes-ready": waits until every node of the spec has joined and is Ready.
+# Only after this does the control plane print the final "complete done" line.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
+export KUBECONFIG=/etc/kubernetes/admin.conf
+
+# The VXLAN device exists once the CNI runs; the udev rule covers later re-creations.
+wait_until "$CNI_VXLAN_INTERFACE" 5 ip link show "$CNI_VXLAN_INTERFACE" >/dev/null 2>&1 || true
+if ip link show "$CNI_VXLAN_INTERFACE" >/dev/null 2>&1; then
+  ethtool -K "$CNI_VXLAN_INTERFACE" tx off || log "could not turn tx checksum offload off on $CNI_VXLAN_INTERFACE"
+fi
+
+not_ready() {
+  local node status pending=()
+  for node in $EXPECTED_NODES; do
+    status=$(kubectl get node "$node" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null || true)
+    [[ $status == True ]] || pending+=("$node")
+  done
+  printf '%s' "${pending[*]}"
+}
+
+all_ready() {
+  local pending
+  pending=$(not_ready)
+  if [[ -n $pending ]]; then
+    log "not Ready yet: $pending"
+    kubectl get nodes -o wide 2>&1 || true
+    return 1
+  fi
+}
+
+wait_until "every node to be Ready" 10 all_ready
+kubectl get nodes -o wide
+summary "every node Ready: $EXPECTED_NODES"
