@@ -314,6 +314,19 @@ describe('host networks, auth, media type, not running', () => {
     expect((error as VmrestNotRunningError).fix).toMatch(/vmrest\.exe.*-C/);
   });
 
+  it('models clone and power-on latencies; a clone in progress is not listed yet', async () => {
+    h = await startHarness({ sim: { latencies: { cloneMs: 300, powerOnMs: 150 } } });
+    const started = Date.now();
+    const cloning = h.client.cloneVm({ name: 'k8s-master', parentId: h.templateId });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await h.client.findVm({ name: 'k8s-master' })).toBeUndefined();
+    const { id } = await cloning;
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    const powering = Date.now();
+    await h.client.setPowerState(id, 'on');
+    expect(Date.now() - powering).toBeGreaterThanOrEqual(150);
+  });
+
   it('reports each exchange to the request-log hook in call order', async () => {
     h = await startHarness();
     const { id } = await cloneMaster();

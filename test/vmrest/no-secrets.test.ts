@@ -19,7 +19,7 @@ afterEach(async () => {
 
 describe('no secrets in output', () => {
   it('errors, logs, the simulator log and the client itself never carry the password', async () => {
-    h = await startHarness({ client: { timeouts: { defaultMs: 200, cloneMs: 200, powerMs: 200, deleteMs: 200 } } });
+    h = await startHarness({ client: { timeouts: { defaultMs: 500, cloneMs: 500, powerMs: 500, deleteMs: 500 } } });
     const creds = new VmrestCredentials(USERNAME, PASSWORD);
     const secrets = creds.secrets();
     const logLines: string[] = [];
