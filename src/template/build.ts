@@ -130,7 +130,7 @@ async function ensureDisk(spec: ClusterSpec, state: TemplateState, image: ImageR
     return { ...recorded, sizeGiB: wantedGiB, convertedAt: now };
   }
 
-  const tool = vdiskmanager(spec, deps); // fail on a missing Workstation before spending time on extraction
+  const tool = vdiskmanager(spec, deps);
   assertNotLocked([diskPath, templateVmxPath(spec)]);
   const workDir = path.join(templateStateDir(spec), 'work');
   deps.log(`disk: extracting the disk from ${image.fileName}`);
@@ -211,6 +211,9 @@ export async function buildTemplate(spec: ClusterSpec, deps: TemplateBuildDeps, 
   const ran: TemplateBuildResult['ran'] = [];
   const state = await readTemplateState(spec);
   const save = (): Promise<void> => writeTemplateState(spec, state);
+
+  // A missing Workstation should stop the run before a long download, not after it.
+  if (options.force || !state.disk || !existsSync(state.disk.path)) vdiskmanager(spec, deps);
 
   const image = await ensureImage(spec, state, deps, options, ran);
   if (state.image?.sha256 !== image.sha256) delete state.golden; // a new base image has none of the baked packages

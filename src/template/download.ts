@@ -9,13 +9,14 @@
  * "complete and verified".
  */
 import { createWriteStream } from 'node:fs';
-import { rename, rm, stat } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EnvHttpProxyAgent, interceptors, request, type Dispatcher } from 'undici';
 import { KubestationError } from '../errors.js';
 import { fileNameFromUrl, parseSha256Sums, sha256File } from './checksums.js';
+import { fileSize } from './files.js';
 import { silentProgress, type ProgressSink } from './progress-bar.js';
 
 export interface HttpOptions {
@@ -109,14 +110,6 @@ export async function fetchText(target: DownloadTarget, options: HttpOptions = {
   });
 }
 
-async function sizeOf(filePath: string): Promise<number> {
-  try {
-    return (await stat(filePath)).size;
-  } catch {
-    return 0;
-  }
-}
-
 export interface DownloadResult {
   bytes: number;
   /** The server's Last-Modified header, if it sent one. */
@@ -127,7 +120,7 @@ export interface DownloadResult {
 export async function downloadToPart(target: DownloadTarget, partPath: string, progress: ProgressSink, options: HttpOptions = {}): Promise<DownloadResult> {
   let lastModified: string | undefined;
   await withRetries(target, options, async () => {
-    const have = await sizeOf(partPath);
+    const have = ((await fileSize(partPath)) ?? 0);
     const response = await request(target.url, {
       dispatcher: dispatcherFor(options),
       headers: have > 0 ? { range: `bytes=${have}-` } : {},
@@ -182,14 +175,14 @@ export async function downloadToPart(target: DownloadTarget, partPath: string, p
       },
     });
     await pipeline(response.body, counter, createWriteStream(partPath, { flags: append ? 'a' : 'w' }));
-    const written = await sizeOf(partPath);
+    const written = ((await fileSize(partPath)) ?? 0);
     if (total !== undefined && written !== total) {
       // The body ended early without an error (a proxy cut it): resume on the next attempt.
       throw Object.assign(new Error(`body ended at ${written} of ${total} bytes`), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
     }
     progress.done();
   });
-  return { bytes: await sizeOf(partPath), lastModified };
+  return { bytes: ((await fileSize(partPath)) ?? 0), lastModified };
 }
 
 export interface VerifiedDownload extends DownloadResult {

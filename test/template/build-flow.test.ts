@@ -15,6 +15,7 @@ import { parseClusterSpec } from '../../src/spec/load.js';
 import type { ClusterSpec } from '../../src/spec/model.js';
 import { buildTemplate, type TemplateBuildDeps } from '../../src/template/build.js';
 import { bakeGolden, goldenMatchesSpec } from '../../src/template/golden.js';
+import { requireReadyTemplate } from '../../src/template/ready.js';
 import { readTemplateState, templateStatePath } from '../../src/template/state.js';
 import type { GoldenMarker } from '../../src/template/state.js';
 import { VmrestClient } from '../../src/vmrest/client.js';
@@ -178,6 +179,15 @@ describe('build-template', () => {
     await client.setPowerState(first.vmId, 'on');
     await expect(buildTemplate(spec, deps())).rejects.toMatchObject({ code: 'TEMPLATE_NOT_POWERED_OFF' });
   });
+
+  it('tells build-vms whether the template is ready to clone', async () => {
+    await expect(requireReadyTemplate(spec, client)).rejects.toMatchObject({ code: 'TEMPLATE_NOT_BUILT' });
+    const built = await buildTemplate(spec, deps());
+    const ready = await requireReadyTemplate(spec, client);
+    expect(ready).toMatchObject({ id: built.vmId, vmxPath: built.state.vm!.vmxPath, golden: undefined });
+    await client.setPowerState(built.vmId, 'on');
+    await expect(requireReadyTemplate(spec, client)).rejects.toMatchObject({ code: 'TEMPLATE_NOT_POWERED_OFF' });
+  });
 });
 
 function markerFor(s: ClusterSpec, version: string): GoldenMarker {
@@ -235,6 +245,8 @@ describe('build-template --golden', () => {
     expect(vmx.get('sata0:1.startConnected')).toBe('FALSE');
     expect(existsSync(seen.isoPath!)).toBe(false);
     expect(sim.vms()[0]!.power).toBe('poweredOff');
+    const ready = await requireReadyTemplate(spec, client);
+    expect(ready.golden).toEqual({ ...marker, imageSha256: sha256(ova) });
 
     // A second run with the same spec does not boot the template again.
     const powerOns = sim.requestLog.filter((e) => e.operation === 'setPowerState').length;

@@ -1,0 +1,95 @@
+/**
+ * `kubestation build-template` as the CLI runs it: cluster.yaml on disk,
+ * vmrest credentials from the environment, Workstation found through
+ * vmware.installFolder (holding the vdiskmanager stand-in).
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli.js';
+import { VmrestSimulator } from '../../src/simulator/vmrest-simulator.js';
+import { IMAGE_NAME, makeCloudImageOva, startImageServer, writeVdiskmanagerStandIn, type ImageServer } from './fixtures.js';
+
+const USER = 'kube-admin';
+const PASS = 'Zq8#vL2!pR9x';
+
+let dir: string;
+let server: ImageServer;
+let sim: VmrestSimulator;
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'ks-cmd-'));
+  server = await startImageServer((await makeCloudImageOva(64 * 1024)).ova);
+  sim = await VmrestSimulator.start({ defaultVmFolder: path.join(dir, 'Virtual Machines'), username: USER, password: PASS });
+});
+afterEach(async () => {
+  await sim.close();
+  await server.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function capture(): { stream: Writable & { isTTY?: boolean }; text: () => string } {
+  let text = '';
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      text += chunk.toString();
+      callback();
+    },
+  });
+  return { stream, text: () => text };
+}
+
+async function writeCluster(installFolder: string): Promise<string> {
+  const shipped = await readFile(path.resolve('cluster.yaml'), 'utf8');
+  const vmware = [
+    'vmware:',
+    `  vmrestUrl: ${sim.url}`,
+    `  installFolder: ${JSON.stringify(installFolder)}`,
+    '  template:',
+    '    name: kubestation-noble-template',
+    `    imageUrl: ${server.url(IMAGE_NAME)}`,
+    `    checksumsUrl: ${server.url('SHA256SUMS')}`,
+    '',
+  ].join('\n');
+  const file = path.join(dir, 'cluster.yaml');
+  await writeFile(file, `${shipped.slice(0, shipped.indexOf('\nvmware:'))}\n${vmware}`);
+  return file;
+}
+
+describe('kubestation build-template', () => {
+  it('builds the template from cluster.yaml, printing steps and plain progress lines, and finds nothing to do the second time', async () => {
+    const standIn = await writeVdiskmanagerStandIn(path.join(dir, 'VMware Workstation'));
+    const cluster = await writeCluster(path.dirname(standIn.executable));
+    const env = { VMREST_USERNAME: USER, VMREST_PASSWORD: PASS };
+    const out = capture();
+    const err = capture();
+    const code = await main(['build-template', '--cluster', cluster], { stdout: out.stream, stderr: err.stream, env, cwd: dir });
+    expect(err.text()).toBe('');
+    expect(code).toBe(0);
+    const text = out.text();
+    expect(text).not.toContain('\r'); // not a TTY: no redraws
+    expect(text).toContain(`image: downloading ${server.url(IMAGE_NAME)}`);
+    expect(text).toMatch(/noble-server-cloudimg-amd64\.ova {2}\[#{24}\] 100%/);
+    expect(text).toContain('template kubestation-noble-template is ready: ');
+    expect(text).toContain(path.join(dir, '.kubestation', 'template', 'template.json'));
+    expect(await standIn.calls()).toHaveLength(2);
+
+    const again = capture();
+    expect(await main(['build-template', '--cluster', cluster], { stdout: again.stream, stderr: err.stream, env, cwd: dir })).toBe(0);
+    expect(again.text()).toContain('already downloaded and verified');
+    expect(again.text()).not.toContain('downloading');
+    expect(await standIn.calls()).toHaveLength(2);
+  });
+
+  it('says where to set the Workstation folder when vdiskmanager is not there', async () => {
+    const cluster = await writeCluster(path.join(dir, 'no workstation here'));
+    const err = capture();
+    const code = await main(['build-template', '--cluster', cluster], { stdout: capture().stream, stderr: err.stream, env: { VMREST_USERNAME: USER, VMREST_PASSWORD: PASS }, cwd: dir });
+    expect(code).toBe(1);
+    expect(err.text()).toContain('vmware.installFolder in cluster.yaml is');
+    expect(err.text()).toContain('fix: Set vmware.installFolder');
+    expect(server.requests).toEqual([]); // found out before downloading anything
+  });
+});
