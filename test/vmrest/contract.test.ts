@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, writeFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sameHostPath } from '../../src/vmrest/client.js';
 import {
   VmrestAuthError,
@@ -16,17 +16,11 @@ import { VmrestClient } from '../../src/vmrest/client.js';
 import { VmrestCredentials } from '../../src/vmrest/credentials.js';
 import { VmxFile } from '../../src/vmx/vmx-file.js';
 import type { SimulatedGuest } from '../../src/simulator/vmrest-simulator.js';
-import { type Harness, startHarness } from './harness.js';
+import { type Harness, harnessPerTest } from './harness.js';
 
-// Set by each test that needs a simulator; torn down (and its OpenAPI violations checked) after it.
+const startHarness = harnessPerTest();
+// The current test's harness.
 let h = undefined as unknown as Harness;
-afterEach(async () => {
-  if (!h) return;
-  const violations = h.validator.violations;
-  await h.close();
-  h = undefined as unknown as Harness;
-  expect(violations).toEqual([]);
-});
 
 async function vmxOf(vmxPath: string): Promise<VmxFile> {
   return VmxFile.parse(await readFile(vmxPath, 'utf8'));

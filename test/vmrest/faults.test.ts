@@ -4,7 +4,7 @@
  * is never repeated without checking whether it happened.
  */
 import { readdir } from 'node:fs/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { VmrestOperationId } from '../../src/vmrest/client.js';
 import {
   VmrestCloneUncertainError,
@@ -15,16 +15,11 @@ import {
   VmrestTimeoutError,
 } from '../../src/vmrest/errors.js';
 import type { FaultAction } from '../../src/simulator/vmrest-simulator.js';
-import { type Harness, startHarness } from './harness.js';
+import { type Harness, harnessPerTest } from './harness.js';
 
+const startHarness = harnessPerTest();
+// The current test's harness.
 let h = undefined as unknown as Harness;
-afterEach(async () => {
-  if (!h) return;
-  const violations = h.validator.violations;
-  await h.close();
-  h = undefined as unknown as Harness;
-  expect(violations).toEqual([]);
-});
 
 // Hang cases need a short timeout; every other call must still finish within it on a busy 2-core runner.
 const shortTimeouts = { defaultMs: 400, cloneMs: 400, powerMs: 400, deleteMs: 400 };

@@ -6,6 +6,7 @@
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { afterEach, expect } from 'vitest';
 import { VmrestClient, type VmrestClientOptions, type VmrestRequestLogEntry } from '../../src/vmrest/client.js';
 import { VmrestCredentials } from '../../src/vmrest/credentials.js';
 import { VmrestSimulator, type VmrestSimulatorOptions } from '../../src/simulator/vmrest-simulator.js';
@@ -103,4 +104,21 @@ export async function startHarness(
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * For a test file: returns `start`, which starts a harness for the current
+ * test; after each test it is closed and its exchanges must have matched the
+ * OpenAPI document.
+ */
+export function harnessPerTest(): (options?: Parameters<typeof startHarness>[0]) => Promise<Harness> {
+  let current: Harness | undefined;
+  afterEach(async () => {
+    if (!current) return;
+    const { violations } = current.validator;
+    await current.close();
+    current = undefined;
+    expect(violations).toEqual([]);
+  });
+  return async (options) => (current = await startHarness(options));
 }

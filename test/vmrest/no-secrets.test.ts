@@ -4,18 +4,14 @@
  * inspected client — across every kind of failure the client reports.
  */
 import { inspect } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { describeError } from '../../src/errors.js';
 import { VmrestClient } from '../../src/vmrest/client.js';
 import { VmrestCredentials } from '../../src/vmrest/credentials.js';
-import { type Harness, PASSWORD, startHarness, USERNAME } from './harness.js';
+import { type Harness, harnessPerTest, PASSWORD, USERNAME } from './harness.js';
 
+const startHarness = harnessPerTest();
 let h = undefined as unknown as Harness;
-afterEach(async () => {
-  if (!h) return;
-  await h.close();
-  h = undefined as unknown as Harness;
-});
 
 describe('no secrets in output', () => {
   it('errors, logs, the simulator log and the client itself never carry the password', async () => {

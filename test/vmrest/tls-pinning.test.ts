@@ -7,14 +7,15 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { createVmrestClient } from '../../src/vmrest/client.js';
 import { VmrestTlsPinError, VmrestError } from '../../src/vmrest/errors.js';
-import { type Harness, startHarness, USERNAME, PASSWORD } from './harness.js';
+import { type Harness, harnessPerTest, USERNAME, PASSWORD } from './harness.js';
 
 let tls: { cert: string; key: string; fingerprint: string };
 let otherFingerprint: string;
+const startHarness = harnessPerTest();
 let h = undefined as unknown as Harness;
 
 function selfSigned(dir: string, name: string): { cert: string; key: string } {
@@ -33,14 +34,6 @@ beforeAll(() => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-});
-
-afterEach(async () => {
-  if (!h) return;
-  const violations = h.validator.violations;
-  await h.close();
-  h = undefined as unknown as Harness;
-  expect(violations).toEqual([]);
 });
 
 afterAll(() => {
