@@ -47,6 +47,12 @@ begin() {
   report "$stage" start
 }
 
+# Nodes add the Kubernetes repository with their own keyring when they need it; a second
+# entry for the same URL with another signed-by would make apt refuse both, so none stays.
+remove_bake_apt_source() {
+  rm -f "$ROOT/etc/apt/sources.list.d/kubernetes.list" "$KEYRING"
+}
+
 seal_and_power_off() {
   # Runs outside cloud-init so cloud-init can finish writing its own state first;
   # the clean then leaves the template as a never-booted image would be.
@@ -60,6 +66,7 @@ on_error() {
   report "$stage" fail "exit status $status at bake.sh line $line; last log lines follow"
   if [ -w "$CONSOLE" ]; then tail -n 15 "$LOG" | sed 's/^/  | /' >>"$CONSOLE" || true; fi
   rm -f "$MARKER"
+  remove_bake_apt_source
   seal_and_power_off
   exit "$status"
 }
@@ -70,13 +77,15 @@ install -d -m 0755 "$(dirname "$KEYRING")" "$ROOT/etc/apt/sources.list.d" "$(dir
 curl -fsSL --retry 5 --retry-connrefused "$PACKAGE_KEY_URL" | gpg --batch --yes --dearmor -o "$KEYRING"
 echo "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] $PACKAGE_REPOSITORY /" >"$ROOT/etc/apt/sources.list.d/kubernetes.list"
 apt-get "${APT_OPTS[@]}" update
+# A re-bake for another release replaces packages an earlier bake put on hold.
+HOLD_OPTS=(--allow-change-held-packages --allow-downgrades)
 if [ -n "$KUBERNETES_PATCH" ]; then
   # The repository's Debian revision (e.g. 1.37.2-1.1) for the pinned release.
   deb_version=$(apt-cache madison kubeadm | awk -v v="$KUBERNETES_PATCH" '$3 ~ "^"v"-" { print $3; exit }')
   [ -n "$deb_version" ] || { echo "kubeadm $KUBERNETES_PATCH is not in $PACKAGE_REPOSITORY" >&2; false; }
-  apt-get "${APT_OPTS[@]}" install containerd "kubelet=$deb_version" "kubeadm=$deb_version" "kubectl=$deb_version"
+  apt-get "${APT_OPTS[@]}" "${HOLD_OPTS[@]}" install containerd "kubelet=$deb_version" "kubeadm=$deb_version" "kubectl=$deb_version"
 else
-  apt-get "${APT_OPTS[@]}" install containerd kubelet kubeadm kubectl
+  apt-get "${APT_OPTS[@]}" "${HOLD_OPTS[@]}" install containerd kubelet kubeadm kubectl
 fi
 apt-mark hold kubelet kubeadm kubectl >/dev/null
 systemctl enable --now containerd
@@ -120,4 +129,5 @@ PY
 report golden ok "$(base64 -w0 "$MARKER")"
 
 begin seal
+remove_bake_apt_source
 seal_and_power_off

@@ -120,7 +120,7 @@ export interface DownloadResult {
 export async function downloadToPart(target: DownloadTarget, partPath: string, progress: ProgressSink, options: HttpOptions = {}): Promise<DownloadResult> {
   let lastModified: string | undefined;
   await withRetries(target, options, async () => {
-    const have = ((await fileSize(partPath)) ?? 0);
+    const have = (await fileSize(partPath)) ?? 0;
     const response = await request(target.url, {
       dispatcher: dispatcherFor(options),
       headers: have > 0 ? { range: `bytes=${have}-` } : {},
@@ -175,14 +175,14 @@ export async function downloadToPart(target: DownloadTarget, partPath: string, p
       },
     });
     await pipeline(response.body, counter, createWriteStream(partPath, { flags: append ? 'a' : 'w' }));
-    const written = ((await fileSize(partPath)) ?? 0);
+    const written = (await fileSize(partPath)) ?? 0;
     if (total !== undefined && written !== total) {
       // The body ended early without an error (a proxy cut it): resume on the next attempt.
       throw Object.assign(new Error(`body ended at ${written} of ${total} bytes`), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
     }
     progress.done();
   });
-  return { bytes: ((await fileSize(partPath)) ?? 0), lastModified };
+  return { bytes: (await fileSize(partPath)) ?? 0, lastModified };
 }
 
 export interface VerifiedDownload extends DownloadResult {

@@ -99,7 +99,11 @@ async function writeGuestCommands(bin: string, options: { failApt?: boolean } = 
   const commands: Record<string, string> = {
     curl: `case "$*" in *Release.key*) echo "-----BEGIN PGP PUBLIC KEY BLOCK-----";; *) printf 'spec:\\n  containers:\\n  - name: x\\n    image: ghcr.io/flannel-io/flannel:v0.28.9\\n  initContainers:\\n  - image: "ghcr.io/flannel-io/flannel-cni-plugin:v1.7.1-flannel1"\\n';; esac`,
     gpg: 'while [ $# -gt 0 ]; do if [ "$1" = -o ]; then cat >"$2"; exit 0; fi; shift; done',
-    'apt-get': options.failApt ? 'case " $* " in *" install "*) echo "E: Unable to locate package kubeadm" >&2; exit 100;; esac' : '',
+    'apt-get': [
+      // What apt would read at update time: the source line and the keyring it names.
+      `case " $* " in *" update "*) cp "$KUBESTATION_BAKE_ROOT/etc/apt/sources.list.d/kubernetes.list" ${JSON.stringify(path.join(bin, 'sources-at-update'))}; test -s "$KUBESTATION_BAKE_ROOT/etc/apt/keyrings/kubernetes-apt-keyring.gpg";; esac`,
+      options.failApt ? 'case " $* " in *" install "*) echo "E: Unable to locate package kubeadm" >&2; exit 100;; esac' : '',
+    ].join('\n'),
     'apt-cache': 'echo "   kubeadm | 1.37.3-1.1 | https://pkgs.k8s.io/core:/stable:/v1.37/deb  Packages"; echo "   kubeadm | 1.37.2-1.1 | https://pkgs.k8s.io/core:/stable:/v1.37/deb  Packages"',
     'apt-mark': '',
     'dpkg-query': 'case "$3" in containerd) printf "2.2.1-0ubuntu1~24.04.3";; *) printf "1.37.2-1.1";; esac',
@@ -136,15 +140,18 @@ describe('bake.sh', () => {
     expect(result.exitCode).toBe(0);
 
     const calls = (await readFile(path.join(bin, 'calls.log'), 'utf8')).trim().split('\n');
-    expect(calls).toContain('apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold -y -q install containerd kubelet=1.37.2-1.1 kubeadm=1.37.2-1.1 kubectl=1.37.2-1.1');
+    expect(calls).toContain('apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold -y -q --allow-change-held-packages --allow-downgrades install containerd kubelet=1.37.2-1.1 kubeadm=1.37.2-1.1 kubectl=1.37.2-1.1');
     expect(calls).toContain('apt-mark hold kubelet kubeadm kubectl');
     expect(calls).toContain('kubeadm config images pull --kubernetes-version v1.37.2 --cri-socket unix:///run/containerd/containerd.sock');
     expect(calls).toContain('crictl --runtime-endpoint unix:///run/containerd/containerd.sock pull ghcr.io/flannel-io/flannel:v0.28.9');
     expect(calls).toContain('crictl --runtime-endpoint unix:///run/containerd/containerd.sock pull ghcr.io/flannel-io/flannel-cni-plugin:v1.7.1-flannel1');
     expect(calls.at(-1)).toMatch(/^systemd-run --no-block --unit=kubestation-seal .*cloud-init clean --logs --machine-id/);
-    expect(await readFile(path.join(root, 'etc', 'apt', 'sources.list.d', 'kubernetes.list'), 'utf8')).toBe(
-      'deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v1.37/deb/ /\n',
-    );
+    expect(await readFile(path.join(bin, 'sources-at-update'), 'utf8')).toBe('deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v1.37/deb/ /\n');
+    // The repository was used for the install, then removed so a node's own apt source cannot conflict with it.
+    expect(await readFile(path.join(root, 'var', 'log', 'kubestation-bake.log'), 'utf8')).toContain('KUBESTATION seal start');
+    expect(existsSync(path.join(root, 'etc', 'apt', 'sources.list.d', 'kubernetes.list'))).toBe(false);
+    expect(existsSync(path.join(root, 'etc', 'apt', 'keyrings', 'kubernetes-apt-keyring.gpg'))).toBe(false);
+    expect(calls).toContain('curl -fsSL --retry 5 --retry-connrefused https://pkgs.k8s.io/core:/stable:/v1.37/deb/Release.key');
 
     const console = (await readFile(path.join(root, 'dev', 'ttyS0'), 'utf8')).trim().split('\n');
     const progress = console.map(parseBakeProgress);
