@@ -1,0 +1,170 @@
+/**
+ * What build-vms has done, per node, in `<stateDir>/state.json`. Every
+ * change is written atomically (temp file + rename), and changes from nodes
+ * building in parallel are applied one after another, so a crash or Ctrl-C
+ * at any moment leaves the previous or the next record, never half of one.
+ *
+ * The record is a hint, not the truth: every run checks it against what
+ * vmrest and the .vmx files say (see plan.ts). It matters in one place:
+ * `cloneStartedAt` tells a re-run that an unmarked VM (or a half-copied
+ * folder) with a node's name is the leftover of our own interrupted clone.
+ */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { KubestationError } from '../errors.js';
+
+export const BUILD_STATE_VERSION = 1;
+
+/** The apply steps of one node, in order (see apply.ts). */
+export const APPLY_STEPS = ['clone', 'hardware', 'nics', 'disk', 'seed', 'console', 'reservation', 'register', 'power-on'] as const;
+export type ApplyStep = (typeof APPLY_STEPS)[number];
+
+export interface NodeBuildState {
+  /** VM name in Workstation (the clone name). */
+  vmName: string;
+  /** Last known vmrest id (ids are not stable across vmrest restarts; the .vmx path is). */
+  vmId?: string | undefined;
+  vmxPath?: string | undefined;
+  /** Set just before POST /vms: an unmarked clone of this name found later is ours. */
+  cloneStartedAt?: string | undefined;
+  /** Last apply step finished (steps run in APPLY_STEPS order). */
+  step?: ApplyStep | undefined;
+  /** When each step last finished. */
+  stepsDoneAt: Partial<Record<ApplyStep, string>>;
+  /** First power-on of this VM by build-vms: the first-boot deadline counts from here. */
+  poweredOnAt?: string | undefined;
+  /** The node printed its final line (control plane: every node Ready; worker: joined). */
+  completedAt?: string | undefined;
+  /** The seed ISO (it holds secrets) and where its removal stands. */
+  seed?: { isoPath: string; fileRemoved: boolean; detached: boolean } | undefined;
+}
+
+export interface BuildState {
+  formatVersion: typeof BUILD_STATE_VERSION;
+  cluster: string;
+  nodes: Record<string, NodeBuildState>;
+  /** Set when verify passed and the kubeconfig was written. */
+  readyAt?: string | undefined;
+  updatedAt: string;
+}
+
+export function buildStatePath(stateDir: string): string {
+  return path.join(stateDir, 'state.json');
+}
+
+export function stepIndex(step: ApplyStep | undefined): number {
+  return step === undefined ? -1 : APPLY_STEPS.indexOf(step);
+}
+
+/** True when `node` has finished `step` (or a later one). */
+export function hasFinished(node: NodeBuildState | undefined, step: ApplyStep): boolean {
+  return stepIndex(node?.step) >= stepIndex(step);
+}
+
+export async function readBuildState(stateDir: string, cluster: string): Promise<BuildState> {
+  const file = buildStatePath(stateDir);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyState(cluster);
+    throw new KubestationError('STATE_UNREADABLE', `cannot read ${file}: ${(error as Error).message}`, { fix: `check that your user can read ${file}` });
+  }
+  let parsed: Partial<BuildState>;
+  try {
+    parsed = JSON.parse(text) as Partial<BuildState>;
+  } catch {
+    throw new KubestationError('STATE_CORRUPT', `${file} is not valid JSON`, {
+      fix: `delete ${file} and run again: kubestation finds its VMs by their ownership marker and rebuilds the record`,
+    });
+  }
+  if (parsed.formatVersion !== BUILD_STATE_VERSION || typeof parsed.nodes !== 'object' || parsed.nodes === null) {
+    throw new KubestationError('STATE_CORRUPT', `${file} has an unknown format (formatVersion ${String(parsed.formatVersion)})`, {
+      fix: `delete ${file} and run again: kubestation finds its VMs by their ownership marker and rebuilds the record`,
+    });
+  }
+  if (parsed.cluster !== cluster) {
+    throw new KubestationError('STATE_OTHER_CLUSTER', `${file} belongs to cluster "${String(parsed.cluster)}", not "${cluster}"`, {
+      fix: 'give each cluster its own stateDir in cluster.yaml, or delete the old state folder if that cluster is gone',
+    });
+  }
+  return parsed as BuildState;
+}
+
+function emptyState(cluster: string): BuildState {
+  return { formatVersion: BUILD_STATE_VERSION, cluster, nodes: {}, updatedAt: new Date(0).toISOString() };
+}
+
+/** Atomic write: a crash leaves the old file or the new one. */
+export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const temp = `${file}.${process.pid}.${Math.random().toString(36).slice(2, 8)}.tmp`;
+  await writeFile(temp, `${JSON.stringify(value, null, 2)}\n`);
+  await rename(temp, file);
+}
+
+/**
+ * The state file of one cluster, open for a run: reads once, then every
+ * update is queued behind the previous write, so parallel node builds never
+ * lose each other's changes.
+ */
+export class BuildStateStore {
+  readonly file: string;
+  #state: BuildState;
+  #queue: Promise<void> = Promise.resolve();
+  readonly #now: () => Date;
+
+  private constructor(file: string, state: BuildState, now: () => Date) {
+    this.file = file;
+    this.#state = state;
+    this.#now = now;
+  }
+
+  static async open(stateDir: string, cluster: string, now: () => Date = () => new Date()): Promise<BuildStateStore> {
+    return new BuildStateStore(buildStatePath(stateDir), await readBuildState(stateDir, cluster), now);
+  }
+
+  /** A copy of the current record. */
+  snapshot(): BuildState {
+    return structuredClone(this.#state);
+  }
+
+  node(name: string): NodeBuildState | undefined {
+    const node = this.#state.nodes[name];
+    return node ? structuredClone(node) : undefined;
+  }
+
+  /** Applies `change` to the node's record (created with `vmName` when new) and writes the file. */
+  async updateNode(name: string, change: (node: NodeBuildState) => void, vmName: string = name): Promise<NodeBuildState> {
+    const node = (this.#state.nodes[name] ??= { vmName, stepsDoneAt: {} });
+    change(node);
+    await this.#save();
+    return structuredClone(node);
+  }
+
+  async stepDone(name: string, step: ApplyStep, extra: Partial<NodeBuildState> = {}): Promise<void> {
+    await this.updateNode(name, (node) => {
+      Object.assign(node, extra);
+      if (stepIndex(step) > stepIndex(node.step)) node.step = step;
+      node.stepsDoneAt[step] = this.#now().toISOString();
+    });
+  }
+
+  async update(change: (state: BuildState) => void): Promise<void> {
+    change(this.#state);
+    await this.#save();
+  }
+
+  /** Waits for queued writes. */
+  async flush(): Promise<void> {
+    await this.#queue;
+  }
+
+  #save(): Promise<void> {
+    this.#state.updatedAt = this.#now().toISOString();
+    const copy = structuredClone(this.#state);
+    const write = this.#queue.then(() => writeJsonAtomic(this.file, copy));
+    this.#queue = write.catch(() => undefined);
+    return write;
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * `kubestation build-vms`: cluster.yaml → VMs → a Ready, verified cluster.
+ * See src/build/build-vms.ts for the flow; this file wires the real
+ * dependencies (vmrest, seed writer, vdiskmanager, Kubernetes API) or, with
+ * --simulate, the in-process simulators, and handles Ctrl-C.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { CommandContext } from '../cli.js';
+import { buildVms, type BuildVmsDeps, type BuildVmsResult } from '../build/build-vms.js';
+import { clonesFolder as findClonesFolder } from '../build/host-folders.js';
+import { defaultKubeconfigPath } from '../build/finish.js';
+import { NodeFailedError } from '../build/follow.js';
+import type { ClusterVerifier, DiskGrower, SeedIsoWriter } from '../build/ports.js';
+import { PreflightError } from '../build/preflight.js';
+import { growDescriptorDisk, startSimulatedLab, type SimulatedLab } from '../build/simulate.js';
+import { createBuildView, type ViewMode } from '../build/view.js';
+import { prepareSeedInputs, writeNodeSeed, type SeedInputsReport } from '../cloudinit/write-seed.js';
+import { describeError, KubestationError } from '../errors.js';
+import { KubeClient } from '../kube/client.js';
+import { findCondition } from '../kube/types.js';
+import { clusterSecretPaths } from '../pki/index.js';
+import { loadClusterSpec, clusterFilePath } from '../spec/load.js';
+import type { ClusterSpec } from '../spec/model.js';
+import { sshKeyPaths } from '../ssh/keypair.js';
+import { findWorkstationInstallFolder, growDiskArgs, runVdiskmanager, vdiskmanagerFileName } from '../template/vdiskmanager.js';
+import { createVmrestClient } from '../vmrest/client.js';
+import { terminalPrompt } from '../vmrest/credentials.js';
+
+const usage = `usage: kubestation build-vms [options]
+
+Builds the cluster in cluster.yaml: clones and configures one VM per node,
+powers them on, follows their first boot and verifies the cluster.
+Re-running continues where an earlier run stopped.
+
+options:
+  --cluster <file>        cluster file (default ./cluster.yaml or KUBESTATION_CLUSTER)
+  --dry-run               check and print the plan, change nothing
+  --concurrency <n>       nodes configured at once (default vmware.concurrency)
+  --skip-verify           do not run the cluster checks at the end
+  --merge-kubeconfig      also merge the admin context into ~/.kube/config (or KUBECONFIG)
+  --deadline-scale <x>    multiply the stage deadlines (e.g. 2 on a slow host)
+  --json                  one JSON event per line instead of the progress table
+  --simulate              run the whole flow against in-process simulators (no VMware needed)
+`;
+
+/** Dependencies a caller may replace (tests, the benchmark). */
+export interface BuildVmsCommandOverrides {
+  writeSeed?: SeedIsoWriter;
+  growDisk?: DiskGrower;
+  verify?: ClusterVerifier;
+  clonesFolder?: string;
+  /** Settings for --simulate (tiny delays in tests). */
+  simulate?: { stageMs?: number; cloneMs?: number; bootDelayMs?: number; pollMs?: number };
+}
+
+/** Seeds through the cloud-init module; inputs (CA, token, SSH key) are prepared once per run. */
+function seedWriter(): SeedIsoWriter {
+  let inputs: Promise<SeedInputsReport> | undefined;
+  return async (spec, node) => {
+    inputs ??= prepareSeedInputs(spec);
+    const result = await writeNodeSeed(spec, node, (await inputs).inputs);
+    return result.iso.path;
+  };
+}
+
+function vdiskmanagerGrower(spec: ClusterSpec, env: NodeJS.ProcessEnv): DiskGrower {
+  return async (vmdk, sizeGiB) => {
+    const platform = process.platform;
+    const folder = findWorkstationInstallFolder({ configured: spec.vmware.installFolder, platform, env, exists: existsSync });
+    const exe = (platform === 'win32' ? path.win32 : path.posix).join(folder, vdiskmanagerFileName(platform));
+    await runVdiskmanager(exe, growDiskArgs(vmdk, sizeGiB), `grow ${path.basename(vmdk)} to ${sizeGiB} GiB`);
+  };
+}
+
+/**
+ * Every node of the spec registered and Ready, through the API server with
+ * the admin kubeconfig. Interim: replaced by src/verify's verifyCluster
+ * (pods, DNS, cross-node traffic) once that lands.
+ */
+function nodesReadyVerifier(server: string | undefined): ClusterVerifier {
+  return async (spec) => {
+    const client = await KubeClient.fromKubeconfig(clusterSecretPaths(spec.stateDir).adminKubeconfig, server ? { server } : {});
+    try {
+      const nodes = await client.listNodes();
+      const problems = spec.nodes.flatMap((n) => {
+        const found = nodes.find((k) => k.metadata.name === n.name);
+        if (!found) return [`node ${n.name} is not registered with the API server`];
+        return findCondition(found.status?.conditions, 'Ready')?.status === 'True' ? [] : [`node ${n.name} is not Ready`];
+      });
+      if (problems.length > 0) {
+        throw new KubestationError('VERIFY_FAILED', `the cluster is not healthy: ${problems.join('; ')}`, {
+          fix: `look at the node with: ssh -F ${path.join(spec.stateDir, 'ssh_config')} ${spec.controlPlane.name} kubectl get nodes -o wide`,
+        });
+      }
+      return { summary: `${nodes.length} nodes registered, all Ready` };
+    } finally {
+      await client.close();
+    }
+  };
+}
+
+function exitCodeFor(result: BuildVmsResult): number {
+  return result.status === 'interrupted' ? 130 : 0;
+}
+
+export async function runBuildVms(ctx: CommandContext, overrides: BuildVmsCommandOverrides = {}): Promise<number> {
+  const { values } = parseArgs({
+    args: ctx.argv,
+    options: {
+      cluster: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      concurrency: { type: 'string' },
+      'skip-verify': { type: 'boolean', default: false },
+      'merge-kubeconfig': { type: 'boolean', default: false },
+      'deadline-scale': { type: 'string' },
+      json: { type: 'boolean', default: false },
+      simulate: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    ctx.stdout.write(usage);
+    return 0;
+  }
+  const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
+  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)) {
+    throw new KubestationError('BAD_OPTION', `--concurrency must be a whole number from 1 to 64, got "${values.concurrency}"`, { fix: 'e.g. --concurrency 3' });
+  }
+  const deadlineScale = values['deadline-scale'] === undefined ? 1 : Number(values['deadline-scale']);
+  if (!(deadlineScale > 0)) throw new KubestationError('BAD_OPTION', `--deadline-scale must be a positive number, got "${values['deadline-scale']}"`, { fix: 'e.g. --deadline-scale 2' });
+
+  let spec = await loadClusterSpec(clusterFilePath(ctx.cwd, values.cluster, ctx.env));
+  const mode: ViewMode = values.json ? 'json' : ctx.stdout.isTTY ? 'tty' : 'plain';
+
+  let lab: SimulatedLab | undefined;
+  let simDir: string | undefined;
+  const deps: Omit<BuildVmsDeps, 'emit'> = {} as Omit<BuildVmsDeps, 'emit'>;
+  let pollMs: number | undefined;
+  let closeClient: () => Promise<void> = async () => undefined;
+  if (values.simulate) {
+    const sim = overrides.simulate ?? {};
+    simDir = await mkdtemp(path.join(os.tmpdir(), 'kubestation-simulate-'));
+    lab = await startSimulatedLab(spec, {
+      dir: simDir,
+      kubeApi: !values['skip-verify'],
+      bootDelayMs: sim.bootDelayMs ?? 400,
+      latencies: { cloneMs: sim.cloneMs ?? 1500, powerOnMs: 300 },
+      guest: { firstReportMs: 300, stageMs: sim.stageMs ?? 600 },
+    });
+    spec = lab.spec;
+    pollMs = sim.pollMs ?? 100;
+    if (mode !== 'json') ctx.stdout.write(`simulating cluster ${spec.name}: vmrest simulator at ${lab.vmrest.url}, files in ${simDir}\n`);
+    Object.assign(deps, {
+      vmrest: lab.client,
+      clonesFolder: lab.clonesFolder,
+      growDisk: growDescriptorDisk,
+      verify: values['skip-verify'] ? undefined : nodesReadyVerifier(lab.kubeApi?.url),
+    });
+  } else {
+    const client = await createVmrestClient({ env: ctx.env, vmrestUrl: spec.vmware.vmrestUrl, prompt: process.stdin.isTTY ? terminalPrompt() : undefined });
+    closeClient = () => client.close();
+    Object.assign(deps, {
+      vmrest: client,
+      clonesFolder: overrides.clonesFolder ?? (await findClonesFolder(spec.vmware.vmFolder, ctx.env)),
+      growDisk: overrides.growDisk ?? vdiskmanagerGrower(spec, ctx.env),
+      verify: values['skip-verify'] ? undefined : (overrides.verify ?? nodesReadyVerifier(ctx.env.KUBESTATION_API_SERVER)),
+    });
+  }
+  deps.writeSeed = overrides.writeSeed ?? seedWriter();
+  deps.installFolder = spec.vmware.installFolder;
+  deps.sshIdentityFile = spec.os.user.sshAuthorizedKeys.length === 0 ? sshKeyPaths(spec.stateDir).privateKey : undefined;
+
+  const view = createBuildView(spec, mode, ctx.stdout);
+  // Ctrl-C: stop starting steps, let calls in flight end, save state, exit 130. A second Ctrl-C exits at once.
+  const abort = new AbortController();
+  let interrupts = 0;
+  const onSigint = (): void => {
+    interrupts++;
+    if (interrupts === 1) {
+      ctx.stderr.write('\ninterrupted: finishing the calls in flight and saving progress (Ctrl-C again to quit now)\n');
+      abort.abort();
+    } else {
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const result = await buildVms(spec, { ...deps, emit: view.emit }, {
+      dryRun: values['dry-run'],
+      concurrency,
+      signal: abort.signal,
+      timing: { deadlineScale, ...(pollMs ? { pollMs } : {}) },
+      mergeKubeconfigInto: values['merge-kubeconfig'] ? defaultKubeconfigPath(ctx.env) : undefined,
+    });
+    view.close();
+    if (result.status === 'dry-run') {
+      if (mode === 'json') view.emit({ type: 'result', status: 'dry-run' });
+      else ctx.stdout.write(`${result.planText}\n(dry run: nothing was changed)\n`);
+    } else if (result.status === 'interrupted') {
+      view.emit({ type: 'result', status: 'interrupted' });
+      ctx.stderr.write('build interrupted; progress is saved. Run the same command again to continue.\n');
+    } else {
+      view.emit({ type: 'result', status: 'ready' });
+      if (mode !== 'json') {
+        ctx.stdout.write(
+          `\ncluster ${spec.name} is ready${result.verifySummary ? ` (${result.verifySummary})` : ' (verify skipped)'}\n` +
+            `  kubectl --kubeconfig ${path.join(spec.stateDir, 'admin.kubeconfig')} get nodes\n` +
+            `  ssh -F ${path.join(spec.stateDir, 'ssh_config')} ${spec.controlPlane.name}\n`,
+        );
+      }
+    }
+    return exitCodeFor(result);
+  } catch (error) {
+    view.close();
+    if (mode === 'json') {
+      view.emit({
+        type: 'result',
+        status: 'failed',
+        message: describeError(error),
+        ...(error instanceof NodeFailedError ? { node: error.node, stage: error.stage } : {}),
+      });
+      return 1;
+    }
+    if (error instanceof PreflightError || error instanceof KubestationError) {
+      ctx.stderr.write(`kubestation build-vms: ${describeError(error)}\n`);
+      return 1;
+    }
+    throw error;
+  } finally {
+    process.off('SIGINT', onSigint);
+    await closeClient();
+    if (lab) await lab.close();
+    if (simDir) await rm(simDir, { recursive: true, force: true });
+  }
+}
+
+export function run(ctx: CommandContext): Promise<number> {
+  return runBuildVms(ctx);
+}
