@@ -17,6 +17,7 @@ export interface CommandContext {
 export type CommandRunner = (ctx: CommandContext) => Promise<number>;
 
 const commands: Record<string, { summary: string; load: () => Promise<{ run: CommandRunner }> }> = {
+  'build-vms': { summary: 'build the cluster: clone, configure and boot the VMs, follow them until Ready', load: () => import('./commands/build-vms.js') },
   validate: { summary: 'check cluster.yaml and print a summary of the lab', load: () => import('./commands/validate.js') },
   'seed-isos': { summary: 'write each node\'s cloud-init seed (user-data, meta-data, network-config, seed.iso)', load: () => import('./commands/seed-isos.js') },
   'build-template': { summary: 'make the template VM from the Ubuntu 24.04 cloud image (--golden: pre-install Kubernetes)', load: () => import('./commands/build-template.js') },
