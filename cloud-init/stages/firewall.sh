@@ -10,9 +10,10 @@ if [[ $FIREWALL_ENABLED != true ]]; then
   exit 0
 fi
 
-# ufw's stock before.rules accept ICMP echo-request; say so if this image differs.
-if ! grep -q -- '-A ufw-before-input -p icmp --icmp-type echo-request -j ACCEPT' /etc/ufw/before.rules; then
-  log "/etc/ufw/before.rules does not accept ICMP echo-request: ping to this node will be dropped"
+# ufw's stock before.rules accept ICMP echo-request; stop if this image's do not.
+before_rules=${UFW_BEFORE_RULES:-/etc/ufw/before.rules}
+if ! grep -q -- '-A ufw-before-input -p icmp --icmp-type echo-request -j ACCEPT' "$before_rules"; then
+  log "$before_rules does not accept ICMP echo-request: ping to this node would be dropped"
   exit 1
 fi
 
