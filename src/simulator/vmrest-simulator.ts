@@ -216,6 +216,9 @@ const routes: Route[] = [
   route('PUT', '/vmnet/{vmnet}/mactoip/{mac}', 'setMacToIp'),
 ];
 
+/** Operations that read-modify-write a VM's .vmx: run one at a time per VM, as Workstation does. */
+const vmMutations = new Set<VmrestOperationId>(['updateVm', 'setVmParam', 'setPowerState', 'addNic', 'updateNic', 'deleteNic', 'deleteVm']);
+
 const bodyOperations = new Set<VmrestOperationId>(['cloneVm', 'registerVm', 'updateVm', 'setVmParam', 'setPowerState', 'addNic', 'updateNic', 'setMacToIp']);
 
 const defaultVmnets: Vmnet[] = [
@@ -255,6 +258,7 @@ export class VmrestSimulator {
   readonly #reservations = new Map<string, Map<string, string>>();
   readonly #faults: Array<FaultSpec & { seen: number; hits: number }> = [];
   readonly #sockets = new Set<Socket>();
+  readonly #vmLocks = new Map<string, Promise<unknown>>();
   #server: http.Server | https.Server | undefined;
   #port = 0;
   #closed = false;
@@ -418,7 +422,8 @@ export class VmrestSimulator {
     let status: number;
     let body: unknown;
     try {
-      const result = await this.#dispatch(req, matched, requestBody);
+      const vmKey = matched && vmMutations.has(matched.route.operation) ? matched.params.id : undefined;
+      const result = await this.#oneAtATime(vmKey, () => this.#dispatch(req, matched, requestBody));
       status = result.status;
       body = result.body;
     } catch (error) {
@@ -433,6 +438,19 @@ export class VmrestSimulator {
     if (fault && fault.when === 'after' && applyFault()) return;
     if (!res.destroyed) reply(status, body);
     else finish();
+  }
+
+  async #oneAtATime<T>(key: string | undefined, work: () => Promise<T>): Promise<T> {
+    if (key === undefined) return work();
+    const previous = this.#vmLocks.get(key) ?? Promise.resolve();
+    const run = previous.then(work, work);
+    const settled = run.catch(() => undefined);
+    this.#vmLocks.set(key, settled);
+    try {
+      return await run;
+    } finally {
+      if (this.#vmLocks.get(key) === settled) this.#vmLocks.delete(key);
+    }
   }
 
   #match(method: string, apiPath: string | undefined): { route: Route; params: Record<string, string> } | undefined {

@@ -220,6 +220,27 @@ export function parseVmrestErrorBody(body: unknown): { code: number | undefined;
   return { code, message };
 }
 
+function definedOnly<T extends object>(value: T | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(value ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The base URL, refused when it is not http(s) or carries credentials (they belong in VMREST_USERNAME/VMREST_PASSWORD). */
+function parseVmrestUrl(text: string): URL {
+  const invalid = (why: string): VmrestError =>
+    new VmrestError('VMREST_URL_INVALID', `the vmrest URL ${why}`, 'set vmware.vmrestUrl in cluster.yaml or VMREST_URL to e.g. http://127.0.0.1:8697/api (credentials go in VMREST_USERNAME / VMREST_PASSWORD)', {
+      call: 'configuration',
+    });
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw invalid('is not a URL');
+  }
+  if (url.username || url.password) throw invalid(`for ${url.host} must not contain a username or password`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(`${url.href} is not http:// or https://`);
+  return url;
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function isRetryable(error: unknown): boolean {
@@ -244,18 +265,13 @@ export class VmrestClient {
   readonly #knownNames = new Map<string, string>();
 
   constructor(options: VmrestClientOptions) {
-    const url = new URL(options.baseUrl ?? DEFAULT_VMREST_URL);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new VmrestError('VMREST_URL_INVALID', `vmrest URL ${url.href} is not http:// or https://`, 'set vmware.vmrestUrl or VMREST_URL to e.g. http://127.0.0.1:8697/api', {
-        call: 'configuration',
-      });
-    }
+    const url = parseVmrestUrl(options.baseUrl ?? DEFAULT_VMREST_URL);
     this.baseUrl = url.href.replace(/\/+$/, '');
     this.#origin = url.origin;
     this.#basePath = url.pathname.replace(/\/+$/, '');
     this.#credentials = options.credentials;
-    this.#timeouts = { ...defaultTimeouts, ...options.timeouts };
-    this.#retry = { ...defaultRetry, ...options.retry };
+    this.#timeouts = { ...defaultTimeouts, ...definedOnly(options.timeouts) };
+    this.#retry = { ...defaultRetry, ...definedOnly(options.retry) };
     this.#pollIntervalMs = options.pollIntervalMs ?? 1_000;
     this.#onRequest = options.onRequest;
     this.#certSha256 = options.certSha256 ? normalizeFingerprint(options.certSha256) : undefined;

@@ -107,6 +107,14 @@ describe('VMs: list, find, clone, register, update, delete', () => {
     await expect(h.client.setParam(id, 'memsize', '1024')).rejects.toBeInstanceOf(VmrestPowerStateConflictError);
   });
 
+  it('applies concurrent .vmx changes to one VM one at a time (none lost)', async () => {
+    h = await startHarness();
+    const { id, vmxPath } = await cloneMaster();
+    await Promise.all(Array.from({ length: 12 }, (_, i) => h.client.setParam(id, `guestinfo.k${i}`, String(i))));
+    const vmx = await vmxOf(vmxPath);
+    expect(Array.from({ length: 12 }, (_, i) => vmx.get(`guestinfo.k${i}`))).toEqual(Array.from({ length: 12 }, (_, i) => String(i)));
+  });
+
   it('deletes a powered-off VM with its files; refuses while on; 404 names the VM', async () => {
     h = await startHarness();
     const { id, vmxPath } = await cloneMaster();

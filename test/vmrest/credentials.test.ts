@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { VmrestClient } from '../../src/vmrest/client.js';
 import { resolveVmrestCredentials, terminalPrompt, VmrestCredentials } from '../../src/vmrest/credentials.js';
 
 const PASSWORD = 'Zq8#vL2!pR9x';
@@ -59,5 +60,20 @@ describe('vmrest credentials', () => {
     expect(await answer).toBe(PASSWORD);
     expect(input.rawModes).toEqual([true, false]);
     expect(shown).toBe('vmrest password: \n');
+  });
+
+  it('a vmrest URL with credentials in it is refused without repeating them', () => {
+    const creds = new VmrestCredentials('kube-admin', PASSWORD);
+    const error = (() => {
+      try {
+        new VmrestClient({ baseUrl: `http://kube-admin:${encodeURIComponent(PASSWORD)}@127.0.0.1:8697/api`, credentials: creds });
+      } catch (e) {
+        return e as Error;
+      }
+      return undefined;
+    })();
+    expect(error?.message).toMatch(/must not contain a username or password/);
+    expect(error?.message).not.toContain(encodeURIComponent(PASSWORD));
+    expect(() => new VmrestClient({ baseUrl: 'ftp://127.0.0.1/api', credentials: creds })).toThrow(/not http/);
   });
 });
