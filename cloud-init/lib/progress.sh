@@ -3,8 +3,9 @@
 #
 #   KUBESTATION 1 <cksum> <node> <stage> <event> <unix-ms> <message>
 #
-# <cksum> is `cksum` of everything after "<cksum> "; <message> has %, tab, CR and LF
-# percent-encoded and other control characters removed. Secrets are redacted first.
+# <cksum> is `cksum` of everything after "<cksum> "; <message> has %, tab, CR, LF and a
+# final space percent-encoded, other control characters removed, and is left out
+# (with its separating space) when empty. Secrets are redacted first.
 #
 # Reads KUBESTATION_NODE. Writes to KUBESTATION_CONSOLE (default /dev/ttyS0) and
 # appends to KUBESTATION_PROGRESS_LOG (default /var/log/kubestation/progress.log).
@@ -27,13 +28,18 @@ progress_encode() {
   m=${m//$'\t'/%09}
   m=${m//$'\r'/%0D}
   m=${m//$'\n'/%0A}
-  printf '%s' "$m" | LC_ALL=C tr -d '\000-\010\013\014\016-\037\177'
+  m=$(printf '%s' "$m" | LC_ALL=C tr -d '\000-\010\013\014\016-\037\177')
+  # A line must not end in a space: consoles and log viewers trim it.
+  [[ $m == *' ' ]] && m="${m% }%20"
+  printf '%s' "$m"
 }
 
 # stage event message -> stdout: one complete progress line (no newline).
 progress_line() {
-  local payload sum
-  payload="${KUBESTATION_NODE:?KUBESTATION_NODE is not set} $1 $2 $(date +%s%3N) $(progress_encode "$3")"
+  local payload sum message
+  payload="${KUBESTATION_NODE:?KUBESTATION_NODE is not set} $1 $2 $(date +%s%3N)"
+  message=$(progress_encode "$3")
+  [[ -n $message ]] && payload+=" $message"
   sum=$(printf '%s' "$payload" | LC_ALL=C cksum)
   printf 'KUBESTATION 1 %s %s' "${sum%% *}" "$payload"
 }
@@ -43,7 +49,7 @@ progress_emit() {
   local line console=${KUBESTATION_CONSOLE:-/dev/ttyS0} log=${KUBESTATION_PROGRESS_LOG:-/var/log/kubestation/progress.log}
   line=$(progress_line "$1" "$2" "$3")
   # A missing serial port must not fail the boot: the log still has the line.
-  { printf '%s\n' "$line" >"$console"; } 2>/dev/null || true
+  { printf '%s\n' "$line" >>"$console"; } 2>/dev/null || true
   mkdir -p "$(dirname "$log")" && printf '%s\n' "$line" >>"$log"
 }
 

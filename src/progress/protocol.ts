@@ -13,9 +13,10 @@
  *   line, with stage `complete` (see stages.ts).
  * - `<unix-ms>` is the guest clock (informational: the host times deadlines
  *   with its own clock, since the guest clock may jump when NTP syncs).
- * - `<message>` is the rest of the line (may be empty, may contain spaces):
- *   `%`, tab, CR and LF are percent-encoded (%25 %09 %0D %0A), other control
- *   characters are removed. A `fail` message ends with the last lines of the
+ * - `<message>` is the rest of the line (may contain spaces; when empty, the
+ *   line ends after <unix-ms> with no trailing space): `%`, tab, CR and LF are
+ *   percent-encoded (%25 %09 %0D %0A), a final space too (%20, so trimming
+ *   tools cannot change the line), other control characters are removed. A `fail` message ends with the last lines of the
  *   stage's log. Secrets are redacted by the guest before printing and again
  *   by the parser.
  *
@@ -70,11 +71,13 @@ export function encodeMessage(message: string): string {
     .replace(/\t/g, '%09')
     .replace(/\r/g, '%0D')
     .replace(/\n/g, '%0A')
-    .replace(/[\u0000-\u001f\u007f]/g, '');
+    .replace(/[\u0000-\u001f\u007f]/g, '')
+    // A line must not end in a space: consoles and log viewers trim it.
+    .replace(/ $/, '%20');
 }
 
 export function decodeMessage(encoded: string): string {
-  return encoded.replace(/%(25|09|0D|0A)/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  return encoded.replace(/%(25|09|0D|0A|20)/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 }
 
 /** The line for an event, without the trailing newline. Throws on names that are not single tokens. */
@@ -83,11 +86,12 @@ export function formatProgressLine(line: ProgressLine): string {
     if (!TOKEN.test(value)) throw new Error(`progress ${what} ${JSON.stringify(value)} is not a single token`);
   }
   if (!EVENTS.includes(line.event)) throw new Error(`unknown progress event ${JSON.stringify(line.event)}`);
-  const payload = `${line.node} ${line.stage} ${line.event} ${Math.trunc(line.timeMs)} ${encodeMessage(line.message)}`;
+  const message = encodeMessage(line.message);
+  const payload = `${line.node} ${line.stage} ${line.event} ${Math.trunc(line.timeMs)}${message === '' ? '' : ` ${message}`}`;
   return `${PROGRESS_MARKER} ${PROGRESS_PROTOCOL_VERSION} ${posixCksum(Buffer.from(payload, 'utf8'))} ${payload}`;
 }
 
-const LINE = /^(\d{1,10}) (([^ ]+) ([^ ]+) ([a-z]+) (\d{1,16}) (.*))$/s;
+const LINE = /^(\d{1,10}) (([^ ]+) ([^ ]+) ([a-z]+) (\d{1,16})(?: (.*))?)$/s;
 const HEAD = `${PROGRESS_MARKER} ${PROGRESS_PROTOCOL_VERSION} `;
 
 export type ParseResult =
@@ -117,7 +121,7 @@ export function classifyConsoleLine(text: string): ParseResult {
 function classifyBody(body: string): ParseResult {
   const match = LINE.exec(body);
   if (!match) return { kind: 'corrupt', reason: 'fields missing' };
-  const [, sum, payload, node, stage, event, time, message] = match as unknown as [string, string, string, string, string, string, string, string];
+  const [, sum, payload, node, stage, event, time, message = ''] = match as unknown as [string, string, string, string, string, string, string, string | undefined];
   if (posixCksum(Buffer.from(payload, 'utf8')) !== Number(sum)) return { kind: 'corrupt', reason: 'checksum mismatch' };
   if (!TOKEN.test(node) || !TOKEN.test(stage)) return { kind: 'corrupt', reason: 'bad node or stage name' };
   if (!EVENTS.includes(event)) return { kind: 'corrupt', reason: `unknown event ${event}` };
