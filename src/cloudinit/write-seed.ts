@@ -6,7 +6,7 @@
  * and the join token), and only when their bytes change.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { KubestationError } from '../errors.js';
 import { buildIso } from '../iso/iso9660.js';
@@ -92,13 +92,8 @@ async function writeIfChanged(file: string, bytes: Buffer): Promise<WrittenFile>
   if (previous !== undefined && sha256(previous) === digest) return { name, path: file, size: bytes.length, sha256: digest, changed: false };
   const temp = path.join(path.dirname(file), `.${name}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    const handle = await open(temp, 'wx', secretFileMode);
-    try {
-      await handle.writeFile(bytes);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    // Owner-only (user-data carries the CA key and the join token); flushed before the rename makes it visible.
+    await writeFile(temp, bytes, { mode: secretFileMode, flag: 'wx', flush: true });
     await rename(temp, file);
   } catch (error) {
     await rm(temp, { force: true });

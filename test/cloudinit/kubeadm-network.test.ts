@@ -41,8 +41,8 @@ describe('kubeadm v1beta4 documents', () => {
         kubeletExtraArgs: [{ name: 'node-ip', value: '172.100.100.2' }],
       },
     });
-    expect(init.nodeRegistration).not.toHaveProperty('taints'); // nil = kubeadm's default control-plane taint
-    expect(init.bootstrapTokens[0].token).toMatch(/^[a-z0-9]{6}\.[a-z0-9]{16}$/);
+    expect(init!.nodeRegistration).not.toHaveProperty('taints'); // nil = kubeadm's default control-plane taint
+    expect(init!.bootstrapTokens[0].token).toMatch(/^[a-z0-9]{6}\.[a-z0-9]{16}$/);
     expect(cluster).toEqual({
       apiVersion: 'kubeadm.k8s.io/v1beta4',
       kind: 'ClusterConfiguration',
