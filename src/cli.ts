@@ -21,6 +21,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run: Com
   validate: { summary: 'check cluster.yaml and print a summary of the lab', load: () => import('./commands/validate.js') },
   'seed-isos': { summary: 'write each node\'s cloud-init seed (user-data, meta-data, network-config, seed.iso)', load: () => import('./commands/seed-isos.js') },
   'build-template': { summary: 'make the template VM from the Ubuntu 24.04 cloud image (--golden: pre-install Kubernetes)', load: () => import('./commands/build-template.js') },
+  verify: { summary: 'prove the cluster works through the Kubernetes API: nodes, system pods, DNS, pod/Service/NodePort traffic, clocks', load: () => import('./commands/verify.js') },
 };
 
 function usage(): string {

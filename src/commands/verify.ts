@@ -1,0 +1,55 @@
+/**
+ * `kubestation verify [--json] [--kubeconfig path] [--cluster file] [--image ref]`:
+ * proves the cluster works through the Kubernetes API only (see src/verify).
+ * Exit code 0 when every check passes, 1 when one fails, 130 on Ctrl-C.
+ */
+import { parseArgs } from 'node:util';
+import type { CommandContext } from '../cli.js';
+import { KubeClient } from '../kube/client.js';
+import { clusterSecretPaths } from '../pki/secrets-store.js';
+import { clusterFilePath, loadClusterSpec } from '../spec/load.js';
+import { renderReport } from '../verify/report.js';
+import { verifyCluster } from '../verify/verify-cluster.js';
+
+const help = `usage: kubestation verify [--json] [--kubeconfig path] [--cluster cluster.yaml] [--image ref]
+
+Checks the cluster from this PC through the Kubernetes API: nodes Ready with the
+right addresses and versions, system pods healthy, and, with short-lived test pods
+on every node, DNS, pod-to-pod traffic across nodes, a Service, NodePorts and
+clocks. The test pods are always removed afterwards.
+
+  --json              print the report as JSON (for tools)
+  --kubeconfig path   default: <stateDir>/pki/admin.kubeconfig
+  --cluster file      default: $KUBESTATION_CLUSTER or ./cluster.yaml
+  --image ref         test image (default registry.k8s.io/e2e-test-images/agnhost:2.52)
+`;
+
+export async function run(ctx: CommandContext): Promise<number> {
+  const { values } = parseArgs({
+    args: ctx.argv,
+    options: {
+      json: { type: 'boolean', default: false },
+      kubeconfig: { type: 'string' },
+      cluster: { type: 'string' },
+      image: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    ctx.stdout.write(help);
+    return 0;
+  }
+  const spec = await loadClusterSpec(clusterFilePath(ctx.cwd, values.cluster, ctx.env));
+  const kubeconfig = values.kubeconfig ?? clusterSecretPaths(spec.stateDir).adminKubeconfig;
+  const client = await KubeClient.fromKubeconfig(kubeconfig);
+  try {
+    const report = await verifyCluster(spec, client, {
+      ...(values.image ? { image: values.image } : {}),
+      log: (line) => ctx.stderr.write(`verify: ${line}\n`),
+    });
+    ctx.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));
+    return report.interrupted ? 130 : report.ok ? 0 : 1;
+  } finally {
+    await client.close();
+  }
+}
