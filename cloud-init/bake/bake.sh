@@ -5,15 +5,15 @@
 # minor, pre-pulls the control-plane and CNI images, writes
 # /etc/kubestation/golden.json, then, once cloud-init has finished, wipes
 # cloud-init's state and the machine id and powers off. The host follows the
-# progress lines on the serial console (ttyS0):
+# progress lines on the serial console (ttyS0) in the nodes' protocol
+# (cloud-init/lib/progress.sh, src/progress/protocol.ts), node name "template":
 #
-#   KUBESTATION <stage> start
-#   KUBESTATION <stage> ok [detail]
-#   KUBESTATION <stage> fail <reason>
+#   stages packages, images, golden, seal; then `complete done`.
+#   `golden ok` carries golden.json (one line of JSON) as its message.
 #
-# `KUBESTATION golden ok <base64 of golden.json>` carries the marker to the host.
-# A failure is reported and the VM still seals and powers off, so the host
-# never waits on a guest that has given up; golden.json is then not written.
+# A failure is reported (with the log tail) and the VM still seals and powers
+# off, so the host never waits on a guest that has given up; golden.json is
+# then not written.
 set -Eeuo pipefail
 
 # Every path below hangs off ROOT, empty in the guest; tests point it at a scratch folder.
@@ -26,7 +26,12 @@ CNI_MANIFEST_URLS="${CNI_MANIFEST_URLS:-}"
 
 LOG="$ROOT/var/log/kubestation-bake.log"
 MARKER="$ROOT/etc/kubestation/golden.json"
-CONSOLE="$ROOT/dev/ttyS0"
+BAKE_LIB="$ROOT/usr/local/lib/kubestation-bake"
+export KUBESTATION_NODE=template
+export KUBESTATION_CONSOLE="$ROOT/dev/ttyS0"
+export KUBESTATION_PROGRESS_LOG="$ROOT/var/log/kubestation-bake-progress.log"
+# shellcheck source=SCRIPTDIR/../lib/progress.sh
+. "$BAKE_LIB/progress.sh"
 KEYRING="$ROOT/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
 CRI_SOCKET=unix:///run/containerd/containerd.sock
 export DEBIAN_FRONTEND=noninteractive
@@ -35,16 +40,13 @@ APT_OPTS=(-o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold -y -q)
 mkdir -p "$(dirname "$LOG")"
 exec >>"$LOG" 2>&1
 
-report() {
-  local line="KUBESTATION $*"
-  echo "$line"
-  if [ -w "$CONSOLE" ]; then echo "$line" >>"$CONSOLE" || true; fi
-}
-
-stage=bake
+stage=packages
 begin() {
   stage="$1"
-  report "$stage" start
+  progress_emit "$stage" start ""
+}
+finish() {
+  progress_emit "$stage" ok "$1"
 }
 
 # Nodes add the Kubernetes repository with their own keyring when they need it; a second
@@ -57,14 +59,13 @@ seal_and_power_off() {
   # Runs outside cloud-init so cloud-init can finish writing its own state first;
   # the clean then leaves the template as a never-booted image would be.
   systemd-run --no-block --unit=kubestation-seal --description="kubestation: seal the template and power off" \
-    /bin/sh -c 'cloud-init status --wait >/dev/null 2>&1; apt-get clean; cloud-init clean --logs --machine-id --configs network 2>/dev/null || cloud-init clean --logs --machine-id; rm -f /var/log/kubestation-bake.log; sync; systemctl poweroff'
+    /bin/sh -c 'cloud-init status --wait >/dev/null 2>&1; apt-get clean; cloud-init clean --logs --machine-id --configs network 2>/dev/null || cloud-init clean --logs --machine-id; rm -rf /var/log/kubestation-bake.log /var/log/kubestation-bake-progress.log /etc/kubestation/bake.env /usr/local/sbin/kubestation-bake /usr/local/lib/kubestation-bake; sync; systemctl poweroff'
 }
 
 on_error() {
   local status=$? line=$1
   trap - ERR
-  report "$stage" fail "exit status $status at bake.sh line $line; last log lines follow"
-  if [ -w "$CONSOLE" ]; then tail -n 15 "$LOG" | sed 's/^/  | /' >>"$CONSOLE" || true; fi
+  progress_fail "$stage" "exit status $status at bake.sh line $line" "$LOG"
   rm -f "$MARKER"
   remove_bake_apt_source
   seal_and_power_off
@@ -92,7 +93,7 @@ systemctl enable --now containerd
 package_version() { dpkg-query -W -f='${Version}' "$1"; }
 kubernetes_version=$(kubeadm version -o short)
 kubernetes_version=${kubernetes_version#v}
-report packages ok "kubeadm $kubernetes_version, containerd $(package_version containerd)"
+finish "kubeadm $kubernetes_version, containerd $(package_version containerd)"
 
 begin images
 kubeadm config images pull --kubernetes-version "v$kubernetes_version" --cri-socket "$CRI_SOCKET"
@@ -105,7 +106,7 @@ for url in $CNI_MANIFEST_URLS; do
     done
 done
 mapfile -t images < <(crictl --runtime-endpoint "$CRI_SOCKET" images -o json | python3 -c 'import json,sys; print("\n".join(sorted({t for i in json.load(sys.stdin)["images"] for t in i.get("repoTags") or []})))')
-report images ok "${#images[@]} images"
+finish "${#images[@]} images"
 
 begin golden
 python3 - "$MARKER" "$KUBERNETES_MINOR" "$kubernetes_version" "$(package_version kubelet)" "$(package_version kubeadm)" "$(package_version kubectl)" \
@@ -126,8 +127,9 @@ with open(tmp, "w") as f:
     f.write("\n")
 os.replace(tmp, path)
 PY
-report golden ok "$(base64 -w0 "$MARKER")"
+finish "$(python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1])), separators=(",", ":")))' "$MARKER")"
 
 begin seal
 remove_bake_apt_source
+progress_emit complete "done" "template baked: Kubernetes $kubernetes_version"
 seal_and_power_off

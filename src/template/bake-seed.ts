@@ -1,6 +1,6 @@
 /**
  * The golden bake's cloud-init seed: cloud-init/bake/user-data.yaml with
- * bake.sh and its settings embedded, a meta-data with a fresh instance id
+ * bake.sh, its settings and the progress-line writer embedded, a meta-data with a fresh instance id
  * (so cloud-init runs again for a re-bake), and a network-config that brings
  * up ens33 (NAT, DHCP) only: the bake needs the Internet, not the cluster
  * network. Pure: spec in, files out.
@@ -53,10 +53,16 @@ export interface BakeSeedOptions {
 }
 
 export async function renderBakeSeed(spec: Pick<ClusterSpec, 'kubernetes' | 'os'>, options: BakeSeedOptions): Promise<SeedFile[]> {
-  const [template, script] = await Promise.all([readFile(asset('cloud-init', 'bake', 'user-data.yaml'), 'utf8'), readFile(asset('cloud-init', 'bake', 'bake.sh'), 'utf8')]);
+  const [template, script, progressLib] = await Promise.all([
+    readFile(asset('cloud-init', 'bake', 'user-data.yaml'), 'utf8'),
+    readFile(asset('cloud-init', 'bake', 'bake.sh'), 'utf8'),
+    // The nodes' progress-line writer, so the bake speaks the same protocol (src/progress/protocol.ts).
+    readFile(asset('cloud-init', 'lib', 'progress.sh'), 'utf8'),
+  ]);
   const values: Record<string, string> = {
     bakeEnvBase64: Buffer.from(bakeEnv(spec)).toString('base64'),
     bakeScriptBase64: Buffer.from(script).toString('base64'),
+    progressLibBase64: Buffer.from(progressLib).toString('base64'),
   };
   const userData = template.replace(/\{\{(\w+)\}\}/g, (whole, name: string) => values[name] ?? whole);
   const instanceId = `kubestation-bake-${options.bakeId.replace(/[^A-Za-z0-9-]/g, '')}`;

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubestationError } from '../errors.js';
 import { buildIso } from '../iso/iso9660.js';
+import { ProgressLineAccumulator, type ProgressLine } from '../progress/protocol.js';
 import type { ClusterSpec } from '../spec/model.js';
 import { VmxFile } from '../vmx/vmx-file.js';
 import { renderBakeSeed } from './bake-seed.js';
@@ -24,25 +25,12 @@ import type { TemplateVmrest } from './vmrest-port.js';
 export const GOLDEN_MARKER_PATH = '/etc/kubestation/golden.json';
 export const BAKE_ISO_FILE = 'kubestation-bake.iso';
 
-/** One progress line from the guest: `KUBESTATION <stage> <start|ok|fail> [detail]`. */
-export interface BakeProgressLine {
-  stage: string;
-  status: 'start' | 'ok' | 'fail';
-  detail: string;
-}
+/** The node name the bake uses in its progress lines. */
+export const BAKE_PROGRESS_NODE = 'template';
 
-const progressPattern = /KUBESTATION (\S+) (start|ok|fail)(?: (.*))?$/;
-
-/** Finds a progress line in a serial console line (kernel messages may share the console). */
-export function parseBakeProgress(line: string): BakeProgressLine | undefined {
-  const match = progressPattern.exec(line.replace(/\r/g, '').trimEnd());
-  if (!match) return undefined;
-  return { stage: match[1]!, status: match[2] as BakeProgressLine['status'], detail: match[3] ?? '' };
-}
-
-/** Decodes the `golden ok <base64>` detail into the marker, checking the fields nodes rely on. */
-export function decodeGoldenMarker(base64: string): GoldenMarker {
-  const value = JSON.parse(Buffer.from(base64, 'base64').toString('utf8')) as Partial<GoldenMarker>;
+/** The `golden ok` message: golden.json as one line of JSON. Checks the fields nodes rely on. */
+export function decodeGoldenMarker(json: string): GoldenMarker {
+  const value = JSON.parse(json) as Partial<GoldenMarker>;
   if (
     value.formatVersion !== 1 ||
     typeof value.kubernetes?.version !== 'string' ||
@@ -71,31 +59,27 @@ export function goldenMatchesSpec(state: TemplateState, spec: Pick<ClusterSpec, 
   return golden.cni.name === k.cni.name && golden.cni.version === k.cni.version;
 }
 
-/** Reads appended text from the serial log file and hands out complete lines. */
+/** Reads what was appended to the serial log file since the last call. */
 export class SerialFollower {
   #offset = 0;
-  #partial = '';
 
   constructor(readonly filePath: string) {}
 
-  async poll(): Promise<string[]> {
+  async poll(): Promise<string> {
     let size: number;
     try {
       size = (await stat(this.filePath)).size;
     } catch {
-      return [];
+      return '';
     }
     if (size < this.#offset) this.#offset = 0; // the file was replaced
-    if (size === this.#offset) return [];
+    if (size === this.#offset) return '';
     const handle = await open(this.filePath, 'r');
     try {
       const buffer = Buffer.alloc(size - this.#offset);
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, this.#offset);
       this.#offset += bytesRead;
-      const text = this.#partial + buffer.subarray(0, bytesRead).toString('utf8');
-      const lines = text.split('\n');
-      this.#partial = lines.pop() ?? '';
-      return lines;
+      return buffer.subarray(0, bytesRead).toString('utf8');
     } finally {
       await handle.close();
     }
@@ -185,32 +169,35 @@ export async function bakeGolden(spec: ClusterSpec, deps: GoldenDeps, options: {
   await writeTemplateState(spec, state);
 
   const follower = new SerialFollower(serialPath);
+  const lines = new ProgressLineAccumulator();
   const interval = deps.pollIntervalMs ?? 2000;
   const deadline = Date.now() + (deps.timeoutMs ?? DEFAULT_BAKE_TIMEOUT_MS);
   let marker: GoldenMarker | undefined;
-  let failure: BakeProgressLine | undefined;
-  const failureContext: string[] = [];
+  let failure: ProgressLine | undefined;
   let poweredOff = false;
   try {
     deps.log(`golden: booting ${spec.vmware.template.name} with the bake seed (Kubernetes ${spec.kubernetes.patch ?? spec.kubernetes.minor}, ${spec.kubernetes.cni.name} ${spec.kubernetes.cni.version})`);
     await deps.vmrest.setPowerState(vm.id, 'on');
-    const handle = (line: string): void => {
-      if (failure && /^\s*\|/.test(line)) failureContext.push(line.trim());
-      const progress = parseBakeProgress(line);
-      if (!progress) return;
-      if (progress.stage === 'golden' && progress.status === 'ok') {
-        marker = decodeGoldenMarker(progress.detail);
+    const handle = (line: ProgressLine): void => {
+      if (line.node !== BAKE_PROGRESS_NODE) return;
+      if (line.stage === 'golden' && line.event === 'ok') {
+        marker = decodeGoldenMarker(line.message);
         deps.log(`golden: ok, ${GOLDEN_MARKER_PATH} written`);
         return;
       }
-      if (progress.status === 'fail') failure ??= progress;
-      deps.log(`golden: ${progress.stage} ${progress.status}${progress.detail ? ` (${progress.detail})` : ''}`);
+      if (line.event === 'fail') failure ??= line;
+      const firstLine = line.message.split('\n')[0];
+      deps.log(`golden: ${line.stage} ${line.event}${firstLine ? ` (${firstLine})` : ''}`);
+    };
+    const read = async (): Promise<void> => {
+      for (const line of lines.push(await follower.poll())) handle(line);
     };
     for (;;) {
-      for (const line of await follower.poll()) handle(line);
+      await read();
       if ((await deps.vmrest.getPowerState(vm.id)) === 'poweredOff') {
         poweredOff = true;
-        for (const line of await follower.poll()) handle(line);
+        await read();
+        for (const line of lines.end()) handle(line);
         break;
       }
       if (Date.now() >= deadline) break;
@@ -233,7 +220,7 @@ export async function bakeGolden(spec: ClusterSpec, deps: GoldenDeps, options: {
   if (failure) {
     throw new KubestationError(
       'BAKE_FAILED',
-      `The golden bake failed in stage ${failure.stage}: ${failure.detail}.${failureContext.length ? `\n    ${failureContext.slice(-15).join('\n    ')}` : ''}\n  The template was reset and stays usable without the bake; the full console log is ${serialPath}.`,
+      `The golden bake failed in stage ${failure.stage}: ${failure.message.replace(/\n/g, '\n    ')}\n  The template was reset and stays usable without the bake; the full console log is ${serialPath}.`,
       { fix: 'Fix the cause shown above (network, package repository, Kubernetes version), then run `npm run build-template -- --golden` again.' },
     );
   }

@@ -14,7 +14,8 @@ import { asset } from '../../src/assets.js';
 import { parseClusterSpec } from '../../src/spec/load.js';
 import type { ClusterSpec } from '../../src/spec/model.js';
 import { bakeEnv, renderBakeSeed, shellQuote } from '../../src/template/bake-seed.js';
-import { decodeGoldenMarker, parseBakeProgress } from '../../src/template/golden.js';
+import { parseProgressLine } from '../../src/progress/protocol.js';
+import { decodeGoldenMarker } from '../../src/template/golden.js';
 
 let dir: string;
 let spec: ClusterSpec;
@@ -46,6 +47,8 @@ describe('bake seed', () => {
 
     const doc = yaml.load(files['user-data']!) as { users: unknown[]; write_files: Array<{ path: string; content: string; encoding: string; permissions: string }>; runcmd: string[][] };
     expect(doc.users).toEqual([]); // no default "ubuntu" login baked into every node
+    const progressLib = doc.write_files.find((f) => f.path === '/usr/local/lib/kubestation-bake/progress.sh')!;
+    expect(Buffer.from(progressLib.content, 'base64').toString()).toBe(await readFile(asset('cloud-init', 'lib', 'progress.sh'), 'utf8'));
     const script = doc.write_files.find((f) => f.path === '/usr/local/sbin/kubestation-bake')!;
     expect(script.permissions).toBe('0755');
     expect(Buffer.from(script.content, 'base64').toString()).toBe(await readFile(asset('cloud-init', 'bake', 'bake.sh'), 'utf8'));
@@ -76,15 +79,6 @@ describe('bake seed', () => {
     const result = await execa('shellcheck', ['-x', asset('cloud-init', 'bake', 'bake.sh')], { reject: false, all: true });
     expect(result.all).toBe('');
     expect(result.exitCode).toBe(0);
-  });
-});
-
-describe('progress lines', () => {
-  it('are found among kernel console output, with CR line ends', () => {
-    expect(parseBakeProgress('KUBESTATION packages start\r')).toEqual({ stage: 'packages', status: 'start', detail: '' });
-    expect(parseBakeProgress('[  12.3] cloud-init[1]: KUBESTATION images fail exit status 1 at line 9')).toEqual({ stage: 'images', status: 'fail', detail: 'exit status 1 at line 9' });
-    expect(parseBakeProgress('[  12.3] Reached target Cloud-init target.')).toBeUndefined();
-    expect(parseBakeProgress('KUBESTATION packages maybe')).toBeUndefined();
   });
 });
 
@@ -119,11 +113,17 @@ async function writeGuestCommands(bin: string, options: { failApt?: boolean } = 
   }
 }
 
+async function progressLines(root: string): Promise<string[]> {
+  return (await readFile(path.join(root, 'var', 'log', 'kubestation-bake-progress.log'), 'utf8')).trim().split('\n');
+}
+
 async function runBake(root: string, bin: string, env: string) {
   await mkdir(path.join(root, 'etc', 'kubestation'), { recursive: true });
   await mkdir(path.join(root, 'dev'), { recursive: true });
   await writeFile(path.join(root, 'etc', 'kubestation', 'bake.env'), env);
   await writeFile(path.join(root, 'dev', 'ttyS0'), '');
+  await mkdir(path.join(root, 'usr', 'local', 'lib', 'kubestation-bake'), { recursive: true });
+  await writeFile(path.join(root, 'usr', 'local', 'lib', 'kubestation-bake', 'progress.sh'), await readFile(asset('cloud-init', 'lib', 'progress.sh')));
   return execa('bash', [asset('cloud-init', 'bake', 'bake.sh')], {
     reject: false,
     env: { KUBESTATION_BAKE_ROOT: root, PATH: `${bin}:${process.env.PATH}` },
@@ -148,15 +148,24 @@ describe('bake.sh', () => {
     expect(calls.at(-1)).toMatch(/^systemd-run --no-block --unit=kubestation-seal .*cloud-init clean --logs --machine-id/);
     expect(await readFile(path.join(bin, 'sources-at-update'), 'utf8')).toBe('deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v1.37/deb/ /\n');
     // The repository was used for the install, then removed so a node's own apt source cannot conflict with it.
-    expect(await readFile(path.join(root, 'var', 'log', 'kubestation-bake.log'), 'utf8')).toContain('KUBESTATION seal start');
     expect(existsSync(path.join(root, 'etc', 'apt', 'sources.list.d', 'kubernetes.list'))).toBe(false);
     expect(existsSync(path.join(root, 'etc', 'apt', 'keyrings', 'kubernetes-apt-keyring.gpg'))).toBe(false);
     expect(calls).toContain('curl -fsSL --retry 5 --retry-connrefused https://pkgs.k8s.io/core:/stable:/v1.37/deb/Release.key');
 
-    const console = (await readFile(path.join(root, 'dev', 'ttyS0'), 'utf8')).trim().split('\n');
-    const progress = console.map(parseBakeProgress);
-    expect(progress.map((p) => `${p?.stage} ${p?.status}`)).toEqual(['packages start', 'packages ok', 'images start', 'images ok', 'golden start', 'golden ok', 'seal start']);
-    const marker = decodeGoldenMarker(progress[5]!.detail);
+    const progress = (await progressLines(root)).map(parseProgressLine);
+    expect(progress.map((p) => `${p?.node} ${p?.stage} ${p?.event}`)).toEqual([
+      'template packages start',
+      'template packages ok',
+      'template images start',
+      'template images ok',
+      'template golden start',
+      'template golden ok',
+      'template seal start',
+      'template complete done',
+    ]);
+    // The console (a file here, the serial port in the guest) got the same lines.
+    expect((await readFile(path.join(root, 'dev', 'ttyS0'), 'utf8')).trim().split('\n')).toEqual(await progressLines(root));
+    const marker = decodeGoldenMarker(progress[5]!.message);
     expect(marker).toEqual(JSON.parse(await readFile(path.join(root, 'etc', 'kubestation', 'golden.json'), 'utf8')));
     expect(marker).toMatchObject({
       formatVersion: 1,
@@ -174,11 +183,10 @@ describe('bake.sh', () => {
     await writeGuestCommands(bin, { failApt: true });
     const result = await runBake(root, bin, bakeEnv(spec));
     expect(result.exitCode).toBe(100);
-    const console = await readFile(path.join(root, 'dev', 'ttyS0'), 'utf8');
-    const fail = console.split('\n').map(parseBakeProgress).find((p) => p?.status === 'fail');
-    expect(fail).toMatchObject({ stage: 'packages', status: 'fail' });
-    expect(fail!.detail).toMatch(/^exit status 100 at bake.sh line \d+/);
-    expect(console).toContain('  | E: Unable to locate package kubeadm');
+    const fail = (await progressLines(root)).map(parseProgressLine).find((p) => p?.event === 'fail');
+    expect(fail).toMatchObject({ node: 'template', stage: 'packages', event: 'fail' });
+    expect(fail!.message).toMatch(/^exit status 100 at bake.sh line \d+/);
+    expect(fail!.message).toContain('E: Unable to locate package kubeadm');
     expect(existsSync(path.join(root, 'etc', 'kubestation', 'golden.json'))).toBe(false);
     const calls = (await readFile(path.join(bin, 'calls.log'), 'utf8')).trim().split('\n');
     expect(calls.at(-1)).toMatch(/^systemd-run .*systemctl poweroff/);

@@ -10,6 +10,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { formatProgressLine, type ProgressEvent } from '../../src/progress/protocol.js';
 import { VmrestSimulator, type SimulatedGuest } from '../../src/simulator/vmrest-simulator.js';
 import { parseClusterSpec } from '../../src/spec/load.js';
 import type { ClusterSpec } from '../../src/spec/model.js';
@@ -201,6 +202,11 @@ function markerFor(s: ClusterSpec, version: string): GoldenMarker {
   };
 }
 
+/** A progress line as the bake's guest prints it (node "template"), with CRLF as a serial console has. */
+function line(stage: string, event: ProgressEvent, message = ''): string {
+  return `${formatProgressLine({ node: 'template', stage, event, timeMs: 1_788_000_000_000, message })}\r\n`;
+}
+
 /** What the bake seed's guest does, condensed: read the seed, report stages, report the marker, power off. */
 function bakingGuest(marker: GoldenMarker, seen: { userData?: string; isoPath?: string }): GuestScript {
   return async (guest) => {
@@ -215,9 +221,11 @@ function bakingGuest(marker: GoldenMarker, seen: { userData?: string; isoPath?: 
     const label = await execa('blkid', ['-o', 'value', '-s', 'LABEL', iso]);
     expect(label.stdout.trim()).toBe('cidata');
     await guest.writeSerial('[    0.000000] Linux version 6.8.0-51-generic\r\n');
-    await guest.writeSerial('KUBESTATION packages start\r\n');
-    await guest.writeSerial(`KUBESTATION packages ok kubeadm ${marker.kubernetes.version}\r\n[   42.1] cloud-init[901]: apt noise\nKUBESTATION images start\n`);
-    await guest.writeSerial(`KUBESTATION images ok 9 images\nKUBESTATION golden start\nKUBESTATION golden ok ${Buffer.from(JSON.stringify(marker)).toString('base64')}\nKUBESTATION seal start\n`);
+    await guest.writeSerial(line('packages', 'start'));
+    await guest.writeSerial(`${line('packages', 'ok', `kubeadm ${marker.kubernetes.version}`)}[   42.1] cloud-init[901]: apt noise\n${line('images', 'start')}`);
+    // A line cut by console noise is dropped, not misread.
+    await guest.writeSerial(`${line('images', 'ok', '9 images').replace('9 images', '9 ima[  50.0] noise')}${line('images', 'ok', '9 images')}`);
+    await guest.writeSerial(`${line('golden', 'start')}${line('golden', 'ok', JSON.stringify(marker))}${line('seal', 'start')}${line('complete', 'done')}`);
     setTimeout(() => guest.powerOff(), 30);
   };
 }
@@ -261,8 +269,8 @@ describe('build-template --golden', () => {
   it('reports the failing stage with the guest log lines and leaves no marker and no ISO', async () => {
     await buildTemplate(spec, deps());
     guestScript = async (guest) => {
-      await guest.writeSerial('KUBESTATION packages start\nKUBESTATION packages fail exit status 100 at bake.sh line 70; last log lines follow\n');
-      await guest.writeSerial('  | E: Unable to locate package kubeadm\n  | E: Unable to locate package kubelet\n');
+      await guest.writeSerial(line('packages', 'start'));
+      await guest.writeSerial(line('packages', 'fail', 'exit status 100 at bake.sh line 70 | last log lines:\nE: Unable to locate package kubeadm\nE: Unable to locate package kubelet'));
       setTimeout(() => guest.powerOff(), 20);
     };
     const error = await bakeGolden(spec, { vmrest: client, log: () => {}, pollIntervalMs: 10, timeoutMs: 10_000 }).catch((e: unknown) => e);
@@ -281,7 +289,7 @@ describe('build-template --golden', () => {
   it('powers the template off and says so when the bake never finishes', async () => {
     await buildTemplate(spec, deps());
     guestScript = async (guest) => {
-      await guest.writeSerial('KUBESTATION packages start\n');
+      await guest.writeSerial(line('packages', 'start'));
     };
     const error = await bakeGolden(spec, { vmrest: client, log: () => {}, pollIntervalMs: 10, timeoutMs: 400 }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'BAKE_TIMEOUT' });
