@@ -1,0 +1,105 @@
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PreflightError } from '../../src/build/preflight.js';
+import { startTestLab, type TestLab } from './lab.js';
+
+let lab: TestLab | undefined;
+afterEach(async () => {
+  await lab?.dispose();
+  lab = undefined;
+});
+
+async function preflightError(l: TestLab): Promise<PreflightError> {
+  const error = await l.build().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(PreflightError);
+  return error as PreflightError;
+}
+
+function nothingCreated(l: TestLab): void {
+  expect(l.nodeVms()).toEqual([]);
+  expect(l.requests.filter((r) => r.method !== 'GET')).toEqual([]);
+  for (const n of l.spec.nodes) expect(existsSync(path.join(l.clonesFolder, n.name))).toBe(false);
+}
+
+describe('preflight', () => {
+  it('reports a wrong vmnet subnet and a missing template together, with the exact fix, and creates nothing', async () => {
+    lab = await startTestLab({
+      noTemplate: true,
+      vmnets: [
+        { name: 'vmnet1', type: 'hostOnly', dhcp: 'true', subnet: '192.168.80.0', mask: '255.255.255.0' },
+        { name: 'vmnet8', type: 'nat', dhcp: 'true', subnet: '192.168.5.0', mask: '255.255.255.0' },
+      ],
+    });
+    const error = await preflightError(lab);
+    expect(error.problems.map((p) => p.code)).toEqual(['VMNET_MISMATCH', 'TEMPLATE_MISSING']);
+    const vmnet = error.problems[0]!;
+    expect(vmnet.message).toBe('vmnet1 is hostOnly on 192.168.80.0/255.255.255.0, but networks.hostOnly in cluster.yaml needs host-only on 172.100.100.0/255.255.255.0');
+    expect(vmnet.fix).toContain('Virtual Network Editor');
+    expect(vmnet.fix).toContain('vnetlib64.exe" -- set vnet vmnet1 addr 172.100.100.0');
+    expect(vmnet.fix).toContain('-- set vnet vmnet1 mask 255.255.255.0');
+    expect(error.problems[1]!.fix).toContain('build-template');
+    expect(error.message).toContain('nothing was created or changed');
+    nothingCreated(lab);
+  });
+
+  it('reports a NAT network of the wrong type', async () => {
+    lab = await startTestLab({
+      vmnets: [
+        { name: 'vmnet1', type: 'hostOnly', dhcp: 'true', subnet: '172.100.100.0', mask: '255.255.255.0' },
+        { name: 'vmnet8', type: 'hostOnly', dhcp: 'true', subnet: '192.168.5.0', mask: '255.255.255.0' },
+      ],
+    });
+    const error = await preflightError(lab);
+    expect(error.problems.map((p) => p.message)).toEqual(['vmnet8 is hostOnly on 192.168.5.0/255.255.255.0, but networks.nat in cluster.yaml needs NAT on 192.168.5.0/255.255.255.0']);
+    expect(error.problems[0]!.fix).toContain('update nat vmnet8');
+    nothingCreated(lab);
+  });
+
+  it('refuses a foreign VM using a node name, and a stray folder where a clone would land', async () => {
+    lab = await startTestLab();
+    // A VM the user made by hand, named like a node, in the library.
+    const foreign = path.join(lab.dir, 'elsewhere', 'k8s-worker1', 'k8s-worker1.vmx');
+    await mkdir(path.dirname(foreign), { recursive: true });
+    await writeFile(foreign, '.encoding = "UTF-8"\ndisplayName = "k8s-worker1"\n');
+    await lab.client.registerVm({ name: 'k8s-worker1', path: foreign });
+    // Another kubestation cluster's VM named like the control plane.
+    const other = path.join(lab.dir, 'other', 'k8s-master', 'k8s-master.vmx');
+    await mkdir(path.dirname(other), { recursive: true });
+    await writeFile(other, '.encoding = "UTF-8"\nkubestation.cluster = "other-lab"\nkubestation.node = "k8s-master"\n');
+    await lab.client.registerVm({ name: 'k8s-master', path: other });
+    // A leftover folder (no VM) where worker2's clone would go.
+    await mkdir(path.join(lab.clonesFolder, 'k8s-worker2'), { recursive: true });
+    lab.requests.length = 0;
+
+    const error = await preflightError(lab);
+    expect(error.problems.map((p) => p.code)).toEqual(['VM_NAME_TAKEN', 'VM_NAME_TAKEN', 'VM_FOLDER_TAKEN']);
+    expect(error.problems[0]!.message).toContain('belongs to kubestation cluster "other-lab"');
+    expect(error.problems[1]!.message).toContain(`${foreign} already uses that name and belongs to no kubestation marker`);
+    expect(lab.requests.filter((r) => r.method !== 'GET')).toEqual([]);
+    expect(lab.vmrest.vms()).toHaveLength(3); // template + the two foreign VMs, untouched
+  });
+
+  it('reports too little disk space for the clones', async () => {
+    lab = await startTestLab();
+    const error = await lab.build({}, { freeBytes: async () => 10 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PreflightError);
+    expect((error as PreflightError).problems.map((p) => p.code)).toEqual(['DISK_SPACE']);
+    nothingCreated(lab);
+  });
+
+  it('reports vmrest not running and wrong credentials', async () => {
+    lab = await startTestLab();
+    const wrong = lab.newClient({ credentials: new (await import('../../src/vmrest/credentials.js')).VmrestCredentials('nobody', 'Wrong-pass1!') });
+    const auth = (await lab.build({}, { vmrest: wrong }).catch((e: unknown) => e)) as PreflightError;
+    expect(auth.problems.map((p) => p.code)).toEqual(['VMREST_AUTH']);
+    await lab.vmrest.close();
+    const down = (await lab.build().catch((e: unknown) => e)) as PreflightError;
+    expect(down.problems.map((p) => p.code)).toEqual(['VMREST_NOT_RUNNING']);
+    expect(down.problems[0]!.fix).toContain('vmrest.exe');
+  });
+});
