@@ -17,7 +17,7 @@ import type { ClusterSpec } from '../spec/model.js';
 import { VmxFile } from '../vmx/vmx-file.js';
 import { renderBakeSeed } from './bake-seed.js';
 import { writeFileAtomic } from './files.js';
-import { readTemplateState, templateVmFolder, writeTemplateState, type GoldenMarker, type TemplateState } from './state.js';
+import { readTemplateState, writeTemplateState, type GoldenMarker, type TemplateState } from './state.js';
 import { SEED_CDROM } from './vmx.js';
 import type { TemplateVmrest } from './vmrest-port.js';
 
@@ -156,7 +156,7 @@ export async function bakeGolden(spec: ClusterSpec, deps: GoldenDeps, options: {
 
   const now = deps.now ?? (() => new Date());
   const startedAt = now();
-  const isoPath = path.join(templateVmFolder(spec), BAKE_ISO_FILE);
+  const isoPath = path.join(path.dirname(vmxPath), BAKE_ISO_FILE);
   const files = await renderBakeSeed(spec, { bakeId: startedAt.toISOString().replace(/\D/g, '').slice(0, 14) });
   await writeFileAtomic(isoPath, buildIso(files, { volumeId: 'cidata', timestamp: startedAt }));
 
@@ -173,6 +173,7 @@ export async function bakeGolden(spec: ClusterSpec, deps: GoldenDeps, options: {
   const interval = deps.pollIntervalMs ?? 2000;
   const deadline = Date.now() + (deps.timeoutMs ?? DEFAULT_BAKE_TIMEOUT_MS);
   let marker: GoldenMarker | undefined;
+  let markerProblem: string | undefined;
   let failure: ProgressLine | undefined;
   let poweredOff = false;
   try {
@@ -181,8 +182,13 @@ export async function bakeGolden(spec: ClusterSpec, deps: GoldenDeps, options: {
     const handle = (line: ProgressLine): void => {
       if (line.node !== BAKE_PROGRESS_NODE) return;
       if (line.stage === 'golden' && line.event === 'ok') {
-        marker = decodeGoldenMarker(line.message);
-        deps.log(`golden: ok, ${GOLDEN_MARKER_PATH} written`);
+        try {
+          marker = decodeGoldenMarker(line.message);
+          deps.log(`golden: ok, ${GOLDEN_MARKER_PATH} written`);
+        } catch (error) {
+          // Keep following until power-off: the guest seals itself either way.
+          markerProblem = (error as Error).message;
+        }
         return;
       }
       if (line.event === 'fail') failure ??= line;
@@ -225,7 +231,8 @@ export async function bakeGolden(spec: ClusterSpec, deps: GoldenDeps, options: {
     );
   }
   if (!marker) {
-    throw new KubestationError('BAKE_NO_MARKER', `The template powered off without reporting a finished bake (no "KUBESTATION golden ok" line in ${serialPath}).`, {
+    const why = markerProblem ? `its "golden ok" line was unusable: ${markerProblem}` : `no "golden ok" progress line in ${serialPath}`;
+    throw new KubestationError('BAKE_NO_MARKER', `The template powered off without reporting a finished bake (${why}).`, {
       fix: 'Look at the console log for what stopped the bake, then run `npm run build-template -- --golden` again.',
     });
   }

@@ -298,6 +298,19 @@ describe('build-template --golden', () => {
     expect(vmx.get('sata0:1.startConnected')).toBe('FALSE');
   });
 
+  it('does not record a bake whose marker is unusable, and still detaches the seed', async () => {
+    await buildTemplate(spec, deps());
+    guestScript = async (guest) => {
+      await guest.writeSerial(`${line('golden', 'ok', '{"formatVersion":1,"kubernetes":{}}')}${line('complete', 'done')}`);
+      setTimeout(() => guest.powerOff(), 20);
+    };
+    const error = await bakeGolden(spec, { vmrest: client, log: () => {}, pollIntervalMs: 10, timeoutMs: 10_000 }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'BAKE_NO_MARKER' });
+    expect((error as Error).message).toContain('incomplete');
+    expect((await readTemplateState(spec)).golden).toBeUndefined();
+    expect(existsSync(path.join(spec.stateDir, 'template', 'vm', 'kubestation-bake.iso'))).toBe(false);
+  });
+
   it('refuses to bake before the template exists', async () => {
     await expect(bakeGolden(spec, { vmrest: client, log: () => {} })).rejects.toMatchObject({ code: 'TEMPLATE_NOT_BUILT' });
   });
