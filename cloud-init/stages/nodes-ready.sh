@@ -6,10 +6,16 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 export KUBECONFIG=/etc/kubernetes/admin.conf
 
-# The VXLAN device exists once the CNI runs; the udev rule covers later re-creations.
-wait_until "$CNI_VXLAN_INTERFACE" 5 ip link show "$CNI_VXLAN_INTERFACE" >/dev/null 2>&1 || true
+# The VXLAN device appears once the CNI runs here (up to 2 minutes); udev applies the same
+# fix whenever it is created later, this covers a device created before udev read the rule.
+for _ in {1..24}; do
+  ip link show "$CNI_VXLAN_INTERFACE" >/dev/null 2>&1 && break
+  sleep 5
+done
 if ip link show "$CNI_VXLAN_INTERFACE" >/dev/null 2>&1; then
   ethtool -K "$CNI_VXLAN_INTERFACE" tx off || log "could not turn tx checksum offload off on $CNI_VXLAN_INTERFACE"
+else
+  log "$CNI_VXLAN_INTERFACE did not appear; the udev rule will fix its offload when it does"
 fi
 
 not_ready() {

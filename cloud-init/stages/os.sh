@@ -43,7 +43,10 @@ if [[ $(hostname) != "$KUBESTATION_NODE" ]]; then
   log "hostname is $(hostname), expected $KUBESTATION_NODE"
   exit 1
 fi
-getent hosts "$KUBESTATION_NODE" | grep -qw "$NODE_IP"
+if ! getent hosts "$KUBESTATION_NODE" | grep -qwF "$NODE_IP"; then
+  log "$KUBESTATION_NODE does not resolve to $NODE_IP: $(getent hosts "$KUBESTATION_NODE" || echo unresolved)"
+  exit 1
+fi
 
 # The udev rule for the CNI's VXLAN device is on disk; make udev read it before the device appears.
 udevadm control --reload || true
