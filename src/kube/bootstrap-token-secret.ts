@@ -26,6 +26,12 @@ export function parseKubeadmDuration(text: string): number {
   return ((Number(h) * 60 + Number(m)) * 60 + Number(s)) * 1000;
 }
 
+/** When a token minted now with kubeadm `ttl` (e.g. spec.kubernetes.bootstrapTokenTtl) expires; undefined for "0" (never). */
+export function tokenExpiry(ttl: string, now: Date = new Date()): Date | undefined {
+  const ms = parseKubeadmDuration(ttl);
+  return ms === 0 ? undefined : new Date(now.getTime() + ms);
+}
+
 /** RFC 3339 UTC without fractional seconds, the form kubeadm writes. */
 function rfc3339(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z');

@@ -62,13 +62,20 @@ async function dataOrFile(
   if (typeof data === 'string' && data.length > 0) return Buffer.from(data, 'base64').toString('utf8');
   const file = entry[fileKey];
   if (typeof file !== 'string' || file.length === 0) return undefined;
-  // kubectl resolves relative paths against the kubeconfig's folder; on Windows a path may use either separator.
-  const resolved = path.resolve(baseDir ?? process.cwd(), file);
+  const resolved = resolveKubeconfigPath(baseDir ?? process.cwd(), file);
   try {
     return await readFile(resolved, 'utf8');
   } catch (error) {
     throw invalid(source, `${fileKey} ${resolved} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
+}
+
+/**
+ * kubectl resolves relative certificate paths against the kubeconfig's own
+ * folder. Pure; pass `path.win32` for Windows paths on any platform.
+ */
+export function resolveKubeconfigPath(kubeconfigDir: string, file: string, pathApi: path.PlatformPath = path): string {
+  return pathApi.resolve(kubeconfigDir, file);
 }
 
 /** Parses kubeconfig text; `source` names it in errors and anchors relative file paths. */

@@ -155,7 +155,7 @@ export async function loadOrCreateClusterSecrets(input: ClusterSecretsInput, now
   if (tokenText === undefined) {
     if (created.length === 0) {
       throw new KubestationError('PKI_INCOMPLETE', `${paths.bootstrapToken} is missing but the cluster CA already exists`, {
-        fix: `restore ${paths.bootstrapToken} from a backup; if the cluster is running, mint a new join token with the rebuild command (it records it there)`,
+        fix: `restore ${paths.bootstrapToken} from a backup; if the cluster is already running, rebuilding a node mints and records a new token`,
       });
     }
     bootstrapToken = generateBootstrapToken();

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootstrapTokenSecret, createBootstrapTokenSecret, parseKubeadmDuration } from '../../src/kube/bootstrap-token-secret.js';
+import { bootstrapTokenSecret, createBootstrapTokenSecret, parseKubeadmDuration, tokenExpiry } from '../../src/kube/bootstrap-token-secret.js';
 import { KubeClient } from '../../src/kube/client.js';
 import { drainNode } from '../../src/kube/drain.js';
 import {
@@ -17,7 +17,7 @@ import {
   KubeUnauthorizedError,
   KubeUnreachableError,
 } from '../../src/kube/errors.js';
-import { loadKubeconfig, parseKubeconfig } from '../../src/kube/kubeconfig.js';
+import { loadKubeconfig, parseKubeconfig, resolveKubeconfigPath } from '../../src/kube/kubeconfig.js';
 import type { Node, Pod, Secret } from '../../src/kube/types.js';
 import { waitUntil } from '../../src/kube/wait.js';
 import { createClusterCa } from '../../src/pki/certificates.js';
@@ -68,6 +68,12 @@ describe('kubeconfig', () => {
     } finally {
       await fromFiles.close();
     }
+  });
+
+  it('resolves Windows certificate paths against the kubeconfig folder', () => {
+    expect(resolveKubeconfigPath('C:\\Users\\kim\\lab\\.kubestation\\pki', 'admin.crt', path.win32)).toBe('C:\\Users\\kim\\lab\\.kubestation\\pki\\admin.crt');
+    expect(resolveKubeconfigPath('C:\\Users\\kim\\lab', '..\\certs/ca.crt', path.win32)).toBe('C:\\Users\\kim\\certs\\ca.crt');
+    expect(resolveKubeconfigPath('C:\\Users\\kim\\lab', 'D:\\pki\\ca.crt', path.win32)).toBe('D:\\pki\\ca.crt');
   });
 
   it('names the problem in a broken kubeconfig', async () => {
@@ -180,6 +186,8 @@ describe('bootstrap token Secret', () => {
     expect(parseKubeadmDuration('24h30m10s')).toBe((24 * 3600 + 30 * 60 + 10) * 1000);
     expect(parseKubeadmDuration('0')).toBe(0);
     expect(() => parseKubeadmDuration('3d')).toThrow('not a duration: "3d"');
+    expect(tokenExpiry('720h', new Date('2026-01-01T00:00:00Z'))?.toISOString()).toBe('2026-01-31T00:00:00.000Z');
+    expect(tokenExpiry('0')).toBeUndefined();
   });
 });
 
