@@ -67,10 +67,11 @@ export function planNode(spec: ClusterSpec, observed: ObservedNode): NodePlan {
   if (vm.power === 'poweredOn') {
     return { node: node.name, status: 'follow', actions: [], follow: true, summary: 'powered on: follow its first boot' };
   }
-  // Powered off (or suspended): the steps after the last one recorded. An existing VM
-  // with no record (state file lost) is re-checked from `hardware` on: every step only
-  // changes what differs.
-  const from = state?.step && stepIndex(state.step) >= 0 ? stepIndex(state.step) + 1 : 1;
+  // Powered off (or suspended): the steps after the last one recorded. With no step
+  // recorded (clone interrupted before its marker was written, or the state file lost)
+  // it starts at `clone`, which adopts or re-checks the VM found instead of cloning
+  // again; every later step only changes what differs.
+  const from = state?.step && stepIndex(state.step) >= 0 ? stepIndex(state.step) + 1 : 0;
   let actions = APPLY_STEPS.slice(from) as ApplyStep[];
   // It was powered on before and is off now (host reboot, user shut it down): power it on again.
   if (actions.length === 0) actions = ['power-on'];

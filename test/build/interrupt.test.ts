@@ -38,7 +38,7 @@ interface ChildRun {
 }
 
 /** Runs build-vms in a child; `stopAt` sends `signal` when the first node starts that step. */
-function runChild(l: TestLab, clusterFile: string, stopAt?: { step: ApplyStep; signal: NodeJS.Signals }): Promise<ChildRun> {
+function runChild(l: TestLab, clusterFile: string, stopAt?: { step: ApplyStep; signal: NodeJS.Signals } | { when: () => boolean; signal: NodeJS.Signals }): Promise<ChildRun> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src', 'bin.ts'), 'build-vms', '--cluster', clusterFile, '--json', '--skip-verify', '--deadline-scale', '0.001'], {
     cwd: repoRoot,
     env: { ...process.env, VMREST_USERNAME: l.credentials.username, VMREST_PASSWORD: l.credentials.password, VMREST_URL: '' },
@@ -51,12 +51,26 @@ function runChild(l: TestLab, clusterFile: string, stopAt?: { step: ApplyStep; s
   createInterface({ input: child.stdout }).on('line', (line) => {
     const event = JSON.parse(line) as Record<string, unknown>;
     events.push(event);
-    if (stopAt && !sent && event.type === 'step' && event.step === stopAt.step && event.phase === 'start') {
+    if (stopAt && 'step' in stopAt && !sent && event.type === 'step' && event.step === stopAt.step && event.phase === 'start') {
       sent = true;
       child.kill(stopAt.signal);
     }
   });
-  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, events, stderr })));
+  const watch =
+    stopAt && 'when' in stopAt
+      ? setInterval(() => {
+          if (!sent && stopAt.when()) {
+            sent = true;
+            child.kill(stopAt.signal);
+          }
+        }, 2)
+      : undefined;
+  return new Promise((resolve) =>
+    child.on('close', (code, signal) => {
+      clearInterval(watch);
+      resolve({ code, signal, events, stderr });
+    }),
+  );
 }
 
 async function assertConverged(l: TestLab): Promise<void> {
@@ -77,9 +91,16 @@ async function assertConverged(l: TestLab): Promise<void> {
 describe('killed mid-build, then run again', () => {
   it.each(APPLY_STEPS.map((step) => ({ step })))('SIGKILL at $step converges with no duplicates', async ({ step }) => {
     // A slow clone so that a kill at "clone" lands while vmrest is still copying.
-    lab = await startTestLab({ latencies: { cloneMs: step === 'clone' ? 400 : 5 } });
+    lab = await startTestLab();
     const clusterFile = await writeClusterFile(lab);
-    const killed = await runChild(lab, clusterFile, { step, signal: 'SIGKILL' });
+    let stop: Parameters<typeof runChild>[2] = { step, signal: 'SIGKILL' };
+    if (step === 'clone') {
+      // The worst moment: vmrest made the clone but the reply never reached kubestation.
+      lab.vmrest.injectFault({ operation: 'cloneVm', kind: 'hang', when: 'after', times: 1 });
+      const sim = lab.vmrest;
+      stop = { when: () => sim.callCount('cloneVm') >= 1 && lab!.nodeVms().length >= 1, signal: 'SIGKILL' };
+    }
+    const killed = await runChild(lab, clusterFile, stop);
     expect(killed.signal, `${killed.stderr}\n${JSON.stringify(killed.events.slice(-3))}`).toBe("SIGKILL");
     expect(killed.events.some((e) => e.type === 'result')).toBe(false);
 
