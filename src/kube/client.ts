@@ -227,9 +227,11 @@ export class KubeClient {
     });
   }
 
-  getPodLogs(namespace: string, name: string, options: { container?: string; previous?: boolean; tailLines?: number } = {}): Promise<string> {
+  /** The API server fetches logs from the node's kubelet, so a dead node makes this slow: `timeoutMs` bounds it. */
+  getPodLogs(namespace: string, name: string, options: { container?: string; previous?: boolean; tailLines?: number; timeoutMs?: number } = {}): Promise<string> {
     return this.request<string>('GET', `/api/v1/namespaces/${enc(namespace)}/pods/${enc(name)}/log`, {
       text: true,
+      timeoutMs: options.timeoutMs,
       query: { container: options.container, previous: options.previous || undefined, tailLines: options.tailLines },
     });
   }

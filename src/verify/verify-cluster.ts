@@ -188,7 +188,7 @@ async function collectLogTails(client: KubeClient, pods: Pod[]): Promise<Map<str
     const container = pod.status.containerStatuses.find((s) => !s.ready) ?? pod.status.containerStatuses[0]!;
     for (const previous of container.restartCount > 0 ? [true, false] : [false]) {
       try {
-        const text = await client.getPodLogs(pod.metadata.namespace!, pod.metadata.name!, { container: container.name, previous, tailLines: 1 });
+        const text = await client.getPodLogs(pod.metadata.namespace!, pod.metadata.name!, { container: container.name, previous, tailLines: 1, timeoutMs: 5000 });
         const last = text.trim().split('\n').at(-1)?.trim();
         if (last) {
           tails.set(`${pod.metadata.namespace}/${pod.metadata.name}`, last.length > 200 ? `${last.slice(0, 197)}...` : last);
@@ -219,7 +219,7 @@ async function readProbe(client: KubeClient, namespace: string, pod: Pod | undef
   let parsed = parseProbeOutput(terminated?.message ?? '');
   if (parsed.lines.length === 0) {
     try {
-      parsed = parseProbeOutput(await client.getPodLogs(namespace, pod.metadata.name!));
+      parsed = parseProbeOutput(await client.getPodLogs(namespace, pod.metadata.name!, { timeoutMs: 10_000 }));
     } catch (error) {
       if (!(error instanceof KubeApiError)) throw error;
     }
