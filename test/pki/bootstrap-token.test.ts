@@ -14,7 +14,7 @@ describe('generateBootstrapToken', () => {
   });
 
   it('drops bytes that would bias the alphabet (252..255) instead of wrapping them', () => {
-    // 255 would map to 'h' (255 % 36 = 3) with a plain modulo; it must be skipped.
+    // With a plain modulo 255 would map to 'd' (255 % 36 = 3), making a-d more likely; it must be skipped.
     const feed = [255, 252, 0, 253, 35, 254, 26];
     let i = 0;
     const random = (size: number) => Uint8Array.from({ length: size }, () => feed[i++ % feed.length]!);
