@@ -1,7 +1,8 @@
 /**
  * Every error kubestation shows a user is a KubestationError: a stable `code`
  * a caller can branch on, a message that says what is wrong, and `fix`, the
- * action that resolves it. Messages never carry secrets (see redact.ts).
+ * action that resolves it. Messages never carry secrets: guest log tails are
+ * passed through redactSecrets (src/progress/redact.ts) before they are shown.
  */
 export class KubestationError extends Error {
   readonly code: string;
