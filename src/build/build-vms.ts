@@ -36,7 +36,7 @@ export interface BuildVmsDeps {
 
 export interface BuildVmsOptions {
   dryRun?: boolean;
-  /** Nodes applied at once; default spec.vmware.concurrency. */
+  /** Clones made at once; default spec.vmware.concurrency. */
   concurrency?: number;
   /** Ctrl-C: no new step starts, state is saved, the result is 'interrupted'. */
   signal?: AbortSignal;
@@ -146,10 +146,14 @@ export async function buildVms(spec: ClusterSpec, deps: BuildVmsDeps, options: B
   const applies = plan.nodes.map(async (nodePlan) => {
     const node = spec.nodes.find((n) => n.name === nodePlan.node)!;
     try {
-      if (nodePlan.actions.length > 0) {
-        const vm = await limit(() => (stop.signal.aborted ? Promise.reject(new BuildInterruptedError()) : applyNode(ctx, node, nodePlan.actions)));
-        applied.set(node.name, vm);
+      // Only the clone (the disk copy) is bounded by the concurrency; the configuration
+      // steps after it are a few small calls and file edits, so they never wait for a slot.
+      const cloning = nodePlan.actions.filter((s) => s === 'clone');
+      const rest = nodePlan.actions.filter((s) => s !== 'clone');
+      if (cloning.length > 0) {
+        applied.set(node.name, await limit(() => (stop.signal.aborted ? Promise.reject(new BuildInterruptedError()) : applyNode(ctx, node, cloning))));
       }
+      if (rest.length > 0) applied.set(node.name, await applyNode(ctx, node, rest));
       if (nodePlan.follow) follow(node);
     } catch (error) {
       fail(error);

@@ -43,7 +43,8 @@ describe('build-vms against the vmrest simulator', () => {
     // Apply order per node: hardware … reservation, register, power-on.
     for (const n of lab.spec.nodes) {
       const vm = vms.find((v) => v.vmxPath.endsWith(`${n.name}.vmx`))!;
-      const at = (pred: (r: (typeof lab.requests)[number]) => boolean) => lab!.requests.findIndex(pred);
+      const requests = lab.requests;
+      const at = (pred: (r: (typeof requests)[number]) => boolean) => requests.findIndex(pred);
       const reservation = at((r) => r.operation === 'setMacToIp' && r.path.includes(n.nics.nat.mac));
       const hardware = at((r) => r.operation === 'updateVm' && r.path.includes(vm.id));
       const power = at((r) => r.operation === 'setPowerState' && r.path.includes(vm.id));

@@ -5,7 +5,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { FaultSpec } from '../../src/simulator/vmrest-simulator.js';
+import type { FaultAction } from '../../src/simulator/vmrest-simulator.js';
 import type { VmrestOperationId } from '../../src/vmrest/client.js';
 import { startTestLab, type TestLab } from './lab.js';
 
@@ -16,7 +16,7 @@ afterEach(async () => {
 });
 
 const operations: VmrestOperationId[] = ['cloneVm', 'updateVm', 'setMacToIp', 'registerVm', 'setPowerState'];
-const faults: Array<{ name: string; fault: Omit<FaultSpec, 'operation'> }> = [
+const faults: Array<{ name: string; fault: FaultAction & { times: number } }> = [
   { name: '503 once', fault: { kind: 'status', status: 503, times: 1 } },
   { name: '500 every time', fault: { kind: 'status', status: 500, times: Infinity } },
   { name: 'dropped connection', fault: { kind: 'drop', times: 1 } },
