@@ -1,0 +1,118 @@
+/**
+ * What day-2 commands look at before they act: each node's VM as vmrest
+ * lists it (by the .vmx path build-vms recorded, else by name), with its
+ * ownership marker and power state; and whether the Kubernetes API server
+ * answers with the admin kubeconfig.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { describeOwnership, inspectOwnership, type Ownership } from '../build/ownership.js';
+import type { BuildState } from '../build/state.js';
+import { KubeApiError, KubeClient, KubeTimeoutError, type KubeClientOptions, type Node } from '../kube/index.js';
+import { clusterSecretPaths } from '../pki/index.js';
+import type { ClusterSpec, NodeSpec } from '../spec/model.js';
+import { sameHostPath, vmNameFromVmxPath, type PowerState, type VmSummary } from '../vmrest/client.js';
+import type { Day2Vmrest } from './ports.js';
+
+export interface ObservedVm {
+  id: string;
+  vmxPath: string;
+  ownership: Ownership;
+  /** Undefined when vmrest could not say (the VM vanished meanwhile). */
+  power: PowerState | undefined;
+}
+
+export interface NodeVm {
+  node: NodeSpec;
+  /** The VM vmrest lists for this node, ours or not; undefined when there is none. */
+  vm: ObservedVm | undefined;
+}
+
+/** True when the VM carries this cluster's marker for exactly this node. */
+export function isOwnedBy(vm: ObservedVm | undefined, node: NodeSpec): boolean {
+  return vm !== undefined && vm.ownership.kind === 'ours' && vm.ownership.node === node.name;
+}
+
+export function describeVmOwner(vm: ObservedVm): string {
+  return describeOwnership(vm.ownership);
+}
+
+/** The node's VM in vmrest's list: at its recorded .vmx path, else the VM whose file is named after the node. */
+export function matchNodeVm(node: NodeSpec, vms: VmSummary[], state: BuildState | undefined): VmSummary | undefined {
+  const recorded = state?.nodes[node.name]?.vmxPath;
+  const byPath = recorded ? vms.find((vm) => sameHostPath(vm.path, recorded)) : undefined;
+  return byPath ?? vms.find((vm) => vmNameFromVmxPath(vm.path).toLowerCase() === node.name.toLowerCase());
+}
+
+export async function observeVm(vmrest: Pick<Day2Vmrest, 'getPowerState'>, vm: VmSummary, cluster: string): Promise<ObservedVm> {
+  const [ownership, power] = await Promise.all([inspectOwnership(vm.path, cluster), vmrest.getPowerState(vm.id).catch(() => undefined)]);
+  return { id: vm.id, vmxPath: vm.path, ownership, power };
+}
+
+export async function observeNodeVms(spec: ClusterSpec, vmrest: Day2Vmrest, state: BuildState | undefined, nodes: NodeSpec[] = spec.nodes): Promise<NodeVm[]> {
+  const vms = await vmrest.listVms();
+  return Promise.all(
+    nodes.map(async (node) => {
+      const found = matchNodeVm(node, vms, state);
+      return { node, vm: found ? await observeVm(vmrest, found, spec.name) : undefined };
+    }),
+  );
+}
+
+/** `<clonesFolder>/<node>/<node>.vmx`: where a clone of the node lands (and may linger unregistered). */
+export function expectedCloneVmx(clonesFolder: string | undefined, node: NodeSpec): string | undefined {
+  return clonesFolder ? path.join(clonesFolder, node.name, `${node.name}.vmx`) : undefined;
+}
+
+export function fileExists(file: string | undefined): file is string {
+  return file !== undefined && existsSync(file);
+}
+
+// ---- Kubernetes API --------------------------------------------------------
+
+export interface KubeAccess {
+  /** Where the admin kubeconfig is expected. */
+  kubeconfig: string;
+  /** The API server URL to use instead of the kubeconfig's (e.g. KUBESTATION_API_SERVER). */
+  server?: string | undefined;
+  requestTimeoutMs?: number | undefined;
+}
+
+export function defaultKubeAccess(spec: ClusterSpec, env: NodeJS.ProcessEnv): KubeAccess {
+  return { kubeconfig: clusterSecretPaths(spec.stateDir).adminKubeconfig, server: env.KUBESTATION_API_SERVER || undefined, requestTimeoutMs: 10_000 };
+}
+
+export type ApiProbe =
+  | { reachable: true; client: KubeClient; nodes: Node[] }
+  | { reachable: false; client: KubeClient | undefined; reason: string; fix: string };
+
+/**
+ * Opens a client with the admin kubeconfig and lists the nodes once. An API
+ * server that does not answer (or a missing kubeconfig) is a result, not an
+ * error: day-2 commands go on without the Kubernetes steps. The caller closes
+ * `client`.
+ */
+export async function probeApi(access: KubeAccess): Promise<ApiProbe> {
+  if (!existsSync(access.kubeconfig)) {
+    return { reachable: false, client: undefined, reason: `no admin kubeconfig at ${access.kubeconfig}`, fix: 'build the cluster first (build-vms writes it), or restore the state folder' };
+  }
+  const options: KubeClientOptions = {};
+  if (access.server) options.server = access.server;
+  if (access.requestTimeoutMs) options.requestTimeoutMs = access.requestTimeoutMs;
+  const client = await KubeClient.fromKubeconfig(access.kubeconfig, options);
+  try {
+    return { reachable: true, client, nodes: await client.listNodes() };
+  } catch (error) {
+    if (error instanceof KubeApiError || error instanceof KubeTimeoutError) return { reachable: false, client, reason: error.message, fix: error.fix ?? '' };
+    await client.close();
+    throw error;
+  }
+}
+
+/** Node role names as kubectl shows them (from node-role.kubernetes.io/<role> labels). */
+export function nodeRoles(node: Node): string[] {
+  return Object.keys(node.metadata.labels ?? {})
+    .filter((k) => k.startsWith('node-role.kubernetes.io/'))
+    .map((k) => k.slice('node-role.kubernetes.io/'.length))
+    .sort();
+}

@@ -1,0 +1,342 @@
+/**
+ * rebuild-node: replace one node's VM with a fresh one, leaving every other
+ * VM alone.
+ *
+ * Worker:
+ *   1. preflight for that node (vmrest, vmnets, template, no foreign VM with its name)
+ *   2. API server reachable → register a fresh join token (Secret), cordon, drain
+ *      (bounded), delete the Node object. Not reachable → go on only if the
+ *      recorded token is still valid (the control plane must accept it)
+ *   3. power off and delete its VM (only if it carries our marker for this node)
+ *   4. clone, configure, seed (with the current token: new instance-id), power on
+ *      — build-vms' applyNode — and follow its console until it joined
+ *   5. wait until its Node is Ready through the API, detach/remove the seed ISO
+ *
+ * Control plane (only with --force, it re-creates the cluster): a fresh token
+ * is recorded for kubeadm init, the control plane and every worker VM are
+ * deleted, the control plane is rebuilt with the same CA (kubeconfigs stay
+ * valid), then each worker in cluster.yaml order once kubeadm init is done.
+ */
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { applyNode, BuildInterruptedError, type AppliedVm, type ApplyContext } from '../build/apply.js';
+import { detachSeedIso } from '../build/finish.js';
+import { ConsoleFollower, type FollowTiming } from '../build/follow.js';
+import { describeOwnership, inspectOwnership } from '../build/ownership.js';
+import { nodePaths } from '../build/paths.js';
+import type { BuildEvent, BuildEventSink, DiskGrower, SeedIsoWriter } from '../build/ports.js';
+import { PreflightError, runPreflight, type PreflightDeps } from '../build/preflight.js';
+import { APPLY_STEPS, BuildStateStore } from '../build/state.js';
+import { KubestationError } from '../errors.js';
+import { drainNode, findCondition, KubeApiError, KubeNotFoundError, KubeTimeoutError, waitUntil, type KubeClient } from '../kube/index.js';
+import { mintBootstrapToken } from '../pki/index.js';
+import type { ClusterSpec, NodeSpec } from '../spec/model.js';
+import { expectedCloneVmx, fileExists, isOwnedBy, matchNodeVm, observeVm, probeApi, type ApiProbe, type KubeAccess } from './observe.js';
+import type { Day2Log, Day2Vmrest } from './ports.js';
+import { mintTokenThroughApi, readStoredToken, tokenUnusableError } from './token.js';
+
+export interface RebuildDeps {
+  vmrest: Day2Vmrest;
+  writeSeed: SeedIsoWriter;
+  growDisk: DiskGrower;
+  /** Where clones land (vmware.vmFolder or Workstation's default VM folder), when known. */
+  clonesFolder: string | undefined;
+  kube: KubeAccess;
+  /** Node progress (apply steps, console stages, warnings), as build-vms shows it. */
+  emit: BuildEventSink;
+  /** What the command does besides building: Kubernetes steps, deletions, skipped steps. */
+  log: Day2Log;
+  installFolder?: string | undefined;
+  freeBytes?: PreflightDeps['freeBytes'];
+  now?: () => Date;
+}
+
+export interface RebuildOptions {
+  /** Needed to rebuild the control plane (it re-creates the cluster). */
+  force?: boolean;
+  /** Ctrl-C: no new step starts; state is saved. */
+  signal?: AbortSignal;
+  timing?: FollowTiming;
+  /** How long evicted pods may take to go; default 120 s. Past it the rebuild goes on with a warning. */
+  drainTimeoutMs?: number;
+  /** How long the rebuilt node may take to be Ready through the API after it joined; default 10 min. */
+  readyTimeoutMs?: number;
+  /** API poll interval (drain, Ready); default 2 s. */
+  apiPollMs?: number;
+}
+
+export interface RebuildResult {
+  /** Nodes rebuilt, in order. */
+  rebuilt: string[];
+  /** Whether Ready was confirmed through the API server. */
+  readyConfirmed: boolean;
+  warnings: string[];
+}
+
+export function findSpecNode(spec: ClusterSpec, name: string): NodeSpec {
+  const node = spec.nodes.find((n) => n.name === name) ?? spec.nodes.find((n) => n.name.toLowerCase() === name.toLowerCase());
+  if (!node) {
+    throw new KubestationError('UNKNOWN_NODE', `"${name}" is not a node of cluster ${spec.name} (nodes: ${spec.nodes.map((n) => n.name).join(', ')})`, {
+      fix: `use one of the node names from ${spec.sourcePath ?? 'cluster.yaml'}`,
+    });
+  }
+  return node;
+}
+
+export function controlPlaneNeedsForce(spec: ClusterSpec, node: NodeSpec): KubestationError {
+  return new KubestationError(
+    'REBUILD_CONTROL_PLANE_NEEDS_FORCE',
+    `"${node.name}" is the control plane: rebuilding it re-creates the cluster. etcd is on that VM, so every workload, Service, Secret and ConfigMap is lost, ` +
+      `and each worker (${spec.workers.map((w) => w.name).join(', ') || 'none'}) is rebuilt too so it joins the new cluster. The CA is kept, so existing kubeconfigs stay valid`,
+    { fix: `if that is what you want, run \`kubestation rebuild-node ${node.name} --force\`; to repair a worker instead, name the worker` },
+  );
+}
+
+const defaultDrainTimeoutMs = 120_000;
+const defaultReadyTimeoutMs = 10 * 60_000;
+
+class Rebuild {
+  readonly warnings: string[] = [];
+  readonly store: BuildStateStore;
+  readonly follower: ConsoleFollower;
+  readonly signal: AbortSignal;
+  readonly #passedInitOn = new Set<string>();
+  #applyCtx: ApplyContext | undefined;
+
+  constructor(
+    readonly spec: ClusterSpec,
+    readonly deps: RebuildDeps,
+    readonly options: RebuildOptions,
+    store: BuildStateStore,
+  ) {
+    this.store = store;
+    this.signal = options.signal ?? new AbortController().signal;
+    this.follower = new ConsoleFollower((event) => this.#onEvent(event), options.timing);
+  }
+
+  now(): Date {
+    return (this.deps.now ?? (() => new Date()))();
+  }
+
+  warn(message: string, node?: string): void {
+    this.warnings.push(node ? `${node}: ${message}` : message);
+    this.deps.emit({ type: 'warning', ...(node ? { node } : {}), message });
+  }
+
+  #onEvent(event: BuildEvent): void {
+    this.deps.emit(event);
+    if (event.type !== 'stage') return;
+    if (event.stage === 'kubeadm-init' && event.event === 'ok') this.#passedInitOn.add(event.node);
+    if (event.event === 'done') void this.store.updateNode(event.node, (n) => void (n.completedAt ??= this.now().toISOString())).catch(() => undefined);
+  }
+
+  setTemplate(templateId: string): void {
+    this.#applyCtx = {
+      spec: this.spec,
+      vmrest: this.deps.vmrest,
+      store: this.store,
+      templateId,
+      writeSeed: this.deps.writeSeed,
+      growDisk: this.deps.growDisk,
+      emit: (event) => this.#onEvent(event),
+      signal: this.signal,
+      clonesFolder: this.deps.clonesFolder,
+      now: () => this.now(),
+    };
+  }
+
+  /** Powers off and deletes the node's VM, if there is one and it is ours; also clears an unregistered clone folder of ours. */
+  async removeVm(node: NodeSpec): Promise<void> {
+    const { vmrest, log } = this.deps;
+    const found = matchNodeVm(node, await vmrest.listVms(), this.store.snapshot());
+    if (found) {
+      const vm = await observeVm(vmrest, found, this.spec.name);
+      const interruptedClone = vm.ownership.kind === 'unmarked' && this.store.node(node.name)?.cloneStartedAt !== undefined;
+      if (!isOwnedBy(vm, node) && !interruptedClone) {
+        throw new KubestationError('VM_NOT_OWNED', `refusing to delete ${vm.vmxPath}: it belongs to ${describeOwnership(vm.ownership)}, not to node "${node.name}" of cluster "${this.spec.name}"`, {
+          fix: `kubestation only deletes VMs it created. Rename or move that VM in Workstation, or rename node "${node.name}" in cluster.yaml`,
+        });
+      }
+      if (vm.power !== 'poweredOff') {
+        log(`${node.name}: powering off ${vm.vmxPath} (${vm.power ?? 'state unknown'})`);
+        await vmrest.setPowerState(vm.id, 'off');
+      }
+      await vmrest.deleteVm(vm.id);
+      log(`${node.name}: deleted the VM ${vm.vmxPath}`);
+    } else {
+      const vmx = expectedCloneVmx(this.deps.clonesFolder, node);
+      const ownership = fileExists(vmx) ? await inspectOwnership(vmx, this.spec.name) : undefined;
+      if (vmx && ownership?.kind === 'ours' && ownership.node === node.name) {
+        // Ours but not in the library (removed from it, or a half-built clone): its files are ours to clear.
+        await rm(path.dirname(vmx), { recursive: true, force: true });
+        log(`${node.name}: removed ${path.dirname(vmx)}, a VM folder of this node that is not in Workstation's library`);
+      } else {
+        log(`${node.name}: no VM to delete (vmrest lists none for this node)`);
+      }
+    }
+    // The record described the old VM; the new one starts from "clone".
+    await this.store.updateNode(node.name, (n) => {
+      n.step = undefined;
+      n.stepsDoneAt = {};
+      n.vmId = undefined;
+      n.vmxPath = undefined;
+      n.cloneStartedAt = undefined;
+      n.poweredOnAt = undefined;
+      n.completedAt = undefined;
+      n.seed = undefined;
+    });
+  }
+
+  /** Clone, configure, seed and power on (build-vms' applyNode), then follow its console from power-on. */
+  async applyAndFollow(node: NodeSpec): Promise<AppliedVm> {
+    if (!this.#applyCtx) throw new Error('rebuild: template not set');
+    const vm = await applyNode(this.#applyCtx, node, APPLY_STEPS);
+    const poweredOnAt = this.store.node(node.name)?.poweredOnAt;
+    this.follower.add({ node, serialLog: nodePaths(this.spec, node).serialLog, poweredOnAtMs: poweredOnAt ? Date.parse(poweredOnAt) : Date.now() });
+    return vm;
+  }
+
+  async followUntil(isDone: () => boolean): Promise<void> {
+    if (!(await this.follower.run(isDone, this.signal))) throw new BuildInterruptedError();
+  }
+
+  passedInit(node: string): boolean {
+    return this.#passedInitOn.has(node) || this.follower.completed(node);
+  }
+
+  async detachSeed(node: NodeSpec, vm: AppliedVm): Promise<void> {
+    const result = await detachSeedIso({ spec: this.spec, vmrest: this.deps.vmrest, store: this.store, emit: this.deps.emit }, node, vm);
+    if (!result.detached) this.deps.log(`${node.name}: the seed CD-ROM is detached in its .vmx the next time kubestation finds the VM powered off`);
+  }
+
+  /** Waits until every node in `names` is registered and Ready through the API. */
+  async waitReady(client: KubeClient, names: string[]): Promise<void> {
+    await waitUntil(
+      async () => {
+        try {
+          const nodes = await client.listNodes();
+          const pending = names.filter((name) => findCondition(nodes.find((n) => n.metadata.name === name)?.status?.conditions, 'Ready')?.status !== 'True');
+          return pending.length === 0 ? { done: true as const, value: undefined } : { done: false as const, state: `not Ready yet: ${pending.join(', ')}` };
+        } catch (error) {
+          if (error instanceof KubeApiError) return { done: false as const, state: `API server: ${error.message}` };
+          throw error;
+        }
+      },
+      {
+        timeoutMs: this.options.readyTimeoutMs ?? defaultReadyTimeoutMs,
+        intervalMs: this.options.apiPollMs ?? 2000,
+        signal: this.signal,
+        what: `${names.join(', ')} to be Ready`,
+        fix: `the node joined but its kubelet does not report Ready: run \`kubestation doctor\`, and see \`kubectl describe node ${names[0] ?? ''}\``,
+      },
+    );
+  }
+}
+
+/** Cordon, drain (bounded) and delete the Node object; a drain that runs out of time only warns. */
+async function retireNodeObject(run: Rebuild, client: KubeClient, node: NodeSpec): Promise<void> {
+  const { log } = run.deps;
+  log(`${node.name}: cordon and drain`);
+  try {
+    const drained = await drainNode(client, node.name, { timeoutMs: run.options.drainTimeoutMs ?? defaultDrainTimeoutMs, intervalMs: run.options.apiPollMs ?? 1000, signal: run.signal });
+    log(`${node.name}: drained (${drained.evicted.length} pod(s) evicted, ${drained.skipped.length} DaemonSet/static pod(s) left)`);
+  } catch (error) {
+    if (!(error instanceof KubeTimeoutError)) throw error;
+    run.warn(`drain did not finish in time (${error.message}); going on: the pods left are removed with the Node object`, node.name);
+  }
+  try {
+    await client.deleteNode(node.name);
+    log(`${node.name}: deleted the Node object`);
+  } catch (error) {
+    if (!(error instanceof KubeNotFoundError)) throw error;
+  }
+}
+
+async function rebuildWorker(run: Rebuild, node: NodeSpec, api: ApiProbe): Promise<void> {
+  const { spec, deps } = run;
+  if (api.reachable) {
+    // Token first: if it cannot be registered nothing has been changed yet.
+    const token = await mintTokenThroughApi(spec, api.client, run.now());
+    deps.log(`${node.name}: registered a fresh join token (Secret kube-system/bootstrap-token-${token.id}, valid ${spec.kubernetes.bootstrapTokenTtl})`);
+    if (api.nodes.some((n) => n.metadata.name === node.name)) await retireNodeObject(run, api.client, node);
+    else deps.log(`${node.name}: not registered with the API server; nothing to drain`);
+  } else {
+    const stored = await readStoredToken(spec, run.now());
+    if (!stored || stored.expired) throw tokenUnusableError(spec, node.name, api.reason, stored);
+    run.warn(
+      `the API server does not answer (${api.reason}): the node is not drained and its Node object is not deleted; ` +
+        `it rejoins with the recorded token (valid until ${stored.expiresAt?.toISOString() ?? 'it is deleted'}) once the control plane answers`,
+      node.name,
+    );
+  }
+  await run.removeVm(node);
+  const vm = await run.applyAndFollow(node);
+  await run.followUntil(() => run.follower.completed(node.name));
+  if (api.reachable) {
+    await run.waitReady(api.client, [node.name]);
+    deps.log(`${node.name}: Ready`);
+  }
+  await run.detachSeed(node, vm);
+}
+
+async function rebuildControlPlane(run: Rebuild, controlPlane: NodeSpec, api: ApiProbe): Promise<boolean> {
+  const { spec, deps } = run;
+  // kubeadm init registers the recorded token with a fresh TTL; a new one also retires the old.
+  await mintBootstrapToken(spec.stateDir);
+  deps.log(`recorded a fresh join token for the new cluster (kubeadm init registers it, valid ${spec.kubernetes.bootstrapTokenTtl})`);
+  for (const node of [controlPlane, ...spec.workers]) await run.removeVm(node);
+
+  const vms = new Map<string, AppliedVm>();
+  vms.set(controlPlane.name, await run.applyAndFollow(controlPlane));
+  await run.followUntil(() => run.passedInit(controlPlane.name));
+  deps.log(`${controlPlane.name}: kubeadm init done; rebuilding the workers`);
+  for (const worker of spec.workers) {
+    vms.set(worker.name, await run.applyAndFollow(worker));
+    await run.followUntil(() => run.follower.completed(worker.name));
+  }
+  await run.followUntil(() => run.follower.completed(controlPlane.name));
+
+  let readyConfirmed = false;
+  if (api.client) {
+    await run.waitReady(api.client, spec.nodes.map((n) => n.name));
+    readyConfirmed = true;
+    deps.log(`all ${spec.nodes.length} nodes Ready`);
+  }
+  for (const node of spec.nodes) await run.detachSeed(node, vms.get(node.name)!);
+  return readyConfirmed;
+}
+
+export async function rebuildNode(spec: ClusterSpec, nodeName: string, deps: RebuildDeps, options: RebuildOptions = {}): Promise<RebuildResult> {
+  const node = findSpecNode(spec, nodeName);
+  if (node.role === 'control-plane' && !options.force) throw controlPlaneNeedsForce(spec, node);
+  const store = await BuildStateStore.open(spec.stateDir, spec.name, deps.now);
+  const affected = node.role === 'control-plane' ? [node, ...spec.workers] : [node];
+
+  const preflight = await runPreflight({ ...spec, nodes: affected }, store.snapshot(), {
+    vmrest: deps.vmrest,
+    clonesFolder: deps.clonesFolder,
+    installFolder: deps.installFolder,
+    freeBytes: deps.freeBytes,
+  });
+  if (preflight.problems.length > 0) throw new PreflightError(preflight.problems);
+  const run = new Rebuild(spec, deps, options, store);
+  for (const warning of preflight.warnings) run.warn(warning);
+  run.setTemplate(preflight.template!.id);
+
+  const api = await probeApi(deps.kube);
+  try {
+    let readyConfirmed: boolean;
+    if (node.role === 'control-plane') {
+      if (!api.reachable) deps.log(`the API server does not answer (${api.reason}); going on, the control plane is re-created anyway`);
+      readyConfirmed = await rebuildControlPlane(run, node, api);
+    } else {
+      await rebuildWorker(run, node, api);
+      readyConfirmed = api.reachable;
+      if (!api.reachable) run.warn('joined according to its console; Ready could not be confirmed through the API server', node.name);
+    }
+    return { rebuilt: affected.map((n) => n.name), readyConfirmed, warnings: run.warnings };
+  } finally {
+    await store.flush();
+    await api.client?.close();
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * A built seed lab for day-2 tests: the vmrest simulator with the template,
+ * simulated guests, and the fake Kubernetes API server trusting the
+ * cluster's CA. A guest that finishes its first boot registers its Node the
+ * way a kubelet does (POST /api/v1/nodes) when the API has none of that
+ * name, so a rebuilt worker shows up Ready again. All on 127.0.0.1, tiny delays.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { buildVms } from '../../src/build/build-vms.js';
+import type { BuildEvent } from '../../src/build/ports.js';
+import { growDescriptorDisk, writeSimulatedTemplate } from '../../src/build/simulate.js';
+import { day2SeedWriter } from '../../src/day2/build-deps.js';
+import type { KubeAccess } from '../../src/day2/observe.js';
+import type { RebuildDeps, RebuildOptions } from '../../src/day2/rebuild.js';
+import { createBootstrapTokenSecret, KubeClient, tokenExpiry, type Node } from '../../src/kube/index.js';
+import { clusterSecretPaths, loadOrCreateClusterSecrets } from '../../src/pki/index.js';
+import { templateVmxPath } from '../../src/template/state.js';
+import { GuestSimulator, type GuestBehaviour } from '../../src/simulator/guest-simulator.js';
+import { healthySeedLab, type FakeNode, type KubeApiScenario } from '../../src/simulator/kube-api-scenarios.js';
+import { KubeApiSimulator } from '../../src/simulator/kube-api-simulator.js';
+import { VmrestSimulator, type VmrestSimulatorOptions } from '../../src/simulator/vmrest-simulator.js';
+import type { ClusterSpec, NodeSpec } from '../../src/spec/model.js';
+import { VmrestClient } from '../../src/vmrest/client.js';
+import { VmrestCredentials } from '../../src/vmrest/credentials.js';
+import { fastClient, seedSpec } from '../build/lab.js';
+
+export interface Day2LabOptions {
+  /** Changes to the fake API server's nodes (by name). */
+  fakeNodes?: Record<string, Partial<FakeNode>>;
+  scenario?: Partial<KubeApiScenario>;
+  vmnets?: VmrestSimulatorOptions['vmnets'];
+  guest?: GuestBehaviour;
+  /** Build the cluster before the test (default true). */
+  build?: boolean;
+  /** Register the recorded join token in the fake API server as kubeadm init does (default true). */
+  registerToken?: boolean;
+}
+
+export interface Day2Lab {
+  dir: string;
+  spec: ClusterSpec;
+  vmrest: VmrestSimulator;
+  client: VmrestClient;
+  guests: GuestSimulator;
+  kubeApi: KubeApiSimulator;
+  /** Admin client of the fake API server. */
+  kube: KubeClient;
+  kubeAccess: KubeAccess;
+  clonesFolder: string;
+  events: BuildEvent[];
+  logs: string[];
+  rebuildDeps(overrides?: Partial<RebuildDeps>): RebuildDeps;
+  /** Rebuild options with test timing (tiny polls, scaled deadlines). */
+  fast: RebuildOptions;
+  /** Node VMs in the simulator (template excluded), by node name. */
+  nodeVm(name: string): { id: string; vmxPath: string; power: string } | undefined;
+  dispose(): Promise<void>;
+}
+
+/** A Node object as the kubelet registers it. */
+export function registeredNode(spec: ClusterSpec, node: NodeSpec): Node {
+  const now = new Date().toISOString();
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name: node.name,
+      labels: { 'kubernetes.io/hostname': node.name, 'kubernetes.io/os': 'linux', ...(node.role === 'control-plane' ? { 'node-role.kubernetes.io/control-plane': '' } : {}) },
+    },
+    spec: {},
+    status: {
+      conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: now }],
+      addresses: [
+        { type: 'InternalIP', address: node.nics.hostOnly.address },
+        { type: 'Hostname', address: node.name },
+      ],
+      nodeInfo: { kubeletVersion: `v${spec.kubernetes.minor}.2` },
+    },
+  };
+}
+
+export async function startDay2Lab(options: Day2LabOptions = {}): Promise<Day2Lab> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'kubestation-day2-'));
+  const clonesFolder = path.join(dir, 'Virtual Machines');
+  const base = await seedSpec();
+  const spec: ClusterSpec = { ...base, stateDir: path.join(dir, 'state'), vmware: { ...base.vmware, vmFolder: clonesFolder } };
+
+  const secrets = await loadOrCreateClusterSecrets({ stateDir: spec.stateDir, clusterName: spec.name, apiEndpoint: spec.kubernetes.apiEndpoint });
+  const scenario = healthySeedLab({
+    minor: spec.kubernetes.minor,
+    nodes: spec.nodes.map((n) => ({
+      name: n.name,
+      role: n.role,
+      internalIP: n.nics.hostOnly.address,
+      kubeletVersion: `v${spec.kubernetes.minor}.2`,
+      ...options.fakeNodes?.[n.name],
+    })),
+    ...options.scenario,
+  });
+  const kubeApi = await KubeApiSimulator.start({ scenario, ca: secrets.ca });
+  const kube = await KubeClient.fromKubeconfig(clusterSecretPaths(spec.stateDir).adminKubeconfig, { server: kubeApi.url });
+  if (options.registerToken !== false) {
+    const expiresAt = tokenExpiry(spec.kubernetes.bootstrapTokenTtl);
+    await createBootstrapTokenSecret(kube, secrets.bootstrapToken, expiresAt ? { expiresAt } : {});
+  }
+
+  await writeSimulatedTemplate(spec, Math.max(...spec.nodes.map((n) => n.diskGiB)));
+  const guests = new GuestSimulator({
+    spec,
+    behaviour: { firstReportMs: 2, stageMs: 2, ...options.guest },
+    onNodeComplete: async (node) => {
+      if (!(await kube.getOptional<Node>(`/api/v1/nodes/${node.name}`))) await kube.request('POST', '/api/v1/nodes', { body: registeredNode(spec, node) });
+    },
+  });
+  const credentials = { username: 'kubestation', password: 'Day2-test!' };
+  const vmrest = await VmrestSimulator.start({
+    defaultVmFolder: clonesFolder,
+    ...credentials,
+    registeredVmx: [templateVmxPath(spec)],
+    bootDelayMs: 5,
+    ...(options.vmnets ? { vmnets: options.vmnets } : {}),
+    onGuestBoot: guests.onGuestBoot,
+  });
+  const client = new VmrestClient({ baseUrl: vmrest.url, credentials: new VmrestCredentials(credentials.username, credentials.password), ...fastClient });
+  const events: BuildEvent[] = [];
+  const logs: string[] = [];
+  const kubeAccess: KubeAccess = { kubeconfig: clusterSecretPaths(spec.stateDir).adminKubeconfig, server: kubeApi.url, requestTimeoutMs: 2_000 };
+  const timing = { deadlineScale: 0.01, pollMs: 5 };
+
+  if (options.build !== false) {
+    const result = await buildVms(
+      spec,
+      {
+        vmrest: client,
+        writeSeed: day2SeedWriter(),
+        growDisk: growDescriptorDisk,
+        verify: undefined,
+        emit: () => undefined,
+        clonesFolder,
+        sshIdentityFile: undefined,
+        freeBytes: async () => 10 * 2 ** 40,
+      },
+      { timing },
+    );
+    if (result.status !== 'ready') throw new Error(`day2 lab: build ended ${result.status}`);
+  }
+
+  return {
+    dir,
+    spec,
+    vmrest,
+    client,
+    guests,
+    kubeApi,
+    kube,
+    kubeAccess,
+    clonesFolder,
+    events,
+    logs,
+    fast: { timing, drainTimeoutMs: 2_000, readyTimeoutMs: 5_000, apiPollMs: 10 },
+    rebuildDeps(overrides = {}) {
+      return {
+        vmrest: client,
+        writeSeed: day2SeedWriter(),
+        growDisk: growDescriptorDisk,
+        clonesFolder,
+        kube: kubeAccess,
+        emit: (e) => events.push(e),
+        log: (line) => logs.push(line),
+        freeBytes: async () => 10 * 2 ** 40,
+        ...overrides,
+      };
+    },
+    nodeVm(name) {
+      return vmrest.vms().find((vm) => path.basename(vm.vmxPath) === `${name}.vmx`);
+    },
+    async dispose() {
+      guests.stop();
+      await client.close();
+      await kube.close();
+      await vmrest.close();
+      await kubeApi.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,175 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, utimes } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { readBuildState } from '../../src/build/state.js';
+import { rebuildNode } from '../../src/day2/rebuild.js';
+import type { Secret } from '../../src/kube/index.js';
+import { clusterSecretPaths, parseBootstrapToken } from '../../src/pki/index.js';
+import { startDay2Lab, type Day2Lab } from './lab.js';
+
+let lab: Day2Lab | undefined;
+afterEach(async () => {
+  await lab?.dispose();
+  lab = undefined;
+});
+
+const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+
+async function recordedToken(l: Day2Lab): Promise<string> {
+  return (await readFile(clusterSecretPaths(l.spec.stateDir).bootstrapToken, 'utf8')).trim();
+}
+
+/** The join token written into a node's seed (user-data). */
+async function seedToken(l: Day2Lab, node: string): Promise<string | undefined> {
+  const userData = await readFile(path.join(l.spec.stateDir, node, 'user-data'), 'utf8');
+  return /[a-z0-9]{6}\.[a-z0-9]{16}/.exec(userData)?.[0];
+}
+
+/** A closed loopback port: connections are refused at once. */
+const unreachableApi = 'https://127.0.0.1:9';
+
+describe('rebuild-node: a worker', () => {
+  for (const target of ['k8s-worker1', 'k8s-worker2']) {
+    it(`rebuilds ${target} while the other VMs keep running and are never touched`, async () => {
+      lab = await startDay2Lab();
+      const l = lab;
+      const others = l.spec.nodes.filter((n) => n.name !== target).map((n) => ({ name: n.name, vm: l.nodeVm(n.name)! }));
+      const otherVmx = new Map(await Promise.all(others.map(async (o) => [o.name, sha(await readFile(o.vm.vmxPath, 'utf8'))] as const)));
+      const oldVm = l.nodeVm(target)!;
+      const oldToken = await recordedToken(l);
+      const vmrestBefore = l.vmrest.requestLog.length;
+      const kubeBefore = l.kubeApi.requests.length;
+
+      const result = await rebuildNode(l.spec, target, l.rebuildDeps(), l.fast);
+
+      expect(result).toMatchObject({ rebuilt: [target], readyConfirmed: true });
+      // vmrest: nothing addressed to another node's VM; the old VM deleted, a new one cloned and powered on.
+      const calls = l.vmrest.requestLog.slice(vmrestBefore);
+      for (const o of others) expect(calls.filter((c) => c.params.id === o.vm.id)).toEqual([]);
+      expect(calls.some((c) => c.operation === 'deleteVm' && c.params.id === oldVm.id && c.status === 204)).toBe(true);
+      expect(calls.filter((c) => c.operation === 'cloneVm' && c.status === 201)).toHaveLength(1);
+      const newVm = l.nodeVm(target)!;
+      expect(newVm.id).not.toBe(oldVm.id);
+      expect(newVm.power).toBe('poweredOn');
+      for (const o of others) {
+        expect(l.nodeVm(o.name)).toMatchObject({ id: o.vm.id, power: 'poweredOn' });
+        expect(sha(await readFile(o.vm.vmxPath, 'utf8'))).toBe(otherVmx.get(o.name));
+      }
+
+      // Kubernetes: fresh token registered, the node cordoned, drained and deleted; others untouched.
+      const kubeCalls = l.kubeApi.requests.slice(kubeBefore);
+      const newToken = parseBootstrapToken(await recordedToken(l))!;
+      expect(newToken.token).not.toBe(oldToken);
+      const secret = l.kubeApi.get<Secret>('secrets', 'kube-system', `bootstrap-token-${newToken.id}`)!;
+      expect(secret.type).toBe('bootstrap.kubernetes.io/token');
+      expect(Buffer.from(secret.data!['token-secret']!, 'base64').toString()).toBe(newToken.secret);
+      expect(Date.parse(Buffer.from(secret.data!.expiration!, 'base64').toString())).toBeGreaterThan(Date.now() + 29 * 24 * 3600_000);
+      expect(kubeCalls.find((r) => r.method === 'PATCH' && r.path === `/api/v1/nodes/${target}`)?.body).toEqual({ spec: { unschedulable: true } });
+      expect(kubeCalls.some((r) => r.method === 'DELETE' && r.path === `/api/v1/nodes/${target}`)).toBe(true);
+      for (const o of others) expect(kubeCalls.filter((r) => r.path === `/api/v1/nodes/${o.name}` && r.method !== 'GET')).toEqual([]);
+      // The new seed carries the new token; the node registered again and is Ready.
+      expect(await seedToken(l, target)).toBe(newToken.token);
+      expect(l.kubeApi.get('nodes', undefined, target)).toBeDefined();
+      // State: the node's record describes the new VM; its seed ISO is gone.
+      const state = await readBuildState(l.spec.stateDir, l.spec.name);
+      expect(state.nodes[target]).toMatchObject({ vmxPath: newVm.vmxPath, vmId: newVm.id, step: 'power-on' });
+      expect(state.nodes[target]!.completedAt).toBeDefined();
+      expect(existsSync(path.join(l.spec.stateDir, target, 'seed.iso'))).toBe(false);
+      expect(l.logs.join('\n')).not.toContain(newToken.secret);
+    });
+  }
+
+  it('rebuilds a worker whose VM is already gone', async () => {
+    lab = await startDay2Lab();
+    const old = lab.nodeVm('k8s-worker2')!;
+    await lab.client.setPowerState(old.id, 'off');
+    await lab.client.deleteVm(old.id);
+
+    const result = await rebuildNode(lab.spec, 'k8s-worker2', lab.rebuildDeps(), lab.fast);
+    expect(result.readyConfirmed).toBe(true);
+    expect(lab.nodeVm('k8s-worker2')?.power).toBe('poweredOn');
+    expect(lab.logs).toContain('k8s-worker2: no VM to delete (vmrest lists none for this node)');
+  });
+
+  it('rebuilds a powered-off worker without a power-off call', async () => {
+    lab = await startDay2Lab();
+    const old = lab.nodeVm('k8s-worker1')!;
+    await lab.client.setPowerState(old.id, 'off');
+    const before = lab.vmrest.requestLog.length;
+    await rebuildNode(lab.spec, 'k8s-worker1', lab.rebuildDeps(), lab.fast);
+    const offCalls = lab.vmrest.requestLog.slice(before).filter((c) => c.operation === 'setPowerState' && c.params.id === old.id);
+    expect(offCalls).toEqual([]);
+    expect(lab.nodeVm('k8s-worker1')?.power).toBe('poweredOn');
+  });
+
+  it('with the API server unreachable, rebuilds with the recorded token while it is valid, and warns', async () => {
+    lab = await startDay2Lab();
+    const token = await recordedToken(lab);
+    const kubeBefore = lab.kubeApi.requests.length;
+    const result = await rebuildNode(lab.spec, 'k8s-worker1', lab.rebuildDeps({ kube: { ...lab.kubeAccess, server: unreachableApi } }), lab.fast);
+
+    expect(result.readyConfirmed).toBe(false);
+    expect(result.warnings.join('\n')).toMatch(/API server does not answer.*not drained.*recorded token/);
+    expect(await seedToken(lab, 'k8s-worker1')).toBe(token);
+    // Only the simulated kubelet's own registration check reached the fake API server.
+    expect(lab.kubeApi.requests.slice(kubeBefore).filter((r) => !(r.method === 'GET' && r.path === '/api/v1/nodes/k8s-worker1'))).toEqual([]);
+    expect(lab.nodeVm('k8s-worker1')?.power).toBe('poweredOn');
+  });
+
+  it('with the API server unreachable and the recorded token expired, fails before changing anything', async () => {
+    lab = await startDay2Lab();
+    const tokenFile = clusterSecretPaths(lab.spec.stateDir).bootstrapToken;
+    const longAgo = new Date(Date.now() - 31 * 24 * 3600_000); // ttl is 720h
+    await utimes(tokenFile, longAgo, longAgo);
+    const vm = lab.nodeVm('k8s-worker1')!;
+    const before = lab.vmrest.requestLog.length;
+
+    const error = await rebuildNode(lab.spec, 'k8s-worker1', lab.rebuildDeps({ kube: { ...lab.kubeAccess, server: unreachableApi } }), lab.fast).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'REBUILD_NO_VALID_TOKEN' });
+    expect((error as Error).message).toMatch(/does not answer.*recorded join token expired.*nothing was changed/s);
+    expect((error as { fix: string }).fix).toMatch(/make the API server reachable/);
+    expect(lab.vmrest.requestLog.slice(before).filter((c) => c.method !== 'GET')).toEqual([]);
+    expect(lab.nodeVm('k8s-worker1')).toMatchObject({ id: vm.id, power: 'poweredOn' });
+  });
+});
+
+describe('rebuild-node: the control plane', () => {
+  it('is refused without --force, with an explanation, before anything is touched', async () => {
+    lab = await startDay2Lab();
+    const before = lab.vmrest.requestLog.length;
+    const error = await rebuildNode(lab.spec, 'k8s-master', lab.rebuildDeps(), lab.fast).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'REBUILD_CONTROL_PLANE_NEEDS_FORCE' });
+    expect((error as Error).message).toMatch(/re-creates the cluster.*every workload.*lost.*k8s-worker1, k8s-worker2.*CA is kept/s);
+    expect((error as { fix: string }).fix).toContain('kubestation rebuild-node k8s-master --force');
+    expect(lab.vmrest.requestLog.length).toBe(before);
+  });
+
+  it('with --force re-creates the control plane with the same CA, then each worker in order', async () => {
+    lab = await startDay2Lab();
+    const caBefore = await readFile(clusterSecretPaths(lab.spec.stateDir).caCert, 'utf8');
+    const oldIds = lab.spec.nodes.map((n) => lab!.nodeVm(n.name)!.id);
+    const before = lab.vmrest.requestLog.length;
+
+    const result = await rebuildNode(lab.spec, 'k8s-master', lab.rebuildDeps(), { ...lab.fast, force: true });
+
+    expect(result).toMatchObject({ rebuilt: ['k8s-master', 'k8s-worker1', 'k8s-worker2'], readyConfirmed: true });
+    expect(await readFile(clusterSecretPaths(lab.spec.stateDir).caCert, 'utf8')).toBe(caBefore);
+    for (const [i, n] of lab.spec.nodes.entries()) expect(lab.nodeVm(n.name)!.id).not.toBe(oldIds[i]);
+    const clones = lab.vmrest.requestLog.slice(before).filter((c) => c.operation === 'cloneVm' && c.status === 201);
+    expect(clones.map((c) => (JSON.parse(c.requestBody) as { name: string }).name)).toEqual(['k8s-master', 'k8s-worker1', 'k8s-worker2']);
+    const token = await recordedToken(lab);
+    for (const n of lab.spec.nodes) expect(await seedToken(lab, n.name)).toBe(token);
+  });
+});
+
+describe('rebuild-node: refusals', () => {
+  it('names the nodes when the name is unknown', async () => {
+    lab = await startDay2Lab({ build: false });
+    await expect(rebuildNode(lab.spec, 'k8s-worker9', lab.rebuildDeps(), lab.fast)).rejects.toMatchObject({
+      code: 'UNKNOWN_NODE',
+      message: expect.stringContaining('k8s-master, k8s-worker1, k8s-worker2'),
+    });
+  });
+});
