@@ -53,3 +53,10 @@ while read -r stage deadline; do
 done <"$STAGES_FILE"
 
 progress_emit complete 'done' "$last_summary"
+
+# The seed CD holds the cluster CA key and the join token. Ejecting it makes
+# Workstation release the ISO so the host can delete it; build-vms detaches it
+# from the .vmx the next time the VM is powered off.
+if command -v eject >/dev/null 2>&1; then
+  eject /dev/sr0 >/dev/null 2>&1 || true
+fi
