@@ -1,0 +1,95 @@
+/**
+ * `kubestation rebuild-node <name> [--force] [--json] [--cluster file]`:
+ * replaces one node's VM with a fresh one (src/day2/rebuild.ts). A worker is
+ * drained and re-joined with a fresh token; the control plane needs --force
+ * because rebuilding it re-creates the cluster (and every worker with it).
+ */
+import { parseArgs } from 'node:util';
+import type { CommandContext } from '../cli.js';
+import { createBuildView } from '../build/view.js';
+import { clonesFolder } from '../build/host-folders.js';
+import { day2DiskGrower, day2SeedWriter } from '../day2/build-deps.js';
+import { loadDay2Spec, openVmrest } from '../day2/cli-support.js';
+import { rebuildNode } from '../day2/rebuild.js';
+import { BuildInterruptedError } from '../build/apply.js';
+import { KubestationError } from '../errors.js';
+
+const help = `usage: kubestation rebuild-node <node> [--force] [--json] [--cluster file]
+
+Rebuilds one node from the template, leaving every other VM alone.
+A worker is cordoned, drained (bounded) and removed from the cluster, gets a
+fresh join token registered through the API server, and is followed until it
+is Ready again. If the API server does not answer, the worker is rebuilt only
+while the recorded join token is still valid.
+
+The control plane is refused without --force: rebuilding it re-creates the
+cluster (the CA is kept, so kubeconfigs stay valid) and rebuilds every worker.
+
+  --force               allow rebuilding the control plane
+  --json                one JSON event per line
+  --deadline-scale <x>  multiply the first-boot stage deadlines (e.g. 2 on a slow host)
+  --cluster file        default: $KUBESTATION_CLUSTER or ./cluster.yaml
+`;
+
+export async function run(ctx: CommandContext): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: ctx.argv,
+    allowPositionals: true,
+    options: {
+      force: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      'deadline-scale': { type: 'string' },
+      cluster: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    ctx.stdout.write(help);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    throw new KubestationError('BAD_ARGUMENTS', `rebuild-node takes exactly one node name, got ${positionals.length}`, { fix: 'e.g. kubestation rebuild-node k8s-worker1' });
+  }
+  const deadlineScale = values['deadline-scale'] === undefined ? 1 : Number(values['deadline-scale']);
+  if (!(deadlineScale > 0)) throw new KubestationError('BAD_OPTION', `--deadline-scale must be a positive number, got "${values['deadline-scale']}"`, { fix: 'e.g. --deadline-scale 2' });
+  const { spec, kube } = await loadDay2Spec(ctx, values.cluster);
+  const view = createBuildView(spec, values.json ? 'json' : 'plain', ctx.stdout);
+  const log = (message: string): void => {
+    ctx.stdout.write(values.json ? `${JSON.stringify({ time: new Date().toISOString(), type: 'log', message })}\n` : `${message}\n`);
+  };
+  const vmrest = await openVmrest(ctx, spec);
+  const abort = new AbortController();
+  const onSigint = (): void => {
+    ctx.stderr.write('\ninterrupted: finishing the calls in flight and saving progress\n');
+    abort.abort();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const result = await rebuildNode(
+      spec,
+      positionals[0]!,
+      {
+        vmrest,
+        writeSeed: day2SeedWriter(),
+        growDisk: day2DiskGrower(spec, ctx.env),
+        clonesFolder: await clonesFolder(spec.vmware.vmFolder, ctx.env),
+        kube,
+        emit: view.emit,
+        log,
+        installFolder: spec.vmware.installFolder,
+      },
+      { force: values.force, signal: abort.signal, timing: { deadlineScale } },
+    );
+    view.close();
+    log(`rebuilt ${result.rebuilt.join(', ')}${result.readyConfirmed ? ' (Ready through the API server)' : ' (joined; Ready not confirmed: the API server did not answer)'}`);
+    return 0;
+  } catch (error) {
+    if (!(error instanceof BuildInterruptedError)) throw error;
+    ctx.stderr.write('rebuild interrupted; run the same command again to start the node over\n');
+    return 130;
+  } finally {
+    view.close();
+    process.off('SIGINT', onSigint);
+    await vmrest.close();
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * `kubestation status [--json] [--cluster file]`: per node, the VM (present,
+ * power, addresses), the Kubernetes Node (Ready, version, roles) and the
+ * last progress line of its console. See src/day2/status.ts.
+ */
+import { parseArgs } from 'node:util';
+import type { CommandContext } from '../cli.js';
+import { loadDay2Spec, openVmrest } from '../day2/cli-support.js';
+import { collectStatus, formatStatus } from '../day2/status.js';
+
+const help = `usage: kubestation status [--json] [--cluster file]
+
+Shows each node's VM (present, power state, addresses reported by VMware
+Tools), its Kubernetes node (Ready, version, roles; when the API server
+answers) and the last progress line on its serial console.
+
+  --json          print the status as JSON
+  --cluster file  default: $KUBESTATION_CLUSTER or ./cluster.yaml
+`;
+
+export async function run(ctx: CommandContext): Promise<number> {
+  const { values } = parseArgs({
+    args: ctx.argv,
+    options: { json: { type: 'boolean', default: false }, cluster: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
+  });
+  if (values.help) {
+    ctx.stdout.write(help);
+    return 0;
+  }
+  const { spec, kube } = await loadDay2Spec(ctx, values.cluster);
+  const vmrest = await openVmrest(ctx, spec);
+  try {
+    const status = await collectStatus(spec, { vmrest, kube });
+    ctx.stdout.write(values.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+    return 0;
+  } finally {
+    await vmrest.close();
+  }
+}

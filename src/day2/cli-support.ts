@@ -1,0 +1,26 @@
+/**
+ * What the four day-2 commands set up the same way: the spec (--cluster),
+ * the vmrest client as build-vms makes it (VMREST_URL / VMREST_USERNAME /
+ * VMREST_PASSWORD, else a prompt on a terminal), and the admin kubeconfig
+ * with KUBESTATION_API_SERVER overriding its server URL.
+ */
+import type { CommandContext } from '../cli.js';
+import { clusterFilePath, loadClusterSpec } from '../spec/load.js';
+import type { ClusterSpec } from '../spec/model.js';
+import { createVmrestClient, type VmrestClient } from '../vmrest/client.js';
+import { terminalPrompt } from '../vmrest/credentials.js';
+import { defaultKubeAccess, type KubeAccess } from './observe.js';
+
+export interface Day2Setup {
+  spec: ClusterSpec;
+  kube: KubeAccess;
+}
+
+export async function loadDay2Spec(ctx: CommandContext, clusterFlag: string | undefined): Promise<Day2Setup> {
+  const spec = await loadClusterSpec(clusterFilePath(ctx.cwd, clusterFlag, ctx.env));
+  return { spec, kube: defaultKubeAccess(spec, ctx.env) };
+}
+
+export function openVmrest(ctx: CommandContext, spec: ClusterSpec): Promise<VmrestClient> {
+  return createVmrestClient({ env: ctx.env, vmrestUrl: spec.vmware.vmrestUrl, prompt: process.stdin.isTTY ? terminalPrompt() : undefined });
+}

@@ -1,0 +1,145 @@
+/**
+ * destroy: delete the lab's VMs and what belongs only to them.
+ *
+ * A VM is deleted only if its .vmx carries this cluster's ownership marker
+ * (src/build/ownership.ts), whatever its name. VMs without the marker or with
+ * another cluster's are never touched, even when their name is a node's:
+ * the plan lists them as left alone. Also removed: the nodes' DHCP
+ * reservations and seed ISOs. The CA, join token, SSH key, serial logs and
+ * state file stay (a later build-vms reuses the CA, so old kubeconfigs keep
+ * working) unless `purge` is set, which removes the whole state folder.
+ *
+ * Plan first (pure reading), then execute exactly that plan.
+ */
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { inspectOwnership, describeOwnership } from '../build/ownership.js';
+import { BuildStateStore, readBuildState } from '../build/state.js';
+import { SEED_ISO_NAME, nodeSeedDir } from '../cloudinit/write-seed.js';
+import { KubestationError } from '../errors.js';
+import type { ClusterSpec } from '../spec/model.js';
+import { vmNameFromVmxPath, type PowerState } from '../vmrest/client.js';
+import { VmrestForbiddenError } from '../vmrest/errors.js';
+import type { Day2Log, Day2Vmrest } from './ports.js';
+
+export interface DestroyPlan {
+  cluster: string;
+  /** VMs with this cluster's marker: deleted. */
+  vms: Array<{ node: string; id: string; vmxPath: string; power: PowerState | undefined }>;
+  /** VMs named like a node but not ours: left alone. */
+  foreign: Array<{ name: string; vmxPath: string; owner: string }>;
+  reservations: Array<{ node: string; vmnet: string; mac: string; ip: string }>;
+  seedIsos: string[];
+  /** The state folder, when it is removed too (--purge). */
+  purge: string | undefined;
+}
+
+export function planIsEmpty(plan: DestroyPlan): boolean {
+  return plan.vms.length === 0 && plan.reservations.length === 0 && plan.seedIsos.length === 0 && plan.purge === undefined;
+}
+
+function assertPurgeable(stateDir: string): void {
+  const resolved = path.resolve(stateDir);
+  if (resolved === path.parse(resolved).root || resolved === path.resolve(os.homedir())) {
+    throw new KubestationError('PURGE_REFUSED', `refusing to --purge ${resolved}: stateDir is a drive root or your home folder, which holds more than kubestation's files`, {
+      fix: 'set stateDir in cluster.yaml to a folder of its own (default .kubestation beside cluster.yaml); delete the kubestation files by hand',
+    });
+  }
+}
+
+export async function planDestroy(spec: ClusterSpec, vmrest: Day2Vmrest, options: { purge?: boolean } = {}): Promise<DestroyPlan> {
+  if (options.purge) assertPurgeable(spec.stateDir);
+  const state = await readBuildState(spec.stateDir, spec.name);
+  const nodeNames = new Set(spec.nodes.map((n) => n.name.toLowerCase()));
+  const plan: DestroyPlan = { cluster: spec.name, vms: [], foreign: [], reservations: [], seedIsos: [], purge: options.purge ? path.resolve(spec.stateDir) : undefined };
+
+  for (const vm of await vmrest.listVms()) {
+    const ownership = await inspectOwnership(vm.path, spec.name);
+    const name = vmNameFromVmxPath(vm.path);
+    if (ownership.kind === 'ours') {
+      plan.vms.push({ node: ownership.node || name, id: vm.id, vmxPath: vm.path, power: await vmrest.getPowerState(vm.id).catch(() => undefined) });
+    } else if (nodeNames.has(name.toLowerCase())) {
+      plan.foreign.push({ name, vmxPath: vm.path, owner: describeOwnership(ownership) });
+    }
+  }
+
+  for (const node of spec.nodes) {
+    const hasVm = plan.vms.some((vm) => vm.node === node.name);
+    if (hasVm || state.nodes[node.name]?.stepsDoneAt.reservation) {
+      plan.reservations.push({ node: node.name, vmnet: node.nics.nat.vmnet, mac: node.nics.nat.mac, ip: node.nics.nat.address });
+    }
+    const isos = new Set([path.join(nodeSeedDir(spec, node), SEED_ISO_NAME), state.nodes[node.name]?.seed?.isoPath].filter((f): f is string => !!f));
+    for (const iso of isos) if (existsSync(iso)) plan.seedIsos.push(iso);
+  }
+  return plan;
+}
+
+export function formatDestroyPlan(plan: DestroyPlan): string {
+  const lines = [`destroy cluster ${plan.cluster}:`];
+  if (plan.vms.length === 0) lines.push('  no VM carries this cluster\'s marker');
+  for (const vm of plan.vms) lines.push(`  delete VM        ${vm.node}  ${vm.vmxPath}${vm.power && vm.power !== 'poweredOff' ? ` (${vm.power}: powered off first)` : ''}`);
+  for (const r of plan.reservations) lines.push(`  remove DHCP      ${r.vmnet} ${r.mac} → ${r.ip} (${r.node})`);
+  for (const iso of plan.seedIsos) lines.push(`  delete seed ISO  ${iso}`);
+  if (plan.purge) lines.push(`  delete folder    ${plan.purge} (CA, join token, SSH key, kubeconfig, logs, state)`);
+  else lines.push('  keep             the CA, join token, SSH key, admin kubeconfig and logs in the state folder (--purge removes them)');
+  for (const f of plan.foreign) lines.push(`  leave alone      ${f.vmxPath}: named "${f.name}" but it belongs to ${f.owner}; kubestation never touches it`);
+  return `${lines.join('\n')}\n`;
+}
+
+export interface DestroyResult {
+  deletedVms: string[];
+  removedReservations: string[];
+  removedFiles: string[];
+  warnings: string[];
+}
+
+export async function executeDestroy(spec: ClusterSpec, vmrest: Day2Vmrest, plan: DestroyPlan, log: Day2Log): Promise<DestroyResult> {
+  const result: DestroyResult = { deletedVms: [], removedReservations: [], removedFiles: [], warnings: [] };
+  for (const vm of plan.vms) {
+    // Checked again right before the change: the plan may be minutes old (a confirmation prompt).
+    const ownership = await inspectOwnership(vm.vmxPath, spec.name);
+    if (ownership.kind !== 'ours') {
+      result.warnings.push(`${vm.vmxPath} no longer carries this cluster's marker; left alone`);
+      continue;
+    }
+    const power = await vmrest.getPowerState(vm.id);
+    if (power !== 'poweredOff') {
+      log(`powering off ${vm.node} (${power})`);
+      await vmrest.setPowerState(vm.id, 'off');
+    }
+    await vmrest.deleteVm(vm.id);
+    log(`deleted VM ${vm.node} (${vm.vmxPath})`);
+    result.deletedVms.push(vm.vmxPath);
+  }
+  for (const r of plan.reservations) {
+    try {
+      await vmrest.setMacToIp(r.vmnet, r.mac, '');
+      log(`removed the DHCP reservation ${r.mac} → ${r.ip} on ${r.vmnet}`);
+      result.removedReservations.push(`${r.vmnet} ${r.mac}`);
+    } catch (error) {
+      if (!(error instanceof VmrestForbiddenError)) throw error;
+      result.warnings.push(`the DHCP reservation ${r.mac} → ${r.ip} on ${r.vmnet} stays: removing it needs vmrest started as Administrator (harmless: only this node's MAC matches it)`);
+    }
+  }
+  for (const iso of plan.seedIsos) {
+    await rm(iso, { force: true });
+    result.removedFiles.push(iso);
+  }
+  if (plan.purge) {
+    await rm(plan.purge, { recursive: true, force: true });
+    log(`deleted ${plan.purge}`);
+    result.removedFiles.push(plan.purge);
+  } else if (existsSync(spec.stateDir)) {
+    // The records described VMs that are gone; the next build-vms starts from "clone".
+    const store = await BuildStateStore.open(spec.stateDir, spec.name);
+    const deleted = new Set(plan.vms.filter((vm) => result.deletedVms.includes(vm.vmxPath)).map((vm) => vm.node));
+    await store.update((s) => {
+      for (const node of Object.keys(s.nodes)) if (deleted.has(node) || !(s.nodes[node]?.vmxPath && existsSync(s.nodes[node]!.vmxPath!))) delete s.nodes[node];
+      s.readyAt = undefined;
+    });
+  }
+  for (const w of result.warnings) log(`warning: ${w}`);
+  return result;
+}

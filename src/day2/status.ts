@@ -1,0 +1,151 @@
+/**
+ * status: one look at every node — its VM (present, ours, power state,
+ * addresses VMware Tools report), its Kubernetes Node (Ready, version,
+ * roles) when the API server answers, and the last progress line on its
+ * serial console. Read-only; every source that fails is reported, not fatal.
+ */
+import { tailLines } from '../build/follow.js';
+import { nodePaths } from '../build/paths.js';
+import { readBuildState, type BuildState } from '../build/state.js';
+import { describeError } from '../errors.js';
+import { findCondition, type Node } from '../kube/index.js';
+import { parseProgressLine, type ProgressLine } from '../progress/index.js';
+import type { ClusterSpec, NodeRole } from '../spec/model.js';
+import type { PowerState } from '../vmrest/client.js';
+import { isOwnedBy, matchNodeVm, nodeRoles, observeVm, probeApi, type KubeAccess } from './observe.js';
+import type { Day2Vmrest } from './ports.js';
+
+export interface NodeStatus {
+  node: string;
+  role: NodeRole;
+  vm:
+    | { present: false }
+    | { present: true; vmxPath: string; ours: boolean; owner: string; power: PowerState | undefined };
+  /** Per NIC as VMware Tools report it; undefined when not powered on or Tools have not reported. */
+  addresses: Array<{ mac: string; ip: string[] }> | undefined;
+  /** Undefined when the API server was not asked (unreachable). */
+  kubernetes: { registered: false } | { registered: true; ready: string; version: string; roles: string[]; internalIP: string | undefined } | undefined;
+  progress: (Pick<ProgressLine, 'stage' | 'event' | 'message'> & { at: string }) | undefined;
+  serialLog: string;
+}
+
+export interface ClusterStatus {
+  cluster: string;
+  vmrest: { ok: true } | { ok: false; error: string };
+  api: { reachable: true } | { reachable: false; reason: string };
+  nodes: NodeStatus[];
+}
+
+export interface StatusDeps {
+  vmrest: Day2Vmrest;
+  kube: KubeAccess;
+  /** How long to wait for VMware Tools' addresses per VM; default 2 s. */
+  addressTimeoutMs?: number;
+}
+
+/** The last progress line in a serial console file. */
+export async function lastProgressLine(serialLog: string): Promise<ProgressLine | undefined> {
+  const lines = await tailLines(serialLog, 200).catch(() => []);
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const parsed = parseProgressLine(lines[i]!);
+    if (parsed) return parsed;
+  }
+  return undefined;
+}
+
+function kubeView(found: Node | undefined): NodeStatus['kubernetes'] {
+  if (!found) return { registered: false };
+  return {
+    registered: true,
+    ready: findCondition(found.status?.conditions, 'Ready')?.status ?? 'Unknown',
+    version: found.status?.nodeInfo?.kubeletVersion ?? '',
+    roles: nodeRoles(found),
+    internalIP: found.status?.addresses?.find((a) => a.type === 'InternalIP')?.address,
+  };
+}
+
+export async function collectStatus(spec: ClusterSpec, deps: StatusDeps): Promise<ClusterStatus> {
+  let state: BuildState | undefined;
+  try {
+    state = await readBuildState(spec.stateDir, spec.name);
+  } catch {
+    state = undefined; // a damaged record only loses the recorded .vmx paths; VMs are still found by name
+  }
+  let vms: Awaited<ReturnType<Day2Vmrest['listVms']>> | undefined;
+  let vmrestError: string | undefined;
+  try {
+    vms = await deps.vmrest.listVms();
+  } catch (error) {
+    vmrestError = describeError(error);
+  }
+  const api = await probeApi(deps.kube);
+  try {
+    const nodes = await Promise.all(
+      spec.nodes.map(async (node): Promise<NodeStatus> => {
+        const serialLog = nodePaths(spec, node).serialLog;
+        const found = vms ? matchNodeVm(node, vms, state) : undefined;
+        const vm = found ? await observeVm(deps.vmrest, found, spec.name) : undefined;
+        let addresses: NodeStatus['addresses'];
+        if (vm?.power === 'poweredOn') {
+          addresses = await deps.vmrest
+            .getNicIps(vm.id, { timeoutMs: deps.addressTimeoutMs ?? 2000 })
+            .then((nics) => nics.map((n) => ({ mac: n.mac, ip: n.ip ?? [] })))
+            .catch(() => undefined);
+        }
+        const line = await lastProgressLine(serialLog);
+        return {
+          node: node.name,
+          role: node.role,
+          vm: vm ? { present: true, vmxPath: vm.vmxPath, ours: isOwnedBy(vm, node), owner: vm.ownership.kind, power: vm.power } : { present: false },
+          addresses,
+          kubernetes: api.reachable ? kubeView(api.nodes.find((n) => n.metadata.name === node.name)) : undefined,
+          progress: line ? { stage: line.stage, event: line.event, message: line.message.split('\n')[0] ?? '', at: new Date(line.timeMs).toISOString() } : undefined,
+          serialLog,
+        };
+      }),
+    );
+    return {
+      cluster: spec.name,
+      vmrest: vmrestError === undefined ? { ok: true } : { ok: false, error: vmrestError },
+      api: api.reachable ? { reachable: true } : { reachable: false, reason: api.reason },
+      nodes,
+    };
+  } finally {
+    await api.client?.close();
+  }
+}
+
+function vmCell(s: NodeStatus): string {
+  if (!s.vm.present) return 'no VM';
+  if (!s.vm.ours) return `not ours (${s.vm.owner})`;
+  return s.vm.power ?? 'unknown';
+}
+
+function addressCell(s: NodeStatus): string {
+  if (!s.addresses) return '-';
+  return s.addresses.flatMap((n) => n.ip.map((ip) => ip.replace(/\/\d+$/, ''))).join(', ') || '-';
+}
+
+function kubeCell(s: NodeStatus): string {
+  if (!s.kubernetes) return '?';
+  if (!s.kubernetes.registered) return 'not registered';
+  const ready = s.kubernetes.ready === 'True' ? 'Ready' : s.kubernetes.ready === 'False' ? 'NotReady' : 'Unknown';
+  return `${ready} ${s.kubernetes.version}${s.kubernetes.roles.length ? ` ${s.kubernetes.roles.join(',')}` : ''}`.trim();
+}
+
+function progressCell(s: NodeStatus): string {
+  if (!s.progress) return '-';
+  const text = `${s.progress.stage} ${s.progress.event}${s.progress.message ? `: ${s.progress.message}` : ''}`;
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+export function formatStatus(status: ClusterStatus): string {
+  const header = ['node', 'role', 'vm', 'addresses', 'kubernetes', 'last progress'];
+  const rows = status.nodes.map((s) => [s.node, s.role, vmCell(s), addressCell(s), kubeCell(s), progressCell(s)]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const notes: string[] = [];
+  if (!status.vmrest.ok) notes.push(`vmrest: ${status.vmrest.error}`);
+  if (!status.api.reachable) notes.push(`Kubernetes API not reachable (${status.api.reason}); the kubernetes column shows ?`);
+  return `cluster ${status.cluster}\n${[fmt(header), ...rows.map(fmt)].join('\n')}\n${notes.map((n) => `note: ${n}\n`).join('')}`;
+}
