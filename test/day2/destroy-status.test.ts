@@ -1,0 +1,201 @@
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { readBuildState } from '../../src/build/state.js';
+import { runDestroy } from '../../src/commands/destroy.js';
+import { run as runStatusCommand } from '../../src/commands/status.js';
+import { run as runRebuildCommand } from '../../src/commands/rebuild-node.js';
+import { run as runDoctorCommand } from '../../src/commands/doctor.js';
+import { executeDestroy, formatDestroyPlan, planDestroy } from '../../src/day2/destroy.js';
+import { collectStatus, formatStatus, type ClusterStatus } from '../../src/day2/status.js';
+import { clusterSecretPaths } from '../../src/pki/index.js';
+import { templateVmxPath } from '../../src/template/state.js';
+import { VmxFile } from '../../src/vmx/vmx-file.js';
+import { repoRoot } from '../build/lab.js';
+import { startDay2Lab, type Day2Lab } from './lab.js';
+
+let lab: Day2Lab | undefined;
+afterEach(async () => {
+  await lab?.dispose();
+  lab = undefined;
+});
+
+/** Registers a VM that is not ours: a copy of the template at `<dir>/<folder>/<name>/<name>.vmx`, optionally with another cluster's marker. */
+async function foreignVm(l: Day2Lab, folder: string, name: string, otherCluster?: string): Promise<string> {
+  const dir = path.join(l.dir, folder, name);
+  await mkdir(dir, { recursive: true });
+  const vmxPath = path.join(dir, `${name}.vmx`);
+  const vmx = VmxFile.parse(await readFile(templateVmxPath(l.spec), 'utf8'));
+  vmx.set('displayName', name);
+  if (otherCluster) {
+    vmx.set('kubestation.cluster', otherCluster);
+    vmx.set('kubestation.node', name);
+  }
+  await writeFile(vmxPath, vmx.toString());
+  const disk = path.join(path.dirname(templateVmxPath(l.spec)), `${l.spec.vmware.template.name}.vmdk`);
+  await copyFile(disk, path.join(dir, path.basename(disk)));
+  await l.client.registerVm({ name, path: vmxPath });
+  return vmxPath;
+}
+
+function capture(): { stream: Writable & { isTTY?: boolean }; text: () => string } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      chunks.push(String(chunk));
+      done();
+    },
+  });
+  return { stream, text: () => chunks.join('') };
+}
+
+async function clusterFile(l: Day2Lab): Promise<string> {
+  const text = (await readFile(path.join(repoRoot, 'cluster.yaml'), 'utf8'))
+    .replace(/^stateDir: .*$/m, `stateDir: ${JSON.stringify(l.spec.stateDir)}`)
+    .replace(/^  # vmFolder: .*$/m, `  vmFolder: ${JSON.stringify(l.clonesFolder)}`);
+  const file = path.join(l.dir, 'cluster.yaml');
+  await writeFile(file, text);
+  return file;
+}
+
+async function command(l: Day2Lab, run: (ctx: Parameters<typeof runStatusCommand>[0]) => Promise<number>, argv: string[]) {
+  const out = capture();
+  const err = capture();
+  const env = { VMREST_URL: l.vmrest.url, VMREST_USERNAME: 'kubestation', VMREST_PASSWORD: 'Day2-test!', KUBESTATION_API_SERVER: l.kubeApi.url };
+  const code = await run({ argv: [...argv, '--cluster', await clusterFile(l)], stdout: out.stream, stderr: err.stream, env, cwd: l.dir });
+  return { code, stdout: out.text(), stderr: err.text() };
+}
+
+describe('destroy', () => {
+  it('deletes only VMs with this cluster\'s marker, their reservations and seed ISOs; foreign VMs with node names are listed and left alone', async () => {
+    const l = (lab = await startDay2Lab());
+    const unmarked = await foreignVm(l, 'elsewhere', 'k8s-worker2');
+    const otherLab = await foreignVm(l, 'other-lab', 'k8s-master', 'other-lab');
+    const iso = path.join(l.spec.stateDir, 'k8s-worker1', 'seed.iso');
+    await writeFile(iso, 'seed');
+    expect(Object.keys(l.vmrest.macToIp('vmnet8'))).toHaveLength(3);
+
+    const plan = await planDestroy(l.spec, l.client);
+    expect(plan.vms.map((v) => v.node).sort()).toEqual(['k8s-master', 'k8s-worker1', 'k8s-worker2']);
+    expect(plan.vms.every((v) => v.vmxPath.startsWith(l.clonesFolder))).toBe(true);
+    const text = formatDestroyPlan(plan);
+    expect(text).toContain(`leave alone      ${unmarked}: named "k8s-worker2" but it belongs to no kubestation marker`);
+    expect(text).toContain(`leave alone      ${otherLab}: named "k8s-master" but it belongs to kubestation cluster "other-lab"`);
+    expect(text).toContain(`delete seed ISO  ${iso}`);
+    expect(text).toContain('(poweredOn: powered off first)');
+
+    const foreignIds = (await l.client.listVms()).filter((vm) => [unmarked, otherLab].includes(vm.path)).map((vm) => vm.id);
+    const before = l.vmrest.requestLog.length;
+    const logs: string[] = [];
+    const result = await executeDestroy(l.spec, l.client, plan, (line) => logs.push(line));
+
+    expect(result.deletedVms).toHaveLength(3);
+    for (const n of l.spec.nodes) expect(l.nodeVm(n.name)?.vmxPath.startsWith(l.clonesFolder) ?? false).toBe(false);
+    expect(l.vmrest.requestLog.slice(before).filter((c) => foreignIds.includes(c.params.id ?? ''))).toEqual([]);
+    expect(existsSync(unmarked) && existsSync(otherLab)).toBe(true);
+    expect((await l.client.listVms()).map((vm) => vm.path)).toEqual(expect.arrayContaining([unmarked, otherLab, templateVmxPath(l.spec)]));
+    expect(l.vmrest.macToIp('vmnet8')).toEqual({});
+    expect(existsSync(iso)).toBe(false);
+    // CA and token kept; the node records of the deleted VMs dropped.
+    expect(existsSync(clusterSecretPaths(l.spec.stateDir).caCert)).toBe(true);
+    expect(existsSync(clusterSecretPaths(l.spec.stateDir).bootstrapToken)).toBe(true);
+    expect((await readBuildState(l.spec.stateDir, l.spec.name)).nodes).toEqual({});
+  });
+
+  it('--purge also removes the state folder', async () => {
+    const l = (lab = await startDay2Lab());
+    const plan = await planDestroy(l.spec, l.client, { purge: true });
+    expect(formatDestroyPlan(plan)).toContain(`delete folder    ${l.spec.stateDir}`);
+    await executeDestroy(l.spec, l.client, plan, () => undefined);
+    expect(existsSync(l.spec.stateDir)).toBe(false);
+  });
+
+  it('without --yes and without a terminal refuses with the fix, deleting nothing', async () => {
+    const l = (lab = await startDay2Lab());
+    const before = l.vmrest.requestLog.length;
+    await expect(command(l, runDestroy, [])).rejects.toMatchObject({ code: 'DESTROY_NOT_CONFIRMED', fix: expect.stringContaining('--yes') });
+    expect(l.vmrest.requestLog.slice(before).filter((c) => c.method !== 'GET')).toEqual([]);
+    expect(l.spec.nodes.every((n) => l.nodeVm(n.name)?.power === 'poweredOn')).toBe(true);
+  });
+
+  it('asks, and deletes only on yes (--yes skips the question)', async () => {
+    const l = (lab = await startDay2Lab());
+    const questions: string[] = [];
+    const no = await command(l, (ctx) => runDestroy(ctx, { confirm: async (q) => (questions.push(q), false) }), []);
+    expect(no.code).toBe(1);
+    expect(no.stdout).toContain('nothing was deleted');
+    expect(questions).toEqual([`delete the above for cluster ${l.spec.name}? [y/N] `]);
+    expect(l.nodeVm('k8s-master')).toBeDefined();
+
+    const yes = await command(l, runDestroy, ['--yes']);
+    expect(yes.code).toBe(0);
+    expect(yes.stdout).toContain('destroyed: 3 VM(s), 3 DHCP reservation(s)');
+    expect(l.spec.nodes.map((n) => l.nodeVm(n.name))).toEqual([undefined, undefined, undefined]);
+  });
+});
+
+describe('status', () => {
+  it('shows VM, power, addresses, Kubernetes state and the last progress line for a healthy lab', async () => {
+    const l = (lab = await startDay2Lab());
+    const status = await collectStatus(l.spec, { vmrest: l.client, kube: l.kubeAccess });
+    expect(status.vmrest).toEqual({ ok: true });
+    expect(status.api).toEqual({ reachable: true });
+    for (const n of l.spec.nodes) {
+      const s = status.nodes.find((x) => x.node === n.name)!;
+      expect(s.vm).toMatchObject({ present: true, ours: true, power: 'poweredOn' });
+      expect(s.addresses?.flatMap((a) => a.ip)).toEqual([`${n.nics.nat.address}/24`, `${n.nics.hostOnly.address}/24`]);
+      expect(s.kubernetes).toMatchObject({ registered: true, ready: 'True', version: `v${l.spec.kubernetes.minor}.2`, internalIP: n.nics.hostOnly.address });
+      expect(s.progress).toMatchObject({ stage: 'complete', event: 'done' });
+    }
+    expect(status.nodes[0]!.kubernetes).toMatchObject({ roles: ['control-plane'] });
+    const text = formatStatus(status);
+    expect(text).toMatch(/k8s-worker1\s+worker\s+poweredOn\s+192\.168\.5\.\d+, 172\.100\.100\.\d+\s+Ready v1\.\d+\.2\s+complete done: joined/);
+  });
+
+  it('reports what it cannot see: a missing VM, a powered-off VM, an unreachable API server', async () => {
+    const l = (lab = await startDay2Lab());
+    const w1 = l.nodeVm('k8s-worker1')!;
+    await l.client.setPowerState(w1.id, 'off');
+    const w2 = l.nodeVm('k8s-worker2')!;
+    await l.client.setPowerState(w2.id, 'off');
+    await l.client.deleteVm(w2.id);
+    const status: ClusterStatus = await collectStatus(l.spec, { vmrest: l.client, kube: { ...l.kubeAccess, server: 'https://127.0.0.1:9' } });
+    expect(status.api.reachable).toBe(false);
+    const byName = (name: string) => status.nodes.find((s) => s.node === name)!;
+    expect(byName('k8s-worker1')).toMatchObject({ vm: { present: true, power: 'poweredOff' }, addresses: undefined, kubernetes: undefined });
+    expect(byName('k8s-worker2').vm).toEqual({ present: false });
+    expect(formatStatus(status)).toMatch(/k8s-worker2\s+worker\s+no VM\s+-\s+\?/);
+    expect(formatStatus(status)).toContain('note: Kubernetes API not reachable');
+  });
+
+  it('the status command prints JSON with --json', async () => {
+    const l = (lab = await startDay2Lab());
+    const result = await command(l, runStatusCommand, ['--json']);
+    expect(result.code).toBe(0);
+    const parsed = JSON.parse(result.stdout) as ClusterStatus;
+    expect(parsed.nodes.map((n) => n.node)).toEqual(['k8s-master', 'k8s-worker1', 'k8s-worker2']);
+    expect(parsed.nodes.every((n) => n.kubernetes && n.kubernetes.registered)).toBe(true);
+  });
+});
+
+describe('commands', () => {
+  it('rebuild-node refuses the control plane without --force (exit through the error, nothing touched)', async () => {
+    const l = (lab = await startDay2Lab());
+    const before = l.vmrest.requestLog.length;
+    await expect(command(l, runRebuildCommand, ['k8s-master'])).rejects.toMatchObject({ code: 'REBUILD_CONTROL_PLANE_NEEDS_FORCE' });
+    expect(l.vmrest.requestLog.slice(before).filter((c) => c.method !== 'GET')).toEqual([]);
+  });
+
+  it('doctor exits 0 on a healthy lab and 1 when a check fails, with --json', async () => {
+    const l = (lab = await startDay2Lab());
+    const healthy = await command(l, runDoctorCommand, []);
+    expect(healthy.code).toBe(0);
+    expect(healthy.stdout).toContain('0 failed');
+    await l.client.setPowerState((await l.client.listVms()).find((vm) => vm.path === templateVmxPath(l.spec))!.id, 'on');
+    const broken = await command(l, runDoctorCommand, ['--json']);
+    expect(broken.code).toBe(1);
+    expect((JSON.parse(broken.stdout) as { checks: Array<{ id: string; status: string }> }).checks.find((c) => c.id === 'template')?.status).toBe('fail');
+  });
+});
