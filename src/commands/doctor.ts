@@ -3,9 +3,8 @@
  * a broken lab and prints the fix for each (src/day2/doctor.ts). Exit code 1
  * when a check fails, 0 otherwise (warnings included).
  */
-import { parseArgs } from 'node:util';
 import type { CommandContext } from '../cli.js';
-import { loadDay2Spec, openVmrest } from '../day2/cli-support.js';
+import { loadDay2Spec, openVmrest, parseReportArgs } from '../day2/cli-support.js';
 import { formatDoctorReport, runDoctor } from '../day2/doctor.js';
 import { KubestationError } from '../errors.js';
 import type { VmrestClient } from '../vmrest/client.js';
@@ -24,14 +23,8 @@ Exit code 1 when a check fails.
 `;
 
 export async function run(ctx: CommandContext): Promise<number> {
-  const { values } = parseArgs({
-    args: ctx.argv,
-    options: { json: { type: 'boolean', default: false }, cluster: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
-  });
-  if (values.help) {
-    ctx.stdout.write(help);
-    return 0;
-  }
+  const values = parseReportArgs(ctx, help);
+  if (!values) return 0;
   const { spec, kube } = await loadDay2Spec(ctx, values.cluster);
   let vmrest: VmrestClient | undefined;
   let vmrestUnavailable: KubestationError | undefined;

@@ -3,9 +3,8 @@
  * power, addresses), the Kubernetes Node (Ready, version, roles) and the
  * last progress line of its console. See src/day2/status.ts.
  */
-import { parseArgs } from 'node:util';
 import type { CommandContext } from '../cli.js';
-import { loadDay2Spec, openVmrest } from '../day2/cli-support.js';
+import { loadDay2Spec, openVmrest, parseReportArgs } from '../day2/cli-support.js';
 import { collectStatus, formatStatus } from '../day2/status.js';
 
 const help = `usage: kubestation status [--json] [--cluster file]
@@ -19,14 +18,8 @@ answers) and the last progress line on its serial console.
 `;
 
 export async function run(ctx: CommandContext): Promise<number> {
-  const { values } = parseArgs({
-    args: ctx.argv,
-    options: { json: { type: 'boolean', default: false }, cluster: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
-  });
-  if (values.help) {
-    ctx.stdout.write(help);
-    return 0;
-  }
+  const values = parseReportArgs(ctx, help);
+  if (!values) return 0;
   const { spec, kube } = await loadDay2Spec(ctx, values.cluster);
   const vmrest = await openVmrest(ctx, spec);
   try {

@@ -4,6 +4,7 @@
  * VMREST_PASSWORD, else a prompt on a terminal), and the admin kubeconfig
  * with KUBESTATION_API_SERVER overriding its server URL.
  */
+import { parseArgs } from 'node:util';
 import type { CommandContext } from '../cli.js';
 import { clusterFilePath, loadClusterSpec } from '../spec/load.js';
 import type { ClusterSpec } from '../spec/model.js';
@@ -23,4 +24,17 @@ export async function loadDay2Spec(ctx: CommandContext, clusterFlag: string | un
 
 export function openVmrest(ctx: CommandContext, spec: ClusterSpec): Promise<VmrestClient> {
   return createVmrestClient({ env: ctx.env, vmrestUrl: spec.vmware.vmrestUrl, prompt: process.stdin.isTTY ? terminalPrompt() : undefined });
+}
+
+/** `--json`, `--cluster`, `--help` (printing `help`): the options of the read-only commands. Undefined after --help. */
+export function parseReportArgs(ctx: CommandContext, help: string): { json: boolean; cluster: string | undefined } | undefined {
+  const { values } = parseArgs({
+    args: ctx.argv,
+    options: { json: { type: 'boolean', default: false }, cluster: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
+  });
+  if (values.help) {
+    ctx.stdout.write(help);
+    return undefined;
+  }
+  return { json: values.json, cluster: values.cluster };
 }

@@ -31,7 +31,7 @@ import { KubestationError } from '../errors.js';
 import { drainNode, findCondition, KubeApiError, KubeNotFoundError, KubeTimeoutError, waitUntil, type KubeClient } from '../kube/index.js';
 import { mintBootstrapToken } from '../pki/index.js';
 import type { ClusterSpec, NodeSpec } from '../spec/model.js';
-import { expectedCloneVmx, fileExists, isOwnedBy, matchNodeVm, observeVm, probeApi, type ApiProbe, type KubeAccess } from './observe.js';
+import { expectedCloneVmx, fileExists, isOwnedBy, matchNodeVm, observeVm, probeApi, type ApiProbe, type KubeAccess, type ObservedVm } from './observe.js';
 import type { Day2Log, Day2Vmrest } from './ports.js';
 import { mintTokenThroughApi, readStoredToken, tokenUnusableError } from './token.js';
 
@@ -145,18 +145,28 @@ class Rebuild {
     };
   }
 
+  /** The node's VM if vmrest lists one; throws when that VM is not ours (checked before any change, and again before deleting). */
+  async ownVm(node: NodeSpec): Promise<ObservedVm | undefined> {
+    const found = matchNodeVm(node, await this.deps.vmrest.listVms(), this.store.snapshot());
+    if (!found) return undefined;
+    const vm = await observeVm(this.deps.vmrest, found, this.spec.name);
+    // An unmarked VM is ours only as the leftover of a clone whose marker was never written:
+    // started (cloneStartedAt) but the clone step never recorded as done.
+    const record = this.store.node(node.name);
+    const interruptedClone = vm.ownership.kind === 'unmarked' && record?.cloneStartedAt !== undefined && record.step === undefined;
+    if (!isOwnedBy(vm, node) && !interruptedClone) {
+      throw new KubestationError('VM_NOT_OWNED', `refusing to rebuild "${node.name}": its VM ${vm.vmxPath} belongs to ${describeOwnership(vm.ownership)}, not to node "${node.name}" of cluster "${this.spec.name}"; nothing was changed`, {
+        fix: `kubestation only deletes VMs it created. Rename or move that VM in Workstation, or rename node "${node.name}" in cluster.yaml`,
+      });
+    }
+    return vm;
+  }
+
   /** Powers off and deletes the node's VM, if there is one and it is ours; also clears an unregistered clone folder of ours. */
   async removeVm(node: NodeSpec): Promise<void> {
     const { vmrest, log } = this.deps;
-    const found = matchNodeVm(node, await vmrest.listVms(), this.store.snapshot());
-    if (found) {
-      const vm = await observeVm(vmrest, found, this.spec.name);
-      const interruptedClone = vm.ownership.kind === 'unmarked' && this.store.node(node.name)?.cloneStartedAt !== undefined;
-      if (!isOwnedBy(vm, node) && !interruptedClone) {
-        throw new KubestationError('VM_NOT_OWNED', `refusing to delete ${vm.vmxPath}: it belongs to ${describeOwnership(vm.ownership)}, not to node "${node.name}" of cluster "${this.spec.name}"`, {
-          fix: `kubestation only deletes VMs it created. Rename or move that VM in Workstation, or rename node "${node.name}" in cluster.yaml`,
-        });
-      }
+    const vm = await this.ownVm(node);
+    if (vm) {
       if (vm.power !== 'poweredOff') {
         log(`${node.name}: powering off ${vm.vmxPath} (${vm.power ?? 'state unknown'})`);
         await vmrest.setPowerState(vm.id, 'off');
@@ -174,17 +184,7 @@ class Rebuild {
         log(`${node.name}: no VM to delete (vmrest lists none for this node)`);
       }
     }
-    // The record described the old VM; the new one starts from "clone".
-    await this.store.updateNode(node.name, (n) => {
-      n.step = undefined;
-      n.stepsDoneAt = {};
-      n.vmId = undefined;
-      n.vmxPath = undefined;
-      n.cloneStartedAt = undefined;
-      n.poweredOnAt = undefined;
-      n.completedAt = undefined;
-      n.seed = undefined;
-    });
+    // The node's record still describes the old VM: applyNode's clone step resets it before cloning.
   }
 
   /** Clone, configure, seed and power on (build-vms' applyNode), then follow its console from power-on. */
@@ -322,6 +322,7 @@ export async function rebuildNode(spec: ClusterSpec, nodeName: string, deps: Reb
   const run = new Rebuild(spec, deps, options, store);
   for (const warning of preflight.warnings) run.warn(warning);
   run.setTemplate(preflight.template!.id);
+  for (const n of affected) await run.ownVm(n);
 
   const api = await probeApi(deps.kube);
   try {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, utimes } from 'node:fs/promises';
+import { readFile, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readBuildState } from '../../src/build/state.js';
@@ -171,5 +171,24 @@ describe('rebuild-node: refusals', () => {
       code: 'UNKNOWN_NODE',
       message: expect.stringContaining('k8s-master, k8s-worker1, k8s-worker2'),
     });
+  });
+});
+
+describe('rebuild-node: foreign VMs', () => {
+  it('refuses to delete an unmarked VM that took the node\'s name after a build, and changes nothing', async () => {
+    lab = await startDay2Lab();
+    // The user replaced our worker with a VM of their own of the same name (no kubestation marker).
+    const ours = lab.nodeVm('k8s-worker2')!;
+    const vmxText = await readFile(ours.vmxPath, 'utf8');
+    await lab.client.setPowerState(ours.id, 'off');
+    await writeFile(ours.vmxPath, vmxText.replace(/^kubestation\..*$/gm, ''));
+    const before = lab.vmrest.requestLog.length;
+    const kubeBefore = lab.kubeApi.requests.length;
+
+    const error = await rebuildNode(lab.spec, 'k8s-worker2', lab.rebuildDeps(), lab.fast).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'VM_NOT_OWNED', message: expect.stringContaining('no kubestation marker') });
+    expect(lab.vmrest.requestLog.slice(before).filter((c) => c.operation === 'deleteVm' || c.operation === 'cloneVm')).toEqual([]);
+    expect(existsSync(ours.vmxPath)).toBe(true);
+    expect(lab.kubeApi.requests.slice(kubeBefore).filter((r) => r.method !== 'GET')).toEqual([]);
   });
 });
