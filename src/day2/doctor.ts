@@ -16,6 +16,7 @@
  *                     (node Lease renewTime, else the Ready heartbeat)
  */
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { readBuildState, type BuildState } from '../build/state.js';
 import { readVmxFile } from '../build/ownership.js';
 import { checkVmnets, findTemplate } from '../build/preflight.js';
@@ -114,7 +115,7 @@ async function seedIsoCheck(spec: ClusterSpec, node: NodeSpec, state: BuildState
   const title = `${node.name}: seed ISO removed after bootstrap`;
   const record = state?.nodes[node.name];
   if (!record?.completedAt) return { id, title, status: 'ok', detail: 'bootstrap not finished (or not recorded): the seed is still needed' };
-  const isoPath = record.seed?.isoPath ?? `${nodeSeedDir(spec, node)}/${SEED_ISO_NAME}`;
+  const isoPath = record.seed?.isoPath ?? path.join(nodeSeedDir(spec, node), SEED_ISO_NAME);
   const fileThere = existsSync(isoPath);
   let attached = false;
   if (vm && isOwnedBy(vm, node)) {
