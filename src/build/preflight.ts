@@ -9,6 +9,7 @@ import { mkdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { KubestationError } from '../errors.js';
 import type { ClusterSpec, HostOnlyNetworkSpec, NatNetworkSpec } from '../spec/model.js';
+import { requireReadyTemplate, type ReadyTemplate } from '../template/ready.js';
 import { templateVmxPath } from '../template/state.js';
 import { sameHostPath, type VmSummary, type Vmnet } from '../vmrest/client.js';
 import { VmrestError } from '../vmrest/errors.js';
@@ -29,6 +30,8 @@ export interface PreflightResult {
   /** Facts later phases use (undefined when the check that finds them failed). */
   vms: VmSummary[] | undefined;
   template: VmSummary | undefined;
+  /** The template as the template module sees it (its record, its golden bake when it matches the spec). */
+  readyTemplate?: ReadyTemplate | undefined;
 }
 
 export interface PreflightDeps {
@@ -101,7 +104,11 @@ function vmName(vm: VmSummary): string {
   return path.win32.basename(vm.path).replace(/\.vmx$/i, '');
 }
 
-/** The template VM: at the path build-template puts it, else by name. */
+/**
+ * The template VM in a VM list: at the path build-template puts it, else by name.
+ * Kept for `doctor` (src/day2); build-vms and rebuild-node check the template
+ * through the template module's requireReadyTemplate (see runPreflight).
+ */
 export function findTemplate(spec: ClusterSpec, vms: VmSummary[]): VmSummary | undefined {
   const expected = templateVmxPath(spec);
   return vms.find((vm) => sameHostPath(vm.path, expected)) ?? vms.find((vm) => vmName(vm).toLowerCase() === spec.vmware.template.name.toLowerCase());
@@ -137,6 +144,7 @@ export async function runPreflight(spec: ClusterSpec, state: BuildState, deps: P
   const warnings: string[] = [];
   let vms: VmSummary[] | undefined;
   let template: VmSummary | undefined;
+  let readyTemplate: ReadyTemplate | undefined;
 
   // 1. vmrest answers and accepts the credentials.
   try {
@@ -155,24 +163,15 @@ export async function runPreflight(spec: ClusterSpec, state: BuildState, deps: P
       problems.push({ code: error.code, message: error.message, fix: error.fix ?? '' });
     }
 
-    // 3. Template present and powered off.
-    template = findTemplate(spec, vms);
-    if (!template) {
-      problems.push({
-        code: 'TEMPLATE_MISSING',
-        message: `the template VM "${spec.vmware.template.name}" (vmware.template.name) is not in vmrest's VM list (looked for ${templateVmxPath(spec)} and any VM of that name)`,
-        fix: 'build it with `npm run build-template` (kubestation build-template), or set vmware.template.name to your template VM',
-      });
-    } else {
-      try {
-        const power = await deps.vmrest.getPowerState(template.id);
-        if (power !== 'poweredOff') {
-          problems.push({ code: 'TEMPLATE_NOT_POWERED_OFF', message: `the template VM "${spec.vmware.template.name}" is ${power}; clones are made from a powered-off VM`, fix: `shut down "${spec.vmware.template.name}" in Workstation and run again` });
-        }
-      } catch (error) {
-        if (!(error instanceof VmrestError)) throw error;
-        problems.push({ code: error.code, message: error.message, fix: error.fix ?? '' });
-      }
+    // 3. Template built by build-template, its golden bake not left half-done, registered and
+    //    powered off: the template module's rules, each failure reported as one problem here.
+    try {
+      const ready = await requireReadyTemplate(spec, deps.vmrest);
+      readyTemplate = ready;
+      template = vms.find((vm) => vm.id === ready.id) ?? { id: ready.id, path: ready.vmxPath };
+    } catch (error) {
+      if (!(error instanceof KubestationError)) throw error;
+      problems.push({ code: error.code, message: error.message, fix: error.fix ?? 'run `npm run build-template`, then run the command again' });
     }
 
     // 4. No foreign VM using a node's name or folder.
@@ -232,5 +231,5 @@ export async function runPreflight(spec: ClusterSpec, state: BuildState, deps: P
     problems.push({ code: 'STATE_DIR_NOT_WRITABLE', message: `the state folder ${spec.stateDir} (stateDir) is not writable: ${(error as Error).message}`, fix: 'set stateDir in cluster.yaml to a folder your user can write, or fix its permissions' });
   }
 
-  return { problems, warnings, vms, template };
+  return { problems, warnings, vms, template, readyTemplate };
 }

@@ -16,7 +16,7 @@ import { KubeApiSimulator } from '../simulator/kube-api-simulator.js';
 import { healthySeedLab } from '../simulator/kube-api-scenarios.js';
 import { VmrestSimulator, type VmrestSimulatorOptions } from '../simulator/vmrest-simulator.js';
 import type { ClusterSpec } from '../spec/model.js';
-import { templateVmFolder, templateVmxPath } from '../template/state.js';
+import { TEMPLATE_STATE_VERSION, templateVmFolder, templateVmxPath, writeTemplateState } from '../template/state.js';
 import { renderTemplateVmx, SERIAL_LOG_FILE } from '../template/vmx.js';
 import { VmxFile } from '../vmx/vmx-file.js';
 import { VmrestClient, type VmrestClientOptions } from '../vmrest/client.js';
@@ -51,7 +51,7 @@ export interface SimulatedLabOptions {
   kubeApi?: boolean;
   /** Client options (short retries in tests). */
   client?: Partial<VmrestClientOptions>;
-  /** Template missing from the library (preflight test). */
+  /** Template never built: not in the library and no template.json (preflight test). */
   noTemplate?: boolean;
 }
 
@@ -75,8 +75,12 @@ function vmnetsFor(spec: ClusterSpec): NonNullable<VmrestSimulatorOptions['vmnet
   ];
 }
 
-/** Writes the template VM build-template would make (its .vmx from the shipped template, a descriptor disk). */
-export async function writeSimulatedTemplate(spec: ClusterSpec, diskGiB: number): Promise<string> {
+/**
+ * Writes the template VM build-template would make (its .vmx from the shipped
+ * template, a descriptor disk) and, unless `recordBuilt` is false, its record
+ * in template.json, which build-vms' preflight asks for (requireReadyTemplate).
+ */
+export async function writeSimulatedTemplate(spec: ClusterSpec, diskGiB: number, options: { recordBuilt?: boolean } = {}): Promise<string> {
   const folder = templateVmFolder(spec);
   await mkdir(folder, { recursive: true });
   const name = spec.vmware.template.name;
@@ -93,13 +97,21 @@ export async function writeSimulatedTemplate(spec: ClusterSpec, diskGiB: number)
   await writeFile(path.join(folder, `${name}.vmdk`), vmdkDescriptor(diskGiB, `${name}-flat.vmdk`));
   await writeFile(path.join(folder, `${name}-flat.vmdk`), '');
   await writeFile(templateVmxPath(spec), vmx.toString());
+  if (options.recordBuilt ?? true) {
+    const builtAt = new Date().toISOString();
+    await writeTemplateState(spec, {
+      formatVersion: TEMPLATE_STATE_VERSION,
+      vm: { name, vmxPath: templateVmxPath(spec), vmrestId: undefined, firmware: 'efi', virtualHwVersion: 20, registeredAt: undefined },
+      builtAt,
+    });
+  }
   return templateVmxPath(spec);
 }
 
 export async function startSimulatedLab(baseSpec: ClusterSpec, options: SimulatedLabOptions): Promise<SimulatedLab> {
   const clonesFolder = path.join(options.dir, 'Virtual Machines');
   const spec: ClusterSpec = { ...baseSpec, stateDir: path.join(options.dir, 'state'), vmware: { ...baseSpec.vmware, vmFolder: clonesFolder } };
-  const templateVmx = await writeSimulatedTemplate(spec, options.templateDiskGiB ?? Math.max(...spec.nodes.map((n) => n.diskGiB)));
+  const templateVmx = await writeSimulatedTemplate(spec, options.templateDiskGiB ?? Math.max(...spec.nodes.map((n) => n.diskGiB)), { recordBuilt: !options.noTemplate });
   const credentials = { username: 'kubestation', password: `Sim-${randomBytes(3).toString('hex')}!` };
 
   let kubeApi: KubeApiSimulator | undefined;

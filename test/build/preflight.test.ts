@@ -1,8 +1,12 @@
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PreflightError } from '../../src/build/preflight.js';
+import { BAKE_ISO_FILE } from '../../src/template/golden.js';
+import { templateVmxPath } from '../../src/template/state.js';
+import { SEED_CDROM } from '../../src/template/vmx.js';
+import { VmxFile } from '../../src/vmx/vmx-file.js';
 import { startTestLab, type TestLab } from './lab.js';
 
 let lab: TestLab | undefined;
@@ -36,13 +40,40 @@ describe('preflight', () => {
       ],
     });
     const error = await preflightError(lab);
-    expect(error.problems.map((p) => p.code)).toEqual(['VMNET_MISMATCH', 'TEMPLATE_MISSING']);
+    expect(error.problems.map((p) => p.code)).toEqual(['VMNET_MISMATCH', 'TEMPLATE_NOT_BUILT']);
     const vmnet = error.problems[0]!;
     expect(vmnet.message).toBe('vmnet1 is hostOnly on 192.168.80.0/255.255.255.0, but networks.hostOnly in cluster.yaml needs host-only on 172.100.100.0/255.255.255.0');
     expect(vmnet.fix).toContain('Virtual Network Editor');
     expect(vmnet.fix).toContain('vnetlib64.exe" -- set vnet vmnet1 addr 172.100.100.0');
     expect(vmnet.fix).toContain('-- set vnet vmnet1 mask 255.255.255.0');
-    expect(error.problems[1]!.fix).toContain('build-template');
+    expect(error.problems[1]!.message).toContain(`The template VM ${lab.spec.vmware.template.name} has not been built`);
+    expect(error.problems[1]!.fix).toContain('npm run build-template');
+    expect(error.message).toContain('nothing was created or changed');
+    nothingCreated(lab);
+  });
+
+  it('reports a template that is powered on, together with the other problems', async () => {
+    lab = await startTestLab({ vmnets: [{ name: 'vmnet8', type: 'nat', dhcp: 'true', subnet: '192.168.5.0', mask: '255.255.255.0' }] });
+    const template = lab.vmrest.vms()[0]!;
+    await lab.client.setPowerState(template.id, 'on');
+    lab.requests.length = 0;
+    const error = await preflightError(lab);
+    expect(error.problems.map((p) => p.code)).toEqual(['VMNET_MISSING', 'TEMPLATE_NOT_POWERED_OFF']);
+    expect(error.problems[1]!.message).toBe(`The template VM ${lab.spec.vmware.template.name} is poweredOn; Workstation clones only powered-off VMs.`);
+    expect(error.problems[1]!.fix).toContain(`Shut down ${lab.spec.vmware.template.name}`);
+    nothingCreated(lab);
+  });
+
+  it('refuses a template whose golden bake was interrupted (bake ISO still attached)', async () => {
+    lab = await startTestLab();
+    const vmxPath = templateVmxPath(lab.spec);
+    const vmx = VmxFile.parse(await readFile(vmxPath, 'utf8'));
+    vmx.set(`${SEED_CDROM}.fileName`, path.join(path.dirname(vmxPath), BAKE_ISO_FILE));
+    await writeFile(vmxPath, vmx.toString());
+    const error = await preflightError(lab);
+    expect(error.problems.map((p) => p.code)).toEqual(['TEMPLATE_BAKE_INTERRUPTED']);
+    expect(error.problems[0]!.message).toContain('a bake was interrupted');
+    expect(error.problems[0]!.fix).toContain('npm run build-template -- --golden');
     expect(error.message).toContain('nothing was created or changed');
     nothingCreated(lab);
   });
