@@ -110,12 +110,22 @@ function dhcpChecks(spec: ClusterSpec, vmnets: Vmnet[]): DoctorCheck[] {
   return checks;
 }
 
+/**
+ * The node finished its first boot: its final line was read, or the whole
+ * cluster was found Ready (build-vms stops following once the control plane
+ * is done, so a worker's own final line may never be recorded).
+ */
+function bootstrapped(state: BuildState | undefined, node: string): boolean {
+  const record = state?.nodes[node];
+  return record?.completedAt !== undefined || (state?.readyAt !== undefined && record?.poweredOnAt !== undefined && Date.parse(record.poweredOnAt) <= Date.parse(state.readyAt));
+}
+
 async function seedIsoCheck(spec: ClusterSpec, node: NodeSpec, state: BuildState | undefined, vm: ObservedVm | undefined): Promise<DoctorCheck> {
   const id = `seed-iso:${node.name}`;
   const title = `${node.name}: seed ISO removed after bootstrap`;
   const record = state?.nodes[node.name];
-  if (!record?.completedAt) return { id, title, status: 'ok', detail: 'bootstrap not finished (or not recorded): the seed is still needed' };
-  const isoPath = record.seed?.isoPath ?? path.join(nodeSeedDir(spec, node), SEED_ISO_NAME);
+  if (!bootstrapped(state, node.name)) return { id, title, status: 'ok', detail: 'bootstrap not finished (or not recorded): the seed is still needed' };
+  const isoPath = record?.seed?.isoPath ?? path.join(nodeSeedDir(spec, node), SEED_ISO_NAME);
   const fileThere = existsSync(isoPath);
   let attached = false;
   if (vm && isOwnedBy(vm, node)) {
@@ -152,7 +162,7 @@ async function tokenCheck(spec: ClusterSpec, state: BuildState | undefined, clie
   const title = 'join token valid';
   const stored = await readStoredToken(spec, now);
   if (!stored) return { id, title, status: 'warn', detail: 'no readable join token in the state folder', fix: 'rebuild-node registers and records a fresh token when a worker is rebuilt (with the API server reachable)' };
-  const pendingJoins = spec.workers.filter((w) => !state?.nodes[w.name]?.completedAt).map((w) => w.name);
+  const pendingJoins = spec.workers.filter((w) => !bootstrapped(state, w.name)).map((w) => w.name);
   let expiredAt: string | undefined;
   let detail: string;
   if (client) {
