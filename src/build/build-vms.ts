@@ -1,7 +1,8 @@
 /**
  * build-vms end to end: preflight → plan → apply (nodes in parallel, bounded)
  * → follow (serial consoles, concurrently with the applies: a node is
- * followed from its power-on) → verify → finish.
+ * followed from its power-on) → verify (src/verify through the API server)
+ * → finish. The result is 'ready' only when verify passed (or was skipped).
  *
  * Stops on the first failure: a failing node aborts the others between
  * steps (an HTTP call in flight finishes or times out), state is saved, and
@@ -19,6 +20,7 @@ import { type BuildPlan, formatPlan, type ObservedNode, planBuild } from './plan
 import type { BuildEventSink, BuildVmrest, ClusterVerifier, DiskGrower, SeedIsoWriter } from './ports.js';
 import { PreflightError, type PreflightDeps, runPreflight } from './preflight.js';
 import { BuildStateStore } from './state.js';
+import { ClusterVerifyError } from './verify-step.js';
 
 export interface BuildVmsDeps {
   vmrest: BuildVmrest;
@@ -175,15 +177,26 @@ export async function buildVms(spec: ClusterSpec, deps: BuildVmsDeps, options: B
   if (!done || stop.signal.aborted) return { status: 'interrupted', plan };
 
   let verifySummary: string | undefined;
+  let verifyError: unknown;
   if (deps.verify) {
     emit({ type: 'verify', phase: 'start' });
-    verifySummary = (await deps.verify(spec)).summary;
-    emit({ type: 'verify', phase: 'done', summary: verifySummary });
+    try {
+      const verified = await deps.verify(spec, { signal: options.signal, log: (message) => emit({ type: 'verify', phase: 'progress', message }) });
+      verifySummary = verified.summary;
+      emit({ type: 'verify', phase: 'done', summary: verifySummary, ...(verified.report ? { report: verified.report } : {}) });
+    } catch (error) {
+      if (error instanceof BuildInterruptedError) return { status: 'interrupted', plan };
+      verifyError = error;
+      emit({ type: 'verify', phase: 'failed', message: error instanceof Error ? error.message : String(error), ...(error instanceof ClusterVerifyError ? { report: error.report } : {}) });
+    }
   }
+  // The kubeconfig and ssh_config are written and the seed ISOs (secrets) removed even when verify
+  // fails: the user needs them to look into the cluster. Only a verified cluster is recorded as ready.
   const finish = await finishBuild(
-    { spec, vmrest: deps.vmrest, store, emit, sshIdentityFile: deps.sshIdentityFile, mergeKubeconfigInto: options.mergeKubeconfigInto },
+    { spec, vmrest: deps.vmrest, store, emit, sshIdentityFile: deps.sshIdentityFile, mergeKubeconfigInto: options.mergeKubeconfigInto, markReady: verifyError === undefined },
     applied,
   );
   emit({ type: 'finish', files: finish.files, notes: finish.notes });
+  if (verifyError !== undefined) throw verifyError;
   return { status: 'ready', plan, finish, verifySummary };
 }

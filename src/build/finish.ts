@@ -93,6 +93,8 @@ export interface FinishContext {
   sshIdentityFile: string | undefined;
   /** Merge the admin kubeconfig into this file (~/.kube/config) when set. */
   mergeKubeconfigInto?: string | undefined;
+  /** Record the cluster as ready (readyAt); false when verify failed. Default true. */
+  markReady?: boolean;
 }
 
 export interface FinishResult {
@@ -166,9 +168,11 @@ export async function finishBuild(ctx: FinishContext, vms: Map<string, AppliedVm
     if (!result.detached) notes.push(`${node.name}: seed CD-ROM is detached in its .vmx the next time kubestation finds the VM powered off`);
   }
 
-  await ctx.store.update((s) => {
-    s.readyAt = new Date().toISOString();
-  });
+  if (ctx.markReady ?? true) {
+    await ctx.store.update((s) => {
+      s.readyAt = new Date().toISOString();
+    });
+  }
   await writeJsonAtomic(path.join(spec.stateDir, 'summary.json'), {
     cluster: spec.name,
     apiServer: `https://${spec.kubernetes.apiEndpoint}`,

@@ -6,6 +6,7 @@
  */
 import type { VmrestClient } from '../vmrest/client.js';
 import type { ClusterSpec, NodeSpec } from '../spec/model.js';
+import type { VerifyReport } from '../verify/report.js';
 import type { ApplyStep } from './state.js';
 
 export type BuildVmrest = Pick<
@@ -30,8 +31,17 @@ export type SeedIsoWriter = (spec: ClusterSpec, node: NodeSpec) => Promise<strin
 /** Grows a virtual disk to `sizeGiB` (vmware-vdiskmanager -x); the VM is powered off. */
 export type DiskGrower = (vmdkPath: string, sizeGiB: number) => Promise<void>;
 
-/** Checks the built cluster through its API server; throws a KubestationError naming what is wrong. */
-export type ClusterVerifier = (spec: ClusterSpec) => Promise<{ summary: string }>;
+/** What the build gives the cluster check: its Ctrl-C signal and a sink for progress lines. */
+export interface VerifyContext {
+  signal?: AbortSignal | undefined;
+  log?: ((line: string) => void) | undefined;
+}
+
+/**
+ * Checks the built cluster through its API server (see verify-step.ts); throws
+ * a KubestationError naming what is wrong (ClusterVerifyError with the report).
+ */
+export type ClusterVerifier = (spec: ClusterSpec, context?: VerifyContext) => Promise<{ summary: string; report?: VerifyReport }>;
 
 export type BuildEvent =
   | { type: 'preflight'; ok: boolean; problems: string[]; warnings: string[] }
@@ -39,7 +49,8 @@ export type BuildEvent =
   | { type: 'step'; node: string; step: ApplyStep; phase: 'start' | 'done' | 'skipped'; detail?: string }
   | { type: 'stage'; node: string; stage: string; event: 'start' | 'ok' | 'fail' | 'done'; message: string; elapsedMs: number; totalMs: number }
   | { type: 'warning'; node?: string; message: string }
-  | { type: 'verify'; phase: 'start' | 'done'; summary?: string }
+  /** progress: a line from verify; done/failed carry the report when the verifier made one. */
+  | { type: 'verify'; phase: 'start' | 'progress' | 'done' | 'failed'; summary?: string; message?: string; report?: VerifyReport }
   | { type: 'finish'; files: string[]; notes: string[] }
   | { type: 'result'; status: 'ready' | 'failed' | 'interrupted' | 'dry-run'; message?: string; node?: string; stage?: string };
 

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { loadOrCreateClusterSecrets } from '../pki/index.js';
 import { GuestSimulator, type GuestBehaviour } from '../simulator/guest-simulator.js';
 import { KubeApiSimulator } from '../simulator/kube-api-simulator.js';
-import { healthySeedLab } from '../simulator/kube-api-scenarios.js';
+import { healthySeedLab, type KubeApiScenario } from '../simulator/kube-api-scenarios.js';
 import { VmrestSimulator, type VmrestSimulatorOptions } from '../simulator/vmrest-simulator.js';
 import type { ClusterSpec } from '../spec/model.js';
 import { TEMPLATE_STATE_VERSION, templateVmFolder, templateVmxPath, writeTemplateState } from '../template/state.js';
@@ -49,6 +49,8 @@ export interface SimulatedLabOptions {
   guest?: GuestBehaviour;
   /** Start the fake Kubernetes API server (for verify). */
   kubeApi?: boolean;
+  /** The cluster the fake API server plays, from the healthy one matching the spec (default: unchanged). */
+  kubeApiScenario?: (healthy: KubeApiScenario) => KubeApiScenario;
   /** Client options (short retries in tests). */
   client?: Partial<VmrestClientOptions>;
   /** Template never built: not in the library and no template.json (preflight test). */
@@ -124,7 +126,7 @@ export async function startSimulatedLab(baseSpec: ClusterSpec, options: Simulate
       controlPlaneTaint: spec.kubernetes.controlPlaneTaint,
       dnsDomain: spec.kubernetes.dnsDomain,
     });
-    kubeApi = await KubeApiSimulator.start({ scenario, ca: secrets.ca });
+    kubeApi = await KubeApiSimulator.start({ scenario: options.kubeApiScenario?.(scenario) ?? scenario, ca: secrets.ca });
   }
 
   const guests = new GuestSimulator({ spec, behaviour: options.guest ?? {} });

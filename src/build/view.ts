@@ -1,10 +1,11 @@
 /**
  * How a build looks: on a terminal a small table redrawn in place (node,
  * phase, stage, elapsed); otherwise one plain line per event; with --json
- * one JSON object per line for tools.
+ * one JSON object per line for tools. verify's report is shown as its table.
  */
 import type { ClusterSpec } from '../spec/model.js';
 import { findStage } from '../progress/stages.js';
+import { renderReport } from '../verify/report.js';
 import type { BuildEvent, BuildEventSink } from './ports.js';
 
 export type ViewMode = 'tty' | 'plain' | 'json';
@@ -114,7 +115,10 @@ export function createBuildView(spec: ClusterSpec, mode: ViewMode, out: NodeJS.W
         note(`warning: ${event.node ? `${event.node}: ` : ''}${event.message}`);
         break;
       case 'verify':
-        note(event.phase === 'start' ? 'verify: checking the cluster through its API server' : `verify: ${event.summary ?? 'passed'}`);
+        if (event.phase === 'start') note('verify: checking the cluster through its API server');
+        else if (event.phase === 'progress') note(`verify: ${event.message ?? ''}`);
+        else if (event.report) note(renderReport(event.report).trimEnd());
+        else note(`verify: ${event.phase === 'done' ? (event.summary ?? 'passed') : `FAILED: ${event.message ?? ''}`}`);
         break;
       case 'finish':
         for (const f of event.files) note(`wrote ${f}`);

@@ -16,13 +16,11 @@ import { defaultKubeconfigPath } from '../build/finish.js';
 import { NodeFailedError } from '../build/follow.js';
 import type { ClusterVerifier, DiskGrower, SeedIsoWriter } from '../build/ports.js';
 import { PreflightError } from '../build/preflight.js';
-import { growDescriptorDisk, startSimulatedLab, type SimulatedLab } from '../build/simulate.js';
+import { growDescriptorDisk, startSimulatedLab, type SimulatedLab, type SimulatedLabOptions } from '../build/simulate.js';
+import { apiVerifier, type ApiVerifierOptions } from '../build/verify-step.js';
 import { createBuildView, type ViewMode } from '../build/view.js';
 import { prepareSeedInputs, writeNodeSeed, type SeedInputsReport } from '../cloudinit/write-seed.js';
 import { describeError, KubestationError } from '../errors.js';
-import { KubeClient } from '../kube/client.js';
-import { findCondition } from '../kube/types.js';
-import { clusterSecretPaths } from '../pki/index.js';
 import { loadClusterSpec, clusterFilePath } from '../spec/load.js';
 import type { ClusterSpec } from '../spec/model.js';
 import { sshKeyPaths } from '../ssh/keypair.js';
@@ -53,8 +51,15 @@ export interface BuildVmsCommandOverrides {
   growDisk?: DiskGrower;
   verify?: ClusterVerifier;
   clonesFolder?: string;
-  /** Settings for --simulate (tiny delays in tests). */
-  simulate?: { stageMs?: number; cloneMs?: number; bootDelayMs?: number; pollMs?: number };
+  /** Settings for --simulate (tiny delays in tests; the cluster the fake API server plays). */
+  simulate?: {
+    stageMs?: number;
+    cloneMs?: number;
+    bootDelayMs?: number;
+    pollMs?: number;
+    kubeApiScenario?: SimulatedLabOptions['kubeApiScenario'];
+    verify?: ApiVerifierOptions['verify'];
+  };
 }
 
 /** Seeds through the cloud-init module; inputs (CA, token, SSH key) are prepared once per run. */
@@ -73,33 +78,6 @@ function vdiskmanagerGrower(spec: ClusterSpec, env: NodeJS.ProcessEnv): DiskGrow
     const folder = findWorkstationInstallFolder({ configured: spec.vmware.installFolder, platform, env, exists: existsSync });
     const exe = (platform === 'win32' ? path.win32 : path.posix).join(folder, vdiskmanagerFileName(platform));
     await runVdiskmanager(exe, growDiskArgs(vmdk, sizeGiB), `grow ${path.basename(vmdk)} to ${sizeGiB} GiB`);
-  };
-}
-
-/**
- * Every node of the spec registered and Ready, through the API server with
- * the admin kubeconfig. Interim: replaced by src/verify's verifyCluster
- * (pods, DNS, cross-node traffic) once that lands.
- */
-function nodesReadyVerifier(server: string | undefined): ClusterVerifier {
-  return async (spec) => {
-    const client = await KubeClient.fromKubeconfig(clusterSecretPaths(spec.stateDir).adminKubeconfig, server ? { server } : {});
-    try {
-      const nodes = await client.listNodes();
-      const problems = spec.nodes.flatMap((n) => {
-        const found = nodes.find((k) => k.metadata.name === n.name);
-        if (!found) return [`node ${n.name} is not registered with the API server`];
-        return findCondition(found.status?.conditions, 'Ready')?.status === 'True' ? [] : [`node ${n.name} is not Ready`];
-      });
-      if (problems.length > 0) {
-        throw new KubestationError('VERIFY_FAILED', `the cluster is not healthy: ${problems.join('; ')}`, {
-          fix: `look at the node with: ssh -F ${path.join(spec.stateDir, 'ssh_config')} ${spec.controlPlane.name} kubectl get nodes -o wide`,
-        });
-      }
-      return { summary: `${nodes.length} nodes registered, all Ready` };
-    } finally {
-      await client.close();
-    }
   };
 }
 
@@ -150,6 +128,7 @@ export async function runBuildVms(ctx: CommandContext, overrides: BuildVmsComman
       bootDelayMs: sim.bootDelayMs ?? 400,
       latencies: { cloneMs: sim.cloneMs ?? 1500, powerOnMs: 300 },
       guest: { firstReportMs: 300, stageMs: sim.stageMs ?? 600 },
+      ...(sim.kubeApiScenario ? { kubeApiScenario: sim.kubeApiScenario } : {}),
     });
     spec = lab.spec;
     pollMs = sim.pollMs ?? 100;
@@ -158,7 +137,8 @@ export async function runBuildVms(ctx: CommandContext, overrides: BuildVmsComman
       vmrest: lab.client,
       clonesFolder: lab.clonesFolder,
       growDisk: growDescriptorDisk,
-      verify: values['skip-verify'] ? undefined : nodesReadyVerifier(lab.kubeApi?.url),
+      // The fake API server trusts the cluster's own CA, so verify uses the real admin kubeconfig.
+      verify: values['skip-verify'] ? undefined : apiVerifier({ server: lab.kubeApi?.url, verify: sim.verify ?? { intervalMs: 100 } }),
     });
   } else {
     const client = await createVmrestClient({ env: ctx.env, vmrestUrl: spec.vmware.vmrestUrl, prompt: process.stdin.isTTY ? terminalPrompt() : undefined });
@@ -167,7 +147,7 @@ export async function runBuildVms(ctx: CommandContext, overrides: BuildVmsComman
       vmrest: client,
       clonesFolder: overrides.clonesFolder ?? (await findClonesFolder(spec.vmware.vmFolder, ctx.env)),
       growDisk: overrides.growDisk ?? vdiskmanagerGrower(spec, ctx.env),
-      verify: values['skip-verify'] ? undefined : (overrides.verify ?? nodesReadyVerifier(ctx.env.KUBESTATION_API_SERVER)),
+      verify: values['skip-verify'] ? undefined : (overrides.verify ?? apiVerifier({ server: ctx.env.KUBESTATION_API_SERVER || undefined })),
     });
   }
   deps.writeSeed = overrides.writeSeed ?? seedWriter();
