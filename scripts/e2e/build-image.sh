@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Builds (once) the e2e guest image: the cached Debian base (build-base.sh) plus
+#  - the stand-in packages (standins/) in two signed flat apt repositories:
+#    /opt/kubestation-e2e/archive/ (containerd; always configured, like Ubuntu's archive)
+#    and /opt/kubestation-e2e/apt/ (`deb [signed-by=…] file:///opt/kubestation-e2e/apt/ /`,
+#    kubelet/kubeadm/kubectl/cri-tools; key at Release.key there, like pkgs.k8s.io),
+#  - the guest tweaks in guest/ (cloud-init datasource + netplan renderer, the report
+#    and power-off hook, a stand-in API server for workers, a stand-in flannel manifest
+#    at /opt/kubestation-e2e/cni/kube-flannel.yml), no Debian apt sources (the guest
+#    has no network),
+# as an ext4 image made with `mke2fs -d` (no loop mounts), with its kernel and initrd
+# beside it. Cached under a key hashed from everything that goes in.
+#
+#   scripts/e2e/build-image.sh [CACHE_DIR]    prints the image directory:
+#     root.img  vmlinuz  initrd.img  apt-key.asc (the stand-in repo's signing key)
+#     image.json (key, kernel, build seconds)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo_root=$(cd "$here/../.." && pwd)
+cache=${1:-$repo_root/.e2e-cache}
+mkdir -p "$cache"
+
+# Stand-in versions, shaped like the real packages' (pkgs.k8s.io v1.37, Ubuntu containerd 2.2).
+kube_upstream=1.37.0
+kube_version=$kube_upstream-1.1
+containerd_upstream=2.2.1
+containerd_version=$containerd_upstream-0kubestation1
+
+start=$(date +%s)
+base=$("$here/build-base.sh" "$cache")
+key=$( { echo "$base"; cat "$here/build-image.sh";
+         find "$here/guest" "$here/standins" -type f | LC_ALL=C sort | xargs cat; } | sha256sum | cut -c1-16)
+out=$cache/image-$key
+if [ -f "$out/image.json" ]; then
+  echo "$out"
+  exit 0
+fi
+
+work=$(mktemp -d "$cache/image-$key.XXXXXX")
+rootfs=$work/rootfs
+cleanup() {
+  if [ -d "$rootfs/tmp/gnupg" ]; then chroot "$rootfs" gpgconf --homedir /tmp/gnupg --kill all || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$rootfs" "$work/out"
+tar -C "$rootfs" --numeric-owner --xattrs --xattrs-include='*' -xf "$base"
+
+# --- stand-in packages -> two signed flat apt repositories -------------------------------
+# /opt/kubestation-e2e/archive/ stands in for Ubuntu's archive (containerd) and is always
+# configured, as the archive is on Ubuntu; /opt/kubestation-e2e/apt/ stands in for
+# pkgs.k8s.io (kubelet, kubeadm, kubectl, cri-tools) and is only used when the seed adds it.
+debs=$work/debs
+mkdir -p "$debs"
+for src in "$here"/standins/*/; do
+  name=$(basename "$src")
+  pkg=$work/pkgs/$name
+  mkdir -p "$pkg"
+  cp -a "$src." "$pkg/"
+  find "$pkg" -type f -exec sed -i \
+    -e "s/@VERSION@/$kube_version/g" -e "s/@UPSTREAM@/$kube_upstream/g" \
+    -e "s/@CONTAINERD_VERSION@/$containerd_version/g" -e "s/@CONTAINERD_UPSTREAM@/$containerd_upstream/g" \
+    -e "s/@RECORDER_VERSION@/1.0/g" {} +
+  rm -f "$pkg/README.md"
+  dpkg-deb --root-owner-group -Zgzip --build "$pkg" "$debs/$name.deb" >&2
+done
+repos=$rootfs/opt/kubestation-e2e
+mkdir -p "$repos/archive" "$repos/apt"
+cp "$debs/containerd.deb" "$debs/recorder.deb" "$repos/archive/"
+cp "$debs/kubeadm.deb" "$debs/kubelet.deb" "$debs/kubectl.deb" "$debs/cri-tools.deb" "$debs/recorder.deb" "$repos/apt/"
+# Index and sign with the guest's own apt-ftparchive and gpg (no host tools needed).
+# shellcheck disable=SC2016 # expanded by the shell inside the chroot
+chroot "$rootfs" sh -ec '
+  export GNUPGHOME=/tmp/gnupg
+  mkdir -m 0700 -p "$GNUPGHOME"
+  gpg --batch --quiet --pinentry-mode loopback --passphrase "" \
+    --quick-gen-key "kubestation e2e stand-in repository <e2e@kubestation.invalid>" ed25519 sign never
+  for repo in archive apt; do
+    cd /opt/kubestation-e2e/$repo
+    apt-ftparchive packages . >Packages
+    gzip -9kn Packages
+    apt-ftparchive -o APT::FTPArchive::Release::Origin=kubestation-e2e \
+      -o "APT::FTPArchive::Release::Label=kubestation e2e stand-ins ($repo)" release . >/tmp/Release
+    mv /tmp/Release Release
+    gpg --batch --quiet --armor --export >Release.key
+    gpg --batch --quiet --clearsign -o InRelease Release
+    gpg --batch --quiet -abs -o Release.gpg Release
+  done
+  gpg --batch --quiet --export >/usr/share/keyrings/kubestation-e2e-archive.gpg
+  gpgconf --kill all
+  rm -rf "$GNUPGHOME"
+' >&2
+echo "deb [signed-by=/usr/share/keyrings/kubestation-e2e-archive.gpg] file:///opt/kubestation-e2e/archive/ /" \
+  >"$rootfs/etc/apt/sources.list.d/kubestation-e2e-archive.list"
+chmod -R a+rX "$repos"
+cp "$repos/apt/Release.key" "$work/out/apt-key.asc"
+
+# --- guest tweaks ------------------------------------------------------------------------
+cp -a "$here/guest/." "$rootfs/"
+# No Debian sources: the guest cannot reach them (only the stand-in archive above and
+# whatever the seed adds).
+rm -f "$rootfs/etc/apt/sources.list"
+echo kubestation-e2e >"$rootfs/etc/hostname"
+chroot "$rootfs" systemctl enable systemd-networkd.service systemd-resolved.service \
+  kubestation-e2e-report.service kubestation-e2e-fake-api.service >&2
+# TLS for the stand-in API server a worker's seed polls (self-signed; curl -k).
+mkdir -p "$rootfs/opt/kubestation-e2e/fake-api"
+chroot "$rootfs" openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+  -subj "/CN=kubestation e2e stand-in API server" \
+  -keyout /opt/kubestation-e2e/fake-api/tls.key -out /opt/kubestation-e2e/fake-api/tls.crt 2>/dev/null
+# Nothing else may hold apt's lock or wake up during a test boot.
+chroot "$rootfs" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \
+  fstrim.timer >&2
+
+cp "$rootfs"/boot/vmlinuz-* "$work/out/vmlinuz"
+cp "$rootfs"/boot/initrd.img-* "$work/out/initrd.img"
+kernel=$(basename "$rootfs"/boot/vmlinuz-*)
+mke2fs -q -t ext4 -L e2e-root -d "$rootfs" "$work/out/root.img" 4G >&2
+
+seconds=$(( $(date +%s) - start ))
+printf '{"key":"%s","base":"%s","kernel":"%s","kubernetesStandinVersion":"%s","containerdStandinVersion":"%s","buildSeconds":%d}\n' \
+  "$key" "$(basename "$base")" "$kernel" "$kube_version" "$containerd_version" "$seconds" >"$work/out/image.json"
+rm -rf "$out"
+mv "$work/out" "$out"
+echo "build-image: $out in $seconds s" >&2
+# Older images and bases (other keys) not touched for an hour are dead weight (GBs each).
+find "$cache" -maxdepth 1 \( -name 'image-*' -o -name 'base-*.tar' \) -mmin +60 \
+  ! -name "image-$key" ! -name "$(basename "$base")" -exec rm -rf {} + 2>/dev/null || true
+echo "$out"
