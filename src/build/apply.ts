@@ -17,7 +17,7 @@
  * Workstation, and only after the marker check (ownership.ts).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { KubestationError } from '../errors.js';
 import type { ClusterSpec, NicSpec, NodeSpec } from '../spec/model.js';
@@ -165,18 +165,19 @@ async function stepClone(ctx: ApplyContext, node: NodeSpec): Promise<AppliedVm> 
       fix: `rename or remove that VM in Workstation, or give node "${node.name}" another name in cluster.yaml`,
     });
   }
-  if (ctx.clonesFolder) {
-    const folder = path.join(ctx.clonesFolder, node.name);
-    if (existsSync(folder)) {
-      if (!recorded?.cloneStartedAt) {
-        throw new KubestationError('VM_FOLDER_TAKEN', `the folder ${folder} exists but no VM in Workstation's library uses it, so the clone of "${node.name}" cannot be created there`, {
-          fix: `move or delete ${folder} (after checking it holds nothing you need), then run the command again`,
-        });
-      }
-      // A clone we started that never finished (not listed by vmrest): its half-copied folder is ours to clear.
-      ctx.emit({ type: 'warning', node: node.name, message: `removing ${folder}, left half-copied by an interrupted clone` });
-      await rm(folder, { recursive: true, force: true });
+  const folder = ctx.clonesFolder ? path.join(ctx.clonesFolder, node.name) : undefined;
+  // If vmrest says the folder exists, it is our earlier clone: its start was recorded before its POST.
+  const resume = recorded?.cloneStartedAt !== undefined;
+  if (folder && existsSync(folder)) {
+    if (!recorded?.cloneStartedAt) {
+      throw new KubestationError('VM_FOLDER_TAKEN', `the folder ${folder} exists but no VM in Workstation's library uses it, so the clone of "${node.name}" cannot be created there`, {
+        fix: `move or delete ${folder} (after checking it holds nothing you need), then run the command again`,
+      });
     }
+    // A clone we started that vmrest does not list: Workstation may still be copying it (vmrest lists a
+    // clone only when the copy is done). Deleting or cloning over it would leave two VMs on one .vmx;
+    // cloneVm with `resume` waits for it and adopts it, or says which folder to check.
+    ctx.emit({ type: 'warning', node: node.name, message: `${folder} exists from a clone an earlier run started; waiting for vmrest to list it` });
   }
   // A new VM: whatever was recorded about an earlier one of this node no longer applies.
   await ctx.store.updateNode(node.name, (n) => {
@@ -189,7 +190,7 @@ async function stepClone(ctx: ApplyContext, node: NodeSpec): Promise<AppliedVm> 
     n.completedAt = undefined;
     n.seed = undefined;
   });
-  const info = await ctx.vmrest.cloneVm({ name: node.name, parentId: ctx.templateId });
+  const info = await ctx.vmrest.cloneVm({ name: node.name, parentId: ctx.templateId }, { folder, resume });
   const cloned = (await ctx.vmrest.listVms()).find((vm) => vm.id === info.id) ?? (await ctx.vmrest.findVm({ name: node.name }));
   if (!cloned) {
     throw new KubestationError('VM_CLONE_MISSING', `vmrest reported the clone "${node.name}" (id ${info.id}) but does not list it`, {

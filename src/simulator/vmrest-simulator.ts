@@ -598,8 +598,17 @@ export class VmrestSimulator {
     const parent = this.#vm(parentId);
     this.#requirePoweredOff(parent);
     const destination = path.join(this.options.defaultVmFolder, name);
-    // Unverified: the real vmrest's reply when the destination folder exists; refusing keeps a blind repeat visible.
-    if (await exists(destination)) throw new ApiError(400, SimulatedCode.invalidParameter, `One of the parameters was invalid: name (the folder ${destination} already exists)`);
+    // Workstation copies into the destination folder progressively, so it exists from the start of the
+    // clone; the VM is listed only once the copy is done. Creating the folder is the atomic "is it free?"
+    // check. Unverified: the real vmrest's reply when the destination exists; modelled as 409 (the
+    // "resource state conflicts" reply vmrest's API description gives for POST /vms).
+    try {
+      await fs.mkdir(destination);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const copying = [...this.#vms.values()].some((vm) => vm.cloning && path.dirname(vm.vmxPath) === destination);
+      throw new ApiError(409, SimulatedCode.busyOrPoweredOn, copying ? `A clone into ${destination} is in progress` : `The destination folder ${destination} already exists`);
+    }
     const vm = this.#addVm(path.join(destination, `${name}.vmx`), name);
     vm.cloning = true;
     try {
@@ -609,6 +618,7 @@ export class VmrestSimulator {
       this.#vms.delete(vm.id);
       throw error;
     }
+    // Done copying: from now on the clone is listed and usable.
     vm.cloning = false;
     return { status: 201, body: await this.#info(vm) };
   }

@@ -77,6 +77,12 @@ export interface VmrestTimeouts {
   /** Any call not listed below. */
   defaultMs: number;
   cloneMs: number;
+  /**
+   * How long to keep re-listing for a clone whose outcome is unknown (no reply,
+   * or vmrest says its folder exists): vmrest lists a clone only once the copy
+   * is done. Default: cloneMs, at most 60 s.
+   */
+  cloneSettleMs?: number;
   powerMs: number;
   deleteMs: number;
 }
@@ -93,6 +99,16 @@ export interface VmrestClientOptions {
   pollIntervalMs?: number | undefined;
   /** Called after every HTTP exchange (including failed tries). */
   onRequest?: ((entry: VmrestRequestLogEntry) => void) | undefined;
+}
+
+export interface CloneOptions {
+  /** The clone's folder (<default VM folder>/<name>) where the caller knows it: named in errors. */
+  folder?: string | undefined;
+  /**
+   * The folder, if it exists, holds this caller's own earlier clone (e.g. of a run that was
+   * killed): when vmrest refuses because it exists, wait for that clone and return it.
+   */
+  resume?: boolean | undefined;
 }
 
 export interface PollOptions {
@@ -325,10 +341,16 @@ export class VmrestClient {
   /**
    * Full clone of a powered-off VM into Workstation's default VM folder as
    * <name>/<name>.vmx. A clone is never sent twice blindly: when the outcome is
-   * uncertain (5xx, broken connection, timeout) the VM list is checked first;
-   * an existing clone is returned, and only a clone known not to exist is retried.
+   * uncertain the VM list is checked first; an existing clone is returned, and
+   * only a clone known not to exist is retried. Without any reply (timeout,
+   * broken connection) vmrest may still be copying, and lists the clone only
+   * when the copy is done, so the list is re-read for up to cloneSettleMs
+   * before a retry. A refusal because the folder exists (409 with the template
+   * powered off: a copy still running, or a leftover) is waited out the same
+   * way when the copy may be ours (a retry, or `options.resume`); a VM that
+   * never appears ends in VmrestCloneUncertainError naming the folder.
    */
-  async cloneVm(params: { name: string; parentId: string }): Promise<VmInformation> {
+  async cloneVm(params: { name: string; parentId: string }, options: CloneOptions = {}): Promise<VmInformation> {
     const call: Call = {
       operation: 'cloneVm',
       method: 'POST',
@@ -339,6 +361,10 @@ export class VmrestClient {
       idempotent: false,
       timeoutMs: this.#timeouts.cloneMs,
     };
+    const adopt = async (vm: VmSummary): Promise<VmInformation> => {
+      this.#knownNames.set(vm.id, params.name);
+      return this.getVm(vm.id);
+    };
     const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       let uncertainty: VmrestError;
@@ -348,22 +374,56 @@ export class VmrestClient {
         this.#knownNames.set(info.id, params.name);
         return info;
       } catch (error) {
+        if (error instanceof VmrestPowerStateConflictError && error.powerState === 'poweredOff') {
+          // The template is fine, so the destination folder is taken: by our own copy still running
+          // (an earlier try of this call, or of this caller: options.resume), or by something else.
+          const details = { call: 'POST /vms', status: error.status, vmrestCode: error.vmrestCode, vmrestMessage: error.vmrestMessage, cause: error };
+          if (attempt === 1 && !options.resume) {
+            throw new VmrestError(
+              'VMREST_CLONE_FOLDER_EXISTS',
+              `vmrest refused to clone "${params.name}" (409${error.vmrestMessage ? `: ${error.vmrestMessage}` : ''}): with the template powered off, this means the folder ${options.folder ?? `"${params.name}" in Workstation's default VM folder`} already exists`,
+              `if that folder holds a VM you want to keep, give the new VM another name; if it is a leftover, delete ${options.folder ?? 'it'} and run the command again`,
+              details,
+            );
+          }
+          const appeared = await this.#awaitClone(params.name, this.#cloneSettleMs(), options.folder);
+          if (appeared) return adopt(appeared);
+          throw new VmrestCloneFolderUncertainError(
+            params.name,
+            options.folder,
+            `vmrest says its folder exists (${error.vmrestMessage ?? '409'}) but no VM "${params.name}" was listed within ${formatMs(this.#cloneSettleMs())}`,
+            details,
+          );
+        }
         if (!isRetryable(error)) throw error;
         uncertainty = error as VmrestError;
       }
-      let existing: VmSummary | undefined;
-      try {
-        existing = await this.findVm({ name: params.name });
-      } catch (listError) {
-        throw new VmrestCloneUncertainError(params.name, { call: 'POST /vms', cause: listError });
-      }
-      if (existing) {
-        this.#knownNames.set(existing.id, params.name);
-        return await this.getVm(existing.id);
-      }
+      // A 5xx reply means vmrest answered: one look settles it. No reply: the copy may still be running.
+      const noReply = uncertainty instanceof VmrestTimeoutError || uncertainty instanceof VmrestConnectionError;
+      const existing = await this.#awaitClone(params.name, noReply ? this.#cloneSettleMs() : 0, options.folder);
+      if (existing) return adopt(existing);
       const delay = this.#backoff(attempt);
       if (attempt >= this.#retry.attempts || Date.now() - started + delay > this.#retry.maxTotalMs) throw uncertainty;
       await sleep(delay);
+    }
+  }
+
+  #cloneSettleMs(): number {
+    return this.#timeouts.cloneSettleMs ?? Math.min(60_000, this.#timeouts.cloneMs);
+  }
+
+  /** Lists until a VM named `name` shows up or `waitMs` passes (at least one look); a failed listing leaves the clone uncertain. */
+  async #awaitClone(name: string, waitMs: number, folder: string | undefined): Promise<VmSummary | undefined> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      let found: VmSummary | undefined;
+      try {
+        found = await this.findVm({ name });
+      } catch (listError) {
+        throw new VmrestCloneFolderUncertainError(name, folder, undefined, { call: 'POST /vms', cause: listError });
+      }
+      if (found || Date.now() >= deadline) return found;
+      await sleep(Math.min(this.#pollIntervalMs, Math.max(0, deadline - Date.now())));
     }
   }
 
@@ -719,6 +779,24 @@ export class VmrestClient {
       return new VmrestPowerStateConflictError(call.vmId, label, state, details);
     }
     return new VmrestRequestError(label, details);
+  }
+}
+
+/**
+ * VmrestCloneUncertainError (same type and code) saying what was seen, with a fix
+ * naming the clone's folder when the caller knows it (errors.ts's names only the VM).
+ */
+class VmrestCloneFolderUncertainError extends VmrestCloneUncertainError {
+  declare readonly fix: string | undefined;
+  constructor(name: string, folder: string | undefined, seen: string | undefined, details: VmrestErrorDetails) {
+    super(name, details);
+    this.name = 'VmrestCloneUncertainError';
+    if (seen) this.message = `cloning VM "${name}": ${seen}`;
+    if (folder) {
+      this.fix =
+        `Workstation may still be copying the clone into ${folder}: wait until the copy ends and run the command again (the finished clone is adopted); ` +
+        `if no copy is running (vmrest or Workstation was closed during it), delete ${folder} and run the command again`;
+    }
   }
 }
 

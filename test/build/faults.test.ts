@@ -4,9 +4,12 @@
  * duplicate or orphaned VM.
  */
 import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FaultAction } from '../../src/simulator/vmrest-simulator.js';
 import type { VmrestOperationId } from '../../src/vmrest/client.js';
+import { VmrestCloneUncertainError } from '../../src/vmrest/errors.js';
+import { inspectOwnership } from '../../src/build/ownership.js';
 import { startTestLab, type TestLab } from './lab.js';
 
 let lab: TestLab | undefined;
@@ -59,4 +62,27 @@ it('vmrest restarting mid-build: the run resumes after it comes back', async () 
   expect(again.status).toBe('ready');
   expect(lab.nodeVms()).toHaveLength(3);
   expect(lab.vmrest.callCount('cloneVm')).toBe(3);
+});
+
+it('clone replies lost while vmrest is still copying: one copy per node, and a run started during the copies adopts them', async () => {
+  const timeouts = { defaultMs: 1_500, cloneMs: 100, powerMs: 1_500, deleteMs: 1_500 };
+  lab = await startTestLab({ latencies: { cloneMs: 700 }, client: { timeouts: { ...timeouts, cloneSettleMs: 50 } } });
+  // Each POST times out while the copy runs; the re-list finds nothing yet, the retry is refused (folder exists).
+  const first = await lab.build().catch((e: unknown) => e);
+  expect(first).toBeInstanceOf(VmrestCloneUncertainError);
+  const error = first as VmrestCloneUncertainError;
+  const node = lab.spec.nodes.find((n) => error.message.includes(`"${n.name}"`))!;
+  expect(error.fix).toContain(`delete ${path.join(lab.clonesFolder, node.name)}`);
+  expect(lab.nodeVms().every((vm) => path.basename(vm.vmxPath, '.vmx') === path.basename(path.dirname(vm.vmxPath)))).toBe(true);
+
+  // Run again at once, the copies still running: each folder is this build's own clone, waited for and adopted.
+  const second = await lab.build({}, { vmrest: lab.newClient({ timeouts: { ...timeouts, cloneSettleMs: 5_000 } }) });
+  expect(second.status).toBe('ready');
+  expect(lab.nodeVms().map((v) => path.basename(v.vmxPath)).sort()).toEqual(['k8s-master.vmx', 'k8s-worker1.vmx', 'k8s-worker2.vmx']);
+  expect((await readdir(lab.clonesFolder)).length).toBe(4); // 3 nodes + template
+  const statuses = lab.vmrest.requestLog.filter((e) => e.operation === 'cloneVm').map((e) => e.status);
+  expect(statuses.filter((s) => s !== 409)).toHaveLength(3); // every other POST was refused, nothing copied twice
+  const waited = lab.events.filter((e) => e.type === 'warning' && e.message.includes('exists from a clone an earlier run started'));
+  expect(waited).toHaveLength(3);
+  for (const vm of lab.nodeVms()) expect(await inspectOwnership(vm.vmxPath, lab.spec.name)).toEqual({ kind: 'ours', node: path.basename(vm.vmxPath, '.vmx') });
 });

@@ -62,7 +62,7 @@ describe('VMs: list, find, clone, register, update, delete', () => {
     expect((await h.client.findVm({ name: 'k8s-master' }))?.path).toBe(vmxPath);
   });
 
-  it('refuses a clone from an unknown parent (404), a running parent (409) and an existing folder (400)', async () => {
+  it('refuses a clone from an unknown parent (404), a running parent (409) and an existing folder (409)', async () => {
     h = await startHarness();
     await expect(h.client.cloneVm({ name: 'x', parentId: 'NOPE' })).rejects.toBeInstanceOf(VmrestVmNotFoundError);
     await cloneMaster();

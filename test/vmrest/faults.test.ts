@@ -3,7 +3,9 @@
  * a bounded number of times, and otherwise fails with a clear error; a clone
  * is never repeated without checking whether it happened.
  */
+import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { VmrestOperationId } from '../../src/vmrest/client.js';
 import {
@@ -227,6 +229,74 @@ describe('clone: never blindly repeated', () => {
     h = await startHarness();
     await expect(h.client.cloneVm({ name: 'bad/name', parentId: h.templateId })).rejects.toThrow(/invalid: name/);
     expect(h.sim.callCount('cloneVm')).toBe(1);
+  });
+});
+
+describe('clone: a copy still running is waited for, never cloned twice', () => {
+  const vmsAt = (name: string) => h.sim.vms().filter((v) => path.basename(path.dirname(v.vmxPath)) === name);
+  const settled = () => new Promise((r) => setTimeout(r, 700)); // the simulated copy (600 ms) is over
+
+  for (const [label, lose] of [
+    ['the reply timed out', async () => undefined],
+    ['vmrest restarted (connection dropped)', async () => {
+      await new Promise((r) => setTimeout(r, 100));
+      await h.sim.restart();
+    }],
+  ] as Array<[string, () => Promise<void>]>) {
+    it(`${label} while vmrest was still copying: the list is re-read until the clone appears, and it is adopted`, async () => {
+      const cloneMs = label.includes('timed out') ? 150 : 5_000;
+      h = await startHarness({ sim: { latencies: { cloneMs: 600 } }, client: { timeouts: { defaultMs: 2_000, cloneMs, powerMs: 2_000, deleteMs: 2_000, cloneSettleMs: 3_000 } } });
+      const cloning = h.client.cloneVm({ name: 'k8s-master', parentId: h.templateId });
+      await lose();
+      const info = await cloning;
+      expect(h.sim.callCount('cloneVm')).toBe(1);
+      expect(vmsAt('k8s-master').map((v) => v.id)).toEqual([info.id]);
+      const ops = h.clientLog.map((e) => e.operation);
+      expect(ops[0]).toBe('cloneVm');
+      expect(ops.at(-1)).toBe('getVm');
+      expect(ops.slice(1, -1).every((op) => op === 'listVms')).toBe(true);
+      expect(ops.filter((op) => op === 'listVms').length).toBeGreaterThan(1); // not listed at the first look
+    });
+  }
+
+  it('the simulator refuses a second clone into a folder being copied (409), and lists the first only when done', async () => {
+    h = await startHarness({ sim: { latencies: { cloneMs: 300 } } });
+    const first = h.client.cloneVm({ name: 'k8s-master', parentId: h.templateId });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(path.join(h.vmFolder, 'k8s-master'))).toBe(true); // the folder exists from the start
+    expect(await h.client.findVm({ name: 'k8s-master' })).toBeUndefined();
+    const second = await h.makeClient().cloneVm({ name: 'k8s-master', parentId: h.templateId }).catch((e: unknown) => e);
+    expect(second).toMatchObject({ code: 'VMREST_CLONE_FOLDER_EXISTS', status: 409 });
+    expect((second as Error).message).toContain(`A clone into ${path.join(h.vmFolder, 'k8s-master')} is in progress`);
+    await first;
+    expect(vmsAt('k8s-master')).toHaveLength(1);
+  });
+
+  it('a retry refused because the folder exists, with no VM ever listed: VmrestCloneUncertainError naming the folder', async () => {
+    h = await startHarness({ sim: { latencies: { cloneMs: 600 } }, client: { timeouts: { defaultMs: 2_000, cloneMs: 100, powerMs: 2_000, deleteMs: 2_000, cloneSettleMs: 50 } } });
+    const folder = path.join(h.vmFolder, 'k8s-master');
+    const error = await h.client.cloneVm({ name: 'k8s-master', parentId: h.templateId }, { folder }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(VmrestCloneUncertainError);
+    expect((error as VmrestCloneUncertainError).message).toMatch(/vmrest says its folder exists \(A clone into .* is in progress\) but no VM "k8s-master" was listed within 50 ms/);
+    expect((error as VmrestCloneUncertainError).fix).toContain(`wait until the copy ends and run the command again`);
+    expect((error as VmrestCloneUncertainError).fix).toContain(`delete ${folder}`);
+    await settled();
+    expect(h.sim.callCount('cloneVm')).toBe(2); // the retry was refused, not copied again
+    // The retry's 409 came back first; the first POST's copy finished after its client had given up.
+    expect(h.sim.requestLog.filter((e) => e.operation === 'cloneVm').map((e) => e.status)).toEqual([409, undefined]);
+    expect(vmsAt('k8s-master')).toHaveLength(1);
+  });
+
+  it("resume: a folder left by the caller's own earlier clone is waited for and adopted; without resume it is refused", async () => {
+    h = await startHarness({ sim: { latencies: { cloneMs: 400 } } });
+    const earlier = h.makeClient().cloneVm({ name: 'k8s-master', parentId: h.templateId });
+    await new Promise((r) => setTimeout(r, 50));
+    const refused = await h.client.cloneVm({ name: 'k8s-master', parentId: h.templateId }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'VMREST_CLONE_FOLDER_EXISTS' });
+    expect((refused as { fix: string }).fix).toMatch(/delete it and run the command again/);
+    const resumed = await h.client.cloneVm({ name: 'k8s-master', parentId: h.templateId }, { resume: true });
+    expect(resumed.id).toBe((await earlier).id);
+    expect(vmsAt('k8s-master')).toHaveLength(1);
   });
 });
 
