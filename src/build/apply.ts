@@ -29,7 +29,7 @@ import { systemDiskPath, vmdkCapacityBytes } from './disk.js';
 import { assertOwnedNode, describeOwnership, inspectOwnership, markOwnership, readVmxFile } from './ownership.js';
 import { nodePaths } from './paths.js';
 import type { BuildEventSink, BuildVmrest, DiskGrower, SeedIsoWriter } from './ports.js';
-import { APPLY_STEPS, type ApplyStep, type BuildStateStore, hasFinished } from './state.js';
+import { APPLY_STEPS, type ApplyStep, type BuildStateStore, cloneUnfinished, hasFinished } from './state.js';
 
 export interface ApplyContext {
   spec: ClusterSpec;
@@ -154,7 +154,7 @@ async function stepClone(ctx: ApplyContext, node: NodeSpec): Promise<AppliedVm> 
     const ownership = await inspectOwnership(existing.path, ctx.spec.name);
     if (ownership.kind === 'ours' && ownership.node === node.name) return { id: existing.id, vmxPath: existing.path };
     // Our own clone whose marker was never written (crash right after POST /vms): adopt it.
-    if (ownership.kind === 'unmarked' && recorded?.cloneStartedAt) {
+    if (ownership.kind === 'unmarked' && cloneUnfinished(recorded)) {
       const vmx = await readVmxFile(existing.path);
       markOwnership(vmx, ctx.spec.name, node.name);
       await writeVmxAtomic(existing.path, vmx);
@@ -167,9 +167,9 @@ async function stepClone(ctx: ApplyContext, node: NodeSpec): Promise<AppliedVm> 
   }
   const folder = ctx.clonesFolder ? path.join(ctx.clonesFolder, node.name) : undefined;
   // If vmrest says the folder exists, it is our earlier clone: its start was recorded before its POST.
-  const resume = recorded?.cloneStartedAt !== undefined;
+  const resume = cloneUnfinished(recorded);
   if (folder && existsSync(folder)) {
-    if (!recorded?.cloneStartedAt) {
+    if (!resume) {
       throw new KubestationError('VM_FOLDER_TAKEN', `the folder ${folder} exists but no VM in Workstation's library uses it, so the clone of "${node.name}" cannot be created there`, {
         fix: `move or delete ${folder} (after checking it holds nothing you need), then run the command again`,
       });

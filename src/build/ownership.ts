@@ -7,9 +7,9 @@
  *
  * A VM with the same name but no marker, or another cluster's marker, is
  * foreign: kubestation never changes, powers or deletes it. The one
- * exception is an unmarked clone that the state file says we started (a
- * crash between POST /vms and writing the marker); see adoptInterruptedClone
- * in apply.ts.
+ * exception is an unmarked clone that the state file says we started and
+ * did not finish (a crash between POST /vms and writing the marker); see
+ * cloneUnfinished in state.ts and stepClone in apply.ts.
  */
 import { readFile } from 'node:fs/promises';
 import { KubestationError } from '../errors.js';

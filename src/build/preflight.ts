@@ -16,7 +16,7 @@ import { VmrestError } from '../vmrest/errors.js';
 import { systemDiskPath } from './disk.js';
 import { describeOwnership, inspectOwnership, readVmxFile } from './ownership.js';
 import type { BuildVmrest } from './ports.js';
-import type { BuildState } from './state.js';
+import { cloneUnfinished, type BuildState } from './state.js';
 
 export interface PreflightProblem {
   code: string;
@@ -181,7 +181,7 @@ export async function runPreflight(spec: ClusterSpec, state: BuildState, deps: P
       for (const vm of clashes) {
         const ownership = await inspectOwnership(vm.path, spec.name);
         if (ownership.kind === 'ours' && ownership.node === node.name) continue;
-        if (ownership.kind === 'unmarked' && recorded?.cloneStartedAt) continue; // our interrupted clone; apply adopts it
+        if (ownership.kind === 'unmarked' && cloneUnfinished(recorded)) continue; // our interrupted clone; apply adopts it
         problems.push({
           code: 'VM_NAME_TAKEN',
           message: `node "${node.name}": the VM ${vm.path} already uses that name and belongs to ${describeOwnership(ownership)}`,
@@ -190,7 +190,7 @@ export async function runPreflight(spec: ClusterSpec, state: BuildState, deps: P
       }
       if (deps.clonesFolder && clashes.length === 0) {
         const folder = path.join(deps.clonesFolder, node.name);
-        if (existsSync(folder) && !recorded?.cloneStartedAt) {
+        if (existsSync(folder) && !cloneUnfinished(recorded)) {
           problems.push({
             code: 'VM_FOLDER_TAKEN',
             message: `node "${node.name}": the folder ${folder} already exists and is not a VM in Workstation's library, so the clone cannot be created there`,

@@ -6,8 +6,8 @@
  *
  * The record is a hint, not the truth: every run checks it against what
  * vmrest and the .vmx files say (see plan.ts). It matters in one place:
- * `cloneStartedAt` tells a re-run that an unmarked VM (or a half-copied
- * folder) with a node's name is the leftover of our own interrupted clone.
+ * while a clone is unfinished (cloneUnfinished), an unmarked VM (or a
+ * half-copied folder) with a node's name is the leftover of our own clone.
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -25,7 +25,7 @@ export interface NodeBuildState {
   /** Last known vmrest id (ids are not stable across vmrest restarts; the .vmx path is). */
   vmId?: string | undefined;
   vmxPath?: string | undefined;
-  /** Set just before POST /vms: an unmarked clone of this name found later is ours. */
+  /** Set just before POST /vms, cleared when the clone step is done (see cloneUnfinished). */
   cloneStartedAt?: string | undefined;
   /** Last apply step finished (steps run in APPLY_STEPS order). */
   step?: ApplyStep | undefined;
@@ -59,6 +59,16 @@ export function stepIndex(step: ApplyStep | undefined): number {
 /** True when `node` has finished `step` (or a later one). */
 export function hasFinished(node: NodeBuildState | undefined, step: ApplyStep): boolean {
   return stepIndex(node?.step) >= stepIndex(step);
+}
+
+/**
+ * True while a clone of this node was started and not recorded as done: the
+ * only time an unmarked VM or a folder carrying the node's name may be ours
+ * (a crash between POST /vms and writing the marker). Any other unmarked VM
+ * is the user's and is never changed or adopted.
+ */
+export function cloneUnfinished(node: NodeBuildState | undefined): boolean {
+  return node?.cloneStartedAt !== undefined && !hasFinished(node, 'clone');
 }
 
 export async function readBuildState(stateDir: string, cluster: string): Promise<BuildState> {
@@ -147,6 +157,8 @@ export class BuildStateStore {
       Object.assign(node, extra);
       if (stepIndex(step) > stepIndex(node.step)) node.step = step;
       node.stepsDoneAt[step] = this.#now().toISOString();
+      // The clone carries its marker now: no unmarked VM of this name is ours any more.
+      if (step === 'clone') delete node.cloneStartedAt;
     });
   }
 

@@ -26,7 +26,7 @@ import { describeOwnership, inspectOwnership } from '../build/ownership.js';
 import { nodePaths } from '../build/paths.js';
 import type { BuildEvent, BuildEventSink, DiskGrower, SeedIsoWriter } from '../build/ports.js';
 import { PreflightError, runPreflight, type PreflightDeps } from '../build/preflight.js';
-import { APPLY_STEPS, BuildStateStore } from '../build/state.js';
+import { APPLY_STEPS, BuildStateStore, cloneUnfinished } from '../build/state.js';
 import { KubestationError } from '../errors.js';
 import { drainNode, findCondition, KubeApiError, KubeNotFoundError, KubeTimeoutError, waitUntil, type KubeClient } from '../kube/index.js';
 import { mintBootstrapToken } from '../pki/index.js';
@@ -150,10 +150,8 @@ class Rebuild {
     const found = matchNodeVm(node, await this.deps.vmrest.listVms(), this.store.snapshot());
     if (!found) return undefined;
     const vm = await observeVm(this.deps.vmrest, found, this.spec.name);
-    // An unmarked VM is ours only as the leftover of a clone whose marker was never written:
-    // started (cloneStartedAt) but the clone step never recorded as done.
-    const record = this.store.node(node.name);
-    const interruptedClone = vm.ownership.kind === 'unmarked' && record?.cloneStartedAt !== undefined && record.step === undefined;
+    // An unmarked VM is ours only as the leftover of a clone whose marker was never written.
+    const interruptedClone = vm.ownership.kind === 'unmarked' && cloneUnfinished(this.store.node(node.name));
     if (!isOwnedBy(vm, node) && !interruptedClone) {
       throw new KubestationError('VM_NOT_OWNED', `refusing to rebuild "${node.name}": its VM ${vm.vmxPath} belongs to ${describeOwnership(vm.ownership)}, not to node "${node.name}" of cluster "${this.spec.name}"; nothing was changed`, {
         fix: `kubestation only deletes VMs it created. Rename or move that VM in Workstation, or rename node "${node.name}" in cluster.yaml`,

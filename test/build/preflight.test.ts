@@ -2,7 +2,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { applyNode, type ApplyContext } from '../../src/build/apply.js';
 import { PreflightError } from '../../src/build/preflight.js';
+import { BuildStateStore, readBuildState } from '../../src/build/state.js';
 import { BAKE_ISO_FILE } from '../../src/template/golden.js';
 import { templateVmxPath } from '../../src/template/state.js';
 import { SEED_CDROM } from '../../src/template/vmx.js';
@@ -113,6 +115,45 @@ describe('preflight', () => {
     expect(error.problems[1]!.message).toContain(`${foreign} already uses that name and belongs to no kubestation marker`);
     expect(lab.requests.filter((r) => r.method !== 'GET')).toEqual([]);
     expect(lab.vmrest.vms()).toHaveLength(3); // template + the two foreign VMs, untouched
+  });
+
+  it('after a completed build, a user\'s own unmarked VM with a node\'s name is foreign: reported, never changed or adopted', async () => {
+    lab = await startTestLab();
+    expect((await lab.build()).status).toBe('ready');
+    const state = await readBuildState(lab.spec.stateDir, lab.spec.name);
+    for (const n of lab.spec.nodes) expect(state.nodes[n.name]?.cloneStartedAt).toBeUndefined();
+    // The user deletes our worker VM and makes their own with the same name, in the same folder.
+    const ours = lab.nodeVms().find((vm) => path.basename(vm.vmxPath) === 'k8s-worker1.vmx')!;
+    await lab.client.setPowerState(ours.id, 'off');
+    await lab.client.deleteVm(ours.id);
+    await mkdir(path.dirname(ours.vmxPath), { recursive: true });
+    const userVmx = '.encoding = "UTF-8"\ndisplayName = "k8s-worker1"\nmemsize = "1024"\n';
+    await writeFile(ours.vmxPath, userVmx);
+    await lab.client.registerVm({ name: 'k8s-worker1', path: ours.vmxPath });
+    const userVm = lab.nodeVms().find((vm) => vm.vmxPath === ours.vmxPath)!;
+    lab.requests.length = 0;
+
+    const error = await preflightError(lab);
+    expect(error.problems.map((p) => p.code)).toEqual(['VM_NAME_TAKEN']);
+    expect(error.problems[0]!.message).toBe(`node "k8s-worker1": the VM ${ours.vmxPath} already uses that name and belongs to no kubestation marker (not created by kubestation)`);
+    expect(lab.requests.filter((r) => r.method !== 'GET')).toEqual([]);
+
+    // Apply on its own (no preflight) refuses it too: the clone step does not adopt it.
+    const store = await BuildStateStore.open(lab.spec.stateDir, lab.spec.name);
+    const template = lab.vmrest.vms().find((vm) => path.basename(vm.vmxPath) === `${lab!.spec.vmware.template.name}.vmx`)!;
+    const ctx: ApplyContext = {
+      ...lab.deps(),
+      spec: lab.spec,
+      store,
+      templateId: template.id,
+      signal: new AbortController().signal,
+    };
+    const worker = lab.spec.nodes.find((n) => n.name === 'k8s-worker1')!;
+    const refused = await applyNode(ctx, worker, ['clone']).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'VM_NAME_TAKEN' });
+    expect(await readFile(ours.vmxPath, 'utf8')).toBe(userVmx);
+    expect(lab.vmrest.vms().find((vm) => vm.id === userVm.id)?.power).toBe('poweredOff');
+    expect(lab.requests.filter((r) => r.method !== 'GET')).toEqual([]);
   });
 
   it('reports too little disk space for the clones', async () => {

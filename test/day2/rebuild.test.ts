@@ -186,7 +186,8 @@ describe('rebuild-node: foreign VMs', () => {
     const kubeBefore = lab.kubeApi.requests.length;
 
     const error = await rebuildNode(lab.spec, 'k8s-worker2', lab.rebuildDeps(), lab.fast).catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 'VM_NOT_OWNED', message: expect.stringContaining('no kubestation marker') });
+    // Preflight reports it (the clone was finished, so an unmarked VM of this name is the user's).
+    expect(error).toMatchObject({ code: 'PREFLIGHT_FAILED', problems: [{ code: 'VM_NAME_TAKEN', message: expect.stringContaining('no kubestation marker') }] });
     expect(lab.vmrest.requestLog.slice(before).filter((c) => c.operation === 'deleteVm' || c.operation === 'cloneVm')).toEqual([]);
     expect(existsSync(ours.vmxPath)).toBe(true);
     expect(lab.kubeApi.requests.slice(kubeBefore).filter((r) => r.method !== 'GET')).toEqual([]);
