@@ -22,7 +22,7 @@ import path from 'node:path';
 import { KubestationError } from '../errors.js';
 import type { ClusterSpec, NicSpec, NodeSpec } from '../spec/model.js';
 import { SEED_CDROM, vnetName } from '../template/vmx.js';
-import { sameHostPath, type VmSummary } from '../vmrest/client.js';
+import { sameHostPath, vmNameFromVmxPath, type VmSummary } from '../vmrest/client.js';
 import { VmrestForbiddenError } from '../vmrest/errors.js';
 import { VmxFile } from '../vmx/vmx-file.js';
 import { systemDiskPath, vmdkCapacityBytes } from './disk.js';
@@ -135,16 +135,19 @@ function setAll(vmx: VmxFile, settings: Record<string, string>): void {
   for (const [key, value] of Object.entries(settings)) if (vmx.get(key) !== value) vmx.set(key, value);
 }
 
-/** The node's VM as vmrest lists it now, by recorded .vmx path, else by name. */
-async function locateVm(ctx: ApplyContext, node: NodeSpec): Promise<VmSummary | undefined> {
-  const recorded = ctx.store.node(node.name)?.vmxPath;
-  const vms = await ctx.vmrest.listVms();
-  if (recorded) {
-    const byPath = vms.find((vm) => sameHostPath(vm.path, recorded));
-    if (byPath) return byPath;
-  }
-  const wanted = node.name.toLowerCase();
-  return vms.find((vm) => path.win32.basename(vm.path).replace(/\.vmx$/i, '').toLowerCase() === wanted);
+/**
+ * The node's VM in a VM list, ours or not: at its recorded .vmx path (vmrest
+ * ids change across restarts, paths do not), else the one whose .vmx is named
+ * after the node.
+ */
+export function findNodeVm(vms: VmSummary[], node: Pick<NodeSpec, 'name'>, recordedVmxPath: string | undefined): VmSummary | undefined {
+  const byPath = recordedVmxPath ? vms.find((vm) => sameHostPath(vm.path, recordedVmxPath)) : undefined;
+  return byPath ?? vms.find((vm) => vmNameFromVmxPath(vm.path).toLowerCase() === node.name.toLowerCase());
+}
+
+/** The node's VM as vmrest lists it now (see findNodeVm). */
+export async function locateVm(ctx: Pick<ApplyContext, 'vmrest' | 'store'>, node: Pick<NodeSpec, 'name'>): Promise<VmSummary | undefined> {
+  return findNodeVm(await ctx.vmrest.listVms(), node, ctx.store.node(node.name)?.vmxPath);
 }
 
 async function stepClone(ctx: ApplyContext, node: NodeSpec): Promise<AppliedVm> {

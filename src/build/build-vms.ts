@@ -8,10 +8,9 @@
  * steps (an HTTP call in flight finishes or times out), state is saved, and
  * the error names the node, the stage and the tail of its console.
  */
-import path from 'node:path';
 import type { ClusterSpec, NodeSpec } from '../spec/model.js';
-import { sameHostPath, type VmSummary } from '../vmrest/client.js';
-import { applyNode, BuildInterruptedError, type AppliedVm, type ApplyContext } from './apply.js';
+import type { VmSummary } from '../vmrest/client.js';
+import { applyNode, BuildInterruptedError, findNodeVm, type AppliedVm, type ApplyContext } from './apply.js';
 import { finishBuild, type FinishResult } from './finish.js';
 import { ConsoleFollower, type FollowTiming } from './follow.js';
 import { inspectOwnership } from './ownership.js';
@@ -51,16 +50,12 @@ export type BuildVmsResult =
   | { status: 'interrupted'; plan: BuildPlan }
   | { status: 'ready'; plan: BuildPlan; finish: FinishResult; verifySummary: string | undefined };
 
-function vmNameOf(vm: VmSummary): string {
-  return path.win32.basename(vm.path).replace(/\.vmx$/i, '');
-}
-
-async function observe(spec: ClusterSpec, store: BuildStateStore, vms: VmSummary[], vmrest: BuildVmrest): Promise<ObservedNode[]> {
+/** Each node's VM as found now (findNodeVm), with its marker and power state, and its record. */
+export async function observe(spec: ClusterSpec, store: BuildStateStore, vms: VmSummary[], vmrest: BuildVmrest): Promise<ObservedNode[]> {
   return Promise.all(
     spec.nodes.map(async (node): Promise<ObservedNode> => {
       const state = store.node(node.name);
-      const vm =
-        (state?.vmxPath ? vms.find((v) => sameHostPath(v.path, state.vmxPath!)) : undefined) ?? vms.find((v) => vmNameOf(v).toLowerCase() === node.name.toLowerCase());
+      const vm = findNodeVm(vms, node, state?.vmxPath);
       if (!vm) return { name: node.name, state };
       const [ownership, power] = await Promise.all([inspectOwnership(vm.path, spec.name), vmrest.getPowerState(vm.id)]);
       return { name: node.name, state, vm: { id: vm.id, vmxPath: vm.path, power, ownership } };

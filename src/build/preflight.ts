@@ -11,7 +11,7 @@ import { KubestationError } from '../errors.js';
 import type { ClusterSpec, HostOnlyNetworkSpec, NatNetworkSpec } from '../spec/model.js';
 import { requireReadyTemplate, type ReadyTemplate } from '../template/ready.js';
 import { templateVmxPath } from '../template/state.js';
-import { sameHostPath, type VmSummary, type Vmnet } from '../vmrest/client.js';
+import { sameHostPath, vmNameFromVmxPath, type VmSummary, type Vmnet } from '../vmrest/client.js';
 import { VmrestError } from '../vmrest/errors.js';
 import { systemDiskPath } from './disk.js';
 import { describeOwnership, inspectOwnership, readVmxFile } from './ownership.js';
@@ -100,10 +100,6 @@ export function checkVmnets(spec: ClusterSpec, vmnets: Vmnet[], installFolder?: 
   return problems;
 }
 
-function vmName(vm: VmSummary): string {
-  return path.win32.basename(vm.path).replace(/\.vmx$/i, '');
-}
-
 /**
  * The template VM in a VM list: at the path build-template puts it, else by name.
  * Kept for `doctor` (src/day2); build-vms and rebuild-node check the template
@@ -111,7 +107,7 @@ function vmName(vm: VmSummary): string {
  */
 export function findTemplate(spec: ClusterSpec, vms: VmSummary[]): VmSummary | undefined {
   const expected = templateVmxPath(spec);
-  return vms.find((vm) => sameHostPath(vm.path, expected)) ?? vms.find((vm) => vmName(vm).toLowerCase() === spec.vmware.template.name.toLowerCase());
+  return vms.find((vm) => sameHostPath(vm.path, expected)) ?? vms.find((vm) => vmNameFromVmxPath(vm.path).toLowerCase() === spec.vmware.template.name.toLowerCase());
 }
 
 async function nearestExistingFolder(folder: string): Promise<string> {
@@ -177,7 +173,7 @@ export async function runPreflight(spec: ClusterSpec, state: BuildState, deps: P
     // 4. No foreign VM using a node's name or folder.
     for (const node of spec.nodes) {
       const recorded = state.nodes[node.name];
-      const clashes = vms.filter((vm) => vmName(vm).toLowerCase() === node.name.toLowerCase() || (recorded?.vmxPath && sameHostPath(vm.path, recorded.vmxPath)));
+      const clashes = vms.filter((vm) => vmNameFromVmxPath(vm.path).toLowerCase() === node.name.toLowerCase() || (recorded?.vmxPath && sameHostPath(vm.path, recorded.vmxPath)));
       for (const vm of clashes) {
         const ownership = await inspectOwnership(vm.path, spec.name);
         if (ownership.kind === 'ours' && ownership.node === node.name) continue;
@@ -201,7 +197,7 @@ export async function runPreflight(spec: ClusterSpec, state: BuildState, deps: P
     }
 
     // 5. Disk space where the clones land.
-    const toClone = spec.nodes.filter((n) => !vms!.some((vm) => vmName(vm).toLowerCase() === n.name.toLowerCase()));
+    const toClone = spec.nodes.filter((n) => !vms!.some((vm) => vmNameFromVmxPath(vm.path).toLowerCase() === n.name.toLowerCase()));
     if (deps.clonesFolder && template && toClone.length > 0) {
       const free = await (deps.freeBytes ?? defaultFreeBytes)(deps.clonesFolder);
       const perClone = await templateDiskBytes(template.path);

@@ -4,7 +4,6 @@
  * dependencies (vmrest, seed writer, vdiskmanager, Kubernetes API) or, with
  * --simulate, the in-process simulators, and handles Ctrl-C.
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,15 +15,13 @@ import { defaultKubeconfigPath } from '../build/finish.js';
 import { NodeFailedError } from '../build/follow.js';
 import type { ClusterVerifier, DiskGrower, SeedIsoWriter } from '../build/ports.js';
 import { PreflightError } from '../build/preflight.js';
+import { cloudInitSeedWriter, vdiskmanagerGrower } from '../build/real-deps.js';
 import { growDescriptorDisk, startSimulatedLab, type SimulatedLab, type SimulatedLabOptions } from '../build/simulate.js';
 import { apiVerifier, type ApiVerifierOptions } from '../build/verify-step.js';
 import { createBuildView, type ViewMode } from '../build/view.js';
-import { prepareSeedInputs, writeNodeSeed, type SeedInputsReport } from '../cloudinit/write-seed.js';
 import { describeError, KubestationError } from '../errors.js';
 import { loadClusterSpec, clusterFilePath } from '../spec/load.js';
-import type { ClusterSpec } from '../spec/model.js';
 import { sshKeyPaths } from '../ssh/keypair.js';
-import { findWorkstationInstallFolder, growDiskArgs, runVdiskmanager, vdiskmanagerFileName } from '../template/vdiskmanager.js';
 import { createVmrestClient } from '../vmrest/client.js';
 import { terminalPrompt } from '../vmrest/credentials.js';
 
@@ -59,25 +56,6 @@ export interface BuildVmsCommandOverrides {
     pollMs?: number;
     kubeApiScenario?: SimulatedLabOptions['kubeApiScenario'];
     verify?: ApiVerifierOptions['verify'];
-  };
-}
-
-/** Seeds through the cloud-init module; inputs (CA, token, SSH key) are prepared once per run. */
-function seedWriter(): SeedIsoWriter {
-  let inputs: Promise<SeedInputsReport> | undefined;
-  return async (spec, node) => {
-    inputs ??= prepareSeedInputs(spec);
-    const result = await writeNodeSeed(spec, node, (await inputs).inputs);
-    return result.iso.path;
-  };
-}
-
-function vdiskmanagerGrower(spec: ClusterSpec, env: NodeJS.ProcessEnv): DiskGrower {
-  return async (vmdk, sizeGiB) => {
-    const platform = process.platform;
-    const folder = findWorkstationInstallFolder({ configured: spec.vmware.installFolder, platform, env, exists: existsSync });
-    const exe = (platform === 'win32' ? path.win32 : path.posix).join(folder, vdiskmanagerFileName(platform));
-    await runVdiskmanager(exe, growDiskArgs(vmdk, sizeGiB), `grow ${path.basename(vmdk)} to ${sizeGiB} GiB`);
   };
 }
 
@@ -150,7 +128,7 @@ export async function runBuildVms(ctx: CommandContext, overrides: BuildVmsComman
       verify: values['skip-verify'] ? undefined : (overrides.verify ?? apiVerifier({ server: ctx.env.KUBESTATION_API_SERVER || undefined })),
     });
   }
-  deps.writeSeed = overrides.writeSeed ?? seedWriter();
+  deps.writeSeed = overrides.writeSeed ?? cloudInitSeedWriter();
   deps.installFolder = spec.vmware.installFolder;
   deps.sshIdentityFile = spec.os.user.sshAuthorizedKeys.length === 0 ? sshKeyPaths(spec.stateDir).privateKey : undefined;
 

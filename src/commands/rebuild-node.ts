@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import type { CommandContext } from '../cli.js';
 import { createBuildView } from '../build/view.js';
 import { clonesFolder } from '../build/host-folders.js';
-import { day2DiskGrower, day2SeedWriter } from '../day2/build-deps.js';
+import { cloudInitSeedWriter, vdiskmanagerGrower } from '../build/real-deps.js';
 import { loadDay2Spec, openVmrest } from '../day2/cli-support.js';
 import { rebuildNode } from '../day2/rebuild.js';
 import { BuildInterruptedError } from '../build/apply.js';
@@ -70,8 +70,8 @@ export async function run(ctx: CommandContext): Promise<number> {
       positionals[0]!,
       {
         vmrest,
-        writeSeed: day2SeedWriter(),
-        growDisk: day2DiskGrower(spec, ctx.env),
+        writeSeed: cloudInitSeedWriter(),
+        growDisk: vdiskmanagerGrower(spec, ctx.env),
         clonesFolder: await clonesFolder(spec.vmware.vmFolder, ctx.env),
         kube,
         emit: view.emit,

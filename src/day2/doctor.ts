@@ -17,6 +17,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { findNodeVm } from '../build/apply.js';
 import { readBuildState, type BuildState } from '../build/state.js';
 import { readVmxFile } from '../build/ownership.js';
 import { checkVmnets, findTemplate } from '../build/preflight.js';
@@ -30,7 +31,7 @@ import { checkNodes, checkSystemPods, cniPods } from '../verify/cluster-checks.j
 import { Findings } from '../verify/findings.js';
 import type { VmSummary, Vmnet } from '../vmrest/client.js';
 import { VmrestError } from '../vmrest/errors.js';
-import { isOwnedBy, matchNodeVm, observeVm, probeApi, type KubeAccess, type ObservedVm } from './observe.js';
+import { isOwnedBy, observeVm, probeApi, type KubeAccess, type ObservedVm } from './observe.js';
 import type { Day2Vmrest } from './ports.js';
 import { readStoredToken } from './token.js';
 
@@ -336,7 +337,7 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
     );
 
     for (const node of spec.nodes) {
-      const found = matchNodeVm(node, vms, state);
+      const found = findNodeVm(vms, node, state?.nodes[node.name]?.vmxPath);
       const vm = found ? await observeVm(deps.vmrest, found, spec.name) : undefined;
       const title = `${node.name}: VM present and running`;
       if (!vm) checks.push({ id: `vm:${node.name}`, title, status: 'warn', detail: 'no VM in vmrest\'s list', fix: `\`kubestation rebuild-node ${node.name}\` (or build-vms) creates it` });

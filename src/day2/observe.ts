@@ -6,12 +6,13 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { findNodeVm } from '../build/apply.js';
 import { describeOwnership, inspectOwnership, type Ownership } from '../build/ownership.js';
 import type { BuildState } from '../build/state.js';
 import { KubeApiError, KubeClient, KubeTimeoutError, type KubeClientOptions, type Node } from '../kube/index.js';
 import { clusterSecretPaths } from '../pki/index.js';
 import type { ClusterSpec, NodeSpec } from '../spec/model.js';
-import { sameHostPath, vmNameFromVmxPath, type PowerState, type VmSummary } from '../vmrest/client.js';
+import type { PowerState, VmSummary } from '../vmrest/client.js';
 import type { Day2Vmrest } from './ports.js';
 
 export interface ObservedVm {
@@ -37,13 +38,6 @@ export function describeVmOwner(vm: ObservedVm): string {
   return describeOwnership(vm.ownership);
 }
 
-/** The node's VM in vmrest's list: at its recorded .vmx path, else the VM whose file is named after the node. */
-export function matchNodeVm(node: NodeSpec, vms: VmSummary[], state: BuildState | undefined): VmSummary | undefined {
-  const recorded = state?.nodes[node.name]?.vmxPath;
-  const byPath = recorded ? vms.find((vm) => sameHostPath(vm.path, recorded)) : undefined;
-  return byPath ?? vms.find((vm) => vmNameFromVmxPath(vm.path).toLowerCase() === node.name.toLowerCase());
-}
-
 export async function observeVm(vmrest: Pick<Day2Vmrest, 'getPowerState'>, vm: VmSummary, cluster: string): Promise<ObservedVm> {
   const [ownership, power] = await Promise.all([inspectOwnership(vm.path, cluster), vmrest.getPowerState(vm.id).catch(() => undefined)]);
   return { id: vm.id, vmxPath: vm.path, ownership, power };
@@ -53,7 +47,7 @@ export async function observeNodeVms(spec: ClusterSpec, vmrest: Day2Vmrest, stat
   const vms = await vmrest.listVms();
   return Promise.all(
     nodes.map(async (node) => {
-      const found = matchNodeVm(node, vms, state);
+      const found = findNodeVm(vms, node, state?.nodes[node.name]?.vmxPath);
       return { node, vm: found ? await observeVm(vmrest, found, spec.name) : undefined };
     }),
   );

@@ -19,7 +19,7 @@
  */
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { applyNode, BuildInterruptedError, type AppliedVm, type ApplyContext } from '../build/apply.js';
+import { applyNode, BuildInterruptedError, locateVm, type AppliedVm, type ApplyContext } from '../build/apply.js';
 import { detachSeedIso } from '../build/finish.js';
 import { ConsoleFollower, type FollowTiming } from '../build/follow.js';
 import { describeOwnership, inspectOwnership } from '../build/ownership.js';
@@ -31,7 +31,7 @@ import { KubestationError } from '../errors.js';
 import { drainNode, findCondition, KubeApiError, KubeNotFoundError, KubeTimeoutError, waitUntil, type KubeClient } from '../kube/index.js';
 import { mintBootstrapToken } from '../pki/index.js';
 import type { ClusterSpec, NodeSpec } from '../spec/model.js';
-import { expectedCloneVmx, fileExists, isOwnedBy, matchNodeVm, observeVm, probeApi, type ApiProbe, type KubeAccess, type ObservedVm } from './observe.js';
+import { expectedCloneVmx, fileExists, isOwnedBy, observeVm, probeApi, type ApiProbe, type KubeAccess, type ObservedVm } from './observe.js';
 import type { Day2Log, Day2Vmrest } from './ports.js';
 import { mintTokenThroughApi, readStoredToken, tokenUnusableError } from './token.js';
 
@@ -147,7 +147,7 @@ class Rebuild {
 
   /** The node's VM if vmrest lists one; throws when that VM is not ours (checked before any change, and again before deleting). */
   async ownVm(node: NodeSpec): Promise<ObservedVm | undefined> {
-    const found = matchNodeVm(node, await this.deps.vmrest.listVms(), this.store.snapshot());
+    const found = await locateVm({ vmrest: this.deps.vmrest, store: this.store }, node);
     if (!found) return undefined;
     const vm = await observeVm(this.deps.vmrest, found, this.spec.name);
     // An unmarked VM is ours only as the leftover of a clone whose marker was never written.

@@ -4,6 +4,7 @@
  * roles) when the API server answers, and the last progress line on its
  * serial console. Read-only; every source that fails is reported, not fatal.
  */
+import { findNodeVm } from '../build/apply.js';
 import { tailLines } from '../build/follow.js';
 import { nodePaths } from '../build/paths.js';
 import { readBuildState, type BuildState } from '../build/state.js';
@@ -12,7 +13,7 @@ import { findCondition, type Node } from '../kube/index.js';
 import { parseProgressLine, type ProgressLine } from '../progress/index.js';
 import type { ClusterSpec, NodeRole } from '../spec/model.js';
 import type { PowerState } from '../vmrest/client.js';
-import { isOwnedBy, matchNodeVm, nodeRoles, observeVm, probeApi, type KubeAccess } from './observe.js';
+import { isOwnedBy, nodeRoles, observeVm, probeApi, type KubeAccess } from './observe.js';
 import type { Day2Vmrest } from './ports.js';
 
 export interface NodeStatus {
@@ -83,7 +84,7 @@ export async function collectStatus(spec: ClusterSpec, deps: StatusDeps): Promis
     const nodes = await Promise.all(
       spec.nodes.map(async (node): Promise<NodeStatus> => {
         const serialLog = nodePaths(spec, node).serialLog;
-        const found = vms ? matchNodeVm(node, vms, state) : undefined;
+        const found = vms ? findNodeVm(vms, node, state?.nodes[node.name]?.vmxPath) : undefined;
         const vm = found ? await observeVm(deps.vmrest, found, spec.name) : undefined;
         let addresses: NodeStatus['addresses'];
         if (vm?.power === 'poweredOn') {

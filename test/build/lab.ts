@@ -8,8 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildVms, type BuildVmsDeps, type BuildVmsOptions } from '../../src/build/build-vms.js';
 import type { BuildEvent } from '../../src/build/ports.js';
+import { cloudInitSeedWriter } from '../../src/build/real-deps.js';
 import { growDescriptorDisk, startSimulatedLab, type SimulatedLab, type SimulatedLabOptions } from '../../src/build/simulate.js';
-import { prepareSeedInputs, writeNodeSeed } from '../../src/cloudinit/write-seed.js';
 import { loadClusterSpec } from '../../src/spec/load.js';
 import type { ClusterSpec } from '../../src/spec/model.js';
 import { VmrestClient, type VmrestClientOptions, type VmrestRequestLogEntry } from '../../src/vmrest/client.js';
@@ -61,7 +61,8 @@ export async function startTestLab(options: Partial<SimulatedLabOptions> & { spe
   });
   const events: BuildEvent[] = [];
   const clients: VmrestClient[] = [];
-  let inputs: ReturnType<typeof prepareSeedInputs> | undefined;
+  // One writer per lab: every build of it seeds with the same inputs, as one process would.
+  const writeSeed = cloudInitSeedWriter();
   const testLab: TestLab = {
     ...lab,
     dir,
@@ -75,10 +76,7 @@ export async function startTestLab(options: Partial<SimulatedLabOptions> & { spe
     deps(overrides = {}) {
       return {
         vmrest: lab.client,
-        writeSeed: async (spec, node) => {
-          inputs ??= prepareSeedInputs(spec);
-          return (await writeNodeSeed(spec, node, (await inputs).inputs)).iso.path;
-        },
+        writeSeed,
         growDisk: growDescriptorDisk,
         verify: undefined,
         emit: (e) => events.push(e),

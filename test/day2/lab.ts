@@ -11,7 +11,7 @@ import path from 'node:path';
 import { buildVms } from '../../src/build/build-vms.js';
 import type { BuildEvent } from '../../src/build/ports.js';
 import { growDescriptorDisk, writeSimulatedTemplate } from '../../src/build/simulate.js';
-import { day2SeedWriter } from '../../src/day2/build-deps.js';
+import { cloudInitSeedWriter } from '../../src/build/real-deps.js';
 import type { KubeAccess } from '../../src/day2/observe.js';
 import type { RebuildDeps, RebuildOptions } from '../../src/day2/rebuild.js';
 import { createBootstrapTokenSecret, KubeClient, tokenExpiry, type Node } from '../../src/kube/index.js';
@@ -134,7 +134,7 @@ export async function startDay2Lab(options: Day2LabOptions = {}): Promise<Day2La
       spec,
       {
         vmrest: client,
-        writeSeed: day2SeedWriter(),
+        writeSeed: cloudInitSeedWriter(),
         growDisk: growDescriptorDisk,
         verify: undefined,
         emit: () => undefined,
@@ -163,7 +163,7 @@ export async function startDay2Lab(options: Day2LabOptions = {}): Promise<Day2La
     rebuildDeps(overrides = {}) {
       return {
         vmrest: client,
-        writeSeed: day2SeedWriter(),
+        writeSeed: cloudInitSeedWriter(),
         growDisk: growDescriptorDisk,
         clonesFolder,
         kube: kubeAccess,
