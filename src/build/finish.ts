@@ -169,8 +169,15 @@ export async function finishBuild(ctx: FinishContext, vms: Map<string, AppliedVm
   }
 
   if (ctx.markReady ?? true) {
+    const readyAt = new Date().toISOString();
     await ctx.store.update((s) => {
-      s.readyAt = new Date().toISOString();
+      s.readyAt = readyAt;
+      // The control plane's final line means every node is Ready. build-vms stops following
+      // there, so a worker's own final line may never have been read: record it for all.
+      for (const node of spec.nodes) {
+        const record = s.nodes[node.name];
+        if (record) record.completedAt ??= readyAt;
+      }
     });
   }
   await writeJsonAtomic(path.join(spec.stateDir, 'summary.json'), {

@@ -33,7 +33,7 @@ export interface NodeBuildState {
   stepsDoneAt: Partial<Record<ApplyStep, string>>;
   /** First power-on of this VM by build-vms: the first-boot deadline counts from here. */
   poweredOnAt?: string | undefined;
-  /** The node printed its final line (control plane: every node Ready; worker: joined). */
+  /** The node printed its final line (control plane: every node Ready; worker: joined), or the cluster was recorded Ready (readyAt). */
   completedAt?: string | undefined;
   /** The seed ISO (it holds secrets) and where its removal stands. */
   seed?: { isoPath: string; fileRemoved: boolean; detached: boolean } | undefined;
@@ -43,7 +43,7 @@ export interface BuildState {
   formatVersion: typeof BUILD_STATE_VERSION;
   cluster: string;
   nodes: Record<string, NodeBuildState>;
-  /** Set when verify passed and the kubeconfig was written. */
+  /** Set when verify passed and the kubeconfig was written; every node's completedAt is set with it. */
   readyAt?: string | undefined;
   updatedAt: string;
 }

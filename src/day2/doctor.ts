@@ -111,14 +111,9 @@ function dhcpChecks(spec: ClusterSpec, vmnets: Vmnet[]): DoctorCheck[] {
   return checks;
 }
 
-/**
- * The node finished its first boot: its final line was read, or the whole
- * cluster was found Ready (build-vms stops following once the control plane
- * is done, so a worker's own final line may never be recorded).
- */
+/** The node finished its first boot (its final line was read, or build-vms recorded the cluster Ready). */
 function bootstrapped(state: BuildState | undefined, node: string): boolean {
-  const record = state?.nodes[node];
-  return record?.completedAt !== undefined || (state?.readyAt !== undefined && record?.poweredOnAt !== undefined && Date.parse(record.poweredOnAt) <= Date.parse(state.readyAt));
+  return state?.nodes[node]?.completedAt !== undefined;
 }
 
 async function seedIsoCheck(spec: ClusterSpec, node: NodeSpec, state: BuildState | undefined, vm: ObservedVm | undefined): Promise<DoctorCheck> {

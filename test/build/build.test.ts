@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readBuildState } from '../../src/build/state.js';
+import { BuildStateStore, readBuildState } from '../../src/build/state.js';
+import { parseProgressLine } from '../../src/progress/protocol.js';
 import { VmxFile } from '../../src/vmx/vmx-file.js';
 import { startTestLab, type TestLab } from './lab.js';
 
@@ -99,6 +100,28 @@ describe('build-vms against the vmrest simulator', () => {
     expect(second.filter((r) => mutating.has(r.operation) && r.operation !== 'setVmParam')).toEqual([]);
     expect(lab.nodeVms()).toHaveLength(3);
     expect(await Promise.all(lab.nodeVms().map((v) => readFile(v.vmxPath, 'utf8')))).toEqual(vmxBefore);
+  });
+
+  it('records every node as complete when the cluster is recorded Ready, even a worker whose final line was never read', async () => {
+    lab = await startTestLab();
+    expect((await lab.build()).status).toBe('ready');
+    // As when build-vms stopped following at the control plane's final line before the worker printed its own.
+    const serialLog = path.join(lab.spec.stateDir, 'k8s-worker2', 'serial.log');
+    const lines = (await readFile(serialLog, 'utf8')).split('\n');
+    await writeFile(serialLog, lines.filter((l) => parseProgressLine(l)?.stage !== 'complete').join('\n'));
+    const store = await BuildStateStore.open(lab.spec.stateDir, lab.spec.name);
+    await store.update((s) => {
+      s.readyAt = undefined;
+      s.nodes['k8s-worker2']!.completedAt = undefined;
+    });
+    await store.flush();
+
+    const again = await lab.build();
+    expect(again.plan.nodes.find((n) => n.node === 'k8s-worker2')?.status).toBe('follow');
+    const state = await readBuildState(lab.spec.stateDir, lab.spec.name);
+    expect(state.readyAt).toBeDefined();
+    expect(state.nodes['k8s-worker2']!.completedAt).toBe(state.readyAt);
+    expect((await lab.build()).plan.nodes.map((n) => n.status)).toEqual(['complete', 'complete', 'complete']);
   });
 
   it('detaches the seed CD-ROM in the .vmx once the VM is found powered off', async () => {
