@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds (once) the Debian 12 root file system the e2e guest boots: debootstrap
 # minbase, then the packages in guest-packages.txt installed with apt inside a
-# chroot. Result: a tarball in the cache, keyed by this script + the package list.
+# chroot. Result: a tarball in the cache, keyed by this script + the package list
+# (and beside it, <tarball>.seconds: how long the build took).
 #
 #   scripts/e2e/build-base.sh [CACHE_DIR]    prints the tarball's path
 #
@@ -69,7 +70,9 @@ chroot "$rootfs" apt-get clean
 for m in dev/pts dev proc sys; do umount -l "$rootfs/$m"; done
 rm -f "$rootfs/usr/sbin/policy-rc.d"
 
-tar -C "$rootfs" --numeric-owner --xattrs --xattrs-include='*' -cf "$tarball.tmp" .
-mv "$tarball.tmp" "$tarball"
-echo "build-base: done in $(( $(date +%s) - start )) s" >&2
+tar -C "$rootfs" --numeric-owner --xattrs --xattrs-include='*' -cf "$work/base.tar" .
+seconds=$(( $(date +%s) - start ))
+echo "$seconds" >"$tarball.seconds"
+mv "$work/base.tar" "$tarball"
+echo "build-base: done in $seconds s" >&2
 echo "$tarball"

@@ -13,7 +13,7 @@
 #
 #   scripts/e2e/build-image.sh [CACHE_DIR]    prints the image directory:
 #     root.img  vmlinuz  initrd.img  apt-key.asc (the stand-in repo's signing key)
-#     image.json (key, kernel, build seconds)
+#     image.json (key, kernel, build seconds of this step and of the base)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -119,12 +119,14 @@ kernel=$(basename "$rootfs"/boot/vmlinuz-*)
 mke2fs -q -t ext4 -L e2e-root -d "$rootfs" "$work/out/root.img" 4G >&2
 
 seconds=$(( $(date +%s) - start ))
-printf '{"key":"%s","base":"%s","kernel":"%s","kubernetesStandinVersion":"%s","containerdStandinVersion":"%s","buildSeconds":%d}\n' \
-  "$key" "$(basename "$base")" "$kernel" "$kube_version" "$containerd_version" "$seconds" >"$work/out/image.json"
+base_seconds=$(cat "$base.seconds" 2>/dev/null || echo 0)
+printf '{"key":"%s","base":"%s","kernel":"%s","kubernetesStandinVersion":"%s","containerdStandinVersion":"%s","buildSeconds":%d,"baseBuildSeconds":%d}\n' \
+  "$key" "$(basename "$base")" "$kernel" "$kube_version" "$containerd_version" "$seconds" "$base_seconds" >"$work/out/image.json"
 rm -rf "$out"
 mv "$work/out" "$out"
 echo "build-image: $out in $seconds s" >&2
 # Older images and bases (other keys) not touched for an hour are dead weight (GBs each).
 find "$cache" -maxdepth 1 \( -name 'image-*' -o -name 'base-*.tar' \) -mmin +60 \
   ! -name "image-$key" ! -name "$(basename "$base")" -exec rm -rf {} + 2>/dev/null || true
+find "$cache" -maxdepth 1 -name 'base-*.tar.seconds' -mmin +60 ! -name "$(basename "$base").seconds" -delete 2>/dev/null || true
 echo "$out"

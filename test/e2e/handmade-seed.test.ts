@@ -12,6 +12,7 @@ import { checkCloudInitSucceeded, checkNode, type NodeExpectation } from './supp
 import {
   STANDIN_APT_REPOSITORY,
   boot,
+  describeImage,
   ensureGuestImage,
   logTiming,
   readBack,
@@ -119,7 +120,7 @@ describe('e2e rig with a hand-made seed', () => {
 
   beforeAll(async () => {
     image = await ensureGuestImage();
-    logTiming(`guest image ${image.key} (${image.kernel}) ready in ${image.seconds} s; it took ${image.buildSeconds} s to build`);
+    logTiming(describeImage(image));
   });
 
   it('configures the node: cloud-init, identity, locale, time, network, kernel, firewall, containerd then kubeadm', async () => {

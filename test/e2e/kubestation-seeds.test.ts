@@ -25,6 +25,7 @@ import {
   STANDIN_FLANNEL_MANIFEST,
   STANDIN_KUBERNETES_VERSION,
   boot,
+  describeImage,
   ensureGuestImage,
   logTiming,
   readBack,
@@ -132,7 +133,7 @@ describe("kubestation's generated seeds in a real guest", () => {
 
   beforeAll(async () => {
     image = await ensureGuestImage();
-    logTiming(`guest image ${image.key} (${image.kernel}) ready in ${image.seconds} s; it took ${image.buildSeconds} s to build`);
+    logTiming(describeImage(image));
     run = await generateSeeds(await runDir('kubestation-seeds'));
   });
 

@@ -28,8 +28,17 @@ export interface GuestImage {
   kernel: string;
   /** Wall time of this call: the full build, or only the cache check. */
   seconds: number;
-  /** Build time recorded when the image was made (maybe by an earlier run). */
+  /** Build time recorded when the image was made (maybe by an earlier run); includes the base when it was built then too. */
   buildSeconds: number;
+  /** The debootstrap base's own build time (cached separately). */
+  baseBuildSeconds: number;
+}
+
+export function describeImage(image: GuestImage): string {
+  return (
+    `guest image ${image.key} (${image.kernel}) ready in ${image.seconds} s ` +
+    `(its build took ${image.buildSeconds} s; the debootstrap base ${image.baseBuildSeconds} s)`
+  );
 }
 
 function elapsedSeconds(startMs: number): number {
@@ -49,14 +58,17 @@ export async function ensureGuestImage(): Promise<GuestImage> {
   assertRigCanRun();
   const start = Date.now();
   await mkdir(cacheDir, { recursive: true });
-  const build = await execa(path.join(scriptsDir, 'build-image.sh'), [cacheDir], {
-    stderr: ['pipe', { file: path.join(cacheDir, 'build-image.log') }],
-  });
+  const log = path.join(cacheDir, 'build-image.log');
+  const build = await execa(path.join(scriptsDir, 'build-image.sh'), [cacheDir], { stderr: { file: log }, reject: false });
+  if (build.exitCode !== 0) {
+    throw new Error(`building the e2e guest image failed (exit ${build.exitCode}); the whole build log is ${log}`);
+  }
   const dir = build.stdout.trim().split('\n').at(-1) ?? '';
   const info = JSON.parse(await readFile(path.join(dir, 'image.json'), 'utf8')) as {
     key: string;
     kernel: string;
     buildSeconds: number;
+    baseBuildSeconds?: number;
   };
   return {
     dir,
@@ -65,6 +77,7 @@ export async function ensureGuestImage(): Promise<GuestImage> {
     kernel: info.kernel,
     seconds: elapsedSeconds(start),
     buildSeconds: info.buildSeconds,
+    baseBuildSeconds: info.baseBuildSeconds ?? 0,
   };
 }
 
