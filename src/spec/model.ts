@@ -109,7 +109,7 @@ export interface KubernetesSpec {
   cni: CniSpec;
   /** Base of the per-minor apt repository, e.g. "https://pkgs.k8s.io/core:/stable:/v1.37/deb/". */
   packageRepository: string;
-  /** URL of the repository's signing key (armoured), fetched on the host and embedded inline. */
+  /** URL of the repository's signing key (armoured); the node fetches it with curl at first boot, so seeds are made offline. */
   packageRepositoryKeyUrl: string;
   /** Bootstrap token lifetime, kubeadm duration syntax, e.g. "720h". */
   bootstrapTokenTtl: string;

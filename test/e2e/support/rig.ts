@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-export const cacheDir = path.join(repoRoot, '.e2e-cache');
+/** Where the guest image is cached; E2E_CACHE_DIR lets CI runs from fresh clones share one cache. */
+export const cacheDir = process.env.E2E_CACHE_DIR ? path.resolve(process.env.E2E_CACHE_DIR) : path.join(repoRoot, '.e2e-cache');
 const scriptsDir = path.join(repoRoot, 'scripts/e2e');
 
 /** The guest repository the stand-in packages live in (see scripts/e2e/build-image.sh); its key is Release.key there. */
