@@ -175,7 +175,7 @@ async function tokenCheck(spec: ClusterSpec, state: BuildState | undefined, clie
     }
   } else if (stored.expired) {
     expiredAt = stored.expiresAt!.toISOString();
-    detail = `the recorded token ${stored.token.id}.… expired (at the latest ${expiredAt}: ${spec.kubernetes.bootstrapTokenTtl} after it was recorded; API server not asked)`;
+    detail = `the recorded token ${stored.token.id}.… expired (at the latest ${expiredAt}: ${spec.kubernetes.bootstrapTokenTtl} after it was issued; API server not asked)`;
   } else {
     detail = `token ${stored.token.id}.… valid until at least ${stored.expiresAt?.toISOString() ?? 'forever'} (estimated; API server not asked)`;
   }

@@ -3,21 +3,20 @@
  *
  * A worker can only join with a token the control plane knows. kubeadm init
  * registers the recorded token (<stateDir>/pki/bootstrap-token) with the
- * spec's TTL; later tokens are registered by creating their
- * bootstrap-token Secret through the API. The store holds no expiry, so it
- * is estimated from when the token file was last written: the token was
- * registered at or after that moment with kubernetes.bootstrapTokenTtl, so
- * file time + TTL is the earliest it can expire (a safe estimate).
+ * spec's TTL; later tokens are registered by creating their bootstrap-token
+ * Secret through the API. The store records when each token was issued (or,
+ * in state folders from before that record, the token file's time); the
+ * token was registered then or later with kubernetes.bootstrapTokenTtl, so
+ * issue time + TTL is the earliest it can expire (a safe estimate).
  */
-import { readFile, stat } from 'node:fs/promises';
 import { KubestationError } from '../errors.js';
 import { createBootstrapTokenSecret, tokenExpiry, type KubeClient } from '../kube/index.js';
-import { clusterSecretPaths, mintBootstrapToken, parseBootstrapToken, writeSecretFileAtomic, type BootstrapToken } from '../pki/index.js';
+import { clusterSecretPaths, generateBootstrapToken, mintBootstrapToken, readRecordedBootstrapToken, type BootstrapToken } from '../pki/index.js';
 import type { ClusterSpec } from '../spec/model.js';
 
 export interface StoredToken {
   token: BootstrapToken;
-  /** When the token file was written (the token was registered then or later). */
+  /** When the token was issued (the token was registered then or later). */
   recordedAt: Date;
   /** Earliest possible expiry; undefined when the TTL is 0 (never expires). */
   expiresAt: Date | undefined;
@@ -26,39 +25,23 @@ export interface StoredToken {
 
 /** The recorded token and its estimated expiry; undefined when there is no readable token file. */
 export async function readStoredToken(spec: ClusterSpec, now: Date = new Date()): Promise<StoredToken | undefined> {
-  const file = clusterSecretPaths(spec.stateDir).bootstrapToken;
-  let text: string;
-  let recordedAt: Date;
-  try {
-    [text, recordedAt] = await Promise.all([readFile(file, 'utf8'), stat(file).then((s) => s.mtime)]);
-  } catch {
-    return undefined;
-  }
-  const token = parseBootstrapToken(text);
-  if (!token) return undefined;
-  const expiresAt = tokenExpiry(spec.kubernetes.bootstrapTokenTtl, recordedAt);
-  return { token, recordedAt, expiresAt, expired: expiresAt !== undefined && expiresAt.getTime() <= now.getTime() };
+  const recorded = await readRecordedBootstrapToken(spec.stateDir);
+  if (!recorded) return undefined;
+  const expiresAt = tokenExpiry(spec.kubernetes.bootstrapTokenTtl, recorded.issuedAt);
+  return { token: recorded.token, recordedAt: recorded.issuedAt, expiresAt, expired: expiresAt !== undefined && expiresAt.getTime() <= now.getTime() };
 }
 
 /**
  * A fresh token registered through the API (its bootstrap-token Secret in
  * kube-system, expiring after the spec's TTL), then recorded in the store
- * so the next seed carries it. If the Secret cannot be created the
- * recorded token is put back: the store never holds a token the cluster
- * does not know.
+ * so the next seed carries it. It is recorded only once the Secret exists:
+ * the store never holds a token the cluster does not know.
  */
 export async function mintTokenThroughApi(spec: ClusterSpec, client: KubeClient, now: Date = new Date()): Promise<BootstrapToken> {
-  const file = clusterSecretPaths(spec.stateDir).bootstrapToken;
-  const previous = await readFile(file, 'utf8').catch(() => undefined);
-  const token = await mintBootstrapToken(spec.stateDir);
-  try {
-    const expiresAt = tokenExpiry(spec.kubernetes.bootstrapTokenTtl, now);
-    await createBootstrapTokenSecret(client, token, { ...(expiresAt ? { expiresAt } : {}), description: `kubestation rebuild-node join token for cluster ${spec.name}` });
-  } catch (error) {
-    if (previous !== undefined) await writeSecretFileAtomic(file, previous);
-    throw error;
-  }
-  return token;
+  const token = generateBootstrapToken();
+  const expiresAt = tokenExpiry(spec.kubernetes.bootstrapTokenTtl, now);
+  await createBootstrapTokenSecret(client, token, { ...(expiresAt ? { expiresAt } : {}), description: `kubestation rebuild-node join token for cluster ${spec.name}` });
+  return mintBootstrapToken(spec.stateDir, token, now);
 }
 
 /** The error when a worker would be rebuilt with a token the control plane no longer accepts. */

@@ -7,10 +7,11 @@
  *
  *   ca.crt, ca.key          cluster CA, handed to kubeadm on the control plane
  *   bootstrap-token         "<id>.<secret>" workers join with
+ *   bootstrap-token.issued.json  when that token was issued (its id and a time; no secret)
  *   admin.crt, admin.key    host's identity: CN=kubernetes-admin, O=kubeadm:cluster-admins
  *   admin.kubeconfig        derived from the above; rewritten when the API endpoint changes
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { KubestationError } from '../errors.js';
 import { type BootstrapToken, generateBootstrapToken, parseBootstrapToken } from './bootstrap-token.js';
@@ -34,6 +35,8 @@ export interface ClusterSecretPaths {
   caCert: string;
   caKey: string;
   bootstrapToken: string;
+  /** When the recorded token was issued, with its id (never the secret part); see readRecordedBootstrapToken. */
+  bootstrapTokenIssued: string;
   adminCert: string;
   adminKey: string;
   adminKubeconfig: string;
@@ -47,6 +50,7 @@ export function clusterSecretPaths(stateDir: string, pathApi: path.PlatformPath 
     caCert: pathApi.join(dir, 'ca.crt'),
     caKey: pathApi.join(dir, 'ca.key'),
     bootstrapToken: pathApi.join(dir, 'bootstrap-token'),
+    bootstrapTokenIssued: pathApi.join(dir, 'bootstrap-token.issued.json'),
     adminCert: pathApi.join(dir, 'admin.crt'),
     adminKey: pathApi.join(dir, 'admin.key'),
     adminKubeconfig: pathApi.join(dir, 'admin.kubeconfig'),
@@ -159,8 +163,8 @@ export async function loadOrCreateClusterSecrets(input: ClusterSecretsInput, now
       });
     }
     bootstrapToken = generateBootstrapToken();
-    await writeSecretFileAtomic(paths.bootstrapToken, `${bootstrapToken.token}\n`);
-    created.push(paths.bootstrapToken);
+    await recordBootstrapToken(paths, bootstrapToken, now);
+    created.push(paths.bootstrapToken, paths.bootstrapTokenIssued);
   } else {
     const parsed = parseBootstrapToken(tokenText);
     if (!parsed) throw corrupt(paths.bootstrapToken, 'does not hold a bootstrap token of the form <6 chars>.<16 chars> ([a-z0-9])', paths);
@@ -209,19 +213,64 @@ export async function loadOrCreateClusterSecrets(input: ClusterSecretsInput, now
   return { paths, ca, caCertHash: discoveryHash(ca.certPem), bootstrapToken, admin, created };
 }
 
+interface TokenIssueRecord {
+  /** The token's public id: a record left beside another token (replaced by hand) is ignored. */
+  tokenId: string;
+  issuedAt: string;
+}
+
+/** Writes the token, then when it was issued (each atomically, owner-only). */
+async function recordBootstrapToken(paths: ClusterSecretPaths, token: BootstrapToken, issuedAt: Date): Promise<void> {
+  await writeSecretFileAtomic(paths.bootstrapToken, `${token.token}\n`);
+  const record: TokenIssueRecord = { tokenId: token.id, issuedAt: issuedAt.toISOString() };
+  await writeSecretFileAtomic(paths.bootstrapTokenIssued, `${JSON.stringify(record, null, 2)}\n`);
+}
+
 /**
- * Replaces the recorded bootstrap token with a fresh one (for rebuilding a
- * node after the old token expired). The caller creates its Secret in the
- * cluster (src/kube `createBootstrapTokenSecret`) before handing it to a VM.
+ * Records a bootstrap token as the cluster's join token, replacing the old
+ * one: a fresh one by default (the control plane's kubeadm init registers
+ * it), or `token`, already registered by the caller (its Secret created
+ * through the API with src/kube `createBootstrapTokenSecret`) at `issuedAt`.
  */
-export async function mintBootstrapToken(stateDir: string): Promise<BootstrapToken> {
+export async function mintBootstrapToken(stateDir: string, token: BootstrapToken = generateBootstrapToken(), issuedAt: Date = new Date()): Promise<BootstrapToken> {
   const paths = clusterSecretPaths(stateDir);
   if ((await readOptional(paths.caCert)) === undefined) {
     throw new KubestationError('PKI_MISSING', `no cluster CA at ${paths.caCert}, so there is no cluster to mint a join token for`, {
       fix: 'build the cluster first (its secrets are created on the first run)',
     });
   }
-  const token = generateBootstrapToken();
-  await writeSecretFileAtomic(paths.bootstrapToken, `${token.token}\n`);
+  await recordBootstrapToken(paths, token, issuedAt);
   return token;
+}
+
+export interface RecordedBootstrapToken {
+  token: BootstrapToken;
+  /**
+   * When it was issued. It is registered with the cluster then or later (kubeadm
+   * init registers the recorded token when the control plane boots), so
+   * issuedAt + TTL is the earliest it can expire.
+   */
+  issuedAt: Date;
+  /** 'record': from bootstrap-token.issued.json; 'file-time': the token file's mtime (state folders from before the record, or a token replaced by hand). */
+  issuedAtSource: 'record' | 'file-time';
+}
+
+/** The recorded join token and when it was issued; undefined when there is no readable token. */
+export async function readRecordedBootstrapToken(stateDir: string): Promise<RecordedBootstrapToken | undefined> {
+  const paths = clusterSecretPaths(stateDir);
+  let text: string;
+  let fileTime: Date;
+  try {
+    [text, fileTime] = await Promise.all([readFile(paths.bootstrapToken, 'utf8'), stat(paths.bootstrapToken).then((s) => s.mtime)]);
+  } catch {
+    return undefined;
+  }
+  const token = parseBootstrapToken(text);
+  if (!token) return undefined;
+  const record = await readFile(paths.bootstrapTokenIssued, 'utf8')
+    .then((json) => JSON.parse(json) as Partial<TokenIssueRecord>)
+    .catch(() => undefined);
+  const issuedAt = record?.tokenId === token.id && typeof record.issuedAt === 'string' ? new Date(record.issuedAt) : undefined;
+  if (issuedAt && !Number.isNaN(issuedAt.getTime())) return { token, issuedAt, issuedAtSource: 'record' };
+  return { token, issuedAt: fileTime, issuedAtSource: 'file-time' };
 }

@@ -1,4 +1,4 @@
-import { writeFile, utimes } from 'node:fs/promises';
+import { rm, writeFile, utimes } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readBuildState } from '../../src/build/state.js';
 import { runDoctor, formatDoctorReport, vmwareDefaultDhcpPool, type DoctorCheck, type DoctorDeps, type DoctorReport } from '../../src/day2/doctor.js';
@@ -142,9 +142,11 @@ describe('doctor', () => {
 
   it('the join token expired (API server unreachable, estimated from the store) while workers still have to join: fail', async () => {
     const l = await start({ build: false });
-    const file = clusterSecretPaths(l.spec.stateDir).bootstrapToken;
+    // A state folder from before the issue record: the token file's time is the issue time.
+    const paths = clusterSecretPaths(l.spec.stateDir);
+    await rm(paths.bootstrapTokenIssued);
     const longAgo = new Date(Date.now() - 40 * 24 * 3600_000);
-    await utimes(file, longAgo, longAgo);
+    await utimes(paths.bootstrapToken, longAgo, longAgo);
     const report = await doctor(l, { kube: { ...l.kubeAccess, server: 'https://127.0.0.1:9' } });
     // No worker completed in this (unbuilt) lab: joins are pending, so it fails.
     expect(check(report, 'join-token')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/expired.*k8s-worker1, k8s-worker2 have not joined/) });

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, utimes, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readBuildState } from '../../src/build/state.js';
 import { rebuildNode } from '../../src/day2/rebuild.js';
 import type { Secret } from '../../src/kube/index.js';
-import { clusterSecretPaths, parseBootstrapToken } from '../../src/pki/index.js';
+import { clusterSecretPaths, mintBootstrapToken, parseBootstrapToken, readRecordedBootstrapToken } from '../../src/pki/index.js';
 import { startDay2Lab, type Day2Lab } from './lab.js';
 
 let lab: Day2Lab | undefined;
@@ -65,7 +65,12 @@ describe('rebuild-node: a worker', () => {
       const secret = l.kubeApi.get<Secret>('secrets', 'kube-system', `bootstrap-token-${newToken.id}`)!;
       expect(secret.type).toBe('bootstrap.kubernetes.io/token');
       expect(Buffer.from(secret.data!['token-secret']!, 'base64').toString()).toBe(newToken.secret);
-      expect(Date.parse(Buffer.from(secret.data!.expiration!, 'base64').toString())).toBeGreaterThan(Date.now() + 29 * 24 * 3600_000);
+      const expiration = Date.parse(Buffer.from(secret.data!.expiration!, 'base64').toString());
+      expect(expiration).toBeGreaterThan(Date.now() + 29 * 24 * 3600_000);
+      // Recorded with the time it was registered: TTL after it is the Secret's expiration (to the second).
+      const recorded = await readRecordedBootstrapToken(l.spec.stateDir);
+      expect(recorded).toMatchObject({ token: newToken, issuedAtSource: 'record' });
+      expect(Math.abs(recorded!.issuedAt.getTime() + 720 * 3600_000 - expiration)).toBeLessThan(1000);
       expect(kubeCalls.find((r) => r.method === 'PATCH' && r.path === `/api/v1/nodes/${target}`)?.body).toEqual({ spec: { unschedulable: true } });
       expect(kubeCalls.some((r) => r.method === 'DELETE' && r.path === `/api/v1/nodes/${target}`)).toBe(true);
       for (const o of others) expect(kubeCalls.filter((r) => r.path === `/api/v1/nodes/${o.name}` && r.method !== 'GET')).toEqual([]);
@@ -120,9 +125,10 @@ describe('rebuild-node: a worker', () => {
 
   it('with the API server unreachable and the recorded token expired, fails before changing anything', async () => {
     lab = await startDay2Lab();
-    const tokenFile = clusterSecretPaths(lab.spec.stateDir).bootstrapToken;
     const longAgo = new Date(Date.now() - 31 * 24 * 3600_000); // ttl is 720h
-    await utimes(tokenFile, longAgo, longAgo);
+    // Recorded as issued long ago; the token file itself is fresh (its time is not what counts).
+    const recorded = await readRecordedBootstrapToken(lab.spec.stateDir);
+    await mintBootstrapToken(lab.spec.stateDir, recorded!.token, longAgo);
     const vm = lab.nodeVm('k8s-worker1')!;
     const before = lab.vmrest.requestLog.length;
 

@@ -6,7 +6,8 @@ import yaml from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { KubestationError } from '../../src/errors.js';
 import { createClusterCa, discoveryHash } from '../../src/pki/certificates.js';
-import { clusterSecretPaths, loadOrCreateClusterSecrets, mintBootstrapToken } from '../../src/pki/secrets-store.js';
+import { generateBootstrapToken } from '../../src/pki/bootstrap-token.js';
+import { clusterSecretPaths, loadOrCreateClusterSecrets, mintBootstrapToken, readRecordedBootstrapToken } from '../../src/pki/secrets-store.js';
 
 const input = (stateDir: string) => ({ stateDir, clusterName: 'kubestation', apiEndpoint: '172.100.100.2:6443' });
 const freshStateDir = () => mkdtempSync(path.join(tmpdir(), 'kubestation-state-'));
@@ -35,7 +36,7 @@ describe('loadOrCreateClusterSecrets', () => {
     const stateDir = freshStateDir();
     const first = await loadOrCreateClusterSecrets(input(stateDir));
     const paths = clusterSecretPaths(stateDir);
-    expect(first.created.sort()).toEqual([paths.adminCert, paths.adminKey, paths.adminKubeconfig, paths.bootstrapToken, paths.caCert, paths.caKey].sort());
+    expect(first.created.sort()).toEqual([paths.adminCert, paths.adminKey, paths.adminKubeconfig, paths.bootstrapToken, paths.bootstrapTokenIssued, paths.caCert, paths.caKey].sort());
     expect(first.bootstrapToken.token).toMatch(/^[a-z0-9]{6}\.[a-z0-9]{16}$/);
     expect(first.caCertHash).toBe(discoveryHash(first.ca.certPem));
     if (process.platform !== 'win32') {
@@ -160,5 +161,39 @@ describe('mintBootstrapToken', () => {
   it('needs an existing cluster CA', async () => {
     const error = await expectError(mintBootstrapToken(freshStateDir()));
     expect(error.code).toBe('PKI_MISSING');
+  });
+
+  it('records a token the caller already registered, with its issue time, owner-only and without the secret', async () => {
+    const stateDir = freshStateDir();
+    const created = new Date('2030-01-02T03:04:05.000Z');
+    const secrets = await loadOrCreateClusterSecrets(input(stateDir), created);
+    expect(await readRecordedBootstrapToken(stateDir)).toEqual({ token: secrets.bootstrapToken, issuedAt: created, issuedAtSource: 'record' });
+
+    const registered = generateBootstrapToken();
+    const issuedAt = new Date('2030-02-03T04:05:06.000Z');
+    expect(await mintBootstrapToken(stateDir, registered, issuedAt)).toEqual(registered);
+    expect(await readRecordedBootstrapToken(stateDir)).toEqual({ token: registered, issuedAt, issuedAtSource: 'record' });
+    expect((await loadOrCreateClusterSecrets(input(stateDir))).bootstrapToken).toEqual(registered);
+    const record = readFileSync(secrets.paths.bootstrapTokenIssued, 'utf8');
+    expect(JSON.parse(record)).toEqual({ tokenId: registered.id, issuedAt: issuedAt.toISOString() });
+    expect(record).not.toContain(registered.secret);
+    if (process.platform !== 'win32') expect(statSync(secrets.paths.bootstrapTokenIssued).mode & 0o777).toBe(0o600);
+    expect(readdirSync(secrets.paths.dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('falls back to the token file time when there is no issue record (older state folders) or it is another token\'s', async () => {
+    const stateDir = freshStateDir();
+    const secrets = await loadOrCreateClusterSecrets(input(stateDir), new Date('2030-01-02T03:04:05.000Z'));
+    rmSync(secrets.paths.bootstrapTokenIssued);
+    const fileTime = statSync(secrets.paths.bootstrapToken).mtime;
+    expect(await readRecordedBootstrapToken(stateDir)).toEqual({ token: secrets.bootstrapToken, issuedAt: fileTime, issuedAtSource: 'file-time' });
+
+    // A token put in by hand: the record beside it names another token.
+    await mintBootstrapToken(stateDir, generateBootstrapToken(), new Date('2030-03-01T00:00:00.000Z'));
+    const byHand = generateBootstrapToken();
+    writeFileSync(secrets.paths.bootstrapToken, `${byHand.token}\n`);
+    const read = await readRecordedBootstrapToken(stateDir);
+    expect(read).toMatchObject({ token: byHand, issuedAtSource: 'file-time' });
+    expect(read!.issuedAt).toEqual(statSync(secrets.paths.bootstrapToken).mtime);
   });
 });
