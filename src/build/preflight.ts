@@ -10,7 +10,6 @@ import path from 'node:path';
 import { KubestationError } from '../errors.js';
 import type { ClusterSpec, HostOnlyNetworkSpec, NatNetworkSpec } from '../spec/model.js';
 import { requireReadyTemplate, type ReadyTemplate } from '../template/ready.js';
-import { templateVmxPath } from '../template/state.js';
 import { sameHostPath, vmNameFromVmxPath, type VmSummary, type Vmnet } from '../vmrest/client.js';
 import { VmrestError } from '../vmrest/errors.js';
 import { systemDiskPath } from './disk.js';
@@ -98,16 +97,6 @@ export function checkVmnets(spec: ClusterSpec, vmnets: Vmnet[], installFolder?: 
     }
   }
   return problems;
-}
-
-/**
- * The template VM in a VM list: at the path build-template puts it, else by name.
- * Kept for `doctor` (src/day2); build-vms and rebuild-node check the template
- * through the template module's requireReadyTemplate (see runPreflight).
- */
-export function findTemplate(spec: ClusterSpec, vms: VmSummary[]): VmSummary | undefined {
-  const expected = templateVmxPath(spec);
-  return vms.find((vm) => sameHostPath(vm.path, expected)) ?? vms.find((vm) => vmNameFromVmxPath(vm.path).toLowerCase() === spec.vmware.template.name.toLowerCase());
 }
 
 async function nearestExistingFolder(folder: string): Promise<string> {

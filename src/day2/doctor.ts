@@ -5,7 +5,7 @@
  *   vmrest            running, credentials accepted
  *   vmnet:<name>      the host networks match cluster.yaml (build-vms' preflight check)
  *   dhcp:<node>       static addresses outside the DHCP pool of a DHCP-enabled vmnet
- *   template          present and powered off (clones and rebuilds need it)
+ *   template          built, registered, bake not interrupted, powered off (clones and rebuilds need it)
  *   vm:<node>         the node's VM exists, is ours, runs
  *   seed-iso:<node>   the seed ISO (CA key, join token) gone after the node's bootstrap
  *   join-token        the recorded join token still valid (API Secret, else estimated)
@@ -20,12 +20,13 @@ import path from 'node:path';
 import { findNodeVm } from '../build/apply.js';
 import { readBuildState, type BuildState } from '../build/state.js';
 import { readVmxFile } from '../build/ownership.js';
-import { checkVmnets, findTemplate } from '../build/preflight.js';
+import { checkVmnets } from '../build/preflight.js';
 import { nodeSeedDir, SEED_ISO_NAME } from '../cloudinit/write-seed.js';
 import { describeError, KubestationError } from '../errors.js';
 import { findCondition, KubeApiError, type KubeClient, type KubeObject, type Node } from '../kube/index.js';
 import { inRange, intToIp, ipToInt } from '../spec/ipv4.js';
 import type { ClusterSpec, NodeSpec } from '../spec/model.js';
+import { requireReadyTemplate } from '../template/ready.js';
 import { SEED_CDROM } from '../template/vmx.js';
 import { checkNodes, checkSystemPods, cniPods } from '../verify/cluster-checks.js';
 import { Findings } from '../verify/findings.js';
@@ -321,15 +322,15 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
       checks.push({ id: 'vmnets', title: 'host networks readable', status: 'fail', detail: error.message, fix: error.fix });
     }
 
-    const template = findTemplate(spec, vms);
-    const templatePower = template ? await deps.vmrest.getPowerState(template.id).catch(() => undefined) : undefined;
-    checks.push(
-      !template
-        ? { id: 'template', title: `template VM "${spec.vmware.template.name}" present and powered off`, status: 'fail', detail: 'not in vmrest\'s VM list', fix: 'build it with `kubestation build-template`, or set vmware.template.name to your template VM' }
-        : templatePower !== 'poweredOff'
-          ? { id: 'template', title: `template VM "${spec.vmware.template.name}" present and powered off`, status: 'fail', detail: `${template.path} is ${templatePower ?? 'in an unknown power state'}; clones (build-vms, rebuild-node) need it powered off`, fix: `shut down "${spec.vmware.template.name}" in Workstation` }
-          : { id: 'template', title: `template VM "${spec.vmware.template.name}" present and powered off`, status: 'ok', detail: template.path },
-    );
+    // The template module's own rules, as build-vms and rebuild-node apply them before cloning.
+    const templateTitle = `template VM "${spec.vmware.template.name}" built, registered and powered off`;
+    try {
+      const template = await requireReadyTemplate(spec, deps.vmrest);
+      checks.push({ id: 'template', title: templateTitle, status: 'ok', detail: template.vmxPath });
+    } catch (error) {
+      if (!(error instanceof KubestationError)) throw error;
+      checks.push({ id: 'template', title: templateTitle, status: 'fail', detail: `${error.message} Clones (build-vms, rebuild-node) need it.`, fix: error.fix });
+    }
 
     for (const node of spec.nodes) {
       const found = findNodeVm(vms, node, state?.nodes[node.name]?.vmxPath);

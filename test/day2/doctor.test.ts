@@ -2,10 +2,10 @@ import { rm, writeFile, utimes } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readBuildState } from '../../src/build/state.js';
 import { runDoctor, formatDoctorReport, vmwareDefaultDhcpPool, type DoctorCheck, type DoctorDeps, type DoctorReport } from '../../src/day2/doctor.js';
-import { findTemplate } from '../../src/build/preflight.js';
 import { type Node } from '../../src/kube/index.js';
 import { clusterSecretPaths, parseBootstrapToken } from '../../src/pki/index.js';
 import type { ClusterSpec } from '../../src/spec/model.js';
+import { templateStatePath, templateVmxPath } from '../../src/template/state.js';
 import { VmrestClient } from '../../src/vmrest/client.js';
 import { VmrestCredentials } from '../../src/vmrest/credentials.js';
 import { VmrestNotRunningError } from '../../src/vmrest/errors.js';
@@ -110,16 +110,17 @@ describe('doctor', () => {
   it('the template missing: fail with build-template', async () => {
     const l = await start({ build: false });
     const spec = { ...l.spec, vmware: { ...l.spec.vmware, template: { ...l.spec.vmware.template, name: 'no-such-template' } } };
+    await rm(templateStatePath(spec)); // never built by build-template
     const report = await doctor(l, {}, spec);
-    expect(check(report, 'template')).toMatchObject({ status: 'fail', fix: expect.stringContaining('build-template') });
+    expect(check(report, 'template')).toMatchObject({ status: 'fail', detail: expect.stringContaining('no-such-template has not been built'), fix: expect.stringContaining('npm run build-template') });
   });
 
   it('the template powered on: fail', async () => {
     const l = await start({ build: false });
-    const template = findTemplate(l.spec, await l.client.listVms())!;
+    const template = (await l.client.findVm({ vmxPath: templateVmxPath(l.spec) }))!;
     await l.client.setPowerState(template.id, 'on');
     const report = await doctor(l);
-    expect(check(report, 'template')).toMatchObject({ status: 'fail', detail: expect.stringContaining('poweredOn'), fix: expect.stringContaining('shut down') });
+    expect(check(report, 'template')).toMatchObject({ status: 'fail', detail: expect.stringContaining('is poweredOn'), fix: expect.stringContaining('Shut down') });
   });
 
   it('a seed ISO still there after bootstrap: fail (it holds the CA key and token)', async () => {
