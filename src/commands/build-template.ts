@@ -6,10 +6,12 @@
 import { parseArgs } from 'node:util';
 import type { CommandContext } from '../cli.js';
 import { clusterFilePath, loadClusterSpec } from '../spec/load.js';
+import type { ClusterSpec } from '../spec/model.js';
 import { buildTemplate } from '../template/build.js';
 import { bakeGolden } from '../template/golden.js';
 import { createProgressSink } from '../template/progress-bar.js';
 import { templateStatePath } from '../template/state.js';
+import type { TemplateVmrest } from '../template/vmrest-port.js';
 import { terminalPrompt } from '../vmrest/credentials.js';
 import { createVmrestClient } from '../vmrest/client.js';
 
@@ -26,6 +28,36 @@ skipped.
   --cluster <path>  cluster.yaml to use (default ./cluster.yaml or KUBESTATION_CLUSTER)
 `;
 
+export interface TemplateCommandOptions {
+  golden: boolean;
+  force: boolean;
+}
+
+/**
+ * Builds the template (and with `golden`, bakes it), skipping the steps
+ * already done, and prints what it did: the template's summary, or one line
+ * when there was nothing to do. `up` runs this too, with its own client.
+ */
+export async function buildTemplateSteps(ctx: Pick<CommandContext, 'stdout' | 'env'>, spec: ClusterSpec, vmrest: TemplateVmrest, options: TemplateCommandOptions): Promise<void> {
+  const log = (line: string): void => {
+    ctx.stdout.write(`${line}\n`);
+  };
+  const name = spec.vmware.template.name;
+  const built = await buildTemplate(spec, { vmrest, log, progress: createProgressSink(ctx.stdout), env: ctx.env }, { force: options.force });
+  const golden = options.golden ? await bakeGolden(spec, { vmrest, log }, { force: options.force }) : undefined;
+  if (built.ran.length === 0 && (golden === undefined || golden.skipped)) {
+    log(`template ${name} is up to date (nothing to do)`);
+    return;
+  }
+  const image = built.state.image!;
+  log(`template ${name} is ready: ${built.state.vm!.vmxPath}`);
+  log(`  image ${image.fileName}${image.serial ? ` ${image.serial}` : ''}, sha256 ${image.sha256}; disk ${built.state.disk!.sizeGiB} GiB`);
+  if (golden) {
+    log(`  golden: Kubernetes ${golden.marker.kubernetes.version}, containerd ${golden.marker.containerd.version}, ${golden.marker.images.length} images${golden.skipped ? ' (already baked)' : ''}`);
+  }
+  log(`  recorded in ${templateStatePath(spec)}`);
+}
+
 export async function run(ctx: CommandContext): Promise<number> {
   const { values } = parseArgs({
     args: ctx.argv,
@@ -41,24 +73,13 @@ export async function run(ctx: CommandContext): Promise<number> {
     return 0;
   }
   const spec = await loadClusterSpec(clusterFilePath(ctx.cwd, values.cluster, ctx.env));
-  const log = (line: string): void => {
-    ctx.stdout.write(`${line}\n`);
-  };
   const vmrest = await createVmrestClient({
     env: ctx.env,
     vmrestUrl: spec.vmware.vmrestUrl,
     prompt: process.stdin.isTTY ? terminalPrompt() : undefined,
   });
   try {
-    const built = await buildTemplate(spec, { vmrest, log, progress: createProgressSink(ctx.stdout), env: ctx.env }, { force: values.force });
-    const image = built.state.image!;
-    log(`template ${spec.vmware.template.name} is ready: ${built.state.vm!.vmxPath}`);
-    log(`  image ${image.fileName}${image.serial ? ` ${image.serial}` : ''}, sha256 ${image.sha256}; disk ${built.state.disk!.sizeGiB} GiB`);
-    if (values.golden) {
-      const golden = await bakeGolden(spec, { vmrest, log }, { force: values.force });
-      log(`  golden: Kubernetes ${golden.marker.kubernetes.version}, containerd ${golden.marker.containerd.version}, ${golden.marker.images.length} images${golden.skipped ? ' (already baked)' : ''}`);
-    }
-    log(`  recorded in ${templateStatePath(spec)}`);
+    await buildTemplateSteps(ctx, spec, vmrest, { golden: values.golden, force: values.force });
     return 0;
   } finally {
     await vmrest.close();

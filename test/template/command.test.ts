@@ -80,6 +80,8 @@ describe('kubestation build-template', () => {
     expect(await main(['build-template', '--cluster', cluster], { stdout: again.stream, stderr: err.stream, env, cwd: dir })).toBe(0);
     expect(again.text()).toContain('already downloaded and verified');
     expect(again.text()).not.toContain('downloading');
+    expect(again.text()).toContain('template kubestation-noble-template is up to date (nothing to do)\n');
+    expect(again.text()).not.toContain('is ready');
     expect(await standIn.calls()).toHaveLength(2);
   });
 
