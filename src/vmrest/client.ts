@@ -388,12 +388,10 @@ export class VmrestClient {
           }
           const appeared = await this.#awaitClone(params.name, this.#cloneSettleMs(), options.folder);
           if (appeared) return adopt(appeared);
-          throw new VmrestCloneFolderUncertainError(
-            params.name,
-            options.folder,
-            `vmrest says its folder exists (${error.vmrestMessage ?? '409'}) but no VM "${params.name}" was listed within ${formatMs(this.#cloneSettleMs())}`,
-            details,
-          );
+          throw new VmrestCloneUncertainError(params.name, details, {
+            folder: options.folder,
+            seen: `vmrest says its folder exists (${error.vmrestMessage ?? '409'}) but no VM "${params.name}" was listed within ${formatMs(this.#cloneSettleMs())}`,
+          });
         }
         if (!isRetryable(error)) throw error;
         uncertainty = error as VmrestError;
@@ -420,7 +418,7 @@ export class VmrestClient {
       try {
         found = await this.findVm({ name });
       } catch (listError) {
-        throw new VmrestCloneFolderUncertainError(name, folder, undefined, { call: 'POST /vms', cause: listError });
+        throw new VmrestCloneUncertainError(name, { call: 'POST /vms', cause: listError }, { folder });
       }
       if (found || Date.now() >= deadline) return found;
       await sleep(Math.min(this.#pollIntervalMs, Math.max(0, deadline - Date.now())));
@@ -779,24 +777,6 @@ export class VmrestClient {
       return new VmrestPowerStateConflictError(call.vmId, label, state, details);
     }
     return new VmrestRequestError(label, details);
-  }
-}
-
-/**
- * VmrestCloneUncertainError (same type and code) saying what was seen, with a fix
- * naming the clone's folder when the caller knows it (errors.ts's names only the VM).
- */
-class VmrestCloneFolderUncertainError extends VmrestCloneUncertainError {
-  declare readonly fix: string | undefined;
-  constructor(name: string, folder: string | undefined, seen: string | undefined, details: VmrestErrorDetails) {
-    super(name, details);
-    this.name = 'VmrestCloneUncertainError';
-    if (seen) this.message = `cloning VM "${name}": ${seen}`;
-    if (folder) {
-      this.fix =
-        `Workstation may still be copying the clone into ${folder}: wait until the copy ends and run the command again (the finished clone is adopted); ` +
-        `if no copy is running (vmrest or Workstation was closed during it), delete ${folder} and run the command again`;
-    }
   }
 }
 

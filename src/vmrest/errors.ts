@@ -184,15 +184,27 @@ export class VmrestRequestError extends VmrestError {
   }
 }
 
-/** A clone failed in a way that leaves its outcome unknown, and checking did not settle it. */
+/**
+ * A clone failed in a way that leaves its outcome unknown, and checking did
+ * not settle it. `folder` is where the clone lands, when the caller knows it
+ * (the fix then names it); `seen` says what was observed instead of the
+ * generic "did not answer clearly".
+ */
 export class VmrestCloneUncertainError extends VmrestError {
-  constructor(name: string, details: VmrestErrorDetails) {
+  readonly folder: string | undefined;
+
+  constructor(name: string, details: VmrestErrorDetails, options: { folder?: string | undefined; seen?: string | undefined } = {}) {
+    const { folder, seen } = options;
     super(
       'VMREST_CLONE_UNCERTAIN',
-      `cloning VM "${name}" did not answer clearly (${details.call}) and the clone is not in the VM list`,
-      `look in Workstation's default VM folder for a folder named "${name}"; delete it if it is incomplete, then run the command again`,
+      seen ? `cloning VM "${name}": ${seen}` : `cloning VM "${name}" did not answer clearly (${details.call}) and the clone is not in the VM list`,
+      folder
+        ? `Workstation may still be copying the clone into ${folder}: wait until the copy ends and run the command again (the finished clone is adopted); ` +
+            `if no copy is running (vmrest or Workstation was closed during it), delete ${folder} and run the command again`
+        : `look in Workstation's default VM folder for a folder named "${name}"; delete it if it is incomplete, then run the command again`,
       details,
     );
+    this.folder = folder;
   }
 }
 

@@ -280,6 +280,8 @@ describe('clone: a copy still running is waited for, never cloned twice', () => 
     expect((error as VmrestCloneUncertainError).message).toMatch(/vmrest says its folder exists \(A clone into .* is in progress\) but no VM "k8s-master" was listed within 50 ms/);
     expect((error as VmrestCloneUncertainError).fix).toContain(`wait until the copy ends and run the command again`);
     expect((error as VmrestCloneUncertainError).fix).toContain(`delete ${folder}`);
+    expect((error as VmrestCloneUncertainError).folder).toBe(folder);
+    expect((error as VmrestCloneUncertainError).name).toBe('VmrestCloneUncertainError');
     await settled();
     expect(h.sim.callCount('cloneVm')).toBe(2); // the retry was refused, not copied again
     // The retry's 409 came back first; the first POST's copy finished after its client had given up.
