@@ -26,6 +26,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run: Com
   destroy: { summary: 'delete the lab\'s VMs (only ones with this cluster\'s marker), DHCP reservations and seed ISOs', load: () => import('./commands/destroy.js') },
   status: { summary: 'per node: VM, power, addresses, Kubernetes node state, last progress line', load: () => import('./commands/status.js') },
   doctor: { summary: 'diagnose the known causes of a broken lab and print the fix for each', load: () => import('./commands/doctor.js') },
+  up: { summary: 'build-template (skipping finished steps), then build-vms, in one run: vmrest credentials asked once', load: () => import('./commands/up.js') },
 };
 
 function usage(): string {

@@ -22,7 +22,7 @@ import { createBuildView, type ViewMode } from '../build/view.js';
 import { describeError, KubestationError } from '../errors.js';
 import { loadClusterSpec, clusterFilePath } from '../spec/load.js';
 import { sshKeyPaths } from '../ssh/keypair.js';
-import { createVmrestClient } from '../vmrest/client.js';
+import { createVmrestClient, type VmrestClient } from '../vmrest/client.js';
 import { terminalPrompt } from '../vmrest/credentials.js';
 
 const usage = `usage: kubestation build-vms [options]
@@ -42,8 +42,10 @@ options:
   --simulate              run the whole flow against in-process simulators (no VMware needed)
 `;
 
-/** Dependencies a caller may replace (tests, the benchmark). */
+/** Dependencies a caller may replace (tests, the benchmark, `up`). */
 export interface BuildVmsCommandOverrides {
+  /** A vmrest client the caller made (and closes): `up` resolves the credentials once for both of its steps. */
+  vmrest?: VmrestClient;
   writeSeed?: SeedIsoWriter;
   growDisk?: DiskGrower;
   verify?: ClusterVerifier;
@@ -119,8 +121,8 @@ export async function runBuildVms(ctx: CommandContext, overrides: BuildVmsComman
       verify: values['skip-verify'] ? undefined : apiVerifier({ server: lab.kubeApi?.url, verify: sim.verify ?? { intervalMs: 100 } }),
     });
   } else {
-    const client = await createVmrestClient({ env: ctx.env, vmrestUrl: spec.vmware.vmrestUrl, prompt: process.stdin.isTTY ? terminalPrompt() : undefined });
-    closeClient = () => client.close();
+    const client = overrides.vmrest ?? (await createVmrestClient({ env: ctx.env, vmrestUrl: spec.vmware.vmrestUrl, prompt: process.stdin.isTTY ? terminalPrompt() : undefined }));
+    if (!overrides.vmrest) closeClient = () => client.close();
     Object.assign(deps, {
       vmrest: client,
       clonesFolder: overrides.clonesFolder ?? (await findClonesFolder(spec.vmware.vmFolder, ctx.env)),

@@ -1,0 +1,89 @@
+/**
+ * `kubestation up`: the template, then the cluster, in one process — so the
+ * vmrest credentials are resolved (and asked for) once. The template steps
+ * already done are skipped (build-template), then build-vms runs with the
+ * options given here; running `up` again on a built lab changes nothing.
+ */
+import { parseArgs } from 'node:util';
+import type { CommandContext } from '../cli.js';
+import { clusterFilePath, loadClusterSpec } from '../spec/load.js';
+import { createVmrestClient } from '../vmrest/client.js';
+import { resolveVmrestCredentials, terminalPrompt, type PromptFunction } from '../vmrest/credentials.js';
+import { buildTemplateSteps } from './build-template.js';
+import { runBuildVms, type BuildVmsCommandOverrides } from './build-vms.js';
+
+const usage = `usage: kubestation up [options]
+
+Builds everything cluster.yaml describes: the template VM (build-template,
+skipping the steps already done), then the cluster (build-vms). The vmrest
+credentials are asked for once. Running it again continues where it stopped,
+and on a finished lab changes nothing.
+
+options:
+  --cluster <file>        cluster file (default ./cluster.yaml or KUBESTATION_CLUSTER)
+  --golden                also bake the template (containerd, kubelet, kubeadm, images pre-installed)
+  --dry-run               build nothing: print build-vms' plan (the template must exist already)
+  --concurrency <n>       nodes configured at once (default vmware.concurrency)
+  --skip-verify           do not run the cluster checks at the end
+  --merge-kubeconfig      also merge the admin context into ~/.kube/config (or KUBECONFIG)
+  --deadline-scale <x>    multiply the stage deadlines (e.g. 2 on a slow host)
+  --json                  build-vms' JSON events on stdout; the template's lines go to stderr
+  --simulate              the whole flow against in-process simulators (their lab brings its own template)
+`;
+
+export interface UpOverrides {
+  /** Asks for the vmrest credentials missing from the environment (default: the terminal, when there is one). */
+  prompt?: PromptFunction;
+  buildVms?: Omit<BuildVmsCommandOverrides, 'vmrest'>;
+}
+
+export async function runUp(ctx: CommandContext, overrides: UpOverrides = {}): Promise<number> {
+  const { values } = parseArgs({
+    args: ctx.argv,
+    options: {
+      cluster: { type: 'string' },
+      golden: { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
+      concurrency: { type: 'string' },
+      'skip-verify': { type: 'boolean', default: false },
+      'merge-kubeconfig': { type: 'boolean', default: false },
+      'deadline-scale': { type: 'string' },
+      json: { type: 'boolean', default: false },
+      simulate: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    ctx.stdout.write(usage);
+    return 0;
+  }
+  const buildVmsArgv = [
+    ...(values.cluster !== undefined ? ['--cluster', values.cluster] : []),
+    ...(values.concurrency !== undefined ? ['--concurrency', values.concurrency] : []),
+    ...(values['deadline-scale'] !== undefined ? ['--deadline-scale', values['deadline-scale']] : []),
+    ...(['dry-run', 'skip-verify', 'merge-kubeconfig', 'json', 'simulate'] as const).filter((flag) => values[flag]).map((flag) => `--${flag}`),
+  ];
+  const buildVms = (extra: BuildVmsCommandOverrides): Promise<number> => runBuildVms({ ...ctx, argv: buildVmsArgv }, { ...overrides.buildVms, ...extra });
+  // The simulated lab makes its own template and vmrest: nothing to build or ask for first.
+  if (values.simulate) return buildVms({});
+
+  const spec = await loadClusterSpec(clusterFilePath(ctx.cwd, values.cluster, ctx.env));
+  const credentials = await resolveVmrestCredentials({ env: ctx.env, prompt: overrides.prompt ?? (process.stdin.isTTY ? terminalPrompt() : undefined) });
+  const vmrest = await createVmrestClient({ env: ctx.env, vmrestUrl: spec.vmware.vmrestUrl, credentials });
+  try {
+    // With --json, stdout carries build-vms' events only.
+    const templateOut = values.json ? ctx.stderr : ctx.stdout;
+    if (values['dry-run']) {
+      templateOut.write(`dry run: the template ${spec.vmware.template.name} is not built or changed; build-vms' preflight checks it\n`);
+    } else {
+      await buildTemplateSteps({ stdout: templateOut, env: ctx.env }, spec, vmrest, { golden: values.golden, force: false });
+    }
+    return await buildVms({ vmrest });
+  } finally {
+    await vmrest.close();
+  }
+}
+
+export function run(ctx: CommandContext): Promise<number> {
+  return runUp(ctx);
+}
