@@ -61,6 +61,18 @@ export interface BuildVmsCommandOverrides {
   };
 }
 
+/** build-vms' options (`up` takes them too and hands them on). */
+export const buildVmsOptions = {
+  cluster: { type: 'string' },
+  'dry-run': { type: 'boolean', default: false },
+  concurrency: { type: 'string' },
+  'skip-verify': { type: 'boolean', default: false },
+  'merge-kubeconfig': { type: 'boolean', default: false },
+  'deadline-scale': { type: 'string' },
+  json: { type: 'boolean', default: false },
+  simulate: { type: 'boolean', default: false },
+} as const;
+
 function exitCodeFor(result: BuildVmsResult): number {
   return result.status === 'interrupted' ? 130 : 0;
 }
@@ -68,17 +80,7 @@ function exitCodeFor(result: BuildVmsResult): number {
 export async function runBuildVms(ctx: CommandContext, overrides: BuildVmsCommandOverrides = {}): Promise<number> {
   const { values } = parseArgs({
     args: ctx.argv,
-    options: {
-      cluster: { type: 'string' },
-      'dry-run': { type: 'boolean', default: false },
-      concurrency: { type: 'string' },
-      'skip-verify': { type: 'boolean', default: false },
-      'merge-kubeconfig': { type: 'boolean', default: false },
-      'deadline-scale': { type: 'string' },
-      json: { type: 'boolean', default: false },
-      simulate: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
+    options: { ...buildVmsOptions, help: { type: 'boolean', short: 'h', default: false } },
   });
   if (values.help) {
     ctx.stdout.write(usage);

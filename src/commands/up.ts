@@ -10,7 +10,7 @@ import { clusterFilePath, loadClusterSpec } from '../spec/load.js';
 import { createVmrestClient } from '../vmrest/client.js';
 import { resolveVmrestCredentials, terminalPrompt, type PromptFunction } from '../vmrest/credentials.js';
 import { buildTemplateSteps } from './build-template.js';
-import { runBuildVms, type BuildVmsCommandOverrides } from './build-vms.js';
+import { buildVmsOptions, runBuildVms, type BuildVmsCommandOverrides } from './build-vms.js';
 
 const usage = `usage: kubestation up [options]
 
@@ -40,29 +40,17 @@ export interface UpOverrides {
 export async function runUp(ctx: CommandContext, overrides: UpOverrides = {}): Promise<number> {
   const { values } = parseArgs({
     args: ctx.argv,
-    options: {
-      cluster: { type: 'string' },
-      golden: { type: 'boolean', default: false },
-      'dry-run': { type: 'boolean', default: false },
-      concurrency: { type: 'string' },
-      'skip-verify': { type: 'boolean', default: false },
-      'merge-kubeconfig': { type: 'boolean', default: false },
-      'deadline-scale': { type: 'string' },
-      json: { type: 'boolean', default: false },
-      simulate: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
+    options: { ...buildVmsOptions, golden: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
   });
   if (values.help) {
     ctx.stdout.write(usage);
     return 0;
   }
-  const buildVmsArgv = [
-    ...(values.cluster !== undefined ? ['--cluster', values.cluster] : []),
-    ...(values.concurrency !== undefined ? ['--concurrency', values.concurrency] : []),
-    ...(values['deadline-scale'] !== undefined ? ['--deadline-scale', values['deadline-scale']] : []),
-    ...(['dry-run', 'skip-verify', 'merge-kubeconfig', 'json', 'simulate'] as const).filter((flag) => values[flag]).map((flag) => `--${flag}`),
-  ];
+  // build-vms' own options, handed on as given.
+  const buildVmsArgv = Object.keys(buildVmsOptions).flatMap((name) => {
+    const value = values[name as keyof typeof buildVmsOptions];
+    return typeof value === 'string' ? [`--${name}`, value] : value === true ? [`--${name}`] : [];
+  });
   const buildVms = (extra: BuildVmsCommandOverrides): Promise<number> => runBuildVms({ ...ctx, argv: buildVmsArgv }, { ...overrides.buildVms, ...extra });
   // The simulated lab makes its own template and vmrest: nothing to build or ask for first.
   if (values.simulate) return buildVms({});

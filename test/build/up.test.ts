@@ -3,18 +3,16 @@
  * build (image server, vdiskmanager stand-in) and then build-vms (simulated
  * guests on the clones), with one vmrest credentials resolution per run.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runUp } from '../../src/commands/up.js';
 import { GuestSimulator } from '../../src/simulator/guest-simulator.js';
 import { VmrestSimulator } from '../../src/simulator/vmrest-simulator.js';
 import { loadClusterSpec } from '../../src/spec/load.js';
 import type { PromptFunction } from '../../src/vmrest/credentials.js';
-import { IMAGE_NAME, makeCloudImageOva, startImageServer, writeVdiskmanagerStandIn, type ImageServer } from '../template/fixtures.js';
-import { repoRoot } from './lab.js';
+import { captureOutput, IMAGE_NAME, makeCloudImageOva, startImageServer, writeTemplateCluster, writeVdiskmanagerStandIn, type ImageServer } from '../template/fixtures.js';
 
 const USER = 'kube-admin';
 const PASS = 'Up7#nB4!wQ2z';
@@ -35,36 +33,6 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function capture(): { stream: Writable; text: () => string } {
-  let text = '';
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      text += chunk.toString();
-      callback();
-    },
-  });
-  return { stream, text: () => text };
-}
-
-/** The shipped cluster.yaml with vmware: pointing at the simulator, the image server and the stand-in. */
-async function writeCluster(vmFolder: string, installFolder: string, vmrestUrl: string): Promise<string> {
-  const shipped = await readFile(path.join(repoRoot, 'cluster.yaml'), 'utf8');
-  const vmware = [
-    'vmware:',
-    `  vmrestUrl: ${vmrestUrl}`,
-    `  vmFolder: ${JSON.stringify(vmFolder)}`,
-    `  installFolder: ${JSON.stringify(installFolder)}`,
-    '  template:',
-    '    name: kubestation-noble-template',
-    `    imageUrl: ${server.url(IMAGE_NAME)}`,
-    `    checksumsUrl: ${server.url('SHA256SUMS')}`,
-    '',
-  ].join('\n');
-  const file = path.join(dir, 'cluster.yaml');
-  await writeFile(file, `${shipped.slice(0, shipped.indexOf('\nvmware:'))}\n${vmware}`);
-  return file;
-}
-
 describe('kubestation up', () => {
   it('asks for the credentials once, builds the template and then the cluster; a second run does nothing', async () => {
     const vmFolder = path.join(dir, 'Virtual Machines');
@@ -73,7 +41,7 @@ describe('kubestation up', () => {
     const probe = await VmrestSimulator.start({ defaultVmFolder: vmFolder, username: USER, password: PASS });
     const port = Number(new URL(probe.url).port);
     await probe.close();
-    const clusterFile = await writeCluster(vmFolder, path.dirname(standIn.executable), probe.url);
+    const clusterFile = await writeTemplateCluster(dir, { vmrestUrl: probe.url, installFolder: path.dirname(standIn.executable), server, vmFolder });
     const spec = await loadClusterSpec(clusterFile);
     guests = new GuestSimulator({ spec });
     sim = await VmrestSimulator.start({ defaultVmFolder: vmFolder, username: USER, password: PASS, port, bootDelayMs: 5, onGuestBoot: guests.onGuestBoot });
@@ -84,8 +52,8 @@ describe('kubestation up', () => {
       return secret ? PASS : USER;
     };
     const up = async (): Promise<{ code: number; out: string; err: string }> => {
-      const out = capture();
-      const err = capture();
+      const out = captureOutput();
+      const err = captureOutput();
       const code = await runUp({ argv: ['--cluster', clusterFile, '--skip-verify'], stdout: out.stream, stderr: err.stream, env: {}, cwd: dir }, { prompt });
       return { code, out: out.text(), err: err.text() };
     };

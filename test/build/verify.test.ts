@@ -6,12 +6,12 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readBuildState } from '../../src/build/state.js';
 import { apiVerifier, ClusterVerifyError } from '../../src/build/verify-step.js';
 import { runBuildVms, type BuildVmsCommandOverrides } from '../../src/commands/build-vms.js';
 import type { VerifyReport } from '../../src/verify/report.js';
+import { captureOutput } from '../template/fixtures.js';
 import { repoRoot, startTestLab, type TestLab } from './lab.js';
 
 const fastVerify = { intervalMs: 20, timeouts: { serversReadyMs: 3_000, probesMs: 15_000, cleanupMs: 3_000, forceDeleteAfterMs: 300 } };
@@ -22,20 +22,9 @@ afterEach(async () => {
   lab = undefined;
 });
 
-function sink(): { stream: Writable; text: () => string } {
-  let text = '';
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      text += chunk.toString();
-      done();
-    },
-  });
-  return { stream, text: () => text };
-}
-
 async function simulate(extra: string[], simulateOverrides: BuildVmsCommandOverrides['simulate'] = {}) {
-  const out = sink();
-  const err = sink();
+  const out = captureOutput();
+  const err = captureOutput();
   const code = await runBuildVms(
     { argv: ['--simulate', '--cluster', path.join(repoRoot, 'cluster.yaml'), '--deadline-scale', '0.01', ...extra], stdout: out.stream, stderr: err.stream, env: {}, cwd: repoRoot },
     { simulate: { stageMs: 2, cloneMs: 5, bootDelayMs: 5, pollMs: 5, verify: fastVerify, ...simulateOverrides } },

@@ -3,14 +3,13 @@
  * vmrest credentials from the environment, Workstation found through
  * vmware.installFolder (holding the vdiskmanager stand-in).
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli.js';
 import { VmrestSimulator } from '../../src/simulator/vmrest-simulator.js';
-import { IMAGE_NAME, makeCloudImageOva, startImageServer, writeVdiskmanagerStandIn, type ImageServer } from './fixtures.js';
+import { captureOutput, IMAGE_NAME, makeCloudImageOva, startImageServer, writeTemplateCluster, writeVdiskmanagerStandIn, type ImageServer } from './fixtures.js';
 
 const USER = 'kube-admin';
 const PASS = 'Zq8#vL2!pR9x';
@@ -30,32 +29,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function capture(): { stream: Writable & { isTTY?: boolean }; text: () => string } {
-  let text = '';
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      text += chunk.toString();
-      callback();
-    },
-  });
-  return { stream, text: () => text };
-}
-
-async function writeCluster(installFolder: string): Promise<string> {
-  const shipped = await readFile(path.resolve('cluster.yaml'), 'utf8');
-  const vmware = [
-    'vmware:',
-    `  vmrestUrl: ${sim.url}`,
-    `  installFolder: ${JSON.stringify(installFolder)}`,
-    '  template:',
-    '    name: kubestation-noble-template',
-    `    imageUrl: ${server.url(IMAGE_NAME)}`,
-    `    checksumsUrl: ${server.url('SHA256SUMS')}`,
-    '',
-  ].join('\n');
-  const file = path.join(dir, 'cluster.yaml');
-  await writeFile(file, `${shipped.slice(0, shipped.indexOf('\nvmware:'))}\n${vmware}`);
-  return file;
+function writeCluster(installFolder: string): Promise<string> {
+  return writeTemplateCluster(dir, { vmrestUrl: sim.url, installFolder, server });
 }
 
 describe('kubestation build-template', () => {
@@ -63,8 +38,8 @@ describe('kubestation build-template', () => {
     const standIn = await writeVdiskmanagerStandIn(path.join(dir, 'VMware Workstation'));
     const cluster = await writeCluster(path.dirname(standIn.executable));
     const env = { VMREST_USERNAME: USER, VMREST_PASSWORD: PASS };
-    const out = capture();
-    const err = capture();
+    const out = captureOutput();
+    const err = captureOutput();
     const code = await main(['build-template', '--cluster', cluster], { stdout: out.stream, stderr: err.stream, env, cwd: dir });
     expect(err.text()).toBe('');
     expect(code).toBe(0);
@@ -76,7 +51,7 @@ describe('kubestation build-template', () => {
     expect(text).toContain(path.join(dir, '.kubestation', 'template', 'template.json'));
     expect(await standIn.calls()).toHaveLength(2);
 
-    const again = capture();
+    const again = captureOutput();
     expect(await main(['build-template', '--cluster', cluster], { stdout: again.stream, stderr: err.stream, env, cwd: dir })).toBe(0);
     expect(again.text()).toContain('already downloaded and verified');
     expect(again.text()).not.toContain('downloading');
@@ -87,8 +62,8 @@ describe('kubestation build-template', () => {
 
   it('says where to set the Workstation folder when vdiskmanager is not there', async () => {
     const cluster = await writeCluster(path.join(dir, 'no workstation here'));
-    const err = capture();
-    const code = await main(['build-template', '--cluster', cluster], { stdout: capture().stream, stderr: err.stream, env: { VMREST_USERNAME: USER, VMREST_PASSWORD: PASS }, cwd: dir });
+    const err = captureOutput();
+    const code = await main(['build-template', '--cluster', cluster], { stdout: captureOutput().stream, stderr: err.stream, env: { VMREST_USERNAME: USER, VMREST_PASSWORD: PASS }, cwd: dir });
     expect(code).toBe(1);
     expect(err.text()).toContain('vmware.installFolder in cluster.yaml is');
     expect(err.text()).toContain('fix: Set vmware.installFolder');

@@ -8,6 +8,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { pack } from 'tar-stream';
 
 export function ovfFor(diskFile: string, capacityGiB: number): string {
@@ -191,4 +192,39 @@ if (args[0] === '-x' && !fs.existsSync(args[2])) { console.error('disk missing')
       }
     },
   };
+}
+
+/** A writable that keeps what a command printed. */
+export function captureOutput(): { stream: Writable & { isTTY?: boolean }; text: () => string } {
+  let text = '';
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      text += chunk.toString();
+      callback();
+    },
+  });
+  return { stream, text: () => text };
+}
+
+/**
+ * `<dir>/cluster.yaml`: the shipped one with its vmware: section pointing at
+ * a vmrest simulator, the image server and a Workstation folder (the
+ * vdiskmanager stand-in); `vmFolder` when clones and the template go there.
+ */
+export async function writeTemplateCluster(dir: string, o: { vmrestUrl: string; installFolder: string; server: ImageServer; vmFolder?: string }): Promise<string> {
+  const shipped = await readFile(path.resolve(import.meta.dirname, '..', '..', 'cluster.yaml'), 'utf8');
+  const vmware = [
+    'vmware:',
+    `  vmrestUrl: ${o.vmrestUrl}`,
+    ...(o.vmFolder ? [`  vmFolder: ${JSON.stringify(o.vmFolder)}`] : []),
+    `  installFolder: ${JSON.stringify(o.installFolder)}`,
+    '  template:',
+    '    name: kubestation-noble-template',
+    `    imageUrl: ${o.server.url(IMAGE_NAME)}`,
+    `    checksumsUrl: ${o.server.url('SHA256SUMS')}`,
+    '',
+  ].join('\n');
+  const file = path.join(dir, 'cluster.yaml');
+  await writeFile(file, `${shipped.slice(0, shipped.indexOf('\nvmware:'))}\n${vmware}`);
+  return file;
 }
