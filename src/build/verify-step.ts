@@ -9,7 +9,7 @@ import { KubeClient } from '../kube/client.js';
 import { clusterSecretPaths } from '../pki/index.js';
 import type { ClusterSpec } from '../spec/model.js';
 import type { VerifyReport } from '../verify/report.js';
-import { verifyCluster, type VerifyOptions } from '../verify/verify-cluster.js';
+import { DEFAULT_VERIFY_TIMEOUTS, verifyCluster, type VerifyOptions } from '../verify/verify-cluster.js';
 import { BuildInterruptedError } from './apply.js';
 import type { ClusterVerifier } from './ports.js';
 
@@ -37,6 +37,18 @@ export interface ApiVerifierOptions {
   kubeconfig?: string | undefined;
   /** Passed to verifyCluster (timeouts, poll interval, image). */
   verify?: Omit<VerifyOptions, 'signal' | 'handleSigint' | 'log'>;
+}
+
+/**
+ * verify's waits for its test pods (image pull, probes), stretched by the same
+ * factor as the stage deadlines (--deadline-scale): a host slow enough to need
+ * longer stages also pulls and starts pods slower. Cleanup keeps its bounds.
+ */
+export function scaledVerifyTimeouts(deadlineScale: number): NonNullable<VerifyOptions['timeouts']> {
+  return {
+    serversReadyMs: DEFAULT_VERIFY_TIMEOUTS.serversReadyMs * deadlineScale,
+    probesMs: DEFAULT_VERIFY_TIMEOUTS.probesMs * deadlineScale,
+  };
 }
 
 /** A ClusterVerifier running verifyCluster; Ctrl-C is the caller's (the build's signal), not verify's own handler. */

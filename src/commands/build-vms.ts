@@ -17,7 +17,7 @@ import type { ClusterVerifier, DiskGrower, SeedIsoWriter } from '../build/ports.
 import { PreflightError } from '../build/preflight.js';
 import { cloudInitSeedWriter, vdiskmanagerGrower } from '../build/real-deps.js';
 import { growDescriptorDisk, startSimulatedLab, type SimulatedLab, type SimulatedLabOptions } from '../build/simulate.js';
-import { apiVerifier, type ApiVerifierOptions } from '../build/verify-step.js';
+import { apiVerifier, scaledVerifyTimeouts, type ApiVerifierOptions } from '../build/verify-step.js';
 import { createBuildView, type ViewMode } from '../build/view.js';
 import { describeError, KubestationError } from '../errors.js';
 import { loadClusterSpec, clusterFilePath } from '../spec/load.js';
@@ -129,7 +129,7 @@ export async function runBuildVms(ctx: CommandContext, overrides: BuildVmsComman
       vmrest: client,
       clonesFolder: overrides.clonesFolder ?? (await findClonesFolder(spec.vmware.vmFolder, ctx.env)),
       growDisk: overrides.growDisk ?? vdiskmanagerGrower(spec, ctx.env),
-      verify: values['skip-verify'] ? undefined : (overrides.verify ?? apiVerifier({ server: ctx.env.KUBESTATION_API_SERVER || undefined })),
+      verify: values['skip-verify'] ? undefined : (overrides.verify ?? apiVerifier({ server: ctx.env.KUBESTATION_API_SERVER || undefined, verify: { timeouts: scaledVerifyTimeouts(deadlineScale) } })),
     });
   }
   deps.writeSeed = overrides.writeSeed ?? cloudInitSeedWriter();

@@ -21,6 +21,14 @@ import { parseProbeOutput, renderProbeScript } from './probe-script.js';
 import type { VerifyReport } from './report.js';
 import { defaultVerifyImage, defaultVerifyNamespace, podNameFor, probePod, serverPod, serviceName, servicePort, serverPort, verifyNamespace, verifyService } from './workload.js';
 
+/** How long verify waits for each phase unless told otherwise. */
+export const DEFAULT_VERIFY_TIMEOUTS = {
+  serversReadyMs: 180_000,
+  probesMs: 120_000,
+  cleanupMs: 60_000,
+  forceDeleteAfterMs: 15_000,
+} as const;
+
 export interface VerifyOptions {
   /** Test image; default the pinned agnhost. */
   image?: string;
@@ -120,7 +128,7 @@ export async function verifyCluster(spec: ClusterSpec, client: KubeClient, optio
       await client.createService(namespace, verifyService());
       for (const node of readyNodes) await client.createPod(namespace, serverPod(node.name, image));
 
-      const servers = await waitForPods(client, namespace, serverSelector, readyNodes.length, (p) => podHealth(p).healthy, options.timeouts?.serversReadyMs ?? 180_000, interval, signal);
+      const servers = await waitForPods(client, namespace, serverSelector, readyNodes.length, (p) => podHealth(p).healthy, options.timeouts?.serversReadyMs ?? DEFAULT_VERIFY_TIMEOUTS.serversReadyMs, interval, signal);
       const serverByNode = new Map(servers.map((p) => [p.spec?.nodeName ?? '', p]));
       for (const node of readyNodes) {
         const pod = servers.find((p) => p.metadata.name === podNameFor('verify-server', node.name));
@@ -145,7 +153,7 @@ export async function verifyCluster(spec: ClusterSpec, client: KubeClient, optio
         await client.createPod(namespace, probePod(node.name, image, script));
       }
       const finished = (p: Pod) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
-      const probePods = await waitForPods(client, namespace, probeSelector, readyNodes.length, finished, options.timeouts?.probesMs ?? 120_000, interval, signal);
+      const probePods = await waitForPods(client, namespace, probeSelector, readyNodes.length, finished, options.timeouts?.probesMs ?? DEFAULT_VERIFY_TIMEOUTS.probesMs, interval, signal);
       for (const node of readyNodes) {
         const pod = probePods.find((p) => p.metadata.name === podNameFor('verify-probe', node.name));
         probes.set(node.name, await readProbe(client, namespace, pod, finished));
@@ -236,8 +244,8 @@ async function readProbe(client: KubeClient, namespace: string, pod: Pod | undef
  * deleted. Never throws: the outcome is reported.
  */
 async function removeWorkload(client: KubeClient, namespace: string, options: VerifyOptions, interval: number): Promise<{ ok: boolean; detail: string }> {
-  const cleanupMs = options.timeouts?.cleanupMs ?? 60_000;
-  const forceAfter = Date.now() + (options.timeouts?.forceDeleteAfterMs ?? 15_000);
+  const cleanupMs = options.timeouts?.cleanupMs ?? DEFAULT_VERIFY_TIMEOUTS.cleanupMs;
+  const forceAfter = Date.now() + (options.timeouts?.forceDeleteAfterMs ?? DEFAULT_VERIFY_TIMEOUTS.forceDeleteAfterMs);
   const deadline = Date.now() + cleanupMs;
   const forced = new Set<string>();
   try {

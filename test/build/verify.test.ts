@@ -8,9 +8,10 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readBuildState } from '../../src/build/state.js';
-import { apiVerifier, ClusterVerifyError } from '../../src/build/verify-step.js';
+import { apiVerifier, ClusterVerifyError, scaledVerifyTimeouts } from '../../src/build/verify-step.js';
 import { runBuildVms, type BuildVmsCommandOverrides } from '../../src/commands/build-vms.js';
 import type { VerifyReport } from '../../src/verify/report.js';
+import { DEFAULT_VERIFY_TIMEOUTS } from '../../src/verify/verify-cluster.js';
 import { captureOutput } from '../template/fixtures.js';
 import { repoRoot, startTestLab, type TestLab } from './lab.js';
 
@@ -104,5 +105,13 @@ describe('buildVms with the verify step', () => {
     expect(done).toMatchObject({ report: { ok: true, cluster: 'k8s-lab' } });
     expect(lab.events.some((e) => e.type === 'verify' && e.phase === 'progress' && e.message?.includes('starting test pods on 3 nodes'))).toBe(true);
     expect((await readBuildState(lab.spec.stateDir, lab.spec.name)).readyAt).toBeDefined();
+  });
+});
+
+describe('verify on a slow host', () => {
+  it('--deadline-scale stretches verify waits for its test pods like the stage deadlines, not the cleanup bounds', () => {
+    expect(scaledVerifyTimeouts(1)).toEqual({ serversReadyMs: DEFAULT_VERIFY_TIMEOUTS.serversReadyMs, probesMs: DEFAULT_VERIFY_TIMEOUTS.probesMs });
+    expect(scaledVerifyTimeouts(2.5)).toEqual({ serversReadyMs: 450_000, probesMs: 300_000 });
+    expect(scaledVerifyTimeouts(2.5)).not.toHaveProperty('cleanupMs');
   });
 });
