@@ -17,8 +17,9 @@
  * Workstation, and only after the marker check (ownership.ts).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from '../atomic-file.js';
 import { KubestationError } from '../errors.js';
 import type { ClusterSpec, NicSpec, NodeSpec } from '../spec/model.js';
 import { SEED_CDROM, vnetName } from '../template/vmx.js';
@@ -65,9 +66,7 @@ function checkAborted(signal: AbortSignal): void {
 }
 
 async function writeVmxAtomic(vmxPath: string, vmx: VmxFile): Promise<void> {
-  const temp = `${vmxPath}.kubestation.tmp`;
-  await writeFile(temp, vmx.toString(), 'utf8');
-  await rename(temp, vmxPath);
+  await writeFileAtomic(vmxPath, vmx.toString());
 }
 
 /**

@@ -9,8 +9,9 @@
  * while a clone is unfinished (cloneUnfinished), an unmarked VM (or a
  * half-copied folder) with a node's name is the leftover of our own clone.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from '../atomic-file.js';
 import { KubestationError } from '../errors.js';
 
 export const BUILD_STATE_VERSION = 1;
@@ -107,10 +108,7 @@ function emptyState(cluster: string): BuildState {
 
 /** Atomic write: a crash leaves the old file or the new one. */
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  const temp = `${file}.${process.pid}.${Math.random().toString(36).slice(2, 8)}.tmp`;
-  await writeFile(temp, `${JSON.stringify(value, null, 2)}\n`);
-  await rename(temp, file);
+  await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 /**

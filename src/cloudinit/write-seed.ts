@@ -5,13 +5,13 @@
  * Files are written atomically and owner-only (user-data carries the CA key
  * and the join token), and only when their bytes change.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { KubestationError } from '../errors.js';
 import { buildIso } from '../iso/iso9660.js';
 import { loadOrCreateClusterSecrets } from '../pki/secrets-store.js';
-import { ensureSecretDir, secretFileMode } from '../pki/secret-files.js';
+import { ensureSecretDir, writeSecretFileAtomic } from '../pki/secret-files.js';
 import type { ClusterSpec, NodeSpec } from '../spec/model.js';
 import { loadOrCreateSshKeyPair } from '../ssh/keypair.js';
 import type { SeedInputs } from './inputs.js';
@@ -90,13 +90,10 @@ async function writeIfChanged(file: string, bytes: Buffer): Promise<WrittenFile>
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
   if (previous !== undefined && sha256(previous) === digest) return { name, path: file, size: bytes.length, sha256: digest, changed: false };
-  const temp = path.join(path.dirname(file), `.${name}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    // Owner-only (user-data carries the CA key and the join token); flushed before the rename makes it visible.
-    await writeFile(temp, bytes, { mode: secretFileMode, flag: 'wx', flush: true });
-    await rename(temp, file);
+    // Owner-only: user-data carries the CA key and the join token.
+    await writeSecretFileAtomic(file, bytes);
   } catch (error) {
-    await rm(temp, { force: true });
     throw new KubestationError('SEED_WRITE_FAILED', `cannot write ${file}: ${(error as Error).message}`, {
       fix: `check that ${path.dirname(file)} is writable and the disk is not full, then run again`,
       cause: error,

@@ -5,9 +5,8 @@
  * inherit the ACL of the state folder (normally the user's profile, which
  * only that user and administrators can read).
  */
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, rename, rm } from 'node:fs/promises';
-import path from 'node:path';
+import { chmod, mkdir } from 'node:fs/promises';
+import { writeFileAtomic } from '../atomic-file.js';
 
 export const secretDirMode = 0o700;
 export const secretFileMode = 0o600;
@@ -17,19 +16,6 @@ export async function ensureSecretDir(dir: string): Promise<void> {
   if (process.platform !== 'win32') await chmod(dir, secretDirMode);
 }
 
-export async function writeSecretFileAtomic(file: string, content: string): Promise<void> {
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const handle = await open(temp, 'wx', secretFileMode);
-    try {
-      await handle.writeFile(content, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, file);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+export async function writeSecretFileAtomic(file: string, content: string | Uint8Array): Promise<void> {
+  await writeFileAtomic(file, content, { mode: secretFileMode });
 }

@@ -1,13 +1,6 @@
-import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { stat } from 'node:fs/promises';
 
-/** Temp file + rename: a crash leaves the old file or the new one, never half of one. */
-export async function writeFileAtomic(filePath: string, data: string | Uint8Array): Promise<void> {
-  await mkdir(path.dirname(filePath), { recursive: true });
-  const temp = `${filePath}.${process.pid}.tmp`;
-  await writeFile(temp, data);
-  await rename(temp, filePath);
-}
+export { writeFileAtomic } from '../atomic-file.js';
 
 export async function fileSize(filePath: string): Promise<number | undefined> {
   try {
