@@ -4,17 +4,7 @@
  * for loading the vmrest client or the Kubernetes client.
  */
 import { describeError } from './errors.js';
-
-export interface CommandContext {
-  /** Arguments after the command name. */
-  argv: string[];
-  stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr: NodeJS.WritableStream;
-  env: NodeJS.ProcessEnv;
-  cwd: string;
-}
-
-export type CommandRunner = (ctx: CommandContext) => Promise<number>;
+import type { CommandContext, CommandRunner } from './commands/context.js';
 
 const commands: Record<string, { summary: string; load: () => Promise<{ run: CommandRunner }> }> = {
   up: { summary: 'build-template (skipping finished steps), then build-vms, in one run: vmrest credentials asked once', load: () => import('./commands/up.js') },

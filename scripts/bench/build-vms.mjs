@@ -11,6 +11,7 @@ export const title = 'build-vms: total time vs modelled critical path (simulated
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dist = (p) => import(path.join(root, 'dist', 'src', p));
+const distSim = (p) => import(path.join(root, 'dist', 'simulators', p));
 
 const TIME_FACTOR = 1 / 60; // 60 s of Workstation time = 1 s here (a smaller factor lets fixed ms costs dominate)
 const real = { cloneS: 60, powerOnS: 5, bootS: 30, firstReportS: 10 };
@@ -35,9 +36,9 @@ function modelledCriticalPathS(nodeCount, concurrency) {
 }
 
 async function buildOnce(nodeCount) {
-  const { parseClusterSpec } = await dist('spec/load.js');
-  const { startSimulatedLab, growDescriptorDisk } = await dist('build/simulate.js');
-  const { buildVms } = await dist('build/build-vms.js');
+  const { parseClusterSpec } = await dist('config/load.js');
+  const { startSimulatedLab, growDescriptorDisk } = await distSim('simulated-lab.js');
+  const { buildVms } = await dist('bringup/build-vms.js');
   const { prepareSeedInputs, writeNodeSeed } = await dist('cloudinit/write-seed.js');
   const base = await readFile(path.join(root, 'cluster.yaml'), 'utf8');
   const spec = parseClusterSpec(clusterYaml(base, nodeCount - 1), { sourcePath: path.join(root, 'cluster.yaml') });

@@ -3,7 +3,7 @@
  * worker-join.ts) hands in what is its own — files, stages, firewall rules,
  * extra environment — and gets the whole document back.
  */
-import type { ClusterSpec, NodeSpec } from '../spec/model.js';
+import type { ClusterSpec, NodeSpec } from '../config/model.js';
 import { type StageDefinition } from '../progress/stages.js';
 import { DETECTED_VERSION_PLACEHOLDER, GUEST, PINNED_SANDBOX_IMAGE, VXLAN_INTERFACE } from './guest.js';
 import type { SeedInputs } from './inputs.js';

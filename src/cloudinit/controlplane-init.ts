@@ -1,6 +1,6 @@
 /** The control plane's own parts: CA, kubeadm init documents, the CNI documents, control-plane stages. */
 import { stagesFor } from '../progress/stages.js';
-import type { ClusterSpec, NodeSpec } from '../spec/model.js';
+import type { ClusterSpec, NodeSpec } from '../config/model.js';
 import type { RoleParts } from './common.js';
 import { GUEST } from './guest.js';
 import type { SeedInputs } from './inputs.js';

@@ -4,7 +4,7 @@
  * write_files paths cannot drift apart (the scripts read the same values
  * from node.env).
  */
-import type { ClusterSpec, NodeSpec } from '../spec/model.js';
+import type { ClusterSpec, NodeSpec } from '../config/model.js';
 
 export const GUEST = {
   /** Shell scripts shipped in cloud-init/ (bootstrap.sh, lib/, stages/). */

@@ -1,6 +1,6 @@
 /** NoCloud meta-data: the instance id changes whenever what the node is told changes, so cloud-init re-runs. */
 import { createHash } from 'node:crypto';
-import type { NodeSpec } from '../spec/model.js';
+import type { NodeSpec } from '../config/model.js';
 import { dumpYaml } from './yaml.js';
 
 export function instanceId(node: Pick<NodeSpec, 'name'>, userData: string, networkConfig: string): string {

@@ -4,7 +4,7 @@
  * host-only), static addresses, the default route only on the NAT NIC, no
  * DHCP anywhere.
  */
-import type { ClusterSpec, NicSpec, NodeSpec } from '../spec/model.js';
+import type { ClusterSpec, NicSpec, NodeSpec } from '../config/model.js';
 import { dumpYaml } from './yaml.js';
 
 function ethernet(nic: NicSpec, extra: Record<string, unknown>) {

@@ -2,7 +2,7 @@
  * A node's three NoCloud documents from the spec and the inputs. Pure and
  * deterministic: the same spec, secrets, keys and scripts give the same bytes.
  */
-import type { ClusterSpec, NodeSpec } from '../spec/model.js';
+import type { ClusterSpec, NodeSpec } from '../config/model.js';
 import { nodeCloudConfig } from './common.js';
 import { controlPlaneInitParts } from './controlplane-init.js';
 import type { SeedInputs } from './inputs.js';

@@ -1,6 +1,6 @@
 /** A worker's own parts: the JoinConfiguration pinned to the cluster CA, worker stages. */
 import { stagesFor } from '../progress/stages.js';
-import type { ClusterSpec, NodeSpec } from '../spec/model.js';
+import type { ClusterSpec, NodeSpec } from '../config/model.js';
 import type { RoleParts } from './common.js';
 import { GUEST } from './guest.js';
 import type { SeedInputs } from './inputs.js';

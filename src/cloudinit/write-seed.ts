@@ -12,7 +12,7 @@ import { KubestationError } from '../errors.js';
 import { buildIso } from '../iso/iso9660.js';
 import { loadOrCreateClusterSecrets } from '../pki/secrets-store.js';
 import { ensureSecretDir, writeSecretFileAtomic } from '../pki/secret-files.js';
-import type { ClusterSpec, NodeSpec } from '../spec/model.js';
+import type { ClusterSpec, NodeSpec } from '../config/model.js';
 import { loadOrCreateSshKeyPair } from '../ssh/keypair.js';
 import type { SeedInputs } from './inputs.js';
 import { loadBootScripts } from './scripts.js';

@@ -4,9 +4,9 @@
  * bake (src/template/golden.ts).
  */
 import { parseArgs } from 'node:util';
-import type { CommandContext } from '../cli.js';
-import { clusterFilePath, loadClusterSpec } from '../spec/load.js';
-import type { ClusterSpec } from '../spec/model.js';
+import type { CommandContext } from './context.js';
+import { clusterFilePath, loadClusterSpec } from '../config/load.js';
+import type { ClusterSpec } from '../config/model.js';
 import { buildTemplate } from '../template/build.js';
 import { bakeGolden } from '../template/golden.js';
 import { createProgressSink } from '../template/progress-bar.js';

@@ -1,6 +1,6 @@
 /**
  * `kubestation build-vms`: cluster.yaml → VMs → a Ready, verified cluster.
- * See src/build/build-vms.ts for the flow; this file wires the real
+ * See src/bringup/build-vms.ts for the flow; this file wires the real
  * dependencies (vmrest, seed writer, vdiskmanager, Kubernetes API) or, with
  * --simulate, the in-process simulators, and handles Ctrl-C.
  */
@@ -8,19 +8,19 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { CommandContext } from '../cli.js';
-import { buildVms, type BuildVmsDeps, type BuildVmsResult } from '../build/build-vms.js';
-import { clonesFolder as findClonesFolder } from '../build/host-folders.js';
-import { defaultKubeconfigPath } from '../build/finish.js';
-import { NodeFailedError } from '../build/follow.js';
-import type { ClusterVerifier, DiskGrower, SeedIsoWriter } from '../build/ports.js';
-import { PreflightError } from '../build/preflight.js';
-import { cloudInitSeedWriter, vdiskmanagerGrower } from '../build/real-deps.js';
-import { growDescriptorDisk, startSimulatedLab, type SimulatedLab, type SimulatedLabOptions } from '../build/simulate.js';
-import { apiVerifier, scaledVerifyTimeouts, type ApiVerifierOptions } from '../build/verify-step.js';
-import { createBuildView, type ViewMode } from '../build/view.js';
+import type { CommandContext } from './context.js';
+import { buildVms, type BuildVmsDeps, type BuildVmsResult } from '../bringup/build-vms.js';
+import { clonesFolder as findClonesFolder } from '../bringup/host-folders.js';
+import { defaultKubeconfigPath } from '../bringup/finish.js';
+import { NodeFailedError } from '../bringup/follow.js';
+import type { ClusterVerifier, DiskGrower, SeedIsoWriter } from '../bringup/ports.js';
+import { PreflightError } from '../bringup/preflight.js';
+import { cloudInitSeedWriter, vdiskmanagerGrower } from '../bringup/real-deps.js';
+import type { SimulatedLab, SimulatedLabOptions } from '../../simulators/simulated-lab.js';
+import { apiVerifier, scaledVerifyTimeouts, type ApiVerifierOptions } from '../bringup/verify-step.js';
+import { createBuildView, type ViewMode } from '../bringup/view.js';
 import { describeError, KubestationError } from '../errors.js';
-import { loadClusterSpec, clusterFilePath } from '../spec/load.js';
+import { loadClusterSpec, clusterFilePath } from '../config/load.js';
 import { sshKeyPaths } from '../ssh/keypair.js';
 import { createVmrestClient, type VmrestClient } from '../vmrest/client.js';
 import { terminalPrompt } from '../vmrest/credentials.js';
@@ -103,6 +103,8 @@ export async function runBuildVms(ctx: CommandContext, overrides: BuildVmsComman
   let closeClient: () => Promise<void> = async () => undefined;
   if (values.simulate) {
     const sim = overrides.simulate ?? {};
+    // Loaded only here: the simulators never load on a real build.
+    const { startSimulatedLab, growDescriptorDisk } = await import('../../simulators/simulated-lab.js');
     simDir = await mkdtemp(path.join(os.tmpdir(), 'kubestation-simulate-'));
     lab = await startSimulatedLab(spec, {
       dir: simDir,

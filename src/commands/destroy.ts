@@ -7,8 +7,8 @@
  */
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
-import type { CommandContext } from '../cli.js';
-import { loadDay2Spec, openVmrest } from '../day2/cli-support.js';
+import type { CommandContext } from './context.js';
+import { loadDay2Spec, openVmrest } from './support.js';
 import { executeDestroy, formatDestroyPlan, planDestroy, planIsEmpty } from '../day2/destroy.js';
 import { KubestationError } from '../errors.js';
 

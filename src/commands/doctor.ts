@@ -3,8 +3,8 @@
  * a broken lab and prints the fix for each (src/day2/doctor.ts). Exit code 1
  * when a check fails, 0 otherwise (warnings included).
  */
-import type { CommandContext } from '../cli.js';
-import { loadDay2Spec, openVmrest, parseReportArgs } from '../day2/cli-support.js';
+import type { CommandContext } from './context.js';
+import { loadDay2Spec, openVmrest, parseReportArgs } from './support.js';
 import { formatDoctorReport, runDoctor } from '../day2/doctor.js';
 import { KubestationError } from '../errors.js';
 import type { VmrestClient } from '../vmrest/client.js';

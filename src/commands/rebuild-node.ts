@@ -5,13 +5,13 @@
  * because rebuilding it re-creates the cluster (and every worker with it).
  */
 import { parseArgs } from 'node:util';
-import type { CommandContext } from '../cli.js';
-import { createBuildView } from '../build/view.js';
-import { clonesFolder } from '../build/host-folders.js';
-import { cloudInitSeedWriter, vdiskmanagerGrower } from '../build/real-deps.js';
-import { loadDay2Spec, openVmrest } from '../day2/cli-support.js';
+import type { CommandContext } from './context.js';
+import { createBuildView } from '../bringup/view.js';
+import { clonesFolder } from '../bringup/host-folders.js';
+import { cloudInitSeedWriter, vdiskmanagerGrower } from '../bringup/real-deps.js';
+import { loadDay2Spec, openVmrest } from './support.js';
 import { rebuildNode } from '../day2/rebuild.js';
-import { BuildInterruptedError } from '../build/apply.js';
+import { BuildInterruptedError } from '../bringup/apply.js';
 import { KubestationError } from '../errors.js';
 
 const help = `usage: kubestation rebuild-node <node> [--force] [--json] [--cluster file]

@@ -5,11 +5,11 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { CommandContext } from '../cli.js';
+import type { CommandContext } from './context.js';
 import { prepareSeedInputs, writeNodeSeed, type NodeSeedResult } from '../cloudinit/write-seed.js';
 import { KubestationError } from '../errors.js';
-import { clusterFilePath, loadClusterSpec } from '../spec/load.js';
-import type { ClusterSpec, NodeSpec } from '../spec/model.js';
+import { clusterFilePath, loadClusterSpec } from '../config/load.js';
+import type { ClusterSpec, NodeSpec } from '../config/model.js';
 
 const HELP = `usage: kubestation seed-isos [--cluster cluster.yaml] [--node NAME] [--state-dir DIR] [--json]
 

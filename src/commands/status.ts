@@ -3,8 +3,8 @@
  * power, addresses), the Kubernetes Node (Ready, version, roles) and the
  * last progress line of its console. See src/day2/status.ts.
  */
-import type { CommandContext } from '../cli.js';
-import { loadDay2Spec, openVmrest, parseReportArgs } from '../day2/cli-support.js';
+import type { CommandContext } from './context.js';
+import { loadDay2Spec, openVmrest, parseReportArgs } from './support.js';
 import { collectStatus, formatStatus } from '../day2/status.js';
 
 const help = `usage: kubestation status [--json] [--cluster file]

@@ -5,8 +5,8 @@
  * options given here; running `up` again on a built lab changes nothing.
  */
 import { parseArgs } from 'node:util';
-import type { CommandContext } from '../cli.js';
-import { clusterFilePath, loadClusterSpec } from '../spec/load.js';
+import type { CommandContext } from './context.js';
+import { clusterFilePath, loadClusterSpec } from '../config/load.js';
 import { createVmrestClient } from '../vmrest/client.js';
 import { resolveVmrestCredentials, terminalPrompt, type PromptFunction } from '../vmrest/credentials.js';
 import { buildTemplateSteps } from './build-template.js';

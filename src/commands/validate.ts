@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
-import type { CommandContext } from '../cli.js';
-import { checkClusterSpec, clusterFilePath, readClusterFile } from '../spec/load.js';
-import type { ClusterSpec } from '../spec/model.js';
-import { formatProblem } from '../spec/problems.js';
+import type { CommandContext } from './context.js';
+import { checkClusterSpec, clusterFilePath, readClusterFile } from '../config/load.js';
+import type { ClusterSpec } from '../config/model.js';
+import { formatProblem } from '../config/problems.js';
 
 /** The lab at a glance: what `validate` prints and `--json` returns. */
 export function summarizeSpec(spec: ClusterSpec) {

@@ -4,10 +4,10 @@
  * Exit code 0 when every check passes, 1 when one fails, 130 on Ctrl-C.
  */
 import { parseArgs } from 'node:util';
-import type { CommandContext } from '../cli.js';
+import type { CommandContext } from './context.js';
 import { KubeClient } from '../kube/client.js';
 import { clusterSecretPaths } from '../pki/secrets-store.js';
-import { clusterFilePath, loadClusterSpec } from '../spec/load.js';
+import { clusterFilePath, loadClusterSpec } from '../config/load.js';
 import { renderReport } from '../verify/report.js';
 import { verifyCluster } from '../verify/verify-cluster.js';
 

@@ -2,7 +2,7 @@
  * destroy: delete the lab's VMs and what belongs only to them.
  *
  * A VM is deleted only if its .vmx carries this cluster's ownership marker
- * (src/build/ownership.ts), whatever its name. VMs without the marker or with
+ * (src/bringup/ownership.ts), whatever its name. VMs without the marker or with
  * another cluster's are never touched, even when their name is a node's:
  * the plan lists them as left alone. Also removed: the nodes' DHCP
  * reservations and seed ISOs. The CA, join token, SSH key, serial logs and
@@ -15,11 +15,11 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { inspectOwnership, describeOwnership } from '../build/ownership.js';
-import { BuildStateStore, readBuildState } from '../build/state.js';
+import { inspectOwnership, describeOwnership } from '../bringup/ownership.js';
+import { BuildStateStore, readBuildState } from '../bringup/state.js';
 import { SEED_ISO_NAME, nodeSeedDir } from '../cloudinit/write-seed.js';
 import { KubestationError } from '../errors.js';
-import type { ClusterSpec } from '../spec/model.js';
+import type { ClusterSpec } from '../config/model.js';
 import { vmNameFromVmxPath, type PowerState } from '../vmrest/client.js';
 import { VmrestForbiddenError } from '../vmrest/errors.js';
 import type { Day2Log, Day2Vmrest } from './ports.js';

@@ -17,15 +17,15 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { findNodeVm } from '../build/apply.js';
-import { readBuildState, type BuildState } from '../build/state.js';
-import { readVmxFile } from '../build/ownership.js';
-import { checkVmnets } from '../build/preflight.js';
+import { findNodeVm } from '../bringup/apply.js';
+import { readBuildState, type BuildState } from '../bringup/state.js';
+import { readVmxFile } from '../bringup/ownership.js';
+import { checkVmnets } from '../bringup/preflight.js';
 import { nodeSeedDir, SEED_ISO_NAME } from '../cloudinit/write-seed.js';
 import { describeError, KubestationError } from '../errors.js';
 import { findCondition, KubeApiError, type KubeClient, type KubeObject, type Node } from '../kube/index.js';
-import { inRange, intToIp, ipToInt } from '../spec/ipv4.js';
-import type { ClusterSpec, NodeSpec } from '../spec/model.js';
+import { inRange, intToIp, ipToInt } from '../config/ipv4.js';
+import type { ClusterSpec, NodeSpec } from '../config/model.js';
 import { requireReadyTemplate } from '../template/ready.js';
 import { SEED_CDROM } from '../template/vmx.js';
 import { checkNodes, checkSystemPods, cniPods } from '../verify/cluster-checks.js';

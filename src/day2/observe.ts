@@ -6,12 +6,12 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { findNodeVm } from '../build/apply.js';
-import { describeOwnership, inspectOwnership, type Ownership } from '../build/ownership.js';
-import type { BuildState } from '../build/state.js';
+import { findNodeVm } from '../bringup/apply.js';
+import { describeOwnership, inspectOwnership, type Ownership } from '../bringup/ownership.js';
+import type { BuildState } from '../bringup/state.js';
 import { KubeApiError, KubeClient, KubeTimeoutError, type KubeClientOptions, type Node } from '../kube/index.js';
 import { clusterSecretPaths } from '../pki/index.js';
-import type { ClusterSpec, NodeSpec } from '../spec/model.js';
+import type { ClusterSpec, NodeSpec } from '../config/model.js';
 import type { PowerState, VmSummary } from '../vmrest/client.js';
 import type { Day2Vmrest } from './ports.js';
 

@@ -2,7 +2,7 @@
  * What day-2 commands need from vmrest: build-vms' slice (clone, configure,
  * power) plus deleting VMs and reading guest addresses.
  */
-import type { BuildVmrest } from '../build/ports.js';
+import type { BuildVmrest } from '../bringup/ports.js';
 import type { VmrestClient } from '../vmrest/client.js';
 
 export type Day2Vmrest = BuildVmrest & Pick<VmrestClient, 'deleteVm' | 'getNicIps'>;

@@ -19,18 +19,18 @@
  */
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { applyNode, BuildInterruptedError, locateVm, type AppliedVm, type ApplyContext } from '../build/apply.js';
-import { detachSeedIso } from '../build/finish.js';
-import { ConsoleFollower, type FollowTiming } from '../build/follow.js';
-import { describeOwnership, inspectOwnership } from '../build/ownership.js';
-import { nodePaths } from '../build/paths.js';
-import type { BuildEvent, BuildEventSink, DiskGrower, SeedIsoWriter } from '../build/ports.js';
-import { PreflightError, runPreflight, type PreflightDeps } from '../build/preflight.js';
-import { APPLY_STEPS, BuildStateStore, cloneUnfinished } from '../build/state.js';
+import { applyNode, BuildInterruptedError, locateVm, type AppliedVm, type ApplyContext } from '../bringup/apply.js';
+import { detachSeedIso } from '../bringup/finish.js';
+import { ConsoleFollower, type FollowTiming } from '../bringup/follow.js';
+import { describeOwnership, inspectOwnership } from '../bringup/ownership.js';
+import { nodePaths } from '../bringup/paths.js';
+import type { BuildEvent, BuildEventSink, DiskGrower, SeedIsoWriter } from '../bringup/ports.js';
+import { PreflightError, runPreflight, type PreflightDeps } from '../bringup/preflight.js';
+import { APPLY_STEPS, BuildStateStore, cloneUnfinished } from '../bringup/state.js';
 import { KubestationError } from '../errors.js';
 import { drainNode, findCondition, KubeApiError, KubeNotFoundError, KubeTimeoutError, waitUntil, type KubeClient } from '../kube/index.js';
 import { mintBootstrapToken } from '../pki/index.js';
-import type { ClusterSpec, NodeSpec } from '../spec/model.js';
+import type { ClusterSpec, NodeSpec } from '../config/model.js';
 import { expectedCloneVmx, fileExists, isOwnedBy, observeVm, probeApi, type ApiProbe, type KubeAccess, type ObservedVm } from './observe.js';
 import type { Day2Log, Day2Vmrest } from './ports.js';
 import { mintTokenThroughApi, readStoredToken, tokenUnusableError } from './token.js';

@@ -4,14 +4,14 @@
  * roles) when the API server answers, and the last progress line on its
  * serial console. Read-only; every source that fails is reported, not fatal.
  */
-import { findNodeVm } from '../build/apply.js';
-import { tailLines } from '../build/follow.js';
-import { nodePaths } from '../build/paths.js';
-import { readBuildState, type BuildState } from '../build/state.js';
+import { findNodeVm } from '../bringup/apply.js';
+import { tailLines } from '../bringup/follow.js';
+import { nodePaths } from '../bringup/paths.js';
+import { readBuildState, type BuildState } from '../bringup/state.js';
 import { describeError } from '../errors.js';
 import { findCondition, type Node } from '../kube/index.js';
 import { parseProgressLine, type ProgressLine } from '../progress/index.js';
-import type { ClusterSpec, NodeRole } from '../spec/model.js';
+import type { ClusterSpec, NodeRole } from '../config/model.js';
 import type { PowerState } from '../vmrest/client.js';
 import { isOwnedBy, nodeRoles, observeVm, probeApi, type KubeAccess } from './observe.js';
 import type { Day2Vmrest } from './ports.js';

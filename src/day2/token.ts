@@ -12,7 +12,7 @@
 import { KubestationError } from '../errors.js';
 import { createBootstrapTokenSecret, tokenExpiry, type KubeClient } from '../kube/index.js';
 import { clusterSecretPaths, generateBootstrapToken, mintBootstrapToken, readRecordedBootstrapToken, type BootstrapToken } from '../pki/index.js';
-import type { ClusterSpec } from '../spec/model.js';
+import type { ClusterSpec } from '../config/model.js';
 
 export interface StoredToken {
   token: BootstrapToken;

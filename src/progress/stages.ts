@@ -5,7 +5,7 @@
  * enforces the same numbers plus a grace period as a backstop for a guest
  * that dies without reporting.
  */
-import type { NodeRole } from '../spec/model.js';
+import type { NodeRole } from '../config/model.js';
 
 export type StageName =
   | 'os'

@@ -4,7 +4,7 @@
  * (the guest clock can jump when NTP syncs), using the stage deadlines from
  * stages.ts plus HOST_GRACE_SECONDS.
  */
-import type { NodeRole } from '../spec/model.js';
+import type { NodeRole } from '../config/model.js';
 import type { ProgressLine } from './protocol.js';
 import { FINAL_STAGE, FIRST_REPORT_DEADLINE_SECONDS, HOST_GRACE_SECONDS, type StageDefinition, stagesFor } from './stages.js';
 

@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { asset } from '../assets.js';
-import type { ClusterSpec } from '../spec/model.js';
+import type { ClusterSpec } from '../config/model.js';
 
 export interface SeedFile {
   name: string;

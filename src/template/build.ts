@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { KubestationError } from '../errors.js';
-import type { ClusterSpec } from '../spec/model.js';
+import type { ClusterSpec } from '../config/model.js';
 import { VmxFile } from '../vmx/vmx-file.js';
 import { fileNameFromUrl, sha256File } from './checksums.js';
 import { downloadVerified, fetchExpectedSha256, type HttpOptions } from './download.js';

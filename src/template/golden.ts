@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { KubestationError } from '../errors.js';
 import { buildIso } from '../iso/iso9660.js';
 import { ProgressLineAccumulator, type ProgressLine } from '../progress/protocol.js';
-import type { ClusterSpec } from '../spec/model.js';
+import type { ClusterSpec } from '../config/model.js';
 import { VmxFile } from '../vmx/vmx-file.js';
 import { renderBakeSeed } from './bake-seed.js';
 import { writeFileAtomic } from './files.js';

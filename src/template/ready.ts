@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { KubestationError } from '../errors.js';
-import type { ClusterSpec } from '../spec/model.js';
+import type { ClusterSpec } from '../config/model.js';
 import { bakeIsoAttached, goldenMatchesSpec } from './golden.js';
 import { readTemplateState, templateVmxPath, type GoldenMarker, type TemplateState } from './state.js';
 import type { TemplateVmrest } from './vmrest-port.js';

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ClusterSpec } from '../spec/model.js';
+import type { ClusterSpec } from '../config/model.js';
 import { writeFileAtomic } from './files.js';
 
 export const TEMPLATE_STATE_VERSION = 1;

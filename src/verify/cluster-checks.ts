@@ -5,7 +5,7 @@
  * belong to. Pure: objects in, findings out.
  */
 import { findCondition, type Node, type Pod } from '../kube/types.js';
-import type { ClusterSpec, NodeSpec } from '../spec/model.js';
+import type { ClusterSpec, NodeSpec } from '../config/model.js';
 import type { Findings } from './findings.js';
 import type { Problem } from './report.js';
 

@@ -4,7 +4,7 @@
  * within a node points at the overlay (VXLAN); a Service that fails while
  * its pods answer directly points at kube-proxy; and so on.
  */
-import type { ClusterSpec } from '../spec/model.js';
+import type { ClusterSpec } from '../config/model.js';
 import type { Findings } from './findings.js';
 import { clockOffsetSeconds, describeCurlFailure, type ProbeLine } from './probe-script.js';
 import type { Problem } from './report.js';

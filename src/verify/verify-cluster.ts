@@ -13,7 +13,7 @@ import type { KubeClient } from '../kube/client.js';
 import { KubeApiError, KubeNotFoundError } from '../kube/errors.js';
 import type { Pod } from '../kube/types.js';
 import { findCondition } from '../kube/types.js';
-import type { ClusterSpec } from '../spec/model.js';
+import type { ClusterSpec } from '../config/model.js';
 import { checkNodes, checkSystemPods, cniPods, podHealth } from './cluster-checks.js';
 import { checkDataPath, type ProbeOutcome } from './data-path-checks.js';
 import { Findings } from './findings.js';

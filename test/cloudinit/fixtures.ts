@@ -5,8 +5,8 @@ import path from 'node:path';
 import { loadBootScripts } from '../../src/cloudinit/scripts.js';
 import type { SeedInputs } from '../../src/cloudinit/inputs.js';
 import { loadOrCreateClusterSecrets, type ClusterSecrets } from '../../src/pki/secrets-store.js';
-import { parseClusterSpec } from '../../src/spec/load.js';
-import type { ClusterSpec } from '../../src/spec/model.js';
+import { parseClusterSpec } from '../../src/config/load.js';
+import type { ClusterSpec } from '../../src/config/model.js';
 
 export const repoRoot = path.resolve(import.meta.dirname, '../..');
 export const shippedClusterYaml = readFileSync(path.join(repoRoot, 'cluster.yaml'), 'utf8');

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { GUEST, PINNED_SANDBOX_IMAGE } from '../../src/cloudinit/guest.js';
 import { renderContainerdConfig } from '../../src/cloudinit/parts/containerd.js';
 import { renderUserData, renderNodeSeed } from '../../src/cloudinit/seed.js';
-import type { ClusterSpec, NodeSpec } from '../../src/spec/model.js';
+import type { ClusterSpec, NodeSpec } from '../../src/config/model.js';
 import { labInputs, labSpec, repoRoot, tempDir } from './fixtures.js';
 
 interface WriteFileEntry { path: string; content: string; permissions: string; owner: string }

@@ -3,7 +3,7 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readBuildState } from '../../src/build/state.js';
+import { readBuildState } from '../../src/bringup/state.js';
 import { runDestroy } from '../../src/commands/destroy.js';
 import { run as runStatusCommand } from '../../src/commands/status.js';
 import { run as runRebuildCommand } from '../../src/commands/rebuild-node.js';
@@ -13,7 +13,7 @@ import { collectStatus, formatStatus, type ClusterStatus } from '../../src/day2/
 import { clusterSecretPaths } from '../../src/pki/index.js';
 import { templateVmxPath } from '../../src/template/state.js';
 import { VmxFile } from '../../src/vmx/vmx-file.js';
-import { repoRoot } from '../build/lab.js';
+import { repoRoot } from '../bringup/lab.js';
 import { startDay2Lab, type Day2Lab } from './lab.js';
 
 let lab: Day2Lab | undefined;

@@ -1,15 +1,15 @@
 import { rm, writeFile, utimes } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readBuildState } from '../../src/build/state.js';
+import { readBuildState } from '../../src/bringup/state.js';
 import { runDoctor, formatDoctorReport, vmwareDefaultDhcpPool, type DoctorCheck, type DoctorDeps, type DoctorReport } from '../../src/day2/doctor.js';
 import { type Node } from '../../src/kube/index.js';
 import { clusterSecretPaths, parseBootstrapToken } from '../../src/pki/index.js';
-import type { ClusterSpec } from '../../src/spec/model.js';
+import type { ClusterSpec } from '../../src/config/model.js';
 import { templateStatePath, templateVmxPath } from '../../src/template/state.js';
 import { VmrestClient } from '../../src/vmrest/client.js';
 import { VmrestCredentials } from '../../src/vmrest/credentials.js';
 import { VmrestNotRunningError } from '../../src/vmrest/errors.js';
-import { fastClient } from '../build/lab.js';
+import { fastClient } from '../bringup/lab.js';
 import { startDay2Lab, type Day2Lab, type Day2LabOptions } from './lab.js';
 
 let lab: Day2Lab | undefined;

@@ -8,23 +8,23 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { buildVms } from '../../src/build/build-vms.js';
-import type { BuildEvent } from '../../src/build/ports.js';
-import { growDescriptorDisk, writeSimulatedTemplate } from '../../src/build/simulate.js';
-import { cloudInitSeedWriter } from '../../src/build/real-deps.js';
+import { buildVms } from '../../src/bringup/build-vms.js';
+import type { BuildEvent } from '../../src/bringup/ports.js';
+import { growDescriptorDisk, writeSimulatedTemplate } from '../../simulators/simulated-lab.js';
+import { cloudInitSeedWriter } from '../../src/bringup/real-deps.js';
 import type { KubeAccess } from '../../src/day2/observe.js';
 import type { RebuildDeps, RebuildOptions } from '../../src/day2/rebuild.js';
 import { createBootstrapTokenSecret, KubeClient, tokenExpiry, type Node } from '../../src/kube/index.js';
 import { clusterSecretPaths, loadOrCreateClusterSecrets } from '../../src/pki/index.js';
 import { templateVmxPath } from '../../src/template/state.js';
-import { GuestSimulator, type GuestBehaviour } from '../../src/simulator/guest-simulator.js';
-import { healthySeedLab, type FakeNode, type KubeApiScenario } from '../../src/simulator/kube-api-scenarios.js';
-import { KubeApiSimulator } from '../../src/simulator/kube-api-simulator.js';
-import { VmrestSimulator, type VmrestSimulatorOptions } from '../../src/simulator/vmrest-simulator.js';
-import type { ClusterSpec, NodeSpec } from '../../src/spec/model.js';
+import { GuestSimulator, type GuestBehaviour } from '../../simulators/guest-simulator.js';
+import { healthySeedLab, type FakeNode, type KubeApiScenario } from '../../simulators/kube-api-scenarios.js';
+import { KubeApiSimulator } from '../../simulators/kube-api-simulator.js';
+import { VmrestSimulator, type VmrestSimulatorOptions } from '../../simulators/vmrest-simulator.js';
+import type { ClusterSpec, NodeSpec } from '../../src/config/model.js';
 import { VmrestClient } from '../../src/vmrest/client.js';
 import { VmrestCredentials } from '../../src/vmrest/credentials.js';
-import { fastClient, seedSpec } from '../build/lab.js';
+import { fastClient, seedSpec } from '../bringup/lab.js';
 
 export interface Day2LabOptions {
   /** Changes to the fake API server's nodes (by name). */

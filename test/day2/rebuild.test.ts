@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readBuildState } from '../../src/build/state.js';
+import { readBuildState } from '../../src/bringup/state.js';
 import { rebuildNode } from '../../src/day2/rebuild.js';
 import type { Secret } from '../../src/kube/index.js';
 import { clusterSecretPaths, mintBootstrapToken, parseBootstrapToken, readRecordedBootstrapToken } from '../../src/pki/index.js';

@@ -17,8 +17,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli.js';
 import { DETECTED_VERSION_PLACEHOLDER, GUEST } from '../../src/cloudinit/guest.js';
 import { FINAL_STAGE, stagesFor } from '../../src/progress/index.js';
-import { parseClusterSpec } from '../../src/spec/load.js';
-import type { ClusterSpec, NodeSpec } from '../../src/spec/model.js';
+import { parseClusterSpec } from '../../src/config/load.js';
+import type { ClusterSpec, NodeSpec } from '../../src/config/model.js';
 import { checkCloudInitSucceeded, checkNode, followProgress, type FirewallExpectation, type NodeExpectation } from './support/node-checks.js';
 import {
   STANDIN_APT_REPOSITORY,

@@ -21,8 +21,8 @@ import { loadKubeconfig, parseKubeconfig, resolveKubeconfigPath } from '../../sr
 import type { Node, Pod, Secret } from '../../src/kube/types.js';
 import { waitUntil } from '../../src/kube/wait.js';
 import { createClusterCa } from '../../src/pki/certificates.js';
-import { KubeApiSimulator } from '../../src/simulator/kube-api-simulator.js';
-import { healthySeedLab, brokenSeedLab } from '../../src/simulator/kube-api-scenarios.js';
+import { KubeApiSimulator } from '../../simulators/kube-api-simulator.js';
+import { healthySeedLab, brokenSeedLab } from '../../simulators/kube-api-scenarios.js';
 
 let sim: KubeApiSimulator;
 let client: KubeClient;

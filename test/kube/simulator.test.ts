@@ -3,8 +3,8 @@ import { KubeClient } from '../../src/kube/client.js';
 import type { KubeApiError } from '../../src/kube/errors.js';
 import { parseKubeconfig } from '../../src/kube/kubeconfig.js';
 import type { Pod } from '../../src/kube/types.js';
-import { healthySeedLab } from '../../src/simulator/kube-api-scenarios.js';
-import { KubeApiSimulator } from '../../src/simulator/kube-api-simulator.js';
+import { healthySeedLab } from '../../simulators/kube-api-scenarios.js';
+import { KubeApiSimulator } from '../../simulators/kube-api-simulator.js';
 
 let sim: KubeApiSimulator;
 let client: KubeClient;

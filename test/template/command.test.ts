@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli.js';
-import { VmrestSimulator } from '../../src/simulator/vmrest-simulator.js';
+import { VmrestSimulator } from '../../simulators/vmrest-simulator.js';
 import { captureOutput, IMAGE_NAME, makeCloudImageOva, startImageServer, writeTemplateCluster, writeVdiskmanagerStandIn, type ImageServer } from './fixtures.js';
 
 const USER = 'kube-admin';

@@ -4,9 +4,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { KubeClient } from '../../src/kube/client.js';
 import { parseKubeconfig } from '../../src/kube/kubeconfig.js';
 import type { Pod } from '../../src/kube/types.js';
-import { brokenSeedLab, healthySeedLab, type KubeApiScenario } from '../../src/simulator/kube-api-scenarios.js';
-import { KubeApiSimulator } from '../../src/simulator/kube-api-simulator.js';
-import { parseClusterSpec } from '../../src/spec/load.js';
+import { brokenSeedLab, healthySeedLab, type KubeApiScenario } from '../../simulators/kube-api-scenarios.js';
+import { KubeApiSimulator } from '../../simulators/kube-api-simulator.js';
+import { parseClusterSpec } from '../../src/config/load.js';
 import { renderReport, type VerifyReport } from '../../src/verify/report.js';
 import { verifyCluster, type VerifyOptions } from '../../src/verify/verify-cluster.js';
 

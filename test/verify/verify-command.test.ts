@@ -4,8 +4,8 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli.js';
-import { brokenSeedLab, healthySeedLab, type KubeApiScenario } from '../../src/simulator/kube-api-scenarios.js';
-import { KubeApiSimulator } from '../../src/simulator/kube-api-simulator.js';
+import { brokenSeedLab, healthySeedLab, type KubeApiScenario } from '../../simulators/kube-api-scenarios.js';
+import { KubeApiSimulator } from '../../simulators/kube-api-simulator.js';
 
 function sink() {
   let text = '';

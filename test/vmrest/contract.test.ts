@@ -15,7 +15,7 @@ import {
 import { VmrestClient } from '../../src/vmrest/client.js';
 import { VmrestCredentials } from '../../src/vmrest/credentials.js';
 import { VmxFile } from '../../src/vmx/vmx-file.js';
-import type { SimulatedGuest } from '../../src/simulator/vmrest-simulator.js';
+import type { SimulatedGuest } from '../../simulators/vmrest-simulator.js';
 import { type Harness, harnessPerTest } from './harness.js';
 
 const startHarness = harnessPerTest();

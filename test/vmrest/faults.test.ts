@@ -16,7 +16,7 @@ import {
   VmrestRequestError,
   VmrestTimeoutError,
 } from '../../src/vmrest/errors.js';
-import type { FaultAction } from '../../src/simulator/vmrest-simulator.js';
+import type { FaultAction } from '../../simulators/vmrest-simulator.js';
 import { type Harness, harnessPerTest } from './harness.js';
 
 const startHarness = harnessPerTest();

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, expect } from 'vitest';
 import { VmrestClient, type VmrestClientOptions, type VmrestRequestLogEntry } from '../../src/vmrest/client.js';
 import { VmrestCredentials } from '../../src/vmrest/credentials.js';
-import { VmrestSimulator, type VmrestSimulatorOptions } from '../../src/simulator/vmrest-simulator.js';
+import { VmrestSimulator, type VmrestSimulatorOptions } from '../../simulators/vmrest-simulator.js';
 import { OpenApiExchangeValidator } from './openapi-validator.js';
 
 export const USERNAME = 'kube-admin';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { SimulatorExchange } from '../../src/simulator/vmrest-simulator.js';
+import type { SimulatorExchange } from '../../simulators/vmrest-simulator.js';
 import { OpenApiExchangeValidator } from './openapi-validator.js';
 
 const MEDIA = 'application/vnd.vmware.vmw.rest-v1+json';

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
 import yaml from 'js-yaml';
-import type { SimulatorExchange } from '../../src/simulator/vmrest-simulator.js';
+import type { SimulatorExchange } from '../../simulators/vmrest-simulator.js';
 
 const documentPath = fileURLToPath(new URL('../../src/vmrest/vmrest-api.yaml', import.meta.url));
 const MEDIA = 'application/vnd.vmware.vmw.rest-v1+json';

@@ -8,7 +8,7 @@
  * - calico: the operator's Installation (pool = pod CIDR, VXLAN, addresses
  *   autodetected on ens37).
  */
-import type { ClusterSpec } from '../../spec/model.js';
+import type { ClusterSpec } from '../../config/model.js';
 import { GUEST } from '../guest.js';
 import { dumpYaml } from '../yaml.js';
 import { file, type WriteFile } from './files.js';

@@ -7,7 +7,7 @@
  * since ufw's default routed policy (DROP) would break pod-to-pod and
  * NodePort traffic.
  */
-import type { ClusterSpec, NodeRole } from '../../spec/model.js';
+import type { ClusterSpec, NodeRole } from '../../config/model.js';
 
 export interface FirewallRule {
   /** `allow` = incoming to this node (ufw allow); `route` = forwarded traffic (ufw route allow). */

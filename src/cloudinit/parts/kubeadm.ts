@@ -4,7 +4,7 @@
  * Kubelet configuration, a worker a JoinConfiguration pinned to the cluster
  * CA (no unsafe skip).
  */
-import type { ClusterSpec, NodeSpec } from '../../spec/model.js';
+import type { ClusterSpec, NodeSpec } from '../../config/model.js';
 import { DETECTED_VERSION_PLACEHOLDER, GUEST, nodeFqdn } from '../guest.js';
 import { dumpYaml } from '../yaml.js';
 

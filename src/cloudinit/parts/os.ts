@@ -2,7 +2,7 @@
  * Operating-system pieces every node gets: names and /etc/hosts, time,
  * locale, kernel modules and sysctls for Kubernetes, the VXLAN offload fix.
  */
-import type { ClusterSpec, NodeSpec } from '../../spec/model.js';
+import type { ClusterSpec, NodeSpec } from '../../config/model.js';
 import { VXLAN_INTERFACE, nodeFqdn } from '../guest.js';
 import { file, type WriteFile } from './files.js';
 

@@ -1,5 +1,5 @@
 /** The lab user: SSH keys only over SSH, passwordless sudo, optional console password. */
-import type { UserSpec } from '../../spec/model.js';
+import type { UserSpec } from '../../config/model.js';
 
 export function usersCloudConfig(user: UserSpec, sshAuthorizedKeys: readonly string[]) {
   if (sshAuthorizedKeys.length === 0) throw new Error(`no SSH public key for user ${user.name}`);

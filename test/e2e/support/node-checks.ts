@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { NodeProgress, ProgressLineAccumulator, type ProgressLine } from '../../../src/progress/index.js';
-import type { NodeRole } from '../../../src/spec/model.js';
+import type { NodeRole } from '../../../src/config/model.js';
 import { readGuestFile, standinCalls, type BootResult, type StandinCall } from './rig.js';
 
 export interface NicExpectation {

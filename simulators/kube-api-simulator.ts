@@ -1,0 +1,869 @@
+/**
+ * A fake Kubernetes API server for tests: HTTPS on 127.0.0.1 with a server
+ * certificate from the cluster CA, client-certificate authentication (401
+ * for certificates from another CA, 403 for identities outside the admin
+ * groups), the real paths, verbs, list kinds and Status error bodies
+ * (404/409/422/403), and an in-memory store of nodes, namespaces, pods,
+ * services, secrets and daemonsets.
+ *
+ * Small controllers make it behave like a cluster over time: a scheduler
+ * honouring nodeSelector, taints and tolerations; a kubelet that starts
+ * pods on Ready nodes (shell-script containers really run, see
+ * fake-kubelet.ts) and finishes graceful deletions; a namespace controller;
+ * a DaemonSet controller. The scenario (kube-api-scenarios.ts) decides the
+ * faults: NotReady nodes, crash-looping CoreDNS, dropped cross-node or
+ * Service traffic, pods that never terminate, skewed clocks.
+ *
+ * Every request is recorded (method, path, query, parsed body, user).
+ */
+import { randomUUID, X509Certificate } from 'node:crypto';
+import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { KubeObject, Node, Pod, Service, Status, Taint, Toleration } from '../src/kube/types.js';
+import { type CertificateAndKey, createClusterCa, issueClientCertificate, issueServerCertificate } from '../src/pki/certificates.js';
+import { renderKubeconfig } from '../src/pki/kubeconfig.js';
+import { runContainerScript } from './fake-kubelet.js';
+import type { FakeNode, KubeApiScenario } from './kube-api-scenarios.js';
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  body: unknown;
+  contentType: string | undefined;
+  user: string | undefined;
+}
+
+interface ResourceInfo {
+  kind: string;
+  apiVersion: string;
+  namespaced: boolean;
+}
+
+const resources: Record<string, ResourceInfo> = {
+  'v1/nodes': { kind: 'Node', apiVersion: 'v1', namespaced: false },
+  'v1/namespaces': { kind: 'Namespace', apiVersion: 'v1', namespaced: false },
+  'v1/pods': { kind: 'Pod', apiVersion: 'v1', namespaced: true },
+  'v1/services': { kind: 'Service', apiVersion: 'v1', namespaced: true },
+  'v1/secrets': { kind: 'Secret', apiVersion: 'v1', namespaced: true },
+  'apps/v1/daemonsets': { kind: 'DaemonSet', apiVersion: 'apps/v1', namespaced: true },
+};
+
+class ApiFailure extends Error {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+    message: string,
+    readonly details?: Status['details'],
+  ) {
+    super(message);
+  }
+}
+
+const notFound = (resource: string, name: string) =>
+  new ApiFailure(404, 'NotFound', `${resource} "${name}" not found`, { name, kind: resource });
+
+const dns1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const adminGroups = ['kubeadm:cluster-admins', 'system:masters'];
+
+/** Options for a simulator run. */
+export interface KubeApiSimulatorOptions {
+  scenario: KubeApiScenario;
+  /** Reuse a CA (e.g. the one loadOrCreateClusterSecrets made); default: a fresh one. */
+  ca?: CertificateAndKey;
+  /** How long a graceful pod deletion takes to finish; default 30 ms. */
+  podTerminationMs?: number;
+}
+
+interface PodRuntime {
+  started: boolean;
+  logs: string;
+  previousLogs: string;
+  removeAt?: number;
+}
+
+export class KubeApiSimulator {
+  readonly requests: RecordedRequest[] = [];
+  readonly scenario: KubeApiScenario;
+  readonly ca: CertificateAndKey;
+  private readonly store = new Map<string, KubeObject>();
+  private readonly runtime = new Map<string, PodRuntime>();
+  private readonly server: https.Server;
+  private readonly timer: NodeJS.Timeout;
+  private readonly podTerminationMs: number;
+  private resourceVersion = 1000;
+  private nextServiceIp = 1;
+  private nextNodePort = 30080;
+  private readonly nextPodIp = new Map<string, number>();
+  private running = new Set<Promise<void>>();
+  private port = 0;
+
+  private constructor(options: KubeApiSimulatorOptions, ca: CertificateAndKey, serverCert: CertificateAndKey) {
+    this.scenario = options.scenario;
+    this.ca = ca;
+    this.podTerminationMs = options.podTerminationMs ?? 30;
+    this.server = https.createServer(
+      // Like the real API server: ask for a client certificate but decide in HTTP (401), not in the handshake.
+      { key: serverCert.keyPem, cert: serverCert.certPem, ca: ca.certPem, requestCert: true, rejectUnauthorized: false },
+      (req, res) => void this.handle(req, res),
+    );
+    this.timer = setInterval(() => this.tick(), 10);
+    this.timer.unref();
+    this.populate();
+  }
+
+  static async start(options: KubeApiSimulatorOptions): Promise<KubeApiSimulator> {
+    const ca = options.ca ?? (await createClusterCa());
+    const serverCert = await issueServerCertificate(ca, { commonName: 'kube-apiserver', dnsNames: ['localhost', 'kubernetes'], ipAddresses: ['127.0.0.1'] });
+    const sim = new KubeApiSimulator(options, ca, serverCert);
+    await new Promise<void>((resolve) => sim.server.listen(0, '127.0.0.1', resolve));
+    sim.port = (sim.server.address() as AddressInfo).port;
+    return sim;
+  }
+
+  get url(): string {
+    return `https://127.0.0.1:${this.port}`;
+  }
+
+  /** A kubeconfig for this server with a fresh client certificate (default: the kubeadm admin identity). */
+  async kubeconfig(identity: { user: string; groups: string[] } = { user: 'kubernetes-admin', groups: ['kubeadm:cluster-admins'] }, ca = this.ca): Promise<string> {
+    const client = await issueClientCertificate(ca, { commonName: identity.user, organizations: identity.groups });
+    return renderKubeconfig({ clusterName: 'sim', server: this.url, caCertPem: this.ca.certPem, userName: identity.user, clientCertPem: client.certPem, clientKeyPem: client.keyPem });
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await Promise.all(this.running);
+  }
+
+  // Store access for tests
+
+  /** Objects of a resource ("pods", "services", "namespaces", …), optionally in one namespace. */
+  objects<T extends KubeObject = KubeObject>(resource: string, namespace?: string): T[] {
+    const info = resourceByName(resource);
+    return [...this.store.values()].filter(
+      (o) => o.kind === info.kind && (namespace === undefined || o.metadata.namespace === namespace),
+    ) as T[];
+  }
+
+  get<T extends KubeObject = KubeObject>(resource: string, namespace: string | undefined, name: string): T | undefined {
+    return this.store.get(storeKey(resourceByName(resource).kind, namespace, name)) as T | undefined;
+  }
+
+  /** Requests whose method and path match (path may be a prefix ending in "*"). */
+  requestsTo(method: string, path: string): RecordedRequest[] {
+    return this.requests.filter((r) => r.method === method && (path.endsWith('*') ? r.path.startsWith(path.slice(0, -1)) : r.path === path));
+  }
+
+  /** Resolves once every started script container has finished (for tests that want a quiet store). */
+  async settle(): Promise<void> {
+    await Promise.all(this.running);
+  }
+
+  // Seed objects
+
+  private populate(): void {
+    const s = this.scenario;
+    const systemNamespaces = ['default', 'kube-system', 'kube-public', 'kube-node-lease', ...(s.cni === 'flannel' ? ['kube-flannel'] : ['tigera-operator', 'calico-system'])];
+    for (const name of systemNamespaces) this.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'kubernetes.io/metadata.name': name } }, status: { phase: 'Active' } });
+    s.nodes.forEach((node, index) => this.put(this.nodeObject(node, index)));
+    this.put(serviceObject('default', 'kubernetes', '10.96.0.1', [{ name: 'https', port: 443, targetPort: 6443 }], undefined));
+    this.put(serviceObject('kube-system', 'kube-dns', '10.96.0.10', [{ name: 'dns', port: 53, protocol: 'UDP' }, { name: 'dns-tcp', port: 53 }], { 'k8s-app': 'kube-dns' }));
+
+    const cp = s.nodes.find((n) => n.role === 'control-plane')!;
+    for (const component of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'etcd']) {
+      this.seedPod({
+        metadata: {
+          name: `${component}-${cp.name}`,
+          namespace: 'kube-system',
+          labels: { component, tier: 'control-plane' },
+          annotations: { 'kubernetes.io/config.mirror': randomUUID(), 'kubernetes.io/config.source': 'file' },
+          ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: cp.name, uid: randomUUID(), controller: true }],
+        },
+        spec: { nodeName: cp.name, hostNetwork: true, containers: [{ name: component, image: `registry.k8s.io/${component}:${cp.kubeletVersion}` }] },
+      }, cp, true);
+    }
+    for (const suffix of ['7c65d6cfc9-2xk8q', '7c65d6cfc9-9zt4m']) {
+      const pod = this.seedPod({
+        metadata: {
+          name: `coredns-${suffix}`,
+          namespace: 'kube-system',
+          labels: { 'k8s-app': 'kube-dns', 'pod-template-hash': '7c65d6cfc9' },
+          ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'coredns-7c65d6cfc9', uid: randomUUID(), controller: true }],
+        },
+        spec: { nodeName: cp.name, containers: [{ name: 'coredns', image: 'registry.k8s.io/coredns/coredns:v1.12.1', ports: [{ containerPort: 53, protocol: 'UDP' }] }] },
+      }, cp, false);
+      if (s.coreDnsCrashLoop) {
+        this.crashLoop(pod, 'coredns', 7);
+        this.runtime.get(keyOf(pod))!.previousLogs =
+          '[INFO] plugin/reload: Running configuration SHA512 = 591cf328cccc12bc490481273e738df59329c62c0b729d94e8b61db9961c2fa5\n' +
+          '[FATAL] plugin/loop: Loop (127.0.0.1:45437 -> :53) detected for zone ".", see https://coredns.io/plugins/loop#troubleshooting. Query: "HINFO 4547991504243258144.3688648895315093531."\n';
+      }
+    }
+    const daemonSets: [string, string, string][] = [['kube-system', 'kube-proxy', 'k8s-app']];
+    daemonSets.push(s.cni === 'flannel' ? ['kube-flannel', 'kube-flannel-ds', 'app'] : ['calico-system', 'calico-node', 'k8s-app']);
+    for (const [namespace, name, labelKey] of daemonSets) {
+      const labelValue = name === 'kube-flannel-ds' ? 'flannel' : name;
+      const ds = this.put<KubeObject>({
+        apiVersion: 'apps/v1',
+        kind: 'DaemonSet',
+        metadata: { name, namespace, labels: { [labelKey]: labelValue } },
+        spec: { selector: { matchLabels: { [labelKey]: labelValue } }, template: { metadata: { labels: { [labelKey]: labelValue } }, spec: { hostNetwork: true, tolerations: [{ operator: 'Exists' }], containers: [{ name, image: `example/${name}` }] } } },
+        status: { desiredNumberScheduled: s.nodes.length, numberReady: s.nodes.filter((n) => n.ready !== false).length },
+      });
+      for (const node of s.nodes) {
+        const pod = this.seedPod({
+          metadata: {
+            name: `${name}-${node.name.replace(/[^a-z0-9]/g, '').slice(-5)}`,
+            namespace,
+            labels: { [labelKey]: labelValue },
+            ownerReferences: [{ apiVersion: 'apps/v1', kind: 'DaemonSet', name, uid: ds.metadata.uid!, controller: true }],
+          },
+          spec: { nodeName: node.name, hostNetwork: true, containers: [{ name: name === 'kube-flannel-ds' ? 'kube-flannel' : name, image: `example/${name}` }] },
+        }, node, true);
+        // A node whose CNI never came up: its CNI pod crash-loops, which is why the node is NotReady.
+        if (node.ready === false && name !== 'kube-proxy') this.crashLoop(pod, pod.spec!.containers[0]!.name, 5);
+      }
+    }
+  }
+
+  private nodeObject(node: FakeNode, index: number): Node {
+    const ready = node.ready !== false;
+    const taints: Taint[] = [];
+    if (node.role === 'control-plane' && this.scenario.controlPlaneTaint) taints.push({ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' });
+    if (!ready) {
+      taints.push({ key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' }, { key: 'node.kubernetes.io/not-ready', effect: 'NoExecute' });
+    }
+    const now = new Date().toISOString();
+    const annotations: Record<string, string> = {};
+    if (this.scenario.cni === 'flannel') {
+      annotations['flannel.alpha.coreos.com/backend-type'] = 'vxlan';
+      annotations['flannel.alpha.coreos.com/public-ip'] = node.flannelPublicIp ?? node.internalIP;
+    }
+    return {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: {
+        name: node.name,
+        labels: {
+          'kubernetes.io/hostname': node.name,
+          'kubernetes.io/os': 'linux',
+          'kubernetes.io/arch': 'amd64',
+          ...(node.role === 'control-plane' ? { 'node-role.kubernetes.io/control-plane': '', 'node.kubernetes.io/exclude-from-external-load-balancers': '' } : {}),
+        },
+        annotations,
+      },
+      spec: { podCIDR: `10.244.${index}.0/24`, taints },
+      status: {
+        conditions: [
+          { type: 'MemoryPressure', status: 'False', reason: 'KubeletHasSufficientMemory', lastHeartbeatTime: now },
+          { type: 'DiskPressure', status: 'False', reason: 'KubeletHasNoDiskPressure', lastHeartbeatTime: now },
+          ready
+            ? { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: now }
+            : {
+                type: 'Ready',
+                status: 'False',
+                reason: 'KubeletNotReady',
+                message: 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized',
+                lastHeartbeatTime: now,
+              },
+        ],
+        addresses: [
+          { type: 'InternalIP', address: node.internalIP },
+          { type: 'Hostname', address: node.name },
+        ],
+        nodeInfo: { kubeletVersion: node.kubeletVersion, containerRuntimeVersion: 'containerd://2.2.1', osImage: 'Ubuntu 24.04.3 LTS', kernelVersion: '6.8.0-88-generic' },
+      },
+    };
+  }
+
+  private seedPod(pod: Pod, node: FakeNode, hostNetwork: boolean): Pod {
+    const stored = this.put({ apiVersion: 'v1', kind: 'Pod', ...pod } as Pod) as Pod;
+    this.runtime.set(keyOf(stored), { started: true, logs: '', previousLogs: '' });
+    this.markRunning(stored, node, hostNetwork ? node.internalIP : this.allocatePodIp(node.name));
+    return stored;
+  }
+
+  private crashLoop(pod: Pod, container: string, restarts: number): void {
+    pod.status!.conditions = readyConditions(false);
+    pod.status!.containerStatuses = [
+      {
+        name: container,
+        ready: false,
+        restartCount: restarts,
+        state: { waiting: { reason: 'CrashLoopBackOff', message: `back-off 5m0s restarting failed container=${container} pod=${pod.metadata.name}` } },
+        lastState: { terminated: { exitCode: 1, reason: 'Error' } },
+      },
+    ];
+  }
+
+  // Store primitives
+
+  private put<T extends KubeObject>(object: T): T {
+    const meta = object.metadata;
+    meta.uid ??= randomUUID();
+    meta.creationTimestamp ??= new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    meta.resourceVersion = String(++this.resourceVersion);
+    this.store.set(storeKey(object.kind!, meta.namespace, meta.name!), object);
+    return object;
+  }
+
+  private remove(object: KubeObject): void {
+    this.store.delete(storeKey(object.kind!, object.metadata.namespace, object.metadata.name!));
+    this.runtime.delete(keyOf(object));
+  }
+
+  private nodeSpec(name: string | undefined): FakeNode | undefined {
+    return this.scenario.nodes.find((n) => n.name === name);
+  }
+
+  private allocatePodIp(nodeName: string): string {
+    const index = this.scenario.nodes.findIndex((n) => n.name === nodeName);
+    const next = (this.nextPodIp.get(nodeName) ?? 2) + 1;
+    this.nextPodIp.set(nodeName, next);
+    return `10.244.${index}.${next}`;
+  }
+
+  // HTTP
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://127.0.0.1');
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const raw = Buffer.concat(chunks).toString('utf8');
+    let body: unknown;
+    try {
+      body = raw ? JSON.parse(raw) : undefined;
+    } catch {
+      body = raw;
+    }
+    const socket = req.socket as TLSSocket;
+    const peer = socket.getPeerCertificate();
+    const identity = socket.authorized && peer?.raw ? identityOf(peer.raw) : undefined;
+    this.requests.push({ method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams), body, contentType: req.headers['content-type'], user: identity?.user });
+    this.tick();
+    try {
+      if (!identity) throw new ApiFailure(401, 'Unauthorized', 'Unauthorized');
+      if (!identity.groups.some((g) => adminGroups.includes(g))) {
+        throw new ApiFailure(403, 'Forbidden', `${describeTarget(url.pathname)} is forbidden: User "${identity.user}" cannot ${verbOf(req.method ?? 'GET', url.pathname)} resource`);
+      }
+      const result = await this.route(req.method ?? 'GET', url, body, req.headers['content-type']);
+      if (typeof result.body === 'string') {
+        res.writeHead(result.status, { 'content-type': 'text/plain' });
+        res.end(result.body);
+      } else {
+        res.writeHead(result.status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(result.body));
+      }
+    } catch (error) {
+      const failure = error instanceof ApiFailure ? error : new ApiFailure(500, 'InternalError', `Internal error occurred: ${(error as Error).message}`);
+      const status: Status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: failure.message, reason: failure.reason, code: failure.code };
+      if (failure.details) status.details = failure.details;
+      res.writeHead(failure.code, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(status));
+    }
+  }
+
+  private async route(method: string, url: URL, body: unknown, contentType: string | undefined): Promise<{ status: number; body: unknown }> {
+    if (url.pathname === '/version') return { status: 200, body: { major: '1', minor: '37', gitVersion: this.scenario.nodes[0]?.kubeletVersion ?? 'v1.37.0' } };
+    const match = /^\/(?:api\/v1|apis\/(apps\/v1|policy\/v1))\/(.*)$/.exec(url.pathname);
+    if (!match) throw new ApiFailure(404, 'NotFound', 'the server could not find the requested resource');
+    const group = match[1] ?? 'v1';
+    const parts = match[2]!.split('/').map(decodeURIComponent);
+    let namespace: string | undefined;
+    if (parts[0] === 'namespaces' && parts.length >= 3) {
+      namespace = parts[1];
+      parts.splice(0, 2);
+    }
+    const [resource, name, subresource] = parts;
+    const info = resources[`${group}/${resource}`];
+    if (!info || parts.length > 3) throw new ApiFailure(404, 'NotFound', 'the server could not find the requested resource');
+    if (namespace !== undefined && !info.namespaced) throw new ApiFailure(404, 'NotFound', 'the server could not find the requested resource');
+
+    if (subresource) {
+      if (info.kind !== 'Pod') throw new ApiFailure(404, 'NotFound', 'the server could not find the requested resource');
+      if (subresource === 'log' && method === 'GET') return { status: 200, body: this.podLogs(namespace!, name!, url.searchParams) };
+      if (subresource === 'eviction' && method === 'POST') return this.evict(namespace!, name!, body);
+      throw new ApiFailure(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
+    }
+    if (!name) {
+      if (method === 'GET') return { status: 200, body: this.list(info, namespace, url.searchParams) };
+      if (method === 'POST') return { status: 201, body: this.create(info, namespace, body) };
+      throw new ApiFailure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+    }
+    const existing = this.store.get(storeKey(info.kind, namespace, name));
+    if (!existing) throw notFound(`${resource}`, name);
+    switch (method) {
+      case 'GET':
+        return { status: 200, body: existing };
+      case 'DELETE':
+        return { status: 200, body: this.delete(existing, body) };
+      case 'PATCH':
+        return { status: 200, body: this.patch(existing, body, contentType) };
+      default:
+        throw new ApiFailure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+    }
+  }
+
+  private list(info: ResourceInfo, namespace: string | undefined, params: URLSearchParams) {
+    const labelSelector = params.get('labelSelector') ?? '';
+    const fieldSelector = params.get('fieldSelector') ?? '';
+    const items = [...this.store.values()]
+      .filter((o) => o.kind === info.kind && (namespace === undefined || o.metadata.namespace === namespace))
+      .filter((o) => matchesLabels(o.metadata.labels ?? {}, labelSelector) && matchesFields(o, fieldSelector))
+      .sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
+    return { apiVersion: info.apiVersion, kind: `${info.kind}List`, metadata: { resourceVersion: String(this.resourceVersion) }, items };
+  }
+
+  private create(info: ResourceInfo, namespace: string | undefined, body: unknown): KubeObject {
+    const object = structuredClone(body) as KubeObject;
+    if (typeof object !== 'object' || object === null || typeof object.metadata !== 'object') {
+      throw new ApiFailure(400, 'BadRequest', 'the object provided is unrecognized or has no metadata');
+    }
+    if (object.kind !== undefined && object.kind !== info.kind) {
+      throw new ApiFailure(400, 'BadRequest', `the API version in the data (${object.apiVersion}) does not match the expected API version (${info.apiVersion}) or kind ${object.kind} is not ${info.kind}`);
+    }
+    object.kind = info.kind;
+    object.apiVersion = info.apiVersion;
+    const meta = object.metadata;
+    if (!meta.name && meta.generateName) meta.name = `${meta.generateName}${randomUUID().slice(0, 5)}`;
+    const invalid = (field: string, message: string) =>
+      new ApiFailure(422, 'Invalid', `${info.kind} "${meta.name ?? ''}" is invalid: ${field}: ${message}`, { name: meta.name, kind: info.kind.toLowerCase() + 's', causes: [{ reason: 'FieldValueInvalid', message, field }] });
+    if (!meta.name) throw invalid('metadata.name', 'Required value: name or generateName is required');
+    if (!dns1123.test(meta.name) || meta.name.length > 253) throw invalid('metadata.name', `Invalid value: "${meta.name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'`);
+    if (info.namespaced) {
+      if (meta.namespace !== undefined && meta.namespace !== namespace) {
+        throw new ApiFailure(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request');
+      }
+      meta.namespace = namespace;
+      const ns = this.store.get(storeKey('Namespace', undefined, namespace!));
+      if (!ns) throw notFound('namespaces', namespace!);
+      if (ns.metadata.deletionTimestamp) {
+        throw new ApiFailure(403, 'Forbidden', `${info.kind.toLowerCase()}s "${meta.name}" is forbidden: unable to create new content in namespace ${namespace} because it is being terminated`);
+      }
+    }
+    if (this.store.has(storeKey(info.kind, meta.namespace, meta.name))) {
+      throw new ApiFailure(409, 'AlreadyExists', `${info.kind.toLowerCase()}s "${meta.name}" already exists`, { name: meta.name, kind: `${info.kind.toLowerCase()}s` });
+    }
+    for (const key of ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp']) delete meta[key];
+
+    switch (info.kind) {
+      case 'Pod': {
+        const pod = object as Pod;
+        if (!pod.spec?.containers?.length) throw invalid('spec.containers', 'Required value');
+        for (const c of pod.spec.containers) if (!c.image) throw invalid(`spec.containers[${c.name}].image`, 'Required value');
+        pod.status = { phase: 'Pending', conditions: [] };
+        this.put(pod);
+        this.runtime.set(keyOf(pod), { started: false, logs: '', previousLogs: '' });
+        this.schedule(pod);
+        return pod;
+      }
+      case 'Service': {
+        const service = object as Service;
+        service.spec ??= {};
+        service.spec.type ??= 'ClusterIP';
+        if (!service.spec.ports?.length) throw invalid('spec.ports', 'Required value');
+        service.spec.clusterIP ??= `10.96.${100 + Math.floor(this.nextServiceIp / 250)}.${this.nextServiceIp++ % 250 + 1}`;
+        for (const port of service.spec.ports) {
+          port.protocol ??= 'TCP';
+          port.targetPort ??= port.port;
+          if (service.spec.type === 'NodePort') port.nodePort ??= this.nextNodePort++;
+        }
+        return this.put(service);
+      }
+      case 'Secret': {
+        const secret = object as KubeObject & { data?: Record<string, string>; stringData?: Record<string, string> };
+        if (secret.stringData) {
+          secret.data = { ...(secret.data ?? {}), ...Object.fromEntries(Object.entries(secret.stringData).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) };
+          delete secret.stringData;
+        }
+        return this.put(secret);
+      }
+      case 'Namespace':
+        object.status = { phase: 'Active' };
+        meta.labels = { ...(meta.labels ?? {}), 'kubernetes.io/metadata.name': meta.name };
+        return this.put(object);
+      case 'DaemonSet': {
+        const ds = this.put(object);
+        this.runDaemonSet(ds);
+        return ds;
+      }
+      default:
+        return this.put(object);
+    }
+  }
+
+  private delete(object: KubeObject, body: unknown): KubeObject | Status {
+    const grace = (body as { gracePeriodSeconds?: number } | undefined)?.gracePeriodSeconds;
+    if (object.kind === 'Pod') return this.deletePod(object as Pod, grace);
+    if (object.kind === 'Namespace') {
+      if (!object.metadata.deletionTimestamp) {
+        object.metadata.deletionTimestamp = new Date().toISOString();
+        object.status = { phase: 'Terminating' };
+        this.put(object);
+      }
+      return object;
+    }
+    this.remove(object);
+    if (object.kind === 'DaemonSet') {
+      for (const pod of this.objects<Pod>('pods', object.metadata.namespace)) {
+        if (pod.metadata.ownerReferences?.some((o) => o.uid === object.metadata.uid)) this.deletePod(pod, undefined);
+      }
+    }
+    return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name: object.metadata.name!, kind: `${object.kind!.toLowerCase()}s` }, code: 200 };
+  }
+
+  /** Graceful deletion marks the pod and the kubelet removes it later; grace 0 (force) removes it now. */
+  private deletePod(pod: Pod, gracePeriodSeconds: number | undefined): Pod {
+    if (gracePeriodSeconds === 0) {
+      this.remove(pod);
+      return pod;
+    }
+    if (!pod.metadata.deletionTimestamp) {
+      const grace = gracePeriodSeconds ?? (pod.spec?.terminationGracePeriodSeconds as number | undefined) ?? 30;
+      pod.metadata.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString();
+      pod.metadata.deletionGracePeriodSeconds = grace;
+      const runtime = this.runtime.get(keyOf(pod));
+      if (runtime) runtime.removeAt = Date.now() + this.podTerminationMs;
+      this.put(pod);
+    }
+    return pod;
+  }
+
+  private patch(object: KubeObject, body: unknown, contentType: string | undefined): KubeObject {
+    const type = (contentType ?? '').split(';')[0];
+    if (type !== 'application/merge-patch+json' && type !== 'application/strategic-merge-patch+json') {
+      throw new ApiFailure(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json`);
+    }
+    if (typeof body !== 'object' || body === null) throw new ApiFailure(400, 'BadRequest', 'patch body must be a JSON object');
+    const patched = mergePatch(object, body) as KubeObject;
+    patched.metadata.name = object.metadata.name;
+    patched.metadata.namespace = object.metadata.namespace;
+    return this.put(patched);
+  }
+
+  private evict(namespace: string, name: string, body: unknown): { status: number; body: Status } {
+    const eviction = body as { apiVersion?: string; kind?: string; metadata?: { name?: string } } | undefined;
+    if (eviction?.kind !== 'Eviction' || eviction.apiVersion !== 'policy/v1') {
+      throw new ApiFailure(400, 'BadRequest', 'expected a policy/v1 Eviction body');
+    }
+    if (eviction.metadata?.name !== name) throw new ApiFailure(400, 'BadRequest', `name in URL does not match name in Eviction object`);
+    const pod = this.store.get(storeKey('Pod', namespace, name)) as Pod | undefined;
+    if (!pod) throw notFound('pods', name);
+    this.deletePod(pod, undefined);
+    return { status: 201, body: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 } };
+  }
+
+  private podLogs(namespace: string, name: string, params: URLSearchParams): string {
+    const pod = this.store.get(storeKey('Pod', namespace, name)) as Pod | undefined;
+    if (!pod) throw notFound('pods', name);
+    const container = params.get('container') ?? pod.spec?.containers[0]?.name ?? '';
+    if (!pod.spec?.containers.some((c) => c.name === container)) {
+      throw new ApiFailure(400, 'BadRequest', `container ${container} is not valid for pod ${name}`);
+    }
+    const runtime = this.runtime.get(keyOf(pod));
+    if (!runtime?.started) throw new ApiFailure(400, 'BadRequest', `container "${container}" in pod "${name}" is waiting to start: ContainerCreating`);
+    let text = params.get('previous') === 'true' ? runtime.previousLogs : runtime.logs;
+    const tail = params.get('tailLines');
+    if (tail) text = text.split('\n').filter(Boolean).slice(-Number(tail)).map((l) => `${l}\n`).join('');
+    return text;
+  }
+
+  // Controllers
+
+  private tick(): void {
+    const now = Date.now();
+    for (const ns of this.objects('namespaces')) {
+      if (!ns.metadata.deletionTimestamp) continue;
+      const contents = [...this.store.values()].filter((o) => o.metadata.namespace === ns.metadata.name);
+      for (const object of contents) {
+        if (object.kind === 'Pod') this.deletePod(object as Pod, undefined);
+        else this.remove(object);
+      }
+      if (![...this.store.values()].some((o) => o.metadata.namespace === ns.metadata.name)) this.remove(ns);
+    }
+    for (const pod of this.objects<Pod>('pods')) {
+      const runtime = this.runtime.get(keyOf(pod));
+      if (pod.metadata.deletionTimestamp) {
+        const stuck = this.scenario.stuckNamespaces.includes(pod.metadata.namespace!);
+        if (!stuck && runtime?.removeAt !== undefined && now >= runtime.removeAt) this.remove(pod);
+        continue;
+      }
+      if (!pod.spec?.nodeName) this.schedule(pod);
+      else if (runtime && !runtime.started) this.startPod(pod, runtime);
+    }
+  }
+
+  private schedule(pod: Pod): void {
+    if (pod.spec!.nodeName) return;
+    const nodes = this.objects<Node>('nodes');
+    const eligible = nodes.filter((node) => schedulable(node, pod));
+    const chosen = eligible[0];
+    if (!chosen) {
+      const reasons = nodes.map((n) => unschedulableReason(n, pod)).filter(Boolean);
+      pod.status!.conditions = [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: `0/${nodes.length} nodes are available: ${reasons.join(', ')}.` }];
+      return;
+    }
+    pod.spec!.nodeName = chosen.metadata.name!;
+    pod.status!.conditions = [{ type: 'PodScheduled', status: 'True' }];
+    this.put(pod);
+  }
+
+  private startPod(pod: Pod, runtime: PodRuntime): void {
+    const node = this.nodeSpec(pod.spec!.nodeName);
+    if (!node || node.ready === false) return; // no kubelet to start it
+    runtime.started = true;
+    const podIp = pod.spec!.hostNetwork ? node.internalIP : this.allocatePodIp(node.name);
+    const container = pod.spec!.containers[0]!;
+    const script = container.command?.[0] === '/bin/sh' && container.command[1] === '-c' ? container.command[2] ?? container.args?.[0] : undefined;
+    this.markRunning(pod, node, podIp);
+    if (script === undefined) return;
+    pod.status!.conditions = readyConditions(false);
+    pod.status!.containerStatuses![0]!.ready = false;
+    const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? '']));
+    const run = runContainerScript({
+      script,
+      env,
+      networkTable: this.networkTable(node),
+      clockOffsetSeconds: node.clockOffsetSeconds ?? 0,
+      terminationMessagePath: container.terminationMessagePath ?? '/dev/termination-log',
+    }).then((result) => {
+      runtime.logs = result.stdout;
+      const current = this.store.get(keyOf(pod)) as Pod | undefined;
+      if (!current) return;
+      const message = result.terminationMessage || (container.terminationMessagePolicy === 'FallbackToLogsOnError' && result.exitCode !== 0 ? result.stdout.slice(-2048) : '');
+      current.status!.phase = result.exitCode === 0 ? 'Succeeded' : 'Failed';
+      current.status!.conditions = readyConditions(false);
+      const finishedAt = new Date().toISOString();
+      current.status!.containerStatuses = [
+        {
+          name: container.name,
+          ready: false,
+          restartCount: 0,
+          image: container.image,
+          state: { terminated: { exitCode: result.exitCode, reason: result.exitCode === 0 ? 'Completed' : 'Error', ...(message ? { message } : {}), finishedAt } },
+        },
+      ];
+      this.put(current);
+    });
+    const tracked = run.finally(() => this.running.delete(tracked));
+    this.running.add(tracked);
+  }
+
+  private markRunning(pod: Pod, node: FakeNode, podIp: string): void {
+    pod.spec!.nodeName = node.name;
+    pod.status = {
+      phase: 'Running',
+      hostIP: node.internalIP,
+      podIP: podIp,
+      podIPs: [{ ip: podIp }],
+      startTime: new Date().toISOString(),
+      conditions: readyConditions(true),
+      containerStatuses: pod.spec!.containers.map((c) => ({
+        name: c.name,
+        ready: true,
+        restartCount: 0,
+        image: c.image,
+        state: { running: { startedAt: new Date().toISOString() } },
+      })),
+    };
+    this.put(pod);
+  }
+
+  private runDaemonSet(ds: KubeObject): void {
+    const template = (ds.spec as { template: { metadata?: { labels?: Record<string, string> }; spec: Pod['spec'] } }).template;
+    for (const node of this.objects<Node>('nodes')) {
+      const pod: Pod = {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: {
+          name: `${ds.metadata.name}-${randomUUID().slice(0, 5)}`,
+          namespace: ds.metadata.namespace,
+          labels: { ...(template.metadata?.labels ?? {}) },
+          ownerReferences: [{ apiVersion: 'apps/v1', kind: 'DaemonSet', name: ds.metadata.name!, uid: ds.metadata.uid!, controller: true }],
+        },
+        spec: { ...structuredClone(template.spec!), nodeName: node.metadata.name! },
+        status: { phase: 'Pending' },
+      };
+      if (!tolerates(node.spec?.taints ?? [], pod.spec!.tolerations ?? [])) continue;
+      this.put(pod);
+      this.runtime.set(keyOf(pod), { started: false, logs: '', previousLogs: '' });
+    }
+  }
+
+  // The simulated network, as seen from one node (see fake-kubelet.ts for the table format).
+
+  private reachable(from: string, to: string): boolean {
+    return from === to || this.scenario.crossNodePodTraffic === 'ok';
+  }
+
+  private readyBackends(service: Service): Pod[] {
+    const selector = service.spec?.selector;
+    if (!selector) return [];
+    return this.objects<Pod>('pods', service.metadata.namespace).filter(
+      (p) => !p.metadata.deletionTimestamp && Object.entries(selector).every(([k, v]) => p.metadata.labels?.[k] === v) && isReady(p),
+    );
+  }
+
+  /** kube-proxy spreads connections over all backends, so one unreachable backend makes the Service unreliable. */
+  private serviceWorksFrom(from: string, service: Service): Pod | undefined {
+    if (this.scenario.serviceTraffic !== 'ok') return undefined;
+    const backends = this.readyBackends(service);
+    if (backends.length === 0 || !backends.every((b) => this.reachable(from, b.spec!.nodeName!))) return undefined;
+    return backends[0];
+  }
+
+  private networkTable(from: FakeNode): string {
+    const lines: string[] = [];
+    const offsetOf = (nodeName: string | undefined) => this.nodeSpec(nodeName)?.clockOffsetSeconds ?? 0;
+    const services = this.objects<Service>('services');
+    const kubeDns = services.find((s) => s.metadata.namespace === 'kube-system' && s.metadata.name === 'kube-dns');
+    if (!kubeDns || !this.serviceWorksFrom(from.name, kubeDns)) lines.push('dns-down');
+    for (const service of services) {
+      const { name, namespace } = service.metadata;
+      for (const dnsName of [`${name}.${namespace}`, `${name}.${namespace}.svc`, `${name}.${namespace}.svc.${this.scenario.dnsDomain}`]) {
+        lines.push(`dns ${dnsName} ${service.spec!.clusterIP}`);
+      }
+      const backend = this.serviceWorksFrom(from.name, service);
+      for (const port of service.spec?.ports ?? []) {
+        if (backend) lines.push(`tcp ${service.spec!.clusterIP}:${port.port} ok ${offsetOf(backend.spec!.nodeName)}`);
+        if (port.nodePort) {
+          for (const node of this.scenario.nodes) {
+            const backendFromNode = node.ready !== false && this.reachable(from.name, node.name) ? this.serviceWorksFrom(node.name, service) : undefined;
+            if (backendFromNode) lines.push(`tcp ${node.internalIP}:${port.nodePort} ok ${offsetOf(backendFromNode.spec!.nodeName)}`);
+          }
+        }
+      }
+    }
+    for (const pod of this.objects<Pod>('pods')) {
+      const ip = pod.status?.podIP;
+      if (!ip || pod.spec?.hostNetwork || pod.status?.phase !== 'Running' || pod.metadata.deletionTimestamp) continue;
+      if (!this.reachable(from.name, pod.spec!.nodeName!)) continue;
+      const ports = pod.spec!.containers.flatMap((c) => (c.ports ?? []).map((p) => p.containerPort));
+      for (const port of ports) lines.push(`tcp ${ip}:${port} ${isReady(pod) ? `ok ${offsetOf(pod.spec!.nodeName)}` : 'refused'}`);
+    }
+    return `${lines.join('\n')}\n`;
+  }
+}
+
+// Helpers
+
+function resourceByName(resource: string): ResourceInfo {
+  const info = Object.entries(resources).find(([key]) => key.endsWith(`/${resource}`))?.[1];
+  if (!info) throw new Error(`unknown resource ${resource}`);
+  return info;
+}
+
+function storeKey(kind: string, namespace: string | undefined, name: string): string {
+  return `${kind}/${namespace ?? ''}/${name}`;
+}
+
+function keyOf(object: KubeObject): string {
+  return storeKey(object.kind!, object.metadata.namespace, object.metadata.name!);
+}
+
+function identityOf(raw: Buffer): { user: string; groups: string[] } {
+  const lines = new X509Certificate(raw).subject.split('\n');
+  return {
+    user: lines.find((l) => l.startsWith('CN='))?.slice(3) ?? '',
+    groups: lines.filter((l) => l.startsWith('O=')).map((l) => l.slice(2)),
+  };
+}
+
+function describeTarget(path: string): string {
+  return path.split('/').filter(Boolean).slice(-1)[0] ?? path;
+}
+
+function verbOf(method: string, path: string): string {
+  const collection = !/\/[^/]+\/[^/]+$/.test(path.replace(/^\/api\/v1|^\/apis\/[^/]+\/[^/]+/, ''));
+  return ({ GET: collection ? 'list' : 'get', POST: 'create', DELETE: 'delete', PATCH: 'patch', PUT: 'update' } as Record<string, string>)[method] ?? method.toLowerCase();
+}
+
+function serviceObject(namespace: string, name: string, clusterIP: string, ports: { name: string; port: number; targetPort?: number; protocol?: string }[], selector: Record<string, string> | undefined): Service {
+  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { type: 'ClusterIP', clusterIP, ports: ports.map((p) => ({ protocol: 'TCP', ...p })), ...(selector ? { selector } : {}) } };
+}
+
+function readyConditions(ready: boolean) {
+  const status = ready ? ('True' as const) : ('False' as const);
+  return [
+    { type: 'PodScheduled', status: 'True' as const },
+    { type: 'Initialized', status: 'True' as const },
+    { type: 'ContainersReady', status },
+    { type: 'Ready', status },
+  ];
+}
+
+function isReady(pod: Pod): boolean {
+  return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+
+function tolerates(taints: Taint[], tolerations: Toleration[]): boolean {
+  return taints
+    .filter((t) => t.effect === 'NoSchedule' || t.effect === 'NoExecute')
+    .every((taint) =>
+      tolerations.some(
+        (tol) =>
+          (tol.effect === undefined || tol.effect === '' || tol.effect === taint.effect) &&
+          (tol.operator === 'Exists' ? tol.key === undefined || tol.key === '' || tol.key === taint.key : tol.key === taint.key && (tol.value ?? '') === (taint.value ?? '')),
+      ),
+    );
+}
+
+function schedulable(node: Node, pod: Pod): boolean {
+  return unschedulableReason(node, pod) === undefined;
+}
+
+function unschedulableReason(node: Node, pod: Pod): string | undefined {
+  const selector = pod.spec?.nodeSelector ?? {};
+  if (!Object.entries(selector).every(([k, v]) => node.metadata.labels?.[k] === v)) return "1 node(s) didn't match Pod's node affinity/selector";
+  if (node.spec?.unschedulable) return '1 node(s) were unschedulable';
+  const untolerated = (node.spec?.taints ?? []).find((t) => (t.effect === 'NoSchedule' || t.effect === 'NoExecute') && !tolerates([t], pod.spec?.tolerations ?? []));
+  if (untolerated) return `1 node(s) had untolerated taint {${untolerated.key}: ${untolerated.value ?? ''}}`;
+  return undefined;
+}
+
+/** Label selector subset: "a=b", "a==b", "a!=b", "a" (exists), "!a", comma-separated. */
+function matchesLabels(labels: Record<string, string>, selector: string): boolean {
+  return selector
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .every((term) => {
+      let m: RegExpExecArray | null;
+      if ((m = /^([^!=]+)!=(.*)$/.exec(term))) return labels[m[1]!] !== m[2];
+      if ((m = /^([^!=]+)==?(.*)$/.exec(term))) return labels[m[1]!] === m[2];
+      if (term.startsWith('!')) return !(term.slice(1) in labels);
+      return term in labels;
+    });
+}
+
+function matchesFields(object: KubeObject, selector: string): boolean {
+  return selector
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .every((term) => {
+      const m = /^([^!=]+)(!=|==|=)(.*)$/.exec(term);
+      if (!m) throw new ApiFailure(400, 'BadRequest', `invalid field selector: ${term}`);
+      const [, field, op, value] = m;
+      const supported = ['metadata.name', 'metadata.namespace', 'spec.nodeName', 'status.phase'];
+      if (!supported.includes(field!)) throw new ApiFailure(400, 'BadRequest', `field label not supported: ${field}`);
+      const actual = field!.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], object) ?? '';
+      return op === '!=' ? actual !== value : actual === value;
+    });
+}
+
+/** RFC 7386 JSON merge patch (null deletes). */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
+  const result: Record<string, unknown> = typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else result[key] = mergePatch(result[key], value);
+  }
+  return result;
+}

@@ -1,0 +1,162 @@
+/**
+ * A whole lab without VMware, for `build-vms --simulate`, the tests and the
+ * benchmark: the vmrest simulator with a template VM in a temporary folder,
+ * simulated guests that print the real progress protocol on their serial
+ * files, and (optionally) the fake Kubernetes API server trusting the
+ * cluster's own CA, so verify talks TLS with the admin kubeconfig.
+ *
+ * Everything listens on 127.0.0.1 only.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { loadOrCreateClusterSecrets } from '../src/pki/index.js';
+import { GuestSimulator, type GuestBehaviour } from './guest-simulator.js';
+import { KubeApiSimulator } from './kube-api-simulator.js';
+import { healthySeedLab, type KubeApiScenario } from './kube-api-scenarios.js';
+import { VmrestSimulator, type VmrestSimulatorOptions } from './vmrest-simulator.js';
+import type { ClusterSpec } from '../src/config/model.js';
+import { TEMPLATE_STATE_VERSION, templateVmFolder, templateVmxPath, writeTemplateState } from '../src/template/state.js';
+import { renderTemplateVmx, SERIAL_LOG_FILE } from '../src/template/vmx.js';
+import { VmxFile } from '../src/vmx/vmx-file.js';
+import { VmrestClient, type VmrestClientOptions } from '../src/vmrest/client.js';
+import { VmrestCredentials } from '../src/vmrest/credentials.js';
+import type { DiskGrower } from '../src/bringup/ports.js';
+
+const GiB = 2 ** 30;
+
+/** A VMDK text descriptor of `sizeGiB` (what the simulated vdiskmanager grows). */
+export function vmdkDescriptor(sizeGiB: number, extentFile = 'disk-flat.vmdk'): string {
+  return `# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\n\n# Extent description\nRW ${(sizeGiB * GiB) / 512} FLAT "${extentFile}" 0\n\nddb.adapterType = "lsilogic"\n`;
+}
+
+/** vmware-vdiskmanager -x stand-in for descriptor disks: rewrites the extent size. */
+export const growDescriptorDisk: DiskGrower = async (vmdkPath, sizeGiB) => {
+  const text = await readFile(vmdkPath, 'latin1');
+  if (!/^RW \d+/m.test(text)) throw new Error(`simulated vdiskmanager: ${vmdkPath} is not a descriptor disk`);
+  await writeFile(vmdkPath, text.replace(/^RW \d+/m, `RW ${(sizeGiB * GiB) / 512}`), 'latin1');
+};
+
+export interface SimulatedLabOptions {
+  /** Everything lives here: the default VM folder, the template, the state folder. */
+  dir: string;
+  /** Template disk size (default: the largest node disk, as build-template makes it). */
+  templateDiskGiB?: number;
+  bootDelayMs?: number;
+  latencies?: VmrestSimulatorOptions['latencies'];
+  administrator?: boolean;
+  vmnets?: VmrestSimulatorOptions['vmnets'];
+  guest?: GuestBehaviour;
+  /** Start the fake Kubernetes API server (for verify). */
+  kubeApi?: boolean;
+  /** The cluster the fake API server plays, from the healthy one matching the spec (default: unchanged). */
+  kubeApiScenario?: (healthy: KubeApiScenario) => KubeApiScenario;
+  /** Client options (short retries in tests). */
+  client?: Partial<VmrestClientOptions>;
+  /** Template never built: not in the library and no template.json (preflight test). */
+  noTemplate?: boolean;
+}
+
+export interface SimulatedLab {
+  /** The spec with stateDir and vmFolder moved into `dir`. */
+  spec: ClusterSpec;
+  vmrest: VmrestSimulator;
+  client: VmrestClient;
+  guests: GuestSimulator;
+  kubeApi: KubeApiSimulator | undefined;
+  credentials: { username: string; password: string };
+  clonesFolder: string;
+  close(): Promise<void>;
+}
+
+function vmnetsFor(spec: ClusterSpec): NonNullable<VmrestSimulatorOptions['vmnets']> {
+  return [
+    { name: 'vmnet0', type: 'bridged', dhcp: 'false', subnet: '', mask: '' },
+    { name: spec.networks.hostOnly.vmnet, type: 'hostOnly', dhcp: 'true', subnet: spec.networks.hostOnly.subnet.network, mask: spec.networks.hostOnly.subnet.mask },
+    { name: spec.networks.nat.vmnet, type: 'nat', dhcp: 'true', subnet: spec.networks.nat.subnet.network, mask: spec.networks.nat.subnet.mask },
+  ];
+}
+
+/**
+ * Writes the template VM build-template would make (its .vmx from the shipped
+ * template, a descriptor disk) and, unless `recordBuilt` is false, its record
+ * in template.json, which build-vms' preflight asks for (requireReadyTemplate).
+ */
+export async function writeSimulatedTemplate(spec: ClusterSpec, diskGiB: number, options: { recordBuilt?: boolean } = {}): Promise<string> {
+  const folder = templateVmFolder(spec);
+  await mkdir(folder, { recursive: true });
+  const name = spec.vmware.template.name;
+  const vmx: VmxFile = await renderTemplateVmx({
+    displayName: name,
+    annotation: 'kubestation simulated template',
+    cpus: 2,
+    memoryMiB: 2048,
+    diskFile: `${name}.vmdk`,
+    serialFile: SERIAL_LOG_FILE,
+    natVnet: spec.networks.nat.vmnet,
+    hostOnlyVnet: spec.networks.hostOnly.vmnet,
+  });
+  await writeFile(path.join(folder, `${name}.vmdk`), vmdkDescriptor(diskGiB, `${name}-flat.vmdk`));
+  await writeFile(path.join(folder, `${name}-flat.vmdk`), '');
+  await writeFile(templateVmxPath(spec), vmx.toString());
+  if (options.recordBuilt ?? true) {
+    const builtAt = new Date().toISOString();
+    await writeTemplateState(spec, {
+      formatVersion: TEMPLATE_STATE_VERSION,
+      vm: { name, vmxPath: templateVmxPath(spec), vmrestId: undefined, firmware: 'efi', virtualHwVersion: 20, registeredAt: undefined },
+      builtAt,
+    });
+  }
+  return templateVmxPath(spec);
+}
+
+export async function startSimulatedLab(baseSpec: ClusterSpec, options: SimulatedLabOptions): Promise<SimulatedLab> {
+  const clonesFolder = path.join(options.dir, 'Virtual Machines');
+  const spec: ClusterSpec = { ...baseSpec, stateDir: path.join(options.dir, 'state'), vmware: { ...baseSpec.vmware, vmFolder: clonesFolder } };
+  const templateVmx = await writeSimulatedTemplate(spec, options.templateDiskGiB ?? Math.max(...spec.nodes.map((n) => n.diskGiB)), { recordBuilt: !options.noTemplate });
+  const credentials = { username: 'kubestation', password: `Sim-${randomBytes(3).toString('hex')}!` };
+
+  let kubeApi: KubeApiSimulator | undefined;
+  if (options.kubeApi) {
+    const secrets = await loadOrCreateClusterSecrets({ stateDir: spec.stateDir, clusterName: spec.name, apiEndpoint: spec.kubernetes.apiEndpoint });
+    const scenario = healthySeedLab({
+      minor: spec.kubernetes.minor,
+      nodes: spec.nodes.map((n) => ({ name: n.name, role: n.role, internalIP: n.nics.hostOnly.address, kubeletVersion: `v${spec.kubernetes.patch ?? `${spec.kubernetes.minor}.0`}` })),
+      cni: spec.kubernetes.cni.name,
+      controlPlaneTaint: spec.kubernetes.controlPlaneTaint,
+      dnsDomain: spec.kubernetes.dnsDomain,
+    });
+    kubeApi = await KubeApiSimulator.start({ scenario: options.kubeApiScenario?.(scenario) ?? scenario, ca: secrets.ca });
+  }
+
+  const guests = new GuestSimulator({ spec, behaviour: options.guest ?? {} });
+  const hookErrors: unknown[] = [];
+  const vmrest = await VmrestSimulator.start({
+    defaultVmFolder: clonesFolder,
+    username: credentials.username,
+    password: credentials.password,
+    registeredVmx: options.noTemplate ? [] : [templateVmx],
+    bootDelayMs: options.bootDelayMs ?? 10,
+    ...(options.latencies ? { latencies: options.latencies } : {}),
+    vmnets: options.vmnets ?? vmnetsFor(spec),
+    administrator: options.administrator ?? true,
+    onGuestBoot: guests.onGuestBoot,
+    onHookError: (error) => hookErrors.push(error),
+  });
+  const client = new VmrestClient({ baseUrl: vmrest.url, credentials: new VmrestCredentials(credentials.username, credentials.password), ...options.client });
+  return {
+    spec,
+    vmrest,
+    client,
+    guests,
+    kubeApi,
+    credentials,
+    clonesFolder,
+    async close() {
+      guests.stop();
+      await client.close();
+      await vmrest.close();
+      await kubeApi?.close();
+    },
+  };
+}

@@ -1,0 +1,197 @@
+/**
+ * build-vms end to end: preflight → plan → apply (nodes in parallel, bounded)
+ * → follow (serial consoles, concurrently with the applies: a node is
+ * followed from its power-on) → verify (src/verify through the API server)
+ * → finish. The result is 'ready' only when verify passed (or was skipped).
+ *
+ * Stops on the first failure: a failing node aborts the others between
+ * steps (an HTTP call in flight finishes or times out), state is saved, and
+ * the error names the node, the stage and the tail of its console.
+ */
+import type { ClusterSpec, NodeSpec } from '../config/model.js';
+import type { VmSummary } from '../vmrest/client.js';
+import { applyNode, BuildInterruptedError, findNodeVm, type AppliedVm, type ApplyContext } from './apply.js';
+import { finishBuild, type FinishResult } from './finish.js';
+import { ConsoleFollower, type FollowTiming } from './follow.js';
+import { inspectOwnership } from './ownership.js';
+import { nodePaths } from './paths.js';
+import { type BuildPlan, formatPlan, type ObservedNode, planBuild } from './plan.js';
+import type { BuildEventSink, BuildVmrest, ClusterVerifier, DiskGrower, SeedIsoWriter } from './ports.js';
+import { PreflightError, type PreflightDeps, runPreflight } from './preflight.js';
+import { BuildStateStore } from './state.js';
+import { ClusterVerifyError } from './verify-step.js';
+
+export interface BuildVmsDeps {
+  vmrest: BuildVmrest;
+  writeSeed: SeedIsoWriter;
+  growDisk: DiskGrower;
+  /** Undefined = verify skipped (--skip-verify). */
+  verify: ClusterVerifier | undefined;
+  emit: BuildEventSink;
+  clonesFolder: string | undefined;
+  installFolder?: string | undefined;
+  freeBytes?: PreflightDeps['freeBytes'];
+  sshIdentityFile: string | undefined;
+  now?: () => Date;
+}
+
+export interface BuildVmsOptions {
+  dryRun?: boolean;
+  /** Clones made at once; default spec.vmware.concurrency. */
+  concurrency?: number;
+  /** Ctrl-C: no new step starts, state is saved, the result is 'interrupted'. */
+  signal?: AbortSignal;
+  timing?: FollowTiming;
+  mergeKubeconfigInto?: string | undefined;
+}
+
+export type BuildVmsResult =
+  | { status: 'dry-run'; plan: BuildPlan; planText: string }
+  | { status: 'interrupted'; plan: BuildPlan }
+  | { status: 'ready'; plan: BuildPlan; finish: FinishResult; verifySummary: string | undefined };
+
+/** Each node's VM as found now (findNodeVm), with its marker and power state, and its record. */
+export async function observe(spec: ClusterSpec, store: BuildStateStore, vms: VmSummary[], vmrest: BuildVmrest): Promise<ObservedNode[]> {
+  return Promise.all(
+    spec.nodes.map(async (node): Promise<ObservedNode> => {
+      const state = store.node(node.name);
+      const vm = findNodeVm(vms, node, state?.vmxPath);
+      if (!vm) return { name: node.name, state };
+      const [ownership, power] = await Promise.all([inspectOwnership(vm.path, spec.name), vmrest.getPowerState(vm.id)]);
+      return { name: node.name, state, vm: { id: vm.id, vmxPath: vm.path, power, ownership } };
+    }),
+  );
+}
+
+/** A counting semaphore: at most `limit` holders at once. */
+function limiter(limit: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  return async (task) => {
+    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await task();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}
+
+export async function buildVms(spec: ClusterSpec, deps: BuildVmsDeps, options: BuildVmsOptions = {}): Promise<BuildVmsResult> {
+  const now = deps.now ?? (() => new Date());
+  const store = await BuildStateStore.open(spec.stateDir, spec.name, now);
+
+  const preflight = await runPreflight(spec, store.snapshot(), {
+    vmrest: deps.vmrest,
+    clonesFolder: deps.clonesFolder,
+    installFolder: deps.installFolder,
+    freeBytes: deps.freeBytes,
+  });
+  deps.emit({ type: 'preflight', ok: preflight.problems.length === 0, problems: preflight.problems.map((p) => p.message), warnings: preflight.warnings });
+  for (const warning of preflight.warnings) deps.emit({ type: 'warning', message: warning });
+  if (preflight.problems.length > 0) throw new PreflightError(preflight.problems);
+  const template = preflight.template!;
+
+  const observed = await observe(spec, store, preflight.vms!, deps.vmrest);
+  const plan = planBuild(spec, observed);
+  deps.emit({ type: 'plan', nodes: plan.nodes.map((n) => ({ node: n.node, status: n.status, actions: n.actions })) });
+  if (options.dryRun) return { status: 'dry-run', plan, planText: formatPlan(plan) };
+
+  // One controller for "stop starting things": Ctrl-C, or a failure anywhere.
+  const stop = new AbortController();
+  const onUserAbort = (): void => stop.abort(new BuildInterruptedError());
+  if (options.signal?.aborted) onUserAbort();
+  options.signal?.addEventListener('abort', onUserAbort, { once: true });
+
+  const pendingWrites: Promise<unknown>[] = [];
+  const emit: BuildEventSink = (event) => {
+    deps.emit(event);
+    if (event.type === 'stage' && event.event === 'done') {
+      pendingWrites.push(store.updateNode(event.node, (n) => void (n.completedAt ??= now().toISOString())).catch(() => undefined));
+    }
+  };
+  const follower = new ConsoleFollower(emit, options.timing);
+  const applied = new Map<string, AppliedVm>();
+  for (const o of observed) if (o.vm) applied.set(o.name, { id: o.vm.id, vmxPath: o.vm.vmxPath });
+
+  const ctx: ApplyContext = {
+    spec,
+    vmrest: deps.vmrest,
+    store,
+    templateId: template.id,
+    writeSeed: deps.writeSeed,
+    growDisk: deps.growDisk,
+    emit,
+    signal: stop.signal,
+    clonesFolder: deps.clonesFolder,
+    now,
+  };
+  const follow = (node: NodeSpec): void => {
+    const poweredOnAt = store.node(node.name)?.poweredOnAt;
+    follower.add({ node, serialLog: nodePaths(spec, node).serialLog, poweredOnAtMs: poweredOnAt ? Date.parse(poweredOnAt) : Date.now() });
+  };
+
+  const limit = limiter(Math.max(1, options.concurrency ?? spec.vmware.concurrency));
+  let firstError: unknown;
+  const fail = (error: unknown): void => {
+    if (firstError === undefined && !(error instanceof BuildInterruptedError)) firstError = error;
+    if (!stop.signal.aborted) stop.abort(error);
+  };
+
+  const applies = plan.nodes.map(async (nodePlan) => {
+    const node = spec.nodes.find((n) => n.name === nodePlan.node)!;
+    try {
+      // Only the clone (the disk copy) is bounded by the concurrency; the configuration
+      // steps after it are a few small calls and file edits, so they never wait for a slot.
+      const cloning = nodePlan.actions.filter((s) => s === 'clone');
+      const rest = nodePlan.actions.filter((s) => s !== 'clone');
+      if (cloning.length > 0) {
+        applied.set(node.name, await limit(() => (stop.signal.aborted ? Promise.reject(new BuildInterruptedError()) : applyNode(ctx, node, cloning))));
+      }
+      if (rest.length > 0) applied.set(node.name, await applyNode(ctx, node, rest));
+      if (nodePlan.follow) follow(node);
+    } catch (error) {
+      fail(error);
+    }
+  });
+
+  const controlPlaneDone = (): boolean => store.node(spec.controlPlane.name)?.completedAt !== undefined || follower.completed(spec.controlPlane.name);
+  const following = follower.run(controlPlaneDone, stop.signal).catch((error: unknown) => {
+    fail(error);
+    return false;
+  });
+
+  await Promise.all(applies);
+  const done = await following;
+  await Promise.all(pendingWrites);
+  await store.flush();
+  options.signal?.removeEventListener('abort', onUserAbort);
+  if (firstError !== undefined) throw firstError;
+  if (!done || stop.signal.aborted) return { status: 'interrupted', plan };
+
+  let verifySummary: string | undefined;
+  let verifyError: unknown;
+  if (deps.verify) {
+    emit({ type: 'verify', phase: 'start' });
+    try {
+      const verified = await deps.verify(spec, { signal: options.signal, log: (message) => emit({ type: 'verify', phase: 'progress', message }) });
+      verifySummary = verified.summary;
+      emit({ type: 'verify', phase: 'done', summary: verifySummary, ...(verified.report ? { report: verified.report } : {}) });
+    } catch (error) {
+      if (error instanceof BuildInterruptedError) return { status: 'interrupted', plan };
+      verifyError = error;
+      emit({ type: 'verify', phase: 'failed', message: error instanceof Error ? error.message : String(error), ...(error instanceof ClusterVerifyError ? { report: error.report } : {}) });
+    }
+  }
+  // The kubeconfig and ssh_config are written and the seed ISOs (secrets) removed even when verify
+  // fails: the user needs them to look into the cluster. Only a verified cluster is recorded as ready.
+  const finish = await finishBuild(
+    { spec, vmrest: deps.vmrest, store, emit, sshIdentityFile: deps.sshIdentityFile, mergeKubeconfigInto: options.mergeKubeconfigInto, markReady: verifyError === undefined },
+    applied,
+  );
+  emit({ type: 'finish', files: finish.files, notes: finish.notes });
+  if (verifyError !== undefined) throw verifyError;
+  return { status: 'ready', plan, finish, verifySummary };
+}

@@ -1,0 +1,89 @@
+/**
+ * Plan: what a run will do per node, from the desired spec and what is
+ * observed (vmrest's VM list, the VMs' markers and power states, the state
+ * file). Pure: the same inputs always give the same plan, and `--dry-run`
+ * prints exactly what apply would run.
+ */
+import type { PowerState } from '../vmrest/client.js';
+import type { ClusterSpec } from '../config/model.js';
+import type { Ownership } from './ownership.js';
+import { APPLY_STEPS, type ApplyStep, type NodeBuildState, stepIndex } from './state.js';
+
+export interface ObservedNode {
+  name: string;
+  /** The node's VM as found in vmrest's list (by recorded path or name). */
+  vm?: { id: string; vmxPath: string; power: PowerState; ownership: Ownership } | undefined;
+  state?: NodeBuildState | undefined;
+}
+
+export type NodeStatus =
+  /** No VM yet: every step. */
+  | 'create'
+  /** VM exists, powered off, not all steps done: the remaining ones. */
+  | 'resume'
+  /** Powered on, first boot running: follow its console. */
+  | 'follow'
+  /** Printed its final line before: left untouched. */
+  | 'complete';
+
+export interface NodePlan {
+  node: string;
+  status: NodeStatus;
+  /** Apply steps to run, in order. */
+  actions: ApplyStep[];
+  /** Whether its console is followed this run. */
+  follow: boolean;
+  /** One line for humans. */
+  summary: string;
+}
+
+export interface BuildPlan {
+  cluster: string;
+  nodes: NodePlan[];
+}
+
+const stepText: Record<ApplyStep, string> = {
+  clone: 'clone the template',
+  hardware: 'set CPUs and memory',
+  nics: 'set NICs (vmnet, static MAC, vmxnet3, PCI slot)',
+  disk: 'grow the disk if needed',
+  seed: 'write and attach the seed ISO',
+  console: 'serial console to a file',
+  reservation: 'DHCP reservation for the NAT MAC',
+  register: 'register in the library',
+  'power-on': 'power on',
+};
+
+export function planNode(spec: ClusterSpec, observed: ObservedNode): NodePlan {
+  const node = spec.nodes.find((n) => n.name === observed.name);
+  if (!node) throw new Error(`planNode: ${observed.name} is not a node of ${spec.name}`);
+  const { vm, state } = observed;
+  if (!vm) {
+    return { node: node.name, status: 'create', actions: [...APPLY_STEPS], follow: true, summary: `create: ${APPLY_STEPS.map((s) => stepText[s]).join(', ')}` };
+  }
+  if (state?.completedAt) {
+    return { node: node.name, status: 'complete', actions: [], follow: false, summary: `complete since ${state.completedAt}; left untouched` };
+  }
+  if (vm.power === 'poweredOn') {
+    return { node: node.name, status: 'follow', actions: [], follow: true, summary: 'powered on: follow its first boot' };
+  }
+  // Powered off (or suspended): the steps after the last one recorded. With no step
+  // recorded (clone interrupted before its marker was written, or the state file lost)
+  // it starts at `clone`, which adopts or re-checks the VM found instead of cloning
+  // again; every later step only changes what differs.
+  const from = state?.step && stepIndex(state.step) >= 0 ? stepIndex(state.step) + 1 : 0;
+  let actions = APPLY_STEPS.slice(from) as ApplyStep[];
+  // It was powered on before and is off now (host reboot, user shut it down): power it on again.
+  if (actions.length === 0) actions = ['power-on'];
+  if (vm.power === 'suspended') actions = ['power-on'];
+  return { node: node.name, status: 'resume', actions, follow: true, summary: `resume: ${actions.map((s) => stepText[s]).join(', ')}` };
+}
+
+export function planBuild(spec: ClusterSpec, observed: ObservedNode[]): BuildPlan {
+  return { cluster: spec.name, nodes: spec.nodes.map((n) => planNode(spec, observed.find((o) => o.name === n.name) ?? { name: n.name })) };
+}
+
+export function formatPlan(plan: BuildPlan): string {
+  const width = Math.max(...plan.nodes.map((n) => n.node.length));
+  return [`plan for cluster ${plan.cluster}:`, ...plan.nodes.map((n) => `  ${n.node.padEnd(width)}  ${n.summary}`)].join('\n');
+}

@@ -1,0 +1,57 @@
+/**
+ * What build-vms needs from the world, as narrow interfaces: the vmrest
+ * calls (a slice of VmrestClient, so the real client and the simulator both
+ * drive it), the seed ISO writer, the disk grower, the cluster check, and
+ * the event sink the progress display listens to.
+ */
+import type { VmrestClient } from '../vmrest/client.js';
+import type { ClusterSpec, NodeSpec } from '../config/model.js';
+import type { VerifyReport } from '../verify/report.js';
+import type { ApplyStep } from './state.js';
+
+export type BuildVmrest = Pick<
+  VmrestClient,
+  | 'listVms'
+  | 'findVm'
+  | 'cloneVm'
+  | 'registerVm'
+  | 'updateVm'
+  | 'getPowerState'
+  | 'setPowerState'
+  | 'addNic'
+  | 'updateNic'
+  | 'setMacToIp'
+  | 'listVmnets'
+  | 'setParam'
+>;
+
+/** Writes the node's cloud-init seed ISO and returns its absolute path (`<stateDir>/<node>/seed.iso`). */
+export type SeedIsoWriter = (spec: ClusterSpec, node: NodeSpec) => Promise<string>;
+
+/** Grows a virtual disk to `sizeGiB` (vmware-vdiskmanager -x); the VM is powered off. */
+export type DiskGrower = (vmdkPath: string, sizeGiB: number) => Promise<void>;
+
+/** What the build gives the cluster check: its Ctrl-C signal and a sink for progress lines. */
+export interface VerifyContext {
+  signal?: AbortSignal | undefined;
+  log?: ((line: string) => void) | undefined;
+}
+
+/**
+ * Checks the built cluster through its API server (see verify-step.ts); throws
+ * a KubestationError naming what is wrong (ClusterVerifyError with the report).
+ */
+export type ClusterVerifier = (spec: ClusterSpec, context?: VerifyContext) => Promise<{ summary: string; report?: VerifyReport }>;
+
+export type BuildEvent =
+  | { type: 'preflight'; ok: boolean; problems: string[]; warnings: string[] }
+  | { type: 'plan'; nodes: Array<{ node: string; status: string; actions: ApplyStep[] }> }
+  | { type: 'step'; node: string; step: ApplyStep; phase: 'start' | 'done' | 'skipped'; detail?: string }
+  | { type: 'stage'; node: string; stage: string; event: 'start' | 'ok' | 'fail' | 'done'; message: string; elapsedMs: number; totalMs: number }
+  | { type: 'warning'; node?: string; message: string }
+  /** progress: a line from verify; done/failed carry the report when the verifier made one. */
+  | { type: 'verify'; phase: 'start' | 'progress' | 'done' | 'failed'; summary?: string; message?: string; report?: VerifyReport }
+  | { type: 'finish'; files: string[]; notes: string[] }
+  | { type: 'result'; status: 'ready' | 'failed' | 'interrupted' | 'dry-run'; message?: string; node?: string; stage?: string };
+
+export type BuildEventSink = (event: BuildEvent) => void;

@@ -1,0 +1,220 @@
+/**
+ * Preflight: everything that would stop a build, checked before anything is
+ * created, and reported together (one run shows every problem, each with its
+ * fix). Warnings do not stop the build.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { KubestationError } from '../errors.js';
+import type { ClusterSpec, HostOnlyNetworkSpec, NatNetworkSpec } from '../config/model.js';
+import { requireReadyTemplate, type ReadyTemplate } from '../template/ready.js';
+import { sameHostPath, vmNameFromVmxPath, type VmSummary, type Vmnet } from '../vmrest/client.js';
+import { VmrestError } from '../vmrest/errors.js';
+import { systemDiskPath } from './disk.js';
+import { describeOwnership, inspectOwnership, readVmxFile } from './ownership.js';
+import type { BuildVmrest } from './ports.js';
+import { cloneUnfinished, type BuildState } from './state.js';
+
+export interface PreflightProblem {
+  code: string;
+  message: string;
+  fix: string;
+}
+
+export interface PreflightResult {
+  problems: PreflightProblem[];
+  warnings: string[];
+  /** Facts later phases use (undefined when the check that finds them failed). */
+  vms: VmSummary[] | undefined;
+  template: VmSummary | undefined;
+  /** The template as the template module sees it (its record, its golden bake when it matches the spec). */
+  readyTemplate?: ReadyTemplate | undefined;
+}
+
+export interface PreflightDeps {
+  vmrest: BuildVmrest;
+  /** Where clones land, when known (vmware.vmFolder or Workstation's default VM folder). */
+  clonesFolder: string | undefined;
+  /** Workstation install folder for the vnetlib64.exe fix text; defaults to the usual one. */
+  installFolder?: string | undefined;
+  /** Free bytes of the file system holding `folder` (tests override; default statfs). */
+  freeBytes?: (folder: string) => Promise<number>;
+}
+
+const GiB = 2 ** 30;
+
+export class PreflightError extends KubestationError {
+  constructor(readonly problems: PreflightProblem[]) {
+    super(
+      'PREFLIGHT_FAILED',
+      `preflight found ${problems.length} problem${problems.length === 1 ? '' : 's'}; nothing was created or changed:\n${problems.map((p, i) => `  ${i + 1}. ${p.message}\n     fix: ${p.fix}`).join('\n')}`,
+      { fix: 'fix the problems listed above, then run the command again' },
+    );
+  }
+}
+
+function vnetlibFix(spec: ClusterSpec, net: NatNetworkSpec | HostOnlyNetworkSpec, installFolder: string | undefined): string {
+  const exe = `"${path.win32.join(installFolder ?? 'C:\\Program Files (x86)\\VMware\\VMware Workstation', 'vnetlib64.exe')}"`;
+  const type = net.kind === 'nat' ? 'NAT' : 'Host-only';
+  const commands = [
+    `${exe} -- stop dhcp`,
+    ...(net.kind === 'nat' ? [`${exe} -- stop nat`] : []),
+    `${exe} -- set vnet ${net.vmnet} addr ${net.subnet.network}`,
+    `${exe} -- set vnet ${net.vmnet} mask ${net.subnet.mask}`,
+    `${exe} -- update adapter ${net.vmnet}`,
+    ...(net.kind === 'nat' ? [`${exe} -- update nat ${net.vmnet}`] : []),
+    `${exe} -- update dhcp ${net.vmnet}`,
+    ...(net.kind === 'nat' ? [`${exe} -- start nat`] : []),
+    `${exe} -- start dhcp`,
+  ];
+  void spec;
+  return (
+    `in Workstation open Edit > Virtual Network Editor > Change Settings, select ${net.vmnet.replace(/^vmnet/i, 'VMnet')}, choose "${type}", ` +
+    `set Subnet IP ${net.subnet.network} and Subnet mask ${net.subnet.mask}, then Apply; or, in a command prompt run as Administrator: ${commands.join(' && ')}`
+  );
+}
+
+export function checkVmnets(spec: ClusterSpec, vmnets: Vmnet[], installFolder?: string): PreflightProblem[] {
+  const problems: PreflightProblem[] = [];
+  for (const net of [spec.networks.nat, spec.networks.hostOnly] as const) {
+    const wantedType = net.kind === 'nat' ? 'nat' : 'hostonly';
+    const found = vmnets.find((v) => v.name.toLowerCase() === net.vmnet.toLowerCase());
+    const field = net.kind === 'nat' ? 'networks.nat' : 'networks.hostOnly';
+    if (!found) {
+      problems.push({ code: 'VMNET_MISSING', message: `${net.vmnet} (${field} in cluster.yaml) does not exist on this host`, fix: vnetlibFix(spec, net, installFolder).replace('select', `add ${net.vmnet} with "Add Network...", select`) });
+      continue;
+    }
+    const typeOk = found.type.toLowerCase().replace(/[^a-z]/g, '') === wantedType;
+    const subnetOk = found.subnet === net.subnet.network && found.mask === net.subnet.mask;
+    if (!typeOk || !subnetOk) {
+      problems.push({
+        code: 'VMNET_MISMATCH',
+        message: `${net.vmnet} is ${found.type} on ${found.subnet || '(no subnet)'}/${found.mask || '(no mask)'}, but ${field} in cluster.yaml needs ${net.kind === 'nat' ? 'NAT' : 'host-only'} on ${net.subnet.network}/${net.subnet.mask}`,
+        fix: vnetlibFix(spec, net, installFolder),
+      });
+    }
+  }
+  return problems;
+}
+
+async function nearestExistingFolder(folder: string): Promise<string> {
+  let current = folder;
+  while (!existsSync(current)) {
+    const parent = path.dirname(current);
+    if (parent === current) break;
+    current = parent;
+  }
+  return current;
+}
+
+async function defaultFreeBytes(folder: string): Promise<number> {
+  const s = await statfs(await nearestExistingFolder(folder));
+  return s.bavail * s.bsize;
+}
+
+/** Bytes a full clone copies: the template's disk files as they are on disk (sparse, so far below their capacity). */
+async function templateDiskBytes(templateVmx: string): Promise<number | undefined> {
+  try {
+    const disk = systemDiskPath(await readVmxFile(templateVmx), templateVmx);
+    return disk ? (await stat(disk)).size : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function runPreflight(spec: ClusterSpec, state: BuildState, deps: PreflightDeps): Promise<PreflightResult> {
+  const problems: PreflightProblem[] = [];
+  const warnings: string[] = [];
+  let vms: VmSummary[] | undefined;
+  let template: VmSummary | undefined;
+  let readyTemplate: ReadyTemplate | undefined;
+
+  // 1. vmrest answers and accepts the credentials.
+  try {
+    vms = await deps.vmrest.listVms();
+  } catch (error) {
+    if (!(error instanceof VmrestError)) throw error;
+    problems.push({ code: error.code, message: error.message, fix: error.fix ?? 'start vmrest and run again' });
+  }
+
+  if (vms) {
+    // 2. Host networks as the spec says.
+    try {
+      problems.push(...checkVmnets(spec, await deps.vmrest.listVmnets(), deps.installFolder));
+    } catch (error) {
+      if (!(error instanceof VmrestError)) throw error;
+      problems.push({ code: error.code, message: error.message, fix: error.fix ?? '' });
+    }
+
+    // 3. Template built by build-template, its golden bake not left half-done, registered and
+    //    powered off: the template module's rules, each failure reported as one problem here.
+    try {
+      const ready = await requireReadyTemplate(spec, deps.vmrest);
+      readyTemplate = ready;
+      template = vms.find((vm) => vm.id === ready.id) ?? { id: ready.id, path: ready.vmxPath };
+    } catch (error) {
+      if (!(error instanceof KubestationError)) throw error;
+      problems.push({ code: error.code, message: error.message, fix: error.fix ?? 'run `npm run build-template`, then run the command again' });
+    }
+
+    // 4. No foreign VM using a node's name or folder.
+    for (const node of spec.nodes) {
+      const recorded = state.nodes[node.name];
+      const clashes = vms.filter((vm) => vmNameFromVmxPath(vm.path).toLowerCase() === node.name.toLowerCase() || (recorded?.vmxPath && sameHostPath(vm.path, recorded.vmxPath)));
+      for (const vm of clashes) {
+        const ownership = await inspectOwnership(vm.path, spec.name);
+        if (ownership.kind === 'ours' && ownership.node === node.name) continue;
+        if (ownership.kind === 'unmarked' && cloneUnfinished(recorded)) continue; // our interrupted clone; apply adopts it
+        problems.push({
+          code: 'VM_NAME_TAKEN',
+          message: `node "${node.name}": the VM ${vm.path} already uses that name and belongs to ${describeOwnership(ownership)}`,
+          fix: `rename or remove that VM in Workstation, or rename node "${node.name}" in cluster.yaml (kubestation never changes VMs it did not create)`,
+        });
+      }
+      if (deps.clonesFolder && clashes.length === 0) {
+        const folder = path.join(deps.clonesFolder, node.name);
+        if (existsSync(folder) && !cloneUnfinished(recorded)) {
+          problems.push({
+            code: 'VM_FOLDER_TAKEN',
+            message: `node "${node.name}": the folder ${folder} already exists and is not a VM in Workstation's library, so the clone cannot be created there`,
+            fix: `move or delete ${folder} after checking it holds nothing you need, or rename node "${node.name}"`,
+          });
+        }
+      }
+    }
+
+    // 5. Disk space where the clones land.
+    const toClone = spec.nodes.filter((n) => !vms!.some((vm) => vmNameFromVmxPath(vm.path).toLowerCase() === n.name.toLowerCase()));
+    if (deps.clonesFolder && template && toClone.length > 0) {
+      const free = await (deps.freeBytes ?? defaultFreeBytes)(deps.clonesFolder);
+      const perClone = await templateDiskBytes(template.path);
+      const copyBytes = (perClone ?? 0) * toClone.length;
+      const growBytes = toClone.reduce((sum, n) => sum + n.diskGiB * GiB, 0);
+      if (copyBytes > free) {
+        problems.push({
+          code: 'DISK_SPACE',
+          message: `${toClone.length} clone${toClone.length === 1 ? '' : 's'} of the template need ${(copyBytes / GiB).toFixed(1)} GiB in ${deps.clonesFolder}, but only ${(free / GiB).toFixed(1)} GiB are free`,
+          fix: 'free space on that drive, or set vmware.vmFolder (and Workstation\'s default VM folder) to a drive with more room',
+        });
+      } else if (growBytes > free) {
+        warnings.push(`the node disks may grow to ${(growBytes / GiB).toFixed(0)} GiB in total (nodes[].diskGiB) but ${deps.clonesFolder} has ${(free / GiB).toFixed(1)} GiB free; a full disk would pause the VMs`);
+      }
+    } else if (!deps.clonesFolder) {
+      warnings.push("Workstation's default VM folder is unknown, so free space for the clones was not checked (set vmware.vmFolder to have it checked)");
+    }
+  }
+
+  // 6. State folder writable.
+  try {
+    await mkdir(spec.stateDir, { recursive: true });
+    const probe = path.join(spec.stateDir, `.write-test-${randomBytes(4).toString('hex')}`);
+    await writeFile(probe, 'ok');
+    await rm(probe, { force: true });
+  } catch (error) {
+    problems.push({ code: 'STATE_DIR_NOT_WRITABLE', message: `the state folder ${spec.stateDir} (stateDir) is not writable: ${(error as Error).message}`, fix: 'set stateDir in cluster.yaml to a folder your user can write, or fix its permissions' });
+  }
+
+  return { problems, warnings, vms, template, readyTemplate };
+}

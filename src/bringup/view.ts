@@ -1,0 +1,144 @@
+/**
+ * How a build looks: on a terminal a small table redrawn in place (node,
+ * phase, stage, elapsed); otherwise one plain line per event; with --json
+ * one JSON object per line for tools. verify's report is shown as its table.
+ */
+import type { ClusterSpec } from '../config/model.js';
+import { findStage } from '../progress/stages.js';
+import { renderReport } from '../verify/report.js';
+import type { BuildEvent, BuildEventSink } from './ports.js';
+
+export type ViewMode = 'tty' | 'plain' | 'json';
+
+interface Row {
+  node: string;
+  role: string;
+  phase: string;
+  detail: string;
+  /** Host time the current phase/stage started. */
+  since: number;
+  /** Host time the node was powered on (its first-boot clock). */
+  bootAt: number | undefined;
+  state: 'working' | 'ok' | 'failed' | 'waiting';
+}
+
+function seconds(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
+
+export interface BuildView {
+  emit: BuildEventSink;
+  /** Stops the redraw timer and leaves the final table on screen. */
+  close(): void;
+}
+
+export function createBuildView(spec: ClusterSpec, mode: ViewMode, out: NodeJS.WritableStream, now: () => number = Date.now): BuildView {
+  if (mode === 'json') {
+    return {
+      emit: (event) => void out.write(`${JSON.stringify({ time: new Date(now()).toISOString(), ...event })}\n`),
+      close: () => undefined,
+    };
+  }
+  const rows = new Map<string, Row>(spec.nodes.map((n) => [n.name, { node: n.name, role: n.role, phase: 'pending', detail: '', since: now(), bootAt: undefined, state: 'waiting' }]));
+  const notes: string[] = [];
+  let drawnLines = 0;
+  let timer: NodeJS.Timeout | undefined;
+
+  const line = (text: string): void => void out.write(`${text}\n`);
+
+  const table = (): string[] => {
+    const t = now();
+    const cells = [...rows.values()].map((r) => [
+      r.node,
+      r.role,
+      r.state === 'failed' ? `FAILED ${r.phase}` : r.phase,
+      r.bootAt === undefined ? '' : seconds(t - r.bootAt),
+      r.state === 'working' ? seconds(t - r.since) : '',
+      r.detail.length > 60 ? `${r.detail.slice(0, 57)}...` : r.detail,
+    ]);
+    const header = ['node', 'role', 'step / stage', 'boot', 'in step', ''];
+    const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+    const fmt = (c: string[]): string => c.map((x, i) => x.padEnd(widths[i]!)).join('  ').trimEnd();
+    return [fmt(header), ...cells.map(fmt)];
+  };
+
+  const redraw = (): void => {
+    if (mode !== 'tty') return;
+    const tbl = table();
+    // Move up over the previous table, print new notes (they scroll up and stay) and the table again.
+    if (drawnLines > 0) out.write(`\u001b[${drawnLines}A\u001b[0J`);
+    out.write(`${[...notes.splice(0), ...tbl].join('\n')}\n`);
+    drawnLines = tbl.length;
+  };
+
+  const note = (text: string): void => {
+    if (mode === 'tty') notes.push(text);
+    else line(text);
+  };
+
+  const update = (node: string, change: Partial<Row>): void => {
+    const row = rows.get(node);
+    if (row) Object.assign(row, change);
+  };
+
+  const emit: BuildEventSink = (event: BuildEvent) => {
+    const t = now();
+    switch (event.type) {
+      case 'preflight':
+        note(event.ok ? 'preflight: ok' : `preflight: ${event.problems.length} problem(s)`);
+        break;
+      case 'plan':
+        for (const n of event.nodes) {
+          update(n.node, { phase: n.status === 'complete' ? 'complete' : 'queued', state: n.status === 'complete' ? 'ok' : 'waiting', detail: n.actions.length ? `${n.actions.length} step(s) to run` : n.status });
+          if (mode === 'plain') line(`${n.node}: ${n.status}${n.actions.length ? ` (${n.actions.join(', ')})` : ''}`);
+        }
+        break;
+      case 'step':
+        if (event.phase === 'start') update(event.node, { phase: event.step, since: t, state: 'working', detail: '' });
+        else update(event.node, { detail: event.detail ?? '' });
+        if (event.step === 'power-on' && event.phase === 'done') update(event.node, { bootAt: t, phase: 'booting', since: t });
+        if (mode === 'plain' && event.phase === 'done') line(`${event.node}: ${event.step} done${event.detail ? ` (${event.detail})` : ''}`);
+        break;
+      case 'stage': {
+        const title = findStage(event.stage)?.title ?? event.stage;
+        if (event.event === 'start') update(event.node, { phase: event.stage, since: t, state: 'working', detail: title });
+        if (event.event === 'ok') update(event.node, { detail: `${event.stage} ok` });
+        if (event.event === 'fail') update(event.node, { phase: event.stage, state: 'failed', detail: event.message.split('\n')[0] ?? '' });
+        if (event.event === 'done') update(event.node, { phase: 'complete', state: 'ok', detail: event.message });
+        const row = rows.get(event.node);
+        if (row && row.bootAt === undefined) row.bootAt = t - event.totalMs;
+        if (mode === 'plain') line(`${event.node}: ${event.stage} ${event.event}${event.event === 'start' ? ` — ${title}` : ` after ${seconds(event.elapsedMs)}`}${event.event === 'done' ? ` (${event.message})` : ''}`);
+        break;
+      }
+      case 'warning':
+        note(`warning: ${event.node ? `${event.node}: ` : ''}${event.message}`);
+        break;
+      case 'verify':
+        if (event.phase === 'start') note('verify: checking the cluster through its API server');
+        else if (event.phase === 'progress') note(`verify: ${event.message ?? ''}`);
+        else if (event.report) note(renderReport(event.report).trimEnd());
+        else note(`verify: ${event.phase === 'done' ? (event.summary ?? 'passed') : `FAILED: ${event.message ?? ''}`}`);
+        break;
+      case 'finish':
+        for (const f of event.files) note(`wrote ${f}`);
+        for (const n of event.notes) note(n);
+        break;
+      case 'result':
+        break;
+    }
+    redraw();
+  };
+
+  if (mode === 'tty') {
+    timer = setInterval(redraw, 1000);
+    timer.unref();
+  }
+  return {
+    emit,
+    close: () => {
+      if (timer) clearInterval(timer);
+      redraw();
+    },
+  };
+}

@@ -1,0 +1,40 @@
+/**
+ * What the four day-2 commands set up the same way: the spec (--cluster),
+ * the vmrest client as build-vms makes it (VMREST_URL / VMREST_USERNAME /
+ * VMREST_PASSWORD, else a prompt on a terminal), and the admin kubeconfig
+ * with KUBESTATION_API_SERVER overriding its server URL.
+ */
+import { parseArgs } from 'node:util';
+import type { CommandContext } from './context.js';
+import { clusterFilePath, loadClusterSpec } from '../config/load.js';
+import type { ClusterSpec } from '../config/model.js';
+import { createVmrestClient, type VmrestClient } from '../vmrest/client.js';
+import { terminalPrompt } from '../vmrest/credentials.js';
+import { defaultKubeAccess, type KubeAccess } from '../day2/observe.js';
+
+export interface Day2Setup {
+  spec: ClusterSpec;
+  kube: KubeAccess;
+}
+
+export async function loadDay2Spec(ctx: CommandContext, clusterFlag: string | undefined): Promise<Day2Setup> {
+  const spec = await loadClusterSpec(clusterFilePath(ctx.cwd, clusterFlag, ctx.env));
+  return { spec, kube: defaultKubeAccess(spec, ctx.env) };
+}
+
+export function openVmrest(ctx: CommandContext, spec: ClusterSpec): Promise<VmrestClient> {
+  return createVmrestClient({ env: ctx.env, vmrestUrl: spec.vmware.vmrestUrl, prompt: process.stdin.isTTY ? terminalPrompt() : undefined });
+}
+
+/** `--json`, `--cluster`, `--help` (printing `help`): the options of the read-only commands. Undefined after --help. */
+export function parseReportArgs(ctx: CommandContext, help: string): { json: boolean; cluster: string | undefined } | undefined {
+  const { values } = parseArgs({
+    args: ctx.argv,
+    options: { json: { type: 'boolean', default: false }, cluster: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
+  });
+  if (values.help) {
+    ctx.stdout.write(help);
+    return undefined;
+  }
+  return { json: values.json, cluster: values.cluster };
+}

@@ -1,0 +1,88 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { NodeFailedError } from '../../src/bringup/follow.js';
+import type { BuildVmrest } from '../../src/bringup/ports.js';
+import { stagesFor, type StageName } from '../../src/progress/stages.js';
+import { readBuildState } from '../../src/bringup/state.js';
+import { startTestLab, type TestLab } from './lab.js';
+
+let lab: TestLab | undefined;
+afterEach(async () => {
+  await lab?.dispose();
+  lab = undefined;
+});
+
+async function failure(l: TestLab): Promise<NodeFailedError> {
+  const error = await l.build().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(NodeFailedError);
+  return error as NodeFailedError;
+}
+
+const cases: Array<{ node: string; stage: StageName }> = [
+  ...stagesFor('control-plane').map((s) => ({ node: 'k8s-master', stage: s.name })),
+  ...stagesFor('worker').map((s) => ({ node: 'k8s-worker2', stage: s.name })),
+];
+
+describe('a guest that reports a failure', () => {
+  it.each(cases)('$node failing at $stage stops the build with the node, the stage and its log', async ({ node, stage }) => {
+    lab = await startTestLab({ guest: { firstReportMs: 2, stageMs: 2, failAt: { stage, nodes: [node], message: `simulated ${stage} error` } } });
+    const error = await failure(lab);
+    expect(error.code).toBe('NODE_STAGE_FAILED');
+    expect(error.node).toBe(node);
+    expect(error.stage).toBe(stage);
+    expect(error.message).toContain(`node "${node}" failed at stage "${stage}"`);
+    expect(error.message).toContain(`simulated ${stage} error`);
+    expect(error.message).toContain(`E: simulated failure in ${stage}`);
+    expect(error.message).toContain(`last lines of ${error.serialLog}`);
+    // Nothing is marked ready, and the state keeps every VM (no orphans, nothing deleted).
+    const state = await readBuildState(lab.spec.stateDir, lab.spec.name);
+    expect(state.readyAt).toBeUndefined();
+    expect(lab.nodeVms()).toHaveLength(3);
+  });
+});
+
+describe('a guest that goes silent', () => {
+  it('mid-stage: the build stops once the stage deadline passes', async () => {
+    lab = await startTestLab({ guest: { firstReportMs: 2, stageMs: 2, silentAt: { stage: 'packages', nodes: ['k8s-worker1'] } } });
+    const error = await failure(lab);
+    expect(error.code).toBe('NODE_STAGE_TIMEOUT');
+    expect(error.node).toBe('k8s-worker1');
+    expect(error.stage).toBe('packages');
+    // packages: 1800 s + 120 s grace, scaled by the test's 0.001.
+    expect(error.message).toContain('node "k8s-worker1" stage "packages" did not finish within 1.9 s');
+    expect(error.message).toContain('packages start');
+  });
+
+  it('before its first line: the first-report deadline applies', async () => {
+    lab = await startTestLab({ guest: { silentAt: { stage: 'boot', nodes: ['k8s-master'] } } });
+    const error = await failure(lab);
+    expect(error.code).toBe('NODE_STAGE_TIMEOUT');
+    expect(error.node).toBe('k8s-master');
+    expect(error.stage).toBe('boot');
+    expect(error.message).toContain('printed no progress since power-on within 1 s');
+    expect(error.message).toContain('Linux version'); // console tail
+  });
+
+  it('a guest whose NICs do not carry the spec MACs fails at packages (network-config matched no adapter)', async () => {
+    lab = await startTestLab();
+    // Sabotage: after the NIC step and before power-on, worker1's NAT MAC is changed in its .vmx.
+    const { editOwnedVmx } = await import('../../src/bringup/apply.js');
+    const client = lab.client;
+    const names = ['listVms', 'findVm', 'cloneVm', 'registerVm', 'updateVm', 'getPowerState', 'setPowerState', 'addNic', 'updateNic', 'setMacToIp', 'listVmnets', 'setParam'] as const;
+    const vmrest = Object.fromEntries(names.map((n) => [n, (client[n] as (...a: unknown[]) => unknown).bind(client)])) as unknown as BuildVmrest;
+    vmrest.registerVm = async (params) => {
+      if (params.name === 'k8s-worker1') {
+        const vm = lab!.nodeVms().find((v) => v.vmxPath.endsWith('k8s-worker1.vmx'))!;
+        await editOwnedVmx({ spec: lab!.spec, vmrest: client }, lab!.spec.nodes[1]!, vm, (vmx) => void vmx.set('ethernet0.address', '00:50:56:00:00:01'));
+      }
+      return client.registerVm(params);
+    };
+    const result = lab.build({}, { vmrest });
+    const error = (await result.catch((e: unknown) => e)) as NodeFailedError;
+    expect(error).toBeInstanceOf(NodeFailedError);
+    expect(error.node).toBe('k8s-worker1');
+    expect(error.message).toContain('network-config matched no adapter');
+  });
+});

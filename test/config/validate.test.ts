@@ -1,0 +1,219 @@
+import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import yaml from 'js-yaml';
+import { describe, expect, it } from 'vitest';
+import { main } from '../../src/cli.js';
+import { checkClusterSpec, loadClusterSpec, parseClusterSpec } from '../../src/config/load.js';
+import { formatProblem, SpecError } from '../../src/config/problems.js';
+import { resolveClusterSpec } from '../../src/config/resolve.js';
+import type { ClusterFile } from '../../src/config/schema.js';
+import { badSpecCases, seedLab, seedLabText } from './bad-spec-cases.js';
+
+function problemsOf(text: string): string[] {
+  return checkClusterSpec(text, { sourcePath: '/lab/cluster.yaml' }).problems.map(formatProblem);
+}
+
+async function runCli(argv: string[], cwd = process.cwd()) {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(argv, {
+    stdout: { write: (s: string) => ((stdout += s), true) } as unknown as NodeJS.WritableStream,
+    stderr: { write: (s: string) => ((stderr += s), true) } as unknown as NodeJS.WritableStream,
+    env: {},
+    cwd,
+  });
+  return { code, stdout, stderr };
+}
+
+describe('the shipped seed lab', () => {
+  const spec = parseClusterSpec(seedLabText, { sourcePath: path.resolve('cluster.yaml') });
+
+  it('validates clean with every value from the architecture document', () => {
+    expect(spec.nodes.map((n) => [n.name, n.role, n.nics.nat.address, n.nics.hostOnly.address])).toEqual([
+      ['k8s-master', 'control-plane', '192.168.5.11', '172.100.100.2'],
+      ['k8s-worker1', 'worker', '192.168.5.12', '172.100.100.3'],
+      ['k8s-worker2', 'worker', '192.168.5.13', '172.100.100.4'],
+    ]);
+    expect(spec.nodes.every((n) => n.cpus === 2 && n.memoryMiB === 4096 && n.diskGiB === 100)).toBe(true);
+    expect(spec.networks.nat).toMatchObject({ vmnet: 'vmnet8', gateway: '192.168.5.2', hostAddress: '192.168.5.1', dhcpRange: { start: '192.168.5.201', end: '192.168.5.254' } });
+    expect(spec.networks.nat.subnet).toMatchObject({ network: '192.168.5.0', mask: '255.255.255.0', prefix: 24 });
+    expect(spec.networks.hostOnly).toMatchObject({ vmnet: 'vmnet1', hostAddress: '172.100.100.1' });
+    expect(spec.networks.hostOnly.subnet.mask).toBe('255.255.255.0');
+    expect(spec.os).toMatchObject({ user: { name: 'pista' }, timezone: 'Asia/Seoul', locale: 'ko_KR.UTF-8', ntpServers: ['time.ravnus.com'], dnsServers: ['8.8.8.8', '8.8.4.4'], swap: false });
+    expect(spec.os.kernelModules).toEqual(['overlay', 'br_netfilter']);
+    expect(spec.os.sysctl).toEqual({ 'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': '1', 'net.bridge.bridge-nf-call-ip6tables': '1' });
+    expect(spec.kubernetes).toMatchObject({ minor: '1.37', apiEndpoint: '172.100.100.2:6443', controlPlaneTaint: true });
+    expect(spec.kubernetes.podSubnet.cidr).toBe('10.244.0.0/16');
+    expect(spec.kubernetes.serviceSubnet.cidr).toBe('10.96.0.0/12');
+    expect(spec.kubernetes.cni.name).toBe('flannel');
+    expect(spec.kubernetes.packageRepository).toBe('https://pkgs.k8s.io/core:/stable:/v1.37/deb/');
+    expect(spec.firewall.enabled).toBe(true);
+    expect(spec.vmware.vmrestUrl).toBe('http://127.0.0.1:8697/api');
+    expect(spec.controlPlane.name).toBe('k8s-master');
+    expect(spec.workers.map((w) => w.name)).toEqual(['k8s-worker1', 'k8s-worker2']);
+  });
+
+  it('derives stable, distinct MACs inside VMware static range, ens33 on NAT and ens37 on host-only', () => {
+    const macs = spec.nodes.flatMap((n) => [n.nics.nat.mac, n.nics.hostOnly.mac]);
+    expect(new Set(macs).size).toBe(6);
+    for (const mac of macs) {
+      expect(mac).toMatch(/^00:50:56:[0-3][0-9a-f]:[0-9a-f]{2}:[0-9a-f]{2}$/);
+    }
+    const again = parseClusterSpec(seedLabText, { sourcePath: path.resolve('cluster.yaml') });
+    expect(again.nodes.map((n) => n.nics.nat.mac)).toEqual(spec.nodes.map((n) => n.nics.nat.mac));
+    const renamed = seedLab();
+    renamed.name = 'other-lab';
+    const other = parseClusterSpec(yaml.dump(renamed), { sourcePath: '/x/cluster.yaml' });
+    expect(other.nodes[0]!.nics.nat.mac).not.toBe(spec.nodes[0]!.nics.nat.mac);
+    expect(spec.nodes[0]!.nics.nat).toMatchObject({ guestName: 'ens33', pciSlot: 33, vmxIndex: 0, vmnet: 'vmnet8' });
+    expect(spec.nodes[0]!.nics.hostOnly).toMatchObject({ guestName: 'ens37', pciSlot: 37, vmxIndex: 1, vmnet: 'vmnet1' });
+  });
+
+  it('applies defaults when only the required keys are given', () => {
+    const minimal = seedLab();
+    for (const key of ['stateDir', 'nodeDefaults', 'os', 'kubernetes', 'firewall', 'vmware']) delete minimal[key];
+    const spec2 = parseClusterSpec(yaml.dump(minimal), { sourcePath: '/lab/cluster.yaml' });
+    const { sourcePath: _a, ...withDefaults } = spec2;
+    const { sourcePath: _b, ...shipped } = parseClusterSpec(seedLabText, { sourcePath: '/lab/cluster.yaml' });
+    expect(withDefaults).toEqual(shipped);
+  });
+
+  it('resolves the state folder against cluster.yaml on a Windows host', () => {
+    const doc = seedLab() as ClusterFile;
+    const windows = resolveClusterSpec(doc, { sourcePath: 'C:\\Users\\Pista Kim\\labs\\cluster.yaml', cwd: 'C:\\', pathApi: path.win32 });
+    expect(windows.stateDir).toBe('C:\\Users\\Pista Kim\\labs\\.kubestation');
+    const elsewhere = resolveClusterSpec({ ...doc, stateDir: 'D:\\kubestation-state' }, { sourcePath: 'C:\\labs\\cluster.yaml', cwd: 'C:\\', pathApi: path.win32 });
+    expect(elsewhere.stateDir).toBe('D:\\kubestation-state');
+  });
+
+  it('accepts Windows folders for vmware.vmFolder and installFolder', () => {
+    const doc = seedLab();
+    doc.vmware.vmFolder = 'D:\\VMs\\kubestation';
+    doc.vmware.installFolder = 'C:\\Program Files (x86)\\VMware\\VMware Workstation';
+    expect(problemsOf(yaml.dump(doc))).toEqual([]);
+  });
+});
+
+describe('bad specs', () => {
+  it(`has at least 40 cases`, () => {
+    expect(badSpecCases.length).toBeGreaterThanOrEqual(40);
+  });
+
+  it.each(badSpecCases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
+    const doc = seedLab();
+    c.change!(doc);
+    expect(problemsOf(yaml.dump(doc))).toEqual(c.problems);
+  });
+
+  it('reports every problem at once, not only the first', () => {
+    const doc = seedLab();
+    doc.nodes[1].natAddress = '192.168.5.201';
+    doc.os.timezone = 'Asia/Seul';
+    doc.kubernetes.cni.name = 'weave';
+    doc.nmae = 'x';
+    const problems = problemsOf(yaml.dump(doc));
+    expect(problems).toHaveLength(4);
+    expect(problems.map((p) => p.split(':')[0])).toEqual(expect.arrayContaining(['nodes[1].natAddress', 'os.timezone', 'kubernetes.cni.name', 'nmae']));
+  });
+
+  it('throws a SpecError naming the file and listing the problems', () => {
+    const doc = seedLab();
+    doc.nodes[0].cpus = 1;
+    try {
+      parseClusterSpec(yaml.dump(doc), { sourcePath: 'C:\\labs\\cluster.yaml' });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(SpecError);
+      expect((error as SpecError).message).toBe(
+        "C:\\labs\\cluster.yaml: 1 problem\n  - nodes[0].cpus: 1 vCPU is below kubeadm's minimum of 2 for a control plane; set cpus: 2 or more",
+      );
+      expect((error as SpecError).fix).toMatch(/npm run validate/);
+    }
+  });
+});
+
+describe('files that are not a cluster spec', () => {
+  const lineOf = (text: string) => seedLabText.split('\n').indexOf(text) + 1;
+
+  it('malformed YAML gives line and column', () => {
+    const badLine = lineOf('  - name: k8s-worker1') + 1;
+    expect(problemsOf(seedLabText.replace('  - name: k8s-worker1\n', '  - name: k8s-worker1\n   role: [worker\n'))).toEqual([
+      `(yaml line ${badLine}, column 4): bad indentation of a sequence entry; fix the YAML syntax there (indent with spaces, "key: value", one key per line)`,
+    ]);
+  });
+
+  it('a key written twice is a YAML error at its line', () => {
+    expect(problemsOf(seedLabText.replace('name: k8s-lab\n', 'name: k8s-lab\nname: again\n'))).toEqual([
+      expect.stringMatching(new RegExp(`^\\(yaml line ${lineOf('name: k8s-lab') + 1}, column 1\\): duplicated mapping key`)),
+    ]);
+  });
+
+  it('empty, comment-only, scalar and list documents fail cleanly', () => {
+    expect(problemsOf('')).toEqual(['(file): is empty; start from the cluster.yaml shipped with kubestation']);
+    expect(problemsOf('# nothing here\n\n')).toEqual(['(file): is empty; start from the cluster.yaml shipped with kubestation']);
+    const notMapping = '(top level): expected a mapping with apiVersion, kind, name, networks and nodes; see the shipped cluster.yaml';
+    expect(problemsOf('just words')).toEqual([notMapping]);
+    expect(problemsOf('- a\n- b\n')).toEqual([notMapping]);
+  });
+
+  it('binary garbage, a missing file and a folder are refused with the fix', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'kubestation-spec-'));
+    await writeFile(path.join(dir, 'garbage.yaml'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0xff, 0xfe, 0x01]));
+    await writeFile(path.join(dir, 'latin1.yaml'), Buffer.from('name: caf\xe9\n', 'latin1'));
+    await mkdir(path.join(dir, 'folder.yaml'));
+    const message = async (file: string) => {
+      try {
+        await loadClusterSpec(path.join(dir, file));
+        return 'loaded';
+      } catch (error) {
+        return (error as SpecError).problems.map(formatProblem).join('\n');
+      }
+    };
+    expect(await message('garbage.yaml')).toBe(`(file): ${path.join(dir, 'garbage.yaml')} is a binary file, not YAML text; pass the path of cluster.yaml with --cluster`);
+    expect(await message('latin1.yaml')).toBe(`(file): ${path.join(dir, 'latin1.yaml')} is not UTF-8 text; save cluster.yaml as UTF-8`);
+    expect(await message('missing.yaml')).toBe(`(file): ${path.join(dir, 'missing.yaml')} does not exist; run from the folder holding cluster.yaml or pass --cluster <path>`);
+    expect(await message('folder.yaml')).toBe(`(file): ${path.join(dir, 'folder.yaml')} is not a file; pass the path of cluster.yaml with --cluster`);
+  });
+});
+
+describe('kubestation validate', () => {
+  it('prints a readable summary of the lab and exits 0', async () => {
+    const { code, stdout } = await runCli(['validate']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/cluster\.yaml: valid/);
+    expect(stdout).toMatch(/cluster k8s-lab: Kubernetes 1\.37, API 172\.100\.100\.2:6443, CNI flannel/);
+    const spec = await loadClusterSpec('cluster.yaml');
+    for (const node of spec.nodes) {
+      expect(stdout).toMatch(new RegExp(`${node.name}\\s+${node.role}.*${node.nics.nat.address}/24 ${node.nics.nat.mac}.*${node.nics.hostOnly.address}/24 ${node.nics.hostOnly.mac}`));
+    }
+  });
+
+  it('gives the same as JSON with --json', async () => {
+    const { code, stdout } = await runCli(['validate', '--json']);
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(report.valid).toBe(true);
+    expect(report.summary.nodes.map((n: { name: string }) => n.name)).toEqual(['k8s-master', 'k8s-worker1', 'k8s-worker2']);
+    expect(report.summary.nodes[0].hostOnly).toMatchObject({ interface: 'ens37', address: '172.100.100.2/24' });
+  });
+
+  it('exits non-zero with every message for a bad spec, as text and as JSON', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'kubestation-cli-'));
+    const doc = seedLab();
+    doc.nodes[2].natAddress = '192.168.5.12';
+    doc.os.locale = 'Korean';
+    await writeFile(path.join(dir, 'cluster.yaml'), yaml.dump(doc));
+    const text = await runCli(['validate', '--cluster', path.join(dir, 'cluster.yaml')]);
+    expect(text.code).toBe(1);
+    expect(text.stderr).toContain('2 problems');
+    expect(text.stderr).toContain('  - nodes[2].natAddress: 192.168.5.12 is already used by nodes[1]');
+    expect(text.stderr).toContain('  - os.locale: "Korean" is not a UTF-8 locale name');
+    const json = await runCli(['validate', '--json'], dir);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout).problems).toEqual([
+      { path: 'nodes[2].natAddress', message: '192.168.5.12 is already used by nodes[1]' },
+      { path: 'os.locale', message: '"Korean" is not a UTF-8 locale name of the form language_TERRITORY.UTF-8; use "ko_KR.UTF-8"' },
+    ]);
+  });
+});
