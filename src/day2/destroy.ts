@@ -20,7 +20,8 @@ import { BuildStateStore, readBuildState } from '../bringup/state.js';
 import { SEED_ISO_NAME, nodeSeedDir } from '../cloudinit/write-seed.js';
 import { KubestationError } from '../errors.js';
 import type { ClusterSpec } from '../config/model.js';
-import { vmNameFromVmxPath, type PowerState } from '../vmrest/client.js';
+import type { PowerState } from '../vmrest/client.js';
+import { vmNameFromVmxPath } from '../vmrest/host-paths.js';
 import { VmrestForbiddenError } from '../vmrest/errors.js';
 import type { Day2Log, Day2Vmrest } from './ports.js';
 

@@ -1,15 +1,13 @@
 /**
  * The one way kubestation talks to VMware Workstation: a typed client for
- * the vmrest calls in vmrest-api.yaml. It sends vmrest's vendor media type on
- * every call, times every call out, retries only calls that are safe to
- * repeat (and only for 5xx, broken connections and timeouts), never repeats
- * a clone without first checking whether it happened, and turns every
- * failure into a VmrestError that says what to do.
+ * the vmrest calls in vmrest-api.yaml, one method per endpoint. The wire
+ * (media type, timeouts, TLS pin, retries of calls safe to repeat) is
+ * transport.ts; this file knows what each call means: it never repeats a
+ * clone without first checking whether it happened, polls through "not yet
+ * available", and turns every failed reply into a VmrestError that names the
+ * VM and says what to do.
  */
-import path from 'node:path';
-import type { TLSSocket } from 'node:tls';
 import { inspect } from 'node:util';
-import { Agent, buildConnector, request } from 'undici';
 import { resolveVmrestCredentials, type PromptFunction, VmrestCredentials } from './credentials.js';
 import {
   VmrestAuthError,
@@ -21,16 +19,30 @@ import {
   type VmrestErrorDetails,
   VmrestForbiddenError,
   VmrestMediaTypeError,
-  VmrestNotRunningError,
   VmrestNotYetAvailableError,
   VmrestPowerStateConflictError,
   VmrestRequestError,
   VmrestTimeoutError,
-  VmrestTlsPinError,
   VmrestVmNotFoundError,
   formatMs,
 } from './errors.js';
-import type { components, operations } from './vmrest-api.generated.js';
+import { sameHostPath, vmNameFromVmxPath } from './host-paths.js';
+import {
+  DEFAULT_VMREST_URL,
+  isRetryable,
+  normalizeFingerprint,
+  parseVmrestErrorBody,
+  parseVmrestUrl,
+  type RetryPolicy,
+  sleep,
+  type VmrestCall as Call,
+  type VmrestReply as Reply,
+  type VmrestRequestLogEntry,
+  VmrestTransport,
+} from './transport.js';
+import type { components } from './vmrest-api.generated.js';
+
+export { DEFAULT_VMREST_URL, VMREST_MEDIA_TYPE, type RetryPolicy, type VmrestOperationId, type VmrestRequestLogEntry } from './transport.js';
 
 type Schemas = components['schemas'];
 export type VmSummary = Schemas['VmSummary'];
@@ -43,35 +55,6 @@ export type NicType = Schemas['NicType'];
 export type NicParameters = Schemas['NicParameters'];
 export type NicIpStack = Schemas['NicIpStack'];
 export type Vmnet = Schemas['Vmnet'];
-/** The operationIds of vmrest-api.yaml: names for calls in logs, faults and timeouts. */
-export type VmrestOperationId = keyof operations;
-
-export const VMREST_MEDIA_TYPE = 'application/vnd.vmware.vmw.rest-v1+json';
-export const DEFAULT_VMREST_URL = 'http://127.0.0.1:8697/api';
-
-/** One finished HTTP exchange, as the request-log hook sees it. No headers, no bodies. */
-export interface VmrestRequestLogEntry {
-  operation: VmrestOperationId;
-  method: string;
-  /** The path below the base URL, e.g. /vms/4F2A/power. */
-  path: string;
-  /** HTTP status, or undefined when no reply came (timeout, broken connection). */
-  status: number | undefined;
-  durationMs: number;
-  /** 1 for the first try, 2 for the first retry, ... */
-  attempt: number;
-  /** Error code (VmrestError.code) when the exchange failed. */
-  errorCode?: string;
-}
-
-export interface RetryPolicy {
-  /** Total tries including the first. */
-  attempts: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
-  /** No retry starts after this much time since the first try. */
-  maxTotalMs: number;
-}
 
 export interface VmrestTimeouts {
   /** Any call not listed below. */
@@ -128,173 +111,39 @@ const targetStateOf: Record<PowerOperation, PowerState> = {
   unpause: 'poweredOn',
 };
 
-interface Call {
-  operation: VmrestOperationId;
-  method: 'GET' | 'PUT' | 'POST' | 'DELETE';
-  /** Path template for messages, e.g. /vms/{id}/power. */
-  template: string;
-  path: string;
-  /** JSON value, or a bare word (power) sent as is. */
-  body?: unknown;
-  rawBody?: string;
-  /** The VM the call is about, for 404/409 messages. */
-  vmId?: string;
-  /** The NIC the call is about: a 404 then means no such adapter. */
-  nicIndex?: number;
-  /** Safe to send again after an uncertain outcome. */
-  idempotent: boolean;
-  timeoutMs: number;
-}
-
-interface Reply {
-  status: number;
-  body: unknown;
-}
-
 /** `value` with ':' kept (MACs) and everything else path-escaped. */
 function segment(value: string | number): string {
   return encodeURIComponent(String(value)).replace(/%3A/gi, ':');
-}
-
-/** Lower-case hex without separators. */
-export function normalizeFingerprint(fingerprint: string): string {
-  return fingerprint.replace(/[^0-9a-f]/gi, '').toLowerCase();
-}
-
-/** Compares host paths the way the host does: Windows paths case-insensitively, with either slash. */
-export function sameHostPath(a: string, b: string): boolean {
-  return hostPathKey(a) === hostPathKey(b);
-}
-
-function isWindowsPath(p: string): boolean {
-  return /^[a-zA-Z]:[\\/]/.test(p) || p.startsWith('\\\\') || p.includes('\\');
-}
-
-function hostPathKey(p: string): string {
-  return isWindowsPath(p) ? path.win32.normalize(p).toLowerCase() : path.posix.normalize(p);
-}
-
-/** The VM name a clone gets: the .vmx file name without extension (clones land in <name>/<name>.vmx). */
-export function vmNameFromVmxPath(vmxPath: string): string {
-  return path.win32.basename(vmxPath).replace(/\.vmx$/i, '');
-}
-
-class PinMismatch extends Error {
-  constructor(readonly actual: string | undefined) {
-    super('vmrest certificate fingerprint mismatch');
-  }
-}
-
-/** TLS connections that accept exactly one certificate: the one whose SHA-256 matches the pin. */
-function pinnedConnector(fingerprint: string): buildConnector.connector {
-  const expected = normalizeFingerprint(fingerprint);
-  // Chain validation is replaced by the pin for this connector only; a
-  // self-signed certificate has no chain to validate.
-  const connect = buildConnector({ rejectUnauthorized: false });
-  return (options, callback) => {
-    connect(options, (error, socket) => {
-      if (error || !socket) return callback(error ?? new Error('no socket'), null);
-      if (options.protocol !== 'https:') return callback(null, socket);
-      const cert = (socket as TLSSocket).getPeerCertificate();
-      const actual = cert && cert.fingerprint256 ? normalizeFingerprint(cert.fingerprint256) : undefined;
-      if (actual !== expected) {
-        socket.destroy();
-        return callback(new PinMismatch(actual), null);
-      }
-      callback(null, socket);
-    });
-  };
-}
-
-function errorCodes(error: unknown): string[] {
-  const codes: string[] = [];
-  let current: unknown = error;
-  for (let depth = 0; current && depth < 5; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string') codes.push(code);
-    if (current instanceof AggregateError) for (const e of current.errors) codes.push(...errorCodes(e));
-    current = (current as { cause?: unknown }).cause;
-  }
-  return codes;
-}
-
-function findPinMismatch(error: unknown): PinMismatch | undefined {
-  let current: unknown = error;
-  for (let depth = 0; current && depth < 5; depth++) {
-    if (current instanceof PinMismatch) return current;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
-
-/** `{Code, Message}` as vmrest sends it, or `{code, message}` as its API description says. */
-export function parseVmrestErrorBody(body: unknown): { code: number | undefined; message: string | undefined } {
-  if (typeof body !== 'object' || body === null) return { code: undefined, message: typeof body === 'string' && body ? body : undefined };
-  const b = body as Record<string, unknown>;
-  const code = typeof b.Code === 'number' ? b.Code : typeof b.code === 'number' ? b.code : undefined;
-  const message = typeof b.Message === 'string' ? b.Message : typeof b.message === 'string' ? b.message : undefined;
-  return { code, message };
 }
 
 function definedOnly<T extends object>(value: T | undefined): Partial<T> {
   return Object.fromEntries(Object.entries(value ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-/** The base URL, refused when it is not http(s) or carries credentials (they belong in VMREST_USERNAME/VMREST_PASSWORD). */
-function parseVmrestUrl(text: string): URL {
-  const invalid = (why: string): VmrestError =>
-    new VmrestError('VMREST_URL_INVALID', `the vmrest URL ${why}`, 'set vmware.vmrestUrl in cluster.yaml or VMREST_URL to e.g. http://127.0.0.1:8697/api (credentials go in VMREST_USERNAME / VMREST_PASSWORD)', {
-      call: 'configuration',
-    });
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw invalid('is not a URL');
-  }
-  if (url.username || url.password) throw invalid(`for ${url.host} must not contain a username or password`);
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(`${url.href} is not http:// or https://`);
-  return url;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function isRetryable(error: unknown): boolean {
-  if (error instanceof VmrestTimeoutError || error instanceof VmrestConnectionError) return true;
-  return error instanceof VmrestRequestError && error.status !== undefined && error.status >= 500;
-}
-
 export class VmrestClient {
   readonly baseUrl: string;
   readonly #credentials: VmrestCredentials;
-  readonly #dispatcher: Agent;
-  readonly #origin: string;
-  readonly #basePath: string;
+  readonly #transport: VmrestTransport;
   readonly #timeouts: VmrestTimeouts;
-  readonly #retry: RetryPolicy;
   readonly #pollIntervalMs: number;
-  readonly #onRequest: ((entry: VmrestRequestLogEntry) => void) | undefined;
-  readonly #certSha256: string | undefined;
   /** id → .vmx path, from every listing/registration: lets errors name the VM. */
   readonly #knownPaths = new Map<string, string>();
   /** id → name for clones (vmrest's clone reply has no path). */
   readonly #knownNames = new Map<string, string>();
 
   constructor(options: VmrestClientOptions) {
-    const url = parseVmrestUrl(options.baseUrl ?? DEFAULT_VMREST_URL);
-    this.baseUrl = url.href.replace(/\/+$/, '');
-    this.#origin = url.origin;
-    this.#basePath = url.pathname.replace(/\/+$/, '');
     this.#credentials = options.credentials;
     this.#timeouts = { ...defaultTimeouts, ...definedOnly(options.timeouts) };
-    this.#retry = { ...defaultRetry, ...definedOnly(options.retry) };
     this.#pollIntervalMs = options.pollIntervalMs ?? 1_000;
-    this.#onRequest = options.onRequest;
-    this.#certSha256 = options.certSha256 ? normalizeFingerprint(options.certSha256) : undefined;
-    this.#dispatcher = new Agent({
-      keepAliveTimeout: 4_000,
-      ...(this.#certSha256 ? { connect: pinnedConnector(this.#certSha256) } : {}),
+    this.#transport = new VmrestTransport({
+      baseUrl: parseVmrestUrl(options.baseUrl ?? DEFAULT_VMREST_URL),
+      credentials: options.credentials,
+      certSha256: options.certSha256 ? normalizeFingerprint(options.certSha256) : undefined,
+      retry: { ...defaultRetry, ...definedOnly(options.retry) },
+      onRequest: options.onRequest,
+      describeReplyError: (call, reply) => this.#replyError(call, reply),
     });
+    this.baseUrl = this.#transport.baseUrl;
   }
 
   [inspect.custom](): string {
@@ -307,13 +156,13 @@ export class VmrestClient {
 
   /** Closes idle connections. */
   async close(): Promise<void> {
-    await this.#dispatcher.close();
+    await this.#transport.close();
   }
 
   // ---- VMs ----------------------------------------------------------------
 
   async listVms(): Promise<VmSummary[]> {
-    const reply = await this.#send({ operation: 'listVms', method: 'GET', template: '/vms', path: '/vms', idempotent: true, timeoutMs: this.#timeouts.defaultMs });
+    const reply = await this.#transport.send({ operation: 'listVms', method: 'GET', template: '/vms', path: '/vms', idempotent: true, timeoutMs: this.#timeouts.defaultMs });
     const vms = reply.body as VmSummary[];
     for (const vm of vms) this.#knownPaths.set(vm.id, vm.path);
     return vms;
@@ -334,7 +183,7 @@ export class VmrestClient {
   }
 
   async getVm(id: string): Promise<VmInformation> {
-    const reply = await this.#send({ operation: 'getVm', method: 'GET', template: '/vms/{id}', path: `/vms/${segment(id)}`, vmId: id, idempotent: true, timeoutMs: this.#timeouts.defaultMs });
+    const reply = await this.#transport.send({ operation: 'getVm', method: 'GET', template: '/vms/{id}', path: `/vms/${segment(id)}`, vmId: id, idempotent: true, timeoutMs: this.#timeouts.defaultMs });
     return reply.body as VmInformation;
   }
 
@@ -369,7 +218,7 @@ export class VmrestClient {
     for (let attempt = 1; ; attempt++) {
       let uncertainty: VmrestError;
       try {
-        const reply = await this.#exchange(call, attempt);
+        const reply = await this.#transport.exchange(call, attempt);
         const info = reply.body as VmInformation;
         this.#knownNames.set(info.id, params.name);
         return info;
@@ -400,8 +249,8 @@ export class VmrestClient {
       const noReply = uncertainty instanceof VmrestTimeoutError || uncertainty instanceof VmrestConnectionError;
       const existing = await this.#awaitClone(params.name, noReply ? this.#cloneSettleMs() : 0, options.folder);
       if (existing) return adopt(existing);
-      const delay = this.#backoff(attempt);
-      if (attempt >= this.#retry.attempts || Date.now() - started + delay > this.#retry.maxTotalMs) throw uncertainty;
+      const delay = this.#transport.backoff(attempt);
+      if (!this.#transport.mayRetry(uncertainty, attempt, started, delay)) throw uncertainty;
       await sleep(delay);
     }
   }
@@ -427,7 +276,7 @@ export class VmrestClient {
 
   /** Adds a .vmx to the Workstation library (a clone is not shown in the UI until registered). */
   async registerVm(params: { name: string; path: string }): Promise<VmSummary> {
-    const reply = await this.#send({
+    const reply = await this.#transport.send({
       operation: 'registerVm',
       method: 'POST',
       template: '/vms/registration',
@@ -443,7 +292,7 @@ export class VmrestClient {
 
   /** Sets CPU count and/or memory (MB). The VM must be powered off. */
   async updateVm(id: string, params: VmParameters): Promise<VmInformation> {
-    const reply = await this.#send({ operation: 'updateVm', method: 'PUT', template: '/vms/{id}', path: `/vms/${segment(id)}`, body: params, vmId: id, idempotent: true, timeoutMs: this.#timeouts.defaultMs });
+    const reply = await this.#transport.send({ operation: 'updateVm', method: 'PUT', template: '/vms/{id}', path: `/vms/${segment(id)}`, body: params, vmId: id, idempotent: true, timeoutMs: this.#timeouts.defaultMs });
     return reply.body as VmInformation;
   }
 
@@ -452,7 +301,7 @@ export class VmrestClient {
     const call: Call = { operation: 'deleteVm', method: 'DELETE', template: '/vms/{id}', path: `/vms/${segment(id)}`, vmId: id, idempotent: true, timeoutMs: this.#timeouts.deleteMs };
     let tries = 0;
     try {
-      await this.#send(call, () => tries++);
+      await this.#transport.send(call, () => tries++);
     } catch (error) {
       if (tries > 1 && error instanceof VmrestVmNotFoundError) return;
       throw error;
@@ -463,7 +312,7 @@ export class VmrestClient {
 
   /** One .vmx key through vmrest (empty string when vmrest reports no value). */
   async getParam(id: string, name: string): Promise<string> {
-    const reply = await this.#send({
+    const reply = await this.#transport.send({
       operation: 'getVmParam',
       method: 'GET',
       template: '/vms/{id}/params/{name}',
@@ -477,24 +326,24 @@ export class VmrestClient {
 
   /** Writes one .vmx key through vmrest. Keep to powered-off VMs. */
   async setParam(id: string, name: string, value: string): Promise<void> {
-    await this.#send({ operation: 'setVmParam', method: 'PUT', template: '/vms/{id}/params', path: `/vms/${segment(id)}/params`, body: { name, value }, vmId: id, idempotent: true, timeoutMs: this.#timeouts.defaultMs });
+    await this.#transport.send({ operation: 'setVmParam', method: 'PUT', template: '/vms/{id}/params', path: `/vms/${segment(id)}/params`, body: { name, value }, vmId: id, idempotent: true, timeoutMs: this.#timeouts.defaultMs });
   }
 
   // ---- NICs ---------------------------------------------------------------
 
   async listNics(id: string): Promise<Nic[]> {
-    const reply = await this.#send({ operation: 'listNics', method: 'GET', template: '/vms/{id}/nic', path: `/vms/${segment(id)}/nic`, vmId: id, idempotent: true, timeoutMs: this.#timeouts.defaultMs });
+    const reply = await this.#transport.send({ operation: 'listNics', method: 'GET', template: '/vms/{id}/nic', path: `/vms/${segment(id)}/nic`, vmId: id, idempotent: true, timeoutMs: this.#timeouts.defaultMs });
     return (reply.body as Schemas['NicList']).nics;
   }
 
   /** Adds an adapter. Use type "custom" with an explicit vmnet; its MAC reads empty until the next power-on. Not retried (not idempotent). */
   async addNic(id: string, params: NicParameters): Promise<Nic> {
-    const reply = await this.#send({ operation: 'addNic', method: 'POST', template: '/vms/{id}/nic', path: `/vms/${segment(id)}/nic`, body: params, vmId: id, idempotent: false, timeoutMs: this.#timeouts.defaultMs });
+    const reply = await this.#transport.send({ operation: 'addNic', method: 'POST', template: '/vms/{id}/nic', path: `/vms/${segment(id)}/nic`, body: params, vmId: id, idempotent: false, timeoutMs: this.#timeouts.defaultMs });
     return reply.body as Nic;
   }
 
   async updateNic(id: string, index: number, params: NicParameters): Promise<Nic> {
-    const reply = await this.#send({
+    const reply = await this.#transport.send({
       operation: 'updateNic',
       method: 'PUT',
       template: '/vms/{id}/nic/{index}',
@@ -510,13 +359,13 @@ export class VmrestClient {
 
   /** Removes an adapter (VM powered off). Not retried: indexes shift after a delete. */
   async deleteNic(id: string, index: number): Promise<void> {
-    await this.#send({ operation: 'deleteNic', method: 'DELETE', template: '/vms/{id}/nic/{index}', path: `/vms/${segment(id)}/nic/${segment(index)}`, vmId: id, nicIndex: index, idempotent: false, timeoutMs: this.#timeouts.defaultMs });
+    await this.#transport.send({ operation: 'deleteNic', method: 'DELETE', template: '/vms/{id}/nic/{index}', path: `/vms/${segment(id)}/nic/${segment(index)}`, vmId: id, nicIndex: index, idempotent: false, timeoutMs: this.#timeouts.defaultMs });
   }
 
   // ---- power --------------------------------------------------------------
 
   async getPowerState(id: string): Promise<PowerState> {
-    const reply = await this.#send({ operation: 'getPowerState', method: 'GET', template: '/vms/{id}/power', path: `/vms/${segment(id)}/power`, vmId: id, idempotent: true, timeoutMs: this.#timeouts.defaultMs });
+    const reply = await this.#transport.send({ operation: 'getPowerState', method: 'GET', template: '/vms/{id}/power', path: `/vms/${segment(id)}/power`, vmId: id, idempotent: true, timeoutMs: this.#timeouts.defaultMs });
     return (reply.body as Schemas['PowerStateReply']).power_state;
   }
 
@@ -540,11 +389,11 @@ export class VmrestClient {
     const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       try {
-        const reply = await this.#exchange(call, attempt);
+        const reply = await this.#transport.exchange(call, attempt);
         return (reply.body as Schemas['PowerStateReply']).power_state;
       } catch (error) {
-        const delay = this.#backoff(attempt);
-        if (!isRetryable(error) || attempt >= this.#retry.attempts || Date.now() - started + delay > this.#retry.maxTotalMs) throw error;
+        const delay = this.#transport.backoff(attempt);
+        if (!this.#transport.mayRetry(error, attempt, started, delay)) throw error;
         await sleep(delay);
         const now = await this.getPowerState(id).catch(() => undefined);
         if (now === target) return now;
@@ -604,13 +453,13 @@ export class VmrestClient {
   // ---- host networks ------------------------------------------------------
 
   async listVmnets(): Promise<Vmnet[]> {
-    const reply = await this.#send({ operation: 'listVmnets', method: 'GET', template: '/vmnet', path: '/vmnet', idempotent: true, timeoutMs: this.#timeouts.defaultMs });
+    const reply = await this.#transport.send({ operation: 'listVmnets', method: 'GET', template: '/vmnet', path: '/vmnet', idempotent: true, timeoutMs: this.#timeouts.defaultMs });
     return (reply.body as Schemas['VmnetList']).vmnets;
   }
 
   /** DHCP reservation mac → ip on `vmnet` (e.g. "vmnet8"); needs vmrest started as Administrator. */
   async setMacToIp(vmnet: string, mac: string, ip: string): Promise<void> {
-    await this.#send({
+    await this.#transport.send({
       operation: 'setMacToIp',
       method: 'PUT',
       template: '/vmnet/{vmnet}/mactoip/{mac}',
@@ -620,7 +469,6 @@ export class VmrestClient {
       timeoutMs: this.#timeouts.defaultMs,
     });
   }
-
   // ---- machinery ----------------------------------------------------------
 
   #label(id: string): string {
@@ -629,19 +477,13 @@ export class VmrestClient {
     const name = this.#knownNames.get(id);
     return name ? `"${name}" (id ${id})` : `with id "${id}"`;
   }
-
-  #backoff(attempt: number): number {
-    const exponential = Math.min(this.#retry.maxDelayMs, this.#retry.baseDelayMs * 2 ** (attempt - 1));
-    return Math.round(exponential * (0.5 + Math.random() * 0.5));
-  }
-
   async #pollUntilAvailable(id: string, options: PollOptions, call: Call): Promise<Reply> {
     const deadline = Date.now() + options.timeoutMs;
     let lastError: VmrestNotYetAvailableError | undefined;
     for (;;) {
       try {
         // A call near the deadline still gets a fair timeout: the deadline bounds polling, not one reply.
-        return await this.#send({ ...call, timeoutMs: Math.min(call.timeoutMs, Math.max(1_000, deadline - Date.now())) });
+        return await this.#transport.send({ ...call, timeoutMs: Math.min(call.timeoutMs, Math.max(1_000, deadline - Date.now())) });
       } catch (error) {
         if (!(error instanceof VmrestNotYetAvailableError)) throw error;
         lastError = error;
@@ -655,108 +497,12 @@ export class VmrestClient {
       { call: `${call.method} ${call.template}`, vmrestCode: VmrestCode.notYetAvailable, cause: lastError },
     );
   }
-
-  /** One call with retries when it is idempotent. `onTry` counts tries. */
-  async #send(call: Call, onTry?: () => void): Promise<Reply> {
-    const started = Date.now();
-    for (let attempt = 1; ; attempt++) {
-      onTry?.();
-      try {
-        return await this.#exchange(call, attempt);
-      } catch (error) {
-        const delay = this.#backoff(attempt);
-        if (!call.idempotent || !isRetryable(error) || attempt >= this.#retry.attempts || Date.now() - started + delay > this.#retry.maxTotalMs) throw error;
-        await sleep(delay);
-      }
-    }
-  }
-
-  /** One HTTP exchange, logged (before any follow-up call) and mapped to a typed error. */
-  async #exchange(call: Call, attempt: number): Promise<Reply> {
-    const started = performance.now();
-    let reply: Reply;
-    try {
-      reply = await this.#http(call);
-    } catch (error) {
-      const typed = error instanceof VmrestError ? error : this.#transportError(call, error);
-      this.#log(call, attempt, undefined, started, typed.code);
-      throw typed;
-    }
-    this.#log(call, attempt, reply.status, started);
-    if (reply.status >= 200 && reply.status < 300) return reply;
-    throw await this.#replyError(call, reply);
-  }
-
-  #log(call: Call, attempt: number, status: number | undefined, started: number, errorCode?: string): void {
-    if (!this.#onRequest) return;
-    const entry: VmrestRequestLogEntry = { operation: call.operation, method: call.method, path: call.path, status, durationMs: Math.round(performance.now() - started), attempt };
-    if (errorCode) entry.errorCode = errorCode;
-    try {
-      this.#onRequest(entry);
-    } catch {
-      // A logging hook must not change the outcome of a call.
-    }
-  }
-
-  async #http(call: Call): Promise<Reply> {
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, call.timeoutMs);
-    const headers: Record<string, string> = { accept: VMREST_MEDIA_TYPE, authorization: this.#credentials.authorizationHeader() };
-    let body: string | undefined;
-    if (call.rawBody !== undefined) body = call.rawBody;
-    else if (call.body !== undefined) body = JSON.stringify(call.body);
-    if (body !== undefined) headers['content-type'] = VMREST_MEDIA_TYPE;
-    try {
-      const response = await request(`${this.#origin}${this.#basePath}${call.path}`, {
-        method: call.method,
-        headers,
-        body,
-        dispatcher: this.#dispatcher,
-        signal: controller.signal,
-        headersTimeout: 0,
-        bodyTimeout: 0,
-      });
-      const text = await response.body.text();
-      let parsed: unknown = undefined;
-      if (text.trim() !== '') {
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          parsed = text;
-        }
-      }
-      return { status: response.statusCode, body: parsed };
-    } catch (error) {
-      if (timedOut) throw new VmrestTimeoutError(call.timeoutMs, `vmrest call ${call.method} ${call.path}`, { call: `${call.method} ${call.template}`, cause: error });
-      throw error;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  #transportError(call: Call, error: unknown): VmrestError {
-    const details: VmrestErrorDetails = { call: `${call.method} ${call.template}`, cause: sanitizeCause(error) };
-    const pin = findPinMismatch(error);
-    if (pin) return new VmrestTlsPinError(this.baseUrl, this.#certSha256 ?? '', pin.actual, details);
-    const codes = errorCodes(error);
-    if (codes.includes('ECONNREFUSED')) return new VmrestNotRunningError(this.baseUrl, details);
-    const reason = codes.find((c) => c !== 'UND_ERR') ?? (error instanceof Error ? error.message : String(error));
-    if (codes.some((c) => c.startsWith('ERR_TLS') || c.includes('CERT') || c === 'DEPTH_ZERO_SELF_SIGNED_CERT' || c === 'SELF_SIGNED_CERT_IN_CHAIN')) {
-      return new VmrestError('VMREST_TLS', `the TLS connection to vmrest at ${this.baseUrl} failed (${reason})`, 'vmrest serves a self-signed certificate: pin it with VMREST_CERT_SHA256 (`openssl x509 -in cert.pem -noout -fingerprint -sha256`)', details);
-    }
-    return new VmrestConnectionError(this.baseUrl, reason, details);
-  }
-
   async #replyError(call: Call, reply: Reply): Promise<VmrestError> {
     const { code, message } = parseVmrestErrorBody(reply.body);
     const details: VmrestErrorDetails = { call: `${call.method} ${call.template}`, status: reply.status, vmrestCode: code, vmrestMessage: message };
     if (reply.status === 409 && call.vmId !== undefined && !this.#knownPaths.has(call.vmId)) {
       // Error path only: one listing so the message can name the VM.
-      await this.#exchange({ operation: 'listVms', method: 'GET', template: '/vms', path: '/vms', idempotent: true, timeoutMs: Math.min(call.timeoutMs, 10_000) }, 1)
+      await this.#transport.exchange({ operation: 'listVms', method: 'GET', template: '/vms', path: '/vms', idempotent: true, timeoutMs: Math.min(call.timeoutMs, 10_000) }, 1)
         .then((r) => {
           for (const vm of r.body as VmSummary[]) this.#knownPaths.set(vm.id, vm.path);
         })
@@ -771,24 +517,13 @@ export class VmrestClient {
     if (reply.status === 404 && call.vmId !== undefined) return new VmrestVmNotFoundError(call.vmId, label, details);
     if (reply.status === 409 && call.vmId !== undefined) {
       // Name the state that blocked the change; a failed read leaves it unnamed.
-      const state = call.operation === 'getPowerState' ? undefined : await this.#exchange({ ...call, operation: 'getPowerState', method: 'GET', template: '/vms/{id}/power', path: `/vms/${segment(call.vmId)}/power`, body: undefined, rawBody: undefined, timeoutMs: Math.min(call.timeoutMs, 10_000) }, 1)
+      const state = call.operation === 'getPowerState' ? undefined : await this.#transport.exchange({ ...call, operation: 'getPowerState', method: 'GET', template: '/vms/{id}/power', path: `/vms/${segment(call.vmId)}/power`, body: undefined, rawBody: undefined, timeoutMs: Math.min(call.timeoutMs, 10_000) }, 1)
         .then((r) => (r.body as Schemas['PowerStateReply']).power_state)
         .catch(() => undefined);
       return new VmrestPowerStateConflictError(call.vmId, label, state, details);
     }
     return new VmrestRequestError(label, details);
   }
-}
-
-/** Transport errors are kept as causes, reduced to name/code/message so nothing request-shaped (headers) travels with them. */
-function sanitizeCause(error: unknown): Error {
-  if (!(error instanceof Error)) return new Error(String(error));
-  const copy = new Error(error.message);
-  copy.name = error.name;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string') (copy as Error & { code?: string }).code = code;
-  if (error.cause !== undefined) (copy as Error & { cause?: unknown }).cause = sanitizeCause(error.cause);
-  return copy;
 }
 
 export interface CreateVmrestClientOptions extends Omit<VmrestClientOptions, 'credentials' | 'baseUrl' | 'certSha256'> {

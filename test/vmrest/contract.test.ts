@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { sameHostPath } from '../../src/vmrest/client.js';
+import { sameHostPath } from '../../src/vmrest/host-paths.js';
 import {
   VmrestAuthError,
   VmrestDeadlineError,
