@@ -48,8 +48,15 @@ function freeRange(s: Ipv4Subnet, reserved: Array<string | undefined>, dhcpStart
   return `${intToIp(low)}–${intToIp(limit - 1)}`;
 }
 
+let listedTimeZones: Set<string> | undefined;
+
 export function isKnownTimeZone(zone: string): boolean {
   if (!/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(zone)) return false;
+  // ICU's list of zone names is read in a few ms; the first DateTimeFormat with
+  // a time zone loads locale and zone data (~100 ms), so it only decides the
+  // names the list leaves out (aliases such as "UTC" or "US/Eastern").
+  listedTimeZones ??= new Set(Intl.supportedValuesOf('timeZone'));
+  if (listedTimeZones.has(zone)) return true;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: zone });
     return true;

@@ -1,15 +1,14 @@
 /**
  * Shape checks (types, unknown keys, required keys, patterns) by ajv against
  * the TypeBox schema, with ajv's terse errors rewritten into messages that
- * name the field, the bad value, and what would be valid.
+ * name the field, the bad value, and what would be valid. The validator is
+ * ajv's code generated at build time (see json-schema.ts), so no schema is
+ * compiled when a command starts.
  */
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { closest, distance } from 'fastest-levenshtein';
-import { ClusterFileSchema } from './schema.js';
 import { fieldPath, showValue, type SpecProblem } from './problems.js';
-
-const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
-const validateShape = ajv.compile(ClusterFileSchema);
+import { validateClusterShape as validateShape } from './shape-validator.generated.js';
 
 type SchemaNode = { description?: string; 'x-expected'?: string; properties?: Record<string, unknown>; anyOf?: Array<{ const?: unknown }>; const?: unknown };
 

@@ -5,14 +5,28 @@
  * pin it in join configs (discovery hash) and issue its own admin identity.
  */
 import { createHash, createPrivateKey, createPublicKey, randomBytes, webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
-// @peculiar/x509's dependency injection (tsyringe) needs the Reflect metadata API loaded first.
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+let x509Library: Promise<typeof X509> | undefined;
+
+/**
+ * @peculiar/x509 is loaded only when a certificate is made (a first run, a
+ * rebuilt admin identity): it costs ~150 ms of start-up, and reading or
+ * checking existing certificates needs only node:crypto.
+ */
+function loadX509(): Promise<typeof X509> {
+  x509Library ??= (async () => {
+    // Its dependency injection (tsyringe) needs the Reflect metadata API loaded first.
+    await import('reflect-metadata');
+    const x509 = await import('@peculiar/x509');
+    x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+    return x509;
+  })();
+  return x509Library;
+}
 
 /** A certificate and its private key, both PEM (key is PKCS#8 "PRIVATE KEY"). */
 export interface CertificateAndKey {
@@ -37,7 +51,7 @@ async function generateRsaKeyPair(): Promise<CryptoKeyPair> {
   return (await webcrypto.subtle.generateKey(rsaKeyGen, true, ['sign', 'verify'])) as CryptoKeyPair;
 }
 
-async function privateKeyPem(key: CryptoKey): Promise<string> {
+async function privateKeyPem(x509: typeof X509, key: CryptoKey): Promise<string> {
   const der = await webcrypto.subtle.exportKey('pkcs8', key);
   return x509.PemConverter.encode(der, 'PRIVATE KEY');
 }
@@ -66,6 +80,7 @@ export interface ClusterCaOptions {
 
 /** A self-signed RSA-2048 CA shaped like the one kubeadm would make. */
 export async function createClusterCa(options: ClusterCaOptions = {}): Promise<CertificateAndKey> {
+  const x509 = await loadX509();
   const keys = await generateRsaKeyPair();
   const { notBefore, notAfter } = validity(options.validityDays ?? 3650, options.now ?? new Date());
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -84,7 +99,7 @@ export async function createClusterCa(options: ClusterCaOptions = {}): Promise<C
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { certPem: cert.toString('pem'), keyPem: await privateKeyPem(keys.privateKey) };
+  return { certPem: cert.toString('pem'), keyPem: await privateKeyPem(x509, keys.privateKey) };
 }
 
 interface LeafRequest {
@@ -98,19 +113,20 @@ interface LeafRequest {
 }
 
 async function issueLeaf(ca: CertificateAndKey, request: LeafRequest): Promise<CertificateAndKey> {
+  const x509 = await loadX509();
   const caCert = new x509.X509Certificate(ca.certPem);
   const caKey = await importSigningKey(ca.keyPem);
   const keys = await generateRsaKeyPair();
   const { notBefore, notAfter } = validity(request.validityDays ?? 365, request.now ?? new Date(), caCert.notAfter);
-  const subject: x509.JsonName = [{ CN: [request.commonName] }];
+  const subject: X509.JsonName = [{ CN: [request.commonName] }];
   for (const organization of request.organizations ?? []) subject.push({ O: [organization] });
-  const extensions: x509.Extension[] = [
+  const extensions: X509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
     new x509.ExtendedKeyUsageExtension([request.usage === 'client' ? x509.ExtendedKeyUsage.clientAuth : x509.ExtendedKeyUsage.serverAuth]),
     await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey),
   ];
-  const altNames: x509.JsonGeneralName[] = [
+  const altNames: X509.JsonGeneralName[] = [
     ...(request.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
     ...(request.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
   ];
@@ -126,7 +142,7 @@ async function issueLeaf(ca: CertificateAndKey, request: LeafRequest): Promise<C
     signingAlgorithm: rsaSigning,
     extensions,
   });
-  return { certPem: cert.toString('pem'), keyPem: await privateKeyPem(keys.privateKey) };
+  return { certPem: cert.toString('pem'), keyPem: await privateKeyPem(x509, keys.privateKey) };
 }
 
 export interface ClientCertificateRequest {
