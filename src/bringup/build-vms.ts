@@ -11,7 +11,7 @@
 import type { ClusterSpec, NodeSpec } from '../config/model.js';
 import type { VmSummary } from '../vmrest/client.js';
 import { applyNode, BuildInterruptedError, findNodeVm, type AppliedVm, type ApplyContext } from './apply.js';
-import { finishBuild, type FinishResult } from './finish.js';
+import { finishBuild, writeSshConfig, type FinishResult } from './finish.js';
 import { ConsoleFollower, type FollowTiming } from './follow.js';
 import { inspectOwnership } from './ownership.js';
 import { nodePaths } from './paths.js';
@@ -112,7 +112,9 @@ export async function buildVms(spec: ClusterSpec, deps: BuildVmsDeps, options: B
       pendingWrites.push(store.updateNode(event.node, (n) => void (n.completedAt ??= now().toISOString())).catch(() => undefined));
     }
   };
-  const follower = new ConsoleFollower(emit, options.timing);
+  // Before any node is followed: a failure report points at it for a look inside.
+  const sshConfig = plan.nodes.some((n) => n.follow) ? await writeSshConfig(spec, deps.sshIdentityFile) : undefined;
+  const follower = new ConsoleFollower(emit, options.timing, sshConfig);
   const applied = new Map<string, AppliedVm>();
   for (const o of observed) if (o.vm) applied.set(o.name, { id: o.vm.id, vmxPath: o.vm.vmxPath });
 

@@ -84,6 +84,18 @@ export function renderSshConfig(spec: ClusterSpec, identityFile: string | undefi
   return `# kubestation: SSH to the nodes of cluster ${spec.name}\n# use: ssh -F ${sshQuote(path.join(spec.stateDir, 'ssh_config'))} ${spec.nodes[0]?.name ?? '<node>'}\n\n${blocks.join('\n\n')}\n`;
 }
 
+/**
+ * Writes `<stateDir>/ssh_config` and returns its path. The nodes' addresses
+ * and user are fixed by cluster.yaml, so it is valid from their first boot:
+ * build-vms writes it before following, for a look inside a failing node.
+ */
+export async function writeSshConfig(spec: ClusterSpec, identityFile: string | undefined): Promise<string> {
+  const sshConfig = path.join(spec.stateDir, 'ssh_config');
+  await ensureSecretDir(spec.stateDir);
+  await writeFile(sshConfig, renderSshConfig(spec, identityFile, path.join(spec.stateDir, 'known_hosts')));
+  return sshConfig;
+}
+
 export interface FinishContext {
   spec: ClusterSpec;
   vmrest: BuildVmrest;
@@ -157,8 +169,7 @@ export async function finishBuild(ctx: FinishContext, vms: Map<string, AppliedVm
     notes.push(`merged context of cluster ${spec.name} into ${target} and made it current`);
   }
 
-  const sshConfig = path.join(spec.stateDir, 'ssh_config');
-  await writeFile(sshConfig, renderSshConfig(spec, ctx.sshIdentityFile, path.join(spec.stateDir, 'known_hosts')));
+  const sshConfig = await writeSshConfig(spec, ctx.sshIdentityFile);
   files.push(sshConfig);
 
   for (const node of spec.nodes) {

@@ -6,6 +6,7 @@
  */
 import type { VmrestClient } from '../vmrest/client.js';
 import type { ClusterSpec, NodeSpec } from '../config/model.js';
+import type { ProgressEvent } from '../progress/protocol.js';
 import type { VerifyReport } from '../verify/report.js';
 import type { ApplyStep } from './state.js';
 
@@ -47,11 +48,19 @@ export type BuildEvent =
   | { type: 'preflight'; ok: boolean; problems: string[]; warnings: string[] }
   | { type: 'plan'; nodes: Array<{ node: string; status: string; actions: ApplyStep[] }> }
   | { type: 'step'; node: string; step: ApplyStep; phase: 'start' | 'done' | 'skipped'; detail?: string }
-  | { type: 'stage'; node: string; stage: string; event: 'start' | 'ok' | 'fail' | 'done'; message: string; elapsedMs: number; totalMs: number }
+  /**
+   * A progress line. atMs: when it happened on this PC's timeline (the guest's stamp, or the read time when the
+   * guest clock is off); elapsedMs: for ok the stage's duration, else the time since the stage started;
+   * totalMs: since power-on.
+   */
+  | { type: 'stage'; node: string; stage: string; event: ProgressEvent; message: string; atMs: number; elapsedMs: number; totalMs: number }
+  /** A running node printed nothing since `sinceMs` (reported once per silence, long before its deadline). */
+  | { type: 'quiet'; node: string; stage: string; sinceMs: number; serialLog: string }
   | { type: 'warning'; node?: string; message: string }
   /** progress: a line from verify; done/failed carry the report when the verifier made one. */
   | { type: 'verify'; phase: 'start' | 'progress' | 'done' | 'failed'; summary?: string; message?: string; report?: VerifyReport }
   | { type: 'finish'; files: string[]; notes: string[] }
-  | { type: 'result'; status: 'ready' | 'failed' | 'interrupted' | 'dry-run'; message?: string; node?: string; stage?: string };
+  /** failed: node and stage of the first failure, `failures` every failed node (guest failures first). */
+  | { type: 'result'; status: 'ready' | 'failed' | 'interrupted' | 'dry-run'; message?: string; node?: string; stage?: string; failures?: Array<{ node: string; stage: string; kind: 'failed' | 'silent' }> };
 
 export type BuildEventSink = (event: BuildEvent) => void;

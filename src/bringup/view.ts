@@ -5,6 +5,7 @@
  */
 import type { ClusterSpec } from '../config/model.js';
 import { findStage } from '../progress/stages.js';
+import { formatDuration } from '../progress/tracker.js';
 import { renderReport } from '../verify/report.js';
 import type { BuildEvent, BuildEventSink } from './ports.js';
 
@@ -20,6 +21,12 @@ interface Row {
   /** Host time the node was powered on (its first-boot clock). */
   bootAt: number | undefined;
   state: 'working' | 'ok' | 'failed' | 'waiting';
+  /** Set while the node has printed nothing for a while (a `quiet` event); cleared by its next line. */
+  quietSince?: number | undefined;
+}
+
+function clip(text: string): string {
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
 function seconds(ms: number): string {
@@ -55,7 +62,7 @@ export function createBuildView(spec: ClusterSpec, mode: ViewMode, out: NodeJS.W
       r.state === 'failed' ? `FAILED ${r.phase}` : r.phase,
       r.bootAt === undefined ? '' : seconds(t - r.bootAt),
       r.state === 'working' ? seconds(t - r.since) : '',
-      r.detail.length > 60 ? `${r.detail.slice(0, 57)}...` : r.detail,
+      clip(r.quietSince === undefined ? r.detail : `no news for ${seconds(t - r.quietSince)}; ${r.detail}`),
     ]);
     const header = ['node', 'role', 'step / stage', 'boot', 'in step', ''];
     const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
@@ -101,16 +108,32 @@ export function createBuildView(spec: ClusterSpec, mode: ViewMode, out: NodeJS.W
         if (mode === 'plain' && event.phase === 'done') line(`${event.node}: ${event.step} done${event.detail ? ` (${event.detail})` : ''}`);
         break;
       case 'stage': {
+        // Times come from the line (the guest's clock): a re-run reading an old console shows real durations.
         const title = findStage(event.stage)?.title ?? event.stage;
-        if (event.event === 'start') update(event.node, { phase: event.stage, since: t, state: 'working', detail: title });
-        if (event.event === 'ok') update(event.node, { detail: `${event.stage} ok` });
-        if (event.event === 'fail') update(event.node, { phase: event.stage, state: 'failed', detail: event.message.split('\n')[0] ?? '' });
-        if (event.event === 'done') update(event.node, { phase: 'complete', state: 'ok', detail: event.message });
+        const firstLine = event.message.split('\n')[0] ?? '';
+        update(event.node, { quietSince: undefined });
+        if (event.event === 'start') update(event.node, { phase: event.stage, since: event.atMs, state: 'working', detail: title });
+        else if (event.event === 'ok') update(event.node, { detail: `${event.stage} ok` });
+        else if (event.event === 'fail') update(event.node, { phase: event.stage, state: 'failed', detail: firstLine });
+        else if (event.event === 'done') update(event.node, { phase: 'complete', state: 'ok', detail: event.message });
+        // Any other kind (info): what the running stage is doing now.
+        else update(event.node, { detail: firstLine });
         const row = rows.get(event.node);
-        if (row && row.bootAt === undefined) row.bootAt = t - event.totalMs;
-        if (mode === 'plain') line(`${event.node}: ${event.stage} ${event.event}${event.event === 'start' ? ` — ${title}` : ` after ${seconds(event.elapsedMs)}`}${event.event === 'done' ? ` (${event.message})` : ''}`);
+        if (row && row.bootAt === undefined) row.bootAt = event.atMs - event.totalMs;
+        if (mode === 'plain') {
+          const what =
+            event.event === 'start' ? ` start — ${title}`
+            : event.event === 'ok' || event.event === 'fail' ? ` ${event.event} after ${seconds(event.elapsedMs)}`
+            : event.event === 'done' ? ` done (${event.message})`
+            : `: ${firstLine} (${seconds(event.elapsedMs)} in)`;
+          line(`${event.node}: ${event.stage}${what}`);
+        }
         break;
       }
+      case 'quiet':
+        update(event.node, { quietSince: event.sinceMs });
+        note(`no news from ${event.node} for ${formatDuration(t - event.sinceMs)} (${event.stage === 'boot' ? 'no progress line since power-on' : `stage ${event.stage}`}); its console log is ${event.serialLog}`);
+        break;
       case 'warning':
         note(`warning: ${event.node ? `${event.node}: ` : ''}${event.message}`);
         break;

@@ -185,7 +185,9 @@ export async function runBuildVms(ctx: CommandContext, overrides: BuildVmsComman
         type: 'result',
         status: 'failed',
         message: describeError(error),
-        ...(error instanceof NodeFailedError ? { node: error.node, stage: error.stage } : {}),
+        ...(error instanceof NodeFailedError
+          ? { node: error.node, stage: error.stage, failures: error.failures.map((f) => ({ node: f.node, stage: f.stage, kind: f.state === 'silent' ? ('silent' as const) : ('failed' as const) })) }
+          : {}),
       });
       return 1;
     }

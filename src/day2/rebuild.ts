@@ -17,6 +17,7 @@
  * deleted, the control plane is rebuilt with the same CA (kubeconfigs stay
  * valid), then each worker in cluster.yaml order once kubeadm init is done.
  */
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { applyNode, BuildInterruptedError, locateVm, type AppliedVm, type ApplyContext } from '../bringup/apply.js';
@@ -111,7 +112,8 @@ class Rebuild {
   ) {
     this.store = store;
     this.signal = options.signal ?? new AbortController().signal;
-    this.follower = new ConsoleFollower((event) => this.#onEvent(event), options.timing);
+    const sshConfig = path.join(spec.stateDir, 'ssh_config');
+    this.follower = new ConsoleFollower((event) => this.#onEvent(event), options.timing, existsSync(sshConfig) ? sshConfig : undefined);
   }
 
   now(): Date {

@@ -5,12 +5,12 @@
  * serial console. Read-only; every source that fails is reported, not fatal.
  */
 import { findNodeVm } from '../bringup/apply.js';
-import { tailLines } from '../bringup/follow.js';
+import { lastProgressLine } from '../bringup/console-log.js';
 import { nodePaths } from '../bringup/paths.js';
 import { readBuildState, type BuildState } from '../bringup/state.js';
 import { describeError } from '../errors.js';
 import { findCondition, type Node } from '../kube/index.js';
-import { parseProgressLine, type ProgressLine } from '../progress/index.js';
+import type { ProgressLine } from '../progress/index.js';
 import type { ClusterSpec, NodeRole } from '../config/model.js';
 import type { PowerState } from '../vmrest/client.js';
 import { isOwnedBy, nodeRoles, observeVm, probeApi, type KubeAccess } from './observe.js';
@@ -42,16 +42,6 @@ export interface StatusDeps {
   kube: KubeAccess;
   /** How long to wait for VMware Tools' addresses per VM; default 2 s. */
   addressTimeoutMs?: number;
-}
-
-/** The last progress line in a serial console file. */
-export async function lastProgressLine(serialLog: string): Promise<ProgressLine | undefined> {
-  const lines = await tailLines(serialLog, 200).catch(() => []);
-  for (let i = lines.length - 1; i >= 0; i--) {
-    const parsed = parseProgressLine(lines[i]!);
-    if (parsed) return parsed;
-  }
-  return undefined;
 }
 
 function kubeView(found: Node | undefined): NodeStatus['kubernetes'] {
@@ -93,7 +83,7 @@ export async function collectStatus(spec: ClusterSpec, deps: StatusDeps): Promis
             .then((nics) => nics.map((n) => ({ mac: n.mac, ip: n.ip ?? [] })))
             .catch(() => undefined);
         }
-        const line = await lastProgressLine(serialLog);
+        const line = await lastProgressLine(serialLog).catch(() => undefined);
         return {
           node: node.name,
           role: node.role,

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NodeFailedError } from '../../src/bringup/follow.js';
 import type { BuildVmrest } from '../../src/bringup/ports.js';
@@ -34,8 +36,16 @@ describe('a guest that reports a failure', () => {
     expect(error.stage).toBe(stage);
     expect(error.message).toContain(`node "${node}" failed at stage "${stage}"`);
     expect(error.message).toContain(`simulated ${stage} error`);
-    expect(error.message).toContain(`E: simulated failure in ${stage}`);
-    expect(error.message).toContain(`last lines of ${error.serialLog}`);
+    // The guest's log tail, once and decoded (not again as the raw console line with %0A escapes).
+    expect(error.message.split(`E: simulated failure in ${stage}`)).toHaveLength(2);
+    expect(error.message).not.toContain('%0A');
+    expect(error.message).not.toContain('KUBESTATION 1');
+    // The VMs stay up for a look inside, and the fix is a rebuild command, not a manual VM deletion.
+    expect(error.message).toContain(`ssh -F ${path.join(lab.spec.stateDir, 'ssh_config')} ${node}`);
+    expect(existsSync(path.join(lab.spec.stateDir, 'ssh_config'))).toBe(true);
+    expect(error.fix).toContain(`npx kubestation rebuild-node ${node}${node === 'k8s-master' ? ' --force' : ''}`);
+    expect(error.fix).not.toContain('delete its VM');
+    expect(error.failures.map((f) => f.node)).toEqual([node]);
     // Nothing is marked ready, and the state keeps every VM (no orphans, nothing deleted).
     const state = await readBuildState(lab.spec.stateDir, lab.spec.name);
     expect(state.readyAt).toBeUndefined();
@@ -51,8 +61,12 @@ describe('a guest that goes silent', () => {
     expect(error.node).toBe('k8s-worker1');
     expect(error.stage).toBe('packages');
     // packages: 1800 s + 120 s grace, scaled by the test's 0.001.
-    expect(error.message).toContain('node "k8s-worker1" stage "packages" did not finish within 1.9 s');
-    expect(error.message).toContain('packages start');
+    expect(error.message).toContain('node "k8s-worker1" went silent at stage "packages"');
+    // packages: 1800 s + 120 s grace, scaled by the test's 0.001.
+    expect(error.message).toMatch(/stage "packages" started [\d.]+ s ago and did not finish within 1\.9 s/);
+    // Its console tail, progress lines decoded.
+    expect(error.message).toContain('[kubestation] packages start: containerd, kubelet');
+    expect(error.message).not.toContain('KUBESTATION 1');
   });
 
   it('before its first line: the first-report deadline applies', async () => {
@@ -61,7 +75,7 @@ describe('a guest that goes silent', () => {
     expect(error.code).toBe('NODE_STAGE_TIMEOUT');
     expect(error.node).toBe('k8s-master');
     expect(error.stage).toBe('boot');
-    expect(error.message).toContain('printed no progress since power-on within 1 s');
+    expect(error.message).toContain('printed no progress line since power-on within 1 s');
     expect(error.message).toContain('Linux version'); // console tail
   });
 
