@@ -3,31 +3,22 @@
  * kubeconfig, optionally merged into ~/.kube/config, an SSH config for the
  * nodes — and removal of the seed ISOs, which hold the cluster's secrets.
  *
- * Seed removal, and what is known about it:
- * - The ISO file is deleted from the state folder as soon as the cluster is
- *   Ready: cloud-init read it during the first boot and keeps its own copy.
- *   On Windows, Workstation may hold a connected ISO open, so the delete can
- *   fail (EBUSY/EPERM); then it is recorded as pending and retried on the
- *   next run.
- * - The CD-ROM is detached by editing the .vmx (startConnected FALSE, no
- *   file name) only while the VM is powered off — Workstation rewrites a
- *   running VM's .vmx from memory. While it runs, vmrest is asked to set
- *   startConnected through PUT /vms/{id}/params; whether Workstation applies
- *   that to a running VM is unverified, so it counts only as a request and
- *   the .vmx edit is still done the next time the VM is found powered off
- *   (any later build-vms run, or detachSeedIso from another command).
+ * Seed removal: see seed-retirement.ts (detachSeedIso).
  */
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import yaml from 'js-yaml';
 import { clusterSecretPaths, writeSecretFileAtomic, ensureSecretDir } from '../pki/index.js';
-import type { ClusterSpec, NodeSpec } from '../config/model.js';
-import { SEED_CDROM } from '../template/vmx.js';
-import { editOwnedVmx, type AppliedVm } from './apply.js';
+import type { ClusterSpec } from '../config/model.js';
+import type { AppliedVm } from './apply.js';
+import { detachSeedIso } from './seed-retirement.js';
 import type { BuildEventSink, BuildVmrest } from './ports.js';
 import type { BuildStateStore } from './state.js';
 import { writeJsonAtomic } from './state.js';
+
+/** The one seed-retirement function, also importable from here (the stop/start commands do). */
+export { detachSeedIso } from './seed-retirement.js';
 
 type KubeconfigDoc = {
   apiVersion?: string;
@@ -114,38 +105,6 @@ export interface FinishResult {
   notes: string[];
 }
 
-/** Detaches the seed CD-ROM when the VM is powered off (else asks vmrest and leaves it pending); removes the ISO file. */
-export async function detachSeedIso(ctx: Pick<FinishContext, 'spec' | 'vmrest' | 'store' | 'emit'>, node: NodeSpec, vm: AppliedVm): Promise<{ fileRemoved: boolean; detached: boolean }> {
-  const recorded = ctx.store.node(node.name)?.seed;
-  if (!recorded) return { fileRemoved: true, detached: true };
-  let { fileRemoved, detached } = recorded;
-  if (!fileRemoved) {
-    try {
-      await rm(recorded.isoPath, { force: true });
-      fileRemoved = true;
-    } catch (error) {
-      ctx.emit({ type: 'warning', node: node.name, message: `could not delete the seed ISO ${recorded.isoPath} yet (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); it is retried on the next run` });
-    }
-  }
-  if (!detached) {
-    const power = await ctx.vmrest.getPowerState(vm.id);
-    if (power === 'poweredOff') {
-      await editOwnedVmx(ctx, node, vm, (vmx) => {
-        vmx.set(`${SEED_CDROM}.startConnected`, 'FALSE');
-        vmx.set(`${SEED_CDROM}.fileName`, '');
-      });
-      detached = true;
-    } else {
-      // Unverified whether a running VM takes this; the .vmx edit above happens once it is off.
-      await ctx.vmrest.setParam(vm.id, `${SEED_CDROM}.startConnected`, 'FALSE').catch(() => undefined);
-    }
-  }
-  await ctx.store.updateNode(node.name, (n) => {
-    if (n.seed) Object.assign(n.seed, { fileRemoved, detached });
-  });
-  return { fileRemoved, detached };
-}
-
 export async function finishBuild(ctx: FinishContext, vms: Map<string, AppliedVm>): Promise<FinishResult> {
   const { spec } = ctx;
   const files: string[] = [];
@@ -176,7 +135,9 @@ export async function finishBuild(ctx: FinishContext, vms: Map<string, AppliedVm
     const vm = vms.get(node.name);
     if (!vm) continue;
     const result = await detachSeedIso(ctx, node, vm);
-    if (!result.detached) notes.push(`${node.name}: seed CD-ROM is detached in its .vmx the next time kubestation finds the VM powered off`);
+    if (!result.detached) {
+      notes.push(`${node.name}: seed ISO and user-data deleted on this PC; its .vmx still names the ISO until the VM is next off (kubestation detaches it then: stop, start, rebuild-node, build-vms)`);
+    }
   }
 
   if (ctx.markReady ?? true) {

@@ -15,13 +15,10 @@
  *   clock:<node>      node clock vs this PC, from the times the kubelet itself writes
  *                     (node Lease renewTime, else the Ready heartbeat)
  */
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { findNodeVm } from '../bringup/apply.js';
+import { observeSeed } from '../bringup/seed-retirement.js';
 import { readBuildState, type BuildState } from '../bringup/state.js';
-import { readVmxFile } from '../bringup/ownership.js';
 import { checkVmnets } from '../bringup/preflight.js';
-import { nodeSeedDir, SEED_ISO_NAME } from '../cloudinit/write-seed.js';
 import { describeError, KubestationError } from '../errors.js';
 import { findCondition, KubeApiError, type KubeClient, type KubeObject, type Node } from '../kube/index.js';
 import { inRange, intToIp, ipToInt } from '../config/ipv4.js';
@@ -119,34 +116,28 @@ function bootstrapped(state: BuildState | undefined, node: string): boolean {
 
 async function seedIsoCheck(spec: ClusterSpec, node: NodeSpec, state: BuildState | undefined, vm: ObservedVm | undefined): Promise<DoctorCheck> {
   const id = `seed-iso:${node.name}`;
-  const title = `${node.name}: seed ISO removed after bootstrap`;
-  const record = state?.nodes[node.name];
-  if (!bootstrapped(state, node.name)) return { id, title, status: 'ok', detail: 'bootstrap not finished (or not recorded): the seed is still needed' };
-  const isoPath = record?.seed?.isoPath ?? path.join(nodeSeedDir(spec, node), SEED_ISO_NAME);
-  const fileThere = existsSync(isoPath);
-  let attached = false;
-  if (vm && isOwnedBy(vm, node)) {
-    try {
-      const vmx = await readVmxFile(vm.vmxPath);
-      attached = (vmx.get(`${SEED_CDROM}.fileName`) ?? '') !== '' && (vmx.get(`${SEED_CDROM}.startConnected`) ?? 'TRUE').toUpperCase() !== 'FALSE';
-    } catch {
-      attached = false;
-    }
+  const title = `${node.name}: seed ISO and user-data removed after bootstrap`;
+  const seed = await observeSeed(spec, node, state, vm && isOwnedBy(vm, node) ? vm.vmxPath : undefined);
+  const rerun = 'run `npx kubestation build-vms` again: for a finished node it only deletes the seed copies and, while the VM is powered off, detaches the CD-ROM';
+  switch (seed.kind) {
+    case 'none':
+    case 'in-use':
+      return { id, title, status: 'ok', detail: 'first boot not finished (or not recorded): the seed is still needed' };
+    case 'secrets-on-host':
+      return {
+        id,
+        title,
+        status: 'fail',
+        detail: `${seed.files.join(' and ')} still exist${seed.files.length === 1 ? 's' : ''}; ${node.role === 'control-plane' ? 'they hold the cluster CA key and the join token' : 'they hold the join token'}`,
+        fix: `${rerun} (or delete them yourself: rebuild-node and seed-isos write them again from pki/)`,
+      };
+    case 'referenced':
+      return vm?.power === 'poweredOff'
+        ? { id, title, status: 'warn', detail: `the VM's CD-ROM (${SEED_CDROM}) still points at the deleted seed ISO; Workstation complains about the missing file at power-on`, fix: rerun }
+        : { id, title, status: 'ok', detail: 'deleted on this PC; the .vmx refers to it until the VM is next off, when kubestation detaches it' };
+    case 'detached':
+      return { id, title, status: 'ok', detail: 'deleted on this PC, CD-ROM detached' };
   }
-  const removeFix = `run \`kubestation build-vms\` again: for a finished node it only removes the seed ISO and, while the VM is powered off, detaches the CD-ROM`;
-  if (fileThere) {
-    return {
-      id,
-      title,
-      status: 'fail',
-      detail: `${isoPath} still exists${attached ? ' and is attached to the VM' : ''}; it holds the cluster CA key and the join token`,
-      fix: `${removeFix} (or delete ${isoPath} yourself once the node is Ready)`,
-    };
-  }
-  if (attached && vm?.power === 'poweredOff') {
-    return { id, title, status: 'warn', detail: `the VM's CD-ROM (${SEED_CDROM}) still points at the removed ${isoPath}; Workstation complains about the missing file at power-on`, fix: removeFix };
-  }
-  return { id, title, status: 'ok', detail: attached ? 'ISO removed; the CD-ROM is detached the next time kubestation finds the VM powered off' : 'ISO removed, CD-ROM detached' };
 }
 
 function decodeSecretField(secret: KubeObject & { data?: Record<string, string> }, key: string): string | undefined {

@@ -7,6 +7,7 @@
 import { findNodeVm } from '../bringup/apply.js';
 import { lastProgressLine } from '../bringup/console-log.js';
 import { nodePaths } from '../bringup/paths.js';
+import { describeSeedState, observeSeed, type SeedState } from '../bringup/seed-retirement.js';
 import { readBuildState, type BuildState } from '../bringup/state.js';
 import { describeError } from '../errors.js';
 import { findCondition, type Node } from '../kube/index.js';
@@ -28,6 +29,8 @@ export interface NodeStatus {
   kubernetes: { registered: false } | { registered: true; ready: string; version: string; roles: string[]; internalIP: string | undefined } | undefined;
   progress: (Pick<ProgressLine, 'stage' | 'event' | 'message'> & { at: string }) | undefined;
   serialLog: string;
+  /** Where the node's seed (CA key, join token) is: state folder and .vmx. */
+  seed: SeedState;
 }
 
 export interface ClusterStatus {
@@ -83,7 +86,7 @@ export async function collectStatus(spec: ClusterSpec, deps: StatusDeps): Promis
             .then((nics) => nics.map((n) => ({ mac: n.mac, ip: n.ip ?? [] })))
             .catch(() => undefined);
         }
-        const line = await lastProgressLine(serialLog).catch(() => undefined);
+        const [line, seed] = await Promise.all([lastProgressLine(serialLog).catch(() => undefined), observeSeed(spec, node, state, vm && isOwnedBy(vm, node) ? vm.vmxPath : undefined)]);
         return {
           node: node.name,
           role: node.role,
@@ -92,6 +95,7 @@ export async function collectStatus(spec: ClusterSpec, deps: StatusDeps): Promis
           kubernetes: api.reachable ? kubeView(api.nodes.find((n) => n.metadata.name === node.name)) : undefined,
           progress: line ? { stage: line.stage, event: line.event, message: line.message.split('\n')[0] ?? '', at: new Date(line.timeMs).toISOString() } : undefined,
           serialLog,
+          seed,
         };
       }),
     );
@@ -130,13 +134,23 @@ function progressCell(s: NodeStatus): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
+/** What the seed column cannot say in a few words: which files hold secrets, and what happens next. */
+function seedNotes(status: ClusterStatus): string[] {
+  return status.nodes.flatMap((s) => {
+    if (s.seed.kind === 'secrets-on-host') return [`${s.node}: its seed copies ${s.seed.files.join(', ')} still hold the cluster's secrets after bootstrap; run build-vms again to delete them`];
+    if (s.seed.kind === 'referenced') return [`${s.node}: seed deleted on this PC, still referenced by ${s.seed.vmxPath} until the VM is next off (stop, start, rebuild-node or build-vms detach it)`];
+    return [];
+  });
+}
+
 export function formatStatus(status: ClusterStatus): string {
-  const header = ['node', 'role', 'vm', 'addresses', 'kubernetes', 'last progress'];
-  const rows = status.nodes.map((s) => [s.node, s.role, vmCell(s), addressCell(s), kubeCell(s), progressCell(s)]);
+  const header = ['node', 'role', 'vm', 'addresses', 'kubernetes', 'seed', 'last progress'];
+  const rows = status.nodes.map((s) => [s.node, s.role, vmCell(s), addressCell(s), kubeCell(s), describeSeedState(s.seed), progressCell(s)]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   const notes: string[] = [];
   if (!status.vmrest.ok) notes.push(`vmrest: ${status.vmrest.error}`);
   if (!status.api.reachable) notes.push(`Kubernetes API not reachable (${status.api.reason}); the kubernetes column shows ?`);
+  notes.push(...seedNotes(status));
   return `cluster ${status.cluster}\n${[fmt(header), ...rows.map(fmt)].join('\n')}\n${notes.map((n) => `note: ${n}\n`).join('')}`;
 }

@@ -3,7 +3,8 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readBuildState } from '../../src/bringup/state.js';
+import { detachSeedIso } from '../../src/bringup/seed-retirement.js';
+import { BuildStateStore, readBuildState } from '../../src/bringup/state.js';
 import { runDestroy } from '../../src/commands/destroy.js';
 import { run as runStatusCommand } from '../../src/commands/status.js';
 import { run as runRebuildCommand } from '../../src/commands/rebuild-node.js';
@@ -151,7 +152,34 @@ describe('status', () => {
     }
     expect(status.nodes[0]!.kubernetes).toMatchObject({ roles: ['control-plane'] });
     const text = formatStatus(status);
-    expect(text).toMatch(/k8s-worker1\s+worker\s+poweredOn\s+192\.168\.5\.\d+, 172\.100\.100\.\d+\s+Ready v1\.\d+\.2\s+complete done: joined/);
+    expect(text).toMatch(/k8s-worker1\s+worker\s+poweredOn\s+192\.168\.5\.\d+, 172\.100\.100\.\d+\s+Ready v1\.\d+\.2\s+deleted; \.vmx refers to it until power-off\s+complete done: joined/);
+    // The seed's secrets are gone from the state folder; the running VMs' .vmx still name the ISO.
+    for (const s of status.nodes) expect(s.seed).toEqual({ kind: 'referenced', vmxPath: l.nodeVm(s.node)!.vmxPath });
+    expect(text).toContain(`note: k8s-master: seed deleted on this PC, still referenced by ${l.nodeVm('k8s-master')!.vmxPath} until the VM is next off`);
+  });
+
+  it('says exactly where each seed is: deleted and detached once the VM was off, secrets left on the host', async () => {
+    const l = (lab = await startDay2Lab());
+    for (const n of l.spec.nodes) {
+      const dir = path.join(l.spec.stateDir, n.name);
+      // Deleted after bootstrap: the copies holding the CA key / join token. Kept: what holds no secret.
+      expect([existsSync(path.join(dir, 'user-data')), existsSync(path.join(dir, 'seed.iso'))]).toEqual([false, false]);
+      expect([existsSync(path.join(dir, 'meta-data')), existsSync(path.join(dir, 'network-config'))]).toEqual([true, true]);
+    }
+    const w1 = l.nodeVm('k8s-worker1')!;
+    await l.client.setPowerState(w1.id, 'off');
+    const store = await BuildStateStore.open(l.spec.stateDir, l.spec.name);
+    // What stop/start call for a VM they find (or leave) powered off.
+    expect(await detachSeedIso({ spec: l.spec, vmrest: l.client, store, emit: () => undefined }, l.spec.nodes[1]!, { id: w1.id, vmxPath: w1.vmxPath })).toEqual({ fileRemoved: true, detached: true });
+    await writeFile(path.join(l.spec.stateDir, 'k8s-worker2', 'user-data'), '#cloud-config\n');
+    const status = await collectStatus(l.spec, { vmrest: l.client, kube: l.kubeAccess });
+    const byName = (name: string) => status.nodes.find((s) => s.node === name)!;
+    expect(byName('k8s-worker1').seed).toEqual({ kind: 'detached' });
+    expect(byName('k8s-worker2').seed).toEqual({ kind: 'secrets-on-host', files: [path.join(l.spec.stateDir, 'k8s-worker2', 'user-data')] });
+    const text = formatStatus(status);
+    expect(text).toMatch(/k8s-worker1\s+worker\s+poweredOff.*deleted, detached/);
+    expect(text).toMatch(/k8s-worker2\s+worker\s+poweredOn.*SECRETS ON HOST/);
+    expect(text).toContain('note: k8s-worker2: its seed copies');
   });
 
   it('reports what it cannot see: a missing VM, a powered-off VM, an unreachable API server', async () => {

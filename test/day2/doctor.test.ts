@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { rm, writeFile, utimes } from 'node:fs/promises';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readBuildState } from '../../src/bringup/state.js';
 import { runDoctor, formatDoctorReport, vmwareDefaultDhcpPool, type DoctorCheck, type DoctorDeps, type DoctorReport } from '../../src/day2/doctor.js';
@@ -129,8 +131,17 @@ describe('doctor', () => {
     const iso = state.nodes['k8s-worker1']!.seed!.isoPath;
     await writeFile(iso, 'left behind');
     const report = await doctor(l);
-    expect(check(report, 'seed-iso:k8s-worker1')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/still exists and is attached.*CA key/), fix: expect.stringContaining('build-vms') });
+    expect(check(report, 'seed-iso:k8s-worker1')).toMatchObject({ status: 'fail', detail: `${iso} still exists; they hold the join token`, fix: expect.stringContaining('build-vms') });
     expect(check(report, 'seed-iso:k8s-worker2').status).toBe('ok');
+  });
+
+  it("the control plane's user-data still there after bootstrap: fail (CA key and token)", async () => {
+    const l = await start();
+    const userData = path.join(l.spec.stateDir, 'k8s-master', 'user-data');
+    expect(existsSync(userData)).toBe(false); // the build deleted it
+    await writeFile(userData, '#cloud-config\n');
+    const report = await doctor(l);
+    expect(check(report, 'seed-iso:k8s-master')).toMatchObject({ status: 'fail', detail: `${userData} still exists; they hold the cluster CA key and the join token` });
   });
 
   it('the join token expired (API server answers): warn, rebuild-node mints a new one', async () => {

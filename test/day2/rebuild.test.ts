@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readBuildState } from '../../src/bringup/state.js';
-import { rebuildNode } from '../../src/day2/rebuild.js';
+import { rebuildNode, type RebuildDeps } from '../../src/day2/rebuild.js';
 import type { Secret } from '../../src/kube/index.js';
 import { clusterSecretPaths, mintBootstrapToken, parseBootstrapToken, readRecordedBootstrapToken } from '../../src/pki/index.js';
 import { startDay2Lab, type Day2Lab } from './lab.js';
@@ -21,10 +21,26 @@ async function recordedToken(l: Day2Lab): Promise<string> {
   return (await readFile(clusterSecretPaths(l.spec.stateDir).bootstrapToken, 'utf8')).trim();
 }
 
+/** Each node's user-data as the seed writer wrote it (the state folder's copy is deleted once the node bootstrapped). */
+const writtenUserData = new Map<string, string>();
+
+/** Rebuild deps whose seed writer also records the user-data it wrote. */
+function recordingSeeds(l: Day2Lab, overrides: Partial<RebuildDeps> = {}): RebuildDeps {
+  const deps = l.rebuildDeps(overrides);
+  const write = deps.writeSeed;
+  return {
+    ...deps,
+    writeSeed: async (spec, node) => {
+      const iso = await write(spec, node);
+      writtenUserData.set(node.name, await readFile(path.join(path.dirname(iso), 'user-data'), 'utf8'));
+      return iso;
+    },
+  };
+}
+
 /** The join token written into a node's seed (user-data). */
-async function seedToken(l: Day2Lab, node: string): Promise<string | undefined> {
-  const userData = await readFile(path.join(l.spec.stateDir, node, 'user-data'), 'utf8');
-  return /[a-z0-9]{6}\.[a-z0-9]{16}/.exec(userData)?.[0];
+function seedToken(_l: Day2Lab, node: string): string | undefined {
+  return /[a-z0-9]{6}\.[a-z0-9]{16}/.exec(writtenUserData.get(node) ?? '')?.[0];
 }
 
 /** A closed loopback port: connections are refused at once. */
@@ -42,7 +58,7 @@ describe('rebuild-node: a worker', () => {
       const vmrestBefore = l.vmrest.requestLog.length;
       const kubeBefore = l.kubeApi.requests.length;
 
-      const result = await rebuildNode(l.spec, target, l.rebuildDeps(), l.fast);
+      const result = await rebuildNode(l.spec, target, recordingSeeds(l), l.fast);
 
       expect(result).toMatchObject({ rebuilt: [target], readyConfirmed: true });
       // vmrest: nothing addressed to another node's VM; the old VM deleted, a new one cloned and powered on.
@@ -75,7 +91,9 @@ describe('rebuild-node: a worker', () => {
       expect(kubeCalls.some((r) => r.method === 'DELETE' && r.path === `/api/v1/nodes/${target}`)).toBe(true);
       for (const o of others) expect(kubeCalls.filter((r) => r.path === `/api/v1/nodes/${o.name}` && r.method !== 'GET')).toEqual([]);
       // The new seed carries the new token; the node registered again and is Ready.
-      expect(await seedToken(l, target)).toBe(newToken.token);
+      expect(seedToken(l, target)).toBe(newToken.token);
+      // Once it bootstrapped, the secret-bearing copies are gone from the state folder again.
+      expect(existsSync(path.join(l.spec.stateDir, target, 'user-data'))).toBe(false);
       expect(l.kubeApi.get('nodes', undefined, target)).toBeDefined();
       // State: the node's record describes the new VM; its seed ISO is gone.
       const state = await readBuildState(l.spec.stateDir, l.spec.name);
@@ -113,11 +131,11 @@ describe('rebuild-node: a worker', () => {
     lab = await startDay2Lab();
     const token = await recordedToken(lab);
     const kubeBefore = lab.kubeApi.requests.length;
-    const result = await rebuildNode(lab.spec, 'k8s-worker1', lab.rebuildDeps({ kube: { ...lab.kubeAccess, server: unreachableApi } }), lab.fast);
+    const result = await rebuildNode(lab.spec, 'k8s-worker1', recordingSeeds(lab, { kube: { ...lab.kubeAccess, server: unreachableApi } }), lab.fast);
 
     expect(result.readyConfirmed).toBe(false);
     expect(result.warnings.join('\n')).toMatch(/API server does not answer.*not drained.*recorded token/);
-    expect(await seedToken(lab, 'k8s-worker1')).toBe(token);
+    expect(seedToken(lab, 'k8s-worker1')).toBe(token);
     // Only the simulated kubelet's own registration check reached the fake API server.
     expect(lab.kubeApi.requests.slice(kubeBefore).filter((r) => !(r.method === 'GET' && r.path === '/api/v1/nodes/k8s-worker1'))).toEqual([]);
     expect(lab.nodeVm('k8s-worker1')?.power).toBe('poweredOn');
@@ -158,7 +176,7 @@ describe('rebuild-node: the control plane', () => {
     const oldIds = lab.spec.nodes.map((n) => lab!.nodeVm(n.name)!.id);
     const before = lab.vmrest.requestLog.length;
 
-    const result = await rebuildNode(lab.spec, 'k8s-master', lab.rebuildDeps(), { ...lab.fast, force: true });
+    const result = await rebuildNode(lab.spec, 'k8s-master', recordingSeeds(lab), { ...lab.fast, force: true });
 
     expect(result).toMatchObject({ rebuilt: ['k8s-master', 'k8s-worker1', 'k8s-worker2'], readyConfirmed: true });
     expect(await readFile(clusterSecretPaths(lab.spec.stateDir).caCert, 'utf8')).toBe(caBefore);
@@ -166,7 +184,7 @@ describe('rebuild-node: the control plane', () => {
     const clones = lab.vmrest.requestLog.slice(before).filter((c) => c.operation === 'cloneVm' && c.status === 201);
     expect(clones.map((c) => (JSON.parse(c.requestBody) as { name: string }).name)).toEqual(['k8s-master', 'k8s-worker1', 'k8s-worker2']);
     const token = await recordedToken(lab);
-    for (const n of lab.spec.nodes) expect(await seedToken(lab, n.name)).toBe(token);
+    for (const n of lab.spec.nodes) expect(seedToken(lab, n.name)).toBe(token);
   });
 });
 
