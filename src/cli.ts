@@ -5,6 +5,7 @@
  */
 import { describeError } from './errors.js';
 import type { CommandContext, CommandRunner } from './commands/context.js';
+import { didYouMean } from './commands/suggest.js';
 
 const commands: Record<string, { summary: string; load: () => Promise<{ run: CommandRunner }> }> = {
   up: { summary: 'build-template (skipping finished steps), then build-vms, in one run: vmrest credentials asked once', load: () => import('./commands/up.js') },
@@ -21,7 +22,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run: Com
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(15)} ${c.summary}`);
-  return `usage: kubestation <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun 'kubestation <command> --help' for a command's options.\n`;
+  return `usage: kubestation <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun 'kubestation <command> --help' for a command's options, 'kubestation --version' for the version.\n`;
 }
 
 export async function main(argv: string[], ctx: Omit<CommandContext, 'argv'>): Promise<number> {
@@ -30,9 +31,14 @@ export async function main(argv: string[], ctx: Omit<CommandContext, 'argv'>): P
     ctx.stdout.write(usage());
     return name ? 0 : 2;
   }
-  const command = commands[name];
+  if (name === '--version' || name === '-v' || name === 'version') {
+    const { kubestationVersion } = await import('./commands/version.js');
+    ctx.stdout.write(`kubestation ${kubestationVersion()}\n`);
+    return 0;
+  }
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!command) {
-    ctx.stderr.write(`kubestation: unknown command '${name}'\n\n${usage()}`);
+    ctx.stderr.write(`kubestation: unknown command '${name}'${didYouMean(name, Object.keys(commands))}\n\n${usage()}`);
     return 2;
   }
   try {

@@ -3,8 +3,8 @@
  * node is cloned from (src/template/build.ts), and optionally its golden
  * bake (src/template/golden.ts).
  */
-import { parseArgs } from 'node:util';
 import type { CommandContext } from './context.js';
+import { parseCommandArgs } from './args.js';
 import { clusterFilePath, loadClusterSpec } from '../config/load.js';
 import type { ClusterSpec } from '../config/model.js';
 import { buildTemplate } from '../template/build.js';
@@ -59,19 +59,17 @@ export async function buildTemplateSteps(ctx: Pick<CommandContext, 'stdout' | 'e
 }
 
 export async function run(ctx: CommandContext): Promise<number> {
-  const { values } = parseArgs({
-    args: ctx.argv,
+  const args = parseCommandArgs(ctx, {
+    command: 'build-template',
+    help,
     options: {
       cluster: { type: 'string' },
       golden: { type: 'boolean', default: false },
       force: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  if (values.help) {
-    ctx.stdout.write(help);
-    return 0;
-  }
+  if (!args) return 0;
+  const { values } = args;
   const spec = await loadClusterSpec(clusterFilePath(ctx.cwd, values.cluster, ctx.env));
   const vmrest = await createVmrestClient({
     env: ctx.env,

@@ -7,8 +7,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import type { CommandContext } from './context.js';
+import { parseCommandArgs } from './args.js';
 import { buildVms, type BuildVmsDeps, type BuildVmsResult } from '../bringup/build-vms.js';
 import { clonesFolder as findClonesFolder } from '../bringup/host-folders.js';
 import { defaultKubeconfigPath } from '../bringup/finish.js';
@@ -78,14 +78,9 @@ function exitCodeFor(result: BuildVmsResult): number {
 }
 
 export async function runBuildVms(ctx: CommandContext, overrides: BuildVmsCommandOverrides = {}): Promise<number> {
-  const { values } = parseArgs({
-    args: ctx.argv,
-    options: { ...buildVmsOptions, help: { type: 'boolean', short: 'h', default: false } },
-  });
-  if (values.help) {
-    ctx.stdout.write(usage);
-    return 0;
-  }
+  const args = parseCommandArgs(ctx, { command: 'build-vms', help: usage, options: buildVmsOptions });
+  if (!args) return 0;
+  const { values } = args;
   const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
   if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)) {
     throw new KubestationError('BAD_OPTION', `--concurrency must be a whole number from 1 to 64, got "${values.concurrency}"`, { fix: 'e.g. --concurrency 3' });

@@ -6,8 +6,8 @@
  * See src/day2/destroy.ts.
  */
 import { createInterface } from 'node:readline/promises';
-import { parseArgs } from 'node:util';
 import type { CommandContext } from './context.js';
+import { parseCommandArgs } from './args.js';
 import { loadDay2Spec, openVmrest } from './support.js';
 import { executeDestroy, formatDestroyPlan, planDestroy, planIsEmpty } from '../day2/destroy.js';
 import { KubestationError } from '../errors.js';
@@ -40,19 +40,17 @@ async function terminalConfirm(question: string): Promise<boolean> {
 }
 
 export async function runDestroy(ctx: CommandContext, overrides: DestroyCommandOverrides = {}): Promise<number> {
-  const { values } = parseArgs({
-    args: ctx.argv,
+  const args = parseCommandArgs(ctx, {
+    command: 'destroy',
+    help,
     options: {
       yes: { type: 'boolean', short: 'y', default: false },
       purge: { type: 'boolean', default: false },
       cluster: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  if (values.help) {
-    ctx.stdout.write(help);
-    return 0;
-  }
+  if (!args) return 0;
+  const { values } = args;
   const { spec } = await loadDay2Spec(ctx, values.cluster);
   const vmrest = await openVmrest(ctx, spec);
   try {

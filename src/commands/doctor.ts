@@ -23,7 +23,7 @@ Exit code 1 when a check fails.
 `;
 
 export async function run(ctx: CommandContext): Promise<number> {
-  const values = parseReportArgs(ctx, help);
+  const values = parseReportArgs(ctx, 'doctor', help);
   if (!values) return 0;
   const { spec, kube } = await loadDay2Spec(ctx, values.cluster);
   let vmrest: VmrestClient | undefined;

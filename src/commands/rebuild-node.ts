@@ -4,8 +4,8 @@
  * drained and re-joined with a fresh token; the control plane needs --force
  * because rebuilding it re-creates the cluster (and every worker with it).
  */
-import { parseArgs } from 'node:util';
 import type { CommandContext } from './context.js';
+import { parseCommandArgs } from './args.js';
 import { createBuildView } from '../bringup/view.js';
 import { clonesFolder } from '../bringup/host-folders.js';
 import { cloudInitSeedWriter, vdiskmanagerGrower } from '../bringup/real-deps.js';
@@ -32,21 +32,19 @@ cluster (the CA is kept, so kubeconfigs stay valid) and rebuilds every worker.
 `;
 
 export async function run(ctx: CommandContext): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: ctx.argv,
+  const args = parseCommandArgs(ctx, {
+    command: 'rebuild-node',
+    help,
     allowPositionals: true,
     options: {
       force: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       'deadline-scale': { type: 'string' },
       cluster: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  if (values.help) {
-    ctx.stdout.write(help);
-    return 0;
-  }
+  if (!args) return 0;
+  const { values, positionals } = args;
   if (positionals.length !== 1) {
     throw new KubestationError('BAD_ARGUMENTS', `rebuild-node takes exactly one node name, got ${positionals.length}`, { fix: 'e.g. kubestation rebuild-node k8s-worker1' });
   }

@@ -4,8 +4,8 @@
  * Kubernetes apt key is fetched by the nodes at boot).
  */
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import type { CommandContext } from './context.js';
+import { parseCommandArgs } from './args.js';
 import { prepareSeedInputs, writeNodeSeed, type NodeSeedResult } from '../cloudinit/write-seed.js';
 import { KubestationError } from '../errors.js';
 import { clusterFilePath, loadClusterSpec } from '../config/load.js';
@@ -36,20 +36,18 @@ function describe(result: NodeSeedResult): string {
 }
 
 export async function run(ctx: CommandContext): Promise<number> {
-  const { values } = parseArgs({
-    args: ctx.argv,
+  const args = parseCommandArgs(ctx, {
+    command: 'seed-isos',
+    help: HELP,
     options: {
       cluster: { type: 'string' },
       node: { type: 'string' },
       'state-dir': { type: 'string' },
       json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  if (values.help) {
-    ctx.stdout.write(HELP);
-    return 0;
-  }
+  if (!args) return 0;
+  const { values } = args;
   const loaded = await loadClusterSpec(clusterFilePath(ctx.cwd, values.cluster, ctx.env));
   const spec: ClusterSpec = values['state-dir'] ? { ...loaded, stateDir: path.resolve(ctx.cwd, values['state-dir']) } : loaded;
   const nodes = selectNodes(spec, values.node);

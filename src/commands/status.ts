@@ -18,7 +18,7 @@ answers) and the last progress line on its serial console.
 `;
 
 export async function run(ctx: CommandContext): Promise<number> {
-  const values = parseReportArgs(ctx, help);
+  const values = parseReportArgs(ctx, 'status', help);
   if (!values) return 0;
   const { spec, kube } = await loadDay2Spec(ctx, values.cluster);
   const vmrest = await openVmrest(ctx, spec);

@@ -4,8 +4,8 @@
  * VMREST_PASSWORD, else a prompt on a terminal), and the admin kubeconfig
  * with KUBESTATION_API_SERVER overriding its server URL.
  */
-import { parseArgs } from 'node:util';
 import type { CommandContext } from './context.js';
+import { parseCommandArgs } from './args.js';
 import { clusterFilePath, loadClusterSpec } from '../config/load.js';
 import type { ClusterSpec } from '../config/model.js';
 import { createVmrestClient, type VmrestClient } from '../vmrest/client.js';
@@ -27,14 +27,7 @@ export function openVmrest(ctx: CommandContext, spec: ClusterSpec): Promise<Vmre
 }
 
 /** `--json`, `--cluster`, `--help` (printing `help`): the options of the read-only commands. Undefined after --help. */
-export function parseReportArgs(ctx: CommandContext, help: string): { json: boolean; cluster: string | undefined } | undefined {
-  const { values } = parseArgs({
-    args: ctx.argv,
-    options: { json: { type: 'boolean', default: false }, cluster: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
-  });
-  if (values.help) {
-    ctx.stdout.write(help);
-    return undefined;
-  }
-  return { json: values.json, cluster: values.cluster };
+export function parseReportArgs(ctx: CommandContext, command: string, help: string): { json: boolean; cluster: string | undefined } | undefined {
+  const args = parseCommandArgs(ctx, { command, help, options: { json: { type: 'boolean', default: false }, cluster: { type: 'string' } } });
+  return args && { json: args.values.json, cluster: args.values.cluster };
 }

@@ -4,8 +4,8 @@
  * already done are skipped (build-template), then build-vms runs with the
  * options given here; running `up` again on a built lab changes nothing.
  */
-import { parseArgs } from 'node:util';
 import type { CommandContext } from './context.js';
+import { parseCommandArgs } from './args.js';
 import { clusterFilePath, loadClusterSpec } from '../config/load.js';
 import { createVmrestClient } from '../vmrest/client.js';
 import { resolveVmrestCredentials, terminalPrompt, type PromptFunction } from '../vmrest/credentials.js';
@@ -38,14 +38,9 @@ export interface UpOverrides {
 }
 
 export async function runUp(ctx: CommandContext, overrides: UpOverrides = {}): Promise<number> {
-  const { values } = parseArgs({
-    args: ctx.argv,
-    options: { ...buildVmsOptions, golden: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
-  });
-  if (values.help) {
-    ctx.stdout.write(usage);
-    return 0;
-  }
+  const args = parseCommandArgs(ctx, { command: 'up', help: usage, options: { ...buildVmsOptions, golden: { type: 'boolean', default: false } } });
+  if (!args) return 0;
+  const { values } = args;
   // build-vms' own options, handed on as given.
   const buildVmsArgv = Object.keys(buildVmsOptions).flatMap((name) => {
     const value = values[name as keyof typeof buildVmsOptions];

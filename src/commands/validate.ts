@@ -1,8 +1,18 @@
-import { parseArgs } from 'node:util';
 import type { CommandContext } from './context.js';
+import { parseCommandArgs } from './args.js';
 import { checkClusterSpec, clusterFilePath, readClusterFile } from '../config/load.js';
 import type { ClusterSpec } from '../config/model.js';
 import { formatProblem } from '../config/problems.js';
+
+const help = `usage: kubestation validate [--json] [--cluster file]
+
+Checks cluster.yaml and prints the lab it describes (nodes, addresses, MACs,
+networks), or every problem at once with the field, the bad value and the fix.
+Changes nothing. Exit code 1 when the file has a problem.
+
+  --json          print the result as JSON
+  --cluster file  default: $KUBESTATION_CLUSTER or ./cluster.yaml
+`;
 
 /** The lab at a glance: what `validate` prints and `--json` returns. */
 export function summarizeSpec(spec: ClusterSpec) {
@@ -51,7 +61,9 @@ function renderSummary(spec: ClusterSpec, file: string): string {
 }
 
 export async function run(ctx: CommandContext): Promise<number> {
-  const { values } = parseArgs({ args: ctx.argv, options: { cluster: { type: 'string' }, json: { type: 'boolean', default: false } } });
+  const args = parseCommandArgs(ctx, { command: 'validate', help, options: { cluster: { type: 'string' }, json: { type: 'boolean', default: false } } });
+  if (!args) return 0;
+  const { values } = args;
   const file = clusterFilePath(ctx.cwd, values.cluster, ctx.env);
   const { text, problem } = await readClusterFile(file);
   const { spec, problems } = problem || text === undefined ? { spec: undefined, problems: [problem!] } : checkClusterSpec(text, { sourcePath: file });

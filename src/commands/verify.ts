@@ -3,8 +3,8 @@
  * proves the cluster works through the Kubernetes API only (see src/verify).
  * Exit code 0 when every check passes, 1 when one fails, 130 on Ctrl-C.
  */
-import { parseArgs } from 'node:util';
 import type { CommandContext } from './context.js';
+import { parseCommandArgs } from './args.js';
 import { KubeClient } from '../kube/client.js';
 import { clusterSecretPaths } from '../pki/secrets-store.js';
 import { clusterFilePath, loadClusterSpec } from '../config/load.js';
@@ -25,20 +25,18 @@ clocks. The test pods are always removed afterwards.
 `;
 
 export async function run(ctx: CommandContext): Promise<number> {
-  const { values } = parseArgs({
-    args: ctx.argv,
+  const args = parseCommandArgs(ctx, {
+    command: 'verify',
+    help,
     options: {
       json: { type: 'boolean', default: false },
       kubeconfig: { type: 'string' },
       cluster: { type: 'string' },
       image: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  if (values.help) {
-    ctx.stdout.write(help);
-    return 0;
-  }
+  if (!args) return 0;
+  const { values } = args;
   const spec = await loadClusterSpec(clusterFilePath(ctx.cwd, values.cluster, ctx.env));
   const kubeconfig = values.kubeconfig ?? clusterSecretPaths(spec.stateDir).adminKubeconfig;
   const client = await KubeClient.fromKubeconfig(kubeconfig);
