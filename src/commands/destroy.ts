@@ -1,5 +1,5 @@
 /**
- * `kubestation destroy [--yes] [--purge] [--cluster file]`: lists what it
+ * `kubestation destroy [--yes] [--purge] [--purge-template] [--cluster file]`: lists what it
  * will delete (only VMs carrying this cluster's marker, their DHCP
  * reservations, the seed ISOs; VMs of the same name that are not ours are
  * listed as left alone), asks for confirmation, then deletes.
@@ -12,17 +12,21 @@ import { loadDay2Spec, openVmrest } from './support.js';
 import { executeDestroy, formatDestroyPlan, planDestroy, planIsEmpty } from '../day2/destroy.js';
 import { KubestationError } from '../errors.js';
 
-const help = `usage: kubestation destroy [--yes] [--purge] [--cluster file]
+const help = `usage: kubestation destroy [--yes] [--purge] [--purge-template] [--cluster file]
 
 Deletes the lab: every VM whose .vmx carries this cluster's kubestation marker
 (powered off first), the nodes' DHCP reservations and seed ISOs. VMs without
 the marker, or with another cluster's, are never touched, even with a node's
 name. The CA, join token, SSH key, admin kubeconfig and logs are kept, so a
-later build-vms makes a cluster the old kubeconfig still works with.
+later build-vms makes a cluster the old kubeconfig still works with. The
+template VM and the Ubuntu image it was made from are kept for the next build.
+It lists exactly what it will delete and asks first.
 
-  --yes           do not ask for confirmation (needed when not on a terminal)
-  --purge         also delete the state folder (CA, token, keys, kubeconfig, logs)
-  --cluster file  default: $KUBESTATION_CLUSTER or ./cluster.yaml
+  --yes             do not ask for confirmation (needed when not on a terminal)
+  --purge           also delete the state folder (CA, token, keys, kubeconfig,
+                    logs), except the template's files
+  --purge-template  also delete the template VM and the cached Ubuntu image
+  --cluster file    default: $KUBESTATION_CLUSTER or ./cluster.yaml
 `;
 
 export interface DestroyCommandOverrides {
@@ -46,6 +50,7 @@ export async function runDestroy(ctx: CommandContext, overrides: DestroyCommandO
     options: {
       yes: { type: 'boolean', short: 'y', default: false },
       purge: { type: 'boolean', default: false },
+      'purge-template': { type: 'boolean', default: false },
       cluster: { type: 'string' },
     },
   });
@@ -54,7 +59,7 @@ export async function runDestroy(ctx: CommandContext, overrides: DestroyCommandO
   const { spec } = await loadDay2Spec(ctx, values.cluster);
   const vmrest = await openVmrest(ctx, spec);
   try {
-    const plan = await planDestroy(spec, vmrest, { purge: values.purge });
+    const plan = await planDestroy(spec, vmrest, { purge: values.purge, purgeTemplate: values['purge-template'] });
     ctx.stdout.write(formatDestroyPlan(plan));
     if (planIsEmpty(plan)) {
       ctx.stdout.write('nothing to delete\n');

@@ -7,12 +7,16 @@
  * the plan lists them as left alone. Also removed: the nodes' DHCP
  * reservations and seed ISOs. The CA, join token, SSH key, serial logs and
  * state file stay (a later build-vms reuses the CA, so old kubeconfigs keep
- * working) unless `purge` is set, which removes the whole state folder.
+ * working) unless `purge` is set, which removes the state folder except the
+ * template: the template VM (registered in Workstation, often from the state
+ * folder) and the Ubuntu image it was made from are shared by every later
+ * build and slow to remake, so they go only with `purgeTemplate`, the VM
+ * through vmrest so Workstation's library keeps no entry for deleted files.
  *
  * Plan first (pure reading), then execute exactly that plan.
  */
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { inspectOwnership, describeOwnership } from '../bringup/ownership.js';
@@ -21,7 +25,8 @@ import { SEED_ISO_NAME, nodeSeedDir } from '../cloudinit/write-seed.js';
 import { KubestationError } from '../errors.js';
 import type { ClusterSpec } from '../config/model.js';
 import type { PowerState } from '../vmrest/client.js';
-import { vmNameFromVmxPath } from '../vmrest/host-paths.js';
+import { sameHostPath, vmNameFromVmxPath } from '../vmrest/host-paths.js';
+import { readTemplateState, templateStateDir, templateVmFolder, templateVmxPath } from '../template/state.js';
 import { VmrestForbiddenError } from '../vmrest/errors.js';
 import type { Day2Log, Day2Vmrest } from './ports.js';
 
@@ -33,12 +38,53 @@ export interface DestroyPlan {
   foreign: Array<{ name: string; vmxPath: string; owner: string }>;
   reservations: Array<{ node: string; vmnet: string; mac: string; ip: string }>;
   seedIsos: string[];
-  /** The state folder, when it is removed too (--purge). */
-  purge: string | undefined;
+  /** --purge: what is deleted from the state folder (every entry but the template's folder, unless --purge-template). */
+  purge: { stateDir: string; paths: string[]; keptTemplate: string | undefined } | undefined;
+  /** --purge-template: the template VM (deleted through vmrest when registered) and its files, the Ubuntu image included. */
+  template: { name: string; vm: { id: string; vmxPath: string; power: PowerState | undefined } | undefined; paths: string[] } | undefined;
+}
+
+export interface DestroyOptions {
+  /** Also delete the state folder (CA, token, keys, kubeconfig, logs, state), the template's folder excepted. */
+  purge?: boolean;
+  /** Also delete the template VM and the cached Ubuntu image. */
+  purgeTemplate?: boolean;
 }
 
 export function planIsEmpty(plan: DestroyPlan): boolean {
-  return plan.vms.length === 0 && plan.reservations.length === 0 && plan.seedIsos.length === 0 && plan.purge === undefined;
+  return (
+    plan.vms.length === 0 &&
+    plan.reservations.length === 0 &&
+    plan.seedIsos.length === 0 &&
+    (plan.purge?.paths.length ?? 0) === 0 &&
+    plan.template?.vm === undefined &&
+    (plan.template?.paths.length ?? 0) === 0
+  );
+}
+
+function isInside(child: string, parent: string): boolean {
+  const relative = path.relative(parent, child);
+  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
+}
+
+async function planPurge(spec: ClusterSpec, purgeTemplate: boolean): Promise<DestroyPlan['purge']> {
+  assertPurgeable(spec.stateDir);
+  const stateDir = path.resolve(spec.stateDir);
+  const template = path.resolve(templateStateDir(spec));
+  const entries = existsSync(stateDir) ? (await readdir(stateDir)).sort() : [];
+  const paths = entries.map((e) => path.join(stateDir, e)).filter((p) => purgeTemplate || p !== template);
+  return { stateDir, paths, keptTemplate: !purgeTemplate && existsSync(template) ? template : undefined };
+}
+
+async function planTemplatePurge(spec: ClusterSpec, vmrest: Day2Vmrest): Promise<DestroyPlan['template']> {
+  const state = await readTemplateState(spec);
+  const vmxPath = state.vm?.vmxPath ?? templateVmxPath(spec);
+  const registered = (await vmrest.listVms()).find((vm) => sameHostPath(vm.path, vmxPath));
+  const vm = registered && { id: registered.id, vmxPath: registered.path, power: await vmrest.getPowerState(registered.id).catch(() => undefined) };
+  // Deleting a registered VM through vmrest removes its folder; what is left is the template's records and image.
+  const candidates = [path.resolve(templateStateDir(spec)), ...(vm ? [] : [path.resolve(path.dirname(vmxPath)), path.resolve(templateVmFolder(spec))])];
+  const paths = [...new Set(candidates)].filter((p, _i, all) => existsSync(p) && !all.some((other) => other !== p && isInside(p, other)));
+  return { name: spec.vmware.template.name, vm, paths };
 }
 
 function assertPurgeable(stateDir: string): void {
@@ -50,11 +96,12 @@ function assertPurgeable(stateDir: string): void {
   }
 }
 
-export async function planDestroy(spec: ClusterSpec, vmrest: Day2Vmrest, options: { purge?: boolean } = {}): Promise<DestroyPlan> {
-  if (options.purge) assertPurgeable(spec.stateDir);
+export async function planDestroy(spec: ClusterSpec, vmrest: Day2Vmrest, options: DestroyOptions = {}): Promise<DestroyPlan> {
+  const purge = options.purge ? await planPurge(spec, options.purgeTemplate ?? false) : undefined;
   const state = await readBuildState(spec.stateDir, spec.name);
   const nodeNames = new Set(spec.nodes.map((n) => n.name.toLowerCase()));
-  const plan: DestroyPlan = { cluster: spec.name, vms: [], foreign: [], reservations: [], seedIsos: [], purge: options.purge ? path.resolve(spec.stateDir) : undefined };
+  const template = options.purgeTemplate ? await planTemplatePurge(spec, vmrest) : undefined;
+  const plan: DestroyPlan = { cluster: spec.name, vms: [], foreign: [], reservations: [], seedIsos: [], purge, template };
 
   for (const vm of await vmrest.listVms()) {
     const ownership = await inspectOwnership(vm.path, spec.name);
@@ -83,8 +130,19 @@ export function formatDestroyPlan(plan: DestroyPlan): string {
   for (const vm of plan.vms) lines.push(`  delete VM        ${vm.node}  ${vm.vmxPath}${vm.power && vm.power !== 'poweredOff' ? ` (${vm.power}: powered off first)` : ''}`);
   for (const r of plan.reservations) lines.push(`  remove DHCP      ${r.vmnet} ${r.mac} → ${r.ip} (${r.node})`);
   for (const iso of plan.seedIsos) lines.push(`  delete seed ISO  ${iso}`);
-  if (plan.purge) lines.push(`  delete folder    ${plan.purge} (CA, join token, SSH key, kubeconfig, logs, state)`);
-  else lines.push('  keep             the CA, join token, SSH key, admin kubeconfig and logs in the state folder (--purge removes them)');
+  if (plan.purge) {
+    for (const p of plan.purge.paths) lines.push(`  delete           ${p}${plan.template?.paths.includes(p) ? ' (template files and the cached Ubuntu image)' : ''}`);
+    lines.push(`  (from the state folder ${plan.purge.stateDir}: CA, join token, SSH key, kubeconfig, logs, state)`);
+  } else {
+    lines.push('  keep             the CA, join token, SSH key, admin kubeconfig and logs in the state folder (--purge deletes them)');
+  }
+  if (plan.template) {
+    const t = plan.template;
+    if (t.vm) lines.push(`  delete VM        template ${t.name}  ${t.vm.vmxPath}${t.vm.power && t.vm.power !== 'poweredOff' ? ` (${t.vm.power}: powered off first)` : ''}`);
+    for (const p of t.paths) if (!plan.purge?.paths.includes(p)) lines.push(`  delete           ${p} (template files and the cached Ubuntu image)`);
+  } else {
+    lines.push(`  keep             the template VM and the cached Ubuntu image${plan.purge?.keptTemplate ? ` (${plan.purge.keptTemplate})` : ''} (--purge-template deletes them)`);
+  }
   for (const f of plan.foreign) lines.push(`  leave alone      ${f.vmxPath}: named "${f.name}" but it belongs to ${f.owner}; kubestation never touches it`);
   return `${lines.join('\n')}\n`;
 }
@@ -128,11 +186,25 @@ export async function executeDestroy(spec: ClusterSpec, vmrest: Day2Vmrest, plan
     await rm(iso, { force: true });
     result.removedFiles.push(iso);
   }
-  if (plan.purge) {
-    await rm(plan.purge, { recursive: true, force: true });
-    log(`deleted ${plan.purge}`);
-    result.removedFiles.push(plan.purge);
-  } else if (existsSync(spec.stateDir)) {
+  if (plan.template?.vm) {
+    const { vm } = plan.template;
+    const power = await vmrest.getPowerState(vm.id);
+    if (power !== 'poweredOff') {
+      log(`powering off the template ${plan.template.name} (${power})`);
+      await vmrest.setPowerState(vm.id, 'off');
+    }
+    await vmrest.deleteVm(vm.id);
+    log(`deleted the template VM ${plan.template.name} (${vm.vmxPath})`);
+    result.deletedVms.push(vm.vmxPath);
+  }
+  const purged = [...(plan.template?.paths ?? []), ...(plan.purge?.paths ?? [])];
+  for (const p of new Set(purged)) {
+    await rm(p, { recursive: true, force: true });
+    log(`deleted ${p}`);
+    result.removedFiles.push(p);
+  }
+  if (plan.purge && !plan.purge.keptTemplate) await rm(plan.purge.stateDir, { recursive: true, force: true });
+  if (!plan.purge && existsSync(spec.stateDir)) {
     // The records described VMs that are gone; the next build-vms starts from "clone".
     const store = await BuildStateStore.open(spec.stateDir, spec.name);
     const deleted = new Set(plan.vms.filter((vm) => result.deletedVms.includes(vm.vmxPath)).map((vm) => vm.node));

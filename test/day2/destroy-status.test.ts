@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,7 +12,9 @@ import { run as runDoctorCommand } from '../../src/commands/doctor.js';
 import { executeDestroy, formatDestroyPlan, planDestroy } from '../../src/day2/destroy.js';
 import { collectStatus, formatStatus, type ClusterStatus } from '../../src/day2/status.js';
 import { clusterSecretPaths } from '../../src/pki/index.js';
-import { templateVmxPath } from '../../src/template/state.js';
+import { templateStateDir, templateVmxPath } from '../../src/template/state.js';
+import type { ClusterSpec } from '../../src/config/model.js';
+import { writeSimulatedTemplate } from '../../simulators/simulated-lab.js';
 import { VmxFile } from '../../src/vmx/vmx-file.js';
 import { repoRoot } from '../bringup/lab.js';
 import { startDay2Lab, type Day2Lab } from './lab.js';
@@ -105,12 +107,62 @@ describe('destroy', () => {
     expect((await readBuildState(l.spec.stateDir, l.spec.name)).nodes).toEqual({});
   });
 
-  it('--purge also removes the state folder', async () => {
+  /** The template built where build-template puts it by default: in the state folder, with its cached image. */
+  async function templateInStateFolder(l: Day2Lab): Promise<{ spec: ClusterSpec; vmxPath: string; image: string }> {
+    const spec: ClusterSpec = { ...l.spec, vmware: { ...l.spec.vmware, vmFolder: undefined } };
+    const vmxPath = await writeSimulatedTemplate(spec, 100);
+    await l.client.registerVm({ name: spec.vmware.template.name, path: vmxPath });
+    const image = path.join(templateStateDir(spec), 'cache', 'noble-server-cloudimg-amd64.ova');
+    await mkdir(path.dirname(image), { recursive: true });
+    await writeFile(image, 'the Ubuntu cloud image');
+    expect(vmxPath.startsWith(spec.stateDir)).toBe(true);
+    return { spec, vmxPath, image };
+  }
+
+  it('--purge deletes the state folder but keeps the template VM and the cached image in it, and lists exactly what goes', async () => {
     const l = (lab = await startDay2Lab());
-    const plan = await planDestroy(l.spec, l.client, { purge: true });
-    expect(formatDestroyPlan(plan)).toContain(`delete folder    ${l.spec.stateDir}`);
-    await executeDestroy(l.spec, l.client, plan, () => undefined);
-    expect(existsSync(l.spec.stateDir)).toBe(false);
+    const { spec, vmxPath, image } = await templateInStateFolder(l);
+    const plan = await planDestroy(spec, l.client, { purge: true });
+    const text = formatDestroyPlan(plan);
+    const entries = (await readdir(spec.stateDir)).filter((e) => e !== 'template').map((e) => path.join(spec.stateDir, e));
+    expect(entries.length).toBeGreaterThan(2);
+    const deleteLines = text.split('\n').filter((line) => line.startsWith('  delete           '));
+    expect(deleteLines).toEqual(entries.sort().map((e) => `  delete           ${e}`));
+    expect(text).toContain(`keep             the template VM and the cached Ubuntu image (${templateStateDir(spec)}) (--purge-template deletes them)`);
+
+    await executeDestroy(spec, l.client, plan, () => undefined);
+    for (const e of entries) expect(existsSync(e)).toBe(false);
+    expect(existsSync(vmxPath) && existsSync(image)).toBe(true);
+    expect((await l.client.listVms()).map((vm) => vm.path)).toContain(vmxPath);
+    expect(await readdir(spec.stateDir)).toEqual(['template']);
+  });
+
+  it('--purge --purge-template also deletes the template VM through vmrest and the cached image', async () => {
+    const l = (lab = await startDay2Lab());
+    const { spec, vmxPath } = await templateInStateFolder(l);
+    const templateId = (await l.client.listVms()).find((vm) => vm.path === vmxPath)!.id;
+    const plan = await planDestroy(spec, l.client, { purge: true, purgeTemplate: true });
+    const text = formatDestroyPlan(plan);
+    expect(text).toContain(`delete VM        template ${spec.vmware.template.name}  ${vmxPath}`);
+    expect(text).toContain(`delete           ${templateStateDir(spec)} (template files and the cached Ubuntu image)`);
+    expect(text).not.toContain('keep             the template');
+
+    const before = l.vmrest.requestLog.length;
+    await executeDestroy(spec, l.client, plan, () => undefined);
+    expect(l.vmrest.requestLog.slice(before).some((c) => c.method === 'DELETE' && c.params.id === templateId)).toBe(true);
+    expect((await l.client.listVms()).map((vm) => vm.path)).not.toContain(vmxPath);
+    expect(existsSync(spec.stateDir)).toBe(false);
+  });
+
+  it('--purge-template alone deletes the template and keeps the CA and state', async () => {
+    const l = (lab = await startDay2Lab());
+    const { spec, vmxPath } = await templateInStateFolder(l);
+    const plan = await planDestroy(spec, l.client, { purgeTemplate: true });
+    expect(formatDestroyPlan(plan)).toContain('keep             the CA, join token, SSH key, admin kubeconfig and logs in the state folder (--purge deletes them)');
+    await executeDestroy(spec, l.client, plan, () => undefined);
+    expect(existsSync(templateStateDir(spec))).toBe(false);
+    expect((await l.client.listVms()).map((vm) => vm.path)).not.toContain(vmxPath);
+    expect(existsSync(clusterSecretPaths(spec.stateDir).caCert)).toBe(true);
   });
 
   it('without --yes and without a terminal refuses with the fix, deleting nothing', async () => {
