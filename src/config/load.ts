@@ -25,6 +25,29 @@ export interface CheckResult {
   problems: SpecProblem[];
 }
 
+/**
+ * The first double-quoted Windows path ("C:\Program Files\..."): in double
+ * quotes YAML reads a backslash as an escape, so the path is refused
+ * ("unknown escape sequence" for \V) or, worse, silently changed ("C:\new"
+ * holds a line break). "C:\\..." (escaped backslashes) is fine and passes.
+ * Quotes inside a comment or a single-quoted value do not count.
+ */
+function doubleQuotedWindowsPath(text: string): SpecProblem | undefined {
+  const lines = text.split(/\r?\n/);
+  for (const [index, line] of lines.entries()) {
+    const match = /"([A-Za-z]:\\(?!\\)[^"]*)"?/.exec(line);
+    if (!match) continue;
+    const before = line.slice(0, match.index);
+    if (/(^|\s)#/.test(before) || (before.match(/'/g) ?? []).length % 2 === 1) continue;
+    const value = match[1]!;
+    return {
+      path: `(yaml line ${index + 1}, column ${match.index + 1})`,
+      message: `"${value}" is a Windows path in double quotes, where YAML reads each backslash as the start of an escape sequence (\\n, \\t, \\U…), so the path would be refused or changed; write it in single quotes ('${value}') or without quotes`,
+    };
+  }
+  return undefined;
+}
+
 function parseYaml(text: string): { document?: unknown; problem?: SpecProblem } {
   if (text.includes('\u0000')) {
     return { problem: { path: '(file)', message: 'is not a text file (it contains NUL bytes); cluster.yaml must be UTF-8 YAML' } };
@@ -32,6 +55,8 @@ function parseYaml(text: string): { document?: unknown; problem?: SpecProblem } 
   if (text.trim() === '' || text.split(/\r?\n/).every((l) => l.trim() === '' || l.trim().startsWith('#'))) {
     return { problem: { path: '(file)', message: 'is empty; start from the cluster.yaml shipped with kubestation' } };
   }
+  const quotedPath = doubleQuotedWindowsPath(text);
+  if (quotedPath) return { problem: quotedPath };
   try {
     // CORE schema: YAML 1.2 scalars only (no timestamps, no "yes"/"no" booleans).
     return { document: yaml.load(text, { schema: yaml.CORE_SCHEMA }) };
@@ -39,7 +64,11 @@ function parseYaml(text: string): { document?: unknown; problem?: SpecProblem } 
     if (error instanceof yaml.YAMLException) {
       const mark = error.mark;
       const where = mark ? `line ${mark.line + 1}, column ${mark.column + 1}` : 'unknown position';
-      return { problem: { path: `(yaml ${where})`, message: `${error.reason}; fix the YAML syntax there (indent with spaces, "key: value", one key per line)` } };
+      const escape = /escape sequence|hexadecimal character/.test(error.reason);
+      const fix = escape
+        ? 'in double quotes a backslash starts an escape sequence: write Windows paths in single quotes or without quotes'
+        : 'fix the YAML syntax there (indent with spaces, "key: value", one key per line)';
+      return { problem: { path: `(yaml ${where})`, message: `${error.reason}; ${fix}` } };
     }
     throw error;
   }

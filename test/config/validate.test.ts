@@ -143,6 +143,26 @@ describe('files that are not a cluster spec', () => {
     ]);
   });
 
+  it('a Windows path in double quotes is refused at its line and column, with single quotes or none as the fix', () => {
+    const folder = 'C:\\Program Files (x86)\\VMware\\VMware Workstation';
+    const withFolder = (value: string) => seedLabText.replace(/^vmware:\n/m, `vmware:\n  installFolder: ${value}\n`);
+    const line = lineOf('vmware:') + 1;
+    expect(problemsOf(withFolder(`"${folder}"`))).toEqual([
+      `(yaml line ${line}, column 18): "${folder}" is a Windows path in double quotes, where YAML reads each backslash as the start of an escape sequence (\\n, \\t, \\U…), so the path would be refused or changed; write it in single quotes ('${folder}') or without quotes`,
+    ]);
+    // Silently wrong otherwise: "\n" would be a line break in the folder name.
+    expect(problemsOf(withFolder('"D:\\new\\tools"'))).toEqual([expect.stringContaining(`(yaml line ${line}, column 18): "D:\\new\\tools" is a Windows path in double quotes`)]);
+    // The forms that keep the path: single quotes, no quotes, escaped backslashes; a comment is no value.
+    for (const ok of [`'${folder}'`, folder, `"${folder.replaceAll('\\', '\\\\')}"`, `'${folder}' # not "C:\\x"`]) {
+      const spec = parseClusterSpec(withFolder(ok), { sourcePath: '/lab/cluster.yaml' });
+      expect(spec.vmware.installFolder).toBe(folder);
+    }
+    // Any other bad escape in double quotes says the same.
+    expect(problemsOf(withFolder('"\\\\server\\share"'))).toEqual([
+      expect.stringMatching(/^\(yaml line \d+, column \d+\): unknown escape sequence; in double quotes a backslash starts an escape sequence: write Windows paths in single quotes or without quotes$/),
+    ]);
+  });
+
   it('a key written twice is a YAML error at its line', () => {
     expect(problemsOf(seedLabText.replace('name: k8s-lab\n', 'name: k8s-lab\nname: again\n'))).toEqual([
       expect.stringMatching(new RegExp(`^\\(yaml line ${lineOf('name: k8s-lab') + 1}, column 1\\): duplicated mapping key`)),
