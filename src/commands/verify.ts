@@ -4,12 +4,15 @@
  * Exit code 0 when every check passes, 1 when one fails, 130 on Ctrl-C.
  */
 import type { CommandContext } from './context.js';
+import { existsSync } from 'node:fs';
 import { parseCommandArgs } from './args.js';
 import { KubeClient } from '../kube/client.js';
 import { clusterSecretPaths } from '../pki/secrets-store.js';
 import { clusterFilePath, loadClusterSpec } from '../config/load.js';
 import { renderReport } from '../verify/report.js';
 import { verifyCluster } from '../verify/verify-cluster.js';
+import { clusterNotStarted } from '../day2/not-started.js';
+import { KubestationError } from '../errors.js';
 
 const help = `usage: kubestation verify [--json] [--kubeconfig path] [--cluster cluster.yaml] [--image ref]
 
@@ -19,7 +22,8 @@ on every node, DNS, pod-to-pod traffic across nodes, a Service, NodePorts and
 clocks. The test pods are always removed afterwards.
 
   --json              print the report as JSON (for tools)
-  --kubeconfig path   default: <stateDir>/pki/admin.kubeconfig
+  --kubeconfig path   default: <stateDir>/pki/admin.kubeconfig (its server is
+                      replaced by KUBESTATION_API_SERVER when that is set)
   --cluster file      default: $KUBESTATION_CLUSTER or ./cluster.yaml
   --image ref         test image (default registry.k8s.io/e2e-test-images/agnhost:2.52)
 `;
@@ -38,8 +42,14 @@ export async function run(ctx: CommandContext): Promise<number> {
   if (!args) return 0;
   const { values } = args;
   const spec = await loadClusterSpec(clusterFilePath(ctx.cwd, values.cluster, ctx.env));
+  if (values.kubeconfig === undefined && existsSync(clusterSecretPaths(spec.stateDir).adminKubeconfig)) {
+    // The state folder's kubeconfig: ask its API server only once build-vms has started the control plane.
+    const notStarted = await clusterNotStarted(spec);
+    if (notStarted) throw new KubestationError('CLUSTER_NOT_STARTED', notStarted.reason, { fix: notStarted.fix });
+  }
   const kubeconfig = values.kubeconfig ?? clusterSecretPaths(spec.stateDir).adminKubeconfig;
-  const client = await KubeClient.fromKubeconfig(kubeconfig);
+  // KUBESTATION_API_SERVER overrides the kubeconfig's server, as in status, doctor and build-vms.
+  const client = await KubeClient.fromKubeconfig(kubeconfig, { server: ctx.env.KUBESTATION_API_SERVER || undefined });
   try {
     const report = await verifyCluster(spec, client, {
       ...(values.image ? { image: values.image } : {}),

@@ -13,6 +13,7 @@ import { KubeApiError, KubeClient, KubeTimeoutError, type KubeClientOptions, typ
 import { clusterSecretPaths } from '../pki/index.js';
 import type { ClusterSpec, NodeSpec } from '../config/model.js';
 import type { PowerState, VmSummary } from '../vmrest/client.js';
+import { clusterNotStarted } from './not-started.js';
 import type { Day2Vmrest } from './ports.js';
 
 export interface ObservedVm {
@@ -70,10 +71,12 @@ export interface KubeAccess {
   /** The API server URL to use instead of the kubeconfig's (e.g. KUBESTATION_API_SERVER). */
   server?: string | undefined;
   requestTimeoutMs?: number | undefined;
+  /** The cluster whose build state says whether an API server can exist yet (see not-started.ts); unchecked when absent. */
+  cluster?: Parameters<typeof clusterNotStarted>[0] | undefined;
 }
 
 export function defaultKubeAccess(spec: ClusterSpec, env: NodeJS.ProcessEnv): KubeAccess {
-  return { kubeconfig: clusterSecretPaths(spec.stateDir).adminKubeconfig, server: env.KUBESTATION_API_SERVER || undefined, requestTimeoutMs: 10_000 };
+  return { kubeconfig: clusterSecretPaths(spec.stateDir).adminKubeconfig, server: env.KUBESTATION_API_SERVER || undefined, requestTimeoutMs: 10_000, cluster: spec };
 }
 
 export type ApiProbe =
@@ -90,6 +93,8 @@ export async function probeApi(access: KubeAccess): Promise<ApiProbe> {
   if (!existsSync(access.kubeconfig)) {
     return { reachable: false, client: undefined, reason: `no admin kubeconfig at ${access.kubeconfig}`, fix: 'build the cluster first (build-vms writes it), or restore the state folder' };
   }
+  const notStarted = access.cluster && (await clusterNotStarted(access.cluster));
+  if (notStarted) return { reachable: false, client: undefined, ...notStarted };
   const options: KubeClientOptions = {};
   if (access.server) options.server = access.server;
   if (access.requestTimeoutMs) options.requestTimeoutMs = access.requestTimeoutMs;
