@@ -56,24 +56,34 @@ export class PreflightError extends KubestationError {
   }
 }
 
-function vnetlibFix(spec: ClusterSpec, net: NatNetworkSpec | HostOnlyNetworkSpec, installFolder: string | undefined): string {
-  const exe = `"${path.win32.join(installFolder ?? 'C:\\Program Files (x86)\\VMware\\VMware Workstation', 'vnetlib64.exe')}"`;
+/**
+ * The Virtual Network Editor steps, and the same change as vnetlib64 command
+ * lines. One command per line, in a form cmd and PowerShell 5.1 both run:
+ * no "&&" (PowerShell 5.1 has none), and pushd into the Workstation folder
+ * so no line starts with a quoted path (PowerShell would read that as a
+ * string, not a command) and the drive changes in cmd too.
+ */
+export function vnetlibFix(net: NatNetworkSpec | HostOnlyNetworkSpec, installFolder: string | undefined): string {
+  const folder = installFolder ?? 'C:\\Program Files (x86)\\VMware\\VMware Workstation';
+  const vnetlib = (args: string): string => `.\\vnetlib64.exe -- ${args}`;
   const type = net.kind === 'nat' ? 'NAT' : 'Host-only';
-  const commands = [
-    `${exe} -- stop dhcp`,
-    ...(net.kind === 'nat' ? [`${exe} -- stop nat`] : []),
-    `${exe} -- set vnet ${net.vmnet} addr ${net.subnet.network}`,
-    `${exe} -- set vnet ${net.vmnet} mask ${net.subnet.mask}`,
-    `${exe} -- update adapter ${net.vmnet}`,
-    ...(net.kind === 'nat' ? [`${exe} -- update nat ${net.vmnet}`] : []),
-    `${exe} -- update dhcp ${net.vmnet}`,
-    ...(net.kind === 'nat' ? [`${exe} -- start nat`] : []),
-    `${exe} -- start dhcp`,
+  const lines = [
+    `pushd "${folder}"`,
+    vnetlib('stop dhcp'),
+    ...(net.kind === 'nat' ? [vnetlib('stop nat')] : []),
+    vnetlib(`set vnet ${net.vmnet} addr ${net.subnet.network}`),
+    vnetlib(`set vnet ${net.vmnet} mask ${net.subnet.mask}`),
+    vnetlib(`update adapter ${net.vmnet}`),
+    ...(net.kind === 'nat' ? [vnetlib(`update nat ${net.vmnet}`)] : []),
+    vnetlib(`update dhcp ${net.vmnet}`),
+    ...(net.kind === 'nat' ? [vnetlib('start nat')] : []),
+    vnetlib('start dhcp'),
+    'popd',
   ];
-  void spec;
   return (
     `in Workstation open Edit > Virtual Network Editor > Change Settings, select ${net.vmnet.replace(/^vmnet/i, 'VMnet')}, choose "${type}", ` +
-    `set Subnet IP ${net.subnet.network} and Subnet mask ${net.subnet.mask}, then Apply; or, in a command prompt run as Administrator: ${commands.join(' && ')}`
+    `set Subnet IP ${net.subnet.network} and Subnet mask ${net.subnet.mask}, then Apply; or run these lines one by one in a Command Prompt or PowerShell opened as Administrator:\n` +
+    lines.map((line) => `        ${line}`).join('\n')
   );
 }
 
@@ -84,7 +94,7 @@ export function checkVmnets(spec: ClusterSpec, vmnets: Vmnet[], installFolder?: 
     const found = vmnets.find((v) => v.name.toLowerCase() === net.vmnet.toLowerCase());
     const field = net.kind === 'nat' ? 'networks.nat' : 'networks.hostOnly';
     if (!found) {
-      problems.push({ code: 'VMNET_MISSING', message: `${net.vmnet} (${field} in cluster.yaml) does not exist on this host`, fix: vnetlibFix(spec, net, installFolder).replace('select', `add ${net.vmnet} with "Add Network...", select`) });
+      problems.push({ code: 'VMNET_MISSING', message: `${net.vmnet} (${field} in cluster.yaml) does not exist on this host`, fix: vnetlibFix(net, installFolder).replace('select', `add ${net.vmnet} with "Add Network...", select`) });
       continue;
     }
     const typeOk = found.type.toLowerCase().replace(/[^a-z]/g, '') === wantedType;
@@ -93,7 +103,7 @@ export function checkVmnets(spec: ClusterSpec, vmnets: Vmnet[], installFolder?: 
       problems.push({
         code: 'VMNET_MISMATCH',
         message: `${net.vmnet} is ${found.type} on ${found.subnet || '(no subnet)'}/${found.mask || '(no mask)'}, but ${field} in cluster.yaml needs ${net.kind === 'nat' ? 'NAT' : 'host-only'} on ${net.subnet.network}/${net.subnet.mask}`,
-        fix: vnetlibFix(spec, net, installFolder),
+        fix: vnetlibFix(net, installFolder),
       });
     }
   }

@@ -46,8 +46,8 @@ describe('preflight', () => {
     const vmnet = error.problems[0]!;
     expect(vmnet.message).toBe('vmnet1 is hostOnly on 192.168.80.0/255.255.255.0, but networks.hostOnly in cluster.yaml needs host-only on 172.100.100.0/255.255.255.0');
     expect(vmnet.fix).toContain('Virtual Network Editor');
-    expect(vmnet.fix).toContain('vnetlib64.exe" -- set vnet vmnet1 addr 172.100.100.0');
-    expect(vmnet.fix).toContain('-- set vnet vmnet1 mask 255.255.255.0');
+    expect(vmnet.fix).toContain('\n        .\\vnetlib64.exe -- set vnet vmnet1 addr 172.100.100.0\n');
+    expect(vmnet.fix).toContain('\n        .\\vnetlib64.exe -- set vnet vmnet1 mask 255.255.255.0\n');
     expect(error.problems[1]!.message).toContain(`The template VM ${lab.spec.vmware.template.name} has not been built`);
     expect(error.problems[1]!.fix).toContain('npm run build-template');
     expect(error.message).toContain('nothing was created or changed');
