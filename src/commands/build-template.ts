@@ -3,6 +3,7 @@
  * node is cloned from (src/template/build.ts), and optionally its golden
  * bake (src/template/golden.ts).
  */
+import { existsSync } from 'node:fs';
 import type { CommandContext } from './context.js';
 import { parseCommandArgs } from './args.js';
 import { clusterFilePath, loadClusterSpec } from '../config/load.js';
@@ -14,6 +15,7 @@ import { templateStatePath } from '../template/state.js';
 import type { TemplateVmrest } from '../template/vmrest-port.js';
 import { terminalPrompt } from '../vmrest/credentials.js';
 import { createVmrestClient } from '../vmrest/client.js';
+import { findWorkstationInstallFolder } from '../template/vdiskmanager.js';
 
 const help = `usage: kubestation build-template [--golden] [--force] [--cluster <path>]
 
@@ -71,6 +73,8 @@ export async function run(ctx: CommandContext): Promise<number> {
   if (!args) return 0;
   const { values } = args;
   const spec = await loadClusterSpec(clusterFilePath(ctx.cwd, values.cluster, ctx.env));
+  // Local checks before vmrest's credentials are asked for: no password typed for a run that cannot work.
+  findWorkstationInstallFolder({ configured: spec.vmware.installFolder, platform: process.platform, env: ctx.env, exists: existsSync });
   const vmrest = await createVmrestClient({
     env: ctx.env,
     vmrestUrl: spec.vmware.vmrestUrl,

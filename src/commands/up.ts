@@ -4,10 +4,12 @@
  * already done are skipped (build-template), then build-vms runs with the
  * options given here; running `up` again on a built lab changes nothing.
  */
+import { existsSync } from 'node:fs';
 import type { CommandContext } from './context.js';
 import { parseCommandArgs } from './args.js';
 import { clusterFilePath, loadClusterSpec } from '../config/load.js';
 import { createVmrestClient } from '../vmrest/client.js';
+import { findWorkstationInstallFolder } from '../template/vdiskmanager.js';
 import { resolveVmrestCredentials, terminalPrompt, type PromptFunction } from '../vmrest/credentials.js';
 import { buildTemplateSteps } from './build-template.js';
 import { buildVmsOptions, runBuildVms, type BuildVmsCommandOverrides } from './build-vms.js';
@@ -51,6 +53,8 @@ export async function runUp(ctx: CommandContext, overrides: UpOverrides = {}): P
   if (values.simulate) return buildVms({});
 
   const spec = await loadClusterSpec(clusterFilePath(ctx.cwd, values.cluster, ctx.env));
+  // Local checks before vmrest's credentials are asked for: no password typed for a run that cannot work.
+  findWorkstationInstallFolder({ configured: spec.vmware.installFolder, platform: process.platform, env: ctx.env, exists: existsSync });
   const credentials = await resolveVmrestCredentials({ env: ctx.env, prompt: overrides.prompt ?? (process.stdin.isTTY ? terminalPrompt() : undefined) });
   const vmrest = await createVmrestClient({ env: ctx.env, vmrestUrl: spec.vmware.vmrestUrl, credentials });
   try {

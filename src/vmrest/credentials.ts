@@ -57,8 +57,9 @@ export async function resolveVmrestCredentials(options: ResolveCredentialsOption
     if (!password) password = await options.prompt('vmrest password: ', { secret: true });
   }
   if (!username || !password) {
-    const missing = [!username && 'VMREST_USERNAME', !password && 'VMREST_PASSWORD'].filter(Boolean).join(' and ');
-    throw new KubestationError('VMREST_CREDENTIALS_MISSING', `vmrest credentials are not set (${missing} is empty and there is no terminal to ask)`, {
+    const missing = [!username && 'VMREST_USERNAME', !password && 'VMREST_PASSWORD'].filter(Boolean);
+    const empty = `${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} empty`;
+    throw new KubestationError('VMREST_CREDENTIALS_MISSING', `vmrest credentials are not set (${empty} and there is no terminal to ask)`, {
       fix: 'set VMREST_USERNAME and VMREST_PASSWORD to the credentials given to `vmrest.exe -C`, or run kubestation in a terminal to be asked',
     });
   }

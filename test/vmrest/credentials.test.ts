@@ -37,7 +37,8 @@ describe('vmrest credentials', () => {
   });
 
   it('without a prompt, missing values are an error naming the variables', async () => {
-    await expect(resolveVmrestCredentials({ env: { VMREST_USERNAME: 'kube-admin' } })).rejects.toThrow(/VMREST_PASSWORD is empty/);
+    await expect(resolveVmrestCredentials({ env: { VMREST_USERNAME: 'kube-admin' } })).rejects.toThrow('(VMREST_PASSWORD is empty and there is no terminal to ask)');
+    await expect(resolveVmrestCredentials({ env: {} })).rejects.toThrow('(VMREST_USERNAME and VMREST_PASSWORD are empty and there is no terminal to ask)');
   });
 
   it('never show the password when printed, inspected or serialised', () => {
