@@ -161,10 +161,20 @@ export async function runBuildVms(ctx: CommandContext, overrides: BuildVmsComman
       else ctx.stdout.write(`${result.planText}\n(dry run: nothing was changed)\n`);
     } else if (result.status === 'interrupted') {
       view.emit({ type: 'result', status: 'interrupted' });
-      ctx.stderr.write('build interrupted; progress is saved. Run the same command again to continue.\n');
+      ctx.stderr.write(
+        simDir
+          ? `simulation interrupted; the simulated lab in ${simDir} is deleted now, so a new run starts over\n`
+          : 'build interrupted; progress is saved. Run the same command again to continue.\n',
+      );
     } else {
       view.emit({ type: 'result', status: 'ready' });
-      if (mode !== 'json') {
+      if (mode !== 'json' && simDir) {
+        // The simulated lab's files (kubeconfig, SSH config) are deleted when this command ends: point at none of them.
+        ctx.stdout.write(
+          `\nsimulated cluster ${spec.name} is ready${result.verifySummary ? ` (${result.verifySummary})` : ' (verify skipped)'}; ` +
+            `its files in ${simDir} are deleted now and no VM was made. Build the real lab with: npx kubestation up\n`,
+        );
+      } else if (mode !== 'json') {
         ctx.stdout.write(
           `\ncluster ${spec.name} is ready${result.verifySummary ? ` (${result.verifySummary})` : ' (verify skipped)'}\n` +
             `  kubectl --kubeconfig ${path.join(spec.stateDir, 'admin.kubeconfig')} get nodes\n` +

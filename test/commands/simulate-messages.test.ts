@@ -1,0 +1,56 @@
+/**
+ * `build-vms --simulate` runs in a temporary folder it deletes at the end: its
+ * last words must not point into that folder (no kubectl/ssh lines) nor
+ * promise that an interrupted simulation can be continued.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runBuildVms } from '../../src/commands/build-vms.js';
+import { captureOutput } from '../template/fixtures.js';
+import { repoRoot } from '../bringup/lab.js';
+
+async function simulate(stageMs: number, onOutput?: (text: string) => void) {
+  const err = captureOutput();
+  let text = '';
+  const out = captureOutput();
+  const write = out.stream.write.bind(out.stream);
+  out.stream.write = ((chunk: string, ...rest: never[]) => {
+    text += String(chunk);
+    onOutput?.(text);
+    return write(chunk, ...rest);
+  }) as typeof out.stream.write;
+  const code = await runBuildVms(
+    { argv: ['--simulate', '--skip-verify', '--cluster', path.join(repoRoot, 'cluster.yaml'), '--deadline-scale', '0.05'], stdout: out.stream, stderr: err.stream, env: {}, cwd: repoRoot },
+    { simulate: { stageMs, cloneMs: 5, bootDelayMs: 5, pollMs: 5 } },
+  );
+  return { code, stdout: text, stderr: err.text() };
+}
+
+describe('build-vms --simulate', () => {
+  it('ends saying its files are deleted, with no kubectl or ssh line pointing at them', async () => {
+    const { code, stdout, stderr } = await simulate(2);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const simDir = /files in (\S+)$/m.exec(stdout)?.[1];
+    expect(simDir).toBeDefined();
+    expect(existsSync(simDir!)).toBe(false);
+    expect(stdout).toContain(`simulated cluster k8s-lab is ready (verify skipped); its files in ${simDir} are deleted now and no VM was made. Build the real lab with: npx kubestation up`);
+    expect(stdout).not.toMatch(/kubectl --kubeconfig|ssh -F/);
+  });
+
+  it('after Ctrl-C says the simulated lab is gone, not that progress is saved', async () => {
+    let interrupted = false;
+    const { code, stderr } = await simulate(200, (text) => {
+      // Once the simulated VMs are cloned and booting, the user presses Ctrl-C.
+      if (!interrupted && /files in /.test(text)) {
+        interrupted = true;
+        setTimeout(() => process.emit('SIGINT'), 300);
+      }
+    });
+    expect(interrupted).toBe(true);
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/simulation interrupted; the simulated lab in \S+ is deleted now, so a new run starts over/);
+    expect(stderr).not.toContain('progress is saved');
+  });
+});
