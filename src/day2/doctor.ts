@@ -7,7 +7,9 @@
  *   dhcp:<node>       static addresses outside the DHCP pool of a DHCP-enabled vmnet
  *   template          built, registered, bake not interrupted, powered off (clones and rebuilds need it)
  *   vm:<node>         the node's VM exists, is ours, runs
- *   seed-iso:<node>   the seed ISO (CA key, join token) gone after the node's bootstrap
+ *   seed-iso:<node>   the seed ISO and user-data (CA key, join token) gone after the node's bootstrap
+ *   seed-label:<node> before bootstrap: the seed ISO there, labelled cidata, connected by the .vmx
+ *   first-boot:<node> the node's serial console: a stage failed (with its cause) or stuck past its limit
  *   join-token        the recorded join token still valid (API Secret, else estimated)
  *   kubernetes-api    the API server answers the admin kubeconfig
  *   node:<node>       registered, Ready, InternalIP on the host-only network (verify's node checks)
@@ -27,21 +29,15 @@ import { requireReadyTemplate } from '../template/ready.js';
 import { SEED_CDROM } from '../template/vmx.js';
 import { checkNodes, checkSystemPods, cniPods } from '../verify/cluster-checks.js';
 import { Findings } from '../verify/findings.js';
-import type { VmSummary, Vmnet } from '../vmrest/client.js';
+import type { PowerState, VmSummary, Vmnet } from '../vmrest/client.js';
 import { VmrestError } from '../vmrest/errors.js';
 import { isOwnedBy, observeVm, probeApi, type KubeAccess, type ObservedVm } from './observe.js';
 import type { Day2Vmrest } from './ports.js';
+import type { CheckStatus, DoctorCheck } from './doctor-check.js';
+import { firstBootCheck, seedLabelCheck } from './first-boot-checks.js';
 import { readStoredToken } from './token.js';
 
-export type CheckStatus = 'ok' | 'warn' | 'fail';
-
-export interface DoctorCheck {
-  id: string;
-  title: string;
-  status: CheckStatus;
-  detail: string;
-  fix?: string | undefined;
-}
+export type { CheckStatus, DoctorCheck } from './doctor-check.js';
 
 export interface DoctorReport {
   cluster: string;
@@ -283,6 +279,7 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
 
   // vmrest and what it knows.
   let vms: VmSummary[] | undefined;
+  const power = new Map<string, PowerState | undefined>();
   const vmrestTitle = 'vmrest running, credentials accepted';
   const skipped = '(host network, template, VM and seed checks skipped)';
   try {
@@ -332,8 +329,13 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
       else if (vm.power !== 'poweredOn') checks.push({ id: `vm:${node.name}`, title, status: 'warn', detail: `${vm.vmxPath} is ${vm.power ?? 'in an unknown power state'}`, fix: `power on "${node.name}" in Workstation` });
       else checks.push({ id: `vm:${node.name}`, title, status: 'ok', detail: vm.vmxPath });
       checks.push(await seedIsoCheck(spec, node, state, vm));
+      const label = await seedLabelCheck(spec, node, state?.nodes[node.name], vm && isOwnedBy(vm, node) ? vm.vmxPath : undefined);
+      if (label) checks.push(label);
+      power.set(node.name, vm?.power);
     }
   }
+  // The consoles are files on this PC: read even when vmrest does not answer.
+  for (const node of spec.nodes) checks.push(await firstBootCheck(spec, node, state?.nodes[node.name], power.get(node.name), now().getTime()));
 
   // The Kubernetes API server and what it reports.
   const api = await probeApi(deps.kube);
