@@ -22,21 +22,30 @@ mkdir -p "$LOG_DIR" "$RUN_DIR"
 chmod 0700 "$LOG_DIR" "$RUN_DIR"
 
 run_stage() {
-  local stage=$1 deadline=$2 log="$LOG_DIR/$1.log" rc=0
+  local stage=$1 deadline=$2 log="$LOG_DIR/$1.log" rc=0 reason outcome
   export KUBESTATION_SUMMARY_FILE="$RUN_DIR/$stage.summary"
+  # What the stage is doing now (progress_doing), reported by the heartbeat as info lines.
+  export KUBESTATION_DOING_FILE="$RUN_DIR/$stage.doing"
+  # Why the stage failed, when it knows (fail_because): the fail line leads with it.
+  export KUBESTATION_REASON_FILE="$RUN_DIR/$stage.reason"
   export KUBESTATION_STAGE_ENDS_AT=$(($(date +%s) + deadline))
   : >"$KUBESTATION_SUMMARY_FILE"
+  : >"$KUBESTATION_REASON_FILE"
   progress_emit "$stage" start "deadline ${deadline}s"
+  progress_heartbeat_start "$stage"
   # --kill-after: a stage that ignores SIGTERM is killed 20 s later.
   timeout --kill-after=20 "$deadline" bash "$LIB_DIR/stages/$stage.sh" >>"$log" 2>&1 || rc=$?
+  progress_heartbeat_stop
   if ((rc == 0)); then
     progress_emit "$stage" ok "$(paste -sd ';' "$KUBESTATION_SUMMARY_FILE" | sed 's/;/; /g')"
     return 0
   fi
-  if ((rc == 124 || rc == 137)); then
-    progress_fail "$stage" "timed out after ${deadline}s (log $log)" "$log"
+  if ((rc == 124 || rc == 137)); then outcome="timed out after ${deadline}s"; else outcome="exit code $rc"; fi
+  reason=$(head -n 1 "$KUBESTATION_REASON_FILE")
+  if [[ -n $reason ]]; then
+    progress_fail "$stage" "$reason ($outcome, log $log)" "$log"
   else
-    progress_fail "$stage" "exit code $rc (log $log)" "$log"
+    progress_fail "$stage" "$outcome (log $log)" "$log"
   fi
   return 1
 }

@@ -14,6 +14,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { formatNetworkFailure, type NetworkCauseCode } from '../src/progress/network-causes.js';
 import { formatProgressLine, type ProgressEvent } from '../src/progress/protocol.js';
 import { FINAL_STAGE, stagesFor, type StageName } from '../src/progress/stages.js';
 import type { ClusterSpec, NodeSpec } from '../src/config/model.js';
@@ -28,6 +29,45 @@ export interface GuestBehaviour {
   failAt?: { stage: StageName; nodes?: string[]; message?: string };
   /** The stage after whose `start` the guest says nothing more (hung). 'boot' = no line at all. */
   silentAt?: { stage: StageName | 'boot'; nodes?: string[] };
+  /** The node cannot get out (as with VMware NAT stopped): `packages` fails with the network check's cause line. */
+  noNetwork?: { cause: NetworkCauseCode; nodes?: string[] };
+  /** Info lines ("apt: download 12 of 57") spread over each long stage, as a real guest's heartbeat. Default true. */
+  activity?: boolean;
+}
+
+/** What a real guest's stages say they are doing (cloud-init/lib/*.sh), in order. */
+function stageActivity(stage: StageName, spec: ClusterSpec, since: string): string[] {
+  const version = `v${spec.kubernetes.patch ?? `${spec.kubernetes.minor}.0`}`;
+  switch (stage) {
+    case 'packages':
+      return ['apt: update', 'apt: download 12 of 57', 'apt: unpack kubelet (60%)'];
+    case 'images':
+      return ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'].map((name, i) => `images: pulling ${i + 1} of 7 registry.k8s.io/${name}:${version}`);
+    case 'kubeadm-init':
+      return ['preflight', 'certs', 'wait-control-plane'].map((phase) => `kubeadm: phase ${phase}`);
+    case 'kubeadm-join':
+      return ['preflight', 'kubelet-start'].map((phase) => `kubeadm: phase ${phase}`);
+    case 'cni':
+      return [`waiting for the ${spec.kubernetes.cni.name} DaemonSet to roll out since ${since}`];
+    case 'nodes-ready':
+      return [`waiting for every node to be Ready since ${since}`];
+    case 'wait-api':
+      return [`waiting for https://${spec.kubernetes.apiEndpoint}/readyz since ${since}`];
+    default:
+      return [];
+  }
+}
+
+/** What the network check prints for each cause (cloud-init/lib/network.sh), for a node of the default lab. */
+function networkFailureFor(cause: NetworkCauseCode, spec: ClusterSpec): string {
+  const gateway = spec.networks.nat.gateway;
+  const detail: Record<NetworkCauseCode, string> = {
+    'no-route': 'no default route (ens33: no address)',
+    gateway: `the NAT gateway ${gateway} does not answer (no reply to ping on ens33) and pkgs.k8s.io does not resolve`,
+    dns: `the gateway ${gateway} answers but the DNS servers ${spec.os.dnsServers.join(', ')} do not resolve pkgs.k8s.io`,
+    repository: `pkgs.k8s.io resolves but ${spec.kubernetes.packageRepository} does not answer (curl: (28) Connection timed out after 8001 milliseconds)`,
+  };
+  return `${formatNetworkFailure(cause, detail[cause])} (exit code 20, log /var/log/kubestation/packages.log) | last log lines:\nnetwork check: ${detail[cause]}`;
 }
 
 export interface GuestSimulatorOptions {
@@ -133,16 +173,30 @@ export class GuestSimulator {
       await report(stage.name, 'start', stage.title);
       if (silent && silent.stage === stage.name && applies(silent.nodes, node.name)) return;
       // Cross-node waits: a worker's API wait and the control plane's wait for every node.
+      const noNetwork = this.#behaviour.noNetwork;
+      if (stage.name === 'packages' && noNetwork && applies(noNetwork.nodes, node.name)) {
+        await report(stage.name, 'fail', networkFailureFor(noNetwork.cause, this.#spec));
+        return;
+      }
+      const activity = this.#behaviour.activity === false ? [] : stageActivity(stage.name, this.#spec, new Date(this.#now()).toISOString().slice(11, 19) + 'Z');
+      const reporting = (async () => {
+        for (const message of activity) {
+          await sleep(this.#stageMs(stage.name) / (activity.length + 1));
+          if (this.#stopped) return;
+          await report(stage.name, 'info', message);
+        }
+      })();
       if (stage.name === 'wait-api') await this.#apiUp.promise;
       if (stage.name === 'nodes-ready') await Promise.all([...this.#joined.values()].map((w) => w.promise));
       await sleep(this.#stageMs(stage.name));
+      await reporting;
       const fail = this.#behaviour.failAt;
       if (fail && fail.stage === stage.name && applies(fail.nodes, node.name)) {
         await report(stage.name, 'fail', `${fail.message ?? `${stage.name} failed`}\n--- last lines of /var/log/kubestation/${stage.name}.log ---\nE: simulated failure in ${stage.name}\nexit status 1`);
         return;
       }
       if (!networkOk && stage.name === 'packages') {
-        await report(stage.name, 'fail', `apt-get update failed: no network on ens33 (network-config matched no adapter: MACs ${macs.join(', ')})`);
+        await report(stage.name, 'fail', `${formatNetworkFailure('no-route', `no default route (ens33: no address; network-config matched no adapter: MACs ${macs.join(', ')})`)} (exit code 20, log /var/log/kubestation/packages.log)`);
         return;
       }
       await report(stage.name, 'ok');

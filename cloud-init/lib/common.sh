@@ -10,6 +10,8 @@
 KUBESTATION_ENV=${KUBESTATION_ENV:-/etc/kubestation/node.env}
 # shellcheck source=/dev/null
 source "$KUBESTATION_ENV"
+# shellcheck source-path=SCRIPTDIR source=progress.sh
+source "$(dirname "${BASH_SOURCE[0]}")/progress.sh"
 
 export DEBIAN_FRONTEND=noninteractive
 export LANG=C.UTF-8 LC_ALL=C.UTF-8
@@ -21,6 +23,17 @@ log() {
 # One line the runner puts into the stage's "ok" progress line.
 summary() {
   printf '%s\n' "$*" >>"${KUBESTATION_SUMMARY_FILE:-/dev/null}"
+}
+
+# What the stage is doing now ("apt: update"): the runner reports it as an info line.
+doing() {
+  progress_doing "$*"
+}
+
+# fail_because <reason>: logs the reason and makes it lead the stage's fail line; the caller exits.
+fail_because() {
+  log "$*"
+  printf '%s\n' "$*" >"${KUBESTATION_REASON_FILE:-/dev/null}"
 }
 
 # Seconds left before this stage's deadline, minus a margin for reporting.
@@ -35,6 +48,7 @@ seconds_left() {
 wait_until() {
   local what=$1 interval=$2
   shift 2
+  doing "waiting for $what since $(date -u +%H:%M:%SZ)"
   until "$@"; do
     if (($(seconds_left) <= interval)); then
       log "gave up waiting for $what: the stage deadline is reached"

@@ -3,6 +3,7 @@
 #
 #   KUBESTATION 1 <cksum> <node> <stage> <event> <unix-ms> <message>
 #
+# <event> is start | ok | fail | done | info; `info` says what a running stage is doing.
 # <cksum> is `cksum` of everything after "<cksum> "; <message> has %, tab, CR, LF and a
 # final space percent-encoded, other control characters removed, and is left out
 # (with its separating space) when empty. Secrets are redacted first.
@@ -12,6 +13,10 @@
 
 # Longest log tail (bytes, before encoding) a fail line carries.
 PROGRESS_TAIL_BYTES=${PROGRESS_TAIL_BYTES:-1500}
+# A running stage reports what it is doing at least this often (seconds) ...
+PROGRESS_INFO_EVERY=${PROGRESS_INFO_EVERY:-25}
+# ... and a change of what it is doing, but not more often than this.
+PROGRESS_INFO_MIN=${PROGRESS_INFO_MIN:-5}
 
 # stdin -> stdout with join tokens, private keys and long base64 lines replaced.
 progress_redact() {
@@ -61,4 +66,52 @@ progress_fail() {
   fi
   progress_emit "$1" fail "$2${tail:+ | last log lines:
 $tail}"
+}
+
+# stage message: an info line, what the running stage is doing ("apt: download 3 of 57").
+progress_info() {
+  progress_emit "$1" info "$2"
+}
+
+# text: what this stage is doing now, for the heartbeat to report (one line; no-op without
+# KUBESTATION_DOING_FILE). Written whole, then renamed, so the heartbeat never reads half of it.
+progress_doing() {
+  local file=${KUBESTATION_DOING_FILE:-}
+  [[ -n $file ]] || return 0
+  printf '%s\n' "${1//$'\n'/ }" >"$file.tmp" && mv -f "$file.tmp" "$file"
+}
+
+# stage started-at(unix s): runs until killed, reporting the stage's KUBESTATION_DOING_FILE as
+# info lines: when it changes (at most every PROGRESS_INFO_MIN s) and at least every
+# PROGRESS_INFO_EVERY s, "running for N s" when the stage has said nothing.
+progress_heartbeat() {
+  local stage=$1 last=$2 said='' text now
+  while sleep 1; do
+    now=$(date +%s)
+    text=$(head -n 1 "${KUBESTATION_DOING_FILE:-/dev/null}" 2>/dev/null || true)
+    if [[ -n $text && $text != "$said" ]] && ((now - last >= PROGRESS_INFO_MIN)); then
+      :
+    elif ((now - last >= PROGRESS_INFO_EVERY)); then
+      [[ -n $text ]] || text="running for $((now - $2)) s"
+    else
+      continue
+    fi
+    progress_info "$stage" "$text"
+    said=$text last=$now
+  done
+}
+
+# stage: starts the heartbeat for a stage beginning now; PROGRESS_HEARTBEAT_PID is its pid.
+progress_heartbeat_start() {
+  if [[ -n ${KUBESTATION_DOING_FILE:-} ]]; then : >"$KUBESTATION_DOING_FILE"; fi
+  progress_heartbeat "$1" "$(date +%s)" &
+  PROGRESS_HEARTBEAT_PID=$!
+}
+
+# Stops the heartbeat (before the stage's ok or fail line, so no info line follows it).
+progress_heartbeat_stop() {
+  [[ -n ${PROGRESS_HEARTBEAT_PID:-} ]] || return 0
+  kill "$PROGRESS_HEARTBEAT_PID" 2>/dev/null || true
+  wait "$PROGRESS_HEARTBEAT_PID" 2>/dev/null || true
+  PROGRESS_HEARTBEAT_PID=''
 }

@@ -9,8 +9,12 @@
  *   "<cksum> " — the guest computes it with coreutils `cksum`, so a line that
  *   console noise (kernel messages, systemd status) cut into is detected and
  *   dropped instead of misread.
- * - `<event>` is start | ok | fail | done; `done` appears once, as the last
- *   line, with stage `complete` (see stages.ts).
+ * - `<event>` is start | ok | fail | done | info; `done` appears once, as the
+ *   last line, with stage `complete` (see stages.ts). `info` says what a running
+ *   stage is doing ("apt: download 12 of 57", "kubeadm: phase certs", "waiting
+ *   for … since …"); it changes no stage state. A line with any other event
+ *   (from a newer guest) is ignored, not counted as damaged, so hosts and guests
+ *   of different releases still understand each other.
  * - `<unix-ms>` is the guest clock (informational: the host times deadlines
  *   with its own clock, since the guest clock may jump when NTP syncs).
  * - `<message>` is the rest of the line (may contain spaces; when empty, the
@@ -27,8 +31,8 @@ import { redactSecrets } from './redact.js';
 export const PROGRESS_MARKER = 'KUBESTATION';
 export const PROGRESS_PROTOCOL_VERSION = 1;
 
-export type ProgressEvent = 'start' | 'ok' | 'fail' | 'done';
-const EVENTS: readonly string[] = ['start', 'ok', 'fail', 'done'];
+export type ProgressEvent = 'start' | 'ok' | 'fail' | 'done' | 'info';
+const EVENTS: readonly string[] = ['start', 'ok', 'fail', 'done', 'info'];
 
 export interface ProgressLine {
   node: string;
@@ -91,13 +95,15 @@ export function formatProgressLine(line: ProgressLine): string {
   return `${PROGRESS_MARKER} ${PROGRESS_PROTOCOL_VERSION} ${posixCksum(Buffer.from(payload, 'utf8'))} ${payload}`;
 }
 
-const LINE = /^(\d{1,10}) (([^ ]+) ([^ ]+) ([a-z]+) (\d{1,16})(?: (.*))?)$/s;
+const LINE = /^(\d{1,10}) (([^ ]+) ([^ ]+) ([a-z][a-z0-9-]*) (\d{1,16})(?: (.*))?)$/s;
 const HEAD = `${PROGRESS_MARKER} ${PROGRESS_PROTOCOL_VERSION} `;
 
 export type ParseResult =
   | { kind: 'line'; line: ProgressLine }
   /** The marker is there but the rest does not check out (cut by console noise, wrong checksum). */
   | { kind: 'corrupt'; reason: string }
+  /** An intact line with an event this parser does not know (a newer guest): skipped, not an error. */
+  | { kind: 'unknown-event'; event: string }
   /** Not a progress line at all (ordinary console output). */
   | { kind: 'other' };
 
@@ -112,7 +118,7 @@ export function classifyConsoleLine(text: string): ParseResult {
   let first: ParseResult | undefined;
   for (; at >= 0; at = text.indexOf(HEAD, at + 1)) {
     const result = classifyBody(text.slice(at + HEAD.length).replace(/\r+$/, ''));
-    if (result.kind === 'line') return result;
+    if (result.kind === 'line' || result.kind === 'unknown-event') return result;
     first ??= result;
   }
   return first!;
@@ -124,7 +130,7 @@ function classifyBody(body: string): ParseResult {
   const [, sum, payload, node, stage, event, time, message = ''] = match as unknown as [string, string, string, string, string, string, string, string | undefined];
   if (posixCksum(Buffer.from(payload, 'utf8')) !== Number(sum)) return { kind: 'corrupt', reason: 'checksum mismatch' };
   if (!TOKEN.test(node) || !TOKEN.test(stage)) return { kind: 'corrupt', reason: 'bad node or stage name' };
-  if (!EVENTS.includes(event)) return { kind: 'corrupt', reason: `unknown event ${event}` };
+  if (!EVENTS.includes(event)) return { kind: 'unknown-event', event };
   return {
     kind: 'line',
     line: { node, stage, event: event as ProgressEvent, timeMs: Number(time), message: redactSecrets(decodeMessage(message)) },
@@ -141,7 +147,7 @@ export function parseProgressLine(text: string): ProgressLine | undefined {
  * Feeds a console stream in arbitrary chunks (a serial log file being
  * appended to) and yields complete progress lines. Partial lines wait for
  * their newline; LF and CRLF both end a line; everything else is ignored
- * and damaged progress lines are counted.
+ * (lines with an unknown event too) and damaged progress lines are counted.
  */
 export class ProgressLineAccumulator {
   private pending = '';

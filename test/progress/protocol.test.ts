@@ -8,6 +8,8 @@ import {
   ProgressLineAccumulator, classifyConsoleLine, decodeMessage, encodeMessage, formatProgressLine, parseProgressLine, posixCksum, type ProgressLine,
 } from '../../src/progress/protocol.js';
 import { redactSecrets } from '../../src/progress/redact.js';
+import { NETWORK_CAUSES, formatNetworkFailure, parseNetworkFailure } from '../../src/progress/network-causes.js';
+import { NodeProgress } from '../../src/progress/tracker.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const progressLib = path.join(repoRoot, 'cloud-init/lib/progress.sh');
@@ -54,6 +56,58 @@ describe('progress line format', () => {
   });
 });
 
+describe('info lines and unknown events', () => {
+  const info: ProgressLine = { node: 'k8s-master', stage: 'packages', event: 'info', timeMs: 1_790_000_000_000, message: 'apt: download 12 of 57' };
+
+  it('an info line round-trips and says what the running stage is doing', () => {
+    const line = formatProgressLine(info);
+    expect(line).toMatch(/^KUBESTATION 1 \d+ k8s-master packages info 1790000000000 apt: download 12 of 57$/);
+    expect(parseProgressLine(line)).toEqual(info);
+  });
+
+  it('a line with an event this parser does not know is skipped, not counted as damaged', () => {
+    const payload = 'k8s-master packages progress-v2 1790000000000 42%';
+    const future = `KUBESTATION 1 ${posixCksum(Buffer.from(payload))} ${payload}`;
+    expect(classifyConsoleLine(future)).toEqual({ kind: 'unknown-event', event: 'progress-v2' });
+    expect(parseProgressLine(future)).toBeUndefined();
+    const acc = new ProgressLineAccumulator();
+    const got = acc.push(`${formatProgressLine({ ...info, event: 'start', message: '' })}\n${future}\n${formatProgressLine(info)}\n`);
+    expect(got.map((l) => l.event)).toEqual(['start', 'info']);
+    expect(acc.corruptLines).toBe(0);
+    // The same line with its checksum broken is still damaged.
+    expect(classifyConsoleLine(future.replace('42%', '43%')).kind).toBe('corrupt');
+  });
+
+  it('the host tracker keeps the stage running on info lines and remembers the latest', () => {
+    const progress = new NodeProgress('k8s-master', 'control-plane', 0);
+    progress.apply({ ...info, event: 'start', message: '' }, 1000);
+    expect(progress.apply(info, 31_000)).toBe(true);
+    expect(progress.status).toBe('running');
+    expect(progress.failure).toBeUndefined();
+    expect(progress.current).toMatchObject({ stage: 'packages', sinceMs: 1000, started: true });
+    expect(progress.activity).toMatchObject({ stage: 'packages', message: 'apt: download 12 of 57' });
+  });
+});
+
+describe('network causes in fail lines', () => {
+  it('the cause and what the guest saw come back out of a runner fail message', () => {
+    const message = `${formatNetworkFailure('dns', 'the gateway 192.168.5.2 answers but 8.8.8.8, 8.8.4.4 do not resolve pkgs.k8s.io')} (exit code 20, log /var/log/kubestation/packages.log) | last log lines:\nnetwork check: ...`;
+    const parsed = parseNetworkFailure(message);
+    expect(parsed?.cause.code).toBe('dns');
+    expect(parsed?.detail).toBe('the gateway 192.168.5.2 answers but 8.8.8.8, 8.8.4.4 do not resolve pkgs.k8s.io');
+    expect(parseNetworkFailure('exit code 1 (log x)')).toBeUndefined();
+    expect(parseNetworkFailure('network weather: cloudy')).toBeUndefined();
+  });
+
+  it('each cause names its fix on the Windows side', () => {
+    const context = { gateway: '192.168.5.2', vmnet: 'vmnet8', dnsServers: ['8.8.8.8', '8.8.4.4'], packageRepository: 'https://pkgs.k8s.io/core:/stable:/v1.37/deb/' };
+    expect(NETWORK_CAUSES['no-route'].fix(context)).toMatch(/Connected.*vmnet8/);
+    expect(NETWORK_CAUSES.gateway.fix(context)).toMatch(/services\.msc.*VMware NAT Service.*Virtual Network Editor.*192\.168\.5\.2/);
+    expect(NETWORK_CAUSES.dns.fix(context)).toMatch(/os\.dnsServers \(8\.8\.8\.8, 8\.8\.4\.4\)/);
+    expect(NETWORK_CAUSES.repository.fix(context)).toMatch(/proxy or firewall.*kubernetes\.packageRepository \(now https:\/\/pkgs\.k8s\.io/);
+  });
+});
+
 describe('ProgressLineAccumulator', () => {
   it('yields lines across arbitrary chunk boundaries with CRLF and noise, counting damaged ones', () => {
     const lines = [sample, { ...sample, stage: 'os', event: 'start' as const, message: '' }, { ...sample, stage: 'complete', event: 'done' as const, message: 'joined' }];
@@ -86,6 +140,11 @@ describe('cloud-init/lib/progress.sh speaks the same protocol', () => {
     expect(parsed[0]!.timeMs).toBeGreaterThanOrEqual(before - 1000);
     // Byte-identical to the TypeScript formatter for the same fields.
     expect(lines[1]).toBe(formatProgressLine(parsed[1]!));
+  });
+
+  it('writes info lines the parser reads back', () => {
+    const out = shellConsole(`progress_info images 'images: pulling 2 of 7 registry.k8s.io/kube-apiserver:v1.37.0'`);
+    expect(parseProgressLine(out.trimEnd())).toMatchObject({ node: 'k8s-worker1', stage: 'images', event: 'info', message: 'images: pulling 2 of 7 registry.k8s.io/kube-apiserver:v1.37.0' });
   });
 
   it('a fail line carries the bounded, single-line tail of the log with secrets redacted', () => {
@@ -125,7 +184,7 @@ describe('cloud-init/lib/progress.sh speaks the same protocol', () => {
 
 describe('cloud-init/bootstrap.sh runner', () => {
   /** A copy of the runner with stand-in stages, a node.env and a stages file. */
-  function rig(stages: Record<string, string>, schedule: string) {
+  function rig(stages: Record<string, string>, schedule: string, env: Record<string, string> = {}) {
     const dir = tempDir();
     const lib = path.join(dir, 'lib-root');
     mkdirSync(path.join(lib, 'stages'), { recursive: true });
@@ -142,7 +201,7 @@ describe('cloud-init/bootstrap.sh runner', () => {
       encoding: 'utf8',
       env: {
         ...process.env, KUBESTATION_ENV: path.join(dir, 'node.env'), KUBESTATION_STAGES_FILE: path.join(dir, 'stages'),
-        KUBESTATION_LOG_DIR: path.join(dir, 'log'), KUBESTATION_RUN_DIR: path.join(dir, 'run'), KUBESTATION_CONSOLE: consoleFile,
+        KUBESTATION_LOG_DIR: path.join(dir, 'log'), KUBESTATION_RUN_DIR: path.join(dir, 'run'), KUBESTATION_CONSOLE: consoleFile, ...env,
       },
     });
     const acc = new ProgressLineAccumulator();
@@ -173,6 +232,41 @@ describe('cloud-init/bootstrap.sh runner', () => {
     expect(run.status).toBe(1);
     expect(lines.at(-1)).toMatchObject({ stage: 'slow', event: 'fail' });
     expect(lines.at(-1)!.message).toMatch(/^timed out after 1s .*\nwaiting for the API server$/);
+  });
+
+  it('a stage that runs long reports what it is doing as info lines, and none after it ends', () => {
+    const common = 'source "$(dirname "$0")/../lib/common.sh"';
+    const { run, lines } = rig(
+      { slow: `${common}; doing "apt: update"; sleep 3; doing "apt: download 3 of 57"; sleep 3; echo done >>"$KUBESTATION_SUMMARY_FILE"`, quiet: 'sleep 4' },
+      'slow 60\nquiet 60\n',
+      { PROGRESS_INFO_EVERY: '2', PROGRESS_INFO_MIN: '1' },
+    );
+    expect(run.status, run.stderr).toBe(0);
+    const slow = lines.filter((l) => l.stage === 'slow').map((l) => `${l.event} ${l.message}`);
+    expect(slow[0]).toBe('start deadline 60s');
+    expect(slow.at(-1)).toBe('ok done');
+    const infos = slow.slice(1, -1);
+    expect(infos.every((l) => l.startsWith('info '))).toBe(true);
+    expect(infos).toContain('info apt: update');
+    expect(infos).toContain('info apt: download 3 of 57');
+    expect(infos.indexOf('info apt: update')).toBeLessThan(infos.indexOf('info apt: download 3 of 57'));
+    // A stage that says nothing still shows it is alive.
+    const quiet = lines.filter((l) => l.stage === 'quiet').map((l) => `${l.event} ${l.message}`);
+    expect(quiet.slice(1, -1).some((l) => /^info running for \d+ s$/.test(l))).toBe(true);
+    expect(quiet.at(-1)).toBe('ok ');
+    expect(lines.at(-1)).toMatchObject({ stage: 'complete', event: 'done' });
+  });
+
+  it('a stage that knows why it failed leads its fail line with the reason', () => {
+    const { run, lines } = rig(
+      { net: 'source "$(dirname "$0")/../lib/common.sh"; fail_because "network gateway: the NAT gateway 192.168.5.2 does not answer"; exit 20' },
+      'net 30\n',
+    );
+    expect(run.status).toBe(1);
+    const fail = lines.at(-1)!;
+    expect(fail).toMatchObject({ stage: 'net', event: 'fail' });
+    expect(fail.message).toMatch(/^network gateway: the NAT gateway 192\.168\.5\.2 does not answer \(exit code 20, log .*net\.log\) \| last log lines:\n/);
+    expect(parseNetworkFailure(fail.message)).toMatchObject({ cause: { code: 'gateway' }, detail: 'the NAT gateway 192.168.5.2 does not answer' });
   });
 
   it('refuses a schedule naming a stage that is not installed', () => {
