@@ -4,7 +4,8 @@
 #
 # node.env (rendered by kubestation) provides, among others: KUBESTATION_NODE,
 # KUBESTATION_ROLE, KUBESTATION_USER, NODE_IP, K8S_MINOR, K8S_PATCH,
-# K8S_PACKAGE_REPOSITORY, K8S_PACKAGE_KEY_URL, API_ENDPOINT, CNI_NAME,
+# K8S_PACKAGE_REPOSITORY, K8S_PACKAGE_KEY_URL, CONTAINERD_PACKAGE_SOURCE,
+# CONTAINERD_PACKAGE_KEY_URL, API_ENDPOINT, CNI_NAME,
 # CNI_VXLAN_INTERFACE, FIREWALL_ENABLED, KUBEADM_CONFIG, CRI_SOCKET.
 
 KUBESTATION_ENV=${KUBESTATION_ENV:-/etc/kubestation/node.env}
@@ -12,6 +13,12 @@ KUBESTATION_ENV=${KUBESTATION_ENV:-/etc/kubestation/node.env}
 source "$KUBESTATION_ENV"
 # shellcheck source-path=SCRIPTDIR source=progress.sh
 source "$(dirname "${BASH_SOURCE[0]}")/progress.sh"
+# shellcheck source-path=SCRIPTDIR source=network.sh
+source "$(dirname "${BASH_SOURCE[0]}")/network.sh"
+# shellcheck source-path=SCRIPTDIR source=apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+# shellcheck source-path=SCRIPTDIR source=containerd-package.sh
+source "$(dirname "${BASH_SOURCE[0]}")/containerd-package.sh"
 
 export DEBIAN_FRONTEND=noninteractive
 export LANG=C.UTF-8 LC_ALL=C.UTF-8
@@ -48,7 +55,8 @@ seconds_left() {
 wait_until() {
   local what=$1 interval=$2
   shift 2
-  doing "waiting for $what since $(date -u +%H:%M:%SZ)"
+  WAITING_SINCE=$(date -u +%H:%M:%SZ)
+  doing "waiting for $what since $WAITING_SINCE"
   until "$@"; do
     if (($(seconds_left) <= interval)); then
       log "gave up waiting for $what: the stage deadline is reached"
@@ -58,9 +66,41 @@ wait_until() {
   done
 }
 
-# apt-get that waits for other apt/dpkg users (unattended-upgrades on first boot) and retries downloads.
-apt_get() {
-  apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=5 "$@"
+# require_network <url>...: before the first download, checks the way out to these URLs; when
+# there is none the stage fails at once with the cause (network.sh), exit code 20.
+require_network() {
+  local cause
+  doing "network: checking the way out"
+  if ! cause=$(network_check "$@"); then
+    fail_because "$cause"
+    exit 20
+  fi
+}
+
+# apt_update_or_fail <url>...: apt-get update that fails the stage when a source could not be
+# fetched (apt itself exits 0 then), naming the network cause when the check finds one, else
+# apt's own complaint; exit code 21. The URLs are what the update fetches from.
+apt_update_or_fail() {
+  local problems cause
+  problems=$(apt_update) && return 0
+  if cause=$(network_check "$@"); then
+    cause="apt-get update failed: $(head -n 1 <<<"$problems")"
+  fi
+  fail_because "$cause"
+  exit 21
+}
+
+# kubeadm's output on stdin -> stdout unchanged, reporting the phase it is in ("[certs] ..."
+# -> "kubeadm: phase certs"). Only the phase name is reported: kubeadm prints the token in some lines.
+kubeadm_phases() {
+  local line said=''
+  while IFS= read -r line; do
+    printf '%s\n' "$line"
+    if [[ $line =~ ^\[([a-z][a-z0-9-]*)\] && ${BASH_REMATCH[1]} != "$said" ]]; then
+      said=${BASH_REMATCH[1]}
+      doing "kubeadm: phase $said"
+    fi
+  done
 }
 
 # "v1.37.2": the spec's patch, else what the installed kubeadm is.

@@ -78,7 +78,8 @@ progress_info() {
 progress_doing() {
   local file=${KUBESTATION_DOING_FILE:-}
   [[ -n $file ]] || return 0
-  printf '%s\n' "${1//$'\n'/ }" >"$file.tmp" && mv -f "$file.tmp" "$file"
+  # Reporting must never fail the work it reports on.
+  { printf '%s\n' "${1//$'\n'/ }" >"$file.tmp" && mv -f "$file.tmp" "$file"; } 2>/dev/null || true
 }
 
 # stage started-at(unix s): runs until killed, reporting the stage's KUBESTATION_DOING_FILE as
@@ -86,6 +87,9 @@ progress_doing() {
 # PROGRESS_INFO_EVERY s, "running for N s" when the stage has said nothing.
 progress_heartbeat() {
   local stage=$1 last=$2 said='' text now
+  # A background copy of the caller: its ERR trap and errexit (bake.sh's fail-and-seal) must not run here.
+  trap - ERR EXIT
+  set +eE
   while sleep 1; do
     now=$(date +%s)
     text=$(head -n 1 "${KUBESTATION_DOING_FILE:-/dev/null}" 2>/dev/null || true)
@@ -103,7 +107,7 @@ progress_heartbeat() {
 
 # stage: starts the heartbeat for a stage beginning now; PROGRESS_HEARTBEAT_PID is its pid.
 progress_heartbeat_start() {
-  if [[ -n ${KUBESTATION_DOING_FILE:-} ]]; then : >"$KUBESTATION_DOING_FILE"; fi
+  if [[ -n ${KUBESTATION_DOING_FILE:-} ]]; then { : >"$KUBESTATION_DOING_FILE"; } 2>/dev/null || true; fi
   progress_heartbeat "$1" "$(date +%s)" &
   PROGRESS_HEARTBEAT_PID=$!
 }

@@ -29,12 +29,14 @@ case $CNI_NAME in
     else
       kubectl -n kube-flannel patch daemonset kube-flannel-ds --type json --patch-file "$CNI_FLANNEL_DAEMONSET_PATCH"
     fi
+    doing "waiting for the flannel DaemonSet to roll out since $(date -u +%H:%M:%SZ)"
     kubectl -n kube-flannel rollout status daemonset/kube-flannel-ds --timeout="$(seconds_left)s"
     ;;
   calico)
     # Server-side apply: the CRDs are too large for client-side apply's annotation.
     for manifest in "${manifests[@]}"; do kubectl apply --server-side --force-conflicts -f "$manifest"; done
     kubectl wait --for=condition=established crd/installations.operator.tigera.io --timeout=120s
+    doing "waiting for the tigera-operator Deployment to roll out since $(date -u +%H:%M:%SZ)"
     kubectl -n tigera-operator rollout status deployment/tigera-operator --timeout="$(seconds_left)s"
     kubectl apply --server-side --force-conflicts -f "$CNI_CALICO_INSTALLATION"
     ;;

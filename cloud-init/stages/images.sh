@@ -18,5 +18,11 @@ if ((${#missing[@]} == 0)); then
   exit 0
 fi
 log "pulling ${missing[*]}"
-kubeadm config images pull --kubernetes-version "$version" --cri-socket "$CRI_SOCKET"
+# One at a time, so the progress lines can say which (kubeadm config images pull is silent until done).
+count=0
+for image in "${missing[@]}"; do
+  count=$((count + 1))
+  doing "images: pulling $count of ${#missing[@]} $image"
+  crictl --runtime-endpoint "$CRI_SOCKET" pull "$image"
+done
 summary "pulled ${#missing[@]} of ${#wanted[@]} images for $version"

@@ -14,7 +14,7 @@ else
   config=/run/kubestation/kubeadm-init.yaml
   (umask 077 && sed "s|$VERSION_PLACEHOLDER|$version|" "$KUBEADM_CONFIG" >"$config")
   # --skip-token-print: the join token stays out of this log.
-  kubeadm init --config "$config" --skip-token-print
+  kubeadm init --config "$config" --skip-token-print 2>&1 | kubeadm_phases
   rm -f "$config"
 fi
 

@@ -32,6 +32,7 @@ all_ready() {
   pending=$(not_ready)
   if [[ -n $pending ]]; then
     log "not Ready yet: $pending"
+    doing "waiting for $pending to be Ready since $WAITING_SINCE"
     kubectl get nodes -o wide 2>&1 || true
     return 1
   fi

@@ -2,7 +2,8 @@
 # Stage "packages": containerd, kubelet/kubeadm/kubectl from the spec's repository
 # (pinned to the spec's patch when set, then held), and the tools the other stages
 # use. A template whose golden marker already holds the right Kubernetes skips the
-# Kubernetes packages.
+# Kubernetes packages. Before the first download the way out is checked, so a node
+# without one fails at once with the cause; apt-get update is judged by what it fetched.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
@@ -13,7 +14,10 @@ kube_packages=(kubelet kubeadm kubectl)
 missing=()
 for package in "${base_packages[@]}"; do
   # containerd may come as Docker's containerd.io instead; either provides the binary.
-  if [[ $package == containerd ]] && command -v containerd >/dev/null; then continue; fi
+  if [[ $package == containerd ]]; then
+    command -v containerd >/dev/null || missing+=(containerd)
+    continue
+  fi
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
 done
 
@@ -22,13 +26,33 @@ if golden_has_kubernetes && command -v kubeadm >/dev/null && command -v kubelet 
   golden=true
 fi
 
+# What this stage downloads from: apt's sources, and the Kubernetes repository unless the template has it.
+download_urls=() archive_urls=()
 if ((${#missing[@]} > 0)) || [[ $golden == false ]]; then
-  log "apt-get update"
-  apt_get update
+  mapfile -t archive_urls < <(network_apt_source_urls)
+  download_urls+=("${archive_urls[@]}")
 fi
-if ((${#missing[@]} > 0)); then
-  log "installing ${missing[*]}"
-  apt_get install -y "${missing[@]}"
+[[ $golden == true ]] || download_urls+=("$K8S_PACKAGE_REPOSITORY" "$K8S_PACKAGE_KEY_URL")
+if ((${#download_urls[@]} > 0)); then
+  require_network "${download_urls[@]}"
+  log "apt-get update"
+  apt_update_or_fail "${archive_urls[@]}"
+fi
+
+# containerd 2.x for Kubernetes 1.36 and newer (lib/containerd-package.sh).
+if ! containerd_package=$(containerd_choose_package "$K8S_MINOR" "$CONTAINERD_PACKAGE_SOURCE" "$CONTAINERD_PACKAGE_KEY_URL" \
+  /etc/apt/keyrings/containerd-apt-keyring.gpg /etc/apt/sources.list.d/containerd.list); then
+  fail_because "$containerd_package"
+  exit 22
+fi
+install_now=()
+for package in "${missing[@]}"; do
+  [[ $package == containerd ]] || install_now+=("$package")
+done
+[[ -z $containerd_package ]] || install_now+=("$containerd_package")
+if ((${#install_now[@]} > 0)); then
+  log "installing ${install_now[*]}"
+  apt_get install -y "${install_now[@]}"
 fi
 
 if [[ $golden == true ]]; then
@@ -37,10 +61,11 @@ else
   log "Kubernetes repository $K8S_PACKAGE_REPOSITORY"
   install -d -m 0755 /etc/apt/keyrings
   keyring=/etc/apt/keyrings/kubernetes-apt-keyring.gpg
+  doing "fetching the Kubernetes repository key"
   curl -fsSL --retry 5 --retry-delay 3 "$K8S_PACKAGE_KEY_URL" | gpg --dearmor --batch --yes -o "$keyring"
   chmod 0644 "$keyring"
   echo "deb [signed-by=$keyring] $K8S_PACKAGE_REPOSITORY /" >/etc/apt/sources.list.d/kubernetes.list
-  apt_get update
+  apt_update_or_fail "${download_urls[@]}"
   wanted=()
   for package in "${kube_packages[@]}"; do
     if [[ -n $K8S_PATCH ]]; then wanted+=("$package=$K8S_PATCH-*"); else wanted+=("$package"); fi

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Builds (once) the e2e guest image: the cached Debian base (build-base.sh) plus
-#  - the stand-in packages (standins/) in two signed flat apt repositories:
-#    /opt/kubestation-e2e/archive/ (containerd; always configured, like Ubuntu's archive)
-#    and /opt/kubestation-e2e/apt/ (`deb [signed-by=…] file:///opt/kubestation-e2e/apt/ /`,
-#    kubelet/kubeadm/kubectl/cri-tools; key at Release.key there, like pkgs.k8s.io),
+#  - the stand-in packages (standins/) in signed flat apt repositories:
+#    /opt/kubestation-e2e/archive/ (containerd 2.x; always configured, like Ubuntu's archive),
+#    /opt/kubestation-e2e/apt/ (`deb [signed-by=…] file:///opt/kubestation-e2e/apt/ /`,
+#    kubelet/kubeadm/kubectl/cri-tools; key at Release.key there, like pkgs.k8s.io), and, not
+#    configured, archive-containerd1/ (containerd 1.7, like noble-updates before 2.x) and
+#    docker/ (containerd.io 2.x, like Docker's repository; key at Release.key there),
 #  - the guest tweaks in guest/ (cloud-init datasource + netplan renderer, the report
 #    and power-off hook, a stand-in API server for workers, a stand-in flannel manifest
 #    at /opt/kubestation-e2e/cni/kube-flannel.yml), no Debian apt sources (the guest
@@ -26,6 +28,12 @@ kube_upstream=1.37.0
 kube_version=$kube_upstream-1.1
 containerd_upstream=2.2.1
 containerd_version=$containerd_upstream-0kubestation1
+# The containerd stand-in is also built as Ubuntu's 1.7 (noble-updates before 2.x) and as
+# Docker's containerd.io 2.x, whose packaged config.toml disables the CRI plugin.
+containerd1_upstream=1.7.28
+containerd1_version=$containerd1_upstream-0ubuntu1~24.04.1kubestation1
+containerd_io_upstream=2.1.5
+containerd_io_version=$containerd_io_upstream-1~ubuntu.24.04~noble
 
 start=$(date +%s)
 base=$("$here/build-base.sh" "$cache")
@@ -53,22 +61,40 @@ tar -C "$rootfs" --numeric-owner --xattrs --xattrs-include='*' -xf "$base"
 # pkgs.k8s.io (kubelet, kubeadm, kubectl, cri-tools) and is only used when the seed adds it.
 debs=$work/debs
 mkdir -p "$debs"
-for src in "$here"/standins/*/; do
-  name=$(basename "$src")
-  pkg=$work/pkgs/$name
+# build_standin SOURCE-DIR DEB [containerd package] [containerd upstream] [containerd version]
+build_standin() {
+  local src=$1 deb=$2 cpackage=${3:-containerd} cupstream=${4:-$containerd_upstream} cversion=${5:-$containerd_version} pkg
+  pkg=$work/pkgs/$(basename "$deb" .deb)
   mkdir -p "$pkg"
-  cp -a "$src." "$pkg/"
+  cp -a "$src/." "$pkg/"
   find "$pkg" -type f -exec sed -i \
     -e "s/@VERSION@/$kube_version/g" -e "s/@UPSTREAM@/$kube_upstream/g" \
-    -e "s/@CONTAINERD_VERSION@/$containerd_version/g" -e "s/@CONTAINERD_UPSTREAM@/$containerd_upstream/g" \
+    -e "s/@CONTAINERD_PACKAGE@/$cpackage/g" \
+    -e "s/@CONTAINERD_VERSION@/$cversion/g" -e "s/@CONTAINERD_UPSTREAM@/$cupstream/g" \
     -e "s/@RECORDER_VERSION@/1.0/g" {} +
   rm -f "$pkg/README.md"
-  dpkg-deb --root-owner-group -Zgzip --build "$pkg" "$debs/$name.deb" >&2
+  if [ "$cpackage" = containerd.io ]; then
+    # Like Docker's package: replaces Ubuntu's containerd and ships a config.toml without CRI.
+    printf 'Conflicts: containerd\nReplaces: containerd\nProvides: containerd\n' >>"$pkg/DEBIAN/control"
+    mkdir -p "$pkg/etc/containerd"
+    printf '#   Copyright 2018-2022 Docker Inc. (kubestation e2e stand-in of its packaged file)\ndisabled_plugins = ["cri"]\n' \
+      >"$pkg/etc/containerd/config.toml"
+    echo /etc/containerd/config.toml >"$pkg/DEBIAN/conffiles"
+  fi
+  dpkg-deb --root-owner-group -Zgzip --build "$pkg" "$deb" >&2
+}
+for src in "$here"/standins/*/; do
+  build_standin "${src%/}" "$debs/$(basename "$src").deb"
 done
+build_standin "$here/standins/containerd" "$debs/containerd1.deb" containerd "$containerd1_upstream" "$containerd1_version"
+build_standin "$here/standins/containerd" "$debs/containerd.io.deb" containerd.io "$containerd_io_upstream" "$containerd_io_version"
 repos=$rootfs/opt/kubestation-e2e
-mkdir -p "$repos/archive" "$repos/apt"
+mkdir -p "$repos/archive" "$repos/apt" "$repos/archive-containerd1" "$repos/docker"
 cp "$debs/containerd.deb" "$debs/recorder.deb" "$repos/archive/"
 cp "$debs/kubeadm.deb" "$debs/kubelet.deb" "$debs/kubectl.deb" "$debs/cri-tools.deb" "$debs/recorder.deb" "$repos/apt/"
+# Not configured in the image: a test seed points apt at them.
+cp "$debs/containerd1.deb" "$debs/recorder.deb" "$repos/archive-containerd1/"
+cp "$debs/containerd.io.deb" "$debs/recorder.deb" "$repos/docker/"
 # Index and sign with the guest's own apt-ftparchive and gpg (no host tools needed).
 # shellcheck disable=SC2016 # expanded by the shell inside the chroot
 chroot "$rootfs" sh -ec '
@@ -76,7 +102,7 @@ chroot "$rootfs" sh -ec '
   mkdir -m 0700 -p "$GNUPGHOME"
   gpg --batch --quiet --pinentry-mode loopback --passphrase "" \
     --quick-gen-key "kubestation e2e stand-in repository <e2e@kubestation.invalid>" ed25519 sign never
-  for repo in archive apt; do
+  for repo in archive apt archive-containerd1 docker; do
     cd /opt/kubestation-e2e/$repo
     apt-ftparchive packages . >Packages
     gzip -9kn Packages

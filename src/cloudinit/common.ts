@@ -35,6 +35,8 @@ export function nodeEnvironment(spec: ClusterSpec, node: NodeSpec): Record<strin
     K8S_PATCH: k.patch ?? '',
     K8S_PACKAGE_REPOSITORY: k.packageRepository,
     K8S_PACKAGE_KEY_URL: k.packageRepositoryKeyUrl,
+    CONTAINERD_PACKAGE_SOURCE: k.containerdPackageSource,
+    CONTAINERD_PACKAGE_KEY_URL: k.containerdPackageKeyUrl,
     API_ENDPOINT: k.apiEndpoint,
     CNI_NAME: k.cni.name,
     CNI_VERSION: k.cni.version,

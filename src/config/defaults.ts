@@ -43,6 +43,15 @@ export const CNI_DEFAULTS = {
   },
 } as const;
 
+/**
+ * Where containerd 2.x comes from when Ubuntu's archive offers only 1.x and Kubernetes needs 2.0
+ * (1.36 and newer): Docker's repository (package containerd.io), as an apt source "URI suite components".
+ */
+export const DEFAULT_CONTAINERD_PACKAGE_SOURCE = 'https://download.docker.com/linux/ubuntu noble stable';
+export const DEFAULT_CONTAINERD_PACKAGE_KEY_URL = 'https://download.docker.com/linux/ubuntu/gpg';
+/** The first Kubernetes minor that no longer supports containerd 1.x (1.35 was the last). */
+export const FIRST_MINOR_NEEDING_CONTAINERD2 = '1.36';
+
 export function kubernetesPackageRepository(minor: string): string {
   return `https://pkgs.k8s.io/core:/stable:/v${minor}/deb/`;
 }

@@ -111,6 +111,9 @@ export interface KubernetesSpec {
   packageRepository: string;
   /** URL of the repository's signing key (armoured); the node fetches it with curl at first boot, so seeds are made offline. */
   packageRepositoryKeyUrl: string;
+  /** containerd 2.x source for Kubernetes 1.36+ when the archive has only 1.x: apt source "URI suite components", and its key URL. */
+  containerdPackageSource: string;
+  containerdPackageKeyUrl: string;
   /** Bootstrap token lifetime, kubeadm duration syntax, e.g. "720h". */
   bootstrapTokenTtl: string;
   /** Keep the NoSchedule taint on the control plane (kubeadm default). */

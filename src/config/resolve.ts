@@ -7,7 +7,7 @@ import path from 'node:path';
 import {
   CNI_DEFAULTS, DEFAULT_API_SERVER_PORT, DEFAULT_BOOTSTRAP_TOKEN_TTL, DEFAULT_DNS_DOMAIN, DEFAULT_HARDWARE,
   DEFAULT_KUBERNETES_MINOR, DEFAULT_OS, DEFAULT_POD_SUBNET, DEFAULT_SERVICE_SUBNET, DEFAULT_STATE_DIR,
-  DEFAULT_VMWARE, NIC_LAYOUT, REQUIRED_KERNEL_MODULES, REQUIRED_SYSCTL, kubernetesPackageRepository,
+  DEFAULT_CONTAINERD_PACKAGE_KEY_URL, DEFAULT_CONTAINERD_PACKAGE_SOURCE, DEFAULT_VMWARE, NIC_LAYOUT, REQUIRED_KERNEL_MODULES, REQUIRED_SYSCTL, kubernetesPackageRepository,
 } from './defaults.js';
 import { parseSubnet } from './ipv4.js';
 import { deriveMac } from './mac.js';
@@ -119,6 +119,8 @@ export function resolveClusterSpec(file: ClusterFile, options: ResolveOptions): 
       cni: { name: cniName, version: cniVersion, manifestUrls: k.cni?.manifestUrls ?? CNI_DEFAULTS[cniName].manifestUrls(cniVersion) },
       packageRepository,
       packageRepositoryKeyUrl: k.packageRepositoryKeyUrl ?? `${packageRepository.replace(/\/?$/, '/')}Release.key`,
+      containerdPackageSource: k.containerRuntime?.packageRepository ?? DEFAULT_CONTAINERD_PACKAGE_SOURCE,
+      containerdPackageKeyUrl: k.containerRuntime?.packageRepositoryKeyUrl ?? DEFAULT_CONTAINERD_PACKAGE_KEY_URL,
       bootstrapTokenTtl: k.bootstrapTokenTtl ?? DEFAULT_BOOTSTRAP_TOKEN_TTL,
       controlPlaneTaint: k.controlPlaneTaint ?? true,
     },

@@ -7,7 +7,7 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import {
-  DEFAULT_API_SERVER_PORT, DEFAULT_BOOTSTRAP_TOKEN_TTL, DEFAULT_DNS_DOMAIN, DEFAULT_HARDWARE, DEFAULT_KUBERNETES_MINOR, DEFAULT_OS,
+  DEFAULT_API_SERVER_PORT, DEFAULT_BOOTSTRAP_TOKEN_TTL, DEFAULT_CONTAINERD_PACKAGE_KEY_URL, DEFAULT_CONTAINERD_PACKAGE_SOURCE, DEFAULT_DNS_DOMAIN, DEFAULT_HARDWARE, DEFAULT_KUBERNETES_MINOR, DEFAULT_OS,
   DEFAULT_POD_SUBNET, DEFAULT_SERVICE_SUBNET, DEFAULT_STATE_DIR, DEFAULT_VMWARE,
 } from './defaults.js';
 
@@ -94,6 +94,8 @@ const Kubernetes = Strict(
         {
           name: Type.Optional(Type.Literal('containerd', { description: 'Container runtime.' })),
           systemdCgroup: Type.Optional(Type.Literal(true, { description: 'containerd SystemdCgroup; must match kubelet\'s systemd cgroup driver.' })),
+          packageRepository: Type.Optional(Type.String({ pattern: '^(https?|file)://[^ ]+ [^ ]+', default: DEFAULT_CONTAINERD_PACKAGE_SOURCE, description: 'apt source ("URI suite components") of containerd.io 2.x, used when Kubernetes is 1.36 or newer and the Ubuntu archive offers only containerd 1.x.', 'x-expected': 'an apt source such as "https://download.docker.com/linux/ubuntu noble stable"' })),
+          packageRepositoryKeyUrl: Type.Optional(Type.String({ pattern: '^(https?|file)://', default: DEFAULT_CONTAINERD_PACKAGE_KEY_URL, description: 'Signing key of that source.', 'x-expected': 'an http(s):// or file:// URL' })),
         },
         'Container runtime.',
       ),

@@ -75,11 +75,11 @@ const FAILURE = new RegExp(`^network (${NETWORK_CAUSE_CODES.join('|')}): ([^\\n]
 
 /**
  * The network cause a fail message names, if any; `detail` is what the guest saw,
- * without the runner's " (exit code N, log …)" and the log tail.
+ * without the runner's " (exit code N, log …)" (the bake's " (exit status N at …)") and the log tail.
  */
 export function parseNetworkFailure(message: string): { cause: NetworkCause; detail: string } | undefined {
   const match = FAILURE.exec(message);
   if (!match) return undefined;
-  const detail = match[2]!.replace(/ \| last log lines:.*$/, '').replace(/ \((?:exit code \d+|timed out after \d+s)[^)]*\)$/, '');
+  const detail = match[2]!.replace(/ \| last log lines:.*$/, '').replace(/ \((?:exit (?:code|status) \d+|timed out after \d+s)[^)]*\)$/, '');
   return { cause: NETWORK_CAUSES[match[1] as NetworkCauseCode], detail };
 }

@@ -26,6 +26,8 @@ export function bakeEnv(spec: Pick<ClusterSpec, 'kubernetes'>): string {
     KUBERNETES_PATCH: k.patch ?? '',
     PACKAGE_REPOSITORY: k.packageRepository,
     PACKAGE_KEY_URL: k.packageRepositoryKeyUrl,
+    CONTAINERD_PACKAGE_SOURCE: k.containerdPackageSource,
+    CONTAINERD_PACKAGE_KEY_URL: k.containerdPackageKeyUrl,
     CNI_NAME: k.cni.name,
     CNI_VERSION: k.cni.version,
     CNI_MANIFEST_URLS: k.cni.manifestUrls.join(' '),
@@ -47,23 +49,26 @@ export function bakeNetworkConfig(spec: Pick<ClusterSpec, 'os'>): string {
   ].join('\n');
 }
 
+/** cloud-init/lib files bake.sh sources from /usr/local/lib/kubestation-bake/. */
+export const BAKE_LIBRARIES = ['progress.sh', 'network.sh', 'apt.sh', 'containerd-package.sh'] as const;
+
 export interface BakeSeedOptions {
   /** Makes the instance id unique per bake, e.g. the bake's start time. */
   bakeId: string;
 }
 
 export async function renderBakeSeed(spec: Pick<ClusterSpec, 'kubernetes' | 'os'>, options: BakeSeedOptions): Promise<SeedFile[]> {
-  const [template, script, progressLib] = await Promise.all([
+  const [template, script, ...libs] = await Promise.all([
     readFile(asset('cloud-init', 'bake', 'user-data.yaml'), 'utf8'),
     readFile(asset('cloud-init', 'bake', 'bake.sh'), 'utf8'),
-    // The nodes' progress-line writer, so the bake speaks the same protocol (src/progress/protocol.ts).
-    readFile(asset('cloud-init', 'lib', 'progress.sh'), 'utf8'),
+    // The nodes' libraries, so the bake speaks the same protocol (src/progress/protocol.ts) and checks the way out the same way.
+    ...BAKE_LIBRARIES.map((name) => readFile(asset('cloud-init', 'lib', name), 'utf8')),
   ]);
   const values: Record<string, string> = {
     bakeEnvBase64: Buffer.from(bakeEnv(spec)).toString('base64'),
     bakeScriptBase64: Buffer.from(script).toString('base64'),
-    progressLibBase64: Buffer.from(progressLib).toString('base64'),
   };
+  BAKE_LIBRARIES.forEach((name, i) => (values[`${name.replace(/\.sh$/, '').replace(/-(\w)/g, (_, c: string) => c.toUpperCase())}LibBase64`] = Buffer.from(libs[i]!).toString('base64')));
   const userData = template.replace(/\{\{(\w+)\}\}/g, (whole, name: string) => values[name] ?? whole);
   const instanceId = `kubestation-bake-${options.bakeId.replace(/[^A-Za-z0-9-]/g, '')}`;
   return [

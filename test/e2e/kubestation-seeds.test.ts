@@ -9,72 +9,24 @@
  * "complete done" — or, with the kubeadm stand-in failing, in a fail line naming
  * the stage.
  */
-import { readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import yaml from 'js-yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli.js';
 import { DETECTED_VERSION_PLACEHOLDER, GUEST } from '../../src/cloudinit/guest.js';
 import { FINAL_STAGE, stagesFor } from '../../src/progress/index.js';
-import { parseClusterSpec } from '../../src/config/load.js';
-import type { ClusterSpec, NodeSpec } from '../../src/config/model.js';
+import type { NodeSpec } from '../../src/config/model.js';
 import { checkCloudInitSucceeded, checkNode, followProgress, type FirewallExpectation, type NodeExpectation } from './support/node-checks.js';
+import { generateSeeds, type SeedRun } from './support/seeds.js';
 import {
-  STANDIN_APT_REPOSITORY,
-  STANDIN_FLANNEL_MANIFEST,
   STANDIN_KUBERNETES_VERSION,
   boot,
   describeImage,
   ensureGuestImage,
   logTiming,
   readBack,
-  repoRoot,
   runDir,
   standinCalls,
   type GuestImage,
 } from './support/rig.js';
-
-interface SeedRun {
-  spec: ClusterSpec;
-  seeds: Map<string, { iso: string; userData: string }>;
-  sshPublicKey: string;
-}
-
-/** The shipped cluster.yaml with only what the isolated guest needs changed. */
-async function writeE2eClusterFile(dir: string): Promise<string> {
-  const cluster = yaml.load(await readFile(path.join(repoRoot, 'cluster.yaml'), 'utf8')) as Record<string, any>;
-  cluster.stateDir = path.join(dir, 'state');
-  cluster.kubernetes.packageRepository = STANDIN_APT_REPOSITORY;
-  cluster.kubernetes.cni = { ...cluster.kubernetes.cni, manifestUrls: [STANDIN_FLANNEL_MANIFEST] };
-  const file = path.join(dir, 'cluster.yaml');
-  await writeFile(file, yaml.dump(cluster));
-  return file;
-}
-
-/** Runs `kubestation seed-isos --json` (the CLI entry, in-process) and collects each node's seed. */
-async function generateSeeds(dir: string): Promise<SeedRun> {
-  const clusterFile = await writeE2eClusterFile(dir);
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const chunks: Buffer[] = [];
-  const errors: Buffer[] = [];
-  stdout.on('data', (c: Buffer) => chunks.push(c));
-  stderr.on('data', (c: Buffer) => errors.push(c));
-  const code = await main(['seed-isos', '--cluster', clusterFile, '--json'], { stdout, stderr, env: {}, cwd: dir });
-  expect(code, Buffer.concat(errors).toString()).toBe(0);
-  const report = JSON.parse(Buffer.concat(chunks).toString()) as {
-    sshPrivateKey?: string;
-    nodes: { node: string; dir: string; iso: { path: string } }[];
-  };
-  const spec = parseClusterSpec(await readFile(clusterFile, 'utf8'), { sourcePath: clusterFile });
-  const seeds = new Map<string, { iso: string; userData: string }>();
-  for (const node of report.nodes) {
-    seeds.set(node.node, { iso: node.iso.path, userData: await readFile(path.join(node.dir, 'user-data'), 'utf8') });
-  }
-  const sshPublicKey = (await readFile(`${report.sshPrivateKey}.pub`, 'utf8')).trim();
-  return { spec, seeds, sshPublicKey };
-}
 
 /** The content of one write_files entry of a user-data (plain text; the generator does not encode). */
 function writtenFile(userData: string, guestPath: string): string {

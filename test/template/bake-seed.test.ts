@@ -13,8 +13,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { asset } from '../../src/assets.js';
 import { parseClusterSpec } from '../../src/config/load.js';
 import type { ClusterSpec } from '../../src/config/model.js';
-import { bakeEnv, renderBakeSeed, shellQuote } from '../../src/template/bake-seed.js';
+import { BAKE_LIBRARIES, bakeEnv, renderBakeSeed, shellQuote } from '../../src/template/bake-seed.js';
 import { parseProgressLine } from '../../src/progress/protocol.js';
+import { parseNetworkFailure } from '../../src/progress/network-causes.js';
 import { decodeGoldenMarker } from '../../src/template/golden.js';
 
 let dir: string;
@@ -47,8 +48,10 @@ describe('bake seed', () => {
 
     const doc = yaml.load(files['user-data']!) as { users: unknown[]; write_files: Array<{ path: string; content: string; encoding: string; permissions: string }>; runcmd: string[][] };
     expect(doc.users).toEqual([]); // no default "ubuntu" login baked into every node
-    const progressLib = doc.write_files.find((f) => f.path === '/usr/local/lib/kubestation-bake/progress.sh')!;
-    expect(Buffer.from(progressLib.content, 'base64').toString()).toBe(await readFile(asset('cloud-init', 'lib', 'progress.sh'), 'utf8'));
+    for (const name of BAKE_LIBRARIES) {
+      const lib = doc.write_files.find((f) => f.path === `/usr/local/lib/kubestation-bake/${name}`)!;
+      expect(Buffer.from(lib.content, 'base64').toString(), name).toBe(await readFile(asset('cloud-init', 'lib', name), 'utf8'));
+    }
     const script = doc.write_files.find((f) => f.path === '/usr/local/sbin/kubestation-bake')!;
     expect(script.permissions).toBe('0755');
     expect(Buffer.from(script.content, 'base64').toString()).toBe(await readFile(asset('cloud-init', 'bake', 'bake.sh'), 'utf8'));
@@ -86,7 +89,7 @@ describe('bake seed', () => {
  * Stand-ins for the guest's commands: each appends its argv to calls.log and
  * prints what the real one would for the bake's purposes.
  */
-async function writeGuestCommands(bin: string, options: { failApt?: boolean } = {}): Promise<void> {
+async function writeGuestCommands(bin: string, options: { failApt?: boolean; noRoute?: boolean } = {}): Promise<void> {
   await mkdir(bin, { recursive: true });
   const log = path.join(bin, 'calls.log');
   const stub = (body: string) => `#!/bin/bash\necho "$(basename "$0") $*" >>${JSON.stringify(log)}\n${body}\n`;
@@ -98,7 +101,11 @@ async function writeGuestCommands(bin: string, options: { failApt?: boolean } = 
       `case " $* " in *" update "*) cp "$KUBESTATION_BAKE_ROOT/etc/apt/sources.list.d/kubernetes.list" ${JSON.stringify(path.join(bin, 'sources-at-update'))}; test -s "$KUBESTATION_BAKE_ROOT/etc/apt/keyrings/kubernetes-apt-keyring.gpg";; esac`,
       options.failApt ? 'case " $* " in *" install "*) echo "E: Unable to locate package kubeadm" >&2; exit 100;; esac' : '',
     ].join('\n'),
-    'apt-cache': 'echo "   kubeadm | 1.37.3-1.1 | https://pkgs.k8s.io/core:/stable:/v1.37/deb  Packages"; echo "   kubeadm | 1.37.2-1.1 | https://pkgs.k8s.io/core:/stable:/v1.37/deb  Packages"',
+    'apt-cache': 'case "$1" in policy) echo "  Candidate: 2.2.1-0ubuntu1~24.04.3";; *) echo "   kubeadm | 1.37.3-1.1 | https://pkgs.k8s.io/core:/stable:/v1.37/deb  Packages"; echo "   kubeadm | 1.37.2-1.1 | https://pkgs.k8s.io/core:/stable:/v1.37/deb  Packages";; esac',
+    // The way out (lib/network.sh): a default route, names resolve, the gateway answers.
+    ip: options.noRoute ? 'case "$*" in *brief*) echo "ens33            UP             ";; esac' : 'case "$*" in *route*) echo "default via 192.168.5.2 dev ens33 proto dhcp src 192.168.5.130 metric 100";; esac',
+    getent: 'echo "127.0.0.2       STREAM $2"',
+    ping: '',
     'apt-mark': '',
     'dpkg-query': 'case "$3" in containerd) printf "2.2.1-0ubuntu1~24.04.3";; *) printf "1.37.2-1.1";; esac',
     systemctl: '',
@@ -123,14 +130,17 @@ async function runBake(root: string, bin: string, env: string) {
   await writeFile(path.join(root, 'etc', 'kubestation', 'bake.env'), env);
   await writeFile(path.join(root, 'dev', 'ttyS0'), '');
   await mkdir(path.join(root, 'usr', 'local', 'lib', 'kubestation-bake'), { recursive: true });
-  await writeFile(path.join(root, 'usr', 'local', 'lib', 'kubestation-bake', 'progress.sh'), await readFile(asset('cloud-init', 'lib', 'progress.sh')));
+  for (const name of BAKE_LIBRARIES) {
+    await writeFile(path.join(root, 'usr', 'local', 'lib', 'kubestation-bake', name), await readFile(asset('cloud-init', 'lib', name)));
+  }
   return execa('bash', [asset('cloud-init', 'bake', 'bake.sh')], {
     reject: false,
     env: { KUBESTATION_BAKE_ROOT: root, PATH: `${bin}:${process.env.PATH}` },
   });
 }
 
-describe('bake.sh', () => {
+// bake.sh runs for real (bash, its network check, stand-ins): seconds each on a loaded machine.
+describe('bake.sh', { timeout: 120_000 }, () => {
   it('installs the pinned release, pulls control-plane and CNI images, writes golden.json, reports it, then seals', async () => {
     const root = path.join(dir, 'root');
     const bin = path.join(dir, 'bin');
@@ -152,7 +162,8 @@ describe('bake.sh', () => {
     expect(existsSync(path.join(root, 'etc', 'apt', 'keyrings', 'kubernetes-apt-keyring.gpg'))).toBe(false);
     expect(calls).toContain('curl -fsSL --retry 5 --retry-connrefused https://pkgs.k8s.io/core:/stable:/v1.37/deb/Release.key');
 
-    const progress = (await progressLines(root)).map(parseProgressLine);
+    // Info lines (what a stage is doing) depend on how long each stage took: not counted here.
+    const progress = (await progressLines(root)).map(parseProgressLine).filter((p) => p?.event !== 'info');
     expect(progress.map((p) => `${p?.node} ${p?.stage} ${p?.event}`)).toEqual([
       'template packages start',
       'template packages ok',
@@ -189,6 +200,20 @@ describe('bake.sh', () => {
     expect(fail!.message).toContain('E: Unable to locate package kubeadm');
     expect(existsSync(path.join(root, 'etc', 'kubestation', 'golden.json'))).toBe(false);
     const calls = (await readFile(path.join(bin, 'calls.log'), 'utf8')).trim().split('\n');
+    expect(calls.at(-1)).toMatch(/^systemd-run .*systemctl poweroff/);
+  });
+
+  it('without a way out, fails packages before any download with the network cause, and still seals', async () => {
+    const root = path.join(dir, 'root');
+    const bin = path.join(dir, 'bin');
+    await writeGuestCommands(bin, { noRoute: true });
+    const result = await runBake(root, bin, bakeEnv(spec));
+    expect(result.exitCode).not.toBe(0);
+    const fail = (await progressLines(root)).map(parseProgressLine).find((p) => p?.event === 'fail');
+    expect(fail).toMatchObject({ node: 'template', stage: 'packages', event: 'fail' });
+    expect(parseNetworkFailure(fail!.message)).toMatchObject({ cause: { code: 'no-route' }, detail: 'no default route (ens33 UP no address)' });
+    const calls = (await readFile(path.join(bin, 'calls.log'), 'utf8')).trim().split('\n');
+    expect(calls.filter((c) => /^(curl|apt-get) /.test(c))).toEqual([]);
     expect(calls.at(-1)).toMatch(/^systemd-run .*systemctl poweroff/);
   });
 });

@@ -111,6 +111,8 @@ export interface BootOptions {
   macs: string[];
   /** Stand-in calls told to fail, "program" or "program:subcommand" (kernel command line kubestation_e2e_fail=...). */
   failCalls?: string[];
+  /** Stand-in calls told to take long, "program[:subcommand]@seconds" (kernel command line kubestation_e2e_slow=...). */
+  slowCalls?: string[];
   /** Serve a stand-in API server's /readyz at this "address:port" inside the guest (a worker's seed waits for it). */
   fakeApiEndpoint?: string;
   timeoutSeconds?: number;
@@ -160,6 +162,7 @@ export async function boot(options: BootOptions): Promise<BootResult> {
   const timeout = options.timeoutSeconds ?? 900;
   const append = [`kubestation_e2e_deadline=${timeout - 60}`];
   if (options.failCalls?.length) append.push(`kubestation_e2e_fail=${options.failCalls.join(',')}`);
+  if (options.slowCalls?.length) append.push(`kubestation_e2e_slow=${options.slowCalls.join(',')}`);
   if (options.fakeApiEndpoint) append.push(`kubestation_e2e_fake_api=${options.fakeApiEndpoint}`);
   const args = ['--image', options.image.dir, '--seed', options.seedIso, '--disk', disk, '--console', consolePath];
   for (const mac of options.macs) args.push('--mac', mac);

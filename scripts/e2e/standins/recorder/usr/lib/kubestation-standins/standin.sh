@@ -13,3 +13,21 @@ standin_record() {
     exit 70
   fi
 }
+
+# standin_slow PROGRAM [SUBCOMMAND] -> stdout: seconds this call is told to take, 0 by default.
+# Kernel command line kubestation_e2e_slow=PROGRAM[:SUBCOMMAND]@SECONDS[,...] (e.g.
+# kubeadm:init@90,containerd:postinst@40): the e2e tests make stages long enough to report
+# what they are doing.
+standin_slow() {
+  line=''
+  read -r line </proc/cmdline 2>/dev/null || true
+  for word in $line; do
+    case "$word" in kubestation_e2e_slow=*) ;; *) continue ;; esac
+    for entry in $(echo "${word#*=}" | tr ',' ' '); do
+      case "$entry" in
+        "$1@"*|"$1:$2@"*) echo "${entry##*@}"; return 0 ;;
+      esac
+    done
+  done
+  echo 0
+}

@@ -1,0 +1,68 @@
+# shellcheck shell=bash
+# Which containerd package a node installs. Kubernetes 1.35 was the last release to support
+# containerd 1.x; Ubuntu 24.04's archive has carried 1.7 and 2.x over time. For Kubernetes 1.36
+# and newer with containerd older than 2.0 installed or offered, containerd.io 2.x comes from a
+# second source (Docker's repository by default). Its packaged /etc/containerd/config.toml
+# disables the CRI plugin; the containerd stage replaces that file with a full configuration.
+# Needs apt.sh and network.sh.
+
+# minor ("1.37") -> true when that Kubernetes needs containerd 2.0 or newer.
+kubernetes_needs_containerd2() {
+  local major minor
+  IFS=. read -r major minor _ <<<"$1"
+  ((major > 1 || (major == 1 && minor >= 36)))
+}
+
+# Debian version or `containerd --version` field -> upstream version ("1:1.7.28-0ubuntu1" -> "1.7.28").
+containerd_upstream() {
+  local v=${1#v}
+  v=${v#*:}
+  printf '%s\n' "${v%%[-+~]*}"
+}
+
+# package -> apt's candidate version, empty when there is none.
+apt_candidate() {
+  apt-cache policy "$1" 2>/dev/null | awk '$1 == "Candidate:" && $2 != "(none)" { print $2 }'
+}
+
+# containerd_choose_package <kubernetes minor> <apt source "URI suite [components]"> <key URL> <keyring> <list file>
+# Prints the package to install (containerd or containerd.io), or nothing when the installed
+# containerd is new enough. When the archive's is too old, adds the second source (key, list,
+# apt-get update) first. Fails (reason on stdout, return 1) when no 2.x build can be had.
+containerd_choose_package() {
+  local k8s=$1 source=$2 key_url=$3 keyring=$4 list=$5 have='' where uri problems cause offered
+  if command -v containerd >/dev/null 2>&1; then
+    have=$(containerd_upstream "$(containerd --version | awk '{ print $3 }')") where=installed
+  else
+    have=$(apt_candidate containerd) where='offered by the archive'
+    [[ -z $have ]] || have=$(containerd_upstream "$have")
+  fi
+  if ! kubernetes_needs_containerd2 "$k8s" || [[ ${have%%.*} =~ ^[0-9]+$ && ${have%%.*} -ge 2 ]]; then
+    [[ $where == installed ]] || echo containerd
+    return 0
+  fi
+  echo "containerd ${have:-(none)} $where is too old for Kubernetes $k8s (needs 2.0 or newer): adding $source for containerd.io" >&2
+  uri=${source%% *}
+  if ! cause=$(network_check "$uri" "$key_url"); then
+    echo "$cause"
+    return 1
+  fi
+  install -d -m 0755 "$(dirname "$keyring")" "$(dirname "$list")"
+  if ! curl -fsSL --retry 3 --retry-delay 2 "$key_url" | gpg --dearmor --batch --yes -o "$keyring"; then
+    echo "the signing key of the containerd 2 source could not be fetched from $key_url"
+    return 1
+  fi
+  chmod 0644 "$keyring"
+  echo "deb [signed-by=$keyring] $source" >"$list"
+  if ! problems=$(apt_update); then
+    echo "apt-get update failed: $(head -n 1 <<<"$problems")"
+    return 1
+  fi
+  offered=$(apt_candidate containerd.io)
+  [[ -z $offered ]] || offered=$(containerd_upstream "$offered")
+  if [[ -z $offered || ! ${offered%%.*} =~ ^[0-9]+$ || ${offered%%.*} -lt 2 ]]; then
+    echo "Kubernetes $k8s needs containerd 2.0 or newer; containerd ${have:-(none)} is $where and $source offers ${offered:+containerd.io $offered}${offered:-no containerd.io}: set kubernetes.containerRuntime.packageRepository to a source with containerd 2.x, or kubernetes.version to 1.35 or older"
+    return 1
+  fi
+  echo containerd.io
+}
