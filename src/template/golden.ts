@@ -86,9 +86,17 @@ export class SerialFollower {
   }
 }
 
+/** "90 seconds", "45 minutes": a bound as a user reads it (never rounded down to 0). */
+export function describeDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 120_000) return `${Number((ms / 1000).toPrecision(3))} seconds`;
+  return `${Number((ms / 60_000).toPrecision(3))} minutes`;
+}
+
 export interface GoldenDeps {
   vmrest: TemplateVmrest;
   log: (line: string) => void;
+  /** The bake's clock: its start time and its deadline (default the system clock). */
   now?: () => Date;
   /** How often the serial log and the power state are read (default 2 s). */
   pollIntervalMs?: number;
@@ -171,7 +179,8 @@ export async function bakeGolden(spec: ClusterSpec, deps: GoldenDeps, options: {
   const follower = new SerialFollower(serialPath);
   const lines = new ProgressLineAccumulator();
   const interval = deps.pollIntervalMs ?? 2000;
-  const deadline = Date.now() + (deps.timeoutMs ?? DEFAULT_BAKE_TIMEOUT_MS);
+  const timeoutMs = deps.timeoutMs ?? DEFAULT_BAKE_TIMEOUT_MS;
+  const deadline = startedAt.getTime() + timeoutMs;
   let marker: GoldenMarker | undefined;
   let markerProblem: string | undefined;
   let failure: ProgressLine | undefined;
@@ -206,12 +215,13 @@ export async function bakeGolden(spec: ClusterSpec, deps: GoldenDeps, options: {
         for (const line of lines.end()) handle(line);
         break;
       }
-      if (Date.now() >= deadline) break;
-      await sleep(Math.min(interval, Math.max(0, deadline - Date.now())));
+      const left = deadline - now().getTime();
+      if (left <= 0) break;
+      await sleep(Math.min(interval, left));
     }
     if (!poweredOff) {
       await deps.vmrest.setPowerState(vm.id, 'off');
-      throw new KubestationError('BAKE_TIMEOUT', `The golden bake did not power off the template within ${Math.round((deps.timeoutMs ?? DEFAULT_BAKE_TIMEOUT_MS) / 60000)} minutes; it was powered off. The console log is ${serialPath}.`, {
+      throw new KubestationError('BAKE_TIMEOUT', `The golden bake did not power off the template within ${describeDuration(timeoutMs)}; it was powered off. The console log is ${serialPath}.`, {
         fix: 'Read the end of the console log for the step that hung (often a slow or unreachable package mirror), then run `npm run build-template -- --golden` again.',
       });
     }

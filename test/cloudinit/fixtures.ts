@@ -1,6 +1,6 @@
 /** A resolved lab spec (the shipped cluster.yaml, optionally edited) and real inputs for rendering seeds. */
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { tempDir as makeTempDir } from '../support/temp-dir.js';
 import path from 'node:path';
 import { loadBootScripts } from '../../src/cloudinit/scripts.js';
 import type { SeedInputs } from '../../src/cloudinit/inputs.js';
@@ -12,7 +12,7 @@ export const repoRoot = path.resolve(import.meta.dirname, '../..');
 export const shippedClusterYaml = readFileSync(path.join(repoRoot, 'cluster.yaml'), 'utf8');
 
 export function tempDir(prefix: string): string {
-  return mkdtempSync(path.join(tmpdir(), `kubestation-${prefix}-`));
+  return makeTempDir(`kubestation-${prefix}-`);
 }
 
 /** The seed lab with text edits applied (each [from, to] must match once), in a fresh state folder. */

@@ -1,4 +1,5 @@
-import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { tempDir } from '../support/temp-dir.js';
 import os from 'node:os';
 import path from 'node:path';
 import yaml from 'js-yaml';
@@ -178,7 +179,7 @@ describe('files that are not a cluster spec', () => {
   });
 
   it('binary garbage, a missing file and a folder are refused with the fix', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'kubestation-spec-'));
+    const dir = tempDir('kubestation-spec-');
     await writeFile(path.join(dir, 'garbage.yaml'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0xff, 0xfe, 0x01]));
     await writeFile(path.join(dir, 'latin1.yaml'), Buffer.from('name: caf\xe9\n', 'latin1'));
     await mkdir(path.join(dir, 'folder.yaml'));
@@ -219,7 +220,7 @@ describe('kubestation validate', () => {
   });
 
   it('exits non-zero with every message for a bad spec, as text and as JSON', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'kubestation-cli-'));
+    const dir = tempDir('kubestation-cli-');
     const doc = seedLab();
     doc.nodes[2].natAddress = '192.168.5.12';
     doc.os.locale = 'Korean';

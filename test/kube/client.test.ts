@@ -1,4 +1,5 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { tempDir } from '../support/temp-dir.js';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -53,7 +54,7 @@ describe('kubeconfig', () => {
   });
 
   it('resolves certificate file paths relative to the kubeconfig folder', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'kubestation-kubeconfig-'));
+    const dir = tempDir('kubestation-kubeconfig-');
     const embedded = yaml.load(await sim.kubeconfig()) as any;
     const decode = (b64: string) => Buffer.from(b64, 'base64').toString('utf8');
     writeFileSync(path.join(dir, 'ca.crt'), decode(embedded.clusters[0].cluster['certificate-authority-data']));

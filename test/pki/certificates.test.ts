@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { tempDir } from '../support/temp-dir.js';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -13,7 +13,7 @@ import {
   type CertificateAndKey,
 } from '../../src/pki/certificates.js';
 
-const work = mkdtempSync(path.join(tmpdir(), 'kubestation-pki-'));
+const work = tempDir('kubestation-pki-');
 const write = (name: string, text: string): string => {
   const file = path.join(work, name);
   writeFileSync(file, text);

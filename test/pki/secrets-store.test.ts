@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tempDir } from '../support/temp-dir.js';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
 import { describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import { generateBootstrapToken } from '../../src/pki/bootstrap-token.js';
 import { clusterSecretPaths, loadOrCreateClusterSecrets, mintBootstrapToken, readRecordedBootstrapToken } from '../../src/pki/secrets-store.js';
 
 const input = (stateDir: string) => ({ stateDir, clusterName: 'kubestation', apiEndpoint: '172.100.100.2:6443' });
-const freshStateDir = () => mkdtempSync(path.join(tmpdir(), 'kubestation-state-'));
+const freshStateDir = () => tempDir('kubestation-state-');
 
 async function expectError(promise: Promise<unknown>): Promise<KubestationError> {
   const error = await promise.then(

@@ -1,7 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tempDir } from '../support/temp-dir.js';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -13,13 +12,13 @@ import { NodeProgress } from '../../src/progress/tracker.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const progressLib = path.join(repoRoot, 'cloud-init/lib/progress.sh');
-const tempDir = () => mkdtempSync(path.join(tmpdir(), 'kubestation-progress-'));
+const progressDir = () => tempDir('kubestation-progress-');
 
 const sample: ProgressLine = { node: 'k8s-worker1', stage: 'kubeadm-join', event: 'fail', timeMs: 1_790_000_000_123, message: 'exit code 1 | last log lines:\nerror: 100% wrong\ttab\r\n한국어 ok' };
 
 /** Runs progress.sh's functions in bash, console redirected to a file; returns what the console got. */
 function shellConsole(script: string, env: Record<string, string> = {}): string {
-  const dir = tempDir();
+  const dir = progressDir();
   const consoleFile = path.join(dir, 'console');
   execFileSync('bash', ['-c', `set -euo pipefail; source "${progressLib}"; ${script}`], {
     env: { ...process.env, KUBESTATION_NODE: 'k8s-worker1', KUBESTATION_CONSOLE: consoleFile, KUBESTATION_PROGRESS_LOG: path.join(dir, 'progress.log'), ...env },
@@ -148,7 +147,7 @@ describe('cloud-init/lib/progress.sh speaks the same protocol', () => {
   });
 
   it('a fail line carries the bounded, single-line tail of the log with secrets redacted', () => {
-    const dir = tempDir();
+    const dir = progressDir();
     const token = 'abcdef.0123456789abcdef';
     const keyBody = 'MC4CAQAwBQYDK2VwBCIEIJ+secretsecretsecretsecretsecretsecretAB';
     const log = path.join(dir, 'stage.log');
@@ -185,7 +184,7 @@ describe('cloud-init/lib/progress.sh speaks the same protocol', () => {
 describe('cloud-init/bootstrap.sh runner', () => {
   /** A copy of the runner with stand-in stages, a node.env and a stages file. */
   function rig(stages: Record<string, string>, schedule: string, env: Record<string, string> = {}) {
-    const dir = tempDir();
+    const dir = progressDir();
     const lib = path.join(dir, 'lib-root');
     mkdirSync(path.join(lib, 'stages'), { recursive: true });
     cpSync(path.join(repoRoot, 'cloud-init/bootstrap.sh'), path.join(lib, 'bootstrap.sh'));

@@ -15,7 +15,7 @@ import { VmrestSimulator, type SimulatedGuest } from '../../simulators/vmrest-si
 import { parseClusterSpec } from '../../src/config/load.js';
 import type { ClusterSpec } from '../../src/config/model.js';
 import { buildTemplate, type TemplateBuildDeps } from '../../src/template/build.js';
-import { bakeGolden, goldenMatchesSpec } from '../../src/template/golden.js';
+import { bakeGolden, DEFAULT_BAKE_TIMEOUT_MS, describeDuration, goldenMatchesSpec } from '../../src/template/golden.js';
 import { requireReadyTemplate } from '../../src/template/ready.js';
 import { readTemplateState, templateStatePath } from '../../src/template/state.js';
 import type { GoldenMarker } from '../../src/template/state.js';
@@ -38,6 +38,8 @@ let spec: ClusterSpec;
 let standIn: Awaited<ReturnType<typeof writeVdiskmanagerStandIn>>;
 let guestScript: GuestScript | undefined;
 let hookErrors: unknown[];
+/** Rejects with the first error a guest script threw (a failed expect inside it), so a test sees it at once. */
+let hookFailure: Promise<never>;
 let logLines: string[];
 
 async function labSpec(overrides: { vmFolder?: string } = {}): Promise<ClusterSpec> {
@@ -66,6 +68,9 @@ beforeEach(async () => {
   ova = (await makeCloudImageOva(200 * 1024)).ova;
   server = await startImageServer(ova);
   hookErrors = [];
+  let failHook!: (error: unknown) => void;
+  hookFailure = new Promise<never>((_, reject) => (failHook = reject));
+  hookFailure.catch(() => undefined); // only the tests that race it report it
   logLines = [];
   guestScript = undefined;
   sim = await VmrestSimulator.start({
@@ -76,7 +81,10 @@ beforeEach(async () => {
     onGuestBoot: async (guest) => {
       if (guestScript) await guestScript(guest);
     },
-    onHookError: (e) => hookErrors.push(e),
+    onHookError: (e) => {
+      hookErrors.push(e);
+      failHook(e);
+    },
   });
   client = new VmrestClient({ baseUrl: sim.url, credentials: new VmrestCredentials(USER, PASS), pollIntervalMs: 10, retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 10, maxTotalMs: 2000 } });
   standIn = await writeVdiskmanagerStandIn(path.join(dir, 'VMware Workstation'));
@@ -237,7 +245,8 @@ describe('build-template --golden', () => {
     const seen: { userData?: string; isoPath?: string } = {};
     guestScript = bakingGuest(marker, seen);
 
-    const result = await bakeGolden(spec, { vmrest: client, log: (l) => logLines.push(l), pollIntervalMs: 10, timeoutMs: 10_000 });
+    // No short bound: the guest powers off by itself, however long xorriso and blkid take on a loaded machine.
+    const result = await Promise.race([bakeGolden(spec, { vmrest: client, log: (l) => logLines.push(l), pollIntervalMs: 10 }), hookFailure]);
     expect(hookErrors).toEqual([]);
     expect(result).toEqual({ marker, skipped: false });
     expect(seen.userData).toMatch(/^#cloud-config/);
@@ -273,7 +282,7 @@ describe('build-template --golden', () => {
       await guest.writeSerial(line('packages', 'fail', 'exit status 100 at bake.sh line 70 | last log lines:\nE: Unable to locate package kubeadm\nE: Unable to locate package kubelet'));
       setTimeout(() => guest.powerOff(), 20);
     };
-    const error = await bakeGolden(spec, { vmrest: client, log: () => {}, pollIntervalMs: 10, timeoutMs: 10_000 }).catch((e: unknown) => e);
+    const error = await Promise.race([bakeGolden(spec, { vmrest: client, log: () => {}, pollIntervalMs: 10 }), hookFailure]).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'BAKE_FAILED' });
     const message = (error as Error).message;
     expect(message).toContain('stage packages');
@@ -291,8 +300,12 @@ describe('build-template --golden', () => {
     guestScript = async (guest) => {
       await guest.writeSerial(line('packages', 'start'));
     };
-    const error = await bakeGolden(spec, { vmrest: client, log: () => {}, pollIntervalMs: 10, timeoutMs: 400 }).catch((e: unknown) => e);
+    // The bake's own clock runs a minute per reading, so its default bound passes after a few dozen polls.
+    let minutes = 0;
+    const now = () => new Date(Date.UTC(2026, 0, 1) + minutes++ * 60_000);
+    const error = await bakeGolden(spec, { vmrest: client, log: () => {}, pollIntervalMs: 10, now }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'BAKE_TIMEOUT' });
+    expect((error as Error).message).toContain(`did not power off the template within ${DEFAULT_BAKE_TIMEOUT_MS / 60_000} minutes`);
     expect(sim.vms()[0]!.power).toBe('poweredOff');
     const vmx = VmxFile.parse(await readFile((await readTemplateState(spec)).vm!.vmxPath, 'utf8'));
     expect(vmx.get('sata0:1.startConnected')).toBe('FALSE');
@@ -304,11 +317,18 @@ describe('build-template --golden', () => {
       await guest.writeSerial(`${line('golden', 'ok', '{"formatVersion":1,"kubernetes":{}}')}${line('complete', 'done')}`);
       setTimeout(() => guest.powerOff(), 20);
     };
-    const error = await bakeGolden(spec, { vmrest: client, log: () => {}, pollIntervalMs: 10, timeoutMs: 10_000 }).catch((e: unknown) => e);
+    const error = await Promise.race([bakeGolden(spec, { vmrest: client, log: () => {}, pollIntervalMs: 10 }), hookFailure]).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'BAKE_NO_MARKER' });
     expect((error as Error).message).toContain('incomplete');
     expect((await readTemplateState(spec)).golden).toBeUndefined();
     expect(existsSync(path.join(spec.stateDir, 'template', 'vm', 'kubestation-bake.iso'))).toBe(false);
+  });
+
+  it('states its bound in units a user reads, never "0 minutes"', () => {
+    expect(describeDuration(400)).toBe('400 ms');
+    expect(describeDuration(10_000)).toBe('10 seconds');
+    expect(describeDuration(90_000)).toBe('90 seconds');
+    expect(describeDuration(DEFAULT_BAKE_TIMEOUT_MS)).toBe(`${DEFAULT_BAKE_TIMEOUT_MS / 60_000} minutes`);
   });
 
   it('refuses to bake before the template exists', async () => {

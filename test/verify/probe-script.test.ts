@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { tempDir } from '../support/temp-dir.js';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { clockOffsetSeconds, describeCurlFailure, parseProbeOutput, renderProbeScript, type ProbeTargets } from '../../src/verify/probe-script.js';
@@ -19,7 +19,7 @@ const targets: ProbeTargets = {
 
 describe('probe script', () => {
   it('passes shellcheck as POSIX sh', () => {
-    const file = path.join(mkdtempSync(path.join(tmpdir(), 'kubestation-probe-')), 'probe.sh');
+    const file = path.join(tempDir('kubestation-probe-'), 'probe.sh');
     writeFileSync(file, renderProbeScript(targets));
     expect(() => execFileSync('shellcheck', ['-s', 'sh', file], { encoding: 'utf8' })).not.toThrow();
   });

@@ -1,5 +1,5 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { tempDir } from '../support/temp-dir.js';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -26,7 +26,7 @@ afterEach(async () => {
 
 async function runVerify(scenario: KubeApiScenario, extra: string[]) {
   sim = await KubeApiSimulator.start({ scenario });
-  const dir = mkdtempSync(path.join(tmpdir(), 'kubestation-verify-cmd-'));
+  const dir = tempDir('kubestation-verify-cmd-');
   const kubeconfig = path.join(dir, 'admin.kubeconfig');
   writeFileSync(kubeconfig, await sim.kubeconfig());
   writeFileSync(path.join(dir, 'cluster.yaml'), readFileSync('cluster.yaml', 'utf8'));
@@ -59,7 +59,7 @@ describe('kubestation verify', () => {
   });
 
   it('explains a missing kubeconfig', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'kubestation-verify-cmd-'));
+    const dir = tempDir('kubestation-verify-cmd-');
     writeFileSync(path.join(dir, 'cluster.yaml'), readFileSync('cluster.yaml', 'utf8'));
     const err = sink();
     const code = await main(['verify'], { stdout: sink().stream, stderr: err.stream, env: {}, cwd: dir });
