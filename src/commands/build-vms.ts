@@ -51,14 +51,48 @@ export interface BuildVmsCommandOverrides {
   verify?: ClusterVerifier;
   clonesFolder?: string;
   /** Settings for --simulate (tiny delays in tests; the cluster the fake API server plays). */
-  simulate?: {
-    stageMs?: number;
-    cloneMs?: number;
-    bootDelayMs?: number;
-    pollMs?: number;
+  simulate?: SimulateTiming & {
     kubeApiScenario?: SimulatedLabOptions['kubeApiScenario'];
     verify?: ApiVerifierOptions['verify'];
   };
+}
+
+/** The simulated lab's latencies (ms); --simulate's defaults are small, the benchmark sets Workstation's. */
+export interface SimulateTiming {
+  cloneMs?: number;
+  powerOnMs?: number;
+  bootDelayMs?: number;
+  firstReportMs?: number;
+  /** One figure for every first-boot stage, or one per stage (e.g. { packages: 2000 }). */
+  stageMs?: number | Record<string, number>;
+  pollMs?: number;
+}
+
+const SIMULATE_TIMING_ENV = 'KUBESTATION_SIMULATE_TIMING';
+
+/**
+ * KUBESTATION_SIMULATE_TIMING: JSON of SimulateTiming, read only with --simulate, so `npm run bench` times
+ * the real command with its Workstation model. Anything else in it is an error naming the key.
+ */
+export function simulateTimingFromEnv(env: NodeJS.ProcessEnv): SimulateTiming {
+  const text = env[SIMULATE_TIMING_ENV];
+  if (text === undefined || text.trim() === '') return {};
+  const fix = `set ${SIMULATE_TIMING_ENV} to JSON such as {"cloneMs":1000,"stageMs":{"packages":2000}} (milliseconds), or unset it`;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new KubestationError('BAD_OPTION', `${SIMULATE_TIMING_ENV} is not JSON`, { fix });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new KubestationError('BAD_OPTION', `${SIMULATE_TIMING_ENV} must be a JSON object`, { fix });
+  const isMs = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+  const keys = ['cloneMs', 'powerOnMs', 'bootDelayMs', 'firstReportMs', 'stageMs', 'pollMs'];
+  for (const [key, value] of Object.entries(parsed)) {
+    if (!keys.includes(key)) throw new KubestationError('BAD_OPTION', `${SIMULATE_TIMING_ENV}: unknown key "${key}" (known: ${keys.join(', ')})`, { fix });
+    const ok = key === 'stageMs' && typeof value === 'object' && value !== null && !Array.isArray(value) ? Object.values(value).every(isMs) : isMs(value);
+    if (!ok) throw new KubestationError('BAD_OPTION', `${SIMULATE_TIMING_ENV}: ${key} must be milliseconds (a number >= 0)${key === 'stageMs' ? ' or an object of them per stage' : ''}`, { fix });
+  }
+  return parsed as SimulateTiming;
 }
 
 /** build-vms' options (`up` takes them too and hands them on). */
@@ -97,7 +131,7 @@ export async function runBuildVms(ctx: CommandContext, overrides: BuildVmsComman
   let pollMs: number | undefined;
   let closeClient: () => Promise<void> = async () => undefined;
   if (values.simulate) {
-    const sim = overrides.simulate ?? {};
+    const sim = { ...simulateTimingFromEnv(ctx.env), ...overrides.simulate };
     // Loaded only here: the simulators never load on a real build.
     const { startSimulatedLab, growDescriptorDisk } = await import('../../simulators/simulated-lab.js');
     simDir = await mkdtemp(path.join(os.tmpdir(), 'kubestation-simulate-'));
@@ -105,8 +139,8 @@ export async function runBuildVms(ctx: CommandContext, overrides: BuildVmsComman
       dir: simDir,
       kubeApi: !values['skip-verify'],
       bootDelayMs: sim.bootDelayMs ?? 400,
-      latencies: { cloneMs: sim.cloneMs ?? 1500, powerOnMs: 300 },
-      guest: { firstReportMs: 300, stageMs: sim.stageMs ?? 600 },
+      latencies: { cloneMs: sim.cloneMs ?? 1500, powerOnMs: sim.powerOnMs ?? 300 },
+      guest: { firstReportMs: sim.firstReportMs ?? 300, stageMs: sim.stageMs ?? 600 },
       ...(sim.kubeApiScenario ? { kubeApiScenario: sim.kubeApiScenario } : {}),
     });
     spec = lab.spec;
