@@ -41,6 +41,7 @@ export default function setup(): () => void {
     rmSync(root, { recursive: true, force: true });
     if (leftovers.length > 0) process.stderr.write(`\ntests left ${leftovers.length} temporary entries behind (removed now): ${leftovers.join(', ')}\n`);
     if (withKeys.length > 0) {
+      process.exitCode = 1; // vitest only logs an error thrown here; the run must fail
       throw new Error(`tests left key material in temporary folders: ${withKeys.join(', ')}. A test must remove the folders it creates (onTestFinished / afterAll).`);
     }
   };
