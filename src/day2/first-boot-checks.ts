@@ -16,6 +16,7 @@ import { nodeSeedDir, SEED_ISO_NAME } from '../cloudinit/write-seed.js';
 import type { ClusterSpec, NodeSpec } from '../config/model.js';
 import { describeError } from '../errors.js';
 import { readVolumeLabels } from '../iso/volume-label.js';
+import { parseNetworkFailure } from '../progress/network-causes.js';
 import { findStage } from '../progress/stages.js';
 import { formatDuration, NodeProgress, placeLine } from '../progress/tracker.js';
 import { SEED_CDROM } from '../template/vmx.js';
@@ -60,6 +61,11 @@ export async function firstBootCheck(spec: ClusterSpec, node: NodeSpec, record: 
   if (progress.failure) {
     const { stage, message } = progress.failure;
     const [headline = ''] = message.split('\n');
+    const network = parseNetworkFailure(message);
+    if (network) {
+      const context = { gateway: spec.networks.nat.gateway, vmnet: spec.networks.nat.vmnet, dnsServers: spec.os.dnsServers, packageRepository: spec.kubernetes.packageRepository };
+      return { id, title, status: 'fail', detail: `stage "${stage}" failed: ${network.cause.title} (${network.detail})`, fix: network.cause.fix(context).replace(/<node>/g, node.name) };
+    }
     return {
       id,
       title,

@@ -12,6 +12,7 @@ import type { NodeBuildState } from '../../src/bringup/state.js';
 import type { ClusterSpec } from '../../src/config/model.js';
 import { firstBootCheck, seedLabelCheck } from '../../src/day2/first-boot-checks.js';
 import { buildIso } from '../../src/iso/iso9660.js';
+import { formatNetworkFailure, NETWORK_CAUSES } from '../../src/progress/network-causes.js';
 import { formatProgressLine } from '../../src/progress/protocol.js';
 import { seedSpec } from '../bringup/lab.js';
 
@@ -47,6 +48,16 @@ describe('first-boot check', () => {
     expect(check.detail).toBe('stage "packages" (containerd, kubelet, kubeadm, kubectl and tools) failed: exit code 100 (log /var/log/kubestation/packages.log) | last log lines:');
     expect(check.fix).toContain(`ssh -F ${path.join(dir, 'ssh_config')} k8s-master`);
     expect(check.fix).toContain('npx kubestation rebuild-node k8s-master --force');
+  });
+
+  it('a network fail line: the cause and its Windows fix from network-causes', async () => {
+    const worker = spec.nodes[1]!;
+    await serial('k8s-worker1', line('k8s-worker1', 'packages', 'start', POWER_ON + 2 * MIN) + line('k8s-worker1', 'packages', 'fail', POWER_ON + 3 * MIN, `${formatNetworkFailure('gateway', 'the NAT gateway 192.168.5.2 does not answer')} (exit code 20, log /var/log/kubestation/packages.log) | last log lines:\nnetwork check: no reply`));
+    const check = await firstBootCheck(spec, worker, record(), 'poweredOn', NOW);
+    expect(check).toMatchObject({ status: 'fail', detail: `stage "packages" failed: ${NETWORK_CAUSES.gateway.title} (the NAT gateway 192.168.5.2 does not answer)` });
+    expect(check.fix).toContain('VMware NAT Service');
+    expect(check.fix).toContain('npx kubestation rebuild-node k8s-worker1');
+    expect(check.fix).not.toContain('<node>');
   });
 
   it('a stage running past its limit: stuck; within it: ok with how long', async () => {
