@@ -100,7 +100,7 @@ function applies(nodes: string[] | undefined, node: string): boolean {
 }
 
 export class GuestSimulator {
-  readonly #spec: ClusterSpec;
+  #spec: ClusterSpec;
   readonly #behaviour: GuestBehaviour;
   readonly #onNodeComplete: GuestSimulatorOptions['onNodeComplete'];
   readonly #now: () => number;
@@ -118,6 +118,15 @@ export class GuestSimulator {
     this.#onNodeComplete = options.onNodeComplete;
     this.#now = options.now ?? Date.now;
     for (const w of this.#spec.workers) this.#joined.set(w.name, waiter());
+  }
+
+  /**
+   * The lab owner edited cluster.yaml (a worker added): guests booting from now on carry seeds
+   * rendered from `spec`. Nodes already running keep what they booted with.
+   */
+  useSpec(spec: ClusterSpec): void {
+    this.#spec = spec;
+    for (const w of spec.workers) if (!this.#joined.has(w.name)) this.#joined.set(w.name, waiter());
   }
 
   /** Pass to VmrestSimulatorOptions.onGuestBoot. */

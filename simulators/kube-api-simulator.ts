@@ -77,6 +77,17 @@ export interface KubeApiSimulatorOptions {
   podTerminationMs?: number;
 }
 
+/** A refusal the next matching requests get instead of their answer (e.g. a PodDisruptionBudget blocking evictions). */
+export interface KubeApiFault {
+  method: string;
+  path: RegExp;
+  code: number;
+  reason: string;
+  message: string;
+  /** How many matching requests are refused; default every one until clearFaults(). */
+  times?: number;
+}
+
 interface PodRuntime {
   started: boolean;
   logs: string;
@@ -99,6 +110,7 @@ export class KubeApiSimulator {
   private readonly nextPodIp = new Map<string, number>();
   private running = new Set<Promise<void>>();
   private port = 0;
+  private readonly faults: Array<KubeApiFault & { hits: number }> = [];
 
   private constructor(options: KubeApiSimulatorOptions, ca: CertificateAndKey, serverCert: CertificateAndKey) {
     this.scenario = options.scenario;
@@ -155,6 +167,15 @@ export class KubeApiSimulator {
   }
 
   /** Requests whose method and path match (path may be a prefix ending in "*"). */
+  /** Refuse matching requests with `fault` (checked before anything is changed). */
+  injectFault(fault: KubeApiFault): void {
+    this.faults.push({ ...fault, hits: 0 });
+  }
+
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
   requestsTo(method: string, path: string): RecordedRequest[] {
     return this.requests.filter((r) => r.method === method && (path.endsWith('*') ? r.path.startsWith(path.slice(0, -1)) : r.path === path));
   }
@@ -350,6 +371,11 @@ export class KubeApiSimulator {
       if (!identity) throw new ApiFailure(401, 'Unauthorized', 'Unauthorized');
       if (!identity.groups.some((g) => adminGroups.includes(g))) {
         throw new ApiFailure(403, 'Forbidden', `${describeTarget(url.pathname)} is forbidden: User "${identity.user}" cannot ${verbOf(req.method ?? 'GET', url.pathname)} resource`);
+      }
+      const fault = this.faults.find((f) => f.method === (req.method ?? 'GET') && f.path.test(url.pathname) && f.hits < (f.times ?? Infinity));
+      if (fault) {
+        fault.hits++;
+        throw new ApiFailure(fault.code, fault.reason, fault.message);
       }
       const result = await this.route(req.method ?? 'GET', url, body, req.headers['content-type']);
       if (typeof result.body === 'string') {

@@ -359,7 +359,7 @@ export async function applyNode(ctx: ApplyContext, node: NodeSpec, steps: readon
     } else {
       detail = await stepRunners[step](ctx, node, vm!);
     }
-    await ctx.store.stepDone(node.name, step, { vmId: vm!.id, vmxPath: vm!.vmxPath });
+    await ctx.store.stepDone(node.name, step, { vmId: vm!.id, vmxPath: vm!.vmxPath, role: node.role });
     ctx.emit({ type: 'step', node: node.name, step, phase: 'done', ...(detail ? { detail } : {}) });
   }
   if (!vm) throw new Error('applyNode: no steps and no VM');

@@ -9,10 +9,13 @@
  * the error names the node, the stage and the tail of its console.
  */
 import type { ClusterSpec, NodeSpec } from '../config/model.js';
+import type { KubeAccess } from '../day2/observe.js';
+import { ensureJoinToken, pruneRemovedNodes } from '../day2/scale.js';
 import type { VmSummary } from '../vmrest/client.js';
 import { applyNode, BuildInterruptedError, findNodeVm, type AppliedVm, type ApplyContext } from './apply.js';
 import { finishBuild, writeSshConfig, type FinishResult } from './finish.js';
 import { ConsoleFollower, type FollowTiming } from './follow.js';
+import { clusterBootstrapped, compareWithBuilt, controlPlaneRemovedError, nodesToRemoveError, type MarkedVm } from './membership.js';
 import { inspectOwnership } from './ownership.js';
 import { nodePaths } from './paths.js';
 import { type BuildPlan, formatPlan, type ObservedNode, planBuild } from './plan.js';
@@ -32,6 +35,12 @@ export interface BuildVmsDeps {
   installFolder?: string | undefined;
   freeBytes?: PreflightDeps['freeBytes'];
   sshIdentityFile: string | undefined;
+  /**
+   * The Kubernetes API (admin kubeconfig, server override), for what the
+   * running cluster must do when nodes are added (a fresh join token, if the
+   * recorded one expired) or removed (--prune: drain, delete the Node).
+   */
+  kube?: KubeAccess | undefined;
   now?: () => Date;
 }
 
@@ -43,6 +52,11 @@ export interface BuildVmsOptions {
   signal?: AbortSignal;
   timing?: FollowTiming;
   mergeKubeconfigInto?: string | undefined;
+  /** Remove the nodes the built lab has and cluster.yaml no longer lists (workers only). Without it such nodes stop the run before any change. */
+  prune?: boolean;
+  /** --prune: how long evicted pods may take to go (default 120 s) and the API poll interval (default 1 s). */
+  drainTimeoutMs?: number;
+  apiPollMs?: number;
 }
 
 export type BuildVmsResult =
@@ -50,17 +64,33 @@ export type BuildVmsResult =
   | { status: 'interrupted'; plan: BuildPlan }
   | { status: 'ready'; plan: BuildPlan; finish: FinishResult; verifySummary: string | undefined };
 
-/** Each node's VM as found now (findNodeVm), with its marker and power state, and its record. */
+/**
+ * Each node's VM as found now (findNodeVm), with its marker and power state, and its record.
+ * A node that finished its first boot is left untouched whatever its power state, so vmrest is
+ * not asked about it.
+ */
 export async function observe(spec: ClusterSpec, store: BuildStateStore, vms: VmSummary[], vmrest: BuildVmrest): Promise<ObservedNode[]> {
   return Promise.all(
     spec.nodes.map(async (node): Promise<ObservedNode> => {
       const state = store.node(node.name);
       const vm = findNodeVm(vms, node, state?.vmxPath);
       if (!vm) return { name: node.name, state };
-      const [ownership, power] = await Promise.all([inspectOwnership(vm.path, spec.name), vmrest.getPowerState(vm.id)]);
+      const [ownership, power] = await Promise.all([inspectOwnership(vm.path, spec.name), state?.completedAt ? undefined : vmrest.getPowerState(vm.id)]);
       return { name: node.name, state, vm: { id: vm.id, vmxPath: vm.path, power, ownership } };
     }),
   );
+}
+
+/** The VMs in vmrest's list that carry this cluster's marker for a node cluster.yaml does not list. */
+async function markedVmsOfOtherNodes(spec: ClusterSpec, vms: VmSummary[]): Promise<MarkedVm[]> {
+  const names = new Set(spec.nodes.map((n) => n.name.toLowerCase()));
+  const found = await Promise.all(
+    vms.map(async (vm): Promise<MarkedVm | undefined> => {
+      const ownership = await inspectOwnership(vm.path, spec.name);
+      return ownership.kind === 'ours' && ownership.node !== '' && !names.has(ownership.node.toLowerCase()) ? { node: ownership.node, id: vm.id, vmxPath: vm.path } : undefined;
+    }),
+  );
+  return found.filter((v): v is MarkedVm => v !== undefined);
 }
 
 /** A counting semaphore: at most `limit` holders at once. */
@@ -95,9 +125,42 @@ export async function buildVms(spec: ClusterSpec, deps: BuildVmsDeps, options: B
   const template = preflight.template!;
 
   const observed = await observe(spec, store, preflight.vms!, deps.vmrest);
-  const plan = planBuild(spec, observed);
-  deps.emit({ type: 'plan', nodes: plan.nodes.map((n) => ({ node: n.node, status: n.status, actions: n.actions })) });
+  const change = compareWithBuilt(spec, store.snapshot(), await markedVmsOfOtherNodes(spec, preflight.vms!));
+  const running = clusterBootstrapped(spec, store.snapshot());
+  const plan = planBuild(spec, observed, { joinsRunningCluster: running, remove: change.remove, prune: options.prune ?? false });
+  deps.emit({
+    type: 'plan',
+    nodes: plan.nodes.map((n) => ({ node: n.node, status: n.status, actions: n.actions })),
+    ...(plan.remove.length > 0 ? { remove: plan.remove.map((r) => ({ node: r.node, controlPlane: r.controlPlane })), prune: plan.prune } : {}),
+  });
+  const controlPlaneRemoved = plan.remove.find((r) => r.controlPlane);
+  if (controlPlaneRemoved) throw controlPlaneRemovedError(spec, controlPlaneRemoved);
   if (options.dryRun) return { status: 'dry-run', plan, planText: formatPlan(plan) };
+  if (plan.remove.length > 0 && !plan.prune) throw nodesToRemoveError(plan.remove);
+
+  const note = (message: string): void => deps.emit({ type: 'note', message });
+  const warn = (message: string, node?: string): void => deps.emit({ type: 'warning', ...(node ? { node } : {}), message });
+  // Removed workers go first: their capacity is free before new nodes boot, and a failure here
+  // stops the run before anything is added.
+  await pruneRemovedNodes(
+    {
+      spec,
+      vmrest: deps.vmrest,
+      store,
+      clonesFolder: deps.clonesFolder,
+      kube: deps.kube,
+      clusterRunning: running,
+      log: note,
+      warn,
+      sshIdentityFile: deps.sshIdentityFile,
+      signal: options.signal,
+      drainTimeoutMs: options.drainTimeoutMs,
+      apiPollMs: options.apiPollMs,
+    },
+    plan.remove,
+  );
+  const joining = plan.nodes.filter((n) => n.actions.includes('seed') && spec.nodes.find((s) => s.name === n.node)?.role === 'worker');
+  if (running && joining.length > 0) await ensureJoinToken({ spec, kube: deps.kube, log: note, warn, now }, joining.map((n) => n.node));
 
   // One controller for "stop starting things": Ctrl-C, or a failure anywhere.
   const stop = new AbortController();

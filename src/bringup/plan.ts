@@ -6,13 +6,14 @@
  */
 import type { PowerState } from '../vmrest/client.js';
 import type { ClusterSpec } from '../config/model.js';
+import { formatMembershipChange, type RemovedNode } from './membership.js';
 import type { Ownership } from './ownership.js';
 import { APPLY_STEPS, type ApplyStep, type NodeBuildState, stepIndex } from './state.js';
 
 export interface ObservedNode {
   name: string;
-  /** The node's VM as found in vmrest's list (by recorded path or name). */
-  vm?: { id: string; vmxPath: string; power: PowerState; ownership: Ownership } | undefined;
+  /** The node's VM as found in vmrest's list (by recorded path or name); power is not asked for a complete node. */
+  vm?: { id: string; vmxPath: string; power: PowerState | undefined; ownership: Ownership } | undefined;
   state?: NodeBuildState | undefined;
 }
 
@@ -40,6 +41,17 @@ export interface NodePlan {
 export interface BuildPlan {
   cluster: string;
   nodes: NodePlan[];
+  /** Nodes the built lab has and cluster.yaml no longer lists (removed only with --prune). */
+  remove: RemovedNode[];
+  /** Whether this run removes them (--prune). */
+  prune: boolean;
+}
+
+export interface PlanContext {
+  /** The cluster runs already: a new node joins it (with a valid join token). */
+  joinsRunningCluster?: boolean;
+  remove?: RemovedNode[];
+  prune?: boolean;
 }
 
 const stepText: Record<ApplyStep, string> = {
@@ -54,12 +66,13 @@ const stepText: Record<ApplyStep, string> = {
   'power-on': 'power on',
 };
 
-export function planNode(spec: ClusterSpec, observed: ObservedNode): NodePlan {
+export function planNode(spec: ClusterSpec, observed: ObservedNode, context: PlanContext = {}): NodePlan {
   const node = spec.nodes.find((n) => n.name === observed.name);
   if (!node) throw new Error(`planNode: ${observed.name} is not a node of ${spec.name}`);
   const { vm, state } = observed;
   if (!vm) {
-    return { node: node.name, status: 'create', actions: [...APPLY_STEPS], follow: true, summary: `create: ${APPLY_STEPS.map((s) => stepText[s]).join(', ')}` };
+    const what = context.joinsRunningCluster ? 'add to the running cluster' : 'create';
+    return { node: node.name, status: 'create', actions: [...APPLY_STEPS], follow: true, summary: `${what}: ${APPLY_STEPS.map((s) => stepText[s]).join(', ')}` };
   }
   if (state?.completedAt) {
     return { node: node.name, status: 'complete', actions: [], follow: false, summary: `complete since ${state.completedAt}; left untouched` };
@@ -79,11 +92,17 @@ export function planNode(spec: ClusterSpec, observed: ObservedNode): NodePlan {
   return { node: node.name, status: 'resume', actions, follow: true, summary: `resume: ${actions.map((s) => stepText[s]).join(', ')}` };
 }
 
-export function planBuild(spec: ClusterSpec, observed: ObservedNode[]): BuildPlan {
-  return { cluster: spec.name, nodes: spec.nodes.map((n) => planNode(spec, observed.find((o) => o.name === n.name) ?? { name: n.name })) };
+export function planBuild(spec: ClusterSpec, observed: ObservedNode[], context: PlanContext = {}): BuildPlan {
+  return {
+    cluster: spec.name,
+    nodes: spec.nodes.map((n) => planNode(spec, observed.find((o) => o.name === n.name) ?? { name: n.name }, context)),
+    remove: context.remove ?? [],
+    prune: context.prune ?? false,
+  };
 }
 
 export function formatPlan(plan: BuildPlan): string {
-  const width = Math.max(...plan.nodes.map((n) => n.node.length));
-  return [`plan for cluster ${plan.cluster}:`, ...plan.nodes.map((n) => `  ${n.node.padEnd(width)}  ${n.summary}`)].join('\n');
+  const width = Math.max(...plan.nodes.map((n) => n.node.length), ...plan.remove.map((r) => r.node.length));
+  const removals = plan.remove.length > 0 ? ['', 'not in cluster.yaml any more:', ...formatMembershipChange({ add: [], remove: plan.remove }, { prune: plan.prune })] : [];
+  return [`plan for cluster ${plan.cluster}:`, ...plan.nodes.map((n) => `  ${n.node.padEnd(width)}  ${n.summary}`), ...removals].join('\n');
 }

@@ -24,6 +24,7 @@ export type BuildVmrest = Pick<
   | 'setMacToIp'
   | 'listVmnets'
   | 'setParam'
+  | 'deleteVm'
 >;
 
 /** Writes the node's cloud-init seed ISO and returns its absolute path (`<stateDir>/<node>/seed.iso`). */
@@ -46,7 +47,9 @@ export type ClusterVerifier = (spec: ClusterSpec, context?: VerifyContext) => Pr
 
 export type BuildEvent =
   | { type: 'preflight'; ok: boolean; problems: string[]; warnings: string[] }
-  | { type: 'plan'; nodes: Array<{ node: string; status: string; actions: ApplyStep[] }> }
+  | { type: 'plan'; nodes: Array<{ node: string; status: string; actions: ApplyStep[] }>; remove?: Array<{ node: string; controlPlane: boolean }>; prune?: boolean }
+  /** What the run does besides the node steps (join token, removing nodes). */
+  | { type: 'note'; node?: string; message: string }
   | { type: 'step'; node: string; step: ApplyStep; phase: 'start' | 'done' | 'skipped'; detail?: string }
   /**
    * A progress line. atMs: when it happened on this PC's timeline (the guest's stamp, or the read time when the

@@ -79,6 +79,7 @@ export async function detachSeedIso(ctx: SeedRetirementContext, node: NodeSpec, 
   if (!recorded) return { fileRemoved: true, detached: true };
   if (!firstBootFinished(ctx.store.snapshot(), ctx.spec, node.name)) return { fileRemoved: recorded.fileRemoved, detached: recorded.detached };
   let { fileRemoved, detached } = recorded;
+  let detachRequested = recorded.detachRequested ?? false;
   try {
     await removeSeedSecrets(ctx.spec, node, recorded.isoPath);
     fileRemoved = true;
@@ -95,13 +96,15 @@ export async function detachSeedIso(ctx: SeedRetirementContext, node: NodeSpec, 
         vmx.set(`${SEED_CDROM}.fileName`, '');
       });
       detached = true;
-    } else {
+    } else if (!detachRequested) {
       // Unverified whether a running VM takes this; the .vmx edit above happens once it is off.
+      // Asked once: repeating it on every run would change nothing and touch a running node.
       await ctx.vmrest.setParam(vm.id, `${SEED_CDROM}.startConnected`, 'FALSE').catch(() => undefined);
+      detachRequested = true;
     }
   }
   await ctx.store.updateNode(node.name, (n) => {
-    if (n.seed) Object.assign(n.seed, { fileRemoved, detached });
+    if (n.seed) Object.assign(n.seed, { fileRemoved, detached, detachRequested });
   });
   return { fileRemoved, detached };
 }

@@ -12,6 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
+import type { NodeRole } from '../config/model.js';
 import { KubestationError } from '../errors.js';
 
 export const BUILD_STATE_VERSION = 1;
@@ -23,6 +24,8 @@ export type ApplyStep = (typeof APPLY_STEPS)[number];
 export interface NodeBuildState {
   /** VM name in Workstation (the clone name). */
   vmName: string;
+  /** The node's role when it was built (records from before it was kept have none). */
+  role?: NodeRole | undefined;
   /** Last known vmrest id (ids are not stable across vmrest restarts; the .vmx path is). */
   vmId?: string | undefined;
   vmxPath?: string | undefined;
@@ -37,7 +40,7 @@ export interface NodeBuildState {
   /** The node printed its final line (control plane: every node Ready; worker: joined), or the cluster was recorded Ready (readyAt). */
   completedAt?: string | undefined;
   /** The seed ISO (it holds secrets) and where its removal stands. */
-  seed?: { isoPath: string; fileRemoved: boolean; detached: boolean } | undefined;
+  seed?: { isoPath: string; fileRemoved: boolean; detached: boolean; detachRequested?: boolean } | undefined;
 }
 
 export interface BuildState {

@@ -100,6 +100,12 @@ export function createBuildView(spec: ClusterSpec, mode: ViewMode, out: NodeJS.W
           update(n.node, { phase: n.status === 'complete' ? 'complete' : 'queued', state: n.status === 'complete' ? 'ok' : 'waiting', detail: n.actions.length ? `${n.actions.length} step(s) to run` : n.status });
           if (mode === 'plain') line(`${n.node}: ${n.status}${n.actions.length ? ` (${n.actions.join(', ')})` : ''}`);
         }
+        for (const r of event.remove ?? []) {
+          note(`${r.node}: not in cluster.yaml any more: ${r.controlPlane ? 'the control plane cannot be removed' : event.prune ? 'to remove (--prune)' : 'to remove with --prune'}`);
+        }
+        break;
+      case 'note':
+        note(`${event.node ? `${event.node}: ` : ''}${event.message}`);
         break;
       case 'step':
         if (event.phase === 'start') update(event.node, { phase: event.step, since: t, state: 'working', detail: '' });

@@ -19,6 +19,7 @@ import { cloudInitSeedWriter, vdiskmanagerGrower } from '../bringup/real-deps.js
 import type { SimulatedLab, SimulatedLabOptions } from '../../simulators/simulated-lab.js';
 import { apiVerifier, scaledVerifyTimeouts, type ApiVerifierOptions } from '../bringup/verify-step.js';
 import { createBuildView, type ViewMode } from '../bringup/view.js';
+import { defaultKubeAccess } from '../day2/observe.js';
 import { describeError, KubestationError } from '../errors.js';
 import { loadClusterSpec, clusterFilePath } from '../config/load.js';
 import { sshKeyPaths } from '../ssh/keypair.js';
@@ -29,11 +30,16 @@ const usage = `usage: kubestation build-vms [options]
 
 Builds the cluster in cluster.yaml: clones and configures one VM per node,
 powers them on, follows their first boot and verifies the cluster.
-Re-running continues where an earlier run stopped.
+Re-running continues where an earlier run stopped. A worker added to
+cluster.yaml is built and joins the running cluster; the other nodes are
+left alone.
 
 options:
   --cluster <file>        cluster file (default ./cluster.yaml or KUBESTATION_CLUSTER)
-  --dry-run               check and print the plan, change nothing
+  --dry-run               check and print the plan (nodes to build, add and remove), change nothing
+  --prune                 remove the workers cluster.yaml no longer lists: cordon, drain, delete
+                          the Node, the VM, its DHCP reservation and state (without it, such
+                          workers stop the run before any change)
   --concurrency <n>       nodes configured at once (default vmware.concurrency)
   --skip-verify           do not run the cluster checks at the end
   --merge-kubeconfig      also merge the admin context into ~/.kube/config (or KUBECONFIG)
@@ -99,6 +105,7 @@ export function simulateTimingFromEnv(env: NodeJS.ProcessEnv): SimulateTiming {
 export const buildVmsOptions = {
   cluster: { type: 'string' },
   'dry-run': { type: 'boolean', default: false },
+  prune: { type: 'boolean', default: false },
   concurrency: { type: 'string' },
   'skip-verify': { type: 'boolean', default: false },
   'merge-kubeconfig': { type: 'boolean', default: false },
@@ -152,6 +159,7 @@ export async function runBuildVms(ctx: CommandContext, overrides: BuildVmsComman
       growDisk: growDescriptorDisk,
       // The fake API server trusts the cluster's own CA, so verify uses the real admin kubeconfig.
       verify: values['skip-verify'] ? undefined : apiVerifier({ server: lab.kubeApi?.url, verify: sim.verify ?? { intervalMs: 100 } }),
+      kube: { ...defaultKubeAccess(spec, {}), server: lab.kubeApi?.url ?? 'https://127.0.0.1:9' },
     });
   } else {
     const client = overrides.vmrest ?? (await createVmrestClient({ env: ctx.env, vmrestUrl: spec.vmware.vmrestUrl, prompt: process.stdin.isTTY ? terminalPrompt() : undefined }));
@@ -161,6 +169,7 @@ export async function runBuildVms(ctx: CommandContext, overrides: BuildVmsComman
       clonesFolder: overrides.clonesFolder ?? (await findClonesFolder(spec.vmware.vmFolder, ctx.env)),
       growDisk: overrides.growDisk ?? vdiskmanagerGrower(spec, ctx.env),
       verify: values['skip-verify'] ? undefined : (overrides.verify ?? apiVerifier({ server: ctx.env.KUBESTATION_API_SERVER || undefined, verify: { timeouts: scaledVerifyTimeouts(deadlineScale) } })),
+      kube: defaultKubeAccess(spec, ctx.env),
     });
   }
   deps.writeSeed = overrides.writeSeed ?? cloudInitSeedWriter();
@@ -184,6 +193,7 @@ export async function runBuildVms(ctx: CommandContext, overrides: BuildVmsComman
   try {
     const result = await buildVms(spec, { ...deps, emit: view.emit }, {
       dryRun: values['dry-run'],
+      prune: values.prune,
       concurrency,
       signal: abort.signal,
       timing: { deadlineScale, ...(pollMs ? { pollMs } : {}) },

@@ -1,5 +1,9 @@
+import { existsSync } from 'node:fs';
 import type { CommandContext } from './context.js';
 import { parseCommandArgs } from './args.js';
+import { compareWithBuilt, controlPlaneRemovedError, formatMembershipChange, type MembershipChange } from '../bringup/membership.js';
+import { buildStatePath, readBuildState } from '../bringup/state.js';
+import { describeError } from '../errors.js';
 import { checkClusterSpec, clusterFilePath, readClusterFile } from '../config/load.js';
 import type { ClusterSpec } from '../config/model.js';
 import { formatProblem } from '../config/problems.js';
@@ -60,6 +64,28 @@ function renderSummary(spec: ClusterSpec, file: string): string {
   ].join('\n');
 }
 
+/**
+ * What cluster.yaml adds to and removes from the lab build-vms recorded
+ * (state.json); undefined when nothing was built yet. The record only: the
+ * build plan (`build-vms --dry-run`) also finds VMs by their marker.
+ */
+async function changeAgainstBuiltLab(spec: ClusterSpec): Promise<MembershipChange | undefined> {
+  if (!existsSync(buildStatePath(spec.stateDir))) return undefined;
+  const state = await readBuildState(spec.stateDir, spec.name);
+  if (Object.keys(state.nodes).length === 0) return undefined;
+  return compareWithBuilt(spec, state);
+}
+
+function renderChange(spec: ClusterSpec, change: MembershipChange): string {
+  const file = buildStatePath(spec.stateDir);
+  const lines = formatMembershipChange(change, { prune: false });
+  if (lines.length === 0) return `built lab (${file}): cluster.yaml adds and removes no node\n`;
+  const how: string[] = [];
+  if (change.add.length > 0) how.push('`npx kubestation build-vms` builds what is added');
+  if (change.remove.some((r) => !r.controlPlane)) how.push('`npx kubestation build-vms --prune` removes what is removed');
+  return [`built lab (${file}): cluster.yaml changes it`, ...lines, ...(how.length ? [`(${how.join('; ')})`] : []), ''].join('\n');
+}
+
 export async function run(ctx: CommandContext): Promise<number> {
   const args = parseCommandArgs(ctx, { command: 'validate', help, options: { cluster: { type: 'string' }, json: { type: 'boolean', default: false } } });
   if (!args) return 0;
@@ -67,14 +93,26 @@ export async function run(ctx: CommandContext): Promise<number> {
   const file = clusterFilePath(ctx.cwd, values.cluster, ctx.env);
   const { text, problem } = await readClusterFile(file);
   const { spec, problems } = problem || text === undefined ? { spec: undefined, problems: [problem!] } : checkClusterSpec(text, { sourcePath: file });
+  const change = spec ? await changeAgainstBuiltLab(spec) : undefined;
+  const controlPlaneRemoved = change?.remove.find((r) => r.controlPlane);
+  const refusal = spec && controlPlaneRemoved ? controlPlaneRemovedError(spec, controlPlaneRemoved) : undefined;
   if (values.json) {
-    ctx.stdout.write(`${JSON.stringify(spec ? { valid: true, file, summary: summarizeSpec(spec) } : { valid: false, file, problems }, null, 2)}\n`);
-    return spec ? 0 : 1;
+    const changes = change ? { add: change.add, remove: change.remove.map((r) => ({ node: r.node, controlPlane: r.controlPlane })) } : undefined;
+    const report = spec
+      ? { valid: refusal === undefined, file, summary: summarizeSpec(spec), ...(changes ? { changes } : {}), ...(refusal ? { problems: [{ code: refusal.code, message: describeError(refusal) }] } : {}) }
+      : { valid: false, file, problems };
+    ctx.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return spec && !refusal ? 0 : 1;
   }
   if (!spec) {
     ctx.stderr.write(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${problems.map((p) => `  - ${formatProblem(p)}\n`).join('')}`);
     return 1;
   }
   ctx.stdout.write(renderSummary(spec, file));
+  if (change) ctx.stdout.write(renderChange(spec, change));
+  if (refusal) {
+    ctx.stderr.write(`${file}: ${describeError(refusal)}\n`);
+    return 1;
+  }
   return 0;
 }

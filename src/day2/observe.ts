@@ -31,7 +31,7 @@ export interface NodeVm {
 }
 
 /** True when the VM carries this cluster's marker for exactly this node. */
-export function isOwnedBy(vm: ObservedVm | undefined, node: NodeSpec): boolean {
+export function isOwnedBy(vm: ObservedVm | undefined, node: Pick<NodeSpec, 'name'>): boolean {
   return vm !== undefined && vm.ownership.kind === 'ours' && vm.ownership.node === node.name;
 }
 
@@ -55,7 +55,7 @@ export async function observeNodeVms(spec: ClusterSpec, vmrest: Day2Vmrest, stat
 }
 
 /** `<clonesFolder>/<node>/<node>.vmx`: where a clone of the node lands (and may linger unregistered). */
-export function expectedCloneVmx(clonesFolder: string | undefined, node: NodeSpec): string | undefined {
+export function expectedCloneVmx(clonesFolder: string | undefined, node: Pick<NodeSpec, 'name'>): string | undefined {
   return clonesFolder ? path.join(clonesFolder, node.name, `${node.name}.vmx`) : undefined;
 }
 

@@ -18,22 +18,21 @@
  * valid), then each worker in cluster.yaml order once kubeadm init is done.
  */
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { applyNode, BuildInterruptedError, locateVm, type AppliedVm, type ApplyContext } from '../bringup/apply.js';
+import { applyNode, BuildInterruptedError, type AppliedVm, type ApplyContext } from '../bringup/apply.js';
 import { detachSeedIso } from '../bringup/finish.js';
 import { ConsoleFollower, type FollowTiming } from '../bringup/follow.js';
-import { describeOwnership, inspectOwnership } from '../bringup/ownership.js';
 import { nodePaths } from '../bringup/paths.js';
 import type { BuildEvent, BuildEventSink, DiskGrower, SeedIsoWriter } from '../bringup/ports.js';
 import { PreflightError, runPreflight, type PreflightDeps } from '../bringup/preflight.js';
-import { APPLY_STEPS, BuildStateStore, cloneUnfinished } from '../bringup/state.js';
+import { APPLY_STEPS, BuildStateStore } from '../bringup/state.js';
 import { KubestationError } from '../errors.js';
-import { drainNode, findCondition, KubeApiError, KubeNotFoundError, KubeTimeoutError, waitUntil, type KubeClient } from '../kube/index.js';
+import { findCondition, KubeApiError, waitUntil, type KubeClient } from '../kube/index.js';
 import { mintBootstrapToken } from '../pki/index.js';
 import type { ClusterSpec, NodeSpec } from '../config/model.js';
-import { expectedCloneVmx, fileExists, isOwnedBy, observeVm, probeApi, type ApiProbe, type KubeAccess, type ObservedVm } from './observe.js';
+import { probeApi, type ApiProbe, type KubeAccess, type ObservedVm } from './observe.js';
 import type { Day2Log, Day2Vmrest } from './ports.js';
+import { ownNodeVm, removeNodeVm, retireNodeObject, type NodeVmContext } from './node-removal.js';
 import { mintTokenThroughApi, readStoredToken, tokenUnusableError } from './token.js';
 
 export interface RebuildDeps {
@@ -147,44 +146,18 @@ class Rebuild {
     };
   }
 
-  /** The node's VM if vmrest lists one; throws when that VM is not ours (checked before any change, and again before deleting). */
-  async ownVm(node: NodeSpec): Promise<ObservedVm | undefined> {
-    const found = await locateVm({ vmrest: this.deps.vmrest, store: this.store }, node);
-    if (!found) return undefined;
-    const vm = await observeVm(this.deps.vmrest, found, this.spec.name);
-    // An unmarked VM is ours only as the leftover of a clone whose marker was never written.
-    const interruptedClone = vm.ownership.kind === 'unmarked' && cloneUnfinished(this.store.node(node.name));
-    if (!isOwnedBy(vm, node) && !interruptedClone) {
-      throw new KubestationError('VM_NOT_OWNED', `refusing to rebuild "${node.name}": its VM ${vm.vmxPath} belongs to ${describeOwnership(vm.ownership)}, not to node "${node.name}" of cluster "${this.spec.name}"; nothing was changed`, {
-        fix: `kubestation only deletes VMs it created. Rename or move that VM in Workstation, or rename node "${node.name}" in cluster.yaml`,
-      });
-    }
-    return vm;
+  #vmContext(): NodeVmContext {
+    return { spec: this.spec, vmrest: this.deps.vmrest, store: this.store, clonesFolder: this.deps.clonesFolder, log: this.deps.log };
   }
 
-  /** Powers off and deletes the node's VM, if there is one and it is ours; also clears an unregistered clone folder of ours. */
-  async removeVm(node: NodeSpec): Promise<void> {
-    const { vmrest, log } = this.deps;
-    const vm = await this.ownVm(node);
-    if (vm) {
-      if (vm.power !== 'poweredOff') {
-        log(`${node.name}: powering off ${vm.vmxPath} (${vm.power ?? 'state unknown'})`);
-        await vmrest.setPowerState(vm.id, 'off');
-      }
-      await vmrest.deleteVm(vm.id);
-      log(`${node.name}: deleted the VM ${vm.vmxPath}`);
-    } else {
-      const vmx = expectedCloneVmx(this.deps.clonesFolder, node);
-      const ownership = fileExists(vmx) ? await inspectOwnership(vmx, this.spec.name) : undefined;
-      if (vmx && ownership?.kind === 'ours' && ownership.node === node.name) {
-        // Ours but not in the library (removed from it, or a half-built clone): its files are ours to clear.
-        await rm(path.dirname(vmx), { recursive: true, force: true });
-        log(`${node.name}: removed ${path.dirname(vmx)}, a VM folder of this node that is not in Workstation's library`);
-      } else {
-        log(`${node.name}: no VM to delete (vmrest lists none for this node)`);
-      }
-    }
-    // The node's record still describes the old VM: applyNode's clone step resets it before cloning.
+  /** The node's VM if vmrest lists one; throws when that VM is not ours (checked before any change, and again before deleting). */
+  ownVm(node: NodeSpec): Promise<ObservedVm | undefined> {
+    return ownNodeVm(this.#vmContext(), node, 'rebuild');
+  }
+
+  /** Powers off and deletes the node's VM, if there is one and it is ours. The node's record still describes the old VM: applyNode's clone step resets it before cloning. */
+  removeVm(node: NodeSpec): Promise<void> {
+    return removeNodeVm(this.#vmContext(), node, 'rebuild');
   }
 
   /** Clone, configure, seed and power on (build-vms' applyNode), then follow its console from power-on. */
@@ -234,22 +207,14 @@ class Rebuild {
 }
 
 /** Cordon, drain (bounded) and delete the Node object; a drain that runs out of time only warns. */
-async function retireNodeObject(run: Rebuild, client: KubeClient, node: NodeSpec): Promise<void> {
-  const { log } = run.deps;
-  log(`${node.name}: cordon and drain`);
-  try {
-    const drained = await drainNode(client, node.name, { timeoutMs: run.options.drainTimeoutMs ?? defaultDrainTimeoutMs, intervalMs: run.options.apiPollMs ?? 1000, signal: run.signal });
-    log(`${node.name}: drained (${drained.evicted.length} pod(s) evicted, ${drained.skipped.length} DaemonSet/static pod(s) left)`);
-  } catch (error) {
-    if (!(error instanceof KubeTimeoutError)) throw error;
-    run.warn(`drain did not finish in time (${error.message}); going on: the pods left are removed with the Node object`, node.name);
-  }
-  try {
-    await client.deleteNode(node.name);
-    log(`${node.name}: deleted the Node object`);
-  } catch (error) {
-    if (!(error instanceof KubeNotFoundError)) throw error;
-  }
+function retireNode(run: Rebuild, client: KubeClient, node: NodeSpec): Promise<void> {
+  return retireNodeObject(client, node.name, {
+    drainTimeoutMs: run.options.drainTimeoutMs ?? defaultDrainTimeoutMs,
+    pollMs: run.options.apiPollMs ?? 1000,
+    signal: run.signal,
+    log: run.deps.log,
+    warn: (message, name) => run.warn(message, name),
+  });
 }
 
 async function rebuildWorker(run: Rebuild, node: NodeSpec, api: ApiProbe): Promise<void> {
@@ -258,7 +223,7 @@ async function rebuildWorker(run: Rebuild, node: NodeSpec, api: ApiProbe): Promi
     // Token first: if it cannot be registered nothing has been changed yet.
     const token = await mintTokenThroughApi(spec, api.client, run.now());
     deps.log(`${node.name}: registered a fresh join token (Secret kube-system/bootstrap-token-${token.id}, valid ${spec.kubernetes.bootstrapTokenTtl})`);
-    if (api.nodes.some((n) => n.metadata.name === node.name)) await retireNodeObject(run, api.client, node);
+    if (api.nodes.some((n) => n.metadata.name === node.name)) await retireNode(run, api.client, node);
     else deps.log(`${node.name}: not registered with the API server; nothing to drain`);
   } else {
     const stored = await readStoredToken(spec, run.now());

@@ -40,20 +40,25 @@ export async function readStoredToken(spec: ClusterSpec, now: Date = new Date())
 export async function mintTokenThroughApi(spec: ClusterSpec, client: KubeClient, now: Date = new Date()): Promise<BootstrapToken> {
   const token = generateBootstrapToken();
   const expiresAt = tokenExpiry(spec.kubernetes.bootstrapTokenTtl, now);
-  await createBootstrapTokenSecret(client, token, { ...(expiresAt ? { expiresAt } : {}), description: `kubestation rebuild-node join token for cluster ${spec.name}` });
+  await createBootstrapTokenSecret(client, token, { ...(expiresAt ? { expiresAt } : {}), description: `kubestation join token for cluster ${spec.name}` });
   return mintBootstrapToken(spec.stateDir, token, now);
 }
 
-/** The error when a worker would be rebuilt with a token the control plane no longer accepts. */
-export function tokenUnusableError(spec: ClusterSpec, node: string, apiReason: string, stored: StoredToken | undefined): KubestationError {
+/** What a worker would be given the token for: rebuild-node, or build-vms adding it to the running cluster. */
+export type TokenUse = { code: 'REBUILD_NO_VALID_TOKEN'; verb: 'rebuild'; command: 'rebuild-node' } | { code: 'JOIN_NO_VALID_TOKEN'; verb: 'add'; command: 'build-vms' };
+export const REBUILD_TOKEN_USE: TokenUse = { code: 'REBUILD_NO_VALID_TOKEN', verb: 'rebuild', command: 'rebuild-node' };
+export const ADD_TOKEN_USE: TokenUse = { code: 'JOIN_NO_VALID_TOKEN', verb: 'add', command: 'build-vms' };
+
+/** The error when a worker would be built with a token the control plane no longer accepts. */
+export function tokenUnusableError(spec: ClusterSpec, node: string, apiReason: string, stored: StoredToken | undefined, use: TokenUse = REBUILD_TOKEN_USE): KubestationError {
   const state = stored
     ? `the recorded join token expired (at the latest on ${stored.expiresAt?.toISOString()}, ${spec.kubernetes.bootstrapTokenTtl} after ${stored.recordedAt.toISOString()})`
     : `there is no readable join token in ${clusterSecretPaths(spec.stateDir).bootstrapToken}`;
   return new KubestationError(
-    'REBUILD_NO_VALID_TOKEN',
-    `cannot rebuild "${node}": the Kubernetes API server does not answer (${apiReason}), so no new join token can be registered, and ${state}. A rebuilt worker could not join; nothing was changed`,
+    use.code,
+    `cannot ${use.verb} "${node}": the Kubernetes API server does not answer (${apiReason}), so no new join token can be registered, and ${state}. The worker could not join; nothing was changed`,
     {
-      fix: `make the API server reachable (power on "${spec.controlPlane.name}", check this PC's address on ${spec.networks.hostOnly.vmnet}) and run rebuild-node again: it registers a fresh token. If the control plane itself is broken, rebuild it with \`kubestation rebuild-node ${spec.controlPlane.name} --force\` (re-creates the cluster)`,
+      fix: `make the API server reachable (power on "${spec.controlPlane.name}", check this PC's address on ${spec.networks.hostOnly.vmnet}) and run ${use.command} again: it registers a fresh token. If the control plane itself is broken, rebuild it with \`kubestation rebuild-node ${spec.controlPlane.name} --force\` (re-creates the cluster)`,
     },
   );
 }

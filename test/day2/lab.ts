@@ -8,7 +8,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { buildVms } from '../../src/bringup/build-vms.js';
+import { buildVms, type BuildVmsDeps } from '../../src/bringup/build-vms.js';
 import type { BuildEvent } from '../../src/bringup/ports.js';
 import { growDescriptorDisk, writeSimulatedTemplate } from '../../simulators/simulated-lab.js';
 import { cloudInitSeedWriter } from '../../src/bringup/real-deps.js';
@@ -52,6 +52,10 @@ export interface Day2Lab {
   events: BuildEvent[];
   logs: string[];
   rebuildDeps(overrides?: Partial<RebuildDeps>): RebuildDeps;
+  /** build-vms' dependencies on this lab (events into `events`, the fake API server as the cluster's). */
+  buildDeps(overrides?: Partial<BuildVmsDeps>): BuildVmsDeps;
+  /** Stage timing for build-vms and rebuild-node in tests. */
+  timing: { deadlineScale: number; pollMs: number };
   /** Rebuild options with test timing (tiny polls, scaled deadlines). */
   fast: RebuildOptions;
   /** Node VMs in the simulator (template excluded), by node name. */
@@ -129,21 +133,20 @@ export async function startDay2Lab(options: Day2LabOptions = {}): Promise<Day2La
   const kubeAccess: KubeAccess = { kubeconfig: clusterSecretPaths(spec.stateDir).adminKubeconfig, server: kubeApi.url, requestTimeoutMs: 2_000 };
   const timing = { deadlineScale: 0.01, pollMs: 5 };
 
+  const buildDeps = (overrides: Partial<BuildVmsDeps> = {}): BuildVmsDeps => ({
+    vmrest: client,
+    writeSeed: cloudInitSeedWriter(),
+    growDisk: growDescriptorDisk,
+    verify: undefined,
+    emit: (e) => events.push(e),
+    clonesFolder,
+    sshIdentityFile: undefined,
+    kube: kubeAccess,
+    freeBytes: async () => 10 * 2 ** 40,
+    ...overrides,
+  });
   if (options.build !== false) {
-    const result = await buildVms(
-      spec,
-      {
-        vmrest: client,
-        writeSeed: cloudInitSeedWriter(),
-        growDisk: growDescriptorDisk,
-        verify: undefined,
-        emit: () => undefined,
-        clonesFolder,
-        sshIdentityFile: undefined,
-        freeBytes: async () => 10 * 2 ** 40,
-      },
-      { timing },
-    );
+    const result = await buildVms(spec, buildDeps({ emit: () => undefined }), { timing });
     if (result.status !== 'ready') throw new Error(`day2 lab: build ended ${result.status}`);
   }
 
@@ -160,6 +163,8 @@ export async function startDay2Lab(options: Day2LabOptions = {}): Promise<Day2La
     events,
     logs,
     fast: { timing, drainTimeoutMs: 2_000, readyTimeoutMs: 5_000, apiPollMs: 10 },
+    timing,
+    buildDeps,
     rebuildDeps(overrides = {}) {
       return {
         vmrest: client,
