@@ -10,6 +10,19 @@ export interface FakeNode {
   internalIP: string;
   /** false: Ready=False ("cni plugin not initialized"), with the not-ready taint. Default true. */
   ready?: boolean;
+  /**
+   * 'stopped': the kubelet no longer posts status (service stopped, or no route to the API server): the
+   * node controller sets Ready=Unknown with the unreachable taints and marks the node's pods not ready;
+   * nothing new starts there and its pods' logs cannot be fetched. Default 'running'.
+   */
+  kubelet?: 'running' | 'stopped';
+  /** ufw on this node blocks 30000-32767/tcp: connections to its NodePorts get no answer. Default false. */
+  nodePortsBlocked?: boolean;
+  /**
+   * The first N script containers started on this node hang in their first network call (a starved or
+   * wedged node) and end only when killed, e.g. at the pod's activeDeadlineSeconds. Default 0.
+   */
+  stalledScriptRuns?: number;
   kubeletVersion: string;
   /** Seconds this node's clock is ahead (+) or behind (−) the control plane. */
   clockOffsetSeconds?: number;
@@ -27,6 +40,12 @@ export interface KubeApiScenario {
   coreDnsCrashLoop: boolean;
   /** Pod-to-pod packets between different nodes are dropped (VXLAN blocked). */
   crossNodePodTraffic: 'ok' | 'dropped';
+  /** Node pairs whose pod-to-pod packets are dropped both ways (VXLAN blocked between just these two). */
+  droppedPodPaths: [string, string][];
+  /** Whether CoreDNS reaches its upstream resolvers (the nodes' DNS servers): if not, names outside the cluster get SERVFAIL. */
+  dnsUpstream: 'reachable' | 'unreachable';
+  /** Names outside the cluster and the address the upstream resolvers give (documentation addresses: nothing connects to them). */
+  externalNames: Record<string, string>;
   /** Traffic to Service ClusterIPs and NodePorts is not forwarded (kube-proxy rules missing). */
   serviceTraffic: 'ok' | 'dropped';
   /** Namespaces whose pods never finish terminating unless force-deleted (gracePeriodSeconds 0). */
@@ -50,6 +69,9 @@ export function healthySeedLab(overrides: Partial<KubeApiScenario> & { minor?: s
     dnsDomain: 'cluster.local',
     coreDnsCrashLoop: false,
     crossNodePodTraffic: 'ok',
+    droppedPodPaths: [],
+    dnsUpstream: 'reachable',
+    externalNames: { 'registry.k8s.io': '192.0.2.10' },
     serviceTraffic: 'ok',
     stuckNamespaces: [],
     ...rest,
@@ -65,6 +87,10 @@ export const brokenSeedLab = {
   nodeNotReady: (node = 'k8s-worker2') => withNode({ ...healthySeedLab(), name: `${node} NotReady` }, node, { ready: false }),
   coreDnsCrashLoop: () => ({ ...healthySeedLab(), name: 'CoreDNS CrashLoopBackOff', coreDnsCrashLoop: true }),
   crossNodeTrafficDropped: () => ({ ...healthySeedLab(), name: 'cross-node pod traffic dropped', crossNodePodTraffic: 'dropped' as const }),
+  nodePairDropped: (a = 'k8s-worker1', b = 'k8s-worker2') => ({ ...healthySeedLab(), name: `pod traffic ${a} <-> ${b} dropped`, droppedPodPaths: [[a, b]] as [string, string][] }),
+  kubeletStopped: (node = 'k8s-worker2') => withNode({ ...healthySeedLab(), name: `${node} kubelet stopped` }, node, { kubelet: 'stopped' }),
+  nodePortsBlocked: (node = 'k8s-worker1') => withNode({ ...healthySeedLab(), name: `${node} firewall blocks NodePorts` }, node, { nodePortsBlocked: true }),
+  dnsUpstreamUnreachable: () => ({ ...healthySeedLab(), name: 'DNS upstream unreachable', dnsUpstream: 'unreachable' as const }),
   serviceTrafficDropped: () => ({ ...healthySeedLab(), name: 'Service traffic not forwarded', serviceTraffic: 'dropped' as const }),
   stuckWorkload: (namespace: string) => ({ ...healthySeedLab(), name: 'stuck workload', stuckNamespaces: [namespace] }),
   clockSkew: (node = 'k8s-worker1', seconds = 42) => withNode({ ...healthySeedLab(), name: `${node} clock skew` }, node, { clockOffsetSeconds: seconds }),

@@ -16,15 +16,18 @@
  *
  * Every request is recorded (method, path, query, parsed body, user).
  */
-import { randomUUID, X509Certificate } from 'node:crypto';
+import { randomInt, randomUUID, X509Certificate } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import https from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { KubeObject, Node, Pod, Service, Status, Taint, Toleration } from '../src/kube/types.js';
 import { type CertificateAndKey, createClusterCa, issueClientCertificate, issueServerCertificate } from '../src/pki/certificates.js';
 import { renderKubeconfig } from '../src/pki/kubeconfig.js';
-import { runContainerScript } from './fake-kubelet.js';
+import { installStubs, startContainerScript, type NetworkView, type RunningScript } from './fake-kubelet.js';
 import type { FakeNode, KubeApiScenario } from './kube-api-scenarios.js';
 
 export interface RecordedRequest {
@@ -93,6 +96,8 @@ interface PodRuntime {
   logs: string;
   previousLogs: string;
   removeAt?: number;
+  /** A script container still running (killed when the pod goes). */
+  script?: RunningScript;
 }
 
 export class KubeApiSimulator {
@@ -111,6 +116,10 @@ export class KubeApiSimulator {
   private running = new Set<Promise<void>>();
   private port = 0;
   private readonly faults: Array<KubeApiFault & { hits: number }> = [];
+  /** Where the fake kubelet's dig/curl/date stubs live (written once). */
+  private stubsDir = '';
+  /** Script containers started per node (for FakeNode.stalledScriptRuns). */
+  private readonly scriptRuns = new Map<string, number>();
 
   private constructor(options: KubeApiSimulatorOptions, ca: CertificateAndKey, serverCert: CertificateAndKey) {
     this.scenario = options.scenario;
@@ -121,6 +130,9 @@ export class KubeApiSimulator {
       { key: serverCert.keyPem, cert: serverCert.certPem, ca: ca.certPem, requestCert: true, rejectUnauthorized: false },
       (req, res) => void this.handle(req, res),
     );
+    // The real API server keeps idle connections open far longer than Node's 5 s default; a short
+    // server-side timeout races with the client reusing the connection (ECONNRESET under load).
+    this.server.keepAliveTimeout = 120_000;
     this.timer = setInterval(() => this.tick(), 10);
     this.timer.unref();
     this.populate();
@@ -130,6 +142,8 @@ export class KubeApiSimulator {
     const ca = options.ca ?? (await createClusterCa());
     const serverCert = await issueServerCertificate(ca, { commonName: 'kube-apiserver', dnsNames: ['localhost', 'kubernetes'], ipAddresses: ['127.0.0.1'] });
     const sim = new KubeApiSimulator(options, ca, serverCert);
+    sim.stubsDir = await mkdtemp(path.join(tmpdir(), 'kubestation-fake-kubelet-stubs-'));
+    await installStubs(sim.stubsDir);
     await new Promise<void>((resolve) => sim.server.listen(0, '127.0.0.1', resolve));
     sim.port = (sim.server.address() as AddressInfo).port;
     return sim;
@@ -149,7 +163,10 @@ export class KubeApiSimulator {
     clearInterval(this.timer);
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // Like a node shutting down: every container still running is killed (its whole process group).
+    for (const runtime of this.runtime.values()) runtime.script?.stop();
     await Promise.all(this.running);
+    await rm(this.stubsDir, { recursive: true, force: true });
   }
 
   // Store access for tests
@@ -254,9 +271,12 @@ export class KubeApiSimulator {
 
   private nodeObject(node: FakeNode, index: number): Node {
     const ready = node.ready !== false;
+    const kubeletStopped = node.kubelet === 'stopped';
     const taints: Taint[] = [];
     if (node.role === 'control-plane' && this.scenario.controlPlaneTaint) taints.push({ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' });
-    if (!ready) {
+    if (kubeletStopped) {
+      taints.push({ key: 'node.kubernetes.io/unreachable', effect: 'NoSchedule' }, { key: 'node.kubernetes.io/unreachable', effect: 'NoExecute' });
+    } else if (!ready) {
       taints.push({ key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' }, { key: 'node.kubernetes.io/not-ready', effect: 'NoExecute' });
     }
     const now = new Date().toISOString();
@@ -283,7 +303,9 @@ export class KubeApiSimulator {
         conditions: [
           { type: 'MemoryPressure', status: 'False', reason: 'KubeletHasSufficientMemory', lastHeartbeatTime: now },
           { type: 'DiskPressure', status: 'False', reason: 'KubeletHasNoDiskPressure', lastHeartbeatTime: now },
-          ready
+          kubeletStopped
+            ? { type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastHeartbeatTime: new Date(Date.now() - 300_000).toISOString() }
+            : ready
             ? { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: now }
             : {
                 type: 'Ready',
@@ -306,6 +328,8 @@ export class KubeApiSimulator {
     const stored = this.put({ apiVersion: 'v1', kind: 'Pod', ...pod } as Pod) as Pod;
     this.runtime.set(keyOf(stored), { started: true, logs: '', previousLogs: '' });
     this.markRunning(stored, node, hostNetwork ? node.internalIP : this.allocatePodIp(node.name));
+    // The node controller marks the pods of a node whose kubelet went silent not ready (MarkPodsNotReady).
+    if (node.kubelet === 'stopped') stored.status!.conditions = readyConditions(false);
     return stored;
   }
 
@@ -335,6 +359,7 @@ export class KubeApiSimulator {
 
   private remove(object: KubeObject): void {
     this.store.delete(storeKey(object.kind!, object.metadata.namespace, object.metadata.name!));
+    this.runtime.get(keyOf(object))?.script?.stop();
     this.runtime.delete(keyOf(object));
   }
 
@@ -555,6 +580,7 @@ export class KubeApiSimulator {
       pod.metadata.deletionGracePeriodSeconds = grace;
       const runtime = this.runtime.get(keyOf(pod));
       if (runtime) runtime.removeAt = Date.now() + this.podTerminationMs;
+      runtime?.script?.stop(); // the kubelet stops the containers of a pod being deleted
       this.put(pod);
     }
     return pod;
@@ -593,6 +619,11 @@ export class KubeApiSimulator {
     }
     const runtime = this.runtime.get(keyOf(pod));
     if (!runtime?.started) throw new ApiFailure(400, 'BadRequest', `container "${container}" in pod "${name}" is waiting to start: ContainerCreating`);
+    const node = this.nodeSpec(pod.spec?.nodeName);
+    if (node?.kubelet === 'stopped') {
+      // The API server proxies log requests to the kubelet, which does not answer.
+      throw new ApiFailure(500, 'InternalError', `Get "https://${node.internalIP}:10250/containerLogs/${namespace}/${name}/${container}": dial tcp ${node.internalIP}:10250: connect: connection refused`);
+    }
     let text = params.get('previous') === 'true' ? runtime.previousLogs : runtime.logs;
     const tail = params.get('tailLines');
     if (tail) text = text.split('\n').filter(Boolean).slice(-Number(tail)).map((l) => `${l}\n`).join('');
@@ -641,7 +672,7 @@ export class KubeApiSimulator {
 
   private startPod(pod: Pod, runtime: PodRuntime): void {
     const node = this.nodeSpec(pod.spec!.nodeName);
-    if (!node || node.ready === false) return; // no kubelet to start it
+    if (!node || node.ready === false || node.kubelet === 'stopped') return; // no kubelet to start it
     runtime.started = true;
     const podIp = pod.spec!.hostNetwork ? node.internalIP : this.allocatePodIp(node.name);
     const container = pod.spec!.containers[0]!;
@@ -651,18 +682,33 @@ export class KubeApiSimulator {
     pod.status!.conditions = readyConditions(false);
     pod.status!.containerStatuses![0]!.ready = false;
     const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value ?? '']));
-    const run = runContainerScript({
-      script,
-      env,
-      networkTable: this.networkTable(node),
-      clockOffsetSeconds: node.clockOffsetSeconds ?? 0,
-      terminationMessagePath: container.terminationMessagePath ?? '/dev/termination-log',
-    }).then((result) => {
+    const deadlineSeconds = pod.spec!.activeDeadlineSeconds;
+    const stall = (this.scriptRuns.get(node.name) ?? 0) < (node.stalledScriptRuns ?? 0);
+    this.scriptRuns.set(node.name, (this.scriptRuns.get(node.name) ?? 0) + 1);
+    const run = (async () => {
+      const handle = await startContainerScript({
+        stubsDir: this.stubsDir,
+        script,
+        env,
+        network: this.networkView(node),
+        clockOffsetSeconds: node.clockOffsetSeconds ?? 0,
+        terminationMessagePath: container.terminationMessagePath ?? '/dev/termination-log',
+        ...(typeof deadlineSeconds === 'number' ? { deadlineMs: deadlineSeconds * 1000 } : {}),
+        stall,
+      });
+      runtime.script = handle;
+      if (this.runtime.get(keyOf(pod)) !== runtime || pod.metadata.deletionTimestamp) handle.stop(); // deleted while starting
+      const result = await handle.result;
+      runtime.script = undefined;
       runtime.logs = result.stdout;
       const current = this.store.get(keyOf(pod)) as Pod | undefined;
       if (!current) return;
       const message = result.terminationMessage || (container.terminationMessagePolicy === 'FallbackToLogsOnError' && result.exitCode !== 0 ? result.stdout.slice(-2048) : '');
       current.status!.phase = result.exitCode === 0 ? 'Succeeded' : 'Failed';
+      if (result.killed === 'deadline') {
+        current.status!.reason = 'DeadlineExceeded';
+        current.status!.message = 'Pod was active on the node longer than the specified deadline';
+      }
       current.status!.conditions = readyConditions(false);
       const finishedAt = new Date().toISOString();
       current.status!.containerStatuses = [
@@ -675,7 +721,7 @@ export class KubeApiSimulator {
         },
       ];
       this.put(current);
-    });
+    })();
     const tracked = run.finally(() => this.running.delete(tracked));
     this.running.add(tracked);
   }
@@ -721,58 +767,64 @@ export class KubeApiSimulator {
     }
   }
 
-  // The simulated network, as seen from one node (see fake-kubelet.ts for the table format).
+  // The simulated network, as seen from one node (what the fake kubelet's stubs answer).
 
-  private reachable(from: string, to: string): boolean {
-    return from === to || this.scenario.crossNodePodTraffic === 'ok';
+  /** Whether pod traffic between pods on these two nodes gets through the overlay. */
+  private podPathWorks(from: string, to: string): boolean {
+    if (from === to) return true;
+    if (this.scenario.crossNodePodTraffic !== 'ok') return false;
+    return !this.scenario.droppedPodPaths.some(([a, b]) => (a === from && b === to) || (a === to && b === from));
   }
 
-  private readyBackends(service: Service): Pod[] {
-    const selector = service.spec?.selector;
-    if (!selector) return [];
-    return this.objects<Pod>('pods', service.metadata.namespace).filter(
-      (p) => !p.metadata.deletionTimestamp && Object.entries(selector).every(([k, v]) => p.metadata.labels?.[k] === v) && isReady(p),
-    );
+  /**
+   * A new connection to a Service through kube-proxy on node `via`: kube-proxy picks one ready
+   * backend at random (iptables statistic / nftables numgen), so with some backends unreachable
+   * a single request passes or fails by luck, as on a real cluster. Returns the backend that
+   * answers, or undefined for no answer.
+   */
+  private serviceAnswer(via: string, backends: Pod[]): Pod | undefined {
+    if (this.scenario.serviceTraffic !== 'ok' || backends.length === 0) return undefined;
+    const chosen = backends[randomInt(backends.length)]!;
+    return this.podPathWorks(via, chosen.spec!.nodeName!) ? chosen : undefined;
   }
 
-  /** kube-proxy spreads connections over all backends, so one unreachable backend makes the Service unreliable. */
-  private serviceWorksFrom(from: string, service: Service): Pod | undefined {
-    if (this.scenario.serviceTraffic !== 'ok') return undefined;
-    const backends = this.readyBackends(service);
-    if (backends.length === 0 || !backends.every((b) => this.reachable(from, b.spec!.nodeName!))) return undefined;
-    return backends[0];
-  }
-
-  private networkTable(from: FakeNode): string {
-    const lines: string[] = [];
+  private networkView(from: FakeNode): NetworkView {
     const offsetOf = (nodeName: string | undefined) => this.nodeSpec(nodeName)?.clockOffsetSeconds ?? 0;
+    const answer = (backend: Pod) => ({ outcome: 'ok' as const, clockOffsetSeconds: offsetOf(backend.spec!.nodeName), body: backend.metadata.name! });
+    const pods = this.objects<Pod>('pods');
     const services = this.objects<Service>('services');
-    const kubeDns = services.find((s) => s.metadata.namespace === 'kube-system' && s.metadata.name === 'kube-dns');
-    if (!kubeDns || !this.serviceWorksFrom(from.name, kubeDns)) lines.push('dns-down');
+    const backendsOf = (service: Service) => {
+      const selector = service.spec?.selector;
+      if (!selector) return [];
+      return pods.filter((p) => p.metadata.namespace === service.metadata.namespace && !p.metadata.deletionTimestamp && Object.entries(selector).every(([k, v]) => p.metadata.labels?.[k] === v) && isReady(p));
+    };
+    const view: NetworkView = { dnsReachable: false, names: new Map(), dnsDomain: this.scenario.dnsDomain, upstreamReachable: this.scenario.dnsUpstream === 'reachable', tcp: new Map() };
     for (const service of services) {
       const { name, namespace } = service.metadata;
-      for (const dnsName of [`${name}.${namespace}`, `${name}.${namespace}.svc`, `${name}.${namespace}.svc.${this.scenario.dnsDomain}`]) {
-        lines.push(`dns ${dnsName} ${service.spec!.clusterIP}`);
-      }
-      const backend = this.serviceWorksFrom(from.name, service);
+      const backends = backendsOf(service);
+      if (namespace === 'kube-system' && name === 'kube-dns') view.dnsReachable = this.serviceAnswer(from.name, backends) !== undefined;
+      for (const dnsName of [`${name}.${namespace}`, `${name}.${namespace}.svc`, `${name}.${namespace}.svc.${this.scenario.dnsDomain}`]) view.names.set(dnsName, service.spec!.clusterIP!);
       for (const port of service.spec?.ports ?? []) {
-        if (backend) lines.push(`tcp ${service.spec!.clusterIP}:${port.port} ok ${offsetOf(backend.spec!.nodeName)}`);
-        if (port.nodePort) {
-          for (const node of this.scenario.nodes) {
-            const backendFromNode = node.ready !== false && this.reachable(from.name, node.name) ? this.serviceWorksFrom(node.name, service) : undefined;
-            if (backendFromNode) lines.push(`tcp ${node.internalIP}:${port.nodePort} ok ${offsetOf(backendFromNode.spec!.nodeName)}`);
-          }
+        const backend = this.serviceAnswer(from.name, backends);
+        if (backend) view.tcp.set(`${service.spec!.clusterIP}:${port.port}`, answer(backend));
+        if (!port.nodePort) continue;
+        // The NodePort of every node: the host network carries the connection to that node, whose kube-proxy picks a backend.
+        for (const node of this.scenario.nodes) {
+          if (node.ready === false || node.nodePortsBlocked) continue;
+          const viaNode = this.serviceAnswer(node.name, backends);
+          if (viaNode) view.tcp.set(`${node.internalIP}:${port.nodePort}`, answer(viaNode));
         }
       }
     }
-    for (const pod of this.objects<Pod>('pods')) {
+    if (view.upstreamReachable) for (const [name, address] of Object.entries(this.scenario.externalNames)) view.names.set(name, address);
+    for (const pod of pods) {
       const ip = pod.status?.podIP;
       if (!ip || pod.spec?.hostNetwork || pod.status?.phase !== 'Running' || pod.metadata.deletionTimestamp) continue;
-      if (!this.reachable(from.name, pod.spec!.nodeName!)) continue;
+      if (!this.podPathWorks(from.name, pod.spec!.nodeName!)) continue;
       const ports = pod.spec!.containers.flatMap((c) => (c.ports ?? []).map((p) => p.containerPort));
-      for (const port of ports) lines.push(`tcp ${ip}:${port} ${isReady(pod) ? `ok ${offsetOf(pod.spec!.nodeName)}` : 'refused'}`);
+      for (const port of ports) view.tcp.set(`${ip}:${port}`, isReady(pod) ? answer(pod) : { outcome: 'refused' });
     }
-    return `${lines.join('\n')}\n`;
+    return view;
   }
 }
 

@@ -13,7 +13,8 @@ import path from 'node:path';
 import { loadOrCreateClusterSecrets } from '../src/pki/index.js';
 import { GuestSimulator, type GuestBehaviour } from './guest-simulator.js';
 import { KubeApiSimulator } from './kube-api-simulator.js';
-import { healthySeedLab, type KubeApiScenario } from './kube-api-scenarios.js';
+import type { KubeApiScenario } from './kube-api-scenarios.js';
+import { healthyScenarioFor } from './simulated-verify.js';
 import { VmrestSimulator, type VmrestSimulatorOptions } from './vmrest-simulator.js';
 import type { ClusterSpec } from '../src/config/model.js';
 import { TEMPLATE_STATE_VERSION, templateVmFolder, templateVmxPath, writeTemplateState } from '../src/template/state.js';
@@ -119,13 +120,7 @@ export async function startSimulatedLab(baseSpec: ClusterSpec, options: Simulate
   let kubeApi: KubeApiSimulator | undefined;
   if (options.kubeApi) {
     const secrets = await loadOrCreateClusterSecrets({ stateDir: spec.stateDir, clusterName: spec.name, apiEndpoint: spec.kubernetes.apiEndpoint });
-    const scenario = healthySeedLab({
-      minor: spec.kubernetes.minor,
-      nodes: spec.nodes.map((n) => ({ name: n.name, role: n.role, internalIP: n.nics.hostOnly.address, kubeletVersion: `v${spec.kubernetes.patch ?? `${spec.kubernetes.minor}.0`}` })),
-      cni: spec.kubernetes.cni.name,
-      controlPlaneTaint: spec.kubernetes.controlPlaneTaint,
-      dnsDomain: spec.kubernetes.dnsDomain,
-    });
+    const scenario = healthyScenarioFor(spec);
     kubeApi = await KubeApiSimulator.start({ scenario: options.kubeApiScenario?.(scenario) ?? scenario, ca: secrets.ca });
   }
 

@@ -23,6 +23,7 @@ import type { BuildEventSink, BuildVmrest, ClusterVerifier, DiskGrower, SeedIsoW
 import { PreflightError, type PreflightDeps, runPreflight } from './preflight.js';
 import { BuildStateStore } from './state.js';
 import { ClusterVerifyError } from './verify-step.js';
+import { limiter } from '../limiter.js';
 
 export interface BuildVmsDeps {
   vmrest: BuildVmrest;
@@ -91,22 +92,6 @@ async function markedVmsOfOtherNodes(spec: ClusterSpec, vms: VmSummary[]): Promi
     }),
   );
   return found.filter((v): v is MarkedVm => v !== undefined);
-}
-
-/** A counting semaphore: at most `limit` holders at once. */
-function limiter(limit: number): <T>(task: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  const waiting: Array<() => void> = [];
-  return async (task) => {
-    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
-    active++;
-    try {
-      return await task();
-    } finally {
-      active--;
-      waiting.shift()?.();
-    }
-  };
 }
 
 export async function buildVms(spec: ClusterSpec, deps: BuildVmsDeps, options: BuildVmsOptions = {}): Promise<BuildVmsResult> {

@@ -158,7 +158,7 @@ export async function runBuildVms(ctx: CommandContext, overrides: BuildVmsComman
       clonesFolder: lab.clonesFolder,
       growDisk: growDescriptorDisk,
       // The fake API server trusts the cluster's own CA, so verify uses the real admin kubeconfig.
-      verify: values['skip-verify'] ? undefined : apiVerifier({ server: lab.kubeApi?.url, verify: sim.verify ?? { intervalMs: 100 } }),
+      verify: values['skip-verify'] ? undefined : apiVerifier({ server: lab.kubeApi?.url, verify: sim.verify ?? { intervalMs: 100, timeouts: scaledVerifyTimeouts(deadlineScale) } }),
       kube: { ...defaultKubeAccess(spec, {}), server: lab.kubeApi?.url ?? 'https://127.0.0.1:9' },
     });
   } else {

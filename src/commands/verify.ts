@@ -12,9 +12,10 @@ import { clusterFilePath, loadClusterSpec } from '../config/load.js';
 import { renderReport } from '../verify/report.js';
 import { verifyCluster } from '../verify/verify-cluster.js';
 import { clusterNotStarted } from '../day2/not-started.js';
+import { scaledVerifyTimeouts } from '../bringup/verify-step.js';
 import { KubestationError } from '../errors.js';
 
-const help = `usage: kubestation verify [--json] [--kubeconfig path] [--cluster cluster.yaml] [--image ref]
+const help = `usage: kubestation verify [--json] [--kubeconfig path] [--cluster cluster.yaml] [--image ref] [--deadline-scale x]
 
 Checks the cluster from this PC through the Kubernetes API: nodes Ready with the
 right addresses and versions, system pods healthy, and, with short-lived test pods
@@ -26,6 +27,7 @@ clocks. The test pods are always removed afterwards.
                       replaced by KUBESTATION_API_SERVER when that is set)
   --cluster file      default: $KUBESTATION_CLUSTER or ./cluster.yaml
   --image ref         test image (default registry.k8s.io/e2e-test-images/agnhost:2.52)
+  --deadline-scale x  multiply the time the test pods get (e.g. 2 on a slow host)
 `;
 
 export async function run(ctx: CommandContext): Promise<number> {
@@ -37,10 +39,13 @@ export async function run(ctx: CommandContext): Promise<number> {
       kubeconfig: { type: 'string' },
       cluster: { type: 'string' },
       image: { type: 'string' },
+      'deadline-scale': { type: 'string' },
     },
   });
   if (!args) return 0;
   const { values } = args;
+  const deadlineScale = values['deadline-scale'] === undefined ? 1 : Number(values['deadline-scale']);
+  if (!(deadlineScale > 0)) throw new KubestationError('BAD_OPTION', `--deadline-scale must be a positive number, got "${values['deadline-scale']}"`, { fix: 'e.g. --deadline-scale 2' });
   const spec = await loadClusterSpec(clusterFilePath(ctx.cwd, values.cluster, ctx.env));
   if (values.kubeconfig === undefined && existsSync(clusterSecretPaths(spec.stateDir).adminKubeconfig)) {
     // The state folder's kubeconfig: ask its API server only once build-vms has started the control plane.
@@ -53,6 +58,7 @@ export async function run(ctx: CommandContext): Promise<number> {
   try {
     const report = await verifyCluster(spec, client, {
       ...(values.image ? { image: values.image } : {}),
+      timeouts: scaledVerifyTimeouts(deadlineScale),
       log: (line) => ctx.stderr.write(`verify: ${line}\n`),
     });
     ctx.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));

@@ -234,10 +234,10 @@ function clockChecks(spec: ClusterSpec, nodes: Node[], stamps: NodeTimestamp[], 
 /** Node registration, Ready and InternalIP, and the CNI pod per node, through verify's checks. */
 async function clusterChecks(spec: ClusterSpec, client: KubeClient, nodes: Node[]): Promise<DoctorCheck[]> {
   const findings = new Findings();
-  checkNodes(spec, nodes, findings);
+  const nodeCauses = checkNodes(spec, nodes, findings);
   const cni = cniPods(spec);
   const [kubeSystem, cniNamespace] = await Promise.all([client.listPods('kube-system'), client.listPods(cni.namespace)]);
-  checkSystemPods(spec, { kubeSystem, cniNamespace, logTails: new Map() }, findings);
+  checkSystemPods(spec, { kubeSystem, cniNamespace, logTails: new Map(), nodeCauses }, findings);
   const problems = new Map(findings.problems.map((p) => [p.id, p]));
   const verdict = (v: string): CheckStatus => (v === 'pass' ? 'ok' : v === 'warn' ? 'warn' : 'fail');
   const checks: DoctorCheck[] = [];

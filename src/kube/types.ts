@@ -101,6 +101,8 @@ export interface PodSpec {
   tolerations?: Toleration[];
   restartPolicy?: 'Always' | 'OnFailure' | 'Never';
   terminationGracePeriodSeconds?: number;
+  /** The kubelet kills the pod this long after it started (phase Failed, reason DeadlineExceeded). */
+  activeDeadlineSeconds?: number;
   containers: Container[];
   [key: string]: unknown;
 }

@@ -52,7 +52,12 @@ function nodeProblems(spec: ClusterSpec, node: NodeSpec) {
   } satisfies Record<string, Problem>;
 }
 
-export function checkNodes(spec: ClusterSpec, nodes: Node[], findings: Findings): void {
+/**
+ * Checks every node; returns the nodes that are missing or not Ready with the
+ * problem that explains it, so rows about their pods name that one cause.
+ */
+export function checkNodes(spec: ClusterSpec, nodes: Node[], findings: Findings): Map<string, Problem> {
+  const nodeCauses = new Map<string, Problem>();
   const byName = new Map(nodes.map((n) => [n.metadata.name, n]));
   const minor = spec.kubernetes.minor;
   const cni = cniPods(spec);
@@ -62,17 +67,17 @@ export function checkNodes(spec: ClusterSpec, nodes: Node[], findings: Findings)
     const base = { group: 'nodes' as const, node: expected.name };
     if (!node) {
       findings.add({ ...base, check: 'registered', verdict: 'fail', detail: 'not registered with the API server' }, problems.missing);
+      nodeCauses.set(expected.name, problems.missing);
       continue;
     }
     const ready = findCondition(node.status?.conditions, 'Ready');
     if (ready?.status === 'True') {
       findings.add({ ...base, check: 'ready', verdict: 'pass', detail: 'Ready' });
     } else {
-      const networkNotReady = /NetworkReady=false|cni/i.test(ready?.message ?? '');
-      findings.add(
-        { ...base, check: 'ready', verdict: 'fail', detail: `${ready?.status === 'Unknown' ? 'Unknown' : 'NotReady'}: ${ready?.message ?? ready?.reason ?? 'no Ready condition'}` },
-        networkNotReady ? problems.cniNotReady : problems.kubeletDown,
-      );
+      const networkNotReady = ready?.status === 'False' && /NetworkReady=false|cni/i.test(ready?.message ?? '');
+      const cause = networkNotReady ? problems.cniNotReady : problems.kubeletDown;
+      findings.add({ ...base, check: 'ready', verdict: 'fail', detail: `${ready?.status === 'Unknown' ? 'Unknown' : 'NotReady'}: ${ready?.message ?? ready?.reason ?? 'no Ready condition'}` }, cause);
+      nodeCauses.set(expected.name, cause);
     }
 
     const internalIp = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
@@ -141,6 +146,7 @@ export function checkNodes(spec: ClusterSpec, nodes: Node[], findings: Findings)
       });
     }
   }
+  return nodeCauses;
 }
 
 export interface PodHealth {
@@ -169,6 +175,8 @@ export interface SystemPodsInput {
   cniNamespace: Pod[];
   /** Last log lines of unhealthy pods (previous container when it crashed), by "namespace/name". */
   logTails: Map<string, string>;
+  /** Nodes that are not Ready and why (checkNodes): an unhealthy pod there is explained by its node. */
+  nodeCauses: Map<string, Problem>;
 }
 
 /** The problem explaining unhealthy CoreDNS (shared with the DNS data-path rows). */
@@ -188,6 +196,7 @@ export function coreDnsProblem(logTail: string | undefined): Problem {
 }
 
 export function checkSystemPods(spec: ClusterSpec, input: SystemPodsInput, findings: Findings): { coreDnsHealthy: boolean; coreDnsNodes: string[] } {
+  const add = (result: Parameters<Findings['add']>[0], problem: Problem) => findings.add(result, (result.node && input.nodeCauses.get(result.node)) || problem);
   const withLog = (pod: Pod, health: PodHealth) => {
     const tail = input.logTails.get(podKey(pod));
     return tail ? `${health.detail}; log: ${tail}` : health.detail;
@@ -196,7 +205,7 @@ export function checkSystemPods(spec: ClusterSpec, input: SystemPodsInput, findi
     for (const component of staticComponents) {
       const pod = input.kubeSystem.find((p) => p.metadata.labels?.component === component && p.spec?.nodeName === cp.name);
       const health = pod ? podHealth(pod) : undefined;
-      findings.add(
+      add(
         { group: 'system-pods', check: component, node: cp.name, verdict: health?.healthy ? 'pass' : 'fail', detail: pod && health ? withLog(pod, health) : 'no pod' },
         {
           id: `static:${component}:${cp.name}`,
@@ -219,7 +228,7 @@ export function checkSystemPods(spec: ClusterSpec, input: SystemPodsInput, findi
       coreDnsHealthy = true;
       coreDnsNodes.push(pod.spec?.nodeName ?? '');
     }
-    findings.add(
+    add(
       { group: 'system-pods', check: 'coredns', node: pod.spec?.nodeName ?? '', target: pod.metadata.name, verdict: health.healthy ? 'pass' : 'fail', detail: withLog(pod, health) },
       coreDnsProblem(input.logTails.get(podKey(pod))),
     );
@@ -234,7 +243,7 @@ export function checkSystemPods(spec: ClusterSpec, input: SystemPodsInput, findi
     for (const node of spec.nodes) {
       const pod = pods.find((p) => ownedByDaemonSet(p, daemonSet) && p.spec?.nodeName === node.name);
       const health = pod ? podHealth(pod) : undefined;
-      findings.add(
+      add(
         { group: 'system-pods', check, node: node.name, verdict: health?.healthy ? 'pass' : 'fail', detail: pod && health ? withLog(pod, health) : `no ${daemonSet} pod on this node` },
         check === 'kube-proxy'
           ? {

@@ -15,6 +15,8 @@ export interface CheckResult {
   detail: string;
   /** Id of the Problem that explains a failure or warning. */
   problem?: string;
+  /** The check was expected but did not run (counted as a failure: a check that did not run is not a pass). */
+  notRun?: true;
 }
 
 export interface Problem {
@@ -32,6 +34,8 @@ export interface VerifyReport {
   startedAt: string;
   durationMs: number;
   results: CheckResult[];
+  /** Checks expected (one row each) and how many of them ran. */
+  checks: { expected: number; ran: number };
   problems: Problem[];
   /** Whether the test workload was removed. */
   cleanup: { ok: boolean; detail: string };
@@ -78,11 +82,12 @@ export function renderReport(report: VerifyReport): string {
     });
     out.push('');
   }
+  const ran = `${report.checks.ran} of ${report.checks.expected} expected checks ran`;
   const summary = report.interrupted
-    ? 'INTERRUPTED'
+    ? `INTERRUPTED (${ran})`
     : report.ok
-      ? `PASSED: ${report.results.length} checks${warned ? `, ${warned} warnings` : ''}`
-      : `FAILED: ${failed} of ${report.results.length} checks failed`;
+      ? `PASSED: ${report.results.length} checks${warned ? `, ${warned} warnings` : ''} (${ran})`
+      : `FAILED: ${failed} of ${report.results.length} checks failed (${ran})`;
   out.push(`${summary} (${(report.durationMs / 1000).toFixed(1)} s)`);
   return `${out.join('\n')}\n`;
 }

@@ -2,10 +2,14 @@
  * `verifyCluster`: proves the cluster works using only the Kubernetes API
  * (no SSH, no kubectl). It reads nodes and system pods, then runs a
  * short-lived workload (see workload.ts) whose probe pods test DNS, pod to
- * pod across nodes, a Service's ClusterIP, NodePorts and clocks, and reads
- * their results back from termination messages. The workload is always
- * removed: on success, failure, API errors and Ctrl-C (force-deleting pods
- * that do not terminate), within a bounded time.
+ * pod across nodes, every backend through a Service's ClusterIP, NodePorts
+ * and clocks, and reads their results back from termination messages (the
+ * pod log when a message was cut). Every check verify expects must produce a
+ * result: a probe that stops early (killed at its deadline, evicted, ...) is
+ * run again for its missing checks while the probe deadline allows, and what
+ * still did not run fails verify. The workload is always removed: on
+ * success, failure, API errors and Ctrl-C (force-deleting pods that do not
+ * terminate), within a bounded time.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubestationError } from '../errors.js';
@@ -16,10 +20,11 @@ import { findCondition } from '../kube/types.js';
 import type { ClusterSpec } from '../config/model.js';
 import { checkNodes, checkSystemPods, cniPods, podHealth } from './cluster-checks.js';
 import { checkDataPath, type ProbeOutcome } from './data-path-checks.js';
+import { limiter } from '../limiter.js';
 import { Findings } from './findings.js';
-import { parseProbeOutput, renderProbeScript } from './probe-script.js';
+import { checkKey, parseProbeOutput, renderProbeScript, type ProbeCheck, type ProbeLine } from './probe-script.js';
 import type { VerifyReport } from './report.js';
-import { defaultVerifyImage, defaultVerifyNamespace, podNameFor, probePod, serverPod, serviceName, servicePort, serverPort, verifyNamespace, verifyService } from './workload.js';
+import { defaultVerifyImage, defaultVerifyNamespace, nodeService, podNameFor, probePod, probePodName, serverPod, serviceNameFor, servicePort, serverPort, verifyNamespace } from './workload.js';
 
 /** How long verify waits for each phase unless told otherwise. */
 export const DEFAULT_VERIFY_TIMEOUTS = {
@@ -36,10 +41,12 @@ export interface VerifyOptions {
   namespace?: string;
   /** Largest clock difference from the control plane that passes; default 3 s (HTTP dates have 1 s resolution). */
   clockToleranceSeconds?: number;
+  /** Names outside the cluster every pod must resolve (through CoreDNS's upstream); default registry.k8s.io. */
+  externalDnsNames?: string[];
   timeouts?: {
     /** Test server pods ready (includes the first image pull); default 180 s. */
     serversReadyMs?: number;
-    /** Probe pods finished; default 120 s. */
+    /** Every probe check has a result, retries of incomplete probes included; default 120 s. */
     probesMs?: number;
     /** Removing the workload; default 60 s. */
     cleanupMs?: number;
@@ -58,6 +65,16 @@ export interface VerifyOptions {
 
 const serverSelector = 'app.kubernetes.io/name=verify-server';
 const probeSelector = 'app.kubernetes.io/name=verify-probe';
+/** Probe attempts per node at most: the probe deadline is shared between them. */
+const maxProbeAttempts = 3;
+/** API calls verify makes at once when it creates or reads one object per node. */
+const apiConcurrency = 8;
+
+/** Runs `task` for every item, `apiConcurrency` at a time. */
+async function forEachBounded<T>(items: T[], task: (item: T) => Promise<unknown>): Promise<void> {
+  const limit = limiter(apiConcurrency);
+  await Promise.all(items.map((item) => limit(() => task(item))));
+}
 
 function pendingReason(pod: Pod | undefined): string {
   if (!pod) return 'pod not created';
@@ -93,12 +110,12 @@ export async function verifyCluster(spec: ClusterSpec, client: KubeClient, optio
   try {
     log('reading nodes and system pods');
     const nodes = await client.listNodes();
-    checkNodes(spec, nodes, findings);
+    const nodeCauses = checkNodes(spec, nodes, findings);
     const cni = cniPods(spec);
     const kubeSystem = await client.listPods('kube-system');
     const cniNamespace = await client.listPods(cni.namespace);
     const logTails = await collectLogTails(client, [...kubeSystem, ...cniNamespace]);
-    const { coreDnsHealthy, coreDnsNodes } = checkSystemPods(spec, { kubeSystem, cniNamespace, logTails }, findings);
+    const { coreDnsHealthy, coreDnsNodes } = checkSystemPods(spec, { kubeSystem, cniNamespace, logTails, nodeCauses }, findings);
     const coreDnsLogTail = [...logTails.entries()].find(([key]) => key.startsWith('kube-system/coredns'))?.[1];
 
     const readyNodes = spec.nodes.filter((n) => {
@@ -106,10 +123,11 @@ export async function verifyCluster(spec: ClusterSpec, client: KubeClient, optio
       return node !== undefined && findCondition(node.status?.conditions, 'Ready')?.status === 'True';
     });
     const probes = new Map<string, ProbeOutcome>();
-    for (const n of spec.nodes) if (!readyNodes.includes(n)) probes.set(n.name, { ran: false, reason: 'not run: the node is not Ready' });
+    for (const n of spec.nodes) if (!readyNodes.includes(n)) probes.set(n.name, { ran: false, reason: 'not run: the node is not Ready', lines: [], missing: [] });
     const serverFailures = new Map<string, string>();
     let serverNodes: string[] = [];
-    const dnsNames = ['kubernetes.default', `${serviceName}.${namespace}`];
+    const dnsNames = { cluster: ['kubernetes.default', ...(readyNodes[0] ? [`${serviceNameFor(readyNodes[0].name)}.${namespace}`] : [])], external: options.externalDnsNames ?? ['registry.k8s.io'] };
+    const probesMs = options.timeouts?.probesMs ?? DEFAULT_VERIFY_TIMEOUTS.probesMs;
 
     if (readyNodes.length > 0) {
       signal.throwIfAborted();
@@ -125,8 +143,8 @@ export async function verifyCluster(spec: ClusterSpec, client: KubeClient, optio
       }
       log(`starting test pods on ${readyNodes.length} node${readyNodes.length === 1 ? '' : 's'} (image ${image})`);
       await client.createNamespace(namespace, verifyNamespace(namespace).metadata.labels);
-      await client.createService(namespace, verifyService());
-      for (const node of readyNodes) await client.createPod(namespace, serverPod(node.name, image));
+      await forEachBounded(readyNodes, (node) => client.createService(namespace, nodeService(node.name)));
+      await forEachBounded(readyNodes, (node) => client.createPod(namespace, serverPod(node.name, image)));
 
       const servers = await waitForPods(client, namespace, serverSelector, readyNodes.length, (p) => podHealth(p).healthy, options.timeouts?.serversReadyMs ?? DEFAULT_VERIFY_TIMEOUTS.serversReadyMs, interval, signal);
       const serverByNode = new Map(servers.map((p) => [p.spec?.nodeName ?? '', p]));
@@ -136,30 +154,30 @@ export async function verifyCluster(spec: ClusterSpec, client: KubeClient, optio
         serverFailures.set(node.name, pendingReason(pod));
       }
       serverNodes = readyNodes.map((n) => n.name).filter((n) => !serverFailures.has(n));
-      const service = await client.getService(namespace, serviceName);
-      const nodePort = service.spec?.ports?.[0]?.nodePort;
+      const services = new Map<string, { clusterIP?: string; nodePort?: number }>();
+      await forEachBounded(serverNodes, async (target) => {
+        const service = await client.getService(namespace, serviceNameFor(target));
+        services.set(target, { clusterIP: service.spec?.clusterIP, nodePort: service.spec?.ports?.[0]?.nodePort });
+      });
       const controlPlane = spec.controlPlane.name;
+      const hostOnly = new Map(spec.nodes.map((n) => [n.name, n.nics.hostOnly.address]));
+      const plans = new Map<string, ProbeCheck[]>();
+      for (const node of readyNodes) {
+        const checks: ProbeCheck[] = [...dnsNames.cluster, ...dnsNames.external].map((name) => ({ check: 'dns', target: name }));
+        for (const target of serverNodes) checks.push({ check: 'pod', target, url: `http://${serverByNode.get(target)!.status!.podIP}:${serverPort}/hostname` });
+        for (const target of serverNodes) {
+          const { clusterIP, nodePort } = services.get(target)!;
+          if (clusterIP) checks.push({ check: 'service', target, url: `http://${clusterIP}:${servicePort}/hostname` });
+          if (nodePort) checks.push({ check: 'nodeport', target, url: `http://${hostOnly.get(target)}:${nodePort}/hostname` });
+        }
+        if (serverNodes.includes(controlPlane)) checks.push({ check: 'clock', target: controlPlane, url: `http://${serverByNode.get(controlPlane)!.status!.podIP}:${serverPort}/` });
+        plans.set(node.name, checks);
+      }
 
       log('running the probes');
-      for (const node of readyNodes) {
-        const script = renderProbeScript({
-          node: node.name,
-          dnsNames,
-          pods: serverNodes.map((target) => ({ node: target, url: `http://${serverByNode.get(target)!.status!.podIP}:${serverPort}/hostname` })),
-          service: service.spec?.clusterIP ? { name: serviceName, url: `http://${service.spec.clusterIP}:${servicePort}/hostname` } : undefined,
-          nodePorts: nodePort ? readyNodes.map((target) => ({ node: target.name, url: `http://${target.nics.hostOnly.address}:${nodePort}/hostname` })) : [],
-          clockReference: serverNodes.includes(controlPlane) ? { node: controlPlane, url: `http://${serverByNode.get(controlPlane)!.status!.podIP}:${serverPort}/` } : undefined,
-        });
-        await client.createPod(namespace, probePod(node.name, image, script));
-      }
-      const finished = (p: Pod) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
-      const probePods = await waitForPods(client, namespace, probeSelector, readyNodes.length, finished, options.timeouts?.probesMs ?? DEFAULT_VERIFY_TIMEOUTS.probesMs, interval, signal);
-      for (const node of readyNodes) {
-        const pod = probePods.find((p) => p.metadata.name === podNameFor('verify-probe', node.name));
-        probes.set(node.name, await readProbe(client, namespace, pod, finished));
-      }
+      for (const [node, outcome] of await runProbes(client, namespace, image, plans, { probesMs, interval, signal, log })) probes.set(node, outcome);
     }
-    checkDataPath(spec, { serverNodes, serverFailures, probes, dnsNames, coreDnsHealthy, coreDnsNodes, coreDnsLogTail, clockToleranceSeconds: options.clockToleranceSeconds ?? 3 }, findings);
+    checkDataPath(spec, { serverNodes, serverFailures, probes, dnsNames, coreDnsHealthy, coreDnsNodes, coreDnsLogTail, clockToleranceSeconds: options.clockToleranceSeconds ?? 3, nodeCauses, probeSeconds: Math.round(probesMs / 1000) }, findings);
   } catch (error) {
     if (signal.aborted) interrupted = true;
     else failure = error;
@@ -180,6 +198,7 @@ export async function verifyCluster(spec: ClusterSpec, client: KubeClient, optio
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
     results: findings.results,
+    checks: { expected: findings.results.length, ran: findings.results.filter((r) => !r.notRun).length },
     problems: cleanup.ok
       ? findings.problems
       : [...findings.problems, { id: 'cleanup', cause: `the test workload could not be removed: ${cleanup.detail}`, fix: `delete it with \`kubectl delete namespace ${namespace} --force --grace-period=0\`, or run kubestation verify again (it removes leftovers first)` }],
@@ -221,21 +240,84 @@ async function waitForPods(client: KubeClient, namespace: string, labelSelector:
   }
 }
 
-async function readProbe(client: KubeClient, namespace: string, pod: Pod | undefined, finished: (p: Pod) => boolean): Promise<ProbeOutcome> {
-  if (!pod || !finished(pod)) return { ran: false, reason: `did not finish in time: ${pendingReason(pod)}` };
+/**
+ * Runs one probe pod per node and keeps every result it reports; a probe
+ * that ends with checks missing (killed at its activeDeadlineSeconds,
+ * evicted, a tool that failed) is run again for the missing checks only,
+ * while the probe deadline allows. Each attempt gets an equal share of the
+ * time left, so a probe killed at its deadline leaves time for another try.
+ */
+async function runProbes(
+  client: KubeClient,
+  namespace: string,
+  image: string,
+  plans: Map<string, ProbeCheck[]>,
+  run: { probesMs: number; interval: number; signal: AbortSignal; log: (line: string) => void },
+): Promise<Map<string, ProbeOutcome>> {
+  const deadline = Date.now() + run.probesMs;
+  const results = new Map([...plans.keys()].map((node) => [node, new Map<string, ProbeLine>()]));
+  const reasons = new Map<string, string>();
+  const missingOf = (node: string) => plans.get(node)!.filter((c) => !results.get(node)!.has(checkKey(c)));
+  for (let attempt = 1; attempt <= maxProbeAttempts; attempt++) {
+    const pending = [...plans.keys()].filter((node) => missingOf(node).length > 0);
+    const left = deadline - Date.now();
+    if (pending.length === 0 || left < 1000) break;
+    if (attempt > 1) run.log(`running the probe again for the checks that did not run on ${pending.join(', ')} (attempt ${attempt})`);
+    // An equal share of the time left; 15 % of it stays for the kubelet to kill the pod and report.
+    const activeDeadlineSeconds = Math.max(1, Math.floor((0.85 * left) / (maxProbeAttempts - attempt + 1) / 1000));
+    await forEachBounded(pending, (node) => client.createPod(namespace, probePod(node, image, renderProbeScript({ node, checks: missingOf(node) }), { attempt, activeDeadlineSeconds })));
+    const names = new Map(pending.map((node) => [probePodName(node, attempt), node]));
+    const finished = (p: Pod) => names.has(p.metadata.name!) && (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed');
+    const attemptEnds = Math.min(deadline, Date.now() + activeDeadlineSeconds * 1000 + 10_000);
+    const pods = (await waitForPods(client, namespace, probeSelector, names.size, finished, attemptEnds - Date.now(), run.interval, run.signal)).filter((p) => names.has(p.metadata.name!));
+    await forEachBounded([...names], async ([name, node]) => {
+      const pod = pods.find((p) => p.metadata.name === name);
+      const wanted = new Set(missingOf(node).map(checkKey));
+      const read = await readProbe(client, namespace, pod, wanted);
+      for (const line of read.lines) if (wanted.has(checkKey(line))) results.get(node)!.set(checkKey(line), line);
+      reasons.set(node, read.reason);
+      if (pod && !finished(pod)) {
+        // Still running past its own deadline (a kubelet that does not enforce it): stop it before trying again.
+        await client.deletePod(namespace, name, { gracePeriodSeconds: 0 }).catch((error: unknown) => {
+          if (!(error instanceof KubeApiError)) throw error;
+        });
+      }
+    });
+  }
+  const outcomes = new Map<string, ProbeOutcome>();
+  for (const [node, checks] of plans) {
+    const lines = checks.map((c) => results.get(node)!.get(checkKey(c))).filter((l): l is ProbeLine => l !== undefined);
+    const missing = missingOf(node);
+    outcomes.set(node, { ran: true, lines, missing, reason: missing.length > 0 ? reasons.get(node) ?? 'no probe result' : '' });
+  }
+  return outcomes;
+}
+
+/** The results one probe pod reported (termination message, then its log for what the message lacks) and, if incomplete, why. */
+async function readProbe(client: KubeClient, namespace: string, pod: Pod | undefined, wanted: Set<string>): Promise<{ lines: ProbeLine[]; reason: string }> {
+  if (!pod) return { lines: [], reason: 'the probe pod disappeared' };
+  const phase = pod.status?.phase;
+  if (phase !== 'Succeeded' && phase !== 'Failed') return { lines: [], reason: `the probe did not finish in time: ${pendingReason(pod)}` };
   const terminated = pod.status?.containerStatuses?.[0]?.state?.terminated;
-  let parsed = parseProbeOutput(terminated?.message ?? '');
-  if (parsed.lines.length === 0) {
+  const parsed = parseProbeOutput(terminated?.message ?? '');
+  let lines = parsed.lines;
+  const errors = [...parsed.errors];
+  if ([...wanted].some((key) => !lines.some((l) => checkKey(l) === key))) {
+    // The kubelet keeps only the last 4 KiB of the termination message: the log has every line.
     try {
-      parsed = parseProbeOutput(await client.getPodLogs(namespace, pod.metadata.name!, { timeoutMs: 10_000 }));
+      const fromLog = parseProbeOutput(await client.getPodLogs(namespace, pod.metadata.name!, { timeoutMs: 10_000 }));
+      lines = [...lines, ...fromLog.lines.filter((l) => !lines.some((k) => checkKey(k) === checkKey(l)))];
+      errors.push(...fromLog.errors.filter((e) => !errors.includes(e)));
     } catch (error) {
       if (!(error instanceof KubeApiError)) throw error;
     }
   }
-  if (parsed.lines.length === 0) {
-    return { ran: false, reason: `the probe printed no results (exit code ${terminated?.exitCode ?? '?'}${terminated?.message ? `: ${terminated.message.trim().split('\n').at(-1)}` : ''})` };
-  }
-  return { ran: true, ...parsed };
+  const why = [
+    pod.status?.reason === 'DeadlineExceeded' ? `killed at its ${pod.spec?.activeDeadlineSeconds ?? '?'} s deadline` : pod.status?.reason ? `${pod.status.reason}${pod.status.message ? `: ${pod.status.message}` : ''}` : '',
+    terminated && terminated.exitCode !== 0 ? `exit code ${terminated.exitCode}` : '',
+    ...errors.map((e) => `${e.split(' ')[0]} failed (${e.split(' ').slice(1).join(' ')})`),
+  ].filter(Boolean);
+  return { lines, reason: why.length > 0 ? why.join('; ') : 'the probe reported no result for them' };
 }
 
 /**

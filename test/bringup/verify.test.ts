@@ -63,7 +63,7 @@ describe('build-vms --simulate runs verify as its last step', () => {
     const events = stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; phase?: string; status?: string; message?: string; report?: VerifyReport });
     const failed = events.find((e) => e.type === 'verify' && e.phase === 'failed')!;
     expect(failed.report!.ok).toBe(false);
-    expect(failed.report!.results.filter((r) => r.check === 'service' && r.verdict === 'fail')).toHaveLength(3);
+    expect(failed.report!.results.filter((r) => r.check === 'service' && r.verdict === 'fail')).toHaveLength(9);
     expect(events.at(-1)).toMatchObject({ type: 'result', status: 'failed', message: expect.stringContaining('does not work') });
     expect(events.some((e) => e.type === 'result' && e.status === 'ready')).toBe(false);
   });

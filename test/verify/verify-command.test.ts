@@ -54,7 +54,7 @@ describe('kubestation verify', () => {
     const report = JSON.parse(stdout);
     expect(report.ok).toBe(false);
     expect(report.cleanup.ok).toBe(true);
-    expect(report.results.filter((r: { check: string; verdict: string }) => r.check === 'service' && r.verdict === 'fail')).toHaveLength(3);
+    expect(report.results.filter((r: { check: string; verdict: string }) => r.check === 'service' && r.verdict === 'fail')).toHaveLength(9);
     expect(report.problems.map((p: { id: string }) => p.id)).toContain('service-path:k8s-master');
   });
 
