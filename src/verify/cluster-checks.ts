@@ -27,6 +27,13 @@ export function cniPods(spec: ClusterSpec): CniPods {
 
 const hostOnlyAddress = (node: NodeSpec) => node.nics.hostOnly.address;
 
+/** What the CNI pod on `node` needs (the fix when it is not running, and when the node is NotReady because of it). */
+function cniFix(spec: ClusterSpec, node: NodeSpec): string {
+  return spec.kubernetes.cni.name === 'flannel'
+    ? `flannel must reach the API server at ${spec.kubernetes.apiEndpoint}, find the pod CIDR ${spec.kubernetes.podSubnet.cidr} in its net-conf.json, and use --iface=${node.nics.hostOnly.guestName}; read the log of the flannel pod on ${node.name} (System pods)`
+    : `calico-node must reach the API server at ${spec.kubernetes.apiEndpoint} and autodetect the host-only interface ${node.nics.hostOnly.guestName}; read the log of the calico-node pod on ${node.name} (System pods)`;
+}
+
 function nodeProblems(spec: ClusterSpec, node: NodeSpec) {
   return {
     missing: {
@@ -37,7 +44,7 @@ function nodeProblems(spec: ClusterSpec, node: NodeSpec) {
     cniNotReady: {
       id: `node-cni:${node.name}`,
       cause: `the kubelet on ${node.name} reports no pod network (CNI not initialized), so the node is NotReady`,
-      fix: `see the ${cniPods(spec).name} pod on ${node.name} under System pods; it must reach the API server at ${spec.kubernetes.apiEndpoint} and use the host-only NIC ${node.nics.hostOnly.guestName}`,
+      fix: cniFix(spec, node),
     },
     kubeletDown: {
       id: `node-kubelet:${node.name}`,
@@ -254,10 +261,7 @@ export function checkSystemPods(spec: ClusterSpec, input: SystemPodsInput, findi
           : {
               id: `cni:${node.name}`,
               cause: `${check} is not running on ${node.name}, so the node has no pod network`,
-              fix:
-                check === 'flannel'
-                  ? `flannel must reach the API server at ${spec.kubernetes.apiEndpoint}, find the pod CIDR ${spec.kubernetes.podSubnet.cidr} in its net-conf.json, and use --iface=${node.nics.hostOnly.guestName}; read its log in the detail column`
-                  : `calico-node must reach the API server at ${spec.kubernetes.apiEndpoint} and autodetect the host-only interface ${node.nics.hostOnly.guestName}; read its log in the detail column`,
+              fix: cniFix(spec, node),
             },
       );
     }
