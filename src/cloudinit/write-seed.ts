@@ -94,6 +94,7 @@ async function writeIfChanged(file: string, bytes: Buffer): Promise<WrittenFile>
     // Owner-only: user-data carries the CA key and the join token.
     await writeSecretFileAtomic(file, bytes);
   } catch (error) {
+    if (error instanceof KubestationError) throw error; // e.g. SECRET_ACL_FAILED, with its own fix
     throw new KubestationError('SEED_WRITE_FAILED', `cannot write ${file}: ${(error as Error).message}`, {
       fix: `check that ${path.dirname(file)} is writable and the disk is not full, then run again`,
       cause: error,
