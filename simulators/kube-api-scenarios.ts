@@ -3,6 +3,8 @@
  * seed lab after a good build; each broken preset changes one thing the way
  * it goes wrong on real hardware.
  */
+import type { ClusterSpec, NodeSpec } from '../src/config/model.js';
+import type { Node } from '../src/kube/index.js';
 
 export interface FakeNode {
   name: string;
@@ -97,3 +99,25 @@ export const brokenSeedLab = {
   flannelOnNatNic: (node = 'k8s-worker1', natAddress = '192.168.5.12') =>
     withNode({ ...healthySeedLab(), name: 'flannel on the NAT NIC' }, node, { flannelPublicIp: natAddress }),
 };
+
+/** A Node object as the kubelet registers it. */
+export function registeredNode(spec: ClusterSpec, node: NodeSpec): Node {
+  const now = new Date().toISOString();
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name: node.name,
+      labels: { 'kubernetes.io/hostname': node.name, 'kubernetes.io/os': 'linux', ...(node.role === 'control-plane' ? { 'node-role.kubernetes.io/control-plane': '' } : {}) },
+    },
+    spec: {},
+    status: {
+      conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: now }],
+      addresses: [
+        { type: 'InternalIP', address: node.nics.hostOnly.address },
+        { type: 'Hostname', address: node.name },
+      ],
+      nodeInfo: { kubeletVersion: `v${spec.kubernetes.minor}.2` },
+    },
+  };
+}

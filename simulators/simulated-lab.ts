@@ -59,7 +59,7 @@ export interface SimulatedLabOptions {
 }
 
 export interface SimulatedLab {
-  /** The spec with stateDir and vmFolder moved into `dir`. */
+  /** The spec with stateDir moved into `dir`. */
   spec: ClusterSpec;
   vmrest: VmrestSimulator;
   client: VmrestClient;
@@ -82,8 +82,9 @@ function vmnetsFor(spec: ClusterSpec): NonNullable<VmrestSimulatorOptions['vmnet
  * Writes the template VM build-template would make (its .vmx from the shipped
  * template, a descriptor disk) and, unless `recordBuilt` is false, its record
  * in template.json, which build-vms' preflight asks for (requireReadyTemplate).
+ * `hostPath` gives the path the record holds as the simulated host names it (a Windows host: C:\...).
  */
-export async function writeSimulatedTemplate(spec: ClusterSpec, diskGiB: number, options: { recordBuilt?: boolean } = {}): Promise<string> {
+export async function writeSimulatedTemplate(spec: ClusterSpec, diskGiB: number, options: { recordBuilt?: boolean; hostPath?: (local: string) => string } = {}): Promise<string> {
   const folder = templateVmFolder(spec);
   await mkdir(folder, { recursive: true });
   const name = spec.vmware.template.name;
@@ -104,7 +105,7 @@ export async function writeSimulatedTemplate(spec: ClusterSpec, diskGiB: number,
     const builtAt = new Date().toISOString();
     await writeTemplateState(spec, {
       formatVersion: TEMPLATE_STATE_VERSION,
-      vm: { name, vmxPath: templateVmxPath(spec), vmrestId: undefined, firmware: 'efi', virtualHwVersion: 20, registeredAt: undefined },
+      vm: { name, vmxPath: options.hostPath ? options.hostPath(templateVmxPath(spec)) : templateVmxPath(spec), vmrestId: undefined, firmware: 'efi', virtualHwVersion: 20, registeredAt: undefined },
       builtAt,
     });
   }
@@ -113,7 +114,7 @@ export async function writeSimulatedTemplate(spec: ClusterSpec, diskGiB: number,
 
 export async function startSimulatedLab(baseSpec: ClusterSpec, options: SimulatedLabOptions): Promise<SimulatedLab> {
   const clonesFolder = path.join(options.dir, 'Virtual Machines');
-  const spec: ClusterSpec = { ...baseSpec, stateDir: path.join(options.dir, 'state'), vmware: { ...baseSpec.vmware, vmFolder: clonesFolder } };
+  const spec: ClusterSpec = { ...baseSpec, stateDir: path.join(options.dir, 'state') };
   const templateVmx = await writeSimulatedTemplate(spec, options.templateDiskGiB ?? Math.max(...spec.nodes.map((n) => n.diskGiB)), { recordBuilt: !options.noTemplate });
   const credentials = { username: 'kubestation', password: `Sim-${randomBytes(3).toString('hex')}!` };
 

@@ -44,7 +44,7 @@ export interface ApplyContext {
   emit: BuildEventSink;
   /** Aborted on Ctrl-C or when another node failed: no new step starts. */
   signal: AbortSignal;
-  /** Where clones land (vmware.vmFolder or Workstation's default VM folder), when known. */
+  /** Where clones land (Workstation's default VM folder), when known. */
   clonesFolder: string | undefined;
   now?: () => Date;
 }
@@ -208,7 +208,7 @@ async function stepClone(ctx: ApplyContext, node: NodeSpec): Promise<AppliedVm> 
     ctx.emit({
       type: 'warning',
       node: node.name,
-      message: `the clone landed in ${landedIn}, not in ${ctx.clonesFolder} (vmware.vmFolder): vmrest always clones into Workstation's default VM folder; set it under Edit > Preferences > Workspace`,
+      message: `the clone landed in ${landedIn}, not in ${ctx.clonesFolder}, the default VM folder Workstation's preferences name: free-space checks looked at the wrong drive; restart Workstation and vmrest after changing Edit > Preferences > Workspace`,
     });
   }
   return { id: cloned.id, vmxPath: cloned.path };

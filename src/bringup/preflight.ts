@@ -36,7 +36,7 @@ export interface PreflightResult {
 
 export interface PreflightDeps {
   vmrest: BuildVmrest;
-  /** Where clones land, when known (vmware.vmFolder or Workstation's default VM folder). */
+  /** Where clones land (Workstation's default VM folder), when known. */
   clonesFolder: string | undefined;
   /** Workstation install folder for the vnetlib64.exe fix text; defaults to the usual one. */
   installFolder?: string | undefined;
@@ -207,13 +207,13 @@ export async function runPreflight(spec: ClusterSpec, state: BuildState, deps: P
         problems.push({
           code: 'DISK_SPACE',
           message: `${toClone.length} clone${toClone.length === 1 ? '' : 's'} of the template need ${(copyBytes / GiB).toFixed(1)} GiB in ${deps.clonesFolder}, but only ${(free / GiB).toFixed(1)} GiB are free`,
-          fix: 'free space on that drive, or set vmware.vmFolder (and Workstation\'s default VM folder) to a drive with more room',
+          fix: 'free space on that drive, or point Workstation\'s default VM folder (Edit > Preferences > Workspace) at a drive with more room and restart vmrest',
         });
       } else if (growBytes > free) {
         warnings.push(`the node disks may grow to ${(growBytes / GiB).toFixed(0)} GiB in total (nodes[].diskGiB) but ${deps.clonesFolder} has ${(free / GiB).toFixed(1)} GiB free; a full disk would pause the VMs`);
       }
     } else if (!deps.clonesFolder) {
-      warnings.push("Workstation's default VM folder is unknown, so free space for the clones was not checked (set vmware.vmFolder to have it checked)");
+      warnings.push("Workstation's default VM folder is unknown (no APPDATA/USERPROFILE in the environment), so free space for the clones was not checked");
     }
   }
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { CommandContext } from './context.js';
 import { parseCommandArgs } from './args.js';
 import { buildVms, type BuildVmsDeps, type BuildVmsResult } from '../bringup/build-vms.js';
-import { clonesFolder as findClonesFolder } from '../bringup/host-folders.js';
+import { workstationDefaultVmFolder } from '../bringup/host-folders.js';
 import { defaultKubeconfigPath } from '../bringup/finish.js';
 import { NodeFailedError } from '../bringup/follow.js';
 import type { ClusterVerifier, DiskGrower, SeedIsoWriter } from '../bringup/ports.js';
@@ -166,7 +166,7 @@ export async function runBuildVms(ctx: CommandContext, overrides: BuildVmsComman
     if (!overrides.vmrest) closeClient = () => client.close();
     Object.assign(deps, {
       vmrest: client,
-      clonesFolder: overrides.clonesFolder ?? (await findClonesFolder(spec.vmware.vmFolder, ctx.env)),
+      clonesFolder: overrides.clonesFolder ?? (await workstationDefaultVmFolder(ctx.env)),
       growDisk: overrides.growDisk ?? vdiskmanagerGrower(spec, ctx.env),
       verify: values['skip-verify'] ? undefined : (overrides.verify ?? apiVerifier({ server: ctx.env.KUBESTATION_API_SERVER || undefined, verify: { timeouts: scaledVerifyTimeouts(deadlineScale) } })),
       kube: defaultKubeAccess(spec, ctx.env),

@@ -7,7 +7,7 @@
 import type { CommandContext } from './context.js';
 import { parseCommandArgs } from './args.js';
 import { createBuildView } from '../bringup/view.js';
-import { clonesFolder } from '../bringup/host-folders.js';
+import { workstationDefaultVmFolder } from '../bringup/host-folders.js';
 import { cloudInitSeedWriter, vdiskmanagerGrower } from '../bringup/real-deps.js';
 import { loadDay2Spec, openVmrest } from './support.js';
 import { rebuildNode } from '../day2/rebuild.js';
@@ -70,7 +70,7 @@ export async function run(ctx: CommandContext): Promise<number> {
         vmrest,
         writeSeed: cloudInitSeedWriter(),
         growDisk: vdiskmanagerGrower(spec, ctx.env),
-        clonesFolder: await clonesFolder(spec.vmware.vmFolder, ctx.env),
+        clonesFolder: await workstationDefaultVmFolder(ctx.env),
         kube,
         emit: view.emit,
         log,

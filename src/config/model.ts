@@ -136,8 +136,6 @@ export interface TemplateSpec {
 export interface VmwareSpec {
   vmrestUrl: string;
   template: TemplateSpec;
-  /** Where clones land; undefined = Workstation's default VM folder. */
-  vmFolder: string | undefined;
   /** Workstation install folder (vmware-vdiskmanager, vmrest); undefined = search the usual places. */
   installFolder: string | undefined;
   /** How many nodes are cloned and configured at once. */

@@ -132,7 +132,6 @@ export function resolveClusterSpec(file: ClusterFile, options: ResolveOptions): 
         imageUrl: template.imageUrl ?? DEFAULT_VMWARE.imageUrl,
         checksumsUrl: template.checksumsUrl ?? DEFAULT_VMWARE.checksumsUrl,
       },
-      vmFolder: file.vmware?.vmFolder,
       installFolder: file.vmware?.installFolder,
       concurrency: file.vmware?.concurrency ?? DEFAULT_VMWARE.concurrency,
     },

@@ -122,7 +122,6 @@ const Vmware = Strict(
   {
     vmrestUrl: Type.Optional(Type.String({ pattern: '^https?://', default: DEFAULT_VMWARE.vmrestUrl, description: 'Workstation REST API (vmrest) base URL; env VMREST_URL overrides.', 'x-expected': 'an http(s):// URL such as http://127.0.0.1:8697/api' })),
     concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 16, default: DEFAULT_VMWARE.concurrency, description: 'Nodes cloned at once.' })),
-    vmFolder: Type.Optional(Type.String({ minLength: 1, description: 'Folder for the VMs (default: Workstation\'s default VM folder).' })),
     installFolder: Type.Optional(Type.String({ minLength: 1, description: 'Workstation install folder (default: searched in Program Files).' })),
     template: Type.Optional(
       Strict(

@@ -260,11 +260,9 @@ export function checkSemantics(document: unknown): SpecProblem[] {
 
   // --- VMware ---
   const vmware = obj(doc.vmware) ?? {};
-  for (const key of ['vmFolder', 'installFolder'] as const) {
-    const value = vmware[key];
-    if (typeof value === 'string' && value.length > 0 && !isAbsoluteAnywhere(value)) {
-      add(`vmware.${key}`, `${showValue(value)} is not an absolute path; write the full folder, e.g. ${key === 'vmFolder' ? 'D:\\VMs\\kubestation' : 'C:\\Program Files (x86)\\VMware\\VMware Workstation'}`);
-    }
+  const installFolder = vmware.installFolder;
+  if (typeof installFolder === 'string' && installFolder.length > 0 && !isAbsoluteAnywhere(installFolder)) {
+    add('vmware.installFolder', `${showValue(installFolder)} is not an absolute path; write the full folder, e.g. C:\\Program Files (x86)\\VMware\\VMware Workstation`);
   }
   return problems;
 }

@@ -31,6 +31,15 @@ const retiredChoices: Record<string, Record<string, string>> = {
   },
 };
 
+/**
+ * Keys earlier versions accepted, with why they are gone and what to do instead: a setting that
+ * promised what kubestation cannot do is removed rather than silently ignored.
+ */
+const removedKeys: Record<string, string> = {
+  'vmware.vmFolder':
+    "was removed: vmrest cannot choose where a clone goes, so the node VMs always land in Workstation's default VM folder, which kubestation reads from %APPDATA%\\VMware\\preferences.ini (the template stays in the state folder). Delete this line; to put the VMs on another drive, change Edit > Preferences > Workspace > Default location for virtual machines in Workstation",
+};
+
 const expectedType: Record<string, string> = {
   string: 'text', integer: 'a whole number', number: 'a number', boolean: 'true or false', object: 'a mapping of keys', array: 'a list',
 };
@@ -53,6 +62,8 @@ function describe(error: ErrorObject): SpecProblem | undefined {
   switch (error.keyword) {
     case 'additionalProperties': {
       const key = (error.params as { additionalProperty: string }).additionalProperty;
+      const removed = removedKeys[fieldPath([...segments, key])];
+      if (removed) return { path: fieldPath([...segments, key]), message: removed };
       const known = Object.keys(schema.properties ?? {}).filter((k) => k !== '$schema');
       const suggestion = suggestKey(key, known);
       return {

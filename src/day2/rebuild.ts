@@ -39,7 +39,7 @@ export interface RebuildDeps {
   vmrest: Day2Vmrest;
   writeSeed: SeedIsoWriter;
   growDisk: DiskGrower;
-  /** Where clones land (vmware.vmFolder or Workstation's default VM folder), when known. */
+  /** Where clones land (Workstation's default VM folder), when known. */
   clonesFolder: string | undefined;
   kube: KubeAccess;
   /** Node progress (apply steps, console stages, warnings), as build-vms shows it. */

@@ -80,10 +80,9 @@ export function templateStatePath(spec: Pick<ClusterSpec, 'stateDir'>): string {
   return path.join(templateStateDir(spec), 'template.json');
 }
 
-/** The template VM's folder: `<vmware.vmFolder>/<template name>/` when set, else `<stateDir>/template/vm/`. */
-export function templateVmFolder(spec: Pick<ClusterSpec, 'stateDir' | 'vmware'>): string {
-  const { vmFolder, template } = spec.vmware;
-  return vmFolder ? path.join(vmFolder, template.name) : path.join(templateStateDir(spec), 'vm');
+/** The template VM's folder, `<stateDir>/template/vm/` (build-template writes it itself, so it can choose). */
+export function templateVmFolder(spec: Pick<ClusterSpec, 'stateDir'>): string {
+  return path.join(templateStateDir(spec), 'vm');
 }
 
 export function templateVmxPath(spec: Pick<ClusterSpec, 'stateDir' | 'vmware'>): string {

@@ -3,6 +3,7 @@
  * process) at each apply step, then run again: the build converges, with no
  * duplicate or orphaned VMs.
  */
+import { writeWorkstationPreferences } from '../../simulators/workstation-preferences.js';
 import { spawn } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -23,8 +24,9 @@ async function writeClusterFile(l: TestLab): Promise<string> {
   let text = await readFile(path.join(repoRoot, 'cluster.yaml'), 'utf8');
   text = text
     .replace(/^stateDir: .*$/m, `stateDir: ${JSON.stringify(l.spec.stateDir)}`)
-    .replace(/^  vmrestUrl: .*$/m, `  vmrestUrl: ${l.vmrest.url}`)
-    .replace(/^  # vmFolder: .*$/m, `  vmFolder: ${JSON.stringify(l.clonesFolder)}`);
+    .replace(/^  vmrestUrl: .*$/m, `  vmrestUrl: ${l.vmrest.url}`);
+  // The child finds the simulator's clone folder where it finds Workstation's: in the user's preferences.
+  await writeWorkstationPreferences({ HOME: l.dir }, l.clonesFolder, { platform: 'linux' });
   const file = path.join(l.dir, 'cluster.yaml');
   await writeFile(file, text);
   return file;
@@ -41,7 +43,7 @@ interface ChildRun {
 function runChild(l: TestLab, clusterFile: string, stopAt?: { step: ApplyStep; signal: NodeJS.Signals } | { when: () => boolean; signal: NodeJS.Signals }): Promise<ChildRun> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src', 'bin.ts'), 'build-vms', '--cluster', clusterFile, '--json', '--skip-verify', '--deadline-scale', '0.001'], {
     cwd: repoRoot,
-    env: { ...process.env, VMREST_USERNAME: l.credentials.username, VMREST_PASSWORD: l.credentials.password, VMREST_URL: '' },
+    env: { ...process.env, HOME: l.dir, VMREST_USERNAME: l.credentials.username, VMREST_PASSWORD: l.credentials.password, VMREST_URL: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const events: Array<Record<string, unknown>> = [];
@@ -82,7 +84,7 @@ async function assertConverged(l: TestLab): Promise<void> {
     expect(vm.power).toBe('poweredOn');
   }
   // No orphaned or duplicate folders where clones land.
-  expect((await readdir(l.clonesFolder)).sort()).toEqual(['k8s-master', 'k8s-worker1', 'k8s-worker2', l.spec.vmware.template.name].sort());
+  expect((await readdir(l.clonesFolder)).sort()).toEqual(['k8s-master', 'k8s-worker1', 'k8s-worker2']); // the template stays in the state folder
   const state = await readBuildState(l.spec.stateDir, l.spec.name);
   for (const n of l.spec.nodes) expect(state.nodes[n.name]).toMatchObject({ step: 'power-on' });
   expect(state.readyAt).toBeDefined();

@@ -3,6 +3,7 @@
  * build (image server, vdiskmanager stand-in) and then build-vms (simulated
  * guests on the clones), with one vmrest credentials resolution per run.
  */
+import { writeWorkstationPreferences } from '../../simulators/workstation-preferences.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,7 +42,10 @@ describe('kubestation up', () => {
     const probe = await VmrestSimulator.start({ defaultVmFolder: vmFolder, username: USER, password: PASS });
     const port = Number(new URL(probe.url).port);
     await probe.close();
-    const clusterFile = await writeTemplateCluster(dir, { vmrestUrl: probe.url, installFolder: path.dirname(standIn.executable), server, vmFolder });
+    const clusterFile = await writeTemplateCluster(dir, { vmrestUrl: probe.url, installFolder: path.dirname(standIn.executable), server });
+    // Clones land where Workstation's preferences say; kubestation reads them from the user's profile.
+    const env = { HOME: dir };
+    await writeWorkstationPreferences(env, vmFolder, { platform: 'linux' });
     const spec = await loadClusterSpec(clusterFile);
     guests = new GuestSimulator({ spec });
     sim = await VmrestSimulator.start({ defaultVmFolder: vmFolder, username: USER, password: PASS, port, bootDelayMs: 5, onGuestBoot: guests.onGuestBoot });
@@ -54,7 +58,7 @@ describe('kubestation up', () => {
     const up = async (): Promise<{ code: number; out: string; err: string }> => {
       const out = captureOutput();
       const err = captureOutput();
-      const code = await runUp({ argv: ['--cluster', clusterFile, '--skip-verify'], stdout: out.stream, stderr: err.stream, env: {}, cwd: dir }, { prompt });
+      const code = await runUp({ argv: ['--cluster', clusterFile, '--skip-verify'], stdout: out.stream, stderr: err.stream, env, cwd: dir }, { prompt });
       return { code, out: out.text(), err: err.text() };
     };
 

@@ -190,8 +190,11 @@ export const badSpecCases: BadSpecCase[] = [
   { name: 'node named like the template', change: (d) => { d.nodes[2].name = 'kubestation-noble-template'; }, problems: [
       "nodes[2].name: \"kubestation-noble-template\" is also the template VM's name; nodes are clones and need names of their own",
     ] },
-  { name: 'relative VM folder', change: (d) => { d.vmware.vmFolder = 'VMs\\kubestation'; }, problems: [
-      "vmware.vmFolder: \"VMs\\kubestation\" is not an absolute path; write the full folder, e.g. D:\\VMs\\kubestation",
+  { name: 'relative install folder', change: (d) => { d.vmware.installFolder = 'VMware\\VMware Workstation'; }, problems: [
+      "vmware.installFolder: \"VMware\\VMware Workstation\" is not an absolute path; write the full folder, e.g. C:\\Program Files (x86)\\VMware\\VMware Workstation",
+    ] },
+  { name: 'removed vmFolder (vmrest cannot choose where clones go)', change: (d) => { d.vmware.vmFolder = 'D:\\VMs\\kubestation'; }, problems: [
+      "vmware.vmFolder: was removed: vmrest cannot choose where a clone goes, so the node VMs always land in Workstation's default VM folder, which kubestation reads from %APPDATA%\\VMware\\preferences.ini (the template stays in the state folder). Delete this line; to put the VMs on another drive, change Edit > Preferences > Workspace > Default location for virtual machines in Workstation",
     ] },
   { name: 'vmrest URL without scheme', change: (d) => { d.vmware.vmrestUrl = '127.0.0.1:8697/api'; }, problems: [
       "vmware.vmrestUrl: \"127.0.0.1:8697/api\" is not an http(s):// URL such as http://127.0.0.1:8697/api",

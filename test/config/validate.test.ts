@@ -88,9 +88,8 @@ describe('the shipped seed lab', () => {
     expect(elsewhere.stateDir).toBe('D:\\kubestation-state');
   });
 
-  it('accepts Windows folders for vmware.vmFolder and installFolder', () => {
+  it('accepts a Windows folder for vmware.installFolder', () => {
     const doc = seedLab();
-    doc.vmware.vmFolder = 'D:\\VMs\\kubestation';
     doc.vmware.installFolder = 'C:\\Program Files (x86)\\VMware\\VMware Workstation';
     expect(problemsOf(yaml.dump(doc))).toEqual([]);
   });

@@ -1,3 +1,4 @@
+import { writeWorkstationPreferences } from '../../simulators/workstation-preferences.js';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -56,8 +57,8 @@ function capture(): { stream: Writable & { isTTY?: boolean }; text: () => string
 
 async function clusterFile(l: Day2Lab): Promise<string> {
   const text = (await readFile(path.join(repoRoot, 'cluster.yaml'), 'utf8'))
-    .replace(/^stateDir: .*$/m, `stateDir: ${JSON.stringify(l.spec.stateDir)}`)
-    .replace(/^  # vmFolder: .*$/m, `  vmFolder: ${JSON.stringify(l.clonesFolder)}`);
+    .replace(/^stateDir: .*$/m, `stateDir: ${JSON.stringify(l.spec.stateDir)}`);
+  await writeWorkstationPreferences({ HOME: l.dir }, l.clonesFolder, { platform: 'linux' });
   const file = path.join(l.dir, 'cluster.yaml');
   await writeFile(file, text);
   return file;
@@ -66,7 +67,7 @@ async function clusterFile(l: Day2Lab): Promise<string> {
 async function command(l: Day2Lab, run: (ctx: Parameters<typeof runStatusCommand>[0]) => Promise<number>, argv: string[]) {
   const out = capture();
   const err = capture();
-  const env = { VMREST_URL: l.vmrest.url, VMREST_USERNAME: 'kubestation', VMREST_PASSWORD: 'Day2-test!', KUBESTATION_API_SERVER: l.kubeApi.url };
+  const env = { HOME: l.dir, VMREST_URL: l.vmrest.url, VMREST_USERNAME: 'kubestation', VMREST_PASSWORD: 'Day2-test!', KUBESTATION_API_SERVER: l.kubeApi.url };
   const code = await run({ argv: [...argv, '--cluster', await clusterFile(l)], stdout: out.stream, stderr: err.stream, env, cwd: l.dir });
   return { code, stdout: out.text(), stderr: err.text() };
 }

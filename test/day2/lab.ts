@@ -18,7 +18,7 @@ import { createBootstrapTokenSecret, KubeClient, tokenExpiry, type Node } from '
 import { clusterSecretPaths, loadOrCreateClusterSecrets } from '../../src/pki/index.js';
 import { templateVmxPath } from '../../src/template/state.js';
 import { GuestSimulator, type GuestBehaviour } from '../../simulators/guest-simulator.js';
-import { healthySeedLab, type FakeNode, type KubeApiScenario } from '../../simulators/kube-api-scenarios.js';
+import { healthySeedLab, registeredNode, type FakeNode, type KubeApiScenario } from '../../simulators/kube-api-scenarios.js';
 import { KubeApiSimulator } from '../../simulators/kube-api-simulator.js';
 import { VmrestSimulator, type VmrestSimulatorOptions } from '../../simulators/vmrest-simulator.js';
 import type { ClusterSpec, NodeSpec } from '../../src/config/model.js';
@@ -63,33 +63,11 @@ export interface Day2Lab {
   dispose(): Promise<void>;
 }
 
-/** A Node object as the kubelet registers it. */
-export function registeredNode(spec: ClusterSpec, node: NodeSpec): Node {
-  const now = new Date().toISOString();
-  return {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: {
-      name: node.name,
-      labels: { 'kubernetes.io/hostname': node.name, 'kubernetes.io/os': 'linux', ...(node.role === 'control-plane' ? { 'node-role.kubernetes.io/control-plane': '' } : {}) },
-    },
-    spec: {},
-    status: {
-      conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: now }],
-      addresses: [
-        { type: 'InternalIP', address: node.nics.hostOnly.address },
-        { type: 'Hostname', address: node.name },
-      ],
-      nodeInfo: { kubeletVersion: `v${spec.kubernetes.minor}.2` },
-    },
-  };
-}
-
 export async function startDay2Lab(options: Day2LabOptions = {}): Promise<Day2Lab> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'kubestation-day2-'));
   const clonesFolder = path.join(dir, 'Virtual Machines');
   const base = await seedSpec();
-  const spec: ClusterSpec = { ...base, stateDir: path.join(dir, 'state'), vmware: { ...base.vmware, vmFolder: clonesFolder } };
+  const spec: ClusterSpec = { ...base, stateDir: path.join(dir, 'state') };
 
   const secrets = await loadOrCreateClusterSecrets({ stateDir: spec.stateDir, clusterName: spec.name, apiEndpoint: spec.kubernetes.apiEndpoint });
   const scenario = healthySeedLab({

@@ -42,7 +42,7 @@ let hookErrors: unknown[];
 let hookFailure: Promise<never>;
 let logLines: string[];
 
-async function labSpec(overrides: { vmFolder?: string } = {}): Promise<ClusterSpec> {
+async function labSpec(): Promise<ClusterSpec> {
   const text = await readFile(path.resolve('cluster.yaml'), 'utf8');
   const base = parseClusterSpec(text, { sourcePath: path.join(dir, 'cluster.yaml') });
   return {
@@ -51,7 +51,6 @@ async function labSpec(overrides: { vmFolder?: string } = {}): Promise<ClusterSp
     vmware: {
       ...base.vmware,
       vmrestUrl: sim.url,
-      vmFolder: overrides.vmFolder,
       template: { ...base.vmware.template, imageUrl: server.url(IMAGE_NAME), checksumsUrl: server.url('SHA256SUMS') },
     },
   };
@@ -174,13 +173,6 @@ describe('build-template', () => {
     const rebuilt = await buildTemplate(bigger, deps());
     expect(imageRequests().length).toBe(before);
     expect(rebuilt.ran).toEqual(['extract', 'convert', 'grow']); // the .vmx already matches: left alone
-  });
-
-  it('puts the template in <vmware.vmFolder>/<template name>/ when vmFolder is set', async () => {
-    const vmFolder = path.join(dir, 'VMs here');
-    spec = await labSpec({ vmFolder });
-    await buildTemplate(spec, deps());
-    expect(sim.vms()[0]!.vmxPath).toBe(path.join(vmFolder, 'kubestation-noble-template', 'kubestation-noble-template.vmx'));
   });
 
   it('refuses to touch a template that is powered on', async () => {

@@ -209,14 +209,13 @@ export function captureOutput(): { stream: Writable & { isTTY?: boolean }; text:
 /**
  * `<dir>/cluster.yaml`: the shipped one with its vmware: section pointing at
  * a vmrest simulator, the image server and a Workstation folder (the
- * vdiskmanager stand-in); `vmFolder` when clones and the template go there.
+ * vdiskmanager stand-in).
  */
-export async function writeTemplateCluster(dir: string, o: { vmrestUrl: string; installFolder: string; server: ImageServer; vmFolder?: string }): Promise<string> {
+export async function writeTemplateCluster(dir: string, o: { vmrestUrl: string; installFolder: string; server: ImageServer }): Promise<string> {
   const shipped = await readFile(path.resolve(import.meta.dirname, '..', '..', 'cluster.yaml'), 'utf8');
   const vmware = [
     'vmware:',
     `  vmrestUrl: ${o.vmrestUrl}`,
-    ...(o.vmFolder ? [`  vmFolder: ${JSON.stringify(o.vmFolder)}`] : []),
     `  installFolder: ${JSON.stringify(o.installFolder)}`,
     '  template:',
     '    name: kubestation-noble-template',
