@@ -226,7 +226,7 @@ export class GuestSimulator {
       if ((vmx.get(`${device}.present`) ?? '').toUpperCase() !== 'TRUE') continue;
       if ((vmx.get(`${device}.startConnected`) ?? 'TRUE').toUpperCase() === 'FALSE') continue;
       const file = vmx.get(`${device}.fileName`);
-      if (file && existsSync(path.resolve(path.dirname(guest.vmxPath), file))) return true;
+      if (file && existsSync(guest.resolveVmxPath(file))) return true;
     }
     return false;
   }

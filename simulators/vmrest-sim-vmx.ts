@@ -150,7 +150,10 @@ export interface PowerOnProblem {
  * Disk and CD-ROM image files a power-on opens: present disks on any bus, and
  * ISOs connected at power-on. Each missing one is a problem.
  */
-export async function missingPowerOnFiles(vmx: VmxFile, vmFolder: string): Promise<PowerOnProblem[]> {
+/** The local file a path written in a .vmx names (absolute, or relative to the VM's folder). */
+export type VmxPathResolver = (value: string) => string;
+
+export async function missingPowerOnFiles(vmx: VmxFile, resolveFile: VmxPathResolver): Promise<PowerOnProblem[]> {
   const problems: PowerOnProblem[] = [];
   for (const [key, value] of vmx.entries()) {
     const m = /^((?:scsi|sata|nvme|ide)\d+:\d+)\.fileName$/i.exec(key);
@@ -167,16 +170,15 @@ export async function missingPowerOnFiles(vmx: VmxFile, vmFolder: string): Promi
     } else {
       kind = 'disk';
     }
-    const file = path.resolve(vmFolder, value);
-    if (!(await exists(file))) problems.push({ device, file, kind });
+    if (!(await exists(resolveFile(value)))) problems.push({ device, file: value, kind });
   }
   return problems;
 }
 
 /** serial0 backed by a file: the resolved file path, else undefined. */
-export function serialFilePath(vmx: VmxFile, vmFolder: string): string | undefined {
+export function serialFilePath(vmx: VmxFile, resolveFile: VmxPathResolver): string | undefined {
   if ((vmx.get('serial0.present') ?? '').toUpperCase() !== 'TRUE') return undefined;
   if ((vmx.get('serial0.fileType') ?? '').toLowerCase() !== 'file') return undefined;
   const name = vmx.get('serial0.fileName');
-  return name ? path.resolve(vmFolder, name) : undefined;
+  return name ? resolveFile(name) : undefined;
 }

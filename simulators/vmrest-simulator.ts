@@ -41,6 +41,7 @@ import {
   writeVmx,
   type VmxNic,
 } from './vmrest-sim-vmx.js';
+import { localHostPaths, type HostPaths } from './host-paths.js';
 
 type PowerState = components['schemas']['PowerState'];
 type Vmnet = components['schemas']['Vmnet'];
@@ -69,7 +70,10 @@ export interface SimulatedGuest {
   readonly id: string;
   /** The .vmx file name without extension (clones: the clone name). */
   readonly name: string;
+  /** The .vmx file on this machine. */
   readonly vmxPath: string;
+  /** The local file a path in the .vmx names (a host path, or relative to the VM folder). */
+  resolveVmxPath(value: string): string;
   /** serial0's file (serial0.fileType = "file"), resolved against the VM folder; undefined without one. */
   readonly serialFile: string | undefined;
   /** MACs of the present NICs at boot, in ethernetN order. */
@@ -127,8 +131,14 @@ export interface SimulatorExchange {
 }
 
 export interface VmrestSimulatorOptions {
-  /** Workstation's default VM folder: clones land in <defaultVmFolder>/<name>/<name>.vmx. */
+  /** Workstation's default VM folder (a local folder): clones land in <defaultVmFolder>/<name>/<name>.vmx. */
   defaultVmFolder: string;
+  /**
+   * How the simulated host names files (default: as this machine does). With windowsHostPaths the
+   * simulator speaks what vmrest on Windows speaks: drive-letter paths with backslashes in GET /vms and
+   * registration, compared without case, and host paths in the .vmx files resolved to local files.
+   */
+  hostPaths?: HostPaths;
   username: string;
   password: string;
   /** .vmx files in the library at start (e.g. the template VM). */
@@ -262,9 +272,22 @@ export class VmrestSimulator {
   #server: http.Server | https.Server | undefined;
   #port = 0;
   #closed = false;
+  readonly #host: HostPaths;
 
   private constructor(options: VmrestSimulatorOptions) {
     this.options = options;
+    this.#host = options.hostPaths ?? localHostPaths;
+  }
+
+  /** The local file a .vmx value names: a host path, or relative to the VM's folder. */
+  #vmxFile(vm: SimVm): (value: string) => string {
+    const hostFolder = this.#host.api.dirname(this.#host.toHost(vm.vmxPath));
+    return (value) => this.#host.toLocal(this.#host.api.resolve(hostFolder, value));
+  }
+
+  /** The host's name for a VM's .vmx (what GET /vms shows). */
+  hostPath(local: string): string {
+    return this.#host.toHost(local);
   }
 
   static async start(options: VmrestSimulatorOptions): Promise<VmrestSimulator> {
@@ -509,7 +532,7 @@ export class VmrestSimulator {
     };
     switch (operation) {
       case 'listVms':
-        return { status: 200, body: [...this.#vms.values()].filter((vm) => !vm.cloning).map((vm) => ({ id: vm.id, path: vm.vmxPath })) };
+        return { status: 200, body: [...this.#vms.values()].filter((vm) => !vm.cloning).map((vm) => ({ id: vm.id, path: this.#host.toHost(vm.vmxPath) })) };
       case 'cloneVm':
         return this.#clone(json());
       case 'registerVm':
@@ -597,7 +620,8 @@ export class VmrestSimulator {
     if (typeof parentId !== 'string' || parentId === '') throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: parentId');
     const parent = this.#vm(parentId);
     this.#requirePoweredOff(parent);
-    const destination = path.join(this.options.defaultVmFolder, name);
+    // On Windows an existing folder that differs only in case is the same folder.
+    const destination = this.#host.toLocal(this.#host.api.join(this.#host.toHost(this.options.defaultVmFolder), name));
     // Workstation copies into the destination folder progressively, so it exists from the start of the
     // clone; the VM is listed only once the copy is done. Creating the folder is the atomic "is it free?"
     // check. Unverified: the real vmrest's reply when the destination exists; modelled as 409 (the
@@ -607,7 +631,8 @@ export class VmrestSimulator {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const copying = [...this.#vms.values()].some((vm) => vm.cloning && path.dirname(vm.vmxPath) === destination);
-      throw new ApiError(409, SimulatedCode.busyOrPoweredOn, copying ? `A clone into ${destination} is in progress` : `The destination folder ${destination} already exists`);
+      const shown = this.#host.toHost(destination);
+      throw new ApiError(409, SimulatedCode.busyOrPoweredOn, copying ? `A clone into ${shown} is in progress` : `The destination folder ${shown} already exists`);
     }
     const vm = this.#addVm(path.join(destination, `${name}.vmx`), name);
     vm.cloning = true;
@@ -627,11 +652,13 @@ export class VmrestSimulator {
     const { name, path: vmxPath } = body;
     if (typeof name !== 'string' || name === '') throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: name');
     if (typeof vmxPath !== 'string' || !vmxPath.toLowerCase().endsWith('.vmx')) throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: path');
-    if (!(await exists(vmxPath))) throw new ApiError(404, SimulatedCode.invalidParameter, `The file is not found: ${vmxPath}`);
+    if (!this.#host.api.isAbsolute(vmxPath)) throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: path');
+    const local = this.#host.toLocal(vmxPath);
+    if (!(await exists(local))) throw new ApiError(404, SimulatedCode.invalidParameter, `The file is not found: ${vmxPath}`);
     // Unverified: registering a path already in the library; modelled as returning the existing entry.
-    const known = [...this.#vms.values()].find((vm) => vm.vmxPath === path.resolve(vmxPath));
-    const vm = known ?? this.#addVm(path.resolve(vmxPath), name);
-    return { status: 201, body: { id: vm.id, path: vm.vmxPath } };
+    const known = [...this.#vms.values()].find((vm) => this.#host.same(this.#host.toHost(vm.vmxPath), vmxPath));
+    const vm = known ?? this.#addVm(local, name);
+    return { status: 201, body: { id: vm.id, path: this.#host.toHost(vm.vmxPath) } };
   }
 
   async #update(vm: SimVm, body: Record<string, unknown>): Promise<{ status: number; body: unknown }> {
@@ -724,23 +751,24 @@ export class VmrestSimulator {
   async #powerOn(vm: SimVm): Promise<void> {
     const resuming = vm.power === 'suspended';
     const vmx = await readVmx(vm.vmxPath);
-    const folder = path.dirname(vm.vmxPath);
-    const [problem] = await missingPowerOnFiles(vmx, folder);
+    const resolveFile = this.#vmxFile(vm);
+    const [problem] = await missingPowerOnFiles(vmx, resolveFile);
+    const shown = problem ? this.#host.api.resolve(this.#host.api.dirname(this.#host.toHost(vm.vmxPath)), problem.file) : '';
     if (problem?.kind === 'disk') {
-      throw new ApiError(500, SimulatedCode.operationFailed, `Cannot open the disk '${problem.file}' or one of the snapshot disks it depends on. The system cannot find the file specified.`);
+      throw new ApiError(500, SimulatedCode.operationFailed, `Cannot open the disk '${shown}' or one of the snapshot disks it depends on. The system cannot find the file specified.`);
     }
     if (problem?.kind === 'iso') {
-      throw new ApiError(500, SimulatedCode.operationFailed, `Cannot connect the virtual device ${problem.device} because no corresponding device is available on the host. The file '${problem.file}' could not be found.`);
+      throw new ApiError(500, SimulatedCode.operationFailed, `Cannot connect the virtual device ${problem.device} because no corresponding device is available on the host. The file '${shown}' could not be found.`);
     }
     if (this.options.latencies?.powerOnMs) await sleep(this.options.latencies.powerOnMs);
     // Workstation writes the .vmx at power-on: adapters added since the last one get their MAC now.
     if (assignGeneratedMacs(vmx)) await writeVmx(vm.vmxPath, vmx);
     vm.power = 'poweredOn';
-    const serial = serialFilePath(vmx, folder);
+    const serial = serialFilePath(vmx, resolveFile);
     if (!resuming && serial) {
       if ((await exists(serial)) && (vmx.get('msg.autoAnswer') ?? '').toUpperCase() !== 'TRUE') {
         // Workstation asks "replace or append?" and the VM waits on the dialog: power state is on, the guest never starts.
-        vm.question = `The file "${serial}" used by serial0 already exists. Do you want to replace it or append to it?`;
+        vm.question = `The file "${this.#host.toHost(serial)}" used by serial0 already exists. Do you want to replace it or append to it?`;
         return;
       }
       // With msg.autoAnswer the default answer is taken (modelled as append; unverified which button is the default).
@@ -756,11 +784,13 @@ export class VmrestSimulator {
     if (!freshBoot || !this.options.onGuestBoot) return;
     try {
       const vmx = await readVmx(vm.vmxPath);
-      const serialFile = serialFilePath(vmx, path.dirname(vm.vmxPath));
+      const resolveVmxPath = this.#vmxFile(vm);
+      const serialFile = serialFilePath(vmx, resolveVmxPath);
       const guest: SimulatedGuest = {
         id: vm.id,
         name: path.basename(vm.vmxPath, '.vmx'),
         vmxPath: vm.vmxPath,
+        resolveVmxPath,
         serialFile,
         macs: readNics(vmx).map((n) => n.macAddress),
         readVmx: () => readVmx(vm.vmxPath),

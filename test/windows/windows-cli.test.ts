@@ -1,0 +1,208 @@
+/**
+ * kubestation as a Windows user runs it: the compiled CLI as a win32 process
+ * (the official Windows Node under Wine), in a folder whose path has a space
+ * and non-ASCII letters, with Workstation's tools in
+ * `C:\Program Files (x86)\VMware\VMware Workstation` (stand-ins) and
+ * Workstation's default VM folder read from %APPDATA%\VMware\preferences.ini.
+ * VMware and Kubernetes are the simulators, as Linux processes on 127.0.0.1,
+ * the vmrest simulator speaking what vmrest on Windows speaks (drive-letter
+ * paths, backslashes, case-insensitive). See test/windows/README.md.
+ */
+import { execa, type ResultPromise } from 'execa';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeWorkstationPreferences } from '../../simulators/workstation-preferences.js';
+import { VmxFile } from '../../src/vmx/vmx-file.js';
+import { prepareWineRig, repoRoot, WORKSTATION_FOLDER, type CliRun, type WineRig } from './wine-rig.js';
+
+const NODES = ['k8s-master', 'k8s-worker1', 'k8s-worker2'];
+/** A Linux path where a Windows one belongs ("/tmp/...", "/root/..."), anywhere in a text. */
+const POSIX_LEAK = /(^|[\s"'(=:,[])\/(tmp|root|var|work|home|usr)\//m;
+const isWindowsPath = (p: string): boolean => /^[A-Za-z]:\\/.test(p) && !p.includes('/');
+
+let rig: WineRig;
+let base: string;
+/** The lab folder: local path and the Windows path the CLI sees (Z:\...\김 철수\lab). */
+let labLocal: string;
+let labHost: string;
+let vmFolderHost: string;
+let vmFolderLocal: string;
+let bootLog: string;
+let served: { child: ResultPromise; env: Record<string, string> } | undefined;
+
+function expectNoPosixPaths(run: CliRun): void {
+  expect(run.stdout).not.toMatch(POSIX_LEAK);
+  expect(run.stderr).not.toMatch(POSIX_LEAK);
+}
+
+async function cli(args: string[]): Promise<CliRun> {
+  return rig.runCli(args, { cwd: labLocal, env: served?.env ?? {} });
+}
+
+async function standinCalls(): Promise<Array<{ tool: string; args: string[]; platform: string }>> {
+  return (await readFile(rig.standinLog, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { tool: string; args: string[]; platform: string });
+}
+
+beforeAll(async () => {
+  rig = await prepareWineRig();
+  base = await mkdtemp(path.join(os.tmpdir(), 'kubestation-windows-'));
+  labLocal = path.join(base, '김 철수', 'lab');
+  await mkdir(labLocal, { recursive: true });
+  await copyFile(path.join(repoRoot, 'cluster.yaml'), path.join(labLocal, 'cluster.yaml'));
+  labHost = rig.host.toHost(labLocal);
+  // Workstation's default VM folder, moved by the user (Edit > Preferences > Workspace) to a folder with spaces and parentheses.
+  vmFolderHost = `C:\\VMs (kubestation tier)\\${randomBytes(4).toString('hex')}\\Virtual Machines`;
+  vmFolderLocal = rig.host.toLocal(vmFolderHost);
+  await mkdir(vmFolderLocal, { recursive: true });
+  await writeWorkstationPreferences({ APPDATA: rig.appData }, vmFolderHost, { platform: 'win32', localPath: (p) => rig.host.toLocal(p) });
+  bootLog = path.join(base, 'boots.jsonl');
+});
+
+afterAll(async () => {
+  if (served) {
+    served.child.kill('SIGTERM');
+    await served.child.catch(() => undefined);
+  }
+  if (vmFolderLocal) await rm(path.dirname(vmFolderLocal), { recursive: true, force: true });
+  if (base) await rm(base, { recursive: true, force: true });
+});
+
+describe.sequential('kubestation as a win32 program (Windows Node under Wine)', () => {
+  it('runs as win32 from a folder with a space and non-ASCII letters', async () => {
+    expect(labHost).toMatch(/^Z:\\.*\\김 철수\\lab$/);
+    const validate = await cli(['validate']);
+    expect(validate.stderr).toBe('');
+    expect(validate.code).toBe(0);
+    expect(validate.stdout).toContain('k8s-master');
+    expectNoPosixPaths(validate);
+  });
+
+  it('seed-isos writes and prints Windows paths only, and the ISOs are byte-identical to the Linux run on the same folder', async () => {
+    const windows = await cli(['seed-isos', '--json']);
+    expect(windows.stderr).toBe('');
+    expect(windows.code).toBe(0);
+    expectNoPosixPaths(windows);
+    const report = JSON.parse(windows.stdout) as { stateDir: string; created: string[]; sshPrivateKey: string; nodes: Array<{ node: string; dir: string; files: Array<{ path: string; sha256: string }>; iso: { path: string; sha256: string; changed: boolean } }> };
+    expect(report.stateDir).toBe(`${labHost}\\.kubestation`);
+    const printed = [report.sshPrivateKey, ...report.created, ...report.nodes.flatMap((n) => [n.dir, n.iso.path, ...n.files.map((f) => f.path)])];
+    for (const p of printed) {
+      expect(isWindowsPath(p), p).toBe(true);
+      expect(p.startsWith(`${labHost}\\.kubestation\\`), p).toBe(true);
+    }
+    expect(report.created.map((p) => path.win32.basename(p))).toEqual(expect.arrayContaining(['ca.key', 'admin.key', 'bootstrap-token', 'id_ed25519']));
+    expect(report.nodes.map((n) => n.iso.path)).toEqual(NODES.map((n) => `${labHost}\\.kubestation\\${n}\\seed.iso`));
+
+    // The human form prints the same Windows paths.
+    const human = await cli(['seed-isos']);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain(`k8s-worker1: ${labHost}\\.kubestation\\k8s-worker1\\seed.iso`);
+    expectNoPosixPaths(human);
+
+    // Linux node on the same state folder renders the same bytes: nothing changes, same digests.
+    const linux = await execa(process.execPath, [path.join(repoRoot, 'dist', 'src', 'bin.js'), 'seed-isos', '--json'], { cwd: labLocal, reject: false });
+    expect(linux.exitCode, linux.stderr).toBe(0);
+    const linuxReport = JSON.parse(linux.stdout) as typeof report;
+    for (const node of linuxReport.nodes) {
+      const win = report.nodes.find((n) => n.node === node.node)!;
+      expect(node.iso.changed).toBe(false);
+      expect(node.iso.sha256).toBe(win.iso.sha256);
+      expect(node.files.map((f) => f.sha256)).toEqual(win.files.map((f) => f.sha256));
+    }
+  });
+
+  it('starts the simulators (Linux processes on 127.0.0.1) in Windows-host mode', async () => {
+    const options = { cluster: path.join(labLocal, 'cluster.yaml'), vmFolder: vmFolderLocal, windowsDrives: { c: path.join(rig.prefix, 'drive_c'), z: '/' }, bootLog, templateDiskGiB: 40 };
+    const child = execa(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'simulators', 'serve.ts'), JSON.stringify(options)], { cwd: repoRoot, stdin: 'pipe', stdout: 'pipe', stderr: 'inherit', reject: false });
+    const line = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).once('line', resolve);
+      void child.then((r) => reject(new Error(`serve.ts exited with ${r.exitCode}`)));
+    });
+    const urls = JSON.parse(line) as { vmrestUrl: string; kubeApiUrl: string; username: string; password: string };
+    expect(new URL(urls.vmrestUrl).hostname).toBe('127.0.0.1');
+    expect(new URL(urls.kubeApiUrl).hostname).toBe('127.0.0.1');
+    served = { child, env: { VMREST_URL: urls.vmrestUrl, VMREST_USERNAME: urls.username, VMREST_PASSWORD: urls.password, KUBESTATION_API_SERVER: urls.kubeApiUrl } };
+  });
+
+  it('build-vms clones into the default VM folder from preferences.ini and writes Windows paths into every .vmx', async () => {
+    const run = await cli(['build-vms', '--json']);
+    const events = run.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events.at(-1), run.stderr).toMatchObject({ type: 'result', status: 'ready' });
+    expect(run.code).toBe(0);
+    expectNoPosixPaths(run);
+    expect(JSON.stringify(events)).not.toContain("default VM folder is unknown");
+    // The free-space check looked at the folder Workstation's preferences name (on C:); its only remark may be that one.
+    for (const warning of events.filter((e) => e.type === 'warning')) expect(String(warning.message)).toContain(`but ${vmFolderHost} has `);
+    expect(run.stdout).not.toContain(served!.env.VMREST_PASSWORD);
+
+    // State records the VMs where Workstation put them: Windows paths in the preferences' folder.
+    const state = JSON.parse(await readFile(path.join(labLocal, '.kubestation', 'state.json'), 'utf8')) as { nodes: Record<string, { vmxPath: string }> };
+    for (const node of NODES) expect(state.nodes[node]!.vmxPath).toBe(`${vmFolderHost}\\${node}\\${node}.vmx`);
+    expect((await readdir(vmFolderLocal)).sort()).toEqual(NODES);
+
+    // Every .vmx key kubestation wrote that names a file holds a Windows path: as each guest booted...
+    const boots = (await readFile(bootLog, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { name: string; vmxPath: string; vmx: Record<string, string> });
+    expect(boots.map((b) => b.name).sort()).toEqual(NODES);
+    for (const boot of boots) {
+      const seedKey = Object.keys(boot.vmx).find((k) => /\.fileName$/i.test(k) && /seed\.iso$/i.test(boot.vmx[k]!));
+      expect(seedKey, `${boot.name}: no seed ISO attached`).toBeDefined();
+      expect(boot.vmx[seedKey!]).toBe(`${labHost}\\.kubestation\\${boot.name}\\seed.iso`);
+      expect(boot.vmx['serial0.fileName']).toBe(`${labHost}\\.kubestation\\${boot.name}\\serial.log`);
+      for (const [key, value] of Object.entries(boot.vmx)) {
+        if (/filename$/i.test(key) && /[\\/]/.test(value)) expect(isWindowsPath(value), `${boot.name} ${key} = ${value}`).toBe(true);
+        expect(value, `${boot.name} ${key}`).not.toMatch(POSIX_LEAK);
+      }
+    }
+    // ...and as they are now (the disk's file name is relative to the VM folder, as Workstation writes it).
+    for (const node of NODES) {
+      const vmx = VmxFile.parse(await readFile(rig.host.toLocal(state.nodes[node]!.vmxPath), 'utf8'));
+      for (const [key, value] of vmx.entries()) {
+        if (/filename$/i.test(key) && /[\\/]/.test(value)) expect(isWindowsPath(value), `${node} ${key} = ${value}`).toBe(true);
+        expect(value, `${node} ${key}`).not.toMatch(POSIX_LEAK);
+      }
+    }
+
+    // vmware-vdiskmanager.exe from Workstation's folder grew each disk, called with the Windows path of the disk.
+    const grows = (await standinCalls()).filter((c) => c.tool === 'vmware-vdiskmanager');
+    expect(grows.map((c) => c.platform)).toEqual(['win32', 'win32', 'win32']);
+    expect(grows.map((c) => c.args).sort()).toEqual(NODES.map((n) => ['-x', '100GB', `${vmFolderHost}\\${n}\\kubestation-noble-template.vmdk`]).sort());
+    expect(existsSync(path.join(rig.host.toLocal(WORKSTATION_FOLDER), 'vmware-vdiskmanager.exe'))).toBe(true);
+  });
+
+  it('status --json shows the VMs by their Windows paths', async () => {
+    const run = await cli(['status', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    expectNoPosixPaths(run);
+    const text = run.stdout;
+    for (const node of NODES) expect(text).toContain(JSON.stringify(`${vmFolderHost}\\${node}\\${node}.vmx`).slice(1, -1));
+  });
+
+  it('doctor finds nothing wrong', async () => {
+    const run = await cli(['doctor']);
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
+    expectNoPosixPaths(run);
+  });
+
+  it('rebuild-node k8s-worker1 re-clones only that node, into the same Windows folder', async () => {
+    const before = (await standinCalls()).length;
+    const run = await cli(['rebuild-node', 'k8s-worker1']);
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
+    expectNoPosixPaths(run);
+    const calls = (await standinCalls()).slice(before);
+    expect(calls.map((c) => c.args)).toEqual([['-x', '100GB', `${vmFolderHost}\\k8s-worker1\\kubestation-noble-template.vmdk`]]);
+    const state = JSON.parse(await readFile(path.join(labLocal, '.kubestation', 'state.json'), 'utf8')) as { nodes: Record<string, { vmxPath: string }> };
+    expect(state.nodes['k8s-worker1']!.vmxPath).toBe(`${vmFolderHost}\\k8s-worker1\\k8s-worker1.vmx`);
+  });
+
+  it('destroy --yes deletes the VMs and their folders', async () => {
+    const run = await cli(['destroy', '--yes']);
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
+    expectNoPosixPaths(run);
+    for (const node of NODES) expect(run.stdout).toContain(node);
+    expect(await readdir(vmFolderLocal)).toEqual([]);
+  });
+});
