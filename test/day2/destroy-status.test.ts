@@ -110,7 +110,7 @@ describe('destroy', () => {
 
   /** The template built where build-template puts it by default: in the state folder, with its cached image. */
   async function templateInStateFolder(l: Day2Lab): Promise<{ spec: ClusterSpec; vmxPath: string; image: string }> {
-    const spec: ClusterSpec = { ...l.spec, vmware: { ...l.spec.vmware, vmFolder: undefined } };
+    const spec: ClusterSpec = l.spec;
     const vmxPath = await writeSimulatedTemplate(spec, 100);
     await l.client.registerVm({ name: spec.vmware.template.name, path: vmxPath });
     const image = path.join(templateStateDir(spec), 'cache', 'noble-server-cloudimg-amd64.ova');
