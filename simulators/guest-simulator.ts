@@ -11,6 +11,10 @@
  * fails. Workers wait for the control plane's API (kubeadm-init done) before
  * joining, and the control plane's `nodes-ready` waits for every worker, so
  * the modelled critical path is the real one.
+ *
+ * A VM that already finished its first boot boots as an installed node does:
+ * cloud-init finds its instance done and runs no first-boot stage again (no
+ * progress lines), the static addresses come back and Tools report them.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -110,6 +114,10 @@ export class GuestSimulator {
   readonly #joined = new Map<string, Waiter>();
   /** Guests that booted, in order (for assertions). */
   readonly booted: string[] = [];
+  /** Later boots of installed VMs (no first-boot stages), in order. */
+  readonly rebooted: string[] = [];
+  /** VM ids whose first boot finished. */
+  readonly #installed = new Set<string>();
   #stopped = false;
 
   constructor(options: GuestSimulatorOptions) {
@@ -148,6 +156,7 @@ export class GuestSimulator {
   async #run(guest: SimulatedGuest): Promise<void> {
     const node = this.#spec.nodes.find((n) => n.name === guest.name);
     if (!node) return; // not a node of this cluster (e.g. the template booted for a bake)
+    if (this.#installed.has(guest.id)) return this.#reboot(guest, node);
     this.booted.push(node.name);
     const write = async (text: string): Promise<void> => {
       if (!this.#stopped) await guest.writeSerial(text);
@@ -213,8 +222,19 @@ export class GuestSimulator {
       if (stage.name === 'kubeadm-join') this.#joined.get(node.name)?.resolve();
     }
     if (this.#stopped) return;
+    this.#installed.add(guest.id);
     await this.#onNodeComplete?.(node);
     await report(FINAL_STAGE, 'done', node.role === 'control-plane' ? `all ${this.#spec.nodes.length} nodes Ready` : 'joined');
+  }
+
+  async #reboot(guest: SimulatedGuest, node: NodeSpec): Promise<void> {
+    this.rebooted.push(node.name);
+    guest.setAddresses([
+      { mac: node.nics.nat.mac, ip: [`${node.nics.nat.address}/${node.nics.nat.prefix}`] },
+      { mac: node.nics.hostOnly.mac, ip: [`${node.nics.hostOnly.address}/${node.nics.hostOnly.prefix}`] },
+    ]);
+    if (this.#stopped) return;
+    await guest.writeSerial(`[    0.000000] Linux version 6.8.0-generic (buildd@lcy02-amd64) #1 SMP\n[   11.902114] cloud-init[598]: instance already initialised; first-boot modules skipped\n`);
   }
 
   async #seedConnected(guest: SimulatedGuest): Promise<boolean> {

@@ -120,6 +120,7 @@ export class KubeApiSimulator {
   private stubsDir = '';
   /** Script containers started per node (for FakeNode.stalledScriptRuns). */
   private readonly scriptRuns = new Map<string, number>();
+  private serving = true;
 
   private constructor(options: KubeApiSimulatorOptions, ca: CertificateAndKey, serverCert: CertificateAndKey) {
     this.scenario = options.scenario;
@@ -195,6 +196,36 @@ export class KubeApiSimulator {
 
   requestsTo(method: string, path: string): RecordedRequest[] {
     return this.requests.filter((r) => r.method === method && (path.endsWith('*') ? r.path.startsWith(path.slice(0, -1)) : r.path === path));
+  }
+
+  /**
+   * The node's kubelet stops posting status (its VM was powered off: Ready
+   * turns Unknown, the unreachable taints are set, no pod starts there) or
+   * posts Ready again (booted). A Node object that was deleted stays deleted.
+   */
+  setNodeReady(name: string, ready: boolean): void {
+    const fake = this.nodeSpec(name);
+    if (!fake) return;
+    (fake as { ready?: boolean }).ready = ready;
+    const node = this.get<Node>('nodes', undefined, name);
+    if (!node) return;
+    const now = new Date().toISOString();
+    const taints = (node.spec?.taints ?? []).filter((t) => t.key !== 'node.kubernetes.io/unreachable' && t.key !== 'node.kubernetes.io/not-ready');
+    if (!ready) taints.push({ key: 'node.kubernetes.io/unreachable', effect: 'NoSchedule' }, { key: 'node.kubernetes.io/unreachable', effect: 'NoExecute' });
+    node.spec = { ...node.spec, taints };
+    const conditions = (node.status?.conditions ?? []).filter((c) => c.type !== 'Ready');
+    conditions.push(
+      ready
+        ? { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: now }
+        : { type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastHeartbeatTime: now },
+    );
+    node.status = { ...node.status, conditions };
+    this.put(node);
+  }
+
+  /** false: the API server is down (its VM is off): every connection is dropped unanswered. true: it serves again. */
+  setServing(serving: boolean): void {
+    this.serving = serving;
   }
 
   /** Resolves once every started script container has finished (for tests that want a quiet store). */
@@ -377,6 +408,10 @@ export class KubeApiSimulator {
   // HTTP
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!this.serving) {
+      req.socket.destroy();
+      return;
+    }
     const url = new URL(req.url ?? '/', 'https://127.0.0.1');
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);

@@ -156,3 +156,18 @@ export async function startSimulatedLab(baseSpec: ClusterSpec, options: Simulate
     },
   };
 }
+
+/**
+ * Makes the fake Kubernetes API follow the VMs' power, as a real cluster
+ * does: the API server answers only while the control plane's VM runs and has
+ * booted, and a Node is Ready only while its VM does. Pass the result as the
+ * vmrest simulator's onPowerChange.
+ */
+export function linkPowerToKubeApi(spec: ClusterSpec, kubeApi: KubeApiSimulator): NonNullable<VmrestSimulatorOptions['onPowerChange']> {
+  return (vm, state) => {
+    const node = spec.nodes.find((n) => n.name === path.basename(vm.vmxPath, '.vmx'));
+    if (!node) return;
+    if (node.role === 'control-plane') kubeApi.setServing(state.booted);
+    kubeApi.setNodeReady(node.name, state.booted);
+  };
+}

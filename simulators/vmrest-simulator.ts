@@ -156,6 +156,12 @@ export interface VmrestSimulatorOptions {
   onHookError?: (error: unknown) => void;
   /** Called after every exchange (also faults); tests validate these against the OpenAPI document. */
   onExchange?: (exchange: SimulatorExchange) => void;
+  /**
+   * Called whenever a VM's power state changes or its guest finishes booting
+   * (`booted`: Tools report, the guest's services run). simulated-lab links
+   * this to the fake Kubernetes API: a Node is Ready only while its VM runs.
+   */
+  onPowerChange?: (vm: { id: string; vmxPath: string }, state: { power: PowerState; booted: boolean }) => void;
   /** Serve HTTPS with this certificate (PEM). */
   tls?: { cert: string; key: string };
   /** Port to listen on; default 0 (ephemeral). The host is always 127.0.0.1. */
@@ -175,7 +181,19 @@ interface SimVm {
   bootTimer: NodeJS.Timeout | undefined;
   /** A clone still being copied: not in the list yet. */
   cloning: boolean;
+  /** How the guest answers a Tools shutdown request (see setGuestShutdown). */
+  shutdown: GuestShutdown;
+  /** False: the guest has no VMware Tools (open-vm-tools), so they never report after boot. */
+  toolsInstalled: boolean;
+  shutdownTimer: NodeJS.Timeout | undefined;
 }
+
+/**
+ * How a guest answers `PUT /power shutdown`: at once (default), after a
+ * while (vmrest replies at once with the VM still on; unverified whether the
+ * real vmrest waits), or never (a hung guest; the VM stays on).
+ */
+export type GuestShutdown = { kind: 'prompt' } | { kind: 'slow'; afterMs: number } | { kind: 'ignore' };
 
 class ApiError extends Error {
   constructor(
@@ -351,6 +369,29 @@ export class VmrestSimulator {
    */
   pendingQuestion(id: string): string | undefined {
     return this.#vms.get(id)?.question;
+  }
+
+  /** How the guest of VM `id` answers a Tools shutdown request from now on. */
+  setGuestShutdown(id: string, behaviour: GuestShutdown): void {
+    this.#vm(id).shutdown = behaviour;
+  }
+
+  /** Whether the guest of VM `id` has VMware Tools; without them Tools never report and a guest shutdown is refused. */
+  setToolsInstalled(id: string, installed: boolean): void {
+    const vm = this.#vm(id);
+    vm.toolsInstalled = installed;
+    if (!installed) vm.toolsRunning = false;
+  }
+
+  /** The VM registered with this .vmx (for the vmrun stand-in, which addresses VMs by path). */
+  vmByPath(vmxPath: string): { id: string; vmxPath: string; power: PowerState } | undefined {
+    const vm = [...this.#vms.values()].find((v) => !v.cloning && path.resolve(v.vmxPath) === path.resolve(vmxPath));
+    return vm ? { id: vm.id, vmxPath: vm.vmxPath, power: vm.power } : undefined;
+  }
+
+  /** A power change made outside vmrest (vmrun revertToSnapshot): the VM stops, or is left suspended with its memory image. */
+  setPowerOutside(id: string, state: 'poweredOff' | 'suspended'): void {
+    this.#stop(this.#vm(id), state);
   }
 
   /** Current DHCP reservations of a vmnet (mac → ip). */
@@ -594,7 +635,20 @@ export class VmrestSimulator {
   }
 
   #addVm(vmxPath: string, libraryName: string): SimVm {
-    const vm: SimVm = { id: vmId(), vmxPath, libraryName, power: 'poweredOff', toolsRunning: false, question: undefined, addresses: undefined, bootTimer: undefined, cloning: false };
+    const vm: SimVm = {
+      id: vmId(),
+      vmxPath,
+      libraryName,
+      power: 'poweredOff',
+      toolsRunning: false,
+      question: undefined,
+      addresses: undefined,
+      bootTimer: undefined,
+      cloning: false,
+      shutdown: { kind: 'prompt' },
+      toolsInstalled: true,
+      shutdownTimer: undefined,
+    };
     this.#vms.set(vm.id, vm);
     return vm;
   }
@@ -709,6 +763,7 @@ export class VmrestSimulator {
         if (vm.power === 'poweredOn') break; // unverified: modelled as a no-op reply
         if (vm.power === 'paused') conflict();
         await this.#powerOn(vm);
+        this.#notifyPower(vm);
         break;
       case 'off':
         if (this.options.latencies?.powerOffMs) await sleep(this.options.latencies.powerOffMs);
@@ -719,7 +774,8 @@ export class VmrestSimulator {
         // A guest shutdown needs Tools in the guest (unverified reply when they are missing).
         if (!vm.toolsRunning) throw new ApiError(500, SimulatedCode.operationFailed, 'The operation is not supported: VMware Tools are not running in the guest');
         if (this.options.latencies?.powerOffMs) await sleep(this.options.latencies.powerOffMs);
-        this.#stop(vm, 'poweredOff');
+        if (vm.shutdown.kind === 'prompt') this.#stop(vm, 'poweredOff');
+        else if (vm.shutdown.kind === 'slow' && !vm.shutdownTimer) vm.shutdownTimer = setTimeout(() => this.#stop(vm, 'poweredOff'), vm.shutdown.afterMs);
         break;
       case 'suspend':
         if (vm.power === 'suspended') break;
@@ -730,10 +786,12 @@ export class VmrestSimulator {
         if (vm.power === 'paused') break;
         if (vm.power !== 'poweredOn') conflict();
         vm.power = 'paused';
+        this.#notifyPower(vm);
         break;
       case 'unpause':
         if (vm.power !== 'paused') conflict();
         vm.power = 'poweredOn';
+        this.#notifyPower(vm);
         break;
     }
     return { status: 200, body: { power_state: vm.power } };
@@ -741,11 +799,18 @@ export class VmrestSimulator {
 
   #stop(vm: SimVm, state: PowerState): void {
     clearTimeout(vm.bootTimer);
+    clearTimeout(vm.shutdownTimer);
     vm.bootTimer = undefined;
+    vm.shutdownTimer = undefined;
     vm.power = state;
     vm.toolsRunning = false;
     vm.question = undefined;
     if (state === 'poweredOff') vm.addresses = undefined;
+    this.#notifyPower(vm);
+  }
+
+  #notifyPower(vm: SimVm): void {
+    this.options.onPowerChange?.({ id: vm.id, vmxPath: vm.vmxPath }, { power: vm.power, booted: vm.power === 'poweredOn' && vm.bootTimer === undefined && vm.question === undefined });
   }
 
   async #powerOn(vm: SimVm): Promise<void> {
@@ -780,7 +845,8 @@ export class VmrestSimulator {
   async #boot(vm: SimVm, freshBoot: boolean): Promise<void> {
     vm.bootTimer = undefined;
     if (this.#closed || vm.power !== 'poweredOn') return;
-    vm.toolsRunning = true;
+    vm.toolsRunning = vm.toolsInstalled;
+    this.#notifyPower(vm);
     if (!freshBoot || !this.options.onGuestBoot) return;
     try {
       const vmx = await readVmx(vm.vmxPath);

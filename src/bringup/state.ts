@@ -41,6 +41,8 @@ export interface NodeBuildState {
   completedAt?: string | undefined;
   /** The seed ISO (it holds secrets) and where its removal stands. */
   seed?: { isoPath: string; fileRemoved: boolean; detached: boolean; detachRequested?: boolean } | undefined;
+  /** `kubestation stop` powered this VM off (hard: after its guest did not shut down in time); cleared by `start`. */
+  stopped?: { at: string; hard: boolean } | undefined;
 }
 
 export interface BuildState {
@@ -49,6 +51,10 @@ export interface BuildState {
   nodes: Record<string, NodeBuildState>;
   /** Set when verify passed and the kubeconfig was written; every node's completedAt is set with it. */
   readyAt?: string | undefined;
+  /** `kubestation stop` stopped every node (the lab is off on purpose); cleared by `start`. */
+  stoppedAt?: string | undefined;
+  /** The last `kubestation start` that ended with verify passing. */
+  startedAt?: string | undefined;
   updatedAt: string;
 }
 

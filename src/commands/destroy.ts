@@ -5,10 +5,9 @@
  * listed as left alone), asks for confirmation, then deletes.
  * See src/day2/destroy.ts.
  */
-import { createInterface } from 'node:readline/promises';
 import type { CommandContext } from './context.js';
 import { parseCommandArgs } from './args.js';
-import { loadDay2Spec, openVmrest } from './support.js';
+import { loadDay2Spec, openVmrest, terminalConfirm } from './support.js';
 import { executeDestroy, formatDestroyPlan, planDestroy, planIsEmpty } from '../day2/destroy.js';
 import { KubestationError } from '../errors.js';
 
@@ -32,15 +31,6 @@ It lists exactly what it will delete and asks first.
 export interface DestroyCommandOverrides {
   /** Asks the user; default: a terminal prompt when stdin is a TTY. */
   confirm?: (question: string) => Promise<boolean>;
-}
-
-async function terminalConfirm(question: string): Promise<boolean> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    return /^(y|yes)$/i.test((await rl.question(question)).trim());
-  } finally {
-    rl.close();
-  }
 }
 
 export async function runDestroy(ctx: CommandContext, overrides: DestroyCommandOverrides = {}): Promise<number> {

@@ -9,9 +9,8 @@ import { parseCommandArgs } from './args.js';
 import { createBuildView } from '../bringup/view.js';
 import { workstationDefaultVmFolder } from '../bringup/host-folders.js';
 import { cloudInitSeedWriter, vdiskmanagerGrower } from '../bringup/real-deps.js';
-import { loadDay2Spec, openVmrest } from './support.js';
+import { loadDay2Spec, runWithVmrest } from './support.js';
 import { rebuildNode } from '../day2/rebuild.js';
-import { BuildInterruptedError } from '../bringup/apply.js';
 import { KubestationError } from '../errors.js';
 
 const help = `usage: kubestation rebuild-node <node> [--force] [--json] [--cluster file]
@@ -55,39 +54,28 @@ export async function run(ctx: CommandContext): Promise<number> {
   const log = (message: string): void => {
     ctx.stdout.write(values.json ? `${JSON.stringify({ time: new Date().toISOString(), type: 'log', message })}\n` : `${message}\n`);
   };
-  const vmrest = await openVmrest(ctx, spec);
-  const abort = new AbortController();
-  const onSigint = (): void => {
-    ctx.stderr.write('\ninterrupted: finishing the calls in flight and saving progress\n');
-    abort.abort();
-  };
-  process.on('SIGINT', onSigint);
-  try {
-    const result = await rebuildNode(
-      spec,
-      positionals[0]!,
-      {
-        vmrest,
-        writeSeed: cloudInitSeedWriter(),
-        growDisk: vdiskmanagerGrower(spec, ctx.env),
-        clonesFolder: await workstationDefaultVmFolder(ctx.env),
-        kube,
-        emit: view.emit,
-        log,
-        installFolder: spec.vmware.installFolder,
-      },
-      { force: values.force, signal: abort.signal, timing: { deadlineScale } },
-    );
-    view.close();
-    log(`rebuilt ${result.rebuilt.join(', ')}${result.readyConfirmed ? ' (Ready through the API server)' : ' (joined; Ready not confirmed: the API server did not answer)'}`);
-    return 0;
-  } catch (error) {
-    if (!(error instanceof BuildInterruptedError)) throw error;
-    ctx.stderr.write('rebuild interrupted; run the same command again to start the node over\n');
-    return 130;
-  } finally {
-    view.close();
-    process.off('SIGINT', onSigint);
-    await vmrest.close();
-  }
+  return runWithVmrest(ctx, spec, 'rebuild interrupted; run the same command again to start the node over', async (vmrest, signal) => {
+    try {
+      const result = await rebuildNode(
+        spec,
+        positionals[0]!,
+        {
+          vmrest,
+          writeSeed: cloudInitSeedWriter(),
+          growDisk: vdiskmanagerGrower(spec, ctx.env),
+          clonesFolder: await workstationDefaultVmFolder(ctx.env),
+          kube,
+          emit: view.emit,
+          log,
+          installFolder: spec.vmware.installFolder,
+        },
+        { force: values.force, signal, timing: { deadlineScale } },
+      );
+      view.close();
+      log(`rebuilt ${result.rebuilt.join(', ')}${result.readyConfirmed ? ' (Ready through the API server)' : ' (joined; Ready not confirmed: the API server did not answer)'}`);
+      return 0;
+    } finally {
+      view.close();
+    }
+  });
 }

@@ -7,6 +7,7 @@
  *   dhcp:<node>       static addresses outside the DHCP pool of a DHCP-enabled vmnet
  *   template          built, registered, bake not interrupted, powered off (clones and rebuilds need it)
  *   vm:<node>         the node's VM exists, is ours, runs
+ *   lab               every VM off (stopped) or some off: `kubestation start`; the API check then only warns
  *   seed-iso:<node>   the seed ISO and user-data (CA key, join token) gone after the node's bootstrap
  *   seed-label:<node> before bootstrap: the seed ISO there, labelled cidata, connected by the .vmx
  *   first-boot:<node> the node's serial console: a stage failed (with its cause) or stuck past its limit
@@ -35,6 +36,7 @@ import { isOwnedBy, observeVm, probeApi, type KubeAccess, type ObservedVm } from
 import type { Day2Vmrest } from './ports.js';
 import type { CheckStatus, DoctorCheck } from './doctor-check.js';
 import { firstBootCheck, seedLabelCheck } from './first-boot-checks.js';
+import { describeLabPower, summarizeLabPower, type LabPowerSummary } from './lab-power.js';
 import { readStoredToken } from './token.js';
 
 export type { CheckStatus, DoctorCheck } from './doctor-check.js';
@@ -278,6 +280,7 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
   }
 
   // vmrest and what it knows.
+  let labPower: LabPowerSummary | undefined;
   let vms: VmSummary[] | undefined;
   const power = new Map<string, PowerState | undefined>();
   const vmrestTitle = 'vmrest running, credentials accepted';
@@ -320,18 +323,24 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
       checks.push({ id: 'template', title: templateTitle, status: 'fail', detail: `${error.message} Clones (build-vms, rebuild-node) need it.`, fix: error.fix });
     }
 
+    const observed: Array<{ node: string; power: PowerState | undefined } | undefined> = [];
     for (const node of spec.nodes) {
       const found = findNodeVm(vms, node, state?.nodes[node.name]?.vmxPath);
       const vm = found ? await observeVm(deps.vmrest, found, spec.name) : undefined;
+      observed.push(vm && isOwnedBy(vm, node) ? { node: node.name, power: vm.power } : undefined);
       const title = `${node.name}: VM present and running`;
       if (!vm) checks.push({ id: `vm:${node.name}`, title, status: 'warn', detail: 'no VM in vmrest\'s list', fix: `\`kubestation rebuild-node ${node.name}\` (or build-vms) creates it` });
       else if (!isOwnedBy(vm, node)) checks.push({ id: `vm:${node.name}`, title, status: 'fail', detail: `${vm.vmxPath} has this node's name but is not ours (${vm.ownership.kind})`, fix: `rename or remove that VM in Workstation, or rename node "${node.name}" in cluster.yaml` });
-      else if (vm.power !== 'poweredOn') checks.push({ id: `vm:${node.name}`, title, status: 'warn', detail: `${vm.vmxPath} is ${vm.power ?? 'in an unknown power state'}`, fix: `power on "${node.name}" in Workstation` });
+      else if (vm.power !== 'poweredOn') checks.push({ id: `vm:${node.name}`, title, status: 'warn', detail: `${vm.vmxPath} is ${vm.power ?? 'in an unknown power state'}`, fix: '`npx kubestation start` (powers the lab on in order, waits until every node is Ready and verifies)' });
       else checks.push({ id: `vm:${node.name}`, title, status: 'ok', detail: vm.vmxPath });
       checks.push(await seedIsoCheck(spec, node, state, vm));
       const label = await seedLabelCheck(spec, node, state?.nodes[node.name], vm && isOwnedBy(vm, node) ? vm.vmxPath : undefined);
       if (label) checks.push(label);
       power.set(node.name, vm?.power);
+    }
+    labPower = summarizeLabPower(observed, state);
+    if (labPower.state === 'stopped' || labPower.state === 'partly running') {
+      checks.push({ id: 'lab', title: 'the lab is running', status: 'warn', detail: `the lab is ${describeLabPower(labPower)}`, fix: '`npx kubestation start`' });
     }
   }
   // The consoles are files on this PC: read even when vmrest does not answer.
@@ -341,7 +350,10 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
   const api = await probeApi(deps.kube);
   try {
     checks.push(await tokenCheck(spec, state, api.reachable ? api.client : undefined, now()));
-    if (!api.reachable) {
+    if (!api.reachable && labPower?.state === 'stopped') {
+      // Not a fault: the API server is off with the lab.
+      checks.push({ id: 'kubernetes-api', title: 'Kubernetes API server answers', status: 'warn', detail: 'the lab is stopped (every VM powered off), so the API server is off with it (node, CNI and clock checks skipped)', fix: '`npx kubestation start`' });
+    } else if (!api.reachable) {
       checks.push({ id: 'kubernetes-api', title: 'Kubernetes API server answers', status: 'fail', detail: `${api.reason} (node, CNI and clock checks skipped)`, fix: api.fix });
     } else {
       checks.push({ id: 'kubernetes-api', title: 'Kubernetes API server answers', status: 'ok', detail: `${api.nodes.length} node(s) registered` });

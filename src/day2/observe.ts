@@ -9,7 +9,7 @@ import path from 'node:path';
 import { findNodeVm } from '../bringup/apply.js';
 import { describeOwnership, inspectOwnership, type Ownership } from '../bringup/ownership.js';
 import type { BuildState } from '../bringup/state.js';
-import { KubeApiError, KubeClient, KubeTimeoutError, type KubeClientOptions, type Node } from '../kube/index.js';
+import { findCondition, KubeApiError, KubeClient, KubeTimeoutError, waitUntil, type KubeClientOptions, type Node } from '../kube/index.js';
 import { clusterSecretPaths } from '../pki/index.js';
 import type { ClusterSpec, NodeSpec } from '../config/model.js';
 import type { PowerState, VmSummary } from '../vmrest/client.js';
@@ -106,6 +106,33 @@ export async function probeApi(access: KubeAccess): Promise<ApiProbe> {
     await client.close();
     throw error;
   }
+}
+
+/**
+ * Waits until every node in `names` is registered and Ready through the API
+ * server; an API server that does not answer yet counts as "not yet" (its
+ * last error is in the timeout message). KubeTimeoutError with `fix` after
+ * `timeoutMs`.
+ */
+export async function waitNodesReady(
+  client: KubeClient,
+  names: string[],
+  options: { timeoutMs: number; intervalMs: number; signal?: AbortSignal | undefined; fix: string; onPending?: (pending: string[]) => void },
+): Promise<void> {
+  await waitUntil(
+    async () => {
+      try {
+        const nodes = await client.listNodes();
+        const pending = names.filter((name) => findCondition(nodes.find((n) => n.metadata.name === name)?.status?.conditions, 'Ready')?.status !== 'True');
+        options.onPending?.(pending);
+        return pending.length === 0 ? { done: true as const, value: undefined } : { done: false as const, state: `not Ready yet: ${pending.join(', ')}` };
+      } catch (error) {
+        if (error instanceof KubeApiError || error instanceof KubeTimeoutError) return { done: false as const, state: `API server: ${error.message}` };
+        throw error;
+      }
+    },
+    { timeoutMs: options.timeoutMs, intervalMs: options.intervalMs, ...(options.signal ? { signal: options.signal } : {}), what: `${names.join(', ')} to be Ready`, fix: options.fix },
+  );
 }
 
 /** Node role names as kubectl shows them (from node-role.kubernetes.io/<role> labels). */

@@ -15,6 +15,7 @@ import type { ProgressLine } from '../progress/index.js';
 import type { ClusterSpec, NodeRole } from '../config/model.js';
 import type { PowerState } from '../vmrest/client.js';
 import { isOwnedBy, nodeRoles, observeVm, probeApi, type KubeAccess } from './observe.js';
+import { describeLabPower, summarizeLabPower, type LabPowerSummary } from './lab-power.js';
 import type { Day2Vmrest } from './ports.js';
 
 export interface NodeStatus {
@@ -35,6 +36,8 @@ export interface NodeStatus {
 
 export interface ClusterStatus {
   cluster: string;
+  /** The lab as a whole: running, stopped (every VM off), partly running (some off, suspended or paused). */
+  lab: LabPowerSummary;
   vmrest: { ok: true } | { ok: false; error: string };
   api: { reachable: true } | { reachable: false; reason: string };
   nodes: NodeStatus[];
@@ -101,6 +104,10 @@ export async function collectStatus(spec: ClusterSpec, deps: StatusDeps): Promis
     );
     return {
       cluster: spec.name,
+      lab: summarizeLabPower(
+        nodes.map((n) => (n.vm.present && n.vm.ours ? { node: n.node, power: n.vm.power } : undefined)),
+        state,
+      ),
       vmrest: vmrestError === undefined ? { ok: true } : { ok: false, error: vmrestError },
       api: api.reachable ? { reachable: true } : { reachable: false, reason: api.reason },
       nodes,
@@ -152,5 +159,6 @@ export function formatStatus(status: ClusterStatus): string {
   if (!status.vmrest.ok) notes.push(`vmrest: ${status.vmrest.error}`);
   if (!status.api.reachable) notes.push(`Kubernetes API not reachable (${status.api.reason}); the kubernetes column shows ?`);
   notes.push(...seedNotes(status));
-  return `cluster ${status.cluster}\n${[fmt(header), ...rows.map(fmt)].join('\n')}\n${notes.map((n) => `note: ${n}\n`).join('')}`;
+  const lab = status.vmrest.ok ? `lab: ${describeLabPower(status.lab)}\n` : '';
+  return `cluster ${status.cluster}\n${lab}${[fmt(header), ...rows.map(fmt)].join('\n')}\n${notes.map((n) => `note: ${n}\n`).join('')}`;
 }

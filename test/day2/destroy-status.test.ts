@@ -1,8 +1,6 @@
-import { writeWorkstationPreferences } from '../../simulators/workstation-preferences.js';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { detachSeedIso } from '../../src/bringup/seed-retirement.js';
 import { BuildStateStore, readBuildState } from '../../src/bringup/state.js';
@@ -17,8 +15,7 @@ import { templateStateDir, templateVmxPath } from '../../src/template/state.js';
 import type { ClusterSpec } from '../../src/config/model.js';
 import { writeSimulatedTemplate } from '../../simulators/simulated-lab.js';
 import { VmxFile } from '../../src/vmx/vmx-file.js';
-import { repoRoot } from '../bringup/lab.js';
-import { startDay2Lab, type Day2Lab } from './lab.js';
+import { runDay2Command as command, startDay2Lab, type Day2Lab } from './lab.js';
 
 let lab: Day2Lab | undefined;
 afterEach(async () => {
@@ -42,34 +39,6 @@ async function foreignVm(l: Day2Lab, folder: string, name: string, otherCluster?
   await copyFile(disk, path.join(dir, path.basename(disk)));
   await l.client.registerVm({ name, path: vmxPath });
   return vmxPath;
-}
-
-function capture(): { stream: Writable & { isTTY?: boolean }; text: () => string } {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      chunks.push(String(chunk));
-      done();
-    },
-  });
-  return { stream, text: () => chunks.join('') };
-}
-
-async function clusterFile(l: Day2Lab): Promise<string> {
-  const text = (await readFile(path.join(repoRoot, 'cluster.yaml'), 'utf8'))
-    .replace(/^stateDir: .*$/m, `stateDir: ${JSON.stringify(l.spec.stateDir)}`);
-  await writeWorkstationPreferences({ HOME: l.dir }, l.clonesFolder, { platform: 'linux' });
-  const file = path.join(l.dir, 'cluster.yaml');
-  await writeFile(file, text);
-  return file;
-}
-
-async function command(l: Day2Lab, run: (ctx: Parameters<typeof runStatusCommand>[0]) => Promise<number>, argv: string[]) {
-  const out = capture();
-  const err = capture();
-  const env = { HOME: l.dir, VMREST_URL: l.vmrest.url, VMREST_USERNAME: 'kubestation', VMREST_PASSWORD: 'Day2-test!', KUBESTATION_API_SERVER: l.kubeApi.url };
-  const code = await run({ argv: [...argv, '--cluster', await clusterFile(l)], stdout: out.stream, stderr: err.stream, env, cwd: l.dir });
-  return { code, stdout: out.text(), stderr: err.text() };
 }
 
 describe('destroy', () => {

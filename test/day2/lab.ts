@@ -5,12 +5,12 @@
  * way a kubelet does (POST /api/v1/nodes) when the API has none of that
  * name, so a rebuilt worker shows up Ready again. All on 127.0.0.1, tiny delays.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { buildVms, type BuildVmsDeps } from '../../src/bringup/build-vms.js';
 import type { BuildEvent } from '../../src/bringup/ports.js';
-import { growDescriptorDisk, writeSimulatedTemplate } from '../../simulators/simulated-lab.js';
+import { growDescriptorDisk, linkPowerToKubeApi, writeSimulatedTemplate } from '../../simulators/simulated-lab.js';
 import { cloudInitSeedWriter } from '../../src/bringup/real-deps.js';
 import type { KubeAccess } from '../../src/day2/observe.js';
 import type { RebuildDeps, RebuildOptions } from '../../src/day2/rebuild.js';
@@ -24,7 +24,10 @@ import { VmrestSimulator, type VmrestSimulatorOptions } from '../../simulators/v
 import type { ClusterSpec, NodeSpec } from '../../src/config/model.js';
 import { VmrestClient } from '../../src/vmrest/client.js';
 import { VmrestCredentials } from '../../src/vmrest/credentials.js';
-import { fastClient, seedSpec } from '../bringup/lab.js';
+import { fastClient, repoRoot, seedSpec } from '../bringup/lab.js';
+import { captureOutput } from '../template/fixtures.js';
+import type { CommandContext } from '../../src/commands/context.js';
+import { writeWorkstationPreferences } from '../../simulators/workstation-preferences.js';
 
 export interface Day2LabOptions {
   /** Changes to the fake API server's nodes (by name). */
@@ -36,6 +39,8 @@ export interface Day2LabOptions {
   build?: boolean;
   /** Register the recorded join token in the fake API server as kubeadm init does (default true). */
   registerToken?: boolean;
+  /** The fake API server follows the VMs' power (linkPowerToKubeApi): down while the control plane is off, a Node Ready only while its VM runs. */
+  linkPower?: boolean;
 }
 
 export interface Day2Lab {
@@ -104,6 +109,7 @@ export async function startDay2Lab(options: Day2LabOptions = {}): Promise<Day2La
     bootDelayMs: 5,
     ...(options.vmnets ? { vmnets: options.vmnets } : {}),
     onGuestBoot: guests.onGuestBoot,
+    ...(options.linkPower ? { onPowerChange: linkPowerToKubeApi(spec, kubeApi) } : {}),
   });
   const client = new VmrestClient({ baseUrl: vmrest.url, credentials: new VmrestCredentials(credentials.username, credentials.password), ...fastClient });
   const events: BuildEvent[] = [];
@@ -168,4 +174,23 @@ export async function startDay2Lab(options: Day2LabOptions = {}): Promise<Day2La
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** `<lab>/cluster.yaml`: the shipped one with stateDir and vmFolder pointing into the lab. */
+export async function writeDay2ClusterFile(l: Day2Lab): Promise<string> {
+  const text = (await readFile(path.join(repoRoot, 'cluster.yaml'), 'utf8'))
+    .replace(/^stateDir: .*$/m, `stateDir: ${JSON.stringify(l.spec.stateDir)}`);
+  await writeWorkstationPreferences({ HOME: l.dir }, l.clonesFolder, { platform: 'linux' });
+  const file = path.join(l.dir, 'cluster.yaml');
+  await writeFile(file, text);
+  return file;
+}
+
+/** Runs a command as the CLI would, against the lab's simulators (vmrest and API server through the environment). */
+export async function runDay2Command(l: Day2Lab, run: (ctx: CommandContext) => Promise<number>, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = captureOutput();
+  const err = captureOutput();
+  const env = { HOME: l.dir, VMREST_URL: l.vmrest.url, VMREST_USERNAME: 'kubestation', VMREST_PASSWORD: 'Day2-test!', KUBESTATION_API_SERVER: l.kubeApi.url };
+  const code = await run({ argv: [...argv, '--cluster', await writeDay2ClusterFile(l)], stdout: out.stream, stderr: err.stream, env, cwd: l.dir });
+  return { code, stdout: out.text(), stderr: err.text() };
 }
