@@ -17,6 +17,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run: Com
   doctor: { summary: 'diagnose the known causes of a broken lab and print the fix for each', load: () => import('./commands/doctor.js') },
   stop: { summary: 'shut the lab down cleanly (workers first, control plane last; --node NAME for one node)', load: () => import('./commands/stop.js') },
   start: { summary: 'start a stopped lab: control plane, API server, workers, every node Ready, then verify', load: () => import('./commands/start.js') },
+  snapshot: { summary: 'whole-lab snapshots through vmrun: snapshot save|restore|list|delete NAME', load: () => import('./commands/snapshot.js') },
   'rebuild-node': { summary: 'replace one node\'s VM with a fresh one (worker: drain, new join token, rejoin; control plane: --force)', load: () => import('./commands/rebuild-node.js') },
   destroy: { summary: 'delete the lab\'s VMs (only ones with this cluster\'s marker), DHCP reservations and seed ISOs', load: () => import('./commands/destroy.js') },
   'seed-isos': { summary: 'write each node\'s cloud-init seed (user-data, meta-data, network-config, seed.iso)', load: () => import('./commands/seed-isos.js') },

@@ -55,6 +55,8 @@ export interface BuildState {
   stoppedAt?: string | undefined;
   /** The last `kubestation start` that ended with verify passing. */
   startedAt?: string | undefined;
+  /** A snapshot save or restore that has not finished: the same command run again finishes it (src/day2/snapshot.ts). */
+  pendingSnapshot?: { operation: 'save' | 'restore'; name: string; live: boolean; startedAt: string; restartLab: boolean } | undefined;
   updatedAt: string;
 }
 

@@ -34,7 +34,7 @@ import { findSpecNode } from './rebuild.js';
 import { isOwnedBy, observeNodeVms, waitNodesReady, type KubeAccess, type NodeVm, type ObservedVm } from './observe.js';
 import type { Day2Vmrest } from './ports.js';
 
-export type LabStep = 'resume' | 'tools' | 'shutdown' | 'hard-off' | 'detach-seed' | 'power-on';
+export type LabStep = 'resume' | 'tools' | 'shutdown' | 'hard-off' | 'detach-seed' | 'power-on' | 'snapshot' | 'revert' | 'delete-snapshot';
 
 export interface LabPlanEntry {
   node: string;

@@ -15,6 +15,8 @@ export interface InstallFolderProbe {
   env: NodeJS.ProcessEnv;
   /** True when the file exists (the probe looks for the tool, not just the folder). */
   exists: (filePath: string) => boolean;
+  /** The tool that must be in the folder; default vmware-vdiskmanager. */
+  tool?: string | undefined;
 }
 
 export function vdiskmanagerFileName(platform: NodeJS.Platform): string {
@@ -37,18 +39,18 @@ export function candidateInstallFolders(platform: NodeJS.Platform, env: NodeJS.P
 /** The Workstation install folder holding vmware-vdiskmanager, or a KubestationError saying where to set it. */
 export function findWorkstationInstallFolder(probe: InstallFolderProbe): string {
   const p = pathFor(probe.platform);
-  const tool = vdiskmanagerFileName(probe.platform);
+  const tool = probe.tool ?? vdiskmanagerFileName(probe.platform);
   if (probe.configured) {
     if (probe.exists(p.join(probe.configured, tool))) return probe.configured;
     throw new KubestationError('WORKSTATION_NOT_FOUND', `vmware.installFolder in cluster.yaml is ${probe.configured}, but ${tool} is not in it.`, {
-      fix: 'Set vmware.installFolder to the folder holding vmware-vdiskmanager.exe and vmrest.exe (usually C:\\Program Files (x86)\\VMware\\VMware Workstation), or remove it to search the usual places.',
+      fix: `Set vmware.installFolder to the folder holding ${tool} and vmrest.exe (usually C:\\Program Files (x86)\\VMware\\VMware Workstation), or remove it to search the usual places.`,
     });
   }
   const candidates = candidateInstallFolders(probe.platform, probe.env);
   const found = candidates.find((folder) => probe.exists(p.join(folder, tool)));
   if (found) return found;
   throw new KubestationError('WORKSTATION_NOT_FOUND', `VMware Workstation was not found: no ${tool} in ${candidates.join(' or ')}.`, {
-    fix: 'Install VMware Workstation Pro 17, or set vmware.installFolder in cluster.yaml to the folder holding vmware-vdiskmanager.exe.',
+    fix: `Install VMware Workstation Pro 17, or set vmware.installFolder in cluster.yaml to the folder holding ${tool}.`,
   });
 }
 
