@@ -19,7 +19,7 @@
  * already in the wanted state are skipped), and detach a node's seed ISO
  * from its .vmx whenever they find the VM powered off.
  */
-import { detachSeedIso } from '../bringup/finish.js';
+import { detachSeedIso } from '../bringup/seed-retirement.js';
 import { describeOwnership } from '../bringup/ownership.js';
 import { BuildInterruptedError } from '../bringup/apply.js';
 import type { ClusterVerifier } from '../bringup/ports.js';
