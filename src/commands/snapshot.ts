@@ -2,8 +2,8 @@
  * `kubestation snapshot save|restore|list|delete [NAME]`: whole-lab
  * snapshots through Workstation's vmrun (src/day2/snapshot.ts).
  */
-import { parseArgs } from 'node:util';
 import type { CommandContext } from './context.js';
+import { parseCommandArgs } from './args.js';
 import { loadDay2Spec, runWithVmrest, terminalConfirm } from './support.js';
 import type { StartCommandOverrides } from './start.js';
 import { createLabView } from '../day2/lab-view.js';
@@ -12,7 +12,7 @@ import { apiVerifier } from '../bringup/verify-step.js';
 import { workstationVmrun } from '../template/vmrun.js';
 import { KubestationError } from '../errors.js';
 
-const help = `usage: npx kubestation snapshot save NAME [--live] [--replace] [--force] [--json]
+const help = `usage: kubestation snapshot save NAME [--live] [--replace] [--force] [--json]
        npx kubestation snapshot restore NAME [--force] [--json]
        npx kubestation snapshot list [--json]
        npx kubestation snapshot delete NAME [--json]
@@ -41,8 +41,9 @@ A save or restore that failed part-way is finished by running it again.
 export interface SnapshotCommandOverrides extends StartCommandOverrides {}
 
 export async function runSnapshot(ctx: CommandContext, overrides: SnapshotCommandOverrides = {}): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: ctx.argv,
+  const args = parseCommandArgs(ctx, {
+    command: 'snapshot',
+    help,
     allowPositionals: true,
     options: {
       live: { type: 'boolean', default: false },
@@ -50,13 +51,10 @@ export async function runSnapshot(ctx: CommandContext, overrides: SnapshotComman
       force: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       cluster: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  if (values.help) {
-    ctx.stdout.write(help);
-    return 0;
-  }
+  if (!args) return 0;
+  const { values, positionals } = args;
   const [action, name, ...extra] = positionals;
   const actions = ['save', 'restore', 'list', 'delete'];
   if (!action || !actions.includes(action) || extra.length > 0 || (action === 'list') !== (name === undefined)) {

@@ -3,8 +3,8 @@
  * first, waits for the API server and every node Ready, then runs verify in
  * full (src/day2/lab-power.ts). Exit 0 only when verify passed.
  */
-import { parseArgs } from 'node:util';
 import type { CommandContext } from './context.js';
+import { parseCommandArgs } from './args.js';
 import { loadDay2Spec, runWithVmrest } from './support.js';
 import type { LabCommandOverrides } from './stop.js';
 import { startLab } from '../day2/lab-power.js';
@@ -12,7 +12,7 @@ import { createLabView } from '../day2/lab-view.js';
 import { apiVerifier } from '../bringup/verify-step.js';
 import type { VerifyOptions } from '../verify/verify-cluster.js';
 
-const help = `usage: npx kubestation start [--dry-run] [--json] [--cluster file]
+const help = `usage: kubestation start [--dry-run] [--json] [--cluster file]
 
 Starts a stopped lab: the control plane first, then (once the API server
 answers on the host-only address, or KUBESTATION_API_SERVER) the workers;
@@ -31,19 +31,17 @@ export interface StartCommandOverrides extends LabCommandOverrides {
 }
 
 export async function runStart(ctx: CommandContext, overrides: StartCommandOverrides = {}): Promise<number> {
-  const { values } = parseArgs({
-    args: ctx.argv,
+  const args = parseCommandArgs(ctx, {
+    command: 'start',
+    help,
     options: {
       'dry-run': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       cluster: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  if (values.help) {
-    ctx.stdout.write(help);
-    return 0;
-  }
+  if (!args) return 0;
+  const { values } = args;
   const { spec, kube } = await loadDay2Spec(ctx, values.cluster);
   const view = createLabView(values.json ? 'json' : 'plain', ctx.stdout);
   return runWithVmrest(ctx, spec, 'start interrupted; run the same command again (running nodes are left as they are)', async (vmrest, signal) => {

@@ -3,14 +3,14 @@
  * shuts the lab's guests down through vmrest, workers first and the control
  * plane last (src/day2/lab-power.ts).
  */
-import { parseArgs } from 'node:util';
 import type { CommandContext } from './context.js';
+import { parseCommandArgs } from './args.js';
 import { loadDay2Spec, runWithVmrest, terminalConfirm } from './support.js';
 import { stopLab, type LabTiming } from '../day2/lab-power.js';
 import { createLabView } from '../day2/lab-view.js';
 import { KubestationError } from '../errors.js';
 
-const help = `usage: npx kubestation stop [--node NAME] [--force] [--timeout SECONDS] [--dry-run] [--json] [--cluster file]
+const help = `usage: kubestation stop [--node NAME] [--force] [--timeout SECONDS] [--dry-run] [--json] [--cluster file]
 
 Shuts the lab down cleanly: each guest is asked to shut down through vmrest
 (this needs VMware Tools, open-vm-tools, running in the guest), the workers
@@ -43,8 +43,9 @@ export function parseTimeoutOption(value: string | undefined): number | undefine
 }
 
 export async function runStop(ctx: CommandContext, overrides: LabCommandOverrides = {}): Promise<number> {
-  const { values } = parseArgs({
-    args: ctx.argv,
+  const args = parseCommandArgs(ctx, {
+    command: 'stop',
+    help,
     options: {
       node: { type: 'string' },
       force: { type: 'boolean', default: false },
@@ -52,13 +53,10 @@ export async function runStop(ctx: CommandContext, overrides: LabCommandOverride
       'dry-run': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       cluster: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  if (values.help) {
-    ctx.stdout.write(help);
-    return 0;
-  }
+  if (!args) return 0;
+  const { values } = args;
   const shutdownTimeoutMs = parseTimeoutOption(values.timeout);
   const { spec, kube } = await loadDay2Spec(ctx, values.cluster);
   const view = createLabView(values.json ? 'json' : 'plain', ctx.stdout);
