@@ -10,6 +10,11 @@ import path from 'node:path';
 
 const KEY_FILE = /(^|\.)key$|^id_(rsa|ecdsa|ed25519)$/;
 const PRIVATE_KEY_PEM = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
+/**
+ * tsx's compile cache (`tsx-<uid>`, made by the `node --import tsx` processes tests start): compiled
+ * copies of the project's own source, whose key-shaped fixtures and redaction patterns are not secrets.
+ */
+const TOOL_CACHE = /^tsx-\d+$/;
 
 /** Files under `dir` that hold a private key, by name or content (small files only). */
 export function keyMaterialIn(dir: string): string[] {
@@ -36,7 +41,7 @@ export default function setup(): () => void {
   return () => {
     if (previous === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = previous;
-    const leftovers = readdirSync(root);
+    const leftovers = readdirSync(root).filter((name) => !TOOL_CACHE.test(name));
     const withKeys = leftovers.filter((name) => keyMaterialIn(path.join(root, name)).length > 0);
     rmSync(root, { recursive: true, force: true });
     if (leftovers.length > 0) process.stderr.write(`\ntests left ${leftovers.length} temporary entries behind (removed now): ${leftovers.join(', ')}\n`);
