@@ -37,11 +37,10 @@ const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 
 type NodeEntry = { name: string; role: string; natAddress: string; hostOnlyAddress: string };
 
-/** The shipped cluster.yaml pointed at the lab's state and VM folders, with its nodes edited as a lab owner would. */
+/** The shipped cluster.yaml pointed at the lab's state folder, with its nodes edited as a lab owner would. */
 async function writeClusterFile(l: Day2Lab, editNodes: (nodes: NodeEntry[]) => NodeEntry[]): Promise<{ file: string; spec: ClusterSpec }> {
   const cluster = yaml.load(await readFile(path.join(repoRoot, 'cluster.yaml'), 'utf8')) as Record<string, any>;
   cluster.stateDir = l.spec.stateDir;
-  cluster.vmware = { ...cluster.vmware, vmFolder: l.clonesFolder };
   cluster.nodes = editNodes(cluster.nodes as NodeEntry[]);
   const file = path.join(l.dir, 'cluster.yaml');
   await writeFile(file, yaml.dump(cluster));
