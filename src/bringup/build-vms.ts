@@ -207,8 +207,12 @@ export async function buildVms(spec: ClusterSpec, deps: BuildVmsDeps, options: B
     }
   });
 
-  const controlPlaneDone = (): boolean => store.node(spec.controlPlane.name)?.completedAt !== undefined || follower.completed(spec.controlPlane.name);
-  const following = follower.run(controlPlaneDone, stop.signal).catch((error: unknown) => {
+  // The control plane's final line means every node is Ready. When it finished in an earlier run (a worker
+  // added or rebuilt), nothing reports for the others: each node followed this run must finish itself.
+  const followed = plan.nodes.filter((n) => n.follow).map((n) => n.node);
+  const isFinished = (name: string): boolean => follower.completed(name) || (!followed.includes(name) && store.node(name)?.completedAt !== undefined);
+  const allDone = (): boolean => isFinished(spec.controlPlane.name) && (followed.includes(spec.controlPlane.name) || followed.every(isFinished));
+  const following = follower.run(allDone, stop.signal).catch((error: unknown) => {
     fail(error);
     return false;
   });
