@@ -2,13 +2,18 @@
 # Boots the e2e guest image once with a NoCloud seed ISO under QEMU (software emulation,
 # no KVM), until the guest powers off or the timeout passes.
 #
-#   scripts/e2e/boot.sh --image DIR --seed ISO --disk OVERLAY.qcow2 --console FILE \
+#   scripts/e2e/boot.sh --image DIR [--seed ISO] --disk OVERLAY.qcow2 --console FILE \
 #       --mac 00:50:56:..:..:.. --mac 00:50:56:..:..:.. [--timeout SECONDS] \
-#       [--append "KERNEL ARGS"] [--memory MiB] [--cpus N]
+#       [--append "KERNEL ARGS"] [--memory MiB] [--cpus N] [--reuse-disk yes]
 #
 # The root disk is a fresh qcow2 copy-on-write overlay on DIR/root.img (the base stays
-# clean). Each --mac adds a virtio NIC on its own internal hub: no user-mode or tap
+# clean); with --reuse-disk yes the existing OVERLAY is booted again as it was left (a
+# reboot). Without --seed the guest has no CD-ROM drive at all. Each --mac adds a virtio
+# NIC on its own internal hub: no user-mode or tap
 # networking, the guest reaches nothing. The serial console (ttyS0) goes to FILE.
+# no_timer_check: on a loaded host, software emulation is too slow for the kernel's IO-APIC
+# timer check, which then panics at boot; panic=1 with -no-reboot ends QEMU on any panic
+# instead of leaving it spinning until the timeout.
 # Exit: 0 when the guest powered off, 124 when QEMU was killed at the timeout,
 # otherwise QEMU's own exit status.
 # no_timer_check: on a loaded host, software emulation is too slow for the kernel's IO-APIC
@@ -16,7 +21,7 @@
 # instead of leaving it spinning until the timeout.
 set -euo pipefail
 
-image='' seed='' disk='' console='' timeout=900 append='' memory=2048 cpus=2
+image='' seed='' disk='' console='' timeout=900 append='' memory=2048 cpus=2 reuse_disk=no
 macs=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -29,16 +34,23 @@ while [ $# -gt 0 ]; do
     --append) append=$2 ;;
     --memory) memory=$2 ;;
     --cpus) cpus=$2 ;;
+    --reuse-disk) reuse_disk=$2 ;;
     *) echo "boot.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift 2
 done
-for required in image seed disk console; do
+for required in image disk console; do
   if [ -z "${!required}" ]; then echo "boot.sh: --$required is required" >&2; exit 2; fi
 done
 
-rm -f "$disk"
-qemu-img create -q -f qcow2 -F raw -b "$(cd "$image" && pwd)/root.img" "$disk"
+if [ "$reuse_disk" = yes ]; then
+  if [ ! -f "$disk" ]; then echo "boot.sh: --reuse-disk yes but $disk does not exist" >&2; exit 2; fi
+else
+  rm -f "$disk"
+  qemu-img create -q -f qcow2 -F raw -b "$(cd "$image" && pwd)/root.img" "$disk"
+fi
+cdrom=()
+if [ -n "$seed" ]; then cdrom=(-drive "file=$seed,if=ide,media=cdrom,readonly=on,format=raw"); fi
 
 nics=()
 for i in "${!macs[@]}"; do
@@ -51,7 +63,7 @@ qemu-system-x86_64 -nodefaults -machine pc -accel tcg -cpu max -smp "$cpus" -m "
   -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
   -append "root=/dev/vda rw console=ttyS0 no_timer_check panic=1 $append" \
   -drive "file=$disk,if=virtio,format=qcow2,cache=unsafe" \
-  -drive "file=$seed,if=ide,media=cdrom,readonly=on,format=raw" \
+  "${cdrom[@]}" \
   "${nics[@]}" \
   -serial "file:$console" &
 qemu=$!

@@ -207,11 +207,19 @@ export async function buildVms(spec: ClusterSpec, deps: BuildVmsDeps, options: B
     }
   });
 
-  // The control plane's final line means every node is Ready. When it finished in an earlier run (a worker
-  // added or rebuilt), nothing reports for the others: each node followed this run must finish itself.
+  // The control plane's final line means every node it waited for is Ready: the nodes powered on before
+  // it finished. A node first powered on after that (a worker added later) must print its own final line.
   const followed = plan.nodes.filter((n) => n.follow).map((n) => n.node);
-  const isFinished = (name: string): boolean => follower.completed(name) || (!followed.includes(name) && store.node(name)?.completedAt !== undefined);
-  const allDone = (): boolean => isFinished(spec.controlPlane.name) && (followed.includes(spec.controlPlane.name) || followed.every(isFinished));
+  const allDone = (): boolean => {
+    if (follower.completed(spec.controlPlane.name)) return true;
+    const controlPlaneDoneAt = store.node(spec.controlPlane.name)?.completedAt;
+    if (controlPlaneDoneAt === undefined) return false;
+    const coveredByControlPlane = (name: string): boolean => {
+      const poweredOnAt = store.node(name)?.poweredOnAt;
+      return poweredOnAt !== undefined && Date.parse(poweredOnAt) <= Date.parse(controlPlaneDoneAt);
+    };
+    return followed.every((name) => follower.completed(name) || coveredByControlPlane(name));
+  };
   const following = follower.run(allDone, stop.signal).catch((error: unknown) => {
     fail(error);
     return false;

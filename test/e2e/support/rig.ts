@@ -106,7 +106,12 @@ export interface BootOptions {
   name: string;
   dir: string;
   image: GuestImage;
-  seedIso: string;
+  /** The NoCloud seed on a CD-ROM; undefined = the guest has no CD-ROM drive (a later boot). */
+  seedIso: string | undefined;
+  /** Boot the disk an earlier boot in the same `dir` left (a reboot) instead of a fresh overlay on the image. */
+  reuseDisk?: boolean;
+  /** File name of the console log in `dir`; default console.log. */
+  consoleName?: string;
   /** The node's MACs in NIC order: NAT (ens33) first, host-only (ens37) second. */
   macs: string[];
   /** Stand-in calls told to fail, "program" or "program:subcommand" (kernel command line kubestation_e2e_fail=...). */
@@ -158,13 +163,15 @@ export const READ_BACK_PATHS = [
 
 export async function boot(options: BootOptions): Promise<BootResult> {
   const disk = path.join(options.dir, 'disk.qcow2');
-  const consolePath = path.join(options.dir, 'console.log');
+  const consolePath = path.join(options.dir, options.consoleName ?? 'console.log');
   const timeout = options.timeoutSeconds ?? 900;
   const append = [`kubestation_e2e_deadline=${timeout - 60}`];
   if (options.failCalls?.length) append.push(`kubestation_e2e_fail=${options.failCalls.join(',')}`);
   if (options.slowCalls?.length) append.push(`kubestation_e2e_slow=${options.slowCalls.join(',')}`);
   if (options.fakeApiEndpoint) append.push(`kubestation_e2e_fake_api=${options.fakeApiEndpoint}`);
-  const args = ['--image', options.image.dir, '--seed', options.seedIso, '--disk', disk, '--console', consolePath];
+  const args = ['--image', options.image.dir, '--disk', disk, '--console', consolePath];
+  if (options.seedIso) args.push('--seed', options.seedIso);
+  if (options.reuseDisk) args.push('--reuse-disk', 'yes');
   for (const mac of options.macs) args.push('--mac', mac);
   args.push('--timeout', String(timeout), '--append', append.join(' '));
 
@@ -189,11 +196,19 @@ export function parseReport(console: string): Map<string, string> {
   return sections;
 }
 
-/** Copies guest paths out of the powered-off disk into <dir>/root/...; returns that root. */
-export async function readBack(result: BootResult, paths: string[] = READ_BACK_PATHS): Promise<string> {
-  const root = path.join(result.dir, 'root');
+/**
+ * Copies guest paths out of the powered-off disk into <dir>/<rootName>/...; returns that root.
+ * The disk is deleted afterwards unless `keepDisk` (it boots again) or E2E_KEEP_DISKS.
+ */
+export async function readBack(
+  result: BootResult,
+  paths: string[] = READ_BACK_PATHS,
+  options: { rootName?: string; keepDisk?: boolean } = {},
+): Promise<string> {
+  const root = path.join(result.dir, options.rootName ?? 'root');
+  await rm(root, { recursive: true, force: true });
   await execa(path.join(scriptsDir, 'read-back.sh'), [result.disk, root, ...paths]);
-  if (!process.env.E2E_KEEP_DISKS) await rm(result.disk, { force: true });
+  if (!options.keepDisk && !process.env.E2E_KEEP_DISKS) await rm(result.disk, { force: true });
   return root;
 }
 
