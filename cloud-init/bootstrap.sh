@@ -63,6 +63,11 @@ done <"$STAGES_FILE"
 
 progress_emit complete 'done' "$last_summary"
 
+# The node is configured for good: later boots must not run cloud-init again. Once the host
+# has detached the seed CD, cloud-init would find no datasource, take the node for a new
+# instance and replace the static addresses with DHCP on ens33 (and new SSH host keys).
+touch "${KUBESTATION_CLOUD_INIT_DISABLED_FILE:-/etc/cloud/cloud-init.disabled}" || true
+
 # The seed CD holds the cluster CA key and the join token. Ejecting it makes
 # Workstation release the ISO so the host can delete it; build-vms detaches it
 # from the .vmx the next time the VM is powered off.

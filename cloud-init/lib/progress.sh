@@ -58,11 +58,25 @@ progress_emit() {
   mkdir -p "$(dirname "$log")" && printf '%s\n' "$line" >>"$log"
 }
 
+# stdin -> stdout: the last lines that fit in $1 bytes, each whole (a reader sees no line
+# cut at its start); a last line longer than that alone keeps its end, marked with "...".
+progress_whole_lines() {
+  LC_ALL=C awk -v max="$1" '
+    { line[NR] = $0 }
+    END {
+      if (NR == 0) exit
+      if (length(line[NR]) + 1 > max) { print "..." substr(line[NR], length(line[NR]) - max + 5); exit }
+      first = NR; used = length(line[NR]) + 1
+      while (first > 1 && used + length(line[first - 1]) + 1 <= max) { first--; used += length(line[first]) + 1 }
+      for (i = first; i <= NR; i++) print line[i]
+    }'
+}
+
 # stage reason logfile: a fail line naming the stage, with the redacted, bounded tail of its log.
 progress_fail() {
   local tail=''
   if [[ -s $3 ]]; then
-    tail=$(tail -n 20 "$3" | progress_redact | tail -c "$PROGRESS_TAIL_BYTES")
+    tail=$(tail -n 20 "$3" | progress_redact | progress_whole_lines "$PROGRESS_TAIL_BYTES")
   fi
   progress_emit "$1" fail "$2${tail:+ | last log lines:
 $tail}"

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tempDir } from '../support/temp-dir.js';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -174,6 +174,21 @@ describe('cloud-init/lib/progress.sh speaks the same protocol', () => {
     expect(Buffer.byteLength(line.message)).toBeLessThan(1700);
   });
 
+  it("a fail line's log tail starts at a line start when the last 20 lines exceed its bound", () => {
+    const dir = progressDir();
+    const log = path.join(dir, 'stage.log');
+    // 20 lines of 101 bytes: 2020 bytes, over the 1500-byte bound; one long last line alone.
+    const lines = Array.from({ length: 20 }, (_, i) => `${String(i).padStart(2, '0')} ${'가'.repeat(32)}`);
+    writeFileSync(log, `${lines.join('\n')}\n`);
+    const tail = parseProgressLine(shellConsole(`progress_fail packages 'exit code 100' "${log}"`).trimEnd())!.message.split('\n').slice(1);
+    expect(tail.length).toBeGreaterThan(10);
+    expect(tail).toEqual(lines.slice(-tail.length));
+    writeFileSync(log, `short\n${'x '.repeat(1500)}END\n`);
+    const long = parseProgressLine(shellConsole(`progress_fail packages 'exit code 100' "${log}"`).trimEnd())!.message;
+    expect(long).toMatch(/\| last log lines:\n\.\.\.[x ]+END$/);
+    expect(Buffer.byteLength(long)).toBeLessThan(1600);
+  });
+
   it('the parser redacts again (defence in depth)', () => {
     const line = formatProgressLine({ ...sample, message: 'token abcdef.0123456789abcdef\n-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----' });
     expect(parseProgressLine(line)!.message).toBe('token <redacted token>\n<redacted private key>');
@@ -200,7 +215,8 @@ describe('cloud-init/bootstrap.sh runner', () => {
       encoding: 'utf8',
       env: {
         ...process.env, KUBESTATION_ENV: path.join(dir, 'node.env'), KUBESTATION_STAGES_FILE: path.join(dir, 'stages'),
-        KUBESTATION_LOG_DIR: path.join(dir, 'log'), KUBESTATION_RUN_DIR: path.join(dir, 'run'), KUBESTATION_CONSOLE: consoleFile, ...env,
+        KUBESTATION_LOG_DIR: path.join(dir, 'log'), KUBESTATION_RUN_DIR: path.join(dir, 'run'), KUBESTATION_CONSOLE: consoleFile,
+        KUBESTATION_CLOUD_INIT_DISABLED_FILE: path.join(dir, 'cloud-init.disabled'), ...env,
       },
     });
     const acc = new ProgressLineAccumulator();
@@ -208,8 +224,8 @@ describe('cloud-init/bootstrap.sh runner', () => {
     return { run, lines, dir };
   }
 
-  it('runs the stages in order, reports each summary, and ends with complete done', () => {
-    const { run, lines } = rig(
+  it('runs the stages in order, reports each summary, ends with complete done and disables cloud-init for later boots', () => {
+    const { run, lines, dir } = rig(
       { one: 'echo "summary line" >>"$KUBESTATION_SUMMARY_FILE"', two: 'echo "all nodes Ready" >>"$KUBESTATION_SUMMARY_FILE"' },
       '# comment\none 30\ntwo 30\n',
     );
@@ -217,11 +233,14 @@ describe('cloud-init/bootstrap.sh runner', () => {
     expect(lines.map((l) => `${l.stage} ${l.event} ${l.message}`)).toEqual([
       'one start deadline 30s', 'one ok summary line', 'two start deadline 30s', 'two ok all nodes Ready', 'complete done all nodes Ready',
     ]);
+    // Later boots do not run cloud-init again (the e2e reboot test boots such a disk).
+    expect(existsSync(path.join(dir, 'cloud-init.disabled'))).toBe(true);
   });
 
   it('stops at a failing stage and names it with its log tail', () => {
-    const { run, lines } = rig({ one: 'echo "apt says no" >&2; exit 3', two: 'echo never' }, 'one 30\ntwo 30\n');
+    const { run, lines, dir } = rig({ one: 'echo "apt says no" >&2; exit 3', two: 'echo never' }, 'one 30\ntwo 30\n');
     expect(run.status).toBe(1);
+    expect(existsSync(path.join(dir, 'cloud-init.disabled'))).toBe(false);
     expect(lines.map((l) => `${l.stage} ${l.event}`)).toEqual(['one start', 'one fail']);
     expect(lines[1]!.message).toMatch(/^exit code 3 \(log .*one\.log\) \| last log lines:\napt says no$/);
   });
