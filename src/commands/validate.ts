@@ -7,6 +7,8 @@ import { describeError } from '../errors.js';
 import { checkClusterSpec, clusterFilePath, readClusterFile } from '../config/load.js';
 import type { ClusterSpec } from '../config/model.js';
 import { formatProblem } from '../config/problems.js';
+import { goldenRuntimeWarning } from '../template/runtime-support.js';
+import { readTemplateState } from '../template/state.js';
 
 const help = `usage: kubestation validate [--json] [--cluster file]
 
@@ -96,10 +98,13 @@ export async function run(ctx: CommandContext): Promise<number> {
   const change = spec ? await changeAgainstBuiltLab(spec) : undefined;
   const controlPlaneRemoved = change?.remove.find((r) => r.controlPlane);
   const refusal = spec && controlPlaneRemoved ? controlPlaneRemovedError(spec, controlPlaneRemoved) : undefined;
+  // Warnings do not make the file invalid: they name a combination the nodes will have to work around.
+  const runtimeWarning = spec ? goldenRuntimeWarning(await readTemplateState(spec), spec) : undefined;
+  const warnings = runtimeWarning ? [runtimeWarning] : [];
   if (values.json) {
     const changes = change ? { add: change.add, remove: change.remove.map((r) => ({ node: r.node, controlPlane: r.controlPlane })) } : undefined;
     const report = spec
-      ? { valid: refusal === undefined, file, summary: summarizeSpec(spec), ...(changes ? { changes } : {}), ...(refusal ? { problems: [{ code: refusal.code, message: describeError(refusal) }] } : {}) }
+      ? { valid: refusal === undefined, file, summary: summarizeSpec(spec), ...(changes ? { changes } : {}), ...(warnings.length ? { warnings } : {}), ...(refusal ? { problems: [{ code: refusal.code, message: describeError(refusal) }] } : {}) }
       : { valid: false, file, problems };
     ctx.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     return spec && !refusal ? 0 : 1;
@@ -110,6 +115,7 @@ export async function run(ctx: CommandContext): Promise<number> {
   }
   ctx.stdout.write(renderSummary(spec, file));
   if (change) ctx.stdout.write(renderChange(spec, change));
+  for (const warning of warnings) ctx.stdout.write(`warning: ${warning}\n`);
   if (refusal) {
     ctx.stderr.write(`${file}: ${describeError(refusal)}\n`);
     return 1;

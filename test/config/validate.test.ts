@@ -236,4 +236,41 @@ describe('kubestation validate', () => {
       { path: 'os.locale', message: '"Korean" is not a UTF-8 locale name of the form language_TERRITORY.UTF-8; use "ko_KR.UTF-8"' },
     ]);
   });
+
+  it('warns, still valid, when the golden template holds a containerd the pinned Kubernetes does not support', async () => {
+    const dir = tempDir('kubestation-cli-');
+    const golden = (containerd: string) => ({
+      formatVersion: 1,
+      golden: {
+        formatVersion: 1, bakedAt: '2026-11-01T00:00:00Z', imageSha256: 'ab',
+        kubernetes: { minor: '1.35', version: '1.35.4', packages: {} },
+        containerd: { package: 'containerd', version: containerd },
+        cni: { name: 'flannel', version: 'v0.28.9' },
+        images: [],
+      },
+    });
+    const writeLab = async (version: string, containerd: string) => {
+      const doc = seedLab();
+      doc.stateDir = 'state';
+      doc.kubernetes = { ...doc.kubernetes, version };
+      await writeFile(path.join(dir, 'cluster.yaml'), yaml.dump(doc));
+      await mkdir(path.join(dir, 'state', 'template'), { recursive: true });
+      await writeFile(path.join(dir, 'state', 'template', 'template.json'), JSON.stringify(golden(containerd)));
+    };
+    await writeLab('1.37.2', '1.7.28-0ubuntu1~24.04.1');
+    const text = await runCli(['validate'], dir);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(
+      'warning: the golden template kubestation-noble-template holds containerd 1.7.28-0ubuntu1~24.04.1, which Kubernetes 1.37.2 does not support (it needs containerd 2.0 or newer)',
+    );
+    expect(text.stdout).toContain('npx kubestation build-template --golden');
+    const json = JSON.parse((await runCli(['validate', '--json'], dir)).stdout);
+    expect(json.valid).toBe(true);
+    expect(json.warnings).toEqual([expect.stringContaining('does not support')]);
+    // Kubernetes 1.35 still runs containerd 1.7; and a template with containerd 2 is fine for 1.37.
+    await writeLab('1.35.4', '1.7.28-0ubuntu1~24.04.1');
+    expect((await runCli(['validate'], dir)).stdout).not.toContain('warning:');
+    await writeLab('1.37.2', '2.1.4-1');
+    expect((await runCli(['validate'], dir)).stdout).not.toContain('warning:');
+  });
 });

@@ -1,0 +1,31 @@
+/**
+ * Which containerd the Kubernetes of a spec needs, against what a golden template
+ * holds (the guest side is cloud-init/lib/containerd-package.sh). Types only: validate
+ * loads this on its fast path.
+ */
+import type { ClusterSpec } from '../config/model.js';
+import type { TemplateState } from './state.js';
+
+/** Kubernetes 1.36 dropped containerd 1.x (1.35 was the last release to support it). */
+export function kubernetesNeedsContainerd2(minor: string): boolean {
+  const [major = 0, min = 0] = minor.split('.').map(Number);
+  return major > 1 || (major === 1 && min >= 36);
+}
+
+/**
+ * A warning when the golden template's containerd cannot run the Kubernetes the spec
+ * asks for (a template baked before Kubernetes 1.36 was chosen): every node's packages
+ * stage then replaces containerd at first boot, which needs the containerd 2 source.
+ */
+export function goldenRuntimeWarning(state: TemplateState, spec: Pick<ClusterSpec, 'kubernetes' | 'vmware'>): string | undefined {
+  const containerd = state.golden?.containerd;
+  if (!containerd || !kubernetesNeedsContainerd2(spec.kubernetes.minor)) return undefined;
+  const major = Number(/^(?:\d+:)?v?(\d+)\./.exec(containerd.version)?.[1]);
+  if (!(major < 2)) return undefined;
+  const k8s = spec.kubernetes.patch ?? spec.kubernetes.minor;
+  return (
+    `the golden template ${spec.vmware.template.name} holds ${containerd.package} ${containerd.version}, which Kubernetes ${k8s} does not support (it needs containerd 2.0 or newer): ` +
+    `each node's first boot replaces it from kubernetes.containerRuntime.packageRepository (slower, needs the Internet). ` +
+    `Bake 2.x into the template with \`npx kubestation build-template --golden\`, or set kubernetes.version to 1.35 or older`
+  );
+}
