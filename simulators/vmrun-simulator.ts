@@ -17,8 +17,8 @@
  *   (a memory snapshot).
  * - `revertToSnapshot <vmx> <name>`: puts the .vmx and disk descriptors back,
  *   makes the snapshot current; the VM is left powered off, or suspended
- *   after a memory snapshot (resumed by the next power-on). Unverified: the
- *   real vmrun may leave a memory snapshot's VM powered on.
+ *   after a memory snapshot (resumed by the next power-on), or running
+ *   (`memoryRevertLeaves`): which of the two the real vmrun does is unverified.
  * - `listSnapshots <vmx>`: `Total snapshots: N` and the names.
  * - `deleteSnapshot <vmx> <name>`: removes it from the .vmsd and its files.
  * Failures print `Error: ...` and exit 255, as vmrun does (messages for a
@@ -94,6 +94,8 @@ function diskFiles(vmx: VmxFile): string[] {
 
 export class VmrunSimulator {
   readonly calls: VmrunCall[] = [];
+  /** What revertToSnapshot leaves a VM reverted to a memory snapshot as (the real vmrun's choice is not documented). */
+  memoryRevertLeaves: 'suspended' | 'poweredOn' = 'suspended';
   readonly #faults: Array<VmrunFault & { left: number }> = [];
   readonly #token = randomBytes(16).toString('hex');
   #server: http.Server | undefined;
@@ -246,7 +248,7 @@ export class VmrunSimulator {
     await writeFile(vmsdPath(vmx), vmsd.toString());
     const memory = path.join(folder, entry.filename.replace(/\.vmsn$/, '.vmem'));
     const hasMemory = await readFile(memory).then(() => true, () => false);
-    if (vm && hasMemory) this.vmrest.setPowerOutside(vm.id, 'suspended');
+    if (vm && hasMemory) this.vmrest.setPowerOutside(vm.id, this.memoryRevertLeaves);
   }
 
   async #delete(vmx: string, name: string): Promise<void> {

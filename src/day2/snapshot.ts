@@ -236,9 +236,10 @@ export async function restoreSnapshot(spec: ClusterSpec, deps: SnapshotDeps, nam
   await onEveryNode(nodes, deps, 'revert', (n) => deps.vmrun.revertToSnapshot(n.vmxPath, name), (done, failedOn, cause) =>
     new SnapshotIncompleteError('SNAPSHOT_RESTORE_INCOMPLETE', `snapshot restore ${name}`, done, failedOn, cause, `run \`npx kubestation snapshot restore ${name}\` again: it reverts every node again, then starts the lab`),
   );
-  // A node reverted to a memory snapshot comes back suspended: its clock is as old as the snapshot.
+  // Every node was off before the revert, so one that is not off now came back from a memory snapshot
+  // (suspended, or running: vmrun's documentation does not say which): its clock is as old as the snapshot.
   const after = await observeNodeVms(spec, deps.vmrest, store.snapshot());
-  if (after.some(({ vm }) => vm?.power === 'suspended')) {
+  if (after.some(({ vm }) => vm !== undefined && vm.power !== 'poweredOff')) {
     const takenAt = Math.min(...nodes.map((n) => n.times.get(name)?.getTime() ?? Date.now()));
     deps.emit({ type: 'warning', message: clockJumpNote(Date.now() - takenAt) });
   }

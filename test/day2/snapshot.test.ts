@@ -133,7 +133,7 @@ describe('snapshot save / restore / list / delete through vmrun', { timeout: 240
   });
 
   it('--live takes memory snapshots of the running VMs without stopping them and says the clocks will jump; restore resumes them and verifies', async () => {
-    const { l, installFolder } = await snapshotLab();
+    const { l, sim, installFolder } = await snapshotLab();
     // Seeds detached (stop does it), then running again.
     await stopLab(l.spec, deps(l, installFolder), fastTiming);
     for (const n of l.spec.nodes) await l.client.setPowerState(l.nodeVm(n.name)!.id, 'on');
@@ -151,6 +151,12 @@ describe('snapshot save / restore / list / delete through vmrun', { timeout: 240
     expect(restored.verifySummary).toMatch(/^verify passed/);
     expect(restoreEvents).toContainEqual(expect.objectContaining({ type: 'warning', message: expect.stringMatching(/the snapshot is \d+ s old, so about .*sudo chronyc makestep/) }));
     expect(restoreEvents).toContainEqual(expect.objectContaining({ type: 'node', step: 'power-on', phase: 'done', detail: 'suspended → poweredOn' }));
+
+    // Should vmrun leave a memory snapshot's VMs running after the revert, the clocks still jump and it says so.
+    sim.memoryRevertLeaves = 'poweredOn';
+    const runningEvents: LabEvent[] = [];
+    expect((await restoreSnapshot(l.spec, deps(l, installFolder, runningEvents), 'live1', fastTiming)).verifySummary).toMatch(/^verify passed/);
+    expect(runningEvents).toContainEqual(expect.objectContaining({ type: 'warning', message: expect.stringMatching(/the snapshot is \d+ s old, so about .*sudo chronyc makestep/) }));
   });
 
   it('the command: snapshot list --json through the stand-in in vmware.installFolder; bad arguments are refused', async () => {
