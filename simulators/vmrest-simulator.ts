@@ -389,9 +389,14 @@ export class VmrestSimulator {
     return vm ? { id: vm.id, vmxPath: vm.vmxPath, power: vm.power } : undefined;
   }
 
-  /** A power change made outside vmrest (vmrun revertToSnapshot): the VM stops, or is left suspended with its memory image. */
-  setPowerOutside(id: string, state: 'poweredOff' | 'suspended'): void {
-    this.#stop(this.#vm(id), state);
+  /**
+   * A power change made outside vmrest (vmrun revertToSnapshot): the VM stops, is left suspended with its
+   * memory image, or runs on from that image (resumed).
+   */
+  async setPowerOutside(id: string, state: 'poweredOff' | 'suspended' | 'poweredOn'): Promise<void> {
+    const vm = this.#vm(id);
+    this.#stop(vm, state === 'poweredOn' ? 'suspended' : state);
+    if (state === 'poweredOn') await this.#powerOn(vm);
   }
 
   /** Current DHCP reservations of a vmnet (mac → ip). */

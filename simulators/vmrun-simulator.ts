@@ -241,14 +241,14 @@ export class VmrunSimulator {
     const saved = JSON.parse(await readFile(path.join(folder, entry.filename), 'utf8')) as { vmx: string; disks: Record<string, string> };
     const vm = this.vmrest.vmByPath(vmx);
     // The running VM is stopped first (its current state is discarded).
-    if (vm && vm.power !== 'poweredOff') this.vmrest.setPowerOutside(vm.id, 'poweredOff');
+    if (vm && vm.power !== 'poweredOff') await this.vmrest.setPowerOutside(vm.id, 'poweredOff');
     await writeFile(vmx, saved.vmx);
     for (const [disk, content] of Object.entries(saved.disks)) await writeFile(path.resolve(folder, disk), content, 'latin1');
     vmsd.set('snapshot.current', String(entry.uid));
     await writeFile(vmsdPath(vmx), vmsd.toString());
     const memory = path.join(folder, entry.filename.replace(/\.vmsn$/, '.vmem'));
     const hasMemory = await readFile(memory).then(() => true, () => false);
-    if (vm && hasMemory) this.vmrest.setPowerOutside(vm.id, this.memoryRevertLeaves);
+    if (vm && hasMemory) await this.vmrest.setPowerOutside(vm.id, this.memoryRevertLeaves);
   }
 
   async #delete(vmx: string, name: string): Promise<void> {

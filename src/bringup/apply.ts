@@ -28,6 +28,7 @@ import { sameHostPath, vmNameFromVmxPath } from '../vmrest/host-paths.js';
 import { VmrestForbiddenError } from '../vmrest/errors.js';
 import { VmxFile } from '../vmx/vmx-file.js';
 import { systemDiskPath, vmdkCapacityBytes } from './disk.js';
+import { forgetHostKey } from './known-hosts.js';
 import { assertOwnedNode, describeOwnership, inspectOwnership, markOwnership, readVmxFile } from './ownership.js';
 import { nodePaths } from './paths.js';
 import type { BuildEventSink, BuildVmrest, DiskGrower, SeedIsoWriter } from './ports.js';
@@ -193,6 +194,8 @@ async function stepClone(ctx: ApplyContext, node: NodeSpec): Promise<AppliedVm> 
     n.completedAt = undefined;
     n.seed = undefined;
   });
+  // The new VM's SSH host keys are new too.
+  await forgetHostKey(ctx.spec.stateDir, node.name);
   const info = await ctx.vmrest.cloneVm({ name: node.name, parentId: ctx.templateId }, { folder, resume });
   const cloned = (await ctx.vmrest.listVms()).find((vm) => vm.id === info.id) ?? (await ctx.vmrest.findVm({ name: node.name }));
   if (!cloned) {

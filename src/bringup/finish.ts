@@ -13,6 +13,7 @@ import { clusterSecretPaths, writeSecretFileAtomic, ensureSecretDir } from '../p
 import type { ClusterSpec } from '../config/model.js';
 import type { AppliedVm } from './apply.js';
 import { detachSeedIso } from './seed-retirement.js';
+import { knownHostsPath } from './known-hosts.js';
 import type { BuildEventSink, BuildVmrest } from './ports.js';
 import type { BuildStateStore } from './state.js';
 import { writeJsonAtomic } from './state.js';
@@ -68,7 +69,9 @@ export function renderSshConfig(spec: ClusterSpec, identityFile: string | undefi
       `  User ${spec.os.user.name}`,
       ...(identityFile ? [`  IdentityFile ${sshQuote(identityFile)}`, '  IdentitiesOnly yes'] : []),
       `  UserKnownHostsFile ${sshQuote(knownHostsFile)}`,
-      // Rebuilt nodes get new host keys; the known_hosts file is this cluster's own.
+      // The key is filed under the node's name, unhashed, so a clone's new key replaces it (known-hosts.ts).
+      `  HostKeyAlias ${node.name}`,
+      '  HashKnownHosts no',
       '  StrictHostKeyChecking accept-new',
     ].join('\n'),
   );
@@ -83,7 +86,7 @@ export function renderSshConfig(spec: ClusterSpec, identityFile: string | undefi
 export async function writeSshConfig(spec: ClusterSpec, identityFile: string | undefined): Promise<string> {
   const sshConfig = path.join(spec.stateDir, 'ssh_config');
   await ensureSecretDir(spec.stateDir);
-  await writeFile(sshConfig, renderSshConfig(spec, identityFile, path.join(spec.stateDir, 'known_hosts')));
+  await writeFile(sshConfig, renderSshConfig(spec, identityFile, knownHostsPath(spec.stateDir)));
   return sshConfig;
 }
 

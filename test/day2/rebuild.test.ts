@@ -57,6 +57,9 @@ describe('rebuild-node: a worker', () => {
       const oldToken = await recordedToken(l);
       const vmrestBefore = l.vmrest.requestLog.length;
       const kubeBefore = l.kubeApi.requests.length;
+      // The keys ssh recorded on earlier logins (ssh_config files them under the node names).
+      const knownHosts = l.spec.nodes.map((n) => `${n.name} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${n.name.replace(/-/g, '')}\n`);
+      await writeFile(path.join(l.spec.stateDir, 'known_hosts'), knownHosts.join(''));
 
       const result = await rebuildNode(l.spec, target, recordingSeeds(l), l.fast);
 
@@ -101,6 +104,8 @@ describe('rebuild-node: a worker', () => {
       expect(state.nodes[target]!.completedAt).toBeDefined();
       expect(existsSync(path.join(l.spec.stateDir, target, 'seed.iso'))).toBe(false);
       expect(l.logs.join('\n')).not.toContain(newToken.secret);
+      // The new VM has new host keys: its old one is forgotten, so the next ssh records the new one.
+      expect(await readFile(path.join(l.spec.stateDir, 'known_hosts'), 'utf8')).toBe(knownHosts.filter((line) => !line.startsWith(`${target} `)).join(''));
     });
   }
 
