@@ -126,8 +126,8 @@ export async function buildVms(spec: ClusterSpec, deps: BuildVmsDeps, options: B
   const note = (message: string): void => deps.emit({ type: 'note', message });
   const warn = (message: string, node?: string): void => deps.emit({ type: 'warning', ...(node ? { node } : {}), message });
   // Removed workers go first: their capacity is free before new nodes boot, and a failure here
-  // stops the run before anything is added.
-  await pruneRemovedNodes(
+  // stops the run before anything is added. Ctrl-C during it (a drain aborted mid-wait) is an interruption.
+  const pruning = pruneRemovedNodes(
     {
       spec,
       vmrest: deps.vmrest,
@@ -144,6 +144,12 @@ export async function buildVms(spec: ClusterSpec, deps: BuildVmsDeps, options: B
     },
     plan.remove,
   );
+  try {
+    await pruning;
+  } catch (error) {
+    if (options.signal?.aborted) return { status: 'interrupted', plan };
+    throw error;
+  }
   const joining = plan.nodes.filter((n) => n.actions.includes('seed') && spec.nodes.find((s) => s.name === n.node)?.role === 'worker');
   if (running && joining.length > 0) await ensureJoinToken({ spec, kube: deps.kube, log: note, warn, now }, joining.map((n) => n.node));
 

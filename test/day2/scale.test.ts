@@ -177,6 +177,18 @@ describe('a worker removed from cluster.yaml', () => {
     expect(l.kubeApi.requests.slice(kubeStart).filter((r) => r.method !== 'GET')).toEqual([]);
     expect(l.nodeVm('k8s-worker2')).toMatchObject({ id: vm.id, power: 'poweredOn' });
 
+    // --prune, Ctrl-C as the drain starts: an interruption (the command exits 130), the VM stays.
+    await l.kube.request('POST', '/api/v1/namespaces/default/pods', {
+      body: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-0', namespace: 'default' }, spec: { nodeName: 'k8s-worker2', containers: [{ name: 'web', image: 'nginx' }] } },
+    });
+    const ctrlC = new AbortController();
+    const onDrain = (e: { type: string; message?: string }) => {
+      if (e.type === 'note' && /cordon and drain/.test(e.message ?? '')) ctrlC.abort();
+    };
+    const interrupted = await buildVms(spec, l.buildDeps({ emit: onDrain }), { prune: true, timing: l.timing, drainTimeoutMs: 2_000, apiPollMs: 10, signal: ctrlC.signal });
+    expect(interrupted.status).toBe('interrupted');
+    expect(l.nodeVm('k8s-worker2')).toMatchObject({ id: vm.id, power: 'poweredOn' });
+
     // --prune, 1: a PodDisruptionBudget blocks the eviction of a pod on it: the drain fails, the VM stays.
     await l.kube.request('POST', '/api/v1/namespaces/default/pods', {
       body: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-1', namespace: 'default' }, spec: { nodeName: 'k8s-worker2', containers: [{ name: 'web', image: 'nginx' }] } },
