@@ -9,11 +9,8 @@
 # The root disk is a fresh qcow2 copy-on-write overlay on DIR/root.img (the base stays
 # clean); with --reuse-disk yes the existing OVERLAY is booted again as it was left (a
 # reboot). Without --seed the guest has no CD-ROM drive at all. Each --mac adds a virtio
-# NIC on its own internal hub: no user-mode or tap
-# networking, the guest reaches nothing. The serial console (ttyS0) goes to FILE.
-# no_timer_check: on a loaded host, software emulation is too slow for the kernel's IO-APIC
-# timer check, which then panics at boot; panic=1 with -no-reboot ends QEMU on any panic
-# instead of leaving it spinning until the timeout.
+# NIC on its own internal hub: no user-mode or tap networking, the guest reaches nothing.
+# The serial console (ttyS0) goes to FILE.
 # Exit: 0 when the guest powered off, 124 when QEMU was killed at the timeout,
 # otherwise QEMU's own exit status.
 # no_timer_check: on a loaded host, software emulation is too slow for the kernel's IO-APIC

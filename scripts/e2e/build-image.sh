@@ -139,6 +139,14 @@ chroot "$rootfs" openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -
 chroot "$rootfs" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \
   fstrim.timer >&2
 
+# A swap file in fstab, as Ubuntu Server's installer leaves one: the seed's first boot must turn
+# swap off for good. Random content, not zeros: mke2fs -d would store zero blocks as holes, and
+# the kernel refuses a swap file with holes.
+head -c 64M /dev/urandom >"$rootfs/swap.img"
+chmod 0600 "$rootfs/swap.img"
+chroot "$rootfs" mkswap /swap.img >&2
+echo '/swap.img none swap sw 0 0' >>"$rootfs/etc/fstab"
+
 cp "$rootfs"/boot/vmlinuz-* "$work/out/vmlinuz"
 cp "$rootfs"/boot/initrd.img-* "$work/out/initrd.img"
 kernel=$(basename "$rootfs"/boot/vmlinuz-*)

@@ -89,7 +89,7 @@ ${indent(Object.entries(node.sysctl).map(([k, v]) => `${k} = ${v}`).join('\n'), 
 ${indent(KUBEADM_CONFIG, 6)}
 runcmd:
   - [sh, -c, "modprobe overlay && modprobe br_netfilter && sysctl --system >/dev/null"]
-  - [swapoff, -a]
+  - [sh, -c, "swapoff -a && sed -i '/ swap /d' /etc/fstab"]
   - [sh, -c, "mkdir -p /etc/containerd && containerd config default | sed 's/SystemdCgroup = false/SystemdCgroup = true/' >/etc/containerd/config.toml && systemctl restart containerd"]
   - [sh, -c, "ufw allow 22/tcp && ufw allow 6443/tcp && ufw --force enable"]
   - [kubeadm, init, --config, /etc/kubernetes/kubeadm.yaml]

@@ -23,6 +23,7 @@ import {
   ensureGuestImage,
   logTiming,
   readBack,
+  readGuestFile,
   runDir,
   standinCalls,
   type GuestImage,
@@ -117,6 +118,8 @@ describe("kubestation's generated seeds in a real guest", () => {
     expect(lines.at(-1)).toMatchObject({ node: node.name, stage: FINAL_STAGE, event: 'done' });
     await checkCloudInitSucceeded(result, root);
     await checkNode(result, root, expectationFor(run, node));
+    // The image's fstab had a swap file (as Ubuntu Server's has), so the os stage really turned one off.
+    expect(await readGuestFile(root, '/etc/fstab.kubestation-orig')).toMatch(/^\/swap\.img\s+none\s+swap\s/m);
     // The CNI manifest was fetched from the spec's URL and applied.
     const calls = await standinCalls(root);
     expect(calls.some((c) => c.program === 'kubectl' && c.argv.includes('apply') && c.files.some((f) => f.path.endsWith('kube-flannel.yml')))).toBe(true);

@@ -146,6 +146,7 @@ export const READ_BACK_PATHS = [
   '/etc/sysctl.d',
   '/etc/modules-load.d',
   '/etc/fstab',
+  '/etc/fstab.kubestation-orig',
   '/etc/ufw',
   '/etc/sudoers.d',
   '/etc/netplan',
