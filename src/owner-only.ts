@@ -8,7 +8,6 @@
  * Windows' OpenSSH refuses a private key others can read, so this is also
  * what makes `ssh -F .kubestation\ssh_config` work outside the user profile.
  */
-import { execa } from 'execa';
 import os from 'node:os';
 import path from 'node:path';
 import { KubestationError } from './errors.js';
@@ -52,6 +51,8 @@ export function icaclsOwnerOnlyCommand(target: string, account: string, env: Nod
 }
 
 const execaRunner: CommandRunner = async ({ file, args }) => {
+  // Loaded on first use: execa is dozens of modules, and most commands never change an ACL (start-up time).
+  const { execa } = await import('execa');
   const result = await execa(file, args, { reject: false, windowsHide: true, stdin: 'ignore', all: true });
   return { exitCode: result.exitCode, output: (result.all ?? '').trim(), ...(result.exitCode === undefined ? { startError: result.originalMessage ?? result.shortMessage } : {}) };
 };

@@ -127,25 +127,24 @@ export async function buildVms(spec: ClusterSpec, deps: BuildVmsDeps, options: B
   const warn = (message: string, node?: string): void => deps.emit({ type: 'warning', ...(node ? { node } : {}), message });
   // Removed workers go first: their capacity is free before new nodes boot, and a failure here
   // stops the run before anything is added. Ctrl-C during it (a drain aborted mid-wait) is an interruption.
-  const pruning = pruneRemovedNodes(
-    {
-      spec,
-      vmrest: deps.vmrest,
-      store,
-      clonesFolder: deps.clonesFolder,
-      kube: deps.kube,
-      clusterRunning: running,
-      log: note,
-      warn,
-      sshIdentityFile: deps.sshIdentityFile,
-      signal: options.signal,
-      drainTimeoutMs: options.drainTimeoutMs,
-      apiPollMs: options.apiPollMs,
-    },
-    plan.remove,
-  );
   try {
-    await pruning;
+    await pruneRemovedNodes(
+      {
+        spec,
+        vmrest: deps.vmrest,
+        store,
+        clonesFolder: deps.clonesFolder,
+        kube: deps.kube,
+        clusterRunning: running,
+        log: note,
+        warn,
+        sshIdentityFile: deps.sshIdentityFile,
+        signal: options.signal,
+        drainTimeoutMs: options.drainTimeoutMs,
+        apiPollMs: options.apiPollMs,
+      },
+      plan.remove,
+    );
   } catch (error) {
     if (options.signal?.aborted) return { status: 'interrupted', plan };
     throw error;
