@@ -72,11 +72,20 @@ describe('writeFileAtomic with owner-only access', () => {
     expect(await readdir(dir)).toEqual(['bootstrap-token']);
   });
 
-  it('says when icacls cannot start at all', async () => {
-    const run: CommandRunner = async () => ({ exitCode: undefined, output: '', startError: 'spawn ENOENT' });
+  it('says when icacls cannot start at all, after a second try', async () => {
+    let starts = 0;
+    const run: CommandRunner = async () => (starts++, { exitCode: undefined, output: '', startError: 'spawn ENOENT' });
     const error = (await writeFileAtomic(path.join(dir, 'admin.key'), 'k', { ownerOnly: windowsOwnerOnlyAccess(env, run) }).catch((e: unknown) => e)) as KubestationError;
     expect(error.message).toContain('C:\\WINDOWS\\System32\\icacls.exe could not start (spawn ENOENT)');
+    expect(starts).toBe(2);
     expect(existsSync(path.join(dir, 'admin.key'))).toBe(false);
+  });
+
+  it('writes the secret when icacls starts on the second try', async () => {
+    const results = [{ exitCode: undefined, output: '', startError: 'spawn UNKNOWN' }, { exitCode: 0, output: 'processed 1 file' }];
+    const run: CommandRunner = async () => results.shift()!;
+    await writeFileAtomic(path.join(dir, 'admin.key'), 'k', { ownerOnly: windowsOwnerOnlyAccess(env, run) });
+    expect(await readFile(path.join(dir, 'admin.key'), 'utf8')).toBe('k');
   });
 
   it.runIf(process.platform !== 'win32')('keeps POSIX mode 0600 on Linux', async () => {
