@@ -9,6 +9,7 @@
  * what makes `ssh -F .kubestation\ssh_config` work outside the user profile.
  */
 import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { KubestationError } from './errors.js';
 
@@ -65,7 +66,10 @@ export function windowsOwnerOnlyAccess(env: NodeJS.ProcessEnv = process.env, run
     let result = await run(command);
     // A process that could not start at all (spawn UNKNOWN: an antivirus holding the file, Wine under load)
     // gets one more try before the command stops.
-    if (result.exitCode === undefined) result = await new Promise<void>((r) => setTimeout(r, 250)).then(() => run(command));
+    if (result.exitCode === undefined) {
+      await sleep(250);
+      result = await run(command);
+    }
     if (result.exitCode === 0) return;
     const why = result.exitCode === undefined ? `${command.file} could not start (${result.startError ?? 'unknown error'})` : `icacls exited with code ${result.exitCode}${result.output ? `: ${result.output}` : ''}`;
     throw new KubestationError('SECRET_ACL_FAILED', `cannot make ${target} readable by ${account} only, so no secret was written into it: ${why}`, {

@@ -154,6 +154,16 @@ export interface DestroyResult {
   warnings: string[];
 }
 
+/** vmrest deletes only a powered-off VM: power it off first when it is not (`what` names it in the log). */
+async function powerOffAndDelete(vmrest: Day2Vmrest, id: string, what: string, log: Day2Log): Promise<void> {
+  const power = await vmrest.getPowerState(id);
+  if (power !== 'poweredOff') {
+    log(`powering off ${what} (${power})`);
+    await vmrest.setPowerState(id, 'off');
+  }
+  await vmrest.deleteVm(id);
+}
+
 export async function executeDestroy(spec: ClusterSpec, vmrest: Day2Vmrest, plan: DestroyPlan, log: Day2Log): Promise<DestroyResult> {
   const result: DestroyResult = { deletedVms: [], removedReservations: [], removedFiles: [], warnings: [] };
   for (const vm of plan.vms) {
@@ -163,12 +173,7 @@ export async function executeDestroy(spec: ClusterSpec, vmrest: Day2Vmrest, plan
       result.warnings.push(`${vm.vmxPath} no longer carries this cluster's marker; left alone`);
       continue;
     }
-    const power = await vmrest.getPowerState(vm.id);
-    if (power !== 'poweredOff') {
-      log(`powering off ${vm.node} (${power})`);
-      await vmrest.setPowerState(vm.id, 'off');
-    }
-    await vmrest.deleteVm(vm.id);
+    await powerOffAndDelete(vmrest, vm.id, vm.node, log);
     log(`deleted VM ${vm.node} (${vm.vmxPath})`);
     result.deletedVms.push(vm.vmxPath);
   }
@@ -188,12 +193,7 @@ export async function executeDestroy(spec: ClusterSpec, vmrest: Day2Vmrest, plan
   }
   if (plan.template?.vm) {
     const { vm } = plan.template;
-    const power = await vmrest.getPowerState(vm.id);
-    if (power !== 'poweredOff') {
-      log(`powering off the template ${plan.template.name} (${power})`);
-      await vmrest.setPowerState(vm.id, 'off');
-    }
-    await vmrest.deleteVm(vm.id);
+    await powerOffAndDelete(vmrest, vm.id, `the template ${plan.template.name}`, log);
     log(`deleted the template VM ${plan.template.name} (${vm.vmxPath})`);
     result.deletedVms.push(vm.vmxPath);
   }

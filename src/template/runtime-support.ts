@@ -1,15 +1,17 @@
 /**
  * Which containerd the Kubernetes of a spec needs, against what a golden template
- * holds (the guest side is cloud-init/lib/containerd-package.sh). Types only: validate
- * loads this on its fast path.
+ * holds (the guest side is cloud-init/lib/containerd-package.sh). Light imports only:
+ * validate loads this on its fast path.
  */
+import { FIRST_MINOR_NEEDING_CONTAINERD2 } from '../config/defaults.js';
 import type { ClusterSpec } from '../config/model.js';
 import type { TemplateState } from './state.js';
 
-/** Kubernetes 1.36 dropped containerd 1.x (1.35 was the last release to support it). */
+/** Whether Kubernetes `minor` ("1.37") is FIRST_MINOR_NEEDING_CONTAINERD2 or newer. */
 export function kubernetesNeedsContainerd2(minor: string): boolean {
   const [major = 0, min = 0] = minor.split('.').map(Number);
-  return major > 1 || (major === 1 && min >= 36);
+  const [firstMajor = 0, firstMinor = 0] = FIRST_MINOR_NEEDING_CONTAINERD2.split('.').map(Number);
+  return major > firstMajor || (major === firstMajor && min >= firstMinor);
 }
 
 /**

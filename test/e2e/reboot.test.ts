@@ -15,7 +15,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FINAL_STAGE } from '../../src/progress/index.js';
-import { followProgress } from './support/node-checks.js';
+import { followProgress, section } from './support/node-checks.js';
 import { boot, describeImage, ensureGuestImage, logTiming, readBack, readGuestFile, runDir, standinCalls, type BootResult, type GuestImage } from './support/rig.js';
 import { generateSeeds, type SeedRun } from './support/seeds.js';
 
@@ -45,12 +45,6 @@ async function filesWithMtimes(dir: string): Promise<Map<string, number>> {
     found.set(path.relative(dir, file), (await stat(file)).mtimeMs);
   }
   return found;
-}
-
-function section(result: BootResult, name: string): string {
-  const text = result.report.get(name);
-  expect(text, `report section "${name}" missing from ${result.name}'s console (did the e2e hook run?)`).toBeDefined();
-  return text ?? '';
 }
 
 /** The kernel saw a CD-ROM drive (QEMU's IDE DVD-ROM holding the seed). */

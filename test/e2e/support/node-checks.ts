@@ -44,7 +44,8 @@ export interface NodeExpectation {
   kubeadm: { subcommand: 'init' | 'join'; configText: string };
 }
 
-function section(boot: BootResult, name: string): string {
+/** One section of the report the image's hook printed; fails the test when the hook did not print it. */
+export function section(boot: BootResult, name: string): string {
   const text = boot.report.get(name);
   expect(text, `report section "${name}" missing from ${boot.name}'s console (did the e2e hook run?)`).toBeDefined();
   return text ?? '';
