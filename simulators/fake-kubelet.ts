@@ -50,18 +50,34 @@ export interface NetworkView {
 }
 
 const caseLabel = (value: string) => {
-  if (!/^[A-Za-z0-9._:-]+$/.test(value)) throw new Error(`fake kubelet: unsafe table key ${JSON.stringify(value)}`);
+  if (!/^[A-Za-z0-9._:-]+$/.test(value))
+    throw new Error(`fake kubelet: unsafe table key ${JSON.stringify(value)}`);
   return value;
 };
 
 /** The network view as a shell file the stubs source: two lookup functions built on `case`. */
 export function renderNetworkView(view: NetworkView): string {
-  const lines = [`ksv_dns_reachable=${view.dnsReachable ? 'yes' : 'no'}`, 'ksv_dns() {', '  ksv_addr=; ksv_status=NOERROR', '  case "$1" in'];
-  for (const [name, address] of view.names) lines.push(`    ${caseLabel(name)}) ksv_addr=${caseLabel(address)} ;;`);
-  lines.push(`    *.${caseLabel(view.dnsDomain)}) ksv_status=NXDOMAIN ;;`, `    *) ksv_status=${view.upstreamReachable ? 'NXDOMAIN' : 'SERVFAIL'} ;;`, '  esac', '}');
+  const lines = [
+    `ksv_dns_reachable=${view.dnsReachable ? 'yes' : 'no'}`,
+    'ksv_dns() {',
+    '  ksv_addr=; ksv_status=NOERROR',
+    '  case "$1" in',
+  ];
+  for (const [name, address] of view.names)
+    lines.push(`    ${caseLabel(name)}) ksv_addr=${caseLabel(address)} ;;`);
+  lines.push(
+    `    *.${caseLabel(view.dnsDomain)}) ksv_status=NXDOMAIN ;;`,
+    `    *) ksv_status=${view.upstreamReachable ? 'NXDOMAIN' : 'SERVFAIL'} ;;`,
+    '  esac',
+    '}',
+  );
   lines.push('ksv_tcp() {', '  ksv_outcome=; ksv_offset=0; ksv_body=', '  case "$1" in');
   for (const [target, answer] of view.tcp) {
-    lines.push(answer.outcome === 'ok' ? `    ${caseLabel(target)}) ksv_outcome=ok; ksv_offset=${Math.round(answer.clockOffsetSeconds)}; ksv_body=${caseLabel(answer.body)} ;;` : `    ${caseLabel(target)}) ksv_outcome=refused ;;`);
+    lines.push(
+      answer.outcome === 'ok'
+        ? `    ${caseLabel(target)}) ksv_outcome=ok; ksv_offset=${Math.round(answer.clockOffsetSeconds)}; ksv_body=${caseLabel(answer.body)} ;;`
+        : `    ${caseLabel(target)}) ksv_outcome=refused ;;`,
+    );
   }
   lines.push('  esac', '}', '');
   return lines.join('\n');
@@ -234,9 +250,16 @@ export async function startContainerScript(run: ScriptRun): Promise<RunningScrip
   await writeFile(terminationFile, '');
   // Like the kubelet's bind mount: the container's terminationMessagePath is a host file.
   const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(run.env)) env[key] = value === run.terminationMessagePath ? terminationFile : value;
+  for (const [key, value] of Object.entries(run.env))
+    env[key] = value === run.terminationMessagePath ? terminationFile : value;
   const child = spawn('/bin/sh', ['-c', run.script], {
-    env: { PATH: `${path.join(run.stubsDir, 'bin')}:/usr/bin:/bin`, KSV_FAKE_NET: path.join(dir, 'net.sh'), KSV_CLOCK_OFFSET: String(run.clockOffsetSeconds), ...(run.stall ? { KSV_STALL: '1' } : {}), ...env },
+    env: {
+      PATH: `${path.join(run.stubsDir, 'bin')}:/usr/bin:/bin`,
+      KSV_FAKE_NET: path.join(dir, 'net.sh'),
+      KSV_CLOCK_OFFSET: String(run.clockOffsetSeconds),
+      ...(run.stall ? { KSV_STALL: '1' } : {}),
+      ...env,
+    },
     cwd: dir,
     detached: true, // its own process group, so the whole group can be killed
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -253,7 +276,8 @@ export async function startContainerScript(run: ScriptRun): Promise<RunningScrip
     killed ??= reason;
     killGroup();
   };
-  const deadline = run.deadlineMs === undefined ? undefined : setTimeout(() => stop('deadline'), run.deadlineMs);
+  const deadline =
+    run.deadlineMs === undefined ? undefined : setTimeout(() => stop('deadline'), run.deadlineMs);
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -270,7 +294,13 @@ export async function startContainerScript(run: ScriptRun): Promise<RunningScrip
       void (async () => {
         try {
           const terminationMessage = await readTail(terminationFile, maxTerminationMessageBytes);
-          resolve({ exitCode: code ?? 128 + (signal === 'SIGKILL' ? 9 : 15), stdout, stderr, terminationMessage, ...(killed ? { killed } : {}) });
+          resolve({
+            exitCode: code ?? 128 + (signal === 'SIGKILL' ? 9 : 15),
+            stdout,
+            stderr,
+            terminationMessage,
+            ...(killed ? { killed } : {}),
+          });
         } finally {
           await rm(dir, { recursive: true, force: true });
         }
@@ -297,4 +327,3 @@ async function readTail(file: string, bytes: number): Promise<string> {
 export async function runContainerScript(run: ScriptRun): Promise<ScriptResult> {
   return (await startContainerScript(run)).result;
 }
-

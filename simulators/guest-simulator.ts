@@ -46,7 +46,9 @@ function stageActivity(stage: StageName, spec: ClusterSpec, since: string): stri
     case 'packages':
       return ['apt: update', 'apt: download 12 of 57', 'apt: unpack kubelet (60%)'];
     case 'images':
-      return ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'].map((name, i) => `images: pulling ${i + 1} of 7 registry.k8s.io/${name}:${version}`);
+      return ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'].map(
+        (name, i) => `images: pulling ${i + 1} of 7 registry.k8s.io/${name}:${version}`,
+      );
     case 'kubeadm-init':
       return ['preflight', 'certs', 'wait-control-plane'].map((phase) => `kubeadm: phase ${phase}`);
     case 'kubeadm-join':
@@ -165,14 +167,18 @@ export class GuestSimulator {
       await write(`${formatProgressLine({ node: node.name, stage, event, timeMs: this.#now(), message })}\n`);
     };
 
-    await write(`[    0.000000] Linux version 6.8.0-generic (buildd@lcy02-amd64) #1 SMP\n[    1.204311] systemd[1]: Hostname set to <ubuntu>.\n`);
+    await write(
+      `[    0.000000] Linux version 6.8.0-generic (buildd@lcy02-amd64) #1 SMP\n[    1.204311] systemd[1]: Hostname set to <ubuntu>.\n`,
+    );
     // cloud-init's NoCloud datasource needs the seed on a connected CD-ROM; without it nothing of ours runs.
     if (!(await this.#seedConnected(guest))) {
       await write(`[   12.118000] cloud-init[611]: No 'cidata' seed found; datasource None\n`);
       return;
     }
     const vmx = await guest.readVmx();
-    const macs = [node.nics.nat, node.nics.hostOnly].map((nic) => (vmx.get(`ethernet${nic.vmxIndex}.address`) ?? '').toLowerCase());
+    const macs = [node.nics.nat, node.nics.hostOnly].map((nic) =>
+      (vmx.get(`ethernet${nic.vmxIndex}.address`) ?? '').toLowerCase(),
+    );
     const networkOk = macs[0] === node.nics.nat.mac && macs[1] === node.nics.hostOnly.mac;
     if (networkOk) {
       guest.setAddresses([
@@ -196,7 +202,10 @@ export class GuestSimulator {
         await report(stage.name, 'fail', networkFailureFor(noNetwork.cause, this.#spec));
         return;
       }
-      const activity = this.#behaviour.activity === false ? [] : stageActivity(stage.name, this.#spec, new Date(this.#now()).toISOString().slice(11, 19) + 'Z');
+      const activity =
+        this.#behaviour.activity === false
+          ? []
+          : stageActivity(stage.name, this.#spec, new Date(this.#now()).toISOString().slice(11, 19) + 'Z');
       const reporting = (async () => {
         for (const message of activity) {
           await sleep(this.#stageMs(stage.name) / (activity.length + 1));
@@ -210,11 +219,19 @@ export class GuestSimulator {
       await reporting;
       const fail = this.#behaviour.failAt;
       if (fail && fail.stage === stage.name && applies(fail.nodes, node.name)) {
-        await report(stage.name, 'fail', `${fail.message ?? `${stage.name} failed`}\n--- last lines of /var/log/kubestation/${stage.name}.log ---\nE: simulated failure in ${stage.name}\nexit status 1`);
+        await report(
+          stage.name,
+          'fail',
+          `${fail.message ?? `${stage.name} failed`}\n--- last lines of /var/log/kubestation/${stage.name}.log ---\nE: simulated failure in ${stage.name}\nexit status 1`,
+        );
         return;
       }
       if (!networkOk && stage.name === 'packages') {
-        await report(stage.name, 'fail', `${formatNetworkFailure('no-route', `no default route (ens33: no address; network-config matched no adapter: MACs ${macs.join(', ')})`)} (exit code 20, log /var/log/kubestation/packages.log)`);
+        await report(
+          stage.name,
+          'fail',
+          `${formatNetworkFailure('no-route', `no default route (ens33: no address; network-config matched no adapter: MACs ${macs.join(', ')})`)} (exit code 20, log /var/log/kubestation/packages.log)`,
+        );
         return;
       }
       await report(stage.name, 'ok');
@@ -224,7 +241,11 @@ export class GuestSimulator {
     if (this.#stopped) return;
     this.#installed.add(guest.id);
     await this.#onNodeComplete?.(node);
-    await report(FINAL_STAGE, 'done', node.role === 'control-plane' ? `all ${this.#spec.nodes.length} nodes Ready` : 'joined');
+    await report(
+      FINAL_STAGE,
+      'done',
+      node.role === 'control-plane' ? `all ${this.#spec.nodes.length} nodes Ready` : 'joined',
+    );
   }
 
   async #reboot(guest: SimulatedGuest, node: NodeSpec): Promise<void> {
@@ -234,7 +255,9 @@ export class GuestSimulator {
       { mac: node.nics.hostOnly.mac, ip: [`${node.nics.hostOnly.address}/${node.nics.hostOnly.prefix}`] },
     ]);
     if (this.#stopped) return;
-    await guest.writeSerial(`[    0.000000] Linux version 6.8.0-generic (buildd@lcy02-amd64) #1 SMP\n[   11.902114] cloud-init[598]: instance already initialised; first-boot modules skipped\n`);
+    await guest.writeSerial(
+      `[    0.000000] Linux version 6.8.0-generic (buildd@lcy02-amd64) #1 SMP\n[   11.902114] cloud-init[598]: instance already initialised; first-boot modules skipped\n`,
+    );
   }
 
   async #seedConnected(guest: SimulatedGuest): Promise<boolean> {

@@ -53,7 +53,10 @@ function resolveCaseInsensitive(root: string, rest: string[]): string {
  * Local files outside every drive have no host name (an error: the simulator would leak a Linux path).
  */
 export function windowsHostPaths(drives: Record<string, string>): HostPaths {
-  const table = Object.entries(drives).map(([letter, root]) => ({ letter: letter.toUpperCase().replace(/:$/, ''), root: path.resolve(root) }));
+  const table = Object.entries(drives).map(([letter, root]) => ({
+    letter: letter.toUpperCase().replace(/:$/, ''),
+    root: path.resolve(root),
+  }));
   // The most specific drive first: C: (inside /) before Z: (/).
   const byDepth = [...table].sort((a, b) => b.root.length - a.root.length);
   const toLocal = (host: string): string => {
@@ -61,7 +64,10 @@ export function windowsHostPaths(drives: Record<string, string>): HostPaths {
     if (!m) throw new Error(`simulated Windows host: ${JSON.stringify(host)} is not a drive-letter path`);
     const drive = table.find((d) => d.letter === m[1]!.toUpperCase());
     if (!drive) throw new Error(`simulated Windows host: no drive ${m[1]!.toUpperCase()}: for ${host}`);
-    const parts = path.win32.normalize(`\\${m[2]!}`).split('\\').filter((p) => p !== '');
+    const parts = path.win32
+      .normalize(`\\${m[2]!}`)
+      .split('\\')
+      .filter((p) => p !== '');
     return resolveCaseInsensitive(drive.root, parts);
   };
   return {
@@ -69,9 +75,17 @@ export function windowsHostPaths(drives: Record<string, string>): HostPaths {
     api: path.win32,
     toHost(local) {
       const absolute = path.resolve(local);
-      const drive = byDepth.find((d) => absolute === d.root || absolute.startsWith(d.root === '/' ? '/' : `${d.root}/`));
-      if (!drive) throw new Error(`simulated Windows host: ${absolute} is on no drive (${table.map((d) => `${d.letter}: = ${d.root}`).join(', ')})`);
-      const rest = path.relative(drive.root, absolute).split(path.sep).filter((p) => p !== '');
+      const drive = byDepth.find(
+        (d) => absolute === d.root || absolute.startsWith(d.root === '/' ? '/' : `${d.root}/`),
+      );
+      if (!drive)
+        throw new Error(
+          `simulated Windows host: ${absolute} is on no drive (${table.map((d) => `${d.letter}: = ${d.root}`).join(', ')})`,
+        );
+      const rest = path
+        .relative(drive.root, absolute)
+        .split(path.sep)
+        .filter((p) => p !== '');
       return `${drive.letter}:\\${rest.join('\\')}`;
     },
     toLocal,

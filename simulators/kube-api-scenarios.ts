@@ -61,7 +61,9 @@ const seedNodes = (minor: string): FakeNode[] => [
 ];
 
 /** The seed lab (k8s-master + two workers on 172.100.100.0/24) healthy, Kubernetes `minor` (default 1.37). */
-export function healthySeedLab(overrides: Partial<KubeApiScenario> & { minor?: string } = {}): KubeApiScenario {
+export function healthySeedLab(
+  overrides: Partial<KubeApiScenario> & { minor?: string } = {},
+): KubeApiScenario {
   const { minor = '1.37', ...rest } = overrides;
   return {
     name: 'healthy',
@@ -86,16 +88,42 @@ function withNode(scenario: KubeApiScenario, name: string, change: Partial<FakeN
 
 /** Broken variants of the seed lab, one fault each. */
 export const brokenSeedLab = {
-  nodeNotReady: (node = 'k8s-worker2') => withNode({ ...healthySeedLab(), name: `${node} NotReady` }, node, { ready: false }),
+  nodeNotReady: (node = 'k8s-worker2') =>
+    withNode({ ...healthySeedLab(), name: `${node} NotReady` }, node, { ready: false }),
   coreDnsCrashLoop: () => ({ ...healthySeedLab(), name: 'CoreDNS CrashLoopBackOff', coreDnsCrashLoop: true }),
-  crossNodeTrafficDropped: () => ({ ...healthySeedLab(), name: 'cross-node pod traffic dropped', crossNodePodTraffic: 'dropped' as const }),
-  nodePairDropped: (a = 'k8s-worker1', b = 'k8s-worker2') => ({ ...healthySeedLab(), name: `pod traffic ${a} <-> ${b} dropped`, droppedPodPaths: [[a, b]] as [string, string][] }),
-  kubeletStopped: (node = 'k8s-worker2') => withNode({ ...healthySeedLab(), name: `${node} kubelet stopped` }, node, { kubelet: 'stopped' }),
-  nodePortsBlocked: (node = 'k8s-worker1') => withNode({ ...healthySeedLab(), name: `${node} firewall blocks NodePorts` }, node, { nodePortsBlocked: true }),
-  dnsUpstreamUnreachable: () => ({ ...healthySeedLab(), name: 'DNS upstream unreachable', dnsUpstream: 'unreachable' as const }),
-  serviceTrafficDropped: () => ({ ...healthySeedLab(), name: 'Service traffic not forwarded', serviceTraffic: 'dropped' as const }),
-  stuckWorkload: (namespace: string) => ({ ...healthySeedLab(), name: 'stuck workload', stuckNamespaces: [namespace] }),
-  clockSkew: (node = 'k8s-worker1', seconds = 42) => withNode({ ...healthySeedLab(), name: `${node} clock skew` }, node, { clockOffsetSeconds: seconds }),
+  crossNodeTrafficDropped: () => ({
+    ...healthySeedLab(),
+    name: 'cross-node pod traffic dropped',
+    crossNodePodTraffic: 'dropped' as const,
+  }),
+  nodePairDropped: (a = 'k8s-worker1', b = 'k8s-worker2') => ({
+    ...healthySeedLab(),
+    name: `pod traffic ${a} <-> ${b} dropped`,
+    droppedPodPaths: [[a, b]] as [string, string][],
+  }),
+  kubeletStopped: (node = 'k8s-worker2') =>
+    withNode({ ...healthySeedLab(), name: `${node} kubelet stopped` }, node, { kubelet: 'stopped' }),
+  nodePortsBlocked: (node = 'k8s-worker1') =>
+    withNode({ ...healthySeedLab(), name: `${node} firewall blocks NodePorts` }, node, {
+      nodePortsBlocked: true,
+    }),
+  dnsUpstreamUnreachable: () => ({
+    ...healthySeedLab(),
+    name: 'DNS upstream unreachable',
+    dnsUpstream: 'unreachable' as const,
+  }),
+  serviceTrafficDropped: () => ({
+    ...healthySeedLab(),
+    name: 'Service traffic not forwarded',
+    serviceTraffic: 'dropped' as const,
+  }),
+  stuckWorkload: (namespace: string) => ({
+    ...healthySeedLab(),
+    name: 'stuck workload',
+    stuckNamespaces: [namespace],
+  }),
+  clockSkew: (node = 'k8s-worker1', seconds = 42) =>
+    withNode({ ...healthySeedLab(), name: `${node} clock skew` }, node, { clockOffsetSeconds: seconds }),
   flannelOnNatNic: (node = 'k8s-worker1', natAddress = '192.168.5.12') =>
     withNode({ ...healthySeedLab(), name: 'flannel on the NAT NIC' }, node, { flannelPublicIp: natAddress }),
 };
@@ -108,11 +136,23 @@ export function registeredNode(spec: ClusterSpec, node: NodeSpec): Node {
     kind: 'Node',
     metadata: {
       name: node.name,
-      labels: { 'kubernetes.io/hostname': node.name, 'kubernetes.io/os': 'linux', ...(node.role === 'control-plane' ? { 'node-role.kubernetes.io/control-plane': '' } : {}) },
+      labels: {
+        'kubernetes.io/hostname': node.name,
+        'kubernetes.io/os': 'linux',
+        ...(node.role === 'control-plane' ? { 'node-role.kubernetes.io/control-plane': '' } : {}),
+      },
     },
     spec: {},
     status: {
-      conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: now }],
+      conditions: [
+        {
+          type: 'Ready',
+          status: 'True',
+          reason: 'KubeletReady',
+          message: 'kubelet is posting ready status',
+          lastHeartbeatTime: now,
+        },
+      ],
       addresses: [
         { type: 'InternalIP', address: node.nics.hostOnly.address },
         { type: 'Hostname', address: node.name },

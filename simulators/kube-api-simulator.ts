@@ -25,7 +25,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { KubeObject, Node, Pod, Service, Status, Taint, Toleration } from '../src/kube/types.js';
-import { type CertificateAndKey, createClusterCa, issueClientCertificate, issueServerCertificate } from '../src/pki/certificates.js';
+import {
+  type CertificateAndKey,
+  createClusterCa,
+  issueClientCertificate,
+  issueServerCertificate,
+} from '../src/pki/certificates.js';
 import { renderKubeconfig } from '../src/pki/kubeconfig.js';
 import { installStubs, startContainerScript, type NetworkView, type RunningScript } from './fake-kubelet.js';
 import type { FakeNode, KubeApiScenario } from './kube-api-scenarios.js';
@@ -122,13 +127,23 @@ export class KubeApiSimulator {
   private readonly scriptRuns = new Map<string, number>();
   private serving = true;
 
-  private constructor(options: KubeApiSimulatorOptions, ca: CertificateAndKey, serverCert: CertificateAndKey) {
+  private constructor(
+    options: KubeApiSimulatorOptions,
+    ca: CertificateAndKey,
+    serverCert: CertificateAndKey,
+  ) {
     this.scenario = options.scenario;
     this.ca = ca;
     this.podTerminationMs = options.podTerminationMs ?? 30;
     this.server = https.createServer(
       // Like the real API server: ask for a client certificate but decide in HTTP (401), not in the handshake.
-      { key: serverCert.keyPem, cert: serverCert.certPem, ca: ca.certPem, requestCert: true, rejectUnauthorized: false },
+      {
+        key: serverCert.keyPem,
+        cert: serverCert.certPem,
+        ca: ca.certPem,
+        requestCert: true,
+        rejectUnauthorized: false,
+      },
       (req, res) => void this.handle(req, res),
     );
     // The real API server keeps idle connections open far longer than Node's 5 s default; a short
@@ -141,7 +156,11 @@ export class KubeApiSimulator {
 
   static async start(options: KubeApiSimulatorOptions): Promise<KubeApiSimulator> {
     const ca = options.ca ?? (await createClusterCa());
-    const serverCert = await issueServerCertificate(ca, { commonName: 'kube-apiserver', dnsNames: ['localhost', 'kubernetes'], ipAddresses: ['127.0.0.1'] });
+    const serverCert = await issueServerCertificate(ca, {
+      commonName: 'kube-apiserver',
+      dnsNames: ['localhost', 'kubernetes'],
+      ipAddresses: ['127.0.0.1'],
+    });
     const sim = new KubeApiSimulator(options, ca, serverCert);
     sim.stubsDir = await mkdtemp(path.join(tmpdir(), 'kubestation-fake-kubelet-stubs-'));
     await installStubs(sim.stubsDir);
@@ -155,9 +174,25 @@ export class KubeApiSimulator {
   }
 
   /** A kubeconfig for this server with a fresh client certificate (default: the kubeadm admin identity). */
-  async kubeconfig(identity: { user: string; groups: string[] } = { user: 'kubernetes-admin', groups: ['kubeadm:cluster-admins'] }, ca = this.ca): Promise<string> {
-    const client = await issueClientCertificate(ca, { commonName: identity.user, organizations: identity.groups });
-    return renderKubeconfig({ clusterName: 'sim', server: this.url, caCertPem: this.ca.certPem, userName: identity.user, clientCertPem: client.certPem, clientKeyPem: client.keyPem });
+  async kubeconfig(
+    identity: { user: string; groups: string[] } = {
+      user: 'kubernetes-admin',
+      groups: ['kubeadm:cluster-admins'],
+    },
+    ca = this.ca,
+  ): Promise<string> {
+    const client = await issueClientCertificate(ca, {
+      commonName: identity.user,
+      organizations: identity.groups,
+    });
+    return renderKubeconfig({
+      clusterName: 'sim',
+      server: this.url,
+      caCertPem: this.ca.certPem,
+      userName: identity.user,
+      clientCertPem: client.certPem,
+      clientKeyPem: client.keyPem,
+    });
   }
 
   async close(): Promise<void> {
@@ -180,7 +215,11 @@ export class KubeApiSimulator {
     ) as T[];
   }
 
-  get<T extends KubeObject = KubeObject>(resource: string, namespace: string | undefined, name: string): T | undefined {
+  get<T extends KubeObject = KubeObject>(
+    resource: string,
+    namespace: string | undefined,
+    name: string,
+  ): T | undefined {
     return this.store.get(storeKey(resourceByName(resource).kind, namespace, name)) as T | undefined;
   }
 
@@ -195,7 +234,10 @@ export class KubeApiSimulator {
   }
 
   requestsTo(method: string, path: string): RecordedRequest[] {
-    return this.requests.filter((r) => r.method === method && (path.endsWith('*') ? r.path.startsWith(path.slice(0, -1)) : r.path === path));
+    return this.requests.filter(
+      (r) =>
+        r.method === method && (path.endsWith('*') ? r.path.startsWith(path.slice(0, -1)) : r.path === path),
+    );
   }
 
   /**
@@ -210,14 +252,32 @@ export class KubeApiSimulator {
     const node = this.get<Node>('nodes', undefined, name);
     if (!node) return;
     const now = new Date().toISOString();
-    const taints = (node.spec?.taints ?? []).filter((t) => t.key !== 'node.kubernetes.io/unreachable' && t.key !== 'node.kubernetes.io/not-ready');
-    if (!ready) taints.push({ key: 'node.kubernetes.io/unreachable', effect: 'NoSchedule' }, { key: 'node.kubernetes.io/unreachable', effect: 'NoExecute' });
+    const taints = (node.spec?.taints ?? []).filter(
+      (t) => t.key !== 'node.kubernetes.io/unreachable' && t.key !== 'node.kubernetes.io/not-ready',
+    );
+    if (!ready)
+      taints.push(
+        { key: 'node.kubernetes.io/unreachable', effect: 'NoSchedule' },
+        { key: 'node.kubernetes.io/unreachable', effect: 'NoExecute' },
+      );
     node.spec = { ...node.spec, taints };
     const conditions = (node.status?.conditions ?? []).filter((c) => c.type !== 'Ready');
     conditions.push(
       ready
-        ? { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: now }
-        : { type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastHeartbeatTime: now },
+        ? {
+            type: 'Ready',
+            status: 'True',
+            reason: 'KubeletReady',
+            message: 'kubelet is posting ready status',
+            lastHeartbeatTime: now,
+          }
+        : {
+            type: 'Ready',
+            status: 'Unknown',
+            reason: 'NodeStatusUnknown',
+            message: 'Kubelet stopped posting node status.',
+            lastHeartbeatTime: now,
+          },
     );
     node.status = { ...node.status, conditions };
     this.put(node);
@@ -237,35 +297,100 @@ export class KubeApiSimulator {
 
   private populate(): void {
     const s = this.scenario;
-    const systemNamespaces = ['default', 'kube-system', 'kube-public', 'kube-node-lease', ...(s.cni === 'flannel' ? ['kube-flannel'] : ['tigera-operator', 'calico-system'])];
-    for (const name of systemNamespaces) this.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'kubernetes.io/metadata.name': name } }, status: { phase: 'Active' } });
+    const systemNamespaces = [
+      'default',
+      'kube-system',
+      'kube-public',
+      'kube-node-lease',
+      ...(s.cni === 'flannel' ? ['kube-flannel'] : ['tigera-operator', 'calico-system']),
+    ];
+    for (const name of systemNamespaces)
+      this.put({
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name, labels: { 'kubernetes.io/metadata.name': name } },
+        status: { phase: 'Active' },
+      });
     s.nodes.forEach((node, index) => this.put(this.nodeObject(node, index)));
-    this.put(serviceObject('default', 'kubernetes', '10.96.0.1', [{ name: 'https', port: 443, targetPort: 6443 }], undefined));
-    this.put(serviceObject('kube-system', 'kube-dns', '10.96.0.10', [{ name: 'dns', port: 53, protocol: 'UDP' }, { name: 'dns-tcp', port: 53 }], { 'k8s-app': 'kube-dns' }));
+    this.put(
+      serviceObject(
+        'default',
+        'kubernetes',
+        '10.96.0.1',
+        [{ name: 'https', port: 443, targetPort: 6443 }],
+        undefined,
+      ),
+    );
+    this.put(
+      serviceObject(
+        'kube-system',
+        'kube-dns',
+        '10.96.0.10',
+        [
+          { name: 'dns', port: 53, protocol: 'UDP' },
+          { name: 'dns-tcp', port: 53 },
+        ],
+        { 'k8s-app': 'kube-dns' },
+      ),
+    );
 
     const cp = s.nodes.find((n) => n.role === 'control-plane')!;
     for (const component of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'etcd']) {
-      this.seedPod({
-        metadata: {
-          name: `${component}-${cp.name}`,
-          namespace: 'kube-system',
-          labels: { component, tier: 'control-plane' },
-          annotations: { 'kubernetes.io/config.mirror': randomUUID(), 'kubernetes.io/config.source': 'file' },
-          ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: cp.name, uid: randomUUID(), controller: true }],
+      this.seedPod(
+        {
+          metadata: {
+            name: `${component}-${cp.name}`,
+            namespace: 'kube-system',
+            labels: { component, tier: 'control-plane' },
+            annotations: {
+              'kubernetes.io/config.mirror': randomUUID(),
+              'kubernetes.io/config.source': 'file',
+            },
+            ownerReferences: [
+              { apiVersion: 'v1', kind: 'Node', name: cp.name, uid: randomUUID(), controller: true },
+            ],
+          },
+          spec: {
+            nodeName: cp.name,
+            hostNetwork: true,
+            containers: [{ name: component, image: `registry.k8s.io/${component}:${cp.kubeletVersion}` }],
+          },
         },
-        spec: { nodeName: cp.name, hostNetwork: true, containers: [{ name: component, image: `registry.k8s.io/${component}:${cp.kubeletVersion}` }] },
-      }, cp, true);
+        cp,
+        true,
+      );
     }
     for (const suffix of ['7c65d6cfc9-2xk8q', '7c65d6cfc9-9zt4m']) {
-      const pod = this.seedPod({
-        metadata: {
-          name: `coredns-${suffix}`,
-          namespace: 'kube-system',
-          labels: { 'k8s-app': 'kube-dns', 'pod-template-hash': '7c65d6cfc9' },
-          ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'coredns-7c65d6cfc9', uid: randomUUID(), controller: true }],
+      const pod = this.seedPod(
+        {
+          metadata: {
+            name: `coredns-${suffix}`,
+            namespace: 'kube-system',
+            labels: { 'k8s-app': 'kube-dns', 'pod-template-hash': '7c65d6cfc9' },
+            ownerReferences: [
+              {
+                apiVersion: 'apps/v1',
+                kind: 'ReplicaSet',
+                name: 'coredns-7c65d6cfc9',
+                uid: randomUUID(),
+                controller: true,
+              },
+            ],
+          },
+          spec: {
+            nodeName: cp.name,
+            containers: [
+              {
+                name: 'coredns',
+                image: 'registry.k8s.io/coredns/coredns:v1.12.1',
+                ports: [{ containerPort: 53, protocol: 'UDP' }],
+              },
+            ],
+          },
         },
-        spec: { nodeName: cp.name, containers: [{ name: 'coredns', image: 'registry.k8s.io/coredns/coredns:v1.12.1', ports: [{ containerPort: 53, protocol: 'UDP' }] }] },
-      }, cp, false);
+        cp,
+        false,
+      );
       if (s.coreDnsCrashLoop) {
         this.crashLoop(pod, 'coredns', 7);
         this.runtime.get(keyOf(pod))!.previousLogs =
@@ -274,28 +399,58 @@ export class KubeApiSimulator {
       }
     }
     const daemonSets: [string, string, string][] = [['kube-system', 'kube-proxy', 'k8s-app']];
-    daemonSets.push(s.cni === 'flannel' ? ['kube-flannel', 'kube-flannel-ds', 'app'] : ['calico-system', 'calico-node', 'k8s-app']);
+    daemonSets.push(
+      s.cni === 'flannel'
+        ? ['kube-flannel', 'kube-flannel-ds', 'app']
+        : ['calico-system', 'calico-node', 'k8s-app'],
+    );
     for (const [namespace, name, labelKey] of daemonSets) {
       const labelValue = name === 'kube-flannel-ds' ? 'flannel' : name;
       const ds = this.put<KubeObject>({
         apiVersion: 'apps/v1',
         kind: 'DaemonSet',
         metadata: { name, namespace, labels: { [labelKey]: labelValue } },
-        spec: { selector: { matchLabels: { [labelKey]: labelValue } }, template: { metadata: { labels: { [labelKey]: labelValue } }, spec: { hostNetwork: true, tolerations: [{ operator: 'Exists' }], containers: [{ name, image: `example/${name}` }] } } },
-        status: { desiredNumberScheduled: s.nodes.length, numberReady: s.nodes.filter((n) => n.ready !== false).length },
+        spec: {
+          selector: { matchLabels: { [labelKey]: labelValue } },
+          template: {
+            metadata: { labels: { [labelKey]: labelValue } },
+            spec: {
+              hostNetwork: true,
+              tolerations: [{ operator: 'Exists' }],
+              containers: [{ name, image: `example/${name}` }],
+            },
+          },
+        },
+        status: {
+          desiredNumberScheduled: s.nodes.length,
+          numberReady: s.nodes.filter((n) => n.ready !== false).length,
+        },
       });
       for (const node of s.nodes) {
-        const pod = this.seedPod({
-          metadata: {
-            name: `${name}-${node.name.replace(/[^a-z0-9]/g, '').slice(-5)}`,
-            namespace,
-            labels: { [labelKey]: labelValue },
-            ownerReferences: [{ apiVersion: 'apps/v1', kind: 'DaemonSet', name, uid: ds.metadata.uid!, controller: true }],
+        const pod = this.seedPod(
+          {
+            metadata: {
+              name: `${name}-${node.name.replace(/[^a-z0-9]/g, '').slice(-5)}`,
+              namespace,
+              labels: { [labelKey]: labelValue },
+              ownerReferences: [
+                { apiVersion: 'apps/v1', kind: 'DaemonSet', name, uid: ds.metadata.uid!, controller: true },
+              ],
+            },
+            spec: {
+              nodeName: node.name,
+              hostNetwork: true,
+              containers: [
+                { name: name === 'kube-flannel-ds' ? 'kube-flannel' : name, image: `example/${name}` },
+              ],
+            },
           },
-          spec: { nodeName: node.name, hostNetwork: true, containers: [{ name: name === 'kube-flannel-ds' ? 'kube-flannel' : name, image: `example/${name}` }] },
-        }, node, true);
+          node,
+          true,
+        );
         // A node whose CNI never came up: its CNI pod crash-loops, which is why the node is NotReady.
-        if (node.ready === false && name !== 'kube-proxy') this.crashLoop(pod, pod.spec!.containers[0]!.name, 5);
+        if (node.ready === false && name !== 'kube-proxy')
+          this.crashLoop(pod, pod.spec!.containers[0]!.name, 5);
       }
     }
   }
@@ -304,11 +459,18 @@ export class KubeApiSimulator {
     const ready = node.ready !== false;
     const kubeletStopped = node.kubelet === 'stopped';
     const taints: Taint[] = [];
-    if (node.role === 'control-plane' && this.scenario.controlPlaneTaint) taints.push({ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' });
+    if (node.role === 'control-plane' && this.scenario.controlPlaneTaint)
+      taints.push({ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' });
     if (kubeletStopped) {
-      taints.push({ key: 'node.kubernetes.io/unreachable', effect: 'NoSchedule' }, { key: 'node.kubernetes.io/unreachable', effect: 'NoExecute' });
+      taints.push(
+        { key: 'node.kubernetes.io/unreachable', effect: 'NoSchedule' },
+        { key: 'node.kubernetes.io/unreachable', effect: 'NoExecute' },
+      );
     } else if (!ready) {
-      taints.push({ key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' }, { key: 'node.kubernetes.io/not-ready', effect: 'NoExecute' });
+      taints.push(
+        { key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' },
+        { key: 'node.kubernetes.io/not-ready', effect: 'NoExecute' },
+      );
     }
     const now = new Date().toISOString();
     const annotations: Record<string, string> = {};
@@ -325,32 +487,65 @@ export class KubeApiSimulator {
           'kubernetes.io/hostname': node.name,
           'kubernetes.io/os': 'linux',
           'kubernetes.io/arch': 'amd64',
-          ...(node.role === 'control-plane' ? { 'node-role.kubernetes.io/control-plane': '', 'node.kubernetes.io/exclude-from-external-load-balancers': '' } : {}),
+          ...(node.role === 'control-plane'
+            ? {
+                'node-role.kubernetes.io/control-plane': '',
+                'node.kubernetes.io/exclude-from-external-load-balancers': '',
+              }
+            : {}),
         },
         annotations,
       },
       spec: { podCIDR: `10.244.${index}.0/24`, taints },
       status: {
         conditions: [
-          { type: 'MemoryPressure', status: 'False', reason: 'KubeletHasSufficientMemory', lastHeartbeatTime: now },
-          { type: 'DiskPressure', status: 'False', reason: 'KubeletHasNoDiskPressure', lastHeartbeatTime: now },
+          {
+            type: 'MemoryPressure',
+            status: 'False',
+            reason: 'KubeletHasSufficientMemory',
+            lastHeartbeatTime: now,
+          },
+          {
+            type: 'DiskPressure',
+            status: 'False',
+            reason: 'KubeletHasNoDiskPressure',
+            lastHeartbeatTime: now,
+          },
           kubeletStopped
-            ? { type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastHeartbeatTime: new Date(Date.now() - 300_000).toISOString() }
-            : ready
-            ? { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: now }
-            : {
+            ? {
                 type: 'Ready',
-                status: 'False',
-                reason: 'KubeletNotReady',
-                message: 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized',
-                lastHeartbeatTime: now,
-              },
+                status: 'Unknown',
+                reason: 'NodeStatusUnknown',
+                message: 'Kubelet stopped posting node status.',
+                lastHeartbeatTime: new Date(Date.now() - 300_000).toISOString(),
+              }
+            : ready
+              ? {
+                  type: 'Ready',
+                  status: 'True',
+                  reason: 'KubeletReady',
+                  message: 'kubelet is posting ready status',
+                  lastHeartbeatTime: now,
+                }
+              : {
+                  type: 'Ready',
+                  status: 'False',
+                  reason: 'KubeletNotReady',
+                  message:
+                    'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized',
+                  lastHeartbeatTime: now,
+                },
         ],
         addresses: [
           { type: 'InternalIP', address: node.internalIP },
           { type: 'Hostname', address: node.name },
         ],
-        nodeInfo: { kubeletVersion: node.kubeletVersion, containerRuntimeVersion: 'containerd://2.2.1', osImage: 'Ubuntu 24.04.3 LTS', kernelVersion: '6.8.0-88-generic' },
+        nodeInfo: {
+          kubeletVersion: node.kubeletVersion,
+          containerRuntimeVersion: 'containerd://2.2.1',
+          osImage: 'Ubuntu 24.04.3 LTS',
+          kernelVersion: '6.8.0-88-generic',
+        },
       },
     };
   }
@@ -371,7 +566,12 @@ export class KubeApiSimulator {
         name: container,
         ready: false,
         restartCount: restarts,
-        state: { waiting: { reason: 'CrashLoopBackOff', message: `back-off 5m0s restarting failed container=${container} pod=${pod.metadata.name}` } },
+        state: {
+          waiting: {
+            reason: 'CrashLoopBackOff',
+            message: `back-off 5m0s restarting failed container=${container} pod=${pod.metadata.name}`,
+          },
+        },
         lastState: { terminated: { exitCode: 1, reason: 'Error' } },
       },
     ];
@@ -425,14 +625,28 @@ export class KubeApiSimulator {
     const socket = req.socket as TLSSocket;
     const peer = socket.getPeerCertificate();
     const identity = socket.authorized && peer?.raw ? identityOf(peer.raw) : undefined;
-    this.requests.push({ method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams), body, contentType: req.headers['content-type'], user: identity?.user });
+    this.requests.push({
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      body,
+      contentType: req.headers['content-type'],
+      user: identity?.user,
+    });
     this.tick();
     try {
       if (!identity) throw new ApiFailure(401, 'Unauthorized', 'Unauthorized');
       if (!identity.groups.some((g) => adminGroups.includes(g))) {
-        throw new ApiFailure(403, 'Forbidden', `${describeTarget(url.pathname)} is forbidden: User "${identity.user}" cannot ${verbOf(req.method ?? 'GET', url.pathname)} resource`);
+        throw new ApiFailure(
+          403,
+          'Forbidden',
+          `${describeTarget(url.pathname)} is forbidden: User "${identity.user}" cannot ${verbOf(req.method ?? 'GET', url.pathname)} resource`,
+        );
       }
-      const fault = this.faults.find((f) => f.method === (req.method ?? 'GET') && f.path.test(url.pathname) && f.hits < (f.times ?? Infinity));
+      const fault = this.faults.find(
+        (f) =>
+          f.method === (req.method ?? 'GET') && f.path.test(url.pathname) && f.hits < (f.times ?? Infinity),
+      );
       if (fault) {
         fault.hits++;
         throw new ApiFailure(fault.code, fault.reason, fault.message);
@@ -446,16 +660,36 @@ export class KubeApiSimulator {
         res.end(JSON.stringify(result.body));
       }
     } catch (error) {
-      const failure = error instanceof ApiFailure ? error : new ApiFailure(500, 'InternalError', `Internal error occurred: ${(error as Error).message}`);
-      const status: Status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: failure.message, reason: failure.reason, code: failure.code };
+      const failure =
+        error instanceof ApiFailure
+          ? error
+          : new ApiFailure(500, 'InternalError', `Internal error occurred: ${(error as Error).message}`);
+      const status: Status = {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: failure.message,
+        reason: failure.reason,
+        code: failure.code,
+      };
       if (failure.details) status.details = failure.details;
       res.writeHead(failure.code, { 'content-type': 'application/json' });
       res.end(JSON.stringify(status));
     }
   }
 
-  private async route(method: string, url: URL, body: unknown, contentType: string | undefined): Promise<{ status: number; body: unknown }> {
-    if (url.pathname === '/version') return { status: 200, body: { major: '1', minor: '37', gitVersion: this.scenario.nodes[0]?.kubeletVersion ?? 'v1.37.0' } };
+  private async route(
+    method: string,
+    url: URL,
+    body: unknown,
+    contentType: string | undefined,
+  ): Promise<{ status: number; body: unknown }> {
+    if (url.pathname === '/version')
+      return {
+        status: 200,
+        body: { major: '1', minor: '37', gitVersion: this.scenario.nodes[0]?.kubeletVersion ?? 'v1.37.0' },
+      };
     const match = /^\/(?:api\/v1|apis\/(apps\/v1|policy\/v1))\/(.*)$/.exec(url.pathname);
     if (!match) throw new ApiFailure(404, 'NotFound', 'the server could not find the requested resource');
     const group = match[1] ?? 'v1';
@@ -467,19 +701,31 @@ export class KubeApiSimulator {
     }
     const [resource, name, subresource] = parts;
     const info = resources[`${group}/${resource}`];
-    if (!info || parts.length > 3) throw new ApiFailure(404, 'NotFound', 'the server could not find the requested resource');
-    if (namespace !== undefined && !info.namespaced) throw new ApiFailure(404, 'NotFound', 'the server could not find the requested resource');
+    if (!info || parts.length > 3)
+      throw new ApiFailure(404, 'NotFound', 'the server could not find the requested resource');
+    if (namespace !== undefined && !info.namespaced)
+      throw new ApiFailure(404, 'NotFound', 'the server could not find the requested resource');
 
     if (subresource) {
-      if (info.kind !== 'Pod') throw new ApiFailure(404, 'NotFound', 'the server could not find the requested resource');
-      if (subresource === 'log' && method === 'GET') return { status: 200, body: this.podLogs(namespace!, name!, url.searchParams) };
+      if (info.kind !== 'Pod')
+        throw new ApiFailure(404, 'NotFound', 'the server could not find the requested resource');
+      if (subresource === 'log' && method === 'GET')
+        return { status: 200, body: this.podLogs(namespace!, name!, url.searchParams) };
       if (subresource === 'eviction' && method === 'POST') return this.evict(namespace!, name!, body);
-      throw new ApiFailure(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
+      throw new ApiFailure(
+        405,
+        'MethodNotAllowed',
+        `the server does not allow this method on the requested resource`,
+      );
     }
     if (!name) {
       if (method === 'GET') return { status: 200, body: this.list(info, namespace, url.searchParams) };
       if (method === 'POST') return { status: 201, body: this.create(info, namespace, body) };
-      throw new ApiFailure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+      throw new ApiFailure(
+        405,
+        'MethodNotAllowed',
+        'the server does not allow this method on the requested resource',
+      );
     }
     const existing = this.store.get(storeKey(info.kind, namespace, name));
     if (!existing) throw notFound(`${resource}`, name);
@@ -491,7 +737,11 @@ export class KubeApiSimulator {
       case 'PATCH':
         return { status: 200, body: this.patch(existing, body, contentType) };
       default:
-        throw new ApiFailure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+        throw new ApiFailure(
+          405,
+          'MethodNotAllowed',
+          'the server does not allow this method on the requested resource',
+        );
     }
   }
 
@@ -501,8 +751,17 @@ export class KubeApiSimulator {
     const items = [...this.store.values()]
       .filter((o) => o.kind === info.kind && (namespace === undefined || o.metadata.namespace === namespace))
       .filter((o) => matchesLabels(o.metadata.labels ?? {}, labelSelector) && matchesFields(o, fieldSelector))
-      .sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
-    return { apiVersion: info.apiVersion, kind: `${info.kind}List`, metadata: { resourceVersion: String(this.resourceVersion) }, items };
+      .sort((a, b) =>
+        `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(
+          `${b.metadata.namespace}/${b.metadata.name}`,
+        ),
+      );
+    return {
+      apiVersion: info.apiVersion,
+      kind: `${info.kind}List`,
+      metadata: { resourceVersion: String(this.resourceVersion) },
+      items,
+    };
   }
 
   private create(info: ResourceInfo, namespace: string | undefined, body: unknown): KubeObject {
@@ -511,29 +770,54 @@ export class KubeApiSimulator {
       throw new ApiFailure(400, 'BadRequest', 'the object provided is unrecognized or has no metadata');
     }
     if (object.kind !== undefined && object.kind !== info.kind) {
-      throw new ApiFailure(400, 'BadRequest', `the API version in the data (${object.apiVersion}) does not match the expected API version (${info.apiVersion}) or kind ${object.kind} is not ${info.kind}`);
+      throw new ApiFailure(
+        400,
+        'BadRequest',
+        `the API version in the data (${object.apiVersion}) does not match the expected API version (${info.apiVersion}) or kind ${object.kind} is not ${info.kind}`,
+      );
     }
     object.kind = info.kind;
     object.apiVersion = info.apiVersion;
     const meta = object.metadata;
     if (!meta.name && meta.generateName) meta.name = `${meta.generateName}${randomUUID().slice(0, 5)}`;
     const invalid = (field: string, message: string) =>
-      new ApiFailure(422, 'Invalid', `${info.kind} "${meta.name ?? ''}" is invalid: ${field}: ${message}`, { name: meta.name, kind: info.kind.toLowerCase() + 's', causes: [{ reason: 'FieldValueInvalid', message, field }] });
+      new ApiFailure(422, 'Invalid', `${info.kind} "${meta.name ?? ''}" is invalid: ${field}: ${message}`, {
+        name: meta.name,
+        kind: info.kind.toLowerCase() + 's',
+        causes: [{ reason: 'FieldValueInvalid', message, field }],
+      });
     if (!meta.name) throw invalid('metadata.name', 'Required value: name or generateName is required');
-    if (!dns1123.test(meta.name) || meta.name.length > 253) throw invalid('metadata.name', `Invalid value: "${meta.name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'`);
+    if (!dns1123.test(meta.name) || meta.name.length > 253)
+      throw invalid(
+        'metadata.name',
+        `Invalid value: "${meta.name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'`,
+      );
     if (info.namespaced) {
       if (meta.namespace !== undefined && meta.namespace !== namespace) {
-        throw new ApiFailure(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request');
+        throw new ApiFailure(
+          400,
+          'BadRequest',
+          'the namespace of the provided object does not match the namespace sent on the request',
+        );
       }
       meta.namespace = namespace;
       const ns = this.store.get(storeKey('Namespace', undefined, namespace!));
       if (!ns) throw notFound('namespaces', namespace!);
       if (ns.metadata.deletionTimestamp) {
-        throw new ApiFailure(403, 'Forbidden', `${info.kind.toLowerCase()}s "${meta.name}" is forbidden: unable to create new content in namespace ${namespace} because it is being terminated`);
+        throw new ApiFailure(
+          403,
+          'Forbidden',
+          `${info.kind.toLowerCase()}s "${meta.name}" is forbidden: unable to create new content in namespace ${namespace} because it is being terminated`,
+        );
       }
     }
     if (this.store.has(storeKey(info.kind, meta.namespace, meta.name))) {
-      throw new ApiFailure(409, 'AlreadyExists', `${info.kind.toLowerCase()}s "${meta.name}" already exists`, { name: meta.name, kind: `${info.kind.toLowerCase()}s` });
+      throw new ApiFailure(
+        409,
+        'AlreadyExists',
+        `${info.kind.toLowerCase()}s "${meta.name}" already exists`,
+        { name: meta.name, kind: `${info.kind.toLowerCase()}s` },
+      );
     }
     for (const key of ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp']) delete meta[key];
 
@@ -541,7 +825,8 @@ export class KubeApiSimulator {
       case 'Pod': {
         const pod = object as Pod;
         if (!pod.spec?.containers?.length) throw invalid('spec.containers', 'Required value');
-        for (const c of pod.spec.containers) if (!c.image) throw invalid(`spec.containers[${c.name}].image`, 'Required value');
+        for (const c of pod.spec.containers)
+          if (!c.image) throw invalid(`spec.containers[${c.name}].image`, 'Required value');
         pod.status = { phase: 'Pending', conditions: [] };
         this.put(pod);
         this.runtime.set(keyOf(pod), { started: false, logs: '', previousLogs: '' });
@@ -553,7 +838,7 @@ export class KubeApiSimulator {
         service.spec ??= {};
         service.spec.type ??= 'ClusterIP';
         if (!service.spec.ports?.length) throw invalid('spec.ports', 'Required value');
-        service.spec.clusterIP ??= `10.96.${100 + Math.floor(this.nextServiceIp / 250)}.${this.nextServiceIp++ % 250 + 1}`;
+        service.spec.clusterIP ??= `10.96.${100 + Math.floor(this.nextServiceIp / 250)}.${(this.nextServiceIp++ % 250) + 1}`;
         for (const port of service.spec.ports) {
           port.protocol ??= 'TCP';
           port.targetPort ??= port.port;
@@ -562,9 +847,17 @@ export class KubeApiSimulator {
         return this.put(service);
       }
       case 'Secret': {
-        const secret = object as KubeObject & { data?: Record<string, string>; stringData?: Record<string, string> };
+        const secret = object as KubeObject & {
+          data?: Record<string, string>;
+          stringData?: Record<string, string>;
+        };
         if (secret.stringData) {
-          secret.data = { ...(secret.data ?? {}), ...Object.fromEntries(Object.entries(secret.stringData).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) };
+          secret.data = {
+            ...(secret.data ?? {}),
+            ...Object.fromEntries(
+              Object.entries(secret.stringData).map(([k, v]) => [k, Buffer.from(v).toString('base64')]),
+            ),
+          };
           delete secret.stringData;
         }
         return this.put(secret);
@@ -597,10 +890,18 @@ export class KubeApiSimulator {
     this.remove(object);
     if (object.kind === 'DaemonSet') {
       for (const pod of this.objects<Pod>('pods', object.metadata.namespace)) {
-        if (pod.metadata.ownerReferences?.some((o) => o.uid === object.metadata.uid)) this.deletePod(pod, undefined);
+        if (pod.metadata.ownerReferences?.some((o) => o.uid === object.metadata.uid))
+          this.deletePod(pod, undefined);
       }
     }
-    return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name: object.metadata.name!, kind: `${object.kind!.toLowerCase()}s` }, code: 200 };
+    return {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Success',
+      details: { name: object.metadata.name!, kind: `${object.kind!.toLowerCase()}s` },
+      code: 200,
+    };
   }
 
   /** Graceful deletion marks the pod and the kubelet removes it later; grace 0 (force) removes it now. */
@@ -610,7 +911,8 @@ export class KubeApiSimulator {
       return pod;
     }
     if (!pod.metadata.deletionTimestamp) {
-      const grace = gracePeriodSeconds ?? (pod.spec?.terminationGracePeriodSeconds as number | undefined) ?? 30;
+      const grace =
+        gracePeriodSeconds ?? (pod.spec?.terminationGracePeriodSeconds as number | undefined) ?? 30;
       pod.metadata.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString();
       pod.metadata.deletionGracePeriodSeconds = grace;
       const runtime = this.runtime.get(keyOf(pod));
@@ -624,9 +926,14 @@ export class KubeApiSimulator {
   private patch(object: KubeObject, body: unknown, contentType: string | undefined): KubeObject {
     const type = (contentType ?? '').split(';')[0];
     if (type !== 'application/merge-patch+json' && type !== 'application/strategic-merge-patch+json') {
-      throw new ApiFailure(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json`);
+      throw new ApiFailure(
+        415,
+        'UnsupportedMediaType',
+        `the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json`,
+      );
     }
-    if (typeof body !== 'object' || body === null) throw new ApiFailure(400, 'BadRequest', 'patch body must be a JSON object');
+    if (typeof body !== 'object' || body === null)
+      throw new ApiFailure(400, 'BadRequest', 'patch body must be a JSON object');
     const patched = mergePatch(object, body) as KubeObject;
     patched.metadata.name = object.metadata.name;
     patched.metadata.namespace = object.metadata.namespace;
@@ -638,11 +945,15 @@ export class KubeApiSimulator {
     if (eviction?.kind !== 'Eviction' || eviction.apiVersion !== 'policy/v1') {
       throw new ApiFailure(400, 'BadRequest', 'expected a policy/v1 Eviction body');
     }
-    if (eviction.metadata?.name !== name) throw new ApiFailure(400, 'BadRequest', `name in URL does not match name in Eviction object`);
+    if (eviction.metadata?.name !== name)
+      throw new ApiFailure(400, 'BadRequest', `name in URL does not match name in Eviction object`);
     const pod = this.store.get(storeKey('Pod', namespace, name)) as Pod | undefined;
     if (!pod) throw notFound('pods', name);
     this.deletePod(pod, undefined);
-    return { status: 201, body: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 } };
+    return {
+      status: 201,
+      body: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 },
+    };
   }
 
   private podLogs(namespace: string, name: string, params: URLSearchParams): string {
@@ -653,15 +964,30 @@ export class KubeApiSimulator {
       throw new ApiFailure(400, 'BadRequest', `container ${container} is not valid for pod ${name}`);
     }
     const runtime = this.runtime.get(keyOf(pod));
-    if (!runtime?.started) throw new ApiFailure(400, 'BadRequest', `container "${container}" in pod "${name}" is waiting to start: ContainerCreating`);
+    if (!runtime?.started)
+      throw new ApiFailure(
+        400,
+        'BadRequest',
+        `container "${container}" in pod "${name}" is waiting to start: ContainerCreating`,
+      );
     const node = this.nodeSpec(pod.spec?.nodeName);
     if (node?.kubelet === 'stopped') {
       // The API server proxies log requests to the kubelet, which does not answer.
-      throw new ApiFailure(500, 'InternalError', `Get "https://${node.internalIP}:10250/containerLogs/${namespace}/${name}/${container}": dial tcp ${node.internalIP}:10250: connect: connection refused`);
+      throw new ApiFailure(
+        500,
+        'InternalError',
+        `Get "https://${node.internalIP}:10250/containerLogs/${namespace}/${name}/${container}": dial tcp ${node.internalIP}:10250: connect: connection refused`,
+      );
     }
     let text = params.get('previous') === 'true' ? runtime.previousLogs : runtime.logs;
     const tail = params.get('tailLines');
-    if (tail) text = text.split('\n').filter(Boolean).slice(-Number(tail)).map((l) => `${l}\n`).join('');
+    if (tail)
+      text = text
+        .split('\n')
+        .filter(Boolean)
+        .slice(-Number(tail))
+        .map((l) => `${l}\n`)
+        .join('');
     return text;
   }
 
@@ -697,7 +1023,14 @@ export class KubeApiSimulator {
     const chosen = eligible[0];
     if (!chosen) {
       const reasons = nodes.map((n) => unschedulableReason(n, pod)).filter(Boolean);
-      pod.status!.conditions = [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: `0/${nodes.length} nodes are available: ${reasons.join(', ')}.` }];
+      pod.status!.conditions = [
+        {
+          type: 'PodScheduled',
+          status: 'False',
+          reason: 'Unschedulable',
+          message: `0/${nodes.length} nodes are available: ${reasons.join(', ')}.`,
+        },
+      ];
       return;
     }
     pod.spec!.nodeName = chosen.metadata.name!;
@@ -711,7 +1044,10 @@ export class KubeApiSimulator {
     runtime.started = true;
     const podIp = pod.spec!.hostNetwork ? node.internalIP : this.allocatePodIp(node.name);
     const container = pod.spec!.containers[0]!;
-    const script = container.command?.[0] === '/bin/sh' && container.command[1] === '-c' ? container.command[2] ?? container.args?.[0] : undefined;
+    const script =
+      container.command?.[0] === '/bin/sh' && container.command[1] === '-c'
+        ? (container.command[2] ?? container.args?.[0])
+        : undefined;
     this.markRunning(pod, node, podIp);
     if (script === undefined) return;
     pod.status!.conditions = readyConditions(false);
@@ -738,7 +1074,11 @@ export class KubeApiSimulator {
       runtime.logs = result.stdout;
       const current = this.store.get(keyOf(pod)) as Pod | undefined;
       if (!current) return;
-      const message = result.terminationMessage || (container.terminationMessagePolicy === 'FallbackToLogsOnError' && result.exitCode !== 0 ? result.stdout.slice(-2048) : '');
+      const message =
+        result.terminationMessage ||
+        (container.terminationMessagePolicy === 'FallbackToLogsOnError' && result.exitCode !== 0
+          ? result.stdout.slice(-2048)
+          : '');
       current.status!.phase = result.exitCode === 0 ? 'Succeeded' : 'Failed';
       if (result.killed === 'deadline') {
         current.status!.reason = 'DeadlineExceeded';
@@ -752,7 +1092,14 @@ export class KubeApiSimulator {
           ready: false,
           restartCount: 0,
           image: container.image,
-          state: { terminated: { exitCode: result.exitCode, reason: result.exitCode === 0 ? 'Completed' : 'Error', ...(message ? { message } : {}), finishedAt } },
+          state: {
+            terminated: {
+              exitCode: result.exitCode,
+              reason: result.exitCode === 0 ? 'Completed' : 'Error',
+              ...(message ? { message } : {}),
+              finishedAt,
+            },
+          },
         },
       ];
       this.put(current);
@@ -782,7 +1129,9 @@ export class KubeApiSimulator {
   }
 
   private runDaemonSet(ds: KubeObject): void {
-    const template = (ds.spec as { template: { metadata?: { labels?: Record<string, string> }; spec: Pod['spec'] } }).template;
+    const template = (
+      ds.spec as { template: { metadata?: { labels?: Record<string, string> }; spec: Pod['spec'] } }
+    ).template;
     for (const node of this.objects<Node>('nodes')) {
       const pod: Pod = {
         apiVersion: 'v1',
@@ -791,7 +1140,15 @@ export class KubeApiSimulator {
           name: `${ds.metadata.name}-${randomUUID().slice(0, 5)}`,
           namespace: ds.metadata.namespace,
           labels: { ...(template.metadata?.labels ?? {}) },
-          ownerReferences: [{ apiVersion: 'apps/v1', kind: 'DaemonSet', name: ds.metadata.name!, uid: ds.metadata.uid!, controller: true }],
+          ownerReferences: [
+            {
+              apiVersion: 'apps/v1',
+              kind: 'DaemonSet',
+              name: ds.metadata.name!,
+              uid: ds.metadata.uid!,
+              controller: true,
+            },
+          ],
         },
         spec: { ...structuredClone(template.spec!), nodeName: node.metadata.name! },
         status: { phase: 'Pending' },
@@ -808,7 +1165,9 @@ export class KubeApiSimulator {
   private podPathWorks(from: string, to: string): boolean {
     if (from === to) return true;
     if (this.scenario.crossNodePodTraffic !== 'ok') return false;
-    return !this.scenario.droppedPodPaths.some(([a, b]) => (a === from && b === to) || (a === to && b === from));
+    return !this.scenario.droppedPodPaths.some(
+      ([a, b]) => (a === from && b === to) || (a === to && b === from),
+    );
   }
 
   /**
@@ -825,20 +1184,42 @@ export class KubeApiSimulator {
 
   private networkView(from: FakeNode): NetworkView {
     const offsetOf = (nodeName: string | undefined) => this.nodeSpec(nodeName)?.clockOffsetSeconds ?? 0;
-    const answer = (backend: Pod) => ({ outcome: 'ok' as const, clockOffsetSeconds: offsetOf(backend.spec!.nodeName), body: backend.metadata.name! });
+    const answer = (backend: Pod) => ({
+      outcome: 'ok' as const,
+      clockOffsetSeconds: offsetOf(backend.spec!.nodeName),
+      body: backend.metadata.name!,
+    });
     const pods = this.objects<Pod>('pods');
     const services = this.objects<Service>('services');
     const backendsOf = (service: Service) => {
       const selector = service.spec?.selector;
       if (!selector) return [];
-      return pods.filter((p) => p.metadata.namespace === service.metadata.namespace && !p.metadata.deletionTimestamp && Object.entries(selector).every(([k, v]) => p.metadata.labels?.[k] === v) && isReady(p));
+      return pods.filter(
+        (p) =>
+          p.metadata.namespace === service.metadata.namespace &&
+          !p.metadata.deletionTimestamp &&
+          Object.entries(selector).every(([k, v]) => p.metadata.labels?.[k] === v) &&
+          isReady(p),
+      );
     };
-    const view: NetworkView = { dnsReachable: false, names: new Map(), dnsDomain: this.scenario.dnsDomain, upstreamReachable: this.scenario.dnsUpstream === 'reachable', tcp: new Map() };
+    const view: NetworkView = {
+      dnsReachable: false,
+      names: new Map(),
+      dnsDomain: this.scenario.dnsDomain,
+      upstreamReachable: this.scenario.dnsUpstream === 'reachable',
+      tcp: new Map(),
+    };
     for (const service of services) {
       const { name, namespace } = service.metadata;
       const backends = backendsOf(service);
-      if (namespace === 'kube-system' && name === 'kube-dns') view.dnsReachable = this.serviceAnswer(from.name, backends) !== undefined;
-      for (const dnsName of [`${name}.${namespace}`, `${name}.${namespace}.svc`, `${name}.${namespace}.svc.${this.scenario.dnsDomain}`]) view.names.set(dnsName, service.spec!.clusterIP!);
+      if (namespace === 'kube-system' && name === 'kube-dns')
+        view.dnsReachable = this.serviceAnswer(from.name, backends) !== undefined;
+      for (const dnsName of [
+        `${name}.${namespace}`,
+        `${name}.${namespace}.svc`,
+        `${name}.${namespace}.svc.${this.scenario.dnsDomain}`,
+      ])
+        view.names.set(dnsName, service.spec!.clusterIP!);
       for (const port of service.spec?.ports ?? []) {
         const backend = this.serviceAnswer(from.name, backends);
         if (backend) view.tcp.set(`${service.spec!.clusterIP}:${port.port}`, answer(backend));
@@ -851,13 +1232,17 @@ export class KubeApiSimulator {
         }
       }
     }
-    if (view.upstreamReachable) for (const [name, address] of Object.entries(this.scenario.externalNames)) view.names.set(name, address);
+    if (view.upstreamReachable)
+      for (const [name, address] of Object.entries(this.scenario.externalNames))
+        view.names.set(name, address);
     for (const pod of pods) {
       const ip = pod.status?.podIP;
-      if (!ip || pod.spec?.hostNetwork || pod.status?.phase !== 'Running' || pod.metadata.deletionTimestamp) continue;
+      if (!ip || pod.spec?.hostNetwork || pod.status?.phase !== 'Running' || pod.metadata.deletionTimestamp)
+        continue;
       if (!this.podPathWorks(from.name, pod.spec!.nodeName!)) continue;
       const ports = pod.spec!.containers.flatMap((c) => (c.ports ?? []).map((p) => p.containerPort));
-      for (const port of ports) view.tcp.set(`${ip}:${port}`, isReady(pod) ? answer(pod) : { outcome: 'refused' });
+      for (const port of ports)
+        view.tcp.set(`${ip}:${port}`, isReady(pod) ? answer(pod) : { outcome: 'refused' });
     }
     return view;
   }
@@ -893,11 +1278,37 @@ function describeTarget(path: string): string {
 
 function verbOf(method: string, path: string): string {
   const collection = !/\/[^/]+\/[^/]+$/.test(path.replace(/^\/api\/v1|^\/apis\/[^/]+\/[^/]+/, ''));
-  return ({ GET: collection ? 'list' : 'get', POST: 'create', DELETE: 'delete', PATCH: 'patch', PUT: 'update' } as Record<string, string>)[method] ?? method.toLowerCase();
+  return (
+    (
+      {
+        GET: collection ? 'list' : 'get',
+        POST: 'create',
+        DELETE: 'delete',
+        PATCH: 'patch',
+        PUT: 'update',
+      } as Record<string, string>
+    )[method] ?? method.toLowerCase()
+  );
 }
 
-function serviceObject(namespace: string, name: string, clusterIP: string, ports: { name: string; port: number; targetPort?: number; protocol?: string }[], selector: Record<string, string> | undefined): Service {
-  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { type: 'ClusterIP', clusterIP, ports: ports.map((p) => ({ protocol: 'TCP', ...p })), ...(selector ? { selector } : {}) } };
+function serviceObject(
+  namespace: string,
+  name: string,
+  clusterIP: string,
+  ports: { name: string; port: number; targetPort?: number; protocol?: string }[],
+  selector: Record<string, string> | undefined,
+): Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace },
+    spec: {
+      type: 'ClusterIP',
+      clusterIP,
+      ports: ports.map((p) => ({ protocol: 'TCP', ...p })),
+      ...(selector ? { selector } : {}),
+    },
+  };
 }
 
 function readyConditions(ready: boolean) {
@@ -921,7 +1332,9 @@ function tolerates(taints: Taint[], tolerations: Toleration[]): boolean {
       tolerations.some(
         (tol) =>
           (tol.effect === undefined || tol.effect === '' || tol.effect === taint.effect) &&
-          (tol.operator === 'Exists' ? tol.key === undefined || tol.key === '' || tol.key === taint.key : tol.key === taint.key && (tol.value ?? '') === (taint.value ?? '')),
+          (tol.operator === 'Exists'
+            ? tol.key === undefined || tol.key === '' || tol.key === taint.key
+            : tol.key === taint.key && (tol.value ?? '') === (taint.value ?? '')),
       ),
     );
 }
@@ -932,9 +1345,13 @@ function schedulable(node: Node, pod: Pod): boolean {
 
 function unschedulableReason(node: Node, pod: Pod): string | undefined {
   const selector = pod.spec?.nodeSelector ?? {};
-  if (!Object.entries(selector).every(([k, v]) => node.metadata.labels?.[k] === v)) return "1 node(s) didn't match Pod's node affinity/selector";
+  if (!Object.entries(selector).every(([k, v]) => node.metadata.labels?.[k] === v))
+    return "1 node(s) didn't match Pod's node affinity/selector";
   if (node.spec?.unschedulable) return '1 node(s) were unschedulable';
-  const untolerated = (node.spec?.taints ?? []).find((t) => (t.effect === 'NoSchedule' || t.effect === 'NoExecute') && !tolerates([t], pod.spec?.tolerations ?? []));
+  const untolerated = (node.spec?.taints ?? []).find(
+    (t) =>
+      (t.effect === 'NoSchedule' || t.effect === 'NoExecute') && !tolerates([t], pod.spec?.tolerations ?? []),
+  );
   if (untolerated) return `1 node(s) had untolerated taint {${untolerated.key}: ${untolerated.value ?? ''}}`;
   return undefined;
 }
@@ -964,8 +1381,12 @@ function matchesFields(object: KubeObject, selector: string): boolean {
       if (!m) throw new ApiFailure(400, 'BadRequest', `invalid field selector: ${term}`);
       const [, field, op, value] = m;
       const supported = ['metadata.name', 'metadata.namespace', 'spec.nodeName', 'status.phase'];
-      if (!supported.includes(field!)) throw new ApiFailure(400, 'BadRequest', `field label not supported: ${field}`);
-      const actual = field!.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], object) ?? '';
+      if (!supported.includes(field!))
+        throw new ApiFailure(400, 'BadRequest', `field label not supported: ${field}`);
+      const actual =
+        field!
+          .split('.')
+          .reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], object) ?? '';
       return op === '!=' ? actual !== value : actual === value;
     });
 }
@@ -973,7 +1394,10 @@ function matchesFields(object: KubeObject, selector: string): boolean {
 /** RFC 7386 JSON merge patch (null deletes). */
 function mergePatch(target: unknown, patch: unknown): unknown {
   if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
-  const result: Record<string, unknown> = typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  const result: Record<string, unknown> =
+    typeof target === 'object' && target !== null && !Array.isArray(target)
+      ? { ...(target as Record<string, unknown>) }
+      : {};
   for (const [key, value] of Object.entries(patch)) {
     if (value === null) delete result[key];
     else result[key] = mergePatch(result[key], value);

@@ -52,28 +52,44 @@ export interface ServedLab {
 export async function serveLab(options: ServeOptions): Promise<ServedLab> {
   const spec = await loadClusterSpec(options.cluster);
   const hostPaths = options.windowsDrives ? windowsHostPaths(options.windowsDrives) : localHostPaths;
-  const secrets = await loadOrCreateClusterSecrets({ stateDir: spec.stateDir, clusterName: spec.name, apiEndpoint: spec.kubernetes.apiEndpoint });
+  const secrets = await loadOrCreateClusterSecrets({
+    stateDir: spec.stateDir,
+    clusterName: spec.name,
+    apiEndpoint: spec.kubernetes.apiEndpoint,
+  });
   const scenario = healthySeedLab({
     minor: spec.kubernetes.minor,
-    nodes: spec.nodes.map((n) => ({ name: n.name, role: n.role, internalIP: n.nics.hostOnly.address, kubeletVersion: `v${spec.kubernetes.minor}.2` })),
+    nodes: spec.nodes.map((n) => ({
+      name: n.name,
+      role: n.role,
+      internalIP: n.nics.hostOnly.address,
+      kubeletVersion: `v${spec.kubernetes.minor}.2`,
+    })),
     cni: spec.kubernetes.cni.name,
     controlPlaneTaint: spec.kubernetes.controlPlaneTaint,
     dnsDomain: spec.kubernetes.dnsDomain,
   });
   const kubeApi = await KubeApiSimulator.start({ scenario, ca: secrets.ca });
-  const kube = await KubeClient.fromKubeconfig(clusterSecretPaths(spec.stateDir).adminKubeconfig, { server: kubeApi.url });
+  const kube = await KubeClient.fromKubeconfig(clusterSecretPaths(spec.stateDir).adminKubeconfig, {
+    server: kubeApi.url,
+  });
   // kubeadm init registers the join token; rebuild-node reuses it while it is valid.
   const expiresAt = tokenExpiry(spec.kubernetes.bootstrapTokenTtl);
   await createBootstrapTokenSecret(kube, secrets.bootstrapToken, expiresAt ? { expiresAt } : {});
 
-  await writeSimulatedTemplate(spec, options.templateDiskGiB ?? Math.max(...spec.nodes.map((n) => n.diskGiB)), { hostPath: (local) => hostPaths.toHost(local) });
+  await writeSimulatedTemplate(
+    spec,
+    options.templateDiskGiB ?? Math.max(...spec.nodes.map((n) => n.diskGiB)),
+    { hostPath: (local) => hostPaths.toHost(local) },
+  );
   const stageMs = options.stageMs ?? 20;
   const guests = new GuestSimulator({
     spec,
     behaviour: { firstReportMs: stageMs, stageMs },
     // A rebuilt worker registers its Node again, as its kubelet does.
     onNodeComplete: async (node) => {
-      if (!(await kube.getOptional<Node>(`/api/v1/nodes/${node.name}`))) await kube.request('POST', '/api/v1/nodes', { body: registeredNode(spec, node) });
+      if (!(await kube.getOptional<Node>(`/api/v1/nodes/${node.name}`)))
+        await kube.request('POST', '/api/v1/nodes', { body: registeredNode(spec, node) });
     },
   });
   const credentials = { username: 'kubestation', password: `Serve-${randomBytes(4).toString('hex')}!` };
@@ -86,11 +102,17 @@ export async function serveLab(options: ServeOptions): Promise<ServedLab> {
     onGuestBoot: async (guest) => {
       if (options.bootLog) {
         const vmx = Object.fromEntries((await guest.readVmx()).entries());
-        await appendFile(options.bootLog, `${JSON.stringify({ name: guest.name, vmxPath: hostPaths.toHost(guest.vmxPath), vmx })}\n`);
+        await appendFile(
+          options.bootLog,
+          `${JSON.stringify({ name: guest.name, vmxPath: hostPaths.toHost(guest.vmxPath), vmx })}\n`,
+        );
       }
       await guests.onGuestBoot(guest);
     },
-    onHookError: (error) => process.stderr.write(`serve: guest hook failed: ${error instanceof Error ? error.stack : String(error)}\n`),
+    onHookError: (error) =>
+      process.stderr.write(
+        `serve: guest hook failed: ${error instanceof Error ? error.stack : String(error)}\n`,
+      ),
   });
   return {
     vmrestUrl: vmrest.url,
@@ -108,7 +130,9 @@ export async function serveLab(options: ServeOptions): Promise<ServedLab> {
 
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
   const lab = await serveLab(JSON.parse(process.argv[2] ?? '{}') as ServeOptions);
-  process.stdout.write(`${JSON.stringify({ vmrestUrl: lab.vmrestUrl, kubeApiUrl: lab.kubeApiUrl, username: lab.username, password: lab.password })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ vmrestUrl: lab.vmrestUrl, kubeApiUrl: lab.kubeApiUrl, username: lab.username, password: lab.password })}\n`,
+  );
   const stop = (): void => {
     void lab.close().then(() => process.exit(0));
   };

@@ -17,7 +17,12 @@ import type { KubeApiScenario } from './kube-api-scenarios.js';
 import { healthyScenarioFor } from './simulated-verify.js';
 import { VmrestSimulator, type VmrestSimulatorOptions } from './vmrest-simulator.js';
 import type { ClusterSpec } from '../src/config/model.js';
-import { TEMPLATE_STATE_VERSION, templateVmFolder, templateVmxPath, writeTemplateState } from '../src/template/state.js';
+import {
+  TEMPLATE_STATE_VERSION,
+  templateVmFolder,
+  templateVmxPath,
+  writeTemplateState,
+} from '../src/template/state.js';
 import { renderTemplateVmx, SERIAL_LOG_FILE } from '../src/template/vmx.js';
 import { VmxFile } from '../src/vmx/vmx-file.js';
 import { VmrestClient, type VmrestClientOptions } from '../src/vmrest/client.js';
@@ -73,8 +78,20 @@ export interface SimulatedLab {
 function vmnetsFor(spec: ClusterSpec): NonNullable<VmrestSimulatorOptions['vmnets']> {
   return [
     { name: 'vmnet0', type: 'bridged', dhcp: 'false', subnet: '', mask: '' },
-    { name: spec.networks.hostOnly.vmnet, type: 'hostOnly', dhcp: 'true', subnet: spec.networks.hostOnly.subnet.network, mask: spec.networks.hostOnly.subnet.mask },
-    { name: spec.networks.nat.vmnet, type: 'nat', dhcp: 'true', subnet: spec.networks.nat.subnet.network, mask: spec.networks.nat.subnet.mask },
+    {
+      name: spec.networks.hostOnly.vmnet,
+      type: 'hostOnly',
+      dhcp: 'true',
+      subnet: spec.networks.hostOnly.subnet.network,
+      mask: spec.networks.hostOnly.subnet.mask,
+    },
+    {
+      name: spec.networks.nat.vmnet,
+      type: 'nat',
+      dhcp: 'true',
+      subnet: spec.networks.nat.subnet.network,
+      mask: spec.networks.nat.subnet.mask,
+    },
   ];
 }
 
@@ -84,7 +101,11 @@ function vmnetsFor(spec: ClusterSpec): NonNullable<VmrestSimulatorOptions['vmnet
  * in template.json, which build-vms' preflight asks for (requireReadyTemplate).
  * `hostPath` gives the path the record holds as the simulated host names it (a Windows host: C:\...).
  */
-export async function writeSimulatedTemplate(spec: ClusterSpec, diskGiB: number, options: { recordBuilt?: boolean; hostPath?: (local: string) => string } = {}): Promise<string> {
+export async function writeSimulatedTemplate(
+  spec: ClusterSpec,
+  diskGiB: number,
+  options: { recordBuilt?: boolean; hostPath?: (local: string) => string } = {},
+): Promise<string> {
   const folder = templateVmFolder(spec);
   await mkdir(folder, { recursive: true });
   const name = spec.vmware.template.name;
@@ -105,24 +126,45 @@ export async function writeSimulatedTemplate(spec: ClusterSpec, diskGiB: number,
     const builtAt = new Date().toISOString();
     await writeTemplateState(spec, {
       formatVersion: TEMPLATE_STATE_VERSION,
-      vm: { name, vmxPath: options.hostPath ? options.hostPath(templateVmxPath(spec)) : templateVmxPath(spec), vmrestId: undefined, firmware: 'efi', virtualHwVersion: 20, registeredAt: undefined },
+      vm: {
+        name,
+        vmxPath: options.hostPath ? options.hostPath(templateVmxPath(spec)) : templateVmxPath(spec),
+        vmrestId: undefined,
+        firmware: 'efi',
+        virtualHwVersion: 20,
+        registeredAt: undefined,
+      },
       builtAt,
     });
   }
   return templateVmxPath(spec);
 }
 
-export async function startSimulatedLab(baseSpec: ClusterSpec, options: SimulatedLabOptions): Promise<SimulatedLab> {
+export async function startSimulatedLab(
+  baseSpec: ClusterSpec,
+  options: SimulatedLabOptions,
+): Promise<SimulatedLab> {
   const clonesFolder = path.join(options.dir, 'Virtual Machines');
   const spec: ClusterSpec = { ...baseSpec, stateDir: path.join(options.dir, 'state') };
-  const templateVmx = await writeSimulatedTemplate(spec, options.templateDiskGiB ?? Math.max(...spec.nodes.map((n) => n.diskGiB)), { recordBuilt: !options.noTemplate });
+  const templateVmx = await writeSimulatedTemplate(
+    spec,
+    options.templateDiskGiB ?? Math.max(...spec.nodes.map((n) => n.diskGiB)),
+    { recordBuilt: !options.noTemplate },
+  );
   const credentials = { username: 'kubestation', password: `Sim-${randomBytes(3).toString('hex')}!` };
 
   let kubeApi: KubeApiSimulator | undefined;
   if (options.kubeApi) {
-    const secrets = await loadOrCreateClusterSecrets({ stateDir: spec.stateDir, clusterName: spec.name, apiEndpoint: spec.kubernetes.apiEndpoint });
+    const secrets = await loadOrCreateClusterSecrets({
+      stateDir: spec.stateDir,
+      clusterName: spec.name,
+      apiEndpoint: spec.kubernetes.apiEndpoint,
+    });
     const scenario = healthyScenarioFor(spec);
-    kubeApi = await KubeApiSimulator.start({ scenario: options.kubeApiScenario?.(scenario) ?? scenario, ca: secrets.ca });
+    kubeApi = await KubeApiSimulator.start({
+      scenario: options.kubeApiScenario?.(scenario) ?? scenario,
+      ca: secrets.ca,
+    });
   }
 
   const guests = new GuestSimulator({ spec, behaviour: options.guest ?? {} });
@@ -139,7 +181,11 @@ export async function startSimulatedLab(baseSpec: ClusterSpec, options: Simulate
     onGuestBoot: guests.onGuestBoot,
     onHookError: (error) => hookErrors.push(error),
   });
-  const client = new VmrestClient({ baseUrl: vmrest.url, credentials: new VmrestCredentials(credentials.username, credentials.password), ...options.client });
+  const client = new VmrestClient({
+    baseUrl: vmrest.url,
+    credentials: new VmrestCredentials(credentials.username, credentials.password),
+    ...options.client,
+  });
   return {
     spec,
     vmrest,
@@ -163,7 +209,10 @@ export async function startSimulatedLab(baseSpec: ClusterSpec, options: Simulate
  * booted, and a Node is Ready only while its VM does. Pass the result as the
  * vmrest simulator's onPowerChange.
  */
-export function linkPowerToKubeApi(spec: ClusterSpec, kubeApi: KubeApiSimulator): NonNullable<VmrestSimulatorOptions['onPowerChange']> {
+export function linkPowerToKubeApi(
+  spec: ClusterSpec,
+  kubeApi: KubeApiSimulator,
+): NonNullable<VmrestSimulatorOptions['onPowerChange']> {
   return (vm, state) => {
     const node = spec.nodes.find((n) => n.name === path.basename(vm.vmxPath, '.vmx'));
     if (!node) return;

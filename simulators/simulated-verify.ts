@@ -15,7 +15,12 @@ import { healthySeedLab, type KubeApiScenario } from './kube-api-scenarios.js';
 export function healthyScenarioFor(spec: ClusterSpec): KubeApiScenario {
   return healthySeedLab({
     minor: spec.kubernetes.minor,
-    nodes: spec.nodes.map((n) => ({ name: n.name, role: n.role, internalIP: n.nics.hostOnly.address, kubeletVersion: `v${spec.kubernetes.patch ?? `${spec.kubernetes.minor}.0`}` })),
+    nodes: spec.nodes.map((n) => ({
+      name: n.name,
+      role: n.role,
+      internalIP: n.nics.hostOnly.address,
+      kubeletVersion: `v${spec.kubernetes.patch ?? `${spec.kubernetes.minor}.0`}`,
+    })),
     cni: spec.kubernetes.cni.name,
     controlPlaneTaint: spec.kubernetes.controlPlaneTaint,
     dnsDomain: spec.kubernetes.dnsDomain,
@@ -29,9 +34,15 @@ export function healthyScenarioFor(spec: ClusterSpec): KubeApiScenario {
  * below the NAT DHCP range).
  */
 export function clusterYamlWithNodes(baseYaml: string, nodeCount: number): string {
-  if (!Number.isInteger(nodeCount) || nodeCount < 1 || nodeCount > 180) throw new Error(`nodeCount must be 1..180, got ${nodeCount}`);
-  const nodes = [`  - name: k8s-master\n    role: control-plane\n    natAddress: 192.168.5.11\n    hostOnlyAddress: 172.100.100.2`];
-  for (let i = 1; i < nodeCount; i++) nodes.push(`  - name: k8s-worker${i}\n    role: worker\n    natAddress: 192.168.5.${11 + i}\n    hostOnlyAddress: 172.100.100.${2 + i}`);
+  if (!Number.isInteger(nodeCount) || nodeCount < 1 || nodeCount > 180)
+    throw new Error(`nodeCount must be 1..180, got ${nodeCount}`);
+  const nodes = [
+    `  - name: k8s-master\n    role: control-plane\n    natAddress: 192.168.5.11\n    hostOnlyAddress: 172.100.100.2`,
+  ];
+  for (let i = 1; i < nodeCount; i++)
+    nodes.push(
+      `  - name: k8s-worker${i}\n    role: worker\n    natAddress: 192.168.5.${11 + i}\n    hostOnlyAddress: 172.100.100.${2 + i}`,
+    );
   const list = /^nodes:\n(?: {2}.*\n)+/m;
   if (!list.test(baseYaml)) throw new Error('no "nodes:" list found in the cluster.yaml text');
   return baseYaml.replace(list, `nodes:\n${nodes.join('\n')}\n`);
@@ -44,7 +55,10 @@ export interface SimulatedVerifyOptions {
 }
 
 /** Starts a fake API server for `spec`, runs verifyCluster against it, stops it; returns the report and verify's wall time. */
-export async function runSimulatedVerify(spec: ClusterSpec, options: SimulatedVerifyOptions = {}): Promise<{ report: VerifyReport; durationMs: number; sim: KubeApiSimulator }> {
+export async function runSimulatedVerify(
+  spec: ClusterSpec,
+  options: SimulatedVerifyOptions = {},
+): Promise<{ report: VerifyReport; durationMs: number; sim: KubeApiSimulator }> {
   const healthy = healthyScenarioFor(spec);
   const sim = await KubeApiSimulator.start({ scenario: options.scenario?.(healthy) ?? healthy });
   const client = new KubeClient(await parseKubeconfig(await sim.kubeconfig()));

@@ -45,7 +45,11 @@ export function generatedMac(): string {
  * and generated MACs dropped (Workstation generates new ones at the next
  * power-on). Static MACs are kept as they are. Returns the new .vmx path.
  */
-export async function cloneVmFolder(parentVmx: string, destinationFolder: string, name: string): Promise<string> {
+export async function cloneVmFolder(
+  parentVmx: string,
+  destinationFolder: string,
+  name: string,
+): Promise<string> {
   const parentFolder = path.dirname(parentVmx);
   await fs.cp(parentFolder, destinationFolder, {
     recursive: true,
@@ -92,10 +96,14 @@ export function nicSlots(vmx: VmxFile): number[] {
 export function readNic(vmx: VmxFile, slot: number): VmxNic {
   const p = `ethernet${slot}.`;
   const connection = (vmx.get(`${p}connectionType`) ?? 'bridged').toLowerCase();
-  const type = (['custom', 'nat', 'hostonly', 'bridged'].includes(connection) ? connection : 'bridged') as VmxNic['type'];
+  const type = (
+    ['custom', 'nat', 'hostonly', 'bridged'].includes(connection) ? connection : 'bridged'
+  ) as VmxNic['type'];
   const vmnet = type === 'custom' ? (vmx.get(`${p}vnet`) ?? '').toLowerCase() : impliedVmnet[type]!;
   const isStatic = (vmx.get(`${p}addressType`) ?? '').toLowerCase() === 'static';
-  const macAddress = ((isStatic ? vmx.get(`${p}address`) : vmx.get(`${p}generatedAddress`)) ?? '').toLowerCase();
+  const macAddress = (
+    (isStatic ? vmx.get(`${p}address`) : vmx.get(`${p}generatedAddress`)) ?? ''
+  ).toLowerCase();
   return { index: slot + 1, slot, type, vmnet, macAddress };
 }
 
@@ -153,7 +161,10 @@ export interface PowerOnProblem {
 /** The local file a path written in a .vmx names (absolute, or relative to the VM's folder). */
 export type VmxPathResolver = (value: string) => string;
 
-export async function missingPowerOnFiles(vmx: VmxFile, resolveFile: VmxPathResolver): Promise<PowerOnProblem[]> {
+export async function missingPowerOnFiles(
+  vmx: VmxFile,
+  resolveFile: VmxPathResolver,
+): Promise<PowerOnProblem[]> {
   const problems: PowerOnProblem[] = [];
   for (const [key, value] of vmx.entries()) {
     const m = /^((?:scsi|sata|nvme|ide)\d+:\d+)\.fileName$/i.exec(key);

@@ -161,7 +161,10 @@ export interface VmrestSimulatorOptions {
    * (`booted`: Tools report, the guest's services run). simulated-lab links
    * this to the fake Kubernetes API: a Node is Ready only while its VM runs.
    */
-  onPowerChange?: (vm: { id: string; vmxPath: string }, state: { power: PowerState; booted: boolean }) => void;
+  onPowerChange?: (
+    vm: { id: string; vmxPath: string },
+    state: { power: PowerState; booted: boolean },
+  ) => void;
   /** Serve HTTPS with this certificate (PEM). */
   tls?: { cert: string; key: string };
   /** Port to listen on; default 0 (ephemeral). The host is always 127.0.0.1. */
@@ -245,9 +248,26 @@ const routes: Route[] = [
 ];
 
 /** Operations that read-modify-write a VM's .vmx: run one at a time per VM, as Workstation does. */
-const vmMutations = new Set<VmrestOperationId>(['updateVm', 'setVmParam', 'setPowerState', 'addNic', 'updateNic', 'deleteNic', 'deleteVm']);
+const vmMutations = new Set<VmrestOperationId>([
+  'updateVm',
+  'setVmParam',
+  'setPowerState',
+  'addNic',
+  'updateNic',
+  'deleteNic',
+  'deleteVm',
+]);
 
-const bodyOperations = new Set<VmrestOperationId>(['cloneVm', 'registerVm', 'updateVm', 'setVmParam', 'setPowerState', 'addNic', 'updateNic', 'setMacToIp']);
+const bodyOperations = new Set<VmrestOperationId>([
+  'cloneVm',
+  'registerVm',
+  'updateVm',
+  'setVmParam',
+  'setPowerState',
+  'addNic',
+  'updateNic',
+  'setMacToIp',
+]);
 
 const defaultVmnets: Vmnet[] = [
   { name: 'vmnet0', type: 'bridged', dhcp: 'false', subnet: '', mask: '' },
@@ -267,7 +287,9 @@ function intToIp(n: number): string {
   return [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join('.');
 }
 function isIpv4(ip: string): boolean {
-  return /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(ip) && ip.split('.').every((p) => Number(p) <= 255);
+  return (
+    /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(ip) && ip.split('.').every((p) => Number(p) <= 255)
+  );
 }
 function prefixLength(mask: string): number {
   return ipToInt(mask).toString(2).replace(/0+$/, '').length;
@@ -275,7 +297,13 @@ function prefixLength(mask: string): number {
 
 function vmId(): string {
   // vmrest ids are 32 opaque upper-case characters.
-  return randomBytes(20).toString('base64').replace(/[^A-Za-z0-9]/g, '').toUpperCase().slice(0, 24) + randomBytes(4).toString('hex').toUpperCase();
+  return (
+    randomBytes(20)
+      .toString('base64')
+      .replace(/[^A-Za-z0-9]/g, '')
+      .toUpperCase()
+      .slice(0, 24) + randomBytes(4).toString('hex').toUpperCase()
+  );
 }
 
 export class VmrestSimulator {
@@ -357,8 +385,22 @@ export class VmrestSimulator {
   }
 
   /** VMs in the library (including ones still being cloned), for assertions. */
-  vms(): Array<{ id: string; vmxPath: string; power: PowerState; toolsRunning: boolean; question: string | undefined; cloning: boolean }> {
-    return [...this.#vms.values()].map((vm) => ({ id: vm.id, vmxPath: vm.vmxPath, power: vm.power, toolsRunning: vm.toolsRunning, question: vm.question, cloning: vm.cloning }));
+  vms(): Array<{
+    id: string;
+    vmxPath: string;
+    power: PowerState;
+    toolsRunning: boolean;
+    question: string | undefined;
+    cloning: boolean;
+  }> {
+    return [...this.#vms.values()].map((vm) => ({
+      id: vm.id,
+      vmxPath: vm.vmxPath,
+      power: vm.power,
+      toolsRunning: vm.toolsRunning,
+      question: vm.question,
+      cloning: vm.cloning,
+    }));
   }
 
   /**
@@ -385,7 +427,9 @@ export class VmrestSimulator {
 
   /** The VM registered with this .vmx (for the vmrun stand-in, which addresses VMs by path). */
   vmByPath(vmxPath: string): { id: string; vmxPath: string; power: PowerState } | undefined {
-    const vm = [...this.#vms.values()].find((v) => !v.cloning && path.resolve(v.vmxPath) === path.resolve(vmxPath));
+    const vm = [...this.#vms.values()].find(
+      (v) => !v.cloning && path.resolve(v.vmxPath) === path.resolve(vmxPath),
+    );
     return vm ? { id: vm.id, vmxPath: vm.vmxPath, power: vm.power } : undefined;
   }
 
@@ -410,7 +454,9 @@ export class VmrestSimulator {
     const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       void this.#handle(req, res);
     };
-    const server = this.options.tls ? https.createServer({ cert: this.options.tls.cert, key: this.options.tls.key }, handler) : http.createServer(handler);
+    const server = this.options.tls
+      ? https.createServer({ cert: this.options.tls.cert, key: this.options.tls.key }, handler)
+      : http.createServer(handler);
     server.on(this.options.tls ? 'secureConnection' : 'connection', (socket: Socket) => {
       this.#sockets.add(socket);
       socket.on('close', () => this.#sockets.delete(socket));
@@ -439,7 +485,10 @@ export class VmrestSimulator {
 
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const apiPath = url.pathname.startsWith('/api/') || url.pathname === '/api' ? url.pathname.slice(4) || '/' : url.pathname;
+    const apiPath =
+      url.pathname.startsWith('/api/') || url.pathname === '/api'
+        ? url.pathname.slice(4) || '/'
+        : url.pathname;
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const requestBody = Buffer.concat(chunks).toString('utf8');
@@ -478,7 +527,10 @@ export class VmrestSimulator {
     const applyFault = (): boolean => {
       if (!fault || fault.kind === 'delay') return false;
       if (fault.kind === 'status') {
-        reply(fault.status, { Code: fault.code ?? 0, Message: fault.message ?? `injected fault ${fault.status}` });
+        reply(fault.status, {
+          Code: fault.code ?? 0,
+          Message: fault.message ?? `injected fault ${fault.status}`,
+        });
       } else if (fault.kind === 'drop') {
         req.socket.destroy();
         finish();
@@ -501,7 +553,10 @@ export class VmrestSimulator {
         body = { Code: error.code, Message: error.message };
       } else {
         status = 500;
-        body = { Code: SimulatedCode.operationFailed, Message: `simulator error: ${error instanceof Error ? error.message : String(error)}` };
+        body = {
+          Code: SimulatedCode.operationFailed,
+          Message: `simulator error: ${error instanceof Error ? error.message : String(error)}`,
+        };
       }
     }
     if (fault && fault.when === 'after' && applyFault()) return;
@@ -522,7 +577,10 @@ export class VmrestSimulator {
     }
   }
 
-  #match(method: string, apiPath: string | undefined): { route: Route; params: Record<string, string> } | undefined {
+  #match(
+    method: string,
+    apiPath: string | undefined,
+  ): { route: Route; params: Record<string, string> } | undefined {
     if (apiPath === undefined) return undefined;
     for (const r of routes) {
       if (r.method !== method) continue;
@@ -535,7 +593,7 @@ export class VmrestSimulator {
     return undefined;
   }
 
-  #takeFault(operation: VmrestOperationId): FaultAction & { when?: 'before' | 'after' } | undefined {
+  #takeFault(operation: VmrestOperationId): (FaultAction & { when?: 'before' | 'after' }) | undefined {
     let hit: (FaultSpec & { seen: number; hits: number }) | undefined;
     for (const fault of this.#faults) {
       if (fault.operation !== operation) continue;
@@ -552,25 +610,45 @@ export class VmrestSimulator {
 
   // ---- API semantics --------------------------------------------------------
 
-  async #dispatch(req: http.IncomingMessage, matched: { route: Route; params: Record<string, string> } | undefined, rawBody: string): Promise<{ status: number; body?: unknown }> {
+  async #dispatch(
+    req: http.IncomingMessage,
+    matched: { route: Route; params: Record<string, string> } | undefined,
+    rawBody: string,
+  ): Promise<{ status: number; body?: unknown }> {
     // Order as vmrest: authentication, then media type, then routing.
-    if (!this.#authorized(req.headers.authorization)) throw new ApiError(401, SimulatedCode.operationFailed, 'Authentication failed');
+    if (!this.#authorized(req.headers.authorization))
+      throw new ApiError(401, SimulatedCode.operationFailed, 'Authentication failed');
     const accept = req.headers.accept ?? '';
     if (!accept.split(',').some((t) => t.trim().split(';')[0] === VMREST_MEDIA_TYPE)) {
-      throw new ApiError(406, SimulatedCode.invalidParameter, `Content type was not supported: Accept must be ${VMREST_MEDIA_TYPE}`);
+      throw new ApiError(
+        406,
+        SimulatedCode.invalidParameter,
+        `Content type was not supported: Accept must be ${VMREST_MEDIA_TYPE}`,
+      );
     }
     if (!matched) throw new ApiError(404, SimulatedCode.invalidParameter, 'No such resource');
     const { operation } = matched.route;
     const p = matched.params;
     if (bodyOperations.has(operation)) {
       const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
-      if (contentType === '') throw new ApiError(415, SimulatedCode.invalidParameter, `Unsupported media type: Content-Type must be ${VMREST_MEDIA_TYPE}`);
-      if (contentType !== VMREST_MEDIA_TYPE) throw new ApiError(406, SimulatedCode.invalidParameter, `Content type was not supported: ${contentType}`);
+      if (contentType === '')
+        throw new ApiError(
+          415,
+          SimulatedCode.invalidParameter,
+          `Unsupported media type: Content-Type must be ${VMREST_MEDIA_TYPE}`,
+        );
+      if (contentType !== VMREST_MEDIA_TYPE)
+        throw new ApiError(
+          406,
+          SimulatedCode.invalidParameter,
+          `Content type was not supported: ${contentType}`,
+        );
     }
     const json = (): Record<string, unknown> => {
       try {
         const parsed: unknown = JSON.parse(rawBody);
-        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed))
+          return parsed as Record<string, unknown>;
       } catch {
         // fall through
       }
@@ -578,7 +656,12 @@ export class VmrestSimulator {
     };
     switch (operation) {
       case 'listVms':
-        return { status: 200, body: [...this.#vms.values()].filter((vm) => !vm.cloning).map((vm) => ({ id: vm.id, path: this.#host.toHost(vm.vmxPath) })) };
+        return {
+          status: 200,
+          body: [...this.#vms.values()]
+            .filter((vm) => !vm.cloning)
+            .map((vm) => ({ id: vm.id, path: this.#host.toHost(vm.vmxPath) })),
+        };
       case 'cloneVm':
         return this.#clone(json());
       case 'registerVm':
@@ -592,7 +675,10 @@ export class VmrestSimulator {
       case 'getVmParam': {
         const vm = this.#vm(p.id!);
         // Unverified: the real vmrest's reply for a key the .vmx lacks; modelled as an empty value.
-        return { status: 200, body: { name: p.name!, value: (await readVmx(vm.vmxPath)).get(p.name!) ?? '' } };
+        return {
+          status: 200,
+          body: { name: p.name!, value: (await readVmx(vm.vmxPath)).get(p.name!) ?? '' },
+        };
       }
       case 'setVmParam':
         return this.#setParam(this.#vm(p.id!), json());
@@ -660,27 +746,41 @@ export class VmrestSimulator {
 
   #vm(id: string): SimVm {
     const vm = this.#vms.get(id);
-    if (!vm || vm.cloning) throw new ApiError(404, SimulatedCode.invalidParameter, `The virtual machine is not found: ${id}`);
+    if (!vm || vm.cloning)
+      throw new ApiError(404, SimulatedCode.invalidParameter, `The virtual machine is not found: ${id}`);
     return vm;
   }
 
   #requirePoweredOff(vm: SimVm): void {
-    if (vm.power !== 'poweredOff') throw new ApiError(409, SimulatedCode.busyOrPoweredOn, 'The device is busy or the virtual machine is powered on');
+    if (vm.power !== 'poweredOff')
+      throw new ApiError(
+        409,
+        SimulatedCode.busyOrPoweredOn,
+        'The device is busy or the virtual machine is powered on',
+      );
   }
 
   async #info(vm: SimVm): Promise<{ id: string; cpu: { processors: number }; memory: number }> {
     const vmx = await readVmx(vm.vmxPath);
-    return { id: vm.id, cpu: { processors: Number(vmx.get('numvcpus') ?? '1') }, memory: Number(vmx.get('memsize') ?? '512') };
+    return {
+      id: vm.id,
+      cpu: { processors: Number(vmx.get('numvcpus') ?? '1') },
+      memory: Number(vmx.get('memsize') ?? '512'),
+    };
   }
 
   async #clone(body: Record<string, unknown>): Promise<{ status: number; body: unknown }> {
     const { name, parentId } = body;
-    if (typeof name !== 'string' || name === '' || /[\\/:*?"<>|]/.test(name)) throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: name');
-    if (typeof parentId !== 'string' || parentId === '') throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: parentId');
+    if (typeof name !== 'string' || name === '' || /[\\/:*?"<>|]/.test(name))
+      throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: name');
+    if (typeof parentId !== 'string' || parentId === '')
+      throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: parentId');
     const parent = this.#vm(parentId);
     this.#requirePoweredOff(parent);
     // On Windows an existing folder that differs only in case is the same folder.
-    const destination = this.#host.toLocal(this.#host.api.join(this.#host.toHost(this.options.defaultVmFolder), name));
+    const destination = this.#host.toLocal(
+      this.#host.api.join(this.#host.toHost(this.options.defaultVmFolder), name),
+    );
     // Workstation copies into the destination folder progressively, so it exists from the start of the
     // clone; the VM is listed only once the copy is done. Creating the folder is the atomic "is it free?"
     // check. Unverified: the real vmrest's reply when the destination exists; modelled as 409 (the
@@ -689,9 +789,15 @@ export class VmrestSimulator {
       await fs.mkdir(destination);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const copying = [...this.#vms.values()].some((vm) => vm.cloning && path.dirname(vm.vmxPath) === destination);
+      const copying = [...this.#vms.values()].some(
+        (vm) => vm.cloning && path.dirname(vm.vmxPath) === destination,
+      );
       const shown = this.#host.toHost(destination);
-      throw new ApiError(409, SimulatedCode.busyOrPoweredOn, copying ? `A clone into ${shown} is in progress` : `The destination folder ${shown} already exists`);
+      throw new ApiError(
+        409,
+        SimulatedCode.busyOrPoweredOn,
+        copying ? `A clone into ${shown} is in progress` : `The destination folder ${shown} already exists`,
+      );
     }
     const vm = this.#addVm(path.join(destination, `${name}.vmx`), name);
     vm.cloning = true;
@@ -709,13 +815,19 @@ export class VmrestSimulator {
 
   async #register(body: Record<string, unknown>): Promise<{ status: number; body: unknown }> {
     const { name, path: vmxPath } = body;
-    if (typeof name !== 'string' || name === '') throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: name');
-    if (typeof vmxPath !== 'string' || !vmxPath.toLowerCase().endsWith('.vmx')) throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: path');
-    if (!this.#host.api.isAbsolute(vmxPath)) throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: path');
+    if (typeof name !== 'string' || name === '')
+      throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: name');
+    if (typeof vmxPath !== 'string' || !vmxPath.toLowerCase().endsWith('.vmx'))
+      throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: path');
+    if (!this.#host.api.isAbsolute(vmxPath))
+      throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: path');
     const local = this.#host.toLocal(vmxPath);
-    if (!(await exists(local))) throw new ApiError(404, SimulatedCode.invalidParameter, `The file is not found: ${vmxPath}`);
+    if (!(await exists(local)))
+      throw new ApiError(404, SimulatedCode.invalidParameter, `The file is not found: ${vmxPath}`);
     // Unverified: registering a path already in the library; modelled as returning the existing entry.
-    const known = [...this.#vms.values()].find((vm) => this.#host.same(this.#host.toHost(vm.vmxPath), vmxPath));
+    const known = [...this.#vms.values()].find((vm) =>
+      this.#host.same(this.#host.toHost(vm.vmxPath), vmxPath),
+    );
     const vm = known ?? this.#addVm(local, name);
     return { status: 201, body: { id: vm.id, path: this.#host.toHost(vm.vmxPath) } };
   }
@@ -723,11 +835,21 @@ export class VmrestSimulator {
   async #update(vm: SimVm, body: Record<string, unknown>): Promise<{ status: number; body: unknown }> {
     const { processors, memory } = body;
     for (const key of Object.keys(body)) {
-      if (key !== 'processors' && key !== 'memory') throw new ApiError(400, SimulatedCode.invalidParameter, `One of the parameters was invalid: ${key}`);
+      if (key !== 'processors' && key !== 'memory')
+        throw new ApiError(400, SimulatedCode.invalidParameter, `One of the parameters was invalid: ${key}`);
     }
-    if (processors !== undefined && (!Number.isInteger(processors) || (processors as number) < 1)) throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: processors');
+    if (processors !== undefined && (!Number.isInteger(processors) || (processors as number) < 1))
+      throw new ApiError(
+        400,
+        SimulatedCode.invalidParameter,
+        'One of the parameters was invalid: processors',
+      );
     // Workstation sizes memory in multiples of 4 MB.
-    if (memory !== undefined && (!Number.isInteger(memory) || (memory as number) < 4 || (memory as number) % 4 !== 0)) throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: memory');
+    if (
+      memory !== undefined &&
+      (!Number.isInteger(memory) || (memory as number) < 4 || (memory as number) % 4 !== 0)
+    )
+      throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: memory');
     this.#requirePoweredOff(vm);
     const vmx = await readVmx(vm.vmxPath);
     if (processors !== undefined) vmx.set('numvcpus', String(processors));
@@ -745,8 +867,10 @@ export class VmrestSimulator {
 
   async #setParam(vm: SimVm, body: Record<string, unknown>): Promise<{ status: number; body: unknown }> {
     const { name, value } = body;
-    if (typeof name !== 'string' || name === '' || /[\s="]/.test(name)) throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: name');
-    if (typeof value !== 'string') throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: value');
+    if (typeof name !== 'string' || name === '' || /[\s="]/.test(name))
+      throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: name');
+    if (typeof value !== 'string')
+      throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: value');
     // Unverified: what the real vmrest does with arbitrary keys, and while the VM runs
     // (Workstation rewrites the .vmx from memory). Modelled: powered off only, written to the file.
     this.#requirePoweredOff(vm);
@@ -758,10 +882,15 @@ export class VmrestSimulator {
 
   async #power(vm: SimVm, rawBody: string): Promise<{ status: number; body: unknown }> {
     // The body is the bare word; a JSON string ("\"on\""), an object or padding is invalid.
-    if (!(powerOperations as readonly string[]).includes(rawBody)) throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: operation');
+    if (!(powerOperations as readonly string[]).includes(rawBody))
+      throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: operation');
     const op = rawBody as PowerOperation;
     const conflict = (): never => {
-      throw new ApiError(409, SimulatedCode.busyOrPoweredOn, `The operation "${op}" is not allowed in the power state ${vm.power}`);
+      throw new ApiError(
+        409,
+        SimulatedCode.busyOrPoweredOn,
+        `The operation "${op}" is not allowed in the power state ${vm.power}`,
+      );
     };
     switch (op) {
       case 'on':
@@ -777,10 +906,16 @@ export class VmrestSimulator {
       case 'shutdown':
         if (vm.power === 'poweredOff') break;
         // A guest shutdown needs Tools in the guest (unverified reply when they are missing).
-        if (!vm.toolsRunning) throw new ApiError(500, SimulatedCode.operationFailed, 'The operation is not supported: VMware Tools are not running in the guest');
+        if (!vm.toolsRunning)
+          throw new ApiError(
+            500,
+            SimulatedCode.operationFailed,
+            'The operation is not supported: VMware Tools are not running in the guest',
+          );
         if (this.options.latencies?.powerOffMs) await sleep(this.options.latencies.powerOffMs);
         if (vm.shutdown.kind === 'prompt') this.#stop(vm, 'poweredOff');
-        else if (vm.shutdown.kind === 'slow' && !vm.shutdownTimer) vm.shutdownTimer = setTimeout(() => this.#stop(vm, 'poweredOff'), vm.shutdown.afterMs);
+        else if (vm.shutdown.kind === 'slow' && !vm.shutdownTimer)
+          vm.shutdownTimer = setTimeout(() => this.#stop(vm, 'poweredOff'), vm.shutdown.afterMs);
         break;
       case 'suspend':
         if (vm.power === 'suspended') break;
@@ -815,7 +950,13 @@ export class VmrestSimulator {
   }
 
   #notifyPower(vm: SimVm): void {
-    this.options.onPowerChange?.({ id: vm.id, vmxPath: vm.vmxPath }, { power: vm.power, booted: vm.power === 'poweredOn' && vm.bootTimer === undefined && vm.question === undefined });
+    this.options.onPowerChange?.(
+      { id: vm.id, vmxPath: vm.vmxPath },
+      {
+        power: vm.power,
+        booted: vm.power === 'poweredOn' && vm.bootTimer === undefined && vm.question === undefined,
+      },
+    );
   }
 
   async #powerOn(vm: SimVm): Promise<void> {
@@ -823,12 +964,22 @@ export class VmrestSimulator {
     const vmx = await readVmx(vm.vmxPath);
     const resolveFile = this.#vmxFile(vm);
     const [problem] = await missingPowerOnFiles(vmx, resolveFile);
-    const shown = problem ? this.#host.api.resolve(this.#host.api.dirname(this.#host.toHost(vm.vmxPath)), problem.file) : '';
+    const shown = problem
+      ? this.#host.api.resolve(this.#host.api.dirname(this.#host.toHost(vm.vmxPath)), problem.file)
+      : '';
     if (problem?.kind === 'disk') {
-      throw new ApiError(500, SimulatedCode.operationFailed, `Cannot open the disk '${shown}' or one of the snapshot disks it depends on. The system cannot find the file specified.`);
+      throw new ApiError(
+        500,
+        SimulatedCode.operationFailed,
+        `Cannot open the disk '${shown}' or one of the snapshot disks it depends on. The system cannot find the file specified.`,
+      );
     }
     if (problem?.kind === 'iso') {
-      throw new ApiError(500, SimulatedCode.operationFailed, `Cannot connect the virtual device ${problem.device} because no corresponding device is available on the host. The file '${shown}' could not be found.`);
+      throw new ApiError(
+        500,
+        SimulatedCode.operationFailed,
+        `Cannot connect the virtual device ${problem.device} because no corresponding device is available on the host. The file '${shown}' could not be found.`,
+      );
     }
     if (this.options.latencies?.powerOnMs) await sleep(this.options.latencies.powerOnMs);
     // Workstation writes the .vmx at power-on: adapters added since the last one get their MAC now.
@@ -885,7 +1036,11 @@ export class VmrestSimulator {
   /** What Tools report: set by the guest hook, else per NIC its DHCP reservation or a fixed host in its subnet. */
   async #guestAddresses(vm: SimVm): Promise<GuestNicAddresses[]> {
     if (vm.power !== 'poweredOn' || !vm.toolsRunning) {
-      throw new ApiError(500, SimulatedCode.notYetAvailable, 'The VMware Tools are not running in the virtual machine; the information is not available yet');
+      throw new ApiError(
+        500,
+        SimulatedCode.notYetAvailable,
+        'The VMware Tools are not running in the virtual machine; the information is not available yet',
+      );
     }
     if (vm.addresses) return vm.addresses;
     const nics = readNics(await readVmx(vm.vmxPath));
@@ -900,11 +1055,15 @@ export class VmrestSimulator {
 
   #nicParameters(body: Record<string, unknown>): { type: VmxNic['type']; vmnet: string } {
     const { type, vmnet } = body;
-    if (typeof type !== 'string' || !['custom', 'bridged', 'nat', 'hostonly'].includes(type)) throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: type');
-    if (vmnet !== undefined && typeof vmnet !== 'string') throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: vmnet');
-    if (type !== 'custom' && vmnet) throw new ApiError(400, SimulatedCode.redundantParameter, 'Redundant parameter: vmnet');
+    if (typeof type !== 'string' || !['custom', 'bridged', 'nat', 'hostonly'].includes(type))
+      throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: type');
+    if (vmnet !== undefined && typeof vmnet !== 'string')
+      throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: vmnet');
+    if (type !== 'custom' && vmnet)
+      throw new ApiError(400, SimulatedCode.redundantParameter, 'Redundant parameter: vmnet');
     if (type === 'custom') {
-      if (!vmnet || !this.#vmnets().some((n) => n.name === vmnet.toLowerCase())) throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: vmnet');
+      if (!vmnet || !this.#vmnets().some((n) => n.name === vmnet.toLowerCase()))
+        throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: vmnet');
     }
     return { type: type as VmxNic['type'], vmnet: (vmnet ?? '').toLowerCase() };
   }
@@ -920,11 +1079,16 @@ export class VmrestSimulator {
 
   #nicSlot(vmx: VmxFile, index: string): number {
     const slot = Number(index) - 1;
-    if (!Number.isInteger(slot) || !nicSlots(vmx).includes(slot)) throw new ApiError(404, SimulatedCode.invalidParameter, `No such network adapter: ${index}`);
+    if (!Number.isInteger(slot) || !nicSlots(vmx).includes(slot))
+      throw new ApiError(404, SimulatedCode.invalidParameter, `No such network adapter: ${index}`);
     return slot;
   }
 
-  async #updateNic(vm: SimVm, index: string, body: Record<string, unknown>): Promise<{ status: number; body: unknown }> {
+  async #updateNic(
+    vm: SimVm,
+    index: string,
+    body: Record<string, unknown>,
+  ): Promise<{ status: number; body: unknown }> {
     const { type, vmnet } = this.#nicParameters(body);
     const vmx = await readVmx(vm.vmxPath);
     const slot = this.#nicSlot(vmx, index);
@@ -943,21 +1107,35 @@ export class VmrestSimulator {
     return { status: 204 };
   }
 
-  #setMacToIp(vmnetName: string, mac: string, body: Record<string, unknown>): { status: number; body: unknown } {
-    if (this.options.administrator === false) throw new ApiError(403, SimulatedCode.operationFailed, 'Permission denied: vmrest must run as Administrator to change host networks');
+  #setMacToIp(
+    vmnetName: string,
+    mac: string,
+    body: Record<string, unknown>,
+  ): { status: number; body: unknown } {
+    if (this.options.administrator === false)
+      throw new ApiError(
+        403,
+        SimulatedCode.operationFailed,
+        'Permission denied: vmrest must run as Administrator to change host networks',
+      );
     const net = this.#vmnets().find((n) => n.name === vmnetName.toLowerCase());
-    if (!net) throw new ApiError(404, SimulatedCode.invalidParameter, `No such virtual network: ${vmnetName}`);
-    if (net.dhcp !== 'true') throw new ApiError(400, SimulatedCode.invalidParameter, `DHCP is not enabled on ${net.name}`);
-    if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(mac)) throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: mac');
+    if (!net)
+      throw new ApiError(404, SimulatedCode.invalidParameter, `No such virtual network: ${vmnetName}`);
+    if (net.dhcp !== 'true')
+      throw new ApiError(400, SimulatedCode.invalidParameter, `DHCP is not enabled on ${net.name}`);
+    if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(mac))
+      throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: mac');
     const ip = body.IP;
-    if (typeof ip !== 'string') throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: IP');
+    if (typeof ip !== 'string')
+      throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: IP');
     const table = this.#reservations.get(net.name) ?? new Map<string, string>();
     this.#reservations.set(net.name, table);
     if (ip === '') {
       table.delete(mac.toLowerCase());
     } else {
       const mask = ipToInt(net.mask);
-      if (!isIpv4(ip) || (ipToInt(ip) & mask) >>> 0 !== (ipToInt(net.subnet) & mask) >>> 0) throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: IP');
+      if (!isIpv4(ip) || (ipToInt(ip) & mask) >>> 0 !== (ipToInt(net.subnet) & mask) >>> 0)
+        throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: IP');
       table.set(mac.toLowerCase(), ip);
     }
     return { status: 200, body: { Code: 0, Message: 'The operation was successful' } };
@@ -967,4 +1145,3 @@ export class VmrestSimulator {
 function nicReply(nic: VmxNic): { index: number; type: VmxNic['type']; vmnet: string; macAddress: string } {
   return { index: nic.index, type: nic.type, vmnet: nic.vmnet, macAddress: nic.macAddress };
 }
-

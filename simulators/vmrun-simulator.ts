@@ -79,7 +79,12 @@ function snapshotsIn(vmsd: VmxFile): SnapshotEntry[] {
     const m = /^snapshot(\d+)\.displayName$/.exec(key);
     if (!m) continue;
     const index = Number(m[1]);
-    entries.push({ index, uid: Number(vmsd.get(`snapshot${index}.uid`)), displayName: value, filename: vmsd.get(`snapshot${index}.filename`) ?? '' });
+    entries.push({
+      index,
+      uid: Number(vmsd.get(`snapshot${index}.uid`)),
+      displayName: value,
+      filename: vmsd.get(`snapshot${index}.filename`) ?? '',
+    });
   }
   return entries.sort((a, b) => a.index - b.index);
 }
@@ -88,7 +93,10 @@ function snapshotsIn(vmsd: VmxFile): SnapshotEntry[] {
 function diskFiles(vmx: VmxFile): string[] {
   return vmx
     .entries()
-    .filter(([key, value]) => /^(scsi|sata|nvme|ide)\d+:\d+\.fileName$/i.test(key) && value.toLowerCase().endsWith('.vmdk'))
+    .filter(
+      ([key, value]) =>
+        /^(scsi|sata|nvme|ide)\d+:\d+\.fileName$/i.test(key) && value.toLowerCase().endsWith('.vmdk'),
+    )
     .map(([, value]) => value);
 }
 
@@ -115,7 +123,13 @@ export class VmrunSimulator {
     const program = path.join(installFolder, vmrunFileName(process.platform));
     await writeFile(program, standInProgram());
     await chmod(program, 0o755);
-    await writeFile(path.join(installFolder, CONFIG_FILE), JSON.stringify({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/vmrun`, token: sim.#token }));
+    await writeFile(
+      path.join(installFolder, CONFIG_FILE),
+      JSON.stringify({
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/vmrun`,
+        token: sim.#token,
+      }),
+    );
     return sim;
   }
 
@@ -151,9 +165,13 @@ export class VmrunSimulator {
 
   async #run(args: string[]): Promise<string> {
     const [flag, hostType, command, vmx, name] = args;
-    if (flag !== '-T' || hostType !== 'ws') throw new VmrunError('Unrecognized host type (this stand-in only knows -T ws)');
+    if (flag !== '-T' || hostType !== 'ws')
+      throw new VmrunError('Unrecognized host type (this stand-in only knows -T ws)');
     if (!vmx) throw new VmrunError('Invalid argument: missing the path to the .vmx');
-    const fault = this.#faults.find((f) => f.command === command && f.left > 0 && (f.vm === undefined || path.basename(vmx, '.vmx') === f.vm));
+    const fault = this.#faults.find(
+      (f) =>
+        f.command === command && f.left > 0 && (f.vm === undefined || path.basename(vmx, '.vmx') === f.vm),
+    );
     if (fault) {
       fault.left--;
       throw new VmrunError(fault.message ?? 'Insufficient permission to access the file');
@@ -214,10 +232,15 @@ export class VmrunSimulator {
     const index = existing.length === 0 ? 0 : Math.max(...existing.map((s) => s.index)) + 1;
     const filename = `${base}-Snapshot${uid}.vmsn`;
     const disks: Record<string, string> = {};
-    for (const disk of diskFiles(VmxFile.parse(vmxText))) disks[disk] = await readFile(path.resolve(folder, disk), 'latin1');
+    for (const disk of diskFiles(VmxFile.parse(vmxText)))
+      disks[disk] = await readFile(path.resolve(folder, disk), 'latin1');
     await writeFile(path.join(folder, filename), JSON.stringify({ vmx: vmxText, disks }));
     const memory = vm !== undefined && vm.power !== 'poweredOff';
-    if (memory) await writeFile(path.join(folder, `${base}-Snapshot${uid}.vmem`), `memory image of ${base} (${vm.power})\n`);
+    if (memory)
+      await writeFile(
+        path.join(folder, `${base}-Snapshot${uid}.vmem`),
+        `memory image of ${base} (${vm.power})\n`,
+      );
     const created = snapshotCreateTime(new Date());
     const p = `snapshot${index}.`;
     const parent = vmsd.get('snapshot.current');
@@ -238,16 +261,23 @@ export class VmrunSimulator {
     const vmsd = await this.#readVmsd(vmx);
     const entry = this.#find(vmsd, name);
     const folder = path.dirname(vmx);
-    const saved = JSON.parse(await readFile(path.join(folder, entry.filename), 'utf8')) as { vmx: string; disks: Record<string, string> };
+    const saved = JSON.parse(await readFile(path.join(folder, entry.filename), 'utf8')) as {
+      vmx: string;
+      disks: Record<string, string>;
+    };
     const vm = this.vmrest.vmByPath(vmx);
     // The running VM is stopped first (its current state is discarded).
     if (vm && vm.power !== 'poweredOff') await this.vmrest.setPowerOutside(vm.id, 'poweredOff');
     await writeFile(vmx, saved.vmx);
-    for (const [disk, content] of Object.entries(saved.disks)) await writeFile(path.resolve(folder, disk), content, 'latin1');
+    for (const [disk, content] of Object.entries(saved.disks))
+      await writeFile(path.resolve(folder, disk), content, 'latin1');
     vmsd.set('snapshot.current', String(entry.uid));
     await writeFile(vmsdPath(vmx), vmsd.toString());
     const memory = path.join(folder, entry.filename.replace(/\.vmsn$/, '.vmem'));
-    const hasMemory = await readFile(memory).then(() => true, () => false);
+    const hasMemory = await readFile(memory).then(
+      () => true,
+      () => false,
+    );
     if (vm && hasMemory) await this.vmrest.setPowerOutside(vm.id, this.memoryRevertLeaves);
   }
 

@@ -10,7 +10,11 @@ import type { OwnerOnlyAccess } from './owner-only.js';
  * 0600, or its Windows ACL replaced) and only then filled, so a secret is
  * never readable by others, even briefly; the rename keeps that protection.
  */
-export async function writeFileAtomic(file: string, data: string | Uint8Array, options: { ownerOnly?: OwnerOnlyAccess } = {}): Promise<void> {
+export async function writeFileAtomic(
+  file: string,
+  data: string | Uint8Array,
+  options: { ownerOnly?: OwnerOnlyAccess } = {},
+): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   try {

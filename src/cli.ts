@@ -8,19 +8,61 @@ import type { CommandContext, CommandRunner } from './commands/context.js';
 import { didYouMean } from './commands/suggest.js';
 
 const commands: Record<string, { summary: string; load: () => Promise<{ run: CommandRunner }> }> = {
-  up: { summary: 'build-template (skipping finished steps), then build-vms, in one run: vmrest credentials asked once', load: () => import('./commands/up.js') },
-  validate: { summary: 'check cluster.yaml and print a summary of the lab', load: () => import('./commands/validate.js') },
-  'build-template': { summary: 'make the template VM from the Ubuntu 24.04 cloud image (--golden: pre-install Kubernetes)', load: () => import('./commands/build-template.js') },
-  'build-vms': { summary: 'build the cluster: clone, configure and boot the VMs, follow them until Ready', load: () => import('./commands/build-vms.js') },
-  verify: { summary: 'prove the cluster works through the Kubernetes API: nodes, system pods, DNS, pod/Service/NodePort traffic, clocks', load: () => import('./commands/verify.js') },
-  status: { summary: 'per node: VM, power, addresses, Kubernetes node state, last progress line', load: () => import('./commands/status.js') },
-  doctor: { summary: 'diagnose the known causes of a broken lab and print the fix for each', load: () => import('./commands/doctor.js') },
-  stop: { summary: 'shut the lab down cleanly (workers first, control plane last; --node NAME for one node)', load: () => import('./commands/stop.js') },
-  start: { summary: 'start a stopped lab: control plane, API server, workers, every node Ready, then verify', load: () => import('./commands/start.js') },
-  snapshot: { summary: 'whole-lab snapshots through vmrun: snapshot save|restore|list|delete NAME', load: () => import('./commands/snapshot.js') },
-  'rebuild-node': { summary: 'replace one node\'s VM with a fresh one (worker: drain, new join token, rejoin; control plane: --force)', load: () => import('./commands/rebuild-node.js') },
-  destroy: { summary: 'delete the lab\'s VMs (only ones with this cluster\'s marker), DHCP reservations and seed ISOs', load: () => import('./commands/destroy.js') },
-  'seed-isos': { summary: 'write each node\'s cloud-init seed (user-data, meta-data, network-config, seed.iso)', load: () => import('./commands/seed-isos.js') },
+  up: {
+    summary:
+      'build-template (skipping finished steps), then build-vms, in one run: vmrest credentials asked once',
+    load: () => import('./commands/up.js'),
+  },
+  validate: {
+    summary: 'check cluster.yaml and print a summary of the lab',
+    load: () => import('./commands/validate.js'),
+  },
+  'build-template': {
+    summary: 'make the template VM from the Ubuntu 24.04 cloud image (--golden: pre-install Kubernetes)',
+    load: () => import('./commands/build-template.js'),
+  },
+  'build-vms': {
+    summary: 'build the cluster: clone, configure and boot the VMs, follow them until Ready',
+    load: () => import('./commands/build-vms.js'),
+  },
+  verify: {
+    summary:
+      'prove the cluster works through the Kubernetes API: nodes, system pods, DNS, pod/Service/NodePort traffic, clocks',
+    load: () => import('./commands/verify.js'),
+  },
+  status: {
+    summary: 'per node: VM, power, addresses, Kubernetes node state, last progress line',
+    load: () => import('./commands/status.js'),
+  },
+  doctor: {
+    summary: 'diagnose the known causes of a broken lab and print the fix for each',
+    load: () => import('./commands/doctor.js'),
+  },
+  stop: {
+    summary: 'shut the lab down cleanly (workers first, control plane last; --node NAME for one node)',
+    load: () => import('./commands/stop.js'),
+  },
+  start: {
+    summary: 'start a stopped lab: control plane, API server, workers, every node Ready, then verify',
+    load: () => import('./commands/start.js'),
+  },
+  snapshot: {
+    summary: 'whole-lab snapshots through vmrun: snapshot save|restore|list|delete NAME',
+    load: () => import('./commands/snapshot.js'),
+  },
+  'rebuild-node': {
+    summary:
+      "replace one node's VM with a fresh one (worker: drain, new join token, rejoin; control plane: --force)",
+    load: () => import('./commands/rebuild-node.js'),
+  },
+  destroy: {
+    summary: "delete the lab's VMs (only ones with this cluster's marker), DHCP reservations and seed ISOs",
+    load: () => import('./commands/destroy.js'),
+  },
+  'seed-isos': {
+    summary: "write each node's cloud-init seed (user-data, meta-data, network-config, seed.iso)",
+    load: () => import('./commands/seed-isos.js'),
+  },
 };
 
 function usage(): string {
@@ -41,7 +83,9 @@ export async function main(argv: string[], ctx: Omit<CommandContext, 'argv'>): P
   }
   const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!command) {
-    ctx.stderr.write(`kubestation: unknown command '${name}'${didYouMean(name, Object.keys(commands))}\n\n${usage()}`);
+    ctx.stderr.write(
+      `kubestation: unknown command '${name}'${didYouMean(name, Object.keys(commands))}\n\n${usage()}`,
+    );
     return 2;
   }
   try {

@@ -28,12 +28,22 @@ export interface CommandLine {
 }
 
 /** Runs a program without a shell; resolves to its exit code (undefined when it could not start) and output. */
-export type CommandRunner = (command: CommandLine) => Promise<{ exitCode: number | undefined; output: string; startError?: string }>;
+export type CommandRunner = (
+  command: CommandLine,
+) => Promise<{ exitCode: number | undefined; output: string; startError?: string }>;
 
 /** `DOMAIN\user` of the current Windows user (USERDOMAIN is the computer name for a local account, AzureAD for Entra ID). */
-export function windowsAccount(env: NodeJS.ProcessEnv, fallbackUserName: () => string = () => os.userInfo().username): string {
+export function windowsAccount(
+  env: NodeJS.ProcessEnv,
+  fallbackUserName: () => string = () => os.userInfo().username,
+): string {
   const user = env.USERNAME || fallbackUserName();
-  if (!user) throw new KubestationError('SECRET_ACL_FAILED', 'cannot tell which Windows account runs kubestation: USERNAME is empty', { fix: 'run kubestation from a normal logged-in PowerShell or cmd window' });
+  if (!user)
+    throw new KubestationError(
+      'SECRET_ACL_FAILED',
+      'cannot tell which Windows account runs kubestation: USERNAME is empty',
+      { fix: 'run kubestation from a normal logged-in PowerShell or cmd window' },
+    );
   return env.USERDOMAIN ? `${env.USERDOMAIN}\\${user}` : user;
 }
 
@@ -47,19 +57,34 @@ export function icaclsPath(env: NodeJS.ProcessEnv): string {
  * spaces or non-ASCII letters pass unsplit and unquoted by us (no shell; the runtime quotes for CreateProcess).
  * For a folder the grant is inherited by what is created inside it: `(OI)(CI)F`.
  */
-export function icaclsOwnerOnlyCommand(target: string, account: string, env: NodeJS.ProcessEnv, kind: 'file' | 'folder' = 'file'): CommandLine {
-  return { file: icaclsPath(env), args: [target, '/inheritance:r', '/grant:r', `${account}:${kind === 'folder' ? '(OI)(CI)F' : 'F'}`] };
+export function icaclsOwnerOnlyCommand(
+  target: string,
+  account: string,
+  env: NodeJS.ProcessEnv,
+  kind: 'file' | 'folder' = 'file',
+): CommandLine {
+  return {
+    file: icaclsPath(env),
+    args: [target, '/inheritance:r', '/grant:r', `${account}:${kind === 'folder' ? '(OI)(CI)F' : 'F'}`],
+  };
 }
 
 const execaRunner: CommandRunner = async ({ file, args }) => {
   // Loaded on first use: execa is dozens of modules, and most commands never change an ACL (start-up time).
   const { execa } = await import('execa');
   const result = await execa(file, args, { reject: false, windowsHide: true, stdin: 'ignore', all: true });
-  return { exitCode: result.exitCode, output: (result.all ?? '').trim(), ...(result.exitCode === undefined ? { startError: result.originalMessage ?? result.shortMessage } : {}) };
+  return {
+    exitCode: result.exitCode,
+    output: (result.all ?? '').trim(),
+    ...(result.exitCode === undefined ? { startError: result.originalMessage ?? result.shortMessage } : {}),
+  };
 };
 
 /** Windows: icacls. `run` and `env` are injectable so the exact command lines are tested on any machine. */
-export function windowsOwnerOnlyAccess(env: NodeJS.ProcessEnv = process.env, run: CommandRunner = execaRunner): OwnerOnlyAccess {
+export function windowsOwnerOnlyAccess(
+  env: NodeJS.ProcessEnv = process.env,
+  run: CommandRunner = execaRunner,
+): OwnerOnlyAccess {
   const restrict = async (target: string, kind: 'file' | 'folder'): Promise<void> => {
     const account = windowsAccount(env);
     const command = icaclsOwnerOnlyCommand(target, account, env, kind);
@@ -71,12 +96,23 @@ export function windowsOwnerOnlyAccess(env: NodeJS.ProcessEnv = process.env, run
       result = await run(command);
     }
     if (result.exitCode === 0) return;
-    const why = result.exitCode === undefined ? `${command.file} could not start (${result.startError ?? 'unknown error'})` : `icacls exited with code ${result.exitCode}${result.output ? `: ${result.output}` : ''}`;
-    throw new KubestationError('SECRET_ACL_FAILED', `cannot make ${target} readable by ${account} only, so no secret was written into it: ${why}`, {
-      fix: `keep the state folder (stateDir in cluster.yaml) on an NTFS drive your account may change permissions on, e.g. inside ${env.USERPROFILE || 'your user folder'} (FAT/exFAT drives and network shares without ACLs cannot protect keys), then run the command again`,
-    });
+    const why =
+      result.exitCode === undefined
+        ? `${command.file} could not start (${result.startError ?? 'unknown error'})`
+        : `icacls exited with code ${result.exitCode}${result.output ? `: ${result.output}` : ''}`;
+    throw new KubestationError(
+      'SECRET_ACL_FAILED',
+      `cannot make ${target} readable by ${account} only, so no secret was written into it: ${why}`,
+      {
+        fix: `keep the state folder (stateDir in cluster.yaml) on an NTFS drive your account may change permissions on, e.g. inside ${env.USERPROFILE || 'your user folder'} (FAT/exFAT drives and network shares without ACLs cannot protect keys), then run the command again`,
+      },
+    );
   };
-  return { createMode: undefined, restrictFile: (file) => restrict(file, 'file'), restrictFolder: (folder) => restrict(folder, 'folder') };
+  return {
+    createMode: undefined,
+    restrictFile: (file) => restrict(file, 'file'),
+    restrictFolder: (folder) => restrict(folder, 'folder'),
+  };
 }
 
 /** Linux/macOS: mode 0600 at creation (0700 for folders), nothing else to do. */
@@ -87,6 +123,9 @@ export const posixOwnerOnlyAccess: OwnerOnlyAccess = {
 };
 
 /** The host's way of keeping a file to its user. */
-export function hostOwnerOnlyAccess(platform: NodeJS.Platform = process.platform, env: NodeJS.ProcessEnv = process.env): OwnerOnlyAccess {
+export function hostOwnerOnlyAccess(
+  platform: NodeJS.Platform = process.platform,
+  env: NodeJS.ProcessEnv = process.env,
+): OwnerOnlyAccess {
   return platform === 'win32' ? windowsOwnerOnlyAccess(env) : posixOwnerOnlyAccess;
 }

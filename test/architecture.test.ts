@@ -20,7 +20,9 @@ function importsOf(file: string): string[] {
   const text = readFileSync(path.join(root, file), 'utf8');
   const found = new Set<string>();
   for (const m of text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
-    const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), m[1]!)).replace(/\.js$/, '.ts');
+    const target = path.posix
+      .normalize(path.posix.join(path.posix.dirname(file), m[1]!))
+      .replace(/\.js$/, '.ts');
     found.add(target);
   }
   return [...found];
@@ -70,14 +72,24 @@ describe('source tree', () => {
   });
 
   it('keeps every module outside src/commands and simulators/ ignorant of the simulators', () => {
-    const core = [...g.keys()].filter((f) => f.startsWith('src/') && !f.startsWith('src/commands/') && f !== 'src/cli.ts' && f !== 'src/bin.ts');
+    const core = [...g.keys()].filter(
+      (f) =>
+        f.startsWith('src/') && !f.startsWith('src/commands/') && f !== 'src/cli.ts' && f !== 'src/bin.ts',
+    );
     const leaks = core.filter((f) => [...reachable(g, [f])].some((r) => r.startsWith('simulators/')));
     expect(leaks).toEqual([]);
   });
 
   it('lets the core depend on no command', () => {
-    const core = [...g.keys()].filter((f) => f.startsWith('src/') && !f.startsWith('src/commands/') && f !== 'src/cli.ts' && f !== 'src/bin.ts');
-    const leaks = core.flatMap((f) => (g.get(f) ?? []).filter((t) => t.startsWith('src/commands/') || t === 'src/cli.ts').map((t) => `${f} → ${t}`));
+    const core = [...g.keys()].filter(
+      (f) =>
+        f.startsWith('src/') && !f.startsWith('src/commands/') && f !== 'src/cli.ts' && f !== 'src/bin.ts',
+    );
+    const leaks = core.flatMap((f) =>
+      (g.get(f) ?? [])
+        .filter((t) => t.startsWith('src/commands/') || t === 'src/cli.ts')
+        .map((t) => `${f} → ${t}`),
+    );
     expect(leaks).toEqual([]);
   });
 

@@ -5,7 +5,9 @@ import { request } from 'undici';
 
 describe('loopback guard (installed for every test)', () => {
   it('refuses a TCP connection to a cluster address', () => {
-    expect(() => net.connect({ host: '172.100.100.2', port: 6443 })).toThrow(/non-loopback address 172\.100\.100\.2/);
+    expect(() => net.connect({ host: '172.100.100.2', port: 6443 })).toThrow(
+      /non-loopback address 172\.100\.100\.2/,
+    );
     expect(() => net.connect(53, '8.8.8.8')).toThrow(/non-loopback/);
   });
 

@@ -11,7 +11,8 @@ import path from 'node:path';
 import { clusterYaml } from './lib/cluster.mjs';
 import { kubestationBin, median, pairedRounds, stats, timeProcess } from './lib/measure.mjs';
 
-export const title = 'seed ISOs: kubestation seed-isos vs genisoimage and xorriso, whole processes (paired rounds)';
+export const title =
+  'seed ISOs: kubestation seed-isos vs genisoimage and xorriso, whole processes (paired rounds)';
 
 const ROUNDS = 10;
 const SEED_FILES = ['user-data', 'meta-data', 'network-config'];
@@ -23,18 +24,30 @@ function lab(work, nodeCount) {
   writeFileSync(path.join(dir, 'cluster.yaml'), clusterYaml(nodeCount));
   timeProcess(process.execPath, [kubestationBin, 'seed-isos'], { cwd: dir }); // secrets and seeds, untimed
   const state = path.join(dir, '.kubestation');
-  const nodes = readdirSync(state).filter((name) => SEED_FILES.every((f) => statSync(path.join(state, name, f), { throwIfNoEntry: false })?.isFile()));
-  if (nodes.length !== nodeCount) throw new Error(`seed-isos wrote ${nodes.length} seeds for ${nodeCount} nodes`);
+  const nodes = readdirSync(state).filter((name) =>
+    SEED_FILES.every((f) => statSync(path.join(state, name, f), { throwIfNoEntry: false })?.isFile()),
+  );
+  if (nodes.length !== nodeCount)
+    throw new Error(`seed-isos wrote ${nodes.length} seeds for ${nodeCount} nodes`);
   const out = path.join(dir, 'out');
   mkdirSync(out);
   const seedDir = (node) => path.join(state, node);
   const oneIsoPerNode = (tool, extra) => () => {
     let total = 0;
-    for (const node of nodes) total += timeProcess(tool.command, [...tool.args, ...extra, '-o', path.join(out, `${node}.${tool.name}.iso`), ...SEED_FILES], { cwd: seedDir(node) });
+    for (const node of nodes)
+      total += timeProcess(
+        tool.command,
+        [...tool.args, ...extra, '-o', path.join(out, `${node}.${tool.name}.iso`), ...SEED_FILES],
+        { cwd: seedDir(node) },
+      );
     return total;
   };
   const genisoimage = { name: 'genisoimage', command: 'genisoimage', args: ['-quiet', ...MKISOFS_ARGS] };
-  const xorriso = { name: 'xorriso', command: 'xorriso', args: ['-as', 'mkisofs', '-quiet', ...MKISOFS_ARGS] };
+  const xorriso = {
+    name: 'xorriso',
+    command: 'xorriso',
+    args: ['-as', 'mkisofs', '-quiet', ...MKISOFS_ARGS],
+  };
   return {
     nodes,
     seedDir,
@@ -57,11 +70,23 @@ export async function run(report) {
     const medians = {};
     for (const nodeCount of [3, 30]) {
       const l = lab(work, nodeCount);
-      const { samples, ratios } = pairedRounds(l.jobs, { rounds: ROUNDS, warmups: 1, base: 'kubestation seed-isos' });
-      medians[nodeCount] = Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, median(values)]));
+      const { samples, ratios } = pairedRounds(l.jobs, {
+        rounds: ROUNDS,
+        warmups: 1,
+        base: 'kubestation seed-isos',
+      });
+      medians[nodeCount] = Object.fromEntries(
+        Object.entries(samples).map(([name, values]) => [name, median(values)]),
+      );
       const processes = (name) => (name === 'kubestation seed-isos' ? '1 process' : `${nodeCount} processes`);
-      for (const [name, values] of Object.entries(samples)) report.stats(`${nodeCount} nodes, ${name}: wall time`, stats(values), 's', processes(name));
-      for (const [name, values] of Object.entries(ratios)) report.stats(`${nodeCount} nodes, seed-isos / ${name}, per round`, stats(values.map((r) => 1 / r)), 'x');
+      for (const [name, values] of Object.entries(samples))
+        report.stats(`${nodeCount} nodes, ${name}: wall time`, stats(values), 's', processes(name));
+      for (const [name, values] of Object.entries(ratios))
+        report.stats(
+          `${nodeCount} nodes, seed-isos / ${name}, per round`,
+          stats(values.map((r) => 1 / r)),
+          'x',
+        );
 
       if (nodeCount === 3) {
         l.genisoimageNoPad();
@@ -74,7 +99,11 @@ export async function run(report) {
             'xorriso -as mkisofs': size(path.join(l.out, `${node}.xorriso.iso`)),
           };
           for (const [tool, kib] of Object.entries(sizes)) report(`ISO size ${node}, ${tool}`, kib, 'KiB');
-          report.target(`${node}: kubestation's ISO <= genisoimage -no-pad's`, sizes.kubestation <= sizes['genisoimage -no-pad'], { value: sizes.kubestation, limit: sizes['genisoimage -no-pad'] });
+          report.target(
+            `${node}: kubestation's ISO <= genisoimage -no-pad's`,
+            sizes.kubestation <= sizes['genisoimage -no-pad'],
+            { value: sizes.kubestation, limit: sizes['genisoimage -no-pad'] },
+          );
         }
       }
     }

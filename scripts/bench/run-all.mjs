@@ -23,7 +23,9 @@ import { updateReadme } from './lib/readme.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const filter = process.argv[2] ?? '';
-const modules = (await readdir(here)).filter((f) => f.endsWith('.mjs') && f !== 'run-all.mjs' && f.includes(filter)).sort();
+const modules = (await readdir(here))
+  .filter((f) => f.endsWith('.mjs') && f !== 'run-all.mjs' && f.includes(filter))
+  .sort();
 const show = (value) => (typeof value === 'number' ? Number(value.toPrecision(4)).toString() : String(value));
 
 let failed = false;
@@ -33,19 +35,34 @@ for (const file of modules) {
   const bench = await import(pathToFileURL(path.join(here, file)).href);
   const name = path.basename(file, '.mjs');
   process.stdout.write(`\n== ${name}${bench.title ? `: ${bench.title}` : ''}\n`);
-  const result = { bench: name, title: bench.title ?? name, startedAt: new Date().toISOString(), machine: await machine(), figures: [], targets: [], data: {} };
-  const line = (metric, shown, note) => process.stdout.write(`  ${metric.padEnd(62)} ${shown.padStart(26)}${note ? `  (${note})` : ''}\n`);
+  const result = {
+    bench: name,
+    title: bench.title ?? name,
+    startedAt: new Date().toISOString(),
+    machine: await machine(),
+    figures: [],
+    targets: [],
+    data: {},
+  };
+  const line = (metric, shown, note) =>
+    process.stdout.write(`  ${metric.padEnd(62)} ${shown.padStart(26)}${note ? `  (${note})` : ''}\n`);
   const report = (metric, value, unit = '', note = '') => {
     result.figures.push({ metric, value, unit, ...(note ? { note } : {}) });
     line(metric, `${show(value)} ${unit}`.trim(), note);
   };
   report.stats = (metric, s, unit = '', note = '') => {
     result.figures.push({ metric, ...s, unit, ...(note ? { note } : {}) });
-    line(metric, `${show(s.median)} ${unit} [${show(s.min)}–${show(s.max)}]`.trim(), `median [min–max] of ${s.n}${note ? `; ${note}` : ''}`);
+    line(
+      metric,
+      `${show(s.median)} ${unit} [${show(s.min)}–${show(s.max)}]`.trim(),
+      `median [min–max] of ${s.n}${note ? `; ${note}` : ''}`,
+    );
   };
   report.target = (description, met, { value, limit } = {}) => {
     result.targets.push({ description, met, value, limit });
-    process.stdout.write(`  target: ${description}: ${met ? 'met' : 'MISSED'}${value === undefined ? '' : ` (${show(value)} vs ${show(limit)})`}\n`);
+    process.stdout.write(
+      `  target: ${description}: ${met ? 'met' : 'MISSED'}${value === undefined ? '' : ` (${show(value)} vs ${show(limit)})`}\n`,
+    );
     if (!met) missed.push(`${name}: ${description}`);
   };
   report.data = (key, value) => {
@@ -63,6 +80,8 @@ for (const file of modules) {
   }
 }
 if (modules.length === 0) process.stdout.write(`no bench module matches '${filter}'\n`);
-if (missed.length > 0) process.stdout.write(`\nmissed targets:\n${missed.map((m) => `  - ${m}`).join('\n')}\n`);
-if (await updateReadme()) process.stdout.write('\nREADME.md: benchmark section regenerated from bench-results/*.json\n');
+if (missed.length > 0)
+  process.stdout.write(`\nmissed targets:\n${missed.map((m) => `  - ${m}`).join('\n')}\n`);
+if (await updateReadme())
+  process.stdout.write('\nREADME.md: benchmark section regenerated from bench-results/*.json\n');
 process.exitCode = failed ? 1 : 0;

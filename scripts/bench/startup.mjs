@@ -25,11 +25,20 @@ export async function run(report) {
       },
       { rounds: ROUNDS, warmups: 2, base: 'node -e 0' },
     );
-    for (const [name, values] of Object.entries(samples)) report.stats(`${name}: wall time`, stats(values), 's', name === 'seed-isos' ? '3 nodes, nothing changed' : '');
+    for (const [name, values] of Object.entries(samples))
+      report.stats(
+        `${name}: wall time`,
+        stats(values),
+        's',
+        name === 'seed-isos' ? '3 nodes, nothing changed' : '',
+      );
     for (const [name, limit] of Object.entries(TARGETS)) {
       const ratio = stats(ratios[name]);
       report.stats(`${name} / node -e 0, per round`, ratio, 'x');
-      report.target(`${name} <= ${limit} x node -e 0 (median of the paired ratios)`, ratio.median <= limit, { value: ratio.median, limit });
+      report.target(`${name} <= ${limit} x node -e 0 (median of the paired ratios)`, ratio.median <= limit, {
+        value: ratio.median,
+        limit,
+      });
     }
     report.data('rounds', ROUNDS);
   } finally {

@@ -5,7 +5,11 @@ import path from 'node:path';
 
 export function recordCall(tool) {
   const log = process.env.KUBESTATION_STANDIN_LOG;
-  if (log) appendFileSync(log, `${JSON.stringify({ tool, args: process.argv.slice(2), cwd: process.cwd(), platform: process.platform, at: new Date().toISOString() })}\n`);
+  if (log)
+    appendFileSync(
+      log,
+      `${JSON.stringify({ tool, args: process.argv.slice(2), cwd: process.cwd(), platform: process.platform, at: new Date().toISOString() })}\n`,
+    );
 }
 
 /** Windows paths must stay Windows paths: a POSIX path here means kubestation leaked one. */

@@ -27,12 +27,17 @@ if (args[0] === '-x' && args.length === 3) {
   const extent = /^RW (\d+)/m.exec(text);
   if (!extent) fail(`Failed to expand the disk '${disk}': not a descriptor disk this stand-in can grow.`);
   const sectors = (Number(size[1]) * GiB) / 512;
-  if (sectors < Number(extent[1])) fail(`Failed to expand the disk '${disk}': The new capacity is smaller than the current one.`);
+  if (sectors < Number(extent[1]))
+    fail(`Failed to expand the disk '${disk}': The new capacity is smaller than the current one.`);
   writeFileSync(disk, text.replace(/^RW \d+/m, `RW ${sectors}`), 'latin1');
-  console.log('  Grow: 100% done.\nThe old geometry C/H/S of the disk is: 16383/16/63\nThe new geometry C/H/S of the disk is: 16383/16/63\nDisk expansion completed successfully.');
+  console.log(
+    '  Grow: 100% done.\nThe old geometry C/H/S of the disk is: 16383/16/63\nThe new geometry C/H/S of the disk is: 16383/16/63\nDisk expansion completed successfully.',
+  );
 } else if (args[0] === '-r' && args[2] === '-t' && args.length === 5) {
   copyFileSync(requireHostPath(args[1]), requireHostPath(args[4]));
   console.log('Creating disk ' + args[4] + '\n  Convert: 100% done.\nVirtual disk conversion successful.');
 } else {
-  fail('VMware Virtual Disk Manager stand-in: usage: vmware-vdiskmanager -x <N>GB <disk> | -r <source> -t 0 <target>');
+  fail(
+    'VMware Virtual Disk Manager stand-in: usage: vmware-vdiskmanager -x <N>GB <disk> | -r <source> -t 0 <target>',
+  );
 }

@@ -29,7 +29,13 @@ import { VmrestForbiddenError } from '../vmrest/errors.js';
 import { VmxFile } from '../vmx/vmx-file.js';
 import { systemDiskPath, vmdkCapacityBytes } from './disk.js';
 import { forgetHostKey } from './known-hosts.js';
-import { assertOwnedNode, describeOwnership, inspectOwnership, markOwnership, readVmxFile } from './ownership.js';
+import {
+  assertOwnedNode,
+  describeOwnership,
+  inspectOwnership,
+  markOwnership,
+  readVmxFile,
+} from './ownership.js';
 import { nodePaths } from './paths.js';
 import type { BuildEventSink, BuildVmrest, DiskGrower, SeedIsoWriter } from './ports.js';
 import { APPLY_STEPS, type ApplyStep, type BuildStateStore, cloneUnfinished, hasFinished } from './state.js';
@@ -52,7 +58,9 @@ export interface ApplyContext {
 
 export class BuildInterruptedError extends KubestationError {
   constructor() {
-    super('BUILD_INTERRUPTED', 'build interrupted; progress is saved', { fix: 'run the same command again to continue where it stopped' });
+    super('BUILD_INTERRUPTED', 'build interrupted; progress is saved', {
+      fix: 'run the same command again to continue where it stopped',
+    });
   }
 }
 
@@ -76,17 +84,30 @@ async function writeVmxAtomic(vmxPath: string, vmx: VmxFile): Promise<void> {
  * Workstation window, and marked as this node of this cluster. `edit`
  * returns whether it changed anything; unchanged files are not rewritten.
  */
-export async function editOwnedVmx(ctx: Pick<ApplyContext, 'spec' | 'vmrest'>, node: NodeSpec, vm: AppliedVm, edit: (vmx: VmxFile) => boolean | void): Promise<boolean> {
+export async function editOwnedVmx(
+  ctx: Pick<ApplyContext, 'spec' | 'vmrest'>,
+  node: NodeSpec,
+  vm: AppliedVm,
+  edit: (vmx: VmxFile) => boolean | void,
+): Promise<boolean> {
   const power = await ctx.vmrest.getPowerState(vm.id);
   if (power !== 'poweredOff') {
-    throw new KubestationError('VM_NOT_POWERED_OFF', `VM "${node.name}" (${vm.vmxPath}) is ${power}, so its settings cannot be changed safely`, {
-      fix: `shut down "${node.name}" in Workstation and run the command again (kubestation continues where it stopped)`,
-    });
+    throw new KubestationError(
+      'VM_NOT_POWERED_OFF',
+      `VM "${node.name}" (${vm.vmxPath}) is ${power}, so its settings cannot be changed safely`,
+      {
+        fix: `shut down "${node.name}" in Workstation and run the command again (kubestation continues where it stopped)`,
+      },
+    );
   }
   if (existsSync(`${vm.vmxPath}.lck`)) {
-    throw new KubestationError('VM_LOCKED', `VM "${node.name}" is open in Workstation (${vm.vmxPath}.lck exists), so its .vmx cannot be changed safely`, {
-      fix: `close the "${node.name}" tab in Workstation and run the command again`,
-    });
+    throw new KubestationError(
+      'VM_LOCKED',
+      `VM "${node.name}" is open in Workstation (${vm.vmxPath}.lck exists), so its .vmx cannot be changed safely`,
+      {
+        fix: `close the "${node.name}" tab in Workstation and run the command again`,
+      },
+    );
   }
   const vmx = await readVmxFile(vm.vmxPath);
   assertOwnedNode(vmx, vm.vmxPath, ctx.spec.name, node.name);
@@ -141,13 +162,20 @@ function setAll(vmx: VmxFile, settings: Record<string, string>): void {
  * ids change across restarts, paths do not), else the one whose .vmx is named
  * after the node.
  */
-export function findNodeVm(vms: VmSummary[], node: Pick<NodeSpec, 'name'>, recordedVmxPath: string | undefined): VmSummary | undefined {
+export function findNodeVm(
+  vms: VmSummary[],
+  node: Pick<NodeSpec, 'name'>,
+  recordedVmxPath: string | undefined,
+): VmSummary | undefined {
   const byPath = recordedVmxPath ? vms.find((vm) => sameHostPath(vm.path, recordedVmxPath)) : undefined;
   return byPath ?? vms.find((vm) => vmNameFromVmxPath(vm.path).toLowerCase() === node.name.toLowerCase());
 }
 
 /** The node's VM as vmrest lists it now (see findNodeVm). */
-export async function locateVm(ctx: Pick<ApplyContext, 'vmrest' | 'store'>, node: Pick<NodeSpec, 'name'>): Promise<VmSummary | undefined> {
+export async function locateVm(
+  ctx: Pick<ApplyContext, 'vmrest' | 'store'>,
+  node: Pick<NodeSpec, 'name'>,
+): Promise<VmSummary | undefined> {
   return findNodeVm(await ctx.vmrest.listVms(), node, ctx.store.node(node.name)?.vmxPath);
 }
 
@@ -156,32 +184,49 @@ async function stepClone(ctx: ApplyContext, node: NodeSpec): Promise<AppliedVm> 
   const existing = await locateVm(ctx, node);
   if (existing) {
     const ownership = await inspectOwnership(existing.path, ctx.spec.name);
-    if (ownership.kind === 'ours' && ownership.node === node.name) return { id: existing.id, vmxPath: existing.path };
+    if (ownership.kind === 'ours' && ownership.node === node.name)
+      return { id: existing.id, vmxPath: existing.path };
     // Our own clone whose marker was never written (crash right after POST /vms): adopt it.
     if (ownership.kind === 'unmarked' && cloneUnfinished(recorded)) {
       const vmx = await readVmxFile(existing.path);
       markOwnership(vmx, ctx.spec.name, node.name);
       await writeVmxAtomic(existing.path, vmx);
-      ctx.emit({ type: 'warning', node: node.name, message: `adopted the clone ${existing.path} left by an interrupted run` });
+      ctx.emit({
+        type: 'warning',
+        node: node.name,
+        message: `adopted the clone ${existing.path} left by an interrupted run`,
+      });
       return { id: existing.id, vmxPath: existing.path };
     }
-    throw new KubestationError('VM_NAME_TAKEN', `a VM named "${node.name}" already exists (${existing.path}) and belongs to ${describeOwnership(ownership)}`, {
-      fix: `rename or remove that VM in Workstation, or give node "${node.name}" another name in cluster.yaml`,
-    });
+    throw new KubestationError(
+      'VM_NAME_TAKEN',
+      `a VM named "${node.name}" already exists (${existing.path}) and belongs to ${describeOwnership(ownership)}`,
+      {
+        fix: `rename or remove that VM in Workstation, or give node "${node.name}" another name in cluster.yaml`,
+      },
+    );
   }
   const folder = ctx.clonesFolder ? path.join(ctx.clonesFolder, node.name) : undefined;
   // If vmrest says the folder exists, it is our earlier clone: its start was recorded before its POST.
   const resume = cloneUnfinished(recorded);
   if (folder && existsSync(folder)) {
     if (!resume) {
-      throw new KubestationError('VM_FOLDER_TAKEN', `the folder ${folder} exists but no VM in Workstation's library uses it, so the clone of "${node.name}" cannot be created there`, {
-        fix: `move or delete ${folder} (after checking it holds nothing you need), then run the command again`,
-      });
+      throw new KubestationError(
+        'VM_FOLDER_TAKEN',
+        `the folder ${folder} exists but no VM in Workstation's library uses it, so the clone of "${node.name}" cannot be created there`,
+        {
+          fix: `move or delete ${folder} (after checking it holds nothing you need), then run the command again`,
+        },
+      );
     }
     // A clone we started that vmrest does not list: Workstation may still be copying it (vmrest lists a
     // clone only when the copy is done). Deleting or cloning over it would leave two VMs on one .vmx;
     // cloneVm with `resume` waits for it and adopts it, or says which folder to check.
-    ctx.emit({ type: 'warning', node: node.name, message: `${folder} exists from a clone an earlier run started; waiting for vmrest to list it` });
+    ctx.emit({
+      type: 'warning',
+      node: node.name,
+      message: `${folder} exists from a clone an earlier run started; waiting for vmrest to list it`,
+    });
   }
   // A new VM: whatever was recorded about an earlier one of this node no longer applies.
   await ctx.store.updateNode(node.name, (n) => {
@@ -197,11 +242,17 @@ async function stepClone(ctx: ApplyContext, node: NodeSpec): Promise<AppliedVm> 
   // The new VM's SSH host keys are new too.
   await forgetHostKey(ctx.spec.stateDir, node.name);
   const info = await ctx.vmrest.cloneVm({ name: node.name, parentId: ctx.templateId }, { folder, resume });
-  const cloned = (await ctx.vmrest.listVms()).find((vm) => vm.id === info.id) ?? (await ctx.vmrest.findVm({ name: node.name }));
+  const cloned =
+    (await ctx.vmrest.listVms()).find((vm) => vm.id === info.id) ??
+    (await ctx.vmrest.findVm({ name: node.name }));
   if (!cloned) {
-    throw new KubestationError('VM_CLONE_MISSING', `vmrest reported the clone "${node.name}" (id ${info.id}) but does not list it`, {
-      fix: 'run the command again; if it repeats, restart vmrest',
-    });
+    throw new KubestationError(
+      'VM_CLONE_MISSING',
+      `vmrest reported the clone "${node.name}" (id ${info.id}) but does not list it`,
+      {
+        fix: 'run the command again; if it repeats, restart vmrest',
+      },
+    );
   }
   const vmx = await readVmxFile(cloned.path);
   markOwnership(vmx, ctx.spec.name, node.name);
@@ -224,7 +275,8 @@ const stepRunners: Record<Exclude<ApplyStep, 'clone'>, StepRunner> = {
     const memory = Math.ceil(node.memoryMiB / 4) * 4; // Workstation sizes memory in multiples of 4 MB
     const vmx = await readVmxFile(vm.vmxPath);
     assertOwnedNode(vmx, vm.vmxPath, ctx.spec.name, node.name);
-    if (vmx.get('numvcpus') === String(node.cpus) && vmx.get('memsize') === String(memory)) return 'already set';
+    if (vmx.get('numvcpus') === String(node.cpus) && vmx.get('memsize') === String(memory))
+      return 'already set';
     await ctx.vmrest.updateVm(vm.id, { processors: node.cpus, memory });
     return `${node.cpus} vCPU, ${memory} MiB`;
   },
@@ -235,9 +287,12 @@ const stepRunners: Record<Exclude<ApplyStep, 'clone'>, StepRunner> = {
     for (const nic of [node.nics.nat, node.nics.hostOnly]) {
       const p = `ethernet${nic.vmxIndex}.`;
       const present = (vmx.get(`${p}present`) ?? '').toUpperCase() === 'TRUE';
-      const onNetwork = (vmx.get(`${p}connectionType`) ?? '').toLowerCase() === 'custom' && (vmx.get(`${p}vnet`) ?? '').toLowerCase() === nic.vmnet.toLowerCase();
+      const onNetwork =
+        (vmx.get(`${p}connectionType`) ?? '').toLowerCase() === 'custom' &&
+        (vmx.get(`${p}vnet`) ?? '').toLowerCase() === nic.vmnet.toLowerCase();
       // vmrest wants "custom" + an explicit vmnet (nat/hostonly + vmnet is refused as redundant).
-      if (present && !onNetwork) await ctx.vmrest.updateNic(vm.id, nic.vmxIndex + 1, { type: 'custom', vmnet: nic.vmnet });
+      if (present && !onNetwork)
+        await ctx.vmrest.updateNic(vm.id, nic.vmxIndex + 1, { type: 'custom', vmnet: nic.vmnet });
       else if (!present) await ctx.vmrest.addNic(vm.id, { type: 'custom', vmnet: nic.vmnet });
     }
     await editOwnedVmx(ctx, node, vm, (file) => {
@@ -245,8 +300,10 @@ const stepRunners: Record<Exclude<ApplyStep, 'clone'>, StepRunner> = {
         const p = `ethernet${nic.vmxIndex}.`;
         setAll(file, nicVmxSettings(nic));
         // vmrest's addNic puts the adapter in the first free slot; make sure it sits on the spec's network.
-        if ((file.get(`${p}connectionType`) ?? '').toLowerCase() !== 'custom') file.set(`${p}connectionType`, 'custom');
-        if ((file.get(`${p}vnet`) ?? '').toLowerCase() !== nic.vmnet.toLowerCase()) file.set(`${p}vnet`, vnetName(nic.vmnet));
+        if ((file.get(`${p}connectionType`) ?? '').toLowerCase() !== 'custom')
+          file.set(`${p}connectionType`, 'custom');
+        if ((file.get(`${p}vnet`) ?? '').toLowerCase() !== nic.vmnet.toLowerCase())
+          file.set(`${p}vnet`, vnetName(nic.vmnet));
         file.delete(`${p}generatedAddress`);
         file.delete(`${p}generatedAddressOffset`);
       }
@@ -260,12 +317,21 @@ const stepRunners: Record<Exclude<ApplyStep, 'clone'>, StepRunner> = {
     const disk = systemDiskPath(vmx, vm.vmxPath);
     const capacity = disk && existsSync(disk) ? await vmdkCapacityBytes(disk) : undefined;
     if (!disk || capacity === undefined) {
-      ctx.emit({ type: 'warning', node: node.name, message: `could not read the system disk's size${disk ? ` (${disk})` : ''}; it keeps the template's size` });
+      ctx.emit({
+        type: 'warning',
+        node: node.name,
+        message: `could not read the system disk's size${disk ? ` (${disk})` : ''}; it keeps the template's size`,
+      });
       return 'size unknown, left as cloned';
     }
     if (capacity >= node.diskGiB * GiB) return `${Math.round(capacity / GiB)} GiB (template size is enough)`;
     const power = await ctx.vmrest.getPowerState(vm.id);
-    if (power !== 'poweredOff') throw new KubestationError('VM_NOT_POWERED_OFF', `VM "${node.name}" is ${power}; its disk can only be grown powered off`, { fix: `shut down "${node.name}" and run again` });
+    if (power !== 'poweredOff')
+      throw new KubestationError(
+        'VM_NOT_POWERED_OFF',
+        `VM "${node.name}" is ${power}; its disk can only be grown powered off`,
+        { fix: `shut down "${node.name}" and run again` },
+      );
     await ctx.growDisk(disk, node.diskGiB);
     return `grown from ${Math.round(capacity / GiB)} to ${node.diskGiB} GiB`;
   },
@@ -340,15 +406,23 @@ const stepRunners: Record<Exclude<ApplyStep, 'clone'>, StepRunner> = {
  * Records each finished step; throws BuildInterruptedError between steps
  * once `ctx.signal` is aborted.
  */
-export async function applyNode(ctx: ApplyContext, node: NodeSpec, steps: readonly ApplyStep[]): Promise<AppliedVm> {
+export async function applyNode(
+  ctx: ApplyContext,
+  node: NodeSpec,
+  steps: readonly ApplyStep[],
+): Promise<AppliedVm> {
   let vm: AppliedVm | undefined;
   const ordered = APPLY_STEPS.filter((s) => steps.includes(s));
   if (!ordered.includes('clone')) {
     const found = await locateVm(ctx, node);
     if (!found) {
-      throw new KubestationError('VM_MISSING', `the VM of node "${node.name}" is not in vmrest's VM list any more`, {
-        fix: 'run the command again: the node is cloned anew',
-      });
+      throw new KubestationError(
+        'VM_MISSING',
+        `the VM of node "${node.name}" is not in vmrest's VM list any more`,
+        {
+          fix: 'run the command again: the node is cloned anew',
+        },
+      );
     }
     vm = { id: found.id, vmxPath: found.path };
   }

@@ -15,7 +15,13 @@ import type { VmSummary } from '../vmrest/client.js';
 import { applyNode, BuildInterruptedError, findNodeVm, type AppliedVm, type ApplyContext } from './apply.js';
 import { finishBuild, writeSshConfig, type FinishResult } from './finish.js';
 import { ConsoleFollower, type FollowTiming } from './follow.js';
-import { clusterBootstrapped, compareWithBuilt, controlPlaneRemovedError, nodesToRemoveError, type MarkedVm } from './membership.js';
+import {
+  clusterBootstrapped,
+  compareWithBuilt,
+  controlPlaneRemovedError,
+  nodesToRemoveError,
+  type MarkedVm,
+} from './membership.js';
 import { inspectOwnership } from './ownership.js';
 import { nodePaths } from './paths.js';
 import { type BuildPlan, formatPlan, type ObservedNode, planBuild } from './plan.js';
@@ -70,13 +76,21 @@ export type BuildVmsResult =
  * A node that finished its first boot is left untouched whatever its power state, so vmrest is
  * not asked about it.
  */
-export async function observe(spec: ClusterSpec, store: BuildStateStore, vms: VmSummary[], vmrest: BuildVmrest): Promise<ObservedNode[]> {
+export async function observe(
+  spec: ClusterSpec,
+  store: BuildStateStore,
+  vms: VmSummary[],
+  vmrest: BuildVmrest,
+): Promise<ObservedNode[]> {
   return Promise.all(
     spec.nodes.map(async (node): Promise<ObservedNode> => {
       const state = store.node(node.name);
       const vm = findNodeVm(vms, node, state?.vmxPath);
       if (!vm) return { name: node.name, state };
-      const [ownership, power] = await Promise.all([inspectOwnership(vm.path, spec.name), state?.completedAt ? undefined : vmrest.getPowerState(vm.id)]);
+      const [ownership, power] = await Promise.all([
+        inspectOwnership(vm.path, spec.name),
+        state?.completedAt ? undefined : vmrest.getPowerState(vm.id),
+      ]);
       return { name: node.name, state, vm: { id: vm.id, vmxPath: vm.path, power, ownership } };
     }),
   );
@@ -88,13 +102,19 @@ async function markedVmsOfOtherNodes(spec: ClusterSpec, vms: VmSummary[]): Promi
   const found = await Promise.all(
     vms.map(async (vm): Promise<MarkedVm | undefined> => {
       const ownership = await inspectOwnership(vm.path, spec.name);
-      return ownership.kind === 'ours' && ownership.node !== '' && !names.has(ownership.node.toLowerCase()) ? { node: ownership.node, id: vm.id, vmxPath: vm.path } : undefined;
+      return ownership.kind === 'ours' && ownership.node !== '' && !names.has(ownership.node.toLowerCase())
+        ? { node: ownership.node, id: vm.id, vmxPath: vm.path }
+        : undefined;
     }),
   );
   return found.filter((v): v is MarkedVm => v !== undefined);
 }
 
-export async function buildVms(spec: ClusterSpec, deps: BuildVmsDeps, options: BuildVmsOptions = {}): Promise<BuildVmsResult> {
+export async function buildVms(
+  spec: ClusterSpec,
+  deps: BuildVmsDeps,
+  options: BuildVmsOptions = {},
+): Promise<BuildVmsResult> {
   const now = deps.now ?? (() => new Date());
   const store = await BuildStateStore.open(spec.stateDir, spec.name, now);
 
@@ -104,7 +124,12 @@ export async function buildVms(spec: ClusterSpec, deps: BuildVmsDeps, options: B
     installFolder: deps.installFolder,
     freeBytes: deps.freeBytes,
   });
-  deps.emit({ type: 'preflight', ok: preflight.problems.length === 0, problems: preflight.problems.map((p) => p.message), warnings: preflight.warnings });
+  deps.emit({
+    type: 'preflight',
+    ok: preflight.problems.length === 0,
+    problems: preflight.problems.map((p) => p.message),
+    warnings: preflight.warnings,
+  });
   for (const warning of preflight.warnings) deps.emit({ type: 'warning', message: warning });
   if (preflight.problems.length > 0) throw new PreflightError(preflight.problems);
   const template = preflight.template!;
@@ -112,11 +137,20 @@ export async function buildVms(spec: ClusterSpec, deps: BuildVmsDeps, options: B
   const observed = await observe(spec, store, preflight.vms!, deps.vmrest);
   const change = compareWithBuilt(spec, store.snapshot(), await markedVmsOfOtherNodes(spec, preflight.vms!));
   const running = clusterBootstrapped(spec, store.snapshot());
-  const plan = planBuild(spec, observed, { joinsRunningCluster: running, remove: change.remove, prune: options.prune ?? false });
+  const plan = planBuild(spec, observed, {
+    joinsRunningCluster: running,
+    remove: change.remove,
+    prune: options.prune ?? false,
+  });
   deps.emit({
     type: 'plan',
     nodes: plan.nodes.map((n) => ({ node: n.node, status: n.status, actions: n.actions })),
-    ...(plan.remove.length > 0 ? { remove: plan.remove.map((r) => ({ node: r.node, controlPlane: r.controlPlane })), prune: plan.prune } : {}),
+    ...(plan.remove.length > 0
+      ? {
+          remove: plan.remove.map((r) => ({ node: r.node, controlPlane: r.controlPlane })),
+          prune: plan.prune,
+        }
+      : {}),
   });
   const controlPlaneRemoved = plan.remove.find((r) => r.controlPlane);
   if (controlPlaneRemoved) throw controlPlaneRemovedError(spec, controlPlaneRemoved);
@@ -124,7 +158,8 @@ export async function buildVms(spec: ClusterSpec, deps: BuildVmsDeps, options: B
   if (plan.remove.length > 0 && !plan.prune) throw nodesToRemoveError(plan.remove);
 
   const note = (message: string): void => deps.emit({ type: 'note', message });
-  const warn = (message: string, node?: string): void => deps.emit({ type: 'warning', ...(node ? { node } : {}), message });
+  const warn = (message: string, node?: string): void =>
+    deps.emit({ type: 'warning', ...(node ? { node } : {}), message });
   // Removed workers go first: their capacity is free before new nodes boot, and a failure here
   // stops the run before anything is added. Ctrl-C during it (a drain aborted mid-wait) is an interruption.
   try {
@@ -149,8 +184,14 @@ export async function buildVms(spec: ClusterSpec, deps: BuildVmsDeps, options: B
     if (options.signal?.aborted) return { status: 'interrupted', plan };
     throw error;
   }
-  const joining = plan.nodes.filter((n) => n.actions.includes('seed') && spec.nodes.find((s) => s.name === n.node)?.role === 'worker');
-  if (running && joining.length > 0) await ensureJoinToken({ spec, kube: deps.kube, log: note, warn, now }, joining.map((n) => n.node));
+  const joining = plan.nodes.filter(
+    (n) => n.actions.includes('seed') && spec.nodes.find((s) => s.name === n.node)?.role === 'worker',
+  );
+  if (running && joining.length > 0)
+    await ensureJoinToken(
+      { spec, kube: deps.kube, log: note, warn, now },
+      joining.map((n) => n.node),
+    );
 
   // One controller for "stop starting things": Ctrl-C, or a failure anywhere.
   const stop = new AbortController();
@@ -162,11 +203,17 @@ export async function buildVms(spec: ClusterSpec, deps: BuildVmsDeps, options: B
   const emit: BuildEventSink = (event) => {
     deps.emit(event);
     if (event.type === 'stage' && event.event === 'done') {
-      pendingWrites.push(store.updateNode(event.node, (n) => void (n.completedAt ??= now().toISOString())).catch(() => undefined));
+      pendingWrites.push(
+        store
+          .updateNode(event.node, (n) => void (n.completedAt ??= now().toISOString()))
+          .catch(() => undefined),
+      );
     }
   };
   // Before any node is followed: a failure report points at it for a look inside.
-  const sshConfig = plan.nodes.some((n) => n.follow) ? await writeSshConfig(spec, deps.sshIdentityFile) : undefined;
+  const sshConfig = plan.nodes.some((n) => n.follow)
+    ? await writeSshConfig(spec, deps.sshIdentityFile)
+    : undefined;
   const follower = new ConsoleFollower(emit, options.timing, sshConfig);
   const applied = new Map<string, AppliedVm>();
   for (const o of observed) if (o.vm) applied.set(o.name, { id: o.vm.id, vmxPath: o.vm.vmxPath });
@@ -185,7 +232,11 @@ export async function buildVms(spec: ClusterSpec, deps: BuildVmsDeps, options: B
   };
   const follow = (node: NodeSpec): void => {
     const poweredOnAt = store.node(node.name)?.poweredOnAt;
-    follower.add({ node, serialLog: nodePaths(spec, node).serialLog, poweredOnAtMs: poweredOnAt ? Date.parse(poweredOnAt) : Date.now() });
+    follower.add({
+      node,
+      serialLog: nodePaths(spec, node).serialLog,
+      poweredOnAtMs: poweredOnAt ? Date.parse(poweredOnAt) : Date.now(),
+    });
   };
 
   const limit = limiter(Math.max(1, options.concurrency ?? spec.vmware.concurrency));
@@ -203,7 +254,12 @@ export async function buildVms(spec: ClusterSpec, deps: BuildVmsDeps, options: B
       const cloning = nodePlan.actions.filter((s) => s === 'clone');
       const rest = nodePlan.actions.filter((s) => s !== 'clone');
       if (cloning.length > 0) {
-        applied.set(node.name, await limit(() => (stop.signal.aborted ? Promise.reject(new BuildInterruptedError()) : applyNode(ctx, node, cloning))));
+        applied.set(
+          node.name,
+          await limit(() =>
+            stop.signal.aborted ? Promise.reject(new BuildInterruptedError()) : applyNode(ctx, node, cloning),
+          ),
+        );
       }
       if (rest.length > 0) applied.set(node.name, await applyNode(ctx, node, rest));
       if (nodePlan.follow) follow(node);
@@ -243,19 +299,40 @@ export async function buildVms(spec: ClusterSpec, deps: BuildVmsDeps, options: B
   if (deps.verify) {
     emit({ type: 'verify', phase: 'start' });
     try {
-      const verified = await deps.verify(spec, { signal: options.signal, log: (message) => emit({ type: 'verify', phase: 'progress', message }) });
+      const verified = await deps.verify(spec, {
+        signal: options.signal,
+        log: (message) => emit({ type: 'verify', phase: 'progress', message }),
+      });
       verifySummary = verified.summary;
-      emit({ type: 'verify', phase: 'done', summary: verifySummary, ...(verified.report ? { report: verified.report } : {}) });
+      emit({
+        type: 'verify',
+        phase: 'done',
+        summary: verifySummary,
+        ...(verified.report ? { report: verified.report } : {}),
+      });
     } catch (error) {
       if (error instanceof BuildInterruptedError) return { status: 'interrupted', plan };
       verifyError = error;
-      emit({ type: 'verify', phase: 'failed', message: error instanceof Error ? error.message : String(error), ...(error instanceof ClusterVerifyError ? { report: error.report } : {}) });
+      emit({
+        type: 'verify',
+        phase: 'failed',
+        message: error instanceof Error ? error.message : String(error),
+        ...(error instanceof ClusterVerifyError ? { report: error.report } : {}),
+      });
     }
   }
   // The kubeconfig and ssh_config are written and the seed ISOs (secrets) removed even when verify
   // fails: the user needs them to look into the cluster. Only a verified cluster is recorded as ready.
   const finish = await finishBuild(
-    { spec, vmrest: deps.vmrest, store, emit, sshIdentityFile: deps.sshIdentityFile, mergeKubeconfigInto: options.mergeKubeconfigInto, markReady: verifyError === undefined },
+    {
+      spec,
+      vmrest: deps.vmrest,
+      store,
+      emit,
+      sshIdentityFile: deps.sshIdentityFile,
+      mergeKubeconfigInto: options.mergeKubeconfigInto,
+      markReady: verifyError === undefined,
+    },
     applied,
   );
   emit({ type: 'finish', files: finish.files, notes: finish.notes });

@@ -6,7 +6,12 @@
  * open: plain stat + positioned reads, no change notifications.
  */
 import { open, stat } from 'node:fs/promises';
-import { classifyConsoleLine, parseProgressLine, PROGRESS_MARKER, type ProgressLine } from '../progress/protocol.js';
+import {
+  classifyConsoleLine,
+  parseProgressLine,
+  PROGRESS_MARKER,
+  type ProgressLine,
+} from '../progress/protocol.js';
 import { redactSecrets } from '../progress/redact.js';
 
 /** A growing file read from where the last read stopped. */
@@ -68,7 +73,10 @@ async function* linesBackwards(file: string, needle?: Buffer): AsyncGenerator<st
       // Lines are complete from the first newline on (from the very start at offset 0).
       const firstNewline = start === 0 ? -1 : joined.indexOf(0x0a);
       if (start > 0 && firstNewline < 0) {
-        carry = joined.length > MAX_LINE_BYTES ? Buffer.from(joined.subarray(joined.length - MAX_LINE_BYTES)) : joined;
+        carry =
+          joined.length > MAX_LINE_BYTES
+            ? Buffer.from(joined.subarray(joined.length - MAX_LINE_BYTES))
+            : joined;
         continue;
       }
       const region = joined.subarray(firstNewline + 1);
@@ -125,7 +133,10 @@ export async function tailLines(file: string, count = 15): Promise<string[]> {
  * The last progress line in a console file that `wanted` accepts (default:
  * any), however long the file is; undefined when there is none (or no file).
  */
-export async function lastProgressLine(file: string, wanted: (line: ProgressLine) => boolean = () => true): Promise<ProgressLine | undefined> {
+export async function lastProgressLine(
+  file: string,
+  wanted: (line: ProgressLine) => boolean = () => true,
+): Promise<ProgressLine | undefined> {
   for await (const line of linesBackwards(file, PROGRESS_NEEDLE)) {
     const parsed = parseProgressLine(line);
     if (parsed && wanted(parsed)) return parsed;

@@ -30,7 +30,8 @@ export async function vmdkCapacityBytes(vmdkPath: string): Promise<number | unde
     const buffer = Buffer.alloc(64 * 1024);
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
     const head = buffer.subarray(0, bytesRead);
-    if (head.length >= 20 && head.toString('latin1', 0, 4) === 'KDMV') return Number(head.readBigUInt64LE(12)) * 512;
+    if (head.length >= 20 && head.toString('latin1', 0, 4) === 'KDMV')
+      return Number(head.readBigUInt64LE(12)) * 512;
     const text = head.toString('latin1');
     if (!/^#\s*Disk DescriptorFile/m.test(text)) return undefined;
     let sectors = 0;

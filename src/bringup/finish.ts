@@ -61,7 +61,11 @@ function sshQuote(value: string): string {
   return /[\s"]/.test(value) ? `"${value.replace(/"/g, '')}"` : value;
 }
 
-export function renderSshConfig(spec: ClusterSpec, identityFile: string | undefined, knownHostsFile: string): string {
+export function renderSshConfig(
+  spec: ClusterSpec,
+  identityFile: string | undefined,
+  knownHostsFile: string,
+): string {
   const blocks = spec.nodes.map((node) =>
     [
       `Host ${node.name}`,
@@ -139,7 +143,9 @@ export async function finishBuild(ctx: FinishContext, vms: Map<string, AppliedVm
     if (!vm) continue;
     const result = await detachSeedIso(ctx, node, vm);
     if (!result.detached) {
-      notes.push(`${node.name}: seed ISO and user-data deleted on this PC; its .vmx still names the ISO until the VM is next off (kubestation detaches it then: stop, start, rebuild-node, build-vms)`);
+      notes.push(
+        `${node.name}: seed ISO and user-data deleted on this PC; its .vmx still names the ISO until the VM is next off (kubestation detaches it then: stop, start, rebuild-node, build-vms)`,
+      );
     }
   }
 
@@ -160,7 +166,13 @@ export async function finishBuild(ctx: FinishContext, vms: Map<string, AppliedVm
     apiServer: `https://${spec.kubernetes.apiEndpoint}`,
     kubeconfig: adminKubeconfig,
     sshConfig,
-    nodes: spec.nodes.map((n) => ({ name: n.name, role: n.role, hostOnly: n.nics.hostOnly.address, nat: n.nics.nat.address, vmx: vms.get(n.name)?.vmxPath })),
+    nodes: spec.nodes.map((n) => ({
+      name: n.name,
+      role: n.role,
+      hostOnly: n.nics.hostOnly.address,
+      nat: n.nics.nat.address,
+      vmx: vms.get(n.name)?.vmxPath,
+    })),
   });
   return { files, notes };
 }

@@ -58,14 +58,20 @@ export interface NodeReport {
 }
 
 function reportText(r: NodeReport): string {
-  const indent = (text: string) => text.split('\n').map((l) => `    ${l}`).join('\n');
+  const indent = (text: string) =>
+    text
+      .split('\n')
+      .map((l) => `    ${l}`)
+      .join('\n');
   if (r.state === 'failed') {
     const title = findStage(r.stage)?.title;
     const [first = '', ...rest] = r.message.split('\n');
     return `  ${r.node}: stage "${r.stage}"${title ? ` (${title})` : ''} failed${r.ranFor ? ` after ${r.ranFor}` : ''}: ${first}${rest.length ? `\n${indent(rest.join('\n'))}` : ''}`;
   }
   if (r.state === 'silent') {
-    const tail = r.consoleTail.length ? `\n    last lines of its console ${r.serialLog}:\n${indent(r.consoleTail.join('\n'))}` : `\n    its console ${r.serialLog} is empty`;
+    const tail = r.consoleTail.length
+      ? `\n    last lines of its console ${r.serialLog}:\n${indent(r.consoleTail.join('\n'))}`
+      : `\n    its console ${r.serialLog} is empty`;
     return `  ${r.node}: ${r.message}${tail}`;
   }
   return `  ${r.node}: ${r.message}`;
@@ -82,13 +88,21 @@ export class NodeFailedError extends KubestationError {
   readonly others: NodeReport[];
 
   constructor(reports: NodeReport[], sshConfig?: string) {
-    const failures = [...reports.filter((r) => r.state === 'failed'), ...reports.filter((r) => r.state === 'silent')];
+    const failures = [
+      ...reports.filter((r) => r.state === 'failed'),
+      ...reports.filter((r) => r.state === 'silent'),
+    ];
     const others = reports.filter((r) => r.state !== 'failed' && r.state !== 'silent');
     const first = failures[0]!;
-    const names = failures.map((f) => `${f.node} (${f.stage}${f.state === 'silent' ? ', silent' : ''})`).join(', ');
-    const head = failures.length === 1
-      ? first.state === 'failed' ? `node "${first.node}" failed at stage "${first.stage}"` : `node "${first.node}" went silent at ${first.stage === 'boot' ? 'boot' : `stage "${first.stage}"`}`
-      : `${failures.length} nodes failed: ${names}`;
+    const names = failures
+      .map((f) => `${f.node} (${f.stage}${f.state === 'silent' ? ', silent' : ''})`)
+      .join(', ');
+    const head =
+      failures.length === 1
+        ? first.state === 'failed'
+          ? `node "${first.node}" failed at stage "${first.stage}"`
+          : `node "${first.node}" went silent at ${first.stage === 'boot' ? 'boot' : `stage "${first.stage}"`}`
+        : `${failures.length} nodes failed: ${names}`;
     const lines = [head, ...failures.map(reportText)];
     if (others.length) lines.push('the other nodes:', ...others.map(reportText));
     // A node that printed a progress line has its user and key (cloud-init makes them before the stages run).
@@ -101,13 +115,19 @@ export class NodeFailedError extends KubestationError {
     } else {
       lines.push('the VMs are left running so you can look inside them in Workstation');
     }
-    const rebuild = failures.map((f) => `\`npx kubestation rebuild-node ${f.node}${f.role === 'control-plane' ? ' --force' : ''}\``).join(', ');
+    const rebuild = failures
+      .map((f) => `\`npx kubestation rebuild-node ${f.node}${f.role === 'control-plane' ? ' --force' : ''}\``)
+      .join(', ');
     const silentHint = failures.some((f) => f.state === 'silent')
       ? 'for a silent node open it in Workstation to see its screen (a boot error, a dialog) and read its console file; '
       : '';
-    super(failures.some((f) => f.state === 'failed') ? 'NODE_STAGE_FAILED' : 'NODE_STAGE_TIMEOUT', lines.join('\n'), {
-      fix: `${silentHint}fix the cause shown for each node (network, package mirror, cluster.yaml), then rebuild it: ${rebuild}; or start over with \`npx kubestation destroy\` and \`npx kubestation build-vms\``,
-    });
+    super(
+      failures.some((f) => f.state === 'failed') ? 'NODE_STAGE_FAILED' : 'NODE_STAGE_TIMEOUT',
+      lines.join('\n'),
+      {
+        fix: `${silentHint}fix the cause shown for each node (network, package mirror, cluster.yaml), then rebuild it: ${rebuild}; or start over with \`npx kubestation destroy\` and \`npx kubestation build-vms\``,
+      },
+    );
     this.node = first.node;
     this.stage = first.stage;
     this.serialLog = first.serialLog;
@@ -136,13 +156,20 @@ interface Followed {
 export class ConsoleFollower {
   readonly #nodes = new Map<string, Followed>();
   readonly #emit: BuildEventSink;
-  readonly #timing: Required<Pick<FollowTiming, 'deadlineScale' | 'pollMs' | 'quietAfterMs'>> & { now: () => number };
+  readonly #timing: Required<Pick<FollowTiming, 'deadlineScale' | 'pollMs' | 'quietAfterMs'>> & {
+    now: () => number;
+  };
   readonly #sshConfig: string | undefined;
 
   /** `sshConfig`: the ssh_config the failure report points at for a look inside. */
   constructor(emit: BuildEventSink, timing: FollowTiming = {}, sshConfig?: string) {
     this.#emit = emit;
-    this.#timing = { deadlineScale: timing.deadlineScale ?? 1, pollMs: timing.pollMs ?? 500, quietAfterMs: timing.quietAfterMs ?? DEFAULT_QUIET_AFTER_MS, now: timing.now ?? Date.now };
+    this.#timing = {
+      deadlineScale: timing.deadlineScale ?? 1,
+      pollMs: timing.pollMs ?? 500,
+      quietAfterMs: timing.quietAfterMs ?? DEFAULT_QUIET_AFTER_MS,
+      now: timing.now ?? Date.now,
+    };
     this.#sshConfig = sshConfig;
   }
 
@@ -152,7 +179,12 @@ export class ConsoleFollower {
       followed,
       tail: new FileTail(followed.serialLog),
       acc: new ProgressLineAccumulator(),
-      progress: new NodeProgress(followed.node.name, followed.node.role, followed.poweredOnAtMs, this.#timing.deadlineScale),
+      progress: new NodeProgress(
+        followed.node.name,
+        followed.node.role,
+        followed.poweredOnAtMs,
+        this.#timing.deadlineScale,
+      ),
       clockWarned: false,
       quietReported: false,
     });
@@ -170,7 +202,12 @@ export class ConsoleFollower {
       const { text, restarted } = await entry.tail.read();
       if (restarted) {
         entry.acc = new ProgressLineAccumulator();
-        entry.progress = new NodeProgress(entry.followed.node.name, entry.followed.node.role, entry.followed.poweredOnAtMs, this.#timing.deadlineScale);
+        entry.progress = new NodeProgress(
+          entry.followed.node.name,
+          entry.followed.node.role,
+          entry.followed.poweredOnAtMs,
+          this.#timing.deadlineScale,
+        );
       }
       const readAt = this.#timing.now();
       for (const line of entry.acc.push(text)) this.#apply(entry, line, readAt);
@@ -185,7 +222,10 @@ export class ConsoleFollower {
       this.#checkQuiet(entry, now);
     }
     if ([...this.#nodes.values()].some((e) => e.progress.status === 'failed')) {
-      throw new NodeFailedError(await Promise.all([...this.#nodes.values()].map((e) => this.#report(e, now))), this.#sshConfig);
+      throw new NodeFailedError(
+        await Promise.all([...this.#nodes.values()].map((e) => this.#report(e, now))),
+        this.#sshConfig,
+      );
     }
   }
 
@@ -213,7 +253,8 @@ export class ConsoleFollower {
       message: line.message,
       atMs: at,
       // ok: the stage's duration; start: 0; the others: time since the current stage (or the last ok).
-      elapsedMs: line.event === 'ok' ? (progress.finished.at(-1)?.durationMs ?? 0) : at - progress.current.sinceMs,
+      elapsedMs:
+        line.event === 'ok' ? (progress.finished.at(-1)?.durationMs ?? 0) : at - progress.current.sinceMs,
       totalMs: at - followed.poweredOnAtMs,
     });
   }
@@ -240,14 +281,43 @@ export class ConsoleFollower {
     if (progress.failure) {
       const failure = progress.failure;
       if (failure.silent) {
-        return { ...base, state: 'silent', stage: failure.stage, message: failure.message, consoleTail: await tailLines(followed.serialLog) };
+        return {
+          ...base,
+          state: 'silent',
+          stage: failure.stage,
+          message: failure.message,
+          consoleTail: await tailLines(followed.serialLog),
+        };
       }
-      const ranFor = progress.current.stage === failure.stage && progress.current.started ? formatDuration(failure.atMs - progress.current.sinceMs) : undefined;
-      return { ...base, state: 'failed', stage: failure.stage, message: failure.message, consoleTail: [], ranFor };
+      const ranFor =
+        progress.current.stage === failure.stage && progress.current.started
+          ? formatDuration(failure.atMs - progress.current.sinceMs)
+          : undefined;
+      return {
+        ...base,
+        state: 'failed',
+        stage: failure.stage,
+        message: failure.message,
+        consoleTail: [],
+        ranFor,
+      };
     }
-    if (progress.status === 'done') return { ...base, state: 'done', stage: FINAL_STAGE, message: `finished (${progress.doneMessage ?? 'done'})`, consoleTail: [] };
+    if (progress.status === 'done')
+      return {
+        ...base,
+        state: 'done',
+        stage: FINAL_STAGE,
+        message: `finished (${progress.doneMessage ?? 'done'})`,
+        consoleTail: [],
+      };
     if (progress.status === 'booting') {
-      return { ...base, state: 'booting', stage: 'boot', message: `no progress line yet, ${formatDuration(now - followed.poweredOnAtMs)} after power-on`, consoleTail: [] };
+      return {
+        ...base,
+        state: 'booting',
+        stage: 'boot',
+        message: `no progress line yet, ${formatDuration(now - followed.poweredOnAtMs)} after power-on`,
+        consoleTail: [],
+      };
     }
     const { stage, sinceMs, started } = progress.current;
     const info = progress.activity ? `; last: ${progress.activity.message}` : '';

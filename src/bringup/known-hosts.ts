@@ -15,7 +15,8 @@ export function knownHostsPath(stateDir: string): string {
 
 /** `text` without the entries whose host list names `alias` (plain or as [alias]:port). */
 export function withoutHost(text: string, alias: string): string {
-  const names = (line: string): string[] => (line.trim().split(/\s+/)[0] ?? '').split(',').map((h) => h.replace(/^\[(.*)\]:\d+$/, '$1'));
+  const names = (line: string): string[] =>
+    (line.trim().split(/\s+/)[0] ?? '').split(',').map((h) => h.replace(/^\[(.*)\]:\d+$/, '$1'));
   return text
     .split(/(?<=\n)/)
     .filter((line) => line.trimStart().startsWith('#') || !names(line).includes(alias))

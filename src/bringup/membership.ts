@@ -42,7 +42,11 @@ const key = (name: string): string => name.toLowerCase();
  * whose marker names this cluster, from vmrest's list (omit when vmrest is
  * not asked).
  */
-export function compareWithBuilt(spec: ClusterSpec, state: BuildState, markedVms: MarkedVm[] = []): MembershipChange {
+export function compareWithBuilt(
+  spec: ClusterSpec,
+  state: BuildState,
+  markedVms: MarkedVm[] = [],
+): MembershipChange {
   const inSpec = new Set(spec.nodes.map((n) => key(n.name)));
   const built = new Set([...Object.keys(state.nodes), ...markedVms.map((v) => v.node)].map(key));
   const add = spec.nodes.filter((n) => !built.has(key(n.name))).map((n) => n.name);
@@ -59,7 +63,9 @@ export function compareWithBuilt(spec: ClusterSpec, state: BuildState, markedVms
   }
   // The role is recorded since this feature; an older record without one was the control plane
   // exactly when cluster.yaml's control plane was never built (a cluster has one).
-  const controlPlaneBuilt = state.nodes[spec.controlPlane.name] !== undefined || markedVms.some((v) => key(v.node) === key(spec.controlPlane.name));
+  const controlPlaneBuilt =
+    state.nodes[spec.controlPlane.name] !== undefined ||
+    markedVms.some((v) => key(v.node) === key(spec.controlPlane.name));
   for (const entry of removed.values()) {
     const role = state.nodes[entry.node]?.role;
     entry.controlPlane = role === 'control-plane' || (role === undefined && !controlPlaneBuilt);

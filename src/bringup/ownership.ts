@@ -68,7 +68,11 @@ export function describeOwnership(o: Ownership): string {
 export function assertOwnedNode(vmx: VmxFile, vmxPath: string, cluster: string, node: string): void {
   const o = ownershipOf(vmx, cluster);
   if (o.kind === 'ours' && o.node === node) return;
-  throw new KubestationError('VM_NOT_OWNED', `refusing to change the VM at ${vmxPath}: it belongs to ${describeOwnership(o)}, not to node "${node}" of cluster "${cluster}"`, {
-    fix: `kubestation only changes VMs it created. Rename or move that VM in Workstation, or rename node "${node}" in cluster.yaml`,
-  });
+  throw new KubestationError(
+    'VM_NOT_OWNED',
+    `refusing to change the VM at ${vmxPath}: it belongs to ${describeOwnership(o)}, not to node "${node}" of cluster "${cluster}"`,
+    {
+      fix: `kubestation only changes VMs it created. Rename or move that VM in Workstation, or rename node "${node}" in cluster.yaml`,
+    },
+  );
 }

@@ -17,7 +17,15 @@ export interface NodePaths {
 }
 
 /** `pathApi` is path.win32 when the host is Windows and this runs elsewhere (tests of the rendered .vmx). */
-export function nodePaths(spec: Pick<ClusterSpec, 'stateDir'>, node: Pick<NodeSpec, 'name'>, pathApi: path.PlatformPath = path): NodePaths {
+export function nodePaths(
+  spec: Pick<ClusterSpec, 'stateDir'>,
+  node: Pick<NodeSpec, 'name'>,
+  pathApi: path.PlatformPath = path,
+): NodePaths {
   const dir = pathApi.join(spec.stateDir, node.name);
-  return { dir, serialLog: pathApi.join(dir, 'serial.log'), previousSerialLog: pathApi.join(dir, 'serial.previous.log') };
+  return {
+    dir,
+    serialLog: pathApi.join(dir, 'serial.log'),
+    previousSerialLog: pathApi.join(dir, 'serial.previous.log'),
+  };
 }

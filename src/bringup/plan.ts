@@ -72,13 +72,31 @@ export function planNode(spec: ClusterSpec, observed: ObservedNode, context: Pla
   const { vm, state } = observed;
   if (!vm) {
     const what = context.joinsRunningCluster ? 'add to the running cluster' : 'create';
-    return { node: node.name, status: 'create', actions: [...APPLY_STEPS], follow: true, summary: `${what}: ${APPLY_STEPS.map((s) => stepText[s]).join(', ')}` };
+    return {
+      node: node.name,
+      status: 'create',
+      actions: [...APPLY_STEPS],
+      follow: true,
+      summary: `${what}: ${APPLY_STEPS.map((s) => stepText[s]).join(', ')}`,
+    };
   }
   if (state?.completedAt) {
-    return { node: node.name, status: 'complete', actions: [], follow: false, summary: `complete since ${state.completedAt}; left untouched` };
+    return {
+      node: node.name,
+      status: 'complete',
+      actions: [],
+      follow: false,
+      summary: `complete since ${state.completedAt}; left untouched`,
+    };
   }
   if (vm.power === 'poweredOn') {
-    return { node: node.name, status: 'follow', actions: [], follow: true, summary: 'powered on: follow its first boot' };
+    return {
+      node: node.name,
+      status: 'follow',
+      actions: [],
+      follow: true,
+      summary: 'powered on: follow its first boot',
+    };
   }
   // Powered off (or suspended): the steps after the last one recorded. With no step
   // recorded (clone interrupted before its marker was written, or the state file lost)
@@ -89,13 +107,21 @@ export function planNode(spec: ClusterSpec, observed: ObservedNode, context: Pla
   // It was powered on before and is off now (host reboot, user shut it down): power it on again.
   if (actions.length === 0) actions = ['power-on'];
   if (vm.power === 'suspended') actions = ['power-on'];
-  return { node: node.name, status: 'resume', actions, follow: true, summary: `resume: ${actions.map((s) => stepText[s]).join(', ')}` };
+  return {
+    node: node.name,
+    status: 'resume',
+    actions,
+    follow: true,
+    summary: `resume: ${actions.map((s) => stepText[s]).join(', ')}`,
+  };
 }
 
 export function planBuild(spec: ClusterSpec, observed: ObservedNode[], context: PlanContext = {}): BuildPlan {
   return {
     cluster: spec.name,
-    nodes: spec.nodes.map((n) => planNode(spec, observed.find((o) => o.name === n.name) ?? { name: n.name }, context)),
+    nodes: spec.nodes.map((n) =>
+      planNode(spec, observed.find((o) => o.name === n.name) ?? { name: n.name }, context),
+    ),
     remove: context.remove ?? [],
     prune: context.prune ?? false,
   };
@@ -103,6 +129,17 @@ export function planBuild(spec: ClusterSpec, observed: ObservedNode[], context: 
 
 export function formatPlan(plan: BuildPlan): string {
   const width = Math.max(...plan.nodes.map((n) => n.node.length), ...plan.remove.map((r) => r.node.length));
-  const removals = plan.remove.length > 0 ? ['', 'not in cluster.yaml any more:', ...formatMembershipChange({ add: [], remove: plan.remove }, { prune: plan.prune })] : [];
-  return [`plan for cluster ${plan.cluster}:`, ...plan.nodes.map((n) => `  ${n.node.padEnd(width)}  ${n.summary}`), ...removals].join('\n');
+  const removals =
+    plan.remove.length > 0
+      ? [
+          '',
+          'not in cluster.yaml any more:',
+          ...formatMembershipChange({ add: [], remove: plan.remove }, { prune: plan.prune }),
+        ]
+      : [];
+  return [
+    `plan for cluster ${plan.cluster}:`,
+    ...plan.nodes.map((n) => `  ${n.node.padEnd(width)}  ${n.summary}`),
+    ...removals,
+  ].join('\n');
 }

@@ -43,11 +43,19 @@ export interface VerifyContext {
  * Checks the built cluster through its API server (see verify-step.ts); throws
  * a KubestationError naming what is wrong (ClusterVerifyError with the report).
  */
-export type ClusterVerifier = (spec: ClusterSpec, context?: VerifyContext) => Promise<{ summary: string; report?: VerifyReport }>;
+export type ClusterVerifier = (
+  spec: ClusterSpec,
+  context?: VerifyContext,
+) => Promise<{ summary: string; report?: VerifyReport }>;
 
 export type BuildEvent =
   | { type: 'preflight'; ok: boolean; problems: string[]; warnings: string[] }
-  | { type: 'plan'; nodes: Array<{ node: string; status: string; actions: ApplyStep[] }>; remove?: Array<{ node: string; controlPlane: boolean }>; prune?: boolean }
+  | {
+      type: 'plan';
+      nodes: Array<{ node: string; status: string; actions: ApplyStep[] }>;
+      remove?: Array<{ node: string; controlPlane: boolean }>;
+      prune?: boolean;
+    }
   /** What the run does besides the node steps (join token, removing nodes). */
   | { type: 'note'; node?: string; message: string }
   | { type: 'step'; node: string; step: ApplyStep; phase: 'start' | 'done' | 'skipped'; detail?: string }
@@ -56,14 +64,36 @@ export type BuildEvent =
    * guest clock is off); elapsedMs: for ok the stage's duration, else the time since the stage started;
    * totalMs: since power-on.
    */
-  | { type: 'stage'; node: string; stage: string; event: ProgressEvent; message: string; atMs: number; elapsedMs: number; totalMs: number }
+  | {
+      type: 'stage';
+      node: string;
+      stage: string;
+      event: ProgressEvent;
+      message: string;
+      atMs: number;
+      elapsedMs: number;
+      totalMs: number;
+    }
   /** A running node printed nothing since `sinceMs` (reported once per silence, long before its deadline). */
   | { type: 'quiet'; node: string; stage: string; sinceMs: number; serialLog: string }
   | { type: 'warning'; node?: string; message: string }
   /** progress: a line from verify; done/failed carry the report when the verifier made one. */
-  | { type: 'verify'; phase: 'start' | 'progress' | 'done' | 'failed'; summary?: string; message?: string; report?: VerifyReport }
+  | {
+      type: 'verify';
+      phase: 'start' | 'progress' | 'done' | 'failed';
+      summary?: string;
+      message?: string;
+      report?: VerifyReport;
+    }
   | { type: 'finish'; files: string[]; notes: string[] }
   /** failed: node and stage of the first failure, `failures` every failed node (guest failures first). */
-  | { type: 'result'; status: 'ready' | 'failed' | 'interrupted' | 'dry-run'; message?: string; node?: string; stage?: string; failures?: Array<{ node: string; stage: string; kind: 'failed' | 'silent' }> };
+  | {
+      type: 'result';
+      status: 'ready' | 'failed' | 'interrupted' | 'dry-run';
+      message?: string;
+      node?: string;
+      stage?: string;
+      failures?: Array<{ node: string; stage: string; kind: 'failed' | 'silent' }>;
+    };
 
 export type BuildEventSink = (event: BuildEvent) => void;

@@ -63,7 +63,10 @@ export class PreflightError extends KubestationError {
  * so no line starts with a quoted path (PowerShell would read that as a
  * string, not a command) and the drive changes in cmd too.
  */
-export function vnetlibFix(net: NatNetworkSpec | HostOnlyNetworkSpec, installFolder: string | undefined): string {
+export function vnetlibFix(
+  net: NatNetworkSpec | HostOnlyNetworkSpec,
+  installFolder: string | undefined,
+): string {
   const folder = installFolder ?? 'C:\\Program Files (x86)\\VMware\\VMware Workstation';
   const vnetlib = (args: string): string => `.\\vnetlib64.exe -- ${args}`;
   const type = net.kind === 'nat' ? 'NAT' : 'Host-only';
@@ -94,7 +97,14 @@ export function checkVmnets(spec: ClusterSpec, vmnets: Vmnet[], installFolder?: 
     const found = vmnets.find((v) => v.name.toLowerCase() === net.vmnet.toLowerCase());
     const field = net.kind === 'nat' ? 'networks.nat' : 'networks.hostOnly';
     if (!found) {
-      problems.push({ code: 'VMNET_MISSING', message: `${net.vmnet} (${field} in cluster.yaml) does not exist on this host`, fix: vnetlibFix(net, installFolder).replace('select', `add ${net.vmnet} with "Add Network...", select`) });
+      problems.push({
+        code: 'VMNET_MISSING',
+        message: `${net.vmnet} (${field} in cluster.yaml) does not exist on this host`,
+        fix: vnetlibFix(net, installFolder).replace(
+          'select',
+          `add ${net.vmnet} with "Add Network...", select`,
+        ),
+      });
       continue;
     }
     const typeOk = found.type.toLowerCase().replace(/[^a-z]/g, '') === wantedType;
@@ -135,7 +145,11 @@ async function templateDiskBytes(templateVmx: string): Promise<number | undefine
   }
 }
 
-export async function runPreflight(spec: ClusterSpec, state: BuildState, deps: PreflightDeps): Promise<PreflightResult> {
+export async function runPreflight(
+  spec: ClusterSpec,
+  state: BuildState,
+  deps: PreflightDeps,
+): Promise<PreflightResult> {
   const problems: PreflightProblem[] = [];
   const warnings: string[] = [];
   let vms: VmSummary[] | undefined;
@@ -147,7 +161,11 @@ export async function runPreflight(spec: ClusterSpec, state: BuildState, deps: P
     vms = await deps.vmrest.listVms();
   } catch (error) {
     if (!(error instanceof VmrestError)) throw error;
-    problems.push({ code: error.code, message: error.message, fix: error.fix ?? 'start vmrest and run again' });
+    problems.push({
+      code: error.code,
+      message: error.message,
+      fix: error.fix ?? 'start vmrest and run again',
+    });
   }
 
   if (vms) {
@@ -167,13 +185,21 @@ export async function runPreflight(spec: ClusterSpec, state: BuildState, deps: P
       template = vms.find((vm) => vm.id === ready.id) ?? { id: ready.id, path: ready.vmxPath };
     } catch (error) {
       if (!(error instanceof KubestationError)) throw error;
-      problems.push({ code: error.code, message: error.message, fix: error.fix ?? 'run `npm run build-template`, then run the command again' });
+      problems.push({
+        code: error.code,
+        message: error.message,
+        fix: error.fix ?? 'run `npm run build-template`, then run the command again',
+      });
     }
 
     // 4. No foreign VM using a node's name or folder.
     for (const node of spec.nodes) {
       const recorded = state.nodes[node.name];
-      const clashes = vms.filter((vm) => vmNameFromVmxPath(vm.path).toLowerCase() === node.name.toLowerCase() || (recorded?.vmxPath && sameHostPath(vm.path, recorded.vmxPath)));
+      const clashes = vms.filter(
+        (vm) =>
+          vmNameFromVmxPath(vm.path).toLowerCase() === node.name.toLowerCase() ||
+          (recorded?.vmxPath && sameHostPath(vm.path, recorded.vmxPath)),
+      );
       for (const vm of clashes) {
         const ownership = await inspectOwnership(vm.path, spec.name);
         if (ownership.kind === 'ours' && ownership.node === node.name) continue;
@@ -197,7 +223,9 @@ export async function runPreflight(spec: ClusterSpec, state: BuildState, deps: P
     }
 
     // 5. Disk space where the clones land.
-    const toClone = spec.nodes.filter((n) => !vms!.some((vm) => vmNameFromVmxPath(vm.path).toLowerCase() === n.name.toLowerCase()));
+    const toClone = spec.nodes.filter(
+      (n) => !vms!.some((vm) => vmNameFromVmxPath(vm.path).toLowerCase() === n.name.toLowerCase()),
+    );
     if (deps.clonesFolder && template && toClone.length > 0) {
       const free = await (deps.freeBytes ?? defaultFreeBytes)(deps.clonesFolder);
       const perClone = await templateDiskBytes(template.path);
@@ -207,13 +235,17 @@ export async function runPreflight(spec: ClusterSpec, state: BuildState, deps: P
         problems.push({
           code: 'DISK_SPACE',
           message: `${toClone.length} clone${toClone.length === 1 ? '' : 's'} of the template need ${(copyBytes / GiB).toFixed(1)} GiB in ${deps.clonesFolder}, but only ${(free / GiB).toFixed(1)} GiB are free`,
-          fix: 'free space on that drive, or point Workstation\'s default VM folder (Edit > Preferences > Workspace) at a drive with more room and restart vmrest',
+          fix: "free space on that drive, or point Workstation's default VM folder (Edit > Preferences > Workspace) at a drive with more room and restart vmrest",
         });
       } else if (growBytes > free) {
-        warnings.push(`the node disks may grow to ${(growBytes / GiB).toFixed(0)} GiB in total (nodes[].diskGiB) but ${deps.clonesFolder} has ${(free / GiB).toFixed(1)} GiB free; a full disk would pause the VMs`);
+        warnings.push(
+          `the node disks may grow to ${(growBytes / GiB).toFixed(0)} GiB in total (nodes[].diskGiB) but ${deps.clonesFolder} has ${(free / GiB).toFixed(1)} GiB free; a full disk would pause the VMs`,
+        );
       }
     } else if (!deps.clonesFolder) {
-      warnings.push("Workstation's default VM folder is unknown (no APPDATA/USERPROFILE in the environment), so free space for the clones was not checked");
+      warnings.push(
+        "Workstation's default VM folder is unknown (no APPDATA/USERPROFILE in the environment), so free space for the clones was not checked",
+      );
     }
   }
 
@@ -224,7 +256,11 @@ export async function runPreflight(spec: ClusterSpec, state: BuildState, deps: P
     await writeFile(probe, 'ok');
     await rm(probe, { force: true });
   } catch (error) {
-    problems.push({ code: 'STATE_DIR_NOT_WRITABLE', message: `the state folder ${spec.stateDir} (stateDir) is not writable: ${(error as Error).message}`, fix: 'set stateDir in cluster.yaml to a folder your user can write, or fix its permissions' });
+    problems.push({
+      code: 'STATE_DIR_NOT_WRITABLE',
+      message: `the state folder ${spec.stateDir} (stateDir) is not writable: ${(error as Error).message}`,
+      fix: 'set stateDir in cluster.yaml to a folder your user can write, or fix its permissions',
+    });
   }
 
   return { problems, warnings, vms, template, readyTemplate };

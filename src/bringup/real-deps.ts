@@ -7,7 +7,12 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { prepareSeedInputs, writeNodeSeed, type SeedInputsReport } from '../cloudinit/write-seed.js';
 import type { ClusterSpec } from '../config/model.js';
-import { findWorkstationInstallFolder, growDiskArgs, runVdiskmanager, vdiskmanagerFileName } from '../template/vdiskmanager.js';
+import {
+  findWorkstationInstallFolder,
+  growDiskArgs,
+  runVdiskmanager,
+  vdiskmanagerFileName,
+} from '../template/vdiskmanager.js';
 import type { DiskGrower, SeedIsoWriter } from './ports.js';
 
 /**
@@ -24,9 +29,18 @@ export function cloudInitSeedWriter(): SeedIsoWriter {
 }
 
 /** Grows disks with Workstation's vmware-vdiskmanager (-x), found in vmware.installFolder or the usual install folder. */
-export function vdiskmanagerGrower(spec: ClusterSpec, env: NodeJS.ProcessEnv, platform: NodeJS.Platform = process.platform): DiskGrower {
+export function vdiskmanagerGrower(
+  spec: ClusterSpec,
+  env: NodeJS.ProcessEnv,
+  platform: NodeJS.Platform = process.platform,
+): DiskGrower {
   return async (vmdk, sizeGiB) => {
-    const folder = findWorkstationInstallFolder({ configured: spec.vmware.installFolder, platform, env, exists: existsSync });
+    const folder = findWorkstationInstallFolder({
+      configured: spec.vmware.installFolder,
+      platform,
+      env,
+      exists: existsSync,
+    });
     const exe = (platform === 'win32' ? path.win32 : path.posix).join(folder, vdiskmanagerFileName(platform));
     await runVdiskmanager(exe, growDiskArgs(vmdk, sizeGiB), `grow ${path.basename(vmdk)} to ${sizeGiB} GiB`);
   };

@@ -39,17 +39,31 @@ export const SEED_SECRET_FILES = ['user-data', SEED_ISO_NAME] as const;
  * every node of the spec is Ready). A rebuilt node's fresh VM does not count
  * as bootstrapped by an older control-plane line.
  */
-export function firstBootFinished(state: Pick<BuildState, 'nodes'>, spec: ClusterSpec, node: string): boolean {
+export function firstBootFinished(
+  state: Pick<BuildState, 'nodes'>,
+  spec: ClusterSpec,
+  node: string,
+): boolean {
   const record = state.nodes[node];
   if (record?.completedAt) return true;
   const controlPlaneDone = state.nodes[spec.controlPlane.name]?.completedAt;
-  return controlPlaneDone !== undefined && record?.poweredOnAt !== undefined && Date.parse(controlPlaneDone) >= Date.parse(record.poweredOnAt);
+  return (
+    controlPlaneDone !== undefined &&
+    record?.poweredOnAt !== undefined &&
+    Date.parse(controlPlaneDone) >= Date.parse(record.poweredOnAt)
+  );
 }
 
 /** Deletes the node's secret-bearing seed copies from the state folder; returns the files it deleted. */
-export async function removeSeedSecrets(spec: ClusterSpec, node: NodeSpec, isoPath?: string): Promise<string[]> {
+export async function removeSeedSecrets(
+  spec: ClusterSpec,
+  node: NodeSpec,
+  isoPath?: string,
+): Promise<string[]> {
   const dir = nodeSeedDir(spec, node);
-  const files = [...new Set([...SEED_SECRET_FILES.map((f) => path.join(dir, f)), ...(isoPath ? [isoPath] : [])])];
+  const files = [
+    ...new Set([...SEED_SECRET_FILES.map((f) => path.join(dir, f)), ...(isoPath ? [isoPath] : [])]),
+  ];
   const removed: string[] = [];
   for (const file of files) {
     if (!existsSync(file)) continue;
@@ -74,10 +88,15 @@ export interface SeedRetirementContext {
  * seed. Safe to call at any time, for any node: the stop and start commands
  * call it for every VM they find (or leave) powered off.
  */
-export async function detachSeedIso(ctx: SeedRetirementContext, node: NodeSpec, vm: AppliedVm): Promise<{ fileRemoved: boolean; detached: boolean }> {
+export async function detachSeedIso(
+  ctx: SeedRetirementContext,
+  node: NodeSpec,
+  vm: AppliedVm,
+): Promise<{ fileRemoved: boolean; detached: boolean }> {
   const recorded = ctx.store.node(node.name)?.seed;
   if (!recorded) return { fileRemoved: true, detached: true };
-  if (!firstBootFinished(ctx.store.snapshot(), ctx.spec, node.name)) return { fileRemoved: recorded.fileRemoved, detached: recorded.detached };
+  if (!firstBootFinished(ctx.store.snapshot(), ctx.spec, node.name))
+    return { fileRemoved: recorded.fileRemoved, detached: recorded.detached };
   let { fileRemoved, detached } = recorded;
   let detachRequested = recorded.detachRequested ?? false;
   try {
@@ -86,7 +105,11 @@ export async function detachSeedIso(ctx: SeedRetirementContext, node: NodeSpec, 
   } catch (error) {
     // On Windows, Workstation may still hold a connected ISO open (EBUSY/EPERM).
     fileRemoved = !existsSync(recorded.isoPath);
-    ctx.emit({ type: 'warning', node: node.name, message: `could not delete the seed copies of ${node.name} yet (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); they are retried on the next run` });
+    ctx.emit({
+      type: 'warning',
+      node: node.name,
+      message: `could not delete the seed copies of ${node.name} yet (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); they are retried on the next run`,
+    });
   }
   if (!detached) {
     const power = await ctx.vmrest.getPowerState(vm.id);
@@ -126,18 +149,27 @@ export type SeedState =
 async function vmxConnectsSeed(vmxPath: string): Promise<boolean> {
   try {
     const vmx = await readVmxFile(vmxPath);
-    return (vmx.get(`${SEED_CDROM}.fileName`) ?? '') !== '' && (vmx.get(`${SEED_CDROM}.startConnected`) ?? 'TRUE').toUpperCase() !== 'FALSE';
+    return (
+      (vmx.get(`${SEED_CDROM}.fileName`) ?? '') !== '' &&
+      (vmx.get(`${SEED_CDROM}.startConnected`) ?? 'TRUE').toUpperCase() !== 'FALSE'
+    );
   } catch {
     return false;
   }
 }
 
-export async function observeSeed(spec: ClusterSpec, node: NodeSpec, state: Pick<BuildState, 'nodes'> | undefined, vmxPath: string | undefined): Promise<SeedState> {
+export async function observeSeed(
+  spec: ClusterSpec,
+  node: NodeSpec,
+  state: Pick<BuildState, 'nodes'> | undefined,
+  vmxPath: string | undefined,
+): Promise<SeedState> {
   const record: NodeBuildState | undefined = state?.nodes[node.name];
   const dir = nodeSeedDir(spec, node);
   const isoPath = record?.seed?.isoPath ?? path.join(dir, SEED_ISO_NAME);
   const onHost = [...new Set([isoPath, path.join(dir, 'user-data')])].filter((f) => existsSync(f));
-  if (!state || !firstBootFinished(state, spec, node.name)) return record?.seed ? { kind: 'in-use', isoPath } : { kind: 'none' };
+  if (!state || !firstBootFinished(state, spec, node.name))
+    return record?.seed ? { kind: 'in-use', isoPath } : { kind: 'none' };
   if (onHost.length) return { kind: 'secrets-on-host', files: onHost };
   if (vmxPath && (await vmxConnectsSeed(vmxPath))) return { kind: 'referenced', vmxPath };
   return { kind: 'detached' };

@@ -18,7 +18,17 @@ import { KubestationError } from '../errors.js';
 export const BUILD_STATE_VERSION = 1;
 
 /** The apply steps of one node, in order (see apply.ts). */
-export const APPLY_STEPS = ['clone', 'hardware', 'nics', 'disk', 'seed', 'console', 'reservation', 'register', 'power-on'] as const;
+export const APPLY_STEPS = [
+  'clone',
+  'hardware',
+  'nics',
+  'disk',
+  'seed',
+  'console',
+  'reservation',
+  'register',
+  'power-on',
+] as const;
 export type ApplyStep = (typeof APPLY_STEPS)[number];
 
 export interface NodeBuildState {
@@ -56,7 +66,9 @@ export interface BuildState {
   /** The last `kubestation start` that ended with verify passing. */
   startedAt?: string | undefined;
   /** A snapshot save or restore that has not finished: the same command run again finishes it (src/day2/snapshot.ts). */
-  pendingSnapshot?: { operation: 'save' | 'restore'; name: string; live: boolean; startedAt: string; restartLab: boolean } | undefined;
+  pendingSnapshot?:
+    | { operation: 'save' | 'restore'; name: string; live: boolean; startedAt: string; restartLab: boolean }
+    | undefined;
   updatedAt: string;
 }
 
@@ -90,7 +102,9 @@ export async function readBuildState(stateDir: string, cluster: string): Promise
     text = await readFile(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyState(cluster);
-    throw new KubestationError('STATE_UNREADABLE', `cannot read ${file}: ${(error as Error).message}`, { fix: `check that your user can read ${file}` });
+    throw new KubestationError('STATE_UNREADABLE', `cannot read ${file}: ${(error as Error).message}`, {
+      fix: `check that your user can read ${file}`,
+    });
   }
   let parsed: Partial<BuildState>;
   try {
@@ -100,15 +114,27 @@ export async function readBuildState(stateDir: string, cluster: string): Promise
       fix: `delete ${file} and run again: kubestation finds its VMs by their ownership marker and rebuilds the record`,
     });
   }
-  if (parsed.formatVersion !== BUILD_STATE_VERSION || typeof parsed.nodes !== 'object' || parsed.nodes === null) {
-    throw new KubestationError('STATE_CORRUPT', `${file} has an unknown format (formatVersion ${String(parsed.formatVersion)})`, {
-      fix: `delete ${file} and run again: kubestation finds its VMs by their ownership marker and rebuilds the record`,
-    });
+  if (
+    parsed.formatVersion !== BUILD_STATE_VERSION ||
+    typeof parsed.nodes !== 'object' ||
+    parsed.nodes === null
+  ) {
+    throw new KubestationError(
+      'STATE_CORRUPT',
+      `${file} has an unknown format (formatVersion ${String(parsed.formatVersion)})`,
+      {
+        fix: `delete ${file} and run again: kubestation finds its VMs by their ownership marker and rebuilds the record`,
+      },
+    );
   }
   if (parsed.cluster !== cluster) {
-    throw new KubestationError('STATE_OTHER_CLUSTER', `${file} belongs to cluster "${String(parsed.cluster)}", not "${cluster}"`, {
-      fix: 'give each cluster its own stateDir in cluster.yaml, or delete the old state folder if that cluster is gone',
-    });
+    throw new KubestationError(
+      'STATE_OTHER_CLUSTER',
+      `${file} belongs to cluster "${String(parsed.cluster)}", not "${cluster}"`,
+      {
+        fix: 'give each cluster its own stateDir in cluster.yaml, or delete the old state folder if that cluster is gone',
+      },
+    );
   }
   return parsed as BuildState;
 }
@@ -139,7 +165,11 @@ export class BuildStateStore {
     this.#now = now;
   }
 
-  static async open(stateDir: string, cluster: string, now: () => Date = () => new Date()): Promise<BuildStateStore> {
+  static async open(
+    stateDir: string,
+    cluster: string,
+    now: () => Date = () => new Date(),
+  ): Promise<BuildStateStore> {
     return new BuildStateStore(buildStatePath(stateDir), await readBuildState(stateDir, cluster), now);
   }
 
@@ -154,7 +184,11 @@ export class BuildStateStore {
   }
 
   /** Applies `change` to the node's record (created with `vmName` when new) and writes the file. */
-  async updateNode(name: string, change: (node: NodeBuildState) => void, vmName: string = name): Promise<NodeBuildState> {
+  async updateNode(
+    name: string,
+    change: (node: NodeBuildState) => void,
+    vmName: string = name,
+  ): Promise<NodeBuildState> {
     const node = (this.#state.nodes[name] ??= { vmName, stepsDoneAt: {} });
     change(node);
     await this.#save();

@@ -55,7 +55,10 @@ export function scaledVerifyTimeouts(deadlineScale: number): NonNullable<VerifyO
 export function apiVerifier(options: ApiVerifierOptions = {}): ClusterVerifier {
   return async (spec: ClusterSpec, context = {}) => {
     const kubeconfig = options.kubeconfig ?? clusterSecretPaths(spec.stateDir).adminKubeconfig;
-    const client = await KubeClient.fromKubeconfig(kubeconfig, options.server ? { server: options.server } : {});
+    const client = await KubeClient.fromKubeconfig(
+      kubeconfig,
+      options.server ? { server: options.server } : {},
+    );
     let report: VerifyReport;
     try {
       report = await verifyCluster(spec, client, {
@@ -70,6 +73,9 @@ export function apiVerifier(options: ApiVerifierOptions = {}): ClusterVerifier {
     if (report.interrupted) throw new BuildInterruptedError();
     if (!report.ok) throw new ClusterVerifyError(report);
     const warned = report.results.filter((r) => r.verdict === 'warn').length;
-    return { summary: `verify passed: ${report.results.length} checks${warned ? `, ${warned} warnings` : ''}`, report };
+    return {
+      summary: `verify passed: ${report.results.length} checks${warned ? `, ${warned} warnings` : ''}`,
+      report,
+    };
   };
 }

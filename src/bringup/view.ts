@@ -40,14 +40,33 @@ export interface BuildView {
   close(): void;
 }
 
-export function createBuildView(spec: ClusterSpec, mode: ViewMode, out: NodeJS.WritableStream, now: () => number = Date.now): BuildView {
+export function createBuildView(
+  spec: ClusterSpec,
+  mode: ViewMode,
+  out: NodeJS.WritableStream,
+  now: () => number = Date.now,
+): BuildView {
   if (mode === 'json') {
     return {
-      emit: (event) => void out.write(`${JSON.stringify({ time: new Date(now()).toISOString(), ...event })}\n`),
+      emit: (event) =>
+        void out.write(`${JSON.stringify({ time: new Date(now()).toISOString(), ...event })}\n`),
       close: () => undefined,
     };
   }
-  const rows = new Map<string, Row>(spec.nodes.map((n) => [n.name, { node: n.name, role: n.role, phase: 'pending', detail: '', since: now(), bootAt: undefined, state: 'waiting' }]));
+  const rows = new Map<string, Row>(
+    spec.nodes.map((n) => [
+      n.name,
+      {
+        node: n.name,
+        role: n.role,
+        phase: 'pending',
+        detail: '',
+        since: now(),
+        bootAt: undefined,
+        state: 'waiting',
+      },
+    ]),
+  );
   const notes: string[] = [];
   let drawnLines = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -66,7 +85,11 @@ export function createBuildView(spec: ClusterSpec, mode: ViewMode, out: NodeJS.W
     ]);
     const header = ['node', 'role', 'step / stage', 'boot', 'in step', ''];
     const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-    const fmt = (c: string[]): string => c.map((x, i) => x.padEnd(widths[i]!)).join('  ').trimEnd();
+    const fmt = (c: string[]): string =>
+      c
+        .map((x, i) => x.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd();
     return [fmt(header), ...cells.map(fmt)];
   };
 
@@ -97,48 +120,66 @@ export function createBuildView(spec: ClusterSpec, mode: ViewMode, out: NodeJS.W
         break;
       case 'plan':
         for (const n of event.nodes) {
-          update(n.node, { phase: n.status === 'complete' ? 'complete' : 'queued', state: n.status === 'complete' ? 'ok' : 'waiting', detail: n.actions.length ? `${n.actions.length} step(s) to run` : n.status });
-          if (mode === 'plain') line(`${n.node}: ${n.status}${n.actions.length ? ` (${n.actions.join(', ')})` : ''}`);
+          update(n.node, {
+            phase: n.status === 'complete' ? 'complete' : 'queued',
+            state: n.status === 'complete' ? 'ok' : 'waiting',
+            detail: n.actions.length ? `${n.actions.length} step(s) to run` : n.status,
+          });
+          if (mode === 'plain')
+            line(`${n.node}: ${n.status}${n.actions.length ? ` (${n.actions.join(', ')})` : ''}`);
         }
         for (const r of event.remove ?? []) {
-          note(`${r.node}: not in cluster.yaml any more: ${r.controlPlane ? 'the control plane cannot be removed' : event.prune ? 'to remove (--prune)' : 'to remove with --prune'}`);
+          note(
+            `${r.node}: not in cluster.yaml any more: ${r.controlPlane ? 'the control plane cannot be removed' : event.prune ? 'to remove (--prune)' : 'to remove with --prune'}`,
+          );
         }
         break;
       case 'note':
         note(`${event.node ? `${event.node}: ` : ''}${event.message}`);
         break;
       case 'step':
-        if (event.phase === 'start') update(event.node, { phase: event.step, since: t, state: 'working', detail: '' });
+        if (event.phase === 'start')
+          update(event.node, { phase: event.step, since: t, state: 'working', detail: '' });
         else update(event.node, { detail: event.detail ?? '' });
-        if (event.step === 'power-on' && event.phase === 'done') update(event.node, { bootAt: t, phase: 'booting', since: t });
-        if (mode === 'plain' && event.phase === 'done') line(`${event.node}: ${event.step} done${event.detail ? ` (${event.detail})` : ''}`);
+        if (event.step === 'power-on' && event.phase === 'done')
+          update(event.node, { bootAt: t, phase: 'booting', since: t });
+        if (mode === 'plain' && event.phase === 'done')
+          line(`${event.node}: ${event.step} done${event.detail ? ` (${event.detail})` : ''}`);
         break;
       case 'stage': {
         // Times come from the line (the guest's clock): a re-run reading an old console shows real durations.
         const title = findStage(event.stage)?.title ?? event.stage;
         const firstLine = event.message.split('\n')[0] ?? '';
         update(event.node, { quietSince: undefined });
-        if (event.event === 'start') update(event.node, { phase: event.stage, since: event.atMs, state: 'working', detail: title });
+        if (event.event === 'start')
+          update(event.node, { phase: event.stage, since: event.atMs, state: 'working', detail: title });
         else if (event.event === 'ok') update(event.node, { detail: `${event.stage} ok` });
-        else if (event.event === 'fail') update(event.node, { phase: event.stage, state: 'failed', detail: firstLine });
-        else if (event.event === 'done') update(event.node, { phase: 'complete', state: 'ok', detail: event.message });
+        else if (event.event === 'fail')
+          update(event.node, { phase: event.stage, state: 'failed', detail: firstLine });
+        else if (event.event === 'done')
+          update(event.node, { phase: 'complete', state: 'ok', detail: event.message });
         // Any other kind (info): what the running stage is doing now.
         else update(event.node, { detail: firstLine });
         const row = rows.get(event.node);
         if (row && row.bootAt === undefined) row.bootAt = event.atMs - event.totalMs;
         if (mode === 'plain') {
           const what =
-            event.event === 'start' ? ` start — ${title}`
-            : event.event === 'ok' || event.event === 'fail' ? ` ${event.event} after ${seconds(event.elapsedMs)}`
-            : event.event === 'done' ? ` done (${event.message})`
-            : `: ${firstLine} (${seconds(event.elapsedMs)} in)`;
+            event.event === 'start'
+              ? ` start — ${title}`
+              : event.event === 'ok' || event.event === 'fail'
+                ? ` ${event.event} after ${seconds(event.elapsedMs)}`
+                : event.event === 'done'
+                  ? ` done (${event.message})`
+                  : `: ${firstLine} (${seconds(event.elapsedMs)} in)`;
           line(`${event.node}: ${event.stage}${what}`);
         }
         break;
       }
       case 'quiet':
         update(event.node, { quietSince: event.sinceMs });
-        note(`no news from ${event.node} for ${formatDuration(t - event.sinceMs)} (${event.stage === 'boot' ? 'no progress line since power-on' : `stage ${event.stage}`}); its console log is ${event.serialLog}`);
+        note(
+          `no news from ${event.node} for ${formatDuration(t - event.sinceMs)} (${event.stage === 'boot' ? 'no progress line since power-on' : `stage ${event.stage}`}); its console log is ${event.serialLog}`,
+        );
         break;
       case 'warning':
         note(`warning: ${event.node ? `${event.node}: ` : ''}${event.message}`);
@@ -147,7 +188,10 @@ export function createBuildView(spec: ClusterSpec, mode: ViewMode, out: NodeJS.W
         if (event.phase === 'start') note('verify: checking the cluster through its API server');
         else if (event.phase === 'progress') note(`verify: ${event.message ?? ''}`);
         else if (event.report) note(renderReport(event.report).trimEnd());
-        else note(`verify: ${event.phase === 'done' ? (event.summary ?? 'passed') : `FAILED: ${event.message ?? ''}`}`);
+        else
+          note(
+            `verify: ${event.phase === 'done' ? (event.summary ?? 'passed') : `FAILED: ${event.message ?? ''}`}`,
+          );
         break;
       case 'finish':
         for (const f of event.files) note(`wrote ${f}`);

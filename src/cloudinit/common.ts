@@ -66,7 +66,10 @@ export function nodeCloudConfig(spec: ClusterSpec, node: NodeSpec, inputs: SeedI
     file(GUEST.containerdV2, renderContainerdConfig(2)),
     file(GUEST.containerdV3, renderContainerdConfig(3)),
     ...role.files,
-    ...scriptFiles(inputs.scripts, role.stages.map((s) => s.name)),
+    ...scriptFiles(
+      inputs.scripts,
+      role.stages.map((s) => s.name),
+    ),
   ];
   return {
     ...osCloudConfig(spec, node),

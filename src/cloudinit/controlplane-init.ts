@@ -7,7 +7,12 @@ import type { SeedInputs } from './inputs.js';
 import { CNI_FILES, cniFiles } from './parts/cni.js';
 import { file, secretFile } from './parts/files.js';
 import { controlPlaneFirewallRules } from './parts/firewall.js';
-import { clusterConfiguration, initConfiguration, kubeletConfiguration, renderKubeadmDocuments } from './parts/kubeadm.js';
+import {
+  clusterConfiguration,
+  initConfiguration,
+  kubeletConfiguration,
+  renderKubeadmDocuments,
+} from './parts/kubeadm.js';
 
 const withNewline = (pem: string) => (pem.endsWith('\n') ? pem : `${pem}\n`);
 
@@ -20,7 +25,11 @@ export function controlPlaneInitParts(spec: ClusterSpec, node: NodeSpec, inputs:
       secretFile(`${GUEST.kubernetesPki}/ca.key`, withNewline(inputs.secrets.caKeyPem)),
       secretFile(
         GUEST.kubeadmInit,
-        renderKubeadmDocuments([initConfiguration(spec, node, inputs.secrets.bootstrapToken), clusterConfiguration(spec, node), kubeletConfiguration()]),
+        renderKubeadmDocuments([
+          initConfiguration(spec, node, inputs.secrets.bootstrapToken),
+          clusterConfiguration(spec, node),
+          kubeletConfiguration(),
+        ]),
       ),
       ...cniFiles(spec),
     ],

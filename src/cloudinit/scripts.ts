@@ -8,7 +8,8 @@ import type { BootScripts } from './parts/files.js';
 const SCRIPT_FOLDERS = ['.', 'lib', 'stages'];
 
 /** Code-unit order: the same on every host whatever its locale (localeCompare would also load ICU's collator, ~50 ms). */
-const byName = (a: { name: string }, b: { name: string }): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+const byName = (a: { name: string }, b: { name: string }): number =>
+  a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 
 export async function loadBootScripts(root: string = asset('cloud-init')): Promise<BootScripts> {
   const scripts: Record<string, string> = {};
@@ -17,7 +18,10 @@ export async function loadBootScripts(root: string = asset('cloud-init')): Promi
     for (const entry of entries.filter((e) => e.isFile() && e.name.endsWith('.sh')).sort(byName)) {
       const relative = folder === '.' ? entry.name : `${folder}/${entry.name}`;
       // Normalise line endings: a Windows checkout with autocrlf must not put CRs into bash scripts.
-      scripts[relative] = (await readFile(path.join(root, folder, entry.name), 'utf8')).replace(/\r\n/g, '\n');
+      scripts[relative] = (await readFile(path.join(root, folder, entry.name), 'utf8')).replace(
+        /\r\n/g,
+        '\n',
+      );
     }
   }
   return scripts;

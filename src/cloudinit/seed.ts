@@ -19,7 +19,10 @@ export interface NodeSeedDocuments {
 }
 
 export function userDataDocument(spec: ClusterSpec, node: NodeSpec, inputs: SeedInputs) {
-  const role = node.role === 'control-plane' ? controlPlaneInitParts(spec, node, inputs) : workerJoinParts(spec, node, inputs);
+  const role =
+    node.role === 'control-plane'
+      ? controlPlaneInitParts(spec, node, inputs)
+      : workerJoinParts(spec, node, inputs);
   return nodeCloudConfig(spec, node, inputs, role);
 }
 

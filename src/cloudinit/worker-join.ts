@@ -11,7 +11,9 @@ import { joinConfiguration, renderKubeadmDocuments } from './parts/kubeadm.js';
 export function workerJoinParts(spec: ClusterSpec, node: NodeSpec, inputs: SeedInputs): RoleParts {
   return {
     stages: stagesFor('worker'),
-    files: [secretFile(GUEST.kubeadmJoin, renderKubeadmDocuments([joinConfiguration(spec, node, inputs.secrets)]))],
+    files: [
+      secretFile(GUEST.kubeadmJoin, renderKubeadmDocuments([joinConfiguration(spec, node, inputs.secrets)])),
+    ],
     firewallRules: workerFirewallRules(spec),
     env: { KUBEADM_CONFIG: GUEST.kubeadmJoin },
   };

@@ -48,7 +48,11 @@ export interface SeedInputsReport {
 
 /** Secrets, SSH keys and scripts for every node of the spec; creates the secrets and key on the first run. */
 export async function prepareSeedInputs(spec: ClusterSpec): Promise<SeedInputsReport> {
-  const secrets = await loadOrCreateClusterSecrets({ stateDir: spec.stateDir, clusterName: spec.name, apiEndpoint: spec.kubernetes.apiEndpoint });
+  const secrets = await loadOrCreateClusterSecrets({
+    stateDir: spec.stateDir,
+    clusterName: spec.name,
+    apiEndpoint: spec.kubernetes.apiEndpoint,
+  });
   const created = [...secrets.created];
   let sshAuthorizedKeys = spec.os.user.sshAuthorizedKeys;
   let sshPrivateKeyPath: string | undefined;
@@ -89,7 +93,8 @@ async function writeIfChanged(file: string, bytes: Buffer): Promise<WrittenFile>
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  if (previous !== undefined && sha256(previous) === digest) return { name, path: file, size: bytes.length, sha256: digest, changed: false };
+  if (previous !== undefined && sha256(previous) === digest)
+    return { name, path: file, size: bytes.length, sha256: digest, changed: false };
   try {
     // Owner-only: user-data carries the CA key and the join token.
     await writeSecretFileAtomic(file, bytes);
@@ -107,17 +112,31 @@ async function writeIfChanged(file: string, bytes: Buffer): Promise<WrittenFile>
  * Renders and writes one node's seed. Everything is rendered (and the ISO
  * built) in memory first, so a rendering error leaves the old files intact.
  */
-export async function writeNodeSeed(spec: ClusterSpec, node: NodeSpec, inputs: SeedInputs): Promise<NodeSeedResult> {
+export async function writeNodeSeed(
+  spec: ClusterSpec,
+  node: NodeSpec,
+  inputs: SeedInputs,
+): Promise<NodeSeedResult> {
   const documents = renderNodeSeed(spec, node, inputs);
   const contents: Record<(typeof SEED_FILE_NAMES)[number], string> = {
     'user-data': documents.userData,
     'meta-data': documents.metaData,
     'network-config': documents.networkConfig,
   };
-  const iso = buildIso(SEED_FILE_NAMES.map((name) => ({ name, content: contents[name] })), { volumeId: 'cidata' });
+  const iso = buildIso(
+    SEED_FILE_NAMES.map((name) => ({ name, content: contents[name] })),
+    { volumeId: 'cidata' },
+  );
   const dir = nodeSeedDir(spec, node);
   await ensureSecretDir(dir);
   const files: WrittenFile[] = [];
-  for (const name of SEED_FILE_NAMES) files.push(await writeIfChanged(path.join(dir, name), Buffer.from(contents[name], 'utf8')));
-  return { node: node.name, dir, instanceId: documents.instanceId, files, iso: await writeIfChanged(path.join(dir, SEED_ISO_NAME), iso) };
+  for (const name of SEED_FILE_NAMES)
+    files.push(await writeIfChanged(path.join(dir, name), Buffer.from(contents[name], 'utf8')));
+  return {
+    node: node.name,
+    dir,
+    instanceId: documents.instanceId,
+    files,
+    iso: await writeIfChanged(path.join(dir, SEED_ISO_NAME), iso),
+  };
 }

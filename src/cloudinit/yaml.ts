@@ -7,5 +7,11 @@ import yaml from 'js-yaml';
  * scripts stay byte-exact), keys in the order the renderer built them.
  */
 export function dumpYaml(document: unknown, options: { quoteAllStrings?: boolean } = {}): string {
-  return yaml.dump(document, { noRefs: true, lineWidth: -1, quotingType: '"', sortKeys: false, forceQuotes: options.quoteAllStrings ?? false });
+  return yaml.dump(document, {
+    noRefs: true,
+    lineWidth: -1,
+    quotingType: '"',
+    sortKeys: false,
+    forceQuotes: options.quoteAllStrings ?? false,
+  });
 }

@@ -23,16 +23,25 @@ export interface CommandArgs<O extends CommandOptions, P extends boolean> {
   allowPositionals?: P;
 }
 
-type Parsed<O extends CommandOptions, P extends boolean> = ReturnType<typeof parseArgs<{ args: string[]; options: O & typeof helpOption; allowPositionals: P; strict: true }>>;
+type Parsed<O extends CommandOptions, P extends boolean> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: O & typeof helpOption; allowPositionals: P; strict: true }>
+>;
 
 /** parseArgs' error codes for what the user typed wrong. */
-const userErrors = new Set(['ERR_PARSE_ARGS_UNKNOWN_OPTION', 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL', 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE']);
+const userErrors = new Set([
+  'ERR_PARSE_ARGS_UNKNOWN_OPTION',
+  'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL',
+  'ERR_PARSE_ARGS_INVALID_OPTION_VALUE',
+]);
 
 /**
  * The command's parsed arguments, or undefined after printing its help.
  * Throws before anything else happens when npm kept some of the options.
  */
-export function parseCommandArgs<O extends CommandOptions, P extends boolean = false>(ctx: Pick<CommandContext, 'argv' | 'env' | 'stdout'>, spec: CommandArgs<O, P>): Parsed<O, P> | undefined {
+export function parseCommandArgs<O extends CommandOptions, P extends boolean = false>(
+  ctx: Pick<CommandContext, 'argv' | 'env' | 'stdout'>,
+  spec: CommandArgs<O, P>,
+): Parsed<O, P> | undefined {
   const options = { ...spec.options, ...helpOption };
   if (ctx.argv.includes('--help') || ctx.argv.includes('-h')) {
     ctx.stdout.write(spec.help);
@@ -40,13 +49,22 @@ export function parseCommandArgs<O extends CommandOptions, P extends boolean = f
   }
   refuseLostNpmOptions(spec.command, ctx.argv, spec.options, ctx.env, spec.allowPositionals ?? false);
   try {
-    return parseArgs({ args: ctx.argv, options, allowPositionals: (spec.allowPositionals ?? false) as P, strict: true }) as Parsed<O, P>;
+    return parseArgs({
+      args: ctx.argv,
+      options,
+      allowPositionals: (spec.allowPositionals ?? false) as P,
+      strict: true,
+    }) as Parsed<O, P>;
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (!code || !userErrors.has(code)) throw error;
-    throw new KubestationError('BAD_ARGUMENTS', describeParseError(code, error as Error, Object.keys(options)), {
-      fix: `'kubestation ${spec.command} --help' lists its options`,
-    });
+    throw new KubestationError(
+      'BAD_ARGUMENTS',
+      describeParseError(code, error as Error, Object.keys(options)),
+      {
+        fix: `'kubestation ${spec.command} --help' lists its options`,
+      },
+    );
   }
 }
 
@@ -56,6 +74,7 @@ function describeParseError(code: string, error: Error, known: string[]): string
     const name = quoted.replace(/^-+/, '').replace(/=.*$/, '');
     return `unknown option ${quoted}${didYouMean(name, known, '--')}`;
   }
-  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' && quoted) return `unexpected argument '${quoted}' (this command takes options only)`;
+  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' && quoted)
+    return `unexpected argument '${quoted}' (this command takes options only)`;
   return error.message.replace(/\.$/, '');
 }

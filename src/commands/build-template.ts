@@ -40,22 +40,37 @@ export interface TemplateCommandOptions {
  * already done, and prints what it did: the template's summary, or one line
  * when there was nothing to do. `up` runs this too, with its own client.
  */
-export async function buildTemplateSteps(ctx: Pick<CommandContext, 'stdout' | 'env'>, spec: ClusterSpec, vmrest: TemplateVmrest, options: TemplateCommandOptions): Promise<void> {
+export async function buildTemplateSteps(
+  ctx: Pick<CommandContext, 'stdout' | 'env'>,
+  spec: ClusterSpec,
+  vmrest: TemplateVmrest,
+  options: TemplateCommandOptions,
+): Promise<void> {
   const log = (line: string): void => {
     ctx.stdout.write(`${line}\n`);
   };
   const name = spec.vmware.template.name;
-  const built = await buildTemplate(spec, { vmrest, log, progress: createProgressSink(ctx.stdout), env: ctx.env }, { force: options.force });
-  const golden = options.golden ? await bakeGolden(spec, { vmrest, log }, { force: options.force }) : undefined;
+  const built = await buildTemplate(
+    spec,
+    { vmrest, log, progress: createProgressSink(ctx.stdout), env: ctx.env },
+    { force: options.force },
+  );
+  const golden = options.golden
+    ? await bakeGolden(spec, { vmrest, log }, { force: options.force })
+    : undefined;
   if (built.ran.length === 0 && (golden === undefined || golden.skipped)) {
     log(`template ${name} is up to date (nothing to do)`);
     return;
   }
   const image = built.state.image!;
   log(`template ${name} is ready: ${built.state.vm!.vmxPath}`);
-  log(`  image ${image.fileName}${image.serial ? ` ${image.serial}` : ''}, sha256 ${image.sha256}; disk ${built.state.disk!.sizeGiB} GiB`);
+  log(
+    `  image ${image.fileName}${image.serial ? ` ${image.serial}` : ''}, sha256 ${image.sha256}; disk ${built.state.disk!.sizeGiB} GiB`,
+  );
   if (golden) {
-    log(`  golden: Kubernetes ${golden.marker.kubernetes.version}, containerd ${golden.marker.containerd.version}, ${golden.marker.images.length} images${golden.skipped ? ' (already baked)' : ''}`);
+    log(
+      `  golden: Kubernetes ${golden.marker.kubernetes.version}, containerd ${golden.marker.containerd.version}, ${golden.marker.images.length} images${golden.skipped ? ' (already baked)' : ''}`,
+    );
   }
   log(`  recorded in ${templateStatePath(spec)}`);
 }
@@ -74,7 +89,12 @@ export async function run(ctx: CommandContext): Promise<number> {
   const { values } = args;
   const spec = await loadClusterSpec(clusterFilePath(ctx.cwd, values.cluster, ctx.env));
   // Local checks before vmrest's credentials are asked for: no password typed for a run that cannot work.
-  findWorkstationInstallFolder({ configured: spec.vmware.installFolder, platform: process.platform, env: ctx.env, exists: existsSync });
+  findWorkstationInstallFolder({
+    configured: spec.vmware.installFolder,
+    platform: process.platform,
+    env: ctx.env,
+    exists: existsSync,
+  });
   const vmrest = await createVmrestClient({
     env: ctx.env,
     vmrestUrl: spec.vmware.vmrestUrl,

@@ -90,13 +90,27 @@ export function simulateTimingFromEnv(env: NodeJS.ProcessEnv): SimulateTiming {
   } catch {
     throw new KubestationError('BAD_OPTION', `${SIMULATE_TIMING_ENV} is not JSON`, { fix });
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new KubestationError('BAD_OPTION', `${SIMULATE_TIMING_ENV} must be a JSON object`, { fix });
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new KubestationError('BAD_OPTION', `${SIMULATE_TIMING_ENV} must be a JSON object`, { fix });
   const isMs = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
   const keys = ['cloneMs', 'powerOnMs', 'bootDelayMs', 'firstReportMs', 'stageMs', 'pollMs'];
   for (const [key, value] of Object.entries(parsed)) {
-    if (!keys.includes(key)) throw new KubestationError('BAD_OPTION', `${SIMULATE_TIMING_ENV}: unknown key "${key}" (known: ${keys.join(', ')})`, { fix });
-    const ok = key === 'stageMs' && typeof value === 'object' && value !== null && !Array.isArray(value) ? Object.values(value).every(isMs) : isMs(value);
-    if (!ok) throw new KubestationError('BAD_OPTION', `${SIMULATE_TIMING_ENV}: ${key} must be milliseconds (a number >= 0)${key === 'stageMs' ? ' or an object of them per stage' : ''}`, { fix });
+    if (!keys.includes(key))
+      throw new KubestationError(
+        'BAD_OPTION',
+        `${SIMULATE_TIMING_ENV}: unknown key "${key}" (known: ${keys.join(', ')})`,
+        { fix },
+      );
+    const ok =
+      key === 'stageMs' && typeof value === 'object' && value !== null && !Array.isArray(value)
+        ? Object.values(value).every(isMs)
+        : isMs(value);
+    if (!ok)
+      throw new KubestationError(
+        'BAD_OPTION',
+        `${SIMULATE_TIMING_ENV}: ${key} must be milliseconds (a number >= 0)${key === 'stageMs' ? ' or an object of them per stage' : ''}`,
+        { fix },
+      );
   }
   return parsed as SimulateTiming;
 }
@@ -118,16 +132,28 @@ function exitCodeFor(result: BuildVmsResult): number {
   return result.status === 'interrupted' ? 130 : 0;
 }
 
-export async function runBuildVms(ctx: CommandContext, overrides: BuildVmsCommandOverrides = {}): Promise<number> {
+export async function runBuildVms(
+  ctx: CommandContext,
+  overrides: BuildVmsCommandOverrides = {},
+): Promise<number> {
   const args = parseCommandArgs(ctx, { command: 'build-vms', help: usage, options: buildVmsOptions });
   if (!args) return 0;
   const { values } = args;
   const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
   if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)) {
-    throw new KubestationError('BAD_OPTION', `--concurrency must be a whole number from 1 to 64, got "${values.concurrency}"`, { fix: 'e.g. --concurrency 3' });
+    throw new KubestationError(
+      'BAD_OPTION',
+      `--concurrency must be a whole number from 1 to 64, got "${values.concurrency}"`,
+      { fix: 'e.g. --concurrency 3' },
+    );
   }
   const deadlineScale = values['deadline-scale'] === undefined ? 1 : Number(values['deadline-scale']);
-  if (!(deadlineScale > 0)) throw new KubestationError('BAD_OPTION', `--deadline-scale must be a positive number, got "${values['deadline-scale']}"`, { fix: 'e.g. --deadline-scale 2' });
+  if (!(deadlineScale > 0))
+    throw new KubestationError(
+      'BAD_OPTION',
+      `--deadline-scale must be a positive number, got "${values['deadline-scale']}"`,
+      { fix: 'e.g. --deadline-scale 2' },
+    );
 
   let spec = await loadClusterSpec(clusterFilePath(ctx.cwd, values.cluster, ctx.env));
   const mode: ViewMode = values.json ? 'json' : ctx.stdout.isTTY ? 'tty' : 'plain';
@@ -152,29 +178,50 @@ export async function runBuildVms(ctx: CommandContext, overrides: BuildVmsComman
     });
     spec = lab.spec;
     pollMs = sim.pollMs ?? 100;
-    if (mode !== 'json') ctx.stdout.write(`simulating cluster ${spec.name}: vmrest simulator at ${lab.vmrest.url}, files in ${simDir}\n`);
+    if (mode !== 'json')
+      ctx.stdout.write(
+        `simulating cluster ${spec.name}: vmrest simulator at ${lab.vmrest.url}, files in ${simDir}\n`,
+      );
     Object.assign(deps, {
       vmrest: lab.client,
       clonesFolder: lab.clonesFolder,
       growDisk: growDescriptorDisk,
       // The fake API server trusts the cluster's own CA, so verify uses the real admin kubeconfig.
-      verify: values['skip-verify'] ? undefined : apiVerifier({ server: lab.kubeApi?.url, verify: sim.verify ?? { intervalMs: 100, timeouts: scaledVerifyTimeouts(deadlineScale) } }),
+      verify: values['skip-verify']
+        ? undefined
+        : apiVerifier({
+            server: lab.kubeApi?.url,
+            verify: sim.verify ?? { intervalMs: 100, timeouts: scaledVerifyTimeouts(deadlineScale) },
+          }),
       kube: { ...defaultKubeAccess(spec, {}), server: lab.kubeApi?.url ?? 'https://127.0.0.1:9' },
     });
   } else {
-    const client = overrides.vmrest ?? (await createVmrestClient({ env: ctx.env, vmrestUrl: spec.vmware.vmrestUrl, prompt: process.stdin.isTTY ? terminalPrompt() : undefined }));
+    const client =
+      overrides.vmrest ??
+      (await createVmrestClient({
+        env: ctx.env,
+        vmrestUrl: spec.vmware.vmrestUrl,
+        prompt: process.stdin.isTTY ? terminalPrompt() : undefined,
+      }));
     if (!overrides.vmrest) closeClient = () => client.close();
     Object.assign(deps, {
       vmrest: client,
       clonesFolder: overrides.clonesFolder ?? (await workstationDefaultVmFolder(ctx.env)),
       growDisk: overrides.growDisk ?? vdiskmanagerGrower(spec, ctx.env),
-      verify: values['skip-verify'] ? undefined : (overrides.verify ?? apiVerifier({ server: ctx.env.KUBESTATION_API_SERVER || undefined, verify: { timeouts: scaledVerifyTimeouts(deadlineScale) } })),
+      verify: values['skip-verify']
+        ? undefined
+        : (overrides.verify ??
+          apiVerifier({
+            server: ctx.env.KUBESTATION_API_SERVER || undefined,
+            verify: { timeouts: scaledVerifyTimeouts(deadlineScale) },
+          })),
       kube: defaultKubeAccess(spec, ctx.env),
     });
   }
   deps.writeSeed = overrides.writeSeed ?? cloudInitSeedWriter();
   deps.installFolder = spec.vmware.installFolder;
-  deps.sshIdentityFile = spec.os.user.sshAuthorizedKeys.length === 0 ? sshKeyPaths(spec.stateDir).privateKey : undefined;
+  deps.sshIdentityFile =
+    spec.os.user.sshAuthorizedKeys.length === 0 ? sshKeyPaths(spec.stateDir).privateKey : undefined;
 
   const view = createBuildView(spec, mode, ctx.stdout);
   // Ctrl-C: stop starting steps, let calls in flight end, save state, exit 130. A second Ctrl-C exits at once.
@@ -183,7 +230,9 @@ export async function runBuildVms(ctx: CommandContext, overrides: BuildVmsComman
   const onSigint = (): void => {
     interrupts++;
     if (interrupts === 1) {
-      ctx.stderr.write('\ninterrupted: finishing the calls in flight and saving progress (Ctrl-C again to quit now)\n');
+      ctx.stderr.write(
+        '\ninterrupted: finishing the calls in flight and saving progress (Ctrl-C again to quit now)\n',
+      );
       abort.abort();
     } else {
       process.exit(130);
@@ -191,14 +240,18 @@ export async function runBuildVms(ctx: CommandContext, overrides: BuildVmsComman
   };
   process.on('SIGINT', onSigint);
   try {
-    const result = await buildVms(spec, { ...deps, emit: view.emit }, {
-      dryRun: values['dry-run'],
-      prune: values.prune,
-      concurrency,
-      signal: abort.signal,
-      timing: { deadlineScale, ...(pollMs ? { pollMs } : {}) },
-      mergeKubeconfigInto: values['merge-kubeconfig'] ? defaultKubeconfigPath(ctx.env) : undefined,
-    });
+    const result = await buildVms(
+      spec,
+      { ...deps, emit: view.emit },
+      {
+        dryRun: values['dry-run'],
+        prune: values.prune,
+        concurrency,
+        signal: abort.signal,
+        timing: { deadlineScale, ...(pollMs ? { pollMs } : {}) },
+        mergeKubeconfigInto: values['merge-kubeconfig'] ? defaultKubeconfigPath(ctx.env) : undefined,
+      },
+    );
     view.close();
     if (result.status === 'dry-run') {
       if (mode === 'json') view.emit({ type: 'result', status: 'dry-run' });
@@ -235,7 +288,15 @@ export async function runBuildVms(ctx: CommandContext, overrides: BuildVmsComman
         status: 'failed',
         message: describeError(error),
         ...(error instanceof NodeFailedError
-          ? { node: error.node, stage: error.stage, failures: error.failures.map((f) => ({ node: f.node, stage: f.stage, kind: f.state === 'silent' ? ('silent' as const) : ('failed' as const) })) }
+          ? {
+              node: error.node,
+              stage: error.stage,
+              failures: error.failures.map((f) => ({
+                node: f.node,
+                stage: f.stage,
+                kind: f.state === 'silent' ? ('silent' as const) : ('failed' as const),
+              })),
+            }
           : {}),
       });
       return 1;

@@ -33,7 +33,10 @@ export interface DestroyCommandOverrides {
   confirm?: (question: string) => Promise<boolean>;
 }
 
-export async function runDestroy(ctx: CommandContext, overrides: DestroyCommandOverrides = {}): Promise<number> {
+export async function runDestroy(
+  ctx: CommandContext,
+  overrides: DestroyCommandOverrides = {},
+): Promise<number> {
   const args = parseCommandArgs(ctx, {
     command: 'destroy',
     help,
@@ -49,7 +52,10 @@ export async function runDestroy(ctx: CommandContext, overrides: DestroyCommandO
   const { spec } = await loadDay2Spec(ctx, values.cluster);
   const vmrest = await openVmrest(ctx, spec);
   try {
-    const plan = await planDestroy(spec, vmrest, { purge: values.purge, purgeTemplate: values['purge-template'] });
+    const plan = await planDestroy(spec, vmrest, {
+      purge: values.purge,
+      purgeTemplate: values['purge-template'],
+    });
     ctx.stdout.write(formatDestroyPlan(plan));
     if (planIsEmpty(plan)) {
       ctx.stdout.write('nothing to delete\n');
@@ -58,9 +64,13 @@ export async function runDestroy(ctx: CommandContext, overrides: DestroyCommandO
     if (!values.yes) {
       const confirm = overrides.confirm ?? (process.stdin.isTTY ? terminalConfirm : undefined);
       if (!confirm) {
-        throw new KubestationError('DESTROY_NOT_CONFIRMED', 'destroy needs a confirmation and there is no terminal to ask: nothing was deleted', {
-          fix: 'read the list above, then run the same command with --yes',
-        });
+        throw new KubestationError(
+          'DESTROY_NOT_CONFIRMED',
+          'destroy needs a confirmation and there is no terminal to ask: nothing was deleted',
+          {
+            fix: 'read the list above, then run the same command with --yes',
+          },
+        );
       }
       if (!(await confirm(`delete the above for cluster ${spec.name}? [y/N] `))) {
         ctx.stdout.write('nothing was deleted\n');
@@ -68,7 +78,9 @@ export async function runDestroy(ctx: CommandContext, overrides: DestroyCommandO
       }
     }
     const result = await executeDestroy(spec, vmrest, plan, (line) => ctx.stdout.write(`${line}\n`));
-    ctx.stdout.write(`destroyed: ${result.deletedVms.length} VM(s), ${result.removedReservations.length} DHCP reservation(s), ${result.removedFiles.length} file(s)/folder(s)\n`);
+    ctx.stdout.write(
+      `destroyed: ${result.deletedVms.length} VM(s), ${result.removedReservations.length} DHCP reservation(s), ${result.removedFiles.length} file(s)/folder(s)\n`,
+    );
     return 0;
   } finally {
     await vmrest.close();

@@ -35,7 +35,12 @@ export async function run(ctx: CommandContext): Promise<number> {
     vmrestUnavailable = error;
   }
   try {
-    const report = await runDoctor(spec, { vmrest, vmrestUnavailable, kube, installFolder: spec.vmware.installFolder });
+    const report = await runDoctor(spec, {
+      vmrest,
+      vmrestUnavailable,
+      kube,
+      installFolder: spec.vmware.installFolder,
+    });
     ctx.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctorReport(report));
     return report.ok ? 0 : 1;
   } finally {

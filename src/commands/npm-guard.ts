@@ -48,7 +48,9 @@ export function startedByNpm(env: NodeJS.ProcessEnv): boolean {
 function lookup(env: NodeJS.ProcessEnv, name: string): { variable: string; value: string } | undefined {
   const lower = name.toLowerCase();
   const variable = Object.keys(env).find((key) => key.toLowerCase() === lower);
-  return variable === undefined || env[variable] === undefined ? undefined : { variable, value: env[variable]! };
+  return variable === undefined || env[variable] === undefined
+    ? undefined
+    : { variable, value: env[variable]! };
 }
 
 /** The options of `options` that appear in argv (long, `--x=v`, `--no-x` or short form). */
@@ -64,7 +66,11 @@ function optionsInArgv(argv: string[], options: CommandOptions): Set<string> {
  * variable for the option, and the option is not in the arguments the
  * command received. Empty when npm did not start this process.
  */
-export function lostNpmOptions(argv: string[], options: CommandOptions, env: NodeJS.ProcessEnv): LostOption[] {
+export function lostNpmOptions(
+  argv: string[],
+  options: CommandOptions,
+  env: NodeJS.ProcessEnv,
+): LostOption[] {
   if (!startedByNpm(env)) return [];
   const given = optionsInArgv(argv, options);
   const lost: LostOption[] = [];
@@ -78,7 +84,8 @@ export function lostNpmOptions(argv: string[], options: CommandOptions, env: Nod
     }
     const completion = npmCompletions[option];
     const completed = completion && lookup(env, `npm_config_${completion.setting.replace(/-/g, '_')}`);
-    if (completed && completed.value !== '' && completion.isLostValue(completed.value)) lost.push({ option, ...completed });
+    if (completed && completed.value !== '' && completion.isLostValue(completed.value))
+      lost.push({ option, ...completed });
   }
   return lost;
 }
@@ -89,18 +96,35 @@ export function lostNpmOptions(argv: string[], options: CommandOptions, env: Nod
  * command without positional arguments every plain argument is such a value,
  * so one lost string option gets it back, several get a placeholder.
  */
-function retype(command: string, argv: string[], options: CommandOptions, allowPositionals: boolean, lost: LostOption[]): string {
+function retype(
+  command: string,
+  argv: string[],
+  options: CommandOptions,
+  allowPositionals: boolean,
+  lost: LostOption[],
+): string {
   const { tokens } = parseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
   const strays = allowPositionals ? [] : tokens.filter((t) => t.kind === 'positional').map((t) => t.value);
-  const kept = allowPositionals ? argv : argv.filter((_a, i) => !tokens.some((t) => t.kind === 'positional' && t.index === i));
+  const kept = allowPositionals
+    ? argv
+    : argv.filter((_a, i) => !tokens.some((t) => t.kind === 'positional' && t.index === i));
   const lostStrings = lost.filter((l) => options[l.option]!.type === 'string');
-  const valueOf = (l: LostOption): string => (lostStrings.length === 1 && strays.length === 1 ? strays[0]! : '<value>');
-  const restored = lost.map((l) => (options[l.option]!.type === 'string' ? `--${l.option} ${valueOf(l)}` : `--${l.option}`));
+  const valueOf = (l: LostOption): string =>
+    lostStrings.length === 1 && strays.length === 1 ? strays[0]! : '<value>';
+  const restored = lost.map((l) =>
+    options[l.option]!.type === 'string' ? `--${l.option} ${valueOf(l)}` : `--${l.option}`,
+  );
   return ['npx kubestation', command, ...kept, ...restored].join(' ');
 }
 
 /** Stops the run, before anything is read or changed, when npm kept some of the command's options. */
-export function refuseLostNpmOptions(command: string, argv: string[], options: CommandOptions, env: NodeJS.ProcessEnv, allowPositionals = false): void {
+export function refuseLostNpmOptions(
+  command: string,
+  argv: string[],
+  options: CommandOptions,
+  env: NodeJS.ProcessEnv,
+  allowPositionals = false,
+): void {
   const lost = lostNpmOptions(argv, options, env);
   if (lost.length === 0) return;
   const one = lost.length === 1;
@@ -109,6 +133,8 @@ export function refuseLostNpmOptions(command: string, argv: string[], options: C
     `npm took ${lost.map((l) => `--${l.option}`).join(', ')} as its own setting${one ? '' : 's'} (${lost.map((l) => `${l.variable}=${l.value}`).join(', ')}) ` +
       `and did not pass ${one ? 'it' : 'them'} on, so ${command} was stopped before doing anything ` +
       `(PowerShell drops the '--' of 'npm run ${command} -- <options>')`,
-    { fix: `run it as: ${retype(command, argv, options, allowPositionals, lost)}   (the same in PowerShell, cmd and bash, inside the kubestation folder)` },
+    {
+      fix: `run it as: ${retype(command, argv, options, allowPositionals, lost)}   (the same in PowerShell, cmd and bash, inside the kubestation folder)`,
+    },
   );
 }

@@ -45,37 +45,57 @@ export async function run(ctx: CommandContext): Promise<number> {
   if (!args) return 0;
   const { values, positionals } = args;
   if (positionals.length !== 1) {
-    throw new KubestationError('BAD_ARGUMENTS', `rebuild-node takes exactly one node name, got ${positionals.length}`, { fix: 'e.g. kubestation rebuild-node k8s-worker1' });
+    throw new KubestationError(
+      'BAD_ARGUMENTS',
+      `rebuild-node takes exactly one node name, got ${positionals.length}`,
+      { fix: 'e.g. kubestation rebuild-node k8s-worker1' },
+    );
   }
   const deadlineScale = values['deadline-scale'] === undefined ? 1 : Number(values['deadline-scale']);
-  if (!(deadlineScale > 0)) throw new KubestationError('BAD_OPTION', `--deadline-scale must be a positive number, got "${values['deadline-scale']}"`, { fix: 'e.g. --deadline-scale 2' });
+  if (!(deadlineScale > 0))
+    throw new KubestationError(
+      'BAD_OPTION',
+      `--deadline-scale must be a positive number, got "${values['deadline-scale']}"`,
+      { fix: 'e.g. --deadline-scale 2' },
+    );
   const { spec, kube } = await loadDay2Spec(ctx, values.cluster);
   const view = createBuildView(spec, values.json ? 'json' : 'plain', ctx.stdout);
   const log = (message: string): void => {
-    ctx.stdout.write(values.json ? `${JSON.stringify({ time: new Date().toISOString(), type: 'log', message })}\n` : `${message}\n`);
+    ctx.stdout.write(
+      values.json
+        ? `${JSON.stringify({ time: new Date().toISOString(), type: 'log', message })}\n`
+        : `${message}\n`,
+    );
   };
-  return runWithVmrest(ctx, spec, 'rebuild interrupted; run the same command again to start the node over', async (vmrest, signal) => {
-    try {
-      const result = await rebuildNode(
-        spec,
-        positionals[0]!,
-        {
-          vmrest,
-          writeSeed: cloudInitSeedWriter(),
-          growDisk: vdiskmanagerGrower(spec, ctx.env),
-          clonesFolder: await workstationDefaultVmFolder(ctx.env),
-          kube,
-          emit: view.emit,
-          log,
-          installFolder: spec.vmware.installFolder,
-        },
-        { force: values.force, signal, timing: { deadlineScale } },
-      );
-      view.close();
-      log(`rebuilt ${result.rebuilt.join(', ')}${result.readyConfirmed ? ' (Ready through the API server)' : ' (joined; Ready not confirmed: the API server did not answer)'}`);
-      return 0;
-    } finally {
-      view.close();
-    }
-  });
+  return runWithVmrest(
+    ctx,
+    spec,
+    'rebuild interrupted; run the same command again to start the node over',
+    async (vmrest, signal) => {
+      try {
+        const result = await rebuildNode(
+          spec,
+          positionals[0]!,
+          {
+            vmrest,
+            writeSeed: cloudInitSeedWriter(),
+            growDisk: vdiskmanagerGrower(spec, ctx.env),
+            clonesFolder: await workstationDefaultVmFolder(ctx.env),
+            kube,
+            emit: view.emit,
+            log,
+            installFolder: spec.vmware.installFolder,
+          },
+          { force: values.force, signal, timing: { deadlineScale } },
+        );
+        view.close();
+        log(
+          `rebuilt ${result.rebuilt.join(', ')}${result.readyConfirmed ? ' (Ready through the API server)' : ' (joined; Ready not confirmed: the API server did not answer)'}`,
+        );
+        return 0;
+      } finally {
+        view.close();
+      }
+    },
+  );
 }

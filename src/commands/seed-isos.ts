@@ -21,9 +21,13 @@ export function selectNodes(spec: ClusterSpec, name: string | undefined): NodeSp
   if (name === undefined) return spec.nodes;
   const node = spec.nodes.find((n) => n.name === name);
   if (!node) {
-    throw new KubestationError('UNKNOWN_NODE', `node '${name}' is not in the cluster spec (nodes: ${spec.nodes.map((n) => n.name).join(', ')})`, {
-      fix: 'pass --node with one of those names, or leave --node out to write every node',
-    });
+    throw new KubestationError(
+      'UNKNOWN_NODE',
+      `node '${name}' is not in the cluster spec (nodes: ${spec.nodes.map((n) => n.name).join(', ')})`,
+      {
+        fix: 'pass --node with one of those names, or leave --node out to write every node',
+      },
+    );
   }
   return [node];
 }
@@ -49,18 +53,25 @@ export async function run(ctx: CommandContext): Promise<number> {
   if (!args) return 0;
   const { values } = args;
   const loaded = await loadClusterSpec(clusterFilePath(ctx.cwd, values.cluster, ctx.env));
-  const spec: ClusterSpec = values['state-dir'] ? { ...loaded, stateDir: path.resolve(ctx.cwd, values['state-dir']) } : loaded;
+  const spec: ClusterSpec = values['state-dir']
+    ? { ...loaded, stateDir: path.resolve(ctx.cwd, values['state-dir']) }
+    : loaded;
   const nodes = selectNodes(spec, values.node);
   const { inputs, created, sshPrivateKeyPath } = await prepareSeedInputs(spec);
   const results: NodeSeedResult[] = [];
   for (const node of nodes) results.push(await writeNodeSeed(spec, node, inputs));
 
   if (values.json) {
-    ctx.stdout.write(`${JSON.stringify({ stateDir: spec.stateDir, created, sshPrivateKey: sshPrivateKeyPath, nodes: results }, null, 2)}\n`);
+    ctx.stdout.write(
+      `${JSON.stringify({ stateDir: spec.stateDir, created, sshPrivateKey: sshPrivateKeyPath, nodes: results }, null, 2)}\n`,
+    );
     return 0;
   }
   for (const file of created) ctx.stdout.write(`created ${file}\n`);
   for (const result of results) ctx.stdout.write(describe(result));
-  if (sshPrivateKeyPath) ctx.stdout.write(`log in with: ssh -i "${sshPrivateKeyPath}" ${spec.os.user.name}@<node host-only address>\n`);
+  if (sshPrivateKeyPath)
+    ctx.stdout.write(
+      `log in with: ssh -i "${sshPrivateKeyPath}" ${spec.os.user.name}@<node host-only address>\n`,
+    );
   return 0;
 }

@@ -44,12 +44,26 @@ export async function runStart(ctx: CommandContext, overrides: StartCommandOverr
   const { values } = args;
   const { spec, kube } = await loadDay2Spec(ctx, values.cluster);
   const view = createLabView(values.json ? 'json' : 'plain', ctx.stdout);
-  return runWithVmrest(ctx, spec, 'start interrupted; run the same command again (running nodes are left as they are)', async (vmrest, signal) => {
-    const verify = apiVerifier({ server: kube.server, kubeconfig: kube.kubeconfig, ...(overrides.verify ? { verify: overrides.verify } : {}) });
-    const result = await startLab(spec, { vmrest, kube, emit: view.emit }, verify, { ...overrides.timing, dryRun: values['dry-run'], signal });
-    if (!values['dry-run']) view.line(`lab ${spec.name} started: ${result.verifySummary ?? 'verify passed'}`);
-    return 0;
-  });
+  return runWithVmrest(
+    ctx,
+    spec,
+    'start interrupted; run the same command again (running nodes are left as they are)',
+    async (vmrest, signal) => {
+      const verify = apiVerifier({
+        server: kube.server,
+        kubeconfig: kube.kubeconfig,
+        ...(overrides.verify ? { verify: overrides.verify } : {}),
+      });
+      const result = await startLab(spec, { vmrest, kube, emit: view.emit }, verify, {
+        ...overrides.timing,
+        dryRun: values['dry-run'],
+        signal,
+      });
+      if (!values['dry-run'])
+        view.line(`lab ${spec.name} started: ${result.verifySummary ?? 'verify passed'}`);
+      return 0;
+    },
+  );
 }
 
 export const run = runStart;

@@ -38,7 +38,12 @@ export interface LabCommandOverrides {
 export function parseTimeoutOption(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const seconds = Number(value);
-  if (!(seconds > 0)) throw new KubestationError('BAD_OPTION', `--timeout must be a positive number of seconds, got "${value}"`, { fix: 'e.g. --timeout 300' });
+  if (!(seconds > 0))
+    throw new KubestationError(
+      'BAD_OPTION',
+      `--timeout must be a positive number of seconds, got "${value}"`,
+      { fix: 'e.g. --timeout 300' },
+    );
   return seconds * 1000;
 }
 
@@ -61,18 +66,42 @@ export async function runStop(ctx: CommandContext, overrides: LabCommandOverride
   const { spec, kube } = await loadDay2Spec(ctx, values.cluster);
   const view = createLabView(values.json ? 'json' : 'plain', ctx.stdout);
   const confirm = overrides.confirm ?? (process.stdin.isTTY ? terminalConfirm : undefined);
-  return runWithVmrest(ctx, spec, 'stop interrupted; run the same command again to finish (nodes already off are skipped)', async (vmrest, signal) => {
-    const result = await stopLab(
-      spec,
-      { vmrest, kube, emit: view.emit, confirmHardOff: confirm ? (node, reason) => confirm(`${node}: ${reason}. Power it off hard (like pulling the plug)? [y/N] `) : undefined },
-      { ...overrides.timing, ...(shutdownTimeoutMs ? { shutdownTimeoutMs } : {}), node: values.node, force: values.force, dryRun: values['dry-run'], signal },
-    );
-    if (values['dry-run']) return 0;
-    const hard = result.nodes.filter((n) => n.outcome === 'powered off hard').map((n) => n.node);
-    if (hard.length > 0) view.line(`powered off hard: ${hard.join(', ')}`);
-    view.line(result.labStopped ? `lab ${spec.name} stopped; start it with \`npx kubestation start\`` : `stopped ${result.nodes.map((n) => n.node).join(', ')}; the rest of the lab keeps running`);
-    return 0;
-  });
+  return runWithVmrest(
+    ctx,
+    spec,
+    'stop interrupted; run the same command again to finish (nodes already off are skipped)',
+    async (vmrest, signal) => {
+      const result = await stopLab(
+        spec,
+        {
+          vmrest,
+          kube,
+          emit: view.emit,
+          confirmHardOff: confirm
+            ? (node, reason) =>
+                confirm(`${node}: ${reason}. Power it off hard (like pulling the plug)? [y/N] `)
+            : undefined,
+        },
+        {
+          ...overrides.timing,
+          ...(shutdownTimeoutMs ? { shutdownTimeoutMs } : {}),
+          node: values.node,
+          force: values.force,
+          dryRun: values['dry-run'],
+          signal,
+        },
+      );
+      if (values['dry-run']) return 0;
+      const hard = result.nodes.filter((n) => n.outcome === 'powered off hard').map((n) => n.node);
+      if (hard.length > 0) view.line(`powered off hard: ${hard.join(', ')}`);
+      view.line(
+        result.labStopped
+          ? `lab ${spec.name} stopped; start it with \`npx kubestation start\``
+          : `stopped ${result.nodes.map((n) => n.node).join(', ')}; the rest of the lab keeps running`,
+      );
+      return 0;
+    },
+  );
 }
 
 export const run = runStop;

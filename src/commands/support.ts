@@ -25,12 +25,24 @@ export async function loadDay2Spec(ctx: CommandContext, clusterFlag: string | un
 }
 
 export function openVmrest(ctx: CommandContext, spec: ClusterSpec): Promise<VmrestClient> {
-  return createVmrestClient({ env: ctx.env, vmrestUrl: spec.vmware.vmrestUrl, prompt: process.stdin.isTTY ? terminalPrompt() : undefined });
+  return createVmrestClient({
+    env: ctx.env,
+    vmrestUrl: spec.vmware.vmrestUrl,
+    prompt: process.stdin.isTTY ? terminalPrompt() : undefined,
+  });
 }
 
 /** `--json`, `--cluster`, `--help` (printing `help`): the options of the read-only commands. Undefined after --help. */
-export function parseReportArgs(ctx: CommandContext, command: string, help: string): { json: boolean; cluster: string | undefined } | undefined {
-  const args = parseCommandArgs(ctx, { command, help, options: { json: { type: 'boolean', default: false }, cluster: { type: 'string' } } });
+export function parseReportArgs(
+  ctx: CommandContext,
+  command: string,
+  help: string,
+): { json: boolean; cluster: string | undefined } | undefined {
+  const args = parseCommandArgs(ctx, {
+    command,
+    help,
+    options: { json: { type: 'boolean', default: false }, cluster: { type: 'string' } },
+  });
   return args && { json: args.values.json, cluster: args.values.cluster };
 }
 
@@ -49,7 +61,12 @@ export async function terminalConfirm(question: string): Promise<boolean> {
  * starts, what is done is recorded). An interrupted run prints `interrupted`
  * and exits 130; vmrest is closed either way.
  */
-export async function runWithVmrest(ctx: CommandContext, spec: ClusterSpec, interrupted: string, body: (vmrest: VmrestClient, signal: AbortSignal) => Promise<number>): Promise<number> {
+export async function runWithVmrest(
+  ctx: CommandContext,
+  spec: ClusterSpec,
+  interrupted: string,
+  body: (vmrest: VmrestClient, signal: AbortSignal) => Promise<number>,
+): Promise<number> {
   const vmrest = await openVmrest(ctx, spec);
   const abort = new AbortController();
   const onSigint = (): void => {

@@ -40,7 +40,11 @@ export interface UpOverrides {
 }
 
 export async function runUp(ctx: CommandContext, overrides: UpOverrides = {}): Promise<number> {
-  const args = parseCommandArgs(ctx, { command: 'up', help: usage, options: { ...buildVmsOptions, golden: { type: 'boolean', default: false } } });
+  const args = parseCommandArgs(ctx, {
+    command: 'up',
+    help: usage,
+    options: { ...buildVmsOptions, golden: { type: 'boolean', default: false } },
+  });
   if (!args) return 0;
   const { values } = args;
   // build-vms' own options, handed on as given.
@@ -48,22 +52,36 @@ export async function runUp(ctx: CommandContext, overrides: UpOverrides = {}): P
     const value = values[name as keyof typeof buildVmsOptions];
     return typeof value === 'string' ? [`--${name}`, value] : value === true ? [`--${name}`] : [];
   });
-  const buildVms = (extra: BuildVmsCommandOverrides): Promise<number> => runBuildVms({ ...ctx, argv: buildVmsArgv }, { ...overrides.buildVms, ...extra });
+  const buildVms = (extra: BuildVmsCommandOverrides): Promise<number> =>
+    runBuildVms({ ...ctx, argv: buildVmsArgv }, { ...overrides.buildVms, ...extra });
   // The simulated lab makes its own template and vmrest: nothing to build or ask for first.
   if (values.simulate) return buildVms({});
 
   const spec = await loadClusterSpec(clusterFilePath(ctx.cwd, values.cluster, ctx.env));
   // Local checks before vmrest's credentials are asked for: no password typed for a run that cannot work.
-  findWorkstationInstallFolder({ configured: spec.vmware.installFolder, platform: process.platform, env: ctx.env, exists: existsSync });
-  const credentials = await resolveVmrestCredentials({ env: ctx.env, prompt: overrides.prompt ?? (process.stdin.isTTY ? terminalPrompt() : undefined) });
+  findWorkstationInstallFolder({
+    configured: spec.vmware.installFolder,
+    platform: process.platform,
+    env: ctx.env,
+    exists: existsSync,
+  });
+  const credentials = await resolveVmrestCredentials({
+    env: ctx.env,
+    prompt: overrides.prompt ?? (process.stdin.isTTY ? terminalPrompt() : undefined),
+  });
   const vmrest = await createVmrestClient({ env: ctx.env, vmrestUrl: spec.vmware.vmrestUrl, credentials });
   try {
     // With --json, stdout carries build-vms' events only.
     const templateOut = values.json ? ctx.stderr : ctx.stdout;
     if (values['dry-run']) {
-      templateOut.write(`dry run: the template ${spec.vmware.template.name} is not built or changed; build-vms' preflight checks it\n`);
+      templateOut.write(
+        `dry run: the template ${spec.vmware.template.name} is not built or changed; build-vms' preflight checks it\n`,
+      );
     } else {
-      await buildTemplateSteps({ stdout: templateOut, env: ctx.env }, spec, vmrest, { golden: values.golden, force: false });
+      await buildTemplateSteps({ stdout: templateOut, env: ctx.env }, spec, vmrest, {
+        golden: values.golden,
+        force: false,
+      });
     }
     return await buildVms({ vmrest });
   } finally {

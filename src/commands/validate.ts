@@ -1,7 +1,12 @@
 import { existsSync } from 'node:fs';
 import type { CommandContext } from './context.js';
 import { parseCommandArgs } from './args.js';
-import { compareWithBuilt, controlPlaneRemovedError, formatMembershipChange, type MembershipChange } from '../bringup/membership.js';
+import {
+  compareWithBuilt,
+  controlPlaneRemovedError,
+  formatMembershipChange,
+  type MembershipChange,
+} from '../bringup/membership.js';
 import { buildStatePath, readBuildState } from '../bringup/state.js';
 import { describeError } from '../errors.js';
 import { checkClusterSpec, clusterFilePath, readClusterFile } from '../config/load.js';
@@ -40,20 +45,36 @@ export function summarizeSpec(spec: ClusterSpec) {
       cpus: n.cpus,
       memoryMiB: n.memoryMiB,
       diskGiB: n.diskGiB,
-      nat: { interface: n.nics.nat.guestName, address: `${n.nics.nat.address}/${n.nics.nat.prefix}`, mac: n.nics.nat.mac },
-      hostOnly: { interface: n.nics.hostOnly.guestName, address: `${n.nics.hostOnly.address}/${n.nics.hostOnly.prefix}`, mac: n.nics.hostOnly.mac },
+      nat: {
+        interface: n.nics.nat.guestName,
+        address: `${n.nics.nat.address}/${n.nics.nat.prefix}`,
+        mac: n.nics.nat.mac,
+      },
+      hostOnly: {
+        interface: n.nics.hostOnly.guestName,
+        address: `${n.nics.hostOnly.address}/${n.nics.hostOnly.prefix}`,
+        mac: n.nics.hostOnly.mac,
+      },
     })),
   };
 }
 
 function renderSummary(spec: ClusterSpec, file: string): string {
   const s = summarizeSpec(spec);
-  const rows = s.nodes.map((n) =>
-    [n.name, n.role, `${n.cpus} vCPU / ${n.memoryMiB / 1024} GiB / ${n.diskGiB} GiB`, `${n.nat.interface} ${n.nat.address} ${n.nat.mac}`, `${n.hostOnly.interface} ${n.hostOnly.address} ${n.hostOnly.mac}`],
-  );
+  const rows = s.nodes.map((n) => [
+    n.name,
+    n.role,
+    `${n.cpus} vCPU / ${n.memoryMiB / 1024} GiB / ${n.diskGiB} GiB`,
+    `${n.nat.interface} ${n.nat.address} ${n.nat.mac}`,
+    `${n.hostOnly.interface} ${n.hostOnly.address} ${n.hostOnly.mac}`,
+  ]);
   const header = ['node', 'role', 'hardware', 'NAT NIC', 'host-only NIC'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [
     `${file}: valid`,
     `cluster ${s.cluster}: Kubernetes ${s.kubernetes}, API ${s.apiEndpoint}, CNI ${s.cni}`,
@@ -84,33 +105,61 @@ function renderChange(spec: ClusterSpec, change: MembershipChange): string {
   if (lines.length === 0) return `built lab (${file}): cluster.yaml adds and removes no node\n`;
   const how: string[] = [];
   if (change.add.length > 0) how.push('`npx kubestation build-vms` builds what is added');
-  if (change.remove.some((r) => !r.controlPlane)) how.push('`npx kubestation build-vms --prune` removes what is removed');
-  return [`built lab (${file}): cluster.yaml changes it`, ...lines, ...(how.length ? [`(${how.join('; ')})`] : []), ''].join('\n');
+  if (change.remove.some((r) => !r.controlPlane))
+    how.push('`npx kubestation build-vms --prune` removes what is removed');
+  return [
+    `built lab (${file}): cluster.yaml changes it`,
+    ...lines,
+    ...(how.length ? [`(${how.join('; ')})`] : []),
+    '',
+  ].join('\n');
 }
 
 export async function run(ctx: CommandContext): Promise<number> {
-  const args = parseCommandArgs(ctx, { command: 'validate', help, options: { cluster: { type: 'string' }, json: { type: 'boolean', default: false } } });
+  const args = parseCommandArgs(ctx, {
+    command: 'validate',
+    help,
+    options: { cluster: { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
   if (!args) return 0;
   const { values } = args;
   const file = clusterFilePath(ctx.cwd, values.cluster, ctx.env);
   const { text, problem } = await readClusterFile(file);
-  const { spec, problems } = problem || text === undefined ? { spec: undefined, problems: [problem!] } : checkClusterSpec(text, { sourcePath: file });
+  const { spec, problems } =
+    problem || text === undefined
+      ? { spec: undefined, problems: [problem!] }
+      : checkClusterSpec(text, { sourcePath: file });
   const change = spec ? await changeAgainstBuiltLab(spec) : undefined;
   const controlPlaneRemoved = change?.remove.find((r) => r.controlPlane);
-  const refusal = spec && controlPlaneRemoved ? controlPlaneRemovedError(spec, controlPlaneRemoved) : undefined;
+  const refusal =
+    spec && controlPlaneRemoved ? controlPlaneRemovedError(spec, controlPlaneRemoved) : undefined;
   // Warnings do not make the file invalid: they name a combination the nodes will have to work around.
   const runtimeWarning = spec ? goldenRuntimeWarning(await readTemplateState(spec), spec) : undefined;
   const warnings = runtimeWarning ? [runtimeWarning] : [];
   if (values.json) {
-    const changes = change ? { add: change.add, remove: change.remove.map((r) => ({ node: r.node, controlPlane: r.controlPlane })) } : undefined;
+    const changes = change
+      ? {
+          add: change.add,
+          remove: change.remove.map((r) => ({ node: r.node, controlPlane: r.controlPlane })),
+        }
+      : undefined;
     const report = spec
-      ? { valid: refusal === undefined, file, summary: summarizeSpec(spec), ...(changes ? { changes } : {}), ...(warnings.length ? { warnings } : {}), ...(refusal ? { problems: [{ code: refusal.code, message: describeError(refusal) }] } : {}) }
+      ? {
+          valid: refusal === undefined,
+          file,
+          summary: summarizeSpec(spec),
+          ...(changes ? { changes } : {}),
+          ...(warnings.length ? { warnings } : {}),
+          ...(refusal ? { problems: [{ code: refusal.code, message: describeError(refusal) }] } : {}),
+        }
       : { valid: false, file, problems };
     ctx.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     return spec && !refusal ? 0 : 1;
   }
   if (!spec) {
-    ctx.stderr.write(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${problems.map((p) => `  - ${formatProblem(p)}\n`).join('')}`);
+    ctx.stderr.write(
+      `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${problems.map((p) => `  - ${formatProblem(p)}\n`).join('')}`,
+    );
     return 1;
   }
   ctx.stdout.write(renderSummary(spec, file));

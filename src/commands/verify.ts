@@ -45,16 +45,24 @@ export async function run(ctx: CommandContext): Promise<number> {
   if (!args) return 0;
   const { values } = args;
   const deadlineScale = values['deadline-scale'] === undefined ? 1 : Number(values['deadline-scale']);
-  if (!(deadlineScale > 0)) throw new KubestationError('BAD_OPTION', `--deadline-scale must be a positive number, got "${values['deadline-scale']}"`, { fix: 'e.g. --deadline-scale 2' });
+  if (!(deadlineScale > 0))
+    throw new KubestationError(
+      'BAD_OPTION',
+      `--deadline-scale must be a positive number, got "${values['deadline-scale']}"`,
+      { fix: 'e.g. --deadline-scale 2' },
+    );
   const spec = await loadClusterSpec(clusterFilePath(ctx.cwd, values.cluster, ctx.env));
   if (values.kubeconfig === undefined && existsSync(clusterSecretPaths(spec.stateDir).adminKubeconfig)) {
     // The state folder's kubeconfig: ask its API server only once build-vms has started the control plane.
     const notStarted = await clusterNotStarted(spec);
-    if (notStarted) throw new KubestationError('CLUSTER_NOT_STARTED', notStarted.reason, { fix: notStarted.fix });
+    if (notStarted)
+      throw new KubestationError('CLUSTER_NOT_STARTED', notStarted.reason, { fix: notStarted.fix });
   }
   const kubeconfig = values.kubeconfig ?? clusterSecretPaths(spec.stateDir).adminKubeconfig;
   // KUBESTATION_API_SERVER overrides the kubeconfig's server, as in status, doctor and build-vms.
-  const client = await KubeClient.fromKubeconfig(kubeconfig, { server: ctx.env.KUBESTATION_API_SERVER || undefined });
+  const client = await KubeClient.fromKubeconfig(kubeconfig, {
+    server: ctx.env.KUBESTATION_API_SERVER || undefined,
+  });
   try {
     const report = await verifyCluster(spec, client, {
       ...(values.image ? { image: values.image } : {}),

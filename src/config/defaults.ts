@@ -32,7 +32,9 @@ export const DEFAULT_BOOTSTRAP_TOKEN_TTL = '720h';
 export const CNI_DEFAULTS = {
   flannel: {
     version: 'v0.28.9',
-    manifestUrls: (v: string) => [`https://github.com/flannel-io/flannel/releases/download/${v}/kube-flannel.yml`],
+    manifestUrls: (v: string) => [
+      `https://github.com/flannel-io/flannel/releases/download/${v}/kube-flannel.yml`,
+    ],
   },
   calico: {
     version: 'v3.32.1',

@@ -35,7 +35,7 @@ export function hasHostBits(cidr: string): boolean {
 
 export function subnetContains(subnet: Ipv4Subnet, address: string): boolean {
   const mask = ipToInt(subnet.mask);
-  return ((ipToInt(address) & mask) >>> 0) === ipToInt(subnet.network);
+  return (ipToInt(address) & mask) >>> 0 === ipToInt(subnet.network);
 }
 
 export function subnetsOverlap(a: Ipv4Subnet, b: Ipv4Subnet): boolean {

@@ -50,10 +50,17 @@ function doubleQuotedWindowsPath(text: string): SpecProblem | undefined {
 
 function parseYaml(text: string): { document?: unknown; problem?: SpecProblem } {
   if (text.includes('\u0000')) {
-    return { problem: { path: '(file)', message: 'is not a text file (it contains NUL bytes); cluster.yaml must be UTF-8 YAML' } };
+    return {
+      problem: {
+        path: '(file)',
+        message: 'is not a text file (it contains NUL bytes); cluster.yaml must be UTF-8 YAML',
+      },
+    };
   }
   if (text.trim() === '' || text.split(/\r?\n/).every((l) => l.trim() === '' || l.trim().startsWith('#'))) {
-    return { problem: { path: '(file)', message: 'is empty; start from the cluster.yaml shipped with kubestation' } };
+    return {
+      problem: { path: '(file)', message: 'is empty; start from the cluster.yaml shipped with kubestation' },
+    };
   }
   const quotedPath = doubleQuotedWindowsPath(text);
   if (quotedPath) return { problem: quotedPath };
@@ -87,12 +94,21 @@ export function checkClusterSpec(text: string, options: ParseOptions = {}): Chec
   if (typeof document !== 'object' || document === null || Array.isArray(document)) {
     return {
       spec: undefined,
-      problems: [{ path: '(top level)', message: 'expected a mapping with apiVersion, kind, name, networks and nodes; see the shipped cluster.yaml' }],
+      problems: [
+        {
+          path: '(top level)',
+          message:
+            'expected a mapping with apiVersion, kind, name, networks and nodes; see the shipped cluster.yaml',
+        },
+      ],
     };
   }
   const problems = uniqueProblems([...checkShape(document), ...checkSemantics(document)]);
   if (problems.length > 0) return { spec: undefined, problems };
-  const spec = resolveClusterSpec(document as ClusterFile, { sourcePath: options.sourcePath, cwd: options.cwd ?? process.cwd() });
+  const spec = resolveClusterSpec(document as ClusterFile, {
+    sourcePath: options.sourcePath,
+    cwd: options.cwd ?? process.cwd(),
+  });
   return { spec, problems: [] };
 }
 
@@ -109,16 +125,41 @@ export async function readClusterFile(filePath: string): Promise<{ text?: string
   try {
     info = await stat(filePath);
   } catch {
-    return { problem: { path: '(file)', message: `${filePath} does not exist; run from the folder holding cluster.yaml or pass --cluster <path>` } };
+    return {
+      problem: {
+        path: '(file)',
+        message: `${filePath} does not exist; run from the folder holding cluster.yaml or pass --cluster <path>`,
+      },
+    };
   }
-  if (!info.isFile()) return { problem: { path: '(file)', message: `${filePath} is not a file; pass the path of cluster.yaml with --cluster` } };
-  if (info.size > 1024 * 1024) return { problem: { path: '(file)', message: `${filePath} is ${info.size} bytes; a cluster spec is a small YAML file — is this the right file?` } };
+  if (!info.isFile())
+    return {
+      problem: {
+        path: '(file)',
+        message: `${filePath} is not a file; pass the path of cluster.yaml with --cluster`,
+      },
+    };
+  if (info.size > 1024 * 1024)
+    return {
+      problem: {
+        path: '(file)',
+        message: `${filePath} is ${info.size} bytes; a cluster spec is a small YAML file — is this the right file?`,
+      },
+    };
   const bytes = await readFile(filePath);
-  if (bytes.includes(0)) return { problem: { path: '(file)', message: `${filePath} is a binary file, not YAML text; pass the path of cluster.yaml with --cluster` } };
+  if (bytes.includes(0))
+    return {
+      problem: {
+        path: '(file)',
+        message: `${filePath} is a binary file, not YAML text; pass the path of cluster.yaml with --cluster`,
+      },
+    };
   try {
     return { text: new TextDecoder('utf-8', { fatal: true }).decode(bytes) };
   } catch {
-    return { problem: { path: '(file)', message: `${filePath} is not UTF-8 text; save cluster.yaml as UTF-8` } };
+    return {
+      problem: { path: '(file)', message: `${filePath} is not UTF-8 text; save cluster.yaml as UTF-8` },
+    };
   }
 }
 

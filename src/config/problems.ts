@@ -19,9 +19,13 @@ export class SpecError extends KubestationError {
   constructor(problems: SpecProblem[], file: string | undefined) {
     const where = file ?? 'cluster spec';
     const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
-    super('SPEC_INVALID', `${where}: ${count}\n${problems.map((p) => `  - ${formatProblem(p)}`).join('\n')}`, {
-      fix: 'correct the fields above in cluster.yaml, then run `npm run validate`',
-    });
+    super(
+      'SPEC_INVALID',
+      `${where}: ${count}\n${problems.map((p) => `  - ${formatProblem(p)}`).join('\n')}`,
+      {
+        fix: 'correct the fields above in cluster.yaml, then run `npm run validate`',
+      },
+    );
     this.name = 'SpecError';
     this.problems = problems;
     this.file = file;

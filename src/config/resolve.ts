@@ -5,9 +5,23 @@
  */
 import path from 'node:path';
 import {
-  CNI_DEFAULTS, DEFAULT_API_SERVER_PORT, DEFAULT_BOOTSTRAP_TOKEN_TTL, DEFAULT_DNS_DOMAIN, DEFAULT_HARDWARE,
-  DEFAULT_KUBERNETES_MINOR, DEFAULT_OS, DEFAULT_POD_SUBNET, DEFAULT_SERVICE_SUBNET, DEFAULT_STATE_DIR,
-  DEFAULT_CONTAINERD_PACKAGE_KEY_URL, DEFAULT_CONTAINERD_PACKAGE_SOURCE, DEFAULT_VMWARE, NIC_LAYOUT, REQUIRED_KERNEL_MODULES, REQUIRED_SYSCTL, kubernetesPackageRepository,
+  CNI_DEFAULTS,
+  DEFAULT_API_SERVER_PORT,
+  DEFAULT_BOOTSTRAP_TOKEN_TTL,
+  DEFAULT_DNS_DOMAIN,
+  DEFAULT_HARDWARE,
+  DEFAULT_KUBERNETES_MINOR,
+  DEFAULT_OS,
+  DEFAULT_POD_SUBNET,
+  DEFAULT_SERVICE_SUBNET,
+  DEFAULT_STATE_DIR,
+  DEFAULT_CONTAINERD_PACKAGE_KEY_URL,
+  DEFAULT_CONTAINERD_PACKAGE_SOURCE,
+  DEFAULT_VMWARE,
+  NIC_LAYOUT,
+  REQUIRED_KERNEL_MODULES,
+  REQUIRED_SYSCTL,
+  kubernetesPackageRepository,
 } from './defaults.js';
 import { parseSubnet } from './ipv4.js';
 import { deriveMac } from './mac.js';
@@ -24,7 +38,9 @@ export interface ResolveOptions {
 }
 
 /** "1.37" → { minor: "1.37", patch: undefined }; "v1.37.2" → { minor: "1.37", patch: "1.37.2" }. */
-export function splitKubernetesVersion(version: string): { minor: string; patch: string | undefined } | undefined {
+export function splitKubernetesVersion(
+  version: string,
+): { minor: string; patch: string | undefined } | undefined {
   const match = /^v?(\d+)\.(\d+)(?:\.(\d+))?$/.exec(version);
   if (!match) return undefined;
   const minor = `${Number(match[1])}.${Number(match[2])}`;
@@ -77,7 +93,10 @@ export function resolveClusterSpec(file: ClusterFile, options: ResolveOptions): 
   const controlPlane = nodes.find((n) => n.role === 'control-plane') ?? nodes[0]!;
 
   const k = file.kubernetes ?? {};
-  const version = splitKubernetesVersion(k.version ?? DEFAULT_KUBERNETES_MINOR) ?? { minor: DEFAULT_KUBERNETES_MINOR, patch: undefined };
+  const version = splitKubernetesVersion(k.version ?? DEFAULT_KUBERNETES_MINOR) ?? {
+    minor: DEFAULT_KUBERNETES_MINOR,
+    patch: undefined,
+  };
   const cniName = k.cni?.name ?? 'flannel';
   const cniVersion = k.cni?.version ?? CNI_DEFAULTS[cniName].version;
   const apiServerPort = k.apiServerPort ?? DEFAULT_API_SERVER_PORT;
@@ -116,11 +135,17 @@ export function resolveClusterSpec(file: ClusterFile, options: ResolveOptions): 
       apiServerPort,
       apiEndpoint: `${controlPlane.nics.hostOnly.address}:${apiServerPort}`,
       dnsDomain: k.dnsDomain ?? DEFAULT_DNS_DOMAIN,
-      cni: { name: cniName, version: cniVersion, manifestUrls: k.cni?.manifestUrls ?? CNI_DEFAULTS[cniName].manifestUrls(cniVersion) },
+      cni: {
+        name: cniName,
+        version: cniVersion,
+        manifestUrls: k.cni?.manifestUrls ?? CNI_DEFAULTS[cniName].manifestUrls(cniVersion),
+      },
       packageRepository,
-      packageRepositoryKeyUrl: k.packageRepositoryKeyUrl ?? `${packageRepository.replace(/\/?$/, '/')}Release.key`,
+      packageRepositoryKeyUrl:
+        k.packageRepositoryKeyUrl ?? `${packageRepository.replace(/\/?$/, '/')}Release.key`,
       containerdPackageSource: k.containerRuntime?.packageRepository ?? DEFAULT_CONTAINERD_PACKAGE_SOURCE,
-      containerdPackageKeyUrl: k.containerRuntime?.packageRepositoryKeyUrl ?? DEFAULT_CONTAINERD_PACKAGE_KEY_URL,
+      containerdPackageKeyUrl:
+        k.containerRuntime?.packageRepositoryKeyUrl ?? DEFAULT_CONTAINERD_PACKAGE_KEY_URL,
       bootstrapTokenTtl: k.bootstrapTokenTtl ?? DEFAULT_BOOTSTRAP_TOKEN_TTL,
       controlPlaneTaint: k.controlPlaneTaint ?? true,
     },

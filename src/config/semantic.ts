@@ -7,11 +7,27 @@
 import net from 'node:net';
 import path from 'node:path';
 import {
-  CONTROL_PLANE_MIN_CPUS, CONTROL_PLANE_MIN_MEMORY_MIB, DEFAULT_HARDWARE, DEFAULT_KUBERNETES_MINOR,
-  DEFAULT_POD_SUBNET, DEFAULT_SERVICE_SUBNET, NODE_MIN_DISK_GIB, NODE_MIN_MEMORY_MIB, SUPPORTED_KUBERNETES_MINORS,
-  CLOUD_IMAGE_DISK_GIB, DEFAULT_API_SERVER_PORT,
+  CONTROL_PLANE_MIN_CPUS,
+  CONTROL_PLANE_MIN_MEMORY_MIB,
+  DEFAULT_HARDWARE,
+  DEFAULT_KUBERNETES_MINOR,
+  DEFAULT_POD_SUBNET,
+  DEFAULT_SERVICE_SUBNET,
+  NODE_MIN_DISK_GIB,
+  NODE_MIN_MEMORY_MIB,
+  SUPPORTED_KUBERNETES_MINORS,
+  CLOUD_IMAGE_DISK_GIB,
+  DEFAULT_API_SERVER_PORT,
 } from './defaults.js';
-import { hasHostBits, inRange, intToIp, ipToInt, parseSubnet, subnetContains, subnetsOverlap } from './ipv4.js';
+import {
+  hasHostBits,
+  inRange,
+  intToIp,
+  ipToInt,
+  parseSubnet,
+  subnetContains,
+  subnetsOverlap,
+} from './ipv4.js';
 import { deriveMac } from './mac.js';
 import type { Ipv4Subnet } from './model.js';
 import { showValue, type SpecProblem } from './problems.js';
@@ -20,20 +36,31 @@ import { splitKubernetesVersion } from './resolve.js';
 type Raw = Record<string, unknown>;
 
 const ipv4Re = /^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
-const cidrRe = /^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\/(3[0-2]|[12]?\d)$/;
+const cidrRe =
+  /^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\/(3[0-2]|[12]?\d)$/;
 /** RFC 1123 label: what a hostname and a Kubernetes node name may be. */
 const rfc1123Label = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const hostnameRe = /^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\.?$/;
+const hostnameRe =
+  /^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\.?$/;
 const localeRe = /^([a-z]{2,3}_[A-Z]{2}|C)\.UTF-8(@[a-z]+)?$/;
 /** Ports the control plane's own components use; the API server must not take one of them. */
 const reservedPorts: Record<number, string> = {
-  22: 'SSH', 2379: 'etcd', 2380: 'etcd peers', 10250: 'kubelet', 10256: 'kube-proxy', 10257: 'kube-controller-manager', 10259: 'kube-scheduler',
+  22: 'SSH',
+  2379: 'etcd',
+  2380: 'etcd peers',
+  10250: 'kubelet',
+  10256: 'kube-proxy',
+  10257: 'kube-controller-manager',
+  10259: 'kube-scheduler',
 };
 
-const obj = (v: unknown): Raw | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Raw) : undefined);
+const obj = (v: unknown): Raw | undefined =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Raw) : undefined;
 const ip = (v: unknown): string | undefined => (typeof v === 'string' && ipv4Re.test(v) ? v : undefined);
-const subnet = (v: unknown): Ipv4Subnet | undefined => (typeof v === 'string' && cidrRe.test(v) ? parseSubnet(v) : undefined);
-const int = (v: unknown): number | undefined => (typeof v === 'number' && Number.isInteger(v) ? v : undefined);
+const subnet = (v: unknown): Ipv4Subnet | undefined =>
+  typeof v === 'string' && cidrRe.test(v) ? parseSubnet(v) : undefined;
+const int = (v: unknown): number | undefined =>
+  typeof v === 'number' && Number.isInteger(v) ? v : undefined;
 
 /**
  * The block of addresses a user can pick from, for messages: after the
@@ -76,7 +103,10 @@ export function checkSemantics(document: unknown): SpecProblem[] {
   if (!doc) return problems;
 
   if (typeof doc.name === 'string' && !rfc1123Label.test(doc.name)) {
-    add('name', `${showValue(doc.name)} is not a valid name; use lower-case letters, digits and "-" (at most 63, starting and ending with a letter or digit), e.g. "k8s-lab"`);
+    add(
+      'name',
+      `${showValue(doc.name)} is not a valid name; use lower-case letters, digits and "-" (at most 63, starting and ending with a letter or digit), e.g. "k8s-lab"`,
+    );
   }
 
   // --- host networks ---
@@ -92,34 +122,65 @@ export function checkSemantics(document: unknown): SpecProblem[] {
   const dhcpStart = ip(dhcp?.start);
   const dhcpEnd = ip(dhcp?.end);
 
-  for (const [where, s] of [['networks.nat.subnet', nat], ['networks.hostOnly.subnet', hostOnly]] as const) {
-    if (s && hasHostBits(s.cidr)) add(where, `${showValue(s.cidr)} has host bits set; the network address is ${s.network}/${s.prefix}`);
-    if (s && s.prefix > 30) add(where, `${showValue(s.cidr)} is too small for a cluster; use a /24 such as the Virtual Network Editor shows`);
+  for (const [where, s] of [
+    ['networks.nat.subnet', nat],
+    ['networks.hostOnly.subnet', hostOnly],
+  ] as const) {
+    if (s && hasHostBits(s.cidr))
+      add(where, `${showValue(s.cidr)} has host bits set; the network address is ${s.network}/${s.prefix}`);
+    if (s && s.prefix > 30)
+      add(
+        where,
+        `${showValue(s.cidr)} is too small for a cluster; use a /24 such as the Virtual Network Editor shows`,
+      );
   }
   if (nat && hostOnly && subnetsOverlap(nat, hostOnly)) {
-    add('networks.hostOnly.subnet', `${hostOnly.cidr} overlaps the NAT network ${nat.cidr}; the two VMware networks must be separate (e.g. 192.168.5.0/24 and 172.100.100.0/24)`);
+    add(
+      'networks.hostOnly.subnet',
+      `${hostOnly.cidr} overlaps the NAT network ${nat.cidr}; the two VMware networks must be separate (e.g. 192.168.5.0/24 and 172.100.100.0/24)`,
+    );
   }
   const natVmnet = typeof natRaw?.vmnet === 'string' ? natRaw.vmnet : 'vmnet8';
   const hostOnlyVmnet = typeof hostOnlyRaw?.vmnet === 'string' ? hostOnlyRaw.vmnet : 'vmnet1';
-  if (natVmnet === hostOnlyVmnet) add('networks.hostOnly.vmnet', `${showValue(hostOnlyVmnet)} is also the NAT network's vmnet; each NIC needs its own network (usually vmnet8 NAT, vmnet1 host-only)`);
+  if (natVmnet === hostOnlyVmnet)
+    add(
+      'networks.hostOnly.vmnet',
+      `${showValue(hostOnlyVmnet)} is also the NAT network's vmnet; each NIC needs its own network (usually vmnet8 NAT, vmnet1 host-only)`,
+    );
 
   const whole = (s: Ipv4Subnet) => `${intToIp(ipToInt(s.network) + 1)}–${intToIp(ipToInt(s.broadcast) - 1)}`;
-  const checkHostSide = (where: string, address: string | undefined, s: Ipv4Subnet | undefined, label: string) => {
+  const checkHostSide = (
+    where: string,
+    address: string | undefined,
+    s: Ipv4Subnet | undefined,
+    label: string,
+  ) => {
     if (!address || !s) return;
-    if (!subnetContains(s, address)) add(where, `${address} is outside the ${label} subnet ${s.cidr}; use an address in ${whole(s)}`);
-    else if (address === s.network || address === s.broadcast) add(where, `${address} is the ${address === s.network ? 'network' : 'broadcast'} address of ${s.cidr}; use an address in ${whole(s)}`);
+    if (!subnetContains(s, address))
+      add(where, `${address} is outside the ${label} subnet ${s.cidr}; use an address in ${whole(s)}`);
+    else if (address === s.network || address === s.broadcast)
+      add(
+        where,
+        `${address} is the ${address === s.network ? 'network' : 'broadcast'} address of ${s.cidr}; use an address in ${whole(s)}`,
+      );
   };
   checkHostSide('networks.nat.gateway', gateway, nat, 'NAT');
   checkHostSide('networks.nat.hostAddress', natHost, nat, 'NAT');
   checkHostSide('networks.hostOnly.hostAddress', hostOnlyHost, hostOnly, 'host-only');
-  if (gateway && natHost && gateway === natHost) add('networks.nat.hostAddress', `${natHost} is also the gateway; VMware uses .1 for the host and .2 for the NAT gateway`);
+  if (gateway && natHost && gateway === natHost)
+    add(
+      'networks.nat.hostAddress',
+      `${natHost} is also the gateway; VMware uses .1 for the host and .2 for the NAT gateway`,
+    );
   checkHostSide('networks.nat.dhcpRange.start', dhcpStart, nat, 'NAT');
   checkHostSide('networks.nat.dhcpRange.end', dhcpEnd, nat, 'NAT');
-  if (dhcpStart && dhcpEnd && ipToInt(dhcpStart) > ipToInt(dhcpEnd)) add('networks.nat.dhcpRange', `start ${dhcpStart} is after end ${dhcpEnd}`);
+  if (dhcpStart && dhcpEnd && ipToInt(dhcpStart) > ipToInt(dhcpEnd))
+    add('networks.nat.dhcpRange', `start ${dhcpStart} is after end ${dhcpEnd}`);
   const dhcpValid = dhcpStart && dhcpEnd && ipToInt(dhcpStart) <= ipToInt(dhcpEnd);
   const natFree = nat ? freeRange(nat, [natHost, gateway], dhcpValid ? dhcpStart : undefined) : '';
   const hostOnlyFree = hostOnly ? freeRange(hostOnly, [hostOnlyHost]) : '';
-  if (dhcpValid && gateway && inRange(gateway, dhcpStart, dhcpEnd)) add('networks.nat.gateway', `${gateway} lies inside the DHCP range ${dhcpStart}–${dhcpEnd}`);
+  if (dhcpValid && gateway && inRange(gateway, dhcpStart, dhcpEnd))
+    add('networks.nat.gateway', `${gateway} lies inside the DHCP range ${dhcpStart}–${dhcpEnd}`);
 
   // --- Kubernetes networks ---
   const k8s = obj(doc.kubernetes) ?? {};
@@ -127,16 +188,40 @@ export function checkSemantics(document: unknown): SpecProblem[] {
   const serviceRaw = k8s.serviceSubnet ?? DEFAULT_SERVICE_SUBNET;
   const pods = subnet(podRaw);
   const services = subnet(serviceRaw);
-  for (const [where, s] of [['kubernetes.podSubnet', pods], ['kubernetes.serviceSubnet', services]] as const) {
-    if (s && hasHostBits(s.cidr)) add(where, `${showValue(s.cidr)} has host bits set; the network address is ${s.network}/${s.prefix}`);
+  for (const [where, s] of [
+    ['kubernetes.podSubnet', pods],
+    ['kubernetes.serviceSubnet', services],
+  ] as const) {
+    if (s && hasHostBits(s.cidr))
+      add(where, `${showValue(s.cidr)} has host bits set; the network address is ${s.network}/${s.prefix}`);
   }
-  if (pods && pods.prefix > 24) add('kubernetes.podSubnet', `${pods.cidr} is too small: each node takes a /24 from it; use a /16 such as 10.244.0.0/16`);
-  if (services && services.prefix > 24) add('kubernetes.serviceSubnet', `${services.cidr} is too small for the cluster's Services; use 10.96.0.0/12`);
-  if (pods && services && subnetsOverlap(pods, services)) add('kubernetes.serviceSubnet', `${services.cidr} overlaps the pod subnet ${pods.cidr}; they must be disjoint (defaults: pods 10.244.0.0/16, services 10.96.0.0/12)`);
-  for (const [label, s] of [['pod subnet', pods], ['service subnet', services]] as const) {
+  if (pods && pods.prefix > 24)
+    add(
+      'kubernetes.podSubnet',
+      `${pods.cidr} is too small: each node takes a /24 from it; use a /16 such as 10.244.0.0/16`,
+    );
+  if (services && services.prefix > 24)
+    add(
+      'kubernetes.serviceSubnet',
+      `${services.cidr} is too small for the cluster's Services; use 10.96.0.0/12`,
+    );
+  if (pods && services && subnetsOverlap(pods, services))
+    add(
+      'kubernetes.serviceSubnet',
+      `${services.cidr} overlaps the pod subnet ${pods.cidr}; they must be disjoint (defaults: pods 10.244.0.0/16, services 10.96.0.0/12)`,
+    );
+  for (const [label, s] of [
+    ['pod subnet', pods],
+    ['service subnet', services],
+  ] as const) {
     const where = label === 'pod subnet' ? 'kubernetes.podSubnet' : 'kubernetes.serviceSubnet';
-    if (s && nat && subnetsOverlap(s, nat)) add(where, `${s.cidr} overlaps the NAT network ${nat.cidr}; pick a ${label} outside the node networks`);
-    if (s && hostOnly && subnetsOverlap(s, hostOnly)) add(where, `${s.cidr} overlaps the host-only network ${hostOnly.cidr}; pick a ${label} outside the node networks`);
+    if (s && nat && subnetsOverlap(s, nat))
+      add(where, `${s.cidr} overlaps the NAT network ${nat.cidr}; pick a ${label} outside the node networks`);
+    if (s && hostOnly && subnetsOverlap(s, hostOnly))
+      add(
+        where,
+        `${s.cidr} overlaps the host-only network ${hostOnly.cidr}; pick a ${label} outside the node networks`,
+      );
   }
 
   // --- nodes ---
@@ -154,15 +239,23 @@ export function checkSemantics(document: unknown): SpecProblem[] {
     const name = typeof node.name === 'string' ? node.name : undefined;
     if (name !== undefined) {
       if (!rfc1123Label.test(name)) {
-        add(`${at}.name`, `${showValue(name)} is not a valid hostname (RFC 1123): use lower-case letters, digits and "-", at most 63 characters, starting and ending with a letter or digit, e.g. "k8s-worker3"`);
+        add(
+          `${at}.name`,
+          `${showValue(name)} is not a valid hostname (RFC 1123): use lower-case letters, digits and "-", at most 63 characters, starting and ending with a letter or digit, e.g. "k8s-worker3"`,
+        );
       }
       const first = names.get(name);
-      if (first !== undefined) add(`${at}.name`, `${showValue(name)} is already used by nodes[${first}]; every node needs its own name`);
+      if (first !== undefined)
+        add(
+          `${at}.name`,
+          `${showValue(name)} is already used by nodes[${first}]; every node needs its own name`,
+        );
       else names.set(name, i);
       for (const nic of first === undefined ? ['ens33', 'ens37'] : []) {
         const mac = deriveMac(clusterName, name, nic);
         const owner = macs.get(mac);
-        if (owner) add(`${at}.name`, `the derived MAC ${mac} collides with ${owner}; rename one of the nodes`);
+        if (owner)
+          add(`${at}.name`, `the derived MAC ${mac} collides with ${owner}; rename one of the nodes`);
         macs.set(mac, `${name}/${nic}`);
       }
     }
@@ -171,11 +264,25 @@ export function checkSemantics(document: unknown): SpecProblem[] {
     const natAddress = ip(node.natAddress);
     if (natAddress && nat) {
       const where = `${at}.natAddress`;
-      if (!subnetContains(nat, natAddress)) add(where, `${natAddress} is outside the NAT subnet ${nat.cidr}; use a free address in ${natFree}`);
-      else if (natAddress === nat.network || natAddress === nat.broadcast) add(where, `${natAddress} is the ${natAddress === nat.network ? 'network' : 'broadcast'} address of ${nat.cidr}; use a free address in ${natFree}`);
-      else if (natAddress === gateway) add(where, `${natAddress} is the NAT gateway; use a free address in ${natFree}`);
-      else if (natAddress === natHost) add(where, `${natAddress} is the Windows host's address on the NAT network; use a free address in ${natFree}`);
-      else if (dhcpValid && inRange(natAddress, dhcpStart, dhcpEnd)) add(where, `${natAddress} is inside the DHCP range ${dhcpStart}–${dhcpEnd}, so VMware could hand it to another VM; use a free address in ${natFree}`);
+      if (!subnetContains(nat, natAddress))
+        add(where, `${natAddress} is outside the NAT subnet ${nat.cidr}; use a free address in ${natFree}`);
+      else if (natAddress === nat.network || natAddress === nat.broadcast)
+        add(
+          where,
+          `${natAddress} is the ${natAddress === nat.network ? 'network' : 'broadcast'} address of ${nat.cidr}; use a free address in ${natFree}`,
+        );
+      else if (natAddress === gateway)
+        add(where, `${natAddress} is the NAT gateway; use a free address in ${natFree}`);
+      else if (natAddress === natHost)
+        add(
+          where,
+          `${natAddress} is the Windows host's address on the NAT network; use a free address in ${natFree}`,
+        );
+      else if (dhcpValid && inRange(natAddress, dhcpStart, dhcpEnd))
+        add(
+          where,
+          `${natAddress} is inside the DHCP range ${dhcpStart}–${dhcpEnd}, so VMware could hand it to another VM; use a free address in ${natFree}`,
+        );
       const first = natAddresses.get(natAddress);
       if (first !== undefined) add(where, `${natAddress} is already used by nodes[${first}]`);
       else natAddresses.set(natAddress, i);
@@ -183,9 +290,21 @@ export function checkSemantics(document: unknown): SpecProblem[] {
     const hostOnlyAddress = ip(node.hostOnlyAddress);
     if (hostOnlyAddress && hostOnly) {
       const where = `${at}.hostOnlyAddress`;
-      if (!subnetContains(hostOnly, hostOnlyAddress)) add(where, `${hostOnlyAddress} is outside the host-only subnet ${hostOnly.cidr}; use a free address in ${hostOnlyFree}`);
-      else if (hostOnlyAddress === hostOnly.network || hostOnlyAddress === hostOnly.broadcast) add(where, `${hostOnlyAddress} is the ${hostOnlyAddress === hostOnly.network ? 'network' : 'broadcast'} address of ${hostOnly.cidr}; use a free address in ${hostOnlyFree}`);
-      else if (hostOnlyAddress === hostOnlyHost) add(where, `${hostOnlyAddress} is the Windows host's address on the host-only network; use a free address in ${hostOnlyFree}`);
+      if (!subnetContains(hostOnly, hostOnlyAddress))
+        add(
+          where,
+          `${hostOnlyAddress} is outside the host-only subnet ${hostOnly.cidr}; use a free address in ${hostOnlyFree}`,
+        );
+      else if (hostOnlyAddress === hostOnly.network || hostOnlyAddress === hostOnly.broadcast)
+        add(
+          where,
+          `${hostOnlyAddress} is the ${hostOnlyAddress === hostOnly.network ? 'network' : 'broadcast'} address of ${hostOnly.cidr}; use a free address in ${hostOnlyFree}`,
+        );
+      else if (hostOnlyAddress === hostOnlyHost)
+        add(
+          where,
+          `${hostOnlyAddress} is the Windows host's address on the host-only network; use a free address in ${hostOnlyFree}`,
+        );
       const first = hostOnlyAddresses.get(hostOnlyAddress);
       if (first !== undefined) add(where, `${hostOnlyAddress} is already used by nodes[${first}]`);
       else hostOnlyAddresses.set(hostOnlyAddress, i);
@@ -194,49 +313,96 @@ export function checkSemantics(document: unknown): SpecProblem[] {
     const cpus = int(node.cpus) ?? int(defaults.cpus) ?? DEFAULT_HARDWARE.cpus;
     const memory = int(node.memoryMiB) ?? int(defaults.memoryMiB) ?? DEFAULT_HARDWARE.memoryMiB;
     const disk = int(node.diskGiB) ?? int(defaults.diskGiB) ?? DEFAULT_HARDWARE.diskGiB;
-    const field = (key: string) => (node[key] !== undefined ? `${at}.${key}` : defaults[key] !== undefined ? `nodeDefaults.${key}` : `${at}.${key}`);
+    const field = (key: string) =>
+      node[key] !== undefined
+        ? `${at}.${key}`
+        : defaults[key] !== undefined
+          ? `nodeDefaults.${key}`
+          : `${at}.${key}`;
     if (node.role === 'control-plane') {
-      if (cpus < CONTROL_PLANE_MIN_CPUS) add(field('cpus'), `${cpus} vCPU is below kubeadm's minimum of ${CONTROL_PLANE_MIN_CPUS} for a control plane; set cpus: 2 or more`);
-      if (memory < CONTROL_PLANE_MIN_MEMORY_MIB) add(field('memoryMiB'), `${memory} MiB is below kubeadm's minimum of ${CONTROL_PLANE_MIN_MEMORY_MIB} MiB for a control plane; set memoryMiB: 2048 or more (the lab uses 4096)`);
+      if (cpus < CONTROL_PLANE_MIN_CPUS)
+        add(
+          field('cpus'),
+          `${cpus} vCPU is below kubeadm's minimum of ${CONTROL_PLANE_MIN_CPUS} for a control plane; set cpus: 2 or more`,
+        );
+      if (memory < CONTROL_PLANE_MIN_MEMORY_MIB)
+        add(
+          field('memoryMiB'),
+          `${memory} MiB is below kubeadm's minimum of ${CONTROL_PLANE_MIN_MEMORY_MIB} MiB for a control plane; set memoryMiB: 2048 or more (the lab uses 4096)`,
+        );
     } else if (memory < NODE_MIN_MEMORY_MIB) {
-      add(field('memoryMiB'), `${memory} MiB is too little for kubelet, containerd and the CNI; set memoryMiB: ${NODE_MIN_MEMORY_MIB} or more`);
+      add(
+        field('memoryMiB'),
+        `${memory} MiB is too little for kubelet, containerd and the CNI; set memoryMiB: ${NODE_MIN_MEMORY_MIB} or more`,
+      );
     }
     if (disk < NODE_MIN_DISK_GIB) {
-      add(field('diskGiB'), `${disk} GiB is too small: the Ubuntu cloud image's disk is already ${CLOUD_IMAGE_DISK_GIB} GiB and a clone can only grow; with the Kubernetes images it needs at least ${NODE_MIN_DISK_GIB} GiB`);
+      add(
+        field('diskGiB'),
+        `${disk} GiB is too small: the Ubuntu cloud image's disk is already ${CLOUD_IMAGE_DISK_GIB} GiB and a clone can only grow; with the Kubernetes images it needs at least ${NODE_MIN_DISK_GIB} GiB`,
+      );
     }
   });
   if (nodes.length > 0 && controlPlanes.length === 0) {
-    add('nodes', 'no node has role "control-plane"; mark exactly one node (e.g. k8s-master) as role: control-plane');
+    add(
+      'nodes',
+      'no node has role "control-plane"; mark exactly one node (e.g. k8s-master) as role: control-plane',
+    );
   } else if (controlPlanes.length > 1) {
-    add(`nodes[${controlPlanes[1]}].role`, `a second control plane (nodes[${controlPlanes.join('], nodes[')}]); kubestation builds exactly one control plane for now (HA control planes come later): make the others role: worker`);
+    add(
+      `nodes[${controlPlanes[1]}].role`,
+      `a second control plane (nodes[${controlPlanes.join('], nodes[')}]); kubestation builds exactly one control plane for now (HA control planes come later): make the others role: worker`,
+    );
   }
   if (nodes.length === 1 && controlPlanes.length === 1 && k8s.controlPlaneTaint !== false) {
-    add('kubernetes.controlPlaneTaint', 'a single-node cluster with the control-plane taint has nowhere to run pods; add a worker or set kubernetes.controlPlaneTaint: false');
+    add(
+      'kubernetes.controlPlaneTaint',
+      'a single-node cluster with the control-plane taint has nowhere to run pods; add a worker or set kubernetes.controlPlaneTaint: false',
+    );
   }
-  const templateName = typeof obj(obj(doc.vmware)?.template)?.name === 'string' ? (obj(obj(doc.vmware)?.template)?.name as string) : undefined;
-  if (templateName && names.has(templateName)) add(`nodes[${names.get(templateName)}].name`, `${showValue(templateName)} is also the template VM's name; nodes are clones and need names of their own`);
+  const templateName =
+    typeof obj(obj(doc.vmware)?.template)?.name === 'string'
+      ? (obj(obj(doc.vmware)?.template)?.name as string)
+      : undefined;
+  if (templateName && names.has(templateName))
+    add(
+      `nodes[${names.get(templateName)}].name`,
+      `${showValue(templateName)} is also the template VM's name; nodes are clones and need names of their own`,
+    );
 
   // --- OS ---
   const os = obj(doc.os) ?? {};
   if (typeof os.timezone === 'string' && !isKnownTimeZone(os.timezone)) {
-    add('os.timezone', `${showValue(os.timezone)} is not an IANA time zone; use a name like "Asia/Seoul" or "UTC" (see timedatectl list-timezones)`);
+    add(
+      'os.timezone',
+      `${showValue(os.timezone)} is not an IANA time zone; use a name like "Asia/Seoul" or "UTC" (see timedatectl list-timezones)`,
+    );
   }
   if (typeof os.locale === 'string' && !localeRe.test(os.locale)) {
     const fixed = /^([a-z]{2,3})_([a-z]{2})\.utf-?8$/i.exec(os.locale);
     const suggestion = fixed ? `${fixed[1]!.toLowerCase()}_${fixed[2]!.toUpperCase()}.UTF-8` : 'ko_KR.UTF-8';
-    add('os.locale', `${showValue(os.locale)} is not a UTF-8 locale name of the form language_TERRITORY.UTF-8; use ${JSON.stringify(suggestion)}`);
+    add(
+      'os.locale',
+      `${showValue(os.locale)} is not a UTF-8 locale name of the form language_TERRITORY.UTF-8; use ${JSON.stringify(suggestion)}`,
+    );
   }
   if (Array.isArray(os.ntpServers)) {
     os.ntpServers.forEach((server, i) => {
       if (typeof server === 'string' && !(net.isIP(server) || hostnameRe.test(server))) {
-        add(`os.ntpServers[${i}]`, `${showValue(server)} is neither a host name nor an IP address; use e.g. "time.ravnus.com"`);
+        add(
+          `os.ntpServers[${i}]`,
+          `${showValue(server)} is neither a host name nor an IP address; use e.g. "time.ravnus.com"`,
+        );
       }
     });
   }
   if (Array.isArray(os.dnsServers)) {
     os.dnsServers.forEach((server, i) => {
       if (typeof server === 'string' && net.isIP(server) === 0) {
-        add(`os.dnsServers[${i}]`, `${showValue(server)} is not an IP address; resolvers must be addresses such as "8.8.8.8" or "8.8.4.4"`);
+        add(
+          `os.dnsServers[${i}]`,
+          `${showValue(server)} is not an IP address; resolvers must be addresses such as "8.8.8.8" or "8.8.4.4"`,
+        );
       }
     });
   }
@@ -245,24 +411,37 @@ export function checkSemantics(document: unknown): SpecProblem[] {
   if (typeof k8s.version === 'string') {
     const version = splitKubernetesVersion(k8s.version);
     if (!version) {
-      add('kubernetes.version', `${showValue(k8s.version)} is not a Kubernetes version; write the minor ("${DEFAULT_KUBERNETES_MINOR}") or an exact release ("${DEFAULT_KUBERNETES_MINOR}.2")`);
+      add(
+        'kubernetes.version',
+        `${showValue(k8s.version)} is not a Kubernetes version; write the minor ("${DEFAULT_KUBERNETES_MINOR}") or an exact release ("${DEFAULT_KUBERNETES_MINOR}.2")`,
+      );
     } else if (!(SUPPORTED_KUBERNETES_MINORS as readonly string[]).includes(version.minor)) {
-      add('kubernetes.version', `${showValue(k8s.version)} is not a supported minor; kubestation writes kubeadm's v1beta4 configuration, which needs ${SUPPORTED_KUBERNETES_MINORS[0]}–${SUPPORTED_KUBERNETES_MINORS.at(-1)}: use one of ${SUPPORTED_KUBERNETES_MINORS.join(', ')}`);
+      add(
+        'kubernetes.version',
+        `${showValue(k8s.version)} is not a supported minor; kubestation writes kubeadm's v1beta4 configuration, which needs ${SUPPORTED_KUBERNETES_MINORS[0]}–${SUPPORTED_KUBERNETES_MINORS.at(-1)}: use one of ${SUPPORTED_KUBERNETES_MINORS.join(', ')}`,
+      );
     } else if (typeof k8s.packageRepository === 'string') {
       const repoMinor = /\/v(\d+\.\d+)\//.exec(k8s.packageRepository)?.[1];
       if (repoMinor && repoMinor !== version.minor) {
-        add('kubernetes.packageRepository', `points at the v${repoMinor} repository but kubernetes.version is ${version.minor}; each minor has its own repository, so use .../v${version.minor}/deb/ or remove the key`);
+        add(
+          'kubernetes.packageRepository',
+          `points at the v${repoMinor} repository but kubernetes.version is ${version.minor}; each minor has its own repository, so use .../v${version.minor}/deb/ or remove the key`,
+        );
       }
     }
   }
   const port = int(k8s.apiServerPort) ?? DEFAULT_API_SERVER_PORT;
-  if (reservedPorts[port]) add('kubernetes.apiServerPort', `${port} is the ${reservedPorts[port]} port; use 6443`);
+  if (reservedPorts[port])
+    add('kubernetes.apiServerPort', `${port} is the ${reservedPorts[port]} port; use 6443`);
 
   // --- VMware ---
   const vmware = obj(doc.vmware) ?? {};
   const installFolder = vmware.installFolder;
   if (typeof installFolder === 'string' && installFolder.length > 0 && !isAbsoluteAnywhere(installFolder)) {
-    add('vmware.installFolder', `${showValue(installFolder)} is not an absolute path; write the full folder, e.g. C:\\Program Files (x86)\\VMware\\VMware Workstation`);
+    add(
+      'vmware.installFolder',
+      `${showValue(installFolder)} is not an absolute path; write the full folder, e.g. C:\\Program Files (x86)\\VMware\\VMware Workstation`,
+    );
   }
   return problems;
 }

@@ -10,10 +10,21 @@ import { closest, distance } from 'fastest-levenshtein';
 import { fieldPath, showValue, type SpecProblem } from './problems.js';
 import { validateClusterShape as validateShape } from './shape-validator.generated.js';
 
-type SchemaNode = { description?: string; 'x-expected'?: string; properties?: Record<string, unknown>; anyOf?: Array<{ const?: unknown }>; const?: unknown };
+type SchemaNode = {
+  description?: string;
+  'x-expected'?: string;
+  properties?: Record<string, unknown>;
+  anyOf?: Array<{ const?: unknown }>;
+  const?: unknown;
+};
 
 function segmentsOf(instancePath: string): string[] {
-  return instancePath === '' ? [] : instancePath.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return instancePath === ''
+    ? []
+    : instancePath
+        .slice(1)
+        .split('/')
+        .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 function typeName(value: unknown): string {
@@ -27,7 +38,8 @@ function typeName(value: unknown): string {
 /** Choices people still find in guides, with the reason kubestation does not offer them. */
 const retiredChoices: Record<string, Record<string, string>> = {
   'kubernetes.cni.name': {
-    weave: 'Weave Net is archived (Weaveworks shut down in 2024 and nobody maintains it for current Kubernetes)',
+    weave:
+      'Weave Net is archived (Weaveworks shut down in 2024 and nobody maintains it for current Kubernetes)',
   },
 };
 
@@ -41,7 +53,12 @@ const removedKeys: Record<string, string> = {
 };
 
 const expectedType: Record<string, string> = {
-  string: 'text', integer: 'a whole number', number: 'a number', boolean: 'true or false', object: 'a mapping of keys', array: 'a list',
+  string: 'text',
+  integer: 'a whole number',
+  number: 'a number',
+  boolean: 'true or false',
+  object: 'a mapping of keys',
+  array: 'a list',
 };
 
 /** "did you mean" for a mistyped key, when one known key is close enough to be the intent. */
@@ -74,22 +91,43 @@ function describe(error: ErrorObject): SpecProblem | undefined {
     case 'required': {
       const key = (error.params as { missingProperty: string }).missingProperty;
       const child = (schema.properties?.[key] ?? {}) as SchemaNode;
-      return { path: fieldPath([...segments, key]), message: `is required but missing${child.description ? ` (${child.description})` : ''}` };
+      return {
+        path: fieldPath([...segments, key]),
+        message: `is required but missing${child.description ? ` (${child.description})` : ''}`,
+      };
     }
     case 'type': {
       const want = (error.params as { type: string }).type;
       const hint = expected ?? expectedType[want] ?? want;
-      const quoteHint = want === 'string' && typeof error.data === 'number' ? ' (put it in quotes so YAML keeps it as text)' : '';
-      const got = typeof error.data === 'object' && error.data !== null ? `is ${typeName(error.data)}` : `${showValue(error.data)} is ${typeName(error.data)}`;
+      const quoteHint =
+        want === 'string' && typeof error.data === 'number'
+          ? ' (put it in quotes so YAML keeps it as text)'
+          : '';
+      const got =
+        typeof error.data === 'object' && error.data !== null
+          ? `is ${typeName(error.data)}`
+          : `${showValue(error.data)} is ${typeName(error.data)}`;
       return { path, message: `${got}; expected ${hint}${quoteHint}` };
     }
     case 'const':
-      return { path, message: `${showValue(error.data)} is not allowed; the only valid value is ${showValue(schema.const)}${schema.description ? ` (${schema.description})` : ''}` };
+      return {
+        path,
+        message: `${showValue(error.data)} is not allowed; the only valid value is ${showValue(schema.const)}${schema.description ? ` (${schema.description})` : ''}`,
+      };
     case 'anyOf': {
       const choices = (schema.anyOf ?? []).map((b) => b.const).filter((c) => c !== undefined);
-      const why = typeof error.data === 'string' ? retiredChoices[path]?.[error.data.toLowerCase()] : undefined;
-      if (why) return { path, message: `${showValue(error.data)} is not supported: ${why}. Choose one of: ${choices.map(showValue).join(', ')}` };
-      if (choices.length > 0) return { path, message: `${showValue(error.data)} is not one of: ${choices.map(showValue).join(', ')}` };
+      const why =
+        typeof error.data === 'string' ? retiredChoices[path]?.[error.data.toLowerCase()] : undefined;
+      if (why)
+        return {
+          path,
+          message: `${showValue(error.data)} is not supported: ${why}. Choose one of: ${choices.map(showValue).join(', ')}`,
+        };
+      if (choices.length > 0)
+        return {
+          path,
+          message: `${showValue(error.data)} is not one of: ${choices.map(showValue).join(', ')}`,
+        };
       return { path, message: `${showValue(error.data)} is not valid here` };
     }
     case 'pattern':
@@ -99,12 +137,18 @@ function describe(error: ErrorObject): SpecProblem | undefined {
     case 'minimum':
     case 'maximum': {
       const limit = (error.params as { limit: number }).limit;
-      return { path, message: `${showValue(error.data)} is ${error.keyword === 'minimum' ? 'below the minimum' : 'above the maximum'} of ${limit}` };
+      return {
+        path,
+        message: `${showValue(error.data)} is ${error.keyword === 'minimum' ? 'below the minimum' : 'above the maximum'} of ${limit}`,
+      };
     }
     case 'minItems':
     case 'maxItems': {
       const limit = (error.params as { limit: number }).limit;
-      return { path, message: `has ${(error.data as unknown[]).length} entries; ${error.keyword === 'minItems' ? 'at least' : 'at most'} ${limit} allowed` };
+      return {
+        path,
+        message: `has ${(error.data as unknown[]).length} entries; ${error.keyword === 'minItems' ? 'at least' : 'at most'} ${limit} allowed`,
+      };
     }
     default:
       return { path, message: error.message ?? `failed check ${error.keyword}` };
@@ -116,7 +160,11 @@ export function checkShape(document: unknown): SpecProblem[] {
   if (validateShape(document)) return [];
   const errors = validateShape.errors ?? [];
   // A union of literals reports one error per branch plus the union itself: keep the union's.
-  const unions = errors.filter((e) => e.keyword === 'anyOf').map((e) => e.schemaPath.replace(/\/anyOf$/, '/anyOf/'));
-  const kept = errors.filter((e) => e.keyword === 'anyOf' || !unions.some((prefix) => e.schemaPath.startsWith(prefix)));
+  const unions = errors
+    .filter((e) => e.keyword === 'anyOf')
+    .map((e) => e.schemaPath.replace(/\/anyOf$/, '/anyOf/'));
+  const kept = errors.filter(
+    (e) => e.keyword === 'anyOf' || !unions.some((prefix) => e.schemaPath.startsWith(prefix)),
+  );
   return kept.map(describe).filter((p): p is SpecProblem => p !== undefined);
 }

@@ -41,7 +41,13 @@ export interface DestroyPlan {
   /** --purge: what is deleted from the state folder (every entry but the template's folder, unless --purge-template). */
   purge: { stateDir: string; paths: string[]; keptTemplate: string | undefined } | undefined;
   /** --purge-template: the template VM (deleted through vmrest when registered) and its files, the Ubuntu image included. */
-  template: { name: string; vm: { id: string; vmxPath: string; power: PowerState | undefined } | undefined; paths: string[] } | undefined;
+  template:
+    | {
+        name: string;
+        vm: { id: string; vmxPath: string; power: PowerState | undefined } | undefined;
+        paths: string[];
+      }
+    | undefined;
 }
 
 export interface DestroyOptions {
@@ -80,34 +86,64 @@ async function planTemplatePurge(spec: ClusterSpec, vmrest: Day2Vmrest): Promise
   const state = await readTemplateState(spec);
   const vmxPath = state.vm?.vmxPath ?? templateVmxPath(spec);
   const registered = (await vmrest.listVms()).find((vm) => sameHostPath(vm.path, vmxPath));
-  const vm = registered && { id: registered.id, vmxPath: registered.path, power: await vmrest.getPowerState(registered.id).catch(() => undefined) };
+  const vm = registered && {
+    id: registered.id,
+    vmxPath: registered.path,
+    power: await vmrest.getPowerState(registered.id).catch(() => undefined),
+  };
   // Deleting a registered VM through vmrest removes its folder; what is left is the template's records and image.
-  const candidates = [path.resolve(templateStateDir(spec)), ...(vm ? [] : [path.resolve(path.dirname(vmxPath)), path.resolve(templateVmFolder(spec))])];
-  const paths = [...new Set(candidates)].filter((p, _i, all) => existsSync(p) && !all.some((other) => other !== p && isInside(p, other)));
+  const candidates = [
+    path.resolve(templateStateDir(spec)),
+    ...(vm ? [] : [path.resolve(path.dirname(vmxPath)), path.resolve(templateVmFolder(spec))]),
+  ];
+  const paths = [...new Set(candidates)].filter(
+    (p, _i, all) => existsSync(p) && !all.some((other) => other !== p && isInside(p, other)),
+  );
   return { name: spec.vmware.template.name, vm, paths };
 }
 
 function assertPurgeable(stateDir: string): void {
   const resolved = path.resolve(stateDir);
   if (resolved === path.parse(resolved).root || resolved === path.resolve(os.homedir())) {
-    throw new KubestationError('PURGE_REFUSED', `refusing to --purge ${resolved}: stateDir is a drive root or your home folder, which holds more than kubestation's files`, {
-      fix: 'set stateDir in cluster.yaml to a folder of its own (default .kubestation beside cluster.yaml); delete the kubestation files by hand',
-    });
+    throw new KubestationError(
+      'PURGE_REFUSED',
+      `refusing to --purge ${resolved}: stateDir is a drive root or your home folder, which holds more than kubestation's files`,
+      {
+        fix: 'set stateDir in cluster.yaml to a folder of its own (default .kubestation beside cluster.yaml); delete the kubestation files by hand',
+      },
+    );
   }
 }
 
-export async function planDestroy(spec: ClusterSpec, vmrest: Day2Vmrest, options: DestroyOptions = {}): Promise<DestroyPlan> {
+export async function planDestroy(
+  spec: ClusterSpec,
+  vmrest: Day2Vmrest,
+  options: DestroyOptions = {},
+): Promise<DestroyPlan> {
   const purge = options.purge ? await planPurge(spec, options.purgeTemplate ?? false) : undefined;
   const state = await readBuildState(spec.stateDir, spec.name);
   const nodeNames = new Set(spec.nodes.map((n) => n.name.toLowerCase()));
   const template = options.purgeTemplate ? await planTemplatePurge(spec, vmrest) : undefined;
-  const plan: DestroyPlan = { cluster: spec.name, vms: [], foreign: [], reservations: [], seedIsos: [], purge, template };
+  const plan: DestroyPlan = {
+    cluster: spec.name,
+    vms: [],
+    foreign: [],
+    reservations: [],
+    seedIsos: [],
+    purge,
+    template,
+  };
 
   for (const vm of await vmrest.listVms()) {
     const ownership = await inspectOwnership(vm.path, spec.name);
     const name = vmNameFromVmxPath(vm.path);
     if (ownership.kind === 'ours') {
-      plan.vms.push({ node: ownership.node || name, id: vm.id, vmxPath: vm.path, power: await vmrest.getPowerState(vm.id).catch(() => undefined) });
+      plan.vms.push({
+        node: ownership.node || name,
+        id: vm.id,
+        vmxPath: vm.path,
+        power: await vmrest.getPowerState(vm.id).catch(() => undefined),
+      });
     } else if (nodeNames.has(name.toLowerCase())) {
       plan.foreign.push({ name, vmxPath: vm.path, owner: describeOwnership(ownership) });
     }
@@ -116,9 +152,18 @@ export async function planDestroy(spec: ClusterSpec, vmrest: Day2Vmrest, options
   for (const node of spec.nodes) {
     const hasVm = plan.vms.some((vm) => vm.node === node.name);
     if (hasVm || state.nodes[node.name]?.stepsDoneAt.reservation) {
-      plan.reservations.push({ node: node.name, vmnet: node.nics.nat.vmnet, mac: node.nics.nat.mac, ip: node.nics.nat.address });
+      plan.reservations.push({
+        node: node.name,
+        vmnet: node.nics.nat.vmnet,
+        mac: node.nics.nat.mac,
+        ip: node.nics.nat.address,
+      });
     }
-    const isos = new Set([path.join(nodeSeedDir(spec, node), SEED_ISO_NAME), state.nodes[node.name]?.seed?.isoPath].filter((f): f is string => !!f));
+    const isos = new Set(
+      [path.join(nodeSeedDir(spec, node), SEED_ISO_NAME), state.nodes[node.name]?.seed?.isoPath].filter(
+        (f): f is string => !!f,
+      ),
+    );
     for (const iso of isos) if (existsSync(iso)) plan.seedIsos.push(iso);
   }
   return plan;
@@ -126,24 +171,45 @@ export async function planDestroy(spec: ClusterSpec, vmrest: Day2Vmrest, options
 
 export function formatDestroyPlan(plan: DestroyPlan): string {
   const lines = [`destroy cluster ${plan.cluster}:`];
-  if (plan.vms.length === 0) lines.push('  no VM carries this cluster\'s marker');
-  for (const vm of plan.vms) lines.push(`  delete VM        ${vm.node}  ${vm.vmxPath}${vm.power && vm.power !== 'poweredOff' ? ` (${vm.power}: powered off first)` : ''}`);
-  for (const r of plan.reservations) lines.push(`  remove DHCP      ${r.vmnet} ${r.mac} → ${r.ip} (${r.node})`);
+  if (plan.vms.length === 0) lines.push("  no VM carries this cluster's marker");
+  for (const vm of plan.vms)
+    lines.push(
+      `  delete VM        ${vm.node}  ${vm.vmxPath}${vm.power && vm.power !== 'poweredOff' ? ` (${vm.power}: powered off first)` : ''}`,
+    );
+  for (const r of plan.reservations)
+    lines.push(`  remove DHCP      ${r.vmnet} ${r.mac} → ${r.ip} (${r.node})`);
   for (const iso of plan.seedIsos) lines.push(`  delete seed ISO  ${iso}`);
   if (plan.purge) {
-    for (const p of plan.purge.paths) lines.push(`  delete           ${p}${plan.template?.paths.includes(p) ? ' (template files and the cached Ubuntu image)' : ''}`);
-    lines.push(`  (from the state folder ${plan.purge.stateDir}: CA, join token, SSH key, kubeconfig, logs, state)`);
+    for (const p of plan.purge.paths)
+      lines.push(
+        `  delete           ${p}${plan.template?.paths.includes(p) ? ' (template files and the cached Ubuntu image)' : ''}`,
+      );
+    lines.push(
+      `  (from the state folder ${plan.purge.stateDir}: CA, join token, SSH key, kubeconfig, logs, state)`,
+    );
   } else {
-    lines.push('  keep             the CA, join token, SSH key, admin kubeconfig and logs in the state folder (--purge deletes them)');
+    lines.push(
+      '  keep             the CA, join token, SSH key, admin kubeconfig and logs in the state folder (--purge deletes them)',
+    );
   }
   if (plan.template) {
     const t = plan.template;
-    if (t.vm) lines.push(`  delete VM        template ${t.name}  ${t.vm.vmxPath}${t.vm.power && t.vm.power !== 'poweredOff' ? ` (${t.vm.power}: powered off first)` : ''}`);
-    for (const p of t.paths) if (!plan.purge?.paths.includes(p)) lines.push(`  delete           ${p} (template files and the cached Ubuntu image)`);
+    if (t.vm)
+      lines.push(
+        `  delete VM        template ${t.name}  ${t.vm.vmxPath}${t.vm.power && t.vm.power !== 'poweredOff' ? ` (${t.vm.power}: powered off first)` : ''}`,
+      );
+    for (const p of t.paths)
+      if (!plan.purge?.paths.includes(p))
+        lines.push(`  delete           ${p} (template files and the cached Ubuntu image)`);
   } else {
-    lines.push(`  keep             the template VM and the cached Ubuntu image${plan.purge?.keptTemplate ? ` (${plan.purge.keptTemplate})` : ''} (--purge-template deletes them)`);
+    lines.push(
+      `  keep             the template VM and the cached Ubuntu image${plan.purge?.keptTemplate ? ` (${plan.purge.keptTemplate})` : ''} (--purge-template deletes them)`,
+    );
   }
-  for (const f of plan.foreign) lines.push(`  leave alone      ${f.vmxPath}: named "${f.name}" but it belongs to ${f.owner}; kubestation never touches it`);
+  for (const f of plan.foreign)
+    lines.push(
+      `  leave alone      ${f.vmxPath}: named "${f.name}" but it belongs to ${f.owner}; kubestation never touches it`,
+    );
   return `${lines.join('\n')}\n`;
 }
 
@@ -164,7 +230,12 @@ async function powerOffAndDelete(vmrest: Day2Vmrest, id: string, what: string, l
   await vmrest.deleteVm(id);
 }
 
-export async function executeDestroy(spec: ClusterSpec, vmrest: Day2Vmrest, plan: DestroyPlan, log: Day2Log): Promise<DestroyResult> {
+export async function executeDestroy(
+  spec: ClusterSpec,
+  vmrest: Day2Vmrest,
+  plan: DestroyPlan,
+  log: Day2Log,
+): Promise<DestroyResult> {
   const result: DestroyResult = { deletedVms: [], removedReservations: [], removedFiles: [], warnings: [] };
   for (const vm of plan.vms) {
     // Checked again right before the change: the plan may be minutes old (a confirmation prompt).
@@ -184,7 +255,9 @@ export async function executeDestroy(spec: ClusterSpec, vmrest: Day2Vmrest, plan
       result.removedReservations.push(`${r.vmnet} ${r.mac}`);
     } catch (error) {
       if (!(error instanceof VmrestForbiddenError)) throw error;
-      result.warnings.push(`the DHCP reservation ${r.mac} → ${r.ip} on ${r.vmnet} stays: removing it needs vmrest started as Administrator (harmless: only this node's MAC matches it)`);
+      result.warnings.push(
+        `the DHCP reservation ${r.mac} → ${r.ip} on ${r.vmnet} stays: removing it needs vmrest started as Administrator (harmless: only this node's MAC matches it)`,
+      );
     }
   }
   for (const iso of plan.seedIsos) {
@@ -207,9 +280,13 @@ export async function executeDestroy(spec: ClusterSpec, vmrest: Day2Vmrest, plan
   if (!plan.purge && existsSync(spec.stateDir)) {
     // The records described VMs that are gone; the next build-vms starts from "clone".
     const store = await BuildStateStore.open(spec.stateDir, spec.name);
-    const deleted = new Set(plan.vms.filter((vm) => result.deletedVms.includes(vm.vmxPath)).map((vm) => vm.node));
+    const deleted = new Set(
+      plan.vms.filter((vm) => result.deletedVms.includes(vm.vmxPath)).map((vm) => vm.node),
+    );
     await store.update((s) => {
-      for (const node of Object.keys(s.nodes)) if (deleted.has(node) || !(s.nodes[node]?.vmxPath && existsSync(s.nodes[node]!.vmxPath!))) delete s.nodes[node];
+      for (const node of Object.keys(s.nodes))
+        if (deleted.has(node) || !(s.nodes[node]?.vmxPath && existsSync(s.nodes[node]!.vmxPath!)))
+          delete s.nodes[node];
       s.readyAt = undefined;
     });
   }

@@ -87,7 +87,10 @@ function dhcpChecks(spec: ClusterSpec, vmnets: Vmnet[]): DoctorCheck[] {
       }
       const pool = vmwareDefaultDhcpPool(net.subnet.network, net.subnet.prefix);
       if (inRange(nic.address, pool.start, pool.end)) {
-        const declared = net.kind === 'nat' ? ` (cluster.yaml declares ${net.dhcpRange.start}–${net.dhcpRange.end}; vmrest cannot read the real range)` : '';
+        const declared =
+          net.kind === 'nat'
+            ? ` (cluster.yaml declares ${net.dhcpRange.start}–${net.dhcpRange.end}; vmrest cannot read the real range)`
+            : '';
         problems.push({
           status: 'warn',
           text: `${nic.address} on ${nic.vmnet} is inside VMware's default DHCP pool ${pool.start}–${pool.end}${declared}; DHCP is on there, so another VM may get the same address`,
@@ -95,12 +98,18 @@ function dhcpChecks(spec: ClusterSpec, vmnets: Vmnet[]): DoctorCheck[] {
         });
       }
     }
-    const worst: CheckStatus = problems.some((p) => p.status === 'fail') ? 'fail' : problems.length ? 'warn' : 'ok';
+    const worst: CheckStatus = problems.some((p) => p.status === 'fail')
+      ? 'fail'
+      : problems.length
+        ? 'warn'
+        : 'ok';
     checks.push({
       id: `dhcp:${node.name}`,
       title: `${node.name}: static addresses outside DHCP`,
       status: worst,
-      detail: problems.length ? problems.map((p) => p.text).join('; ') : `${node.nics.nat.address} and ${node.nics.hostOnly.address} are outside the DHCP pools`,
+      detail: problems.length
+        ? problems.map((p) => p.text).join('; ')
+        : `${node.nics.nat.address} and ${node.nics.hostOnly.address} are outside the DHCP pools`,
       fix: problems.map((p) => p.fix).join('; ') || undefined,
     });
   }
@@ -112,15 +121,26 @@ function bootstrapped(state: BuildState | undefined, node: string): boolean {
   return state?.nodes[node]?.completedAt !== undefined;
 }
 
-async function seedIsoCheck(spec: ClusterSpec, node: NodeSpec, state: BuildState | undefined, vm: ObservedVm | undefined): Promise<DoctorCheck> {
+async function seedIsoCheck(
+  spec: ClusterSpec,
+  node: NodeSpec,
+  state: BuildState | undefined,
+  vm: ObservedVm | undefined,
+): Promise<DoctorCheck> {
   const id = `seed-iso:${node.name}`;
   const title = `${node.name}: seed ISO and user-data removed after bootstrap`;
   const seed = await observeSeed(spec, node, state, vm && isOwnedBy(vm, node) ? vm.vmxPath : undefined);
-  const rerun = 'run `npx kubestation build-vms` again: for a finished node it only deletes the seed copies and, while the VM is powered off, detaches the CD-ROM';
+  const rerun =
+    'run `npx kubestation build-vms` again: for a finished node it only deletes the seed copies and, while the VM is powered off, detaches the CD-ROM';
   switch (seed.kind) {
     case 'none':
     case 'in-use':
-      return { id, title, status: 'ok', detail: 'first boot not finished (or not recorded): the seed is still needed' };
+      return {
+        id,
+        title,
+        status: 'ok',
+        detail: 'first boot not finished (or not recorded): the seed is still needed',
+      };
     case 'secrets-on-host':
       return {
         id,
@@ -131,23 +151,50 @@ async function seedIsoCheck(spec: ClusterSpec, node: NodeSpec, state: BuildState
       };
     case 'referenced':
       return vm?.power === 'poweredOff'
-        ? { id, title, status: 'warn', detail: `the VM's CD-ROM (${SEED_CDROM}) still points at the deleted seed ISO; Workstation complains about the missing file at power-on`, fix: rerun }
-        : { id, title, status: 'ok', detail: 'deleted on this PC; the .vmx refers to it until the VM is next off, when kubestation detaches it' };
+        ? {
+            id,
+            title,
+            status: 'warn',
+            detail: `the VM's CD-ROM (${SEED_CDROM}) still points at the deleted seed ISO; Workstation complains about the missing file at power-on`,
+            fix: rerun,
+          }
+        : {
+            id,
+            title,
+            status: 'ok',
+            detail:
+              'deleted on this PC; the .vmx refers to it until the VM is next off, when kubestation detaches it',
+          };
     case 'detached':
       return { id, title, status: 'ok', detail: 'deleted on this PC, CD-ROM detached' };
   }
 }
 
-function decodeSecretField(secret: KubeObject & { data?: Record<string, string> }, key: string): string | undefined {
+function decodeSecretField(
+  secret: KubeObject & { data?: Record<string, string> },
+  key: string,
+): string | undefined {
   const value = secret.data?.[key];
   return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
 }
 
-async function tokenCheck(spec: ClusterSpec, state: BuildState | undefined, client: KubeClient | undefined, now: Date): Promise<DoctorCheck> {
+async function tokenCheck(
+  spec: ClusterSpec,
+  state: BuildState | undefined,
+  client: KubeClient | undefined,
+  now: Date,
+): Promise<DoctorCheck> {
   const id = 'join-token';
   const title = 'join token valid';
   const stored = await readStoredToken(spec, now);
-  if (!stored) return { id, title, status: 'warn', detail: 'no readable join token in the state folder', fix: 'rebuild-node registers and records a fresh token when a worker is rebuilt (with the API server reachable)' };
+  if (!stored)
+    return {
+      id,
+      title,
+      status: 'warn',
+      detail: 'no readable join token in the state folder',
+      fix: 'rebuild-node registers and records a fresh token when a worker is rebuilt (with the API server reachable)',
+    };
   const pendingJoins = spec.workers.filter((w) => !bootstrapped(state, w.name)).map((w) => w.name);
   let expiredAt: string | undefined;
   let detail: string;
@@ -172,8 +219,20 @@ async function tokenCheck(spec: ClusterSpec, state: BuildState | undefined, clie
   if (expiredAt === undefined) return { id, title, status: 'ok', detail };
   const rebuildFix = `\`kubestation rebuild-node <worker>\` registers a fresh token through the API automatically; kubernetes.bootstrapTokenTtl in cluster.yaml sets the lifetime of new ones`;
   return pendingJoins.length > 0
-    ? { id, title, status: 'fail', detail: `${detail}; ${pendingJoins.join(', ')} ha${pendingJoins.length === 1 ? 's' : 've'} not joined yet and cannot with it`, fix: `rebuild ${pendingJoins.map((n) => `\`kubestation rebuild-node ${n}\``).join(', ')}: ${rebuildFix}` }
-    : { id, title, status: 'warn', detail: `${detail}; every node has joined, so only future joins need a new one`, fix: rebuildFix };
+    ? {
+        id,
+        title,
+        status: 'fail',
+        detail: `${detail}; ${pendingJoins.join(', ')} ha${pendingJoins.length === 1 ? 's' : 've'} not joined yet and cannot with it`,
+        fix: `rebuild ${pendingJoins.map((n) => `\`kubestation rebuild-node ${n}\``).join(', ')}: ${rebuildFix}`,
+      }
+    : {
+        id,
+        title,
+        status: 'warn',
+        detail: `${detail}; every node has joined, so only future joins need a new one`,
+        fix: rebuildFix,
+      };
 }
 
 interface NodeTimestamp {
@@ -186,7 +245,12 @@ interface NodeTimestamp {
 async function nodeTimestamps(client: KubeClient, nodes: Node[]): Promise<NodeTimestamp[]> {
   let leases: Array<KubeObject & { spec?: { renewTime?: string } }> = [];
   try {
-    leases = (await client.request<{ items: typeof leases }>('GET', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases')).items;
+    leases = (
+      await client.request<{ items: typeof leases }>(
+        'GET',
+        '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases',
+      )
+    ).items;
   } catch (error) {
     if (!(error instanceof KubeApiError)) throw error; // no Lease API: heartbeats only
   }
@@ -195,19 +259,27 @@ async function nodeTimestamps(client: KubeClient, nodes: Node[]): Promise<NodeTi
     const name = node.metadata.name ?? '';
     const renew = leases.find((l) => l.metadata.name === name)?.spec?.renewTime;
     const heartbeat = findCondition(node.status?.conditions, 'Ready')?.lastHeartbeatTime;
-    if (renew && !Number.isNaN(Date.parse(renew))) out.push({ node: name, at: Date.parse(renew), source: 'lease' });
-    else if (heartbeat && !Number.isNaN(Date.parse(heartbeat))) out.push({ node: name, at: Date.parse(heartbeat), source: 'heartbeat' });
+    if (renew && !Number.isNaN(Date.parse(renew)))
+      out.push({ node: name, at: Date.parse(renew), source: 'lease' });
+    else if (heartbeat && !Number.isNaN(Date.parse(heartbeat)))
+      out.push({ node: name, at: Date.parse(heartbeat), source: 'heartbeat' });
   }
   return out;
 }
 
-function clockChecks(spec: ClusterSpec, nodes: Node[], stamps: NodeTimestamp[], now: number, toleranceSeconds: number): DoctorCheck[] {
+function clockChecks(
+  spec: ClusterSpec,
+  nodes: Node[],
+  stamps: NodeTimestamp[],
+  now: number,
+  toleranceSeconds: number,
+): DoctorCheck[] {
   // A kubelet renews its Lease every 10 s and re-posts an unchanged status at least every 5 min.
   const staleLimitMs = { lease: 60_000, heartbeat: 6 * 60_000 } as const;
   const ntp = spec.os.ntpServers.join(', ');
   const fix = (node: string) =>
     `on ${node} check time sync: \`timedatectl\` and \`chronyc sources\` (it must reach ${ntp}, UDP 123 through the NAT network); ` +
-    'if every node shows the same offset, this PC\'s clock is the one off: resync Windows time (`w32tm /resync` as Administrator)';
+    "if every node shows the same offset, this PC's clock is the one off: resync Windows time (`w32tm /resync` as Administrator)";
   return spec.nodes.flatMap((expected): DoctorCheck[] => {
     const stamp = stamps.find((s) => s.node === expected.name);
     const node = nodes.find((n) => n.metadata.name === expected.name);
@@ -217,19 +289,36 @@ function clockChecks(spec: ClusterSpec, nodes: Node[], stamps: NodeTimestamp[], 
     const offsetS = Math.round((stamp.at - now) / 1000);
     const what = stamp.source === 'lease' ? 'Lease renewTime' : 'Ready heartbeat';
     if (offsetS > toleranceSeconds) {
-      return [{ id, title, status: 'fail', detail: `its ${what} is ${offsetS} s in this PC's future: the node's clock is ahead`, fix: fix(expected.name) }];
+      return [
+        {
+          id,
+          title,
+          status: 'fail',
+          detail: `its ${what} is ${offsetS} s in this PC's future: the node's clock is ahead`,
+          fix: fix(expected.name),
+        },
+      ];
     }
     const ready = findCondition(node.status?.conditions, 'Ready')?.status === 'True';
     if (ready && now - stamp.at > staleLimitMs[stamp.source]) {
-      return [{
+      return [
+        {
+          id,
+          title,
+          status: stamp.source === 'lease' ? 'fail' : 'warn',
+          detail: `the node is Ready but its ${what} is ${Math.round((now - stamp.at) / 1000)} s old: its clock is probably behind`,
+          fix: fix(expected.name),
+        },
+      ];
+    }
+    return [
+      {
         id,
         title,
-        status: stamp.source === 'lease' ? 'fail' : 'warn',
-        detail: `the node is Ready but its ${what} is ${Math.round((now - stamp.at) / 1000)} s old: its clock is probably behind`,
-        fix: fix(expected.name),
-      }];
-    }
-    return [{ id, title, status: 'ok', detail: `${what} ${offsetS >= 0 ? `${offsetS} s ahead` : `${-offsetS} s old`} (tolerance ${toleranceSeconds} s ahead)` }];
+        status: 'ok',
+        detail: `${what} ${offsetS >= 0 ? `${offsetS} s ahead` : `${-offsetS} s old`} (tolerance ${toleranceSeconds} s ahead)`,
+      },
+    ];
   });
 }
 
@@ -238,13 +327,21 @@ async function clusterChecks(spec: ClusterSpec, client: KubeClient, nodes: Node[
   const findings = new Findings();
   const nodeCauses = checkNodes(spec, nodes, findings);
   const cni = cniPods(spec);
-  const [kubeSystem, cniNamespace] = await Promise.all([client.listPods('kube-system'), client.listPods(cni.namespace)]);
+  const [kubeSystem, cniNamespace] = await Promise.all([
+    client.listPods('kube-system'),
+    client.listPods(cni.namespace),
+  ]);
   checkSystemPods(spec, { kubeSystem, cniNamespace, logTails: new Map(), nodeCauses }, findings);
   const problems = new Map(findings.problems.map((p) => [p.id, p]));
   const verdict = (v: string): CheckStatus => (v === 'pass' ? 'ok' : v === 'warn' ? 'warn' : 'fail');
   const checks: DoctorCheck[] = [];
   for (const expected of spec.nodes) {
-    const rows = findings.results.filter((r) => r.group === 'nodes' && r.node === expected.name && ['registered', 'ready', 'internal-ip'].includes(r.check));
+    const rows = findings.results.filter(
+      (r) =>
+        r.group === 'nodes' &&
+        r.node === expected.name &&
+        ['registered', 'ready', 'internal-ip'].includes(r.check),
+    );
     const bad = rows.filter((r) => r.verdict !== 'pass');
     const detail = rows.map((r) => `${r.check}: ${r.detail}`).join('; ');
     checks.push({
@@ -252,9 +349,15 @@ async function clusterChecks(spec: ClusterSpec, client: KubeClient, nodes: Node[
       title: `${expected.name}: registered, Ready, InternalIP on ${spec.networks.hostOnly.vmnet} (${expected.nics.hostOnly.address})`,
       status: bad.some((r) => r.verdict === 'fail') ? 'fail' : bad.length ? 'warn' : 'ok',
       detail,
-      fix: bad.map((r) => (r.problem ? `${problems.get(r.problem)?.cause}: ${problems.get(r.problem)?.fix}` : '')).filter(Boolean).join('; ') || undefined,
+      fix:
+        bad
+          .map((r) => (r.problem ? `${problems.get(r.problem)?.cause}: ${problems.get(r.problem)?.fix}` : ''))
+          .filter(Boolean)
+          .join('; ') || undefined,
     });
-    const cniRow = findings.results.find((r) => r.group === 'system-pods' && r.check === cni.name && r.node === expected.name);
+    const cniRow = findings.results.find(
+      (r) => r.group === 'system-pods' && r.check === cni.name && r.node === expected.name,
+    );
     if (cniRow && nodes.some((n) => n.metadata.name === expected.name)) {
       const problem = cniRow.problem ? problems.get(cniRow.problem) : undefined;
       checks.push({
@@ -286,12 +389,24 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
   const vmrestTitle = 'vmrest running, credentials accepted';
   const skipped = '(host network, template, VM and seed checks skipped)';
   try {
-    if (!deps.vmrest) throw deps.vmrestUnavailable ?? new KubestationError('VMREST_UNAVAILABLE', 'no vmrest client');
+    if (!deps.vmrest)
+      throw deps.vmrestUnavailable ?? new KubestationError('VMREST_UNAVAILABLE', 'no vmrest client');
     vms = await deps.vmrest.listVms();
-    checks.push({ id: 'vmrest', title: vmrestTitle, status: 'ok', detail: `${vms.length} VM(s) in the library` });
+    checks.push({
+      id: 'vmrest',
+      title: vmrestTitle,
+      status: 'ok',
+      detail: `${vms.length} VM(s) in the library`,
+    });
   } catch (error) {
     if (!(error instanceof KubestationError)) throw error;
-    checks.push({ id: 'vmrest', title: vmrestTitle, status: 'fail', detail: `${error.message} ${skipped}`, fix: error.fix });
+    checks.push({
+      id: 'vmrest',
+      title: vmrestTitle,
+      status: 'fail',
+      detail: `${error.message} ${skipped}`,
+      fix: error.fix,
+    });
   }
   if (vms && deps.vmrest) {
     try {
@@ -310,7 +425,13 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
       checks.push(...dhcpChecks(spec, vmnets));
     } catch (error) {
       if (!(error instanceof VmrestError)) throw error;
-      checks.push({ id: 'vmnets', title: 'host networks readable', status: 'fail', detail: error.message, fix: error.fix });
+      checks.push({
+        id: 'vmnets',
+        title: 'host networks readable',
+        status: 'fail',
+        detail: error.message,
+        fix: error.fix,
+      });
     }
 
     // The template module's own rules, as build-vms and rebuild-node apply them before cloning.
@@ -320,7 +441,13 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
       checks.push({ id: 'template', title: templateTitle, status: 'ok', detail: template.vmxPath });
     } catch (error) {
       if (!(error instanceof KubestationError)) throw error;
-      checks.push({ id: 'template', title: templateTitle, status: 'fail', detail: `${error.message} Clones (build-vms, rebuild-node) need it.`, fix: error.fix });
+      checks.push({
+        id: 'template',
+        title: templateTitle,
+        status: 'fail',
+        detail: `${error.message} Clones (build-vms, rebuild-node) need it.`,
+        fix: error.fix,
+      });
     }
 
     const observed: Array<{ node: string; power: PowerState | undefined } | undefined> = [];
@@ -329,22 +456,57 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
       const vm = found ? await observeVm(deps.vmrest, found, spec.name) : undefined;
       observed.push(vm && isOwnedBy(vm, node) ? { node: node.name, power: vm.power } : undefined);
       const title = `${node.name}: VM present and running`;
-      if (!vm) checks.push({ id: `vm:${node.name}`, title, status: 'warn', detail: 'no VM in vmrest\'s list', fix: `\`kubestation rebuild-node ${node.name}\` (or build-vms) creates it` });
-      else if (!isOwnedBy(vm, node)) checks.push({ id: `vm:${node.name}`, title, status: 'fail', detail: `${vm.vmxPath} has this node's name but is not ours (${vm.ownership.kind})`, fix: `rename or remove that VM in Workstation, or rename node "${node.name}" in cluster.yaml` });
-      else if (vm.power !== 'poweredOn') checks.push({ id: `vm:${node.name}`, title, status: 'warn', detail: `${vm.vmxPath} is ${vm.power ?? 'in an unknown power state'}`, fix: '`npx kubestation start` (powers the lab on in order, waits until every node is Ready and verifies)' });
+      if (!vm)
+        checks.push({
+          id: `vm:${node.name}`,
+          title,
+          status: 'warn',
+          detail: "no VM in vmrest's list",
+          fix: `\`kubestation rebuild-node ${node.name}\` (or build-vms) creates it`,
+        });
+      else if (!isOwnedBy(vm, node))
+        checks.push({
+          id: `vm:${node.name}`,
+          title,
+          status: 'fail',
+          detail: `${vm.vmxPath} has this node's name but is not ours (${vm.ownership.kind})`,
+          fix: `rename or remove that VM in Workstation, or rename node "${node.name}" in cluster.yaml`,
+        });
+      else if (vm.power !== 'poweredOn')
+        checks.push({
+          id: `vm:${node.name}`,
+          title,
+          status: 'warn',
+          detail: `${vm.vmxPath} is ${vm.power ?? 'in an unknown power state'}`,
+          fix: '`npx kubestation start` (powers the lab on in order, waits until every node is Ready and verifies)',
+        });
       else checks.push({ id: `vm:${node.name}`, title, status: 'ok', detail: vm.vmxPath });
       checks.push(await seedIsoCheck(spec, node, state, vm));
-      const label = await seedLabelCheck(spec, node, state?.nodes[node.name], vm && isOwnedBy(vm, node) ? vm.vmxPath : undefined);
+      const label = await seedLabelCheck(
+        spec,
+        node,
+        state?.nodes[node.name],
+        vm && isOwnedBy(vm, node) ? vm.vmxPath : undefined,
+      );
       if (label) checks.push(label);
       power.set(node.name, vm?.power);
     }
     labPower = summarizeLabPower(observed, state);
     if (labPower.state === 'stopped' || labPower.state === 'partly running') {
-      checks.push({ id: 'lab', title: 'the lab is running', status: 'warn', detail: `the lab is ${describeLabPower(labPower)}`, fix: '`npx kubestation start`' });
+      checks.push({
+        id: 'lab',
+        title: 'the lab is running',
+        status: 'warn',
+        detail: `the lab is ${describeLabPower(labPower)}`,
+        fix: '`npx kubestation start`',
+      });
     }
   }
   // The consoles are files on this PC: read even when vmrest does not answer.
-  for (const node of spec.nodes) checks.push(await firstBootCheck(spec, node, state?.nodes[node.name], power.get(node.name), now().getTime()));
+  for (const node of spec.nodes)
+    checks.push(
+      await firstBootCheck(spec, node, state?.nodes[node.name], power.get(node.name), now().getTime()),
+    );
 
   // The Kubernetes API server and what it reports.
   const api = await probeApi(deps.kube);
@@ -352,13 +514,39 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
     checks.push(await tokenCheck(spec, state, api.reachable ? api.client : undefined, now()));
     if (!api.reachable && labPower?.state === 'stopped') {
       // Not a fault: the API server is off with the lab.
-      checks.push({ id: 'kubernetes-api', title: 'Kubernetes API server answers', status: 'warn', detail: 'the lab is stopped (every VM powered off), so the API server is off with it (node, CNI and clock checks skipped)', fix: '`npx kubestation start`' });
+      checks.push({
+        id: 'kubernetes-api',
+        title: 'Kubernetes API server answers',
+        status: 'warn',
+        detail:
+          'the lab is stopped (every VM powered off), so the API server is off with it (node, CNI and clock checks skipped)',
+        fix: '`npx kubestation start`',
+      });
     } else if (!api.reachable) {
-      checks.push({ id: 'kubernetes-api', title: 'Kubernetes API server answers', status: 'fail', detail: `${api.reason} (node, CNI and clock checks skipped)`, fix: api.fix });
+      checks.push({
+        id: 'kubernetes-api',
+        title: 'Kubernetes API server answers',
+        status: 'fail',
+        detail: `${api.reason} (node, CNI and clock checks skipped)`,
+        fix: api.fix,
+      });
     } else {
-      checks.push({ id: 'kubernetes-api', title: 'Kubernetes API server answers', status: 'ok', detail: `${api.nodes.length} node(s) registered` });
+      checks.push({
+        id: 'kubernetes-api',
+        title: 'Kubernetes API server answers',
+        status: 'ok',
+        detail: `${api.nodes.length} node(s) registered`,
+      });
       checks.push(...(await clusterChecks(spec, api.client, api.nodes)));
-      checks.push(...clockChecks(spec, api.nodes, await nodeTimestamps(api.client, api.nodes), now().getTime(), deps.clockToleranceSeconds ?? 15));
+      checks.push(
+        ...clockChecks(
+          spec,
+          api.nodes,
+          await nodeTimestamps(api.client, api.nodes),
+          now().getTime(),
+          deps.clockToleranceSeconds ?? 15,
+        ),
+      );
     }
   } finally {
     await api.client?.close();

@@ -39,11 +39,18 @@ function rebuildFix(spec: ClusterSpec, node: NodeSpec): string {
  * Windows fix when the fail line names one), stuck past its stage's limit,
  * stopped with its VM, or still going.
  */
-export async function firstBootCheck(spec: ClusterSpec, node: NodeSpec, record: NodeBuildState | undefined, power: PowerState | undefined, nowMs: number): Promise<DoctorCheck> {
+export async function firstBootCheck(
+  spec: ClusterSpec,
+  node: NodeSpec,
+  record: NodeBuildState | undefined,
+  power: PowerState | undefined,
+  nowMs: number,
+): Promise<DoctorCheck> {
   const id = `first-boot:${node.name}`;
   const title = `${node.name}: first boot (its serial console)`;
   if (record?.completedAt) return { id, title, status: 'ok', detail: `finished (${record.completedAt})` };
-  if (!record?.poweredOnAt) return { id, title, status: 'ok', detail: 'not powered on by kubestation yet: nothing to read' };
+  if (!record?.poweredOnAt)
+    return { id, title, status: 'ok', detail: 'not powered on by kubestation yet: nothing to read' };
   const serialLog = nodePaths(spec, node).serialLog;
   const poweredOnAtMs = Date.parse(record.poweredOnAt);
   const [last, newest, info] = await Promise.all([
@@ -57,14 +64,26 @@ export async function firstBootCheck(spec: ClusterSpec, node: NodeSpec, record: 
   if (last) progress.apply(last, placeLine(last.timeMs, writtenBy, poweredOnAtMs).atMs);
   const ssh = `\`ssh -F ${path.join(spec.stateDir, 'ssh_config')} ${node.name}\``;
 
-  if (progress.status === 'done') return { id, title, status: 'ok', detail: `printed its final line (${progress.doneMessage ?? 'done'})` };
+  if (progress.status === 'done')
+    return { id, title, status: 'ok', detail: `printed its final line (${progress.doneMessage ?? 'done'})` };
   if (progress.failure) {
     const { stage, message } = progress.failure;
     const [headline = ''] = message.split('\n');
     const network = parseNetworkFailure(message);
     if (network) {
-      const context = { gateway: spec.networks.nat.gateway, vmnet: spec.networks.nat.vmnet, dnsServers: spec.os.dnsServers, packageRepository: spec.kubernetes.packageRepository };
-      return { id, title, status: 'fail', detail: `stage "${stage}" failed: ${network.cause.title} (${network.detail})`, fix: network.cause.fix(context).replace(/<node>/g, node.name) };
+      const context = {
+        gateway: spec.networks.nat.gateway,
+        vmnet: spec.networks.nat.vmnet,
+        dnsServers: spec.os.dnsServers,
+        packageRepository: spec.kubernetes.packageRepository,
+      };
+      return {
+        id,
+        title,
+        status: 'fail',
+        detail: `stage "${stage}" failed: ${network.cause.title} (${network.detail})`,
+        fix: network.cause.fix(context).replace(/<node>/g, node.name),
+      };
     }
     return {
       id,
@@ -78,12 +97,27 @@ export async function firstBootCheck(spec: ClusterSpec, node: NodeSpec, record: 
   const late = progress.overdue(nowMs);
   const stage = progress.current.stage;
   // A line of another kind after the last stage line (info: what the stage is doing) says where it is inside the stage.
-  const activity = newest && !STAGE_EVENTS.has(newest.event) && newest.stage === stage ? `; it last said: ${newest.message}` : '';
+  const activity =
+    newest && !STAGE_EVENTS.has(newest.event) && newest.stage === stage
+      ? `; it last said: ${newest.message}`
+      : '';
   if (!last) {
     if (power !== undefined && power !== 'poweredOn') {
-      return { id, title, status: 'warn', detail: `no progress line in ${serialLog}, and the VM is ${power}`, fix: `power the VM on, or ${rebuildFix(spec, node)}` };
+      return {
+        id,
+        title,
+        status: 'warn',
+        detail: `no progress line in ${serialLog}, and the VM is ${power}`,
+        fix: `power the VM on, or ${rebuildFix(spec, node)}`,
+      };
     }
-    if (!late) return { id, title, status: 'ok', detail: `booting: no progress line yet, ${formatDuration(nowMs - poweredOnAtMs)} after power-on` };
+    if (!late)
+      return {
+        id,
+        title,
+        status: 'ok',
+        detail: `booting: no progress line yet, ${formatDuration(nowMs - poweredOnAtMs)} after power-on`,
+      };
     return {
       id,
       title,
@@ -95,7 +129,13 @@ export async function firstBootCheck(spec: ClusterSpec, node: NodeSpec, record: 
   const where = progress.current.started ? `in stage "${stage}"` : `between stages ("${stage}" due to start)`;
   const since = formatDuration(nowMs - progress.current.sinceMs);
   if (power !== undefined && power !== 'poweredOn') {
-    return { id, title, status: 'warn', detail: `first boot stopped ${where}: the VM is ${power}`, fix: `the first boot does not resume after a power-off: ${rebuildFix(spec, node)}` };
+    return {
+      id,
+      title,
+      status: 'warn',
+      detail: `first boot stopped ${where}: the VM is ${power}`,
+      fix: `the first boot does not resume after a power-off: ${rebuildFix(spec, node)}`,
+    };
   }
   if (late) {
     return {
@@ -106,7 +146,12 @@ export async function firstBootCheck(spec: ClusterSpec, node: NodeSpec, record: 
       fix: `look inside: ${ssh}, then \`sudo tail /var/log/kubestation/${stage}.log\` (or open its console in Workstation); then ${rebuildFix(spec, node)}`,
     };
   }
-  return { id, title, status: 'ok', detail: `${where} for ${since} (limit ${formatDuration(progress.limitMs(stage))})${activity}` };
+  return {
+    id,
+    title,
+    status: 'ok',
+    detail: `${where} for ${since} (limit ${formatDuration(progress.limitMs(stage))})${activity}`,
+  };
 }
 
 /**
@@ -114,15 +159,28 @@ export async function firstBootCheck(spec: ClusterSpec, node: NodeSpec, record: 
  * state folder, labelled `cidata` (primary and Joliet), connected at power-on
  * by the node's .vmx.
  */
-export async function seedLabelCheck(spec: ClusterSpec, node: NodeSpec, record: NodeBuildState | undefined, vmxPath: string | undefined): Promise<DoctorCheck | undefined> {
+export async function seedLabelCheck(
+  spec: ClusterSpec,
+  node: NodeSpec,
+  record: NodeBuildState | undefined,
+  vmxPath: string | undefined,
+): Promise<DoctorCheck | undefined> {
   if (record?.completedAt) return undefined; // after bootstrap the seed-iso check wants it gone
   const id = `seed-label:${node.name}`;
   const title = `${node.name}: seed ISO labelled ${SEED_LABEL} and connected`;
   const isoPath = record?.seed?.isoPath ?? path.join(nodeSeedDir(spec, node), SEED_ISO_NAME);
-  const regenerate = 'run `npx kubestation build-vms` again (it rewrites the seed and reattaches it to a powered-off VM), or `npx kubestation seed-isos` to only write it';
+  const regenerate =
+    'run `npx kubestation build-vms` again (it rewrites the seed and reattaches it to a powered-off VM), or `npx kubestation seed-isos` to only write it';
   if (!existsSync(isoPath)) {
-    if (!record?.seed) return { id, title, status: 'ok', detail: 'no seed written yet (build-vms writes it before power-on)' };
-    return { id, title, status: 'fail', detail: `${isoPath} is missing: the node cannot configure itself on its first boot`, fix: regenerate };
+    if (!record?.seed)
+      return { id, title, status: 'ok', detail: 'no seed written yet (build-vms writes it before power-on)' };
+    return {
+      id,
+      title,
+      status: 'fail',
+      detail: `${isoPath} is missing: the node cannot configure itself on its first boot`,
+      fix: regenerate,
+    };
   }
   let labels;
   try {
@@ -130,16 +188,29 @@ export async function seedLabelCheck(spec: ClusterSpec, node: NodeSpec, record: 
   } catch (error) {
     return { id, title, status: 'fail', detail: describeError(error), fix: regenerate };
   }
-  const wrong = [labels.primary, ...(labels.joliet === undefined ? [] : [labels.joliet])].filter((l) => l.toLowerCase() !== SEED_LABEL);
+  const wrong = [labels.primary, ...(labels.joliet === undefined ? [] : [labels.joliet])].filter(
+    (l) => l.toLowerCase() !== SEED_LABEL,
+  );
   if (wrong.length) {
-    return { id, title, status: 'fail', detail: `${isoPath} is labelled "${wrong[0]}", not "${SEED_LABEL}": cloud-init will not find it`, fix: regenerate };
+    return {
+      id,
+      title,
+      status: 'fail',
+      detail: `${isoPath} is labelled "${wrong[0]}", not "${SEED_LABEL}": cloud-init will not find it`,
+      fix: regenerate,
+    };
   }
   if (vmxPath) {
     try {
       const vmx = await readVmxFile(vmxPath);
       const file = vmx.get(`${SEED_CDROM}.fileName`) ?? '';
-      const connected = (vmx.get(`${SEED_CDROM}.startConnected`) ?? 'TRUE').toUpperCase() !== 'FALSE' && (vmx.get(`${SEED_CDROM}.present`) ?? 'FALSE').toUpperCase() === 'TRUE';
-      if (!connected || path.win32.normalize(file).toLowerCase() !== path.win32.normalize(isoPath).toLowerCase()) {
+      const connected =
+        (vmx.get(`${SEED_CDROM}.startConnected`) ?? 'TRUE').toUpperCase() !== 'FALSE' &&
+        (vmx.get(`${SEED_CDROM}.present`) ?? 'FALSE').toUpperCase() === 'TRUE';
+      if (
+        !connected ||
+        path.win32.normalize(file).toLowerCase() !== path.win32.normalize(isoPath).toLowerCase()
+      ) {
         return {
           id,
           title,
@@ -149,8 +220,18 @@ export async function seedLabelCheck(spec: ClusterSpec, node: NodeSpec, record: 
         };
       }
     } catch (error) {
-      return { id, title, status: 'warn', detail: `labelled ${SEED_LABEL}; could not read ${vmxPath}: ${describeError(error)}` };
+      return {
+        id,
+        title,
+        status: 'warn',
+        detail: `labelled ${SEED_LABEL}; could not read ${vmxPath}: ${describeError(error)}`,
+      };
     }
   }
-  return { id, title, status: 'ok', detail: `${isoPath} labelled ${labels.primary}${labels.joliet === undefined ? '' : ` (Joliet ${labels.joliet})`}${vmxPath ? ', connected at power-on' : ''}` };
+  return {
+    id,
+    title,
+    status: 'ok',
+    detail: `${isoPath} labelled ${labels.primary}${labels.joliet === undefined ? '' : ` (Joliet ${labels.joliet})`}${vmxPath ? ', connected at power-on' : ''}`,
+  };
 }

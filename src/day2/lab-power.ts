@@ -31,10 +31,26 @@ import type { VerifyReport } from '../verify/report.js';
 import type { PowerState } from '../vmrest/client.js';
 import { VmrestDeadlineError, VmrestError, VmrestNotYetAvailableError } from '../vmrest/errors.js';
 import { findSpecNode } from './rebuild.js';
-import { isOwnedBy, observeNodeVms, waitNodesReady, type KubeAccess, type NodeVm, type ObservedVm } from './observe.js';
+import {
+  isOwnedBy,
+  observeNodeVms,
+  waitNodesReady,
+  type KubeAccess,
+  type NodeVm,
+  type ObservedVm,
+} from './observe.js';
 import type { Day2Vmrest } from './ports.js';
 
-export type LabStep = 'resume' | 'tools' | 'shutdown' | 'hard-off' | 'detach-seed' | 'power-on' | 'snapshot' | 'revert' | 'delete-snapshot';
+export type LabStep =
+  | 'resume'
+  | 'tools'
+  | 'shutdown'
+  | 'hard-off'
+  | 'detach-seed'
+  | 'power-on'
+  | 'snapshot'
+  | 'revert'
+  | 'delete-snapshot';
 
 export interface LabPlanEntry {
   node: string;
@@ -45,10 +61,28 @@ export interface LabPlanEntry {
 
 export type LabEvent =
   | { type: 'plan'; command: 'stop' | 'start'; nodes: LabPlanEntry[] }
-  | { type: 'node'; node: string; step: LabStep; phase: 'start' | 'done' | 'skipped' | 'failed'; detail?: string; elapsedMs?: number }
-  | { type: 'wait'; what: 'api-server' | 'nodes-ready'; phase: 'start' | 'progress' | 'done'; detail?: string; elapsedMs?: number }
+  | {
+      type: 'node';
+      node: string;
+      step: LabStep;
+      phase: 'start' | 'done' | 'skipped' | 'failed';
+      detail?: string;
+      elapsedMs?: number;
+    }
+  | {
+      type: 'wait';
+      what: 'api-server' | 'nodes-ready';
+      phase: 'start' | 'progress' | 'done';
+      detail?: string;
+      elapsedMs?: number;
+    }
   | { type: 'warning'; node?: string; message: string }
-  | { type: 'verify'; phase: 'start' | 'progress' | 'done' | 'failed'; message?: string; report?: VerifyReport };
+  | {
+      type: 'verify';
+      phase: 'start' | 'progress' | 'done' | 'failed';
+      message?: string;
+      report?: VerifyReport;
+    };
 
 export type LabEventSink = (event: LabEvent) => void;
 
@@ -123,12 +157,20 @@ export type LabPowerSummary =
  * ours makes it 'unknown'): every VM off is a stopped lab (stoppedAt when
  * `kubestation stop` did it), every VM on a running one.
  */
-export function summarizeLabPower(nodes: Array<{ node: string; power: PowerState | undefined } | undefined>, state: BuildState | undefined): LabPowerSummary {
+export function summarizeLabPower(
+  nodes: Array<{ node: string; power: PowerState | undefined } | undefined>,
+  state: BuildState | undefined,
+): LabPowerSummary {
   if (nodes.length === 0 || nodes.some((n) => n === undefined)) return { state: 'unknown' };
   const vms = nodes as Array<{ node: string; power: PowerState | undefined }>;
   if (vms.every((v) => v.power === 'poweredOn')) return { state: 'running' };
   if (vms.every((v) => v.power === 'poweredOff')) return { state: 'stopped', stoppedAt: state?.stoppedAt };
-  return { state: 'partly running', notRunning: vms.filter((v) => v.power !== 'poweredOn').map((v) => ({ node: v.node, power: v.power ?? 'unknown' })) };
+  return {
+    state: 'partly running',
+    notRunning: vms
+      .filter((v) => v.power !== 'poweredOn')
+      .map((v) => ({ node: v.node, power: v.power ?? 'unknown' })),
+  };
 }
 
 /** One line for status and doctor. */
@@ -148,7 +190,9 @@ export function describeLabPower(summary: LabPowerSummary): string {
 /** Nodes in the order stop handles them: workers (together) first, the control plane last. */
 export function stopOrder(spec: ClusterSpec, only?: NodeSpec): NodeSpec[][] {
   if (only) return [[only]];
-  return [spec.workers, spec.nodes.filter((n) => n.role === 'control-plane')].filter((group) => group.length > 0);
+  return [spec.workers, spec.nodes.filter((n) => n.role === 'control-plane')].filter(
+    (group) => group.length > 0,
+  );
 }
 
 function stopAction(power: PowerState | 'no VM'): string {
@@ -185,16 +229,24 @@ function startAction(power: PowerState | 'no VM'): string {
 export function assertOwned(spec: ClusterSpec, found: NodeVm[], command: string): void {
   for (const { node, vm } of found) {
     if (vm && !isOwnedBy(vm, node)) {
-      throw new KubestationError('VM_NOT_OWNED', `refusing to ${command}: the VM ${vm.vmxPath} has node "${node.name}"'s name but belongs to ${describeOwnership(vm.ownership)}, not to cluster "${spec.name}"; nothing was changed`, {
-        fix: `kubestation only powers VMs it created. Rename or move that VM in Workstation, or rename node "${node.name}" in cluster.yaml`,
-      });
+      throw new KubestationError(
+        'VM_NOT_OWNED',
+        `refusing to ${command}: the VM ${vm.vmxPath} has node "${node.name}"'s name but belongs to ${describeOwnership(vm.ownership)}, not to cluster "${spec.name}"; nothing was changed`,
+        {
+          fix: `kubestation only powers VMs it created. Rename or move that VM in Workstation, or rename node "${node.name}" in cluster.yaml`,
+        },
+      );
     }
   }
 }
 
 export class LabStopIncompleteError extends KubestationError {
   constructor(
-    readonly results: Array<{ node: string; outcome: StopOutcome | 'still running' | 'not stopped' ; detail?: string | undefined }>,
+    readonly results: Array<{
+      node: string;
+      outcome: StopOutcome | 'still running' | 'not stopped';
+      detail?: string | undefined;
+    }>,
     force: boolean,
     only: string | undefined,
   ) {
@@ -233,17 +285,36 @@ class LabRun {
   }
 
   /** Runs one step of a node, with start/done/failed events and its duration. */
-  async step<T>(node: string, step: LabStep, work: () => Promise<T>, describe: (value: T) => string | undefined = () => undefined): Promise<T> {
+  async step<T>(
+    node: string,
+    step: LabStep,
+    work: () => Promise<T>,
+    describe: (value: T) => string | undefined = () => undefined,
+  ): Promise<T> {
     this.checkInterrupted();
     const started = Date.now();
     this.deps.emit({ type: 'node', node, step, phase: 'start' });
     try {
       const value = await work();
       const detail = describe(value);
-      this.deps.emit({ type: 'node', node, step, phase: 'done', ...(detail ? { detail } : {}), elapsedMs: Date.now() - started });
+      this.deps.emit({
+        type: 'node',
+        node,
+        step,
+        phase: 'done',
+        ...(detail ? { detail } : {}),
+        elapsedMs: Date.now() - started,
+      });
       return value;
     } catch (error) {
-      this.deps.emit({ type: 'node', node, step, phase: 'failed', detail: error instanceof Error ? error.message.split('\n')[0]! : String(error), elapsedMs: Date.now() - started });
+      this.deps.emit({
+        type: 'node',
+        node,
+        step,
+        phase: 'failed',
+        detail: error instanceof Error ? error.message.split('\n')[0]! : String(error),
+        elapsedMs: Date.now() - started,
+      });
       throw error;
     }
   }
@@ -276,13 +347,19 @@ class LabRun {
             vmrest: this.deps.vmrest,
             store: this.store,
             emit: (event) => {
-              if (event.type === 'warning') this.deps.emit({ type: 'warning', ...(event.node ? { node: event.node } : {}), message: event.message });
+              if (event.type === 'warning')
+                this.deps.emit({
+                  type: 'warning',
+                  ...(event.node ? { node: event.node } : {}),
+                  message: event.message,
+                });
             },
           },
           node,
           { id: vm.id, vmxPath: vm.vmxPath },
         ),
-      (r) => `${r.detached ? 'CD-ROM detached' : 'CD-ROM still attached'}; ${r.fileRemoved ? 'ISO removed' : 'ISO not removed yet'}`,
+      (r) =>
+        `${r.detached ? 'CD-ROM detached' : 'CD-ROM still attached'}; ${r.fileRemoved ? 'ISO removed' : 'ISO not removed yet'}`,
     );
   }
 }
@@ -313,9 +390,15 @@ async function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void
  * Whether VMware Tools report in the guest: GET /vms/{id}/ip answers with an
  * address once they run, and code 106 ("not available yet") while they do not.
  */
-async function toolsReport(run: LabRun, vm: ObservedVm): Promise<{ running: true } | { running: false; reason: string }> {
+async function toolsReport(
+  run: LabRun,
+  vm: ObservedVm,
+): Promise<{ running: true } | { running: false; reason: string }> {
   try {
-    await run.deps.vmrest.getIp(vm.id, { timeoutMs: run.timing.toolsTimeoutMs, intervalMs: Math.min(run.timing.pollMs, 1000) });
+    await run.deps.vmrest.getIp(vm.id, {
+      timeoutMs: run.timing.toolsTimeoutMs,
+      intervalMs: Math.min(run.timing.pollMs, 1000),
+    });
     return { running: true };
   } catch (error) {
     if (error instanceof VmrestDeadlineError || error instanceof VmrestNotYetAvailableError) {
@@ -328,7 +411,8 @@ async function toolsReport(run: LabRun, vm: ObservedVm): Promise<{ running: true
   }
 }
 
-type NodeStop = { node: string; outcome: StopOutcome } | { node: string; outcome: 'still running'; detail: string };
+type NodeStop =
+  { node: string; outcome: StopOutcome } | { node: string; outcome: 'still running'; detail: string };
 
 async function stopNode(run: LabRun, target: NodeVm, force: boolean): Promise<NodeStop> {
   const { node } = target;
@@ -341,20 +425,38 @@ async function stopNode(run: LabRun, target: NodeVm, force: boolean): Promise<No
   let power = await vmrest.getPowerState(vm.id);
   let outcome: StopOutcome = 'already off';
   if (power === 'poweredOff') {
-    run.deps.emit({ type: 'node', node: node.name, step: 'shutdown', phase: 'skipped', detail: 'already powered off' });
+    run.deps.emit({
+      type: 'node',
+      node: node.name,
+      step: 'shutdown',
+      phase: 'skipped',
+      detail: 'already powered off',
+    });
   } else {
     let reason: string | undefined;
     if (power === 'suspended' || power === 'paused') {
       const operation = power === 'suspended' ? 'on' : 'unpause';
       const was = power;
       try {
-        power = await run.step(node.name, 'resume', () => vmrest.setPowerState(vm.id, operation), () => `${was} → poweredOn, so the guest can shut down`);
+        power = await run.step(
+          node.name,
+          'resume',
+          () => vmrest.setPowerState(vm.id, operation),
+          () => `${was} → poweredOn, so the guest can shut down`,
+        );
       } catch (error) {
         if (!(error instanceof VmrestError)) throw error;
         reason = `it is ${was} and could not be resumed to shut down cleanly (${error.message.split('\n')[0]})`;
       }
     }
-    const tools = reason ? undefined : await run.step(node.name, 'tools', () => toolsReport(run, vm), (t) => (t.running ? 'VMware Tools report' : 'VMware Tools do not report'));
+    const tools = reason
+      ? undefined
+      : await run.step(
+          node.name,
+          'tools',
+          () => toolsReport(run, vm),
+          (t) => (t.running ? 'VMware Tools report' : 'VMware Tools do not report'),
+        );
     if (tools && !tools.running) {
       reason = tools.reason;
     } else if (tools) {
@@ -367,50 +469,85 @@ async function stopNode(run: LabRun, target: NodeVm, force: boolean): Promise<No
             if (!(error instanceof VmrestError)) throw error;
             reason = `vmrest refused the guest shutdown: ${error.message}`;
           });
-          return reason ? await vmrest.getPowerState(vm.id) : await run.waitPower(vm, 'poweredOff', run.timing.shutdownTimeoutMs);
+          return reason
+            ? await vmrest.getPowerState(vm.id)
+            : await run.waitPower(vm, 'poweredOff', run.timing.shutdownTimeoutMs);
         },
         (p) => (p === 'poweredOff' ? 'guest shut down' : `still ${p}`),
       );
-      if (power !== 'poweredOff') reason ??= `the guest did not shut down within ${secondsText(run.timing.shutdownTimeoutMs)} (it is ${power})`;
+      if (power !== 'poweredOff')
+        reason ??= `the guest did not shut down within ${secondsText(run.timing.shutdownTimeoutMs)} (it is ${power})`;
     }
     if (power === 'poweredOff') {
       outcome = 'shut down';
     } else {
       const hard = force || ((await run.deps.confirmHardOff?.(node.name, reason!)) ?? false);
       if (!hard) {
-        run.deps.emit({ type: 'warning', node: node.name, message: `${reason}; not powered off hard (that needs --force)` });
+        run.deps.emit({
+          type: 'warning',
+          node: node.name,
+          message: `${reason}; not powered off hard (that needs --force)`,
+        });
         return { node: node.name, outcome: 'still running', detail: reason! };
       }
-      await run.step(node.name, 'hard-off', () => vmrest.setPowerState(vm.id, 'off'), () => `powered off hard: ${reason}`);
+      await run.step(
+        node.name,
+        'hard-off',
+        () => vmrest.setPowerState(vm.id, 'off'),
+        () => `powered off hard: ${reason}`,
+      );
       run.deps.emit({ type: 'warning', node: node.name, message: `powered off hard (${reason})` });
       outcome = 'powered off hard';
     }
-    await run.store.updateNode(node.name, (n) => void (n.stopped = { at: run.now().toISOString(), hard: outcome === 'powered off hard' }));
+    await run.store.updateNode(
+      node.name,
+      (n) => void (n.stopped = { at: run.now().toISOString(), hard: outcome === 'powered off hard' }),
+    );
   }
   await run.detachSeed(node, vm);
   return { node: node.name, outcome };
 }
 
 /** The plan: every node's VM and power, ownership checked before anything changes. */
-async function planNodes(spec: ClusterSpec, deps: LabPowerDeps, state: BuildState, nodes: NodeSpec[], command: 'stop' | 'start'): Promise<{ found: NodeVm[]; plan: LabPlanEntry[] }> {
+async function planNodes(
+  spec: ClusterSpec,
+  deps: LabPowerDeps,
+  state: BuildState,
+  nodes: NodeSpec[],
+  command: 'stop' | 'start',
+): Promise<{ found: NodeVm[]; plan: LabPlanEntry[] }> {
   const found = await observeNodeVms(spec, deps.vmrest, state, nodes);
   assertOwned(spec, found, command === 'stop' ? 'stop the lab' : 'start the lab');
   const plan = found.map(({ node, vm }) => {
     const power: LabPlanEntry['power'] = vm ? (vm.power ?? 'poweredOff') : 'no VM';
-    return { node: node.name, role: node.role, power, action: command === 'stop' ? stopAction(power) : startAction(power) };
+    return {
+      node: node.name,
+      role: node.role,
+      power,
+      action: command === 'stop' ? stopAction(power) : startAction(power),
+    };
   });
   deps.emit({ type: 'plan', command, nodes: plan });
   return { found, plan };
 }
 
-export async function stopLab(spec: ClusterSpec, deps: LabPowerDeps, options: StopOptions = {}): Promise<StopResult> {
+export async function stopLab(
+  spec: ClusterSpec,
+  deps: LabPowerDeps,
+  options: StopOptions = {},
+): Promise<StopResult> {
   const only = options.node ? findSpecNode(spec, options.node) : undefined;
   const store = await BuildStateStore.open(spec.stateDir, spec.name, deps.now);
   const run = new LabRun(spec, deps, options, store);
   const { found, plan } = await planNodes(spec, deps, store.snapshot(), only ? [only] : spec.nodes, 'stop');
   if (options.dryRun) return { plan, nodes: [], labStopped: false };
   if (only?.role === 'control-plane' && found.length === 1 && spec.workers.length > 0) {
-    deps.emit({ type: 'warning', node: only.name, message: 'stopping the control plane alone: the workers keep running without an API server until it is started again (`npx kubestation start`)' });
+    deps.emit({
+      type: 'warning',
+      node: only.name,
+      message:
+        'stopping the control plane alone: the workers keep running without an API server until it is started again (`npx kubestation start`)',
+    });
   }
 
   const results: NodeStop[] = [];
@@ -422,9 +559,18 @@ export async function stopLab(spec: ClusterSpec, deps: LabPowerDeps, options: St
       for (const s of settled) if (s.status === 'fulfilled') results.push(s.value);
       if (failure) throw failure.reason;
       if (results.some((r) => r.outcome === 'still running')) {
-        const later = stopOrder(spec, only).flat().filter((n) => !results.some((r) => r.node === n.name));
+        const later = stopOrder(spec, only)
+          .flat()
+          .filter((n) => !results.some((r) => r.node === n.name));
         throw new LabStopIncompleteError(
-          [...results, ...later.map((n) => ({ node: n.name, outcome: 'not stopped' as const, detail: 'the control plane is stopped last, once every worker is off' }))],
+          [
+            ...results,
+            ...later.map((n) => ({
+              node: n.name,
+              outcome: 'not stopped' as const,
+              detail: 'the control plane is stopped last, once every worker is off',
+            })),
+          ],
           options.force ?? false,
           only?.name,
         );
@@ -437,7 +583,11 @@ export async function stopLab(spec: ClusterSpec, deps: LabPowerDeps, options: St
   const everyNode = await observeNodeVms(spec, deps.vmrest, store.snapshot());
   const labStopped = everyNode.every(({ vm }) => !vm || vm.power === 'poweredOff');
   if (labStopped) await store.update((s) => void (s.stoppedAt = run.now().toISOString()));
-  return { plan, nodes: results.map((r) => ({ node: r.node, outcome: r.outcome as StopOutcome })), labStopped };
+  return {
+    plan,
+    nodes: results.map((r) => ({ node: r.node, outcome: r.outcome as StopOutcome })),
+    labStopped,
+  };
 }
 
 /** Powers a node on (resume / unpause as its state needs), detaching its seed first while it is off. */
@@ -447,11 +597,22 @@ async function startNode(run: LabRun, target: NodeVm): Promise<void> {
   const { vmrest } = run.deps;
   const power = await vmrest.getPowerState(vm.id);
   if (power === 'poweredOn') {
-    run.deps.emit({ type: 'node', node: node.name, step: 'power-on', phase: 'skipped', detail: 'already running' });
+    run.deps.emit({
+      type: 'node',
+      node: node.name,
+      step: 'power-on',
+      phase: 'skipped',
+      detail: 'already running',
+    });
   } else {
     if (power === 'poweredOff') await run.detachSeed(node, vm);
     const operation = power === 'paused' ? 'unpause' : 'on';
-    await run.step(node.name, 'power-on', () => vmrest.setPowerState(vm.id, operation), (p) => `${power} → ${p}`);
+    await run.step(
+      node.name,
+      'power-on',
+      () => vmrest.setPowerState(vm.id, operation),
+      (p) => `${power} → ${p}`,
+    );
   }
   await run.store.updateNode(node.name, (n) => void delete n.stopped);
 }
@@ -465,7 +626,8 @@ async function waitForApiServer(run: LabRun, client: KubeClient, server: string)
         await client.listNodes();
         return { done: true as const, value: undefined };
       } catch (error) {
-        if (error instanceof KubeApiError || error instanceof KubeTimeoutError) return { done: false as const, state: error.message };
+        if (error instanceof KubeApiError || error instanceof KubeTimeoutError)
+          return { done: false as const, state: error.message };
         throw error;
       }
     },
@@ -477,7 +639,13 @@ async function waitForApiServer(run: LabRun, client: KubeClient, server: string)
       fix: `read the control plane's console log (${run.spec.stateDir}) and run \`npx kubestation doctor\`; check that the PC has its VMnet1 host-only address (ipconfig), or set KUBESTATION_API_SERVER`,
     },
   ).catch(rethrowAbort(run));
-  run.deps.emit({ type: 'wait', what: 'api-server', phase: 'done', detail: server, elapsedMs: Date.now() - started });
+  run.deps.emit({
+    type: 'wait',
+    what: 'api-server',
+    phase: 'done',
+    detail: server,
+    elapsedMs: Date.now() - started,
+  });
 }
 
 function rethrowAbort(run: LabRun): (error: unknown) => never {
@@ -487,15 +655,24 @@ function rethrowAbort(run: LabRun): (error: unknown) => never {
   };
 }
 
-export async function startLab(spec: ClusterSpec, deps: LabPowerDeps, verify: ClusterVerifier, options: StartOptions = {}): Promise<StartResult> {
+export async function startLab(
+  spec: ClusterSpec,
+  deps: LabPowerDeps,
+  verify: ClusterVerifier,
+  options: StartOptions = {},
+): Promise<StartResult> {
   const store = await BuildStateStore.open(spec.stateDir, spec.name, deps.now);
   const run = new LabRun(spec, deps, options, store);
   const { found, plan } = await planNodes(spec, deps, store.snapshot(), spec.nodes, 'start');
   const missing = found.filter((f) => !f.vm).map((f) => f.node.name);
   if (missing.length > 0) {
-    throw new KubestationError('NODE_VM_MISSING', `cannot start the lab: no VM for ${missing.join(', ')} in vmrest's list; nothing was changed`, {
-      fix: `build it again with \`npx kubestation rebuild-node ${missing[0]}\` (or \`npx kubestation build-vms\` for every missing node), or register the VM in Workstation if it was removed from the library`,
-    });
+    throw new KubestationError(
+      'NODE_VM_MISSING',
+      `cannot start the lab: no VM for ${missing.join(', ')} in vmrest's list; nothing was changed`,
+      {
+        fix: `build it again with \`npx kubestation rebuild-node ${missing[0]}\` (or \`npx kubestation build-vms\` for every missing node), or register the VM in Workstation if it was removed from the library`,
+      },
+    );
   }
   if (options.dryRun) return { plan, verifySummary: undefined };
 
@@ -504,9 +681,13 @@ export async function startLab(spec: ClusterSpec, deps: LabPowerDeps, verify: Cl
     ...(deps.kube.server ? { server: deps.kube.server } : {}),
     ...(deps.kube.requestTimeoutMs ? { requestTimeoutMs: deps.kube.requestTimeoutMs } : {}),
   }).catch((error: unknown) => {
-    throw new KubestationError('KUBECONFIG_MISSING', `cannot read the admin kubeconfig ${kubeconfig}: ${(error as Error).message}`, {
-      fix: 'build the cluster first (`npx kubestation build-vms` writes it), or restore the state folder',
-    });
+    throw new KubestationError(
+      'KUBECONFIG_MISSING',
+      `cannot read the admin kubeconfig ${kubeconfig}: ${(error as Error).message}`,
+      {
+        fix: 'build the cluster first (`npx kubestation build-vms` writes it), or restore the state folder',
+      },
+    );
   });
   const server = deps.kube.server ?? `https://${spec.kubernetes.apiEndpoint}`;
   try {
@@ -518,30 +699,64 @@ export async function startLab(spec: ClusterSpec, deps: LabPowerDeps, verify: Cl
 
     const started = Date.now();
     let lastPending = '';
-    deps.emit({ type: 'wait', what: 'nodes-ready', phase: 'start', detail: spec.nodes.map((n) => n.name).join(', ') });
-    await waitNodesReady(client, spec.nodes.map((n) => n.name), {
-      timeoutMs: run.timing.readyTimeoutMs,
-      intervalMs: run.timing.pollMs,
-      signal: run.signal,
-      fix: 'run `npx kubestation doctor` and `npx kubestation status`; a node that stays NotReady after a restart usually has kubelet or containerd not running (ssh in: `systemctl status kubelet containerd`)',
-      onPending: (pending) => {
-        const text = pending.join(', ');
-        if (pending.length > 0 && text !== lastPending) deps.emit({ type: 'wait', what: 'nodes-ready', phase: 'progress', detail: `not Ready yet: ${text}` });
-        lastPending = text;
+    deps.emit({
+      type: 'wait',
+      what: 'nodes-ready',
+      phase: 'start',
+      detail: spec.nodes.map((n) => n.name).join(', '),
+    });
+    await waitNodesReady(
+      client,
+      spec.nodes.map((n) => n.name),
+      {
+        timeoutMs: run.timing.readyTimeoutMs,
+        intervalMs: run.timing.pollMs,
+        signal: run.signal,
+        fix: 'run `npx kubestation doctor` and `npx kubestation status`; a node that stays NotReady after a restart usually has kubelet or containerd not running (ssh in: `systemctl status kubelet containerd`)',
+        onPending: (pending) => {
+          const text = pending.join(', ');
+          if (pending.length > 0 && text !== lastPending)
+            deps.emit({
+              type: 'wait',
+              what: 'nodes-ready',
+              phase: 'progress',
+              detail: `not Ready yet: ${text}`,
+            });
+          lastPending = text;
+        },
       },
-    }).catch(rethrowAbort(run));
-    deps.emit({ type: 'wait', what: 'nodes-ready', phase: 'done', detail: `${spec.nodes.length} node(s) Ready`, elapsedMs: Date.now() - started });
+    ).catch(rethrowAbort(run));
+    deps.emit({
+      type: 'wait',
+      what: 'nodes-ready',
+      phase: 'done',
+      detail: `${spec.nodes.length} node(s) Ready`,
+      elapsedMs: Date.now() - started,
+    });
 
     run.checkInterrupted();
     deps.emit({ type: 'verify', phase: 'start' });
     let summary: string;
     try {
-      const result = await verify(spec, { signal: run.signal, log: (line) => deps.emit({ type: 'verify', phase: 'progress', message: line }) });
+      const result = await verify(spec, {
+        signal: run.signal,
+        log: (line) => deps.emit({ type: 'verify', phase: 'progress', message: line }),
+      });
       summary = result.summary;
-      deps.emit({ type: 'verify', phase: 'done', message: summary, ...(result.report ? { report: result.report } : {}) });
+      deps.emit({
+        type: 'verify',
+        phase: 'done',
+        message: summary,
+        ...(result.report ? { report: result.report } : {}),
+      });
     } catch (error) {
       const report = (error as { report?: VerifyReport }).report;
-      deps.emit({ type: 'verify', phase: 'failed', message: error instanceof Error ? error.message : String(error), ...(report ? { report } : {}) });
+      deps.emit({
+        type: 'verify',
+        phase: 'failed',
+        message: error instanceof Error ? error.message : String(error),
+        ...(report ? { report } : {}),
+      });
       throw error;
     }
     await store.update((s) => void (s.startedAt = run.now().toISOString()));

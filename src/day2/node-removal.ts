@@ -26,16 +26,27 @@ export interface NodeVmContext {
 }
 
 /** Why `node`'s VM is refused: `what` says what was to be done ("rebuild", "remove"). */
-function notOwnedError(ctx: NodeVmContext, node: Pick<NodeSpec, 'name'>, vm: ObservedVm, what: string): KubestationError {
+function notOwnedError(
+  ctx: NodeVmContext,
+  node: Pick<NodeSpec, 'name'>,
+  vm: ObservedVm,
+  what: string,
+): KubestationError {
   return new KubestationError(
     'VM_NOT_OWNED',
     `refusing to ${what} "${node.name}": its VM ${vm.vmxPath} belongs to ${describeOwnership(vm.ownership)}, not to node "${node.name}" of cluster "${ctx.spec.name}"; nothing was changed`,
-    { fix: `kubestation only deletes VMs it created. Rename or move that VM in Workstation, or rename node "${node.name}" in cluster.yaml` },
+    {
+      fix: `kubestation only deletes VMs it created. Rename or move that VM in Workstation, or rename node "${node.name}" in cluster.yaml`,
+    },
   );
 }
 
 /** The node's VM if vmrest lists one; throws when that VM is not ours (check before any change, and again before deleting). */
-export async function ownNodeVm(ctx: NodeVmContext, node: Pick<NodeSpec, 'name'>, what: string): Promise<ObservedVm | undefined> {
+export async function ownNodeVm(
+  ctx: NodeVmContext,
+  node: Pick<NodeSpec, 'name'>,
+  what: string,
+): Promise<ObservedVm | undefined> {
   const found = await locateVm({ vmrest: ctx.vmrest, store: ctx.store }, node);
   if (!found) return undefined;
   const vm = await observeVm(ctx.vmrest, found, ctx.spec.name);
@@ -46,7 +57,11 @@ export async function ownNodeVm(ctx: NodeVmContext, node: Pick<NodeSpec, 'name'>
 }
 
 /** Powers off and deletes the node's VM, if there is one and it is ours; also clears an unregistered clone folder of ours. */
-export async function removeNodeVm(ctx: NodeVmContext, node: Pick<NodeSpec, 'name'>, what: string): Promise<void> {
+export async function removeNodeVm(
+  ctx: NodeVmContext,
+  node: Pick<NodeSpec, 'name'>,
+  what: string,
+): Promise<void> {
   const { vmrest, log } = ctx;
   const vm = await ownNodeVm(ctx, node, what);
   if (vm) {
@@ -63,7 +78,9 @@ export async function removeNodeVm(ctx: NodeVmContext, node: Pick<NodeSpec, 'nam
   if (vmx && ownership?.kind === 'ours' && ownership.node === node.name) {
     // Ours but not in the library (removed from it, or a half-built clone): its files are ours to clear.
     await rm(path.dirname(vmx), { recursive: true, force: true });
-    log(`${node.name}: removed ${path.dirname(vmx)}, a VM folder of this node that is not in Workstation's library`);
+    log(
+      `${node.name}: removed ${path.dirname(vmx)}, a VM folder of this node that is not in Workstation's library`,
+    );
   } else {
     log(`${node.name}: no VM to delete (vmrest lists none for this node)`);
   }
@@ -79,15 +96,28 @@ export interface RetireOptions {
 }
 
 /** Cordon, drain (bounded) and delete the Node object; a drain that runs out of time only warns. */
-export async function retireNodeObject(client: KubeClient, name: string, options: RetireOptions): Promise<void> {
+export async function retireNodeObject(
+  client: KubeClient,
+  name: string,
+  options: RetireOptions,
+): Promise<void> {
   const { log } = options;
   log(`${name}: cordon and drain`);
   try {
-    const drained = await drainNode(client, name, { timeoutMs: options.drainTimeoutMs, intervalMs: options.pollMs, ...(options.signal ? { signal: options.signal } : {}) });
-    log(`${name}: drained (${drained.evicted.length} pod(s) evicted, ${drained.skipped.length} DaemonSet/static pod(s) left)`);
+    const drained = await drainNode(client, name, {
+      timeoutMs: options.drainTimeoutMs,
+      intervalMs: options.pollMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    log(
+      `${name}: drained (${drained.evicted.length} pod(s) evicted, ${drained.skipped.length} DaemonSet/static pod(s) left)`,
+    );
   } catch (error) {
     if (!(error instanceof KubeTimeoutError)) throw error;
-    options.warn(`drain did not finish in time (${error.message}); going on: the pods left are removed with the Node object`, name);
+    options.warn(
+      `drain did not finish in time (${error.message}); going on: the pods left are removed with the Node object`,
+      name,
+    );
   }
   try {
     await client.deleteNode(name);

@@ -14,7 +14,9 @@ export interface NotStarted {
 }
 
 /** Why no API server of this cluster can answer yet, or undefined when one may (the control plane was started). */
-export async function clusterNotStarted(spec: Pick<ClusterSpec, 'stateDir' | 'name' | 'controlPlane' | 'kubernetes'>): Promise<NotStarted | undefined> {
+export async function clusterNotStarted(
+  spec: Pick<ClusterSpec, 'stateDir' | 'name' | 'controlPlane' | 'kubernetes'>,
+): Promise<NotStarted | undefined> {
   let state;
   try {
     state = await readBuildState(spec.stateDir, spec.name);
@@ -22,7 +24,13 @@ export async function clusterNotStarted(spec: Pick<ClusterSpec, 'stateDir' | 'na
     return undefined; // an unreadable record proves nothing: let the caller ask the API server
   }
   const controlPlane = state.nodes[spec.controlPlane.name];
-  if (state.readyAt || controlPlane?.poweredOnAt || controlPlane?.completedAt || hasFinished(controlPlane, 'power-on')) return undefined;
+  if (
+    state.readyAt ||
+    controlPlane?.poweredOnAt ||
+    controlPlane?.completedAt ||
+    hasFinished(controlPlane, 'power-on')
+  )
+    return undefined;
   return {
     reason: `cluster ${spec.name} has no API server yet: build-vms has not started its control plane ${spec.controlPlane.name} (nothing recorded in ${buildStatePath(spec.stateDir)}), so nothing was asked at ${spec.kubernetes.apiEndpoint}`,
     fix: 'build the cluster: npx kubestation up',

@@ -9,7 +9,15 @@ import path from 'node:path';
 import { findNodeVm } from '../bringup/apply.js';
 import { describeOwnership, inspectOwnership, type Ownership } from '../bringup/ownership.js';
 import type { BuildState } from '../bringup/state.js';
-import { findCondition, KubeApiError, KubeClient, KubeTimeoutError, waitUntil, type KubeClientOptions, type Node } from '../kube/index.js';
+import {
+  findCondition,
+  KubeApiError,
+  KubeClient,
+  KubeTimeoutError,
+  waitUntil,
+  type KubeClientOptions,
+  type Node,
+} from '../kube/index.js';
 import { clusterSecretPaths } from '../pki/index.js';
 import type { ClusterSpec, NodeSpec } from '../config/model.js';
 import type { PowerState, VmSummary } from '../vmrest/client.js';
@@ -39,12 +47,24 @@ export function describeVmOwner(vm: ObservedVm): string {
   return describeOwnership(vm.ownership);
 }
 
-export async function observeVm(vmrest: Pick<Day2Vmrest, 'getPowerState'>, vm: VmSummary, cluster: string): Promise<ObservedVm> {
-  const [ownership, power] = await Promise.all([inspectOwnership(vm.path, cluster), vmrest.getPowerState(vm.id).catch(() => undefined)]);
+export async function observeVm(
+  vmrest: Pick<Day2Vmrest, 'getPowerState'>,
+  vm: VmSummary,
+  cluster: string,
+): Promise<ObservedVm> {
+  const [ownership, power] = await Promise.all([
+    inspectOwnership(vm.path, cluster),
+    vmrest.getPowerState(vm.id).catch(() => undefined),
+  ]);
   return { id: vm.id, vmxPath: vm.path, ownership, power };
 }
 
-export async function observeNodeVms(spec: ClusterSpec, vmrest: Day2Vmrest, state: BuildState | undefined, nodes: NodeSpec[] = spec.nodes): Promise<NodeVm[]> {
+export async function observeNodeVms(
+  spec: ClusterSpec,
+  vmrest: Day2Vmrest,
+  state: BuildState | undefined,
+  nodes: NodeSpec[] = spec.nodes,
+): Promise<NodeVm[]> {
   const vms = await vmrest.listVms();
   return Promise.all(
     nodes.map(async (node) => {
@@ -55,7 +75,10 @@ export async function observeNodeVms(spec: ClusterSpec, vmrest: Day2Vmrest, stat
 }
 
 /** `<clonesFolder>/<node>/<node>.vmx`: where a clone of the node lands (and may linger unregistered). */
-export function expectedCloneVmx(clonesFolder: string | undefined, node: Pick<NodeSpec, 'name'>): string | undefined {
+export function expectedCloneVmx(
+  clonesFolder: string | undefined,
+  node: Pick<NodeSpec, 'name'>,
+): string | undefined {
   return clonesFolder ? path.join(clonesFolder, node.name, `${node.name}.vmx`) : undefined;
 }
 
@@ -76,7 +99,12 @@ export interface KubeAccess {
 }
 
 export function defaultKubeAccess(spec: ClusterSpec, env: NodeJS.ProcessEnv): KubeAccess {
-  return { kubeconfig: clusterSecretPaths(spec.stateDir).adminKubeconfig, server: env.KUBESTATION_API_SERVER || undefined, requestTimeoutMs: 10_000, cluster: spec };
+  return {
+    kubeconfig: clusterSecretPaths(spec.stateDir).adminKubeconfig,
+    server: env.KUBESTATION_API_SERVER || undefined,
+    requestTimeoutMs: 10_000,
+    cluster: spec,
+  };
 }
 
 export type ApiProbe =
@@ -91,7 +119,12 @@ export type ApiProbe =
  */
 export async function probeApi(access: KubeAccess): Promise<ApiProbe> {
   if (!existsSync(access.kubeconfig)) {
-    return { reachable: false, client: undefined, reason: `no admin kubeconfig at ${access.kubeconfig}`, fix: 'build the cluster first (build-vms writes it), or restore the state folder' };
+    return {
+      reachable: false,
+      client: undefined,
+      reason: `no admin kubeconfig at ${access.kubeconfig}`,
+      fix: 'build the cluster first (build-vms writes it), or restore the state folder',
+    };
   }
   const notStarted = access.cluster && (await clusterNotStarted(access.cluster));
   if (notStarted) return { reachable: false, client: undefined, ...notStarted };
@@ -102,7 +135,8 @@ export async function probeApi(access: KubeAccess): Promise<ApiProbe> {
   try {
     return { reachable: true, client, nodes: await client.listNodes() };
   } catch (error) {
-    if (error instanceof KubeApiError || error instanceof KubeTimeoutError) return { reachable: false, client, reason: error.message, fix: error.fix ?? '' };
+    if (error instanceof KubeApiError || error instanceof KubeTimeoutError)
+      return { reachable: false, client, reason: error.message, fix: error.fix ?? '' };
     await client.close();
     throw error;
   }
@@ -117,21 +151,40 @@ export async function probeApi(access: KubeAccess): Promise<ApiProbe> {
 export async function waitNodesReady(
   client: KubeClient,
   names: string[],
-  options: { timeoutMs: number; intervalMs: number; signal?: AbortSignal | undefined; fix: string; onPending?: (pending: string[]) => void },
+  options: {
+    timeoutMs: number;
+    intervalMs: number;
+    signal?: AbortSignal | undefined;
+    fix: string;
+    onPending?: (pending: string[]) => void;
+  },
 ): Promise<void> {
   await waitUntil(
     async () => {
       try {
         const nodes = await client.listNodes();
-        const pending = names.filter((name) => findCondition(nodes.find((n) => n.metadata.name === name)?.status?.conditions, 'Ready')?.status !== 'True');
+        const pending = names.filter(
+          (name) =>
+            findCondition(nodes.find((n) => n.metadata.name === name)?.status?.conditions, 'Ready')
+              ?.status !== 'True',
+        );
         options.onPending?.(pending);
-        return pending.length === 0 ? { done: true as const, value: undefined } : { done: false as const, state: `not Ready yet: ${pending.join(', ')}` };
+        return pending.length === 0
+          ? { done: true as const, value: undefined }
+          : { done: false as const, state: `not Ready yet: ${pending.join(', ')}` };
       } catch (error) {
-        if (error instanceof KubeApiError || error instanceof KubeTimeoutError) return { done: false as const, state: `API server: ${error.message}` };
+        if (error instanceof KubeApiError || error instanceof KubeTimeoutError)
+          return { done: false as const, state: `API server: ${error.message}` };
         throw error;
       }
     },
-    { timeoutMs: options.timeoutMs, intervalMs: options.intervalMs, ...(options.signal ? { signal: options.signal } : {}), what: `${names.join(', ')} to be Ready`, fix: options.fix },
+    {
+      timeoutMs: options.timeoutMs,
+      intervalMs: options.intervalMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+      what: `${names.join(', ')} to be Ready`,
+      fix: options.fix,
+    },
   );
 }
 

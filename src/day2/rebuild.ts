@@ -74,11 +74,17 @@ export interface RebuildResult {
 }
 
 export function findSpecNode(spec: ClusterSpec, name: string): NodeSpec {
-  const node = spec.nodes.find((n) => n.name === name) ?? spec.nodes.find((n) => n.name.toLowerCase() === name.toLowerCase());
+  const node =
+    spec.nodes.find((n) => n.name === name) ??
+    spec.nodes.find((n) => n.name.toLowerCase() === name.toLowerCase());
   if (!node) {
-    throw new KubestationError('UNKNOWN_NODE', `"${name}" is not a node of cluster ${spec.name} (nodes: ${spec.nodes.map((n) => n.name).join(', ')})`, {
-      fix: `use one of the node names from ${spec.sourcePath ?? 'cluster.yaml'}`,
-    });
+    throw new KubestationError(
+      'UNKNOWN_NODE',
+      `"${name}" is not a node of cluster ${spec.name} (nodes: ${spec.nodes.map((n) => n.name).join(', ')})`,
+      {
+        fix: `use one of the node names from ${spec.sourcePath ?? 'cluster.yaml'}`,
+      },
+    );
   }
   return node;
 }
@@ -88,7 +94,9 @@ export function controlPlaneNeedsForce(spec: ClusterSpec, node: NodeSpec): Kubes
     'REBUILD_CONTROL_PLANE_NEEDS_FORCE',
     `"${node.name}" is the control plane: rebuilding it re-creates the cluster. etcd is on that VM, so every workload, Service, Secret and ConfigMap is lost, ` +
       `and each worker (${spec.workers.map((w) => w.name).join(', ') || 'none'}) is rebuilt too so it joins the new cluster. The CA is kept, so existing kubeconfigs stay valid`,
-    { fix: `if that is what you want, run \`kubestation rebuild-node ${node.name} --force\`; to repair a worker instead, name the worker` },
+    {
+      fix: `if that is what you want, run \`kubestation rebuild-node ${node.name} --force\`; to repair a worker instead, name the worker`,
+    },
   );
 }
 
@@ -112,7 +120,11 @@ class Rebuild {
     this.store = store;
     this.signal = options.signal ?? new AbortController().signal;
     const sshConfig = path.join(spec.stateDir, 'ssh_config');
-    this.follower = new ConsoleFollower((event) => this.#onEvent(event), options.timing, existsSync(sshConfig) ? sshConfig : undefined);
+    this.follower = new ConsoleFollower(
+      (event) => this.#onEvent(event),
+      options.timing,
+      existsSync(sshConfig) ? sshConfig : undefined,
+    );
   }
 
   now(): Date {
@@ -128,7 +140,10 @@ class Rebuild {
     this.deps.emit(event);
     if (event.type !== 'stage') return;
     if (event.stage === 'kubeadm-init' && event.event === 'ok') this.#passedInitOn.add(event.node);
-    if (event.event === 'done') void this.store.updateNode(event.node, (n) => void (n.completedAt ??= this.now().toISOString())).catch(() => undefined);
+    if (event.event === 'done')
+      void this.store
+        .updateNode(event.node, (n) => void (n.completedAt ??= this.now().toISOString()))
+        .catch(() => undefined);
   }
 
   setTemplate(templateId: string): void {
@@ -147,7 +162,13 @@ class Rebuild {
   }
 
   #vmContext(): NodeVmContext {
-    return { spec: this.spec, vmrest: this.deps.vmrest, store: this.store, clonesFolder: this.deps.clonesFolder, log: this.deps.log };
+    return {
+      spec: this.spec,
+      vmrest: this.deps.vmrest,
+      store: this.store,
+      clonesFolder: this.deps.clonesFolder,
+      log: this.deps.log,
+    };
   }
 
   /** The node's VM if vmrest lists one; throws when that VM is not ours (checked before any change, and again before deleting). */
@@ -165,7 +186,11 @@ class Rebuild {
     if (!this.#applyCtx) throw new Error('rebuild: template not set');
     const vm = await applyNode(this.#applyCtx, node, APPLY_STEPS);
     const poweredOnAt = this.store.node(node.name)?.poweredOnAt;
-    this.follower.add({ node, serialLog: nodePaths(this.spec, node).serialLog, poweredOnAtMs: poweredOnAt ? Date.parse(poweredOnAt) : Date.now() });
+    this.follower.add({
+      node,
+      serialLog: nodePaths(this.spec, node).serialLog,
+      poweredOnAtMs: poweredOnAt ? Date.parse(poweredOnAt) : Date.now(),
+    });
     return vm;
   }
 
@@ -178,8 +203,15 @@ class Rebuild {
   }
 
   async detachSeed(node: NodeSpec, vm: AppliedVm): Promise<void> {
-    const result = await detachSeedIso({ spec: this.spec, vmrest: this.deps.vmrest, store: this.store, emit: this.deps.emit }, node, vm);
-    if (!result.detached) this.deps.log(`${node.name}: the seed CD-ROM is detached in its .vmx the next time kubestation finds the VM powered off`);
+    const result = await detachSeedIso(
+      { spec: this.spec, vmrest: this.deps.vmrest, store: this.store, emit: this.deps.emit },
+      node,
+      vm,
+    );
+    if (!result.detached)
+      this.deps.log(
+        `${node.name}: the seed CD-ROM is detached in its .vmx the next time kubestation finds the VM powered off`,
+      );
   }
 
   /** Waits until every node in `names` is registered and Ready through the API. */
@@ -188,10 +220,17 @@ class Rebuild {
       async () => {
         try {
           const nodes = await client.listNodes();
-          const pending = names.filter((name) => findCondition(nodes.find((n) => n.metadata.name === name)?.status?.conditions, 'Ready')?.status !== 'True');
-          return pending.length === 0 ? { done: true as const, value: undefined } : { done: false as const, state: `not Ready yet: ${pending.join(', ')}` };
+          const pending = names.filter(
+            (name) =>
+              findCondition(nodes.find((n) => n.metadata.name === name)?.status?.conditions, 'Ready')
+                ?.status !== 'True',
+          );
+          return pending.length === 0
+            ? { done: true as const, value: undefined }
+            : { done: false as const, state: `not Ready yet: ${pending.join(', ')}` };
         } catch (error) {
-          if (error instanceof KubeApiError) return { done: false as const, state: `API server: ${error.message}` };
+          if (error instanceof KubeApiError)
+            return { done: false as const, state: `API server: ${error.message}` };
           throw error;
         }
       },
@@ -222,7 +261,9 @@ async function rebuildWorker(run: Rebuild, node: NodeSpec, api: ApiProbe): Promi
   if (api.reachable) {
     // Token first: if it cannot be registered nothing has been changed yet.
     const token = await mintTokenThroughApi(spec, api.client, run.now());
-    deps.log(`${node.name}: registered a fresh join token (Secret kube-system/bootstrap-token-${token.id}, valid ${spec.kubernetes.bootstrapTokenTtl})`);
+    deps.log(
+      `${node.name}: registered a fresh join token (Secret kube-system/bootstrap-token-${token.id}, valid ${spec.kubernetes.bootstrapTokenTtl})`,
+    );
     if (api.nodes.some((n) => n.metadata.name === node.name)) await retireNode(run, api.client, node);
     else deps.log(`${node.name}: not registered with the API server; nothing to drain`);
   } else {
@@ -248,7 +289,9 @@ async function rebuildControlPlane(run: Rebuild, controlPlane: NodeSpec, api: Ap
   const { spec, deps } = run;
   // kubeadm init registers the recorded token with a fresh TTL; a new one also retires the old.
   await mintBootstrapToken(spec.stateDir);
-  deps.log(`recorded a fresh join token for the new cluster (kubeadm init registers it, valid ${spec.kubernetes.bootstrapTokenTtl})`);
+  deps.log(
+    `recorded a fresh join token for the new cluster (kubeadm init registers it, valid ${spec.kubernetes.bootstrapTokenTtl})`,
+  );
   for (const node of [controlPlane, ...spec.workers]) await run.removeVm(node);
 
   const vms = new Map<string, AppliedVm>();
@@ -263,7 +306,10 @@ async function rebuildControlPlane(run: Rebuild, controlPlane: NodeSpec, api: Ap
 
   let readyConfirmed = false;
   if (api.client) {
-    await run.waitReady(api.client, spec.nodes.map((n) => n.name));
+    await run.waitReady(
+      api.client,
+      spec.nodes.map((n) => n.name),
+    );
     readyConfirmed = true;
     deps.log(`all ${spec.nodes.length} nodes Ready`);
   }
@@ -271,7 +317,12 @@ async function rebuildControlPlane(run: Rebuild, controlPlane: NodeSpec, api: Ap
   return readyConfirmed;
 }
 
-export async function rebuildNode(spec: ClusterSpec, nodeName: string, deps: RebuildDeps, options: RebuildOptions = {}): Promise<RebuildResult> {
+export async function rebuildNode(
+  spec: ClusterSpec,
+  nodeName: string,
+  deps: RebuildDeps,
+  options: RebuildOptions = {},
+): Promise<RebuildResult> {
   const node = findSpecNode(spec, nodeName);
   if (node.role === 'control-plane' && !options.force) throw controlPlaneNeedsForce(spec, node);
   const store = await BuildStateStore.open(spec.stateDir, spec.name, deps.now);
@@ -293,12 +344,19 @@ export async function rebuildNode(spec: ClusterSpec, nodeName: string, deps: Reb
   try {
     let readyConfirmed: boolean;
     if (node.role === 'control-plane') {
-      if (!api.reachable) deps.log(`the API server does not answer (${api.reason}); going on, the control plane is re-created anyway`);
+      if (!api.reachable)
+        deps.log(
+          `the API server does not answer (${api.reason}); going on, the control plane is re-created anyway`,
+        );
       readyConfirmed = await rebuildControlPlane(run, node, api);
     } else {
       await rebuildWorker(run, node, api);
       readyConfirmed = api.reachable;
-      if (!api.reachable) run.warn('joined according to its console; Ready could not be confirmed through the API server', node.name);
+      if (!api.reachable)
+        run.warn(
+          'joined according to its console; Ready could not be confirmed through the API server',
+          node.name,
+        );
     }
     return { rebuilt: affected.map((n) => n.name), readyConfirmed, warnings: run.warnings };
   } finally {

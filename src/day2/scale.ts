@@ -38,7 +38,13 @@ export const JOIN_TOKEN_MARGIN_MS = 2 * 3600_000;
 
 /** API access as build-vms is given it; undefined = not configured. */
 async function probe(kube: KubeAccess | undefined): Promise<ApiProbe> {
-  if (!kube) return { reachable: false, client: undefined, reason: 'no access to the Kubernetes API server was given', fix: 'internal: the caller passes the admin kubeconfig' };
+  if (!kube)
+    return {
+      reachable: false,
+      client: undefined,
+      reason: 'no access to the Kubernetes API server was given',
+      fix: 'internal: the caller passes the admin kubeconfig',
+    };
   return probeApi(kube);
 }
 
@@ -60,16 +66,21 @@ export async function ensureJoinToken(ctx: JoinTokenContext, workers: string[]):
   const { spec, log } = ctx;
   const now = ctx.now();
   const stored = await readStoredToken(spec, now);
-  const expiresSoon = stored?.expiresAt !== undefined && stored.expiresAt.getTime() <= now.getTime() + JOIN_TOKEN_MARGIN_MS;
+  const expiresSoon =
+    stored?.expiresAt !== undefined && stored.expiresAt.getTime() <= now.getTime() + JOIN_TOKEN_MARGIN_MS;
   if (stored && !stored.expired && !expiresSoon) {
-    log(`the recorded join token is valid${stored.expiresAt ? ` until ${stored.expiresAt.toISOString()}` : ' (no expiry)'}; ${workers.join(', ')} join${workers.length === 1 ? 's' : ''} with it`);
+    log(
+      `the recorded join token is valid${stored.expiresAt ? ` until ${stored.expiresAt.toISOString()}` : ' (no expiry)'}; ${workers.join(', ')} join${workers.length === 1 ? 's' : ''} with it`,
+    );
     return;
   }
   const api = await probe(ctx.kube);
   try {
     if (!api.reachable) {
       if (stored && !stored.expired) {
-        ctx.warn(`the recorded join token expires at ${stored.expiresAt?.toISOString()} and the API server does not answer (${api.reason}) to register a fresh one; ${workers.join(', ')} must join before then`);
+        ctx.warn(
+          `the recorded join token expires at ${stored.expiresAt?.toISOString()} and the API server does not answer (${api.reason}) to register a fresh one; ${workers.join(', ')} must join before then`,
+        );
         return;
       }
       throw tokenUnusableError(spec, workers.join(', '), api.reason, stored, ADD_TOKEN_USE);
@@ -118,7 +129,10 @@ async function removeReservation(ctx: PruneContext, name: string): Promise<void>
     ctx.log(`${name}: removed the DHCP reservation of ${mac} on ${vmnet}`);
   } catch (error) {
     if (!(error instanceof VmrestForbiddenError)) throw error;
-    ctx.warn(`the DHCP reservation of ${mac} on ${vmnet} stays: removing it needs vmrest started as Administrator (harmless: only this node's MAC matches it)`, name);
+    ctx.warn(
+      `the DHCP reservation of ${mac} on ${vmnet} stays: removing it needs vmrest started as Administrator (harmless: only this node's MAC matches it)`,
+      name,
+    );
   }
 }
 
@@ -169,5 +183,6 @@ export async function pruneRemovedNodes(ctx: PruneContext, removals: RemovedNode
     await api?.client?.close();
   }
   // The SSH config names every node; the summary and kubeconfig are rewritten when the run finishes.
-  if (existsSync(path.join(ctx.spec.stateDir, 'ssh_config'))) await writeSshConfig(ctx.spec, ctx.sshIdentityFile);
+  if (existsSync(path.join(ctx.spec.stateDir, 'ssh_config')))
+    await writeSshConfig(ctx.spec, ctx.sshIdentityFile);
 }

@@ -21,7 +21,14 @@ import type { ClusterVerifier } from '../bringup/ports.js';
 import type { ClusterSpec } from '../config/model.js';
 import { KubestationError } from '../errors.js';
 import { readSnapshotTimes, type Vmrun } from '../template/vmrun.js';
-import { assertOwned, startLab, stopLab, type LabPowerDeps, type LabStep, type LabTiming } from './lab-power.js';
+import {
+  assertOwned,
+  startLab,
+  stopLab,
+  type LabPowerDeps,
+  type LabStep,
+  type LabTiming,
+} from './lab-power.js';
 import { observeNodeVms, type NodeVm } from './observe.js';
 
 /**
@@ -33,12 +40,18 @@ export const SNAPSHOT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function validateSnapshotName(name: string | undefined): string {
   if (name === undefined || name === '') {
-    throw new KubestationError('BAD_ARGUMENTS', 'a snapshot name is needed', { fix: 'e.g. `npx kubestation snapshot save before-upgrade`' });
+    throw new KubestationError('BAD_ARGUMENTS', 'a snapshot name is needed', {
+      fix: 'e.g. `npx kubestation snapshot save before-upgrade`',
+    });
   }
   if (!SNAPSHOT_NAME_PATTERN.test(name)) {
-    throw new KubestationError('BAD_SNAPSHOT_NAME', `"${name}" is not a usable snapshot name: use letters, digits, ".", "_" and "-" only, starting with a letter or digit, at most 64 characters (vmrun reads "/" as a path in the snapshot tree)`, {
-      fix: 'e.g. before-upgrade, lab.2026-12-01 or clean_install',
-    });
+    throw new KubestationError(
+      'BAD_SNAPSHOT_NAME',
+      `"${name}" is not a usable snapshot name: use letters, digits, ".", "_" and "-" only, starting with a letter or digit, at most 64 characters (vmrun reads "/" as a path in the snapshot tree)`,
+      {
+        fix: 'e.g. before-upgrade, lab.2026-12-01 or clean_install',
+      },
+    );
   }
   return name;
 }
@@ -54,10 +67,11 @@ export function validateSnapshotName(name: string | undefined): string {
  */
 export function clockJumpNote(behindMs?: number): string {
   const base =
-    'the nodes\' clocks jump back to the moment of the snapshot when it is restored. chrony corrects them by slewing ' +
-    '(cloud-init\'s chrony.conf steps only in chronyd\'s first three updates, `makestep 1 3`, and VMware Tools\' time sync is off in the template), ' +
+    "the nodes' clocks jump back to the moment of the snapshot when it is restored. chrony corrects them by slewing " +
+    "(cloud-init's chrony.conf steps only in chronyd's first three updates, `makestep 1 3`, and VMware Tools' time sync is off in the template), " +
     'at most 83 ms per second: about 12 s for every second they are behind';
-  if (behindMs === undefined) return `${base}; to correct them at once run \`sudo chronyc makestep\` on each node after a restore`;
+  if (behindMs === undefined)
+    return `${base}; to correct them at once run \`sudo chronyc makestep\` on each node after a restore`;
   const behind = Math.round(behindMs / 1000);
   return `${base}: the snapshot is ${behind} s old, so about ${formatDuration(behind * 12)}; verify's clock check fails until then. Correct them at once with \`sudo chronyc makestep\` on each node (ssh -F <stateDir>/ssh_config <node>)`;
 }
@@ -109,22 +123,38 @@ export class SnapshotIncompleteError extends KubestationError {
 }
 
 /** Every node's VM, ours and present, before anything is done. */
-async function nodeVms(spec: ClusterSpec, deps: SnapshotDeps, command: string): Promise<Array<NodeVm & { vm: NonNullable<NodeVm['vm']> }>> {
+async function nodeVms(
+  spec: ClusterSpec,
+  deps: SnapshotDeps,
+  command: string,
+): Promise<Array<NodeVm & { vm: NonNullable<NodeVm['vm']> }>> {
   const store = await BuildStateStore.open(spec.stateDir, spec.name, deps.now);
   const found = await observeNodeVms(spec, deps.vmrest, store.snapshot());
   assertOwned(spec, found, command);
   const missing = found.filter((f) => !f.vm).map((f) => f.node.name);
   if (missing.length > 0) {
-    throw new KubestationError('NODE_VM_MISSING', `cannot ${command}: no VM for ${missing.join(', ')} in vmrest's list; nothing was changed`, {
-      fix: `build it again with \`npx kubestation rebuild-node ${missing[0]}\`, or register the VM in Workstation if it was removed from the library`,
-    });
+    throw new KubestationError(
+      'NODE_VM_MISSING',
+      `cannot ${command}: no VM for ${missing.join(', ')} in vmrest's list; nothing was changed`,
+      {
+        fix: `build it again with \`npx kubestation rebuild-node ${missing[0]}\`, or register the VM in Workstation if it was removed from the library`,
+      },
+    );
   }
   return found as Array<NodeVm & { vm: NonNullable<NodeVm['vm']> }>;
 }
 
-async function snapshotsOf(deps: SnapshotDeps, vms: Array<NodeVm & { vm: NonNullable<NodeVm['vm']> }>): Promise<NodeSnapshots[]> {
+async function snapshotsOf(
+  deps: SnapshotDeps,
+  vms: Array<NodeVm & { vm: NonNullable<NodeVm['vm']> }>,
+): Promise<NodeSnapshots[]> {
   return Promise.all(
-    vms.map(async ({ node, vm }) => ({ node: node.name, vmxPath: vm.vmxPath, names: await deps.vmrun.listSnapshots(vm.vmxPath), times: await readSnapshotTimes(vm.vmxPath) })),
+    vms.map(async ({ node, vm }) => ({
+      node: node.name,
+      vmxPath: vm.vmxPath,
+      names: await deps.vmrun.listSnapshots(vm.vmxPath),
+      times: await readSnapshotTimes(vm.vmxPath),
+    })),
   );
 }
 
@@ -159,20 +189,34 @@ async function onEveryNode(
       try {
         await work(n);
       } catch (error) {
-        deps.emit({ type: 'node', node: n.node, step: step, phase: 'failed', detail: (error as Error).message.split('\n')[0]!, elapsedMs: Date.now() - started });
+        deps.emit({
+          type: 'node',
+          node: n.node,
+          step: step,
+          phase: 'failed',
+          detail: (error as Error).message.split('\n')[0]!,
+          elapsedMs: Date.now() - started,
+        });
         throw error;
       }
       done.push(n.node);
       deps.emit({ type: 'node', node: n.node, step: step, phase: 'done', elapsedMs: Date.now() - started });
     }),
   );
-  const failed = results.map((r, i) => ({ r, node: nodes[i]!.node })).filter((x) => x.r.status === 'rejected');
+  const failed = results
+    .map((r, i) => ({ r, node: nodes[i]!.node }))
+    .filter((x) => x.r.status === 'rejected');
   if (failed.length === 0) return;
   const first = failed[0]!;
   throw failure(done, failed.map((f) => f.node).join(', '), (first.r as PromiseRejectedResult).reason);
 }
 
-export async function saveSnapshot(spec: ClusterSpec, deps: SnapshotDeps, name: string, options: SnapshotOptions = {}): Promise<{ restarted: boolean; verifySummary: string | undefined }> {
+export async function saveSnapshot(
+  spec: ClusterSpec,
+  deps: SnapshotDeps,
+  name: string,
+  options: SnapshotOptions = {},
+): Promise<{ restarted: boolean; verifySummary: string | undefined }> {
   validateSnapshotName(name);
   const vms = await nodeVms(spec, deps, 'save a snapshot');
   const store = await BuildStateStore.open(spec.stateDir, spec.name, deps.now);
@@ -181,60 +225,142 @@ export async function saveSnapshot(spec: ClusterSpec, deps: SnapshotDeps, name: 
   let nodes = await snapshotsOf(deps, vms);
   const having = nodes.filter((n) => n.names.includes(name)).map((n) => n.node);
   if (having.length > 0 && !options.replace && !rerun) {
-    const incomplete = having.length < nodes.length ? ` (incomplete: not on ${nodes.filter((n) => !having.includes(n.node)).map((n) => n.node).join(', ')})` : '';
-    throw new KubestationError('SNAPSHOT_EXISTS', `a snapshot named "${name}" already exists on ${having.join(', ')}${incomplete}; nothing was changed`, {
-      fix: `take it again with \`npx kubestation snapshot save ${name} --replace\`, choose another name, or \`npx kubestation snapshot delete ${name}\``,
-    });
+    const incomplete =
+      having.length < nodes.length
+        ? ` (incomplete: not on ${nodes
+            .filter((n) => !having.includes(n.node))
+            .map((n) => n.node)
+            .join(', ')})`
+        : '';
+    throw new KubestationError(
+      'SNAPSHOT_EXISTS',
+      `a snapshot named "${name}" already exists on ${having.join(', ')}${incomplete}; nothing was changed`,
+      {
+        fix: `take it again with \`npx kubestation snapshot save ${name} --replace\`, choose another name, or \`npx kubestation snapshot delete ${name}\``,
+      },
+    );
   }
   const wasRunning = vms.some(({ vm }) => vm.power === 'poweredOn');
-  await store.update((s) => void (s.pendingSnapshot = { operation: 'save', name, live: options.live ?? false, startedAt: new Date().toISOString(), restartLab: (rerun && pending?.restartLab) || wasRunning }));
+  await store.update(
+    (s) =>
+      void (s.pendingSnapshot = {
+        operation: 'save',
+        name,
+        live: options.live ?? false,
+        startedAt: new Date().toISOString(),
+        restartLab: (rerun && pending?.restartLab) || wasRunning,
+      }),
+  );
   const restartLab = store.snapshot().pendingSnapshot!.restartLab;
 
   if (options.live) {
-    deps.emit({ type: 'warning', message: `--live: memory snapshots of the running VMs; ${clockJumpNote()}` });
+    deps.emit({
+      type: 'warning',
+      message: `--live: memory snapshots of the running VMs; ${clockJumpNote()}`,
+    });
   } else {
-    await stopLab(spec, deps, { ...options, force: options.force ?? false, ...(options.signal ? { signal: options.signal } : {}) });
+    await stopLab(spec, deps, {
+      ...options,
+      force: options.force ?? false,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
   }
   // Again or replaced: the old snapshot of that name goes first, so every node ends with one, taken now.
   const stale = nodes.filter((n) => n.names.includes(name));
-  await onEveryNode(stale, deps, 'delete-snapshot', (n) => deps.vmrun.deleteSnapshot(n.vmxPath, name), (done, failedOn, cause) =>
-    new SnapshotIncompleteError('SNAPSHOT_SAVE_INCOMPLETE', `snapshot save ${name}: removing the earlier "${name}"`, done, failedOn, cause, `run \`npx kubestation snapshot save ${name}\` again: it takes the snapshot again on every node`),
+  await onEveryNode(
+    stale,
+    deps,
+    'delete-snapshot',
+    (n) => deps.vmrun.deleteSnapshot(n.vmxPath, name),
+    (done, failedOn, cause) =>
+      new SnapshotIncompleteError(
+        'SNAPSHOT_SAVE_INCOMPLETE',
+        `snapshot save ${name}: removing the earlier "${name}"`,
+        done,
+        failedOn,
+        cause,
+        `run \`npx kubestation snapshot save ${name}\` again: it takes the snapshot again on every node`,
+      ),
   );
   nodes = nodes.map((n) => ({ ...n, names: n.names.filter((x) => x !== name) }));
-  await onEveryNode(nodes, deps, 'snapshot', (n) => deps.vmrun.snapshot(n.vmxPath, name), (done, failedOn, cause) =>
-    new SnapshotIncompleteError(
-      'SNAPSHOT_SAVE_INCOMPLETE',
-      `snapshot save ${name}`,
-      done,
-      failedOn,
-      cause,
-      `run \`npx kubestation snapshot save ${name}\` again: it takes the snapshot again on every node so they match (or \`npx kubestation snapshot delete ${name}\` to undo it)${restartLab && !options.live ? '; the lab is left stopped until then (`npx kubestation start`)' : ''}`,
-    ),
+  await onEveryNode(
+    nodes,
+    deps,
+    'snapshot',
+    (n) => deps.vmrun.snapshot(n.vmxPath, name),
+    (done, failedOn, cause) =>
+      new SnapshotIncompleteError(
+        'SNAPSHOT_SAVE_INCOMPLETE',
+        `snapshot save ${name}`,
+        done,
+        failedOn,
+        cause,
+        `run \`npx kubestation snapshot save ${name}\` again: it takes the snapshot again on every node so they match (or \`npx kubestation snapshot delete ${name}\` to undo it)${restartLab && !options.live ? '; the lab is left stopped until then (`npx kubestation start`)' : ''}`,
+      ),
   );
   let verifySummary: string | undefined;
-  if (restartLab && !options.live) verifySummary = (await startLab(spec, deps, deps.verify, options)).verifySummary;
+  if (restartLab && !options.live)
+    verifySummary = (await startLab(spec, deps, deps.verify, options)).verifySummary;
   await store.update((s) => void delete s.pendingSnapshot);
   return { restarted: restartLab && !options.live, verifySummary };
 }
 
-export async function restoreSnapshot(spec: ClusterSpec, deps: SnapshotDeps, name: string, options: SnapshotOptions = {}): Promise<{ verifySummary: string | undefined }> {
+export async function restoreSnapshot(
+  spec: ClusterSpec,
+  deps: SnapshotDeps,
+  name: string,
+  options: SnapshotOptions = {},
+): Promise<{ verifySummary: string | undefined }> {
   validateSnapshotName(name);
   const vms = await nodeVms(spec, deps, 'restore a snapshot');
   const nodes = await snapshotsOf(deps, vms);
   const lacking = nodes.filter((n) => !n.names.includes(name)).map((n) => n.node);
   if (lacking.length === nodes.length) {
-    throw new KubestationError('SNAPSHOT_NOT_FOUND', `no node has a snapshot named "${name}"; nothing was changed`, { fix: 'see the snapshots with `npx kubestation snapshot list`' });
+    throw new KubestationError(
+      'SNAPSHOT_NOT_FOUND',
+      `no node has a snapshot named "${name}"; nothing was changed`,
+      { fix: 'see the snapshots with `npx kubestation snapshot list`' },
+    );
   }
   if (lacking.length > 0) {
-    throw new KubestationError('SNAPSHOT_INCOMPLETE', `the snapshot "${name}" is incomplete: ${lacking.join(', ')} do not have it, so the nodes would not match; nothing was changed`, {
-      fix: `restore a complete snapshot (\`npx kubestation snapshot list\`), or delete this one with \`npx kubestation snapshot delete ${name}\``,
-    });
+    throw new KubestationError(
+      'SNAPSHOT_INCOMPLETE',
+      `the snapshot "${name}" is incomplete: ${lacking.join(', ')} do not have it, so the nodes would not match; nothing was changed`,
+      {
+        fix: `restore a complete snapshot (\`npx kubestation snapshot list\`), or delete this one with \`npx kubestation snapshot delete ${name}\``,
+      },
+    );
   }
   const store = await BuildStateStore.open(spec.stateDir, spec.name, deps.now);
-  await store.update((s) => void (s.pendingSnapshot = { operation: 'restore', name, live: false, startedAt: new Date().toISOString(), restartLab: true }));
-  await stopLab(spec, deps, { ...options, force: options.force ?? false, ...(options.signal ? { signal: options.signal } : {}) });
-  await onEveryNode(nodes, deps, 'revert', (n) => deps.vmrun.revertToSnapshot(n.vmxPath, name), (done, failedOn, cause) =>
-    new SnapshotIncompleteError('SNAPSHOT_RESTORE_INCOMPLETE', `snapshot restore ${name}`, done, failedOn, cause, `run \`npx kubestation snapshot restore ${name}\` again: it reverts every node again, then starts the lab`),
+  await store.update(
+    (s) =>
+      void (s.pendingSnapshot = {
+        operation: 'restore',
+        name,
+        live: false,
+        startedAt: new Date().toISOString(),
+        restartLab: true,
+      }),
+  );
+  await stopLab(spec, deps, {
+    ...options,
+    force: options.force ?? false,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  await onEveryNode(
+    nodes,
+    deps,
+    'revert',
+    (n) => deps.vmrun.revertToSnapshot(n.vmxPath, name),
+    (done, failedOn, cause) =>
+      new SnapshotIncompleteError(
+        'SNAPSHOT_RESTORE_INCOMPLETE',
+        `snapshot restore ${name}`,
+        done,
+        failedOn,
+        cause,
+        `run \`npx kubestation snapshot restore ${name}\` again: it reverts every node again, then starts the lab`,
+      ),
   );
   // Every node was off before the revert, so one that is not off now came back from a memory snapshot
   // (suspended, or running: vmrun's documentation does not say which): its clock is as old as the snapshot.
@@ -248,13 +374,32 @@ export async function restoreSnapshot(spec: ClusterSpec, deps: SnapshotDeps, nam
   return { verifySummary };
 }
 
-export async function deleteSnapshot(spec: ClusterSpec, deps: SnapshotDeps, name: string): Promise<{ deletedOn: string[] }> {
+export async function deleteSnapshot(
+  spec: ClusterSpec,
+  deps: SnapshotDeps,
+  name: string,
+): Promise<{ deletedOn: string[] }> {
   validateSnapshotName(name);
   const vms = await nodeVms(spec, deps, 'delete a snapshot');
   const nodes = (await snapshotsOf(deps, vms)).filter((n) => n.names.includes(name));
-  if (nodes.length === 0) throw new KubestationError('SNAPSHOT_NOT_FOUND', `no node has a snapshot named "${name}"`, { fix: 'see the snapshots with `npx kubestation snapshot list`' });
-  await onEveryNode(nodes, deps, 'delete-snapshot', (n) => deps.vmrun.deleteSnapshot(n.vmxPath, name), (done, failedOn, cause) =>
-    new SnapshotIncompleteError('SNAPSHOT_DELETE_INCOMPLETE', `snapshot delete ${name}`, done, failedOn, cause, `run \`npx kubestation snapshot delete ${name}\` again: nodes that no longer have it are skipped`),
+  if (nodes.length === 0)
+    throw new KubestationError('SNAPSHOT_NOT_FOUND', `no node has a snapshot named "${name}"`, {
+      fix: 'see the snapshots with `npx kubestation snapshot list`',
+    });
+  await onEveryNode(
+    nodes,
+    deps,
+    'delete-snapshot',
+    (n) => deps.vmrun.deleteSnapshot(n.vmxPath, name),
+    (done, failedOn, cause) =>
+      new SnapshotIncompleteError(
+        'SNAPSHOT_DELETE_INCOMPLETE',
+        `snapshot delete ${name}`,
+        done,
+        failedOn,
+        cause,
+        `run \`npx kubestation snapshot delete ${name}\` again: nodes that no longer have it are skipped`,
+      ),
   );
   return { deletedOn: nodes.map((n) => n.node) };
 }

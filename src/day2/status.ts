@@ -27,7 +27,10 @@ export interface NodeStatus {
   /** Per NIC as VMware Tools report it; undefined when not powered on or Tools have not reported. */
   addresses: Array<{ mac: string; ip: string[] }> | undefined;
   /** Undefined when the API server was not asked (unreachable). */
-  kubernetes: { registered: false } | { registered: true; ready: string; version: string; roles: string[]; internalIP: string | undefined } | undefined;
+  kubernetes:
+    | { registered: false }
+    | { registered: true; ready: string; version: string; roles: string[]; internalIP: string | undefined }
+    | undefined;
   progress: (Pick<ProgressLine, 'stage' | 'event' | 'message'> & { at: string }) | undefined;
   serialLog: string;
   /** Where the node's seed (CA key, join token) is: state folder and .vmx. */
@@ -89,14 +92,34 @@ export async function collectStatus(spec: ClusterSpec, deps: StatusDeps): Promis
             .then((nics) => nics.map((n) => ({ mac: n.mac, ip: n.ip ?? [] })))
             .catch(() => undefined);
         }
-        const [line, seed] = await Promise.all([lastProgressLine(serialLog).catch(() => undefined), observeSeed(spec, node, state, vm && isOwnedBy(vm, node) ? vm.vmxPath : undefined)]);
+        const [line, seed] = await Promise.all([
+          lastProgressLine(serialLog).catch(() => undefined),
+          observeSeed(spec, node, state, vm && isOwnedBy(vm, node) ? vm.vmxPath : undefined),
+        ]);
         return {
           node: node.name,
           role: node.role,
-          vm: vm ? { present: true, vmxPath: vm.vmxPath, ours: isOwnedBy(vm, node), owner: vm.ownership.kind, power: vm.power } : { present: false },
+          vm: vm
+            ? {
+                present: true,
+                vmxPath: vm.vmxPath,
+                ours: isOwnedBy(vm, node),
+                owner: vm.ownership.kind,
+                power: vm.power,
+              }
+            : { present: false },
           addresses,
-          kubernetes: api.reachable ? kubeView(api.nodes.find((n) => n.metadata.name === node.name)) : undefined,
-          progress: line ? { stage: line.stage, event: line.event, message: line.message.split('\n')[0] ?? '', at: new Date(line.timeMs).toISOString() } : undefined,
+          kubernetes: api.reachable
+            ? kubeView(api.nodes.find((n) => n.metadata.name === node.name))
+            : undefined,
+          progress: line
+            ? {
+                stage: line.stage,
+                event: line.event,
+                message: line.message.split('\n')[0] ?? '',
+                at: new Date(line.timeMs).toISOString(),
+              }
+            : undefined,
           serialLog,
           seed,
         };
@@ -131,7 +154,8 @@ function addressCell(s: NodeStatus): string {
 function kubeCell(s: NodeStatus): string {
   if (!s.kubernetes) return '?';
   if (!s.kubernetes.registered) return 'not registered';
-  const ready = s.kubernetes.ready === 'True' ? 'Ready' : s.kubernetes.ready === 'False' ? 'NotReady' : 'Unknown';
+  const ready =
+    s.kubernetes.ready === 'True' ? 'Ready' : s.kubernetes.ready === 'False' ? 'NotReady' : 'Unknown';
   return `${ready} ${s.kubernetes.version}${s.kubernetes.roles.length ? ` ${s.kubernetes.roles.join(',')}` : ''}`.trim();
 }
 
@@ -144,20 +168,39 @@ function progressCell(s: NodeStatus): string {
 /** What the seed column cannot say in a few words: which files hold secrets, and what happens next. */
 function seedNotes(status: ClusterStatus): string[] {
   return status.nodes.flatMap((s) => {
-    if (s.seed.kind === 'secrets-on-host') return [`${s.node}: its seed copies ${s.seed.files.join(', ')} still hold the cluster's secrets after bootstrap; run build-vms again to delete them`];
-    if (s.seed.kind === 'referenced') return [`${s.node}: seed deleted on this PC, still referenced by ${s.seed.vmxPath} until the VM is next off (stop, start, rebuild-node or build-vms detach it)`];
+    if (s.seed.kind === 'secrets-on-host')
+      return [
+        `${s.node}: its seed copies ${s.seed.files.join(', ')} still hold the cluster's secrets after bootstrap; run build-vms again to delete them`,
+      ];
+    if (s.seed.kind === 'referenced')
+      return [
+        `${s.node}: seed deleted on this PC, still referenced by ${s.seed.vmxPath} until the VM is next off (stop, start, rebuild-node or build-vms detach it)`,
+      ];
     return [];
   });
 }
 
 export function formatStatus(status: ClusterStatus): string {
   const header = ['node', 'role', 'vm', 'addresses', 'kubernetes', 'seed', 'last progress'];
-  const rows = status.nodes.map((s) => [s.node, s.role, vmCell(s), addressCell(s), kubeCell(s), describeSeedState(s.seed), progressCell(s)]);
+  const rows = status.nodes.map((s) => [
+    s.node,
+    s.role,
+    vmCell(s),
+    addressCell(s),
+    kubeCell(s),
+    describeSeedState(s.seed),
+    progressCell(s),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const fmt = (r: string[]) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   const notes: string[] = [];
   if (!status.vmrest.ok) notes.push(`vmrest: ${status.vmrest.error}`);
-  if (!status.api.reachable) notes.push(`Kubernetes API not reachable (${status.api.reason}); the kubernetes column shows ?`);
+  if (!status.api.reachable)
+    notes.push(`Kubernetes API not reachable (${status.api.reason}); the kubernetes column shows ?`);
   notes.push(...seedNotes(status));
   const lab = status.vmrest.ok ? `lab: ${describeLabPower(status.lab)}\n` : '';
   return `cluster ${status.cluster}\n${lab}${[fmt(header), ...rows.map(fmt)].join('\n')}\n${notes.map((n) => `note: ${n}\n`).join('')}`;

@@ -11,7 +11,13 @@
  */
 import { KubestationError } from '../errors.js';
 import { createBootstrapTokenSecret, tokenExpiry, type KubeClient } from '../kube/index.js';
-import { clusterSecretPaths, generateBootstrapToken, mintBootstrapToken, readRecordedBootstrapToken, type BootstrapToken } from '../pki/index.js';
+import {
+  clusterSecretPaths,
+  generateBootstrapToken,
+  mintBootstrapToken,
+  readRecordedBootstrapToken,
+  type BootstrapToken,
+} from '../pki/index.js';
 import type { ClusterSpec } from '../config/model.js';
 
 export interface StoredToken {
@@ -24,11 +30,19 @@ export interface StoredToken {
 }
 
 /** The recorded token and its estimated expiry; undefined when there is no readable token file. */
-export async function readStoredToken(spec: ClusterSpec, now: Date = new Date()): Promise<StoredToken | undefined> {
+export async function readStoredToken(
+  spec: ClusterSpec,
+  now: Date = new Date(),
+): Promise<StoredToken | undefined> {
   const recorded = await readRecordedBootstrapToken(spec.stateDir);
   if (!recorded) return undefined;
   const expiresAt = tokenExpiry(spec.kubernetes.bootstrapTokenTtl, recorded.issuedAt);
-  return { token: recorded.token, recordedAt: recorded.issuedAt, expiresAt, expired: expiresAt !== undefined && expiresAt.getTime() <= now.getTime() };
+  return {
+    token: recorded.token,
+    recordedAt: recorded.issuedAt,
+    expiresAt,
+    expired: expiresAt !== undefined && expiresAt.getTime() <= now.getTime(),
+  };
 }
 
 /**
@@ -37,20 +51,39 @@ export async function readStoredToken(spec: ClusterSpec, now: Date = new Date())
  * so the next seed carries it. It is recorded only once the Secret exists:
  * the store never holds a token the cluster does not know.
  */
-export async function mintTokenThroughApi(spec: ClusterSpec, client: KubeClient, now: Date = new Date()): Promise<BootstrapToken> {
+export async function mintTokenThroughApi(
+  spec: ClusterSpec,
+  client: KubeClient,
+  now: Date = new Date(),
+): Promise<BootstrapToken> {
   const token = generateBootstrapToken();
   const expiresAt = tokenExpiry(spec.kubernetes.bootstrapTokenTtl, now);
-  await createBootstrapTokenSecret(client, token, { ...(expiresAt ? { expiresAt } : {}), description: `kubestation join token for cluster ${spec.name}` });
+  await createBootstrapTokenSecret(client, token, {
+    ...(expiresAt ? { expiresAt } : {}),
+    description: `kubestation join token for cluster ${spec.name}`,
+  });
   return mintBootstrapToken(spec.stateDir, token, now);
 }
 
 /** What a worker would be given the token for: rebuild-node, or build-vms adding it to the running cluster. */
-export type TokenUse = { code: 'REBUILD_NO_VALID_TOKEN'; verb: 'rebuild'; command: 'rebuild-node' } | { code: 'JOIN_NO_VALID_TOKEN'; verb: 'add'; command: 'build-vms' };
-export const REBUILD_TOKEN_USE: TokenUse = { code: 'REBUILD_NO_VALID_TOKEN', verb: 'rebuild', command: 'rebuild-node' };
+export type TokenUse =
+  | { code: 'REBUILD_NO_VALID_TOKEN'; verb: 'rebuild'; command: 'rebuild-node' }
+  | { code: 'JOIN_NO_VALID_TOKEN'; verb: 'add'; command: 'build-vms' };
+export const REBUILD_TOKEN_USE: TokenUse = {
+  code: 'REBUILD_NO_VALID_TOKEN',
+  verb: 'rebuild',
+  command: 'rebuild-node',
+};
 export const ADD_TOKEN_USE: TokenUse = { code: 'JOIN_NO_VALID_TOKEN', verb: 'add', command: 'build-vms' };
 
 /** The error when a worker would be built with a token the control plane no longer accepts. */
-export function tokenUnusableError(spec: ClusterSpec, node: string, apiReason: string, stored: StoredToken | undefined, use: TokenUse = REBUILD_TOKEN_USE): KubestationError {
+export function tokenUnusableError(
+  spec: ClusterSpec,
+  node: string,
+  apiReason: string,
+  stored: StoredToken | undefined,
+  use: TokenUse = REBUILD_TOKEN_USE,
+): KubestationError {
   const state = stored
     ? `the recorded join token expired (at the latest on ${stored.expiresAt?.toISOString()}, ${spec.kubernetes.bootstrapTokenTtl} after ${stored.recordedAt.toISOString()})`
     : `there is no readable join token in ${clusterSecretPaths(spec.stateDir).bootstrapToken}`;

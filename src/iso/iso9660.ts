@@ -27,7 +27,19 @@ import {
   writeTerminator,
   writeVolumeDescriptor,
 } from './records.js';
-import { CE_LENGTH, RR_FLAG, S_IFDIR, S_IFREG, ceEntry, erEntry, nmEntry, pxEntry, rrEntry, spEntry, tfEntry } from './rock-ridge.js';
+import {
+  CE_LENGTH,
+  RR_FLAG,
+  S_IFDIR,
+  S_IFREG,
+  ceEntry,
+  erEntry,
+  nmEntry,
+  pxEntry,
+  rrEntry,
+  spEntry,
+  tfEntry,
+} from './rock-ridge.js';
 
 export interface IsoFile {
   /** Name in the root directory, e.g. `user-data`. */
@@ -118,11 +130,16 @@ class ContinuationArea {
   private next = 0;
 
   add(bytes: Uint8Array): Buffer {
-    if ((this.next % SECTOR_SIZE) + bytes.length > SECTOR_SIZE) this.next = sectorsFor(this.next) * SECTOR_SIZE;
+    if ((this.next % SECTOR_SIZE) + bytes.length > SECTOR_SIZE)
+      this.next = sectorsFor(this.next) * SECTOR_SIZE;
     const offset = this.next;
     this.areas.push({ offset, bytes });
     this.next += bytes.length;
-    return ceEntry(CONTINUATION_SECTOR + Math.floor(offset / SECTOR_SIZE), offset % SECTOR_SIZE, bytes.length);
+    return ceEntry(
+      CONTINUATION_SECTOR + Math.floor(offset / SECTOR_SIZE),
+      offset % SECTOR_SIZE,
+      bytes.length,
+    );
   }
 
   get sectors(): number {
@@ -134,13 +151,18 @@ class ContinuationArea {
  * Keeps as many SUSP entries in the record as fit (record length ≤ 254) and
  * moves the rest, in order, to a continuation area behind a CE entry.
  */
-function fitSystemUse(identifierLength: number, entries: Buffer[], continuation: ContinuationArea): Uint8Array {
+function fitSystemUse(
+  identifierLength: number,
+  entries: Buffer[],
+  continuation: ContinuationArea,
+): Uint8Array {
   const all = Buffer.concat(entries);
   if (directoryRecordLength(identifierLength, all.length) <= MAX_DIRECTORY_RECORD_LENGTH) return all;
   let inline = 0;
   let kept = 0;
   for (const e of entries) {
-    if (directoryRecordLength(identifierLength, inline + e.length + CE_LENGTH) > MAX_DIRECTORY_RECORD_LENGTH) break;
+    if (directoryRecordLength(identifierLength, inline + e.length + CE_LENGTH) > MAX_DIRECTORY_RECORD_LENGTH)
+      break;
     inline += e.length;
     kept++;
   }
@@ -157,7 +179,10 @@ function refuseTooLarge(what: string): never {
 /** Decides where every record, continuation area and file goes. Depends on names, sizes and modes only. */
 export function planIsoLayout(files: readonly PlannedFile[], date: Date): IsoLayout {
   for (const file of files) {
-    if (file.size > UINT32_MAX) refuseTooLarge(`file '${file.name}' of ${file.size} bytes: ISO 9660 sizes are 32-bit (at most 4 GiB - 1)`);
+    if (file.size > UINT32_MAX)
+      refuseTooLarge(
+        `file '${file.name}' of ${file.size} bytes: ISO 9660 sizes are 32-bit (at most 4 GiB - 1)`,
+      );
   }
   const sorted = [...files].sort((a, b) => compareJoliet(a.name, b.name));
   const level1 = deriveLevel1Names(sorted.map((f) => f.name));
@@ -172,8 +197,16 @@ export function planIsoLayout(files: readonly PlannedFile[], date: Date): IsoLay
   const dot = Buffer.of(0);
   const dotDot = Buffer.of(1);
   // "." first, so the root's ER opens the continuation area.
-  const dotRecord = { identifier: dot, systemUse: fitSystemUse(1, directoryEntries(true), continuation), target: 'directory' as const };
-  const dotDotRecord = { identifier: dotDot, systemUse: fitSystemUse(1, directoryEntries(false), continuation), target: 'directory' as const };
+  const dotRecord = {
+    identifier: dot,
+    systemUse: fitSystemUse(1, directoryEntries(true), continuation),
+    target: 'directory' as const,
+  };
+  const dotDotRecord = {
+    identifier: dotDot,
+    systemUse: fitSystemUse(1, directoryEntries(false), continuation),
+    target: 'directory' as const,
+  };
 
   const primaryFiles = sorted
     .map((file, index) => ({ file, index, name: level1[index]! }))
@@ -193,7 +226,11 @@ export function planIsoLayout(files: readonly PlannedFile[], date: Date): IsoLay
   const joliet = packRecords([
     { identifier: dot, systemUse: none, target: 'directory' },
     { identifier: dotDot, systemUse: none, target: 'directory' },
-    ...sorted.map((file, index) => ({ identifier: jolietIdentifier(file.name), systemUse: none, target: index })),
+    ...sorted.map((file, index) => ({
+      identifier: jolietIdentifier(file.name),
+      systemUse: none,
+      target: index,
+    })),
   ]);
 
   const primarySector = CONTINUATION_SECTOR + continuation.sectors;
@@ -208,7 +245,9 @@ export function planIsoLayout(files: readonly PlannedFile[], date: Date): IsoLay
   // or, when no data follows, at the image's last sector, so every extent lies inside the volume.
   for (const file of placed) if (file.size === 0 && file.sector === next) file.sector = next - 1;
   if (next > UINT32_MAX || next * SECTOR_SIZE > bufferConstants.MAX_LENGTH) {
-    refuseTooLarge(`${files.length} files totalling ${next * SECTOR_SIZE} bytes: beyond 32-bit extents or the largest Buffer this Node.js can allocate`);
+    refuseTooLarge(
+      `${files.length} files totalling ${next * SECTOR_SIZE} bytes: beyond 32-bit extents or the largest Buffer this Node.js can allocate`,
+    );
   }
   return {
     date,
@@ -222,17 +261,25 @@ export function planIsoLayout(files: readonly PlannedFile[], date: Date): IsoLay
 
 function validateVolumeId(volumeId: string): void {
   if (!/^[A-Za-z0-9_-]{1,16}$/.test(volumeId)) {
-    throw new KubestationError('ISO_VOLUME_ID_INVALID', `ISO volume id ${JSON.stringify(volumeId)} is not valid`, {
-      fix: "use 1-16 characters from A-Z, a-z, 0-9, '_' and '-' (cloud-init's NoCloud seed uses 'cidata')",
-    });
+    throw new KubestationError(
+      'ISO_VOLUME_ID_INVALID',
+      `ISO volume id ${JSON.stringify(volumeId)} is not valid`,
+      {
+        fix: "use 1-16 characters from A-Z, a-z, 0-9, '_' and '-' (cloud-init's NoCloud seed uses 'cidata')",
+      },
+    );
   }
 }
 
 function validateMode(name: string, mode: number): void {
   if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
-    throw new KubestationError('ISO_MODE_INVALID', `ISO file '${name}' has mode ${String(mode)}, not a POSIX permission value`, {
-      fix: 'pass permission bits between 0 and 0o7777, e.g. 0o644',
-    });
+    throw new KubestationError(
+      'ISO_MODE_INVALID',
+      `ISO file '${name}' has mode ${String(mode)}, not a POSIX permission value`,
+      {
+        fix: 'pass permission bits between 0 and 0o7777, e.g. 0o644',
+      },
+    );
   }
 }
 
@@ -240,9 +287,13 @@ function checkDate(date: Date, source: string): Date {
   const year = date.getUTCFullYear();
   // Directory records store the year as one byte counted from 1900.
   if (Number.isNaN(date.getTime()) || year < 1900 || year > 2155) {
-    throw new KubestationError('ISO_TIMESTAMP_INVALID', `ISO timestamp from ${source} is not a date between 1900 and 2155`, {
-      fix: 'pass a valid Date, or set SOURCE_DATE_EPOCH to whole seconds since 1970-01-01 UTC',
-    });
+    throw new KubestationError(
+      'ISO_TIMESTAMP_INVALID',
+      `ISO timestamp from ${source} is not a date between 1900 and 2155`,
+      {
+        fix: 'pass a valid Date, or set SOURCE_DATE_EPOCH to whole seconds since 1970-01-01 UTC',
+      },
+    );
   }
   return date;
 }
@@ -253,19 +304,27 @@ function checkDate(date: Date, source: string): Date {
  * date (not a constant) gives each node's seed its own volume creation date,
  * which blkid reports as the ISO's UUID.
  */
-export function resolveIsoTimestamp(files: readonly { name: string; content: Uint8Array; mode: number }[], options: IsoOptions): Date {
+export function resolveIsoTimestamp(
+  files: readonly { name: string; content: Uint8Array; mode: number }[],
+  options: IsoOptions,
+): Date {
   if (options.timestamp) return checkDate(options.timestamp, 'the timestamp option');
   const epoch = (options.env ?? process.env).SOURCE_DATE_EPOCH;
   if (epoch !== undefined && epoch !== '') {
     if (!/^\d+$/.test(epoch.trim())) {
-      throw new KubestationError('ISO_TIMESTAMP_INVALID', `SOURCE_DATE_EPOCH=${JSON.stringify(epoch)} is not a whole number of seconds`, {
-        fix: 'set SOURCE_DATE_EPOCH to seconds since 1970-01-01 UTC (e.g. `git log -1 --format=%ct`) or unset it',
-      });
+      throw new KubestationError(
+        'ISO_TIMESTAMP_INVALID',
+        `SOURCE_DATE_EPOCH=${JSON.stringify(epoch)} is not a whole number of seconds`,
+        {
+          fix: 'set SOURCE_DATE_EPOCH to seconds since 1970-01-01 UTC (e.g. `git log -1 --format=%ct`) or unset it',
+        },
+      );
     }
     return checkDate(new Date(Number(epoch.trim()) * 1000), 'SOURCE_DATE_EPOCH');
   }
   const hash = createHash('sha256');
-  for (const file of files) hash.update(`${file.name}\0${file.mode}\0${file.content.length}\0`).update(file.content);
+  for (const file of files)
+    hash.update(`${file.name}\0${file.mode}\0${file.content.length}\0`).update(file.content);
   const twentyYears = 20 * 365 * 86_400;
   return new Date(Date.UTC(2000, 0, 1) + (hash.digest().readUInt32BE(0) % twentyYears) * 1000);
 }
@@ -319,7 +378,13 @@ export function buildIso(files: readonly IsoFile[], options: IsoOptions = {}): B
     date,
     systemUse: new Uint8Array(0),
   });
-  const descriptor = { volumeId, applicationId: APPLICATION_ID, volumeSpaceSize: layout.totalSectors, pathTableSize: ROOT_ONLY_PATH_TABLE_SIZE, date };
+  const descriptor = {
+    volumeId,
+    applicationId: APPLICATION_ID,
+    volumeSpaceSize: layout.totalSectors,
+    pathTableSize: ROOT_ONLY_PATH_TABLE_SIZE,
+    date,
+  };
   writeVolumeDescriptor(image, PRIMARY_VD_SECTOR * SECTOR_SIZE, {
     ...descriptor,
     kind: 'primary',
@@ -335,11 +400,32 @@ export function buildIso(files: readonly IsoFile[], options: IsoOptions = {}): B
     rootDirectory: rootRecord(layout.jolietDirectory),
   });
   writeTerminator(image, TERMINATOR_SECTOR * SECTOR_SIZE);
-  writeRootOnlyPathTable(image, PRIMARY_L_PATH_TABLE_SECTOR * SECTOR_SIZE, layout.primaryDirectory.sector, true);
-  writeRootOnlyPathTable(image, PRIMARY_M_PATH_TABLE_SECTOR * SECTOR_SIZE, layout.primaryDirectory.sector, false);
-  writeRootOnlyPathTable(image, JOLIET_L_PATH_TABLE_SECTOR * SECTOR_SIZE, layout.jolietDirectory.sector, true);
-  writeRootOnlyPathTable(image, JOLIET_M_PATH_TABLE_SECTOR * SECTOR_SIZE, layout.jolietDirectory.sector, false);
-  for (const area of layout.continuation.areas) image.set(area.bytes, layout.continuation.sector * SECTOR_SIZE + area.offset);
+  writeRootOnlyPathTable(
+    image,
+    PRIMARY_L_PATH_TABLE_SECTOR * SECTOR_SIZE,
+    layout.primaryDirectory.sector,
+    true,
+  );
+  writeRootOnlyPathTable(
+    image,
+    PRIMARY_M_PATH_TABLE_SECTOR * SECTOR_SIZE,
+    layout.primaryDirectory.sector,
+    false,
+  );
+  writeRootOnlyPathTable(
+    image,
+    JOLIET_L_PATH_TABLE_SECTOR * SECTOR_SIZE,
+    layout.jolietDirectory.sector,
+    true,
+  );
+  writeRootOnlyPathTable(
+    image,
+    JOLIET_M_PATH_TABLE_SECTOR * SECTOR_SIZE,
+    layout.jolietDirectory.sector,
+    false,
+  );
+  for (const area of layout.continuation.areas)
+    image.set(area.bytes, layout.continuation.sector * SECTOR_SIZE + area.offset);
   writeDirectory(layout.primaryDirectory);
   writeDirectory(layout.jolietDirectory);
   layout.files.forEach((file, index) => image.set(prepared[index]!.content, file.sector * SECTOR_SIZE));

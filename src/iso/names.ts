@@ -20,15 +20,26 @@ export function validateFileName(name: string): void {
   if (name.length === 0) refuse('is empty', 'give every file on the seed ISO a non-empty name');
   if (name === '.' || name === '..') refuse('is reserved for directories', 'rename the file');
   if (name.includes('/') || name.includes('\\')) {
-    refuse('contains a path separator; seed ISOs hold one flat directory', 'pass the bare file name, without folders');
+    refuse(
+      'contains a path separator; seed ISOs hold one flat directory',
+      'pass the bare file name, without folders',
+    );
   }
-  if (/[\u0000-\u001f]/.test(name)) refuse('contains a control character (e.g. NUL)', 'remove control characters from the name');
-  if (JOLIET_FORBIDDEN.test(name)) refuse('contains one of * : ; ? which Joliet cannot record', 'rename the file without those characters');
+  if (/[\u0000-\u001f]/.test(name))
+    refuse('contains a control character (e.g. NUL)', 'remove control characters from the name');
+  if (JOLIET_FORBIDDEN.test(name))
+    refuse('contains one of * : ; ? which Joliet cannot record', 'rename the file without those characters');
   if (/[\ud800-\udfff]/.test(name)) {
-    refuse('contains a character outside the Basic Multilingual Plane (e.g. an emoji), which UCS-2 (Joliet) cannot hold', 'use only BMP characters in file names');
+    refuse(
+      'contains a character outside the Basic Multilingual Plane (e.g. an emoji), which UCS-2 (Joliet) cannot hold',
+      'use only BMP characters in file names',
+    );
   }
   if (name.length > JOLIET_MAX_NAME_UNITS) {
-    refuse(`is ${name.length} characters long; Joliet allows at most ${JOLIET_MAX_NAME_UNITS}`, `shorten the name to ${JOLIET_MAX_NAME_UNITS} characters or fewer`);
+    refuse(
+      `is ${name.length} characters long; Joliet allows at most ${JOLIET_MAX_NAME_UNITS}`,
+      `shorten the name to ${JOLIET_MAX_NAME_UNITS} characters or fewer`,
+    );
   }
 }
 

@@ -55,7 +55,8 @@ function writeVolumeDate(buf: Buffer, offset: number, date: Date | null): void {
 
 /** The length a directory record takes: fixed part, identifier, pad byte to even, system use, pad to even. */
 export function directoryRecordLength(identifierLength: number, systemUseLength: number): number {
-  const beforeSystemUse = DIRECTORY_RECORD_FIXED_LENGTH + identifierLength + (identifierLength % 2 === 0 ? 1 : 0);
+  const beforeSystemUse =
+    DIRECTORY_RECORD_FIXED_LENGTH + identifierLength + (identifierLength % 2 === 0 ? 1 : 0);
   const length = beforeSystemUse + systemUseLength;
   return length + (length % 2);
 }
@@ -85,7 +86,8 @@ export function writeDirectoryRecord(buf: Buffer, offset: number, record: Direct
   writeBoth16(buf, offset + 28, 1); // volume sequence number
   buf[offset + 32] = record.identifier.length;
   buf.set(record.identifier, offset + 33);
-  const systemUseOffset = offset + 33 + record.identifier.length + (record.identifier.length % 2 === 0 ? 1 : 0);
+  const systemUseOffset =
+    offset + 33 + record.identifier.length + (record.identifier.length % 2 === 0 ? 1 : 0);
   buf.set(record.systemUse, systemUseOffset);
   return length;
 }
@@ -95,7 +97,12 @@ export function writeDirectoryRecord(buf: Buffer, offset: number, record: Direct
  * one 10-byte record. `littleEndian` picks the L table, otherwise the M table.
  */
 export const ROOT_ONLY_PATH_TABLE_SIZE = 10;
-export function writeRootOnlyPathTable(buf: Buffer, offset: number, rootExtent: number, littleEndian: boolean): void {
+export function writeRootOnlyPathTable(
+  buf: Buffer,
+  offset: number,
+  rootExtent: number,
+  littleEndian: boolean,
+): void {
   buf[offset] = 1; // length of directory identifier
   buf[offset + 1] = 0; // extended attribute record length
   if (littleEndian) {

@@ -28,19 +28,31 @@ export async function readVolumeLabels(file: string): Promise<VolumeLabels> {
     let joliet: string | undefined;
     for (let i = 0; i < MAX_DESCRIPTORS; i++) {
       const sector = Buffer.alloc(SECTOR_SIZE);
-      const { bytesRead } = await handle.read(sector, 0, SECTOR_SIZE, (SYSTEM_AREA_SECTORS + i) * SECTOR_SIZE);
+      const { bytesRead } = await handle.read(
+        sector,
+        0,
+        SECTOR_SIZE,
+        (SYSTEM_AREA_SECTORS + i) * SECTOR_SIZE,
+      );
       if (bytesRead < SECTOR_SIZE || sector.toString('latin1', 1, 6) !== 'CD001') break;
       const type = sector[0];
       if (type === 255) break;
       if (type === 1 && primary === undefined) primary = sector.toString('latin1', 40, 72).replace(/ +$/, '');
       if (type === 2 && JOLIET_ESCAPES.includes(sector.toString('latin1', 88, 91))) {
-        joliet = Buffer.from(sector.subarray(40, 72)).swap16().toString('utf16le').replace(/[ \u0000]+$/, '');
+        joliet = Buffer.from(sector.subarray(40, 72))
+          .swap16()
+          .toString('utf16le')
+          .replace(/[ \u0000]+$/, '');
       }
     }
     if (primary === undefined) {
-      throw new KubestationError('ISO_NOT_ISO9660', `${file} is not an ISO 9660 image (no primary volume descriptor at sector ${SYSTEM_AREA_SECTORS})`, {
-        fix: 'regenerate it: `npx kubestation seed-isos` (or run build-vms again)',
-      });
+      throw new KubestationError(
+        'ISO_NOT_ISO9660',
+        `${file} is not an ISO 9660 image (no primary volume descriptor at sector ${SYSTEM_AREA_SECTORS})`,
+        {
+          fix: 'regenerate it: `npx kubestation seed-isos` (or run build-vms again)',
+        },
+      );
     }
     return { primary, joliet };
   } finally {

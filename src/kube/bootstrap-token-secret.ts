@@ -21,7 +21,8 @@ export interface BootstrapTokenSecretOptions {
 export function parseKubeadmDuration(text: string): number {
   if (text === '0') return 0;
   const match = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text);
-  if (!match || text === '') throw new RangeError(`not a duration: "${text}" (expected e.g. 720h, 24h30m, 0)`);
+  if (!match || text === '')
+    throw new RangeError(`not a duration: "${text}" (expected e.g. 720h, 24h30m, 0)`);
   const [, h = '0', m = '0', s = '0'] = match;
   return ((Number(h) * 60 + Number(m)) * 60 + Number(s)) * 1000;
 }
@@ -37,7 +38,10 @@ function rfc3339(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-export function bootstrapTokenSecret(token: BootstrapToken, options: BootstrapTokenSecretOptions = {}): Secret {
+export function bootstrapTokenSecret(
+  token: BootstrapToken,
+  options: BootstrapTokenSecretOptions = {},
+): Secret {
   const stringData: Record<string, string> = {
     'token-id': token.id,
     'token-secret': token.secret,
@@ -47,11 +51,17 @@ export function bootstrapTokenSecret(token: BootstrapToken, options: BootstrapTo
     description: options.description ?? 'kubestation join token',
   };
   if (options.expiresAt) stringData.expiration = rfc3339(options.expiresAt);
-  const data = Object.fromEntries(Object.entries(stringData).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]));
+  const data = Object.fromEntries(
+    Object.entries(stringData).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]),
+  );
   return {
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: { name: `bootstrap-token-${token.id}`, namespace: 'kube-system', labels: { 'app.kubernetes.io/managed-by': 'kubestation' } },
+    metadata: {
+      name: `bootstrap-token-${token.id}`,
+      namespace: 'kube-system',
+      labels: { 'app.kubernetes.io/managed-by': 'kubestation' },
+    },
     type: 'bootstrap.kubernetes.io/token',
     data,
   };
@@ -61,7 +71,11 @@ export function bootstrapTokenSecret(token: BootstrapToken, options: BootstrapTo
  * Creates the token's Secret in kube-system. If a Secret with the same id
  * already exists (a retried call) it is left as it is.
  */
-export async function createBootstrapTokenSecret(client: KubeClient, token: BootstrapToken, options: BootstrapTokenSecretOptions = {}): Promise<'created' | 'exists'> {
+export async function createBootstrapTokenSecret(
+  client: KubeClient,
+  token: BootstrapToken,
+  options: BootstrapTokenSecretOptions = {},
+): Promise<'created' | 'exists'> {
   try {
     await client.createSecret('kube-system', bootstrapTokenSecret(token, options));
     return 'created';

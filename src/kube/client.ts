@@ -61,15 +61,36 @@ const patchContentTypes: Record<PatchType, string> = {
 
 /** kubectl's --force --grace-period=0 and a normal delete, as DeleteOptions bodies. */
 function deleteOptions(gracePeriodSeconds?: number): Record<string, unknown> {
-  return { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background', ...(gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds }) };
+  return {
+    apiVersion: 'v1',
+    kind: 'DeleteOptions',
+    propagationPolicy: 'Background',
+    ...(gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds }),
+  };
 }
 
-const unreachableCodes = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+const unreachableCodes = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ECONNRESET',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+]);
 const tlsCodePattern = /^(ERR_TLS_|ERR_SSL_|UNABLE_TO_|SELF_SIGNED|DEPTH_ZERO|CERT_|ERR_OSSL)/;
 
 function errorCodes(error: unknown): string[] {
   const codes: string[] = [];
-  for (let e = error as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+  for (
+    let e = error as { code?: unknown; cause?: unknown } | undefined, depth = 0;
+    e && depth < 5;
+    e = e.cause as typeof e, depth++
+  ) {
     if (typeof e.code === 'string') codes.push(e.code);
   }
   return codes;
@@ -88,12 +109,20 @@ export class KubeClient {
     this.identity = connection.identity;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
     this.dispatcher = new Agent({
-      connect: { ca: connection.caPem, cert: connection.clientCertPem, key: connection.clientKeyPem, timeout: 10_000 },
+      connect: {
+        ca: connection.caPem,
+        cert: connection.clientCertPem,
+        key: connection.clientKeyPem,
+        timeout: 10_000,
+      },
       keepAliveTimeout: 10_000,
     });
   }
 
-  static async fromKubeconfig(file: string, options: KubeClientOptions & { context?: string } = {}): Promise<KubeClient> {
+  static async fromKubeconfig(
+    file: string,
+    options: KubeClientOptions & { context?: string } = {},
+  ): Promise<KubeClient> {
     return new KubeClient(await loadKubeconfig(file, { context: options.context }), options);
   }
 
@@ -103,13 +132,22 @@ export class KubeClient {
 
   /** One API call. 2xx → parsed body; otherwise a KubeApiError subclass. */
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
-    const query = Object.entries(options.query ?? {}).filter((entry): entry is [string, string | number | boolean] => entry[1] !== undefined);
-    const search = query.length ? `?${new URLSearchParams(query.map(([k, v]): [string, string] => [k, String(v)])).toString()}` : '';
+    const query = Object.entries(options.query ?? {}).filter(
+      (entry): entry is [string, string | number | boolean] => entry[1] !== undefined,
+    );
+    const search = query.length
+      ? `?${new URLSearchParams(query.map(([k, v]): [string, string] => [k, String(v)])).toString()}`
+      : '';
     const call = `${method} ${path}`;
     const details: KubeCallDetails = { call, server: this.server };
     const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
-    const signal = options.signal ? AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs);
-    const headers: Record<string, string> = { accept: options.text ? 'text/plain, */*' : 'application/json', 'user-agent': 'kubestation' };
+    const signal = options.signal
+      ? AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)])
+      : AbortSignal.timeout(timeoutMs);
+    const headers: Record<string, string> = {
+      accept: options.text ? 'text/plain, */*' : 'application/json',
+      'user-agent': 'kubestation',
+    };
     let body: string | undefined;
     if (options.body !== undefined) {
       body = JSON.stringify(options.body);
@@ -118,11 +156,21 @@ export class KubeClient {
 
     let response: Dispatcher.ResponseData;
     try {
-      response = await request(`${this.server}${path}${search}`, { method: method as Dispatcher.HttpMethod, headers, body, dispatcher: this.dispatcher, signal });
+      response = await request(`${this.server}${path}${search}`, {
+        method: method as Dispatcher.HttpMethod,
+        headers,
+        body,
+        dispatcher: this.dispatcher,
+        signal,
+      });
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason ?? error;
       const codes = errorCodes(error);
-      if (signal.aborted) throw new KubeUnreachableError({ ...details, cause: error }, `no answer within ${Math.round(timeoutMs / 1000)} s`);
+      if (signal.aborted)
+        throw new KubeUnreachableError(
+          { ...details, cause: error },
+          `no answer within ${Math.round(timeoutMs / 1000)} s`,
+        );
       const tls = codes.find((c) => tlsCodePattern.test(c));
       if (tls) throw new KubeTlsError({ ...details, cause: error }, tls);
       const code = codes.find((c) => unreachableCodes.has(c));
@@ -169,7 +217,9 @@ export class KubeClient {
   }
 
   private async list<T extends KubeObject>(path: string, options: ListOptions = {}): Promise<T[]> {
-    const list = await this.request<KubeList<T>>('GET', path, { query: { labelSelector: options.labelSelector, fieldSelector: options.fieldSelector } });
+    const list = await this.request<KubeList<T>>('GET', path, {
+      query: { labelSelector: options.labelSelector, fieldSelector: options.fieldSelector },
+    });
     return list.items;
   }
 
@@ -184,7 +234,10 @@ export class KubeClient {
   }
 
   patchNode(name: string, patch: unknown, type: PatchType = 'merge'): Promise<Node> {
-    return this.request<Node>('PATCH', `/api/v1/nodes/${enc(name)}`, { body: patch, contentType: patchContentTypes[type] });
+    return this.request<Node>('PATCH', `/api/v1/nodes/${enc(name)}`, {
+      body: patch,
+      contentType: patchContentTypes[type],
+    });
   }
 
   /** Marks the node unschedulable (kubectl cordon). */
@@ -204,7 +257,10 @@ export class KubeClient {
 
   /** Pods of one namespace, or of all namespaces when `namespace` is undefined. */
   listPods(namespace: string | undefined, options?: ListOptions): Promise<Pod[]> {
-    return this.list<Pod>(namespace === undefined ? '/api/v1/pods' : `/api/v1/namespaces/${enc(namespace)}/pods`, options);
+    return this.list<Pod>(
+      namespace === undefined ? '/api/v1/pods' : `/api/v1/namespaces/${enc(namespace)}/pods`,
+      options,
+    );
   }
 
   getPod(namespace: string, name: string): Promise<Pod> {
@@ -212,12 +268,20 @@ export class KubeClient {
   }
 
   createPod(namespace: string, pod: Pod): Promise<Pod> {
-    return this.request<Pod>('POST', `/api/v1/namespaces/${enc(namespace)}/pods`, { body: { apiVersion: 'v1', kind: 'Pod', ...pod } });
+    return this.request<Pod>('POST', `/api/v1/namespaces/${enc(namespace)}/pods`, {
+      body: { apiVersion: 'v1', kind: 'Pod', ...pod },
+    });
   }
 
   /** Deletes a pod; `gracePeriodSeconds: 0` is a force delete (the API forgets it without waiting for the kubelet). */
-  async deletePod(namespace: string, name: string, options: { gracePeriodSeconds?: number } = {}): Promise<void> {
-    await this.request<unknown>('DELETE', `/api/v1/namespaces/${enc(namespace)}/pods/${enc(name)}`, { body: deleteOptions(options.gracePeriodSeconds) });
+  async deletePod(
+    namespace: string,
+    name: string,
+    options: { gracePeriodSeconds?: number } = {},
+  ): Promise<void> {
+    await this.request<unknown>('DELETE', `/api/v1/namespaces/${enc(namespace)}/pods/${enc(name)}`, {
+      body: deleteOptions(options.gracePeriodSeconds),
+    });
   }
 
   /** POSTs a policy/v1 Eviction, which honours PodDisruptionBudgets (429 when one blocks it). */
@@ -228,11 +292,19 @@ export class KubeClient {
   }
 
   /** The API server fetches logs from the node's kubelet, so a dead node makes this slow: `timeoutMs` bounds it. */
-  getPodLogs(namespace: string, name: string, options: { container?: string; previous?: boolean; tailLines?: number; timeoutMs?: number } = {}): Promise<string> {
+  getPodLogs(
+    namespace: string,
+    name: string,
+    options: { container?: string; previous?: boolean; tailLines?: number; timeoutMs?: number } = {},
+  ): Promise<string> {
     return this.request<string>('GET', `/api/v1/namespaces/${enc(namespace)}/pods/${enc(name)}/log`, {
       text: true,
       timeoutMs: options.timeoutMs,
-      query: { container: options.container, previous: options.previous || undefined, tailLines: options.tailLines },
+      query: {
+        container: options.container,
+        previous: options.previous || undefined,
+        tailLines: options.tailLines,
+      },
     });
   }
 
@@ -243,7 +315,9 @@ export class KubeClient {
   }
 
   createNamespace(name: string, labels: Record<string, string> = {}): Promise<Namespace> {
-    return this.request<Namespace>('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } } });
+    return this.request<Namespace>('POST', '/api/v1/namespaces', {
+      body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } },
+    });
   }
 
   async deleteNamespace(name: string): Promise<void> {
@@ -253,7 +327,9 @@ export class KubeClient {
   // Services
 
   createService(namespace: string, service: Service): Promise<Service> {
-    return this.request<Service>('POST', `/api/v1/namespaces/${enc(namespace)}/services`, { body: { apiVersion: 'v1', kind: 'Service', ...service } });
+    return this.request<Service>('POST', `/api/v1/namespaces/${enc(namespace)}/services`, {
+      body: { apiVersion: 'v1', kind: 'Service', ...service },
+    });
   }
 
   getService(namespace: string, name: string): Promise<Service> {
@@ -261,7 +337,9 @@ export class KubeClient {
   }
 
   async deleteService(namespace: string, name: string): Promise<void> {
-    await this.request<unknown>('DELETE', `/api/v1/namespaces/${enc(namespace)}/services/${enc(name)}`, { body: deleteOptions() });
+    await this.request<unknown>('DELETE', `/api/v1/namespaces/${enc(namespace)}/services/${enc(name)}`, {
+      body: deleteOptions(),
+    });
   }
 
   // DaemonSets
@@ -273,17 +351,26 @@ export class KubeClient {
   }
 
   getDaemonSet(namespace: string, name: string): Promise<DaemonSet> {
-    return this.request<DaemonSet>('GET', `/apis/apps/v1/namespaces/${enc(namespace)}/daemonsets/${enc(name)}`);
+    return this.request<DaemonSet>(
+      'GET',
+      `/apis/apps/v1/namespaces/${enc(namespace)}/daemonsets/${enc(name)}`,
+    );
   }
 
   async deleteDaemonSet(namespace: string, name: string): Promise<void> {
-    await this.request<unknown>('DELETE', `/apis/apps/v1/namespaces/${enc(namespace)}/daemonsets/${enc(name)}`, { body: deleteOptions() });
+    await this.request<unknown>(
+      'DELETE',
+      `/apis/apps/v1/namespaces/${enc(namespace)}/daemonsets/${enc(name)}`,
+      { body: deleteOptions() },
+    );
   }
 
   // Secrets
 
   createSecret(namespace: string, secret: Secret): Promise<Secret> {
-    return this.request<Secret>('POST', `/api/v1/namespaces/${enc(namespace)}/secrets`, { body: { apiVersion: 'v1', kind: 'Secret', ...secret } });
+    return this.request<Secret>('POST', `/api/v1/namespaces/${enc(namespace)}/secrets`, {
+      body: { apiVersion: 'v1', kind: 'Secret', ...secret },
+    });
   }
 
   getSecret(namespace: string, name: string): Promise<Secret | undefined> {
@@ -291,8 +378,8 @@ export class KubeClient {
   }
 
   async deleteSecret(namespace: string, name: string): Promise<void> {
-    await this.request<unknown>('DELETE', `/api/v1/namespaces/${enc(namespace)}/secrets/${enc(name)}`, { body: deleteOptions() });
+    await this.request<unknown>('DELETE', `/api/v1/namespaces/${enc(namespace)}/secrets/${enc(name)}`, {
+      body: deleteOptions(),
+    });
   }
 }
-
-

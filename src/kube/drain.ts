@@ -28,12 +28,17 @@ const podKey = (pod: Pod) => `${pod.metadata.namespace}/${pod.metadata.name}`;
 
 function skipReason(pod: Pod): DrainResult['skipped'][number]['why'] | undefined {
   if (pod.metadata.annotations?.[mirrorPodAnnotation] !== undefined) return 'mirror';
-  if (pod.metadata.ownerReferences?.some((o) => o.kind === 'DaemonSet' && o.controller !== false)) return 'daemonset';
+  if (pod.metadata.ownerReferences?.some((o) => o.kind === 'DaemonSet' && o.controller !== false))
+    return 'daemonset';
   if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return 'finished';
   return undefined;
 }
 
-export async function drainNode(client: KubeClient, nodeName: string, options: DrainOptions = {}): Promise<DrainResult> {
+export async function drainNode(
+  client: KubeClient,
+  nodeName: string,
+  options: DrainOptions = {},
+): Promise<DrainResult> {
   await client.cordonNode(nodeName);
   const onNode = { fieldSelector: `spec.nodeName=${nodeName}` };
   const pods = await client.listPods(undefined, onNode);
@@ -56,8 +61,12 @@ export async function drainNode(client: KubeClient, nodeName: string, options: D
   const evictedUids = new Set(toEvict.map((p) => p.metadata.uid));
   await waitUntil(
     async () => {
-      const remaining = (await client.listPods(undefined, onNode)).filter((p) => evictedUids.has(p.metadata.uid));
-      return remaining.length === 0 ? { done: true, value: undefined } : { done: false, state: `still there: ${remaining.map(podKey).join(', ')}` };
+      const remaining = (await client.listPods(undefined, onNode)).filter((p) =>
+        evictedUids.has(p.metadata.uid),
+      );
+      return remaining.length === 0
+        ? { done: true, value: undefined }
+        : { done: false, state: `still there: ${remaining.map(podKey).join(', ')}` };
     },
     {
       timeoutMs: options.timeoutMs ?? 120_000,

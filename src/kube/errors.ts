@@ -88,19 +88,31 @@ export class KubeForbiddenError extends KubeApiError {
 
 export class KubeNotFoundError extends KubeApiError {
   constructor(details: KubeCallDetails) {
-    super('KUBE_NOT_FOUND', details.apiStatus?.message ?? `${details.call}: 404 Not Found`, 'check the name; it may have been deleted already', details);
+    super(
+      'KUBE_NOT_FOUND',
+      details.apiStatus?.message ?? `${details.call}: 404 Not Found`,
+      'check the name; it may have been deleted already',
+      details,
+    );
   }
 }
 
 export class KubeConflictError extends KubeApiError {
   constructor(details: KubeCallDetails) {
-    super('KUBE_CONFLICT', details.apiStatus?.message ?? `${details.call}: 409 Conflict`, 'the object already exists or changed meanwhile; run the command again', details);
+    super(
+      'KUBE_CONFLICT',
+      details.apiStatus?.message ?? `${details.call}: 409 Conflict`,
+      'the object already exists or changed meanwhile; run the command again',
+      details,
+    );
   }
 }
 
 export class KubeInvalidError extends KubeApiError {
   constructor(details: KubeCallDetails) {
-    const causes = details.apiStatus?.details?.causes?.map((c) => `${c.field ?? ''}: ${c.message ?? c.reason ?? ''}`).join('; ');
+    const causes = details.apiStatus?.details?.causes
+      ?.map((c) => `${c.field ?? ''}: ${c.message ?? c.reason ?? ''}`)
+      .join('; ');
     super(
       'KUBE_INVALID',
       `${details.call} was rejected as invalid: ${details.apiStatus?.message ?? '422 Unprocessable Entity'}${causes ? ` (${causes})` : ''}`,
@@ -127,7 +139,11 @@ export class KubeHttpError extends KubeApiError {
 /** A wait with a deadline ran out. */
 export class KubeTimeoutError extends KubestationError {
   constructor(what: string, timeoutMs: number, lastState: string | undefined, fix: string) {
-    super('KUBE_TIMEOUT', `timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}${lastState ? ` (last seen: ${lastState})` : ''}`, { fix });
+    super(
+      'KUBE_TIMEOUT',
+      `timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}${lastState ? ` (last seen: ${lastState})` : ''}`,
+      { fix },
+    );
     this.name = 'KubeTimeoutError';
   }
 }

@@ -66,7 +66,10 @@ async function dataOrFile(
   try {
     return await readFile(resolved, 'utf8');
   } catch (error) {
-    throw invalid(source, `${fileKey} ${resolved} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw invalid(
+      source,
+      `${fileKey} ${resolved} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
   }
 }
 
@@ -74,12 +77,20 @@ async function dataOrFile(
  * kubectl resolves relative certificate paths against the kubeconfig's own
  * folder. Pure; pass `path.win32` for Windows paths on any platform.
  */
-export function resolveKubeconfigPath(kubeconfigDir: string, file: string, pathApi: path.PlatformPath = path): string {
+export function resolveKubeconfigPath(
+  kubeconfigDir: string,
+  file: string,
+  pathApi: path.PlatformPath = path,
+): string {
   return pathApi.resolve(kubeconfigDir, file);
 }
 
 /** Parses kubeconfig text; `source` names it in errors and anchors relative file paths. */
-export async function parseKubeconfig(text: string, source?: string, options: { context?: string } = {}): Promise<KubeConnection> {
+export async function parseKubeconfig(
+  text: string,
+  source?: string,
+  options: { context?: string } = {},
+): Promise<KubeConnection> {
   const label = source ?? '(in memory)';
   let raw: RawKubeconfig;
   try {
@@ -92,19 +103,41 @@ export async function parseKubeconfig(text: string, source?: string, options: { 
   const context = raw.contexts?.find((c) => c.name === contextName)?.context;
   if (!context) throw invalid(label, `has no context named "${contextName}"`);
   const cluster = raw.clusters?.find((c) => c.name === context.cluster)?.cluster;
-  if (!cluster) throw invalid(label, `context "${contextName}" names cluster "${context.cluster}", which is not defined`);
+  if (!cluster)
+    throw invalid(label, `context "${contextName}" names cluster "${context.cluster}", which is not defined`);
   const user = raw.users?.find((u) => u.name === context.user)?.user;
-  if (!user) throw invalid(label, `context "${contextName}" names user "${context.user}", which is not defined`);
+  if (!user)
+    throw invalid(label, `context "${contextName}" names user "${context.user}", which is not defined`);
 
   const server = cluster.server;
-  if (typeof server !== 'string' || !/^https:\/\//.test(server)) throw invalid(label, `cluster "${context.cluster}" needs an https:// server`);
+  if (typeof server !== 'string' || !/^https:\/\//.test(server))
+    throw invalid(label, `cluster "${context.cluster}" needs an https:// server`);
   const baseDir = source ? path.dirname(source) : undefined;
-  const caPem = await dataOrFile(cluster, 'certificate-authority-data', 'certificate-authority', baseDir, label);
-  if (!caPem) throw invalid(label, `cluster "${context.cluster}" has no certificate-authority(-data); kubestation does not skip TLS verification`);
-  const clientCertPem = await dataOrFile(user, 'client-certificate-data', 'client-certificate', baseDir, label);
+  const caPem = await dataOrFile(
+    cluster,
+    'certificate-authority-data',
+    'certificate-authority',
+    baseDir,
+    label,
+  );
+  if (!caPem)
+    throw invalid(
+      label,
+      `cluster "${context.cluster}" has no certificate-authority(-data); kubestation does not skip TLS verification`,
+    );
+  const clientCertPem = await dataOrFile(
+    user,
+    'client-certificate-data',
+    'client-certificate',
+    baseDir,
+    label,
+  );
   const clientKeyPem = await dataOrFile(user, 'client-key-data', 'client-key', baseDir, label);
   if (!clientCertPem || !clientKeyPem) {
-    throw invalid(label, `user "${context.user}" needs a client certificate and key (token and exec auth are not supported)`);
+    throw invalid(
+      label,
+      `user "${context.user}" needs a client certificate and key (token and exec auth are not supported)`,
+    );
   }
   let identity: KubeIdentity;
   try {
@@ -115,7 +148,10 @@ export async function parseKubeconfig(text: string, source?: string, options: { 
   return { server: server.replace(/\/+$/, ''), caPem, clientCertPem, clientKeyPem, identity, source };
 }
 
-export async function loadKubeconfig(file: string, options: { context?: string } = {}): Promise<KubeConnection> {
+export async function loadKubeconfig(
+  file: string,
+  options: { context?: string } = {},
+): Promise<KubeConnection> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');

@@ -62,7 +62,12 @@ export interface Node extends KubeObject {
   status?: {
     conditions?: Condition[];
     addresses?: { type: string; address: string }[];
-    nodeInfo?: { kubeletVersion?: string; containerRuntimeVersion?: string; osImage?: string; [key: string]: unknown };
+    nodeInfo?: {
+      kubeletVersion?: string;
+      containerRuntimeVersion?: string;
+      osImage?: string;
+      [key: string]: unknown;
+    };
     [key: string]: unknown;
   };
 }
@@ -70,7 +75,13 @@ export interface Node extends KubeObject {
 export interface ContainerState {
   waiting?: { reason?: string; message?: string };
   running?: { startedAt?: string };
-  terminated?: { exitCode: number; reason?: string; message?: string; startedAt?: string; finishedAt?: string };
+  terminated?: {
+    exitCode: number;
+    reason?: string;
+    message?: string;
+    startedAt?: string;
+    finishedAt?: string;
+  };
 }
 
 export interface ContainerStatus {
@@ -126,7 +137,13 @@ export interface Service extends KubeObject {
     type?: 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
     selector?: Record<string, string>;
     clusterIP?: string;
-    ports?: { name?: string; port: number; targetPort?: number | string; nodePort?: number; protocol?: string }[];
+    ports?: {
+      name?: string;
+      port: number;
+      targetPort?: number | string;
+      nodePort?: number;
+      protocol?: string;
+    }[];
     [key: string]: unknown;
   };
 }
@@ -142,7 +159,11 @@ export interface Namespace extends KubeObject {
 }
 
 export interface DaemonSet extends KubeObject {
-  spec?: { selector: { matchLabels?: Record<string, string> }; template: { metadata?: ObjectMeta; spec: PodSpec }; [key: string]: unknown };
+  spec?: {
+    selector: { matchLabels?: Record<string, string> };
+    template: { metadata?: ObjectMeta; spec: PodSpec };
+    [key: string]: unknown;
+  };
   status?: { desiredNumberScheduled?: number; numberReady?: number; [key: string]: unknown };
 }
 
@@ -154,7 +175,12 @@ export interface Status {
   status: 'Success' | 'Failure';
   message?: string;
   reason?: string;
-  details?: { name?: string; group?: string; kind?: string; causes?: { reason?: string; message?: string; field?: string }[] };
+  details?: {
+    name?: string;
+    group?: string;
+    kind?: string;
+    causes?: { reason?: string; message?: string; field?: string }[];
+  };
   code: number;
 }
 

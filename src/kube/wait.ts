@@ -30,6 +30,10 @@ export async function waitUntil<T>(
     lastState = result.state ?? lastState;
     const remaining = deadline - Date.now();
     if (remaining <= 0) throw new KubeTimeoutError(options.what, options.timeoutMs, lastState, options.fix);
-    await sleep(Math.min(interval, remaining), undefined, options.signal ? { signal: options.signal } : undefined);
+    await sleep(
+      Math.min(interval, remaining),
+      undefined,
+      options.signal ? { signal: options.signal } : undefined,
+    );
   }
 }

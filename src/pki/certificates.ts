@@ -4,7 +4,14 @@
  * signs everything else with them; knowing the CA up front lets the host
  * pin it in join configs (discovery hash) and issue its own admin identity.
  */
-import { createHash, createPrivateKey, createPublicKey, randomBytes, webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  randomBytes,
+  webcrypto,
+  X509Certificate as NodeX509,
+} from 'node:crypto';
 import type * as X509 from '@peculiar/x509';
 
 type CryptoKey = webcrypto.CryptoKey;
@@ -63,7 +70,8 @@ async function importSigningKey(keyPem: string): Promise<CryptoKey> {
 }
 
 function validity(validityDays: number, now: Date, limit?: Date): { notBefore: Date; notAfter: Date } {
-  if (!Number.isFinite(validityDays) || validityDays <= 0) throw new RangeError(`validityDays must be positive, got ${validityDays}`);
+  if (!Number.isFinite(validityDays) || validityDays <= 0)
+    throw new RangeError(`validityDays must be positive, got ${validityDays}`);
   const notBefore = new Date(now.getTime() - clockSkewAllowanceMs);
   let notAfter = new Date(now.getTime() + validityDays * dayMs);
   if (limit && notAfter > limit) notAfter = limit; // a leaf never outlives its CA
@@ -117,13 +125,22 @@ async function issueLeaf(ca: CertificateAndKey, request: LeafRequest): Promise<C
   const caCert = new x509.X509Certificate(ca.certPem);
   const caKey = await importSigningKey(ca.keyPem);
   const keys = await generateRsaKeyPair();
-  const { notBefore, notAfter } = validity(request.validityDays ?? 365, request.now ?? new Date(), caCert.notAfter);
+  const { notBefore, notAfter } = validity(
+    request.validityDays ?? 365,
+    request.now ?? new Date(),
+    caCert.notAfter,
+  );
   const subject: X509.JsonName = [{ CN: [request.commonName] }];
   for (const organization of request.organizations ?? []) subject.push({ O: [organization] });
   const extensions: X509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-    new x509.ExtendedKeyUsageExtension([request.usage === 'client' ? x509.ExtendedKeyUsage.clientAuth : x509.ExtendedKeyUsage.serverAuth]),
+    new x509.KeyUsagesExtension(
+      x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+      true,
+    ),
+    new x509.ExtendedKeyUsageExtension([
+      request.usage === 'client' ? x509.ExtendedKeyUsage.clientAuth : x509.ExtendedKeyUsage.serverAuth,
+    ]),
     await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey),
   ];
   const altNames: X509.JsonGeneralName[] = [
@@ -155,7 +172,10 @@ export interface ClientCertificateRequest {
 }
 
 /** A client certificate (extKeyUsage clientAuth) signed by `ca`; CN = user, O = groups for the API server. */
-export function issueClientCertificate(ca: CertificateAndKey, request: ClientCertificateRequest): Promise<CertificateAndKey> {
+export function issueClientCertificate(
+  ca: CertificateAndKey,
+  request: ClientCertificateRequest,
+): Promise<CertificateAndKey> {
   return issueLeaf(ca, { ...request, usage: 'client' });
 }
 
@@ -168,7 +188,10 @@ export interface ServerCertificateRequest {
 }
 
 /** A TLS server certificate (extKeyUsage serverAuth) with the given subject alternative names. */
-export function issueServerCertificate(ca: CertificateAndKey, request: ServerCertificateRequest): Promise<CertificateAndKey> {
+export function issueServerCertificate(
+  ca: CertificateAndKey,
+  request: ServerCertificateRequest,
+): Promise<CertificateAndKey> {
   return issueLeaf(ca, { ...request, usage: 'server' });
 }
 
@@ -191,7 +214,12 @@ export interface CertificateFacts {
 
 export function inspectCertificate(certPem: string): CertificateFacts {
   const cert = new NodeX509(certPem);
-  return { subject: cert.subject, isCa: cert.ca, notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo) };
+  return {
+    subject: cert.subject,
+    isCa: cert.ca,
+    notBefore: new Date(cert.validFrom),
+    notAfter: new Date(cert.validTo),
+  };
 }
 
 /** True when `keyPem` is the private key belonging to the certificate. Throws if either does not parse. */

@@ -19,12 +19,18 @@ export function renderKubeconfig(input: KubeconfigInput): string {
     apiVersion: 'v1',
     kind: 'Config',
     clusters: [
-      { name: input.clusterName, cluster: { server: input.server, 'certificate-authority-data': base64(input.caCertPem) } },
+      {
+        name: input.clusterName,
+        cluster: { server: input.server, 'certificate-authority-data': base64(input.caCertPem) },
+      },
     ],
     users: [
       {
         name: input.userName,
-        user: { 'client-certificate-data': base64(input.clientCertPem), 'client-key-data': base64(input.clientKeyPem) },
+        user: {
+          'client-certificate-data': base64(input.clientCertPem),
+          'client-key-data': base64(input.clientKeyPem),
+        },
       },
     ],
     contexts: [{ name: contextName, context: { cluster: input.clusterName, user: input.userName } }],

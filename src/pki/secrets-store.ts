@@ -27,7 +27,10 @@ import {
 import { renderKubeconfig } from './kubeconfig.js';
 import { ensureSecretDir, writeSecretFileAtomic } from './secret-files.js';
 
-export const adminIdentity = { commonName: 'kubernetes-admin', organizations: ['kubeadm:cluster-admins'] } as const;
+export const adminIdentity = {
+  commonName: 'kubernetes-admin',
+  organizations: ['kubeadm:cluster-admins'],
+} as const;
 const adminValidityDays = 5 * 365;
 
 export interface ClusterSecretPaths {
@@ -101,12 +104,19 @@ function checkCertificate(file: string, pem: string, paths: ClusterSecretPaths, 
     throw corrupt(file, 'is not a PEM certificate', paths);
   }
   if (facts.notAfter <= now) {
-    throw new KubestationError('PKI_EXPIRED', `${file} expired on ${facts.notAfter.toISOString()}`, { fix: startOverFix(paths) });
+    throw new KubestationError('PKI_EXPIRED', `${file} expired on ${facts.notAfter.toISOString()}`, {
+      fix: startOverFix(paths),
+    });
   }
   return facts;
 }
 
-function checkPair(certFile: string, keyFile: string, pair: CertificateAndKey, paths: ClusterSecretPaths): void {
+function checkPair(
+  certFile: string,
+  keyFile: string,
+  pair: CertificateAndKey,
+  paths: ClusterSecretPaths,
+): void {
   let matches: boolean;
   try {
     matches = certificateMatchesKey(pair.certPem, pair.keyPem);
@@ -117,14 +127,19 @@ function checkPair(certFile: string, keyFile: string, pair: CertificateAndKey, p
 }
 
 function missingPartner(present: string, missing: string, paths: ClusterSecretPaths): KubestationError {
-  return new KubestationError('PKI_INCOMPLETE', `${present} exists but ${missing} is missing`, { fix: startOverFix(paths) });
+  return new KubestationError('PKI_INCOMPLETE', `${present} exists but ${missing} is missing`, {
+    fix: startOverFix(paths),
+  });
 }
 
 /**
  * Loads the cluster's secrets, generating whatever a first run needs. Safe
  * to call on every command: a complete, consistent set is returned as is.
  */
-export async function loadOrCreateClusterSecrets(input: ClusterSecretsInput, now: Date = new Date()): Promise<ClusterSecrets> {
+export async function loadOrCreateClusterSecrets(
+  input: ClusterSecretsInput,
+  now: Date = new Date(),
+): Promise<ClusterSecrets> {
   const paths = clusterSecretPaths(input.stateDir);
   const [caCertPem, caKeyPem, tokenText, adminCertPem, adminKeyPem] = await Promise.all(
     [paths.caCert, paths.caKey, paths.bootstrapToken, paths.adminCert, paths.adminKey].map(readOptional),
@@ -151,30 +166,45 @@ export async function loadOrCreateClusterSecrets(input: ClusterSecretsInput, now
     throw missingPartner(paths.caCert, paths.caKey, paths);
   } else {
     ca = { certPem: caCertPem, keyPem: caKeyPem };
-    if (!checkCertificate(paths.caCert, caCertPem, paths, now).isCa) throw corrupt(paths.caCert, 'is not a CA certificate', paths);
+    if (!checkCertificate(paths.caCert, caCertPem, paths, now).isCa)
+      throw corrupt(paths.caCert, 'is not a CA certificate', paths);
     checkPair(paths.caCert, paths.caKey, ca, paths);
   }
 
   let bootstrapToken: BootstrapToken;
   if (tokenText === undefined) {
     if (created.length === 0) {
-      throw new KubestationError('PKI_INCOMPLETE', `${paths.bootstrapToken} is missing but the cluster CA already exists`, {
-        fix: `restore ${paths.bootstrapToken} from a backup; if the cluster is already running, rebuilding a node mints and records a new token`,
-      });
+      throw new KubestationError(
+        'PKI_INCOMPLETE',
+        `${paths.bootstrapToken} is missing but the cluster CA already exists`,
+        {
+          fix: `restore ${paths.bootstrapToken} from a backup; if the cluster is already running, rebuilding a node mints and records a new token`,
+        },
+      );
     }
     bootstrapToken = generateBootstrapToken();
     await recordBootstrapToken(paths, bootstrapToken, now);
     created.push(paths.bootstrapToken, paths.bootstrapTokenIssued);
   } else {
     const parsed = parseBootstrapToken(tokenText);
-    if (!parsed) throw corrupt(paths.bootstrapToken, 'does not hold a bootstrap token of the form <6 chars>.<16 chars> ([a-z0-9])', paths);
+    if (!parsed)
+      throw corrupt(
+        paths.bootstrapToken,
+        'does not hold a bootstrap token of the form <6 chars>.<16 chars> ([a-z0-9])',
+        paths,
+      );
     bootstrapToken = parsed;
   }
 
   let admin: CertificateAndKey;
   if (adminCertPem === undefined && adminKeyPem === undefined) {
     // Issued by our own CA, so creating it later (e.g. after the user deleted both files) is safe.
-    admin = await issueClientCertificate(ca, { ...adminIdentity, organizations: [...adminIdentity.organizations], validityDays: adminValidityDays, now });
+    admin = await issueClientCertificate(ca, {
+      ...adminIdentity,
+      organizations: [...adminIdentity.organizations],
+      validityDays: adminValidityDays,
+      now,
+    });
     await writeSecretFileAtomic(paths.adminKey, admin.keyPem);
     await writeSecretFileAtomic(paths.adminCert, admin.certPem);
     created.push(paths.adminKey, paths.adminCert);
@@ -189,11 +219,16 @@ export async function loadOrCreateClusterSecrets(input: ClusterSecretsInput, now
       checkCertificate(paths.adminCert, adminCertPem, paths, now);
       checkPair(paths.adminCert, paths.adminKey, admin, paths);
     } catch (error) {
-      if (error instanceof KubestationError) throw new KubestationError(error.code, error.message, { fix: adminFix });
+      if (error instanceof KubestationError)
+        throw new KubestationError(error.code, error.message, { fix: adminFix });
       throw error;
     }
     if (!isIssuedBy(adminCertPem, caCertPem!)) {
-      throw new KubestationError('PKI_CORRUPT', `${paths.adminCert} was not issued by the cluster CA in ${paths.caCert}`, { fix: adminFix });
+      throw new KubestationError(
+        'PKI_CORRUPT',
+        `${paths.adminCert} was not issued by the cluster CA in ${paths.caCert}`,
+        { fix: adminFix },
+      );
     }
   }
 
@@ -220,7 +255,11 @@ interface TokenIssueRecord {
 }
 
 /** Writes the token, then when it was issued (each atomically, owner-only). */
-async function recordBootstrapToken(paths: ClusterSecretPaths, token: BootstrapToken, issuedAt: Date): Promise<void> {
+async function recordBootstrapToken(
+  paths: ClusterSecretPaths,
+  token: BootstrapToken,
+  issuedAt: Date,
+): Promise<void> {
   await writeSecretFileAtomic(paths.bootstrapToken, `${token.token}\n`);
   const record: TokenIssueRecord = { tokenId: token.id, issuedAt: issuedAt.toISOString() };
   await writeSecretFileAtomic(paths.bootstrapTokenIssued, `${JSON.stringify(record, null, 2)}\n`);
@@ -232,12 +271,20 @@ async function recordBootstrapToken(paths: ClusterSecretPaths, token: BootstrapT
  * it), or `token`, already registered by the caller (its Secret created
  * through the API with src/kube `createBootstrapTokenSecret`) at `issuedAt`.
  */
-export async function mintBootstrapToken(stateDir: string, token: BootstrapToken = generateBootstrapToken(), issuedAt: Date = new Date()): Promise<BootstrapToken> {
+export async function mintBootstrapToken(
+  stateDir: string,
+  token: BootstrapToken = generateBootstrapToken(),
+  issuedAt: Date = new Date(),
+): Promise<BootstrapToken> {
   const paths = clusterSecretPaths(stateDir);
   if ((await readOptional(paths.caCert)) === undefined) {
-    throw new KubestationError('PKI_MISSING', `no cluster CA at ${paths.caCert}, so there is no cluster to mint a join token for`, {
-      fix: 'build the cluster first (its secrets are created on the first run)',
-    });
+    throw new KubestationError(
+      'PKI_MISSING',
+      `no cluster CA at ${paths.caCert}, so there is no cluster to mint a join token for`,
+      {
+        fix: 'build the cluster first (its secrets are created on the first run)',
+      },
+    );
   }
   await recordBootstrapToken(paths, token, issuedAt);
   return token;
@@ -256,12 +303,17 @@ export interface RecordedBootstrapToken {
 }
 
 /** The recorded join token and when it was issued; undefined when there is no readable token. */
-export async function readRecordedBootstrapToken(stateDir: string): Promise<RecordedBootstrapToken | undefined> {
+export async function readRecordedBootstrapToken(
+  stateDir: string,
+): Promise<RecordedBootstrapToken | undefined> {
   const paths = clusterSecretPaths(stateDir);
   let text: string;
   let fileTime: Date;
   try {
-    [text, fileTime] = await Promise.all([readFile(paths.bootstrapToken, 'utf8'), stat(paths.bootstrapToken).then((s) => s.mtime)]);
+    [text, fileTime] = await Promise.all([
+      readFile(paths.bootstrapToken, 'utf8'),
+      stat(paths.bootstrapToken).then((s) => s.mtime),
+    ]);
   } catch {
     return undefined;
   }
@@ -270,7 +322,10 @@ export async function readRecordedBootstrapToken(stateDir: string): Promise<Reco
   const record = await readFile(paths.bootstrapTokenIssued, 'utf8')
     .then((json) => JSON.parse(json) as Partial<TokenIssueRecord>)
     .catch(() => undefined);
-  const issuedAt = record?.tokenId === token.id && typeof record.issuedAt === 'string' ? new Date(record.issuedAt) : undefined;
+  const issuedAt =
+    record?.tokenId === token.id && typeof record.issuedAt === 'string'
+      ? new Date(record.issuedAt)
+      : undefined;
   if (issuedAt && !Number.isNaN(issuedAt.getTime())) return { token, issuedAt, issuedAtSource: 'record' };
   return { token, issuedAt: fileTime, issuedAtSource: 'file-time' };
 }

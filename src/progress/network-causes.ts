@@ -32,7 +32,8 @@ export interface NetworkCause {
   fix: (context: NetworkFixContext) => string;
 }
 
-const RETRY = 'then rebuild the node: npx kubestation rebuild-node <node> (or run build-vms again after destroy)';
+const RETRY =
+  'then rebuild the node: npx kubestation rebuild-node <node> (or run build-vms again after destroy)';
 
 export const NETWORK_CAUSES: Readonly<Record<NetworkCauseCode, NetworkCause>> = {
   'no-route': {
@@ -80,6 +81,8 @@ const FAILURE = new RegExp(`^network (${NETWORK_CAUSE_CODES.join('|')}): ([^\\n]
 export function parseNetworkFailure(message: string): { cause: NetworkCause; detail: string } | undefined {
   const match = FAILURE.exec(message);
   if (!match) return undefined;
-  const detail = match[2]!.replace(/ \| last log lines:.*$/, '').replace(/ \((?:exit (?:code|status) \d+|timed out after \d+s)[^)]*\)$/, '');
+  const detail = match[2]!
+    .replace(/ \| last log lines:.*$/, '')
+    .replace(/ \((?:exit (?:code|status) \d+|timed out after \d+s)[^)]*\)$/, '');
   return { cause: NETWORK_CAUSES[match[1] as NetworkCauseCode], detail };
 }

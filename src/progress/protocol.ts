@@ -70,14 +70,16 @@ export function posixCksum(data: Uint8Array): number {
 }
 
 export function encodeMessage(message: string): string {
-  return message
-    .replace(/%/g, '%25')
-    .replace(/\t/g, '%09')
-    .replace(/\r/g, '%0D')
-    .replace(/\n/g, '%0A')
-    .replace(/[\u0000-\u001f\u007f]/g, '')
-    // A line must not end in a space: consoles and log viewers trim it.
-    .replace(/ $/, '%20');
+  return (
+    message
+      .replace(/%/g, '%25')
+      .replace(/\t/g, '%09')
+      .replace(/\r/g, '%0D')
+      .replace(/\n/g, '%0A')
+      .replace(/[\u0000-\u001f\u007f]/g, '')
+      // A line must not end in a space: consoles and log viewers trim it.
+      .replace(/ $/, '%20')
+  );
 }
 
 export function decodeMessage(encoded: string): string {
@@ -86,8 +88,12 @@ export function decodeMessage(encoded: string): string {
 
 /** The line for an event, without the trailing newline. Throws on names that are not single tokens. */
 export function formatProgressLine(line: ProgressLine): string {
-  for (const [what, value] of [['node', line.node], ['stage', line.stage]] as const) {
-    if (!TOKEN.test(value)) throw new Error(`progress ${what} ${JSON.stringify(value)} is not a single token`);
+  for (const [what, value] of [
+    ['node', line.node],
+    ['stage', line.stage],
+  ] as const) {
+    if (!TOKEN.test(value))
+      throw new Error(`progress ${what} ${JSON.stringify(value)} is not a single token`);
   }
   if (!EVENTS.includes(line.event)) throw new Error(`unknown progress event ${JSON.stringify(line.event)}`);
   const message = encodeMessage(line.message);
@@ -113,7 +119,10 @@ export type ParseResult =
  */
 export function classifyConsoleLine(text: string): ParseResult {
   let at = text.indexOf(HEAD);
-  if (at < 0) return text.includes(PROGRESS_MARKER) ? { kind: 'corrupt', reason: 'unknown protocol version or damaged marker' } : { kind: 'other' };
+  if (at < 0)
+    return text.includes(PROGRESS_MARKER)
+      ? { kind: 'corrupt', reason: 'unknown protocol version or damaged marker' }
+      : { kind: 'other' };
   // Noise before the real line may itself hold a cut-off marker: try every occurrence, first valid wins.
   let first: ParseResult | undefined;
   for (; at >= 0; at = text.indexOf(HEAD, at + 1)) {
@@ -127,13 +136,29 @@ export function classifyConsoleLine(text: string): ParseResult {
 function classifyBody(body: string): ParseResult {
   const match = LINE.exec(body);
   if (!match) return { kind: 'corrupt', reason: 'fields missing' };
-  const [, sum, payload, node, stage, event, time, message = ''] = match as unknown as [string, string, string, string, string, string, string, string | undefined];
-  if (posixCksum(Buffer.from(payload, 'utf8')) !== Number(sum)) return { kind: 'corrupt', reason: 'checksum mismatch' };
+  const [, sum, payload, node, stage, event, time, message = ''] = match as unknown as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string | undefined,
+  ];
+  if (posixCksum(Buffer.from(payload, 'utf8')) !== Number(sum))
+    return { kind: 'corrupt', reason: 'checksum mismatch' };
   if (!TOKEN.test(node) || !TOKEN.test(stage)) return { kind: 'corrupt', reason: 'bad node or stage name' };
   if (!EVENTS.includes(event)) return { kind: 'unknown-event', event };
   return {
     kind: 'line',
-    line: { node, stage, event: event as ProgressEvent, timeMs: Number(time), message: redactSecrets(decodeMessage(message)) },
+    line: {
+      node,
+      stage,
+      event: event as ProgressEvent,
+      timeMs: Number(time),
+      message: redactSecrets(decodeMessage(message)),
+    },
   };
 }
 
@@ -160,7 +185,8 @@ export class ProgressLineAccumulator {
     this.pending += chunk;
     const parts = this.pending.split('\n');
     this.pending = parts.pop() ?? '';
-    if (this.pending.length > ProgressLineAccumulator.maxPending) this.pending = this.pending.slice(-ProgressLineAccumulator.maxPending);
+    if (this.pending.length > ProgressLineAccumulator.maxPending)
+      this.pending = this.pending.slice(-ProgressLineAccumulator.maxPending);
     return this.collect(parts);
   }
 

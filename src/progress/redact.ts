@@ -5,7 +5,8 @@
  * printing; the parser applies them again.
  */
 const TOKEN = /\b[a-z0-9]{6}\.[a-z0-9]{16}\b/g;
-const PRIVATE_KEY_BLOCK = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)/g;
+const PRIVATE_KEY_BLOCK =
+  /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)/g;
 const BASE64_LINE = /^[ \t]*[A-Za-z0-9+/=]{40,}[ \t]*$/gm;
 
 export function redactSecrets(text: string): string {

@@ -38,13 +38,28 @@ const both = ['control-plane', 'worker'] as const;
  */
 export const STAGES: readonly StageDefinition[] = [
   { name: 'os', title: 'swap off, kernel modules, sysctl, hosts', deadlineSeconds: 300, roles: both },
-  { name: 'packages', title: 'containerd, kubelet, kubeadm, kubectl and tools', deadlineSeconds: 1800, roles: both },
-  { name: 'containerd', title: 'containerd configuration (systemd cgroups, sandbox image)', deadlineSeconds: 300, roles: both },
+  {
+    name: 'packages',
+    title: 'containerd, kubelet, kubeadm, kubectl and tools',
+    deadlineSeconds: 1800,
+    roles: both,
+  },
+  {
+    name: 'containerd',
+    title: 'containerd configuration (systemd cgroups, sandbox image)',
+    deadlineSeconds: 300,
+    roles: both,
+  },
   { name: 'firewall', title: 'ufw rules for the node role and the CNI', deadlineSeconds: 300, roles: both },
   { name: 'images', title: 'pull the control plane images', deadlineSeconds: 1800, roles: ['control-plane'] },
   { name: 'kubeadm-init', title: 'kubeadm init', deadlineSeconds: 900, roles: ['control-plane'] },
   { name: 'cni', title: 'install the pod network', deadlineSeconds: 900, roles: ['control-plane'] },
-  { name: 'nodes-ready', title: 'wait until every node is Ready', deadlineSeconds: 2700, roles: ['control-plane'] },
+  {
+    name: 'nodes-ready',
+    title: 'wait until every node is Ready',
+    deadlineSeconds: 2700,
+    roles: ['control-plane'],
+  },
   { name: 'wait-api', title: 'wait for the API server', deadlineSeconds: 2700, roles: ['worker'] },
   { name: 'kubeadm-join', title: 'kubeadm join', deadlineSeconds: 900, roles: ['worker'] },
 ];

@@ -11,7 +11,13 @@
  */
 import type { NodeRole } from '../config/model.js';
 import type { ProgressLine } from './protocol.js';
-import { FINAL_STAGE, FIRST_REPORT_DEADLINE_SECONDS, HOST_GRACE_SECONDS, type StageDefinition, stagesFor } from './stages.js';
+import {
+  FINAL_STAGE,
+  FIRST_REPORT_DEADLINE_SECONDS,
+  HOST_GRACE_SECONDS,
+  type StageDefinition,
+  stagesFor,
+} from './stages.js';
 
 export type NodeProgressStatus = 'booting' | 'running' | 'failed' | 'done';
 
@@ -48,16 +54,25 @@ export type PlacedTime =
  * (plus GUEST_CLOCK_TOLERANCE_MS) means the guest clock is off.
  */
 export function placeLine(guestMs: number, readAtMs: number, poweredOnAtMs: number): PlacedTime {
-  if (guestMs > readAtMs + GUEST_CLOCK_TOLERANCE_MS) return { atMs: readAtMs, clock: 'host', skewMs: guestMs - readAtMs };
-  if (guestMs < poweredOnAtMs - GUEST_CLOCK_TOLERANCE_MS) return { atMs: readAtMs, clock: 'host', skewMs: guestMs - poweredOnAtMs };
+  if (guestMs > readAtMs + GUEST_CLOCK_TOLERANCE_MS)
+    return { atMs: readAtMs, clock: 'host', skewMs: guestMs - readAtMs };
+  if (guestMs < poweredOnAtMs - GUEST_CLOCK_TOLERANCE_MS)
+    return { atMs: readAtMs, clock: 'host', skewMs: guestMs - poweredOnAtMs };
   return { atMs: Math.min(guestMs, readAtMs), clock: 'guest' };
 }
 
 /** "9 h 2 min ahead of this PC's", for a skew from placeLine. */
 export function describeSkew(skewMs: number): string {
   const abs = Math.abs(skewMs);
-  const text = abs >= 3_600_000 ? `${Math.floor(abs / 3_600_000)} h ${Math.round((abs % 3_600_000) / 60_000)} min` : abs >= 60_000 ? `${Math.round(abs / 60_000)} min` : `${Math.round(abs / 1000)} s`;
-  return skewMs > 0 ? `${text} ahead of this PC's` : `at least ${text} behind this PC's (earlier than the VM's power-on)`;
+  const text =
+    abs >= 3_600_000
+      ? `${Math.floor(abs / 3_600_000)} h ${Math.round((abs % 3_600_000) / 60_000)} min`
+      : abs >= 60_000
+        ? `${Math.round(abs / 60_000)} min`
+        : `${Math.round(abs / 1000)} s`;
+  return skewMs > 0
+    ? `${text} ahead of this PC's`
+    : `at least ${text} behind this PC's (earlier than the VM's power-on)`;
 }
 
 export class NodeProgress {
@@ -126,7 +141,10 @@ export class NodeProgress {
     let seconds: number;
     if (stage === 'boot') seconds = FIRST_REPORT_DEADLINE_SECONDS + HOST_GRACE_SECONDS;
     else if (stage === FINAL_STAGE) seconds = HOST_GRACE_SECONDS;
-    else seconds = (this.stages.find((s) => s.name === stage)?.deadlineSeconds ?? FIRST_REPORT_DEADLINE_SECONDS) + HOST_GRACE_SECONDS;
+    else
+      seconds =
+        (this.stages.find((s) => s.name === stage)?.deadlineSeconds ?? FIRST_REPORT_DEADLINE_SECONDS) +
+        HOST_GRACE_SECONDS;
     return seconds * 1000 * this.deadlineScale;
   }
 

@@ -50,7 +50,12 @@ export function openSshPublicKey(publicKey: Uint8Array, comment: string): string
  * kdf "none", one key; the private section holds a repeated check integer,
  * the key (seed ‖ public), the comment, and padding 1, 2, 3… to 8 bytes.
  */
-export function openSshPrivateKey(seed: Uint8Array, publicKey: Uint8Array, comment: string, checkInt = randomBytes(4).readUInt32BE(0)): string {
+export function openSshPrivateKey(
+  seed: Uint8Array,
+  publicKey: Uint8Array,
+  comment: string,
+  checkInt = randomBytes(4).readUInt32BE(0),
+): string {
   const privateSection = Buffer.concat([
     uint32(checkInt),
     uint32(checkInt),
@@ -100,18 +105,26 @@ async function readOptional(file: string): Promise<string | undefined> {
 /** Loads the pair from `<stateDir>/ssh/`, creating it on the first run. */
 export async function loadOrCreateSshKeyPair(stateDir: string, comment: string): Promise<SshKeyPair> {
   const paths = sshKeyPaths(stateDir);
-  const [privateText, publicText] = await Promise.all([readOptional(paths.privateKey), readOptional(paths.publicKey)]);
+  const [privateText, publicText] = await Promise.all([
+    readOptional(paths.privateKey),
+    readOptional(paths.publicKey),
+  ]);
   if (privateText !== undefined && publicText !== undefined) {
     const line = publicText.trim();
     if (!/^ssh-ed25519 [A-Za-z0-9+/=]+( .*)?$/.test(line)) {
-      throw new KubestationError('SSH_KEY_CORRUPT', `${paths.publicKey} does not hold an ssh-ed25519 public key`, {
-        fix: `restore it from a backup, or recreate it with: ssh-keygen -y -f "${paths.privateKey}" > "${paths.publicKey}"`,
-      });
+      throw new KubestationError(
+        'SSH_KEY_CORRUPT',
+        `${paths.publicKey} does not hold an ssh-ed25519 public key`,
+        {
+          fix: `restore it from a backup, or recreate it with: ssh-keygen -y -f "${paths.privateKey}" > "${paths.publicKey}"`,
+        },
+      );
     }
     return { paths, publicKey: line, created: false };
   }
   if (privateText !== undefined || publicText !== undefined) {
-    const [present, missing] = privateText !== undefined ? [paths.privateKey, paths.publicKey] : [paths.publicKey, paths.privateKey];
+    const [present, missing] =
+      privateText !== undefined ? [paths.privateKey, paths.publicKey] : [paths.publicKey, paths.privateKey];
     throw new KubestationError('SSH_KEY_INCOMPLETE', `${present} exists but ${missing} is missing`, {
       fix:
         privateText !== undefined

@@ -57,7 +57,10 @@ export interface BakeSeedOptions {
   bakeId: string;
 }
 
-export async function renderBakeSeed(spec: Pick<ClusterSpec, 'kubernetes' | 'os'>, options: BakeSeedOptions): Promise<SeedFile[]> {
+export async function renderBakeSeed(
+  spec: Pick<ClusterSpec, 'kubernetes' | 'os'>,
+  options: BakeSeedOptions,
+): Promise<SeedFile[]> {
   const [template, script, ...libs] = await Promise.all([
     readFile(asset('cloud-init', 'bake', 'user-data.yaml'), 'utf8'),
     readFile(asset('cloud-init', 'bake', 'bake.sh'), 'utf8'),
@@ -68,7 +71,11 @@ export async function renderBakeSeed(spec: Pick<ClusterSpec, 'kubernetes' | 'os'
     bakeEnvBase64: Buffer.from(bakeEnv(spec)).toString('base64'),
     bakeScriptBase64: Buffer.from(script).toString('base64'),
   };
-  BAKE_LIBRARIES.forEach((name, i) => (values[`${name.replace(/\.sh$/, '').replace(/-(\w)/g, (_, c: string) => c.toUpperCase())}LibBase64`] = Buffer.from(libs[i]!).toString('base64')));
+  BAKE_LIBRARIES.forEach(
+    (name, i) =>
+      (values[`${name.replace(/\.sh$/, '').replace(/-(\w)/g, (_, c: string) => c.toUpperCase())}LibBase64`] =
+        Buffer.from(libs[i]!).toString('base64')),
+  );
   const userData = template.replace(/\{\{(\w+)\}\}/g, (whole, name: string) => values[name] ?? whole);
   const instanceId = `kubestation-bake-${options.bakeId.replace(/[^A-Za-z0-9-]/g, '')}`;
   return [

@@ -31,7 +31,13 @@ import {
   type ImageRecord,
   type TemplateState,
 } from './state.js';
-import { convertDiskArgs, findWorkstationInstallFolder, growDiskArgs, runVdiskmanager, vdiskmanagerFileName } from './vdiskmanager.js';
+import {
+  convertDiskArgs,
+  findWorkstationInstallFolder,
+  growDiskArgs,
+  runVdiskmanager,
+  vdiskmanagerFileName,
+} from './vdiskmanager.js';
 import { mergeRenderedVmx, renderTemplateVmx, SERIAL_LOG_FILE } from './vmx.js';
 import type { TemplateVmrest } from './vmrest-port.js';
 
@@ -71,18 +77,34 @@ export function templateDiskGiB(spec: Pick<ClusterSpec, 'nodes'>): number {
 function assertNotLocked(files: string[]): void {
   const locked = files.find((f) => existsSync(`${f}.lck`));
   if (locked) {
-    throw new KubestationError('TEMPLATE_IN_USE', `${locked} is locked by VMware Workstation (${path.basename(locked)}.lck exists): the template VM is powered on or open.`, {
-      fix: 'Power off the template VM and close its tab in Workstation, then run the command again.',
-    });
+    throw new KubestationError(
+      'TEMPLATE_IN_USE',
+      `${locked} is locked by VMware Workstation (${path.basename(locked)}.lck exists): the template VM is powered on or open.`,
+      {
+        fix: 'Power off the template VM and close its tab in Workstation, then run the command again.',
+      },
+    );
   }
 }
 
-async function ensureImage(spec: ClusterSpec, state: TemplateState, deps: TemplateBuildDeps, options: TemplateBuildOptions, ran: TemplateBuildResult['ran']): Promise<ImageRecord> {
+async function ensureImage(
+  spec: ClusterSpec,
+  state: TemplateState,
+  deps: TemplateBuildDeps,
+  options: TemplateBuildOptions,
+  ran: TemplateBuildResult['ran'],
+): Promise<ImageRecord> {
   const { imageUrl, checksumsUrl } = spec.vmware.template;
   const fileName = fileNameFromUrl(imageUrl);
   const cachePath = path.join(templateStateDir(spec), 'cache', fileName);
   const recorded = state.image;
-  if (!options.force && recorded && recorded.url === imageUrl && recorded.path === cachePath && (await fileSize(cachePath)) === recorded.bytes) {
+  if (
+    !options.force &&
+    recorded &&
+    recorded.url === imageUrl &&
+    recorded.path === cachePath &&
+    (await fileSize(cachePath)) === recorded.bytes
+  ) {
     deps.log(`image: ${fileName} already downloaded and verified (sha256 ${recorded.sha256.slice(0, 12)}…)`);
     return recorded;
   }
@@ -94,38 +116,84 @@ async function ensureImage(spec: ClusterSpec, state: TemplateState, deps: Templa
   const cachedBytes = await fileSize(cachePath);
   if (cachedBytes !== undefined && (await sha256File(cachePath)) === expected) {
     deps.log(`image: ${fileName} in the cache matches ${checksumsUrl}`);
-    const record: ImageRecord = { url: imageUrl, checksumsUrl, fileName, path: cachePath, sha256: expected, bytes: cachedBytes, serial: imageSerialFromUrl(imageUrl), lastModified: recorded?.url === imageUrl ? recorded.lastModified : undefined, downloadedAt: recorded?.downloadedAt ?? now };
+    const record: ImageRecord = {
+      url: imageUrl,
+      checksumsUrl,
+      fileName,
+      path: cachePath,
+      sha256: expected,
+      bytes: cachedBytes,
+      serial: imageSerialFromUrl(imageUrl),
+      lastModified: recorded?.url === imageUrl ? recorded.lastModified : undefined,
+      downloadedAt: recorded?.downloadedAt ?? now,
+    };
     return record;
   }
   await rm(cachePath, { force: true });
   deps.log(`image: downloading ${imageUrl}`);
-  const download = await downloadVerified(imageTarget, checksumsTarget, cachePath, { ...deps.http, progress: deps.progress ?? silentProgress, expectedSha256: expected });
+  const download = await downloadVerified(imageTarget, checksumsTarget, cachePath, {
+    ...deps.http,
+    progress: deps.progress ?? silentProgress,
+    expectedSha256: expected,
+  });
   ran.push('download');
   deps.log(`image: verified sha256 ${download.sha256}`);
-  return { url: imageUrl, checksumsUrl, fileName, path: cachePath, sha256: download.sha256, bytes: download.bytes, serial: imageSerialFromUrl(imageUrl), lastModified: download.lastModified, downloadedAt: now };
+  return {
+    url: imageUrl,
+    checksumsUrl,
+    fileName,
+    path: cachePath,
+    sha256: download.sha256,
+    bytes: download.bytes,
+    serial: imageSerialFromUrl(imageUrl),
+    lastModified: download.lastModified,
+    downloadedAt: now,
+  };
 }
 
 function vdiskmanager(spec: ClusterSpec, deps: TemplateBuildDeps): string {
   if (deps.vdiskmanagerPath) return deps.vdiskmanagerPath;
   const platform = deps.platform ?? process.platform;
-  const folder = findWorkstationInstallFolder({ configured: spec.vmware.installFolder, platform, env: deps.env ?? process.env, exists: deps.exists ?? existsSync });
+  const folder = findWorkstationInstallFolder({
+    configured: spec.vmware.installFolder,
+    platform,
+    env: deps.env ?? process.env,
+    exists: deps.exists ?? existsSync,
+  });
   return (platform === 'win32' ? path.win32 : path.posix).join(folder, vdiskmanagerFileName(platform));
 }
 
-async function ensureDisk(spec: ClusterSpec, state: TemplateState, image: ImageRecord, deps: TemplateBuildDeps, options: TemplateBuildOptions, ran: TemplateBuildResult['ran']): Promise<NonNullable<TemplateState['disk']>> {
+async function ensureDisk(
+  spec: ClusterSpec,
+  state: TemplateState,
+  image: ImageRecord,
+  deps: TemplateBuildDeps,
+  options: TemplateBuildOptions,
+  ran: TemplateBuildResult['ran'],
+): Promise<NonNullable<TemplateState['disk']>> {
   const name = spec.vmware.template.name;
   const diskPath = path.join(templateVmFolder(spec), `${name}.vmdk`);
   const wantedGiB = templateDiskGiB(spec);
   const recorded = state.disk;
   const now = (deps.now ?? (() => new Date()))().toISOString();
-  if (!options.force && recorded && recorded.path === diskPath && recorded.imageSha256 === image.sha256 && existsSync(diskPath)) {
+  if (
+    !options.force &&
+    recorded &&
+    recorded.path === diskPath &&
+    recorded.imageSha256 === image.sha256 &&
+    existsSync(diskPath)
+  ) {
     if (recorded.sizeGiB >= wantedGiB) {
       deps.log(`disk: ${diskPath} already converted (${recorded.sizeGiB} GiB)`);
       return recorded;
     }
     assertNotLocked([diskPath]);
     deps.log(`disk: growing ${diskPath} from ${recorded.sizeGiB} to ${wantedGiB} GiB`);
-    await runVdiskmanager(vdiskmanager(spec, deps), growDiskArgs(diskPath, wantedGiB), `grow ${path.basename(diskPath)} to ${wantedGiB} GiB`);
+    await runVdiskmanager(
+      vdiskmanager(spec, deps),
+      growDiskArgs(diskPath, wantedGiB),
+      `grow ${path.basename(diskPath)} to ${wantedGiB} GiB`,
+    );
     ran.push('grow');
     return { ...recorded, sizeGiB: wantedGiB, convertedAt: now };
   }
@@ -142,7 +210,11 @@ async function ensureDisk(spec: ClusterSpec, state: TemplateState, image: ImageR
     const converting = path.join(path.dirname(diskPath), `${name}.converting.vmdk`);
     await rm(converting, { force: true });
     deps.log(`disk: converting to a growable Workstation disk`);
-    await runVdiskmanager(tool, convertDiskArgs(extracted.path, converting), `convert ${path.basename(extracted.path)}`);
+    await runVdiskmanager(
+      tool,
+      convertDiskArgs(extracted.path, converting),
+      `convert ${path.basename(extracted.path)}`,
+    );
     ran.push('convert');
     const capacityGiB = extracted.capacityBytes === undefined ? undefined : extracted.capacityBytes / 2 ** 30;
     if (capacityGiB === undefined || capacityGiB < wantedGiB) {
@@ -153,13 +225,23 @@ async function ensureDisk(spec: ClusterSpec, state: TemplateState, image: ImageR
     // A monolithic sparse disk is one file whose descriptor names no other extent, so a rename is safe.
     await rm(diskPath, { force: true });
     await rename(converting, diskPath);
-    return { path: diskPath, sizeGiB: Math.max(wantedGiB, Math.floor(capacityGiB ?? 0)), imageSha256: image.sha256, convertedAt: now };
+    return {
+      path: diskPath,
+      sizeGiB: Math.max(wantedGiB, Math.floor(capacityGiB ?? 0)),
+      imageSha256: image.sha256,
+      convertedAt: now,
+    };
   } finally {
     await rm(extracted.path, { force: true });
   }
 }
 
-async function ensureVmx(spec: ClusterSpec, image: ImageRecord, deps: TemplateBuildDeps, ran: TemplateBuildResult['ran']): Promise<string> {
+async function ensureVmx(
+  spec: ClusterSpec,
+  image: ImageRecord,
+  deps: TemplateBuildDeps,
+  ran: TemplateBuildResult['ran'],
+): Promise<string> {
   const vmxPath = templateVmxPath(spec);
   const name = spec.vmware.template.name;
   const rendered = await renderTemplateVmx({
@@ -188,7 +270,12 @@ async function ensureVmx(spec: ClusterSpec, image: ImageRecord, deps: TemplateBu
   return vmxPath;
 }
 
-async function ensureRegistered(spec: ClusterSpec, vmxPath: string, deps: TemplateBuildDeps, ran: TemplateBuildResult['ran']): Promise<string> {
+async function ensureRegistered(
+  spec: ClusterSpec,
+  vmxPath: string,
+  deps: TemplateBuildDeps,
+  ran: TemplateBuildResult['ran'],
+): Promise<string> {
   const name = spec.vmware.template.name;
   let vm = await deps.vmrest.findVm({ vmxPath });
   if (vm) {
@@ -200,14 +287,22 @@ async function ensureRegistered(spec: ClusterSpec, vmxPath: string, deps: Templa
   }
   const power = await deps.vmrest.getPowerState(vm.id);
   if (power !== 'poweredOff') {
-    throw new KubestationError('TEMPLATE_NOT_POWERED_OFF', `The template VM ${name} is ${power}; clones can only be made from a powered-off VM.`, {
-      fix: `Shut down ${name} in Workstation (or: vmrun stop "${vmxPath}" soft), then run the command again.`,
-    });
+    throw new KubestationError(
+      'TEMPLATE_NOT_POWERED_OFF',
+      `The template VM ${name} is ${power}; clones can only be made from a powered-off VM.`,
+      {
+        fix: `Shut down ${name} in Workstation (or: vmrun stop "${vmxPath}" soft), then run the command again.`,
+      },
+    );
   }
   return vm.id;
 }
 
-export async function buildTemplate(spec: ClusterSpec, deps: TemplateBuildDeps, options: TemplateBuildOptions = {}): Promise<TemplateBuildResult> {
+export async function buildTemplate(
+  spec: ClusterSpec,
+  deps: TemplateBuildDeps,
+  options: TemplateBuildOptions = {},
+): Promise<TemplateBuildResult> {
   const ran: TemplateBuildResult['ran'] = [];
   const state = await readTemplateState(spec);
   const save = (): Promise<void> => writeTemplateState(spec, state);
@@ -227,11 +322,22 @@ export async function buildTemplate(spec: ClusterSpec, deps: TemplateBuildDeps, 
 
   const vmxPath = await ensureVmx(spec, image, deps, ran);
   const now = (deps.now ?? (() => new Date()))().toISOString();
-  state.vm = { name: spec.vmware.template.name, vmxPath, vmrestId: state.vm?.vmrestId, firmware: 'efi', virtualHwVersion: 20, registeredAt: state.vm?.registeredAt };
+  state.vm = {
+    name: spec.vmware.template.name,
+    vmxPath,
+    vmrestId: state.vm?.vmrestId,
+    firmware: 'efi',
+    virtualHwVersion: 20,
+    registeredAt: state.vm?.registeredAt,
+  };
   await save();
 
   const vmId = await ensureRegistered(spec, vmxPath, deps, ran);
-  state.vm = { ...state.vm, vmrestId: vmId, registeredAt: ran.includes('register') ? now : (state.vm.registeredAt ?? now) };
+  state.vm = {
+    ...state.vm,
+    vmrestId: vmId,
+    registeredAt: ran.includes('register') ? now : (state.vm.registeredAt ?? now),
+  };
   if (ran.length > 0 || !state.builtAt) state.builtAt = now;
   await save();
   return { state, vmId, ran };

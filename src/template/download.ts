@@ -51,7 +51,16 @@ function isTransient(error: unknown): boolean {
   const code = (error as { code?: string } | undefined)?.code ?? '';
   return (
     code.startsWith('UND_ERR_') ||
-    ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'ENETUNREACH', 'ERR_STREAM_PREMATURE_CLOSE'].includes(code)
+    [
+      'ECONNRESET',
+      'ECONNREFUSED',
+      'EPIPE',
+      'ETIMEDOUT',
+      'EAI_AGAIN',
+      'ENOTFOUND',
+      'ENETUNREACH',
+      'ERR_STREAM_PREMATURE_CLOSE',
+    ].includes(code)
   );
 }
 
@@ -62,12 +71,20 @@ class RetryableStatus extends Error {
 }
 
 function notFound(target: DownloadTarget, statusCode: number): KubestationError {
-  return new KubestationError('DOWNLOAD_NOT_FOUND', `${target.url} answered HTTP ${statusCode}: the file is not there (set by ${target.setting} in cluster.yaml).`, {
-    fix: `Open the folder of ${target.url} in a browser, pick a file that exists, and set ${target.setting} to its URL.`,
-  });
+  return new KubestationError(
+    'DOWNLOAD_NOT_FOUND',
+    `${target.url} answered HTTP ${statusCode}: the file is not there (set by ${target.setting} in cluster.yaml).`,
+    {
+      fix: `Open the folder of ${target.url} in a browser, pick a file that exists, and set ${target.setting} to its URL.`,
+    },
+  );
 }
 
-async function withRetries<T>(target: DownloadTarget, options: HttpOptions, attempt: () => Promise<T>): Promise<T> {
+async function withRetries<T>(
+  target: DownloadTarget,
+  options: HttpOptions,
+  attempt: () => Promise<T>,
+): Promise<T> {
   const maxAttempts = options.maxAttempts ?? 5;
   let delay = options.retryDelayMs ?? 1000;
   for (let n = 1; ; n++) {
@@ -77,11 +94,18 @@ async function withRetries<T>(target: DownloadTarget, options: HttpOptions, atte
       const retryable = error instanceof RetryableStatus || isTransient(error);
       if (!retryable || n >= maxAttempts) {
         if (error instanceof KubestationError) throw error;
-        const what = error instanceof RetryableStatus ? `answered ${error.message}` : `failed: ${(error as Error).message}`;
-        throw new KubestationError('DOWNLOAD_FAILED', `Downloading ${target.url} ${what} (${n} attempt${n === 1 ? '' : 's'}).`, {
-          fix: 'Check the network connection (and HTTPS_PROXY if you need a proxy), then run the command again; a partial download resumes where it stopped.',
-          cause: error,
-        });
+        const what =
+          error instanceof RetryableStatus
+            ? `answered ${error.message}`
+            : `failed: ${(error as Error).message}`;
+        throw new KubestationError(
+          'DOWNLOAD_FAILED',
+          `Downloading ${target.url} ${what} (${n} attempt${n === 1 ? '' : 's'}).`,
+          {
+            fix: 'Check the network connection (and HTTPS_PROXY if you need a proxy), then run the command again; a partial download resumes where it stopped.',
+            cause: error,
+          },
+        );
       }
       await sleep(delay);
       delay *= 2;
@@ -103,8 +127,11 @@ export async function fetchText(target: DownloadTarget, options: HttpOptions = {
     }
     if (response.statusCode !== 200) {
       await response.body.dump();
-      if (response.statusCode >= 500 || response.statusCode === 429) throw new RetryableStatus(response.statusCode);
-      throw new KubestationError('DOWNLOAD_FAILED', `${target.url} answered HTTP ${response.statusCode}.`, { fix: `Check ${target.setting} in cluster.yaml.` });
+      if (response.statusCode >= 500 || response.statusCode === 429)
+        throw new RetryableStatus(response.statusCode);
+      throw new KubestationError('DOWNLOAD_FAILED', `${target.url} answered HTTP ${response.statusCode}.`, {
+        fix: `Check ${target.setting} in cluster.yaml.`,
+      });
     }
     return response.body.text();
   });
@@ -117,7 +144,12 @@ export interface DownloadResult {
 }
 
 /** Downloads into `partPath`, resuming what is there. Does not verify; see downloadVerified. */
-export async function downloadToPart(target: DownloadTarget, partPath: string, progress: ProgressSink, options: HttpOptions = {}): Promise<DownloadResult> {
+export async function downloadToPart(
+  target: DownloadTarget,
+  partPath: string,
+  progress: ProgressSink,
+  options: HttpOptions = {},
+): Promise<DownloadResult> {
   let lastModified: string | undefined;
   await withRetries(target, options, async () => {
     const have = (await fileSize(partPath)) ?? 0;
@@ -163,7 +195,9 @@ export async function downloadToPart(target: DownloadTarget, partPath: string, p
       total = Number.isFinite(contentLength) ? contentLength : undefined;
     } else {
       await response.body.dump();
-      throw new KubestationError('DOWNLOAD_FAILED', `${target.url} answered HTTP ${statusCode}.`, { fix: `Check ${target.setting} in cluster.yaml.` });
+      throw new KubestationError('DOWNLOAD_FAILED', `${target.url} answered HTTP ${statusCode}.`, {
+        fix: `Check ${target.setting} in cluster.yaml.`,
+      });
     }
     lastModified = header('last-modified');
     const start = append ? have : 0;
@@ -178,7 +212,9 @@ export async function downloadToPart(target: DownloadTarget, partPath: string, p
     const written = (await fileSize(partPath)) ?? 0;
     if (total !== undefined && written !== total) {
       // The body ended early without an error (a proxy cut it): resume on the next attempt.
-      throw Object.assign(new Error(`body ended at ${written} of ${total} bytes`), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+      throw Object.assign(new Error(`body ended at ${written} of ${total} bytes`), {
+        code: 'ERR_STREAM_PREMATURE_CLOSE',
+      });
     }
     progress.done();
   });
@@ -191,13 +227,21 @@ export interface VerifiedDownload extends DownloadResult {
 }
 
 /** The SHA-256 that `checksums.url` lists for the file `image.url` names. */
-export async function fetchExpectedSha256(image: DownloadTarget, checksums: DownloadTarget, options: HttpOptions = {}): Promise<string> {
+export async function fetchExpectedSha256(
+  image: DownloadTarget,
+  checksums: DownloadTarget,
+  options: HttpOptions = {},
+): Promise<string> {
   const fileName = fileNameFromUrl(image.url);
   const expected = parseSha256Sums(await fetchText(checksums, options)).get(fileName);
   if (!expected) {
-    throw new KubestationError('CHECKSUM_NOT_LISTED', `${checksums.url} has no SHA-256 line for ${fileName} (the file ${image.setting} points at).`, {
-      fix: `Set ${checksums.setting} to the SHA256SUMS file in the same folder as ${image.url}.`,
-    });
+    throw new KubestationError(
+      'CHECKSUM_NOT_LISTED',
+      `${checksums.url} has no SHA-256 line for ${fileName} (the file ${image.setting} points at).`,
+      {
+        fix: `Set ${checksums.setting} to the SHA256SUMS file in the same folder as ${image.url}.`,
+      },
+    );
   }
   return expected;
 }

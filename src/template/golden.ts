@@ -136,36 +136,60 @@ function detachIso(vmx: VmxFile): void {
 function serialLogPath(vmx: VmxFile, vmxPath: string): string {
   const name = vmx.get('serial0.fileName');
   if ((vmx.get('serial0.fileType') ?? '').toLowerCase() !== 'file' || !name) {
-    throw new KubestationError('TEMPLATE_NO_SERIAL', `${vmxPath} has no file-backed serial port, so the bake's progress cannot be followed.`, {
-      fix: 'Run `npm run build-template -- --force` to rewrite the template .vmx, then bake again.',
-    });
+    throw new KubestationError(
+      'TEMPLATE_NO_SERIAL',
+      `${vmxPath} has no file-backed serial port, so the bake's progress cannot be followed.`,
+      {
+        fix: 'Run `npm run build-template -- --force` to rewrite the template .vmx, then bake again.',
+      },
+    );
   }
   return path.isAbsolute(name) || path.win32.isAbsolute(name) ? name : path.join(path.dirname(vmxPath), name);
 }
 
-export async function bakeGolden(spec: ClusterSpec, deps: GoldenDeps, options: { force?: boolean } = {}): Promise<GoldenResult> {
+export async function bakeGolden(
+  spec: ClusterSpec,
+  deps: GoldenDeps,
+  options: { force?: boolean } = {},
+): Promise<GoldenResult> {
   const state = await readTemplateState(spec);
   const vmxPath = state.vm?.vmxPath;
   if (!state.builtAt || !vmxPath || !state.image) {
-    throw new KubestationError('TEMPLATE_NOT_BUILT', 'The template VM has not been built yet, so there is nothing to bake.', { fix: 'Run `npm run build-template` first (or `npm run build-template -- --golden` to do both).' });
+    throw new KubestationError(
+      'TEMPLATE_NOT_BUILT',
+      'The template VM has not been built yet, so there is nothing to bake.',
+      { fix: 'Run `npm run build-template` first (or `npm run build-template -- --golden` to do both).' },
+    );
   }
   if (!options.force && state.golden && goldenMatchesSpec(state, spec)) {
-    deps.log(`golden: the template already holds Kubernetes ${state.golden.kubernetes.version} and ${spec.kubernetes.cni.name} ${state.golden.cni.version} images`);
+    deps.log(
+      `golden: the template already holds Kubernetes ${state.golden.kubernetes.version} and ${spec.kubernetes.cni.name} ${state.golden.cni.version} images`,
+    );
     return { marker: state.golden, skipped: true };
   }
   const vm = await deps.vmrest.findVm({ vmxPath });
   if (!vm) {
-    throw new KubestationError('TEMPLATE_NOT_REGISTERED', `The template VM ${vmxPath} is not in Workstation's library.`, { fix: 'Run `npm run build-template` to register it again.' });
+    throw new KubestationError(
+      'TEMPLATE_NOT_REGISTERED',
+      `The template VM ${vmxPath} is not in Workstation's library.`,
+      { fix: 'Run `npm run build-template` to register it again.' },
+    );
   }
   const power = await deps.vmrest.getPowerState(vm.id);
   if (power !== 'poweredOff') {
-    throw new KubestationError('TEMPLATE_NOT_POWERED_OFF', `The template VM ${spec.vmware.template.name} is ${power}; the bake boots it itself.`, { fix: `Shut down ${spec.vmware.template.name} in Workstation, then run the command again.` });
+    throw new KubestationError(
+      'TEMPLATE_NOT_POWERED_OFF',
+      `The template VM ${spec.vmware.template.name} is ${power}; the bake boots it itself.`,
+      { fix: `Shut down ${spec.vmware.template.name} in Workstation, then run the command again.` },
+    );
   }
 
   const now = deps.now ?? (() => new Date());
   const startedAt = now();
   const isoPath = path.join(path.dirname(vmxPath), BAKE_ISO_FILE);
-  const files = await renderBakeSeed(spec, { bakeId: startedAt.toISOString().replace(/\D/g, '').slice(0, 14) });
+  const files = await renderBakeSeed(spec, {
+    bakeId: startedAt.toISOString().replace(/\D/g, '').slice(0, 14),
+  });
   await writeFileAtomic(isoPath, buildIso(files, { volumeId: 'cidata', timestamp: startedAt }));
 
   const vmxText = await readFile(vmxPath, 'utf8');
@@ -186,7 +210,9 @@ export async function bakeGolden(spec: ClusterSpec, deps: GoldenDeps, options: {
   let failure: ProgressLine | undefined;
   let poweredOff = false;
   try {
-    deps.log(`golden: booting ${spec.vmware.template.name} with the bake seed (Kubernetes ${spec.kubernetes.patch ?? spec.kubernetes.minor}, ${spec.kubernetes.cni.name} ${spec.kubernetes.cni.version})`);
+    deps.log(
+      `golden: booting ${spec.vmware.template.name} with the bake seed (Kubernetes ${spec.kubernetes.patch ?? spec.kubernetes.minor}, ${spec.kubernetes.cni.name} ${spec.kubernetes.cni.version})`,
+    );
     await deps.vmrest.setPowerState(vm.id, 'on');
     const handle = (line: ProgressLine): void => {
       if (line.node !== BAKE_PROGRESS_NODE) return;
@@ -221,9 +247,13 @@ export async function bakeGolden(spec: ClusterSpec, deps: GoldenDeps, options: {
     }
     if (!poweredOff) {
       await deps.vmrest.setPowerState(vm.id, 'off');
-      throw new KubestationError('BAKE_TIMEOUT', `The golden bake did not power off the template within ${describeDuration(timeoutMs)}; it was powered off. The console log is ${serialPath}.`, {
-        fix: 'Read the end of the console log for the step that hung (often a slow or unreachable package mirror), then run `npm run build-template -- --golden` again.',
-      });
+      throw new KubestationError(
+        'BAKE_TIMEOUT',
+        `The golden bake did not power off the template within ${describeDuration(timeoutMs)}; it was powered off. The console log is ${serialPath}.`,
+        {
+          fix: 'Read the end of the console log for the step that hung (often a slow or unreachable package mirror), then run `npm run build-template -- --golden` again.',
+        },
+      );
     }
   } finally {
     // Never leave the bake seed attached: a clone would otherwise boot it again.
@@ -237,14 +267,22 @@ export async function bakeGolden(spec: ClusterSpec, deps: GoldenDeps, options: {
     throw new KubestationError(
       'BAKE_FAILED',
       `The golden bake failed in stage ${failure.stage}: ${failure.message.replace(/\n/g, '\n    ')}\n  The template was reset and stays usable without the bake; the full console log is ${serialPath}.`,
-      { fix: 'Fix the cause shown above (network, package repository, Kubernetes version), then run `npm run build-template -- --golden` again.' },
+      {
+        fix: 'Fix the cause shown above (network, package repository, Kubernetes version), then run `npm run build-template -- --golden` again.',
+      },
     );
   }
   if (!marker) {
-    const why = markerProblem ? `its "golden ok" line was unusable: ${markerProblem}` : `no "golden ok" progress line in ${serialPath}`;
-    throw new KubestationError('BAKE_NO_MARKER', `The template powered off without reporting a finished bake (${why}).`, {
-      fix: 'Look at the console log for what stopped the bake, then run `npm run build-template -- --golden` again.',
-    });
+    const why = markerProblem
+      ? `its "golden ok" line was unusable: ${markerProblem}`
+      : `no "golden ok" progress line in ${serialPath}`;
+    throw new KubestationError(
+      'BAKE_NO_MARKER',
+      `The template powered off without reporting a finished bake (${why}).`,
+      {
+        fix: 'Look at the console log for what stopped the bake, then run `npm run build-template -- --golden` again.',
+      },
+    );
   }
   const latest = await readTemplateState(spec);
   latest.golden = { ...marker, imageSha256: state.image.sha256 };

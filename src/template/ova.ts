@@ -54,7 +54,10 @@ export function parseOvfDisk(ovfXml: string): OvfDisk {
     const capacity = Number(attrs.get('capacity'));
     return {
       fileName: href,
-      capacityBytes: Number.isFinite(capacity) && capacity > 0 ? capacity * allocationUnitBytes(attrs.get('capacityAllocationUnits')) : undefined,
+      capacityBytes:
+        Number.isFinite(capacity) && capacity > 0
+          ? capacity * allocationUnitBytes(attrs.get('capacityAllocationUnits'))
+          : undefined,
     };
   }
   throw new Error('the OVF descriptor lists no disk (no <Disk ovf:fileRef> matching a <File ovf:href>)');
@@ -114,13 +117,18 @@ export async function extractOvaDisk(ovaPath: string, outDir: string): Promise<E
     await pipeline(createReadStream(ovaPath), extractor);
   } catch (error) {
     await Promise.all([...written.values()].map((p) => rm(p, { force: true })));
-    throw new KubestationError('OVA_UNREADABLE', `${ovaPath} is not a readable OVA (tar): ${(error as Error).message}.`, {
-      fix: `Delete ${ovaPath} and run the command again to download it afresh.`,
-      cause: error,
-    });
+    throw new KubestationError(
+      'OVA_UNREADABLE',
+      `${ovaPath} is not a readable OVA (tar): ${(error as Error).message}.`,
+      {
+        fix: `Delete ${ovaPath} and run the command again to download it afresh.`,
+        cause: error,
+      },
+    );
   }
 
-  const cleanupAll = (): Promise<unknown> => Promise.all([...written.values()].map((p) => rm(p, { force: true })));
+  const cleanupAll = (): Promise<unknown> =>
+    Promise.all([...written.values()].map((p) => rm(p, { force: true })));
   if (ovfXml === undefined) {
     await cleanupAll();
     throw new KubestationError('OVA_NO_DESCRIPTOR', `${ovaPath} holds no .ovf descriptor.`, {
@@ -136,12 +144,18 @@ export async function extractOvaDisk(ovaPath: string, outDir: string): Promise<E
       fix: 'Point vmware.template.imageUrl at an Ubuntu cloud image .ova.',
     });
   }
-  const partPath = [...written].find(([name]) => name === disk.fileName || path.posix.basename(name) === disk.fileName)?.[1];
+  const partPath = [...written].find(
+    ([name]) => name === disk.fileName || path.posix.basename(name) === disk.fileName,
+  )?.[1];
   if (!partPath) {
     await cleanupAll();
-    throw new KubestationError('OVA_NO_DISK', `${ovaPath}: the descriptor names disk ${disk.fileName}, but the archive does not contain it.`, {
-      fix: `Delete ${ovaPath} and run the command again to download it afresh.`,
-    });
+    throw new KubestationError(
+      'OVA_NO_DISK',
+      `${ovaPath}: the descriptor names disk ${disk.fileName}, but the archive does not contain it.`,
+      {
+        fix: `Delete ${ovaPath} and run the command again to download it afresh.`,
+      },
+    );
   }
   for (const [, other] of written) if (other !== partPath) await rm(other, { force: true });
   const finalPath = partPath.slice(0, -'.part'.length);

@@ -18,7 +18,12 @@ export function formatBytes(bytes: number): string {
 }
 
 /** One progress line, e.g. "noble.ova  [######------]  50%  300.0 MiB / 600.0 MiB  12.5 MiB/s". */
-export function formatProgressLine(label: string, received: number, total: number | undefined, bytesPerSecond: number): string {
+export function formatProgressLine(
+  label: string,
+  received: number,
+  total: number | undefined,
+  bytesPerSecond: number,
+): string {
   const speed = `${formatBytes(bytesPerSecond)}/s`;
   if (!total) return `${label}  ${formatBytes(received)}  ${speed}`;
   const fraction = Math.min(1, received / total);
@@ -29,7 +34,10 @@ export function formatProgressLine(label: string, received: number, total: numbe
   return `${label}  [${bar}] ${percent}  ${formatBytes(received)} / ${formatBytes(total)}  ${speed}`;
 }
 
-export function createProgressSink(out: NodeJS.WritableStream & { isTTY?: boolean }, now: () => number = Date.now): ProgressSink {
+export function createProgressSink(
+  out: NodeJS.WritableStream & { isTTY?: boolean },
+  now: () => number = Date.now,
+): ProgressSink {
   const tty = out.isTTY === true;
   let label = '';
   let total: number | undefined;

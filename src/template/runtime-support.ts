@@ -19,7 +19,10 @@ export function kubernetesNeedsContainerd2(minor: string): boolean {
  * asks for (a template baked before Kubernetes 1.36 was chosen): every node's packages
  * stage then replaces containerd at first boot, which needs the containerd 2 source.
  */
-export function goldenRuntimeWarning(state: TemplateState, spec: Pick<ClusterSpec, 'kubernetes' | 'vmware'>): string | undefined {
+export function goldenRuntimeWarning(
+  state: TemplateState,
+  spec: Pick<ClusterSpec, 'kubernetes' | 'vmware'>,
+): string | undefined {
   const containerd = state.golden?.containerd;
   if (!containerd || !kubernetesNeedsContainerd2(spec.kubernetes.minor)) return undefined;
   const major = Number(/^(?:\d+:)?v?(\d+)\./.exec(containerd.version)?.[1]);

@@ -103,7 +103,10 @@ export async function readTemplateState(spec: Pick<ClusterSpec, 'stateDir'>): Pr
 }
 
 /** Atomic write: a crash leaves the old record or the new one, never half of one. */
-export async function writeTemplateState(spec: Pick<ClusterSpec, 'stateDir'>, state: TemplateState): Promise<void> {
+export async function writeTemplateState(
+  spec: Pick<ClusterSpec, 'stateDir'>,
+  state: TemplateState,
+): Promise<void> {
   await writeFileAtomic(templateStatePath(spec), `${JSON.stringify(state, null, 2)}\n`);
 }
 

@@ -31,9 +31,16 @@ function pathFor(platform: NodeJS.Platform): path.PlatformPath {
 export function candidateInstallFolders(platform: NodeJS.Platform, env: NodeJS.ProcessEnv): string[] {
   if (platform !== 'win32') return ['/usr/bin', '/usr/lib/vmware/bin'];
   const suffix = path.win32.join('VMware', 'VMware Workstation');
-  const roots = [env['ProgramFiles(x86)'], env['ProgramFiles'], 'C:\\Program Files (x86)', 'C:\\Program Files'];
+  const roots = [
+    env['ProgramFiles(x86)'],
+    env['ProgramFiles'],
+    'C:\\Program Files (x86)',
+    'C:\\Program Files',
+  ];
   const folders = roots.filter((r): r is string => !!r).map((root) => path.win32.join(root, suffix));
-  return [...new Set(folders.map((f) => f.toLowerCase()))].map((lower) => folders.find((f) => f.toLowerCase() === lower)!);
+  return [...new Set(folders.map((f) => f.toLowerCase()))].map((lower) =>
+    folders.find((f) => f.toLowerCase() === lower)!,
+  );
 }
 
 /** The Workstation install folder holding vmware-vdiskmanager, or a KubestationError saying where to set it. */
@@ -42,16 +49,24 @@ export function findWorkstationInstallFolder(probe: InstallFolderProbe): string 
   const tool = probe.tool ?? vdiskmanagerFileName(probe.platform);
   if (probe.configured) {
     if (probe.exists(p.join(probe.configured, tool))) return probe.configured;
-    throw new KubestationError('WORKSTATION_NOT_FOUND', `vmware.installFolder in cluster.yaml is ${probe.configured}, but ${tool} is not in it.`, {
-      fix: `Set vmware.installFolder to the folder holding ${tool} and vmrest.exe (usually C:\\Program Files (x86)\\VMware\\VMware Workstation), or remove it to search the usual places.`,
-    });
+    throw new KubestationError(
+      'WORKSTATION_NOT_FOUND',
+      `vmware.installFolder in cluster.yaml is ${probe.configured}, but ${tool} is not in it.`,
+      {
+        fix: `Set vmware.installFolder to the folder holding ${tool} and vmrest.exe (usually C:\\Program Files (x86)\\VMware\\VMware Workstation), or remove it to search the usual places.`,
+      },
+    );
   }
   const candidates = candidateInstallFolders(probe.platform, probe.env);
   const found = candidates.find((folder) => probe.exists(p.join(folder, tool)));
   if (found) return found;
-  throw new KubestationError('WORKSTATION_NOT_FOUND', `VMware Workstation was not found: no ${tool} in ${candidates.join(' or ')}.`, {
-    fix: `Install VMware Workstation Pro 17, or set vmware.installFolder in cluster.yaml to the folder holding ${tool}.`,
-  });
+  throw new KubestationError(
+    'WORKSTATION_NOT_FOUND',
+    `VMware Workstation was not found: no ${tool} in ${candidates.join(' or ')}.`,
+    {
+      fix: `Install VMware Workstation Pro 17, or set vmware.installFolder in cluster.yaml to the folder holding ${tool}.`,
+    },
+  );
 }
 
 /** `-r <src> -t 0 <dst>`: copy any VMDK (here: stream-optimized) into a single growable disk. */
@@ -61,17 +76,30 @@ export function convertDiskArgs(sourceVmdk: string, targetVmdk: string): string[
 
 /** `-x <N>GB <disk>`: grow the virtual disk to N GiB (vdiskmanager's "GB" is binary). */
 export function growDiskArgs(vmdk: string, sizeGiB: number): string[] {
-  if (!Number.isInteger(sizeGiB) || sizeGiB <= 0) throw new Error(`disk size must be a whole number of GiB, got ${sizeGiB}`);
+  if (!Number.isInteger(sizeGiB) || sizeGiB <= 0)
+    throw new Error(`disk size must be a whole number of GiB, got ${sizeGiB}`);
   return ['-x', `${sizeGiB}GB`, vmdk];
 }
 
 /** Runs vdiskmanager without a shell: every path is one argv entry, spaces and all. */
 export async function runVdiskmanager(executable: string, args: string[], what: string): Promise<void> {
-  const result = await execa(executable, args, { reject: false, windowsHide: true, stdin: 'ignore', all: true });
+  const result = await execa(executable, args, {
+    reject: false,
+    windowsHide: true,
+    stdin: 'ignore',
+    all: true,
+  });
   if (result.exitCode === 0 && !result.failed) return;
   const output = (result.all ?? '').trim().split(/\r?\n/).slice(-6).join('\n    ');
-  const started = result.exitCode === undefined ? ` could not start (${result.originalMessage ?? result.shortMessage})` : ` exited with code ${result.exitCode}`;
-  throw new KubestationError('VDISKMANAGER_FAILED', `vmware-vdiskmanager (${what})${started}.${output ? `\n    ${output}` : ''}`, {
-    fix: 'Make sure no VM has this disk open (close the template in the Workstation window), that the disk has free space, then run the command again.',
-  });
+  const started =
+    result.exitCode === undefined
+      ? ` could not start (${result.originalMessage ?? result.shortMessage})`
+      : ` exited with code ${result.exitCode}`;
+  throw new KubestationError(
+    'VDISKMANAGER_FAILED',
+    `vmware-vdiskmanager (${what})${started}.${output ? `\n    ${output}` : ''}`,
+    {
+      fix: 'Make sure no VM has this disk open (close the template in the Workstation window), that the disk has free space, then run the command again.',
+    },
+  );
 }

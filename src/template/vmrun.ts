@@ -33,7 +33,10 @@ export interface Vmrun {
 
 /** `Total snapshots: N` then one name per line. */
 export function parseListSnapshots(stdout: string): string[] {
-  const lines = stdout.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+  const lines = stdout
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   const header = lines.findIndex((l) => /^Total snapshots:\s*\d+$/i.test(l));
   if (header < 0) throw new Error(`unexpected vmrun listSnapshots output: ${stdout.slice(0, 200)}`);
   return lines.slice(header + 1);
@@ -43,13 +46,25 @@ export function parseListSnapshots(stdout: string): string[] {
 export function vmrunAt(executable: string): Vmrun {
   const run = async (command: string, vmx: string, name?: string): Promise<string> => {
     const args = ['-T', 'ws', command, vmx, ...(name === undefined ? [] : [name])];
-    const result = await execa(executable, args, { reject: false, windowsHide: true, stdin: 'ignore', all: true });
+    const result = await execa(executable, args, {
+      reject: false,
+      windowsHide: true,
+      stdin: 'ignore',
+      all: true,
+    });
     if (result.exitCode === 0 && !result.failed) return result.stdout ?? '';
     const output = (result.all ?? '').trim().split(/\r?\n/).slice(-4).join(' / ');
-    const how = result.exitCode === undefined ? `could not start (${result.originalMessage ?? result.shortMessage})` : `exited with code ${result.exitCode}`;
-    throw new KubestationError('VMRUN_FAILED', `vmrun ${command}${name === undefined ? '' : ` "${name}"`} on ${vmx} ${how}${output ? `: ${output}` : ''}`, {
-      fix: 'close the VM\'s tab in the Workstation window if it is open there, check that the disk has free space, then run the same command again',
-    });
+    const how =
+      result.exitCode === undefined
+        ? `could not start (${result.originalMessage ?? result.shortMessage})`
+        : `exited with code ${result.exitCode}`;
+    throw new KubestationError(
+      'VMRUN_FAILED',
+      `vmrun ${command}${name === undefined ? '' : ` "${name}"`} on ${vmx} ${how}${output ? `: ${output}` : ''}`,
+      {
+        fix: "close the VM's tab in the Workstation window if it is open there, check that the disk has free space, then run the same command again",
+      },
+    );
   };
   return {
     snapshot: async (vmx, name) => void (await run('snapshot', vmx, name)),
@@ -60,9 +75,19 @@ export function vmrunAt(executable: string): Vmrun {
 }
 
 /** vmrun in vmware.installFolder or the usual install folders (findWorkstationInstallFolder). */
-export function workstationVmrun(spec: ClusterSpec, env: NodeJS.ProcessEnv, platform: NodeJS.Platform = process.platform): Vmrun {
+export function workstationVmrun(
+  spec: ClusterSpec,
+  env: NodeJS.ProcessEnv,
+  platform: NodeJS.Platform = process.platform,
+): Vmrun {
   const tool = vmrunFileName(platform);
-  const folder = findWorkstationInstallFolder({ configured: spec.vmware.installFolder, platform, env, exists: existsSync, tool });
+  const folder = findWorkstationInstallFolder({
+    configured: spec.vmware.installFolder,
+    platform,
+    env,
+    exists: existsSync,
+    tool,
+  });
   return vmrunAt((platform === 'win32' ? path.win32 : path.posix).join(folder, tool));
 }
 

@@ -73,7 +73,10 @@ export function checkNodes(spec: ClusterSpec, nodes: Node[], findings: Findings)
     const node = byName.get(expected.name);
     const base = { group: 'nodes' as const, node: expected.name };
     if (!node) {
-      findings.add({ ...base, check: 'registered', verdict: 'fail', detail: 'not registered with the API server' }, problems.missing);
+      findings.add(
+        { ...base, check: 'registered', verdict: 'fail', detail: 'not registered with the API server' },
+        problems.missing,
+      );
       nodeCauses.set(expected.name, problems.missing);
       continue;
     }
@@ -81,9 +84,18 @@ export function checkNodes(spec: ClusterSpec, nodes: Node[], findings: Findings)
     if (ready?.status === 'True') {
       findings.add({ ...base, check: 'ready', verdict: 'pass', detail: 'Ready' });
     } else {
-      const networkNotReady = ready?.status === 'False' && /NetworkReady=false|cni/i.test(ready?.message ?? '');
+      const networkNotReady =
+        ready?.status === 'False' && /NetworkReady=false|cni/i.test(ready?.message ?? '');
       const cause = networkNotReady ? problems.cniNotReady : problems.kubeletDown;
-      findings.add({ ...base, check: 'ready', verdict: 'fail', detail: `${ready?.status === 'Unknown' ? 'Unknown' : 'NotReady'}: ${ready?.message ?? ready?.reason ?? 'no Ready condition'}` }, cause);
+      findings.add(
+        {
+          ...base,
+          check: 'ready',
+          verdict: 'fail',
+          detail: `${ready?.status === 'Unknown' ? 'Unknown' : 'NotReady'}: ${ready?.message ?? ready?.reason ?? 'no Ready condition'}`,
+        },
+        cause,
+      );
       nodeCauses.set(expected.name, cause);
     }
 
@@ -91,15 +103,27 @@ export function checkNodes(spec: ClusterSpec, nodes: Node[], findings: Findings)
     findings.add(
       internalIp === hostOnlyAddress(expected)
         ? { ...base, check: 'internal-ip', verdict: 'pass', detail: internalIp }
-        : { ...base, check: 'internal-ip', verdict: 'fail', detail: `${internalIp ?? 'none'}, expected ${hostOnlyAddress(expected)}` },
+        : {
+            ...base,
+            check: 'internal-ip',
+            verdict: 'fail',
+            detail: `${internalIp ?? 'none'}, expected ${hostOnlyAddress(expected)}`,
+          },
       problems.internalIp,
     );
 
     const version = node.status?.nodeInfo?.kubeletVersion ?? '';
     const wanted = spec.kubernetes.patch ? `v${spec.kubernetes.patch}` : `v${minor}.x`;
-    const versionOk = spec.kubernetes.patch ? version === `v${spec.kubernetes.patch}` : version.startsWith(`v${minor}.`);
+    const versionOk = spec.kubernetes.patch
+      ? version === `v${spec.kubernetes.patch}`
+      : version.startsWith(`v${minor}.`);
     findings.add(
-      { ...base, check: 'kubelet-version', verdict: versionOk ? 'pass' : 'fail', detail: versionOk ? version : `${version || 'unknown'}, expected ${wanted}` },
+      {
+        ...base,
+        check: 'kubelet-version',
+        verdict: versionOk ? 'pass' : 'fail',
+        detail: versionOk ? version : `${version || 'unknown'}, expected ${wanted}`,
+      },
       {
         id: `kubelet-version:${expected.name}`,
         cause: `${expected.name} runs kubelet ${version || 'unknown'} but cluster.yaml asks for ${wanted}`,
@@ -107,7 +131,9 @@ export function checkNodes(spec: ClusterSpec, nodes: Node[], findings: Findings)
       },
     );
 
-    const tainted = (node.spec?.taints ?? []).some((t) => t.key === controlPlaneTaintKey && t.effect === 'NoSchedule');
+    const tainted = (node.spec?.taints ?? []).some(
+      (t) => t.key === controlPlaneTaintKey && t.effect === 'NoSchedule',
+    );
     const shouldTaint = expected.role === 'control-plane' && spec.kubernetes.controlPlaneTaint;
     findings.add(
       {
@@ -134,7 +160,10 @@ export function checkNodes(spec: ClusterSpec, nodes: Node[], findings: Findings)
           ...base,
           check: 'flannel-address',
           verdict: flannelIp === hostOnlyAddress(expected) ? 'pass' : 'fail',
-          detail: flannelIp === hostOnlyAddress(expected) ? flannelIp : `${flannelIp}, expected ${hostOnlyAddress(expected)}`,
+          detail:
+            flannelIp === hostOnlyAddress(expected)
+              ? flannelIp
+              : `${flannelIp}, expected ${hostOnlyAddress(expected)}`,
         },
         {
           id: `flannel-iface:${expected.name}`,
@@ -146,11 +175,20 @@ export function checkNodes(spec: ClusterSpec, nodes: Node[], findings: Findings)
   }
   for (const node of nodes) {
     if (!spec.nodes.some((n) => n.name === node.metadata.name)) {
-      findings.add({ group: 'nodes', check: 'registered', node: node.metadata.name ?? '', verdict: 'warn', detail: 'not in cluster.yaml' }, {
-        id: `node-extra:${node.metadata.name}`,
-        cause: `node ${node.metadata.name} is registered but not part of cluster.yaml`,
-        fix: 'if it was renamed or removed from cluster.yaml, delete it from the cluster (kubestation remove-node, or kubectl delete node)',
-      });
+      findings.add(
+        {
+          group: 'nodes',
+          check: 'registered',
+          node: node.metadata.name ?? '',
+          verdict: 'warn',
+          detail: 'not in cluster.yaml',
+        },
+        {
+          id: `node-extra:${node.metadata.name}`,
+          cause: `node ${node.metadata.name} is registered but not part of cluster.yaml`,
+          fix: 'if it was renamed or removed from cluster.yaml, delete it from the cluster (kubestation remove-node, or kubectl delete node)',
+        },
+      );
     }
   }
   return nodeCauses;
@@ -168,13 +206,17 @@ export function podHealth(pod: Pod): PodHealth {
   const restarts = statuses.reduce((sum, s) => sum + s.restartCount, 0);
   const waiting = statuses.find((s) => s.state?.waiting?.reason)?.state?.waiting?.reason;
   const restartText = restarts ? `, ${restarts} restart${restarts === 1 ? '' : 's'}` : '';
-  if (pod.metadata.deletionTimestamp) return { healthy: false, detail: 'Terminating', waitingReason: undefined };
-  if (pod.status?.phase === 'Running' && ready) return { healthy: true, detail: `Running, ready${restartText}`, waitingReason: undefined };
-  const state = waiting ?? (pod.status?.phase === 'Running' ? 'Running, not ready' : pod.status?.phase ?? 'Unknown');
+  if (pod.metadata.deletionTimestamp)
+    return { healthy: false, detail: 'Terminating', waitingReason: undefined };
+  if (pod.status?.phase === 'Running' && ready)
+    return { healthy: true, detail: `Running, ready${restartText}`, waitingReason: undefined };
+  const state =
+    waiting ?? (pod.status?.phase === 'Running' ? 'Running, not ready' : (pod.status?.phase ?? 'Unknown'));
   return { healthy: false, detail: `${state}${restartText}`, waitingReason: waiting };
 }
 
-const ownedByDaemonSet = (pod: Pod, name: string) => pod.metadata.ownerReferences?.some((o) => o.kind === 'DaemonSet' && o.name === name) ?? false;
+const ownedByDaemonSet = (pod: Pod, name: string) =>
+  pod.metadata.ownerReferences?.some((o) => o.kind === 'DaemonSet' && o.name === name) ?? false;
 const podKey = (pod: Pod) => `${pod.metadata.namespace}/${pod.metadata.name}`;
 
 export interface SystemPodsInput {
@@ -191,8 +233,9 @@ export function coreDnsProblem(logTail: string | undefined): Problem {
   if (logTail && /plugin\/loop/.test(logTail)) {
     return {
       id: 'coredns',
-      cause: 'CoreDNS is crash-looping because it detected a forwarding loop: the nodes\' resolv.conf sends its queries back to a local stub resolver (127.0.0.53)',
-      fix: 'have the kubelet hand pods the real upstream servers: KubeletConfiguration resolvConf: /run/systemd/resolve/resolv.conf (kubestation\'s kubeadm config sets it; rebuild if it was changed), then delete the CoreDNS pods so they restart',
+      cause:
+        "CoreDNS is crash-looping because it detected a forwarding loop: the nodes' resolv.conf sends its queries back to a local stub resolver (127.0.0.53)",
+      fix: "have the kubelet hand pods the real upstream servers: KubeletConfiguration resolvConf: /run/systemd/resolve/resolv.conf (kubestation's kubeadm config sets it; rebuild if it was changed), then delete the CoreDNS pods so they restart",
     };
   }
   return {
@@ -202,18 +245,31 @@ export function coreDnsProblem(logTail: string | undefined): Problem {
   };
 }
 
-export function checkSystemPods(spec: ClusterSpec, input: SystemPodsInput, findings: Findings): { coreDnsHealthy: boolean; coreDnsNodes: string[] } {
-  const add = (result: Parameters<Findings['add']>[0], problem: Problem) => findings.add(result, (result.node && input.nodeCauses.get(result.node)) || problem);
+export function checkSystemPods(
+  spec: ClusterSpec,
+  input: SystemPodsInput,
+  findings: Findings,
+): { coreDnsHealthy: boolean; coreDnsNodes: string[] } {
+  const add = (result: Parameters<Findings['add']>[0], problem: Problem) =>
+    findings.add(result, (result.node && input.nodeCauses.get(result.node)) || problem);
   const withLog = (pod: Pod, health: PodHealth) => {
     const tail = input.logTails.get(podKey(pod));
     return tail ? `${health.detail}; log: ${tail}` : health.detail;
   };
   for (const cp of spec.nodes.filter((n) => n.role === 'control-plane')) {
     for (const component of staticComponents) {
-      const pod = input.kubeSystem.find((p) => p.metadata.labels?.component === component && p.spec?.nodeName === cp.name);
+      const pod = input.kubeSystem.find(
+        (p) => p.metadata.labels?.component === component && p.spec?.nodeName === cp.name,
+      );
       const health = pod ? podHealth(pod) : undefined;
       add(
-        { group: 'system-pods', check: component, node: cp.name, verdict: health?.healthy ? 'pass' : 'fail', detail: pod && health ? withLog(pod, health) : 'no pod' },
+        {
+          group: 'system-pods',
+          check: component,
+          node: cp.name,
+          verdict: health?.healthy ? 'pass' : 'fail',
+          detail: pod && health ? withLog(pod, health) : 'no pod',
+        },
         {
           id: `static:${component}:${cp.name}`,
           cause: `${component} is not running on ${cp.name}`,
@@ -227,7 +283,16 @@ export function checkSystemPods(spec: ClusterSpec, input: SystemPodsInput, findi
   let coreDnsHealthy = false;
   const coreDnsNodes: string[] = [];
   if (coreDns.length === 0) {
-    findings.add({ group: 'system-pods', check: 'coredns', node: '', verdict: 'fail', detail: 'no CoreDNS pods (label k8s-app=kube-dns)' }, coreDnsProblem(undefined));
+    findings.add(
+      {
+        group: 'system-pods',
+        check: 'coredns',
+        node: '',
+        verdict: 'fail',
+        detail: 'no CoreDNS pods (label k8s-app=kube-dns)',
+      },
+      coreDnsProblem(undefined),
+    );
   }
   for (const pod of coreDns) {
     const health = podHealth(pod);
@@ -236,7 +301,14 @@ export function checkSystemPods(spec: ClusterSpec, input: SystemPodsInput, findi
       coreDnsNodes.push(pod.spec?.nodeName ?? '');
     }
     add(
-      { group: 'system-pods', check: 'coredns', node: pod.spec?.nodeName ?? '', target: pod.metadata.name, verdict: health.healthy ? 'pass' : 'fail', detail: withLog(pod, health) },
+      {
+        group: 'system-pods',
+        check: 'coredns',
+        node: pod.spec?.nodeName ?? '',
+        target: pod.metadata.name,
+        verdict: health.healthy ? 'pass' : 'fail',
+        detail: withLog(pod, health),
+      },
       coreDnsProblem(input.logTails.get(podKey(pod))),
     );
   }
@@ -251,7 +323,13 @@ export function checkSystemPods(spec: ClusterSpec, input: SystemPodsInput, findi
       const pod = pods.find((p) => ownedByDaemonSet(p, daemonSet) && p.spec?.nodeName === node.name);
       const health = pod ? podHealth(pod) : undefined;
       add(
-        { group: 'system-pods', check, node: node.name, verdict: health?.healthy ? 'pass' : 'fail', detail: pod && health ? withLog(pod, health) : `no ${daemonSet} pod on this node` },
+        {
+          group: 'system-pods',
+          check,
+          node: node.name,
+          verdict: health?.healthy ? 'pass' : 'fail',
+          detail: pod && health ? withLog(pod, health) : `no ${daemonSet} pod on this node`,
+        },
         check === 'kube-proxy'
           ? {
               id: `kube-proxy:${node.name}`,

@@ -144,7 +144,13 @@ function clockProblem(spec: ClusterSpec, node: string, offset: number): Problem 
   };
 }
 
-function probeIncompleteProblem(node: string, missing: number, expected: number, reason: string, seconds: number): Problem {
+function probeIncompleteProblem(
+  node: string,
+  missing: number,
+  expected: number,
+  reason: string,
+  seconds: number,
+): Problem {
   return {
     id: `probe:${node}`,
     cause: `the test probe on ${node} did not finish: ${missing} of its ${expected} checks did not run within ${seconds} s (${reason}); a check that did not run is not a pass`,
@@ -172,16 +178,21 @@ export function checkDataPath(spec: ClusterSpec, input: DataPathInput, findings:
   const group = 'data-path' as const;
   for (const [node, reason] of input.serverFailures) {
     const nodeCause = input.nodeCauses.get(node);
-    findings.add({ group, check: 'test-server', node, verdict: 'fail', detail: reason }, nodeCause ?? {
-      id: `workload:${node}`,
-      cause: `the test pods could not run on ${node}`,
-      fix: reason.includes('ImagePull') || reason.includes('ErrImage')
-        ? `${node} cannot pull registry.k8s.io images: check its NAT network (gateway ${spec.networks.nat.gateway}) and DNS (${spec.os.dnsServers.join(', ')})`
-        : `see why in the detail column; a NotReady or cordoned node cannot run pods`,
-    });
+    findings.add(
+      { group, check: 'test-server', node, verdict: 'fail', detail: reason },
+      nodeCause ?? {
+        id: `workload:${node}`,
+        cause: `the test pods could not run on ${node}`,
+        fix:
+          reason.includes('ImagePull') || reason.includes('ErrImage')
+            ? `${node} cannot pull registry.k8s.io images: check its NAT network (gateway ${spec.networks.nat.gateway}) and DNS (${spec.os.dnsServers.join(', ')})`
+            : `see why in the detail column; a NotReady or cordoned node cannot run pods`,
+      },
+    );
   }
 
-  const result = (from: string, check: string, target: string): ProbeLine | undefined => input.probes.get(from)?.lines.find((l) => l.check === check && l.target === target);
+  const result = (from: string, check: string, target: string): ProbeLine | undefined =>
+    input.probes.get(from)?.lines.find((l) => l.check === check && l.target === target);
   /** true / false when the check ran, undefined when it did not. */
   const passed = (from: string, check: string, target: string) => result(from, check, target)?.ok;
 
@@ -189,9 +200,13 @@ export function checkDataPath(spec: ClusterSpec, input: DataPathInput, findings:
   const healthyLocally = input.serverNodes.filter((n) => passed(n, 'pod', n) === true);
   const brokenPairs = new Set<string>();
   const pairKey = (a: string, b: string) => [a, b].sort().join('~');
-  for (const a of healthyLocally) for (const b of healthyLocally) if (a !== b && passed(a, 'pod', b) === false) brokenPairs.add(pairKey(a, b));
+  for (const a of healthyLocally)
+    for (const b of healthyLocally)
+      if (a !== b && passed(a, 'pod', b) === false) brokenPairs.add(pairKey(a, b));
   const allPairs = (healthyLocally.length * (healthyLocally.length - 1)) / 2;
-  const isolated = (node: string) => healthyLocally.length >= 3 && healthyLocally.every((other) => other === node || brokenPairs.has(pairKey(node, other)));
+  const isolated = (node: string) =>
+    healthyLocally.length >= 3 &&
+    healthyLocally.every((other) => other === node || brokenPairs.has(pairKey(node, other)));
   const overlayCause = (a: string, b: string): Problem => {
     if (brokenPairs.size === allPairs) return overlayProblem(spec);
     if (isolated(a)) return overlayNodeProblem(spec, a);
@@ -212,24 +227,33 @@ export function checkDataPath(spec: ClusterSpec, input: DataPathInput, findings:
     if (viaPod === true) return serviceProblem(from);
     return undefined;
   };
-  const kubeProxyBrokenOn = (from: string) => input.serverNodes.some((b) => passed(from, 'pod', b) === true && passed(from, 'service', b) === false);
+  const kubeProxyBrokenOn = (from: string) =>
+    input.serverNodes.some((b) => passed(from, 'pod', b) === true && passed(from, 'service', b) === false);
   const clusterDnsCause = (from: string): Problem => {
     if (!input.coreDnsHealthy) return coreDnsProblem(input.coreDnsLogTail);
     const unreachableCoreDns = input.coreDnsNodes.find((c) => passed(from, 'pod', c) === false);
-    if (unreachableCoreDns) return podCause(from, unreachableCoreDns) ?? overlayCause(from, unreachableCoreDns);
+    if (unreachableCoreDns)
+      return podCause(from, unreachableCoreDns) ?? overlayCause(from, unreachableCoreDns);
     if (kubeProxyBrokenOn(from)) return serviceProblem(from);
-    return { id: `dns:${from}`, cause: `CoreDNS does not answer queries from ${from}, although the pod network and Services work from there`, fix: 'check the kube-dns Service and its endpoints in kube-system, and the CoreDNS log' };
+    return {
+      id: `dns:${from}`,
+      cause: `CoreDNS does not answer queries from ${from}, although the pod network and Services work from there`,
+      fix: 'check the kube-dns Service and its endpoints in kube-system, and the CoreDNS log',
+    };
   };
 
   for (const node of spec.nodes.map((n) => n.name)) {
     const outcome = input.probes.get(node);
     if (!outcome) continue;
     if (!outcome.ran) {
-      findings.add({ group, check: 'probe', node, verdict: 'fail', detail: outcome.reason, notRun: true }, input.nodeCauses.get(node) ?? {
-        id: `workload:${node}`,
-        cause: `the test pods could not run on ${node}`,
-        fix: 'see why in the detail column; a NotReady or cordoned node cannot run pods',
-      });
+      findings.add(
+        { group, check: 'probe', node, verdict: 'fail', detail: outcome.reason, notRun: true },
+        input.nodeCauses.get(node) ?? {
+          id: `workload:${node}`,
+          cause: `the test pods could not run on ${node}`,
+          fix: 'see why in the detail column; a NotReady or cordoned node cannot run pods',
+        },
+      );
       continue;
     }
 
@@ -240,22 +264,54 @@ export function checkDataPath(spec: ClusterSpec, input: DataPathInput, findings:
       if (!line.ok) {
         const external = input.dnsNames.external.includes(name);
         const clusterNamesResolve = input.dnsNames.cluster.some((n) => passed(node, 'dns', n) === true);
-        problem = external && clusterNamesResolve && input.coreDnsHealthy ? dnsUpstreamProblem(spec, input.dnsNames.external) : clusterDnsCause(node);
+        problem =
+          external && clusterNamesResolve && input.coreDnsHealthy
+            ? dnsUpstreamProblem(spec, input.dnsNames.external)
+            : clusterDnsCause(node);
       }
-      const detail = line.ok ? `-> ${line.detail[0]}` : line.detail[0] === 'no-such-name' ? 'no such name' : line.detail[0]?.startsWith('status-') ? `answer ${line.detail[0].slice('status-'.length)}` : `no answer (${line.detail[0]})`;
-      findings.add({ group, check: `dns ${name}`, node, verdict: line.ok ? 'pass' : 'fail', detail }, problem);
+      const detail = line.ok
+        ? `-> ${line.detail[0]}`
+        : line.detail[0] === 'no-such-name'
+          ? 'no such name'
+          : line.detail[0]?.startsWith('status-')
+            ? `answer ${line.detail[0].slice('status-'.length)}`
+            : `no answer (${line.detail[0]})`;
+      findings.add(
+        { group, check: `dns ${name}`, node, verdict: line.ok ? 'pass' : 'fail', detail },
+        problem,
+      );
     }
 
     for (const target of input.serverNodes) {
       const line = result(node, 'pod', target);
       if (!line) continue;
-      findings.add({ group, check: 'pod-to-pod', node, target, verdict: line.ok ? 'pass' : 'fail', detail: line.ok ? 'TCP ok' : describeCurlFailure(line.detail[0]) }, line.ok ? undefined : podCause(node, target));
+      findings.add(
+        {
+          group,
+          check: 'pod-to-pod',
+          node,
+          target,
+          verdict: line.ok ? 'pass' : 'fail',
+          detail: line.ok ? 'TCP ok' : describeCurlFailure(line.detail[0]),
+        },
+        line.ok ? undefined : podCause(node, target),
+      );
     }
 
     for (const target of input.serverNodes) {
       const line = result(node, 'service', target);
       if (!line) continue;
-      findings.add({ group, check: 'service', node, target, verdict: line.ok ? 'pass' : 'fail', detail: line.ok ? 'ClusterIP ok' : describeCurlFailure(line.detail[0]) }, line.ok ? undefined : serviceCause(node, target));
+      findings.add(
+        {
+          group,
+          check: 'service',
+          node,
+          target,
+          verdict: line.ok ? 'pass' : 'fail',
+          detail: line.ok ? 'ClusterIP ok' : describeCurlFailure(line.detail[0]),
+        },
+        line.ok ? undefined : serviceCause(node, target),
+      );
     }
 
     for (const target of input.serverNodes) {
@@ -264,16 +320,38 @@ export function checkDataPath(spec: ClusterSpec, input: DataPathInput, findings:
       let problem: Problem | undefined;
       if (!line.ok) {
         const local = passed(target, 'service', target);
-        problem = local === true ? nodePortProblem(target) : local === false ? serviceCause(target, target) : undefined;
+        problem =
+          local === true
+            ? nodePortProblem(target)
+            : local === false
+              ? serviceCause(target, target)
+              : undefined;
       }
-      findings.add({ group, check: 'nodeport', node, target, verdict: line.ok ? 'pass' : 'fail', detail: line.ok ? 'NodePort ok' : describeCurlFailure(line.detail[0]) }, problem);
+      findings.add(
+        {
+          group,
+          check: 'nodeport',
+          node,
+          target,
+          verdict: line.ok ? 'pass' : 'fail',
+          detail: line.ok ? 'NodePort ok' : describeCurlFailure(line.detail[0]),
+        },
+        problem,
+      );
     }
 
     const clock = outcome.lines.find((l) => l.check === 'clock');
     if (clock) {
       const offset = clock.ok ? clockOffsetSeconds(clock) : undefined;
       if (offset === undefined) {
-        findings.add({ group: 'clock', check: 'clock', node, target: clock.target, verdict: 'warn', detail: 'not measured: the control-plane test pod did not answer (see pod-to-pod)' });
+        findings.add({
+          group: 'clock',
+          check: 'clock',
+          node,
+          target: clock.target,
+          verdict: 'warn',
+          detail: 'not measured: the control-plane test pod did not answer (see pod-to-pod)',
+        });
       } else {
         const within = Math.abs(offset) <= input.clockToleranceSeconds;
         const direction = offset < 0 ? 'ahead' : 'behind';
@@ -293,11 +371,19 @@ export function checkDataPath(spec: ClusterSpec, input: DataPathInput, findings:
 
     if (outcome.missing.length > 0) {
       const expected = outcome.lines.length + outcome.missing.length;
-      const problem = probeIncompleteProblem(node, outcome.missing.length, expected, outcome.reason, input.probeSeconds);
+      const problem = probeIncompleteProblem(
+        node,
+        outcome.missing.length,
+        expected,
+        outcome.reason,
+        input.probeSeconds,
+      );
       for (const check of outcome.missing) {
-        findings.add({ node, ...rowOf(check), verdict: 'fail', detail: `did not run: ${outcome.reason}`, notRun: true }, problem);
+        findings.add(
+          { node, ...rowOf(check), verdict: 'fail', detail: `did not run: ${outcome.reason}`, notRun: true },
+          problem,
+        );
       }
     }
   }
 }
-

@@ -49,7 +49,8 @@ export interface ProbePlan {
 }
 
 /** The identity of a check within one probe: "<check> <target>". */
-export const checkKey = (check: { check: string; target: string }): string => `${check.check} ${check.target}`;
+export const checkKey = (check: { check: string; target: string }): string =>
+  `${check.check} ${check.target}`;
 
 /** Labels and URLs go into the script unquoted-safe: only these characters are allowed. */
 const safe = /^[A-Za-z0-9._:/@-]+$/;
@@ -61,7 +62,7 @@ function word(value: string): string {
 const functions = [
   'report() { echo "KSV1 $*"; echo "KSV1 $*" >> "$out"; }',
   '',
-  '# dns <name>: the A record through the pod\'s resolver (search list applied); NXDOMAIN and SERVFAIL are told apart.',
+  "# dns <name>: the A record through the pod's resolver (search list applied); NXDOMAIN and SERVFAIL are told apart.",
   'dns() {',
   '  name="$1"',
   '  answer=$(dig +search +time=2 +tries=2 +noall +comments +answer "$name" 2>&1); rc=$?',
@@ -69,7 +70,7 @@ const functions = [
   '  status=""; addr=""',
   '  while IFS= read -r l; do',
   '    case "$l" in',
-  "      *'status: '*) status=\"${l#*status: }\"; status=\"${status%%,*}\" ;;",
+  '      *\'status: \'*) status="${l#*status: }"; status="${status%%,*}" ;;',
   '      *)',
   '        # shellcheck disable=SC2086',
   '        set -- $l',
@@ -91,7 +92,7 @@ const functions = [
   '  if [ "$rc" -gt 128 ]; then return 0; fi',
   '  seen=0',
   '  while read -r num code http; do',
-  "    case \"$num\" in ''|*[!0-9]*) continue ;; esac",
+  '    case "$num" in \'\'|*[!0-9]*) continue ;; esac',
   '    eval "label=\\${tcp_label_$num:-}"',
   '    if [ -z "$label" ]; then continue; fi',
   '    # shellcheck disable=SC2086',
@@ -113,11 +114,11 @@ const functions = [
   '  header=""',
   '  while IFS= read -r l; do',
   '    l="${l%"$cr"}"',
-  "    case \"$l\" in [Dd]ate:\\ *) header=\"${l#*: }\" ;; esac",
+  '    case "$l" in [Dd]ate:\\ *) header="${l#*: }" ;; esac',
   '  done <<EOF',
   '$headers',
   'EOF',
-  "  while :; do case \"$header\" in *' '*) header=\"${header%% *}_${header#* }\" ;; *) break ;; esac; done",
+  '  while :; do case "$header" in *\' \'*) header="${header%% *}_${header#* }" ;; *) break ;; esac; done',
   '  if [ -n "$header" ]; then report clock "$1" ok "$before" "$after" "$header"; else report clock "$1" fail no-answer; fi',
   '}',
 ];
@@ -134,11 +135,14 @@ export function renderProbeScript(plan: ProbePlan): string {
     ...functions,
     '',
   ];
-  const tcpChecks = plan.checks.filter((c): c is Extract<ProbeCheck, { url: string }> => c.check !== 'dns' && c.check !== 'clock');
+  const tcpChecks = plan.checks.filter(
+    (c): c is Extract<ProbeCheck, { url: string }> => c.check !== 'dns' && c.check !== 'clock',
+  );
   tcpChecks.forEach((c, index) => lines.push(`tcp_label_${index}='${word(c.check)} ${word(c.target)}'`));
   const dnsChecks = plan.checks.filter((c) => c.check === 'dns');
   if (dnsChecks.length > 0) lines.push(`{ ${dnsChecks.map((c) => `dns ${word(c.target)};`).join(' ')} } &`);
-  if (tcpChecks.length > 0) lines.push(`tcp ${tcpChecks.map((c) => `-o /dev/null ${word(c.url)}`).join(' ')}`);
+  if (tcpChecks.length > 0)
+    lines.push(`tcp ${tcpChecks.map((c) => `-o /dev/null ${word(c.url)}`).join(' ')}`);
   lines.push('wait');
   for (const c of plan.checks) if (c.check === 'clock') lines.push(`clock ${word(c.target)} ${word(c.url)}`);
   lines.push('report end - ok', '');

@@ -52,7 +52,9 @@ const verdictText: Record<Verdict, string> = { pass: 'ok', fail: 'FAIL', warn: '
 
 function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => `  ${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')}`.trimEnd());
+  return rows.map((r) =>
+    `  ${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')}`.trimEnd(),
+  );
 }
 
 export function renderReport(report: VerifyReport): string {
@@ -75,9 +77,14 @@ export function renderReport(report: VerifyReport): string {
   if (report.problems.length > 0) {
     out.push('Problems');
     report.problems.forEach((problem, index) => {
-      const where = report.results.filter((r) => r.problem === problem.id).map((r) => `${r.check}${r.node ? ` on ${r.node}` : ''}${r.target ? ` -> ${r.target}` : ''}`);
+      const where = report.results
+        .filter((r) => r.problem === problem.id)
+        .map((r) => `${r.check}${r.node ? ` on ${r.node}` : ''}${r.target ? ` -> ${r.target}` : ''}`);
       out.push(`  ${index + 1}. ${problem.cause}`);
-      if (where.length) out.push(`     seen in: ${[...new Set(where)].slice(0, 6).join('; ')}${where.length > 6 ? `; and ${where.length - 6} more` : ''}`);
+      if (where.length)
+        out.push(
+          `     seen in: ${[...new Set(where)].slice(0, 6).join('; ')}${where.length > 6 ? `; and ${where.length - 6} more` : ''}`,
+        );
       out.push(`     fix: ${problem.fix}`);
     });
     out.push('');

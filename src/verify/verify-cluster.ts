@@ -22,9 +22,27 @@ import { checkNodes, checkSystemPods, cniPods, podHealth } from './cluster-check
 import { checkDataPath, type ProbeOutcome } from './data-path-checks.js';
 import { limiter } from '../limiter.js';
 import { Findings } from './findings.js';
-import { checkKey, parseProbeOutput, renderProbeScript, type ProbeCheck, type ProbeLine } from './probe-script.js';
+import {
+  checkKey,
+  parseProbeOutput,
+  renderProbeScript,
+  type ProbeCheck,
+  type ProbeLine,
+} from './probe-script.js';
 import type { VerifyReport } from './report.js';
-import { defaultVerifyImage, defaultVerifyNamespace, nodeService, podNameFor, probePod, probePodName, serverPod, serviceNameFor, servicePort, serverPort, verifyNamespace } from './workload.js';
+import {
+  defaultVerifyImage,
+  defaultVerifyNamespace,
+  nodeService,
+  podNameFor,
+  probePod,
+  probePodName,
+  serverPod,
+  serviceNameFor,
+  servicePort,
+  serverPort,
+  verifyNamespace,
+} from './workload.js';
 
 /** How long verify waits for each phase unless told otherwise. */
 export const DEFAULT_VERIFY_TIMEOUTS = {
@@ -79,11 +97,16 @@ async function forEachBounded<T>(items: T[], task: (item: T) => Promise<unknown>
 function pendingReason(pod: Pod | undefined): string {
   if (!pod) return 'pod not created';
   const scheduled = findCondition(pod.status?.conditions, 'PodScheduled');
-  if (scheduled?.status === 'False') return `not scheduled: ${scheduled.message ?? scheduled.reason ?? ''}`.trim();
+  if (scheduled?.status === 'False')
+    return `not scheduled: ${scheduled.message ?? scheduled.reason ?? ''}`.trim();
   return podHealth(pod).detail;
 }
 
-export async function verifyCluster(spec: ClusterSpec, client: KubeClient, options: VerifyOptions = {}): Promise<VerifyReport> {
+export async function verifyCluster(
+  spec: ClusterSpec,
+  client: KubeClient,
+  options: VerifyOptions = {},
+): Promise<VerifyReport> {
   const started = Date.now();
   const namespace = options.namespace ?? defaultVerifyNamespace;
   const image = options.image ?? defaultVerifyImage;
@@ -115,18 +138,32 @@ export async function verifyCluster(spec: ClusterSpec, client: KubeClient, optio
     const kubeSystem = await client.listPods('kube-system');
     const cniNamespace = await client.listPods(cni.namespace);
     const logTails = await collectLogTails(client, [...kubeSystem, ...cniNamespace]);
-    const { coreDnsHealthy, coreDnsNodes } = checkSystemPods(spec, { kubeSystem, cniNamespace, logTails, nodeCauses }, findings);
-    const coreDnsLogTail = [...logTails.entries()].find(([key]) => key.startsWith('kube-system/coredns'))?.[1];
+    const { coreDnsHealthy, coreDnsNodes } = checkSystemPods(
+      spec,
+      { kubeSystem, cniNamespace, logTails, nodeCauses },
+      findings,
+    );
+    const coreDnsLogTail = [...logTails.entries()].find(([key]) =>
+      key.startsWith('kube-system/coredns'),
+    )?.[1];
 
     const readyNodes = spec.nodes.filter((n) => {
       const node = nodes.find((x) => x.metadata.name === n.name);
       return node !== undefined && findCondition(node.status?.conditions, 'Ready')?.status === 'True';
     });
     const probes = new Map<string, ProbeOutcome>();
-    for (const n of spec.nodes) if (!readyNodes.includes(n)) probes.set(n.name, { ran: false, reason: 'not run: the node is not Ready', lines: [], missing: [] });
+    for (const n of spec.nodes)
+      if (!readyNodes.includes(n))
+        probes.set(n.name, { ran: false, reason: 'not run: the node is not Ready', lines: [], missing: [] });
     const serverFailures = new Map<string, string>();
     let serverNodes: string[] = [];
-    const dnsNames = { cluster: ['kubernetes.default', ...(readyNodes[0] ? [`${serviceNameFor(readyNodes[0].name)}.${namespace}`] : [])], external: options.externalDnsNames ?? ['registry.k8s.io'] };
+    const dnsNames = {
+      cluster: [
+        'kubernetes.default',
+        ...(readyNodes[0] ? [`${serviceNameFor(readyNodes[0].name)}.${namespace}`] : []),
+      ],
+      external: options.externalDnsNames ?? ['registry.k8s.io'],
+    };
     const probesMs = options.timeouts?.probesMs ?? DEFAULT_VERIFY_TIMEOUTS.probesMs;
 
     if (readyNodes.length > 0) {
@@ -136,17 +173,32 @@ export async function verifyCluster(spec: ClusterSpec, client: KubeClient, optio
         log(`removing a test workload left by an earlier run (namespace ${namespace})`);
         const previous = await removeWorkload(client, namespace, options, interval);
         if (!previous.ok) {
-          throw new KubestationError('VERIFY_LEFTOVER', `the test workload of an earlier verify run could not be removed: ${previous.detail}`, {
-            fix: `delete it with \`kubectl delete namespace ${namespace} --force --grace-period=0\` and run verify again`,
-          });
+          throw new KubestationError(
+            'VERIFY_LEFTOVER',
+            `the test workload of an earlier verify run could not be removed: ${previous.detail}`,
+            {
+              fix: `delete it with \`kubectl delete namespace ${namespace} --force --grace-period=0\` and run verify again`,
+            },
+          );
         }
       }
-      log(`starting test pods on ${readyNodes.length} node${readyNodes.length === 1 ? '' : 's'} (image ${image})`);
+      log(
+        `starting test pods on ${readyNodes.length} node${readyNodes.length === 1 ? '' : 's'} (image ${image})`,
+      );
       await client.createNamespace(namespace, verifyNamespace(namespace).metadata.labels);
       await forEachBounded(readyNodes, (node) => client.createService(namespace, nodeService(node.name)));
       await forEachBounded(readyNodes, (node) => client.createPod(namespace, serverPod(node.name, image)));
 
-      const servers = await waitForPods(client, namespace, serverSelector, readyNodes.length, (p) => podHealth(p).healthy, options.timeouts?.serversReadyMs ?? DEFAULT_VERIFY_TIMEOUTS.serversReadyMs, interval, signal);
+      const servers = await waitForPods(
+        client,
+        namespace,
+        serverSelector,
+        readyNodes.length,
+        (p) => podHealth(p).healthy,
+        options.timeouts?.serversReadyMs ?? DEFAULT_VERIFY_TIMEOUTS.serversReadyMs,
+        interval,
+        signal,
+      );
       const serverByNode = new Map(servers.map((p) => [p.spec?.nodeName ?? '', p]));
       for (const node of readyNodes) {
         const pod = servers.find((p) => p.metadata.name === podNameFor('verify-server', node.name));
@@ -157,27 +209,70 @@ export async function verifyCluster(spec: ClusterSpec, client: KubeClient, optio
       const services = new Map<string, { clusterIP?: string; nodePort?: number }>();
       await forEachBounded(serverNodes, async (target) => {
         const service = await client.getService(namespace, serviceNameFor(target));
-        services.set(target, { clusterIP: service.spec?.clusterIP, nodePort: service.spec?.ports?.[0]?.nodePort });
+        services.set(target, {
+          clusterIP: service.spec?.clusterIP,
+          nodePort: service.spec?.ports?.[0]?.nodePort,
+        });
       });
       const controlPlane = spec.controlPlane.name;
       const hostOnly = new Map(spec.nodes.map((n) => [n.name, n.nics.hostOnly.address]));
       const plans = new Map<string, ProbeCheck[]>();
       for (const node of readyNodes) {
-        const checks: ProbeCheck[] = [...dnsNames.cluster, ...dnsNames.external].map((name) => ({ check: 'dns', target: name }));
-        for (const target of serverNodes) checks.push({ check: 'pod', target, url: `http://${serverByNode.get(target)!.status!.podIP}:${serverPort}/hostname` });
+        const checks: ProbeCheck[] = [...dnsNames.cluster, ...dnsNames.external].map((name) => ({
+          check: 'dns',
+          target: name,
+        }));
+        for (const target of serverNodes)
+          checks.push({
+            check: 'pod',
+            target,
+            url: `http://${serverByNode.get(target)!.status!.podIP}:${serverPort}/hostname`,
+          });
         for (const target of serverNodes) {
           const { clusterIP, nodePort } = services.get(target)!;
-          if (clusterIP) checks.push({ check: 'service', target, url: `http://${clusterIP}:${servicePort}/hostname` });
-          if (nodePort) checks.push({ check: 'nodeport', target, url: `http://${hostOnly.get(target)}:${nodePort}/hostname` });
+          if (clusterIP)
+            checks.push({ check: 'service', target, url: `http://${clusterIP}:${servicePort}/hostname` });
+          if (nodePort)
+            checks.push({
+              check: 'nodeport',
+              target,
+              url: `http://${hostOnly.get(target)}:${nodePort}/hostname`,
+            });
         }
-        if (serverNodes.includes(controlPlane)) checks.push({ check: 'clock', target: controlPlane, url: `http://${serverByNode.get(controlPlane)!.status!.podIP}:${serverPort}/` });
+        if (serverNodes.includes(controlPlane))
+          checks.push({
+            check: 'clock',
+            target: controlPlane,
+            url: `http://${serverByNode.get(controlPlane)!.status!.podIP}:${serverPort}/`,
+          });
         plans.set(node.name, checks);
       }
 
       log('running the probes');
-      for (const [node, outcome] of await runProbes(client, namespace, image, plans, { probesMs, interval, signal, log })) probes.set(node, outcome);
+      for (const [node, outcome] of await runProbes(client, namespace, image, plans, {
+        probesMs,
+        interval,
+        signal,
+        log,
+      }))
+        probes.set(node, outcome);
     }
-    checkDataPath(spec, { serverNodes, serverFailures, probes, dnsNames, coreDnsHealthy, coreDnsNodes, coreDnsLogTail, clockToleranceSeconds: options.clockToleranceSeconds ?? 3, nodeCauses, probeSeconds: Math.round(probesMs / 1000) }, findings);
+    checkDataPath(
+      spec,
+      {
+        serverNodes,
+        serverFailures,
+        probes,
+        dnsNames,
+        coreDnsHealthy,
+        coreDnsNodes,
+        coreDnsLogTail,
+        clockToleranceSeconds: options.clockToleranceSeconds ?? 3,
+        nodeCauses,
+        probeSeconds: Math.round(probesMs / 1000),
+      },
+      findings,
+    );
   } catch (error) {
     if (signal.aborted) interrupted = true;
     else failure = error;
@@ -201,7 +296,14 @@ export async function verifyCluster(spec: ClusterSpec, client: KubeClient, optio
     checks: { expected: findings.results.length, ran: findings.results.filter((r) => !r.notRun).length },
     problems: cleanup.ok
       ? findings.problems
-      : [...findings.problems, { id: 'cleanup', cause: `the test workload could not be removed: ${cleanup.detail}`, fix: `delete it with \`kubectl delete namespace ${namespace} --force --grace-period=0\`, or run kubestation verify again (it removes leftovers first)` }],
+      : [
+          ...findings.problems,
+          {
+            id: 'cleanup',
+            cause: `the test workload could not be removed: ${cleanup.detail}`,
+            fix: `delete it with \`kubectl delete namespace ${namespace} --force --grace-period=0\`, or run kubestation verify again (it removes leftovers first)`,
+          },
+        ],
     cleanup,
   };
 }
@@ -215,10 +317,18 @@ async function collectLogTails(client: KubeClient, pods: Pod[]): Promise<Map<str
     const container = pod.status.containerStatuses.find((s) => !s.ready) ?? pod.status.containerStatuses[0]!;
     for (const previous of container.restartCount > 0 ? [true, false] : [false]) {
       try {
-        const text = await client.getPodLogs(pod.metadata.namespace!, pod.metadata.name!, { container: container.name, previous, tailLines: 1, timeoutMs: 5000 });
+        const text = await client.getPodLogs(pod.metadata.namespace!, pod.metadata.name!, {
+          container: container.name,
+          previous,
+          tailLines: 1,
+          timeoutMs: 5000,
+        });
         const last = text.trim().split('\n').at(-1)?.trim();
         if (last) {
-          tails.set(`${pod.metadata.namespace}/${pod.metadata.name}`, last.length > 200 ? `${last.slice(0, 197)}...` : last);
+          tails.set(
+            `${pod.metadata.namespace}/${pod.metadata.name}`,
+            last.length > 200 ? `${last.slice(0, 197)}...` : last,
+          );
           break;
         }
       } catch (error) {
@@ -230,7 +340,16 @@ async function collectLogTails(client: KubeClient, pods: Pod[]): Promise<Map<str
 }
 
 /** Polls until `count` pods match `done` or the deadline passes; returns the last listing either way. */
-async function waitForPods(client: KubeClient, namespace: string, labelSelector: string, count: number, done: (p: Pod) => boolean, timeoutMs: number, interval: number, signal: AbortSignal): Promise<Pod[]> {
+async function waitForPods(
+  client: KubeClient,
+  namespace: string,
+  labelSelector: string,
+  count: number,
+  done: (p: Pod) => boolean,
+  timeoutMs: number,
+  interval: number,
+  signal: AbortSignal,
+): Promise<Pod[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     signal.throwIfAborted();
@@ -262,19 +381,46 @@ async function runProbes(
     const pending = [...plans.keys()].filter((node) => missingOf(node).length > 0);
     const left = deadline - Date.now();
     if (pending.length === 0 || left < 1000) break;
-    if (attempt > 1) run.log(`running the probe again for the checks that did not run on ${pending.join(', ')} (attempt ${attempt})`);
+    if (attempt > 1)
+      run.log(
+        `running the probe again for the checks that did not run on ${pending.join(', ')} (attempt ${attempt})`,
+      );
     // An equal share of the time left; 15 % of it stays for the kubelet to kill the pod and report.
-    const activeDeadlineSeconds = Math.max(1, Math.floor((0.85 * left) / (maxProbeAttempts - attempt + 1) / 1000));
-    await forEachBounded(pending, (node) => client.createPod(namespace, probePod(node, image, renderProbeScript({ node, checks: missingOf(node) }), { attempt, activeDeadlineSeconds })));
+    const activeDeadlineSeconds = Math.max(
+      1,
+      Math.floor((0.85 * left) / (maxProbeAttempts - attempt + 1) / 1000),
+    );
+    await forEachBounded(pending, (node) =>
+      client.createPod(
+        namespace,
+        probePod(node, image, renderProbeScript({ node, checks: missingOf(node) }), {
+          attempt,
+          activeDeadlineSeconds,
+        }),
+      ),
+    );
     const names = new Map(pending.map((node) => [probePodName(node, attempt), node]));
-    const finished = (p: Pod) => names.has(p.metadata.name!) && (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed');
+    const finished = (p: Pod) =>
+      names.has(p.metadata.name!) && (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed');
     const attemptEnds = Math.min(deadline, Date.now() + activeDeadlineSeconds * 1000 + 10_000);
-    const pods = (await waitForPods(client, namespace, probeSelector, names.size, finished, attemptEnds - Date.now(), run.interval, run.signal)).filter((p) => names.has(p.metadata.name!));
+    const pods = (
+      await waitForPods(
+        client,
+        namespace,
+        probeSelector,
+        names.size,
+        finished,
+        attemptEnds - Date.now(),
+        run.interval,
+        run.signal,
+      )
+    ).filter((p) => names.has(p.metadata.name!));
     await forEachBounded([...names], async ([name, node]) => {
       const pod = pods.find((p) => p.metadata.name === name);
       const wanted = new Set(missingOf(node).map(checkKey));
       const read = await readProbe(client, namespace, pod, wanted);
-      for (const line of read.lines) if (wanted.has(checkKey(line))) results.get(node)!.set(checkKey(line), line);
+      for (const line of read.lines)
+        if (wanted.has(checkKey(line))) results.get(node)!.set(checkKey(line), line);
       reasons.set(node, read.reason);
       if (pod && !finished(pod)) {
         // Still running past its own deadline (a kubelet that does not enforce it): stop it before trying again.
@@ -286,18 +432,31 @@ async function runProbes(
   }
   const outcomes = new Map<string, ProbeOutcome>();
   for (const [node, checks] of plans) {
-    const lines = checks.map((c) => results.get(node)!.get(checkKey(c))).filter((l): l is ProbeLine => l !== undefined);
+    const lines = checks
+      .map((c) => results.get(node)!.get(checkKey(c)))
+      .filter((l): l is ProbeLine => l !== undefined);
     const missing = missingOf(node);
-    outcomes.set(node, { ran: true, lines, missing, reason: missing.length > 0 ? reasons.get(node) ?? 'no probe result' : '' });
+    outcomes.set(node, {
+      ran: true,
+      lines,
+      missing,
+      reason: missing.length > 0 ? (reasons.get(node) ?? 'no probe result') : '',
+    });
   }
   return outcomes;
 }
 
 /** The results one probe pod reported (termination message, then its log for what the message lacks) and, if incomplete, why. */
-async function readProbe(client: KubeClient, namespace: string, pod: Pod | undefined, wanted: Set<string>): Promise<{ lines: ProbeLine[]; reason: string }> {
+async function readProbe(
+  client: KubeClient,
+  namespace: string,
+  pod: Pod | undefined,
+  wanted: Set<string>,
+): Promise<{ lines: ProbeLine[]; reason: string }> {
   if (!pod) return { lines: [], reason: 'the probe pod disappeared' };
   const phase = pod.status?.phase;
-  if (phase !== 'Succeeded' && phase !== 'Failed') return { lines: [], reason: `the probe did not finish in time: ${pendingReason(pod)}` };
+  if (phase !== 'Succeeded' && phase !== 'Failed')
+    return { lines: [], reason: `the probe did not finish in time: ${pendingReason(pod)}` };
   const terminated = pod.status?.containerStatuses?.[0]?.state?.terminated;
   const parsed = parseProbeOutput(terminated?.message ?? '');
   let lines = parsed.lines;
@@ -305,7 +464,9 @@ async function readProbe(client: KubeClient, namespace: string, pod: Pod | undef
   if ([...wanted].some((key) => !lines.some((l) => checkKey(l) === key))) {
     // The kubelet keeps only the last 4 KiB of the termination message: the log has every line.
     try {
-      const fromLog = parseProbeOutput(await client.getPodLogs(namespace, pod.metadata.name!, { timeoutMs: 10_000 }));
+      const fromLog = parseProbeOutput(
+        await client.getPodLogs(namespace, pod.metadata.name!, { timeoutMs: 10_000 }),
+      );
       lines = [...lines, ...fromLog.lines.filter((l) => !lines.some((k) => checkKey(k) === checkKey(l)))];
       errors.push(...fromLog.errors.filter((e) => !errors.includes(e)));
     } catch (error) {
@@ -313,7 +474,11 @@ async function readProbe(client: KubeClient, namespace: string, pod: Pod | undef
     }
   }
   const why = [
-    pod.status?.reason === 'DeadlineExceeded' ? `killed at its ${pod.spec?.activeDeadlineSeconds ?? '?'} s deadline` : pod.status?.reason ? `${pod.status.reason}${pod.status.message ? `: ${pod.status.message}` : ''}` : '',
+    pod.status?.reason === 'DeadlineExceeded'
+      ? `killed at its ${pod.spec?.activeDeadlineSeconds ?? '?'} s deadline`
+      : pod.status?.reason
+        ? `${pod.status.reason}${pod.status.message ? `: ${pod.status.message}` : ''}`
+        : '',
     terminated && terminated.exitCode !== 0 ? `exit code ${terminated.exitCode}` : '',
     ...errors.map((e) => `${e.split(' ')[0]} failed (${e.split(' ').slice(1).join(' ')})`),
   ].filter(Boolean);
@@ -325,9 +490,15 @@ async function readProbe(client: KubeClient, namespace: string, pod: Pod | undef
  * after `forceDeleteAfterMs` (a kubelet that never confirms) are force
  * deleted. Never throws: the outcome is reported.
  */
-async function removeWorkload(client: KubeClient, namespace: string, options: VerifyOptions, interval: number): Promise<{ ok: boolean; detail: string }> {
+async function removeWorkload(
+  client: KubeClient,
+  namespace: string,
+  options: VerifyOptions,
+  interval: number,
+): Promise<{ ok: boolean; detail: string }> {
   const cleanupMs = options.timeouts?.cleanupMs ?? DEFAULT_VERIFY_TIMEOUTS.cleanupMs;
-  const forceAfter = Date.now() + (options.timeouts?.forceDeleteAfterMs ?? DEFAULT_VERIFY_TIMEOUTS.forceDeleteAfterMs);
+  const forceAfter =
+    Date.now() + (options.timeouts?.forceDeleteAfterMs ?? DEFAULT_VERIFY_TIMEOUTS.forceDeleteAfterMs);
   const deadline = Date.now() + cleanupMs;
   const forced = new Set<string>();
   try {
@@ -338,7 +509,10 @@ async function removeWorkload(client: KubeClient, namespace: string, options: Ve
     }
     for (;;) {
       if (!(await client.getNamespace(namespace))) {
-        return { ok: true, detail: `removed (namespace ${namespace}${forced.size ? `; force-deleted stuck pods ${[...forced].join(', ')}` : ''})` };
+        return {
+          ok: true,
+          detail: `removed (namespace ${namespace}${forced.size ? `; force-deleted stuck pods ${[...forced].join(', ')}` : ''})`,
+        };
       }
       if (Date.now() >= forceAfter) {
         for (const pod of await client.listPods(namespace)) {
@@ -352,12 +526,17 @@ async function removeWorkload(client: KubeClient, namespace: string, options: Ve
         }
       }
       if (Date.now() >= deadline) {
-        return { ok: false, detail: `namespace ${namespace} still terminating after ${Math.round(cleanupMs / 1000)} s` };
+        return {
+          ok: false,
+          detail: `namespace ${namespace} still terminating after ${Math.round(cleanupMs / 1000)} s`,
+        };
       }
       await sleep(Math.min(interval, Math.max(0, deadline - Date.now())));
     }
   } catch (error) {
-    return { ok: false, detail: `could not remove namespace ${namespace}: ${error instanceof Error ? error.message : String(error)}` };
+    return {
+      ok: false,
+      detail: `could not remove namespace ${namespace}: ${error instanceof Error ? error.message : String(error)}`,
+    };
   }
 }
-

@@ -34,15 +34,25 @@ export const defaultVerifyNamespace = 'kubestation-verify';
 export const serverPort = 8080;
 export const servicePort = 80;
 
-const managedBy = { 'app.kubernetes.io/managed-by': 'kubestation', 'app.kubernetes.io/part-of': 'kubestation-verify' };
+const managedBy = {
+  'app.kubernetes.io/managed-by': 'kubestation',
+  'app.kubernetes.io/part-of': 'kubestation-verify',
+};
 const serverLabels = { ...managedBy, 'app.kubernetes.io/name': 'verify-server' };
 const probeLabels = { ...managedBy, 'app.kubernetes.io/name': 'verify-probe' };
 
-const controlPlaneToleration: Toleration = { key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' };
+const controlPlaneToleration: Toleration = {
+  key: 'node-role.kubernetes.io/control-plane',
+  operator: 'Exists',
+  effect: 'NoSchedule',
+};
 
 /** Pod names from node names: lower case, [a-z0-9-], at most 63 characters. */
 export function podNameFor(prefix: string, node: string): string {
-  const safe = node.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '');
+  const safe = node
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .replace(/^-+|-+$/g, '');
   return `${prefix}-${safe}`.slice(0, 63).replace(/-+$/, '');
 }
 
@@ -57,7 +67,10 @@ export const serviceNameFor = (node: string) => podNameFor('verify', node);
 
 export function serverPod(node: string, image: string): Pod {
   return {
-    metadata: { name: podNameFor('verify-server', node), labels: { ...serverLabels, [nodeLabel]: podNameFor('n', node) } },
+    metadata: {
+      name: podNameFor('verify-server', node),
+      labels: { ...serverLabels, [nodeLabel]: podNameFor('n', node) },
+    },
     spec: {
       nodeSelector: { 'kubernetes.io/hostname': node },
       tolerations: [controlPlaneToleration],
@@ -81,7 +94,11 @@ export function nodeService(node: string): Service {
     metadata: { name: serviceNameFor(node), labels: { ...managedBy } },
     spec: {
       type: 'NodePort',
-      selector: { 'app.kubernetes.io/name': 'verify-server', 'app.kubernetes.io/part-of': 'kubestation-verify', [nodeLabel]: podNameFor('n', node) },
+      selector: {
+        'app.kubernetes.io/name': 'verify-server',
+        'app.kubernetes.io/part-of': 'kubestation-verify',
+        [nodeLabel]: podNameFor('n', node),
+      },
       ports: [{ name: 'http', port: servicePort, targetPort: serverPort, protocol: 'TCP' }],
     },
   };
@@ -92,7 +109,12 @@ export function probePodName(node: string, attempt: number): string {
   return podNameFor(attempt === 1 ? 'verify-probe' : `verify-probe${attempt}`, node);
 }
 
-export function probePod(node: string, image: string, script: string, run: { attempt: number; activeDeadlineSeconds: number }): Pod {
+export function probePod(
+  node: string,
+  image: string,
+  script: string,
+  run: { attempt: number; activeDeadlineSeconds: number },
+): Pod {
   return {
     metadata: { name: probePodName(node, run.attempt), labels: { ...probeLabels } },
     spec: {

@@ -42,7 +42,13 @@ import {
 } from './transport.js';
 import type { components } from './vmrest-api.generated.js';
 
-export { DEFAULT_VMREST_URL, VMREST_MEDIA_TYPE, type RetryPolicy, type VmrestOperationId, type VmrestRequestLogEntry } from './transport.js';
+export {
+  DEFAULT_VMREST_URL,
+  VMREST_MEDIA_TYPE,
+  type RetryPolicy,
+  type VmrestOperationId,
+  type VmrestRequestLogEntry,
+} from './transport.js';
 
 type Schemas = components['schemas'];
 export type VmSummary = Schemas['VmSummary'];
@@ -99,7 +105,12 @@ export interface PollOptions {
   intervalMs?: number | undefined;
 }
 
-const defaultTimeouts: VmrestTimeouts = { defaultMs: 30_000, cloneMs: 15 * 60_000, powerMs: 5 * 60_000, deleteMs: 5 * 60_000 };
+const defaultTimeouts: VmrestTimeouts = {
+  defaultMs: 30_000,
+  cloneMs: 15 * 60_000,
+  powerMs: 5 * 60_000,
+  deleteMs: 5 * 60_000,
+};
 const defaultRetry: RetryPolicy = { attempts: 4, baseDelayMs: 250, maxDelayMs: 4_000, maxTotalMs: 60_000 };
 
 const targetStateOf: Record<PowerOperation, PowerState> = {
@@ -162,7 +173,14 @@ export class VmrestClient {
   // ---- VMs ----------------------------------------------------------------
 
   async listVms(): Promise<VmSummary[]> {
-    const reply = await this.#transport.send({ operation: 'listVms', method: 'GET', template: '/vms', path: '/vms', idempotent: true, timeoutMs: this.#timeouts.defaultMs });
+    const reply = await this.#transport.send({
+      operation: 'listVms',
+      method: 'GET',
+      template: '/vms',
+      path: '/vms',
+      idempotent: true,
+      timeoutMs: this.#timeouts.defaultMs,
+    });
     const vms = reply.body as VmSummary[];
     for (const vm of vms) this.#knownPaths.set(vm.id, vm.path);
     return vms;
@@ -183,7 +201,15 @@ export class VmrestClient {
   }
 
   async getVm(id: string): Promise<VmInformation> {
-    const reply = await this.#transport.send({ operation: 'getVm', method: 'GET', template: '/vms/{id}', path: `/vms/${segment(id)}`, vmId: id, idempotent: true, timeoutMs: this.#timeouts.defaultMs });
+    const reply = await this.#transport.send({
+      operation: 'getVm',
+      method: 'GET',
+      template: '/vms/{id}',
+      path: `/vms/${segment(id)}`,
+      vmId: id,
+      idempotent: true,
+      timeoutMs: this.#timeouts.defaultMs,
+    });
     return reply.body as VmInformation;
   }
 
@@ -199,7 +225,10 @@ export class VmrestClient {
    * way when the copy may be ours (a retry, or `options.resume`); a VM that
    * never appears ends in VmrestCloneUncertainError naming the folder.
    */
-  async cloneVm(params: { name: string; parentId: string }, options: CloneOptions = {}): Promise<VmInformation> {
+  async cloneVm(
+    params: { name: string; parentId: string },
+    options: CloneOptions = {},
+  ): Promise<VmInformation> {
     const call: Call = {
       operation: 'cloneVm',
       method: 'POST',
@@ -226,7 +255,13 @@ export class VmrestClient {
         if (error instanceof VmrestPowerStateConflictError && error.powerState === 'poweredOff') {
           // The template is fine, so the destination folder is taken: by our own copy still running
           // (an earlier try of this call, or of this caller: options.resume), or by something else.
-          const details = { call: 'POST /vms', status: error.status, vmrestCode: error.vmrestCode, vmrestMessage: error.vmrestMessage, cause: error };
+          const details = {
+            call: 'POST /vms',
+            status: error.status,
+            vmrestCode: error.vmrestCode,
+            vmrestMessage: error.vmrestMessage,
+            cause: error,
+          };
           if (attempt === 1 && !options.resume) {
             throw new VmrestError(
               'VMREST_CLONE_FOLDER_EXISTS',
@@ -246,8 +281,13 @@ export class VmrestClient {
         uncertainty = error as VmrestError;
       }
       // A 5xx reply means vmrest answered: one look settles it. No reply: the copy may still be running.
-      const noReply = uncertainty instanceof VmrestTimeoutError || uncertainty instanceof VmrestConnectionError;
-      const existing = await this.#awaitClone(params.name, noReply ? this.#cloneSettleMs() : 0, options.folder);
+      const noReply =
+        uncertainty instanceof VmrestTimeoutError || uncertainty instanceof VmrestConnectionError;
+      const existing = await this.#awaitClone(
+        params.name,
+        noReply ? this.#cloneSettleMs() : 0,
+        options.folder,
+      );
       if (existing) return adopt(existing);
       const delay = this.#transport.backoff(attempt);
       if (!this.#transport.mayRetry(uncertainty, attempt, started, delay)) throw uncertainty;
@@ -260,7 +300,11 @@ export class VmrestClient {
   }
 
   /** Lists until a VM named `name` shows up or `waitMs` passes (at least one look); a failed listing leaves the clone uncertain. */
-  async #awaitClone(name: string, waitMs: number, folder: string | undefined): Promise<VmSummary | undefined> {
+  async #awaitClone(
+    name: string,
+    waitMs: number,
+    folder: string | undefined,
+  ): Promise<VmSummary | undefined> {
     const deadline = Date.now() + waitMs;
     for (;;) {
       let found: VmSummary | undefined;
@@ -292,13 +336,30 @@ export class VmrestClient {
 
   /** Sets CPU count and/or memory (MB). The VM must be powered off. */
   async updateVm(id: string, params: VmParameters): Promise<VmInformation> {
-    const reply = await this.#transport.send({ operation: 'updateVm', method: 'PUT', template: '/vms/{id}', path: `/vms/${segment(id)}`, body: params, vmId: id, idempotent: true, timeoutMs: this.#timeouts.defaultMs });
+    const reply = await this.#transport.send({
+      operation: 'updateVm',
+      method: 'PUT',
+      template: '/vms/{id}',
+      path: `/vms/${segment(id)}`,
+      body: params,
+      vmId: id,
+      idempotent: true,
+      timeoutMs: this.#timeouts.defaultMs,
+    });
     return reply.body as VmInformation;
   }
 
   /** Deletes the VM and its files. The VM must be powered off. A VM already gone after a retried delete counts as deleted. */
   async deleteVm(id: string): Promise<void> {
-    const call: Call = { operation: 'deleteVm', method: 'DELETE', template: '/vms/{id}', path: `/vms/${segment(id)}`, vmId: id, idempotent: true, timeoutMs: this.#timeouts.deleteMs };
+    const call: Call = {
+      operation: 'deleteVm',
+      method: 'DELETE',
+      template: '/vms/{id}',
+      path: `/vms/${segment(id)}`,
+      vmId: id,
+      idempotent: true,
+      timeoutMs: this.#timeouts.deleteMs,
+    };
     let tries = 0;
     try {
       await this.#transport.send(call, () => tries++);
@@ -326,19 +387,45 @@ export class VmrestClient {
 
   /** Writes one .vmx key through vmrest. Keep to powered-off VMs. */
   async setParam(id: string, name: string, value: string): Promise<void> {
-    await this.#transport.send({ operation: 'setVmParam', method: 'PUT', template: '/vms/{id}/params', path: `/vms/${segment(id)}/params`, body: { name, value }, vmId: id, idempotent: true, timeoutMs: this.#timeouts.defaultMs });
+    await this.#transport.send({
+      operation: 'setVmParam',
+      method: 'PUT',
+      template: '/vms/{id}/params',
+      path: `/vms/${segment(id)}/params`,
+      body: { name, value },
+      vmId: id,
+      idempotent: true,
+      timeoutMs: this.#timeouts.defaultMs,
+    });
   }
 
   // ---- NICs ---------------------------------------------------------------
 
   async listNics(id: string): Promise<Nic[]> {
-    const reply = await this.#transport.send({ operation: 'listNics', method: 'GET', template: '/vms/{id}/nic', path: `/vms/${segment(id)}/nic`, vmId: id, idempotent: true, timeoutMs: this.#timeouts.defaultMs });
+    const reply = await this.#transport.send({
+      operation: 'listNics',
+      method: 'GET',
+      template: '/vms/{id}/nic',
+      path: `/vms/${segment(id)}/nic`,
+      vmId: id,
+      idempotent: true,
+      timeoutMs: this.#timeouts.defaultMs,
+    });
     return (reply.body as Schemas['NicList']).nics;
   }
 
   /** Adds an adapter. Use type "custom" with an explicit vmnet; its MAC reads empty until the next power-on. Not retried (not idempotent). */
   async addNic(id: string, params: NicParameters): Promise<Nic> {
-    const reply = await this.#transport.send({ operation: 'addNic', method: 'POST', template: '/vms/{id}/nic', path: `/vms/${segment(id)}/nic`, body: params, vmId: id, idempotent: false, timeoutMs: this.#timeouts.defaultMs });
+    const reply = await this.#transport.send({
+      operation: 'addNic',
+      method: 'POST',
+      template: '/vms/{id}/nic',
+      path: `/vms/${segment(id)}/nic`,
+      body: params,
+      vmId: id,
+      idempotent: false,
+      timeoutMs: this.#timeouts.defaultMs,
+    });
     return reply.body as Nic;
   }
 
@@ -359,13 +446,30 @@ export class VmrestClient {
 
   /** Removes an adapter (VM powered off). Not retried: indexes shift after a delete. */
   async deleteNic(id: string, index: number): Promise<void> {
-    await this.#transport.send({ operation: 'deleteNic', method: 'DELETE', template: '/vms/{id}/nic/{index}', path: `/vms/${segment(id)}/nic/${segment(index)}`, vmId: id, nicIndex: index, idempotent: false, timeoutMs: this.#timeouts.defaultMs });
+    await this.#transport.send({
+      operation: 'deleteNic',
+      method: 'DELETE',
+      template: '/vms/{id}/nic/{index}',
+      path: `/vms/${segment(id)}/nic/${segment(index)}`,
+      vmId: id,
+      nicIndex: index,
+      idempotent: false,
+      timeoutMs: this.#timeouts.defaultMs,
+    });
   }
 
   // ---- power --------------------------------------------------------------
 
   async getPowerState(id: string): Promise<PowerState> {
-    const reply = await this.#transport.send({ operation: 'getPowerState', method: 'GET', template: '/vms/{id}/power', path: `/vms/${segment(id)}/power`, vmId: id, idempotent: true, timeoutMs: this.#timeouts.defaultMs });
+    const reply = await this.#transport.send({
+      operation: 'getPowerState',
+      method: 'GET',
+      template: '/vms/{id}/power',
+      path: `/vms/${segment(id)}/power`,
+      vmId: id,
+      idempotent: true,
+      timeoutMs: this.#timeouts.defaultMs,
+    });
     return (reply.body as Schemas['PowerStateReply']).power_state;
   }
 
@@ -453,7 +557,14 @@ export class VmrestClient {
   // ---- host networks ------------------------------------------------------
 
   async listVmnets(): Promise<Vmnet[]> {
-    const reply = await this.#transport.send({ operation: 'listVmnets', method: 'GET', template: '/vmnet', path: '/vmnet', idempotent: true, timeoutMs: this.#timeouts.defaultMs });
+    const reply = await this.#transport.send({
+      operation: 'listVmnets',
+      method: 'GET',
+      template: '/vmnet',
+      path: '/vmnet',
+      idempotent: true,
+      timeoutMs: this.#timeouts.defaultMs,
+    });
     return (reply.body as Schemas['VmnetList']).vmnets;
   }
 
@@ -483,7 +594,10 @@ export class VmrestClient {
     for (;;) {
       try {
         // A call near the deadline still gets a fair timeout: the deadline bounds polling, not one reply.
-        return await this.#transport.send({ ...call, timeoutMs: Math.min(call.timeoutMs, Math.max(1_000, deadline - Date.now())) });
+        return await this.#transport.send({
+          ...call,
+          timeoutMs: Math.min(call.timeoutMs, Math.max(1_000, deadline - Date.now())),
+        });
       } catch (error) {
         if (!(error instanceof VmrestNotYetAvailableError)) throw error;
         lastError = error;
@@ -499,10 +613,26 @@ export class VmrestClient {
   }
   async #replyError(call: Call, reply: Reply): Promise<VmrestError> {
     const { code, message } = parseVmrestErrorBody(reply.body);
-    const details: VmrestErrorDetails = { call: `${call.method} ${call.template}`, status: reply.status, vmrestCode: code, vmrestMessage: message };
+    const details: VmrestErrorDetails = {
+      call: `${call.method} ${call.template}`,
+      status: reply.status,
+      vmrestCode: code,
+      vmrestMessage: message,
+    };
     if (reply.status === 409 && call.vmId !== undefined && !this.#knownPaths.has(call.vmId)) {
       // Error path only: one listing so the message can name the VM.
-      await this.#transport.exchange({ operation: 'listVms', method: 'GET', template: '/vms', path: '/vms', idempotent: true, timeoutMs: Math.min(call.timeoutMs, 10_000) }, 1)
+      await this.#transport
+        .exchange(
+          {
+            operation: 'listVms',
+            method: 'GET',
+            template: '/vms',
+            path: '/vms',
+            idempotent: true,
+            timeoutMs: Math.min(call.timeoutMs, 10_000),
+          },
+          1,
+        )
         .then((r) => {
           for (const vm of r.body as VmSummary[]) this.#knownPaths.set(vm.id, vm.path);
         })
@@ -513,20 +643,41 @@ export class VmrestClient {
     if (reply.status === 403) return new VmrestForbiddenError(details);
     if (reply.status === 406 || reply.status === 415) return new VmrestMediaTypeError(details);
     if (code === VmrestCode.notYetAvailable) return new VmrestNotYetAvailableError(label, details);
-    if (reply.status === 404 && call.nicIndex !== undefined) return new VmrestRequestError(`NIC ${call.nicIndex} of VM ${label}`, details);
-    if (reply.status === 404 && call.vmId !== undefined) return new VmrestVmNotFoundError(call.vmId, label, details);
+    if (reply.status === 404 && call.nicIndex !== undefined)
+      return new VmrestRequestError(`NIC ${call.nicIndex} of VM ${label}`, details);
+    if (reply.status === 404 && call.vmId !== undefined)
+      return new VmrestVmNotFoundError(call.vmId, label, details);
     if (reply.status === 409 && call.vmId !== undefined) {
       // Name the state that blocked the change; a failed read leaves it unnamed.
-      const state = call.operation === 'getPowerState' ? undefined : await this.#transport.exchange({ ...call, operation: 'getPowerState', method: 'GET', template: '/vms/{id}/power', path: `/vms/${segment(call.vmId)}/power`, body: undefined, rawBody: undefined, timeoutMs: Math.min(call.timeoutMs, 10_000) }, 1)
-        .then((r) => (r.body as Schemas['PowerStateReply']).power_state)
-        .catch(() => undefined);
+      const state =
+        call.operation === 'getPowerState'
+          ? undefined
+          : await this.#transport
+              .exchange(
+                {
+                  ...call,
+                  operation: 'getPowerState',
+                  method: 'GET',
+                  template: '/vms/{id}/power',
+                  path: `/vms/${segment(call.vmId)}/power`,
+                  body: undefined,
+                  rawBody: undefined,
+                  timeoutMs: Math.min(call.timeoutMs, 10_000),
+                },
+                1,
+              )
+              .then((r) => (r.body as Schemas['PowerStateReply']).power_state)
+              .catch(() => undefined);
       return new VmrestPowerStateConflictError(call.vmId, label, state, details);
     }
     return new VmrestRequestError(label, details);
   }
 }
 
-export interface CreateVmrestClientOptions extends Omit<VmrestClientOptions, 'credentials' | 'baseUrl' | 'certSha256'> {
+export interface CreateVmrestClientOptions extends Omit<
+  VmrestClientOptions,
+  'credentials' | 'baseUrl' | 'certSha256'
+> {
   env: NodeJS.ProcessEnv;
   /** `vmware.vmrestUrl` from the spec; VMREST_URL overrides it. */
   vmrestUrl?: string | undefined;

@@ -49,7 +49,9 @@ export interface ResolveCredentialsOptions {
 }
 
 /** VMREST_USERNAME / VMREST_PASSWORD, else the prompt. */
-export async function resolveVmrestCredentials(options: ResolveCredentialsOptions): Promise<VmrestCredentials> {
+export async function resolveVmrestCredentials(
+  options: ResolveCredentialsOptions,
+): Promise<VmrestCredentials> {
   let username = options.env.VMREST_USERNAME ?? '';
   let password = options.env.VMREST_PASSWORD ?? '';
   if ((!username || !password) && options.prompt) {
@@ -59,9 +61,13 @@ export async function resolveVmrestCredentials(options: ResolveCredentialsOption
   if (!username || !password) {
     const missing = [!username && 'VMREST_USERNAME', !password && 'VMREST_PASSWORD'].filter(Boolean);
     const empty = `${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} empty`;
-    throw new KubestationError('VMREST_CREDENTIALS_MISSING', `vmrest credentials are not set (${empty} and there is no terminal to ask)`, {
-      fix: 'set VMREST_USERNAME and VMREST_PASSWORD to the credentials given to `vmrest.exe -C`, or run kubestation in a terminal to be asked',
-    });
+    throw new KubestationError(
+      'VMREST_CREDENTIALS_MISSING',
+      `vmrest credentials are not set (${empty} and there is no terminal to ask)`,
+      {
+        fix: 'set VMREST_USERNAME and VMREST_PASSWORD to the credentials given to `vmrest.exe -C`, or run kubestation in a terminal to be asked',
+      },
+    );
   }
   return new VmrestCredentials(username, password);
 }
@@ -95,7 +101,13 @@ export function terminalPrompt(
       const onData = (chunk: string): void => {
         for (const ch of chunk) {
           if (ch === '\r' || ch === '\n') return finish();
-          if (ch === '\u0003') return finish(new KubestationError('VMREST_PROMPT_CANCELLED', 'cancelled while asking for vmrest credentials'));
+          if (ch === '\u0003')
+            return finish(
+              new KubestationError(
+                'VMREST_PROMPT_CANCELLED',
+                'cancelled while asking for vmrest credentials',
+              ),
+            );
           if (ch === '\u007f' || ch === '\b') answer = answer.slice(0, -1);
           else answer += ch;
         }

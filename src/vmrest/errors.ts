@@ -47,7 +47,12 @@ const startVmrestFix =
 /** Connection refused / reset before any reply: vmrest is not running (or died). */
 export class VmrestNotRunningError extends VmrestError {
   constructor(baseUrl: string, details: VmrestErrorDetails) {
-    super('VMREST_NOT_RUNNING', `vmrest is not answering at ${baseUrl} (${details.call}: connection refused)`, startVmrestFix, details);
+    super(
+      'VMREST_NOT_RUNNING',
+      `vmrest is not answering at ${baseUrl} (${details.call}: connection refused)`,
+      startVmrestFix,
+      details,
+    );
   }
 }
 
@@ -193,11 +198,17 @@ export class VmrestRequestError extends VmrestError {
 export class VmrestCloneUncertainError extends VmrestError {
   readonly folder: string | undefined;
 
-  constructor(name: string, details: VmrestErrorDetails, options: { folder?: string | undefined; seen?: string | undefined } = {}) {
+  constructor(
+    name: string,
+    details: VmrestErrorDetails,
+    options: { folder?: string | undefined; seen?: string | undefined } = {},
+  ) {
     const { folder, seen } = options;
     super(
       'VMREST_CLONE_UNCERTAIN',
-      seen ? `cloning VM "${name}": ${seen}` : `cloning VM "${name}" did not answer clearly (${details.call}) and the clone is not in the VM list`,
+      seen
+        ? `cloning VM "${name}": ${seen}`
+        : `cloning VM "${name}" did not answer clearly (${details.call}) and the clone is not in the VM list`,
       folder
         ? `Workstation may still be copying the clone into ${folder}: wait until the copy ends and run the command again (the finished clone is adopted); ` +
             `if no copy is running (vmrest or Workstation was closed during it), delete ${folder} and run the command again`

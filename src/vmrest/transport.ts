@@ -9,7 +9,15 @@
 import type { TLSSocket } from 'node:tls';
 import { Agent, buildConnector, request } from 'undici';
 import type { VmrestCredentials } from './credentials.js';
-import { VmrestConnectionError, VmrestError, type VmrestErrorDetails, VmrestNotRunningError, VmrestRequestError, VmrestTimeoutError, VmrestTlsPinError } from './errors.js';
+import {
+  VmrestConnectionError,
+  VmrestError,
+  type VmrestErrorDetails,
+  VmrestNotRunningError,
+  VmrestRequestError,
+  VmrestTimeoutError,
+  VmrestTlsPinError,
+} from './errors.js';
 import type { operations } from './vmrest-api.generated.js';
 
 export type VmrestOperationId = keyof operations;
@@ -118,20 +126,30 @@ function findPinMismatch(error: unknown): PinMismatch | undefined {
 }
 
 /** `{Code, Message}` as vmrest sends it, or `{code, message}` as its API description says. */
-export function parseVmrestErrorBody(body: unknown): { code: number | undefined; message: string | undefined } {
-  if (typeof body !== 'object' || body === null) return { code: undefined, message: typeof body === 'string' && body ? body : undefined };
+export function parseVmrestErrorBody(body: unknown): {
+  code: number | undefined;
+  message: string | undefined;
+} {
+  if (typeof body !== 'object' || body === null)
+    return { code: undefined, message: typeof body === 'string' && body ? body : undefined };
   const b = body as Record<string, unknown>;
   const code = typeof b.Code === 'number' ? b.Code : typeof b.code === 'number' ? b.code : undefined;
-  const message = typeof b.Message === 'string' ? b.Message : typeof b.message === 'string' ? b.message : undefined;
+  const message =
+    typeof b.Message === 'string' ? b.Message : typeof b.message === 'string' ? b.message : undefined;
   return { code, message };
 }
 
 /** The base URL, refused when it is not http(s) or carries credentials (they belong in VMREST_USERNAME/VMREST_PASSWORD). */
 export function parseVmrestUrl(text: string): URL {
   const invalid = (why: string): VmrestError =>
-    new VmrestError('VMREST_URL_INVALID', `the vmrest URL ${why}`, 'set vmware.vmrestUrl in cluster.yaml or VMREST_URL to e.g. http://127.0.0.1:8697/api (credentials go in VMREST_USERNAME / VMREST_PASSWORD)', {
-      call: 'configuration',
-    });
+    new VmrestError(
+      'VMREST_URL_INVALID',
+      `the vmrest URL ${why}`,
+      'set vmware.vmrestUrl in cluster.yaml or VMREST_URL to e.g. http://127.0.0.1:8697/api (credentials go in VMREST_USERNAME / VMREST_PASSWORD)',
+      {
+        call: 'configuration',
+      },
+    );
   let url: URL;
   try {
     url = new URL(text);
@@ -139,7 +157,8 @@ export function parseVmrestUrl(text: string): URL {
     throw invalid('is not a URL');
   }
   if (url.username || url.password) throw invalid(`for ${url.host} must not contain a username or password`);
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(`${url.href} is not http:// or https://`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw invalid(`${url.href} is not http:// or https://`);
   return url;
 }
 
@@ -201,7 +220,11 @@ export class VmrestTransport {
 
   /** Whether another try may start after `attempt` failed with `error`, `delay` ms from now. */
   mayRetry(error: unknown, attempt: number, startedAt: number, delay: number): boolean {
-    return isRetryable(error) && attempt < this.retry.attempts && Date.now() - startedAt + delay <= this.retry.maxTotalMs;
+    return (
+      isRetryable(error) &&
+      attempt < this.retry.attempts &&
+      Date.now() - startedAt + delay <= this.retry.maxTotalMs
+    );
   }
 
   /** One call with retries when it is idempotent. `onTry` counts tries. */
@@ -235,9 +258,22 @@ export class VmrestTransport {
     throw await this.#describeReplyError(call, reply);
   }
 
-  #log(call: VmrestCall, attempt: number, status: number | undefined, started: number, errorCode?: string): void {
+  #log(
+    call: VmrestCall,
+    attempt: number,
+    status: number | undefined,
+    started: number,
+    errorCode?: string,
+  ): void {
     if (!this.#onRequest) return;
-    const entry: VmrestRequestLogEntry = { operation: call.operation, method: call.method, path: call.path, status, durationMs: Math.round(performance.now() - started), attempt };
+    const entry: VmrestRequestLogEntry = {
+      operation: call.operation,
+      method: call.method,
+      path: call.path,
+      status,
+      durationMs: Math.round(performance.now() - started),
+      attempt,
+    };
     if (errorCode) entry.errorCode = errorCode;
     try {
       this.#onRequest(entry);
@@ -253,7 +289,10 @@ export class VmrestTransport {
       timedOut = true;
       controller.abort();
     }, call.timeoutMs);
-    const headers: Record<string, string> = { accept: VMREST_MEDIA_TYPE, authorization: this.#credentials.authorizationHeader() };
+    const headers: Record<string, string> = {
+      accept: VMREST_MEDIA_TYPE,
+      authorization: this.#credentials.authorizationHeader(),
+    };
     let body: string | undefined;
     if (call.rawBody !== undefined) body = call.rawBody;
     else if (call.body !== undefined) body = JSON.stringify(call.body);
@@ -279,7 +318,11 @@ export class VmrestTransport {
       }
       return { status: response.statusCode, body: parsed };
     } catch (error) {
-      if (timedOut) throw new VmrestTimeoutError(call.timeoutMs, `vmrest call ${call.method} ${call.path}`, { call: `${call.method} ${call.template}`, cause: error });
+      if (timedOut)
+        throw new VmrestTimeoutError(call.timeoutMs, `vmrest call ${call.method} ${call.path}`, {
+          call: `${call.method} ${call.template}`,
+          cause: error,
+        });
       throw error;
     } finally {
       clearTimeout(timer);
@@ -287,14 +330,31 @@ export class VmrestTransport {
   }
 
   #transportError(call: VmrestCall, error: unknown): VmrestError {
-    const details: VmrestErrorDetails = { call: `${call.method} ${call.template}`, cause: sanitizeCause(error) };
+    const details: VmrestErrorDetails = {
+      call: `${call.method} ${call.template}`,
+      cause: sanitizeCause(error),
+    };
     const pin = findPinMismatch(error);
     if (pin) return new VmrestTlsPinError(this.baseUrl, this.#certSha256 ?? '', pin.actual, details);
     const codes = errorCodes(error);
     if (codes.includes('ECONNREFUSED')) return new VmrestNotRunningError(this.baseUrl, details);
-    const reason = codes.find((c) => c !== 'UND_ERR') ?? (error instanceof Error ? error.message : String(error));
-    if (codes.some((c) => c.startsWith('ERR_TLS') || c.includes('CERT') || c === 'DEPTH_ZERO_SELF_SIGNED_CERT' || c === 'SELF_SIGNED_CERT_IN_CHAIN')) {
-      return new VmrestError('VMREST_TLS', `the TLS connection to vmrest at ${this.baseUrl} failed (${reason})`, 'vmrest serves a self-signed certificate: pin it with VMREST_CERT_SHA256 (`openssl x509 -in cert.pem -noout -fingerprint -sha256`)', details);
+    const reason =
+      codes.find((c) => c !== 'UND_ERR') ?? (error instanceof Error ? error.message : String(error));
+    if (
+      codes.some(
+        (c) =>
+          c.startsWith('ERR_TLS') ||
+          c.includes('CERT') ||
+          c === 'DEPTH_ZERO_SELF_SIGNED_CERT' ||
+          c === 'SELF_SIGNED_CERT_IN_CHAIN',
+      )
+    ) {
+      return new VmrestError(
+        'VMREST_TLS',
+        `the TLS connection to vmrest at ${this.baseUrl} failed (${reason})`,
+        'vmrest serves a self-signed certificate: pin it with VMREST_CERT_SHA256 (`openssl x509 -in cert.pem -noout -fingerprint -sha256`)',
+        details,
+      );
     }
     return new VmrestConnectionError(this.baseUrl, reason, details);
   }
@@ -310,4 +370,3 @@ function sanitizeCause(error: unknown): Error {
   if (error.cause !== undefined) (copy as Error & { cause?: unknown }).cause = sanitizeCause(error.cause);
   return copy;
 }
-

@@ -15,7 +15,10 @@ function unescapeValue(raw: string): string {
 }
 
 function escapeValue(value: string): string {
-  return value.replace(/[|"\u0000-\u001f]/g, (ch) => `|${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+  return value.replace(
+    /[|"\u0000-\u001f]/g,
+    (ch) => `|${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`,
+  );
 }
 
 export class VmxFile {
@@ -48,7 +51,9 @@ export class VmxFile {
 
   private find(key: string): Extract<Line, { kind: 'entry' }> | undefined {
     const wanted = key.toLowerCase();
-    return this.lines.find((l): l is Extract<Line, { kind: 'entry' }> => l.kind === 'entry' && l.key.toLowerCase() === wanted);
+    return this.lines.find(
+      (l): l is Extract<Line, { kind: 'entry' }> => l.kind === 'entry' && l.key.toLowerCase() === wanted,
+    );
   }
 
   get(key: string): string | undefined {
@@ -92,11 +97,15 @@ export class VmxFile {
   }
 
   entries(): Array<[string, string]> {
-    return this.lines.filter((l): l is Extract<Line, { kind: 'entry' }> => l.kind === 'entry').map((l) => [l.key, l.value]);
+    return this.lines
+      .filter((l): l is Extract<Line, { kind: 'entry' }> => l.kind === 'entry')
+      .map((l) => [l.key, l.value]);
   }
 
   toString(): string {
-    const body = this.lines.map((l) => (l.kind === 'entry' ? `${l.key} = "${escapeValue(l.value)}"` : l.text));
+    const body = this.lines.map((l) =>
+      l.kind === 'entry' ? `${l.key} = "${escapeValue(l.value)}"` : l.text,
+    );
     return `${body.join('\n')}\n`;
   }
 }

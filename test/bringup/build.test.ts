@@ -13,7 +13,18 @@ afterEach(async () => {
   lab = undefined;
 });
 
-const mutating = new Set(['cloneVm', 'updateVm', 'addNic', 'updateNic', 'setPowerState', 'registerVm', 'setMacToIp', 'deleteVm', 'deleteNic', 'setVmParam']);
+const mutating = new Set([
+  'cloneVm',
+  'updateVm',
+  'addNic',
+  'updateNic',
+  'setPowerState',
+  'registerVm',
+  'setMacToIp',
+  'deleteVm',
+  'deleteNic',
+  'setVmParam',
+]);
 
 describe('build-vms against the vmrest simulator', () => {
   it('builds the seed lab: nodes in parallel, calls in order, .vmx as specified, files written, seed removed', async () => {
@@ -22,7 +33,11 @@ describe('build-vms against the vmrest simulator', () => {
     expect(result.status).toBe('ready');
 
     const vms = lab.nodeVms();
-    expect(vms.map((v) => path.basename(v.vmxPath)).sort()).toEqual(['k8s-master.vmx', 'k8s-worker1.vmx', 'k8s-worker2.vmx']);
+    expect(vms.map((v) => path.basename(v.vmxPath)).sort()).toEqual([
+      'k8s-master.vmx',
+      'k8s-worker1.vmx',
+      'k8s-worker2.vmx',
+    ]);
     expect(vms.every((v) => v.power === 'poweredOn')).toBe(true);
 
     // The three clones overlap in time (concurrency 3).
@@ -34,13 +49,20 @@ describe('build-vms against the vmrest simulator', () => {
 
     // Per node, the mutating calls come in apply order.
     for (const vm of vms) {
-      const ops = lab.requests.filter((r) => r.path.includes(vm.id) && mutating.has(r.operation)).map((c) => c.operation);
+      const ops = lab.requests
+        .filter((r) => r.path.includes(vm.id) && mutating.has(r.operation))
+        .map((c) => c.operation);
       // The template already has both NICs on the right vmnets, so no NIC call is needed; the
       // last call asks vmrest to stop connecting the seed CD-ROM (finish, VM running).
       expect(ops).toEqual(['updateVm', 'setPowerState', 'setVmParam']);
     }
-    const perNode = (op: string) => lab!.requests.filter((r) => r.operation === op && r.status !== undefined && r.status < 300).length;
-    expect({ clone: perNode('cloneVm'), register: perNode('registerVm'), reservation: perNode('setMacToIp') }).toEqual({ clone: 3, register: 3, reservation: 3 });
+    const perNode = (op: string) =>
+      lab!.requests.filter((r) => r.operation === op && r.status !== undefined && r.status < 300).length;
+    expect({
+      clone: perNode('cloneVm'),
+      register: perNode('registerVm'),
+      reservation: perNode('setMacToIp'),
+    }).toEqual({ clone: 3, register: 3, reservation: 3 });
     // Apply order per node: hardware … reservation, register, power-on.
     for (const n of lab.spec.nodes) {
       const vm = vms.find((v) => v.vmxPath.endsWith(`${n.name}.vmx`))!;
@@ -72,17 +94,26 @@ describe('build-vms against the vmrest simulator', () => {
     expect(vmx.get('sata0:1.fileName')).toBe(path.join(lab.spec.stateDir, node.name, 'seed.iso'));
 
     // DHCP reservations for each NAT MAC.
-    expect(lab.vmrest.macToIp('vmnet8')).toEqual(Object.fromEntries(lab.spec.nodes.map((n) => [n.nics.nat.mac, n.nics.nat.address])));
+    expect(lab.vmrest.macToIp('vmnet8')).toEqual(
+      Object.fromEntries(lab.spec.nodes.map((n) => [n.nics.nat.mac, n.nics.nat.address])),
+    );
 
     // Finish: kubeconfig, ssh_config; the seed ISOs (secrets) are gone, detach pending while the VMs run.
     const kubeconfig = await readFile(path.join(lab.spec.stateDir, 'admin.kubeconfig'), 'utf8');
     expect(kubeconfig).toContain(`https://${lab.spec.kubernetes.apiEndpoint}`);
     const ssh = await readFile(path.join(lab.spec.stateDir, 'ssh_config'), 'utf8');
-    for (const n of lab.spec.nodes) expect(ssh).toContain(`Host ${n.name}\n  HostName ${n.nics.hostOnly.address}\n  User ${lab.spec.os.user.name}`);
-    for (const n of lab.spec.nodes) expect(existsSync(path.join(lab.spec.stateDir, n.name, 'seed.iso'))).toBe(false);
+    for (const n of lab.spec.nodes)
+      expect(ssh).toContain(
+        `Host ${n.name}\n  HostName ${n.nics.hostOnly.address}\n  User ${lab.spec.os.user.name}`,
+      );
+    for (const n of lab.spec.nodes)
+      expect(existsSync(path.join(lab.spec.stateDir, n.name, 'seed.iso'))).toBe(false);
     const state = await readBuildState(lab.spec.stateDir, lab.spec.name);
     for (const n of lab.spec.nodes) {
-      expect(state.nodes[n.name]).toMatchObject({ step: 'power-on', seed: { fileRemoved: true, detached: false } });
+      expect(state.nodes[n.name]).toMatchObject({
+        step: 'power-on',
+        seed: { fileRemoved: true, detached: false },
+      });
       expect(state.nodes[n.name]!.completedAt).toBeDefined();
     }
     expect(state.readyAt).toBeDefined();
@@ -143,14 +174,19 @@ describe('build-vms against the vmrest simulator', () => {
     lab = await startTestLab({ templateDiskGiB: 10 });
     expect((await lab.build()).status).toBe('ready');
     const vm = lab.nodeVms()[0]!;
-    const descriptor = await readFile(path.join(path.dirname(vm.vmxPath), 'kubestation-noble-template.vmdk'), 'latin1');
+    const descriptor = await readFile(
+      path.join(path.dirname(vm.vmxPath), 'kubestation-noble-template.vmdk'),
+      'latin1',
+    );
     expect(descriptor).toMatch(new RegExp(`^RW ${(100 * 2 ** 30) / 512} `, 'm'));
   });
 
   it('skips the DHCP reservation with a warning when vmrest is not Administrator', async () => {
     lab = await startTestLab({ administrator: false });
     expect((await lab.build()).status).toBe('ready');
-    const warnings = lab.events.filter((e) => e.type === 'warning').map((e) => (e as { message: string }).message);
+    const warnings = lab.events
+      .filter((e) => e.type === 'warning')
+      .map((e) => (e as { message: string }).message);
     expect(warnings.filter((w) => w.includes('not run as Administrator'))).toHaveLength(3);
   });
 

@@ -18,18 +18,33 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const progress = (stage: string, event: 'start' | 'ok' | 'fail', message = '', timeMs = 1_764_000_000_000): string => formatProgressLine({ node: 'k8s-master', stage, event, timeMs, message });
+const progress = (
+  stage: string,
+  event: 'start' | 'ok' | 'fail',
+  message = '',
+  timeMs = 1_764_000_000_000,
+): string => formatProgressLine({ node: 'k8s-master', stage, event, timeMs, message });
 /** Console noise: `count` kernel-style lines of ~60 bytes. */
-const noise = (count: number, from = 0): string => Array.from({ length: count }, (_, i) => `[ ${String(from + i).padStart(6)}.123456] audit: type=1400 apparmor="STATUS" op=load`).join('\n');
+const noise = (count: number, from = 0): string =>
+  Array.from(
+    { length: count },
+    (_, i) => `[ ${String(from + i).padStart(6)}.123456] audit: type=1400 apparmor="STATUS" op=load`,
+  ).join('\n');
 
 describe('lastProgressLine', () => {
-  it.each([78, 120, 1024])('finds the last progress line behind %i KB of console output after it', async (kb) => {
-    const file = path.join(dir, 'serial.log');
-    const after = noise(Math.ceil((kb * 1024) / 60));
-    await writeFile(file, `${noise(50)}\n${progress('os', 'ok')}\n${progress('packages', 'start', 'containerd, kubelet')}\n${after}\n`);
-    const found = await lastProgressLine(file);
-    expect(found).toMatchObject({ stage: 'packages', event: 'start', message: 'containerd, kubelet' });
-  });
+  it.each([78, 120, 1024])(
+    'finds the last progress line behind %i KB of console output after it',
+    async (kb) => {
+      const file = path.join(dir, 'serial.log');
+      const after = noise(Math.ceil((kb * 1024) / 60));
+      await writeFile(
+        file,
+        `${noise(50)}\n${progress('os', 'ok')}\n${progress('packages', 'start', 'containerd, kubelet')}\n${after}\n`,
+      );
+      const found = await lastProgressLine(file);
+      expect(found).toMatchObject({ stage: 'packages', event: 'start', message: 'containerd, kubelet' });
+    },
+  );
 
   it('finds a long fail line that straddles two read windows, decoded', async () => {
     const file = path.join(dir, 'serial.log');
@@ -47,7 +62,10 @@ describe('lastProgressLine', () => {
   it('takes a filter (doctor skips info lines) and answers undefined for no file or no progress line', async () => {
     const file = path.join(dir, 'serial.log');
     await writeFile(file, `${progress('os', 'start')}\n${progress('os', 'ok')}\n${noise(10)}\n`);
-    expect(await lastProgressLine(file, (l) => l.event === 'start')).toMatchObject({ stage: 'os', event: 'start' });
+    expect(await lastProgressLine(file, (l) => l.event === 'start')).toMatchObject({
+      stage: 'os',
+      event: 'start',
+    });
     expect(await lastProgressLine(path.join(dir, 'missing.log'))).toBeUndefined();
     await writeFile(file, `${noise(3000)}\n`);
     expect(await lastProgressLine(file)).toBeUndefined();
@@ -75,7 +93,10 @@ describe('tailLines', () => {
 
   it('decodes progress lines and redacts secrets in ordinary console lines', async () => {
     const file = path.join(dir, 'serial.log');
-    await writeFile(file, `kubeadm join --token abcdef.0123456789abcdef\n${progress('kubeadm-join', 'fail', 'exit code 1 | last log lines:\nerror execution phase')}\n`);
+    await writeFile(
+      file,
+      `kubeadm join --token abcdef.0123456789abcdef\n${progress('kubeadm-join', 'fail', 'exit code 1 | last log lines:\nerror execution phase')}\n`,
+    );
     expect(await tailLines(file, 10)).toEqual([
       'kubeadm join --token <redacted token>',
       '[kubestation] kubeadm-join fail: exit code 1 | last log lines:',

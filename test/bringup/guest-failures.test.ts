@@ -28,34 +28,47 @@ const cases: Array<{ node: string; stage: StageName }> = [
 ];
 
 describe('a guest that reports a failure', () => {
-  it.each(cases)('$node failing at $stage stops the build with the node, the stage and its log', async ({ node, stage }) => {
-    lab = await startTestLab({ guest: { firstReportMs: 2, stageMs: 2, failAt: { stage, nodes: [node], message: `simulated ${stage} error` } } });
-    const error = await failure(lab);
-    expect(error.code).toBe('NODE_STAGE_FAILED');
-    expect(error.node).toBe(node);
-    expect(error.stage).toBe(stage);
-    expect(error.message).toContain(`node "${node}" failed at stage "${stage}"`);
-    expect(error.message).toContain(`simulated ${stage} error`);
-    // The guest's log tail, once and decoded (not again as the raw console line with %0A escapes).
-    expect(error.message.split(`E: simulated failure in ${stage}`)).toHaveLength(2);
-    expect(error.message).not.toContain('%0A');
-    expect(error.message).not.toContain('KUBESTATION 1');
-    // The VMs stay up for a look inside, and the fix is a rebuild command, not a manual VM deletion.
-    expect(error.message).toContain(`ssh -F ${path.join(lab.spec.stateDir, 'ssh_config')} ${node}`);
-    expect(existsSync(path.join(lab.spec.stateDir, 'ssh_config'))).toBe(true);
-    expect(error.fix).toContain(`npx kubestation rebuild-node ${node}${node === 'k8s-master' ? ' --force' : ''}`);
-    expect(error.fix).not.toContain('delete its VM');
-    expect(error.failures.map((f) => f.node)).toEqual([node]);
-    // Nothing is marked ready, and the state keeps every VM (no orphans, nothing deleted).
-    const state = await readBuildState(lab.spec.stateDir, lab.spec.name);
-    expect(state.readyAt).toBeUndefined();
-    expect(lab.nodeVms()).toHaveLength(3);
-  });
+  it.each(cases)(
+    '$node failing at $stage stops the build with the node, the stage and its log',
+    async ({ node, stage }) => {
+      lab = await startTestLab({
+        guest: {
+          firstReportMs: 2,
+          stageMs: 2,
+          failAt: { stage, nodes: [node], message: `simulated ${stage} error` },
+        },
+      });
+      const error = await failure(lab);
+      expect(error.code).toBe('NODE_STAGE_FAILED');
+      expect(error.node).toBe(node);
+      expect(error.stage).toBe(stage);
+      expect(error.message).toContain(`node "${node}" failed at stage "${stage}"`);
+      expect(error.message).toContain(`simulated ${stage} error`);
+      // The guest's log tail, once and decoded (not again as the raw console line with %0A escapes).
+      expect(error.message.split(`E: simulated failure in ${stage}`)).toHaveLength(2);
+      expect(error.message).not.toContain('%0A');
+      expect(error.message).not.toContain('KUBESTATION 1');
+      // The VMs stay up for a look inside, and the fix is a rebuild command, not a manual VM deletion.
+      expect(error.message).toContain(`ssh -F ${path.join(lab.spec.stateDir, 'ssh_config')} ${node}`);
+      expect(existsSync(path.join(lab.spec.stateDir, 'ssh_config'))).toBe(true);
+      expect(error.fix).toContain(
+        `npx kubestation rebuild-node ${node}${node === 'k8s-master' ? ' --force' : ''}`,
+      );
+      expect(error.fix).not.toContain('delete its VM');
+      expect(error.failures.map((f) => f.node)).toEqual([node]);
+      // Nothing is marked ready, and the state keeps every VM (no orphans, nothing deleted).
+      const state = await readBuildState(lab.spec.stateDir, lab.spec.name);
+      expect(state.readyAt).toBeUndefined();
+      expect(lab.nodeVms()).toHaveLength(3);
+    },
+  );
 });
 
 describe('a guest that goes silent', () => {
   it('mid-stage: the build stops once the stage deadline passes', async () => {
-    lab = await startTestLab({ guest: { firstReportMs: 2, stageMs: 2, silentAt: { stage: 'packages', nodes: ['k8s-worker1'] } } });
+    lab = await startTestLab({
+      guest: { firstReportMs: 2, stageMs: 2, silentAt: { stage: 'packages', nodes: ['k8s-worker1'] } },
+    });
     const error = await failure(lab);
     expect(error.code).toBe('NODE_STAGE_TIMEOUT');
     expect(error.node).toBe('k8s-worker1');
@@ -84,12 +97,32 @@ describe('a guest that goes silent', () => {
     // Sabotage: after the NIC step and before power-on, worker1's NAT MAC is changed in its .vmx.
     const { editOwnedVmx } = await import('../../src/bringup/apply.js');
     const client = lab.client;
-    const names = ['listVms', 'findVm', 'cloneVm', 'registerVm', 'updateVm', 'getPowerState', 'setPowerState', 'addNic', 'updateNic', 'setMacToIp', 'listVmnets', 'setParam'] as const;
-    const vmrest = Object.fromEntries(names.map((n) => [n, (client[n] as (...a: unknown[]) => unknown).bind(client)])) as unknown as BuildVmrest;
+    const names = [
+      'listVms',
+      'findVm',
+      'cloneVm',
+      'registerVm',
+      'updateVm',
+      'getPowerState',
+      'setPowerState',
+      'addNic',
+      'updateNic',
+      'setMacToIp',
+      'listVmnets',
+      'setParam',
+    ] as const;
+    const vmrest = Object.fromEntries(
+      names.map((n) => [n, (client[n] as (...a: unknown[]) => unknown).bind(client)]),
+    ) as unknown as BuildVmrest;
     vmrest.registerVm = async (params) => {
       if (params.name === 'k8s-worker1') {
         const vm = lab!.nodeVms().find((v) => v.vmxPath.endsWith('k8s-worker1.vmx'))!;
-        await editOwnedVmx({ spec: lab!.spec, vmrest: client }, lab!.spec.nodes[1]!, vm, (vmx) => void vmx.set('ethernet0.address', '00:50:56:00:00:01'));
+        await editOwnedVmx(
+          { spec: lab!.spec, vmrest: client },
+          lab!.spec.nodes[1]!,
+          vm,
+          (vmx) => void vmx.set('ethernet0.address', '00:50:56:00:00:01'),
+        );
       }
       return client.registerVm(params);
     };

@@ -14,7 +14,9 @@ describe("Workstation's default VM folder (where vmrest's clones land)", () => {
       files.push(file);
       return '.encoding = "UTF-8"\nprefvmx.defaultVMPath = "D:\\OneDrive - Contoso\\Virtual Machines"\n';
     };
-    expect(await workstationDefaultVmFolder(windowsEnv, 'win32', read)).toBe('D:\\OneDrive - Contoso\\Virtual Machines');
+    expect(await workstationDefaultVmFolder(windowsEnv, 'win32', read)).toBe(
+      'D:\\OneDrive - Contoso\\Virtual Machines',
+    );
     expect(files).toEqual(['C:\\Users\\김 철수\\AppData\\Roaming\\VMware\\preferences.ini']);
   });
 
@@ -22,9 +24,15 @@ describe("Workstation's default VM folder (where vmrest's clones land)", () => {
     const missing = async (): Promise<string> => {
       throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
     };
-    expect(await workstationDefaultVmFolder(windowsEnv, 'win32', missing)).toBe('C:\\Users\\김 철수\\Documents\\Virtual Machines');
-    expect(await workstationDefaultVmFolder(windowsEnv, 'win32', async () => 'pref.autoFit = "TRUE"\n')).toBe('C:\\Users\\김 철수\\Documents\\Virtual Machines');
-    expect(await workstationDefaultVmFolder({ HOME: '/home/pista' }, 'linux', missing)).toBe('/home/pista/vmware');
+    expect(await workstationDefaultVmFolder(windowsEnv, 'win32', missing)).toBe(
+      'C:\\Users\\김 철수\\Documents\\Virtual Machines',
+    );
+    expect(await workstationDefaultVmFolder(windowsEnv, 'win32', async () => 'pref.autoFit = "TRUE"\n')).toBe(
+      'C:\\Users\\김 철수\\Documents\\Virtual Machines',
+    );
+    expect(await workstationDefaultVmFolder({ HOME: '/home/pista' }, 'linux', missing)).toBe(
+      '/home/pista/vmware',
+    );
   });
 
   it('is unknown without a user profile in the environment', async () => {

@@ -40,12 +40,37 @@ interface ChildRun {
 }
 
 /** Runs build-vms in a child; `stopAt` sends `signal` when the first node starts that step. */
-function runChild(l: TestLab, clusterFile: string, stopAt?: { step: ApplyStep; signal: NodeJS.Signals } | { when: () => boolean; signal: NodeJS.Signals }): Promise<ChildRun> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src', 'bin.ts'), 'build-vms', '--cluster', clusterFile, '--json', '--skip-verify', '--deadline-scale', '0.001'], {
-    cwd: repoRoot,
-    env: { ...process.env, HOME: l.dir, VMREST_USERNAME: l.credentials.username, VMREST_PASSWORD: l.credentials.password, VMREST_URL: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+function runChild(
+  l: TestLab,
+  clusterFile: string,
+  stopAt?: { step: ApplyStep; signal: NodeJS.Signals } | { when: () => boolean; signal: NodeJS.Signals },
+): Promise<ChildRun> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(repoRoot, 'src', 'bin.ts'),
+      'build-vms',
+      '--cluster',
+      clusterFile,
+      '--json',
+      '--skip-verify',
+      '--deadline-scale',
+      '0.001',
+    ],
+    {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        HOME: l.dir,
+        VMREST_USERNAME: l.credentials.username,
+        VMREST_PASSWORD: l.credentials.password,
+        VMREST_URL: '',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const events: Array<Record<string, unknown>> = [];
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -53,7 +78,14 @@ function runChild(l: TestLab, clusterFile: string, stopAt?: { step: ApplyStep; s
   createInterface({ input: child.stdout }).on('line', (line) => {
     const event = JSON.parse(line) as Record<string, unknown>;
     events.push(event);
-    if (stopAt && 'step' in stopAt && !sent && event.type === 'step' && event.step === stopAt.step && event.phase === 'start') {
+    if (
+      stopAt &&
+      'step' in stopAt &&
+      !sent &&
+      event.type === 'step' &&
+      event.step === stopAt.step &&
+      event.phase === 'start'
+    ) {
       sent = true;
       child.kill(stopAt.signal);
     }
@@ -77,7 +109,11 @@ function runChild(l: TestLab, clusterFile: string, stopAt?: { step: ApplyStep; s
 
 async function assertConverged(l: TestLab): Promise<void> {
   const vms = l.nodeVms();
-  expect(vms.map((v) => path.basename(v.vmxPath)).sort()).toEqual(['k8s-master.vmx', 'k8s-worker1.vmx', 'k8s-worker2.vmx']);
+  expect(vms.map((v) => path.basename(v.vmxPath)).sort()).toEqual([
+    'k8s-master.vmx',
+    'k8s-worker1.vmx',
+    'k8s-worker2.vmx',
+  ]);
   for (const vm of vms) {
     const ownership = await inspectOwnership(vm.vmxPath, l.spec.name);
     expect(ownership).toEqual({ kind: 'ours', node: path.basename(vm.vmxPath, '.vmx') });
@@ -91,32 +127,37 @@ async function assertConverged(l: TestLab): Promise<void> {
 }
 
 describe('killed mid-build, then run again', () => {
-  it.each(APPLY_STEPS.map((step) => ({ step })))('SIGKILL at $step converges with no duplicates', async ({ step }) => {
-    // A slow clone so that a kill at "clone" lands while vmrest is still copying.
-    lab = await startTestLab();
-    const clusterFile = await writeClusterFile(lab);
-    let stop: Parameters<typeof runChild>[2] = { step, signal: 'SIGKILL' };
-    if (step === 'clone') {
-      // The worst moment: vmrest made the clone but the reply never reached kubestation.
-      lab.vmrest.injectFault({ operation: 'cloneVm', kind: 'hang', when: 'after', times: 1 });
-      const sim = lab.vmrest;
-      stop = { when: () => sim.callCount('cloneVm') >= 1 && lab!.nodeVms().length >= 1, signal: 'SIGKILL' };
-    }
-    const killed = await runChild(lab, clusterFile, stop);
-    expect(killed.signal, `${killed.stderr}\n${JSON.stringify(killed.events.slice(-3))}`).toBe("SIGKILL");
-    expect(killed.events.some((e) => e.type === 'result')).toBe(false);
+  it.each(APPLY_STEPS.map((step) => ({ step })))(
+    'SIGKILL at $step converges with no duplicates',
+    async ({ step }) => {
+      // A slow clone so that a kill at "clone" lands while vmrest is still copying.
+      lab = await startTestLab();
+      const clusterFile = await writeClusterFile(lab);
+      let stop: Parameters<typeof runChild>[2] = { step, signal: 'SIGKILL' };
+      if (step === 'clone') {
+        // The worst moment: vmrest made the clone but the reply never reached kubestation.
+        lab.vmrest.injectFault({ operation: 'cloneVm', kind: 'hang', when: 'after', times: 1 });
+        const sim = lab.vmrest;
+        stop = { when: () => sim.callCount('cloneVm') >= 1 && lab!.nodeVms().length >= 1, signal: 'SIGKILL' };
+      }
+      const killed = await runChild(lab, clusterFile, stop);
+      expect(killed.signal, `${killed.stderr}\n${JSON.stringify(killed.events.slice(-3))}`).toBe('SIGKILL');
+      expect(killed.events.some((e) => e.type === 'result')).toBe(false);
 
-    const again = await lab.build({}, { vmrest: lab.newClient() });
-    expect(again.status).toBe('ready');
-    await assertConverged(lab);
-    // Never more clones than nodes, whatever the interruption.
-    expect(lab.vmrest.callCount('cloneVm')).toBeLessThanOrEqual(3);
-    if (step === 'clone') {
-      // The clones the killed run had asked for finished without a marker: the re-run adopts them.
-      const adopted = lab.events.filter((e) => e.type === 'warning' && e.message.includes('adopted the clone'));
-      expect(adopted.length).toBeGreaterThan(0);
-    }
-  });
+      const again = await lab.build({}, { vmrest: lab.newClient() });
+      expect(again.status).toBe('ready');
+      await assertConverged(lab);
+      // Never more clones than nodes, whatever the interruption.
+      expect(lab.vmrest.callCount('cloneVm')).toBeLessThanOrEqual(3);
+      if (step === 'clone') {
+        // The clones the killed run had asked for finished without a marker: the re-run adopts them.
+        const adopted = lab.events.filter(
+          (e) => e.type === 'warning' && e.message.includes('adopted the clone'),
+        );
+        expect(adopted.length).toBeGreaterThan(0);
+      }
+    },
+  );
 
   it('Ctrl-C (SIGINT) stops starting steps, saves state and exits 130; the next run finishes', async () => {
     lab = await startTestLab();

@@ -25,7 +25,12 @@ const entries = [
 describe("the cluster's known_hosts", () => {
   it("drops exactly the node's entries, whatever else the file holds", () => {
     expect(withoutHost(entries, 'k8s-worker1')).toBe(
-      ['# kept: a comment', 'k8s-worker10 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOld10', 'k8s-master ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMaster', ''].join('\n'),
+      [
+        '# kept: a comment',
+        'k8s-worker10 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOld10',
+        'k8s-master ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMaster',
+        '',
+      ].join('\n'),
     );
     expect(withoutHost(entries, 'k8s-worker3')).toBe(entries);
   });
@@ -47,7 +52,9 @@ describe("the cluster's known_hosts", () => {
     await writeFile(file, renderSshConfig(spec, path.join(dir, 'id_ed25519'), knownHostsPath(dir)));
     for (const node of spec.nodes) {
       const settings = execFileSync('ssh', ['-G', '-F', file, node.name], { encoding: 'utf8' });
-      expect(settings).toMatch(new RegExp(`^hostname ${node.nics.hostOnly.address.replace(/\./g, '\\.')}$`, 'm'));
+      expect(settings).toMatch(
+        new RegExp(`^hostname ${node.nics.hostOnly.address.replace(/\./g, '\\.')}$`, 'm'),
+      );
       expect(settings).toMatch(new RegExp(`^hostkeyalias ${node.name}$`, 'm'));
       expect(settings).toMatch(/^hashknownhosts no$/m);
       expect(settings).toMatch(/^stricthostkeychecking accept-new$/m);

@@ -9,10 +9,19 @@ import path from 'node:path';
 import { buildVms, type BuildVmsDeps, type BuildVmsOptions } from '../../src/bringup/build-vms.js';
 import type { BuildEvent } from '../../src/bringup/ports.js';
 import { cloudInitSeedWriter } from '../../src/bringup/real-deps.js';
-import { growDescriptorDisk, startSimulatedLab, type SimulatedLab, type SimulatedLabOptions } from '../../simulators/simulated-lab.js';
+import {
+  growDescriptorDisk,
+  startSimulatedLab,
+  type SimulatedLab,
+  type SimulatedLabOptions,
+} from '../../simulators/simulated-lab.js';
 import { loadClusterSpec } from '../../src/config/load.js';
 import type { ClusterSpec } from '../../src/config/model.js';
-import { VmrestClient, type VmrestClientOptions, type VmrestRequestLogEntry } from '../../src/vmrest/client.js';
+import {
+  VmrestClient,
+  type VmrestClientOptions,
+  type VmrestRequestLogEntry,
+} from '../../src/vmrest/client.js';
 import { VmrestCredentials } from '../../src/vmrest/credentials.js';
 
 export const repoRoot = path.resolve(import.meta.dirname, '..', '..');
@@ -45,7 +54,9 @@ export const fastClient: Partial<VmrestClientOptions> = {
   pollIntervalMs: 10,
 };
 
-export async function startTestLab(options: Partial<SimulatedLabOptions> & { spec?: ClusterSpec } = {}): Promise<TestLab> {
+export async function startTestLab(
+  options: Partial<SimulatedLabOptions> & { spec?: ClusterSpec } = {},
+): Promise<TestLab> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'kubestation-build-'));
   const requests: TimedRequest[] = [];
   const onRequest = (e: VmrestRequestLogEntry): void => {
@@ -69,7 +80,13 @@ export async function startTestLab(options: Partial<SimulatedLabOptions> & { spe
     events,
     requests,
     newClient(overrides = {}) {
-      const client = new VmrestClient({ baseUrl: lab.vmrest.url, credentials: new VmrestCredentials(lab.credentials.username, lab.credentials.password), ...fastClient, onRequest, ...overrides });
+      const client = new VmrestClient({
+        baseUrl: lab.vmrest.url,
+        credentials: new VmrestCredentials(lab.credentials.username, lab.credentials.password),
+        ...fastClient,
+        onRequest,
+        ...overrides,
+      });
       clients.push(client);
       return client;
     },
@@ -87,10 +104,16 @@ export async function startTestLab(options: Partial<SimulatedLabOptions> & { spe
       };
     },
     build(buildOptions = {}, deps = {}) {
-      return buildVms(lab.spec, testLab.deps(deps), { timing: { deadlineScale: 0.001, pollMs: 5 }, ...buildOptions });
+      return buildVms(lab.spec, testLab.deps(deps), {
+        timing: { deadlineScale: 0.001, pollMs: 5 },
+        ...buildOptions,
+      });
     },
     nodeVms() {
-      return lab.vmrest.vms().filter((vm) => path.basename(vm.vmxPath) !== `${lab.spec.vmware.template.name}.vmx`).map((vm) => ({ id: vm.id, vmxPath: vm.vmxPath, power: vm.power }));
+      return lab.vmrest
+        .vms()
+        .filter((vm) => path.basename(vm.vmxPath) !== `${lab.spec.vmware.template.name}.vmx`)
+        .map((vm) => ({ id: vm.id, vmxPath: vm.vmxPath, power: vm.power }));
     },
     async dispose() {
       await Promise.all(clients.map((c) => c.close()));

@@ -44,24 +44,32 @@ describe('preflight', () => {
     const error = await preflightError(lab);
     expect(error.problems.map((p) => p.code)).toEqual(['VMNET_MISMATCH', 'TEMPLATE_NOT_BUILT']);
     const vmnet = error.problems[0]!;
-    expect(vmnet.message).toBe('vmnet1 is hostOnly on 192.168.80.0/255.255.255.0, but networks.hostOnly in cluster.yaml needs host-only on 172.100.100.0/255.255.255.0');
+    expect(vmnet.message).toBe(
+      'vmnet1 is hostOnly on 192.168.80.0/255.255.255.0, but networks.hostOnly in cluster.yaml needs host-only on 172.100.100.0/255.255.255.0',
+    );
     expect(vmnet.fix).toContain('Virtual Network Editor');
     expect(vmnet.fix).toContain('\n        .\\vnetlib64.exe -- set vnet vmnet1 addr 172.100.100.0\n');
     expect(vmnet.fix).toContain('\n        .\\vnetlib64.exe -- set vnet vmnet1 mask 255.255.255.0\n');
-    expect(error.problems[1]!.message).toContain(`The template VM ${lab.spec.vmware.template.name} has not been built`);
+    expect(error.problems[1]!.message).toContain(
+      `The template VM ${lab.spec.vmware.template.name} has not been built`,
+    );
     expect(error.problems[1]!.fix).toContain('npm run build-template');
     expect(error.message).toContain('nothing was created or changed');
     nothingCreated(lab);
   });
 
   it('reports a template that is powered on, together with the other problems', async () => {
-    lab = await startTestLab({ vmnets: [{ name: 'vmnet8', type: 'nat', dhcp: 'true', subnet: '192.168.5.0', mask: '255.255.255.0' }] });
+    lab = await startTestLab({
+      vmnets: [{ name: 'vmnet8', type: 'nat', dhcp: 'true', subnet: '192.168.5.0', mask: '255.255.255.0' }],
+    });
     const template = lab.vmrest.vms()[0]!;
     await lab.client.setPowerState(template.id, 'on');
     lab.requests.length = 0;
     const error = await preflightError(lab);
     expect(error.problems.map((p) => p.code)).toEqual(['VMNET_MISSING', 'TEMPLATE_NOT_POWERED_OFF']);
-    expect(error.problems[1]!.message).toBe(`The template VM ${lab.spec.vmware.template.name} is poweredOn; Workstation clones only powered-off VMs.`);
+    expect(error.problems[1]!.message).toBe(
+      `The template VM ${lab.spec.vmware.template.name} is poweredOn; Workstation clones only powered-off VMs.`,
+    );
     expect(error.problems[1]!.fix).toContain(`Shut down ${lab.spec.vmware.template.name}`);
     nothingCreated(lab);
   });
@@ -88,7 +96,9 @@ describe('preflight', () => {
       ],
     });
     const error = await preflightError(lab);
-    expect(error.problems.map((p) => p.message)).toEqual(['vmnet8 is hostOnly on 192.168.5.0/255.255.255.0, but networks.nat in cluster.yaml needs NAT on 192.168.5.0/255.255.255.0']);
+    expect(error.problems.map((p) => p.message)).toEqual([
+      'vmnet8 is hostOnly on 192.168.5.0/255.255.255.0, but networks.nat in cluster.yaml needs NAT on 192.168.5.0/255.255.255.0',
+    ]);
     expect(error.problems[0]!.fix).toContain('update nat vmnet8');
     nothingCreated(lab);
   });
@@ -103,7 +113,10 @@ describe('preflight', () => {
     // Another kubestation cluster's VM named like the control plane.
     const other = path.join(lab.dir, 'other', 'k8s-master', 'k8s-master.vmx');
     await mkdir(path.dirname(other), { recursive: true });
-    await writeFile(other, '.encoding = "UTF-8"\nkubestation.cluster = "other-lab"\nkubestation.node = "k8s-master"\n');
+    await writeFile(
+      other,
+      '.encoding = "UTF-8"\nkubestation.cluster = "other-lab"\nkubestation.node = "k8s-master"\n',
+    );
     await lab.client.registerVm({ name: 'k8s-master', path: other });
     // A leftover folder (no VM) where worker2's clone would go.
     await mkdir(path.join(lab.clonesFolder, 'k8s-worker2'), { recursive: true });
@@ -112,12 +125,14 @@ describe('preflight', () => {
     const error = await preflightError(lab);
     expect(error.problems.map((p) => p.code)).toEqual(['VM_NAME_TAKEN', 'VM_NAME_TAKEN', 'VM_FOLDER_TAKEN']);
     expect(error.problems[0]!.message).toContain('belongs to kubestation cluster "other-lab"');
-    expect(error.problems[1]!.message).toContain(`${foreign} already uses that name and belongs to no kubestation marker`);
+    expect(error.problems[1]!.message).toContain(
+      `${foreign} already uses that name and belongs to no kubestation marker`,
+    );
     expect(lab.requests.filter((r) => r.method !== 'GET')).toEqual([]);
     expect(lab.vmrest.vms()).toHaveLength(3); // template + the two foreign VMs, untouched
   });
 
-  it('after a completed build, a user\'s own unmarked VM with a node\'s name is foreign: reported, never changed or adopted', async () => {
+  it("after a completed build, a user's own unmarked VM with a node's name is foreign: reported, never changed or adopted", async () => {
     lab = await startTestLab();
     expect((await lab.build()).status).toBe('ready');
     const state = await readBuildState(lab.spec.stateDir, lab.spec.name);
@@ -135,12 +150,16 @@ describe('preflight', () => {
 
     const error = await preflightError(lab);
     expect(error.problems.map((p) => p.code)).toEqual(['VM_NAME_TAKEN']);
-    expect(error.problems[0]!.message).toBe(`node "k8s-worker1": the VM ${ours.vmxPath} already uses that name and belongs to no kubestation marker (not created by kubestation)`);
+    expect(error.problems[0]!.message).toBe(
+      `node "k8s-worker1": the VM ${ours.vmxPath} already uses that name and belongs to no kubestation marker (not created by kubestation)`,
+    );
     expect(lab.requests.filter((r) => r.method !== 'GET')).toEqual([]);
 
     // Apply on its own (no preflight) refuses it too: the clone step does not adopt it.
     const store = await BuildStateStore.open(lab.spec.stateDir, lab.spec.name);
-    const template = lab.vmrest.vms().find((vm) => path.basename(vm.vmxPath) === `${lab!.spec.vmware.template.name}.vmx`)!;
+    const template = lab.vmrest
+      .vms()
+      .find((vm) => path.basename(vm.vmxPath) === `${lab!.spec.vmware.template.name}.vmx`)!;
     const ctx: ApplyContext = {
       ...lab.deps(),
       spec: lab.spec,
@@ -166,7 +185,12 @@ describe('preflight', () => {
 
   it('reports vmrest not running and wrong credentials', async () => {
     lab = await startTestLab();
-    const wrong = lab.newClient({ credentials: new (await import('../../src/vmrest/credentials.js')).VmrestCredentials('nobody', 'Wrong-pass1!') });
+    const wrong = lab.newClient({
+      credentials: new (await import('../../src/vmrest/credentials.js')).VmrestCredentials(
+        'nobody',
+        'Wrong-pass1!',
+      ),
+    });
     const auth = (await lab.build({}, { vmrest: wrong }).catch((e: unknown) => e)) as PreflightError;
     expect(auth.problems.map((p) => p.code)).toEqual(['VMREST_AUTH']);
     await lab.vmrest.close();

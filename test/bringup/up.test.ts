@@ -13,7 +13,15 @@ import { GuestSimulator } from '../../simulators/guest-simulator.js';
 import { VmrestSimulator } from '../../simulators/vmrest-simulator.js';
 import { loadClusterSpec } from '../../src/config/load.js';
 import type { PromptFunction } from '../../src/vmrest/credentials.js';
-import { captureOutput, IMAGE_NAME, makeCloudImageOva, startImageServer, writeTemplateCluster, writeVdiskmanagerStandIn, type ImageServer } from '../template/fixtures.js';
+import {
+  captureOutput,
+  IMAGE_NAME,
+  makeCloudImageOva,
+  startImageServer,
+  writeTemplateCluster,
+  writeVdiskmanagerStandIn,
+  type ImageServer,
+} from '../template/fixtures.js';
 
 const USER = 'kube-admin';
 const PASS = 'Up7#nB4!wQ2z';
@@ -42,13 +50,24 @@ describe('kubestation up', () => {
     const probe = await VmrestSimulator.start({ defaultVmFolder: vmFolder, username: USER, password: PASS });
     const port = Number(new URL(probe.url).port);
     await probe.close();
-    const clusterFile = await writeTemplateCluster(dir, { vmrestUrl: probe.url, installFolder: path.dirname(standIn.executable), server });
+    const clusterFile = await writeTemplateCluster(dir, {
+      vmrestUrl: probe.url,
+      installFolder: path.dirname(standIn.executable),
+      server,
+    });
     // Clones land where Workstation's preferences say; kubestation reads them from the user's profile.
     const env = { HOME: dir };
     await writeWorkstationPreferences(env, vmFolder, { platform: 'linux' });
     const spec = await loadClusterSpec(clusterFile);
     guests = new GuestSimulator({ spec });
-    sim = await VmrestSimulator.start({ defaultVmFolder: vmFolder, username: USER, password: PASS, port, bootDelayMs: 5, onGuestBoot: guests.onGuestBoot });
+    sim = await VmrestSimulator.start({
+      defaultVmFolder: vmFolder,
+      username: USER,
+      password: PASS,
+      port,
+      bootDelayMs: 5,
+      onGuestBoot: guests.onGuestBoot,
+    });
 
     const questions: string[] = [];
     const prompt: PromptFunction = async (question, { secret }) => {
@@ -58,7 +77,16 @@ describe('kubestation up', () => {
     const up = async (): Promise<{ code: number; out: string; err: string }> => {
       const out = captureOutput();
       const err = captureOutput();
-      const code = await runUp({ argv: ['--cluster', clusterFile, '--skip-verify'], stdout: out.stream, stderr: err.stream, env, cwd: dir }, { prompt });
+      const code = await runUp(
+        {
+          argv: ['--cluster', clusterFile, '--skip-verify'],
+          stdout: out.stream,
+          stderr: err.stream,
+          env,
+          cwd: dir,
+        },
+        { prompt },
+      );
       return { code, out: out.text(), err: err.text() };
     };
 
@@ -70,8 +98,16 @@ describe('kubestation up', () => {
     const clusterReady = first.out.indexOf(`cluster ${spec.name} is ready (verify skipped)`);
     expect(templateReady).toBeGreaterThanOrEqual(0);
     expect(clusterReady).toBeGreaterThan(templateReady);
-    const vms = sim.vms().map((vm) => path.basename(vm.vmxPath)).sort();
-    expect(vms).toEqual(['k8s-master.vmx', 'k8s-worker1.vmx', 'k8s-worker2.vmx', 'kubestation-noble-template.vmx']);
+    const vms = sim
+      .vms()
+      .map((vm) => path.basename(vm.vmxPath))
+      .sort();
+    expect(vms).toEqual([
+      'k8s-master.vmx',
+      'k8s-worker1.vmx',
+      'k8s-worker2.vmx',
+      'kubestation-noble-template.vmx',
+    ]);
     expect(sim.vms().filter((vm) => vm.power === 'poweredOn')).toHaveLength(3);
     expect(first.out).not.toContain(PASS);
 
@@ -87,7 +123,9 @@ describe('kubestation up', () => {
     expect(server.requests.slice(downloads).filter((r) => r.path.includes(IMAGE_NAME))).toEqual([]);
     expect((await standIn.calls()).length).toBe(diskCalls);
     // Nothing created, configured or powered: only reads (and finish's detach request to running VMs).
-    const changes = sim.requestLog.slice(exchanges).filter((e) => e.method !== 'GET' && e.operation !== 'setVmParam');
+    const changes = sim.requestLog
+      .slice(exchanges)
+      .filter((e) => e.method !== 'GET' && e.operation !== 'setVmParam');
     expect(changes).toEqual([]);
     expect(sim.vms()).toHaveLength(4);
   });

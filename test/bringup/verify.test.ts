@@ -15,7 +15,10 @@ import { DEFAULT_VERIFY_TIMEOUTS } from '../../src/verify/verify-cluster.js';
 import { captureOutput } from '../template/fixtures.js';
 import { repoRoot, startTestLab, type TestLab } from './lab.js';
 
-const fastVerify = { intervalMs: 20, timeouts: { serversReadyMs: 3_000, probesMs: 15_000, cleanupMs: 3_000, forceDeleteAfterMs: 300 } };
+const fastVerify = {
+  intervalMs: 20,
+  timeouts: { serversReadyMs: 3_000, probesMs: 15_000, cleanupMs: 3_000, forceDeleteAfterMs: 300 },
+};
 
 let lab: TestLab | undefined;
 afterEach(async () => {
@@ -27,8 +30,30 @@ async function simulate(extra: string[], simulateOverrides: BuildVmsCommandOverr
   const out = captureOutput();
   const err = captureOutput();
   const code = await runBuildVms(
-    { argv: ['--simulate', '--cluster', path.join(repoRoot, 'cluster.yaml'), '--deadline-scale', '0.01', ...extra], stdout: out.stream, stderr: err.stream, env: {}, cwd: repoRoot },
-    { simulate: { stageMs: 2, cloneMs: 5, bootDelayMs: 5, pollMs: 5, verify: fastVerify, ...simulateOverrides } },
+    {
+      argv: [
+        '--simulate',
+        '--cluster',
+        path.join(repoRoot, 'cluster.yaml'),
+        '--deadline-scale',
+        '0.01',
+        ...extra,
+      ],
+      stdout: out.stream,
+      stderr: err.stream,
+      env: {},
+      cwd: repoRoot,
+    },
+    {
+      simulate: {
+        stageMs: 2,
+        cloneMs: 5,
+        bootDelayMs: 5,
+        pollMs: 5,
+        verify: fastVerify,
+        ...simulateOverrides,
+      },
+    },
   );
   return { code, stdout: out.text(), stderr: err.text() };
 }
@@ -47,31 +72,60 @@ describe('build-vms --simulate runs verify as its last step', () => {
   });
 
   it('cross-node pod traffic dropped: exit 1 with the cause and fix, never "ready"', async () => {
-    const { code, stdout, stderr } = await simulate([], { kubeApiScenario: (healthy) => ({ ...healthy, crossNodePodTraffic: 'dropped' }) });
+    const { code, stdout, stderr } = await simulate([], {
+      kubeApiScenario: (healthy) => ({ ...healthy, crossNodePodTraffic: 'dropped' }),
+    });
     expect(code).toBe(1);
     expect(stdout).not.toContain('is ready');
     expect(stdout).toMatch(/FAILED: \d+ of \d+ checks failed/);
-    expect(stdout).toMatch(/\n {2}pod-to-pod +k8s-worker1 +k8s-worker2 +FAIL +no answer within 4 s \(packets dropped\)/);
-    expect(stderr).toContain('kubestation build-vms: the VMs of cluster k8s-lab are built but the cluster does not work');
+    expect(stdout).toMatch(
+      /\n {2}pod-to-pod +k8s-worker1 +k8s-worker2 +FAIL +no answer within 4 s \(packets dropped\)/,
+    );
+    expect(stderr).toContain(
+      'kubestation build-vms: the VMs of cluster k8s-lab are built but the cluster does not work',
+    );
     expect(stderr).toContain('pod traffic between nodes is dropped while traffic within a node works');
     expect(stderr).toMatch(/fix: .*sudo ufw allow from 172\.100\.100\.0\/24 to any port 8472 proto udp/);
   });
 
   it('--json: the report in a verify event, then a failed result', async () => {
-    const { code, stdout } = await simulate(['--json'], { kubeApiScenario: (healthy) => ({ ...healthy, serviceTraffic: 'dropped' }) });
+    const { code, stdout } = await simulate(['--json'], {
+      kubeApiScenario: (healthy) => ({ ...healthy, serviceTraffic: 'dropped' }),
+    });
     expect(code).toBe(1);
-    const events = stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; phase?: string; status?: string; message?: string; report?: VerifyReport });
+    const events = stdout
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            type: string;
+            phase?: string;
+            status?: string;
+            message?: string;
+            report?: VerifyReport;
+          },
+      );
     const failed = events.find((e) => e.type === 'verify' && e.phase === 'failed')!;
     expect(failed.report!.ok).toBe(false);
-    expect(failed.report!.results.filter((r) => r.check === 'service' && r.verdict === 'fail')).toHaveLength(9);
-    expect(events.at(-1)).toMatchObject({ type: 'result', status: 'failed', message: expect.stringContaining('does not work') });
+    expect(failed.report!.results.filter((r) => r.check === 'service' && r.verdict === 'fail')).toHaveLength(
+      9,
+    );
+    expect(events.at(-1)).toMatchObject({
+      type: 'result',
+      status: 'failed',
+      message: expect.stringContaining('does not work'),
+    });
     expect(events.some((e) => e.type === 'result' && e.status === 'ready')).toBe(false);
   });
 });
 
 describe('buildVms with the verify step', () => {
   it('a failing verify stops the build unready but leaves the kubeconfig, ssh_config and no seed ISO; a re-run verifies again', async () => {
-    lab = await startTestLab({ kubeApi: true, kubeApiScenario: (healthy) => ({ ...healthy, coreDnsCrashLoop: true }) });
+    lab = await startTestLab({
+      kubeApi: true,
+      kubeApiScenario: (healthy) => ({ ...healthy, coreDnsCrashLoop: true }),
+    });
     const verify = apiVerifier({ server: lab.kubeApi!.url, verify: fastVerify });
     const error = await lab.build({}, { verify }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ClusterVerifyError);
@@ -84,7 +138,8 @@ describe('buildVms with the verify step', () => {
     expect(state.readyAt).toBeUndefined();
     expect(existsSync(path.join(lab.spec.stateDir, 'admin.kubeconfig'))).toBe(true);
     expect(existsSync(path.join(lab.spec.stateDir, 'ssh_config'))).toBe(true);
-    for (const n of lab.spec.nodes) expect(existsSync(path.join(lab.spec.stateDir, n.name, 'seed.iso'))).toBe(false);
+    for (const n of lab.spec.nodes)
+      expect(existsSync(path.join(lab.spec.stateDir, n.name, 'seed.iso'))).toBe(false);
     // The test workload is gone from the cluster.
     expect(lab.kubeApi!.objects('pods', 'kubestation-verify')).toEqual([]);
 
@@ -97,20 +152,33 @@ describe('buildVms with the verify step', () => {
 
   it('a passing verify: "ready" with the summary, readyAt recorded, the report in the done event', async () => {
     lab = await startTestLab({ kubeApi: true });
-    const result = await lab.build({}, { verify: apiVerifier({ server: lab.kubeApi!.url, verify: fastVerify }) });
+    const result = await lab.build(
+      {},
+      { verify: apiVerifier({ server: lab.kubeApi!.url, verify: fastVerify }) },
+    );
     expect(result.status).toBe('ready');
     if (result.status !== 'ready') return;
     expect(result.verifySummary).toMatch(/^verify passed: \d+ checks/);
     const done = lab.events.find((e) => e.type === 'verify' && e.phase === 'done');
     expect(done).toMatchObject({ report: { ok: true, cluster: 'k8s-lab' } });
-    expect(lab.events.some((e) => e.type === 'verify' && e.phase === 'progress' && e.message?.includes('starting test pods on 3 nodes'))).toBe(true);
+    expect(
+      lab.events.some(
+        (e) =>
+          e.type === 'verify' &&
+          e.phase === 'progress' &&
+          e.message?.includes('starting test pods on 3 nodes'),
+      ),
+    ).toBe(true);
     expect((await readBuildState(lab.spec.stateDir, lab.spec.name)).readyAt).toBeDefined();
   });
 });
 
 describe('verify on a slow host', () => {
   it('--deadline-scale stretches verify waits for its test pods like the stage deadlines, not the cleanup bounds', () => {
-    expect(scaledVerifyTimeouts(1)).toEqual({ serversReadyMs: DEFAULT_VERIFY_TIMEOUTS.serversReadyMs, probesMs: DEFAULT_VERIFY_TIMEOUTS.probesMs });
+    expect(scaledVerifyTimeouts(1)).toEqual({
+      serversReadyMs: DEFAULT_VERIFY_TIMEOUTS.serversReadyMs,
+      probesMs: DEFAULT_VERIFY_TIMEOUTS.probesMs,
+    });
     expect(scaledVerifyTimeouts(2.5)).toEqual({ serversReadyMs: 450_000, probesMs: 300_000 });
     expect(scaledVerifyTimeouts(2.5)).not.toHaveProperty('cleanupMs');
   });

@@ -21,7 +21,9 @@ function commandLines(fix: string): string[] {
 describe('the vnetlib64 fix', () => {
   it('is one command per line, in the Workstation folder, for the NAT network', () => {
     const fix = vnetlibFix(spec.networks.nat, 'D:\\Apps\\VMware Workstation');
-    expect(fix.split('\n')[0]).toMatch(/Virtual Network Editor.*run these lines one by one in a Command Prompt or PowerShell opened as Administrator:$/);
+    expect(fix.split('\n')[0]).toMatch(
+      /Virtual Network Editor.*run these lines one by one in a Command Prompt or PowerShell opened as Administrator:$/,
+    );
     expect(commandLines(fix)).toEqual([
       'pushd "D:\\Apps\\VMware Workstation"',
       '.\\vnetlib64.exe -- stop dhcp',
@@ -46,7 +48,9 @@ describe('the vnetlib64 fix', () => {
 
   it('has nothing that cmd or PowerShell 5.1 would read differently', () => {
     for (const net of [spec.networks.nat, spec.networks.hostOnly]) {
-      for (const line of commandLines(vnetlibFix(net, 'C:\\Program Files (x86)\\VMware\\VMware Workstation'))) {
+      for (const line of commandLines(
+        vnetlibFix(net, 'C:\\Program Files (x86)\\VMware\\VMware Workstation'),
+      )) {
         expect(line).not.toMatch(/&&|\|\||;|^"|^&|`|\$/);
       }
     }

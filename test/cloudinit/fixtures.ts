@@ -27,16 +27,26 @@ export function labSpec(edits: [string | RegExp, string][] = []): ClusterSpec {
   return parseClusterSpec(text, { sourcePath: path.join(dir, 'cluster.yaml') });
 }
 
-export const TEST_SSH_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBNM9+vnyMh9rSKQoQtb2dm9JMvhchytsMHFhmFujHU/ test@kubestation';
+export const TEST_SSH_KEY =
+  'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBNM9+vnyMh9rSKQoQtb2dm9JMvhchytsMHFhmFujHU/ test@kubestation';
 
 let cached: Promise<{ secrets: ClusterSecrets; inputs: SeedInputs }> | undefined;
 
 /** Real secrets (CA, token) generated once per test file, and the shipped scripts. */
 export function labInputs(): Promise<{ secrets: ClusterSecrets; inputs: SeedInputs }> {
   cached ??= (async () => {
-    const secrets = await loadOrCreateClusterSecrets({ stateDir: tempDir('state'), clusterName: 'k8s-lab', apiEndpoint: '172.100.100.2:6443' });
+    const secrets = await loadOrCreateClusterSecrets({
+      stateDir: tempDir('state'),
+      clusterName: 'k8s-lab',
+      apiEndpoint: '172.100.100.2:6443',
+    });
     const inputs: SeedInputs = {
-      secrets: { bootstrapToken: secrets.bootstrapToken.token, caCertHash: secrets.caCertHash, caCertPem: secrets.ca.certPem, caKeyPem: secrets.ca.keyPem },
+      secrets: {
+        bootstrapToken: secrets.bootstrapToken.token,
+        caCertHash: secrets.caCertHash,
+        caCertPem: secrets.ca.certPem,
+        caKeyPem: secrets.ca.keyPem,
+      },
       sshAuthorizedKeys: [TEST_SSH_KEY],
       scripts: await loadBootScripts(path.join(repoRoot, 'cloud-init')),
     };

@@ -27,14 +27,19 @@ function inGuest(script: string, world: World) {
   const bin = path.join(dir, 'bin');
   mkdirSync(bin);
   mkdirSync(path.join(dir, 'apt', 'sources.list.d'), { recursive: true });
-  writeFileSync(path.join(dir, 'apt', 'sources.list.d', 'ubuntu.sources'), 'Types: deb\nURIs: http://archive.ubuntu.com/ubuntu/\nSuites: noble noble-updates\n\nTypes: deb\nURIs: http://old.example.invalid/ubuntu/\nEnabled: no\n');
+  writeFileSync(
+    path.join(dir, 'apt', 'sources.list.d', 'ubuntu.sources'),
+    'Types: deb\nURIs: http://archive.ubuntu.com/ubuntu/\nSuites: noble noble-updates\n\nTypes: deb\nURIs: http://old.example.invalid/ubuntu/\nEnabled: no\n',
+  );
   const calls = path.join(dir, 'calls.log');
   const tools: Record<string, string> = {
     ip: `case "$*" in *route*) ${world.route === undefined ? '' : `echo "${world.route}"`};; *brief*) echo "ens33            UP             ";; esac`,
     getent: world.resolves ? 'echo "203.0.113.7     STREAM $2"' : 'exit 2',
     ping: world.gatewayAnswers ? 'exit 0' : 'exit 1',
     resolvectl: 'echo "Link 2 (ens33): 8.8.8.8 8.8.4.4"',
-    curl: world.httpsAnswers ? 'case "$*" in *-w*) printf 200;; esac; exit 0' : 'echo "curl: (28) Connection timed out after 8001 milliseconds" >&2; exit 28',
+    curl: world.httpsAnswers
+      ? 'case "$*" in *-w*) printf 200;; esac; exit 0'
+      : 'echo "curl: (28) Connection timed out after 8001 milliseconds" >&2; exit 28',
     'apt-get': `cat <<'OUT'\n${world.aptUpdateOutput ?? 'Hit:1 http://archive.ubuntu.com/ubuntu noble InRelease'}\nOUT`,
     'apt-cache': `case "$2" in containerd) ${world.containerdCandidate ? `echo "  Candidate: ${world.containerdCandidate}"` : 'echo "  Candidate: (none)"'};; containerd.io) ${world.containerdIoCandidate ? `echo "  Candidate: ${world.containerdIoCandidate}"` : 'echo "  Candidate: (none)"'};; esac`,
     gpg: 'while [ $# -gt 0 ]; do if [ "$1" = -o ]; then cat >"$2"; exit 0; fi; shift; done',
@@ -44,25 +49,57 @@ function inGuest(script: string, world: World) {
     chmodSync(path.join(bin, name), 0o755);
   }
   const lib = path.join(repoRoot, 'cloud-init/lib');
-  const run = spawnSync('bash', ['-c', `set -euo pipefail; for f in progress network apt containerd-package; do source "${lib}/$f.sh"; done; ${script}`], {
-    encoding: 'utf8',
-    cwd: dir,
-    env: { PATH: `${bin}:/usr/bin:/bin`, NETCHECK_APT_DIR: path.join(dir, 'apt'), KUBESTATION_NODE: 'k8s-master', KUBESTATION_CONSOLE: path.join(dir, 'console'), KUBESTATION_PROGRESS_LOG: path.join(dir, 'progress.log') },
-  });
-  const called = (() => { try { return readFileSync(calls, 'utf8').trim().split('\n'); } catch { return []; } })();
+  const run = spawnSync(
+    'bash',
+    [
+      '-c',
+      `set -euo pipefail; for f in progress network apt containerd-package; do source "${lib}/$f.sh"; done; ${script}`,
+    ],
+    {
+      encoding: 'utf8',
+      cwd: dir,
+      env: {
+        PATH: `${bin}:/usr/bin:/bin`,
+        NETCHECK_APT_DIR: path.join(dir, 'apt'),
+        KUBESTATION_NODE: 'k8s-master',
+        KUBESTATION_CONSOLE: path.join(dir, 'console'),
+        KUBESTATION_PROGRESS_LOG: path.join(dir, 'progress.log'),
+      },
+    },
+  );
+  const called = (() => {
+    try {
+      return readFileSync(calls, 'utf8').trim().split('\n');
+    } catch {
+      return [];
+    }
+  })();
   return { ...run, called, dir };
 }
 
-const urls = 'http://archive.ubuntu.com/ubuntu/ https://pkgs.k8s.io/core:/stable:/v1.37/deb/ https://pkgs.k8s.io/core:/stable:/v1.37/deb/Release.key';
+const urls =
+  'http://archive.ubuntu.com/ubuntu/ https://pkgs.k8s.io/core:/stable:/v1.37/deb/ https://pkgs.k8s.io/core:/stable:/v1.37/deb/Release.key';
 const route = 'default via 192.168.5.2 dev ens33 proto static';
 
 describe('network_check (lib/network.sh)', () => {
   it('names each cause from the evidence that isolates it', () => {
     const cases: [World, string, RegExp][] = [
       [{}, 'no-route', /^no default route \(ens33 UP no address\)$/],
-      [{ route }, 'gateway', /^the NAT gateway 192\.168\.5\.2 does not answer \(no reply to ping on ens33\) and archive\.ubuntu\.com does not resolve$/],
-      [{ route, gatewayAnswers: true }, 'dns', /^the gateway 192\.168\.5\.2 answers but the DNS servers 8\.8\.4\.4, 8\.8\.8\.8 do not resolve archive\.ubuntu\.com$/],
-      [{ route, resolves: true }, 'repository', /^archive\.ubuntu\.com resolves but http:\/\/archive\.ubuntu\.com\/ubuntu\/ does not answer \(curl: \(28\) Connection timed out after 8001 milliseconds\)$/],
+      [
+        { route },
+        'gateway',
+        /^the NAT gateway 192\.168\.5\.2 does not answer \(no reply to ping on ens33\) and archive\.ubuntu\.com does not resolve$/,
+      ],
+      [
+        { route, gatewayAnswers: true },
+        'dns',
+        /^the gateway 192\.168\.5\.2 answers but the DNS servers 8\.8\.4\.4, 8\.8\.8\.8 do not resolve archive\.ubuntu\.com$/,
+      ],
+      [
+        { route, resolves: true },
+        'repository',
+        /^archive\.ubuntu\.com resolves but http:\/\/archive\.ubuntu\.com\/ubuntu\/ does not answer \(curl: \(28\) Connection timed out after 8001 milliseconds\)$/,
+      ],
     ];
     for (const [world, code, detail] of cases) {
       const run = inGuest(`network_check ${urls}`, world);
@@ -77,7 +114,10 @@ describe('network_check (lib/network.sh)', () => {
     const run = inGuest(`network_check ${urls}`, { route, resolves: true, httpsAnswers: true });
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toBe('');
-    expect(run.called.filter((c) => c.startsWith('getent')).sort()).toEqual(['getent ahosts archive.ubuntu.com', 'getent ahosts pkgs.k8s.io']);
+    expect(run.called.filter((c) => c.startsWith('getent')).sort()).toEqual([
+      'getent ahosts archive.ubuntu.com',
+      'getent ahosts pkgs.k8s.io',
+    ]);
     expect(run.called.filter((c) => c.startsWith('curl'))).toHaveLength(2);
     expect(run.called.some((c) => c.startsWith('ping'))).toBe(false); // the gateway is only asked when something failed
   });
@@ -114,7 +154,10 @@ describe('apt_update (lib/apt.sh)', () => {
   });
 
   it('passes a clean update, harmless warnings included', () => {
-    const run = inGuest('apt_update', { aptUpdateOutput: 'Hit:1 http://archive.ubuntu.com/ubuntu noble InRelease\nW: http://x/ Key is stored in legacy trusted.gpg keyring' });
+    const run = inGuest('apt_update', {
+      aptUpdateOutput:
+        'Hit:1 http://archive.ubuntu.com/ubuntu noble InRelease\nW: http://x/ Key is stored in legacy trusted.gpg keyring',
+    });
     expect(run.status).toBe(0);
   });
 });
@@ -124,19 +167,37 @@ describe('containerd_choose_package (lib/containerd-package.sh)', () => {
     `containerd_choose_package ${minor} "file:///opt/docker/ /" file:///opt/docker/Release.key "$PWD/keyring.gpg" "$PWD/containerd.list" && s=0 || s=$?; echo "status $s"; cat "$PWD/containerd.list" 2>/dev/null || true`;
 
   it("keeps the archive's containerd 2.x, and 1.7 for Kubernetes 1.35", () => {
-    expect(inGuest(choose('1.37'), { containerdCandidate: '2.2.1-0ubuntu1~24.04.3' }).stdout).toBe('containerd\nstatus 0\n');
-    expect(inGuest(choose('1.35'), { containerdCandidate: '1.7.28-0ubuntu1~24.04.1' }).stdout).toBe('containerd\nstatus 0\n');
+    expect(inGuest(choose('1.37'), { containerdCandidate: '2.2.1-0ubuntu1~24.04.3' }).stdout).toBe(
+      'containerd\nstatus 0\n',
+    );
+    expect(inGuest(choose('1.35'), { containerdCandidate: '1.7.28-0ubuntu1~24.04.1' }).stdout).toBe(
+      'containerd\nstatus 0\n',
+    );
   });
 
   it('adds the second source and installs containerd.io 2.x when the archive offers only 1.7 for Kubernetes 1.36+', () => {
-    const run = inGuest(choose('1.36'), { containerdCandidate: '1.7.28-0ubuntu1~24.04.1', containerdIoCandidate: '2.1.5-1~ubuntu.24.04~noble', httpsAnswers: true });
-    expect(run.stdout).toMatch(/^containerd\.io\nstatus 0\ndeb \[signed-by=.*keyring\.gpg\] file:\/\/\/opt\/docker\/ \/\n$/);
+    const run = inGuest(choose('1.36'), {
+      containerdCandidate: '1.7.28-0ubuntu1~24.04.1',
+      containerdIoCandidate: '2.1.5-1~ubuntu.24.04~noble',
+      httpsAnswers: true,
+    });
+    expect(run.stdout).toMatch(
+      /^containerd\.io\nstatus 0\ndeb \[signed-by=.*keyring\.gpg\] file:\/\/\/opt\/docker\/ \/\n$/,
+    );
   });
 
   it('fails naming the versions and the fix when the second source has no 2.x either', () => {
-    const run = inGuest(choose('1.37'), { containerdCandidate: '1.7.28-0ubuntu1~24.04.1', containerdIoCandidate: '1.7.27-1', httpsAnswers: true });
-    expect(run.stdout).toContain('Kubernetes 1.37 needs containerd 2.0 or newer; containerd 1.7.28 is offered by the archive and file:///opt/docker/ / offers containerd.io 1.7.27');
-    expect(run.stdout).toContain('set kubernetes.containerRuntime.packageRepository to a source with containerd 2.x, or kubernetes.version to 1.35 or older');
+    const run = inGuest(choose('1.37'), {
+      containerdCandidate: '1.7.28-0ubuntu1~24.04.1',
+      containerdIoCandidate: '1.7.27-1',
+      httpsAnswers: true,
+    });
+    expect(run.stdout).toContain(
+      'Kubernetes 1.37 needs containerd 2.0 or newer; containerd 1.7.28 is offered by the archive and file:///opt/docker/ / offers containerd.io 1.7.27',
+    );
+    expect(run.stdout).toContain(
+      'set kubernetes.containerRuntime.packageRepository to a source with containerd 2.x, or kubernetes.version to 1.35 or older',
+    );
     expect(run.stdout).toContain('status 1');
   });
 });

@@ -9,7 +9,12 @@ import { shippedClusterYaml, tempDir } from './fixtures.js';
 
 function capture() {
   let text = '';
-  const stream = new Writable({ write(chunk, _enc, done) { text += String(chunk); done(); } });
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      text += String(chunk);
+      done();
+    },
+  });
   return { stream, text: () => text };
 }
 
@@ -40,10 +45,15 @@ describe('kubestation seed-isos', () => {
       expect(first.stdout).toContain(`${node}: ${iso}`);
       expect(first.stdout).toContain(`${statSync(iso).size} bytes  sha256 ${sha}  changed`);
       // The ISO holds exactly the files beside it, under their real names, labelled cidata.
-      expect(execFileSync('blkid', ['-o', 'value', '-s', 'LABEL', iso], { encoding: 'utf8' }).trim()).toBe('cidata');
+      expect(execFileSync('blkid', ['-o', 'value', '-s', 'LABEL', iso], { encoding: 'utf8' }).trim()).toBe(
+        'cidata',
+      );
       for (const name of ['user-data', 'meta-data', 'network-config']) {
         const extracted = execFileSync('isoinfo', ['-R', '-i', iso, '-x', `/${name}`]);
-        expect(extracted.equals(readFileSync(path.join(dir, '.kubestation', node, name))), `${node}/${name}`).toBe(true);
+        expect(
+          extracted.equals(readFileSync(path.join(dir, '.kubestation', node, name))),
+          `${node}/${name}`,
+        ).toBe(true);
         expect(statSync(path.join(dir, '.kubestation', node, name)).mode & 0o077).toBe(0);
       }
     }
@@ -62,19 +72,29 @@ describe('kubestation seed-isos', () => {
     expect(report.nodes[0].iso.path).toBe(path.join(dir, 'elsewhere', 'k8s-worker2', 'seed.iso'));
     const bad = await seedIsos(dir, ['--node', 'k8s-worker9']);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain("node 'k8s-worker9' is not in the cluster spec (nodes: k8s-master, k8s-worker1, k8s-worker2)");
+    expect(bad.stderr).toContain(
+      "node 'k8s-worker9' is not in the cluster spec (nodes: k8s-master, k8s-worker1, k8s-worker2)",
+    );
     expect(bad.stderr).toContain('fix:');
   });
 
   it('never prints a secret: CA key, token secret, SSH private key', async () => {
     const dir = labFolder();
-    const outputs = [await seedIsos(dir, []), await seedIsos(dir, ['--json']), await seedIsos(dir, ['--node', 'nope'])];
+    const outputs = [
+      await seedIsos(dir, []),
+      await seedIsos(dir, ['--json']),
+      await seedIsos(dir, ['--node', 'nope']),
+    ];
     const state = path.join(dir, '.kubestation');
     const token = readFileSync(path.join(state, 'pki/bootstrap-token'), 'utf8').trim();
     const secrets = [
       token.split('.')[1]!,
-      ...readFileSync(path.join(state, 'pki/ca.key'), 'utf8').split('\n').filter((l) => l && !l.startsWith('-----')),
-      ...readFileSync(path.join(state, 'ssh/id_ed25519'), 'utf8').split('\n').filter((l) => l && !l.startsWith('-----')),
+      ...readFileSync(path.join(state, 'pki/ca.key'), 'utf8')
+        .split('\n')
+        .filter((l) => l && !l.startsWith('-----')),
+      ...readFileSync(path.join(state, 'ssh/id_ed25519'), 'utf8')
+        .split('\n')
+        .filter((l) => l && !l.startsWith('-----')),
     ];
     for (const { stdout, stderr } of outputs) {
       for (const secret of secrets) {
@@ -91,16 +111,22 @@ describe('kubestation seed-isos', () => {
     expect(statSync(key).mode & 0o777).toBe(0o600);
     const publicKey = readFileSync(`${key}.pub`, 'utf8').trim();
     expect(publicKey).toMatch(/^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5[A-Za-z0-9+/=]+ pista@k8s-lab$/);
-    if (haveOpenSsh) expect(execFileSync('ssh-keygen', ['-y', '-f', key], { encoding: 'utf8' }).trim()).toBe(publicKey);
-    for (const node of ['k8s-master', 'k8s-worker1']) expect(readFileSync(path.join(dir, '.kubestation', node, 'user-data'), 'utf8')).toContain(publicKey);
+    if (haveOpenSsh)
+      expect(execFileSync('ssh-keygen', ['-y', '-f', key], { encoding: 'utf8' }).trim()).toBe(publicKey);
+    for (const node of ['k8s-master', 'k8s-worker1'])
+      expect(readFileSync(path.join(dir, '.kubestation', node, 'user-data'), 'utf8')).toContain(publicKey);
     await seedIsos(dir, []);
     expect(readFileSync(`${key}.pub`, 'utf8').trim()).toBe(publicKey);
   });
 
   it('uses the spec keys instead of generating one', async () => {
     const dir = tempDir('seed-keys');
-    const specKey = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBNM9+vnyMh9rSKQoQtb2dm9JMvhchytsMHFhmFujHU/ me@laptop';
-    writeFileSync(path.join(dir, 'cluster.yaml'), shippedClusterYaml.replace('sshAuthorizedKeys: []', `sshAuthorizedKeys: ["${specKey}"]`));
+    const specKey =
+      'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBNM9+vnyMh9rSKQoQtb2dm9JMvhchytsMHFhmFujHU/ me@laptop';
+    writeFileSync(
+      path.join(dir, 'cluster.yaml'),
+      shippedClusterYaml.replace('sshAuthorizedKeys: []', `sshAuthorizedKeys: ["${specKey}"]`),
+    );
     const run = await seedIsos(dir, []);
     expect(run.code, run.stderr).toBe(0);
     expect(() => statSync(path.join(dir, '.kubestation/ssh'))).toThrow();
@@ -109,14 +135,21 @@ describe('kubestation seed-isos', () => {
 });
 
 describe('OpenSSH key encoding', () => {
-  it.skipIf(!haveOpenSsh)('ssh-keygen derives the same public key from the private key file, and signs with it', () => {
-    const dir = tempDir('sshkey');
-    const { seed, publicKey } = generateEd25519();
-    const file = path.join(dir, 'id');
-    writeFileSync(file, openSshPrivateKey(seed, publicKey, 'a@b'), { mode: 0o600 });
-    expect(execFileSync('ssh-keygen', ['-y', '-f', file], { encoding: 'utf8' }).trim()).toBe(openSshPublicKey(publicKey, 'a@b'));
-    writeFileSync(path.join(dir, 'msg'), 'hello');
-    const sign = spawnSync('ssh-keygen', ['-Y', 'sign', '-f', file, '-n', 'file', path.join(dir, 'msg')], { encoding: 'utf8' });
-    expect(sign.status, sign.stderr).toBe(0);
-  });
+  it.skipIf(!haveOpenSsh)(
+    'ssh-keygen derives the same public key from the private key file, and signs with it',
+    () => {
+      const dir = tempDir('sshkey');
+      const { seed, publicKey } = generateEd25519();
+      const file = path.join(dir, 'id');
+      writeFileSync(file, openSshPrivateKey(seed, publicKey, 'a@b'), { mode: 0o600 });
+      expect(execFileSync('ssh-keygen', ['-y', '-f', file], { encoding: 'utf8' }).trim()).toBe(
+        openSshPublicKey(publicKey, 'a@b'),
+      );
+      writeFileSync(path.join(dir, 'msg'), 'hello');
+      const sign = spawnSync('ssh-keygen', ['-Y', 'sign', '-f', file, '-n', 'file', path.join(dir, 'msg')], {
+        encoding: 'utf8',
+      });
+      expect(sign.status, sign.stderr).toBe(0);
+    },
+  );
 });

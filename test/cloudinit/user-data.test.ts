@@ -10,7 +10,12 @@ import { renderUserData, renderNodeSeed } from '../../src/cloudinit/seed.js';
 import type { ClusterSpec, NodeSpec } from '../../src/config/model.js';
 import { labInputs, labSpec, repoRoot, tempDir } from './fixtures.js';
 
-interface WriteFileEntry { path: string; content: string; permissions: string; owner: string }
+interface WriteFileEntry {
+  path: string;
+  content: string;
+  permissions: string;
+  owner: string;
+}
 interface CloudConfig {
   write_files: WriteFileEntry[];
   users: Record<string, unknown>[];
@@ -25,7 +30,8 @@ function parseUserData(text: string): CloudConfig {
 
 function fileAt(config: CloudConfig, filePath: string): WriteFileEntry {
   const entry = config.write_files.find((f) => f.path === filePath);
-  if (!entry) throw new Error(`${filePath} not in write_files (${config.write_files.map((f) => f.path).join(', ')})`);
+  if (!entry)
+    throw new Error(`${filePath} not in write_files (${config.write_files.map((f) => f.path).join(', ')})`);
   return entry;
 }
 
@@ -40,13 +46,19 @@ const node = (spec: ClusterSpec, name: string): NodeSpec => spec.nodes.find((n) 
 
 const variants: [string, [string | RegExp, string][]][] = [
   ['shipped lab (flannel, taint, firewall)', []],
-  ['calico, no taint, console password, no firewall, pinned patch', [
-    ['name: flannel', 'name: calico'],
-    ['controlPlaneTaint: true', 'controlPlaneTaint: false'],
-    ['# passwordHash: "$6$..."', 'passwordHash: "$6$rounds=4096$saltsalt$3MEaFDfSo.AwEb2w4Q1sZ.sNvYB0PPdPTn/4vjC.R4GmVaw3ZK5L9d7NQ3zqZ1eD0X5GzDQmxYJCz7xM1lbm."'],
-    ['enabled: true ', 'enabled: false '],
-    ['version: "1.37" ', 'version: "1.37.2" '],
-  ]],
+  [
+    'calico, no taint, console password, no firewall, pinned patch',
+    [
+      ['name: flannel', 'name: calico'],
+      ['controlPlaneTaint: true', 'controlPlaneTaint: false'],
+      [
+        '# passwordHash: "$6$..."',
+        'passwordHash: "$6$rounds=4096$saltsalt$3MEaFDfSo.AwEb2w4Q1sZ.sNvYB0PPdPTn/4vjC.R4GmVaw3ZK5L9d7NQ3zqZ1eD0X5GzDQmxYJCz7xM1lbm."',
+      ],
+      ['enabled: true ', 'enabled: false '],
+      ['version: "1.37" ', 'version: "1.37.2" '],
+    ],
+  ],
 ];
 
 describe('the schema check itself', () => {
@@ -80,9 +92,14 @@ describe.each(variants)('user-data for %s', (_label, edits) => {
       expect(config.locale).toBe('ko_KR.UTF-8');
       expect(config.ntp).toEqual({ enabled: true, ntp_client: 'chrony', servers: ['time.ravnus.com'] });
       const hosts = fileAt(config, '/etc/hosts').content.split('\n');
-      for (const other of spec.nodes) expect(hosts).toContain(`${other.nics.hostOnly.address} ${other.name}.k8s-lab.internal ${other.name}`);
+      for (const other of spec.nodes)
+        expect(hosts).toContain(
+          `${other.nics.hostOnly.address} ${other.name}.k8s-lab.internal ${other.name}`,
+        );
       expect(hosts).toContain('127.0.0.1 localhost');
-      expect(fileAt(config, '/etc/modules-load.d/kubestation.conf').content.split('\n')).toEqual(expect.arrayContaining(['overlay', 'br_netfilter']));
+      expect(fileAt(config, '/etc/modules-load.d/kubestation.conf').content.split('\n')).toEqual(
+        expect.arrayContaining(['overlay', 'br_netfilter']),
+      );
       const sysctl = fileAt(config, '/etc/sysctl.d/90-kubestation.conf').content;
       expect(sysctl).toContain('net.ipv4.ip_forward = 1');
       expect(sysctl).toContain('net.bridge.bridge-nf-call-iptables = 1');
@@ -112,13 +129,21 @@ describe.each(variants)('user-data for %s', (_label, edits) => {
     const { inputs } = await labInputs();
     for (const n of spec.nodes) {
       const config = parseUserData(renderUserData(spec, n, inputs));
-      const stages = fileAt(config, GUEST.stagesFile).content.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(' ')[0]!);
+      const stages = fileAt(config, GUEST.stagesFile)
+        .content.split('\n')
+        .filter((l) => l && !l.startsWith('#'))
+        .map((l) => l.split(' ')[0]!);
       expect(stages).toEqual(
         n.role === 'control-plane'
           ? ['os', 'packages', 'containerd', 'firewall', 'images', 'kubeadm-init', 'cni', 'nodes-ready']
           : ['os', 'packages', 'containerd', 'firewall', 'wait-api', 'kubeadm-join'],
       );
-      for (const relative of ['bootstrap.sh', 'lib/progress.sh', 'lib/common.sh', ...stages.map((s) => `stages/${s}.sh`)]) {
+      for (const relative of [
+        'bootstrap.sh',
+        'lib/progress.sh',
+        'lib/common.sh',
+        ...stages.map((s) => `stages/${s}.sh`),
+      ]) {
         const entry = fileAt(config, `${GUEST.libDir}/${relative}`);
         expect(entry.content).toBe(inputs.scripts[relative]);
         expect(entry.permissions).toBe(relative.startsWith('lib/') ? '0644' : '0755');
@@ -129,7 +154,10 @@ describe.each(variants)('user-data for %s', (_label, edits) => {
   it('gives the control plane the CA (key owner-only) and workers neither CA key nor CA cert file', async () => {
     const { inputs, secrets } = await labInputs();
     const cp = parseUserData(renderUserData(spec, spec.controlPlane, inputs));
-    expect(fileAt(cp, '/etc/kubernetes/pki/ca.key')).toMatchObject({ permissions: '0600', content: secrets.ca.keyPem.replace(/\n?$/, '\n') });
+    expect(fileAt(cp, '/etc/kubernetes/pki/ca.key')).toMatchObject({
+      permissions: '0600',
+      content: secrets.ca.keyPem.replace(/\n?$/, '\n'),
+    });
     expect(fileAt(cp, '/etc/kubernetes/pki/ca.crt').content.trim()).toBe(secrets.ca.certPem.trim());
     for (const worker of spec.workers) {
       const text = renderUserData(spec, worker, inputs);
@@ -146,10 +174,25 @@ describe.each(variants)('user-data for %s', (_label, edits) => {
     const env = fileAt(parseUserData(renderUserData(spec, worker, inputs)), GUEST.nodeEnv).content;
     const file = path.join(tempDir('env'), 'node.env');
     writeFileSync(file, env);
-    const out = execFileSync('bash', ['-c', `set -euo pipefail; source "$1"; printf '%s|' "$KUBESTATION_NODE" "$NODE_IP" "$K8S_MINOR" "$K8S_PATCH" "$API_ENDPOINT" "$CNI_NAME" "$FIREWALL_ENABLED" "$K8S_PACKAGE_REPOSITORY"`, '_', file], { encoding: 'utf8' });
+    const out = execFileSync(
+      'bash',
+      [
+        '-c',
+        `set -euo pipefail; source "$1"; printf '%s|' "$KUBESTATION_NODE" "$NODE_IP" "$K8S_MINOR" "$K8S_PATCH" "$API_ENDPOINT" "$CNI_NAME" "$FIREWALL_ENABLED" "$K8S_PACKAGE_REPOSITORY"`,
+        '_',
+        file,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(out.split('|').slice(0, 8)).toEqual([
-      'k8s-worker1', '172.100.100.3', '1.37', spec.kubernetes.patch ?? '', '172.100.100.2:6443', spec.kubernetes.cni.name,
-      String(spec.firewall.enabled), 'https://pkgs.k8s.io/core:/stable:/v1.37/deb/',
+      'k8s-worker1',
+      '172.100.100.3',
+      '1.37',
+      spec.kubernetes.patch ?? '',
+      '172.100.100.2:6443',
+      spec.kubernetes.cni.name,
+      String(spec.firewall.enabled),
+      'https://pkgs.k8s.io/core:/stable:/v1.37/deb/',
     ]);
   });
 });
@@ -174,7 +217,9 @@ describe('containerd config.toml', () => {
     const runtime = toml.plugins['io.containerd.cri.v1.runtime'];
     expect(runtime.containerd.runtimes.runc.options.SystemdCgroup).toBe(true);
     expect(runtime.cni.bin_dir).toBe('/opt/cni/bin');
-    expect(toml.plugins['io.containerd.cri.v1.images'].pinned_images.sandbox).toBe('registry.k8s.io/pause:3.11');
+    expect(toml.plugins['io.containerd.cri.v1.images'].pinned_images.sandbox).toBe(
+      'registry.k8s.io/pause:3.11',
+    );
     expect(toml.plugins['io.containerd.grpc.v1.cri']).toBeUndefined();
   });
 
@@ -182,7 +227,10 @@ describe('containerd config.toml', () => {
     for (const version of [2, 3] as const) {
       const text = renderContainerdConfig(version);
       expect(text.split(`"${PINNED_SANDBOX_IMAGE}"`)).toHaveLength(2);
-      const swapped = execFileSync('sed', [`s|"${PINNED_SANDBOX_IMAGE}"|"registry.k8s.io/pause:9.9"|`], { input: text, encoding: 'utf8' });
+      const swapped = execFileSync('sed', [`s|"${PINNED_SANDBOX_IMAGE}"|"registry.k8s.io/pause:9.9"|`], {
+        input: text,
+        encoding: 'utf8',
+      });
       expect(JSON.stringify(parseToml(swapped))).toContain('registry.k8s.io/pause:9.9');
     }
   });
@@ -195,17 +243,46 @@ describe('seed determinism and instance id', () => {
     const first = renderNodeSeed(spec, spec.controlPlane, inputs);
     expect(renderNodeSeed(spec, spec.controlPlane, inputs)).toEqual(first);
     expect(first.instanceId).toMatch(/^k8s-master-[0-9a-f]{12}$/);
-    expect(yaml.load(first.metaData)).toEqual({ 'instance-id': first.instanceId, 'local-hostname': 'k8s-master' });
-    const changed = renderNodeSeed(labSpec([['time.ravnus.com]', 'time.ravnus.com, pool.ntp.org]']]), spec.controlPlane, inputs);
+    expect(yaml.load(first.metaData)).toEqual({
+      'instance-id': first.instanceId,
+      'local-hostname': 'k8s-master',
+    });
+    const changed = renderNodeSeed(
+      labSpec([['time.ravnus.com]', 'time.ravnus.com, pool.ntp.org]']]),
+      spec.controlPlane,
+      inputs,
+    );
     expect(changed.instanceId).not.toBe(first.instanceId);
   });
 
   it('ships every script under cloud-init/ it embeds, and they pass shellcheck', () => {
     const dir = path.join(repoRoot, 'cloud-init');
-    const scripts = ['bootstrap.sh', 'lib/progress.sh', 'lib/common.sh', ...['os', 'packages', 'containerd', 'firewall', 'images', 'kubeadm-init', 'cni', 'nodes-ready', 'wait-api', 'kubeadm-join'].map((s) => `stages/${s}.sh`)];
-    const run = spawnSync('shellcheck', ['-x', '--severity=style', ...scripts], { cwd: dir, encoding: 'utf8' });
+    const scripts = [
+      'bootstrap.sh',
+      'lib/progress.sh',
+      'lib/common.sh',
+      ...[
+        'os',
+        'packages',
+        'containerd',
+        'firewall',
+        'images',
+        'kubeadm-init',
+        'cni',
+        'nodes-ready',
+        'wait-api',
+        'kubeadm-join',
+      ].map((s) => `stages/${s}.sh`),
+    ];
+    const run = spawnSync('shellcheck', ['-x', '--severity=style', ...scripts], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
     expect(`${run.stdout}${run.stderr}`).toBe('');
     expect(run.status).toBe(0);
-    for (const script of scripts) expect(execFileSync('head', ['-c', '200', path.join(dir, script)], { encoding: 'utf8' })).toMatch(script.startsWith('lib/') ? /shellcheck shell=bash/ : /^#!\/bin\/bash\n[\s\S]*/);
+    for (const script of scripts)
+      expect(execFileSync('head', ['-c', '200', path.join(dir, script)], { encoding: 'utf8' })).toMatch(
+        script.startsWith('lib/') ? /shellcheck shell=bash/ : /^#!\/bin\/bash\n[\s\S]*/,
+      );
   });
 });

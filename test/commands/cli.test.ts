@@ -13,7 +13,12 @@ async function cli(argv: string[]): Promise<{ code: number; stdout: string; stde
   const out = captureOutput();
   const err = captureOutput();
   // No cluster.yaml in this folder: a command that went past its help would fail.
-  const code = await main(argv, { stdout: out.stream, stderr: err.stream, env: {}, cwd: path.join(import.meta.dirname, 'no-such-folder') });
+  const code = await main(argv, {
+    stdout: out.stream,
+    stderr: err.stream,
+    env: {},
+    cwd: path.join(import.meta.dirname, 'no-such-folder'),
+  });
   return { code, stdout: out.text(), stderr: err.text() };
 }
 
@@ -26,10 +31,23 @@ async function listedCommands(): Promise<string[]> {
 
 describe('kubestation', () => {
   it('lists its commands', async () => {
-    expect(await listedCommands()).toEqual(expect.arrayContaining(['up', 'validate', 'build-template', 'build-vms', 'verify', 'status', 'doctor', 'rebuild-node', 'destroy', 'seed-isos']));
+    expect(await listedCommands()).toEqual(
+      expect.arrayContaining([
+        'up',
+        'validate',
+        'build-template',
+        'build-vms',
+        'verify',
+        'status',
+        'doctor',
+        'rebuild-node',
+        'destroy',
+        'seed-isos',
+      ]),
+    );
   });
 
-  it('prints each command\'s own help for --help and -h, and changes nothing', async () => {
+  it("prints each command's own help for --help and -h, and changes nothing", async () => {
     for (const name of await listedCommands()) {
       for (const flag of ['--help', '-h']) {
         const { code, stdout, stderr } = await cli([name, flag]);
@@ -40,7 +58,9 @@ describe('kubestation', () => {
   });
 
   it('prints its version for --version, -v and version', async () => {
-    const { version } = JSON.parse(readFileSync(path.join(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string };
+    const { version } = JSON.parse(
+      readFileSync(path.join(import.meta.dirname, '../../package.json'), 'utf8'),
+    ) as { version: string };
     for (const flag of ['--version', '-v', 'version']) {
       expect(await cli([flag])).toEqual({ code: 0, stdout: `kubestation ${version}\n`, stderr: '' });
     }
@@ -58,13 +78,21 @@ describe('kubestation', () => {
     expect((await cli(['constructor'])).stderr).toMatch(/^kubestation: unknown command 'constructor'\n/);
   });
 
-  it('names a mistyped option, suggests the closest one and points at the command\'s help', async () => {
+  it("names a mistyped option, suggests the closest one and points at the command's help", async () => {
     const { code, stderr } = await cli(['build-vms', '--dryrun']);
     expect(code).toBe(1);
-    expect(stderr).toBe("kubestation build-vms: unknown option --dryrun (did you mean '--dry-run'?)\n  fix: 'kubestation build-vms --help' lists its options\n");
-    expect((await cli(['validate', '--jsn'])).stderr).toContain("unknown option --jsn (did you mean '--json'?)");
-    expect((await cli(['status', 'k8s-master'])).stderr).toContain("unexpected argument 'k8s-master' (this command takes options only)");
-    expect((await cli(['verify', '--cluster'])).stderr).toContain("Option '--cluster <value>' argument missing");
+    expect(stderr).toBe(
+      "kubestation build-vms: unknown option --dryrun (did you mean '--dry-run'?)\n  fix: 'kubestation build-vms --help' lists its options\n",
+    );
+    expect((await cli(['validate', '--jsn'])).stderr).toContain(
+      "unknown option --jsn (did you mean '--json'?)",
+    );
+    expect((await cli(['status', 'k8s-master'])).stderr).toContain(
+      "unexpected argument 'k8s-master' (this command takes options only)",
+    );
+    expect((await cli(['verify', '--cluster'])).stderr).toContain(
+      "Option '--cluster <value>' argument missing",
+    );
   });
 
   it('has every command read its arguments through the one parser that guards against npm', () => {

@@ -10,7 +10,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { run as runBuildTemplate } from '../../src/commands/build-template.js';
 import { runUp } from '../../src/commands/up.js';
 import type { PromptFunction } from '../../src/vmrest/credentials.js';
-import { captureOutput, startImageServer, writeTemplateCluster, type ImageServer } from '../template/fixtures.js';
+import {
+  captureOutput,
+  startImageServer,
+  writeTemplateCluster,
+  type ImageServer,
+} from '../template/fixtures.js';
 
 let dir: string;
 let server: ImageServer;
@@ -28,7 +33,11 @@ beforeEach(async () => {
   // A Workstation folder without vmware-vdiskmanager in it; vmrest is never reached (the port is closed).
   emptyFolder = path.join(dir, 'VMware Workstation');
   await mkdir(emptyFolder);
-  clusterFile = await writeTemplateCluster(dir, { vmrestUrl: 'http://127.0.0.1:9/api', installFolder: emptyFolder, server });
+  clusterFile = await writeTemplateCluster(dir, {
+    vmrestUrl: 'http://127.0.0.1:9/api',
+    installFolder: emptyFolder,
+    server,
+  });
   questions.length = 0;
 });
 afterEach(async () => {
@@ -38,13 +47,31 @@ afterEach(async () => {
 
 describe('local checks come before the vmrest credentials', () => {
   it('up stops at "Workstation not found" without asking for the credentials', async () => {
-    const run = runUp({ argv: ['--cluster', clusterFile], stdout: captureOutput().stream, stderr: captureOutput().stream, env: {}, cwd: dir }, { prompt });
-    await expect(run).rejects.toMatchObject({ code: 'WORKSTATION_NOT_FOUND', message: expect.stringContaining(emptyFolder) });
+    const run = runUp(
+      {
+        argv: ['--cluster', clusterFile],
+        stdout: captureOutput().stream,
+        stderr: captureOutput().stream,
+        env: {},
+        cwd: dir,
+      },
+      { prompt },
+    );
+    await expect(run).rejects.toMatchObject({
+      code: 'WORKSTATION_NOT_FOUND',
+      message: expect.stringContaining(emptyFolder),
+    });
     expect(questions).toEqual([]);
   });
 
   it('build-template does the same (no terminal to ask: the credentials error would come first otherwise)', async () => {
-    const run = runBuildTemplate({ argv: ['--cluster', clusterFile], stdout: captureOutput().stream, stderr: captureOutput().stream, env: {}, cwd: dir });
+    const run = runBuildTemplate({
+      argv: ['--cluster', clusterFile],
+      stdout: captureOutput().stream,
+      stderr: captureOutput().stream,
+      env: {},
+      cwd: dir,
+    });
     await expect(run).rejects.toMatchObject({ code: 'WORKSTATION_NOT_FOUND' });
   });
 });

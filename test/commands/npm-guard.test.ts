@@ -30,7 +30,9 @@ let probeDir: string;
 async function npmRun(typed: string[]): Promise<ScriptRun> {
   const out = path.join(probeDir, `out-${Math.random().toString(36).slice(2)}.json`);
   // The test itself may run under `npm test`: none of that npm's variables may leak into the probe.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) && k !== 'NODE_OPTIONS'));
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) && k !== 'NODE_OPTIONS'),
+  );
   await execa('npm', ['run', 'probe', ...typed], {
     cwd: probeDir,
     env: { ...env, PROBE_OUT: out, NPM_CONFIG_UPDATE_NOTIFIER: 'false', NPM_CONFIG_OFFLINE: 'true' },
@@ -48,7 +50,11 @@ async function requestCounter(): Promise<{ url: string; count: () => number; clo
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/api`, count: () => count, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${port}/api`,
+    count: () => count,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
 async function listTree(dir: string): Promise<string[]> {
@@ -57,7 +63,15 @@ async function listTree(dir: string): Promise<string[]> {
 
 beforeAll(async () => {
   probeDir = await mkdtemp(path.join(os.tmpdir(), 'kubestation-npm-probe-'));
-  await writeFile(path.join(probeDir, 'package.json'), JSON.stringify({ name: 'npm-env-probe', version: '1.0.0', private: true, scripts: { probe: 'node probe.cjs' } }));
+  await writeFile(
+    path.join(probeDir, 'package.json'),
+    JSON.stringify({
+      name: 'npm-env-probe',
+      version: '1.0.0',
+      private: true,
+      scripts: { probe: 'node probe.cjs' },
+    }),
+  );
   await writeFile(
     path.join(probeDir, 'probe.cjs'),
     `const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^npm_/i.test(k) || k === 'NODE_OPTIONS'));
@@ -73,15 +87,45 @@ afterAll(async () => {
 describe('a command started by npm with its options taken by npm', () => {
   // What a PowerShell user types after `npm run <command> --` (the `--` is lost on the way to npm).
   const cases: Array<{ command: string; typed: string[]; lost: string[]; retyped: string }> = [
-    { command: 'build-vms', typed: ['--dry-run'], lost: ['--dry-run'], retyped: 'npx kubestation build-vms --dry-run' },
+    {
+      command: 'build-vms',
+      typed: ['--dry-run'],
+      lost: ['--dry-run'],
+      retyped: 'npx kubestation build-vms --dry-run',
+    },
     { command: 'up', typed: ['--dry-run'], lost: ['--dry-run'], retyped: 'npx kubestation up --dry-run' },
-    { command: 'build-vms', typed: ['--json', '--concurrency', '2'], lost: ['--concurrency', '--json'], retyped: 'npx kubestation build-vms --concurrency 2 --json' },
+    {
+      command: 'build-vms',
+      typed: ['--json', '--concurrency', '2'],
+      lost: ['--concurrency', '--json'],
+      retyped: 'npx kubestation build-vms --concurrency 2 --json',
+    },
     { command: 'verify', typed: ['--json'], lost: ['--json'], retyped: 'npx kubestation verify --json' },
     { command: 'status', typed: ['--json'], lost: ['--json'], retyped: 'npx kubestation status --json' },
-    { command: 'destroy', typed: ['-y', '--purge'], lost: ['--yes', '--purge'], retyped: 'npx kubestation destroy --yes --purge' },
-    { command: 'rebuild-node', typed: ['k8s-worker1', '--force'], lost: ['--force'], retyped: 'npx kubestation rebuild-node k8s-worker1 --force' },
-    { command: 'seed-isos', typed: ['--node', 'k8s-worker1'], lost: ['--node'], retyped: 'npx kubestation seed-isos --node k8s-worker1' },
-    { command: 'build-template', typed: ['--golden', '--force', '--cluster', 'lab.yaml'], lost: ['--cluster', '--golden', '--force'], retyped: 'npx kubestation build-template --cluster lab.yaml --golden --force' },
+    {
+      command: 'destroy',
+      typed: ['-y', '--purge'],
+      lost: ['--yes', '--purge'],
+      retyped: 'npx kubestation destroy --yes --purge',
+    },
+    {
+      command: 'rebuild-node',
+      typed: ['k8s-worker1', '--force'],
+      lost: ['--force'],
+      retyped: 'npx kubestation rebuild-node k8s-worker1 --force',
+    },
+    {
+      command: 'seed-isos',
+      typed: ['--node', 'k8s-worker1'],
+      lost: ['--node'],
+      retyped: 'npx kubestation seed-isos --node k8s-worker1',
+    },
+    {
+      command: 'build-template',
+      typed: ['--golden', '--force', '--cluster', 'lab.yaml'],
+      lost: ['--cluster', '--golden', '--force'],
+      retyped: 'npx kubestation build-template --cluster lab.yaml --golden --force',
+    },
   ];
   const runs = new Map<string, ScriptRun>();
   const runOf = (typed: string[]): ScriptRun => runs.get(typed.join(' '))!;
@@ -109,27 +153,36 @@ describe('a command started by npm with its options taken by npm', () => {
     expect(dryRun.env.npm_lifecycle_event).toBe('probe');
   });
 
-  it.each(cases.map((c) => [`${c.command} ${c.typed.join(' ')}`, c] as const))('%s is refused before any vmrest call or file change', async (_name, c) => {
-    const run = runOf(c.typed);
-    const before = await listTree(labDir);
-    const out = captureOutput();
-    const err = captureOutput();
-    const code = await main([c.command, ...run.argv], {
-      stdout: out.stream,
-      stderr: err.stream,
-      // The user's own variables beside npm's: vmrest credentials set, so nothing would stop a real run but the guard.
-      env: { ...run.env, VMREST_URL: vmrest.url, VMREST_USERNAME: 'kube', VMREST_PASSWORD: 'not-shown', KUBESTATION_API_SERVER: 'https://127.0.0.1:1' },
-      cwd: labDir,
-    });
-    expect(code).toBe(1);
-    expect(out.text()).toBe('');
-    for (const option of c.lost) expect(err.text()).toContain(option);
-    expect(err.text()).toContain(`npm took ${c.lost.join(', ')} as its own setting`);
-    expect(err.text()).toContain(`fix: run it as: ${c.retyped}`);
-    expect(err.text()).not.toContain('not-shown');
-    expect(vmrest.count()).toBe(0);
-    expect(await listTree(labDir)).toEqual(before);
-  });
+  it.each(cases.map((c) => [`${c.command} ${c.typed.join(' ')}`, c] as const))(
+    '%s is refused before any vmrest call or file change',
+    async (_name, c) => {
+      const run = runOf(c.typed);
+      const before = await listTree(labDir);
+      const out = captureOutput();
+      const err = captureOutput();
+      const code = await main([c.command, ...run.argv], {
+        stdout: out.stream,
+        stderr: err.stream,
+        // The user's own variables beside npm's: vmrest credentials set, so nothing would stop a real run but the guard.
+        env: {
+          ...run.env,
+          VMREST_URL: vmrest.url,
+          VMREST_USERNAME: 'kube',
+          VMREST_PASSWORD: 'not-shown',
+          KUBESTATION_API_SERVER: 'https://127.0.0.1:1',
+        },
+        cwd: labDir,
+      });
+      expect(code).toBe(1);
+      expect(out.text()).toBe('');
+      for (const option of c.lost) expect(err.text()).toContain(option);
+      expect(err.text()).toContain(`npm took ${c.lost.join(', ')} as its own setting`);
+      expect(err.text()).toContain(`fix: run it as: ${c.retyped}`);
+      expect(err.text()).not.toContain('not-shown');
+      expect(vmrest.count()).toBe(0);
+      expect(await listTree(labDir)).toEqual(before);
+    },
+  );
 });
 
 describe('a command started by npm with its options intact', () => {
@@ -137,13 +190,20 @@ describe('a command started by npm with its options intact', () => {
     const run = await npmRun(['--', '--json']);
     expect(run.argv).toEqual(['--json']);
     expect(run.env.npm_config_yes).toBe('');
-    expect(lostNpmOptions([], { yes: { type: 'boolean', short: 'y' }, purge: { type: 'boolean' } }, run.env)).toEqual([]);
+    expect(
+      lostNpmOptions([], { yes: { type: 'boolean', short: 'y' }, purge: { type: 'boolean' } }, run.env),
+    ).toEqual([]);
     const labDir = await mkdtemp(path.join(os.tmpdir(), 'kubestation-npm-guard-'));
     try {
       await writeFile(path.join(labDir, 'cluster.yaml'), seedLabText);
       const out = captureOutput();
       const err = captureOutput();
-      const code = await main(['validate', ...run.argv], { stdout: out.stream, stderr: err.stream, env: run.env, cwd: labDir });
+      const code = await main(['validate', ...run.argv], {
+        stdout: out.stream,
+        stderr: err.stream,
+        env: run.env,
+        cwd: labDir,
+      });
       expect(err.text()).toBe('');
       expect(code).toBe(0);
       expect(JSON.parse(out.text())).toMatchObject({ valid: true });
@@ -158,9 +218,13 @@ describe('a command started by npm with its options intact', () => {
     expect(lostNpmOptions(['--yes'], options, env)).toEqual([]);
     expect(lostNpmOptions(['-y'], options, env)).toEqual([]);
     expect(lostNpmOptions(['--no-yes'], options, env)).toEqual([]);
-    expect(lostNpmOptions(['--cluster=x.yaml', '--yes'], options, { ...env, npm_config_cluster: 'true' })).toEqual([]);
+    expect(
+      lostNpmOptions(['--cluster=x.yaml', '--yes'], options, { ...env, npm_config_cluster: 'true' }),
+    ).toEqual([]);
     // npx --yes kubestation destroy: npx's own --yes never reached destroy, so it is reported.
-    expect(lostNpmOptions([], options, env)).toEqual([{ option: 'yes', variable: 'npm_config_yes', value: 'true' }]);
+    expect(lostNpmOptions([], options, env)).toEqual([
+      { option: 'yes', variable: 'npm_config_yes', value: 'true' },
+    ]);
   });
 
   it('does nothing when npm did not start the process, whatever the environment holds otherwise', () => {
@@ -171,16 +235,29 @@ describe('a command started by npm with its options intact', () => {
 describe("npm 10's completion of --node to its own node-options", () => {
   // Measured with npm 10.9.9: `npm run seed-isos --node k8s-worker1` runs the script with no argument and
   // npm_config_node_options=k8s-worker1 (also NODE_OPTIONS=k8s-worker1); npm 11 sets npm_config_node=true instead.
-  const npm10 = { npm_lifecycle_event: 'seed-isos', npm_command: 'run-script', npm_config_yes: '', npm_config_node_options: 'k8s-worker1', NODE_OPTIONS: 'k8s-worker1' };
+  const npm10 = {
+    npm_lifecycle_event: 'seed-isos',
+    npm_command: 'run-script',
+    npm_config_yes: '',
+    npm_config_node_options: 'k8s-worker1',
+    NODE_OPTIONS: 'k8s-worker1',
+  };
 
   it('is refused as a lost --node', async () => {
     const labDir = await mkdtemp(path.join(os.tmpdir(), 'kubestation-npm-guard-'));
     try {
       await writeFile(path.join(labDir, 'cluster.yaml'), seedLabText);
       const err = captureOutput();
-      const code = await main(['seed-isos'], { stdout: captureOutput().stream, stderr: err.stream, env: npm10, cwd: labDir });
+      const code = await main(['seed-isos'], {
+        stdout: captureOutput().stream,
+        stderr: err.stream,
+        env: npm10,
+        cwd: labDir,
+      });
       expect(code).toBe(1);
-      expect(err.text()).toContain('npm took --node as its own setting (npm_config_node_options=k8s-worker1)');
+      expect(err.text()).toContain(
+        'npm took --node as its own setting (npm_config_node_options=k8s-worker1)',
+      );
       expect(err.text()).toContain('npx kubestation seed-isos --node <value>');
       expect(await readdir(labDir)).toEqual(['cluster.yaml']);
     } finally {
@@ -189,6 +266,12 @@ describe("npm 10's completion of --node to its own node-options", () => {
   });
 
   it('leaves a real node-options setting (Node flags, from an .npmrc) alone', () => {
-    expect(lostNpmOptions([], { node: { type: 'string' } }, { ...npm10, npm_config_node_options: '--max-old-space-size=4096' })).toEqual([]);
+    expect(
+      lostNpmOptions(
+        [],
+        { node: { type: 'string' } },
+        { ...npm10, npm_config_node_options: '--max-old-space-size=4096' },
+      ),
+    ).toEqual([]);
   });
 });

@@ -21,7 +21,20 @@ async function simulate(stageMs: number, onOutput?: (text: string) => void) {
     return write(chunk, ...rest);
   }) as typeof out.stream.write;
   const code = await runBuildVms(
-    { argv: ['--simulate', '--skip-verify', '--cluster', path.join(repoRoot, 'cluster.yaml'), '--deadline-scale', '0.05'], stdout: out.stream, stderr: err.stream, env: {}, cwd: repoRoot },
+    {
+      argv: [
+        '--simulate',
+        '--skip-verify',
+        '--cluster',
+        path.join(repoRoot, 'cluster.yaml'),
+        '--deadline-scale',
+        '0.05',
+      ],
+      stdout: out.stream,
+      stderr: err.stream,
+      env: {},
+      cwd: repoRoot,
+    },
     { simulate: { stageMs, cloneMs: 5, bootDelayMs: 5, pollMs: 5 } },
   );
   return { code, stdout: text, stderr: err.text() };
@@ -35,7 +48,9 @@ describe('build-vms --simulate', () => {
     const simDir = /files in (\S+)$/m.exec(stdout)?.[1];
     expect(simDir).toBeDefined();
     expect(existsSync(simDir!)).toBe(false);
-    expect(stdout).toContain(`simulated cluster k8s-lab is ready (verify skipped); its files in ${simDir} are deleted now and no VM was made. Build the real lab with: npx kubestation up`);
+    expect(stdout).toContain(
+      `simulated cluster k8s-lab is ready (verify skipped); its files in ${simDir} are deleted now and no VM was made. Build the real lab with: npx kubestation up`,
+    );
     expect(stdout).not.toMatch(/kubectl --kubeconfig|ssh -F/);
   });
 
@@ -50,7 +65,9 @@ describe('build-vms --simulate', () => {
     });
     expect(interrupted).toBe(true);
     expect(code).toBe(130);
-    expect(stderr).toMatch(/simulation interrupted; the simulated lab in \S+ is deleted now, so a new run starts over/);
+    expect(stderr).toMatch(
+      /simulation interrupted; the simulated lab in \S+ is deleted now, so a new run starts over/,
+    );
     expect(stderr).not.toContain('progress is saved');
   });
 });

@@ -2,7 +2,12 @@ import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import yaml from 'js-yaml';
 import { describe, expect, it } from 'vitest';
-import { clusterJsonSchema, clusterJsonSchemaText, clusterShapeValidatorSource, SHAPE_VALIDATOR_FILE } from '../../src/config/json-schema.js';
+import {
+  clusterJsonSchema,
+  clusterJsonSchemaText,
+  clusterShapeValidatorSource,
+  SHAPE_VALIDATOR_FILE,
+} from '../../src/config/json-schema.js';
 import { seedLab, seedLabText } from './bad-spec-cases.js';
 
 describe('schema/cluster.schema.json', () => {
@@ -26,9 +31,11 @@ describe('schema/cluster.schema.json', () => {
 });
 
 describe(SHAPE_VALIDATOR_FILE, () => {
-  it('is ajv\'s code for the same definition (run `npm run gen:schema` when this fails)', () => {
+  it("is ajv's code for the same definition (run `npm run gen:schema` when this fails)", () => {
     // One long line of code: compare without printing a 100 KB diff.
-    const stale = readFileSync(new URL(`../../${SHAPE_VALIDATOR_FILE}`, import.meta.url), 'utf8') !== clusterShapeValidatorSource();
+    const stale =
+      readFileSync(new URL(`../../${SHAPE_VALIDATOR_FILE}`, import.meta.url), 'utf8') !==
+      clusterShapeValidatorSource();
     expect(stale, `${SHAPE_VALIDATOR_FILE} is stale: run npm run gen:schema`).toBe(false);
   });
 });

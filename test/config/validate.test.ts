@@ -37,14 +37,38 @@ describe('the shipped seed lab', () => {
       ['k8s-worker2', 'worker', '192.168.5.13', '172.100.100.4'],
     ]);
     expect(spec.nodes.every((n) => n.cpus === 2 && n.memoryMiB === 4096 && n.diskGiB === 100)).toBe(true);
-    expect(spec.networks.nat).toMatchObject({ vmnet: 'vmnet8', gateway: '192.168.5.2', hostAddress: '192.168.5.1', dhcpRange: { start: '192.168.5.201', end: '192.168.5.254' } });
-    expect(spec.networks.nat.subnet).toMatchObject({ network: '192.168.5.0', mask: '255.255.255.0', prefix: 24 });
+    expect(spec.networks.nat).toMatchObject({
+      vmnet: 'vmnet8',
+      gateway: '192.168.5.2',
+      hostAddress: '192.168.5.1',
+      dhcpRange: { start: '192.168.5.201', end: '192.168.5.254' },
+    });
+    expect(spec.networks.nat.subnet).toMatchObject({
+      network: '192.168.5.0',
+      mask: '255.255.255.0',
+      prefix: 24,
+    });
     expect(spec.networks.hostOnly).toMatchObject({ vmnet: 'vmnet1', hostAddress: '172.100.100.1' });
     expect(spec.networks.hostOnly.subnet.mask).toBe('255.255.255.0');
-    expect(spec.os).toMatchObject({ user: { name: 'pista' }, timezone: 'Asia/Seoul', locale: 'ko_KR.UTF-8', ntpServers: ['time.ravnus.com'], dnsServers: ['8.8.8.8', '8.8.4.4'], swap: false });
+    expect(spec.os).toMatchObject({
+      user: { name: 'pista' },
+      timezone: 'Asia/Seoul',
+      locale: 'ko_KR.UTF-8',
+      ntpServers: ['time.ravnus.com'],
+      dnsServers: ['8.8.8.8', '8.8.4.4'],
+      swap: false,
+    });
     expect(spec.os.kernelModules).toEqual(['overlay', 'br_netfilter']);
-    expect(spec.os.sysctl).toEqual({ 'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': '1', 'net.bridge.bridge-nf-call-ip6tables': '1' });
-    expect(spec.kubernetes).toMatchObject({ minor: '1.37', apiEndpoint: '172.100.100.2:6443', controlPlaneTaint: true });
+    expect(spec.os.sysctl).toEqual({
+      'net.ipv4.ip_forward': '1',
+      'net.bridge.bridge-nf-call-iptables': '1',
+      'net.bridge.bridge-nf-call-ip6tables': '1',
+    });
+    expect(spec.kubernetes).toMatchObject({
+      minor: '1.37',
+      apiEndpoint: '172.100.100.2:6443',
+      controlPlaneTaint: true,
+    });
     expect(spec.kubernetes.podSubnet.cidr).toBe('10.244.0.0/16');
     expect(spec.kubernetes.serviceSubnet.cidr).toBe('10.96.0.0/12');
     expect(spec.kubernetes.cni.name).toBe('flannel');
@@ -67,13 +91,24 @@ describe('the shipped seed lab', () => {
     renamed.name = 'other-lab';
     const other = parseClusterSpec(yaml.dump(renamed), { sourcePath: '/x/cluster.yaml' });
     expect(other.nodes[0]!.nics.nat.mac).not.toBe(spec.nodes[0]!.nics.nat.mac);
-    expect(spec.nodes[0]!.nics.nat).toMatchObject({ guestName: 'ens33', pciSlot: 33, vmxIndex: 0, vmnet: 'vmnet8' });
-    expect(spec.nodes[0]!.nics.hostOnly).toMatchObject({ guestName: 'ens37', pciSlot: 37, vmxIndex: 1, vmnet: 'vmnet1' });
+    expect(spec.nodes[0]!.nics.nat).toMatchObject({
+      guestName: 'ens33',
+      pciSlot: 33,
+      vmxIndex: 0,
+      vmnet: 'vmnet8',
+    });
+    expect(spec.nodes[0]!.nics.hostOnly).toMatchObject({
+      guestName: 'ens37',
+      pciSlot: 37,
+      vmxIndex: 1,
+      vmnet: 'vmnet1',
+    });
   });
 
   it('applies defaults when only the required keys are given', () => {
     const minimal = seedLab();
-    for (const key of ['stateDir', 'nodeDefaults', 'os', 'kubernetes', 'firewall', 'vmware']) delete minimal[key];
+    for (const key of ['stateDir', 'nodeDefaults', 'os', 'kubernetes', 'firewall', 'vmware'])
+      delete minimal[key];
     const spec2 = parseClusterSpec(yaml.dump(minimal), { sourcePath: '/lab/cluster.yaml' });
     const { sourcePath: _a, ...withDefaults } = spec2;
     const { sourcePath: _b, ...shipped } = parseClusterSpec(seedLabText, { sourcePath: '/lab/cluster.yaml' });
@@ -82,9 +117,16 @@ describe('the shipped seed lab', () => {
 
   it('resolves the state folder against cluster.yaml on a Windows host', () => {
     const doc = seedLab() as ClusterFile;
-    const windows = resolveClusterSpec(doc, { sourcePath: 'C:\\Users\\Pista Kim\\labs\\cluster.yaml', cwd: 'C:\\', pathApi: path.win32 });
+    const windows = resolveClusterSpec(doc, {
+      sourcePath: 'C:\\Users\\Pista Kim\\labs\\cluster.yaml',
+      cwd: 'C:\\',
+      pathApi: path.win32,
+    });
     expect(windows.stateDir).toBe('C:\\Users\\Pista Kim\\labs\\.kubestation');
-    const elsewhere = resolveClusterSpec({ ...doc, stateDir: 'D:\\kubestation-state' }, { sourcePath: 'C:\\labs\\cluster.yaml', cwd: 'C:\\', pathApi: path.win32 });
+    const elsewhere = resolveClusterSpec(
+      { ...doc, stateDir: 'D:\\kubestation-state' },
+      { sourcePath: 'C:\\labs\\cluster.yaml', cwd: 'C:\\', pathApi: path.win32 },
+    );
     expect(elsewhere.stateDir).toBe('D:\\kubestation-state');
   });
 
@@ -114,7 +156,9 @@ describe('bad specs', () => {
     doc.nmae = 'x';
     const problems = problemsOf(yaml.dump(doc));
     expect(problems).toHaveLength(4);
-    expect(problems.map((p) => p.split(':')[0])).toEqual(expect.arrayContaining(['nodes[1].natAddress', 'os.timezone', 'kubernetes.cni.name', 'nmae']));
+    expect(problems.map((p) => p.split(':')[0])).toEqual(
+      expect.arrayContaining(['nodes[1].natAddress', 'os.timezone', 'kubernetes.cni.name', 'nmae']),
+    );
   });
 
   it('throws a SpecError naming the file and listing the problems', () => {
@@ -138,48 +182,72 @@ describe('files that are not a cluster spec', () => {
 
   it('malformed YAML gives line and column', () => {
     const badLine = lineOf('  - name: k8s-worker1') + 1;
-    expect(problemsOf(seedLabText.replace('  - name: k8s-worker1\n', '  - name: k8s-worker1\n   role: [worker\n'))).toEqual([
+    expect(
+      problemsOf(seedLabText.replace('  - name: k8s-worker1\n', '  - name: k8s-worker1\n   role: [worker\n')),
+    ).toEqual([
       `(yaml line ${badLine}, column 4): bad indentation of a sequence entry; fix the YAML syntax there (indent with spaces, "key: value", one key per line)`,
     ]);
   });
 
   it('a Windows path in double quotes is refused at its line and column, with single quotes or none as the fix', () => {
     const folder = 'C:\\Program Files (x86)\\VMware\\VMware Workstation';
-    const withFolder = (value: string) => seedLabText.replace(/^vmware:\n/m, `vmware:\n  installFolder: ${value}\n`);
+    const withFolder = (value: string) =>
+      seedLabText.replace(/^vmware:\n/m, `vmware:\n  installFolder: ${value}\n`);
     const line = lineOf('vmware:') + 1;
     expect(problemsOf(withFolder(`"${folder}"`))).toEqual([
       `(yaml line ${line}, column 18): "${folder}" is a Windows path in double quotes, where YAML reads each backslash as the start of an escape sequence (\\n, \\t, \\U…), so the path would be refused or changed; write it in single quotes ('${folder}') or without quotes`,
     ]);
     // Silently wrong otherwise: "\n" would be a line break in the folder name.
-    expect(problemsOf(withFolder('"D:\\new\\tools"'))).toEqual([expect.stringContaining(`(yaml line ${line}, column 18): "D:\\new\\tools" is a Windows path in double quotes`)]);
+    expect(problemsOf(withFolder('"D:\\new\\tools"'))).toEqual([
+      expect.stringContaining(
+        `(yaml line ${line}, column 18): "D:\\new\\tools" is a Windows path in double quotes`,
+      ),
+    ]);
     // The forms that keep the path: single quotes, no quotes, escaped backslashes; a comment is no value.
-    for (const ok of [`'${folder}'`, folder, `"${folder.replaceAll('\\', '\\\\')}"`, `'${folder}' # not "C:\\x"`]) {
+    for (const ok of [
+      `'${folder}'`,
+      folder,
+      `"${folder.replaceAll('\\', '\\\\')}"`,
+      `'${folder}' # not "C:\\x"`,
+    ]) {
       const spec = parseClusterSpec(withFolder(ok), { sourcePath: '/lab/cluster.yaml' });
       expect(spec.vmware.installFolder).toBe(folder);
     }
     // Any other bad escape in double quotes says the same.
     expect(problemsOf(withFolder('"\\\\server\\share"'))).toEqual([
-      expect.stringMatching(/^\(yaml line \d+, column \d+\): unknown escape sequence; in double quotes a backslash starts an escape sequence: write Windows paths in single quotes or without quotes$/),
+      expect.stringMatching(
+        /^\(yaml line \d+, column \d+\): unknown escape sequence; in double quotes a backslash starts an escape sequence: write Windows paths in single quotes or without quotes$/,
+      ),
     ]);
   });
 
   it('a key written twice is a YAML error at its line', () => {
     expect(problemsOf(seedLabText.replace('name: k8s-lab\n', 'name: k8s-lab\nname: again\n'))).toEqual([
-      expect.stringMatching(new RegExp(`^\\(yaml line ${lineOf('name: k8s-lab') + 1}, column 1\\): duplicated mapping key`)),
+      expect.stringMatching(
+        new RegExp(`^\\(yaml line ${lineOf('name: k8s-lab') + 1}, column 1\\): duplicated mapping key`),
+      ),
     ]);
   });
 
   it('empty, comment-only, scalar and list documents fail cleanly', () => {
-    expect(problemsOf('')).toEqual(['(file): is empty; start from the cluster.yaml shipped with kubestation']);
-    expect(problemsOf('# nothing here\n\n')).toEqual(['(file): is empty; start from the cluster.yaml shipped with kubestation']);
-    const notMapping = '(top level): expected a mapping with apiVersion, kind, name, networks and nodes; see the shipped cluster.yaml';
+    expect(problemsOf('')).toEqual([
+      '(file): is empty; start from the cluster.yaml shipped with kubestation',
+    ]);
+    expect(problemsOf('# nothing here\n\n')).toEqual([
+      '(file): is empty; start from the cluster.yaml shipped with kubestation',
+    ]);
+    const notMapping =
+      '(top level): expected a mapping with apiVersion, kind, name, networks and nodes; see the shipped cluster.yaml';
     expect(problemsOf('just words')).toEqual([notMapping]);
     expect(problemsOf('- a\n- b\n')).toEqual([notMapping]);
   });
 
   it('binary garbage, a missing file and a folder are refused with the fix', async () => {
     const dir = tempDir('kubestation-spec-');
-    await writeFile(path.join(dir, 'garbage.yaml'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0xff, 0xfe, 0x01]));
+    await writeFile(
+      path.join(dir, 'garbage.yaml'),
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0xff, 0xfe, 0x01]),
+    );
     await writeFile(path.join(dir, 'latin1.yaml'), Buffer.from('name: caf\xe9\n', 'latin1'));
     await mkdir(path.join(dir, 'folder.yaml'));
     const message = async (file: string) => {
@@ -190,10 +258,18 @@ describe('files that are not a cluster spec', () => {
         return (error as SpecError).problems.map(formatProblem).join('\n');
       }
     };
-    expect(await message('garbage.yaml')).toBe(`(file): ${path.join(dir, 'garbage.yaml')} is a binary file, not YAML text; pass the path of cluster.yaml with --cluster`);
-    expect(await message('latin1.yaml')).toBe(`(file): ${path.join(dir, 'latin1.yaml')} is not UTF-8 text; save cluster.yaml as UTF-8`);
-    expect(await message('missing.yaml')).toBe(`(file): ${path.join(dir, 'missing.yaml')} does not exist; run from the folder holding cluster.yaml or pass --cluster <path>`);
-    expect(await message('folder.yaml')).toBe(`(file): ${path.join(dir, 'folder.yaml')} is not a file; pass the path of cluster.yaml with --cluster`);
+    expect(await message('garbage.yaml')).toBe(
+      `(file): ${path.join(dir, 'garbage.yaml')} is a binary file, not YAML text; pass the path of cluster.yaml with --cluster`,
+    );
+    expect(await message('latin1.yaml')).toBe(
+      `(file): ${path.join(dir, 'latin1.yaml')} is not UTF-8 text; save cluster.yaml as UTF-8`,
+    );
+    expect(await message('missing.yaml')).toBe(
+      `(file): ${path.join(dir, 'missing.yaml')} does not exist; run from the folder holding cluster.yaml or pass --cluster <path>`,
+    );
+    expect(await message('folder.yaml')).toBe(
+      `(file): ${path.join(dir, 'folder.yaml')} is not a file; pass the path of cluster.yaml with --cluster`,
+    );
   });
 });
 
@@ -205,7 +281,11 @@ describe('kubestation validate', () => {
     expect(stdout).toMatch(/cluster k8s-lab: Kubernetes 1\.37, API 172\.100\.100\.2:6443, CNI flannel/);
     const spec = await loadClusterSpec('cluster.yaml');
     for (const node of spec.nodes) {
-      expect(stdout).toMatch(new RegExp(`${node.name}\\s+${node.role}.*${node.nics.nat.address}/24 ${node.nics.nat.mac}.*${node.nics.hostOnly.address}/24 ${node.nics.hostOnly.mac}`));
+      expect(stdout).toMatch(
+        new RegExp(
+          `${node.name}\\s+${node.role}.*${node.nics.nat.address}/24 ${node.nics.nat.mac}.*${node.nics.hostOnly.address}/24 ${node.nics.hostOnly.mac}`,
+        ),
+      );
     }
   });
 
@@ -214,8 +294,15 @@ describe('kubestation validate', () => {
     expect(code).toBe(0);
     const report = JSON.parse(stdout);
     expect(report.valid).toBe(true);
-    expect(report.summary.nodes.map((n: { name: string }) => n.name)).toEqual(['k8s-master', 'k8s-worker1', 'k8s-worker2']);
-    expect(report.summary.nodes[0].hostOnly).toMatchObject({ interface: 'ens37', address: '172.100.100.2/24' });
+    expect(report.summary.nodes.map((n: { name: string }) => n.name)).toEqual([
+      'k8s-master',
+      'k8s-worker1',
+      'k8s-worker2',
+    ]);
+    expect(report.summary.nodes[0].hostOnly).toMatchObject({
+      interface: 'ens37',
+      address: '172.100.100.2/24',
+    });
   });
 
   it('exits non-zero with every message for a bad spec, as text and as JSON', async () => {
@@ -233,7 +320,11 @@ describe('kubestation validate', () => {
     expect(json.code).toBe(1);
     expect(JSON.parse(json.stdout).problems).toEqual([
       { path: 'nodes[2].natAddress', message: '192.168.5.12 is already used by nodes[1]' },
-      { path: 'os.locale', message: '"Korean" is not a UTF-8 locale name of the form language_TERRITORY.UTF-8; use "ko_KR.UTF-8"' },
+      {
+        path: 'os.locale',
+        message:
+          '"Korean" is not a UTF-8 locale name of the form language_TERRITORY.UTF-8; use "ko_KR.UTF-8"',
+      },
     ]);
   });
 
@@ -242,7 +333,9 @@ describe('kubestation validate', () => {
     const golden = (containerd: string) => ({
       formatVersion: 1,
       golden: {
-        formatVersion: 1, bakedAt: '2026-11-01T00:00:00Z', imageSha256: 'ab',
+        formatVersion: 1,
+        bakedAt: '2026-11-01T00:00:00Z',
+        imageSha256: 'ab',
         kubernetes: { minor: '1.35', version: '1.35.4', packages: {} },
         containerd: { package: 'containerd', version: containerd },
         cni: { name: 'flannel', version: 'v0.28.9' },
@@ -255,7 +348,10 @@ describe('kubestation validate', () => {
       doc.kubernetes = { ...doc.kubernetes, version };
       await writeFile(path.join(dir, 'cluster.yaml'), yaml.dump(doc));
       await mkdir(path.join(dir, 'state', 'template'), { recursive: true });
-      await writeFile(path.join(dir, 'state', 'template', 'template.json'), JSON.stringify(golden(containerd)));
+      await writeFile(
+        path.join(dir, 'state', 'template', 'template.json'),
+        JSON.stringify(golden(containerd)),
+      );
     };
     await writeLab('1.37.2', '1.7.28-0ubuntu1~24.04.1');
     const text = await runCli(['validate'], dir);

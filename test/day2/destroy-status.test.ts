@@ -42,7 +42,7 @@ async function foreignVm(l: Day2Lab, folder: string, name: string, otherCluster?
 }
 
 describe('destroy', () => {
-  it('deletes only VMs with this cluster\'s marker, their reservations and seed ISOs; foreign VMs with node names are listed and left alone', async () => {
+  it("deletes only VMs with this cluster's marker, their reservations and seed ISOs; foreign VMs with node names are listed and left alone", async () => {
     const l = (lab = await startDay2Lab());
     const unmarked = await foreignVm(l, 'elsewhere', 'k8s-worker2');
     const otherLab = await foreignVm(l, 'other-lab', 'k8s-master', 'other-lab');
@@ -54,21 +54,32 @@ describe('destroy', () => {
     expect(plan.vms.map((v) => v.node).sort()).toEqual(['k8s-master', 'k8s-worker1', 'k8s-worker2']);
     expect(plan.vms.every((v) => v.vmxPath.startsWith(l.clonesFolder))).toBe(true);
     const text = formatDestroyPlan(plan);
-    expect(text).toContain(`leave alone      ${unmarked}: named "k8s-worker2" but it belongs to no kubestation marker`);
-    expect(text).toContain(`leave alone      ${otherLab}: named "k8s-master" but it belongs to kubestation cluster "other-lab"`);
+    expect(text).toContain(
+      `leave alone      ${unmarked}: named "k8s-worker2" but it belongs to no kubestation marker`,
+    );
+    expect(text).toContain(
+      `leave alone      ${otherLab}: named "k8s-master" but it belongs to kubestation cluster "other-lab"`,
+    );
     expect(text).toContain(`delete seed ISO  ${iso}`);
     expect(text).toContain('(poweredOn: powered off first)');
 
-    const foreignIds = (await l.client.listVms()).filter((vm) => [unmarked, otherLab].includes(vm.path)).map((vm) => vm.id);
+    const foreignIds = (await l.client.listVms())
+      .filter((vm) => [unmarked, otherLab].includes(vm.path))
+      .map((vm) => vm.id);
     const before = l.vmrest.requestLog.length;
     const logs: string[] = [];
     const result = await executeDestroy(l.spec, l.client, plan, (line) => logs.push(line));
 
     expect(result.deletedVms).toHaveLength(3);
-    for (const n of l.spec.nodes) expect(l.nodeVm(n.name)?.vmxPath.startsWith(l.clonesFolder) ?? false).toBe(false);
-    expect(l.vmrest.requestLog.slice(before).filter((c) => foreignIds.includes(c.params.id ?? ''))).toEqual([]);
+    for (const n of l.spec.nodes)
+      expect(l.nodeVm(n.name)?.vmxPath.startsWith(l.clonesFolder) ?? false).toBe(false);
+    expect(l.vmrest.requestLog.slice(before).filter((c) => foreignIds.includes(c.params.id ?? ''))).toEqual(
+      [],
+    );
     expect(existsSync(unmarked) && existsSync(otherLab)).toBe(true);
-    expect((await l.client.listVms()).map((vm) => vm.path)).toEqual(expect.arrayContaining([unmarked, otherLab, templateVmxPath(l.spec)]));
+    expect((await l.client.listVms()).map((vm) => vm.path)).toEqual(
+      expect.arrayContaining([unmarked, otherLab, templateVmxPath(l.spec)]),
+    );
     expect(l.vmrest.macToIp('vmnet8')).toEqual({});
     expect(existsSync(iso)).toBe(false);
     // CA and token kept; the node records of the deleted VMs dropped.
@@ -78,7 +89,9 @@ describe('destroy', () => {
   });
 
   /** The template built where build-template puts it by default: in the state folder, with its cached image. */
-  async function templateInStateFolder(l: Day2Lab): Promise<{ spec: ClusterSpec; vmxPath: string; image: string }> {
+  async function templateInStateFolder(
+    l: Day2Lab,
+  ): Promise<{ spec: ClusterSpec; vmxPath: string; image: string }> {
     const spec: ClusterSpec = l.spec;
     const vmxPath = await writeSimulatedTemplate(spec, 100);
     await l.client.registerVm({ name: spec.vmware.template.name, path: vmxPath });
@@ -94,11 +107,15 @@ describe('destroy', () => {
     const { spec, vmxPath, image } = await templateInStateFolder(l);
     const plan = await planDestroy(spec, l.client, { purge: true });
     const text = formatDestroyPlan(plan);
-    const entries = (await readdir(spec.stateDir)).filter((e) => e !== 'template').map((e) => path.join(spec.stateDir, e));
+    const entries = (await readdir(spec.stateDir))
+      .filter((e) => e !== 'template')
+      .map((e) => path.join(spec.stateDir, e));
     expect(entries.length).toBeGreaterThan(2);
     const deleteLines = text.split('\n').filter((line) => line.startsWith('  delete           '));
     expect(deleteLines).toEqual(entries.sort().map((e) => `  delete           ${e}`));
-    expect(text).toContain(`keep             the template VM and the cached Ubuntu image (${templateStateDir(spec)}) (--purge-template deletes them)`);
+    expect(text).toContain(
+      `keep             the template VM and the cached Ubuntu image (${templateStateDir(spec)}) (--purge-template deletes them)`,
+    );
 
     await executeDestroy(spec, l.client, plan, () => undefined);
     for (const e of entries) expect(existsSync(e)).toBe(false);
@@ -114,12 +131,16 @@ describe('destroy', () => {
     const plan = await planDestroy(spec, l.client, { purge: true, purgeTemplate: true });
     const text = formatDestroyPlan(plan);
     expect(text).toContain(`delete VM        template ${spec.vmware.template.name}  ${vmxPath}`);
-    expect(text).toContain(`delete           ${templateStateDir(spec)} (template files and the cached Ubuntu image)`);
+    expect(text).toContain(
+      `delete           ${templateStateDir(spec)} (template files and the cached Ubuntu image)`,
+    );
     expect(text).not.toContain('keep             the template');
 
     const before = l.vmrest.requestLog.length;
     await executeDestroy(spec, l.client, plan, () => undefined);
-    expect(l.vmrest.requestLog.slice(before).some((c) => c.method === 'DELETE' && c.params.id === templateId)).toBe(true);
+    expect(
+      l.vmrest.requestLog.slice(before).some((c) => c.method === 'DELETE' && c.params.id === templateId),
+    ).toBe(true);
     expect((await l.client.listVms()).map((vm) => vm.path)).not.toContain(vmxPath);
     expect(existsSync(spec.stateDir)).toBe(false);
   });
@@ -128,7 +149,9 @@ describe('destroy', () => {
     const l = (lab = await startDay2Lab());
     const { spec, vmxPath } = await templateInStateFolder(l);
     const plan = await planDestroy(spec, l.client, { purgeTemplate: true });
-    expect(formatDestroyPlan(plan)).toContain('keep             the CA, join token, SSH key, admin kubeconfig and logs in the state folder (--purge deletes them)');
+    expect(formatDestroyPlan(plan)).toContain(
+      'keep             the CA, join token, SSH key, admin kubeconfig and logs in the state folder (--purge deletes them)',
+    );
     await executeDestroy(spec, l.client, plan, () => undefined);
     expect(existsSync(templateStateDir(spec))).toBe(false);
     expect((await l.client.listVms()).map((vm) => vm.path)).not.toContain(vmxPath);
@@ -138,7 +161,10 @@ describe('destroy', () => {
   it('without --yes and without a terminal refuses with the fix, deleting nothing', async () => {
     const l = (lab = await startDay2Lab());
     const before = l.vmrest.requestLog.length;
-    await expect(command(l, runDestroy, [])).rejects.toMatchObject({ code: 'DESTROY_NOT_CONFIRMED', fix: expect.stringContaining('--yes') });
+    await expect(command(l, runDestroy, [])).rejects.toMatchObject({
+      code: 'DESTROY_NOT_CONFIRMED',
+      fix: expect.stringContaining('--yes'),
+    });
     expect(l.vmrest.requestLog.slice(before).filter((c) => c.method !== 'GET')).toEqual([]);
     expect(l.spec.nodes.every((n) => l.nodeVm(n.name)?.power === 'poweredOn')).toBe(true);
   });
@@ -146,7 +172,11 @@ describe('destroy', () => {
   it('asks, and deletes only on yes (--yes skips the question)', async () => {
     const l = (lab = await startDay2Lab());
     const questions: string[] = [];
-    const no = await command(l, (ctx) => runDestroy(ctx, { confirm: async (q) => (questions.push(q), false) }), []);
+    const no = await command(
+      l,
+      (ctx) => runDestroy(ctx, { confirm: async (q) => (questions.push(q), false) }),
+      [],
+    );
     expect(no.code).toBe(1);
     expect(no.stdout).toContain('nothing was deleted');
     expect(questions).toEqual([`delete the above for cluster ${l.spec.name}? [y/N] `]);
@@ -168,16 +198,29 @@ describe('status', () => {
     for (const n of l.spec.nodes) {
       const s = status.nodes.find((x) => x.node === n.name)!;
       expect(s.vm).toMatchObject({ present: true, ours: true, power: 'poweredOn' });
-      expect(s.addresses?.flatMap((a) => a.ip)).toEqual([`${n.nics.nat.address}/24`, `${n.nics.hostOnly.address}/24`]);
-      expect(s.kubernetes).toMatchObject({ registered: true, ready: 'True', version: `v${l.spec.kubernetes.minor}.2`, internalIP: n.nics.hostOnly.address });
+      expect(s.addresses?.flatMap((a) => a.ip)).toEqual([
+        `${n.nics.nat.address}/24`,
+        `${n.nics.hostOnly.address}/24`,
+      ]);
+      expect(s.kubernetes).toMatchObject({
+        registered: true,
+        ready: 'True',
+        version: `v${l.spec.kubernetes.minor}.2`,
+        internalIP: n.nics.hostOnly.address,
+      });
       expect(s.progress).toMatchObject({ stage: 'complete', event: 'done' });
     }
     expect(status.nodes[0]!.kubernetes).toMatchObject({ roles: ['control-plane'] });
     const text = formatStatus(status);
-    expect(text).toMatch(/k8s-worker1\s+worker\s+poweredOn\s+192\.168\.5\.\d+, 172\.100\.100\.\d+\s+Ready v1\.\d+\.2\s+deleted; \.vmx refers to it until power-off\s+complete done: joined/);
+    expect(text).toMatch(
+      /k8s-worker1\s+worker\s+poweredOn\s+192\.168\.5\.\d+, 172\.100\.100\.\d+\s+Ready v1\.\d+\.2\s+deleted; \.vmx refers to it until power-off\s+complete done: joined/,
+    );
     // The seed's secrets are gone from the state folder; the running VMs' .vmx still name the ISO.
-    for (const s of status.nodes) expect(s.seed).toEqual({ kind: 'referenced', vmxPath: l.nodeVm(s.node)!.vmxPath });
-    expect(text).toContain(`note: k8s-master: seed deleted on this PC, still referenced by ${l.nodeVm('k8s-master')!.vmxPath} until the VM is next off`);
+    for (const s of status.nodes)
+      expect(s.seed).toEqual({ kind: 'referenced', vmxPath: l.nodeVm(s.node)!.vmxPath });
+    expect(text).toContain(
+      `note: k8s-master: seed deleted on this PC, still referenced by ${l.nodeVm('k8s-master')!.vmxPath} until the VM is next off`,
+    );
   });
 
   it('says exactly where each seed is: deleted and detached once the VM was off, secrets left on the host', async () => {
@@ -185,19 +228,33 @@ describe('status', () => {
     for (const n of l.spec.nodes) {
       const dir = path.join(l.spec.stateDir, n.name);
       // Deleted after bootstrap: the copies holding the CA key / join token. Kept: what holds no secret.
-      expect([existsSync(path.join(dir, 'user-data')), existsSync(path.join(dir, 'seed.iso'))]).toEqual([false, false]);
-      expect([existsSync(path.join(dir, 'meta-data')), existsSync(path.join(dir, 'network-config'))]).toEqual([true, true]);
+      expect([existsSync(path.join(dir, 'user-data')), existsSync(path.join(dir, 'seed.iso'))]).toEqual([
+        false,
+        false,
+      ]);
+      expect([existsSync(path.join(dir, 'meta-data')), existsSync(path.join(dir, 'network-config'))]).toEqual(
+        [true, true],
+      );
     }
     const w1 = l.nodeVm('k8s-worker1')!;
     await l.client.setPowerState(w1.id, 'off');
     const store = await BuildStateStore.open(l.spec.stateDir, l.spec.name);
     // What stop/start call for a VM they find (or leave) powered off.
-    expect(await detachSeedIso({ spec: l.spec, vmrest: l.client, store, emit: () => undefined }, l.spec.nodes[1]!, { id: w1.id, vmxPath: w1.vmxPath })).toEqual({ fileRemoved: true, detached: true });
+    expect(
+      await detachSeedIso(
+        { spec: l.spec, vmrest: l.client, store, emit: () => undefined },
+        l.spec.nodes[1]!,
+        { id: w1.id, vmxPath: w1.vmxPath },
+      ),
+    ).toEqual({ fileRemoved: true, detached: true });
     await writeFile(path.join(l.spec.stateDir, 'k8s-worker2', 'user-data'), '#cloud-config\n');
     const status = await collectStatus(l.spec, { vmrest: l.client, kube: l.kubeAccess });
     const byName = (name: string) => status.nodes.find((s) => s.node === name)!;
     expect(byName('k8s-worker1').seed).toEqual({ kind: 'detached' });
-    expect(byName('k8s-worker2').seed).toEqual({ kind: 'secrets-on-host', files: [path.join(l.spec.stateDir, 'k8s-worker2', 'user-data')] });
+    expect(byName('k8s-worker2').seed).toEqual({
+      kind: 'secrets-on-host',
+      files: [path.join(l.spec.stateDir, 'k8s-worker2', 'user-data')],
+    });
     const text = formatStatus(status);
     expect(text).toMatch(/k8s-worker1\s+worker\s+poweredOff.*deleted, detached/);
     expect(text).toMatch(/k8s-worker2\s+worker\s+poweredOn.*SECRETS ON HOST/);
@@ -211,10 +268,17 @@ describe('status', () => {
     const w2 = l.nodeVm('k8s-worker2')!;
     await l.client.setPowerState(w2.id, 'off');
     await l.client.deleteVm(w2.id);
-    const status: ClusterStatus = await collectStatus(l.spec, { vmrest: l.client, kube: { ...l.kubeAccess, server: 'https://127.0.0.1:9' } });
+    const status: ClusterStatus = await collectStatus(l.spec, {
+      vmrest: l.client,
+      kube: { ...l.kubeAccess, server: 'https://127.0.0.1:9' },
+    });
     expect(status.api.reachable).toBe(false);
     const byName = (name: string) => status.nodes.find((s) => s.node === name)!;
-    expect(byName('k8s-worker1')).toMatchObject({ vm: { present: true, power: 'poweredOff' }, addresses: undefined, kubernetes: undefined });
+    expect(byName('k8s-worker1')).toMatchObject({
+      vm: { present: true, power: 'poweredOff' },
+      addresses: undefined,
+      kubernetes: undefined,
+    });
     expect(byName('k8s-worker2').vm).toEqual({ present: false });
     expect(formatStatus(status)).toMatch(/k8s-worker2\s+worker\s+no VM\s+-\s+\?/);
     expect(formatStatus(status)).toContain('note: Kubernetes API not reachable');
@@ -234,7 +298,9 @@ describe('commands', () => {
   it('rebuild-node refuses the control plane without --force (exit through the error, nothing touched)', async () => {
     const l = (lab = await startDay2Lab());
     const before = l.vmrest.requestLog.length;
-    await expect(command(l, runRebuildCommand, ['k8s-master'])).rejects.toMatchObject({ code: 'REBUILD_CONTROL_PLANE_NEEDS_FORCE' });
+    await expect(command(l, runRebuildCommand, ['k8s-master'])).rejects.toMatchObject({
+      code: 'REBUILD_CONTROL_PLANE_NEEDS_FORCE',
+    });
     expect(l.vmrest.requestLog.slice(before).filter((c) => c.method !== 'GET')).toEqual([]);
   });
 
@@ -243,9 +309,16 @@ describe('commands', () => {
     const healthy = await command(l, runDoctorCommand, []);
     expect(healthy.code).toBe(0);
     expect(healthy.stdout).toContain('0 failed');
-    await l.client.setPowerState((await l.client.listVms()).find((vm) => vm.path === templateVmxPath(l.spec))!.id, 'on');
+    await l.client.setPowerState(
+      (await l.client.listVms()).find((vm) => vm.path === templateVmxPath(l.spec))!.id,
+      'on',
+    );
     const broken = await command(l, runDoctorCommand, ['--json']);
     expect(broken.code).toBe(1);
-    expect((JSON.parse(broken.stdout) as { checks: Array<{ id: string; status: string }> }).checks.find((c) => c.id === 'template')?.status).toBe('fail');
+    expect(
+      (JSON.parse(broken.stdout) as { checks: Array<{ id: string; status: string }> }).checks.find(
+        (c) => c.id === 'template',
+      )?.status,
+    ).toBe('fail');
   });
 });

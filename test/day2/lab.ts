@@ -10,7 +10,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildVms, type BuildVmsDeps } from '../../src/bringup/build-vms.js';
 import type { BuildEvent } from '../../src/bringup/ports.js';
-import { growDescriptorDisk, linkPowerToKubeApi, writeSimulatedTemplate } from '../../simulators/simulated-lab.js';
+import {
+  growDescriptorDisk,
+  linkPowerToKubeApi,
+  writeSimulatedTemplate,
+} from '../../simulators/simulated-lab.js';
 import { cloudInitSeedWriter } from '../../src/bringup/real-deps.js';
 import type { KubeAccess } from '../../src/day2/observe.js';
 import type { RebuildDeps, RebuildOptions } from '../../src/day2/rebuild.js';
@@ -18,7 +22,12 @@ import { createBootstrapTokenSecret, KubeClient, tokenExpiry, type Node } from '
 import { clusterSecretPaths, loadOrCreateClusterSecrets } from '../../src/pki/index.js';
 import { templateVmxPath } from '../../src/template/state.js';
 import { GuestSimulator, type GuestBehaviour } from '../../simulators/guest-simulator.js';
-import { healthySeedLab, registeredNode, type FakeNode, type KubeApiScenario } from '../../simulators/kube-api-scenarios.js';
+import {
+  healthySeedLab,
+  registeredNode,
+  type FakeNode,
+  type KubeApiScenario,
+} from '../../simulators/kube-api-scenarios.js';
 import { KubeApiSimulator } from '../../simulators/kube-api-simulator.js';
 import { VmrestSimulator, type VmrestSimulatorOptions } from '../../simulators/vmrest-simulator.js';
 import type { ClusterSpec, NodeSpec } from '../../src/config/model.js';
@@ -74,7 +83,11 @@ export async function startDay2Lab(options: Day2LabOptions = {}): Promise<Day2La
   const base = await seedSpec();
   const spec: ClusterSpec = { ...base, stateDir: path.join(dir, 'state') };
 
-  const secrets = await loadOrCreateClusterSecrets({ stateDir: spec.stateDir, clusterName: spec.name, apiEndpoint: spec.kubernetes.apiEndpoint });
+  const secrets = await loadOrCreateClusterSecrets({
+    stateDir: spec.stateDir,
+    clusterName: spec.name,
+    apiEndpoint: spec.kubernetes.apiEndpoint,
+  });
   const scenario = healthySeedLab({
     minor: spec.kubernetes.minor,
     nodes: spec.nodes.map((n) => ({
@@ -87,7 +100,9 @@ export async function startDay2Lab(options: Day2LabOptions = {}): Promise<Day2La
     ...options.scenario,
   });
   const kubeApi = await KubeApiSimulator.start({ scenario, ca: secrets.ca });
-  const kube = await KubeClient.fromKubeconfig(clusterSecretPaths(spec.stateDir).adminKubeconfig, { server: kubeApi.url });
+  const kube = await KubeClient.fromKubeconfig(clusterSecretPaths(spec.stateDir).adminKubeconfig, {
+    server: kubeApi.url,
+  });
   if (options.registerToken !== false) {
     const expiresAt = tokenExpiry(spec.kubernetes.bootstrapTokenTtl);
     await createBootstrapTokenSecret(kube, secrets.bootstrapToken, expiresAt ? { expiresAt } : {});
@@ -98,7 +113,8 @@ export async function startDay2Lab(options: Day2LabOptions = {}): Promise<Day2La
     spec,
     behaviour: { firstReportMs: 2, stageMs: 2, ...options.guest },
     onNodeComplete: async (node) => {
-      if (!(await kube.getOptional<Node>(`/api/v1/nodes/${node.name}`))) await kube.request('POST', '/api/v1/nodes', { body: registeredNode(spec, node) });
+      if (!(await kube.getOptional<Node>(`/api/v1/nodes/${node.name}`)))
+        await kube.request('POST', '/api/v1/nodes', { body: registeredNode(spec, node) });
     },
   });
   const credentials = { username: 'kubestation', password: 'Day2-test!' };
@@ -111,10 +127,18 @@ export async function startDay2Lab(options: Day2LabOptions = {}): Promise<Day2La
     onGuestBoot: guests.onGuestBoot,
     ...(options.linkPower ? { onPowerChange: linkPowerToKubeApi(spec, kubeApi) } : {}),
   });
-  const client = new VmrestClient({ baseUrl: vmrest.url, credentials: new VmrestCredentials(credentials.username, credentials.password), ...fastClient });
+  const client = new VmrestClient({
+    baseUrl: vmrest.url,
+    credentials: new VmrestCredentials(credentials.username, credentials.password),
+    ...fastClient,
+  });
   const events: BuildEvent[] = [];
   const logs: string[] = [];
-  const kubeAccess: KubeAccess = { kubeconfig: clusterSecretPaths(spec.stateDir).adminKubeconfig, server: kubeApi.url, requestTimeoutMs: 2_000 };
+  const kubeAccess: KubeAccess = {
+    kubeconfig: clusterSecretPaths(spec.stateDir).adminKubeconfig,
+    server: kubeApi.url,
+    requestTimeoutMs: 2_000,
+  };
   const timing = { deadlineScale: 0.01, pollMs: 5 };
 
   const buildDeps = (overrides: Partial<BuildVmsDeps> = {}): BuildVmsDeps => ({
@@ -178,8 +202,10 @@ export async function startDay2Lab(options: Day2LabOptions = {}): Promise<Day2La
 
 /** `<lab>/cluster.yaml`: the shipped one with stateDir and vmFolder pointing into the lab. */
 export async function writeDay2ClusterFile(l: Day2Lab): Promise<string> {
-  const text = (await readFile(path.join(repoRoot, 'cluster.yaml'), 'utf8'))
-    .replace(/^stateDir: .*$/m, `stateDir: ${JSON.stringify(l.spec.stateDir)}`);
+  const text = (await readFile(path.join(repoRoot, 'cluster.yaml'), 'utf8')).replace(
+    /^stateDir: .*$/m,
+    `stateDir: ${JSON.stringify(l.spec.stateDir)}`,
+  );
   await writeWorkstationPreferences({ HOME: l.dir }, l.clonesFolder, { platform: 'linux' });
   const file = path.join(l.dir, 'cluster.yaml');
   await writeFile(file, text);
@@ -187,10 +213,26 @@ export async function writeDay2ClusterFile(l: Day2Lab): Promise<string> {
 }
 
 /** Runs a command as the CLI would, against the lab's simulators (vmrest and API server through the environment). */
-export async function runDay2Command(l: Day2Lab, run: (ctx: CommandContext) => Promise<number>, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function runDay2Command(
+  l: Day2Lab,
+  run: (ctx: CommandContext) => Promise<number>,
+  argv: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = captureOutput();
   const err = captureOutput();
-  const env = { HOME: l.dir, VMREST_URL: l.vmrest.url, VMREST_USERNAME: 'kubestation', VMREST_PASSWORD: 'Day2-test!', KUBESTATION_API_SERVER: l.kubeApi.url };
-  const code = await run({ argv: [...argv, '--cluster', await writeDay2ClusterFile(l)], stdout: out.stream, stderr: err.stream, env, cwd: l.dir });
+  const env = {
+    HOME: l.dir,
+    VMREST_URL: l.vmrest.url,
+    VMREST_USERNAME: 'kubestation',
+    VMREST_PASSWORD: 'Day2-test!',
+    KUBESTATION_API_SERVER: l.kubeApi.url,
+  };
+  const code = await run({
+    argv: [...argv, '--cluster', await writeDay2ClusterFile(l)],
+    stdout: out.stream,
+    stderr: err.stream,
+    env,
+    cwd: l.dir,
+  });
   return { code, stdout: out.text(), stderr: err.text() };
 }

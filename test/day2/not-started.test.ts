@@ -23,7 +23,11 @@ import { seedLabText } from '../config/bad-spec-cases.js';
 import { captureOutput } from '../template/fixtures.js';
 
 /** A TCP listener on 127.0.0.1 that only counts the connections made to it. */
-async function connectionCounter(): Promise<{ url: string; count: () => number; close: () => Promise<void> }> {
+async function connectionCounter(): Promise<{
+  url: string;
+  count: () => number;
+  close: () => Promise<void>;
+}> {
   let count = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
@@ -49,8 +53,16 @@ beforeEach(async () => {
   await writeFile(path.join(dir, 'cluster.yaml'), seedLabText);
   spec = parseClusterSpec(seedLabText, { sourcePath: path.join(dir, 'cluster.yaml') });
   // What seed-isos (or an interrupted first run) leaves: the CA and the admin kubeconfig, no VM.
-  await loadOrCreateClusterSecrets({ stateDir: spec.stateDir, clusterName: spec.name, apiEndpoint: spec.kubernetes.apiEndpoint });
-  vmrest = await VmrestSimulator.start({ defaultVmFolder: path.join(dir, 'Virtual Machines'), username: 'kube', password: 'Not-shown-1' });
+  await loadOrCreateClusterSecrets({
+    stateDir: spec.stateDir,
+    clusterName: spec.name,
+    apiEndpoint: spec.kubernetes.apiEndpoint,
+  });
+  vmrest = await VmrestSimulator.start({
+    defaultVmFolder: path.join(dir, 'Virtual Machines'),
+    username: 'kube',
+    password: 'Not-shown-1',
+  });
   api = await connectionCounter();
 });
 
@@ -66,13 +78,20 @@ async function cli(argv: string[], env: Record<string, string> = {}) {
   const code = await main(argv, {
     stdout: out.stream,
     stderr: err.stream,
-    env: { VMREST_URL: vmrest.url, VMREST_USERNAME: 'kube', VMREST_PASSWORD: 'Not-shown-1', KUBESTATION_API_SERVER: api.url, ...env },
+    env: {
+      VMREST_URL: vmrest.url,
+      VMREST_USERNAME: 'kube',
+      VMREST_PASSWORD: 'Not-shown-1',
+      KUBESTATION_API_SERVER: api.url,
+      ...env,
+    },
     cwd: dir,
   });
   return { code, stdout: out.text(), stderr: err.text() };
 }
 
-const notStarted = "cluster k8s-lab has no API server yet: build-vms has not started its control plane k8s-master";
+const notStarted =
+  'cluster k8s-lab has no API server yet: build-vms has not started its control plane k8s-master';
 
 describe('before any VM was built', () => {
   it('status says the cluster has no API server yet, without connecting', async () => {
@@ -87,8 +106,14 @@ describe('before any VM was built', () => {
   it('doctor fails the API check with that cause and the fix, without connecting', async () => {
     const { code, stdout } = await cli(['doctor', '--json']);
     expect(code).toBe(1);
-    const check = (JSON.parse(stdout) as { checks: Array<{ id: string; status: string; detail: string; fix: string }> }).checks.find((c) => c.id === 'kubernetes-api');
-    expect(check).toMatchObject({ status: 'fail', detail: expect.stringContaining(notStarted), fix: 'build the cluster: npx kubestation up' });
+    const check = (
+      JSON.parse(stdout) as { checks: Array<{ id: string; status: string; detail: string; fix: string }> }
+    ).checks.find((c) => c.id === 'kubernetes-api');
+    expect(check).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining(notStarted),
+      fix: 'build the cluster: npx kubestation up',
+    });
     expect(api.count()).toBe(0);
   });
 
@@ -111,9 +136,17 @@ describe('once build-vms started the control plane', () => {
   it('verify asks the API server at KUBESTATION_API_SERVER', async () => {
     const store = await BuildStateStore.open(spec.stateDir, spec.name);
     await store.update((s) => {
-      s.nodes[spec.controlPlane.name] = { vmName: spec.controlPlane.name, stepsDoneAt: {}, poweredOnAt: new Date().toISOString() };
+      s.nodes[spec.controlPlane.name] = {
+        vmName: spec.controlPlane.name,
+        stepsDoneAt: {},
+        poweredOnAt: new Date().toISOString(),
+      };
     });
-    const secrets = await loadOrCreateClusterSecrets({ stateDir: spec.stateDir, clusterName: spec.name, apiEndpoint: spec.kubernetes.apiEndpoint });
+    const secrets = await loadOrCreateClusterSecrets({
+      stateDir: spec.stateDir,
+      clusterName: spec.name,
+      apiEndpoint: spec.kubernetes.apiEndpoint,
+    });
     const sim = await KubeApiSimulator.start({ scenario: healthySeedLab(), ca: secrets.ca });
     try {
       // The admin kubeconfig names https://172.100.100.2:6443; without the override the loopback guard would throw.

@@ -6,7 +6,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readBuildState } from '../../src/bringup/state.js';
 import { rebuildNode, type RebuildDeps } from '../../src/day2/rebuild.js';
 import type { Secret } from '../../src/kube/index.js';
-import { clusterSecretPaths, mintBootstrapToken, parseBootstrapToken, readRecordedBootstrapToken } from '../../src/pki/index.js';
+import {
+  clusterSecretPaths,
+  mintBootstrapToken,
+  parseBootstrapToken,
+  readRecordedBootstrapToken,
+} from '../../src/pki/index.js';
 import { startDay2Lab, type Day2Lab } from './lab.js';
 
 let lab: Day2Lab | undefined;
@@ -51,14 +56,22 @@ describe('rebuild-node: a worker', () => {
     it(`rebuilds ${target} while the other VMs keep running and are never touched`, async () => {
       lab = await startDay2Lab();
       const l = lab;
-      const others = l.spec.nodes.filter((n) => n.name !== target).map((n) => ({ name: n.name, vm: l.nodeVm(n.name)! }));
-      const otherVmx = new Map(await Promise.all(others.map(async (o) => [o.name, sha(await readFile(o.vm.vmxPath, 'utf8'))] as const)));
+      const others = l.spec.nodes
+        .filter((n) => n.name !== target)
+        .map((n) => ({ name: n.name, vm: l.nodeVm(n.name)! }));
+      const otherVmx = new Map(
+        await Promise.all(
+          others.map(async (o) => [o.name, sha(await readFile(o.vm.vmxPath, 'utf8'))] as const),
+        ),
+      );
       const oldVm = l.nodeVm(target)!;
       const oldToken = await recordedToken(l);
       const vmrestBefore = l.vmrest.requestLog.length;
       const kubeBefore = l.kubeApi.requests.length;
       // The keys ssh recorded on earlier logins (ssh_config files them under the node names).
-      const knownHosts = l.spec.nodes.map((n) => `${n.name} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${n.name.replace(/-/g, '')}\n`);
+      const knownHosts = l.spec.nodes.map(
+        (n) => `${n.name} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${n.name.replace(/-/g, '')}\n`,
+      );
       await writeFile(path.join(l.spec.stateDir, 'known_hosts'), knownHosts.join(''));
 
       const result = await rebuildNode(l.spec, target, recordingSeeds(l), l.fast);
@@ -67,7 +80,9 @@ describe('rebuild-node: a worker', () => {
       // vmrest: nothing addressed to another node's VM; the old VM deleted, a new one cloned and powered on.
       const calls = l.vmrest.requestLog.slice(vmrestBefore);
       for (const o of others) expect(calls.filter((c) => c.params.id === o.vm.id)).toEqual([]);
-      expect(calls.some((c) => c.operation === 'deleteVm' && c.params.id === oldVm.id && c.status === 204)).toBe(true);
+      expect(
+        calls.some((c) => c.operation === 'deleteVm' && c.params.id === oldVm.id && c.status === 204),
+      ).toBe(true);
       expect(calls.filter((c) => c.operation === 'cloneVm' && c.status === 201)).toHaveLength(1);
       const newVm = l.nodeVm(target)!;
       expect(newVm.id).not.toBe(oldVm.id);
@@ -90,9 +105,14 @@ describe('rebuild-node: a worker', () => {
       const recorded = await readRecordedBootstrapToken(l.spec.stateDir);
       expect(recorded).toMatchObject({ token: newToken, issuedAtSource: 'record' });
       expect(Math.abs(recorded!.issuedAt.getTime() + 720 * 3600_000 - expiration)).toBeLessThan(1000);
-      expect(kubeCalls.find((r) => r.method === 'PATCH' && r.path === `/api/v1/nodes/${target}`)?.body).toEqual({ spec: { unschedulable: true } });
+      expect(
+        kubeCalls.find((r) => r.method === 'PATCH' && r.path === `/api/v1/nodes/${target}`)?.body,
+      ).toEqual({ spec: { unschedulable: true } });
       expect(kubeCalls.some((r) => r.method === 'DELETE' && r.path === `/api/v1/nodes/${target}`)).toBe(true);
-      for (const o of others) expect(kubeCalls.filter((r) => r.path === `/api/v1/nodes/${o.name}` && r.method !== 'GET')).toEqual([]);
+      for (const o of others)
+        expect(kubeCalls.filter((r) => r.path === `/api/v1/nodes/${o.name}` && r.method !== 'GET')).toEqual(
+          [],
+        );
       // The new seed carries the new token; the node registered again and is Ready.
       expect(seedToken(l, target)).toBe(newToken.token);
       // Once it bootstrapped, the secret-bearing copies are gone from the state folder again.
@@ -105,7 +125,9 @@ describe('rebuild-node: a worker', () => {
       expect(existsSync(path.join(l.spec.stateDir, target, 'seed.iso'))).toBe(false);
       expect(l.logs.join('\n')).not.toContain(newToken.secret);
       // The new VM has new host keys: its old one is forgotten, so the next ssh records the new one.
-      expect(await readFile(path.join(l.spec.stateDir, 'known_hosts'), 'utf8')).toBe(knownHosts.filter((line) => !line.startsWith(`${target} `)).join(''));
+      expect(await readFile(path.join(l.spec.stateDir, 'known_hosts'), 'utf8')).toBe(
+        knownHosts.filter((line) => !line.startsWith(`${target} `)).join(''),
+      );
     });
   }
 
@@ -127,7 +149,9 @@ describe('rebuild-node: a worker', () => {
     await lab.client.setPowerState(old.id, 'off');
     const before = lab.vmrest.requestLog.length;
     await rebuildNode(lab.spec, 'k8s-worker1', lab.rebuildDeps(), lab.fast);
-    const offCalls = lab.vmrest.requestLog.slice(before).filter((c) => c.operation === 'setPowerState' && c.params.id === old.id);
+    const offCalls = lab.vmrest.requestLog
+      .slice(before)
+      .filter((c) => c.operation === 'setPowerState' && c.params.id === old.id);
     expect(offCalls).toEqual([]);
     expect(lab.nodeVm('k8s-worker1')?.power).toBe('poweredOn');
   });
@@ -136,13 +160,22 @@ describe('rebuild-node: a worker', () => {
     lab = await startDay2Lab();
     const token = await recordedToken(lab);
     const kubeBefore = lab.kubeApi.requests.length;
-    const result = await rebuildNode(lab.spec, 'k8s-worker1', recordingSeeds(lab, { kube: { ...lab.kubeAccess, server: unreachableApi } }), lab.fast);
+    const result = await rebuildNode(
+      lab.spec,
+      'k8s-worker1',
+      recordingSeeds(lab, { kube: { ...lab.kubeAccess, server: unreachableApi } }),
+      lab.fast,
+    );
 
     expect(result.readyConfirmed).toBe(false);
     expect(result.warnings.join('\n')).toMatch(/API server does not answer.*not drained.*recorded token/);
     expect(seedToken(lab, 'k8s-worker1')).toBe(token);
     // Only the simulated kubelet's own registration check reached the fake API server.
-    expect(lab.kubeApi.requests.slice(kubeBefore).filter((r) => !(r.method === 'GET' && r.path === '/api/v1/nodes/k8s-worker1'))).toEqual([]);
+    expect(
+      lab.kubeApi.requests
+        .slice(kubeBefore)
+        .filter((r) => !(r.method === 'GET' && r.path === '/api/v1/nodes/k8s-worker1')),
+    ).toEqual([]);
     expect(lab.nodeVm('k8s-worker1')?.power).toBe('poweredOn');
   });
 
@@ -155,9 +188,16 @@ describe('rebuild-node: a worker', () => {
     const vm = lab.nodeVm('k8s-worker1')!;
     const before = lab.vmrest.requestLog.length;
 
-    const error = await rebuildNode(lab.spec, 'k8s-worker1', lab.rebuildDeps({ kube: { ...lab.kubeAccess, server: unreachableApi } }), lab.fast).catch((e: unknown) => e);
+    const error = await rebuildNode(
+      lab.spec,
+      'k8s-worker1',
+      lab.rebuildDeps({ kube: { ...lab.kubeAccess, server: unreachableApi } }),
+      lab.fast,
+    ).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'REBUILD_NO_VALID_TOKEN' });
-    expect((error as Error).message).toMatch(/does not answer.*recorded join token expired.*nothing was changed/s);
+    expect((error as Error).message).toMatch(
+      /does not answer.*recorded join token expired.*nothing was changed/s,
+    );
     expect((error as { fix: string }).fix).toMatch(/make the API server reachable/);
     expect(lab.vmrest.requestLog.slice(before).filter((c) => c.method !== 'GET')).toEqual([]);
     expect(lab.nodeVm('k8s-worker1')).toMatchObject({ id: vm.id, power: 'poweredOn' });
@@ -168,9 +208,13 @@ describe('rebuild-node: the control plane', () => {
   it('is refused without --force, with an explanation, before anything is touched', async () => {
     lab = await startDay2Lab();
     const before = lab.vmrest.requestLog.length;
-    const error = await rebuildNode(lab.spec, 'k8s-master', lab.rebuildDeps(), lab.fast).catch((e: unknown) => e);
+    const error = await rebuildNode(lab.spec, 'k8s-master', lab.rebuildDeps(), lab.fast).catch(
+      (e: unknown) => e,
+    );
     expect(error).toMatchObject({ code: 'REBUILD_CONTROL_PLANE_NEEDS_FORCE' });
-    expect((error as Error).message).toMatch(/re-creates the cluster.*every workload.*lost.*k8s-worker1, k8s-worker2.*CA is kept/s);
+    expect((error as Error).message).toMatch(
+      /re-creates the cluster.*every workload.*lost.*k8s-worker1, k8s-worker2.*CA is kept/s,
+    );
     expect((error as { fix: string }).fix).toContain('kubestation rebuild-node k8s-master --force');
     expect(lab.vmrest.requestLog.length).toBe(before);
   });
@@ -181,13 +225,25 @@ describe('rebuild-node: the control plane', () => {
     const oldIds = lab.spec.nodes.map((n) => lab!.nodeVm(n.name)!.id);
     const before = lab.vmrest.requestLog.length;
 
-    const result = await rebuildNode(lab.spec, 'k8s-master', recordingSeeds(lab), { ...lab.fast, force: true });
+    const result = await rebuildNode(lab.spec, 'k8s-master', recordingSeeds(lab), {
+      ...lab.fast,
+      force: true,
+    });
 
-    expect(result).toMatchObject({ rebuilt: ['k8s-master', 'k8s-worker1', 'k8s-worker2'], readyConfirmed: true });
+    expect(result).toMatchObject({
+      rebuilt: ['k8s-master', 'k8s-worker1', 'k8s-worker2'],
+      readyConfirmed: true,
+    });
     expect(await readFile(clusterSecretPaths(lab.spec.stateDir).caCert, 'utf8')).toBe(caBefore);
     for (const [i, n] of lab.spec.nodes.entries()) expect(lab.nodeVm(n.name)!.id).not.toBe(oldIds[i]);
-    const clones = lab.vmrest.requestLog.slice(before).filter((c) => c.operation === 'cloneVm' && c.status === 201);
-    expect(clones.map((c) => (JSON.parse(c.requestBody) as { name: string }).name)).toEqual(['k8s-master', 'k8s-worker1', 'k8s-worker2']);
+    const clones = lab.vmrest.requestLog
+      .slice(before)
+      .filter((c) => c.operation === 'cloneVm' && c.status === 201);
+    expect(clones.map((c) => (JSON.parse(c.requestBody) as { name: string }).name)).toEqual([
+      'k8s-master',
+      'k8s-worker1',
+      'k8s-worker2',
+    ]);
     const token = await recordedToken(lab);
     for (const n of lab.spec.nodes) expect(seedToken(lab, n.name)).toBe(token);
   });
@@ -204,7 +260,7 @@ describe('rebuild-node: refusals', () => {
 });
 
 describe('rebuild-node: foreign VMs', () => {
-  it('refuses to delete an unmarked VM that took the node\'s name after a build, and changes nothing', async () => {
+  it("refuses to delete an unmarked VM that took the node's name after a build, and changes nothing", async () => {
     lab = await startDay2Lab();
     // The user replaced our worker with a VM of their own of the same name (no kubestation marker).
     const ours = lab.nodeVm('k8s-worker2')!;
@@ -214,10 +270,19 @@ describe('rebuild-node: foreign VMs', () => {
     const before = lab.vmrest.requestLog.length;
     const kubeBefore = lab.kubeApi.requests.length;
 
-    const error = await rebuildNode(lab.spec, 'k8s-worker2', lab.rebuildDeps(), lab.fast).catch((e: unknown) => e);
+    const error = await rebuildNode(lab.spec, 'k8s-worker2', lab.rebuildDeps(), lab.fast).catch(
+      (e: unknown) => e,
+    );
     // Preflight reports it (the clone was finished, so an unmarked VM of this name is the user's).
-    expect(error).toMatchObject({ code: 'PREFLIGHT_FAILED', problems: [{ code: 'VM_NAME_TAKEN', message: expect.stringContaining('no kubestation marker') }] });
-    expect(lab.vmrest.requestLog.slice(before).filter((c) => c.operation === 'deleteVm' || c.operation === 'cloneVm')).toEqual([]);
+    expect(error).toMatchObject({
+      code: 'PREFLIGHT_FAILED',
+      problems: [{ code: 'VM_NAME_TAKEN', message: expect.stringContaining('no kubestation marker') }],
+    });
+    expect(
+      lab.vmrest.requestLog
+        .slice(before)
+        .filter((c) => c.operation === 'deleteVm' || c.operation === 'cloneVm'),
+    ).toEqual([]);
     expect(existsSync(ours.vmxPath)).toBe(true);
     expect(lab.kubeApi.requests.slice(kubeBefore).filter((r) => r.method !== 'GET')).toEqual([]);
   });

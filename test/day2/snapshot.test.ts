@@ -6,7 +6,13 @@ import { apiVerifier } from '../../src/bringup/verify-step.js';
 import { readBuildState } from '../../src/bringup/state.js';
 import { runSnapshot } from '../../src/commands/snapshot.js';
 import { stopLab, type LabEvent, type LabTiming } from '../../src/day2/lab-power.js';
-import { deleteSnapshot, listLabSnapshots, restoreSnapshot, saveSnapshot, type SnapshotDeps } from '../../src/day2/snapshot.js';
+import {
+  deleteSnapshot,
+  listLabSnapshots,
+  restoreSnapshot,
+  saveSnapshot,
+  type SnapshotDeps,
+} from '../../src/day2/snapshot.js';
 import { KubestationError } from '../../src/errors.js';
 import { readSnapshotTimes, vmrunAt, vmsdPath } from '../../src/template/vmrun.js';
 import { VmxFile } from '../../src/vmx/vmx-file.js';
@@ -22,8 +28,17 @@ afterEach(async () => {
   vmrunSim = undefined;
 });
 
-const fastTiming: LabTiming = { shutdownTimeoutMs: 300, toolsTimeoutMs: 200, apiTimeoutMs: 3_000, readyTimeoutMs: 3_000, pollMs: 10 };
-const fastVerify = { intervalMs: 20, timeouts: { serversReadyMs: 20_000, probesMs: 90_000, cleanupMs: 10_000, forceDeleteAfterMs: 300 } };
+const fastTiming: LabTiming = {
+  shutdownTimeoutMs: 300,
+  toolsTimeoutMs: 200,
+  apiTimeoutMs: 3_000,
+  readyTimeoutMs: 3_000,
+  pollMs: 10,
+};
+const fastVerify = {
+  intervalMs: 20,
+  timeouts: { serversReadyMs: 20_000, probesMs: 90_000, cleanupMs: 10_000, forceDeleteAfterMs: 300 },
+};
 
 /** A built lab whose Workstation folder (a path with spaces) holds the vmrun stand-in. */
 async function snapshotLab(): Promise<{ l: Day2Lab; sim: VmrunSimulator; installFolder: string }> {
@@ -66,17 +81,28 @@ describe('snapshot save / restore / list / delete through vmrun', { timeout: 240
       expect(existsSync(path.join(path.dirname(vm.vmxPath), `${n.name}-Snapshot1.vmem`))).toBe(false);
     }
     // vmrun was run as Workstation's: -T ws, the .vmx path (with spaces) as one argument.
-    expect(sim.calls.filter((c) => c.args[2] === 'snapshot').map((c) => c.args.slice(0, 3).concat(path.basename(c.args[3]!), c.args[4]!)).sort()).toEqual([
+    expect(
+      sim.calls
+        .filter((c) => c.args[2] === 'snapshot')
+        .map((c) => c.args.slice(0, 3).concat(path.basename(c.args[3]!), c.args[4]!))
+        .sort(),
+    ).toEqual([
       ['-T', 'ws', 'snapshot', 'k8s-master.vmx', 'before-change'],
       ['-T', 'ws', 'snapshot', 'k8s-worker1.vmx', 'before-change'],
       ['-T', 'ws', 'snapshot', 'k8s-worker2.vmx', 'before-change'],
     ]);
     const listing = await listLabSnapshots(l.spec, deps(l, installFolder));
-    expect(listing).toEqual([expect.objectContaining({ name: 'before-change', complete: true, missingOn: [] })]);
+    expect(listing).toEqual([
+      expect.objectContaining({ name: 'before-change', complete: true, missingOn: [] }),
+    ]);
     expect(listing[0]!.nodes.map((n) => n.node).sort()).toEqual(['k8s-master', 'k8s-worker1', 'k8s-worker2']);
 
-    await expect(saveSnapshot(l.spec, deps(l, installFolder), 'before-change', fastTiming)).rejects.toMatchObject({ code: 'SNAPSHOT_EXISTS', fix: expect.stringContaining('--replace') });
-    await expect(saveSnapshot(l.spec, deps(l, installFolder), 'bad/name', fastTiming)).rejects.toMatchObject({ code: 'BAD_SNAPSHOT_NAME' });
+    await expect(
+      saveSnapshot(l.spec, deps(l, installFolder), 'before-change', fastTiming),
+    ).rejects.toMatchObject({ code: 'SNAPSHOT_EXISTS', fix: expect.stringContaining('--replace') });
+    await expect(saveSnapshot(l.spec, deps(l, installFolder), 'bad/name', fastTiming)).rejects.toMatchObject({
+      code: 'BAD_SNAPSHOT_NAME',
+    });
 
     // The lab changes after the snapshot: worker1 gets less memory.
     await l.client.updateVm(l.nodeVm('k8s-worker1')!.id, { memory: 2048 });
@@ -84,13 +110,18 @@ describe('snapshot save / restore / list / delete through vmrun', { timeout: 240
 
     // restore: the revert fails on one node; the report names what was done.
     sim.failNext({ command: 'revertToSnapshot', vm: 'k8s-worker2', message: 'The file is locked' });
-    const error = await restoreSnapshot(l.spec, deps(l, installFolder), 'before-change', fastTiming).catch((e: unknown) => e);
+    const error = await restoreSnapshot(l.spec, deps(l, installFolder), 'before-change', fastTiming).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(KubestationError);
     expect((error as KubestationError).code).toBe('SNAPSHOT_RESTORE_INCOMPLETE');
     expect((error as KubestationError).message).toMatch(/failed: k8s-worker2/);
     expect((error as KubestationError).message).toContain('The file is locked');
     expect((error as KubestationError).fix).toContain('npx kubestation snapshot restore before-change');
-    expect((await readBuildState(l.spec.stateDir, l.spec.name)).pendingSnapshot).toMatchObject({ operation: 'restore', name: 'before-change' });
+    expect((await readBuildState(l.spec.stateDir, l.spec.name)).pendingSnapshot).toMatchObject({
+      operation: 'restore',
+      name: 'before-change',
+    });
 
     // The same command again: every node reverted, the lab started and verified.
     const restored = await restoreSnapshot(l.spec, deps(l, installFolder), 'before-change', fastTiming);
@@ -105,14 +136,22 @@ describe('snapshot save / restore / list / delete through vmrun', { timeout: 240
     await stopLab(l.spec, deps(l, installFolder), fastTiming);
     sim.failNext({ command: 'snapshot', vm: 'k8s-worker2', message: 'Insufficient disk space on the host' });
 
-    const error = await saveSnapshot(l.spec, deps(l, installFolder), 'lab1', fastTiming).catch((e: unknown) => e);
+    const error = await saveSnapshot(l.spec, deps(l, installFolder), 'lab1', fastTiming).catch(
+      (e: unknown) => e,
+    );
     expect((error as KubestationError).code).toBe('SNAPSHOT_SAVE_INCOMPLETE');
-    expect((error as KubestationError).message).toMatch(/done: (k8s-master, k8s-worker1|k8s-worker1, k8s-master)/);
+    expect((error as KubestationError).message).toMatch(
+      /done: (k8s-master, k8s-worker1|k8s-worker1, k8s-master)/,
+    );
     expect((error as KubestationError).message).toMatch(/failed: k8s-worker2/);
     const listing = await listLabSnapshots(l.spec, deps(l, installFolder));
-    expect(listing).toEqual([expect.objectContaining({ name: 'lab1', complete: false, missingOn: ['k8s-worker2'] })]);
+    expect(listing).toEqual([
+      expect.objectContaining({ name: 'lab1', complete: false, missingOn: ['k8s-worker2'] }),
+    ]);
     // An incomplete snapshot is never restored.
-    await expect(restoreSnapshot(l.spec, deps(l, installFolder), 'lab1', fastTiming)).rejects.toMatchObject({ code: 'SNAPSHOT_INCOMPLETE' });
+    await expect(restoreSnapshot(l.spec, deps(l, installFolder), 'lab1', fastTiming)).rejects.toMatchObject({
+      code: 'SNAPSHOT_INCOMPLETE',
+    });
 
     await saveSnapshot(l.spec, deps(l, installFolder), 'lab1', fastTiming);
     const again = await listLabSnapshots(l.spec, deps(l, installFolder));
@@ -125,11 +164,17 @@ describe('snapshot save / restore / list / delete through vmrun', { timeout: 240
 
     // delete fails half-way, then the rerun finishes it.
     sim.failNext({ command: 'deleteSnapshot', vm: 'k8s-master' });
-    await expect(deleteSnapshot(l.spec, deps(l, installFolder), 'lab1')).rejects.toMatchObject({ code: 'SNAPSHOT_DELETE_INCOMPLETE' });
-    expect(await listLabSnapshots(l.spec, deps(l, installFolder))).toEqual([expect.objectContaining({ name: 'lab1', complete: false, missingOn: ['k8s-worker1', 'k8s-worker2'] })]);
+    await expect(deleteSnapshot(l.spec, deps(l, installFolder), 'lab1')).rejects.toMatchObject({
+      code: 'SNAPSHOT_DELETE_INCOMPLETE',
+    });
+    expect(await listLabSnapshots(l.spec, deps(l, installFolder))).toEqual([
+      expect.objectContaining({ name: 'lab1', complete: false, missingOn: ['k8s-worker1', 'k8s-worker2'] }),
+    ]);
     expect((await deleteSnapshot(l.spec, deps(l, installFolder), 'lab1')).deletedOn).toEqual(['k8s-master']);
     expect(await listLabSnapshots(l.spec, deps(l, installFolder))).toEqual([]);
-    await expect(deleteSnapshot(l.spec, deps(l, installFolder), 'lab1')).rejects.toMatchObject({ code: 'SNAPSHOT_NOT_FOUND' });
+    await expect(deleteSnapshot(l.spec, deps(l, installFolder), 'lab1')).rejects.toMatchObject({
+      code: 'SNAPSHOT_NOT_FOUND',
+    });
   });
 
   it('--live takes memory snapshots of the running VMs without stopping them and says the clocks will jump; restore resumes them and verifies', async () => {
@@ -138,36 +183,81 @@ describe('snapshot save / restore / list / delete through vmrun', { timeout: 240
     await stopLab(l.spec, deps(l, installFolder), fastTiming);
     for (const n of l.spec.nodes) await l.client.setPowerState(l.nodeVm(n.name)!.id, 'on');
     const events: LabEvent[] = [];
-    const saved = await saveSnapshot(l.spec, deps(l, installFolder, events), 'live1', { ...fastTiming, live: true });
+    const saved = await saveSnapshot(l.spec, deps(l, installFolder, events), 'live1', {
+      ...fastTiming,
+      live: true,
+    });
     expect(saved.restarted).toBe(false);
     for (const n of l.spec.nodes) {
       expect(l.nodeVm(n.name)!.power).toBe('poweredOn');
-      expect(existsSync(path.join(path.dirname(l.nodeVm(n.name)!.vmxPath), `${n.name}-Snapshot1.vmem`))).toBe(true);
+      expect(existsSync(path.join(path.dirname(l.nodeVm(n.name)!.vmxPath), `${n.name}-Snapshot1.vmem`))).toBe(
+        true,
+      );
     }
-    expect(events).toContainEqual(expect.objectContaining({ type: 'warning', message: expect.stringMatching(/clocks jump back.*makestep 1 3.*about 12 s for every second/) }));
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        type: 'warning',
+        message: expect.stringMatching(/clocks jump back.*makestep 1 3.*about 12 s for every second/),
+      }),
+    );
 
     const restoreEvents: LabEvent[] = [];
-    const restored = await restoreSnapshot(l.spec, deps(l, installFolder, restoreEvents), 'live1', fastTiming);
+    const restored = await restoreSnapshot(
+      l.spec,
+      deps(l, installFolder, restoreEvents),
+      'live1',
+      fastTiming,
+    );
     expect(restored.verifySummary).toMatch(/^verify passed/);
-    expect(restoreEvents).toContainEqual(expect.objectContaining({ type: 'warning', message: expect.stringMatching(/the snapshot is \d+ s old, so about .*sudo chronyc makestep/) }));
-    expect(restoreEvents).toContainEqual(expect.objectContaining({ type: 'node', step: 'power-on', phase: 'done', detail: 'suspended → poweredOn' }));
+    expect(restoreEvents).toContainEqual(
+      expect.objectContaining({
+        type: 'warning',
+        message: expect.stringMatching(/the snapshot is \d+ s old, so about .*sudo chronyc makestep/),
+      }),
+    );
+    expect(restoreEvents).toContainEqual(
+      expect.objectContaining({
+        type: 'node',
+        step: 'power-on',
+        phase: 'done',
+        detail: 'suspended → poweredOn',
+      }),
+    );
 
     // Should vmrun leave a memory snapshot's VMs running after the revert, the clocks still jump and it says so.
     sim.memoryRevertLeaves = 'poweredOn';
     const runningEvents: LabEvent[] = [];
-    expect((await restoreSnapshot(l.spec, deps(l, installFolder, runningEvents), 'live1', fastTiming)).verifySummary).toMatch(/^verify passed/);
-    expect(runningEvents).toContainEqual(expect.objectContaining({ type: 'warning', message: expect.stringMatching(/the snapshot is \d+ s old, so about .*sudo chronyc makestep/) }));
+    expect(
+      (await restoreSnapshot(l.spec, deps(l, installFolder, runningEvents), 'live1', fastTiming))
+        .verifySummary,
+    ).toMatch(/^verify passed/);
+    expect(runningEvents).toContainEqual(
+      expect.objectContaining({
+        type: 'warning',
+        message: expect.stringMatching(/the snapshot is \d+ s old, so about .*sudo chronyc makestep/),
+      }),
+    );
   });
 
   it('the command: snapshot list --json through the stand-in in vmware.installFolder; bad arguments are refused', async () => {
     const { l, installFolder } = await snapshotLab();
     const run = (argv: string[]) =>
-      runDay2Command(l, async (ctx) => {
-        // Point vmware.installFolder at the stand-in, as a user would in cluster.yaml.
-        const file = ctx.argv[ctx.argv.indexOf('--cluster') + 1]!;
-        await writeFile(file, (await readFile(file, 'utf8')).replace(/^  # installFolder: .*$/m, `  installFolder: ${JSON.stringify(installFolder)}`));
-        return runSnapshot(ctx, { timing: fastTiming, verify: fastVerify });
-      }, argv);
+      runDay2Command(
+        l,
+        async (ctx) => {
+          // Point vmware.installFolder at the stand-in, as a user would in cluster.yaml.
+          const file = ctx.argv[ctx.argv.indexOf('--cluster') + 1]!;
+          await writeFile(
+            file,
+            (await readFile(file, 'utf8')).replace(
+              /^  # installFolder: .*$/m,
+              `  installFolder: ${JSON.stringify(installFolder)}`,
+            ),
+          );
+          return runSnapshot(ctx, { timing: fastTiming, verify: fastVerify });
+        },
+        argv,
+      );
     const listed = await run(['list', '--json']);
     expect(listed.code).toBe(0);
     expect(JSON.parse(listed.stdout)).toEqual([]);

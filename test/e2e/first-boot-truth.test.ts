@@ -16,7 +16,18 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseNetworkFailure, type ProgressLine } from '../../src/progress/index.js';
 import { followProgress } from './support/node-checks.js';
 import { generateSeeds } from './support/seeds.js';
-import { boot, describeImage, ensureGuestImage, logTiming, readBack, readGuestFile, runDir, standinCalls, writeSeedIso, type GuestImage } from './support/rig.js';
+import {
+  boot,
+  describeImage,
+  ensureGuestImage,
+  logTiming,
+  readBack,
+  readGuestFile,
+  runDir,
+  standinCalls,
+  writeSeedIso,
+  type GuestImage,
+} from './support/rig.js';
 
 /** Lines of one stage, in order. */
 function stageLines(lines: ProgressLine[], stage: string): ProgressLine[] {
@@ -37,11 +48,20 @@ describe('first boot tells the truth early (real guest)', () => {
     const run = await generateSeeds(dir, (cluster) => delete cluster.kubernetes.packageRepository);
     const node = run.spec.controlPlane;
     const seed = run.seeds.get(node.name)!;
-    const result = await boot({ name: 'no-way-out', dir, image, seedIso: seed.iso, macs: [node.nics.nat.mac, node.nics.hostOnly.mac] });
+    const result = await boot({
+      name: 'no-way-out',
+      dir,
+      image,
+      seedIso: seed.iso,
+      macs: [node.nics.nat.mac, node.nics.hostOnly.mac],
+    });
     logTiming(`no-way-out: boot to power-off ${result.seconds} s`);
     const { progress, lines } = followProgress(result, node.name, node.role);
     expect(progress.failure?.stage, result.console.split('\n').slice(-30).join('\n')).toBe('packages');
-    const [start, fail] = [stageLines(lines, 'packages').find((l) => l.event === 'start')!, stageLines(lines, 'packages').find((l) => l.event === 'fail')!];
+    const [start, fail] = [
+      stageLines(lines, 'packages').find((l) => l.event === 'start')!,
+      stageLines(lines, 'packages').find((l) => l.event === 'fail')!,
+    ];
     const seconds = (fail.timeMs - start.timeMs) / 1000;
     logTiming(`no-way-out: packages failed ${seconds} s after its start: ${fail.message.split('\n')[0]}`);
     expect(seconds).toBeLessThanOrEqual(120);
@@ -69,13 +89,21 @@ describe('first boot tells the truth early (real guest)', () => {
     const userData = yaml.load(seed.userData) as { write_files: { path: string; content: string }[] };
     userData.write_files.push({
       path: '/etc/apt/sources.list.d/kubestation-e2e-archive.list',
-      content: 'deb [signed-by=/usr/share/keyrings/kubestation-e2e-archive.gpg] file:///opt/kubestation-e2e/archive-containerd1/ /\n',
+      content:
+        'deb [signed-by=/usr/share/keyrings/kubestation-e2e-archive.gpg] file:///opt/kubestation-e2e/archive-containerd1/ /\n',
     });
-    const files: Record<string, string> = { 'user-data': `#cloud-config\n${yaml.dump(userData, { lineWidth: -1 })}` };
-    for (const name of ['meta-data', 'network-config']) files[name] = await readFile(path.join(seed.dir, name), 'utf8');
+    const files: Record<string, string> = {
+      'user-data': `#cloud-config\n${yaml.dump(userData, { lineWidth: -1 })}`,
+    };
+    for (const name of ['meta-data', 'network-config'])
+      files[name] = await readFile(path.join(seed.dir, name), 'utf8');
     const iso = await writeSeedIso(dir, files);
     const result = await boot({
-      name: 'long-stages', dir, image, seedIso: iso, macs: [node.nics.nat.mac, node.nics.hostOnly.mac],
+      name: 'long-stages',
+      dir,
+      image,
+      seedIso: iso,
+      macs: [node.nics.nat.mac, node.nics.hostOnly.mac],
       slowCalls: ['containerd:postinst@45', 'crictl:pull@9', 'kubeadm:init@66'],
       timeoutSeconds: 1200,
     });
@@ -93,15 +121,30 @@ describe('first boot tells the truth early (real guest)', () => {
       longStages.push(stage);
       own.slice(1).forEach((line, i) => {
         const gap = line.timeMs - own[i]!.timeMs;
-        expect(gap, `${stage}: ${gap} ms between "${own[i]!.event} ${own[i]!.message}" and "${line.event} ${line.message}"`).toBeLessThanOrEqual(30_000);
+        expect(
+          gap,
+          `${stage}: ${gap} ms between "${own[i]!.event} ${own[i]!.message}" and "${line.event} ${line.message}"`,
+        ).toBeLessThanOrEqual(30_000);
       });
     }
     logTiming(`long-stages: stages over 30 s: ${longStages.join(', ')}`);
     expect(longStages).toEqual(expect.arrayContaining(['packages', 'images', 'kubeadm-init']));
-    const infos = (stage: string) => stageLines(lines, stage).filter((l) => l.event === 'info').map((l) => l.message);
-    expect(infos('packages').some((m) => /^apt: (configure|unpack) containerd\.io/.test(m)), infos('packages').join('\n')).toBe(true);
-    expect(infos('images').some((m) => /^images: pulling \d of 7 registry\.k8s\.io\/\S+$/.test(m)), infos('images').join('\n')).toBe(true);
-    expect(infos('kubeadm-init').some((m) => /^kubeadm: phase [a-z-]+$/.test(m)), infos('kubeadm-init').join('\n')).toBe(true);
+    const infos = (stage: string) =>
+      stageLines(lines, stage)
+        .filter((l) => l.event === 'info')
+        .map((l) => l.message);
+    expect(
+      infos('packages').some((m) => /^apt: (configure|unpack) containerd\.io/.test(m)),
+      infos('packages').join('\n'),
+    ).toBe(true);
+    expect(
+      infos('images').some((m) => /^images: pulling \d of 7 registry\.k8s\.io\/\S+$/.test(m)),
+      infos('images').join('\n'),
+    ).toBe(true);
+    expect(
+      infos('kubeadm-init').some((m) => /^kubeadm: phase [a-z-]+$/.test(m)),
+      infos('kubeadm-init').join('\n'),
+    ).toBe(true);
 
     // containerd 2.x from the second source, its CRI-less packaged config replaced by kubestation's.
     const packagesOk = stageLines(lines, 'packages').find((l) => l.event === 'ok')!;
@@ -110,7 +153,9 @@ describe('first boot tells the truth early (real guest)', () => {
     const config = await readGuestFile(root, '/etc/containerd/config.toml');
     expect(config).toContain('SystemdCgroup = true');
     expect(config).not.toMatch(/disabled_plugins = \["cri"\]/);
-    const versions = (await standinCalls(root)).filter((c) => c.program === 'containerd' && c.argv[0] === '--version');
+    const versions = (await standinCalls(root)).filter(
+      (c) => c.program === 'containerd' && c.argv[0] === '--version',
+    );
     expect(versions.length).toBeGreaterThan(0);
   });
 });

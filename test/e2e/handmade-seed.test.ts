@@ -26,7 +26,12 @@ const KUBEADM_CONFIG = 'apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfigurat
 const node: NodeExpectation = {
   hostname: 'e2e-handmade',
   hosts: [['172.100.100.10', 'e2e-handmade']],
-  user: { name: 'pista', sshAuthorizedKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2eHandMadeSeedKeyOnlyForTheRigXXXXXXXXXXXX e2e'] },
+  user: {
+    name: 'pista',
+    sshAuthorizedKeys: [
+      'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2eHandMadeSeedKeyOnlyForTheRigXXXXXXXXXXXX e2e',
+    ],
+  },
   timezone: 'Asia/Seoul',
   locale: 'ko_KR.UTF-8',
   ntpServers: ['time.ravnus.com'],
@@ -83,7 +88,12 @@ write_files:
 ${indent(node.kernelModules.join('\n'), 6)}
   - path: /etc/sysctl.d/99-k8s.conf
     content: |
-${indent(Object.entries(node.sysctl).map(([k, v]) => `${k} = ${v}`).join('\n'), 6)}
+${indent(
+  Object.entries(node.sysctl)
+    .map(([k, v]) => `${k} = ${v}`)
+    .join('\n'),
+  6,
+)}
   - path: /etc/kubernetes/kubeadm.yaml
     content: |
 ${indent(KUBEADM_CONFIG, 6)}
@@ -126,7 +136,13 @@ describe('e2e rig with a hand-made seed', () => {
   it('configures the node: cloud-init, identity, locale, time, network, kernel, firewall, containerd then kubeadm', async () => {
     const dir = await runDir('handmade');
     const seedIso = await writeSeedIso(dir, handmadeSeed(await readFile(image.aptKeyPath, 'utf8')));
-    const result = await boot({ name: 'handmade', dir, image, seedIso, macs: node.nics.map((nic) => nic.mac) });
+    const result = await boot({
+      name: 'handmade',
+      dir,
+      image,
+      seedIso,
+      macs: node.nics.map((nic) => nic.mac),
+    });
     logTiming(`hand-made seed: boot to power-off ${result.seconds} s`);
     const root = await readBack(result);
     await checkCloudInitSucceeded(result, root);

@@ -14,7 +14,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { DETECTED_VERSION_PLACEHOLDER, GUEST } from '../../src/cloudinit/guest.js';
 import { FINAL_STAGE, stagesFor } from '../../src/progress/index.js';
 import type { NodeSpec } from '../../src/config/model.js';
-import { checkCloudInitSucceeded, checkNode, followProgress, type FirewallExpectation, type NodeExpectation } from './support/node-checks.js';
+import {
+  checkCloudInitSucceeded,
+  checkNode,
+  followProgress,
+  type FirewallExpectation,
+  type NodeExpectation,
+} from './support/node-checks.js';
 import { generateSeeds, type SeedRun } from './support/seeds.js';
 import {
   STANDIN_KUBERNETES_VERSION,
@@ -31,10 +37,14 @@ import {
 
 /** The content of one write_files entry of a user-data (plain text; the generator does not encode). */
 function writtenFile(userData: string, guestPath: string): string {
-  const document = yaml.load(userData) as { write_files: { path: string; content: string; encoding?: string }[] };
+  const document = yaml.load(userData) as {
+    write_files: { path: string; content: string; encoding?: string }[];
+  };
   const entry = document.write_files.find((f) => f.path === guestPath);
   if (!entry) throw new Error(`user-data writes no ${guestPath}`);
-  return entry.encoding === 'b64' || entry.encoding === 'base64' ? Buffer.from(entry.content, 'base64').toString('utf8') : entry.content;
+  return entry.encoding === 'b64' || entry.encoding === 'base64'
+    ? Buffer.from(entry.content, 'base64').toString('utf8')
+    : entry.content;
 }
 
 /**
@@ -45,7 +55,10 @@ function expectationFor(run: SeedRun, node: NodeSpec): NodeExpectation {
   const { spec } = run;
   const hostOnly = spec.networks.hostOnly.subnet.cidr;
   const pods = spec.kubernetes.podSubnet.cidr;
-  const fromCluster = (to: string): FirewallExpectation[] => [{ to, from: hostOnly }, { to, from: pods }];
+  const fromCluster = (to: string): FirewallExpectation[] => [
+    { to, from: hostOnly },
+    { to, from: pods },
+  ];
   const firewall: FirewallExpectation[] = [
     { to: '22/tcp' },
     ...fromCluster('10250/tcp'),
@@ -56,13 +69,21 @@ function expectationFor(run: SeedRun, node: NodeSpec): NodeExpectation {
     { to: 'Anywhere', action: 'ALLOW FWD', from: pods },
   ];
   if (node.role === 'control-plane') {
-    firewall.push({ to: `${spec.kubernetes.apiServerPort}/tcp` }, ...fromCluster('2379:2380/tcp'), ...fromCluster('10257/tcp'), ...fromCluster('10259/tcp'));
+    firewall.push(
+      { to: `${spec.kubernetes.apiServerPort}/tcp` },
+      ...fromCluster('2379:2380/tcp'),
+      ...fromCluster('10257/tcp'),
+      ...fromCluster('10259/tcp'),
+    );
   }
   const seed = run.seeds.get(node.name);
   if (!seed) throw new Error(`no seed for ${node.name}`);
   const kubeadmConfig =
     node.role === 'control-plane'
-      ? writtenFile(seed.userData, GUEST.kubeadmInit).replaceAll(DETECTED_VERSION_PLACEHOLDER, STANDIN_KUBERNETES_VERSION)
+      ? writtenFile(seed.userData, GUEST.kubeadmInit).replaceAll(
+          DETECTED_VERSION_PLACEHOLDER,
+          STANDIN_KUBERNETES_VERSION,
+        )
       : writtenFile(seed.userData, GUEST.kubeadmJoin);
   return {
     hostname: node.name,
@@ -71,7 +92,12 @@ function expectationFor(run: SeedRun, node: NodeSpec): NodeExpectation {
     timezone: spec.os.timezone,
     locale: spec.os.locale,
     ntpServers: spec.os.ntpServers,
-    nics: [node.nics.nat, node.nics.hostOnly].map((nic) => ({ name: nic.guestName, mac: nic.mac, address: nic.address, prefix: nic.prefix })),
+    nics: [node.nics.nat, node.nics.hostOnly].map((nic) => ({
+      name: nic.guestName,
+      mac: nic.mac,
+      address: nic.address,
+      prefix: nic.prefix,
+    })),
     defaultRoute: { via: spec.networks.nat.gateway, dev: node.nics.nat.guestName },
     kernelModules: spec.os.kernelModules,
     sysctl: spec.os.sysctl,
@@ -122,7 +148,14 @@ describe("kubestation's generated seeds in a real guest", () => {
     expect(await readGuestFile(root, '/etc/fstab.kubestation-orig')).toMatch(/^\/swap\.img\s+none\s+swap\s/m);
     // The CNI manifest was fetched from the spec's URL and applied.
     const calls = await standinCalls(root);
-    expect(calls.some((c) => c.program === 'kubectl' && c.argv.includes('apply') && c.files.some((f) => f.path.endsWith('kube-flannel.yml')))).toBe(true);
+    expect(
+      calls.some(
+        (c) =>
+          c.program === 'kubectl' &&
+          c.argv.includes('apply') &&
+          c.files.some((f) => f.path.endsWith('kube-flannel.yml')),
+      ),
+    ).toBe(true);
   });
 
   it('a worker seed configures the node and runs kubeadm join once, after containerd', async () => {
@@ -139,7 +172,9 @@ describe("kubestation's generated seeds in a real guest", () => {
 
   it('when kubeadm fails, the progress lines end in a fail line naming the kubeadm-init stage', async () => {
     const node = run.spec.controlPlane;
-    const { result, root } = await bootNode(node, `${node.name}-kubeadm-fails`, { failCalls: ['kubeadm:init'] });
+    const { result, root } = await bootNode(node, `${node.name}-kubeadm-fails`, {
+      failCalls: ['kubeadm:init'],
+    });
     const { progress, lines } = followProgress(result, node.name, node.role);
     expect(progress.status).toBe('failed');
     expect(progress.failure?.stage).toBe('kubeadm-init');
@@ -148,7 +183,9 @@ describe("kubestation's generated seeds in a real guest", () => {
     expect(lines.some((l) => l.event === 'done')).toBe(false);
     const stages = stagesFor(node.role).map((s) => s.name);
     expect(progress.finished.map((s) => s.stage)).toEqual(stages.slice(0, stages.indexOf('kubeadm-init')));
-    const kubeadmRuns = (await standinCalls(root)).filter((c) => c.program === 'kubeadm' && c.argv[0] === 'init');
+    const kubeadmRuns = (await standinCalls(root)).filter(
+      (c) => c.program === 'kubeadm' && c.argv[0] === 'init',
+    );
     expect(kubeadmRuns.map((c) => c.failOnPurpose)).toEqual([true]);
   });
 });

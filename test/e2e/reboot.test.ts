@@ -16,7 +16,18 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FINAL_STAGE } from '../../src/progress/index.js';
 import { followProgress, section } from './support/node-checks.js';
-import { boot, describeImage, ensureGuestImage, logTiming, readBack, readGuestFile, runDir, standinCalls, type BootResult, type GuestImage } from './support/rig.js';
+import {
+  boot,
+  describeImage,
+  ensureGuestImage,
+  logTiming,
+  readBack,
+  readGuestFile,
+  runDir,
+  standinCalls,
+  type BootResult,
+  type GuestImage,
+} from './support/rig.js';
 import { generateSeeds, type SeedRun } from './support/seeds.js';
 
 /** Two boots back to back; on a shared, loaded machine a boot may take far longer than its usual 2–6 minutes. */
@@ -58,22 +69,41 @@ describe('a node after a reboot without its seed', () => {
   let second: BootResult;
   let secondRoot: string;
 
-  beforeAll(async () => {
-    image = await ensureGuestImage();
-    logTiming(describeImage(image));
-    run = await generateSeeds(await runDir('reboot-seeds'));
-    const node = run.spec.controlPlane;
-    const seed = run.seeds.get(node.name);
-    if (!seed) throw new Error(`seed-isos wrote no seed for ${node.name}`);
-    const dir = await runDir('reboot');
-    const macs = [node.nics.nat.mac, node.nics.hostOnly.mac];
-    first = await boot({ name: 'reboot-first-boot', dir, image, seedIso: seed.iso, macs, timeoutSeconds: BOOT_TIMEOUT_SECONDS });
-    logTiming(`reboot: first boot to power-off ${first.seconds} s`);
-    firstRoot = await readBack(first, PATHS, { rootName: 'root-first', keepDisk: true });
-    second = await boot({ name: 'reboot-second-boot', dir, image, seedIso: undefined, reuseDisk: true, consoleName: 'console-second.log', macs, timeoutSeconds: BOOT_TIMEOUT_SECONDS });
-    logTiming(`reboot: second boot to power-off ${second.seconds} s`);
-    secondRoot = await readBack(second, PATHS, { rootName: 'root-second' });
-  }, 2 * BOOT_TIMEOUT_SECONDS * 1000 + 10 * 60_000);
+  beforeAll(
+    async () => {
+      image = await ensureGuestImage();
+      logTiming(describeImage(image));
+      run = await generateSeeds(await runDir('reboot-seeds'));
+      const node = run.spec.controlPlane;
+      const seed = run.seeds.get(node.name);
+      if (!seed) throw new Error(`seed-isos wrote no seed for ${node.name}`);
+      const dir = await runDir('reboot');
+      const macs = [node.nics.nat.mac, node.nics.hostOnly.mac];
+      first = await boot({
+        name: 'reboot-first-boot',
+        dir,
+        image,
+        seedIso: seed.iso,
+        macs,
+        timeoutSeconds: BOOT_TIMEOUT_SECONDS,
+      });
+      logTiming(`reboot: first boot to power-off ${first.seconds} s`);
+      firstRoot = await readBack(first, PATHS, { rootName: 'root-first', keepDisk: true });
+      second = await boot({
+        name: 'reboot-second-boot',
+        dir,
+        image,
+        seedIso: undefined,
+        reuseDisk: true,
+        consoleName: 'console-second.log',
+        macs,
+        timeoutSeconds: BOOT_TIMEOUT_SECONDS,
+      });
+      logTiming(`reboot: second boot to power-off ${second.seconds} s`);
+      secondRoot = await readBack(second, PATHS, { rootName: 'root-second' });
+    },
+    2 * BOOT_TIMEOUT_SECONDS * 1000 + 10 * 60_000,
+  );
 
   it('the first boot ran the seed to the end, from the CD-ROM', () => {
     const node = run.spec.controlPlane;
@@ -85,7 +115,9 @@ describe('a node after a reboot without its seed', () => {
 
   it('the second boot has no CD-ROM and prints no progress line: the first-boot stages did not run again', () => {
     expect(cdromSeen(second.console), 'the second boot has no CD-ROM drive').toBe(false);
-    expect(section(second, 'meta'), 'the hook gave up waiting for cloud-init on the second boot').toContain('waited_out=no');
+    expect(section(second, 'meta'), 'the hook gave up waiting for cloud-init on the second boot').toContain(
+      'waited_out=no',
+    );
     const node = run.spec.controlPlane;
     const { lines } = followProgress(second, node.name, node.role);
     expect(lines).toEqual([]);
@@ -93,22 +125,33 @@ describe('a node after a reboot without its seed', () => {
   });
 
   it('cloud-init did not run on the second boot: the instance, its semaphores, the network config and the host key are as the first boot left them', async () => {
-    expect(existsSync(path.join(firstRoot, 'etc/cloud/cloud-init.disabled')), 'the first boot disabled cloud-init for later boots').toBe(true);
+    expect(
+      existsSync(path.join(firstRoot, 'etc/cloud/cloud-init.disabled')),
+      'the first boot disabled cloud-init for later boots',
+    ).toBe(true);
     expect(section(second, 'cloud-init-status')).toMatch(/^status: disabled$/m);
     const instanceId = (await readGuestFile(firstRoot, '/var/lib/cloud/data/instance-id')).trim();
     expect(instanceId).not.toBe('');
     expect((await readGuestFile(secondRoot, '/var/lib/cloud/data/instance-id')).trim()).toBe(instanceId);
     const semDir = (root: string) => path.join(root, 'var/lib/cloud/instances', instanceId, 'sem');
     const semBefore = await filesWithMtimes(semDir(firstRoot));
-    expect([...semBefore.keys()], 'the first boot recorded per-instance semaphores').toContain('config_runcmd');
+    expect([...semBefore.keys()], 'the first boot recorded per-instance semaphores').toContain(
+      'config_runcmd',
+    );
     expect(await filesWithMtimes(semDir(secondRoot))).toEqual(semBefore);
     expect(await readdir(path.join(secondRoot, 'var/lib/cloud/instances'))).toEqual([instanceId]);
     // The first-boot stage logs, cloud-init's own log, the netplan files and the SSH host key: untouched.
     for (const dir of ['var/log/kubestation', 'etc/netplan']) {
-      expect(await filesWithMtimes(path.join(secondRoot, dir)), dir).toEqual(await filesWithMtimes(path.join(firstRoot, dir)));
+      expect(await filesWithMtimes(path.join(secondRoot, dir)), dir).toEqual(
+        await filesWithMtimes(path.join(firstRoot, dir)),
+      );
     }
-    expect(await readGuestFile(secondRoot, '/var/log/cloud-init.log')).toBe(await readGuestFile(firstRoot, '/var/log/cloud-init.log'));
-    expect(await readGuestFile(secondRoot, '/etc/ssh/ssh_host_ed25519_key.pub')).toBe(await readGuestFile(firstRoot, '/etc/ssh/ssh_host_ed25519_key.pub'));
+    expect(await readGuestFile(secondRoot, '/var/log/cloud-init.log')).toBe(
+      await readGuestFile(firstRoot, '/var/log/cloud-init.log'),
+    );
+    expect(await readGuestFile(secondRoot, '/etc/ssh/ssh_host_ed25519_key.pub')).toBe(
+      await readGuestFile(firstRoot, '/etc/ssh/ssh_host_ed25519_key.pub'),
+    );
   });
 
   it('swap stays off', async () => {
@@ -123,9 +166,16 @@ describe('a node after a reboot without its seed', () => {
     }
     // sysctl.txt is `sysctl -a` taken by the second boot's hook (it replaced the first boot's).
     const sysctl = await readGuestFile(secondRoot, '/var/log/kubestation-e2e/sysctl.txt');
-    const expected = { 'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': '1', 'net.bridge.bridge-nf-call-ip6tables': '1', ...run.spec.os.sysctl };
+    const expected = {
+      'net.ipv4.ip_forward': '1',
+      'net.bridge.bridge-nf-call-iptables': '1',
+      'net.bridge.bridge-nf-call-ip6tables': '1',
+      ...run.spec.os.sysctl,
+    };
     for (const [key, value] of Object.entries(expected)) {
-      expect(sysctl, `sysctl ${key} on the second boot`).toMatch(new RegExp(`^${key.replace(/\./g, '\\.')} = ${value}$`, 'm'));
+      expect(sysctl, `sysctl ${key} on the second boot`).toMatch(
+        new RegExp(`^${key.replace(/\./g, '\\.')} = ${value}$`, 'm'),
+      );
     }
   });
 
@@ -134,8 +184,12 @@ describe('a node after a reboot without its seed', () => {
     const links = section(second, 'ip-link');
     const addresses = section(second, 'ip-addr');
     for (const nic of [node.nics.nat, node.nics.hostOnly]) {
-      expect(links, `${nic.guestName} carries MAC ${nic.mac}`).toMatch(new RegExp(`^\\d+: ${nic.guestName}: <[^>]*\\bUP\\b[^>]*>.*link/ether ${nic.mac}`, 'm'));
-      expect(addresses, `${nic.guestName} has ${nic.address}/${nic.prefix}`).toMatch(new RegExp(`^\\d+: ${nic.guestName}\\s+inet ${nic.address}/${nic.prefix}\\b`, 'm'));
+      expect(links, `${nic.guestName} carries MAC ${nic.mac}`).toMatch(
+        new RegExp(`^\\d+: ${nic.guestName}: <[^>]*\\bUP\\b[^>]*>.*link/ether ${nic.mac}`, 'm'),
+      );
+      expect(addresses, `${nic.guestName} has ${nic.address}/${nic.prefix}`).toMatch(
+        new RegExp(`^\\d+: ${nic.guestName}\\s+inet ${nic.address}/${nic.prefix}\\b`, 'm'),
+      );
     }
     const defaults = section(second, 'ip-route')
       .split('\n')

@@ -19,13 +19,19 @@ import {
 } from './iso-tools.js';
 
 const sorted = (names: Iterable<string>) => [...names].sort();
-const bytesOf = (file: IsoFile) => (typeof file.content === 'string' ? Buffer.from(file.content, 'utf8') : Buffer.from(file.content));
+const bytesOf = (file: IsoFile) =>
+  typeof file.content === 'string' ? Buffer.from(file.content, 'utf8') : Buffer.from(file.content);
 
 /** isoinfo has no UTF-8 output charset: it shows a Joliet character outside Latin-1 as '_'. */
 const asIsoinfoShowsJoliet = (name: string) => name.replace(/[^\u0000-\u00ff]/g, '_');
 
 /** Writes `image` to `<workDir>/<label>.iso` and checks it with every tool; returns the ISO path. */
-export async function expectSeedIsoHolds(image: Buffer, files: IsoFile[], workDir: string, label: string): Promise<string> {
+export async function expectSeedIsoHolds(
+  image: Buffer,
+  files: IsoFile[],
+  workDir: string,
+  label: string,
+): Promise<string> {
   const iso = path.join(workDir, `${label}.iso`);
   await writeFile(iso, image);
   const names = files.map((f) => f.name);

@@ -72,11 +72,17 @@ export async function sevenZipExtract(iso: string, outDir: string): Promise<Map<
   await mkdir(outDir, { recursive: true });
   await execa('7z', ['x', `-o${outDir}`, '-y', iso], { env });
   const names = await readdir(outDir);
-  return new Map(await Promise.all(names.map(async (n) => [n, await readFile(path.join(outDir, n))] as const)));
+  return new Map(
+    await Promise.all(names.map(async (n) => [n, await readFile(path.join(outDir, n))] as const)),
+  );
 }
 
 /** The reference seed: `genisoimage -volid cidata -joliet -rock` over files in `dir`. */
 export async function genisoimage(dir: string, names: string[], output: string): Promise<Buffer> {
-  await execa('genisoimage', ['-quiet', '-output', output, '-volid', 'cidata', '-joliet', '-rock', ...names], { cwd: dir, env });
+  await execa(
+    'genisoimage',
+    ['-quiet', '-output', output, '-volid', 'cidata', '-joliet', '-rock', ...names],
+    { cwd: dir, env },
+  );
   return readFile(output);
 }

@@ -75,8 +75,13 @@ describe('buildIso refuses what an ISO cannot represent', () => {
 
   it('files larger than 32-bit sizes allow, checked before any memory is allocated', () => {
     const plan = (sizes: number[]) => () =>
-      planIsoLayout(sizes.map((size, i) => ({ name: `big-${i}`, size, mode: 0o644 })), new Date(0));
-    expect(plan([2 ** 32])).toThrow(/seed ISO cannot hold file 'big-0' of 4294967296 bytes: ISO 9660 sizes are 32-bit/);
+      planIsoLayout(
+        sizes.map((size, i) => ({ name: `big-${i}`, size, mode: 0o644 })),
+        new Date(0),
+      );
+    expect(plan([2 ** 32])).toThrow(
+      /seed ISO cannot hold file 'big-0' of 4294967296 bytes: ISO 9660 sizes are 32-bit/,
+    );
     expect(plan([2 ** 32 - 1])).not.toThrow(/32-bit \(at most/);
     const tooMany = plan(Array.from({ length: 2050 }, () => 2 ** 32 - 1));
     expect(tooMany).toThrow(KubestationError);
@@ -86,7 +91,10 @@ describe('buildIso refuses what an ISO cannot represent', () => {
 
 describe('timestamps', () => {
   it('come from the timestamp option first, then SOURCE_DATE_EPOCH', async () => {
-    const fromOption = buildIso(seed, { timestamp: new Date('2024-05-01T12:00:00Z'), env: { SOURCE_DATE_EPOCH: '0' } });
+    const fromOption = buildIso(seed, {
+      timestamp: new Date('2024-05-01T12:00:00Z'),
+      env: { SOURCE_DATE_EPOCH: '0' },
+    });
     expect(await blkidUuid(fromOption, 'option')).toBe('2024-05-01-12-00-00-00');
     const fromEpoch = buildIso(seed, { env: { SOURCE_DATE_EPOCH: '1700000000' } });
     expect(await blkidUuid(fromEpoch, 'epoch')).toBe('2023-11-14-22-13-20-00');
@@ -96,10 +104,14 @@ describe('timestamps', () => {
 
   it('otherwise derive from the content, so equal seeds are equal and different seeds differ', async () => {
     const again = [...seed].reverse();
-    const changed = seed.map((f) => (f.name === 'meta-data' ? { ...f, content: 'instance-id: k8s-worker1-0002\n' } : f));
+    const changed = seed.map((f) =>
+      f.name === 'meta-data' ? { ...f, content: 'instance-id: k8s-worker1-0002\n' } : f,
+    );
     const a = buildIso(seed, { env: {} });
     expect(buildIso(again, { env: {} }).equals(a)).toBe(true);
-    expect(await blkidUuid(a, 'content-a')).not.toBe(await blkidUuid(buildIso(changed, { env: {} }), 'content-b'));
+    expect(await blkidUuid(a, 'content-a')).not.toBe(
+      await blkidUuid(buildIso(changed, { env: {} }), 'content-b'),
+    );
   });
 });
 

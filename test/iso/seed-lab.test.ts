@@ -28,7 +28,11 @@ describe.each(seedLab())('seed ISO for $node', ({ node, files }) => {
       await chmod(path.join(sourceDir, file.name), 0o644); // genisoimage -rock records the source mode; ours defaults to 0644
     }
     const reference = path.join(workDir(), `${node}-genisoimage.iso`);
-    const referenceImage = await genisoimage(sourceDir, files.map((f) => f.name), reference);
+    const referenceImage = await genisoimage(
+      sourceDir,
+      files.map((f) => f.name),
+      reference,
+    );
     const ours = path.join(workDir(), `${node}-ours.iso`);
     const image = buildIso(files);
     await writeFile(ours, image);

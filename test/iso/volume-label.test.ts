@@ -13,7 +13,10 @@ import { blkidValue } from './iso-tools.js';
 import { tempDirForThisFile } from './temp-dir.js';
 
 const dir = tempDirForThisFile('kubestation-label-');
-const files = [{ name: 'meta-data', content: 'instance-id: i-1\n' }, { name: 'user-data', content: '#cloud-config\n' }];
+const files = [
+  { name: 'meta-data', content: 'instance-id: i-1\n' },
+  { name: 'user-data', content: '#cloud-config\n' },
+];
 
 describe('readVolumeLabels', () => {
   it('reads the label of a seed written by kubestation, as blkid does', async () => {

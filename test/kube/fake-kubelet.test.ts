@@ -8,7 +8,12 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installStubs, runContainerScript, startContainerScript, type ScriptRun } from '../../simulators/fake-kubelet.js';
+import {
+  installStubs,
+  runContainerScript,
+  startContainerScript,
+  type ScriptRun,
+} from '../../simulators/fake-kubelet.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -19,8 +24,22 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const quiet: ScriptRun['network'] = { dnsReachable: true, names: new Map(), dnsDomain: 'cluster.local', upstreamReachable: true, tcp: new Map() };
-const run = (script: string, extra: Partial<ScriptRun> = {}): ScriptRun => ({ stubsDir: dir, script, env: {}, network: quiet, clockOffsetSeconds: 0, terminationMessagePath: '/dev/termination-log', ...extra });
+const quiet: ScriptRun['network'] = {
+  dnsReachable: true,
+  names: new Map(),
+  dnsDomain: 'cluster.local',
+  upstreamReachable: true,
+  tcp: new Map(),
+};
+const run = (script: string, extra: Partial<ScriptRun> = {}): ScriptRun => ({
+  stubsDir: dir,
+  script,
+  env: {},
+  network: quiet,
+  clockOffsetSeconds: 0,
+  terminationMessagePath: '/dev/termination-log',
+  ...extra,
+});
 
 /** Running (a zombie is dead: it only waits for an init that may never reap it). */
 function alive(pid: number): boolean {
@@ -73,17 +92,33 @@ describe('fake kubelet', () => {
   });
 
   it('keeps the last 4096 bytes of the termination message, as the kubelet does', async () => {
-    const script = 'i=0; while [ $i -lt 300 ]; do echo "line $i of the termination message" >> "$KSV_RESULT_FILE"; i=$((i + 1)); done';
-    const result = await runContainerScript(run(script, { env: { KSV_RESULT_FILE: '/dev/termination-log' } }));
+    const script =
+      'i=0; while [ $i -lt 300 ]; do echo "line $i of the termination message" >> "$KSV_RESULT_FILE"; i=$((i + 1)); done';
+    const result = await runContainerScript(
+      run(script, { env: { KSV_RESULT_FILE: '/dev/termination-log' } }),
+    );
     expect(Buffer.byteLength(result.terminationMessage)).toBe(4096);
     expect(result.terminationMessage.endsWith('line 299 of the termination message\n')).toBe(true);
   });
 
   it('curl answers several URLs in one process, one -w line per transfer', async () => {
-    const network: ScriptRun['network'] = { ...quiet, tcp: new Map([['10.0.0.1:80', { outcome: 'ok', clockOffsetSeconds: 0, body: 'a' }], ['10.0.0.2:80', { outcome: 'refused' }]]) };
-    const result = await runContainerScript(run(`curl -s -m 4 --parallel -w '%{urlnum} %{exitcode} %{http_code}\\n' -o /dev/null http://10.0.0.1:80/ -o /dev/null http://10.0.0.2:80/ -o /dev/null http://10.0.0.3:80/`, { network }));
+    const network: ScriptRun['network'] = {
+      ...quiet,
+      tcp: new Map([
+        ['10.0.0.1:80', { outcome: 'ok', clockOffsetSeconds: 0, body: 'a' }],
+        ['10.0.0.2:80', { outcome: 'refused' }],
+      ]),
+    };
+    const result = await runContainerScript(
+      run(
+        `curl -s -m 4 --parallel -w '%{urlnum} %{exitcode} %{http_code}\\n' -o /dev/null http://10.0.0.1:80/ -o /dev/null http://10.0.0.2:80/ -o /dev/null http://10.0.0.3:80/`,
+        { network },
+      ),
+    );
     expect(result.stdout.split('\n').filter(Boolean).sort()).toEqual(['0 0 200', '1 7 000', '2 28 000']);
-    const unsupported = await runContainerScript(run(`curl -s -w '%{time_total}' http://10.0.0.1:80/`, { network }));
+    const unsupported = await runContainerScript(
+      run(`curl -s -w '%{time_total}' http://10.0.0.1:80/`, { network }),
+    );
     expect(unsupported.exitCode).toBe(2);
     expect(unsupported.stderr).toContain('-w %{time_total} is not simulated');
   });

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { bootstrapTokenPattern, generateBootstrapToken, parseBootstrapToken } from '../../src/pki/bootstrap-token.js';
+import {
+  bootstrapTokenPattern,
+  generateBootstrapToken,
+  parseBootstrapToken,
+} from '../../src/pki/bootstrap-token.js';
 
 describe('generateBootstrapToken', () => {
   it('produces kubeadm-format tokens that differ each time', () => {
@@ -25,7 +29,11 @@ describe('generateBootstrapToken', () => {
   });
 
   it('accepts only well-formed tokens when parsing', () => {
-    expect(parseBootstrapToken('abcdef.0123456789abcdef\n')).toEqual({ id: 'abcdef', secret: '0123456789abcdef', token: 'abcdef.0123456789abcdef' });
+    expect(parseBootstrapToken('abcdef.0123456789abcdef\n')).toEqual({
+      id: 'abcdef',
+      secret: '0123456789abcdef',
+      token: 'abcdef.0123456789abcdef',
+    });
     expect(parseBootstrapToken('ABCDEF.0123456789abcdef')).toBeUndefined();
     expect(parseBootstrapToken('abcde.0123456789abcdef')).toBeUndefined();
     expect(bootstrapTokenPattern.test('abcdef.0123456789abcdeg1')).toBe(false);

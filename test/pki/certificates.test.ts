@@ -19,7 +19,8 @@ const write = (name: string, text: string): string => {
   writeFileSync(file, text);
   return file;
 };
-const openssl = (args: string[], input?: string): string => execFileSync('openssl', args, { input, encoding: 'utf8' });
+const openssl = (args: string[], input?: string): string =>
+  execFileSync('openssl', args, { input, encoding: 'utf8' });
 
 let ca: CertificateAndKey;
 beforeAll(async () => {
@@ -36,7 +37,11 @@ describe('createClusterCa', () => {
     expect(text).toMatch(/X509v3 Key Usage: critical\n\s+Digital Signature, Certificate Sign, CRL Sign/);
     expect(text).toContain('X509v3 Subject Key Identifier');
     expect(text).toContain('sha256WithRSAEncryption');
-    const endDate = new Date(openssl(['x509', '-in', path.join(work, 'ca.crt'), '-noout', '-enddate']).replace('notAfter=', '').trim());
+    const endDate = new Date(
+      openssl(['x509', '-in', path.join(work, 'ca.crt'), '-noout', '-enddate'])
+        .replace('notAfter=', '')
+        .trim(),
+    );
     const years = (endDate.getTime() - Date.now()) / (365.25 * 24 * 3600 * 1000);
     expect(years).toBeGreaterThan(9.9);
     expect(years).toBeLessThan(10.1);
@@ -69,14 +74,20 @@ describe('discoveryHash', () => {
 
 describe('issued certificates', () => {
   it('client certificate carries CN and O (Kubernetes user and group), clientAuth, and chains to the CA', async () => {
-    const admin = await issueClientCertificate(ca, { commonName: 'kubernetes-admin', organizations: ['kubeadm:cluster-admins'], validityDays: 30 });
+    const admin = await issueClientCertificate(ca, {
+      commonName: 'kubernetes-admin',
+      organizations: ['kubeadm:cluster-admins'],
+      validityDays: 30,
+    });
     const file = write('admin.crt', admin.certPem);
     const subject = openssl(['x509', '-in', file, '-noout', '-subject', '-nameopt', 'RFC2253']);
     expect(subject.trim()).toBe('subject=O=kubeadm:cluster-admins,CN=kubernetes-admin');
     const text = openssl(['x509', '-in', file, '-noout', '-text']);
     expect(text).toContain('TLS Web Client Authentication');
     expect(text).toMatch(/CA:FALSE/);
-    expect(openssl(['verify', '-CAfile', path.join(work, 'ca.crt'), '-purpose', 'sslclient', file])).toContain(': OK');
+    expect(
+      openssl(['verify', '-CAfile', path.join(work, 'ca.crt'), '-purpose', 'sslclient', file]),
+    ).toContain(': OK');
     expect(certificateMatchesKey(admin.certPem, admin.keyPem)).toBe(true);
     expect(certificateMatchesKey(admin.certPem, ca.keyPem)).toBe(false);
     expect(isIssuedBy(admin.certPem, ca.certPem)).toBe(true);
@@ -85,17 +96,27 @@ describe('issued certificates', () => {
   });
 
   it('server certificate has the requested DNS and IP SANs and serverAuth', async () => {
-    const server = await issueServerCertificate(ca, { commonName: 'kube-apiserver', dnsNames: ['localhost', 'kubernetes.default'], ipAddresses: ['127.0.0.1'] });
+    const server = await issueServerCertificate(ca, {
+      commonName: 'kube-apiserver',
+      dnsNames: ['localhost', 'kubernetes.default'],
+      ipAddresses: ['127.0.0.1'],
+    });
     const file = write('server.crt', server.certPem);
     const text = openssl(['x509', '-in', file, '-noout', '-text']);
     expect(text).toMatch(/DNS:localhost, DNS:kubernetes.default, IP Address:127.0.0.1/);
     expect(text).toContain('TLS Web Server Authentication');
-    expect(openssl(['verify', '-CAfile', path.join(work, 'ca.crt'), '-purpose', 'sslserver', file])).toContain(': OK');
+    expect(
+      openssl(['verify', '-CAfile', path.join(work, 'ca.crt'), '-purpose', 'sslserver', file]),
+    ).toContain(': OK');
   });
 
   it('never outlives the CA', async () => {
     const shortCa = await createClusterCa({ validityDays: 10 });
-    const leaf = await issueClientCertificate(shortCa, { commonName: 'x', organizations: [], validityDays: 365 });
+    const leaf = await issueClientCertificate(shortCa, {
+      commonName: 'x',
+      organizations: [],
+      validityDays: 365,
+    });
     const caEnd = openssl(['x509', '-noout', '-enddate'], shortCa.certPem);
     const leafEnd = openssl(['x509', '-noout', '-enddate'], leaf.certPem);
     expect(leafEnd).toBe(caEnd);

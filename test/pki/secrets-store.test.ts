@@ -7,9 +7,18 @@ import { describe, expect, it } from 'vitest';
 import { KubestationError } from '../../src/errors.js';
 import { createClusterCa, discoveryHash } from '../../src/pki/certificates.js';
 import { generateBootstrapToken } from '../../src/pki/bootstrap-token.js';
-import { clusterSecretPaths, loadOrCreateClusterSecrets, mintBootstrapToken, readRecordedBootstrapToken } from '../../src/pki/secrets-store.js';
+import {
+  clusterSecretPaths,
+  loadOrCreateClusterSecrets,
+  mintBootstrapToken,
+  readRecordedBootstrapToken,
+} from '../../src/pki/secrets-store.js';
 
-const input = (stateDir: string) => ({ stateDir, clusterName: 'kubestation', apiEndpoint: '172.100.100.2:6443' });
+const input = (stateDir: string) => ({
+  stateDir,
+  clusterName: 'kubestation',
+  apiEndpoint: '172.100.100.2:6443',
+});
 const freshStateDir = () => tempDir('kubestation-state-');
 
 async function expectError(promise: Promise<unknown>): Promise<KubestationError> {
@@ -27,7 +36,9 @@ describe('clusterSecretPaths', () => {
     expect(paths.dir).toBe('C:\\Users\\kim\\kubestation\\state\\pki');
     expect(paths.caKey).toBe('C:\\Users\\kim\\kubestation\\state\\pki\\ca.key');
     expect(paths.adminKubeconfig).toBe('C:\\Users\\kim\\kubestation\\state\\pki\\admin.kubeconfig');
-    expect(clusterSecretPaths('D:/lab/state/', path.win32).bootstrapToken).toBe('D:\\lab\\state\\pki\\bootstrap-token');
+    expect(clusterSecretPaths('D:/lab/state/', path.win32).bootstrapToken).toBe(
+      'D:\\lab\\state\\pki\\bootstrap-token',
+    );
   });
 });
 
@@ -36,12 +47,29 @@ describe('loadOrCreateClusterSecrets', () => {
     const stateDir = freshStateDir();
     const first = await loadOrCreateClusterSecrets(input(stateDir));
     const paths = clusterSecretPaths(stateDir);
-    expect(first.created.sort()).toEqual([paths.adminCert, paths.adminKey, paths.adminKubeconfig, paths.bootstrapToken, paths.bootstrapTokenIssued, paths.caCert, paths.caKey].sort());
+    expect(first.created.sort()).toEqual(
+      [
+        paths.adminCert,
+        paths.adminKey,
+        paths.adminKubeconfig,
+        paths.bootstrapToken,
+        paths.bootstrapTokenIssued,
+        paths.caCert,
+        paths.caKey,
+      ].sort(),
+    );
     expect(first.bootstrapToken.token).toMatch(/^[a-z0-9]{6}\.[a-z0-9]{16}$/);
     expect(first.caCertHash).toBe(discoveryHash(first.ca.certPem));
     if (process.platform !== 'win32') {
       expect(statSync(paths.dir).mode & 0o777).toBe(0o700);
-      for (const file of [paths.caKey, paths.caCert, paths.bootstrapToken, paths.adminKey, paths.adminCert, paths.adminKubeconfig]) {
+      for (const file of [
+        paths.caKey,
+        paths.caCert,
+        paths.bootstrapToken,
+        paths.adminKey,
+        paths.adminCert,
+        paths.adminKubeconfig,
+      ]) {
         expect(statSync(file).mode & 0o777, file).toBe(0o600);
       }
     }
@@ -62,7 +90,10 @@ describe('loadOrCreateClusterSecrets', () => {
     const decode = (b64: string) => Buffer.from(b64, 'base64').toString('utf8');
     expect(decode(config.clusters[0].cluster['certificate-authority-data'])).toBe(secrets.ca.certPem);
     const clientCert = decode(config.users[0].user['client-certificate-data']);
-    const subject = execFileSync('openssl', ['x509', '-noout', '-subject', '-nameopt', 'RFC2253'], { input: clientCert, encoding: 'utf8' });
+    const subject = execFileSync('openssl', ['x509', '-noout', '-subject', '-nameopt', 'RFC2253'], {
+      input: clientCert,
+      encoding: 'utf8',
+    });
     expect(subject.trim()).toBe('subject=O=kubeadm:cluster-admins,CN=kubernetes-admin');
     expect(config['current-context']).toBe(config.contexts[0].name);
 
@@ -107,7 +138,9 @@ describe('loadOrCreateClusterSecrets', () => {
     writeFileSync(secrets.paths.caCert, other.certPem);
     const error = await expectError(loadOrCreateClusterSecrets(input(stateDir)));
     expect(error.code).toBe('PKI_CORRUPT');
-    expect(error.message).toBe(`${secrets.paths.caCert} does not belong to the key in ${secrets.paths.caKey}`);
+    expect(error.message).toBe(
+      `${secrets.paths.caCert} does not belong to the key in ${secrets.paths.caKey}`,
+    );
   });
 
   it('refuses garbage in ca.crt and a malformed token file', async () => {
@@ -115,7 +148,9 @@ describe('loadOrCreateClusterSecrets', () => {
     const secrets = await loadOrCreateClusterSecrets(input(stateDir));
     const goodCert = readFileSync(secrets.paths.caCert, 'utf8');
     writeFileSync(secrets.paths.caCert, 'not a certificate');
-    expect((await expectError(loadOrCreateClusterSecrets(input(stateDir)))).message).toBe(`${secrets.paths.caCert} is not a PEM certificate`);
+    expect((await expectError(loadOrCreateClusterSecrets(input(stateDir)))).message).toBe(
+      `${secrets.paths.caCert} is not a PEM certificate`,
+    );
     writeFileSync(secrets.paths.caCert, goodCert);
     writeFileSync(secrets.paths.bootstrapToken, 'ABC.def\n');
     const tokenError = await expectError(loadOrCreateClusterSecrets(input(stateDir)));
@@ -130,12 +165,16 @@ describe('loadOrCreateClusterSecrets', () => {
     writeFileSync(secrets.paths.adminCert, foreign.admin.certPem);
     writeFileSync(secrets.paths.adminKey, foreign.admin.keyPem);
     const error = await expectError(loadOrCreateClusterSecrets(input(stateDir)));
-    expect(error.message).toBe(`${secrets.paths.adminCert} was not issued by the cluster CA in ${secrets.paths.caCert}`);
+    expect(error.message).toBe(
+      `${secrets.paths.adminCert} was not issued by the cluster CA in ${secrets.paths.caCert}`,
+    );
     expect(error.fix).toContain(`delete ${secrets.paths.adminCert} and ${secrets.paths.adminKey}`);
     rmSync(secrets.paths.adminCert);
     rmSync(secrets.paths.adminKey);
     const reissued = await loadOrCreateClusterSecrets(input(stateDir));
-    expect(reissued.created).toEqual(expect.arrayContaining([secrets.paths.adminCert, secrets.paths.adminKey]));
+    expect(reissued.created).toEqual(
+      expect.arrayContaining([secrets.paths.adminCert, secrets.paths.adminKey]),
+    );
     expect(reissued.ca).toEqual(secrets.ca);
     expect(reissued.bootstrapToken).toEqual(secrets.bootstrapToken);
   });
@@ -167,26 +206,39 @@ describe('mintBootstrapToken', () => {
     const stateDir = freshStateDir();
     const created = new Date('2030-01-02T03:04:05.000Z');
     const secrets = await loadOrCreateClusterSecrets(input(stateDir), created);
-    expect(await readRecordedBootstrapToken(stateDir)).toEqual({ token: secrets.bootstrapToken, issuedAt: created, issuedAtSource: 'record' });
+    expect(await readRecordedBootstrapToken(stateDir)).toEqual({
+      token: secrets.bootstrapToken,
+      issuedAt: created,
+      issuedAtSource: 'record',
+    });
 
     const registered = generateBootstrapToken();
     const issuedAt = new Date('2030-02-03T04:05:06.000Z');
     expect(await mintBootstrapToken(stateDir, registered, issuedAt)).toEqual(registered);
-    expect(await readRecordedBootstrapToken(stateDir)).toEqual({ token: registered, issuedAt, issuedAtSource: 'record' });
+    expect(await readRecordedBootstrapToken(stateDir)).toEqual({
+      token: registered,
+      issuedAt,
+      issuedAtSource: 'record',
+    });
     expect((await loadOrCreateClusterSecrets(input(stateDir))).bootstrapToken).toEqual(registered);
     const record = readFileSync(secrets.paths.bootstrapTokenIssued, 'utf8');
     expect(JSON.parse(record)).toEqual({ tokenId: registered.id, issuedAt: issuedAt.toISOString() });
     expect(record).not.toContain(registered.secret);
-    if (process.platform !== 'win32') expect(statSync(secrets.paths.bootstrapTokenIssued).mode & 0o777).toBe(0o600);
+    if (process.platform !== 'win32')
+      expect(statSync(secrets.paths.bootstrapTokenIssued).mode & 0o777).toBe(0o600);
     expect(readdirSync(secrets.paths.dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
-  it('falls back to the token file time when there is no issue record (older state folders) or it is another token\'s', async () => {
+  it("falls back to the token file time when there is no issue record (older state folders) or it is another token's", async () => {
     const stateDir = freshStateDir();
     const secrets = await loadOrCreateClusterSecrets(input(stateDir), new Date('2030-01-02T03:04:05.000Z'));
     rmSync(secrets.paths.bootstrapTokenIssued);
     const fileTime = statSync(secrets.paths.bootstrapToken).mtime;
-    expect(await readRecordedBootstrapToken(stateDir)).toEqual({ token: secrets.bootstrapToken, issuedAt: fileTime, issuedAtSource: 'file-time' });
+    expect(await readRecordedBootstrapToken(stateDir)).toEqual({
+      token: secrets.bootstrapToken,
+      issuedAt: fileTime,
+      issuedAtSource: 'file-time',
+    });
 
     // A token put in by hand: the record beside it names another token.
     await mintBootstrapToken(stateDir, generateBootstrapToken(), new Date('2030-03-01T00:00:00.000Z'));

@@ -4,24 +4,47 @@ import { tempDir } from '../support/temp-dir.js';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  ProgressLineAccumulator, classifyConsoleLine, decodeMessage, encodeMessage, formatProgressLine, parseProgressLine, posixCksum, type ProgressLine,
+  ProgressLineAccumulator,
+  classifyConsoleLine,
+  decodeMessage,
+  encodeMessage,
+  formatProgressLine,
+  parseProgressLine,
+  posixCksum,
+  type ProgressLine,
 } from '../../src/progress/protocol.js';
 import { redactSecrets } from '../../src/progress/redact.js';
-import { NETWORK_CAUSES, formatNetworkFailure, parseNetworkFailure } from '../../src/progress/network-causes.js';
+import {
+  NETWORK_CAUSES,
+  formatNetworkFailure,
+  parseNetworkFailure,
+} from '../../src/progress/network-causes.js';
 import { NodeProgress } from '../../src/progress/tracker.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const progressLib = path.join(repoRoot, 'cloud-init/lib/progress.sh');
 const progressDir = () => tempDir('kubestation-progress-');
 
-const sample: ProgressLine = { node: 'k8s-worker1', stage: 'kubeadm-join', event: 'fail', timeMs: 1_790_000_000_123, message: 'exit code 1 | last log lines:\nerror: 100% wrong\ttab\r\n한국어 ok' };
+const sample: ProgressLine = {
+  node: 'k8s-worker1',
+  stage: 'kubeadm-join',
+  event: 'fail',
+  timeMs: 1_790_000_000_123,
+  message: 'exit code 1 | last log lines:\nerror: 100% wrong\ttab\r\n한국어 ok',
+};
 
 /** Runs progress.sh's functions in bash, console redirected to a file; returns what the console got. */
 function shellConsole(script: string, env: Record<string, string> = {}): string {
   const dir = progressDir();
   const consoleFile = path.join(dir, 'console');
   execFileSync('bash', ['-c', `set -euo pipefail; source "${progressLib}"; ${script}`], {
-    env: { ...process.env, KUBESTATION_NODE: 'k8s-worker1', KUBESTATION_CONSOLE: consoleFile, KUBESTATION_PROGRESS_LOG: path.join(dir, 'progress.log'), ...env },
+    env: {
+      ...process.env,
+      KUBESTATION_NODE: 'k8s-worker1',
+      KUBESTATION_CONSOLE: consoleFile,
+      KUBESTATION_PROGRESS_LOG: path.join(dir, 'progress.log'),
+      ...env,
+    },
     cwd: dir,
   });
   return readFileSync(consoleFile, 'utf8');
@@ -50,13 +73,21 @@ describe('progress line format', () => {
     expect(classifyConsoleLine(line.replace('kubeadm-join', 'kubeadm-jo1n')).kind).toBe('corrupt');
     expect(classifyConsoleLine(line.slice(0, 40)).kind).toBe('corrupt');
     // A kernel message cut into the middle of the line.
-    expect(classifyConsoleLine(`${line.slice(0, 30)}[  99.1] eth0: link up${line.slice(30)}`).kind).toBe('corrupt');
+    expect(classifyConsoleLine(`${line.slice(0, 30)}[  99.1] eth0: link up${line.slice(30)}`).kind).toBe(
+      'corrupt',
+    );
     expect(() => formatProgressLine({ ...sample, node: 'two words' })).toThrow(/single token/);
   });
 });
 
 describe('info lines and unknown events', () => {
-  const info: ProgressLine = { node: 'k8s-master', stage: 'packages', event: 'info', timeMs: 1_790_000_000_000, message: 'apt: download 12 of 57' };
+  const info: ProgressLine = {
+    node: 'k8s-master',
+    stage: 'packages',
+    event: 'info',
+    timeMs: 1_790_000_000_000,
+    message: 'apt: download 12 of 57',
+  };
 
   it('an info line round-trips and says what the running stage is doing', () => {
     const line = formatProgressLine(info);
@@ -70,7 +101,9 @@ describe('info lines and unknown events', () => {
     expect(classifyConsoleLine(future)).toEqual({ kind: 'unknown-event', event: 'progress-v2' });
     expect(parseProgressLine(future)).toBeUndefined();
     const acc = new ProgressLineAccumulator();
-    const got = acc.push(`${formatProgressLine({ ...info, event: 'start', message: '' })}\n${future}\n${formatProgressLine(info)}\n`);
+    const got = acc.push(
+      `${formatProgressLine({ ...info, event: 'start', message: '' })}\n${future}\n${formatProgressLine(info)}\n`,
+    );
     expect(got.map((l) => l.event)).toEqual(['start', 'info']);
     expect(acc.corruptLines).toBe(0);
     // The same line with its checksum broken is still damaged.
@@ -93,23 +126,38 @@ describe('network causes in fail lines', () => {
     const message = `${formatNetworkFailure('dns', 'the gateway 192.168.5.2 answers but 8.8.8.8, 8.8.4.4 do not resolve pkgs.k8s.io')} (exit code 20, log /var/log/kubestation/packages.log) | last log lines:\nnetwork check: ...`;
     const parsed = parseNetworkFailure(message);
     expect(parsed?.cause.code).toBe('dns');
-    expect(parsed?.detail).toBe('the gateway 192.168.5.2 answers but 8.8.8.8, 8.8.4.4 do not resolve pkgs.k8s.io');
+    expect(parsed?.detail).toBe(
+      'the gateway 192.168.5.2 answers but 8.8.8.8, 8.8.4.4 do not resolve pkgs.k8s.io',
+    );
     expect(parseNetworkFailure('exit code 1 (log x)')).toBeUndefined();
     expect(parseNetworkFailure('network weather: cloudy')).toBeUndefined();
   });
 
   it('each cause names its fix on the Windows side', () => {
-    const context = { gateway: '192.168.5.2', vmnet: 'vmnet8', dnsServers: ['8.8.8.8', '8.8.4.4'], packageRepository: 'https://pkgs.k8s.io/core:/stable:/v1.37/deb/' };
+    const context = {
+      gateway: '192.168.5.2',
+      vmnet: 'vmnet8',
+      dnsServers: ['8.8.8.8', '8.8.4.4'],
+      packageRepository: 'https://pkgs.k8s.io/core:/stable:/v1.37/deb/',
+    };
     expect(NETWORK_CAUSES['no-route'].fix(context)).toMatch(/Connected.*vmnet8/);
-    expect(NETWORK_CAUSES.gateway.fix(context)).toMatch(/services\.msc.*VMware NAT Service.*Virtual Network Editor.*192\.168\.5\.2/);
+    expect(NETWORK_CAUSES.gateway.fix(context)).toMatch(
+      /services\.msc.*VMware NAT Service.*Virtual Network Editor.*192\.168\.5\.2/,
+    );
     expect(NETWORK_CAUSES.dns.fix(context)).toMatch(/os\.dnsServers \(8\.8\.8\.8, 8\.8\.4\.4\)/);
-    expect(NETWORK_CAUSES.repository.fix(context)).toMatch(/proxy or firewall.*kubernetes\.packageRepository \(now https:\/\/pkgs\.k8s\.io/);
+    expect(NETWORK_CAUSES.repository.fix(context)).toMatch(
+      /proxy or firewall.*kubernetes\.packageRepository \(now https:\/\/pkgs\.k8s\.io/,
+    );
   });
 });
 
 describe('ProgressLineAccumulator', () => {
   it('yields lines across arbitrary chunk boundaries with CRLF and noise, counting damaged ones', () => {
-    const lines = [sample, { ...sample, stage: 'os', event: 'start' as const, message: '' }, { ...sample, stage: 'complete', event: 'done' as const, message: 'joined' }];
+    const lines = [
+      sample,
+      { ...sample, stage: 'os', event: 'start' as const, message: '' },
+      { ...sample, stage: 'complete', event: 'done' as const, message: 'joined' },
+    ];
     const stream = `boot noise\r\n${formatProgressLine(lines[0]!)}\r\nKUBESTATION 1 123 broken\r\n${formatProgressLine(lines[1]!)}\n[  3.0] kernel\n${formatProgressLine(lines[2]!)}`;
     for (const size of [1, 3, 7, 64, stream.length]) {
       const acc = new ProgressLineAccumulator();
@@ -125,7 +173,9 @@ describe('ProgressLineAccumulator', () => {
 describe('cloud-init/lib/progress.sh speaks the same protocol', () => {
   it('writes lines the parser reads back field for field', () => {
     const before = Date.now();
-    const out = shellConsole(`progress_emit os start 'deadline 300s'; progress_emit os ok $'swap off; 100% done\\ttab\\nnext line'; progress_emit complete 'done' ''; progress_emit os ok 'trailing space '`);
+    const out = shellConsole(
+      `progress_emit os start 'deadline 300s'; progress_emit os ok $'swap off; 100% done\\ttab\\nnext line'; progress_emit complete 'done' ''; progress_emit os ok 'trailing space '`,
+    );
     const lines = out.trimEnd().split('\n');
     expect(lines).toHaveLength(4);
     expect(lines.every((l) => !l.endsWith(' '))).toBe(true);
@@ -142,8 +192,15 @@ describe('cloud-init/lib/progress.sh speaks the same protocol', () => {
   });
 
   it('writes info lines the parser reads back', () => {
-    const out = shellConsole(`progress_info images 'images: pulling 2 of 7 registry.k8s.io/kube-apiserver:v1.37.0'`);
-    expect(parseProgressLine(out.trimEnd())).toMatchObject({ node: 'k8s-worker1', stage: 'images', event: 'info', message: 'images: pulling 2 of 7 registry.k8s.io/kube-apiserver:v1.37.0' });
+    const out = shellConsole(
+      `progress_info images 'images: pulling 2 of 7 registry.k8s.io/kube-apiserver:v1.37.0'`,
+    );
+    expect(parseProgressLine(out.trimEnd())).toMatchObject({
+      node: 'k8s-worker1',
+      stage: 'images',
+      event: 'info',
+      message: 'images: pulling 2 of 7 registry.k8s.io/kube-apiserver:v1.37.0',
+    });
   });
 
   it('a fail line carries the bounded, single-line tail of the log with secrets redacted', () => {
@@ -151,13 +208,18 @@ describe('cloud-init/lib/progress.sh speaks the same protocol', () => {
     const token = 'abcdef.0123456789abcdef';
     const keyBody = 'MC4CAQAwBQYDK2VwBCIEIJ+secretsecretsecretsecretsecretsecretAB';
     const log = path.join(dir, 'stage.log');
-    writeFileSync(log, [
-      ...Array.from({ length: 40 }, (_, i) => `line ${i}`),
-      `kubeadm join --token ${token} --discovery-token-ca-cert-hash sha256:1234`,
-      '-----BEGIN PRIVATE KEY-----', keyBody, '-----END PRIVATE KEY-----',
-      'Zm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFy',
-      'error execution phase preflight: connection refused',
-    ].join('\n'));
+    writeFileSync(
+      log,
+      [
+        ...Array.from({ length: 40 }, (_, i) => `line ${i}`),
+        `kubeadm join --token ${token} --discovery-token-ca-cert-hash sha256:1234`,
+        '-----BEGIN PRIVATE KEY-----',
+        keyBody,
+        '-----END PRIVATE KEY-----',
+        'Zm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFyZm9vYmFy',
+        'error execution phase preflight: connection refused',
+      ].join('\n'),
+    );
     const out = shellConsole(`progress_fail kubeadm-join 'exit code 1' "${log}"`);
     expect(out.trimEnd().split('\n')).toHaveLength(1);
     expect(out).not.toContain(token);
@@ -180,19 +242,29 @@ describe('cloud-init/lib/progress.sh speaks the same protocol', () => {
     // 20 lines of 101 bytes: 2020 bytes, over the 1500-byte bound; one long last line alone.
     const lines = Array.from({ length: 20 }, (_, i) => `${String(i).padStart(2, '0')} ${'가'.repeat(32)}`);
     writeFileSync(log, `${lines.join('\n')}\n`);
-    const tail = parseProgressLine(shellConsole(`progress_fail packages 'exit code 100' "${log}"`).trimEnd())!.message.split('\n').slice(1);
+    const tail = parseProgressLine(shellConsole(`progress_fail packages 'exit code 100' "${log}"`).trimEnd())!
+      .message.split('\n')
+      .slice(1);
     expect(tail.length).toBeGreaterThan(10);
     expect(tail).toEqual(lines.slice(-tail.length));
     writeFileSync(log, `short\n${'x '.repeat(1500)}END\n`);
-    const long = parseProgressLine(shellConsole(`progress_fail packages 'exit code 100' "${log}"`).trimEnd())!.message;
+    const long = parseProgressLine(
+      shellConsole(`progress_fail packages 'exit code 100' "${log}"`).trimEnd(),
+    )!.message;
     expect(long).toMatch(/\| last log lines:\n\.\.\.[x ]+END$/);
     expect(Buffer.byteLength(long)).toBeLessThan(1600);
   });
 
   it('the parser redacts again (defence in depth)', () => {
-    const line = formatProgressLine({ ...sample, message: 'token abcdef.0123456789abcdef\n-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----' });
+    const line = formatProgressLine({
+      ...sample,
+      message:
+        'token abcdef.0123456789abcdef\n-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----',
+    });
     expect(parseProgressLine(line)!.message).toBe('token <redacted token>\n<redacted private key>');
-    expect(redactSecrets('sha256:abc and 172.100.100.2:6443 stay')).toBe('sha256:abc and 172.100.100.2:6443 stay');
+    expect(redactSecrets('sha256:abc and 172.100.100.2:6443 stay')).toBe(
+      'sha256:abc and 172.100.100.2:6443 stay',
+    );
   });
 });
 
@@ -214,9 +286,14 @@ describe('cloud-init/bootstrap.sh runner', () => {
     const run = spawnSync('bash', [path.join(lib, 'bootstrap.sh')], {
       encoding: 'utf8',
       env: {
-        ...process.env, KUBESTATION_ENV: path.join(dir, 'node.env'), KUBESTATION_STAGES_FILE: path.join(dir, 'stages'),
-        KUBESTATION_LOG_DIR: path.join(dir, 'log'), KUBESTATION_RUN_DIR: path.join(dir, 'run'), KUBESTATION_CONSOLE: consoleFile,
-        KUBESTATION_CLOUD_INIT_DISABLED_FILE: path.join(dir, 'cloud-init.disabled'), ...env,
+        ...process.env,
+        KUBESTATION_ENV: path.join(dir, 'node.env'),
+        KUBESTATION_STAGES_FILE: path.join(dir, 'stages'),
+        KUBESTATION_LOG_DIR: path.join(dir, 'log'),
+        KUBESTATION_RUN_DIR: path.join(dir, 'run'),
+        KUBESTATION_CONSOLE: consoleFile,
+        KUBESTATION_CLOUD_INIT_DISABLED_FILE: path.join(dir, 'cloud-init.disabled'),
+        ...env,
       },
     });
     const acc = new ProgressLineAccumulator();
@@ -226,19 +303,29 @@ describe('cloud-init/bootstrap.sh runner', () => {
 
   it('runs the stages in order, reports each summary, ends with complete done and disables cloud-init for later boots', () => {
     const { run, lines, dir } = rig(
-      { one: 'echo "summary line" >>"$KUBESTATION_SUMMARY_FILE"', two: 'echo "all nodes Ready" >>"$KUBESTATION_SUMMARY_FILE"' },
+      {
+        one: 'echo "summary line" >>"$KUBESTATION_SUMMARY_FILE"',
+        two: 'echo "all nodes Ready" >>"$KUBESTATION_SUMMARY_FILE"',
+      },
       '# comment\none 30\ntwo 30\n',
     );
     expect(run.status, run.stderr).toBe(0);
     expect(lines.map((l) => `${l.stage} ${l.event} ${l.message}`)).toEqual([
-      'one start deadline 30s', 'one ok summary line', 'two start deadline 30s', 'two ok all nodes Ready', 'complete done all nodes Ready',
+      'one start deadline 30s',
+      'one ok summary line',
+      'two start deadline 30s',
+      'two ok all nodes Ready',
+      'complete done all nodes Ready',
     ]);
     // Later boots do not run cloud-init again (the e2e reboot test boots such a disk).
     expect(existsSync(path.join(dir, 'cloud-init.disabled'))).toBe(true);
   });
 
   it('stops at a failing stage and names it with its log tail', () => {
-    const { run, lines, dir } = rig({ one: 'echo "apt says no" >&2; exit 3', two: 'echo never' }, 'one 30\ntwo 30\n');
+    const { run, lines, dir } = rig(
+      { one: 'echo "apt says no" >&2; exit 3', two: 'echo never' },
+      'one 30\ntwo 30\n',
+    );
     expect(run.status).toBe(1);
     expect(existsSync(path.join(dir, 'cloud-init.disabled'))).toBe(false);
     expect(lines.map((l) => `${l.stage} ${l.event}`)).toEqual(['one start', 'one fail']);
@@ -255,7 +342,10 @@ describe('cloud-init/bootstrap.sh runner', () => {
   it('a stage that runs long reports what it is doing as info lines, and none after it ends', () => {
     const common = 'source "$(dirname "$0")/../lib/common.sh"';
     const { run, lines } = rig(
-      { slow: `${common}; doing "apt: update"; sleep 3; doing "apt: download 3 of 57"; sleep 3; echo done >>"$KUBESTATION_SUMMARY_FILE"`, quiet: 'sleep 4' },
+      {
+        slow: `${common}; doing "apt: update"; sleep 3; doing "apt: download 3 of 57"; sleep 3; echo done >>"$KUBESTATION_SUMMARY_FILE"`,
+        quiet: 'sleep 4',
+      },
       'slow 60\nquiet 60\n',
       { PROGRESS_INFO_EVERY: '2', PROGRESS_INFO_MIN: '1' },
     );
@@ -277,14 +367,21 @@ describe('cloud-init/bootstrap.sh runner', () => {
 
   it('a stage that knows why it failed leads its fail line with the reason', () => {
     const { run, lines } = rig(
-      { net: 'source "$(dirname "$0")/../lib/common.sh"; fail_because "network gateway: the NAT gateway 192.168.5.2 does not answer"; exit 20' },
+      {
+        net: 'source "$(dirname "$0")/../lib/common.sh"; fail_because "network gateway: the NAT gateway 192.168.5.2 does not answer"; exit 20',
+      },
       'net 30\n',
     );
     expect(run.status).toBe(1);
     const fail = lines.at(-1)!;
     expect(fail).toMatchObject({ stage: 'net', event: 'fail' });
-    expect(fail.message).toMatch(/^network gateway: the NAT gateway 192\.168\.5\.2 does not answer \(exit code 20, log .*net\.log\) \| last log lines:\n/);
-    expect(parseNetworkFailure(fail.message)).toMatchObject({ cause: { code: 'gateway' }, detail: 'the NAT gateway 192.168.5.2 does not answer' });
+    expect(fail.message).toMatch(
+      /^network gateway: the NAT gateway 192\.168\.5\.2 does not answer \(exit code 20, log .*net\.log\) \| last log lines:\n/,
+    );
+    expect(parseNetworkFailure(fail.message)).toMatchObject({
+      cause: { code: 'gateway' },
+      detail: 'the NAT gateway 192.168.5.2 does not answer',
+    });
   });
 
   it('refuses a schedule naming a stage that is not installed', () => {

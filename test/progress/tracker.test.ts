@@ -1,17 +1,47 @@
 import { describe, expect, it } from 'vitest';
 import type { ProgressLine } from '../../src/progress/protocol.js';
-import { FIRST_REPORT_DEADLINE_SECONDS, HOST_GRACE_SECONDS, STAGES, findStage, stagesFor, totalDeadlineSeconds } from '../../src/progress/stages.js';
+import {
+  FIRST_REPORT_DEADLINE_SECONDS,
+  HOST_GRACE_SECONDS,
+  STAGES,
+  findStage,
+  stagesFor,
+  totalDeadlineSeconds,
+} from '../../src/progress/stages.js';
 import { NodeProgress } from '../../src/progress/tracker.js';
 
-const line = (stage: string, event: ProgressLine['event'], message = '', node = 'k8s-worker1'): ProgressLine => ({ node, stage, event, timeMs: 0, message });
+const line = (
+  stage: string,
+  event: ProgressLine['event'],
+  message = '',
+  node = 'k8s-worker1',
+): ProgressLine => ({ node, stage, event, timeMs: 0, message });
 const s = 1000;
 
 describe('stage list', () => {
   it('orders the stages per role, every one with a deadline', () => {
-    expect(stagesFor('control-plane').map((x) => x.name)).toEqual(['os', 'packages', 'containerd', 'firewall', 'images', 'kubeadm-init', 'cni', 'nodes-ready']);
-    expect(stagesFor('worker').map((x) => x.name)).toEqual(['os', 'packages', 'containerd', 'firewall', 'wait-api', 'kubeadm-join']);
+    expect(stagesFor('control-plane').map((x) => x.name)).toEqual([
+      'os',
+      'packages',
+      'containerd',
+      'firewall',
+      'images',
+      'kubeadm-init',
+      'cni',
+      'nodes-ready',
+    ]);
+    expect(stagesFor('worker').map((x) => x.name)).toEqual([
+      'os',
+      'packages',
+      'containerd',
+      'firewall',
+      'wait-api',
+      'kubeadm-join',
+    ]);
     for (const stage of STAGES) expect(stage.deadlineSeconds).toBeGreaterThan(0);
-    expect(totalDeadlineSeconds('worker')).toBe(FIRST_REPORT_DEADLINE_SECONDS + 300 + 1800 + 300 + 300 + 2700 + 900);
+    expect(totalDeadlineSeconds('worker')).toBe(
+      FIRST_REPORT_DEADLINE_SECONDS + 300 + 1800 + 300 + 300 + 2700 + 900,
+    );
   });
 });
 
@@ -39,7 +69,12 @@ describe('NodeProgress', () => {
     p.apply(line('os', 'start'), 1);
     p.apply(line('os', 'fail', 'exit code 1 | last log lines:\nswapoff failed'), 2);
     expect(p.status).toBe('failed');
-    expect(p.failure).toEqual({ stage: 'os', message: 'exit code 1 | last log lines:\nswapoff failed', silent: false, atMs: 2 });
+    expect(p.failure).toEqual({
+      stage: 'os',
+      message: 'exit code 1 | last log lines:\nswapoff failed',
+      silent: false,
+      atMs: 2,
+    });
     expect(p.apply(line('packages', 'start'), 3)).toBe(false);
   });
 
@@ -54,7 +89,9 @@ describe('NodeProgress', () => {
     p.apply(line('wait-api', 'start'), 100 * s);
     const limit = (findStage('wait-api')!.deadlineSeconds + HOST_GRACE_SECONDS) * s;
     expect(p.overdue(100 * s + limit)).toBeUndefined();
-    expect(p.enforceDeadline(100 * s + limit + 1)?.message).toMatch(/stage "wait-api" started 47 min ago and did not finish within 47 min \(the host.s limit/);
+    expect(p.enforceDeadline(100 * s + limit + 1)?.message).toMatch(
+      /stage "wait-api" started 47 min ago and did not finish within 47 min \(the host.s limit/,
+    );
   });
 
   it('times the gap after an ok against the next stage', () => {

@@ -11,7 +11,9 @@ import { isLoopbackTarget } from '../support/loopback.js';
 
 export class NonLoopbackConnectionError extends Error {
   constructor(target: string) {
-    super(`test tried to connect to non-loopback address ${target}; point the endpoint at a simulator on 127.0.0.1`);
+    super(
+      `test tried to connect to non-loopback address ${target}; point the endpoint at a simulator on 127.0.0.1`,
+    );
     this.name = 'NonLoopbackConnectionError';
   }
 }

@@ -26,7 +26,8 @@ export function keyMaterialIn(dir: string): string[] {
       if (entry.isDirectory()) walk(file, depth + 1);
       else if (entry.isFile()) {
         if (KEY_FILE.test(entry.name)) found.push(file);
-        else if (statSync(file).size < 256 * 1024 && PRIVATE_KEY_PEM.test(readFileSync(file, 'latin1'))) found.push(file);
+        else if (statSync(file).size < 256 * 1024 && PRIVATE_KEY_PEM.test(readFileSync(file, 'latin1')))
+          found.push(file);
       }
     }
   };
@@ -44,10 +45,15 @@ export default function setup(): () => void {
     const leftovers = readdirSync(root).filter((name) => !TOOL_CACHE.test(name));
     const withKeys = leftovers.filter((name) => keyMaterialIn(path.join(root, name)).length > 0);
     rmSync(root, { recursive: true, force: true });
-    if (leftovers.length > 0) process.stderr.write(`\ntests left ${leftovers.length} temporary entries behind (removed now): ${leftovers.join(', ')}\n`);
+    if (leftovers.length > 0)
+      process.stderr.write(
+        `\ntests left ${leftovers.length} temporary entries behind (removed now): ${leftovers.join(', ')}\n`,
+      );
     if (withKeys.length > 0) {
       process.exitCode = 1; // vitest only logs an error thrown here; the run must fail
-      throw new Error(`tests left key material in temporary folders: ${withKeys.join(', ')}. A test must remove the folders it creates (onTestFinished / afterAll).`);
+      throw new Error(
+        `tests left key material in temporary folders: ${withKeys.join(', ')}. A test must remove the folders it creates (onTestFinished / afterAll).`,
+      );
     }
   };
 }

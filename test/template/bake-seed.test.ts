@@ -23,7 +23,9 @@ let spec: ClusterSpec;
 
 beforeEach(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'ks-bake-'));
-  spec = parseClusterSpec(await readFile(path.resolve('cluster.yaml'), 'utf8'), { sourcePath: path.join(dir, 'cluster.yaml') });
+  spec = parseClusterSpec(await readFile(path.resolve('cluster.yaml'), 'utf8'), {
+    sourcePath: path.join(dir, 'cluster.yaml'),
+  });
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -46,40 +48,91 @@ describe('bake seed', () => {
     expect(errors.filter((e) => e !== 'users: [] is too short')).toEqual([]);
     if (errors.length === 0) expect(schema.all).toContain('Valid cloud-config');
 
-    const doc = yaml.load(files['user-data']!) as { users: unknown[]; write_files: Array<{ path: string; content: string; encoding: string; permissions: string }>; runcmd: string[][] };
+    const doc = yaml.load(files['user-data']!) as {
+      users: unknown[];
+      write_files: Array<{ path: string; content: string; encoding: string; permissions: string }>;
+      runcmd: string[][];
+    };
     expect(doc.users).toEqual([]); // no default "ubuntu" login baked into every node
     for (const name of BAKE_LIBRARIES) {
       const lib = doc.write_files.find((f) => f.path === `/usr/local/lib/kubestation-bake/${name}`)!;
-      expect(Buffer.from(lib.content, 'base64').toString(), name).toBe(await readFile(asset('cloud-init', 'lib', name), 'utf8'));
+      expect(Buffer.from(lib.content, 'base64').toString(), name).toBe(
+        await readFile(asset('cloud-init', 'lib', name), 'utf8'),
+      );
     }
     const script = doc.write_files.find((f) => f.path === '/usr/local/sbin/kubestation-bake')!;
     expect(script.permissions).toBe('0755');
-    expect(Buffer.from(script.content, 'base64').toString()).toBe(await readFile(asset('cloud-init', 'bake', 'bake.sh'), 'utf8'));
+    expect(Buffer.from(script.content, 'base64').toString()).toBe(
+      await readFile(asset('cloud-init', 'bake', 'bake.sh'), 'utf8'),
+    );
     const env = doc.write_files.find((f) => f.path === '/etc/kubestation/bake.env')!;
     expect(Buffer.from(env.content, 'base64').toString()).toBe(bakeEnv(spec));
     expect(doc.runcmd).toEqual([['/usr/local/sbin/kubestation-bake']]);
-    expect(files['meta-data']).toBe('instance-id: kubestation-bake-20260901100000\nlocal-hostname: kubestation-bake\n');
+    expect(files['meta-data']).toBe(
+      'instance-id: kubestation-bake-20260901100000\nlocal-hostname: kubestation-bake\n',
+    );
   });
 
   it('brings up ens33 with DHCP and the spec DNS servers (rendered by cloud-init to netplan)', async () => {
     const files = await seedFiles();
     await writeFile(path.join(dir, 'network-config'), files['network-config']!);
     const out = path.join(dir, 'out');
-    await execa('cloud-init', ['devel', 'net-convert', '-p', path.join(dir, 'network-config'), '-k', 'yaml', '-d', out, '-D', 'ubuntu', '-O', 'netplan']);
-    const netplan = yaml.load(await readFile(path.join(out, 'etc', 'netplan', '50-cloud-init.yaml'), 'utf8')) as { network: { ethernets: Record<string, unknown> } };
-    expect(netplan.network.ethernets).toEqual({ ens33: { dhcp4: true, nameservers: { addresses: ['8.8.8.8', '8.8.4.4'] } } });
+    await execa('cloud-init', [
+      'devel',
+      'net-convert',
+      '-p',
+      path.join(dir, 'network-config'),
+      '-k',
+      'yaml',
+      '-d',
+      out,
+      '-D',
+      'ubuntu',
+      '-O',
+      'netplan',
+    ]);
+    const netplan = yaml.load(
+      await readFile(path.join(out, 'etc', 'netplan', '50-cloud-init.yaml'), 'utf8'),
+    ) as { network: { ethernets: Record<string, unknown> } };
+    expect(netplan.network.ethernets).toEqual({
+      ens33: { dhcp4: true, nameservers: { addresses: ['8.8.8.8', '8.8.4.4'] } },
+    });
   });
 
   it('writes bake.env values that bash reads back exactly, quotes included', async () => {
     expect(shellQuote("it's")).toBe(`'it'\\''s'`);
-    const pinned = { ...spec, kubernetes: { ...spec.kubernetes, patch: '1.37.2', cni: { ...spec.kubernetes.cni, manifestUrls: ['http://127.0.0.1:1/a b.yml', "http://127.0.0.1:1/it's.yml"] } } };
+    const pinned = {
+      ...spec,
+      kubernetes: {
+        ...spec.kubernetes,
+        patch: '1.37.2',
+        cni: {
+          ...spec.kubernetes.cni,
+          manifestUrls: ['http://127.0.0.1:1/a b.yml', "http://127.0.0.1:1/it's.yml"],
+        },
+      },
+    };
     await writeFile(path.join(dir, 'bake.env'), bakeEnv(pinned));
-    const { stdout } = await execa('bash', ['-c', '. "$1"; printf "%s\\n" "$KUBERNETES_MINOR" "$KUBERNETES_PATCH" "$PACKAGE_REPOSITORY" "$CNI_NAME" "$CNI_MANIFEST_URLS"', '_', path.join(dir, 'bake.env')]);
-    expect(stdout.split('\n')).toEqual(['1.37', '1.37.2', 'https://pkgs.k8s.io/core:/stable:/v1.37/deb/', 'flannel', "http://127.0.0.1:1/a b.yml http://127.0.0.1:1/it's.yml"]);
+    const { stdout } = await execa('bash', [
+      '-c',
+      '. "$1"; printf "%s\\n" "$KUBERNETES_MINOR" "$KUBERNETES_PATCH" "$PACKAGE_REPOSITORY" "$CNI_NAME" "$CNI_MANIFEST_URLS"',
+      '_',
+      path.join(dir, 'bake.env'),
+    ]);
+    expect(stdout.split('\n')).toEqual([
+      '1.37',
+      '1.37.2',
+      'https://pkgs.k8s.io/core:/stable:/v1.37/deb/',
+      'flannel',
+      "http://127.0.0.1:1/a b.yml http://127.0.0.1:1/it's.yml",
+    ]);
   });
 
   it('passes shellcheck', async () => {
-    const result = await execa('shellcheck', ['-x', asset('cloud-init', 'bake', 'bake.sh')], { reject: false, all: true });
+    const result = await execa('shellcheck', ['-x', asset('cloud-init', 'bake', 'bake.sh')], {
+      reject: false,
+      all: true,
+    });
     expect(result.all).toBe('');
     expect(result.exitCode).toBe(0);
   });
@@ -89,21 +142,30 @@ describe('bake seed', () => {
  * Stand-ins for the guest's commands: each appends its argv to calls.log and
  * prints what the real one would for the bake's purposes.
  */
-async function writeGuestCommands(bin: string, options: { failApt?: boolean; noRoute?: boolean } = {}): Promise<void> {
+async function writeGuestCommands(
+  bin: string,
+  options: { failApt?: boolean; noRoute?: boolean } = {},
+): Promise<void> {
   await mkdir(bin, { recursive: true });
   const log = path.join(bin, 'calls.log');
-  const stub = (body: string) => `#!/bin/bash\necho "$(basename "$0") $*" >>${JSON.stringify(log)}\n${body}\n`;
+  const stub = (body: string) =>
+    `#!/bin/bash\necho "$(basename "$0") $*" >>${JSON.stringify(log)}\n${body}\n`;
   const commands: Record<string, string> = {
     curl: `case "$*" in *Release.key*) echo "-----BEGIN PGP PUBLIC KEY BLOCK-----";; *) printf 'spec:\\n  containers:\\n  - name: x\\n    image: ghcr.io/flannel-io/flannel:v0.28.9\\n  initContainers:\\n  - image: "ghcr.io/flannel-io/flannel-cni-plugin:v1.7.1-flannel1"\\n';; esac`,
     gpg: 'while [ $# -gt 0 ]; do if [ "$1" = -o ]; then cat >"$2"; exit 0; fi; shift; done',
     'apt-get': [
       // What apt would read at update time: the source line and the keyring it names.
       `case " $* " in *" update "*) cp "$KUBESTATION_BAKE_ROOT/etc/apt/sources.list.d/kubernetes.list" ${JSON.stringify(path.join(bin, 'sources-at-update'))}; test -s "$KUBESTATION_BAKE_ROOT/etc/apt/keyrings/kubernetes-apt-keyring.gpg";; esac`,
-      options.failApt ? 'case " $* " in *" install "*) echo "E: Unable to locate package kubeadm" >&2; exit 100;; esac' : '',
+      options.failApt
+        ? 'case " $* " in *" install "*) echo "E: Unable to locate package kubeadm" >&2; exit 100;; esac'
+        : '',
     ].join('\n'),
-    'apt-cache': 'case "$1" in policy) echo "  Candidate: 2.2.1-0ubuntu1~24.04.3";; *) echo "   kubeadm | 1.37.3-1.1 | https://pkgs.k8s.io/core:/stable:/v1.37/deb  Packages"; echo "   kubeadm | 1.37.2-1.1 | https://pkgs.k8s.io/core:/stable:/v1.37/deb  Packages";; esac',
+    'apt-cache':
+      'case "$1" in policy) echo "  Candidate: 2.2.1-0ubuntu1~24.04.3";; *) echo "   kubeadm | 1.37.3-1.1 | https://pkgs.k8s.io/core:/stable:/v1.37/deb  Packages"; echo "   kubeadm | 1.37.2-1.1 | https://pkgs.k8s.io/core:/stable:/v1.37/deb  Packages";; esac',
     // The way out (lib/network.sh): a default route, names resolve, the gateway answers.
-    ip: options.noRoute ? 'case "$*" in *brief*) echo "ens33            UP             ";; esac' : 'case "$*" in *route*) echo "default via 192.168.5.2 dev ens33 proto dhcp src 192.168.5.130 metric 100";; esac',
+    ip: options.noRoute
+      ? 'case "$*" in *brief*) echo "ens33            UP             ";; esac'
+      : 'case "$*" in *route*) echo "default via 192.168.5.2 dev ens33 proto dhcp src 192.168.5.130 metric 100";; esac',
     getent: 'echo "127.0.0.2       STREAM $2"',
     ping: '',
     'apt-mark': '',
@@ -121,7 +183,9 @@ async function writeGuestCommands(bin: string, options: { failApt?: boolean; noR
 }
 
 async function progressLines(root: string): Promise<string[]> {
-  return (await readFile(path.join(root, 'var', 'log', 'kubestation-bake-progress.log'), 'utf8')).trim().split('\n');
+  return (await readFile(path.join(root, 'var', 'log', 'kubestation-bake-progress.log'), 'utf8'))
+    .trim()
+    .split('\n');
 }
 
 async function runBake(root: string, bin: string, env: string) {
@@ -131,7 +195,10 @@ async function runBake(root: string, bin: string, env: string) {
   await writeFile(path.join(root, 'dev', 'ttyS0'), '');
   await mkdir(path.join(root, 'usr', 'local', 'lib', 'kubestation-bake'), { recursive: true });
   for (const name of BAKE_LIBRARIES) {
-    await writeFile(path.join(root, 'usr', 'local', 'lib', 'kubestation-bake', name), await readFile(asset('cloud-init', 'lib', name)));
+    await writeFile(
+      path.join(root, 'usr', 'local', 'lib', 'kubestation-bake', name),
+      await readFile(asset('cloud-init', 'lib', name)),
+    );
   }
   return execa('bash', [asset('cloud-init', 'bake', 'bake.sh')], {
     reject: false,
@@ -150,17 +217,31 @@ describe('bake.sh', { timeout: 120_000 }, () => {
     expect(result.exitCode).toBe(0);
 
     const calls = (await readFile(path.join(bin, 'calls.log'), 'utf8')).trim().split('\n');
-    expect(calls).toContain('apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold -y -q --allow-change-held-packages --allow-downgrades install containerd kubelet=1.37.2-1.1 kubeadm=1.37.2-1.1 kubectl=1.37.2-1.1');
+    expect(calls).toContain(
+      'apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold -y -q --allow-change-held-packages --allow-downgrades install containerd kubelet=1.37.2-1.1 kubeadm=1.37.2-1.1 kubectl=1.37.2-1.1',
+    );
     expect(calls).toContain('apt-mark hold kubelet kubeadm kubectl');
-    expect(calls).toContain('kubeadm config images pull --kubernetes-version v1.37.2 --cri-socket unix:///run/containerd/containerd.sock');
-    expect(calls).toContain('crictl --runtime-endpoint unix:///run/containerd/containerd.sock pull ghcr.io/flannel-io/flannel:v0.28.9');
-    expect(calls).toContain('crictl --runtime-endpoint unix:///run/containerd/containerd.sock pull ghcr.io/flannel-io/flannel-cni-plugin:v1.7.1-flannel1');
-    expect(calls.at(-1)).toMatch(/^systemd-run --no-block --unit=kubestation-seal .*cloud-init clean --logs --machine-id/);
-    expect(await readFile(path.join(bin, 'sources-at-update'), 'utf8')).toBe('deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v1.37/deb/ /\n');
+    expect(calls).toContain(
+      'kubeadm config images pull --kubernetes-version v1.37.2 --cri-socket unix:///run/containerd/containerd.sock',
+    );
+    expect(calls).toContain(
+      'crictl --runtime-endpoint unix:///run/containerd/containerd.sock pull ghcr.io/flannel-io/flannel:v0.28.9',
+    );
+    expect(calls).toContain(
+      'crictl --runtime-endpoint unix:///run/containerd/containerd.sock pull ghcr.io/flannel-io/flannel-cni-plugin:v1.7.1-flannel1',
+    );
+    expect(calls.at(-1)).toMatch(
+      /^systemd-run --no-block --unit=kubestation-seal .*cloud-init clean --logs --machine-id/,
+    );
+    expect(await readFile(path.join(bin, 'sources-at-update'), 'utf8')).toBe(
+      'deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v1.37/deb/ /\n',
+    );
     // The repository was used for the install, then removed so a node's own apt source cannot conflict with it.
     expect(existsSync(path.join(root, 'etc', 'apt', 'sources.list.d', 'kubernetes.list'))).toBe(false);
     expect(existsSync(path.join(root, 'etc', 'apt', 'keyrings', 'kubernetes-apt-keyring.gpg'))).toBe(false);
-    expect(calls).toContain('curl -fsSL --retry 5 --retry-connrefused https://pkgs.k8s.io/core:/stable:/v1.37/deb/Release.key');
+    expect(calls).toContain(
+      'curl -fsSL --retry 5 --retry-connrefused https://pkgs.k8s.io/core:/stable:/v1.37/deb/Release.key',
+    );
 
     // Info lines (what a stage is doing) depend on how long each stage took: not counted here.
     const progress = (await progressLines(root)).map(parseProgressLine).filter((p) => p?.event !== 'info');
@@ -175,15 +256,27 @@ describe('bake.sh', { timeout: 120_000 }, () => {
       'template complete done',
     ]);
     // The console (a file here, the serial port in the guest) got the same lines.
-    expect((await readFile(path.join(root, 'dev', 'ttyS0'), 'utf8')).trim().split('\n')).toEqual(await progressLines(root));
+    expect((await readFile(path.join(root, 'dev', 'ttyS0'), 'utf8')).trim().split('\n')).toEqual(
+      await progressLines(root),
+    );
     const marker = decodeGoldenMarker(progress[5]!.message);
-    expect(marker).toEqual(JSON.parse(await readFile(path.join(root, 'etc', 'kubestation', 'golden.json'), 'utf8')));
+    expect(marker).toEqual(
+      JSON.parse(await readFile(path.join(root, 'etc', 'kubestation', 'golden.json'), 'utf8')),
+    );
     expect(marker).toMatchObject({
       formatVersion: 1,
-      kubernetes: { minor: '1.37', version: '1.37.2', packages: { kubelet: '1.37.2-1.1', kubeadm: '1.37.2-1.1', kubectl: '1.37.2-1.1' } },
+      kubernetes: {
+        minor: '1.37',
+        version: '1.37.2',
+        packages: { kubelet: '1.37.2-1.1', kubeadm: '1.37.2-1.1', kubectl: '1.37.2-1.1' },
+      },
       containerd: { package: 'containerd', version: '2.2.1-0ubuntu1~24.04.3' },
       cni: { name: 'flannel', version: spec.kubernetes.cni.version },
-      images: ['ghcr.io/flannel-io/flannel:v0.28.9', 'registry.k8s.io/kube-apiserver:v1.37.2', 'registry.k8s.io/pause:3.10.1'],
+      images: [
+        'ghcr.io/flannel-io/flannel:v0.28.9',
+        'registry.k8s.io/kube-apiserver:v1.37.2',
+        'registry.k8s.io/pause:3.10.1',
+      ],
     });
     expect(marker.bakedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   });
@@ -211,7 +304,10 @@ describe('bake.sh', { timeout: 120_000 }, () => {
     expect(result.exitCode).not.toBe(0);
     const fail = (await progressLines(root)).map(parseProgressLine).find((p) => p?.event === 'fail');
     expect(fail).toMatchObject({ node: 'template', stage: 'packages', event: 'fail' });
-    expect(parseNetworkFailure(fail!.message)).toMatchObject({ cause: { code: 'no-route' }, detail: 'no default route (ens33 UP no address)' });
+    expect(parseNetworkFailure(fail!.message)).toMatchObject({
+      cause: { code: 'no-route' },
+      detail: 'no default route (ens33 UP no address)',
+    });
     const calls = (await readFile(path.join(bin, 'calls.log'), 'utf8')).trim().split('\n');
     expect(calls.filter((c) => /^(curl|apt-get) /.test(c))).toEqual([]);
     expect(calls.at(-1)).toMatch(/^systemd-run .*systemctl poweroff/);

@@ -15,14 +15,27 @@ import { VmrestSimulator, type SimulatedGuest } from '../../simulators/vmrest-si
 import { parseClusterSpec } from '../../src/config/load.js';
 import type { ClusterSpec } from '../../src/config/model.js';
 import { buildTemplate, type TemplateBuildDeps } from '../../src/template/build.js';
-import { bakeGolden, DEFAULT_BAKE_TIMEOUT_MS, describeDuration, goldenMatchesSpec } from '../../src/template/golden.js';
+import {
+  bakeGolden,
+  DEFAULT_BAKE_TIMEOUT_MS,
+  describeDuration,
+  goldenMatchesSpec,
+} from '../../src/template/golden.js';
 import { requireReadyTemplate } from '../../src/template/ready.js';
 import { readTemplateState, templateStatePath } from '../../src/template/state.js';
 import type { GoldenMarker } from '../../src/template/state.js';
 import { VmrestClient } from '../../src/vmrest/client.js';
 import { VmrestCredentials } from '../../src/vmrest/credentials.js';
 import { VmxFile } from '../../src/vmx/vmx-file.js';
-import { DISK_NAME, IMAGE_NAME, makeCloudImageOva, sha256, startImageServer, writeVdiskmanagerStandIn, type ImageServer } from './fixtures.js';
+import {
+  DISK_NAME,
+  IMAGE_NAME,
+  makeCloudImageOva,
+  sha256,
+  startImageServer,
+  writeVdiskmanagerStandIn,
+  type ImageServer,
+} from './fixtures.js';
 
 const USER = 'kube-admin';
 const PASS = 'Zq8#vL2!pR9x';
@@ -51,13 +64,22 @@ async function labSpec(): Promise<ClusterSpec> {
     vmware: {
       ...base.vmware,
       vmrestUrl: sim.url,
-      template: { ...base.vmware.template, imageUrl: server.url(IMAGE_NAME), checksumsUrl: server.url('SHA256SUMS') },
+      template: {
+        ...base.vmware.template,
+        imageUrl: server.url(IMAGE_NAME),
+        checksumsUrl: server.url('SHA256SUMS'),
+      },
     },
   };
 }
 
 function deps(): TemplateBuildDeps {
-  return { vmrest: client, log: (l) => logLines.push(l), vdiskmanagerPath: standIn.executable, http: { retryDelayMs: 10 } };
+  return {
+    vmrest: client,
+    log: (l) => logLines.push(l),
+    vdiskmanagerPath: standIn.executable,
+    http: { retryDelayMs: 10 },
+  };
 }
 
 const imageRequests = () => server.requests.filter((r) => r.path.endsWith('.ova'));
@@ -85,7 +107,12 @@ beforeEach(async () => {
       failHook(e);
     },
   });
-  client = new VmrestClient({ baseUrl: sim.url, credentials: new VmrestCredentials(USER, PASS), pollIntervalMs: 10, retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 10, maxTotalMs: 2000 } });
+  client = new VmrestClient({
+    baseUrl: sim.url,
+    credentials: new VmrestCredentials(USER, PASS),
+    pollIntervalMs: 10,
+    retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 10, maxTotalMs: 2000 },
+  });
   standIn = await writeVdiskmanagerStandIn(path.join(dir, 'VMware Workstation'));
   spec = await labSpec();
 });
@@ -142,7 +169,13 @@ describe('build-template', () => {
       lastModified: 'Wed, 15 Jan 2025 10:00:00 GMT',
     });
     expect(state.disk).toMatchObject({ path: diskPath, sizeGiB: 100, imageSha256: sha256(ova) });
-    expect(state.vm).toMatchObject({ name: 'kubestation-noble-template', vmxPath, vmrestId: result.vmId, firmware: 'efi', virtualHwVersion: 20 });
+    expect(state.vm).toMatchObject({
+      name: 'kubestation-noble-template',
+      vmxPath,
+      vmrestId: result.vmId,
+      firmware: 'efi',
+      virtualHwVersion: 20,
+    });
     expect(typeof state.builtAt).toBe('string');
   });
 
@@ -165,7 +198,11 @@ describe('build-template', () => {
     const bigger = { ...spec, nodes: spec.nodes.map((n, i) => (i === 1 ? { ...n, diskGiB: 150 } : n)) };
     const grown = await buildTemplate(bigger, deps());
     expect(grown.ran).toEqual(['grow']);
-    expect((await standIn.calls()).at(-1)).toEqual(['-x', '150GB', path.join(spec.stateDir, 'template', 'vm', 'kubestation-noble-template.vmdk')]);
+    expect((await standIn.calls()).at(-1)).toEqual([
+      '-x',
+      '150GB',
+      path.join(spec.stateDir, 'template', 'vm', 'kubestation-noble-template.vmdk'),
+    ]);
 
     // template.json deleted, the verified image still in the cache: it is hashed, not downloaded again.
     await rm(templateStatePath(spec));
@@ -187,7 +224,9 @@ describe('build-template', () => {
     const ready = await requireReadyTemplate(spec, client);
     expect(ready).toMatchObject({ id: built.vmId, vmxPath: built.state.vm!.vmxPath, golden: undefined });
     await client.setPowerState(built.vmId, 'on');
-    await expect(requireReadyTemplate(spec, client)).rejects.toMatchObject({ code: 'TEMPLATE_NOT_POWERED_OFF' });
+    await expect(requireReadyTemplate(spec, client)).rejects.toMatchObject({
+      code: 'TEMPLATE_NOT_POWERED_OFF',
+    });
   });
 });
 
@@ -195,10 +234,17 @@ function markerFor(s: ClusterSpec, version: string): GoldenMarker {
   return {
     formatVersion: 1,
     bakedAt: '2026-09-01T00:00:00Z',
-    kubernetes: { minor: s.kubernetes.minor, version, packages: { kubelet: `${version}-1.1`, kubeadm: `${version}-1.1`, kubectl: `${version}-1.1` } },
+    kubernetes: {
+      minor: s.kubernetes.minor,
+      version,
+      packages: { kubelet: `${version}-1.1`, kubeadm: `${version}-1.1`, kubectl: `${version}-1.1` },
+    },
     containerd: { package: 'containerd', version: '2.2.1-0ubuntu1~24.04.3' },
     cni: { name: s.kubernetes.cni.name, version: s.kubernetes.cni.version },
-    images: ['registry.k8s.io/kube-apiserver:v' + version, 'ghcr.io/flannel-io/flannel:' + s.kubernetes.cni.version],
+    images: [
+      'registry.k8s.io/kube-apiserver:v' + version,
+      'ghcr.io/flannel-io/flannel:' + s.kubernetes.cni.version,
+    ],
   };
 }
 
@@ -222,10 +268,16 @@ function bakingGuest(marker: GoldenMarker, seen: { userData?: string; isoPath?: 
     expect(label.stdout.trim()).toBe('cidata');
     await guest.writeSerial('[    0.000000] Linux version 6.8.0-51-generic\r\n');
     await guest.writeSerial(line('packages', 'start'));
-    await guest.writeSerial(`${line('packages', 'ok', `kubeadm ${marker.kubernetes.version}`)}[   42.1] cloud-init[901]: apt noise\n${line('images', 'start')}`);
+    await guest.writeSerial(
+      `${line('packages', 'ok', `kubeadm ${marker.kubernetes.version}`)}[   42.1] cloud-init[901]: apt noise\n${line('images', 'start')}`,
+    );
     // A line cut by console noise is dropped, not misread.
-    await guest.writeSerial(`${line('images', 'ok', '9 images').replace('9 images', '9 ima[  50.0] noise')}${line('images', 'ok', '9 images')}`);
-    await guest.writeSerial(`${line('golden', 'start')}${line('golden', 'ok', JSON.stringify(marker))}${line('seal', 'start')}${line('complete', 'done')}`);
+    await guest.writeSerial(
+      `${line('images', 'ok', '9 images').replace('9 images', '9 ima[  50.0] noise')}${line('images', 'ok', '9 images')}`,
+    );
+    await guest.writeSerial(
+      `${line('golden', 'start')}${line('golden', 'ok', JSON.stringify(marker))}${line('seal', 'start')}${line('complete', 'done')}`,
+    );
     setTimeout(() => guest.powerOff(), 30);
   };
 }
@@ -238,7 +290,10 @@ describe('build-template --golden', () => {
     guestScript = bakingGuest(marker, seen);
 
     // No short bound: the guest powers off by itself, however long xorriso and blkid take on a loaded machine.
-    const result = await Promise.race([bakeGolden(spec, { vmrest: client, log: (l) => logLines.push(l), pollIntervalMs: 10 }), hookFailure]);
+    const result = await Promise.race([
+      bakeGolden(spec, { vmrest: client, log: (l) => logLines.push(l), pollIntervalMs: 10 }),
+      hookFailure,
+    ]);
     expect(hookErrors).toEqual([]);
     expect(result).toEqual({ marker, skipped: false });
     expect(seen.userData).toMatch(/^#cloud-config/);
@@ -247,7 +302,13 @@ describe('build-template --golden', () => {
     const state = await readTemplateState(spec);
     expect(state.golden).toEqual({ ...marker, imageSha256: sha256(ova) });
     expect(goldenMatchesSpec(state, spec)).toBe(true);
-    expect(logLines).toEqual(expect.arrayContaining(['golden: packages start', 'golden: images ok (9 images)', 'golden: ok, /etc/kubestation/golden.json written']));
+    expect(logLines).toEqual(
+      expect.arrayContaining([
+        'golden: packages start',
+        'golden: images ok (9 images)',
+        'golden: ok, /etc/kubestation/golden.json written',
+      ]),
+    );
 
     const vmx = VmxFile.parse(await readFile(state.vm!.vmxPath, 'utf8'));
     expect(vmx.get('sata0:1.fileName')).toBe('');
@@ -271,10 +332,19 @@ describe('build-template --golden', () => {
     await buildTemplate(spec, deps());
     guestScript = async (guest) => {
       await guest.writeSerial(line('packages', 'start'));
-      await guest.writeSerial(line('packages', 'fail', 'exit status 100 at bake.sh line 70 | last log lines:\nE: Unable to locate package kubeadm\nE: Unable to locate package kubelet'));
+      await guest.writeSerial(
+        line(
+          'packages',
+          'fail',
+          'exit status 100 at bake.sh line 70 | last log lines:\nE: Unable to locate package kubeadm\nE: Unable to locate package kubelet',
+        ),
+      );
       setTimeout(() => guest.powerOff(), 20);
     };
-    const error = await Promise.race([bakeGolden(spec, { vmrest: client, log: () => {}, pollIntervalMs: 10 }), hookFailure]).catch((e: unknown) => e);
+    const error = await Promise.race([
+      bakeGolden(spec, { vmrest: client, log: () => {}, pollIntervalMs: 10 }),
+      hookFailure,
+    ]).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'BAKE_FAILED' });
     const message = (error as Error).message;
     expect(message).toContain('stage packages');
@@ -295,9 +365,13 @@ describe('build-template --golden', () => {
     // The bake's own clock runs a minute per reading, so its default bound passes after a few dozen polls.
     let minutes = 0;
     const now = () => new Date(Date.UTC(2026, 0, 1) + minutes++ * 60_000);
-    const error = await bakeGolden(spec, { vmrest: client, log: () => {}, pollIntervalMs: 10, now }).catch((e: unknown) => e);
+    const error = await bakeGolden(spec, { vmrest: client, log: () => {}, pollIntervalMs: 10, now }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toMatchObject({ code: 'BAKE_TIMEOUT' });
-    expect((error as Error).message).toContain(`did not power off the template within ${DEFAULT_BAKE_TIMEOUT_MS / 60_000} minutes`);
+    expect((error as Error).message).toContain(
+      `did not power off the template within ${DEFAULT_BAKE_TIMEOUT_MS / 60_000} minutes`,
+    );
     expect(sim.vms()[0]!.power).toBe('poweredOff');
     const vmx = VmxFile.parse(await readFile((await readTemplateState(spec)).vm!.vmxPath, 'utf8'));
     expect(vmx.get('sata0:1.startConnected')).toBe('FALSE');
@@ -306,10 +380,15 @@ describe('build-template --golden', () => {
   it('does not record a bake whose marker is unusable, and still detaches the seed', async () => {
     await buildTemplate(spec, deps());
     guestScript = async (guest) => {
-      await guest.writeSerial(`${line('golden', 'ok', '{"formatVersion":1,"kubernetes":{}}')}${line('complete', 'done')}`);
+      await guest.writeSerial(
+        `${line('golden', 'ok', '{"formatVersion":1,"kubernetes":{}}')}${line('complete', 'done')}`,
+      );
       setTimeout(() => guest.powerOff(), 20);
     };
-    const error = await Promise.race([bakeGolden(spec, { vmrest: client, log: () => {}, pollIntervalMs: 10 }), hookFailure]).catch((e: unknown) => e);
+    const error = await Promise.race([
+      bakeGolden(spec, { vmrest: client, log: () => {}, pollIntervalMs: 10 }),
+      hookFailure,
+    ]).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'BAKE_NO_MARKER' });
     expect((error as Error).message).toContain('incomplete');
     expect((await readTemplateState(spec)).golden).toBeUndefined();
@@ -324,6 +403,8 @@ describe('build-template --golden', () => {
   });
 
   it('refuses to bake before the template exists', async () => {
-    await expect(bakeGolden(spec, { vmrest: client, log: () => {} })).rejects.toMatchObject({ code: 'TEMPLATE_NOT_BUILT' });
+    await expect(bakeGolden(spec, { vmrest: client, log: () => {} })).rejects.toMatchObject({
+      code: 'TEMPLATE_NOT_BUILT',
+    });
   });
 });

@@ -9,7 +9,15 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli.js';
 import { VmrestSimulator } from '../../simulators/vmrest-simulator.js';
-import { captureOutput, IMAGE_NAME, makeCloudImageOva, startImageServer, writeTemplateCluster, writeVdiskmanagerStandIn, type ImageServer } from './fixtures.js';
+import {
+  captureOutput,
+  IMAGE_NAME,
+  makeCloudImageOva,
+  startImageServer,
+  writeTemplateCluster,
+  writeVdiskmanagerStandIn,
+  type ImageServer,
+} from './fixtures.js';
 
 const USER = 'kube-admin';
 const PASS = 'Zq8#vL2!pR9x';
@@ -21,7 +29,11 @@ let sim: VmrestSimulator;
 beforeEach(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'ks-cmd-'));
   server = await startImageServer((await makeCloudImageOva(64 * 1024)).ova);
-  sim = await VmrestSimulator.start({ defaultVmFolder: path.join(dir, 'Virtual Machines'), username: USER, password: PASS });
+  sim = await VmrestSimulator.start({
+    defaultVmFolder: path.join(dir, 'Virtual Machines'),
+    username: USER,
+    password: PASS,
+  });
 });
 afterEach(async () => {
   await sim.close();
@@ -40,7 +52,12 @@ describe('kubestation build-template', () => {
     const env = { VMREST_USERNAME: USER, VMREST_PASSWORD: PASS };
     const out = captureOutput();
     const err = captureOutput();
-    const code = await main(['build-template', '--cluster', cluster], { stdout: out.stream, stderr: err.stream, env, cwd: dir });
+    const code = await main(['build-template', '--cluster', cluster], {
+      stdout: out.stream,
+      stderr: err.stream,
+      env,
+      cwd: dir,
+    });
     expect(err.text()).toBe('');
     expect(code).toBe(0);
     const text = out.text();
@@ -52,7 +69,14 @@ describe('kubestation build-template', () => {
     expect(await standIn.calls()).toHaveLength(2);
 
     const again = captureOutput();
-    expect(await main(['build-template', '--cluster', cluster], { stdout: again.stream, stderr: err.stream, env, cwd: dir })).toBe(0);
+    expect(
+      await main(['build-template', '--cluster', cluster], {
+        stdout: again.stream,
+        stderr: err.stream,
+        env,
+        cwd: dir,
+      }),
+    ).toBe(0);
     expect(again.text()).toContain('already downloaded and verified');
     expect(again.text()).not.toContain('downloading');
     expect(again.text()).toContain('template kubestation-noble-template is up to date (nothing to do)\n');
@@ -63,7 +87,12 @@ describe('kubestation build-template', () => {
   it('says where to set the Workstation folder when vdiskmanager is not there', async () => {
     const cluster = await writeCluster(path.join(dir, 'no workstation here'));
     const err = captureOutput();
-    const code = await main(['build-template', '--cluster', cluster], { stdout: captureOutput().stream, stderr: err.stream, env: { VMREST_USERNAME: USER, VMREST_PASSWORD: PASS }, cwd: dir });
+    const code = await main(['build-template', '--cluster', cluster], {
+      stdout: captureOutput().stream,
+      stderr: err.stream,
+      env: { VMREST_USERNAME: USER, VMREST_PASSWORD: PASS },
+      cwd: dir,
+    });
     expect(code).toBe(1);
     expect(err.text()).toContain('vmware.installFolder in cluster.yaml is');
     expect(err.text()).toContain('fix: Set vmware.installFolder');

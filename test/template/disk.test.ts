@@ -12,7 +12,14 @@ import {
   growDiskArgs,
   runVdiskmanager,
 } from '../../src/template/vdiskmanager.js';
-import { DISK_NAME, fakeDisk, makeCloudImageOva, makeOva, ovfFor, writeVdiskmanagerStandIn } from './fixtures.js';
+import {
+  DISK_NAME,
+  fakeDisk,
+  makeCloudImageOva,
+  makeOva,
+  ovfFor,
+  writeVdiskmanagerStandIn,
+} from './fixtures.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -24,8 +31,12 @@ afterEach(async () => {
 
 describe('OVF descriptor', () => {
   it('finds the disk file and its capacity in bytes', () => {
-    expect(parseOvfDisk(ovfFor('ubuntu-noble-24.04-cloudimg.vmdk', 10))).toEqual({ fileName: 'ubuntu-noble-24.04-cloudimg.vmdk', capacityBytes: 10 * 2 ** 30 });
-    const plain = '<Envelope><References><File href="d.vmdk" id="f1"/></References><DiskSection><Disk capacity="52428800" fileRef="f1" diskId="d"/></DiskSection></Envelope>';
+    expect(parseOvfDisk(ovfFor('ubuntu-noble-24.04-cloudimg.vmdk', 10))).toEqual({
+      fileName: 'ubuntu-noble-24.04-cloudimg.vmdk',
+      capacityBytes: 10 * 2 ** 30,
+    });
+    const plain =
+      '<Envelope><References><File href="d.vmdk" id="f1"/></References><DiskSection><Disk capacity="52428800" fileRef="f1" diskId="d"/></DiskSection></Envelope>';
     expect(parseOvfDisk(plain)).toEqual({ fileName: 'd.vmdk', capacityBytes: 52428800 });
   });
 
@@ -41,7 +52,11 @@ describe('extractOvaDisk', () => {
     await writeFile(ovaPath, ova);
     const out = path.join(dir, 'work');
     const extracted = await extractOvaDisk(ovaPath, out);
-    expect(extracted).toEqual({ fileName: DISK_NAME, capacityBytes: 3.5 * 2 ** 30, path: path.join(out, DISK_NAME) });
+    expect(extracted).toEqual({
+      fileName: DISK_NAME,
+      capacityBytes: 3.5 * 2 ** 30,
+      path: path.join(out, DISK_NAME),
+    });
     expect((await readFile(extracted.path)).equals(disk)).toBe(true);
     expect(await readdir(out)).toEqual([DISK_NAME]);
   });
@@ -64,27 +79,46 @@ describe('extractOvaDisk', () => {
   it('rejects a file that is not a tar, and an OVA missing its disk', async () => {
     const notTar = path.join(dir, 'bad.ova');
     await writeFile(notTar, 'this is an HTML error page, not a tar archive '.repeat(30));
-    await expect(extractOvaDisk(notTar, path.join(dir, 'w1'))).rejects.toMatchObject({ code: expect.stringMatching(/^OVA_/) });
+    await expect(extractOvaDisk(notTar, path.join(dir, 'w1'))).rejects.toMatchObject({
+      code: expect.stringMatching(/^OVA_/),
+    });
     const noDisk = path.join(dir, 'nodisk.ova');
     await writeFile(noDisk, await makeOva([{ name: 'x.ovf', body: ovfFor('missing.vmdk', 3) }]));
-    const error = (await extractOvaDisk(noDisk, path.join(dir, 'w2')).catch((e: unknown) => e)) as KubestationError;
+    const error = (await extractOvaDisk(noDisk, path.join(dir, 'w2')).catch(
+      (e: unknown) => e,
+    )) as KubestationError;
     expect(error.code).toBe('OVA_NO_DISK');
     expect(error.message).toContain('missing.vmdk');
   });
 });
 
 describe('Workstation install folder', () => {
-  const installed = (...files: string[]) => (p: string) => files.some((f) => f.toLowerCase() === p.toLowerCase());
+  const installed =
+    (...files: string[]) =>
+    (p: string) =>
+      files.some((f) => f.toLowerCase() === p.toLowerCase());
 
   it('uses vmware.installFolder when it holds vmware-vdiskmanager.exe', () => {
     const folder = 'D:\\Apps\\VMware Workstation';
-    expect(findWorkstationInstallFolder({ configured: folder, platform: 'win32', env: {}, exists: installed(`${folder}\\vmware-vdiskmanager.exe`) })).toBe(folder);
+    expect(
+      findWorkstationInstallFolder({
+        configured: folder,
+        platform: 'win32',
+        env: {},
+        exists: installed(`${folder}\\vmware-vdiskmanager.exe`),
+      }),
+    ).toBe(folder);
   });
 
   it('names vmware.installFolder when the configured folder lacks the tool', () => {
     const error = (() => {
       try {
-        findWorkstationInstallFolder({ configured: 'D:\\Nope', platform: 'win32', env: {}, exists: () => false });
+        findWorkstationInstallFolder({
+          configured: 'D:\\Nope',
+          platform: 'win32',
+          env: {},
+          exists: () => false,
+        });
       } catch (e) {
         return e as KubestationError;
       }
@@ -97,19 +131,37 @@ describe('Workstation install folder', () => {
 
   it('searches Program Files (x86) first, then Program Files', () => {
     const env = { 'ProgramFiles(x86)': 'C:\\Program Files (x86)', ProgramFiles: 'C:\\Program Files' };
-    expect(candidateInstallFolders('win32', env)).toEqual(['C:\\Program Files (x86)\\VMware\\VMware Workstation', 'C:\\Program Files\\VMware\\VMware Workstation']);
+    expect(candidateInstallFolders('win32', env)).toEqual([
+      'C:\\Program Files (x86)\\VMware\\VMware Workstation',
+      'C:\\Program Files\\VMware\\VMware Workstation',
+    ]);
     expect(
-      findWorkstationInstallFolder({ configured: undefined, platform: 'win32', env, exists: installed('C:\\Program Files\\VMware\\VMware Workstation\\vmware-vdiskmanager.exe') }),
+      findWorkstationInstallFolder({
+        configured: undefined,
+        platform: 'win32',
+        env,
+        exists: installed('C:\\Program Files\\VMware\\VMware Workstation\\vmware-vdiskmanager.exe'),
+      }),
     ).toBe('C:\\Program Files\\VMware\\VMware Workstation');
     // Without the environment variables the usual paths are still tried.
     expect(
-      findWorkstationInstallFolder({ configured: undefined, platform: 'win32', env: {}, exists: installed('C:\\Program Files (x86)\\VMware\\VMware Workstation\\vmware-vdiskmanager.exe') }),
+      findWorkstationInstallFolder({
+        configured: undefined,
+        platform: 'win32',
+        env: {},
+        exists: installed('C:\\Program Files (x86)\\VMware\\VMware Workstation\\vmware-vdiskmanager.exe'),
+      }),
     ).toBe('C:\\Program Files (x86)\\VMware\\VMware Workstation');
   });
 
   it('says where to set the folder when Workstation is nowhere', () => {
     try {
-      findWorkstationInstallFolder({ configured: undefined, platform: 'win32', env: {}, exists: () => false });
+      findWorkstationInstallFolder({
+        configured: undefined,
+        platform: 'win32',
+        env: {},
+        exists: () => false,
+      });
       expect.unreachable();
     } catch (e) {
       const error = e as KubestationError;
@@ -148,7 +200,9 @@ describe('vmware-vdiskmanager', () => {
   it('reports a failing run with the tool output and a fix', async () => {
     const standIn = await writeVdiskmanagerStandIn(path.join(dir, 'vw'));
     await writeFile(path.join(dir, 'vw', 'fail'), '');
-    const error = (await runVdiskmanager(standIn.executable, ['-x', '40GB', 'x.vmdk'], 'grow x.vmdk').catch((e: unknown) => e)) as KubestationError;
+    const error = (await runVdiskmanager(standIn.executable, ['-x', '40GB', 'x.vmdk'], 'grow x.vmdk').catch(
+      (e: unknown) => e,
+    )) as KubestationError;
     expect(error.code).toBe('VDISKMANAGER_FAILED');
     expect(error.message).toContain('exited with code 1');
     expect(error.message).toContain('The file is locked');
@@ -156,7 +210,11 @@ describe('vmware-vdiskmanager', () => {
   });
 
   it('reports a missing executable', async () => {
-    const error = (await runVdiskmanager(path.join(dir, 'absent', 'vmware-vdiskmanager'), ['-x', '1GB', 'a'], 'grow').catch((e: unknown) => e)) as KubestationError;
+    const error = (await runVdiskmanager(
+      path.join(dir, 'absent', 'vmware-vdiskmanager'),
+      ['-x', '1GB', 'a'],
+      'grow',
+    ).catch((e: unknown) => e)) as KubestationError;
     expect(error.code).toBe('VDISKMANAGER_FAILED');
     expect(error.message).toContain('could not start');
   });

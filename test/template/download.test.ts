@@ -16,7 +16,9 @@ describe('SHA256SUMS', () => {
   it('reads binary-mode and text-mode lines and ignores the rest', () => {
     const a = 'a'.repeat(64);
     const b = 'B'.repeat(64);
-    const sums = parseSha256Sums(`${a} *noble-server-cloudimg-amd64.ova\r\n${b}  noble-server-cloudimg-amd64.img\n-----BEGIN PGP\n`);
+    const sums = parseSha256Sums(
+      `${a} *noble-server-cloudimg-amd64.ova\r\n${b}  noble-server-cloudimg-amd64.img\n-----BEGIN PGP\n`,
+    );
     expect(sums.get('noble-server-cloudimg-amd64.ova')).toBe(a);
     expect(sums.get('noble-server-cloudimg-amd64.img')).toBe('b'.repeat(64));
     expect(sums.size).toBe(2);
@@ -114,7 +116,9 @@ describe('downloadVerified', () => {
     await writeFile(`${dest}.part`, ova.subarray(0, 200_000));
     await downloadVerified(image, sums, dest, fast);
     const imageRequests = server.requests.filter((r) => r.path.endsWith('.ova'));
-    expect(imageRequests).toEqual([{ path: `/noble/current/${IMAGE_NAME}`, range: 'bytes=200000-', status: 206 }]);
+    expect(imageRequests).toEqual([
+      { path: `/noble/current/${IMAGE_NAME}`, range: 'bytes=200000-', status: 206 },
+    ]);
     expect((await readFile(dest)).equals(ova)).toBe(true);
   });
 
@@ -124,7 +128,9 @@ describe('downloadVerified', () => {
     const dest = path.join(dir, IMAGE_NAME);
     await writeFile(`${dest}.part`, Buffer.alloc(200_000, 0xee)); // garbage that must not survive
     const result = await downloadVerified(image, sums, dest, fast);
-    expect(server.requests.filter((r) => r.path.endsWith('.ova'))).toEqual([{ path: `/noble/current/${IMAGE_NAME}`, range: 'bytes=200000-', status: 200 }]);
+    expect(server.requests.filter((r) => r.path.endsWith('.ova'))).toEqual([
+      { path: `/noble/current/${IMAGE_NAME}`, range: 'bytes=200000-', status: 200 },
+    ]);
     expect(result.bytes).toBe(ova.length);
     expect((await readFile(dest)).equals(ova)).toBe(true);
   });
@@ -149,10 +155,15 @@ describe('downloadVerified', () => {
   });
 
   it('reports a 404 with the URL and the setting to change, without retrying', async () => {
-    const image = { url: server.url('noble-server-cloudimg-amd64-typo.ova'), setting: 'vmware.template.imageUrl' };
+    const image = {
+      url: server.url('noble-server-cloudimg-amd64-typo.ova'),
+      setting: 'vmware.template.imageUrl',
+    };
     const sums = { url: server.url('SHA256SUMS'), setting: 'vmware.template.checksumsUrl' };
     server.behaviour = { sums: `${'c'.repeat(64)} *noble-server-cloudimg-amd64-typo.ova\n` };
-    const error = (await downloadVerified(image, sums, path.join(dir, 'x.ova'), fast).catch((e: unknown) => e)) as KubestationError;
+    const error = (await downloadVerified(image, sums, path.join(dir, 'x.ova'), fast).catch(
+      (e: unknown) => e,
+    )) as KubestationError;
     expect(error.code).toBe('DOWNLOAD_NOT_FOUND');
     expect(error.message).toContain(image.url);
     expect(error.message).toContain('404');
@@ -163,7 +174,9 @@ describe('downloadVerified', () => {
   it('says which setting to fix when SHA256SUMS does not list the image', async () => {
     server.behaviour = { sums: `${'d'.repeat(64)} *something-else.ova\n` };
     const { image, sums } = targets();
-    const error = (await downloadVerified(image, sums, path.join(dir, IMAGE_NAME), fast).catch((e: unknown) => e)) as KubestationError;
+    const error = (await downloadVerified(image, sums, path.join(dir, IMAGE_NAME), fast).catch(
+      (e: unknown) => e,
+    )) as KubestationError;
     expect(error.code).toBe('CHECKSUM_NOT_LISTED');
     expect(error.message).toContain(IMAGE_NAME);
     expect(error.fix).toContain('vmware.template.checksumsUrl');
@@ -174,7 +187,9 @@ describe('downloadVerified', () => {
     server.behaviour = { cutAfterBytes: 1000, cuts: 100 };
     const { image, sums } = targets();
     const dest = path.join(dir, IMAGE_NAME);
-    const error = (await downloadVerified(image, sums, dest, { ...fast, maxAttempts: 3 }).catch((e: unknown) => e)) as KubestationError;
+    const error = (await downloadVerified(image, sums, dest, { ...fast, maxAttempts: 3 }).catch(
+      (e: unknown) => e,
+    )) as KubestationError;
     expect(error.code).toBe('DOWNLOAD_FAILED');
     expect(error.message).toContain('3 attempts');
     expect(server.requests.filter((r) => r.path.endsWith('.ova'))).toHaveLength(3);

@@ -36,7 +36,11 @@ export async function makeOva(entries: Array<{ name: string; body: Buffer | stri
     archive.on('end', resolve);
     archive.on('error', reject);
   });
-  for (const entry of entries) archive.entry({ name: entry.name }, typeof entry.body === 'string' ? Buffer.from(entry.body) : entry.body);
+  for (const entry of entries)
+    archive.entry(
+      { name: entry.name },
+      typeof entry.body === 'string' ? Buffer.from(entry.body) : entry.body,
+    );
   archive.finalize();
   await finished;
   return Buffer.concat(chunks);
@@ -56,7 +60,10 @@ export function fakeDisk(bytes: number, seed = 1): Buffer {
 export const IMAGE_NAME = 'noble-server-cloudimg-amd64.ova';
 export const DISK_NAME = 'ubuntu-noble-24.04-cloudimg.vmdk';
 
-export async function makeCloudImageOva(diskBytes = 256 * 1024, capacityGiB = 3.5): Promise<{ ova: Buffer; disk: Buffer }> {
+export async function makeCloudImageOva(
+  diskBytes = 256 * 1024,
+  capacityGiB = 3.5,
+): Promise<{ ova: Buffer; disk: Buffer }> {
   const disk = fakeDisk(diskBytes);
   const ova = await makeOva([
     { name: 'ubuntu-noble-24.04-cloudimg.ovf', body: ovfFor(DISK_NAME, capacityGiB) },
@@ -89,7 +96,10 @@ export interface ImageServer {
   close: () => Promise<void>;
 }
 
-export async function startImageServer(image: Buffer, behaviour: ImageServerBehaviour = {}): Promise<ImageServer> {
+export async function startImageServer(
+  image: Buffer,
+  behaviour: ImageServerBehaviour = {},
+): Promise<ImageServer> {
   const requests: ImageServer['requests'] = [];
   const state = { behaviour };
   const server = http.createServer((req, res) => {
@@ -101,7 +111,8 @@ export async function startImageServer(image: Buffer, behaviour: ImageServerBeha
     };
     if (urlPath === '/noble/current/SHA256SUMS') {
       record(200);
-      const sums = b.sums ?? `${sha256(image)} *${IMAGE_NAME}\n${'0'.repeat(64)} *noble-server-cloudimg-amd64.img\n`;
+      const sums =
+        b.sums ?? `${sha256(image)} *${IMAGE_NAME}\n${'0'.repeat(64)} *noble-server-cloudimg-amd64.img\n`;
       res.writeHead(200, { 'content-type': 'text/plain' }).end(sums);
       return;
     }
@@ -121,10 +132,18 @@ export async function startImageServer(image: Buffer, behaviour: ImageServerBeha
         return;
       }
       record(206);
-      res.writeHead(206, { 'content-length': body.length - start, 'content-range': `bytes ${start}-${body.length - 1}/${body.length}`, 'last-modified': 'Wed, 15 Jan 2025 10:00:00 GMT' });
+      res.writeHead(206, {
+        'content-length': body.length - start,
+        'content-range': `bytes ${start}-${body.length - 1}/${body.length}`,
+        'last-modified': 'Wed, 15 Jan 2025 10:00:00 GMT',
+      });
     } else {
       record(200);
-      res.writeHead(200, { 'content-length': body.length, 'accept-ranges': b.ignoreRange ? 'none' : 'bytes', 'last-modified': 'Wed, 15 Jan 2025 10:00:00 GMT' });
+      res.writeHead(200, {
+        'content-length': body.length,
+        'accept-ranges': b.ignoreRange ? 'none' : 'bytes',
+        'last-modified': 'Wed, 15 Jan 2025 10:00:00 GMT',
+      });
     }
     const rest = body.subarray(start);
     if (b.cutAfterBytes !== undefined && (b.cuts ?? 0) > 0) {
@@ -161,7 +180,9 @@ export async function startImageServer(image: Buffer, behaviour: ImageServerBeha
  * JSON) to a log and, like the real tool, creates the destination of `-r`.
  * Exit code 1 when the log file's sibling `fail` exists.
  */
-export async function writeVdiskmanagerStandIn(dir: string): Promise<{ executable: string; calls: () => Promise<string[][]> }> {
+export async function writeVdiskmanagerStandIn(
+  dir: string,
+): Promise<{ executable: string; calls: () => Promise<string[][]> }> {
   await mkdir(dir, { recursive: true });
   const log = path.join(dir, 'calls.jsonl');
   const executable = path.join(dir, 'vmware-vdiskmanager');
@@ -186,7 +207,11 @@ if (args[0] === '-x' && !fs.existsSync(args[2])) { console.error('disk missing')
     executable,
     calls: async () => {
       try {
-        return (await readFile(log, 'utf8')).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as string[]);
+        return (await readFile(log, 'utf8'))
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as string[]);
       } catch {
         return [];
       }
@@ -211,7 +236,10 @@ export function captureOutput(): { stream: Writable & { isTTY?: boolean }; text:
  * a vmrest simulator, the image server and a Workstation folder (the
  * vdiskmanager stand-in).
  */
-export async function writeTemplateCluster(dir: string, o: { vmrestUrl: string; installFolder: string; server: ImageServer }): Promise<string> {
+export async function writeTemplateCluster(
+  dir: string,
+  o: { vmrestUrl: string; installFolder: string; server: ImageServer },
+): Promise<string> {
   const shipped = await readFile(path.resolve(import.meta.dirname, '..', '..', 'cluster.yaml'), 'utf8');
   const vmware = [
     'vmware:',

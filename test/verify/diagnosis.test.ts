@@ -14,7 +14,10 @@ import { runSimulatedVerify } from '../../simulators/simulated-verify.js';
 
 const specPath = path.resolve('cluster.yaml');
 const spec = parseClusterSpec(readFileSync(specPath, 'utf8'), { sourcePath: specPath });
-const fast = { intervalMs: 20, timeouts: { serversReadyMs: 5000, probesMs: 30_000, cleanupMs: 5000, forceDeleteAfterMs: 300 } };
+const fast = {
+  intervalMs: 20,
+  timeouts: { serversReadyMs: 5000, probesMs: 30_000, cleanupMs: 5000, forceDeleteAfterMs: 300 },
+};
 
 async function verify(scenario: KubeApiScenario): Promise<VerifyReport> {
   const { report } = await runSimulatedVerify(spec, { scenario: () => scenario, verify: fast });
@@ -25,21 +28,36 @@ async function verify(scenario: KubeApiScenario): Promise<VerifyReport> {
 
 const causes = (report: VerifyReport) => report.problems.map((p) => p.id).sort();
 /** Every failing row names one of the causes. */
-const unexplained = (report: VerifyReport) => report.results.filter((r) => r.verdict === 'fail' && !r.problem);
+const unexplained = (report: VerifyReport) =>
+  report.results.filter((r) => r.verdict === 'fail' && !r.problem);
 
-const table: Array<{ fault: string; scenario: () => KubeApiScenario; causes: string[]; also?: (report: VerifyReport) => void }> = [
+const table: Array<{
+  fault: string;
+  scenario: () => KubeApiScenario;
+  causes: string[];
+  also?: (report: VerifyReport) => void;
+}> = [
   { fault: 'healthy', scenario: () => healthySeedLab(), causes: [] },
   {
     fault: 'a worker NotReady (its CNI never came up)',
     scenario: () => brokenSeedLab.nodeNotReady('k8s-worker2'),
     causes: ['node-cni:k8s-worker2'],
-    also: (report) => expect(report.results.filter((r) => r.verdict === 'fail').map((r) => r.check).sort()).toEqual(['flannel', 'probe', 'ready']),
+    also: (report) =>
+      expect(
+        report.results
+          .filter((r) => r.verdict === 'fail')
+          .map((r) => r.check)
+          .sort(),
+      ).toEqual(['flannel', 'probe', 'ready']),
   },
   {
     fault: 'kubelet down on a worker',
     scenario: () => brokenSeedLab.kubeletStopped('k8s-worker2'),
     causes: ['node-kubelet:k8s-worker2'],
-    also: (report) => expect(report.results.find((r) => r.check === 'ready' && r.node === 'k8s-worker2')?.detail).toBe('Unknown: Kubelet stopped posting node status.'),
+    also: (report) =>
+      expect(report.results.find((r) => r.check === 'ready' && r.node === 'k8s-worker2')?.detail).toBe(
+        'Unknown: Kubelet stopped posting node status.',
+      ),
   },
   {
     fault: 'CoreDNS crash-looping',
@@ -51,14 +69,22 @@ const table: Array<{ fault: string; scenario: () => KubeApiScenario; causes: str
     scenario: () => brokenSeedLab.crossNodeTrafficDropped(),
     causes: ['overlay'],
     // The NodePorts work: each is forwarded to the test pod on its own node, across no overlay.
-    also: (report) => expect(report.results.filter((r) => r.check === 'nodeport').every((r) => r.verdict === 'pass')).toBe(true),
+    also: (report) =>
+      expect(report.results.filter((r) => r.check === 'nodeport').every((r) => r.verdict === 'pass')).toBe(
+        true,
+      ),
   },
   {
     fault: 'one node pair broken (worker1 <-> worker2)',
     scenario: () => brokenSeedLab.nodePairDropped('k8s-worker1', 'k8s-worker2'),
     causes: ['overlay:k8s-worker1~k8s-worker2'],
     also: (report) =>
-      expect(report.results.filter((r) => r.verdict === 'fail').map((r) => `${r.check} ${r.node}->${r.target}`).sort()).toEqual([
+      expect(
+        report.results
+          .filter((r) => r.verdict === 'fail')
+          .map((r) => `${r.check} ${r.node}->${r.target}`)
+          .sort(),
+      ).toEqual([
         'pod-to-pod k8s-worker1->k8s-worker2',
         'pod-to-pod k8s-worker2->k8s-worker1',
         'service k8s-worker1->k8s-worker2',
@@ -69,7 +95,17 @@ const table: Array<{ fault: string; scenario: () => KubeApiScenario; causes: str
     fault: 'NodePort range closed by the firewall on one node only',
     scenario: () => brokenSeedLab.nodePortsBlocked('k8s-worker1'),
     causes: ['nodeport:k8s-worker1'],
-    also: (report) => expect(report.results.filter((r) => r.verdict === 'fail').map((r) => `${r.check} ${r.node}->${r.target}`).sort()).toEqual(['nodeport k8s-master->k8s-worker1', 'nodeport k8s-worker1->k8s-worker1', 'nodeport k8s-worker2->k8s-worker1']),
+    also: (report) =>
+      expect(
+        report.results
+          .filter((r) => r.verdict === 'fail')
+          .map((r) => `${r.check} ${r.node}->${r.target}`)
+          .sort(),
+      ).toEqual([
+        'nodeport k8s-master->k8s-worker1',
+        'nodeport k8s-worker1->k8s-worker1',
+        'nodeport k8s-worker2->k8s-worker1',
+      ]),
   },
   {
     fault: 'clock skew on one node',
@@ -81,8 +117,14 @@ const table: Array<{ fault: string; scenario: () => KubeApiScenario; causes: str
     scenario: () => brokenSeedLab.dnsUpstreamUnreachable(),
     causes: ['dns-upstream'],
     also: (report) => {
-      expect(report.results.filter((r) => r.verdict === 'fail').map((r) => `${r.check} ${r.node} ${r.detail}`)).toEqual(['k8s-master', 'k8s-worker1', 'k8s-worker2'].map((n) => `dns registry.k8s.io ${n} answer SERVFAIL`));
-      expect(report.results.filter((r) => r.check === 'dns kubernetes.default').every((r) => r.verdict === 'pass')).toBe(true);
+      expect(
+        report.results.filter((r) => r.verdict === 'fail').map((r) => `${r.check} ${r.node} ${r.detail}`),
+      ).toEqual(
+        ['k8s-master', 'k8s-worker1', 'k8s-worker2'].map((n) => `dns registry.k8s.io ${n} answer SERVFAIL`),
+      );
+      expect(
+        report.results.filter((r) => r.check === 'dns kubernetes.default').every((r) => r.verdict === 'pass'),
+      ).toBe(true);
     },
   },
   {
@@ -94,12 +136,16 @@ const table: Array<{ fault: string; scenario: () => KubeApiScenario; causes: str
 
 describe('verify names exactly the true cause', () => {
   for (const row of table) {
-    it(row.fault, async () => {
-      const report = await verify(row.scenario());
-      expect(causes(report)).toEqual([...row.causes].sort());
-      expect(unexplained(report)).toEqual([]);
-      expect(report.ok).toBe(row.causes.length === 0);
-      row.also?.(report);
-    }, 120_000);
+    it(
+      row.fault,
+      async () => {
+        const report = await verify(row.scenario());
+        expect(causes(report)).toEqual([...row.causes].sort());
+        expect(unexplained(report)).toEqual([]);
+        expect(report.ok).toBe(row.causes.length === 0);
+        row.also?.(report);
+      },
+      120_000,
+    );
   }
 });

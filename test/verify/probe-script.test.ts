@@ -3,7 +3,13 @@ import { writeFileSync } from 'node:fs';
 import { tempDir } from '../support/temp-dir.js';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { clockOffsetSeconds, describeCurlFailure, parseProbeOutput, renderProbeScript, type ProbePlan } from '../../src/verify/probe-script.js';
+import {
+  clockOffsetSeconds,
+  describeCurlFailure,
+  parseProbeOutput,
+  renderProbeScript,
+  type ProbePlan,
+} from '../../src/verify/probe-script.js';
 
 const targets: ProbePlan = {
   node: 'k8s-worker1',
@@ -42,12 +48,18 @@ describe('probe script', () => {
       "tcp_label_2='service k8s-master'",
       "tcp_label_3='nodeport k8s-master'",
     ]);
-    expect(script).toContain("curl -s -m 4 --parallel --parallel-max 16 -w '%{urlnum} %{exitcode} %{http_code}\\n' \"$@\"");
+    expect(script).toContain(
+      'curl -s -m 4 --parallel --parallel-max 16 -w \'%{urlnum} %{exitcode} %{http_code}\\n\' "$@"',
+    );
   });
 
   it('refuses values that could break out of the script', () => {
-    expect(() => renderProbeScript({ ...targets, checks: [{ check: 'dns', target: 'x; rm -rf /' }] })).toThrow('unsafe value for the probe script');
-    expect(() => renderProbeScript({ ...targets, checks: [{ check: 'pod', target: 'n', url: "http://x/'$(id)'" }] })).toThrow('unsafe value');
+    expect(() =>
+      renderProbeScript({ ...targets, checks: [{ check: 'dns', target: 'x; rm -rf /' }] }),
+    ).toThrow('unsafe value for the probe script');
+    expect(() =>
+      renderProbeScript({ ...targets, checks: [{ check: 'pod', target: 'n', url: "http://x/'$(id)'" }] }),
+    ).toThrow('unsafe value');
     expect(() => renderProbeScript({ ...targets, node: '$(id)' })).toThrow('unsafe value');
   });
 
@@ -76,6 +88,10 @@ describe('probe script', () => {
     expect(clockOffsetSeconds(parsed.lines[2]!)).toBe(-0.5);
     expect(parseProbeOutput('KSV1 dns x ok 1.2.3.4\n').complete).toBe(false);
     // A last line without its newline was cut off (the probe was killed while writing): not a result.
-    expect(parseProbeOutput('KSV1 dns x ok 1.2.3.4\nKSV1 pod k8s-worker1 fail curl-exit-2').lines.map((l) => l.target)).toEqual(['x']);
+    expect(
+      parseProbeOutput('KSV1 dns x ok 1.2.3.4\nKSV1 pod k8s-worker1 fail curl-exit-2').lines.map(
+        (l) => l.target,
+      ),
+    ).toEqual(['x']);
   });
 });

@@ -13,13 +13,18 @@ import { clusterYamlWithNodes, runSimulatedVerify } from '../../simulators/simul
 describe('verify at 30 nodes', () => {
   it('completes every expected check and passes a healthy cluster', async () => {
     const specPath = path.resolve('cluster.yaml');
-    const spec = parseClusterSpec(clusterYamlWithNodes(readFileSync(specPath, 'utf8'), 30), { sourcePath: specPath });
+    const spec = parseClusterSpec(clusterYamlWithNodes(readFileSync(specPath, 'utf8'), 30), {
+      sourcePath: specPath,
+    });
     expect(spec.nodes).toHaveLength(30);
     const { report, sim } = await runSimulatedVerify(spec, { verify: { intervalMs: 50 } });
-    const count = (check: string) => report.results.filter((r) => r.check === check && r.verdict === 'pass').length;
+    const count = (check: string) =>
+      report.results.filter((r) => r.check === check && r.verdict === 'pass').length;
     expect(report.results.filter((r) => r.verdict !== 'pass')).toEqual([]);
     expect(report.ok).toBe(true);
-    expect([count('pod-to-pod'), count('service'), count('nodeport'), count('clock')]).toEqual([900, 900, 900, 30]);
+    expect([count('pod-to-pod'), count('service'), count('nodeport'), count('clock')]).toEqual([
+      900, 900, 900, 30,
+    ]);
     expect(report.checks).toEqual({ expected: report.results.length, ran: report.results.length });
     expect(sim.objects('pods', 'kubestation-verify')).toEqual([]);
   }, 300_000);

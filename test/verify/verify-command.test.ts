@@ -32,7 +32,12 @@ async function runVerify(scenario: KubeApiScenario, extra: string[]) {
   writeFileSync(path.join(dir, 'cluster.yaml'), readFileSync('cluster.yaml', 'utf8'));
   const out = sink();
   const err = sink();
-  const code = await main(['verify', '--kubeconfig', kubeconfig, ...extra], { stdout: out.stream, stderr: err.stream, env: {}, cwd: dir });
+  const code = await main(['verify', '--kubeconfig', kubeconfig, ...extra], {
+    stdout: out.stream,
+    stderr: err.stream,
+    env: {},
+    cwd: dir,
+  });
   await sim.settle();
   return { code, stdout: out.text(), stderr: err.text() };
 }
@@ -54,7 +59,11 @@ describe('kubestation verify', () => {
     const report = JSON.parse(stdout);
     expect(report.ok).toBe(false);
     expect(report.cleanup.ok).toBe(true);
-    expect(report.results.filter((r: { check: string; verdict: string }) => r.check === 'service' && r.verdict === 'fail')).toHaveLength(9);
+    expect(
+      report.results.filter(
+        (r: { check: string; verdict: string }) => r.check === 'service' && r.verdict === 'fail',
+      ),
+    ).toHaveLength(9);
     expect(report.problems.map((p: { id: string }) => p.id)).toContain('service-path:k8s-master');
   });
 
@@ -64,7 +73,9 @@ describe('kubestation verify', () => {
     const err = sink();
     const code = await main(['verify'], { stdout: sink().stream, stderr: err.stream, env: {}, cwd: dir });
     expect(code).toBe(1);
-    expect(err.text()).toContain(`cannot read kubeconfig ${path.join(dir, '.kubestation', 'pki', 'admin.kubeconfig')} (ENOENT)`);
+    expect(err.text()).toContain(
+      `cannot read kubeconfig ${path.join(dir, '.kubestation', 'pki', 'admin.kubeconfig')} (ENOENT)`,
+    );
     expect(err.text()).toContain('fix: build the cluster first');
   });
 });

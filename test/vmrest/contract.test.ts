@@ -42,7 +42,12 @@ describe('VMs: list, find, clone, register, update, delete', () => {
   });
 
   it('compares Windows .vmx paths case-insensitively and with either slash', () => {
-    expect(sameHostPath('C:\\Users\\Kim\\Documents\\Virtual Machines\\k8s-master\\k8s-master.vmx', 'c:/users/kim/documents/virtual machines/K8S-MASTER/k8s-master.vmx')).toBe(true);
+    expect(
+      sameHostPath(
+        'C:\\Users\\Kim\\Documents\\Virtual Machines\\k8s-master\\k8s-master.vmx',
+        'c:/users/kim/documents/virtual machines/K8S-MASTER/k8s-master.vmx',
+      ),
+    ).toBe(true);
     expect(sameHostPath('C:\\VMs\\a\\a.vmx', 'C:\\VMs\\b\\a.vmx')).toBe(false);
     expect(sameHostPath('/tmp/A/a.vmx', '/tmp/a/a.vmx')).toBe(false);
   });
@@ -64,11 +69,17 @@ describe('VMs: list, find, clone, register, update, delete', () => {
 
   it('refuses a clone from an unknown parent (404), a running parent (409) and an existing folder (409)', async () => {
     h = await startHarness();
-    await expect(h.client.cloneVm({ name: 'x', parentId: 'NOPE' })).rejects.toBeInstanceOf(VmrestVmNotFoundError);
+    await expect(h.client.cloneVm({ name: 'x', parentId: 'NOPE' })).rejects.toBeInstanceOf(
+      VmrestVmNotFoundError,
+    );
     await cloneMaster();
-    await expect(h.client.cloneVm({ name: 'k8s-master', parentId: h.templateId })).rejects.toThrow(/already exists/);
+    await expect(h.client.cloneVm({ name: 'k8s-master', parentId: h.templateId })).rejects.toThrow(
+      /already exists/,
+    );
     await h.client.setPowerState(h.templateId, 'on');
-    const error = await h.client.cloneVm({ name: 'k8s-worker1', parentId: h.templateId }).catch((e: unknown) => e);
+    const error = await h.client
+      .cloneVm({ name: 'k8s-worker1', parentId: h.templateId })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(VmrestPowerStateConflictError);
     expect((error as Error).message).toMatch(/ubuntu-2404-template.*poweredOn/);
   });
@@ -85,7 +96,11 @@ describe('VMs: list, find, clone, register, update, delete', () => {
   it('sets CPUs and memory in the .vmx, refuses while powered on (409 names the state) and bad memory (400)', async () => {
     h = await startHarness();
     const { id, vmxPath } = await cloneMaster();
-    expect(await h.client.updateVm(id, { processors: 4, memory: 4096 })).toEqual({ id, cpu: { processors: 4 }, memory: 4096 });
+    expect(await h.client.updateVm(id, { processors: 4, memory: 4096 })).toEqual({
+      id,
+      cpu: { processors: 4 },
+      memory: 4096,
+    });
     expect((await vmxOf(vmxPath)).get('numvcpus')).toBe('4');
     expect(await h.client.getVm(id)).toEqual({ id, cpu: { processors: 4 }, memory: 4096 });
     await expect(h.client.updateVm(id, { memory: 4097 })).rejects.toThrow(/invalid: memory/);
@@ -104,15 +119,21 @@ describe('VMs: list, find, clone, register, update, delete', () => {
     expect((await vmxOf(vmxPath)).get('guestinfo.kubestation.node')).toBe('k8s-master');
     expect(await h.client.getParam(id, 'memsize')).toBe('2048');
     await h.client.setPowerState(id, 'on');
-    await expect(h.client.setParam(id, 'memsize', '1024')).rejects.toBeInstanceOf(VmrestPowerStateConflictError);
+    await expect(h.client.setParam(id, 'memsize', '1024')).rejects.toBeInstanceOf(
+      VmrestPowerStateConflictError,
+    );
   });
 
   it('applies concurrent .vmx changes to one VM one at a time (none lost)', async () => {
     h = await startHarness();
     const { id, vmxPath } = await cloneMaster();
-    await Promise.all(Array.from({ length: 12 }, (_, i) => h.client.setParam(id, `guestinfo.k${i}`, String(i))));
+    await Promise.all(
+      Array.from({ length: 12 }, (_, i) => h.client.setParam(id, `guestinfo.k${i}`, String(i))),
+    );
     const vmx = await vmxOf(vmxPath);
-    expect(Array.from({ length: 12 }, (_, i) => vmx.get(`guestinfo.k${i}`))).toEqual(Array.from({ length: 12 }, (_, i) => String(i)));
+    expect(Array.from({ length: 12 }, (_, i) => vmx.get(`guestinfo.k${i}`))).toEqual(
+      Array.from({ length: 12 }, (_, i) => String(i)),
+    );
   });
 
   it('deletes a powered-off VM with its files; refuses while on; 404 names the VM', async () => {
@@ -138,13 +159,24 @@ describe('NICs', () => {
     const added = await h.client.addNic(id, { type: 'custom', vmnet: 'vmnet1' });
     expect(added).toEqual({ index: 2, type: 'custom', vmnet: 'vmnet1', macAddress: '' });
     expect((await vmxOf(vmxPath)).get('ethernet1.vnet')).toBe('VMnet1');
-    expect(await h.client.updateNic(id, 1, { type: 'custom', vmnet: 'vmnet8' })).toMatchObject({ index: 1, type: 'custom', vmnet: 'vmnet8' });
+    expect(await h.client.updateNic(id, 1, { type: 'custom', vmnet: 'vmnet8' })).toMatchObject({
+      index: 1,
+      type: 'custom',
+      vmnet: 'vmnet8',
+    });
     await h.client.setPowerState(id, 'on');
     const nics = await h.client.listNics(id);
-    expect(nics.map((n) => n.macAddress)).toEqual([expect.stringMatching(/^00:0c:29(:[0-9a-f]{2}){3}$/), expect.stringMatching(/^00:0c:29/)]);
+    expect(nics.map((n) => n.macAddress)).toEqual([
+      expect.stringMatching(/^00:0c:29(:[0-9a-f]{2}){3}$/),
+      expect.stringMatching(/^00:0c:29/),
+    ]);
     await expect(h.client.deleteNic(id, 2)).rejects.toBeInstanceOf(VmrestPowerStateConflictError);
-    await expect(h.client.addNic(id, { type: 'custom', vmnet: 'vmnet1' })).rejects.toBeInstanceOf(VmrestPowerStateConflictError);
-    await expect(h.client.updateNic(id, 2, { type: 'custom', vmnet: 'vmnet8' })).rejects.toBeInstanceOf(VmrestPowerStateConflictError);
+    await expect(h.client.addNic(id, { type: 'custom', vmnet: 'vmnet1' })).rejects.toBeInstanceOf(
+      VmrestPowerStateConflictError,
+    );
+    await expect(h.client.updateNic(id, 2, { type: 'custom', vmnet: 'vmnet8' })).rejects.toBeInstanceOf(
+      VmrestPowerStateConflictError,
+    );
     await h.client.setPowerState(id, 'off');
     await h.client.deleteNic(id, 2);
     expect((await h.client.listNics(id)).map((n) => n.index)).toEqual([1]);
@@ -154,11 +186,15 @@ describe('NICs', () => {
   it('rejects nat/hostonly together with a vmnet (code 121), an unknown vmnet and an unknown index', async () => {
     h = await startHarness();
     const { id } = await cloneMaster();
-    const redundant = await h.client.addNic(id, { type: 'hostonly', vmnet: 'vmnet1' }).catch((e: unknown) => e);
+    const redundant = await h.client
+      .addNic(id, { type: 'hostonly', vmnet: 'vmnet1' })
+      .catch((e: unknown) => e);
     expect(redundant).toBeInstanceOf(VmrestRequestError);
     expect(redundant).toMatchObject({ vmrestCode: 121, status: 400 });
     await expect(h.client.addNic(id, { type: 'custom', vmnet: 'vmnet42' })).rejects.toThrow(/invalid: vmnet/);
-    await expect(h.client.updateNic(id, 7, { type: 'custom', vmnet: 'vmnet8' })).rejects.toThrow(/NIC 7 of VM/);
+    await expect(h.client.updateNic(id, 7, { type: 'custom', vmnet: 'vmnet8' })).rejects.toThrow(
+      /NIC 7 of VM/,
+    );
   });
 });
 
@@ -177,11 +213,18 @@ describe('power and guest', () => {
     for (const body of ['"on"', '{"operation":"on"}', 'on\n', 'start']) {
       const res = await fetch(`${h.sim.url}/vms/${id}/power`, {
         method: 'PUT',
-        headers: { authorization: new VmrestCredentials('kube-admin', 'Zq8#vL2!pR9x').authorizationHeader(), accept: 'application/vnd.vmware.vmw.rest-v1+json', 'content-type': 'application/vnd.vmware.vmw.rest-v1+json' },
+        headers: {
+          authorization: new VmrestCredentials('kube-admin', 'Zq8#vL2!pR9x').authorizationHeader(),
+          accept: 'application/vnd.vmware.vmw.rest-v1+json',
+          'content-type': 'application/vnd.vmware.vmw.rest-v1+json',
+        },
         body,
       });
       expect(res.status).toBe(400);
-      expect(await res.json()).toEqual({ Code: 100, Message: 'One of the parameters was invalid: operation' });
+      expect(await res.json()).toEqual({
+        Code: 100,
+        Message: 'One of the parameters was invalid: operation',
+      });
     }
   });
 
@@ -227,14 +270,21 @@ describe('power and guest', () => {
     await h.client.setPowerState(id, 'on');
     await h.client.waitForPowerState(id, 'poweredOff', { timeoutMs: 3_000, intervalMs: 10 });
     expect(booted).toEqual(['k8s-master']);
-    expect(await readFile(path.join(path.dirname(vmxPath), 'serial.log'), 'utf8')).toBe('kubestation: kubeadm init done\n');
+    expect(await readFile(path.join(path.dirname(vmxPath), 'serial.log'), 'utf8')).toBe(
+      'kubestation: kubeadm init done\n',
+    );
   });
 
   it('hangs on the serial-file question when the file exists and msg.autoAnswer is not TRUE', async () => {
     let boots = 0;
     h = await startHarness({ sim: { onGuestBoot: () => void boots++ } });
     const { id, vmxPath } = await cloneMaster();
-    for (const [k, v] of [['serial0.present', 'TRUE'], ['serial0.fileType', 'file'], ['serial0.fileName', 'serial.log']] as const) await h.client.setParam(id, k, v);
+    for (const [k, v] of [
+      ['serial0.present', 'TRUE'],
+      ['serial0.fileType', 'file'],
+      ['serial0.fileName', 'serial.log'],
+    ] as const)
+      await h.client.setParam(id, k, v);
     await writeFile(path.join(path.dirname(vmxPath), 'serial.log'), 'old run\n');
     expect(await h.client.setPowerState(id, 'on')).toBe('poweredOn');
     const stuck = await h.client.getIp(id, { timeoutMs: 250, intervalMs: 20 }).catch((e: unknown) => e);
@@ -262,7 +312,9 @@ describe('power and guest', () => {
     expect(await h.client.getPowerState(id)).toBe('poweredOff');
     await writeFile(path.join(path.dirname(vmxPath), 'seed.iso'), 'iso');
     await rm(path.join(path.dirname(vmxPath), 'ubuntu-2404-template.vmdk'));
-    await expect(h.client.setPowerState(id, 'on')).rejects.toThrow(/Cannot open the disk '.*ubuntu-2404-template\.vmdk'/);
+    await expect(h.client.setPowerState(id, 'on')).rejects.toThrow(
+      /Cannot open the disk '.*ubuntu-2404-template\.vmdk'/,
+    );
   });
 });
 
@@ -270,8 +322,16 @@ describe('host networks, auth, media type, not running', () => {
   it('lists vmnets and writes MAC-to-IP reservations; non-Administrator vmrest → 403 with the fix', async () => {
     h = await startHarness({ sim: { administrator: false } });
     const nets = await h.client.listVmnets();
-    expect(nets.find((n) => n.name === 'vmnet8')).toEqual({ name: 'vmnet8', type: 'nat', dhcp: 'true', subnet: '192.168.5.0', mask: '255.255.255.0' });
-    const error = await h.client.setMacToIp('vmnet8', '00:50:56:00:00:11', '192.168.5.11').catch((e: unknown) => e);
+    expect(nets.find((n) => n.name === 'vmnet8')).toEqual({
+      name: 'vmnet8',
+      type: 'nat',
+      dhcp: 'true',
+      subnet: '192.168.5.0',
+      mask: '255.255.255.0',
+    });
+    const error = await h.client
+      .setMacToIp('vmnet8', '00:50:56:00:00:11', '192.168.5.11')
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(VmrestForbiddenError);
     expect((error as VmrestForbiddenError).fix).toMatch(/Administrator/);
   });
@@ -280,7 +340,9 @@ describe('host networks, auth, media type, not running', () => {
     h = await startHarness();
     await h.client.setMacToIp('vmnet8', '00:50:56:00:00:11', '192.168.5.11');
     expect(h.sim.macToIp('vmnet8')).toEqual({ '00:50:56:00:00:11': '192.168.5.11' });
-    await expect(h.client.setMacToIp('vmnet8', '00:50:56:00:00:12', '172.100.100.3')).rejects.toThrow(/invalid: IP/);
+    await expect(h.client.setMacToIp('vmnet8', '00:50:56:00:00:12', '172.100.100.3')).rejects.toThrow(
+      /invalid: IP/,
+    );
     await h.client.setMacToIp('vmnet8', '00:50:56:00:00:11', '');
     expect(h.sim.macToIp('vmnet8')).toEqual({});
   });
@@ -297,9 +359,16 @@ describe('host networks, auth, media type, not running', () => {
   it('enforces the vendor media type: 406 for another Accept or Content-Type, 415 without Content-Type', async () => {
     h = await startHarness({ checkRequests: false });
     const auth = new VmrestCredentials('kube-admin', 'Zq8#vL2!pR9x').authorizationHeader();
-    expect((await fetch(`${h.sim.url}/vms`, { headers: { authorization: auth, accept: 'application/json' } })).status).toBe(406);
+    expect(
+      (await fetch(`${h.sim.url}/vms`, { headers: { authorization: auth, accept: 'application/json' } }))
+        .status,
+    ).toBe(406);
     const put = (headers: Record<string, string>) =>
-      fetch(`${h.sim.url}/vms/${h.templateId}`, { method: 'PUT', headers: { authorization: auth, accept: 'application/vnd.vmware.vmw.rest-v1+json', ...headers }, body: new TextEncoder().encode('{"processors":2}') });
+      fetch(`${h.sim.url}/vms/${h.templateId}`, {
+        method: 'PUT',
+        headers: { authorization: auth, accept: 'application/vnd.vmware.vmw.rest-v1+json', ...headers },
+        body: new TextEncoder().encode('{"processors":2}'),
+      });
     expect((await put({ 'content-type': 'application/json' })).status).toBe(406);
     expect((await put({})).status).toBe(415);
     expect((await put({ 'content-type': 'application/vnd.vmware.vmw.rest-v1+json' })).status).toBe(200);
@@ -309,7 +378,11 @@ describe('host networks, auth, media type, not running', () => {
     h = await startHarness();
     const port = h.sim.port;
     await h.sim.close();
-    const client = new VmrestClient({ baseUrl: `http://127.0.0.1:${port}/api`, credentials: new VmrestCredentials('kube-admin', 'Zq8#vL2!pR9x'), retry: { attempts: 1 } });
+    const client = new VmrestClient({
+      baseUrl: `http://127.0.0.1:${port}/api`,
+      credentials: new VmrestCredentials('kube-admin', 'Zq8#vL2!pR9x'),
+      retry: { attempts: 1 },
+    });
     const error = await client.listVms().catch((e: unknown) => e);
     await client.close();
     expect(error).toBeInstanceOf(VmrestNotRunningError);
@@ -333,7 +406,10 @@ describe('host networks, auth, media type, not running', () => {
     h = await startHarness();
     const { id } = await cloneMaster();
     await h.client.setPowerState(id, 'on');
-    expect(h.clientLog.map((e) => `${e.method} ${e.operation} ${e.status}`)).toEqual(['POST cloneVm 201', 'PUT setPowerState 200']);
+    expect(h.clientLog.map((e) => `${e.method} ${e.operation} ${e.status}`)).toEqual([
+      'POST cloneVm 201',
+      'PUT setPowerState 200',
+    ]);
     expect(h.clientLog[1]!.path).toBe(`/vms/${id}/power`);
   });
 });

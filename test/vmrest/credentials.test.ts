@@ -17,7 +17,9 @@ describe('vmrest credentials', () => {
       },
     });
     expect(asked).toEqual([]);
-    expect(creds.authorizationHeader()).toBe(`Basic ${Buffer.from(`kube-admin:${PASSWORD}`).toString('base64')}`);
+    expect(creds.authorizationHeader()).toBe(
+      `Basic ${Buffer.from(`kube-admin:${PASSWORD}`).toString('base64')}`,
+    );
   });
 
   it('ask for what is missing, the password as a secret', async () => {
@@ -37,20 +39,32 @@ describe('vmrest credentials', () => {
   });
 
   it('without a prompt, missing values are an error naming the variables', async () => {
-    await expect(resolveVmrestCredentials({ env: { VMREST_USERNAME: 'kube-admin' } })).rejects.toThrow('(VMREST_PASSWORD is empty and there is no terminal to ask)');
-    await expect(resolveVmrestCredentials({ env: {} })).rejects.toThrow('(VMREST_USERNAME and VMREST_PASSWORD are empty and there is no terminal to ask)');
+    await expect(resolveVmrestCredentials({ env: { VMREST_USERNAME: 'kube-admin' } })).rejects.toThrow(
+      '(VMREST_PASSWORD is empty and there is no terminal to ask)',
+    );
+    await expect(resolveVmrestCredentials({ env: {} })).rejects.toThrow(
+      '(VMREST_USERNAME and VMREST_PASSWORD are empty and there is no terminal to ask)',
+    );
   });
 
   it('never show the password when printed, inspected or serialised', () => {
     const creds = new VmrestCredentials('kube-admin', PASSWORD);
-    for (const text of [String(creds), inspect(creds, { showHidden: true, depth: 5 }), JSON.stringify(creds), JSON.stringify({ creds })]) {
+    for (const text of [
+      String(creds),
+      inspect(creds, { showHidden: true, depth: 5 }),
+      JSON.stringify(creds),
+      JSON.stringify({ creds }),
+    ]) {
       expect(text).not.toContain(PASSWORD);
       expect(text).not.toContain(creds.authorizationHeader().slice(6));
     }
   });
 
   it('terminal prompt: the password is read in raw mode and not echoed', async () => {
-    const input = Object.assign(new PassThrough(), { isTTY: true, rawModes: [] as boolean[] }) as PassThrough & { isTTY: boolean; rawModes: boolean[]; setRawMode(m: boolean): void };
+    const input = Object.assign(new PassThrough(), {
+      isTTY: true,
+      rawModes: [] as boolean[],
+    }) as PassThrough & { isTTY: boolean; rawModes: boolean[]; setRawMode(m: boolean): void };
     input.setRawMode = (m: boolean) => void input.rawModes.push(m);
     const output = new PassThrough();
     let shown = '';
@@ -67,7 +81,10 @@ describe('vmrest credentials', () => {
     const creds = new VmrestCredentials('kube-admin', PASSWORD);
     const error = (() => {
       try {
-        new VmrestClient({ baseUrl: `http://kube-admin:${encodeURIComponent(PASSWORD)}@127.0.0.1:8697/api`, credentials: creds });
+        new VmrestClient({
+          baseUrl: `http://kube-admin:${encodeURIComponent(PASSWORD)}@127.0.0.1:8697/api`,
+          credentials: creds,
+        });
       } catch (e) {
         return e as Error;
       }
@@ -75,6 +92,8 @@ describe('vmrest credentials', () => {
     })();
     expect(error?.message).toMatch(/must not contain a username or password/);
     expect(error?.message).not.toContain(encodeURIComponent(PASSWORD));
-    expect(() => new VmrestClient({ baseUrl: 'ftp://127.0.0.1/api', credentials: creds })).toThrow(/not http/);
+    expect(() => new VmrestClient({ baseUrl: 'ftp://127.0.0.1/api', credentials: creds })).toThrow(
+      /not http/,
+    );
   });
 });

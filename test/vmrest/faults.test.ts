@@ -102,7 +102,14 @@ describe('retries where repeating is safe', () => {
   it('stops after the bounded number of tries and names the call', async () => {
     h = await startHarness({ client: { timeouts: shortTimeouts } });
     const id = await withClone();
-    h.sim.injectFault({ operation: 'getVm', kind: 'status', status: 500, code: 1, message: 'Internal error', times: Infinity });
+    h.sim.injectFault({
+      operation: 'getVm',
+      kind: 'status',
+      status: 500,
+      code: 1,
+      message: 'Internal error',
+      times: Infinity,
+    });
     const error = await h.client.getVm(id).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(VmrestRequestError);
     expect((error as Error).message).toMatch(/GET \/vms\/\{id\}.*k8s-worker1.*500.*Internal error/);
@@ -121,7 +128,9 @@ describe('retries where repeating is safe', () => {
   });
 
   it('bounds retries by total time as well as by count', async () => {
-    h = await startHarness({ client: { retry: { attempts: 50, baseDelayMs: 40, maxDelayMs: 40, maxTotalMs: 300 } } });
+    h = await startHarness({
+      client: { retry: { attempts: 50, baseDelayMs: 40, maxDelayMs: 40, maxTotalMs: 300 } },
+    });
     h.sim.injectFault({ operation: 'listVms', kind: 'status', status: 502, times: Infinity });
     const started = Date.now();
     await expect(h.client.listVms()).rejects.toBeInstanceOf(VmrestRequestError);
@@ -132,18 +141,37 @@ describe('retries where repeating is safe', () => {
   it('does not retry 4xx replies', async () => {
     h = await startHarness();
     const id = await withClone();
-    h.sim.injectFault({ operation: 'getVm', kind: 'status', status: 400, code: 100, message: 'One of the parameters was invalid: id' });
+    h.sim.injectFault({
+      operation: 'getVm',
+      kind: 'status',
+      status: 400,
+      code: 100,
+      message: 'One of the parameters was invalid: id',
+    });
     await expect(h.client.getVm(id)).rejects.toThrow(/invalid: id/);
     expect(h.sim.callCount('getVm')).toBe(1);
   });
 
   it('maps an injected 406 to the media-type error and polls through an injected code 106', async () => {
     h = await startHarness();
-    h.sim.injectFault({ operation: 'listVms', kind: 'status', status: 406, code: 100, message: 'Content type was not supported' });
+    h.sim.injectFault({
+      operation: 'listVms',
+      kind: 'status',
+      status: 406,
+      code: 100,
+      message: 'Content type was not supported',
+    });
     await expect(h.client.listVms()).rejects.toBeInstanceOf(VmrestMediaTypeError);
     const id = await withClone();
     await boot(id);
-    h.sim.injectFault({ operation: 'getIp', kind: 'status', status: 500, code: 106, message: 'not yet', times: 2 });
+    h.sim.injectFault({
+      operation: 'getIp',
+      kind: 'status',
+      status: 500,
+      code: 106,
+      message: 'not yet',
+      times: 2,
+    });
     expect(await h.client.getIp(id, { timeoutMs: 2_000, intervalMs: 10 })).toMatch(/^192\.168\.5\./);
   });
 });
@@ -156,7 +184,13 @@ describe('never repeats what is not safe to repeat', () => {
         const id = await withClone();
         h.sim.injectFault({ operation: c.operation, ...fault });
         const error = await c.run(id).catch((e: unknown) => e);
-        expect(error).toBeInstanceOf(fault.kind === 'status' ? VmrestRequestError : fault.kind === 'drop' ? VmrestConnectionError : VmrestTimeoutError);
+        expect(error).toBeInstanceOf(
+          fault.kind === 'status'
+            ? VmrestRequestError
+            : fault.kind === 'drop'
+              ? VmrestConnectionError
+              : VmrestTimeoutError,
+        );
         expect(h.sim.callCount(c.operation)).toBe(1);
       });
     }
@@ -203,14 +237,20 @@ describe('clone: never blindly repeated', () => {
     h = await startHarness();
     h.sim.injectFault({ operation: 'cloneVm', kind: 'status', status: 503, code: 1 });
     await h.client.cloneVm({ name: 'k8s-master', parentId: h.templateId });
-    expect(h.clientLog.map((e) => `${e.operation}:${e.status}`)).toEqual(['cloneVm:503', 'listVms:200', 'cloneVm:201']);
+    expect(h.clientLog.map((e) => `${e.operation}:${e.status}`)).toEqual([
+      'cloneVm:503',
+      'listVms:200',
+      'cloneVm:201',
+    ]);
     expect(await clones()).toEqual(['k8s-master']);
   });
 
   it('stops after the bounded number of tries when every clone fails', async () => {
     h = await startHarness();
     h.sim.injectFault({ operation: 'cloneVm', kind: 'status', status: 500, code: 1, times: Infinity });
-    await expect(h.client.cloneVm({ name: 'k8s-master', parentId: h.templateId })).rejects.toBeInstanceOf(VmrestRequestError);
+    await expect(h.client.cloneVm({ name: 'k8s-master', parentId: h.templateId })).rejects.toBeInstanceOf(
+      VmrestRequestError,
+    );
     expect(h.sim.callCount('cloneVm')).toBe(3);
     expect(h.sim.callCount('listVms')).toBe(3);
   });
@@ -219,7 +259,9 @@ describe('clone: never blindly repeated', () => {
     h = await startHarness();
     h.sim.injectFault({ operation: 'cloneVm', kind: 'drop', when: 'after' });
     h.sim.injectFault({ operation: 'listVms', kind: 'status', status: 500, times: Infinity });
-    const error = await h.client.cloneVm({ name: 'k8s-master', parentId: h.templateId }).catch((e: unknown) => e);
+    const error = await h.client
+      .cloneVm({ name: 'k8s-master', parentId: h.templateId })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(VmrestCloneUncertainError);
     expect((error as VmrestCloneUncertainError).fix).toMatch(/folder named "k8s-master"/);
     expect(h.sim.callCount('cloneVm')).toBe(1);
@@ -227,7 +269,9 @@ describe('clone: never blindly repeated', () => {
 
   it('a refused clone (400) is not retried', async () => {
     h = await startHarness();
-    await expect(h.client.cloneVm({ name: 'bad/name', parentId: h.templateId })).rejects.toThrow(/invalid: name/);
+    await expect(h.client.cloneVm({ name: 'bad/name', parentId: h.templateId })).rejects.toThrow(
+      /invalid: name/,
+    );
     expect(h.sim.callCount('cloneVm')).toBe(1);
   });
 });
@@ -238,14 +282,22 @@ describe('clone: a copy still running is waited for, never cloned twice', () => 
 
   for (const [label, lose] of [
     ['the reply timed out', async () => undefined],
-    ['vmrest restarted (connection dropped)', async () => {
-      await new Promise((r) => setTimeout(r, 100));
-      await h.sim.restart();
-    }],
+    [
+      'vmrest restarted (connection dropped)',
+      async () => {
+        await new Promise((r) => setTimeout(r, 100));
+        await h.sim.restart();
+      },
+    ],
   ] as Array<[string, () => Promise<void>]>) {
     it(`${label} while vmrest was still copying: the list is re-read until the clone appears, and it is adopted`, async () => {
       const cloneMs = label.includes('timed out') ? 150 : 5_000;
-      h = await startHarness({ sim: { latencies: { cloneMs: 600 } }, client: { timeouts: { defaultMs: 2_000, cloneMs, powerMs: 2_000, deleteMs: 2_000, cloneSettleMs: 3_000 } } });
+      h = await startHarness({
+        sim: { latencies: { cloneMs: 600 } },
+        client: {
+          timeouts: { defaultMs: 2_000, cloneMs, powerMs: 2_000, deleteMs: 2_000, cloneSettleMs: 3_000 },
+        },
+      });
       const cloning = h.client.cloneVm({ name: 'k8s-master', parentId: h.templateId });
       await lose();
       const info = await cloning;
@@ -265,27 +317,46 @@ describe('clone: a copy still running is waited for, never cloned twice', () => 
     await new Promise((r) => setTimeout(r, 50));
     expect(existsSync(path.join(h.vmFolder, 'k8s-master'))).toBe(true); // the folder exists from the start
     expect(await h.client.findVm({ name: 'k8s-master' })).toBeUndefined();
-    const second = await h.makeClient().cloneVm({ name: 'k8s-master', parentId: h.templateId }).catch((e: unknown) => e);
+    const second = await h
+      .makeClient()
+      .cloneVm({ name: 'k8s-master', parentId: h.templateId })
+      .catch((e: unknown) => e);
     expect(second).toMatchObject({ code: 'VMREST_CLONE_FOLDER_EXISTS', status: 409 });
-    expect((second as Error).message).toContain(`A clone into ${path.join(h.vmFolder, 'k8s-master')} is in progress`);
+    expect((second as Error).message).toContain(
+      `A clone into ${path.join(h.vmFolder, 'k8s-master')} is in progress`,
+    );
     await first;
     expect(vmsAt('k8s-master')).toHaveLength(1);
   });
 
   it('a retry refused because the folder exists, with no VM ever listed: VmrestCloneUncertainError naming the folder', async () => {
-    h = await startHarness({ sim: { latencies: { cloneMs: 600 } }, client: { timeouts: { defaultMs: 2_000, cloneMs: 100, powerMs: 2_000, deleteMs: 2_000, cloneSettleMs: 50 } } });
+    h = await startHarness({
+      sim: { latencies: { cloneMs: 600 } },
+      client: {
+        timeouts: { defaultMs: 2_000, cloneMs: 100, powerMs: 2_000, deleteMs: 2_000, cloneSettleMs: 50 },
+      },
+    });
     const folder = path.join(h.vmFolder, 'k8s-master');
-    const error = await h.client.cloneVm({ name: 'k8s-master', parentId: h.templateId }, { folder }).catch((e: unknown) => e);
+    const error = await h.client
+      .cloneVm({ name: 'k8s-master', parentId: h.templateId }, { folder })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(VmrestCloneUncertainError);
-    expect((error as VmrestCloneUncertainError).message).toMatch(/vmrest says its folder exists \(A clone into .* is in progress\) but no VM "k8s-master" was listed within 50 ms/);
-    expect((error as VmrestCloneUncertainError).fix).toContain(`wait until the copy ends and run the command again`);
+    expect((error as VmrestCloneUncertainError).message).toMatch(
+      /vmrest says its folder exists \(A clone into .* is in progress\) but no VM "k8s-master" was listed within 50 ms/,
+    );
+    expect((error as VmrestCloneUncertainError).fix).toContain(
+      `wait until the copy ends and run the command again`,
+    );
     expect((error as VmrestCloneUncertainError).fix).toContain(`delete ${folder}`);
     expect((error as VmrestCloneUncertainError).folder).toBe(folder);
     expect((error as VmrestCloneUncertainError).name).toBe('VmrestCloneUncertainError');
     await settled();
     expect(h.sim.callCount('cloneVm')).toBe(2); // the retry was refused, not copied again
     // The retry's 409 came back first; the first POST's copy finished after its client had given up.
-    expect(h.sim.requestLog.filter((e) => e.operation === 'cloneVm').map((e) => e.status)).toEqual([409, undefined]);
+    expect(h.sim.requestLog.filter((e) => e.operation === 'cloneVm').map((e) => e.status)).toEqual([
+      409,
+      undefined,
+    ]);
     expect(vmsAt('k8s-master')).toHaveLength(1);
   });
 
@@ -293,7 +364,9 @@ describe('clone: a copy still running is waited for, never cloned twice', () => 
     h = await startHarness({ sim: { latencies: { cloneMs: 400 } } });
     const earlier = h.makeClient().cloneVm({ name: 'k8s-master', parentId: h.templateId });
     await new Promise((r) => setTimeout(r, 50));
-    const refused = await h.client.cloneVm({ name: 'k8s-master', parentId: h.templateId }).catch((e: unknown) => e);
+    const refused = await h.client
+      .cloneVm({ name: 'k8s-master', parentId: h.templateId })
+      .catch((e: unknown) => e);
     expect(refused).toMatchObject({ code: 'VMREST_CLONE_FOLDER_EXISTS' });
     expect((refused as { fix: string }).fix).toMatch(/delete it and run the command again/);
     const resumed = await h.client.cloneVm({ name: 'k8s-master', parentId: h.templateId }, { resume: true });
@@ -322,7 +395,10 @@ describe('vmrest restarts and disappears', () => {
     await new Promise((r) => setTimeout(r, 100));
     await h.sim.restart();
     expect((await pending).id).toBe(id);
-    expect(h.clientLog.filter((e) => e.operation === 'getVm').map((e) => e.errorCode ?? e.status)).toEqual(['VMREST_CONNECTION_LOST', 200]);
+    expect(h.clientLog.filter((e) => e.operation === 'getVm').map((e) => e.errorCode ?? e.status)).toEqual([
+      'VMREST_CONNECTION_LOST',
+      200,
+    ]);
   });
 
   it('while vmrest is down, a call fails as "not running" without retrying', async () => {

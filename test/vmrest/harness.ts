@@ -7,7 +7,11 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, expect } from 'vitest';
-import { VmrestClient, type VmrestClientOptions, type VmrestRequestLogEntry } from '../../src/vmrest/client.js';
+import {
+  VmrestClient,
+  type VmrestClientOptions,
+  type VmrestRequestLogEntry,
+} from '../../src/vmrest/client.js';
 import { VmrestCredentials } from '../../src/vmrest/credentials.js';
 import { VmrestSimulator, type VmrestSimulatorOptions } from '../../simulators/vmrest-simulator.js';
 import { OpenApiExchangeValidator } from './openapi-validator.js';
@@ -51,7 +55,11 @@ export interface Harness {
 }
 
 export async function startHarness(
-  options: { sim?: Partial<VmrestSimulatorOptions>; client?: Partial<VmrestClientOptions>; checkRequests?: boolean } = {},
+  options: {
+    sim?: Partial<VmrestSimulatorOptions>;
+    client?: Partial<VmrestClientOptions>;
+    checkRequests?: boolean;
+  } = {},
 ): Promise<Harness> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'kubestation-vmrest-'));
   const templateFolder = path.join(dir, 'templates', 'ubuntu-2404-template');

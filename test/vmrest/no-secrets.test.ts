@@ -15,7 +15,9 @@ let h = undefined as unknown as Harness;
 
 describe('no secrets in output', () => {
   it('errors, logs, the simulator log and the client itself never carry the password', async () => {
-    h = await startHarness({ client: { timeouts: { defaultMs: 500, cloneMs: 500, powerMs: 500, deleteMs: 500 } } });
+    h = await startHarness({
+      client: { timeouts: { defaultMs: 500, cloneMs: 500, powerMs: 500, deleteMs: 500 } },
+    });
     const creds = new VmrestCredentials(USERNAME, PASSWORD);
     const secrets = creds.secrets();
     const logLines: string[] = [];
@@ -39,13 +41,22 @@ describe('no secrets in output', () => {
     await attempt(h.makeClient({ credentials: new VmrestCredentials(USERNAME, `${PASSWORD}x`) }).listVms()); // 401
     const port = h.sim.port;
     await h.sim.close();
-    const down = new VmrestClient({ baseUrl: `http://127.0.0.1:${port}/api`, credentials: creds, retry: { attempts: 1 } });
+    const down = new VmrestClient({
+      baseUrl: `http://127.0.0.1:${port}/api`,
+      credentials: creds,
+      retry: { attempts: 1 },
+    });
     await attempt(down.listVms()); // refused
     await down.close();
 
     expect(errors).toHaveLength(8);
     const outputs = [
-      ...errors.flatMap((e) => [describeError(e), String(e), inspect(e, { depth: 10, showHidden: true }), JSON.stringify(e)]),
+      ...errors.flatMap((e) => [
+        describeError(e),
+        String(e),
+        inspect(e, { depth: 10, showHidden: true }),
+        JSON.stringify(e),
+      ]),
       ...logLines,
       JSON.stringify(h.sim.requestLog),
       inspect(client, { depth: 10, showHidden: true }),

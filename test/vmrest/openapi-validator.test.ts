@@ -37,6 +37,15 @@ describe('the OpenAPI exchange validator catches drift', () => {
     expect(violations({ responseBody: { power_state: 'running' } }).join()).toMatch(/200 reply/);
     expect(violations({ status: 409, responseBody: { error: 'busy' } }).join()).toMatch(/409 reply/);
     expect(violations({ status: 201 }).join()).toMatch(/success status 201 not documented/);
-    expect(violations({ operation: 'deleteVm', method: 'DELETE', requestBody: '', contentType: undefined, status: 204, responseBody: { x: 1 } }).join()).toMatch(/must have no body/);
+    expect(
+      violations({
+        operation: 'deleteVm',
+        method: 'DELETE',
+        requestBody: '',
+        contentType: undefined,
+        status: 204,
+        responseBody: { x: 1 },
+      }).join(),
+    ).toMatch(/must have no body/);
   });
 });

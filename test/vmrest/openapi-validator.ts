@@ -20,7 +20,19 @@ interface OperationShape {
   responses: Record<string, { hasContent: boolean }>;
 }
 
-type Doc = { paths: Record<string, Record<string, { operationId?: string; requestBody?: unknown; responses: Record<string, { content?: unknown; $ref?: string }> }>> };
+type Doc = {
+  paths: Record<
+    string,
+    Record<
+      string,
+      {
+        operationId?: string;
+        requestBody?: unknown;
+        responses: Record<string, { content?: unknown; $ref?: string }>;
+      }
+    >
+  >;
+};
 
 function escapePointer(segment: string): string {
   return segment.replace(/~/g, '~0').replace(/\//g, '~1');
@@ -39,8 +51,13 @@ export class OpenApiExchangeValidator {
       for (const [method, op] of Object.entries(item)) {
         if (!op || typeof op !== 'object' || !op.operationId) continue;
         const responses: OperationShape['responses'] = {};
-        for (const [status, response] of Object.entries(op.responses)) responses[status] = { hasContent: response.content !== undefined || response.$ref !== undefined };
-        this.#operations.set(op.operationId, { pointer: `/paths/${escapePointer(p)}/${method}`, hasRequestBody: op.requestBody !== undefined, responses });
+        for (const [status, response] of Object.entries(op.responses))
+          responses[status] = { hasContent: response.content !== undefined || response.$ref !== undefined };
+        this.#operations.set(op.operationId, {
+          pointer: `/paths/${escapePointer(p)}/${method}`,
+          hasRequestBody: op.requestBody !== undefined,
+          responses,
+        });
       }
     }
   }
@@ -56,7 +73,8 @@ export class OpenApiExchangeValidator {
 
   #check(label: string, pointer: string, value: unknown): void {
     const validate = this.#validator(pointer);
-    if (!validate(value)) this.violations.push(`${label}: ${this.#ajv.errorsText(validate.errors)} in ${JSON.stringify(value)}`);
+    if (!validate(value))
+      this.violations.push(`${label}: ${this.#ajv.errorsText(validate.errors)} in ${JSON.stringify(value)}`);
   }
 
   /** Records every way the exchange departs from the document. */
@@ -74,7 +92,8 @@ export class OpenApiExchangeValidator {
     if (this.options.checkRequests) {
       if (exchange.accept !== MEDIA) this.violations.push(`${label}: request Accept is ${exchange.accept}`);
       if (op.hasRequestBody) {
-        if (exchange.contentType !== MEDIA) this.violations.push(`${label}: request Content-Type is ${exchange.contentType}`);
+        if (exchange.contentType !== MEDIA)
+          this.violations.push(`${label}: request Content-Type is ${exchange.contentType}`);
         const pointer = `${op.pointer}/requestBody/content/${escapePointer(MEDIA)}/schema`;
         if (exchange.operation === 'setPowerState') {
           this.#check(`${label} request`, pointer, exchange.requestBody);
@@ -98,13 +117,20 @@ export class OpenApiExchangeValidator {
       this.violations.push(`${label}: status ${exchange.status} not documented`);
       return;
     }
-    if (exchange.status >= 200 && exchange.status < 300 && key === 'default') this.violations.push(`${label}: success status ${exchange.status} not documented`);
+    if (exchange.status >= 200 && exchange.status < 300 && key === 'default')
+      this.violations.push(`${label}: success status ${exchange.status} not documented`);
     if (!response.hasContent) {
-      if (exchange.responseBody !== undefined) this.violations.push(`${label}: ${exchange.status} must have no body`);
+      if (exchange.responseBody !== undefined)
+        this.violations.push(`${label}: ${exchange.status} must have no body`);
       return;
     }
-    if (exchange.responseContentType !== MEDIA) this.violations.push(`${label}: response Content-Type is ${exchange.responseContentType}`);
+    if (exchange.responseContentType !== MEDIA)
+      this.violations.push(`${label}: response Content-Type is ${exchange.responseContentType}`);
     const base = key === 'default' ? '/components/responses/Error' : `${op.pointer}/responses/${key}`;
-    this.#check(`${label} ${exchange.status} reply`, `${base}/content/${escapePointer(MEDIA)}/schema`, exchange.responseBody);
+    this.#check(
+      `${label} ${exchange.status} reply`,
+      `${base}/content/${escapePointer(MEDIA)}/schema`,
+      exchange.responseBody,
+    );
   }
 }

@@ -21,7 +21,27 @@ let h = undefined as unknown as Harness;
 function selfSigned(dir: string, name: string): { cert: string; key: string } {
   const certPath = path.join(dir, `${name}.pem`);
   const keyPath = path.join(dir, `${name}.key`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=vmrest', '-keyout', keyPath, '-out', certPath], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=vmrest',
+      '-keyout',
+      keyPath,
+      '-out',
+      certPath,
+    ],
+    { stdio: 'ignore' },
+  );
   return { cert: readFileSync(certPath, 'utf8'), key: readFileSync(keyPath, 'utf8') };
 }
 
@@ -74,7 +94,12 @@ describe('HTTPS with a pinned certificate fingerprint', () => {
   it('takes the fingerprint and URL from VMREST_CERT_SHA256 / VMREST_URL over the spec value', async () => {
     h = await startHarness({ sim: { tls: { cert: tls.cert, key: tls.key } } });
     const client = await createVmrestClient({
-      env: { VMREST_URL: h.sim.url, VMREST_CERT_SHA256: tls.fingerprint, VMREST_USERNAME: USERNAME, VMREST_PASSWORD: PASSWORD },
+      env: {
+        VMREST_URL: h.sim.url,
+        VMREST_CERT_SHA256: tls.fingerprint,
+        VMREST_USERNAME: USERNAME,
+        VMREST_PASSWORD: PASSWORD,
+      },
       vmrestUrl: 'http://127.0.0.1:1/api',
       certSha256: otherFingerprint,
     });

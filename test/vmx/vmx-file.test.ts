@@ -17,7 +17,9 @@ describe('VmxFile', () => {
     const vmx = VmxFile.parse(workstationVmx);
     expect(vmx.get('DisplayName')).toBe('k8s-master');
     expect(vmx.get('ETHERNET0.PCISLOTNUMBER')).toBe('33');
-    expect(vmx.get('sata0:1.fileName')).toBe('C:\\Users\\Pista Kim\\Documents\\Virtual Machines\\k8s-master\\seed.iso');
+    expect(vmx.get('sata0:1.fileName')).toBe(
+      'C:\\Users\\Pista Kim\\Documents\\Virtual Machines\\k8s-master\\seed.iso',
+    );
     expect(vmx.get('annotation')).toBe('line one\nline two with "quotes" and a pipe |');
   });
 

@@ -45,7 +45,10 @@ async function cli(args: string[]): Promise<CliRun> {
 }
 
 async function standinCalls(): Promise<Array<{ tool: string; args: string[]; platform: string }>> {
-  return (await readFile(rig.standinLog, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { tool: string; args: string[]; platform: string });
+  return (await readFile(rig.standinLog, 'utf8'))
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { tool: string; args: string[]; platform: string });
 }
 
 beforeAll(async () => {
@@ -59,7 +62,10 @@ beforeAll(async () => {
   vmFolderHost = `C:\\VMs (kubestation tier)\\${randomBytes(4).toString('hex')}\\Virtual Machines`;
   vmFolderLocal = rig.host.toLocal(vmFolderHost);
   await mkdir(vmFolderLocal, { recursive: true });
-  await writeWorkstationPreferences({ APPDATA: rig.appData }, vmFolderHost, { platform: 'win32', localPath: (p) => rig.host.toLocal(p) });
+  await writeWorkstationPreferences({ APPDATA: rig.appData }, vmFolderHost, {
+    platform: 'win32',
+    localPath: (p) => rig.host.toLocal(p),
+  });
   bootLog = path.join(base, 'boots.jsonl');
 });
 
@@ -87,15 +93,33 @@ describe.sequential('kubestation as a win32 program (Windows Node under Wine)', 
     expect(windows.stderr).toBe('');
     expect(windows.code).toBe(0);
     expectNoPosixPaths(windows);
-    const report = JSON.parse(windows.stdout) as { stateDir: string; created: string[]; sshPrivateKey: string; nodes: Array<{ node: string; dir: string; files: Array<{ path: string; sha256: string }>; iso: { path: string; sha256: string; changed: boolean } }> };
+    const report = JSON.parse(windows.stdout) as {
+      stateDir: string;
+      created: string[];
+      sshPrivateKey: string;
+      nodes: Array<{
+        node: string;
+        dir: string;
+        files: Array<{ path: string; sha256: string }>;
+        iso: { path: string; sha256: string; changed: boolean };
+      }>;
+    };
     expect(report.stateDir).toBe(`${labHost}\\.kubestation`);
-    const printed = [report.sshPrivateKey, ...report.created, ...report.nodes.flatMap((n) => [n.dir, n.iso.path, ...n.files.map((f) => f.path)])];
+    const printed = [
+      report.sshPrivateKey,
+      ...report.created,
+      ...report.nodes.flatMap((n) => [n.dir, n.iso.path, ...n.files.map((f) => f.path)]),
+    ];
     for (const p of printed) {
       expect(isWindowsPath(p), p).toBe(true);
       expect(p.startsWith(`${labHost}\\.kubestation\\`), p).toBe(true);
     }
-    expect(report.created.map((p) => path.win32.basename(p))).toEqual(expect.arrayContaining(['ca.key', 'admin.key', 'bootstrap-token', 'id_ed25519']));
-    expect(report.nodes.map((n) => n.iso.path)).toEqual(NODES.map((n) => `${labHost}\\.kubestation\\${n}\\seed.iso`));
+    expect(report.created.map((p) => path.win32.basename(p))).toEqual(
+      expect.arrayContaining(['ca.key', 'admin.key', 'bootstrap-token', 'id_ed25519']),
+    );
+    expect(report.nodes.map((n) => n.iso.path)).toEqual(
+      NODES.map((n) => `${labHost}\\.kubestation\\${n}\\seed.iso`),
+    );
 
     // The human form prints the same Windows paths.
     const human = await cli(['seed-isos']);
@@ -104,7 +128,11 @@ describe.sequential('kubestation as a win32 program (Windows Node under Wine)', 
     expectNoPosixPaths(human);
 
     // Linux node on the same state folder renders the same bytes: nothing changes, same digests.
-    const linux = await execa(process.execPath, [path.join(repoRoot, 'dist', 'src', 'bin.js'), 'seed-isos', '--json'], { cwd: labLocal, reject: false });
+    const linux = await execa(
+      process.execPath,
+      [path.join(repoRoot, 'dist', 'src', 'bin.js'), 'seed-isos', '--json'],
+      { cwd: labLocal, reject: false },
+    );
     expect(linux.exitCode, linux.stderr).toBe(0);
     const linuxReport = JSON.parse(linux.stdout) as typeof report;
     for (const node of linuxReport.nodes) {
@@ -116,44 +144,80 @@ describe.sequential('kubestation as a win32 program (Windows Node under Wine)', 
   });
 
   it('starts the simulators (Linux processes on 127.0.0.1) in Windows-host mode', async () => {
-    const options = { cluster: path.join(labLocal, 'cluster.yaml'), vmFolder: vmFolderLocal, windowsDrives: { c: path.join(rig.prefix, 'drive_c'), z: '/' }, bootLog, templateDiskGiB: 40 };
-    const child = execa(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'simulators', 'serve.ts'), JSON.stringify(options)], { cwd: repoRoot, stdin: 'pipe', stdout: 'pipe', stderr: 'inherit', reject: false });
+    const options = {
+      cluster: path.join(labLocal, 'cluster.yaml'),
+      vmFolder: vmFolderLocal,
+      windowsDrives: { c: path.join(rig.prefix, 'drive_c'), z: '/' },
+      bootLog,
+      templateDiskGiB: 40,
+    };
+    const child = execa(
+      process.execPath,
+      ['--import', 'tsx', path.join(repoRoot, 'simulators', 'serve.ts'), JSON.stringify(options)],
+      { cwd: repoRoot, stdin: 'pipe', stdout: 'pipe', stderr: 'inherit', reject: false },
+    );
     const line = await new Promise<string>((resolve, reject) => {
       createInterface({ input: child.stdout! }).once('line', resolve);
       void child.then((r) => reject(new Error(`serve.ts exited with ${r.exitCode}`)));
     });
-    const urls = JSON.parse(line) as { vmrestUrl: string; kubeApiUrl: string; username: string; password: string };
+    const urls = JSON.parse(line) as {
+      vmrestUrl: string;
+      kubeApiUrl: string;
+      username: string;
+      password: string;
+    };
     expect(new URL(urls.vmrestUrl).hostname).toBe('127.0.0.1');
     expect(new URL(urls.kubeApiUrl).hostname).toBe('127.0.0.1');
-    served = { child, env: { VMREST_URL: urls.vmrestUrl, VMREST_USERNAME: urls.username, VMREST_PASSWORD: urls.password, KUBESTATION_API_SERVER: urls.kubeApiUrl } };
+    served = {
+      child,
+      env: {
+        VMREST_URL: urls.vmrestUrl,
+        VMREST_USERNAME: urls.username,
+        VMREST_PASSWORD: urls.password,
+        KUBESTATION_API_SERVER: urls.kubeApiUrl,
+      },
+    };
   });
 
   it('build-vms clones into the default VM folder from preferences.ini and writes Windows paths into every .vmx', async () => {
     const run = await cli(['build-vms', '--json']);
-    const events = run.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const events = run.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(events.at(-1), run.stderr).toMatchObject({ type: 'result', status: 'ready' });
     expect(run.code).toBe(0);
     expectNoPosixPaths(run);
-    expect(JSON.stringify(events)).not.toContain("default VM folder is unknown");
+    expect(JSON.stringify(events)).not.toContain('default VM folder is unknown');
     // The free-space check looked at the folder Workstation's preferences name (on C:); its only remark may be that one.
-    for (const warning of events.filter((e) => e.type === 'warning')) expect(String(warning.message)).toContain(`but ${vmFolderHost} has `);
+    for (const warning of events.filter((e) => e.type === 'warning'))
+      expect(String(warning.message)).toContain(`but ${vmFolderHost} has `);
     expect(run.stdout).not.toContain(served!.env.VMREST_PASSWORD);
 
     // State records the VMs where Workstation put them: Windows paths in the preferences' folder.
-    const state = JSON.parse(await readFile(path.join(labLocal, '.kubestation', 'state.json'), 'utf8')) as { nodes: Record<string, { vmxPath: string }> };
-    for (const node of NODES) expect(state.nodes[node]!.vmxPath).toBe(`${vmFolderHost}\\${node}\\${node}.vmx`);
+    const state = JSON.parse(await readFile(path.join(labLocal, '.kubestation', 'state.json'), 'utf8')) as {
+      nodes: Record<string, { vmxPath: string }>;
+    };
+    for (const node of NODES)
+      expect(state.nodes[node]!.vmxPath).toBe(`${vmFolderHost}\\${node}\\${node}.vmx`);
     expect((await readdir(vmFolderLocal)).sort()).toEqual(NODES);
 
     // Every .vmx key kubestation wrote that names a file holds a Windows path: as each guest booted...
-    const boots = (await readFile(bootLog, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { name: string; vmxPath: string; vmx: Record<string, string> });
+    const boots = (await readFile(bootLog, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { name: string; vmxPath: string; vmx: Record<string, string> });
     expect(boots.map((b) => b.name).sort()).toEqual(NODES);
     for (const boot of boots) {
-      const seedKey = Object.keys(boot.vmx).find((k) => /\.fileName$/i.test(k) && /seed\.iso$/i.test(boot.vmx[k]!));
+      const seedKey = Object.keys(boot.vmx).find(
+        (k) => /\.fileName$/i.test(k) && /seed\.iso$/i.test(boot.vmx[k]!),
+      );
       expect(seedKey, `${boot.name}: no seed ISO attached`).toBeDefined();
       expect(boot.vmx[seedKey!]).toBe(`${labHost}\\.kubestation\\${boot.name}\\seed.iso`);
       expect(boot.vmx['serial0.fileName']).toBe(`${labHost}\\.kubestation\\${boot.name}\\serial.log`);
       for (const [key, value] of Object.entries(boot.vmx)) {
-        if (/filename$/i.test(key) && /[\\/]/.test(value)) expect(isWindowsPath(value), `${boot.name} ${key} = ${value}`).toBe(true);
+        if (/filename$/i.test(key) && /[\\/]/.test(value))
+          expect(isWindowsPath(value), `${boot.name} ${key} = ${value}`).toBe(true);
         expect(value, `${boot.name} ${key}`).not.toMatch(POSIX_LEAK);
       }
     }
@@ -161,7 +225,8 @@ describe.sequential('kubestation as a win32 program (Windows Node under Wine)', 
     for (const node of NODES) {
       const vmx = VmxFile.parse(await readFile(rig.host.toLocal(state.nodes[node]!.vmxPath), 'utf8'));
       for (const [key, value] of vmx.entries()) {
-        if (/filename$/i.test(key) && /[\\/]/.test(value)) expect(isWindowsPath(value), `${node} ${key} = ${value}`).toBe(true);
+        if (/filename$/i.test(key) && /[\\/]/.test(value))
+          expect(isWindowsPath(value), `${node} ${key} = ${value}`).toBe(true);
         expect(value, `${node} ${key}`).not.toMatch(POSIX_LEAK);
       }
     }
@@ -169,7 +234,9 @@ describe.sequential('kubestation as a win32 program (Windows Node under Wine)', 
     // vmware-vdiskmanager.exe from Workstation's folder grew each disk, called with the Windows path of the disk.
     const grows = (await standinCalls()).filter((c) => c.tool === 'vmware-vdiskmanager');
     expect(grows.map((c) => c.platform)).toEqual(['win32', 'win32', 'win32']);
-    expect(grows.map((c) => c.args).sort()).toEqual(NODES.map((n) => ['-x', '100GB', `${vmFolderHost}\\${n}\\kubestation-noble-template.vmdk`]).sort());
+    expect(grows.map((c) => c.args).sort()).toEqual(
+      NODES.map((n) => ['-x', '100GB', `${vmFolderHost}\\${n}\\kubestation-noble-template.vmdk`]).sort(),
+    );
     expect(existsSync(path.join(rig.host.toLocal(WORKSTATION_FOLDER), 'vmware-vdiskmanager.exe'))).toBe(true);
   });
 
@@ -178,7 +245,8 @@ describe.sequential('kubestation as a win32 program (Windows Node under Wine)', 
     expect(run.code, run.stderr).toBe(0);
     expectNoPosixPaths(run);
     const text = run.stdout;
-    for (const node of NODES) expect(text).toContain(JSON.stringify(`${vmFolderHost}\\${node}\\${node}.vmx`).slice(1, -1));
+    for (const node of NODES)
+      expect(text).toContain(JSON.stringify(`${vmFolderHost}\\${node}\\${node}.vmx`).slice(1, -1));
   });
 
   it('doctor finds nothing wrong', async () => {
@@ -193,8 +261,12 @@ describe.sequential('kubestation as a win32 program (Windows Node under Wine)', 
     expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
     expectNoPosixPaths(run);
     const calls = (await standinCalls()).slice(before);
-    expect(calls.map((c) => c.args)).toEqual([['-x', '100GB', `${vmFolderHost}\\k8s-worker1\\kubestation-noble-template.vmdk`]]);
-    const state = JSON.parse(await readFile(path.join(labLocal, '.kubestation', 'state.json'), 'utf8')) as { nodes: Record<string, { vmxPath: string }> };
+    expect(calls.map((c) => c.args)).toEqual([
+      ['-x', '100GB', `${vmFolderHost}\\k8s-worker1\\kubestation-noble-template.vmdk`],
+    ]);
+    const state = JSON.parse(await readFile(path.join(labLocal, '.kubestation', 'state.json'), 'utf8')) as {
+      nodes: Record<string, { vmxPath: string }>;
+    };
     expect(state.nodes['k8s-worker1']!.vmxPath).toBe(`${vmFolderHost}\\k8s-worker1\\k8s-worker1.vmx`);
   });
 

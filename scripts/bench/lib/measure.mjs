@@ -13,7 +13,8 @@ export function timeProcess(command, args, options = {}) {
   const result = spawnSync(command, args, { stdio: ['ignore', 'ignore', 'pipe'], ...options });
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   if (result.error) throw result.error;
-  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${result.status}: ${result.stderr}`);
+  if (result.status !== 0)
+    throw new Error(`${command} ${args.join(' ')} exited ${result.status}: ${result.stderr}`);
   return seconds;
 }
 
@@ -50,5 +51,11 @@ export function pairedRounds(jobs, { rounds, warmups = 1, base }) {
 /** How loaded the machine was (the figures are only comparable within one run). */
 export async function machine() {
   const os = await import('node:os');
-  return { cpus: os.cpus().length, model: os.cpus()[0]?.model, loadavg1m: os.loadavg()[0], node: process.version, platform: `${process.platform} ${os.release()}` };
+  return {
+    cpus: os.cpus().length,
+    model: os.cpus()[0]?.model,
+    loadavg1m: os.loadavg()[0],
+    node: process.version,
+    platform: `${process.platform} ${os.release()}`,
+  };
 }

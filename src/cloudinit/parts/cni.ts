@@ -13,7 +13,12 @@ import { GUEST } from '../guest.js';
 import { dumpYaml } from '../yaml.js';
 import { file, type WriteFile } from './files.js';
 
-export const FLANNEL = { namespace: 'kube-flannel', configMap: 'kube-flannel-cfg', daemonSet: 'kube-flannel-ds', container: 'kube-flannel' } as const;
+export const FLANNEL = {
+  namespace: 'kube-flannel',
+  configMap: 'kube-flannel-cfg',
+  daemonSet: 'kube-flannel-ds',
+  container: 'kube-flannel',
+} as const;
 
 export function flannelNetConf(spec: ClusterSpec) {
   return { Network: spec.kubernetes.podSubnet.cidr, EnableNFTables: false, Backend: { Type: 'vxlan' } };
@@ -26,7 +31,11 @@ export function flannelConfigMapPatch(spec: ClusterSpec) {
 export function flannelInterfacePatch(spec: ClusterSpec) {
   return [
     { op: 'test', path: '/spec/template/spec/containers/0/name', value: FLANNEL.container },
-    { op: 'add', path: '/spec/template/spec/containers/0/args/-', value: `--iface=${spec.controlPlane.nics.hostOnly.guestName}` },
+    {
+      op: 'add',
+      path: '/spec/template/spec/containers/0/args/-',
+      value: `--iface=${spec.controlPlane.nics.hostOnly.guestName}`,
+    },
   ];
 }
 

@@ -12,10 +12,14 @@ import { renderToml, type TomlTable } from './toml.js';
 export type ContainerdConfigVersion = 2 | 3;
 
 export function containerdConfigTables(version: ContainerdConfigVersion, sandboxImage: string): TomlTable[] {
-  const cri = version === 3 ? ['plugins', 'io.containerd.cri.v1.runtime'] : ['plugins', 'io.containerd.grpc.v1.cri'];
+  const cri =
+    version === 3 ? ['plugins', 'io.containerd.cri.v1.runtime'] : ['plugins', 'io.containerd.grpc.v1.cri'];
   const sandbox: TomlTable =
     version === 3
-      ? { path: ['plugins', 'io.containerd.cri.v1.images', 'pinned_images'], values: { sandbox: sandboxImage } }
+      ? {
+          path: ['plugins', 'io.containerd.cri.v1.images', 'pinned_images'],
+          values: { sandbox: sandboxImage },
+        }
       : { path: cri, values: { sandbox_image: sandboxImage } };
   return [
     sandbox,
@@ -28,7 +32,10 @@ export function containerdConfigTables(version: ContainerdConfigVersion, sandbox
   ];
 }
 
-export function renderContainerdConfig(version: ContainerdConfigVersion, sandboxImage = PINNED_SANDBOX_IMAGE): string {
+export function renderContainerdConfig(
+  version: ContainerdConfigVersion,
+  sandboxImage = PINNED_SANDBOX_IMAGE,
+): string {
   const header = `# Written by kubestation for containerd ${version === 3 ? '2.x' : '1.7'} (config version ${version}).\n`;
   return renderToml(
     {
@@ -38,7 +45,10 @@ export function renderContainerdConfig(version: ContainerdConfigVersion, sandbox
       // Docker's containerd.io ships disabled_plugins = ["cri"]; say explicitly that nothing is disabled.
       disabled_plugins: [],
     },
-    [{ path: ['grpc'], values: { address: '/run/containerd/containerd.sock' } }, ...containerdConfigTables(version, sandboxImage)],
+    [
+      { path: ['grpc'], values: { address: '/run/containerd/containerd.sock' } },
+      ...containerdConfigTables(version, sandboxImage),
+    ],
     header,
   );
 }

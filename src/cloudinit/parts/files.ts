@@ -27,10 +27,17 @@ export type BootScripts = Readonly<Record<string, string>>;
 
 /** The runner, its libraries and the given stages' scripts, installed under GUEST.libDir. */
 export function scriptFiles(scripts: BootScripts, stageNames: readonly string[]): WriteFile[] {
-  const wanted = ['bootstrap.sh', ...Object.keys(scripts).filter((p) => p.startsWith('lib/')).sort(), ...stageNames.map((s) => `stages/${s}.sh`)];
+  const wanted = [
+    'bootstrap.sh',
+    ...Object.keys(scripts)
+      .filter((p) => p.startsWith('lib/'))
+      .sort(),
+    ...stageNames.map((s) => `stages/${s}.sh`),
+  ];
   return wanted.map((relative) => {
     const content = scripts[relative];
-    if (content === undefined) throw new Error(`boot script cloud-init/${relative} is missing from the package`);
+    if (content === undefined)
+      throw new Error(`boot script cloud-init/${relative} is missing from the package`);
     return file(`${GUEST.libDir}/${relative}`, content, relative.startsWith('lib/') ? '0644' : '0755');
   });
 }

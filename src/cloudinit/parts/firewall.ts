@@ -22,7 +22,14 @@ export interface FirewallRule {
 
 const ANY = 'any';
 
-function rule(kind: FirewallRule['kind'], proto: FirewallRule['proto'], port: string | undefined, from: string, comment: string, to = ANY): FirewallRule {
+function rule(
+  kind: FirewallRule['kind'],
+  proto: FirewallRule['proto'],
+  port: string | undefined,
+  from: string,
+  comment: string,
+  to = ANY,
+): FirewallRule {
   return { kind, proto, port, from, to, comment };
 }
 

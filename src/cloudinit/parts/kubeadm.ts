@@ -47,7 +47,10 @@ export function initConfiguration(spec: ClusterSpec, node: NodeSpec, bootstrapTo
         groups: [NODE_BOOTSTRAP_GROUP],
       },
     ],
-    localAPIEndpoint: { advertiseAddress: node.nics.hostOnly.address, bindPort: spec.kubernetes.apiServerPort },
+    localAPIEndpoint: {
+      advertiseAddress: node.nics.hostOnly.address,
+      bindPort: spec.kubernetes.apiServerPort,
+    },
     // taints left out (nil) = kubeadm's control-plane NoSchedule taint; [] = no taint at all.
     nodeRegistration: spec.kubernetes.controlPlaneTaint ? registration : { ...registration, taints: [] },
   };
@@ -74,7 +77,11 @@ export function clusterConfiguration(spec: ClusterSpec, node: NodeSpec) {
 }
 
 export function kubeletConfiguration() {
-  return { apiVersion: 'kubelet.config.k8s.io/v1beta1', kind: 'KubeletConfiguration', cgroupDriver: 'systemd' };
+  return {
+    apiVersion: 'kubelet.config.k8s.io/v1beta1',
+    kind: 'KubeletConfiguration',
+    cgroupDriver: 'systemd',
+  };
 }
 
 export function joinConfiguration(spec: ClusterSpec, node: NodeSpec, secrets: JoinSecrets) {

@@ -37,7 +37,9 @@ export function kernelModulesFile(spec: ClusterSpec): string {
 }
 
 export function sysctlFile(spec: ClusterSpec): string {
-  return `# Kubernetes networking (written by kubestation).\n${Object.entries(spec.os.sysctl).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`;
+  return `# Kubernetes networking (written by kubestation).\n${Object.entries(spec.os.sysctl)
+    .map(([k, v]) => `${k} = ${v}`)
+    .join('\n')}\n`;
 }
 
 /**

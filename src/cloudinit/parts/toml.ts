@@ -22,8 +22,19 @@ function value(v: TomlValue): string {
   return `[${v.map((s) => JSON.stringify(s)).join(', ')}]`;
 }
 
-const entries = (values: Readonly<Record<string, TomlValue>>) => Object.entries(values).map(([k, v]) => `${key(k)} = ${value(v)}\n`).join('');
+const entries = (values: Readonly<Record<string, TomlValue>>) =>
+  Object.entries(values)
+    .map(([k, v]) => `${key(k)} = ${value(v)}\n`)
+    .join('');
 
-export function renderToml(top: Readonly<Record<string, TomlValue>>, tables: readonly TomlTable[], header = ''): string {
-  return header + entries(top) + tables.map((t) => `\n[${t.path.map(key).join('.')}]\n${entries(t.values)}`).join('');
+export function renderToml(
+  top: Readonly<Record<string, TomlValue>>,
+  tables: readonly TomlTable[],
+  header = '',
+): string {
+  return (
+    header +
+    entries(top) +
+    tables.map((t) => `\n[${t.path.map(key).join('.')}]\n${entries(t.values)}`).join('')
+  );
 }

@@ -3,7 +3,9 @@ import type { UserSpec } from '../../config/model.js';
 
 export function usersCloudConfig(user: UserSpec, sshAuthorizedKeys: readonly string[]) {
   if (sshAuthorizedKeys.length === 0) throw new Error(`no SSH public key for user ${user.name}`);
-  const password = user.passwordHash ? { lock_passwd: false, hashed_passwd: user.passwordHash } : { lock_passwd: true };
+  const password = user.passwordHash
+    ? { lock_passwd: false, hashed_passwd: user.passwordHash }
+    : { lock_passwd: true };
   return {
     // No "default" entry: the image's stock "ubuntu" user is not created.
     users: [

@@ -47,7 +47,10 @@ export interface NodeExpectation {
 /** One section of the report the image's hook printed; fails the test when the hook did not print it. */
 export function section(boot: BootResult, name: string): string {
   const text = boot.report.get(name);
-  expect(text, `report section "${name}" missing from ${boot.name}'s console (did the e2e hook run?)`).toBeDefined();
+  expect(
+    text,
+    `report section "${name}" missing from ${boot.name}'s console (did the e2e hook run?)`,
+  ).toBeDefined();
   return text ?? '';
 }
 
@@ -84,7 +87,9 @@ export async function checkNode(boot: BootResult, root: string, node: NodeExpect
   const users = section(boot, 'users');
   expect(users).toMatch(new RegExp(`^${node.user.name}:x:\\d+:\\d+:`, 'm'));
   expect(users, `${node.user.name} should have sudo rights`).toMatch(
-    new RegExp(`User ${node.user.name} may run the following commands[\\s\\S]*\\(ALL(?: : ALL)?\\) (NOPASSWD: )?ALL`),
+    new RegExp(
+      `User ${node.user.name} may run the following commands[\\s\\S]*\\(ALL(?: : ALL)?\\) (NOPASSWD: )?ALL`,
+    ),
   );
   const authorizedKeys = await readGuestFile(root, `/home/${node.user.name}/.ssh/authorized_keys`);
   for (const key of node.user.sshAuthorizedKeys) expect(authorizedKeys).toContain(key.trim());
@@ -92,11 +97,14 @@ export async function checkNode(boot: BootResult, root: string, node: NodeExpect
   // Time and language.
   expect((await readGuestFile(root, '/etc/timezone')).trim()).toBe(node.timezone);
   expect(section(boot, 'timezone')).toContain(`/usr/share/zoneinfo/${node.timezone}`);
-  expect(await readGuestFile(root, '/etc/default/locale')).toMatch(new RegExp(`^LANG="?${node.locale}"?$`, 'm'));
+  expect(await readGuestFile(root, '/etc/default/locale')).toMatch(
+    new RegExp(`^LANG="?${node.locale}"?$`, 'm'),
+  );
   const [language, charset] = node.locale.split('.');
   expect(section(boot, 'locale')).toContain(`${language}.${(charset ?? '').toLowerCase().replace('-', '')}`);
   const chrony = await readGuestFile(root, '/etc/chrony/chrony.conf');
-  for (const server of node.ntpServers) expect(chrony).toMatch(new RegExp(`^(server|pool) ${server}\\b`, 'm'));
+  for (const server of node.ntpServers)
+    expect(chrony).toMatch(new RegExp(`^(server|pool) ${server}\\b`, 'm'));
   expect(section(boot, 'services')).toMatch(/^chrony active/m);
 
   // Network: NICs renamed by MAC, static addresses, default route.
@@ -119,7 +127,8 @@ export async function checkNode(boot: BootResult, root: string, node: NodeExpect
   expect(section(boot, 'swaps').trim().split('\n')).toHaveLength(1); // header only
   expect(await readGuestFile(root, '/etc/fstab')).not.toMatch(/^[^#].*\sswap\s/m);
   const modules = section(boot, 'lsmod');
-  for (const module of node.kernelModules) expect(modules, `module ${module} loaded`).toMatch(new RegExp(`^${module}\\s`, 'm'));
+  for (const module of node.kernelModules)
+    expect(modules, `module ${module} loaded`).toMatch(new RegExp(`^${module}\\s`, 'm'));
   const sysctl = await readGuestFile(root, '/var/log/kubestation-e2e/sysctl.txt');
   for (const [key, value] of Object.entries(node.sysctl)) {
     expect(sysctl, `sysctl ${key}`).toMatch(new RegExp(`^${key.replace(/\./g, '\\.')} = ${value}$`, 'm'));
@@ -145,12 +154,20 @@ export async function checkNode(boot: BootResult, root: string, node: NodeExpect
 }
 
 /** containerd configured (SystemdCgroup) and running before the single kubeadm call with the expected config. */
-async function checkContainerdThenKubeadm(root: string, kubeadm: NodeExpectation['kubeadm']): Promise<StandinCall> {
+async function checkContainerdThenKubeadm(
+  root: string,
+  kubeadm: NodeExpectation['kubeadm'],
+): Promise<StandinCall> {
   const configToml = await readGuestFile(root, '/etc/containerd/config.toml');
   expect(configToml).toMatch(/^\s*SystemdCgroup\s*=\s*true\s*$/m);
   const calls = await standinCalls(root);
-  const kubeadmRuns = calls.filter((call) => call.program === 'kubeadm' && (call.argv[0] === 'init' || call.argv[0] === 'join'));
-  expect(kubeadmRuns.map((call) => call.argv[0]), 'kubeadm init/join calls').toEqual([kubeadm.subcommand]);
+  const kubeadmRuns = calls.filter(
+    (call) => call.program === 'kubeadm' && (call.argv[0] === 'init' || call.argv[0] === 'join'),
+  );
+  expect(
+    kubeadmRuns.map((call) => call.argv[0]),
+    'kubeadm init/join calls',
+  ).toEqual([kubeadm.subcommand]);
   const call = kubeadmRuns[0] as StandinCall;
   expect(call.containerd, 'containerd when kubeadm ran').toMatchObject({
     configExists: true,
@@ -169,7 +186,11 @@ async function checkContainerdThenKubeadm(root: string, kubeadm: NodeExpectation
  * Reads the node's progress lines from its console with the code build-vms uses
  * (ProgressLineAccumulator → NodeProgress) and returns the resulting state.
  */
-export function followProgress(boot: BootResult, node: string, role: NodeRole): { progress: NodeProgress; lines: ProgressLine[]; corrupt: number } {
+export function followProgress(
+  boot: BootResult,
+  node: string,
+  role: NodeRole,
+): { progress: NodeProgress; lines: ProgressLine[]; corrupt: number } {
   const accumulator = new ProgressLineAccumulator();
   const lines = [...accumulator.push(boot.console), ...accumulator.end()];
   const progress = new NodeProgress(node, role, 0);

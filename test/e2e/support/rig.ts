@@ -11,7 +11,9 @@ import { execa } from 'execa';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 /** Where the guest image is cached; E2E_CACHE_DIR lets CI runs from fresh clones share one cache. */
-export const cacheDir = process.env.E2E_CACHE_DIR ? path.resolve(process.env.E2E_CACHE_DIR) : path.join(repoRoot, '.e2e-cache');
+export const cacheDir = process.env.E2E_CACHE_DIR
+  ? path.resolve(process.env.E2E_CACHE_DIR)
+  : path.join(repoRoot, '.e2e-cache');
 const scriptsDir = path.join(repoRoot, 'scripts/e2e');
 
 /** The guest repository the stand-in packages live in (see scripts/e2e/build-image.sh); its key is Release.key there. */
@@ -60,9 +62,14 @@ export async function ensureGuestImage(): Promise<GuestImage> {
   const start = Date.now();
   await mkdir(cacheDir, { recursive: true });
   const log = path.join(cacheDir, 'build-image.log');
-  const build = await execa(path.join(scriptsDir, 'build-image.sh'), [cacheDir], { stderr: { file: log }, reject: false });
+  const build = await execa(path.join(scriptsDir, 'build-image.sh'), [cacheDir], {
+    stderr: { file: log },
+    reject: false,
+  });
   if (build.exitCode !== 0) {
-    throw new Error(`building the e2e guest image failed (exit ${build.exitCode}); the whole build log is ${log}`);
+    throw new Error(
+      `building the e2e guest image failed (exit ${build.exitCode}); the whole build log is ${log}`,
+    );
   }
   const dir = build.stdout.trim().split('\n').at(-1) ?? '';
   const info = JSON.parse(await readFile(path.join(dir, 'image.json'), 'utf8')) as {
@@ -96,9 +103,13 @@ export async function writeSeedIso(dir: string, files: Record<string, string>): 
   await mkdir(seedDir, { recursive: true });
   for (const [name, content] of Object.entries(files)) await writeFile(path.join(seedDir, name), content);
   const iso = path.join(dir, 'seed.iso');
-  await execa('genisoimage', ['-quiet', '-output', iso, '-volid', 'cidata', '-joliet', '-rock', ...Object.keys(files)], {
-    cwd: seedDir,
-  });
+  await execa(
+    'genisoimage',
+    ['-quiet', '-output', iso, '-volid', 'cidata', '-joliet', '-rock', ...Object.keys(files)],
+    {
+      cwd: seedDir,
+    },
+  );
   return iso;
 }
 
@@ -192,7 +203,8 @@ export async function boot(options: BootOptions): Promise<BootResult> {
 /** Sections the hook prints as "===== kubestation-e2e begin NAME =====" ... "end NAME". */
 export function parseReport(console: string): Map<string, string> {
   const sections = new Map<string, string>();
-  const pattern = /^===== kubestation-e2e begin (\S+) =====\n([\s\S]*?)^===== kubestation-e2e end \1 =====$/gm;
+  const pattern =
+    /^===== kubestation-e2e begin (\S+) =====\n([\s\S]*?)^===== kubestation-e2e end \1 =====$/gm;
   for (const match of console.matchAll(pattern)) sections.set(match[1] ?? '', match[2] ?? '');
   return sections;
 }
@@ -225,7 +237,12 @@ export interface StandinCall {
   program: string;
   argv: string[];
   files: { path: string; sha256?: string; copy?: string }[];
-  containerd: { configExists: boolean; configSha256?: string; systemdCgroupTrue?: boolean; serviceActive: string };
+  containerd: {
+    configExists: boolean;
+    configSha256?: string;
+    systemdCgroupTrue?: boolean;
+    serviceActive: string;
+  };
   failOnPurpose: boolean;
 }
 

@@ -20,8 +20,14 @@ export interface SeedRun {
 }
 
 /** The shipped cluster.yaml pointed at the image's stand-ins, then changed by `edit`. */
-async function writeE2eClusterFile(dir: string, edit: (cluster: Record<string, any>) => void): Promise<string> {
-  const cluster = yaml.load(await readFile(path.join(repoRoot, 'cluster.yaml'), 'utf8')) as Record<string, any>;
+async function writeE2eClusterFile(
+  dir: string,
+  edit: (cluster: Record<string, any>) => void,
+): Promise<string> {
+  const cluster = yaml.load(await readFile(path.join(repoRoot, 'cluster.yaml'), 'utf8')) as Record<
+    string,
+    any
+  >;
   cluster.stateDir = path.join(dir, 'state');
   cluster.kubernetes.packageRepository = STANDIN_APT_REPOSITORY;
   cluster.kubernetes.cni = { ...cluster.kubernetes.cni, manifestUrls: [STANDIN_FLANNEL_MANIFEST] };
@@ -32,7 +38,10 @@ async function writeE2eClusterFile(dir: string, edit: (cluster: Record<string, a
 }
 
 /** Runs `kubestation seed-isos --json` (the CLI entry, in-process) and collects each node's seed. */
-export async function generateSeeds(dir: string, edit: (cluster: Record<string, any>) => void = () => undefined): Promise<SeedRun> {
+export async function generateSeeds(
+  dir: string,
+  edit: (cluster: Record<string, any>) => void = () => undefined,
+): Promise<SeedRun> {
   const clusterFile = await writeE2eClusterFile(dir, edit);
   const stdout = new PassThrough();
   const stderr = new PassThrough();
@@ -40,7 +49,12 @@ export async function generateSeeds(dir: string, edit: (cluster: Record<string, 
   const errors: Buffer[] = [];
   stdout.on('data', (c: Buffer) => chunks.push(c));
   stderr.on('data', (c: Buffer) => errors.push(c));
-  const code = await main(['seed-isos', '--cluster', clusterFile, '--json'], { stdout, stderr, env: {}, cwd: dir });
+  const code = await main(['seed-isos', '--cluster', clusterFile, '--json'], {
+    stdout,
+    stderr,
+    env: {},
+    cwd: dir,
+  });
   expect(code, Buffer.concat(errors).toString()).toBe(0);
   const report = JSON.parse(Buffer.concat(chunks).toString()) as {
     sshPrivateKey?: string;
@@ -49,7 +63,11 @@ export async function generateSeeds(dir: string, edit: (cluster: Record<string, 
   const spec = parseClusterSpec(await readFile(clusterFile, 'utf8'), { sourcePath: clusterFile });
   const seeds = new Map<string, { iso: string; dir: string; userData: string }>();
   for (const node of report.nodes) {
-    seeds.set(node.node, { iso: node.iso.path, dir: node.dir, userData: await readFile(path.join(node.dir, 'user-data'), 'utf8') });
+    seeds.set(node.node, {
+      iso: node.iso.path,
+      dir: node.dir,
+      userData: await readFile(path.join(node.dir, 'user-data'), 'utf8'),
+    });
   }
   const sshPublicKey = (await readFile(`${report.sshPrivateKey}.pub`, 'utf8')).trim();
   return { spec, seeds, sshPublicKey };
