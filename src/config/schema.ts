@@ -324,6 +324,13 @@ const Vmware = Strict(
         description: 'Nodes cloned at once.',
       }),
     ),
+    cloneMode: Type.Optional(
+      Type.Union([Type.Literal('linked'), Type.Literal('full')], {
+        default: DEFAULT_VMWARE.cloneMode,
+        description:
+          "How nodes are cloned from the template: linked (Workstation's vmrun, from a snapshot of the template; a small delta disk that needs the template's disk for as long as it lives) or full (vmrest, a copy of the whole disk).",
+      }),
+    ),
     installFolder: Type.Optional(
       Type.String({
         minLength: 1,

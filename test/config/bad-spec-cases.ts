@@ -149,6 +149,13 @@ export const badSpecCases: BadSpecCase[] = [
     problems: ['kubernetes.cni.name: "cilium" is not one of: "flannel", "calico"'],
   },
   {
+    name: 'unknown clone mode',
+    change: (d) => {
+      d.vmware.cloneMode = 'instant';
+    },
+    problems: ['vmware.cloneMode: "instant" is not one of: "linked", "full"'],
+  },
+  {
     name: 'malformed address',
     change: (d) => {
       d.nodes[0].natAddress = '192.168.5.300';
