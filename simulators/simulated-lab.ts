@@ -28,6 +28,8 @@ import { VmxFile } from '../src/vmx/vmx-file.js';
 import { VmrestClient, type VmrestClientOptions } from '../src/vmrest/client.js';
 import { VmrestCredentials } from '../src/vmrest/credentials.js';
 import type { DiskGrower } from '../src/bringup/ports.js';
+import { lookUpVmrun, type VmrunLookup } from '../src/template/vmrun.js';
+import { VmrunSimulator } from './vmrun-simulator.js';
 
 const GiB = 2 ** 30;
 
@@ -39,6 +41,11 @@ export function vmdkDescriptor(sizeGiB: number, extentFile = 'disk-flat.vmdk'): 
 /** vmware-vdiskmanager -x stand-in for descriptor disks: rewrites the extent size. */
 export const growDescriptorDisk: DiskGrower = async (vmdkPath, sizeGiB) => {
   const text = await readFile(vmdkPath, 'latin1');
+  // Simulator choice (the real tool's message is unverified): a delta disk with a parent is not grown.
+  if (/^parentFileNameHint=/m.test(text))
+    throw new Error(
+      `simulated vdiskmanager: ${vmdkPath} is a linked clone's delta disk and cannot be expanded`,
+    );
   if (!/^RW \d+/m.test(text)) throw new Error(`simulated vdiskmanager: ${vmdkPath} is not a descriptor disk`);
   await writeFile(vmdkPath, text.replace(/^RW \d+/m, `RW ${(sizeGiB * GiB) / 512}`), 'latin1');
 };
@@ -61,6 +68,8 @@ export interface SimulatedLabOptions {
   client?: Partial<VmrestClientOptions>;
   /** Template never built: not in the library and no template.json (preflight test). */
   noTemplate?: boolean;
+  /** Install the vmrun stand-in (linked clones, snapshots); default true. false: a Workstation without vmrun. */
+  vmrun?: boolean;
 }
 
 export interface SimulatedLab {
@@ -72,6 +81,9 @@ export interface SimulatedLab {
   kubeApi: KubeApiSimulator | undefined;
   credentials: { username: string; password: string };
   clonesFolder: string;
+  /** The vmrun stand-in and where it was found, as build-vms' deps take it (found: false without one). */
+  vmrun: VmrunSimulator | undefined;
+  vmrunLookup: VmrunLookup;
   close(): Promise<void>;
 }
 
@@ -186,7 +198,12 @@ export async function startSimulatedLab(
     credentials: new VmrestCredentials(credentials.username, credentials.password),
     ...options.client,
   });
+  const installFolder = path.join(options.dir, 'Workstation');
+  const vmrun = options.vmrun === false ? undefined : await VmrunSimulator.start(vmrest, installFolder);
+  const vmrunLookup = lookUpVmrun({ vmware: { ...spec.vmware, installFolder } } as ClusterSpec, {});
   return {
+    vmrun,
+    vmrunLookup,
     spec,
     vmrest,
     client,
@@ -197,6 +214,7 @@ export async function startSimulatedLab(
     async close() {
       guests.stop();
       await client.close();
+      await vmrun?.close();
       await vmrest.close();
       await kubeApi?.close();
     },

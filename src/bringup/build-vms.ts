@@ -27,6 +27,8 @@ import { nodePaths } from './paths.js';
 import { type BuildPlan, formatPlan, type ObservedNode, planBuild } from './plan.js';
 import type { BuildEventSink, BuildVmrest, ClusterVerifier, DiskGrower, SeedIsoWriter } from './ports.js';
 import { PreflightError, type PreflightDeps, runPreflight } from './preflight.js';
+import { cloneRoadFor } from './clone-mode.js';
+import type { VmrunLookup } from '../template/vmrun.js';
 import { BuildStateStore } from './state.js';
 import { ClusterVerifyError } from './verify-step.js';
 import { limiter } from '../limiter.js';
@@ -41,6 +43,8 @@ export interface BuildVmsDeps {
   clonesFolder: string | undefined;
   installFolder?: string | undefined;
   freeBytes?: PreflightDeps['freeBytes'];
+  /** Where vmrun is (linked clones); undefined = not looked for (the default mode falls back to full). */
+  vmrun?: VmrunLookup | undefined;
   sshIdentityFile: string | undefined;
   /**
    * The Kubernetes API (admin kubeconfig, server override), for what the
@@ -123,6 +127,7 @@ export async function buildVms(
     clonesFolder: deps.clonesFolder,
     installFolder: deps.installFolder,
     freeBytes: deps.freeBytes,
+    vmrun: deps.vmrun,
   });
   deps.emit({
     type: 'preflight',
@@ -137,13 +142,22 @@ export async function buildVms(
   const observed = await observe(spec, store, preflight.vms!, deps.vmrest);
   const change = compareWithBuilt(spec, store.snapshot(), await markedVmsOfOtherNodes(spec, preflight.vms!));
   const running = clusterBootstrapped(spec, store.snapshot());
+  const note = (message: string): void => deps.emit({ type: 'note', message });
+  const cloneRoad = cloneRoadFor(preflight, deps.vmrun, note);
+  const cloneShown = {
+    mode: cloneRoad.mode,
+    reason: cloneRoad.reason,
+    ...(cloneRoad.mode === 'linked' ? { snapshot: cloneRoad.source.snapshot } : {}),
+  };
   const plan = planBuild(spec, observed, {
     joinsRunningCluster: running,
     remove: change.remove,
     prune: options.prune ?? false,
+    clone: cloneShown,
   });
   deps.emit({
     type: 'plan',
+    clone: cloneShown,
     nodes: plan.nodes.map((n) => ({ node: n.node, status: n.status, actions: n.actions })),
     ...(plan.remove.length > 0
       ? {
@@ -157,7 +171,6 @@ export async function buildVms(
   if (options.dryRun) return { status: 'dry-run', plan, planText: formatPlan(plan) };
   if (plan.remove.length > 0 && !plan.prune) throw nodesToRemoveError(plan.remove);
 
-  const note = (message: string): void => deps.emit({ type: 'note', message });
   const warn = (message: string, node?: string): void =>
     deps.emit({ type: 'warning', ...(node ? { node } : {}), message });
   // Removed workers go first: their capacity is free before new nodes boot, and a failure here
@@ -228,6 +241,7 @@ export async function buildVms(
     emit,
     signal: stop.signal,
     clonesFolder: deps.clonesFolder,
+    clone: cloneRoad,
     now,
   };
   const follow = (node: NodeSpec): void => {

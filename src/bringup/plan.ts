@@ -52,6 +52,8 @@ export interface PlanContext {
   joinsRunningCluster?: boolean;
   remove?: RemovedNode[];
   prune?: boolean;
+  /** How new clones are made this run, and why (shown for each node that is cloned). */
+  clone?: { mode: 'linked' | 'full'; reason: string; snapshot?: string | undefined } | undefined;
 }
 
 const stepText: Record<ApplyStep, string> = {
@@ -66,6 +68,17 @@ const stepText: Record<ApplyStep, string> = {
   'power-on': 'power on',
 };
 
+function describeStep(step: ApplyStep, context: PlanContext): string {
+  const clone = context.clone;
+  if (step !== 'clone' || !clone) return stepText[step];
+  return clone.mode === 'linked'
+    ? `linked clone of the template's snapshot ${clone.snapshot ?? ''} with vmrun (${clone.reason})`.replace(
+        '  ',
+        ' ',
+      )
+    : `full clone of the template through vmrest (${clone.reason})`;
+}
+
 export function planNode(spec: ClusterSpec, observed: ObservedNode, context: PlanContext = {}): NodePlan {
   const node = spec.nodes.find((n) => n.name === observed.name);
   if (!node) throw new Error(`planNode: ${observed.name} is not a node of ${spec.name}`);
@@ -77,7 +90,7 @@ export function planNode(spec: ClusterSpec, observed: ObservedNode, context: Pla
       status: 'create',
       actions: [...APPLY_STEPS],
       follow: true,
-      summary: `${what}: ${APPLY_STEPS.map((s) => stepText[s]).join(', ')}`,
+      summary: `${what}: ${APPLY_STEPS.map((s) => describeStep(s, context)).join(', ')}`,
     };
   }
   if (state?.completedAt) {
@@ -112,7 +125,7 @@ export function planNode(spec: ClusterSpec, observed: ObservedNode, context: Pla
     status: 'resume',
     actions,
     follow: true,
-    summary: `resume: ${actions.map((s) => stepText[s]).join(', ')}`,
+    summary: `resume: ${actions.map((s) => describeStep(s, context)).join(', ')}`,
   };
 }
 

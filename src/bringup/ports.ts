@@ -30,6 +30,24 @@ export type BuildVmrest = Pick<
 /** Writes the node's cloud-init seed ISO and returns its absolute path (`<stateDir>/<node>/seed.iso`). */
 export type SeedIsoWriter = (spec: ClusterSpec, node: NodeSpec) => Promise<string>;
 
+/**
+ * Where linked clones come from: a snapshot of the template, cloned by
+ * Workstation's vmrun (clone-mode.ts makes the real one).
+ */
+export interface LinkedCloneSource {
+  /** The template's .vmx and the snapshot the clones are made from (named by templateSnapshotName). */
+  templateVmx: string;
+  snapshot: string;
+  /** Takes the template's snapshot unless it has one of that name (at most once per run). */
+  ensureSnapshot(): Promise<void>;
+  /** `vmrun -T ws clone <template.vmx> <cloneVmx> linked -snapshot=<snapshot> -cloneName=<name>`. */
+  clone(cloneVmx: string, name: string): Promise<void>;
+}
+
+/** The clone road of a run: full (vmrest POST /vms) or linked (vmrun), with the reason the plan shows. */
+export type CloneRoad =
+  { mode: 'full'; reason: string } | { mode: 'linked'; reason: string; source: LinkedCloneSource };
+
 /** Grows a virtual disk to `sizeGiB` (vmware-vdiskmanager -x); the VM is powered off. */
 export type DiskGrower = (vmdkPath: string, sizeGiB: number) => Promise<void>;
 
@@ -53,6 +71,8 @@ export type BuildEvent =
   | {
       type: 'plan';
       nodes: Array<{ node: string; status: string; actions: ApplyStep[] }>;
+      /** How the nodes to clone are cloned, and why. */
+      clone?: { mode: 'linked' | 'full'; reason: string; snapshot?: string };
       remove?: Array<{ node: string; controlPlane: boolean }>;
       prune?: boolean;
     }

@@ -13,7 +13,15 @@ import { requireReadyTemplate, type ReadyTemplate } from '../template/ready.js';
 import type { VmSummary, Vmnet } from '../vmrest/client.js';
 import { sameHostPath, vmNameFromVmxPath } from '../vmrest/host-paths.js';
 import { VmrestError } from '../vmrest/errors.js';
-import { systemDiskPath } from './disk.js';
+import type { VmrunLookup } from '../template/vmrun.js';
+import {
+  chooseCloneMode,
+  isCloneProblem,
+  linkedDiskTooLargeProblem,
+  nodesTooLargeForLinkedClone,
+  type CloneChoice,
+} from './clone-mode.js';
+import { systemDiskPath, vmdkCapacityBytes } from './disk.js';
 import { describeOwnership, inspectOwnership, readVmxFile } from './ownership.js';
 import type { BuildVmrest } from './ports.js';
 import { cloneUnfinished, type BuildState } from './state.js';
@@ -32,6 +40,8 @@ export interface PreflightResult {
   template: VmSummary | undefined;
   /** The template as the template module sees it (its record, its golden bake when it matches the spec). */
   readyTemplate?: ReadyTemplate | undefined;
+  /** How this run clones (undefined when the choice itself is the problem). */
+  clone?: CloneChoice | undefined;
 }
 
 export interface PreflightDeps {
@@ -42,6 +52,8 @@ export interface PreflightDeps {
   installFolder?: string | undefined;
   /** Free bytes of the file system holding `folder` (tests override; default statfs). */
   freeBytes?: (folder: string) => Promise<number>;
+  /** Where vmrun is (linked clones); undefined = not looked for, so the default falls back to full clones. */
+  vmrun?: VmrunLookup | undefined;
 }
 
 const GiB = 2 ** 30;
@@ -145,6 +157,16 @@ async function templateDiskBytes(templateVmx: string): Promise<number | undefine
   }
 }
 
+/** The template disk's virtual size (a linked clone's disk can be no larger). */
+async function templateDiskCapacity(templateVmx: string): Promise<number | undefined> {
+  try {
+    const disk = systemDiskPath(await readVmxFile(templateVmx), templateVmx);
+    return disk ? await vmdkCapacityBytes(disk) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function runPreflight(
   spec: ClusterSpec,
   state: BuildState,
@@ -155,6 +177,7 @@ export async function runPreflight(
   let vms: VmSummary[] | undefined;
   let template: VmSummary | undefined;
   let readyTemplate: ReadyTemplate | undefined;
+  let clone: CloneChoice | undefined;
 
   // 1. vmrest answers and accepts the credentials.
   try {
@@ -222,13 +245,28 @@ export async function runPreflight(
       }
     }
 
-    // 5. Disk space where the clones land.
+    // 5. How the clones are made: linked needs vmrun and a disk no larger than the template's.
     const toClone = spec.nodes.filter(
       (n) => !vms!.some((vm) => vmNameFromVmxPath(vm.path).toLowerCase() === n.name.toLowerCase()),
     );
+    const choice = chooseCloneMode(
+      spec,
+      deps.vmrun ?? { found: false, reason: 'it was not looked for' },
+      deps.clonesFolder,
+    );
+    if (isCloneProblem(choice)) problems.push(choice);
+    else clone = choice;
+    if (clone?.mode === 'linked' && template) {
+      const capacity = await templateDiskCapacity(template.path);
+      if (capacity !== undefined)
+        for (const node of nodesTooLargeForLinkedClone(toClone, capacity))
+          problems.push(linkedDiskTooLargeProblem(node, undefined, capacity, spec.vmware.cloneModeExplicit));
+    }
+
+    // 6. Disk space where the clones land (a linked clone starts as a small delta: only growth counts).
     if (deps.clonesFolder && template && toClone.length > 0) {
       const free = await (deps.freeBytes ?? defaultFreeBytes)(deps.clonesFolder);
-      const perClone = await templateDiskBytes(template.path);
+      const perClone = clone?.mode === 'linked' ? 0 : await templateDiskBytes(template.path);
       const copyBytes = (perClone ?? 0) * toClone.length;
       const growBytes = toClone.reduce((sum, n) => sum + n.diskGiB * GiB, 0);
       if (copyBytes > free) {
@@ -249,7 +287,7 @@ export async function runPreflight(
     }
   }
 
-  // 6. State folder writable.
+  // 7. State folder writable.
   try {
     await mkdir(spec.stateDir, { recursive: true });
     const probe = path.join(spec.stateDir, `.write-test-${randomBytes(4).toString('hex')}`);
@@ -263,5 +301,5 @@ export async function runPreflight(
     });
   }
 
-  return { problems, warnings, vms, template, readyTemplate };
+  return { problems, warnings, vms, template, readyTemplate, clone };
 }

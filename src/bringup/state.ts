@@ -41,6 +41,8 @@ export interface NodeBuildState {
   vmxPath?: string | undefined;
   /** Set just before POST /vms, cleared when the clone step is done (see cloneUnfinished). */
   cloneStartedAt?: string | undefined;
+  /** What the clone step did for this VM (for status, doctor and a support bundle). */
+  clone?: CloneRecord | undefined;
   /** Last apply step finished (steps run in APPLY_STEPS order). */
   step?: ApplyStep | undefined;
   /** When each step last finished. */
@@ -53,6 +55,18 @@ export interface NodeBuildState {
   seed?: { isoPath: string; fileRemoved: boolean; detached: boolean; detachRequested?: boolean } | undefined;
   /** `kubestation stop` powered this VM off (hard: after its guest did not shut down in time); cleared by `start`. */
   stopped?: { at: string; hard: boolean } | undefined;
+}
+
+export interface CloneRecord {
+  mode: 'linked' | 'full';
+  /** What made it: vmrun clone (linked) or vmrest POST /vms (full). */
+  via: 'vmrun' | 'vmrest';
+  /** Why this mode (the plan's reason). */
+  reason: string;
+  /** linked: the template and its snapshot the clone reads. */
+  templateVmx?: string | undefined;
+  snapshot?: string | undefined;
+  at: string;
 }
 
 export interface BuildState {

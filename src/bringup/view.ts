@@ -119,6 +119,12 @@ export function createBuildView(
         note(event.ok ? 'preflight: ok' : `preflight: ${event.problems.length} problem(s)`);
         break;
       case 'plan':
+        if (event.clone && event.nodes.some((n) => n.actions.includes('clone')))
+          note(
+            event.clone.mode === 'linked'
+              ? `clones: linked, from the template's snapshot ${event.clone.snapshot ?? ''} (${event.clone.reason})`
+              : `clones: full, through vmrest (${event.clone.reason})`,
+          );
         for (const n of event.nodes) {
           update(n.node, {
             phase: n.status === 'complete' ? 'complete' : 'queued',

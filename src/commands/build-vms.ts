@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { CommandContext } from './context.js';
 import { parseCommandArgs } from './args.js';
 import { buildVms, type BuildVmsDeps, type BuildVmsResult } from '../bringup/build-vms.js';
+import { lookUpVmrun, type VmrunLookup } from '../template/vmrun.js';
 import { workstationDefaultVmFolder } from '../bringup/host-folders.js';
 import { defaultKubeconfigPath } from '../bringup/finish.js';
 import { NodeFailedError } from '../bringup/follow.js';
@@ -56,6 +57,7 @@ export interface BuildVmsCommandOverrides {
   growDisk?: DiskGrower;
   verify?: ClusterVerifier;
   clonesFolder?: string;
+  vmrun?: VmrunLookup;
   /** Settings for --simulate (tiny delays in tests; the cluster the fake API server plays). */
   simulate?: SimulateTiming & {
     kubeApiScenario?: SimulatedLabOptions['kubeApiScenario'];
@@ -185,6 +187,7 @@ export async function runBuildVms(
     Object.assign(deps, {
       vmrest: lab.client,
       clonesFolder: lab.clonesFolder,
+      vmrun: lab.vmrunLookup,
       growDisk: growDescriptorDisk,
       // The fake API server trusts the cluster's own CA, so verify uses the real admin kubeconfig.
       verify: values['skip-verify']
@@ -207,6 +210,7 @@ export async function runBuildVms(
     Object.assign(deps, {
       vmrest: client,
       clonesFolder: overrides.clonesFolder ?? (await workstationDefaultVmFolder(ctx.env)),
+      vmrun: overrides.vmrun ?? lookUpVmrun(spec, ctx.env),
       growDisk: overrides.growDisk ?? vdiskmanagerGrower(spec, ctx.env),
       verify: values['skip-verify']
         ? undefined

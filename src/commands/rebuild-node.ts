@@ -7,6 +7,7 @@
 import type { CommandContext } from './context.js';
 import { parseCommandArgs } from './args.js';
 import { createBuildView } from '../bringup/view.js';
+import { lookUpVmrun } from '../template/vmrun.js';
 import { workstationDefaultVmFolder } from '../bringup/host-folders.js';
 import { cloudInitSeedWriter, vdiskmanagerGrower } from '../bringup/real-deps.js';
 import { loadDay2Spec, runWithVmrest } from './support.js';
@@ -85,6 +86,7 @@ export async function run(ctx: CommandContext): Promise<number> {
             emit: view.emit,
             log,
             installFolder: spec.vmware.installFolder,
+            vmrun: lookUpVmrun(spec, ctx.env),
           },
           { force: values.force, signal, timing: { deadlineScale } },
         );

@@ -23,7 +23,9 @@ import { applyNode, BuildInterruptedError, type AppliedVm, type ApplyContext } f
 import { detachSeedIso } from '../bringup/finish.js';
 import { ConsoleFollower, type FollowTiming } from '../bringup/follow.js';
 import { nodePaths } from '../bringup/paths.js';
-import type { BuildEvent, BuildEventSink, DiskGrower, SeedIsoWriter } from '../bringup/ports.js';
+import type { BuildEvent, BuildEventSink, CloneRoad, DiskGrower, SeedIsoWriter } from '../bringup/ports.js';
+import { cloneRoadFor } from '../bringup/clone-mode.js';
+import type { VmrunLookup } from '../template/vmrun.js';
 import { PreflightError, runPreflight, type PreflightDeps } from '../bringup/preflight.js';
 import { APPLY_STEPS, BuildStateStore } from '../bringup/state.js';
 import { KubestationError } from '../errors.js';
@@ -48,6 +50,8 @@ export interface RebuildDeps {
   log: Day2Log;
   installFolder?: string | undefined;
   freeBytes?: PreflightDeps['freeBytes'];
+  /** Where vmrun is (linked clones, as build-vms makes them); undefined = not looked for. */
+  vmrun?: VmrunLookup | undefined;
   now?: () => Date;
 }
 
@@ -146,8 +150,9 @@ class Rebuild {
         .catch(() => undefined);
   }
 
-  setTemplate(templateId: string): void {
+  setTemplate(templateId: string, clone: CloneRoad): void {
     this.#applyCtx = {
+      clone,
       spec: this.spec,
       vmrest: this.deps.vmrest,
       store: this.store,
@@ -333,11 +338,18 @@ export async function rebuildNode(
     clonesFolder: deps.clonesFolder,
     installFolder: deps.installFolder,
     freeBytes: deps.freeBytes,
+    vmrun: deps.vmrun,
   });
   if (preflight.problems.length > 0) throw new PreflightError(preflight.problems);
   const run = new Rebuild(spec, deps, options, store);
   for (const warning of preflight.warnings) run.warn(warning);
-  run.setTemplate(preflight.template!.id);
+  const clone = cloneRoadFor(preflight, deps.vmrun, deps.log);
+  deps.log(
+    clone.mode === 'linked'
+      ? `clones: linked, from the template's snapshot ${clone.source.snapshot} (${clone.reason})`
+      : `clones: full, through vmrest (${clone.reason})`,
+  );
+  run.setTemplate(preflight.template!.id, clone);
   for (const n of affected) await run.ownVm(n);
 
   const api = await probeApi(deps.kube);

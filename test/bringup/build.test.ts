@@ -195,7 +195,7 @@ describe('build-vms against the vmrest simulator', () => {
     const result = await lab.build({ dryRun: true });
     expect(result.status).toBe('dry-run');
     if (result.status !== 'dry-run') return;
-    expect(result.planText).toMatch(/k8s-master +create: clone the template/);
+    expect(result.planText).toMatch(/k8s-master +create: full clone of the template through vmrest \(/);
     expect(lab.nodeVms()).toHaveLength(0);
     expect(lab.requests.filter((r) => mutating.has(r.operation))).toEqual([]);
   });
