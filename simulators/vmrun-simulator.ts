@@ -118,6 +118,7 @@ export class VmrunSimulator {
   readonly #faults: Array<VmrunFault & { left: number }> = [];
   readonly #token = randomBytes(16).toString('hex');
   #server: http.Server | undefined;
+  #queue: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly vmrest: VmrestSimulator,
@@ -165,7 +166,13 @@ export class VmrunSimulator {
     const { args } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { args: string[] };
     let reply: { stdout: string; exitCode: number };
     try {
-      reply = { stdout: await this.#run(args), exitCode: 0 };
+      // One command at a time: each reads and rewrites .vmsd files, which concurrent calls would clobber.
+      const run = this.#queue.then(() => this.#run(args));
+      this.#queue = run.then(
+        () => undefined,
+        () => undefined,
+      );
+      reply = { stdout: await run, exitCode: 0 };
     } catch (error) {
       if (!(error instanceof VmrunError)) throw error;
       reply = { stdout: `Error: ${error.message}\n`, exitCode: 255 };
