@@ -18,6 +18,7 @@
  *   clock:<node>      node clock vs this PC, from the times the kubelet itself writes
  *                     (node Lease renewTime, else the Ready heartbeat)
  */
+import { existsSync } from 'node:fs';
 import { findNodeVm } from '../bringup/apply.js';
 import { observeSeed } from '../bringup/seed-retirement.js';
 import { readBuildState, type BuildState } from '../bringup/state.js';
@@ -26,6 +27,7 @@ import { describeError, KubestationError } from '../errors.js';
 import { findCondition, KubeApiError, type KubeClient, type KubeObject, type Node } from '../kube/index.js';
 import { inRange, intToIp, ipToInt } from '../config/ipv4.js';
 import type { ClusterSpec, NodeSpec } from '../config/model.js';
+import { parentDiskOfVm } from '../template/linked-clones.js';
 import { requireReadyTemplate } from '../template/ready.js';
 import { SEED_CDROM } from '../template/vmx.js';
 import { checkNodes, checkSystemPods, cniPods } from '../verify/cluster-checks.js';
@@ -119,6 +121,22 @@ function dhcpChecks(spec: ClusterSpec, vmnets: Vmnet[]): DoctorCheck[] {
 /** The node finished its first boot (its final line was read, or build-vms recorded the cluster Ready). */
 function bootstrapped(state: BuildState | undefined, node: string): boolean {
   return state?.nodes[node]?.completedAt !== undefined;
+}
+
+/** A linked clone reads its template's disk: without it the VM cannot power on. Undefined for a full clone. */
+async function parentDiskCheck(node: string, vmxPath: string): Promise<DoctorCheck | undefined> {
+  const parent = await parentDiskOfVm(vmxPath);
+  if (!parent) return undefined;
+  const id = `parent-disk:${node}`;
+  const title = `${node}: the template disk its linked clone reads exists`;
+  if (existsSync(parent)) return { id, title, status: 'ok', detail: parent };
+  return {
+    id,
+    title,
+    status: 'fail',
+    detail: `${parent} is gone: ${node} is a linked clone whose disk reads it, so Workstation cannot power it on ("Cannot open the disk ... or one of the snapshot disks it depends on")`,
+    fix: `put the template's disk back at ${parent} if you moved it; otherwise the node has to be made anew: \`npm run build-template\`, then \`npx kubestation rebuild-node ${node}\` (the control plane: \`npx kubestation destroy\`, then \`npx kubestation up\`)`,
+  };
 }
 
 async function seedIsoCheck(
@@ -481,6 +499,10 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
           fix: '`npx kubestation start` (powers the lab on in order, waits until every node is Ready and verifies)',
         });
       else checks.push({ id: `vm:${node.name}`, title, status: 'ok', detail: vm.vmxPath });
+      if (vm && isOwnedBy(vm, node)) {
+        const parent = await parentDiskCheck(node.name, vm.vmxPath);
+        if (parent) checks.push(parent);
+      }
       checks.push(await seedIsoCheck(spec, node, state, vm));
       const label = await seedLabelCheck(
         spec,
