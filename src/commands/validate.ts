@@ -13,7 +13,15 @@ import { checkClusterSpec, clusterFilePath, readClusterFile } from '../config/lo
 import type { ClusterSpec } from '../config/model.js';
 import { formatProblem } from '../config/problems.js';
 import { goldenRuntimeWarning } from '../template/runtime-support.js';
-import { readTemplateState } from '../template/state.js';
+import { readTemplateState, templateVmxPath, type TemplateState } from '../template/state.js';
+import { readFile } from 'node:fs/promises';
+import {
+  linkedDiskTooLargeProblem,
+  nodesTooLargeForLinkedClone,
+  type CloneProblem,
+} from '../bringup/clone-mode.js';
+import { systemDiskPath, vmdkCapacityBytes } from '../bringup/disk.js';
+import { VmxFile } from '../vmx/vmx-file.js';
 
 const help = `usage: kubestation validate [--json] [--cluster file]
 
@@ -133,8 +141,11 @@ export async function run(ctx: CommandContext): Promise<number> {
   const controlPlaneRemoved = change?.remove.find((r) => r.controlPlane);
   const refusal =
     spec && controlPlaneRemoved ? controlPlaneRemovedError(spec, controlPlaneRemoved) : undefined;
+  const templateState = spec ? await readTemplateState(spec) : undefined;
+  // A linked clone's disk is the template's size at most: a larger node disk cannot be built that way.
+  const cloneProblems = spec && templateState ? await linkedCloneDiskProblems(spec, templateState) : [];
   // Warnings do not make the file invalid: they name a combination the nodes will have to work around.
-  const runtimeWarning = spec ? goldenRuntimeWarning(await readTemplateState(spec), spec) : undefined;
+  const runtimeWarning = spec && templateState ? goldenRuntimeWarning(templateState, spec) : undefined;
   const warnings = runtimeWarning ? [runtimeWarning] : [];
   if (values.json) {
     const changes = change
@@ -145,16 +156,23 @@ export async function run(ctx: CommandContext): Promise<number> {
       : undefined;
     const report = spec
       ? {
-          valid: refusal === undefined,
+          valid: refusal === undefined && cloneProblems.length === 0,
           file,
           summary: summarizeSpec(spec),
           ...(changes ? { changes } : {}),
           ...(warnings.length ? { warnings } : {}),
-          ...(refusal ? { problems: [{ code: refusal.code, message: describeError(refusal) }] } : {}),
+          ...(refusal || cloneProblems.length
+            ? {
+                problems: [
+                  ...(refusal ? [{ code: refusal.code, message: describeError(refusal) }] : []),
+                  ...cloneProblems.map((p) => ({ code: p.code, message: p.message, fix: p.fix })),
+                ],
+              }
+            : {}),
         }
       : { valid: false, file, problems };
     ctx.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    return spec && !refusal ? 0 : 1;
+    return spec && !refusal && cloneProblems.length === 0 ? 0 : 1;
   }
   if (!spec) {
     ctx.stderr.write(
@@ -165,9 +183,29 @@ export async function run(ctx: CommandContext): Promise<number> {
   ctx.stdout.write(renderSummary(spec, file));
   if (change) ctx.stdout.write(renderChange(spec, change));
   for (const warning of warnings) ctx.stdout.write(`warning: ${warning}\n`);
+  for (const p of cloneProblems) ctx.stderr.write(`${file}: ${p.message}\n    fix: ${p.fix}\n`);
   if (refusal) {
     ctx.stderr.write(`${file}: ${describeError(refusal)}\n`);
     return 1;
   }
-  return 0;
+  return cloneProblems.length === 0 ? 0 : 1;
+}
+
+/** Nodes whose diskGiB is larger than the built template's disk, when they are to be linked clones. */
+async function linkedCloneDiskProblems(spec: ClusterSpec, state: TemplateState): Promise<CloneProblem[]> {
+  if (spec.vmware.cloneMode !== 'linked' || !state.builtAt) return [];
+  const vmxPath = state.vm?.vmxPath ?? templateVmxPath(spec);
+  let capacity: number | undefined;
+  try {
+    const disk = systemDiskPath(VmxFile.parse(await readFile(vmxPath, 'utf8')), vmxPath);
+    capacity = disk ? await vmdkCapacityBytes(disk) : undefined;
+  } catch {
+    capacity = undefined;
+  }
+  capacity ??= state.disk ? state.disk.sizeGiB * 2 ** 30 : undefined;
+  if (capacity === undefined) return [];
+  const templateBytes = capacity;
+  return nodesTooLargeForLinkedClone(spec.nodes, templateBytes).map((node) =>
+    linkedDiskTooLargeProblem(node, spec.nodes.indexOf(node), templateBytes, spec.vmware.cloneModeExplicit),
+  );
 }

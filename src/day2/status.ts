@@ -4,7 +4,10 @@
  * roles) when the API server answers, and the last progress line on its
  * serial console. Read-only; every source that fails is reported, not fatal.
  */
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { findNodeVm } from '../bringup/apply.js';
+import { parentDiskOfVm } from '../template/linked-clones.js';
 import { lastProgressLine } from '../bringup/console-log.js';
 import { nodePaths } from '../bringup/paths.js';
 import { describeSeedState, observeSeed, type SeedState } from '../bringup/seed-retirement.js';
@@ -35,6 +38,11 @@ export interface NodeStatus {
   serialLog: string;
   /** Where the node's seed (CA key, join token) is: state folder and .vmx. */
   seed: SeedState;
+  /**
+   * How the node's VM was cloned (the state's record, else read from its disk: a parent disk means
+   * linked) and the bytes its own folder's files use (a linked clone's template disk not counted).
+   */
+  clone: { mode: 'linked' | 'full'; diskBytes: number | undefined } | undefined;
 }
 
 export interface ClusterStatus {
@@ -62,6 +70,42 @@ function kubeView(found: Node | undefined): NodeStatus['kubernetes'] {
     roles: nodeRoles(found),
     internalIP: found.status?.addresses?.find((a) => a.type === 'InternalIP')?.address,
   };
+}
+
+/** Bytes used by the files in a VM's folder (its disks, .vmx, logs, snapshots); undefined when unreadable. */
+export async function vmFolderBytes(vmxPath: string): Promise<number | undefined> {
+  try {
+    const folder = path.dirname(vmxPath);
+    const entries = await readdir(folder, { withFileTypes: true });
+    const sizes = await Promise.all(
+      entries.filter((e) => e.isFile()).map((e) => stat(path.join(folder, e.name)).then((s) => s.size)),
+    );
+    return sizes.reduce((sum, n) => sum + n, 0);
+  } catch {
+    return undefined;
+  }
+}
+
+async function cloneView(
+  vmxPath: string,
+  recorded: 'linked' | 'full' | undefined,
+): Promise<NonNullable<NodeStatus['clone']>> {
+  const [mode, diskBytes] = await Promise.all([
+    recorded ?? parentDiskOfVm(vmxPath).then((parent) => (parent ? 'linked' : 'full')),
+    vmFolderBytes(vmxPath),
+  ]);
+  return { mode, diskBytes };
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes < 2 ** 20) return `${Math.ceil(bytes / 2 ** 10)} KiB`;
+  if (bytes < 2 ** 30) return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+  return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+}
+
+function cloneCell(s: NodeStatus): string {
+  if (!s.clone) return '-';
+  return `${s.clone.mode} ${s.clone.diskBytes === undefined ? '?' : formatBytes(s.clone.diskBytes)}`;
 }
 
 export async function collectStatus(spec: ClusterSpec, deps: StatusDeps): Promise<ClusterStatus> {
@@ -92,9 +136,11 @@ export async function collectStatus(spec: ClusterSpec, deps: StatusDeps): Promis
             .then((nics) => nics.map((n) => ({ mac: n.mac, ip: n.ip ?? [] })))
             .catch(() => undefined);
         }
-        const [line, seed] = await Promise.all([
+        const ours = vm && isOwnedBy(vm, node) ? vm.vmxPath : undefined;
+        const [line, seed, clone] = await Promise.all([
           lastProgressLine(serialLog).catch(() => undefined),
-          observeSeed(spec, node, state, vm && isOwnedBy(vm, node) ? vm.vmxPath : undefined),
+          observeSeed(spec, node, state, ours),
+          ours ? cloneView(ours, state?.nodes[node.name]?.clone?.mode) : undefined,
         ]);
         return {
           node: node.name,
@@ -122,6 +168,7 @@ export async function collectStatus(spec: ClusterSpec, deps: StatusDeps): Promis
             : undefined,
           serialLog,
           seed,
+          clone,
         };
       }),
     );
@@ -181,11 +228,21 @@ function seedNotes(status: ClusterStatus): string[] {
 }
 
 export function formatStatus(status: ClusterStatus): string {
-  const header = ['node', 'role', 'vm', 'addresses', 'kubernetes', 'seed', 'last progress'];
+  const header = [
+    'node',
+    'role',
+    'vm',
+    'clone, disk used',
+    'addresses',
+    'kubernetes',
+    'seed',
+    'last progress',
+  ];
   const rows = status.nodes.map((s) => [
     s.node,
     s.role,
     vmCell(s),
+    cloneCell(s),
     addressCell(s),
     kubeCell(s),
     describeSeedState(s.seed),

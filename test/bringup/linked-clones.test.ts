@@ -4,7 +4,8 @@
  * a node disk larger than the template's, and a clone whose parent disk is gone.
  */
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PreflightError } from '../../src/bringup/preflight.js';
@@ -13,7 +14,10 @@ import type { ClusterSpec } from '../../src/config/model.js';
 import { templateVmFolder, templateVmxPath } from '../../src/template/state.js';
 import { vmsdPath } from '../../src/template/vmrun.js';
 import { VmxFile } from '../../src/vmx/vmx-file.js';
-import { seedSpec, startTestLab, type TestLab } from './lab.js';
+import { writeSimulatedTemplate } from '../../simulators/simulated-lab.js';
+import { main } from '../../src/cli.js';
+import { loadClusterSpec } from '../../src/config/load.js';
+import { repoRoot, seedSpec, startTestLab, type TestLab } from './lab.js';
 
 let lab: TestLab | undefined;
 afterEach(async () => {
@@ -150,5 +154,48 @@ describe('full clones and the fall-back', () => {
     expect(message).toContain('set vmware.cloneMode: full');
     expect(lab.requests.filter((r) => mutating.has(r.operation))).toEqual([]);
     expect(lab.vmrun!.calls.filter((c) => c.args[2] === 'clone' || c.args[2] === 'snapshot')).toEqual([]);
+  });
+});
+
+describe('validate', () => {
+  async function validate(cloneModeLine: string): Promise<{ code: number; stdout: string; stderr: string }> {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'kubestation-validate-'));
+    try {
+      const text = (await readFile(path.join(repoRoot, 'cluster.yaml'), 'utf8')).replace(
+        '  # cloneMode: linked',
+        `${cloneModeLine}\n  # cloneMode: linked`,
+      );
+      await writeFile(path.join(dir, 'cluster.yaml'), text);
+      // The template build-template made before a node's diskGiB was raised: 40 GiB.
+      await writeSimulatedTemplate(await loadClusterSpec(path.join(dir, 'cluster.yaml')), 40);
+      let stdout = '';
+      let stderr = '';
+      const code = await main(['validate'], {
+        stdout: { write: (t: string) => ((stdout += t), true) } as unknown as NodeJS.WritableStream,
+        stderr: { write: (t: string) => ((stderr += t), true) } as unknown as NodeJS.WritableStream,
+        env: {},
+        cwd: dir,
+      });
+      return { code, stdout, stderr };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('names each node whose disk is larger than the template disk a linked clone would read, and the fixes', async () => {
+    const { code, stderr } = await validate('');
+    expect(code).toBe(1);
+    expect(stderr).toContain(
+      'nodes[1].diskGiB: node "k8s-worker1" asks for 100 GiB, but the template\'s disk is 40 GiB and a linked clone (vmware.cloneMode defaults to linked) cannot have a larger disk than its template',
+    );
+    expect(stderr).toContain(
+      'fix: set vmware.cloneMode: full (a full copy, grown to 100 GiB), or set diskGiB to 40 or less',
+    );
+  });
+
+  it('with cloneMode: full the same spec is valid (a full clone is grown to the node size)', async () => {
+    const { code, stderr } = await validate('  cloneMode: full');
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 });

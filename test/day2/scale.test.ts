@@ -105,7 +105,9 @@ describe('a worker added to cluster.yaml', () => {
       const before = l.vmrest.requestLog.length;
       const dry = await buildVms(spec, l.buildDeps(), { dryRun: true, timing: l.timing });
       if (dry.status !== 'dry-run') throw new Error(`dry run ended ${dry.status}`);
-      expect(dry.planText).toMatch(/k8s-worker3\s+add to the running cluster: clone the template/);
+      expect(dry.planText).toMatch(
+        /k8s-worker3\s+add to the running cluster: full clone of the template through vmrest/,
+      );
       for (const o of existing)
         expect(dry.planText).toMatch(new RegExp(`${o.name}\\s+complete since .*; left untouched`));
       expect(changes(l.vmrest.requestLog.slice(before))).toEqual([]);
