@@ -280,7 +280,7 @@ describe('status', () => {
       kubernetes: undefined,
     });
     expect(byName('k8s-worker2').vm).toEqual({ present: false });
-    expect(formatStatus(status)).toMatch(/k8s-worker2\s+worker\s+no VM\s+-\s+\?/);
+    expect(formatStatus(status)).toMatch(/k8s-worker2\s+worker\s+no VM\s+-\s+-\s+\?/);
     expect(formatStatus(status)).toContain('note: Kubernetes API not reachable');
   });
 

@@ -11,7 +11,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -56,7 +56,14 @@ beforeAll(async () => {
   base = await mkdtemp(path.join(os.tmpdir(), 'kubestation-windows-'));
   labLocal = path.join(base, '김 철수', 'lab');
   await mkdir(labLocal, { recursive: true });
-  await copyFile(path.join(repoRoot, 'cluster.yaml'), path.join(labLocal, 'cluster.yaml'));
+  // Full clones: the Windows vmrun stand-in does not implement `clone` yet (simulators/README.md).
+  await writeFile(
+    path.join(labLocal, 'cluster.yaml'),
+    (await readFile(path.join(repoRoot, 'cluster.yaml'), 'utf8')).replace(
+      '  # cloneMode: linked',
+      '  cloneMode: full\n  # cloneMode: linked',
+    ),
+  );
   labHost = rig.host.toHost(labLocal);
   // Workstation's default VM folder, moved by the user (Edit > Preferences > Workspace) to a folder with spaces and parentheses.
   vmFolderHost = `C:\\VMs (kubestation tier)\\${randomBytes(4).toString('hex')}\\Virtual Machines`;
