@@ -52,6 +52,11 @@ describe('build-vms --simulate', () => {
       `simulated cluster k8s-lab is ready (verify skipped); its files in ${simDir} are deleted now and no VM was made. Build the real lab with: npx kubestation up`,
     );
     expect(stdout).not.toMatch(/kubectl --kubeconfig|ssh -F/);
+    // The default road: linked clones of the template's snapshot, made by the simulated lab's vmrun.
+    expect(stdout).toMatch(
+      /^clones: linked, from the template's snapshot kubestation-base-[0-9a-f]{12} \(vmware.cloneMode defaults to linked\)$/m,
+    );
+    expect(stdout).toMatch(/^k8s-worker1: clone done \(.*k8s-worker1\.vmx\)$/m);
   });
 
   it('after Ctrl-C says the simulated lab is gone, not that progress is saved', async () => {
