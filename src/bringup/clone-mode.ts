@@ -17,7 +17,6 @@ import type { ClusterSpec, CloneMode, NodeSpec } from '../config/model.js';
 import type { TemplateState } from '../template/state.js';
 import type { Vmrun, VmrunCloner, VmrunLookup } from '../template/vmrun.js';
 import type { CloneRoad, LinkedCloneSource } from './ports.js';
-import type { PreflightResult } from './preflight.js';
 
 export interface CloneChoice {
   mode: CloneMode;
@@ -134,7 +133,10 @@ export function vmrunLinkedCloneSource(
 
 /** The run's clone road from preflight's choice: linked clones come from the template's named snapshot. */
 export function cloneRoadFor(
-  preflight: PreflightResult,
+  preflight: {
+    clone?: CloneChoice | undefined;
+    readyTemplate?: { vmxPath: string; state: TemplateState } | undefined;
+  },
   vmrun: VmrunLookup | undefined,
   log: (message: string) => void,
 ): CloneRoad {
