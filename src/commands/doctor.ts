@@ -21,6 +21,8 @@ import { KubestationError } from '../errors.js';
 import { bundleReadme, collectBundle, zipBundle } from '../support/bundle.js';
 import { collectKnownSecrets, supportBundleParts } from '../support/bundle-sources.js';
 import type { VmrestClient } from '../vmrest/client.js';
+import { detectWorkstationIdentity, type WorkstationIdentity } from '../workstation/identity.js';
+import { hostWorkstationProbe } from '../workstation/host-probe.js';
 
 const help = `usage: kubestation doctor [--json] [--cluster file]
        kubestation doctor --bundle [FILE] [--cluster file]
@@ -70,11 +72,15 @@ export async function run(ctx: CommandContext): Promise<number> {
     vmrestUnavailable = error;
   }
   try {
+    let identity: Promise<WorkstationIdentity> | undefined;
+    const workstationIdentity = () =>
+      (identity ??= detectWorkstationIdentity(hostWorkstationProbe(spec, ctx.env)));
     const report = await runDoctor(spec, {
       vmrest,
       vmrestUnavailable,
       kube,
       installFolder: spec.vmware.installFolder,
+      workstation: workstationIdentity,
     });
     ctx.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctorReport(report));
     if (values.bundle) {
@@ -85,6 +91,7 @@ export async function run(ctx: CommandContext): Promise<number> {
         vmrestUnavailable,
         kube,
         report,
+        workstationIdentity,
       });
       // With --json stdout holds the report alone; the bundle's lines go to stderr.
       (values.json ? ctx.stderr : ctx.stdout).write(
@@ -119,6 +126,7 @@ async function writeSupportBundle(
     vmrestUnavailable: KubestationError | undefined;
     kube: KubeAccess;
     report: DoctorReport;
+    workstationIdentity: () => Promise<WorkstationIdentity>;
   },
 ): Promise<{ path: string; bytes: number }> {
   const now = new Date();
@@ -139,6 +147,7 @@ async function writeSupportBundle(
     clonesFolder: await workstationDefaultVmFolder(ctx.env),
     reports: [
       { name: 'doctor', make: async () => input.report },
+      { name: 'workstation', make: input.workstationIdentity },
       {
         name: 'status',
         make: () => {

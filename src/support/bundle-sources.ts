@@ -264,7 +264,6 @@ export function supportBundleParts(sources: BundleSources): BundlePart[] {
       'verify --json',
       'the bundle does not run verify (it creates and deletes test pods in the cluster): run `.\\kubestation verify --json > verify.json` and attach it',
     ),
-    notCollected('Workstation version and edition', 'not detected by this version of kubestation'),
     notCollected('command run logs', 'this version of kubestation keeps no per-command run logs'),
   ];
   return parts;

@@ -113,6 +113,7 @@ describe('doctor --bundle', () => {
       'host.json',
       'reports/doctor.json',
       'reports/status.json',
+      'reports/workstation.json',
       'cluster/nodes.json',
       'cluster/pods.json',
       'cluster/events.json',
