@@ -19,7 +19,8 @@ import type { KubeAccess } from '../day2/observe.js';
 import { collectStatus } from '../day2/status.js';
 import { KubestationError } from '../errors.js';
 import { bundleReadme, collectBundle, zipBundle } from '../support/bundle.js';
-import { collectKnownSecrets, supportBundleParts } from '../support/bundle-sources.js';
+import { supportBundleParts } from '../support/bundle-sources.js';
+import { stateDirSecrets } from '../support/known-secrets.js';
 import type { VmrestClient } from '../vmrest/client.js';
 import { detectWorkstationIdentity, type WorkstationIdentity } from '../workstation/identity.js';
 import { hostWorkstationProbe } from '../workstation/host-probe.js';
@@ -157,7 +158,7 @@ async function writeSupportBundle(
       },
     ],
   });
-  const secrets = await collectKnownSecrets(spec, ctx.env);
+  const secrets = await stateDirSecrets(spec.stateDir, ctx.env);
   const progress = ctx.stderr;
   const contents = await collectBundle(parts, secrets, (line) => progress.write(`bundle: ${line}\n`));
   const readme = bundleReadme(contents, {

@@ -5,7 +5,7 @@
  * answer. Nothing here writes anything.
  */
 import { existsSync } from 'node:fs';
-import { readFile, statfs } from 'node:fs/promises';
+import { readdir, readFile, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { ClusterSpec } from '../config/model.js';
@@ -15,46 +15,10 @@ import { workstationPreferencesFile } from '../bringup/host-folders.js';
 import type { KubeAccess } from '../day2/observe.js';
 import { KubeClient } from '../kube/index.js';
 import { clusterSecretPaths } from '../pki/index.js';
-import { sshKeyPaths } from '../ssh/keypair.js';
 import { templateStatePath, templateVmxPath } from '../template/state.js';
 import type { VmrestClient } from '../vmrest/client.js';
 import type { BundleEntry, BundlePart } from './bundle.js';
-import type { SecretValue } from './redact.js';
-
-/** Environment variables whose names say they hold a secret. */
-const SECRET_ENV_NAME = /PASSWORD|PASSWD|SECRET|TOKEN|(^|_)KEY($|_)|CREDENTIAL/i;
-
-async function readIfExists(file: string): Promise<string | undefined> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch {
-    return undefined; // absent or unreadable: there is no secret of this kind to look for
-  }
-}
-
-/** The secret values this PC holds for the cluster, for redaction (values are never shown). */
-export async function collectKnownSecrets(spec: ClusterSpec, env: NodeJS.ProcessEnv): Promise<SecretValue[]> {
-  const pki = clusterSecretPaths(spec.stateDir);
-  const ssh = sshKeyPaths(spec.stateDir);
-  const files: [string, string][] = [
-    ['cluster CA key', pki.caKey],
-    ['admin key', pki.adminKey],
-    ['SSH private key', ssh.privateKey],
-    ['join token', pki.bootstrapToken],
-  ];
-  const secrets: SecretValue[] = [];
-  for (const [label, file] of files) {
-    const value = await readIfExists(file);
-    if (value === undefined) continue;
-    secrets.push({ label, value });
-    // The token's secret half alone ("<id>.<secret>") may appear on its own.
-    if (label === 'join token') secrets.push({ label, value: value.trim().split('.').pop() ?? '' });
-  }
-  for (const [name, value] of Object.entries(env)) {
-    if (value && SECRET_ENV_NAME.test(name)) secrets.push({ label: `environment ${name}`, value });
-  }
-  return secrets;
-}
+import { readIfExists } from './known-secrets.js';
 
 export interface BundleSources {
   spec: ClusterSpec;
@@ -264,7 +228,18 @@ export function supportBundleParts(sources: BundleSources): BundlePart[] {
       'verify --json',
       'the bundle does not run verify (it creates and deletes test pods in the cluster): run `.\\kubestation verify --json > verify.json` and attach it',
     ),
-    notCollected('command run logs', 'this version of kubestation keeps no per-command run logs'),
+    {
+      name: 'command run logs',
+      collect: async () => {
+        const dir = path.join(spec.stateDir, 'logs');
+        const names = existsSync(dir) ? (await readdir(dir)).filter((n) => n.endsWith('.log')).sort() : [];
+        if (names.length === 0) throw new Error(`no command has logged a run in ${dir} yet`);
+        return filesPart(
+          'command run logs',
+          names.map((n) => [`logs/${n}`, path.join(dir, n)]),
+        );
+      },
+    },
   ];
   return parts;
 }

@@ -16,6 +16,7 @@ import { run as doctor } from '../../src/commands/doctor.js';
 import { clusterSecretPaths } from '../../src/pki/index.js';
 import { sshKeyPaths } from '../../src/ssh/keypair.js';
 import { redactText } from '../../src/support/redact.js';
+import { writeRunLog } from '../../src/run-log.js';
 import { runDay2Command, startDay2Lab, type Day2Lab } from '../day2/lab.js';
 
 let lab: Day2Lab | undefined;
@@ -85,6 +86,20 @@ describe('doctor --bundle', () => {
       },
     });
 
+    // The last build-vms run, as the CLI logs it, with the token in its output.
+    const now = new Date();
+    await writeRunLog(
+      l.spec.stateDir,
+      {
+        command: 'build-vms',
+        argv: [],
+        startedAt: now,
+        finishedAt: now,
+        exitCode: 0,
+        output: `token ${token}\n`,
+      },
+      {},
+    );
     const bundleFile = path.join(l.dir, 'out', 'bundle.zip');
     const result = await runDay2Command(
       l,
@@ -114,6 +129,7 @@ describe('doctor --bundle', () => {
       'reports/doctor.json',
       'reports/status.json',
       'reports/workstation.json',
+      'logs/build-vms.log',
       'cluster/nodes.json',
       'cluster/pods.json',
       'cluster/events.json',
