@@ -5,6 +5,7 @@
  *
  * `doctor --bundle [FILE]` also writes the support bundle (src/support/).
  */
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CommandContext } from './context.js';
@@ -21,6 +22,7 @@ import { KubestationError } from '../errors.js';
 import { bundleReadme, collectBundle, zipBundle } from '../support/bundle.js';
 import { supportBundleParts } from '../support/bundle-sources.js';
 import { stateDirSecrets } from '../support/known-secrets.js';
+import { sshNodeShell } from '../support/ssh-shell.js';
 import type { VmrestClient } from '../vmrest/client.js';
 import { detectWorkstationIdentity, type WorkstationIdentity } from '../workstation/identity.js';
 import { hostWorkstationProbe } from '../workstation/host-probe.js';
@@ -136,6 +138,7 @@ async function writeSupportBundle(
     input.file ?? path.join(spec.stateDir, 'support', `kubestation-support-${timestamp(now)}.zip`),
   );
   const version = kubestationVersion();
+  const sshConfig = path.join(spec.stateDir, 'ssh_config');
   const vmrest = input.vmrest;
   const parts = supportBundleParts({
     spec,
@@ -146,6 +149,9 @@ async function writeSupportBundle(
     vmrestUnavailable: input.vmrestUnavailable?.message,
     kube: input.kube,
     clonesFolder: await workstationDefaultVmFolder(ctx.env),
+    nodeShell: existsSync(sshConfig)
+      ? sshNodeShell(sshConfig, ctx.env)
+      : `no ssh_config in the state folder (${sshConfig}): the lab has not finished a build yet`,
     reports: [
       { name: 'doctor', make: async () => input.report },
       { name: 'workstation', make: input.workstationIdentity },

@@ -19,6 +19,7 @@ import { templateStatePath, templateVmxPath } from '../template/state.js';
 import type { VmrestClient } from '../vmrest/client.js';
 import type { BundleEntry, BundlePart } from './bundle.js';
 import { readIfExists } from './known-secrets.js';
+import { nodeLogParts, type NodeShell } from './node-logs.js';
 
 export interface BundleSources {
   spec: ClusterSpec;
@@ -31,6 +32,8 @@ export interface BundleSources {
   kube: KubeAccess;
   /** Workstation's default VM folder (where the clones are), when known. */
   clonesFolder?: string | undefined;
+  /** How to run a script on a node, or why nodes cannot be asked (e.g. no ssh_config yet). */
+  nodeShell: NodeShell | string;
   /** The --json reports of doctor and status, made by the caller (they need the command's own set-up). */
   reports: { name: string; make: () => Promise<unknown> }[];
 }
@@ -220,9 +223,9 @@ export function supportBundleParts(sources: BundleSources): BundlePart[] {
       },
     })),
     // Said in README.txt rather than left out silently: what a full report would hold, and how to add it by hand.
-    notCollected(
-      'node logs over SSH',
-      'not collected by this version of kubestation: run `ssh -F .kubestation\\ssh_config <node> sudo cloud-init status --long` and attach the output',
+    ...nodeLogParts(
+      spec.nodes.map((n) => n.name),
+      sources.nodeShell,
     ),
     notCollected(
       'verify --json',

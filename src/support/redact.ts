@@ -47,10 +47,11 @@ const patterns: { label: string; regex: RegExp; keep?: number }[] = [
   { label: 'kubeconfig key', regex: /(client-key-data|client-key|token)(\s*:\s*)("?)[^\s"]+\3/g, keep: 2 },
   // kubeadm bootstrap tokens: [a-z0-9]{6}.[a-z0-9]{16}.
   { label: 'bootstrap token', regex: /\b[a-z0-9]{6}\.[a-z0-9]{16}\b/g },
-  // kubeadm's certificate key: 32 bytes in hex after its flag or field.
+  // kubeadm's certificate key: 32 bytes in hex after its flag or field, or on the line after
+  // "Using certificate key:" as kubeadm init --upload-certs prints it.
   {
     label: 'certificate key',
-    regex: /(certificate-key[ =]+|certificateKey["']?\s*[:=]\s*["']?)[0-9a-fA-F]{64}/g,
+    regex: /(certificate[ -]?key["']?\s*[:=]?\s*["']?)[0-9a-fA-F]{64}\b/gi,
     keep: 1,
   },
   { label: 'authorization', regex: /(Authorization:\s*(Basic|Bearer)\s+)[A-Za-z0-9+/=._-]+/gi, keep: 1 },

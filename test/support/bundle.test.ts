@@ -18,6 +18,7 @@ import { sshKeyPaths } from '../../src/ssh/keypair.js';
 import { redactText } from '../../src/support/redact.js';
 import { writeRunLog } from '../../src/run-log.js';
 import { runDay2Command, startDay2Lab, type Day2Lab } from '../day2/lab.js';
+import { writeSshStandIn } from './ssh-standin.js';
 
 let lab: Day2Lab | undefined;
 afterEach(async () => {
@@ -100,11 +101,31 @@ describe('doctor --bundle', () => {
       },
       {},
     );
+    // The nodes over (stand-in) SSH: the control plane's logs quote secrets; worker2 does not answer.
+    const sshDir = path.join(l.dir, 'ssh-standin');
+    const ssh = await writeSshStandIn(sshDir, {
+      [master.name]: {
+        files: {
+          'var/log/cloud-init-output.log': `kubeadm join 172.100.100.2:6443 --token ${token}\n${caKey}`,
+          'var/log/kubestation/kubeadm-init.log': `[upload-certs] Using certificate key:\n${certificateKey}\n`,
+        },
+        outputs: {
+          'cloud-init': 'status: done\n',
+          journalctl: `kubelet[812]: bootstrap with ${token}\n`,
+          crictl: 'CONTAINER  IMAGE  STATE\n',
+          ip: '2: ens33: <BROADCAST,MULTICAST,UP>\n',
+          ufw: 'Status: active\n',
+        },
+      },
+      [l.spec.workers[0]!.name]: { files: {}, outputs: { 'cloud-init': 'status: done\n' } },
+    });
     const bundleFile = path.join(l.dir, 'out', 'bundle.zip');
     const result = await runDay2Command(
       l,
       async (ctx) => {
         ctx.env.PLANTED_API_TOKEN = extraTokenEnv;
+        ctx.env.KUBESTATION_SSH = ssh;
+        ctx.env.PATH = process.env.PATH;
         return doctor(ctx);
       },
       ['--bundle', bundleFile],
@@ -130,6 +151,15 @@ describe('doctor --bundle', () => {
       'reports/status.json',
       'reports/workstation.json',
       'logs/build-vms.log',
+      `nodes/${master.name}/cloud-init-status.txt`,
+      `nodes/${master.name}/cloud-init-output.log`,
+      `nodes/${master.name}/kubestation/kubeadm-init.log`,
+      `nodes/${master.name}/journal.log`,
+      `nodes/${master.name}/crictl-ps.txt`,
+      `nodes/${master.name}/ip-addr.txt`,
+      `nodes/${master.name}/ip-route.txt`,
+      `nodes/${master.name}/ufw-status.txt`,
+      `nodes/${l.spec.workers[0]!.name}/cloud-init-status.txt`,
       'cluster/nodes.json',
       'cluster/pods.json',
       'cluster/events.json',
@@ -163,10 +193,32 @@ describe('doctor --bundle', () => {
           false,
         );
 
-    const readme = zip.get('README.txt')!;
-    expect(readme).toMatch(
-      /Not collected, and why:\n(.*\n)*\s+node logs over SSH: not collected by this version/,
+    expect(zip.get(`nodes/${master.name}/ufw-status.txt`)).toBe('Status: active\n');
+    expect(zip.get(`nodes/${master.name}/kubestation/kubeadm-init.log`)).toContain(
+      '<redacted: certificate key>',
     );
+    const readme = zip.get('README.txt')!;
+    const worker2 = l.spec.workers[1]!.name;
+    expect(readme).toContain(
+      `node ${worker2} over SSH: ssh exited with code 255: ssh: connect to host ${worker2} port 22: Connection timed out`,
+    );
+    // Each node is asked in one batch-mode session with the lab's ssh_config.
+    const calls = (await readFile(path.join(sshDir, 'calls.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as string[]);
+    expect(calls).toHaveLength(l.spec.nodes.length);
+    expect(calls[0]).toEqual([
+      '-F',
+      path.join(l.spec.stateDir, 'ssh_config'),
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'ConnectTimeout=5',
+      master.name,
+      'sh',
+      '-s',
+    ]);
     const host = JSON.parse(zip.get('host.json')!) as { node: string; kubestation: string };
     expect(host.node).toBe(process.version);
   });
@@ -190,6 +242,9 @@ describe('doctor --bundle', () => {
     expect(readme).toMatch(/vmrest answers: .*(not running|refused|answer)/i);
     expect(JSON.parse(zip.get('reports/status.json')!)).toMatchObject({ vmrest: { ok: false } });
     expect(readme).toMatch(/cluster pods: .*no lab built yet/);
+    expect(readme).toMatch(
+      /node k8s-master over SSH: no ssh_config in the state folder .*: the lab has not finished a build yet/,
+    );
     expect(readme).not.toContain('Day2-test!');
   });
 });
