@@ -50,7 +50,20 @@ export interface NodeBuildState {
   /** The node printed its final line (control plane: every node Ready; worker: joined), or the cluster was recorded Ready (readyAt). */
   completedAt?: string | undefined;
   /** The seed ISO (it holds secrets) and where its removal stands. */
-  seed?: { isoPath: string; fileRemoved: boolean; detached: boolean; detachRequested?: boolean } | undefined;
+  seed?:
+    | {
+        isoPath: string;
+        fileRemoved: boolean;
+        detached: boolean;
+        /**
+         * vmrest's answer when asked, once, to stop connecting the running VM's seed CD-ROM (see
+         * seed-retirement.ts). Either way the .vmx is edited at the next power-off kubestation sees.
+         * (Records from before this field carry `detachRequested`, set whatever the answer was; it is
+         * ignored, so such a VM is asked once more.)
+         */
+        detachRequest?: 'accepted' | 'refused';
+      }
+    | undefined;
   /** `kubestation stop` powered this VM off (hard: after its guest did not shut down in time); cleared by `start`. */
   stopped?: { at: string; hard: boolean } | undefined;
 }

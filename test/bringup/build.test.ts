@@ -170,6 +170,46 @@ describe('build-vms against the vmrest simulator', () => {
     expect(lab.vmrest.vms().find((v) => v.id === master.id)!.power).toBe('poweredOff');
   });
 
+  it('records asking a running VM to detach its seed only when vmrest takes it, and says when it did not', async () => {
+    // The simulator's default: a powered-on VM refuses PUT /params (409).
+    lab = await startTestLab();
+    expect((await lab.build()).status).toBe('ready');
+    let state = await readBuildState(lab.spec.stateDir, lab.spec.name);
+    for (const n of lab.spec.nodes)
+      expect(state.nodes[n.name]!.seed).toMatchObject({ detached: false, detachRequest: 'refused' });
+    const refusals = lab.events.filter(
+      (e) => e.type === 'note' && /did not take .*409.*detached at its next power-off/.test(e.message),
+    );
+    expect(refusals.map((e) => (e as { node?: string }).node).sort()).toEqual(
+      lab.spec.nodes.map((n) => n.name).sort(),
+    );
+    // Asked once: the next run does not touch the running VMs again.
+    const before = lab.requests.length;
+    expect((await lab.build()).status).toBe('ready');
+    expect(lab.requests.slice(before).filter((r) => r.operation === 'setVmParam')).toEqual([]);
+    // The first power-off kubestation sees detaches it.
+    const master = lab.nodeVms().find((v) => v.vmxPath.endsWith('k8s-master.vmx'))!;
+    await lab.client.setPowerState(master.id, 'off');
+    expect((await lab.build()).status).toBe('ready');
+    expect((await readBuildState(lab.spec.stateDir, lab.spec.name)).nodes['k8s-master']!.seed).toMatchObject({
+      detached: true,
+    });
+    await lab.dispose();
+
+    // A simulator choice: a running VM that takes it. Recorded; not asked again; no refusal note.
+    lab = await startTestLab({ paramsWhilePoweredOn: 'accept' });
+    expect((await lab.build()).status).toBe('ready');
+    state = await readBuildState(lab.spec.stateDir, lab.spec.name);
+    for (const n of lab.spec.nodes)
+      expect(state.nodes[n.name]!.seed).toMatchObject({ detached: false, detachRequest: 'accepted' });
+    expect(lab.events.filter((e) => e.type === 'note' && e.message.includes('did not take'))).toEqual([]);
+    const vm = lab.nodeVms()[0]!;
+    expect(VmxFile.parse(await readFile(vm.vmxPath, 'utf8')).get('sata0:1.startConnected')).toBe('FALSE');
+    const again = lab.requests.length;
+    expect((await lab.build()).status).toBe('ready');
+    expect(lab.requests.slice(again).filter((r) => r.operation === 'setVmParam')).toEqual([]);
+  });
+
   it('grows the disk when the template is smaller than the node wants', async () => {
     lab = await startTestLab({ templateDiskGiB: 10 });
     expect((await lab.build()).status).toBe('ready');
