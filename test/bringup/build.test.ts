@@ -1,8 +1,9 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BuildStateStore, readBuildState } from '../../src/bringup/state.js';
+import { BuildStateStore, buildStatePath, readBuildState } from '../../src/bringup/state.js';
+import { KubestationError } from '../../src/errors.js';
 import { parseProgressLine } from '../../src/progress/protocol.js';
 import { VmxFile } from '../../src/vmx/vmx-file.js';
 import { startTestLab, type TestLab } from './lab.js';
@@ -208,6 +209,35 @@ describe('build-vms against the vmrest simulator', () => {
     const again = lab.requests.length;
     expect((await lab.build()).status).toBe('ready');
     expect(lab.requests.slice(again).filter((r) => r.operation === 'setVmParam')).toEqual([]);
+  });
+
+  it('stops with the state file named when it cannot record that a node finished', async () => {
+    lab = await startTestLab();
+    const stateFile = buildStatePath(lab.spec.stateDir);
+    let broken = false;
+    const failed = await lab
+      .build(
+        {},
+        {
+          emit: (e) => {
+            lab!.events.push(e);
+            // The state file turns into a folder as the first final line is read: that write fails.
+            if (!broken && e.type === 'stage' && e.event === 'done') {
+              broken = true;
+              rmSync(stateFile);
+              mkdirSync(stateFile);
+            }
+          },
+        },
+      )
+      .catch((error: unknown) => error);
+    expect(broken).toBe(true);
+    expect(failed).toBeInstanceOf(KubestationError);
+    expect((failed as KubestationError).message).toMatch(
+      new RegExp(`could not record in .*state\\.json that k8s-\\w+ finished its first boot`),
+    );
+    expect((failed as KubestationError).fix).toContain('run the same command again');
+    expect(lab.events.some((e) => e.type === 'finish')).toBe(false);
   });
 
   it('grows the disk when the template is smaller than the node wants', async () => {
