@@ -574,6 +574,7 @@ export class VmrestSimulator {
     if (key === undefined) return work();
     const previous = this.#vmLocks.get(key) ?? Promise.resolve();
     const run = previous.then(work, work);
+    // The caller gets `run` and its failure; the lock only orders the next call after it.
     const settled = run.catch(() => undefined);
     this.#vmLocks.set(key, settled);
     try {
