@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { GUEST, PINNED_SANDBOX_IMAGE } from '../../src/cloudinit/guest.js';
 import { renderContainerdConfig } from '../../src/cloudinit/parts/containerd.js';
 import { renderUserData, renderNodeSeed } from '../../src/cloudinit/seed.js';
+import { FIRST_MINOR_NEEDING_CONTAINERD2 } from '../../src/config/defaults.js';
 import type { ClusterSpec, NodeSpec } from '../../src/config/model.js';
 import { labInputs, labSpec, repoRoot, tempDir } from './fixtures.js';
 
@@ -178,13 +179,13 @@ describe.each(variants)('user-data for %s', (_label, edits) => {
       'bash',
       [
         '-c',
-        `set -euo pipefail; source "$1"; printf '%s|' "$KUBESTATION_NODE" "$NODE_IP" "$K8S_MINOR" "$K8S_PATCH" "$API_ENDPOINT" "$CNI_NAME" "$FIREWALL_ENABLED" "$K8S_PACKAGE_REPOSITORY"`,
+        `set -euo pipefail; source "$1"; printf '%s|' "$KUBESTATION_NODE" "$NODE_IP" "$K8S_MINOR" "$K8S_PATCH" "$API_ENDPOINT" "$CNI_NAME" "$FIREWALL_ENABLED" "$K8S_PACKAGE_REPOSITORY" "$CONTAINERD2_FIRST_MINOR"`,
         '_',
         file,
       ],
       { encoding: 'utf8' },
     );
-    expect(out.split('|').slice(0, 8)).toEqual([
+    expect(out.split('|').slice(0, 9)).toEqual([
       'k8s-worker1',
       '172.100.100.3',
       '1.37',
@@ -193,6 +194,7 @@ describe.each(variants)('user-data for %s', (_label, edits) => {
       spec.kubernetes.cni.name,
       String(spec.firewall.enabled),
       'https://pkgs.k8s.io/core:/stable:/v1.37/deb/',
+      FIRST_MINOR_NEEDING_CONTAINERD2,
     ]);
   });
 });
