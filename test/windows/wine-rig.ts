@@ -47,11 +47,11 @@ export interface WineRig {
   standinLog: string;
   /** Runs `kubestation <args>` as win32 in `cwd` (a local folder); `env` is added to the environment. */
   runCli(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<CliRun>;
-  /** Runs `cmd /c <script> <args>` in `cwd` (a local folder) with the Windows node.exe on PATH. */
+  /** Runs `cmd [cmdSwitches] /c <script> <args>` in `cwd` (a local folder) with the Windows node.exe on PATH. */
   runCmd(
     script: string,
     args: string[],
-    options: { cwd: string; env?: Record<string, string> },
+    options: { cwd: string; env?: Record<string, string>; cmdSwitches?: string[] },
   ): Promise<CliRun>;
 }
 
@@ -198,9 +198,10 @@ export async function prepareWineRig(): Promise<WineRig> {
     runCmd(script, args, options) {
       // As a user types it in cmd: `cmd /c kubestation.cmd ...` in the folder holding it, `node` found on PATH
       // (WINEPATH is added to Wine's Windows PATH). Wine quotes each argument holding a space, as cmd would need.
-      return runWine(['cmd', '/c', script, ...args], options.cwd, {
+      return runWine(['cmd', ...(options.cmdSwitches ?? []), '/c', script, ...args], options.cwd, {
         WINEPATH: host.toHost(path.dirname(nodeExe)),
-        NODE_OPTIONS: `--require "${shim}"`,
+        // NODE_OPTIONS reads a backslash in double quotes as an escape: each one is doubled.
+        NODE_OPTIONS: `--require "${shim.replaceAll('\\', '\\\\')}"`,
         ...options.env,
       });
     },
