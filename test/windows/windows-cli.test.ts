@@ -105,6 +105,7 @@ afterAll(async () => {
   }
   if (vmFolderLocal) await rm(path.dirname(vmFolderLocal), { recursive: true, force: true });
   if (base) await rm(base, { recursive: true, force: true });
+  await rig?.dispose();
 });
 
 describe.sequential('kubestation as a win32 program (Windows Node under Wine)', () => {

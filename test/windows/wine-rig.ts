@@ -47,6 +47,8 @@ export interface WineRig {
   standinLog: string;
   /** Runs `kubestation <args>` as win32 in `cwd` (a local folder); `env` is added to the environment. */
   runCli(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<CliRun>;
+  /** Removes the folder holding the runs' output and the stand-ins' log. */
+  dispose(): Promise<void>;
   /** Runs `cmd [cmdSwitches] /c <script> <args>` in `cwd` (a local folder) with the Windows node.exe on PATH. */
   runCmd(
     script: string,
@@ -192,6 +194,9 @@ export async function prepareWineRig(): Promise<WineRig> {
     appData: `${userProfile}\\AppData\\Roaming`,
     userProfile,
     standinLog,
+    dispose() {
+      return rm(outDir, { recursive: true, force: true });
+    },
     runCli(args, options) {
       return runWine([nodeExe, '--require', shim, bin, ...args], options.cwd, options.env ?? {});
     },
