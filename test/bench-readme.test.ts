@@ -22,6 +22,25 @@ describe('README benchmark section', () => {
     expect(between(readme(), BEGIN, END)).toBe(renderBenchSection());
   });
 
+  it('shows start-up in the forms a user types, verify as a whole command and build-vms in seconds beyond the model', () => {
+    const section = between(readme(), BEGIN, END);
+    for (const form of [
+      'validate',
+      './kubestation validate',
+      'npx kubestation validate',
+      'npm run -s validate',
+    ])
+      expect(section).toContain(`| ${form} / node -e 0, per round |`);
+    for (const nodes of [3, 30]) {
+      expect(section).toContain(`| ${nodes} nodes: kubestation verify, whole process |`);
+      expect(section).toMatch(
+        new RegExp(
+          `\\| ${nodes} nodes, default concurrency \\(3\\): whole command - critical path \\| [\\d.]+ s \\|`,
+        ),
+      );
+    }
+  });
+
   it('leaves the e2e record out of the benchmark tables', () => {
     const dir = tempDir('kubestation-bench-readme-');
     writeFileSync(path.join(dir, 'iso.json'), JSON.stringify({ bench: 'iso' }));
