@@ -17,13 +17,15 @@ export const E2E_END = '<!-- end of e2e figures -->';
 const E2E_FILE = 'e2e.json';
 
 const show = (value) => (typeof value === 'number' ? Number(value.toPrecision(3)).toString() : String(value));
+const minutes = (seconds) => (seconds < 600 ? (seconds / 60).toFixed(1) : String(Math.round(seconds / 60)));
 const cell = (text) => String(text).replace(/\|/g, '\\|');
 
 function renderBench(result) {
   const m = result.machine;
   const lines = [
     `**${result.title}** (\`bench-results/${result.bench}.json\`; ${result.startedAt.slice(0, 16).replace('T', ' ')} UTC, ` +
-      `${m.cpus} CPUs, load average ${show(m.loadavg1m)} at the start, Node ${m.node})`,
+      `${m.cpus} CPUs, load average ${show(m.loadavg1m)} at the start, Node ${m.node}` +
+      `${result.seconds === undefined ? '' : `; the bench took ${minutes(result.seconds)} min`})`,
     '',
     '| measurement | median | min–max | note |',
     '| --- | --- | --- | --- |',
@@ -75,8 +77,6 @@ export function readE2eRecord(dir = path.join(root, 'bench-results')) {
     throw error;
   }
 }
-
-const minutes = (seconds) => (seconds < 600 ? (seconds / 60).toFixed(1) : String(Math.round(seconds / 60)));
 
 /** The README's e2e figures (between and including the markers), from the record of the last complete run. */
 export function renderE2eSection(record = readE2eRecord()) {
