@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { findNodeVm } from '../bringup/apply.js';
-import { describeOwnership, inspectOwnership, type Ownership } from '../bringup/ownership.js';
+import { inspectOwnership, type Ownership } from '../bringup/ownership.js';
 import type { BuildState } from '../bringup/state.js';
 import {
   findCondition,
@@ -41,10 +41,6 @@ export interface NodeVm {
 /** True when the VM carries this cluster's marker for exactly this node. */
 export function isOwnedBy(vm: ObservedVm | undefined, node: Pick<NodeSpec, 'name'>): boolean {
   return vm !== undefined && vm.ownership.kind === 'ours' && vm.ownership.node === node.name;
-}
-
-export function describeVmOwner(vm: ObservedVm): string {
-  return describeOwnership(vm.ownership);
 }
 
 export async function observeVm(
