@@ -19,7 +19,7 @@ import { cloudInitSeedWriter, vdiskmanagerGrower } from '../bringup/real-deps.js
 import type { SimulatedLab, SimulatedLabOptions } from '../../simulators/simulated-lab.js';
 import { apiVerifier, scaledVerifyTimeouts, type ApiVerifierOptions } from '../bringup/verify-step.js';
 import { createBuildView, type ViewMode } from '../bringup/view.js';
-import { defaultKubeAccess } from '../day2/observe.js';
+import { defaultKubeAccess } from '../bringup/observe.js';
 import { describeError, KubestationError } from '../errors.js';
 import { loadClusterSpec, clusterFilePath } from '../config/load.js';
 import { sshKeyPaths } from '../ssh/keypair.js';
