@@ -39,7 +39,7 @@ import {
 } from './ownership.js';
 import { nodePaths } from './paths.js';
 import type { BuildEventSink, BuildVmrest, DiskGrower, SeedIsoWriter } from './ports.js';
-import { APPLY_STEPS, type ApplyStep, type BuildStateStore, cloneUnfinished, hasFinished } from './state.js';
+import { APPLY_STEPS, type ApplyStep, type BuildStateStore, cloneUnfinished } from './state.js';
 
 export interface ApplyContext {
   spec: ClusterSpec;
@@ -442,9 +442,4 @@ export async function applyNode(
   }
   if (!vm) throw new Error('applyNode: no steps and no VM');
   return vm;
-}
-
-/** True when `node`'s recorded progress already covers `step`. */
-export function stepRecorded(ctx: Pick<ApplyContext, 'store'>, node: string, step: ApplyStep): boolean {
-  return hasFinished(ctx.store.node(node), step);
 }

@@ -9,8 +9,8 @@
  * the error names the node, the stage and the tail of its console.
  */
 import type { ClusterSpec, NodeSpec } from '../config/model.js';
-import type { KubeAccess } from '../day2/observe.js';
-import { ensureJoinToken, pruneRemovedNodes } from '../day2/scale.js';
+import type { KubeAccess } from './observe.js';
+import { ensureJoinToken, pruneRemovedNodes } from './scale.js';
 import type { VmSummary } from '../vmrest/client.js';
 import { applyNode, BuildInterruptedError, findNodeVm, type AppliedVm, type ApplyContext } from './apply.js';
 import { finishBuild, writeSshConfig, type FinishResult } from './finish.js';

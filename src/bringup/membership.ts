@@ -6,8 +6,13 @@
  * both.
  *
  * A worker removed from cluster.yaml is removed only with `build-vms --prune`
- * (see src/day2/scale.ts). The control plane cannot be removed this way: the
+ * (see scale.ts). The control plane cannot be removed this way: the
  * cluster (etcd, every workload) lives on it.
+ *
+ * The lab's membership lives in src/bringup, beneath the day-2 commands that
+ * also add, remove and observe nodes: this file (what changes), scale.ts
+ * (join token, pruning), node-removal.ts, observe.ts and join-token.ts.
+ * Bring-up imports nothing from src/day2 (test/architecture.test.ts).
  */
 import type { ClusterSpec } from '../config/model.js';
 import { KubestationError } from '../errors.js';

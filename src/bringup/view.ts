@@ -53,6 +53,44 @@ export function createBuildView(
       close: () => undefined,
     };
   }
+  const screen = createScreen(spec, mode, out, now);
+  const emit: BuildEventSink = (event: BuildEvent) => {
+    showEvent(screen, event, now());
+    screen.redraw();
+  };
+  let timer: NodeJS.Timeout | undefined;
+  if (mode === 'tty') {
+    timer = setInterval(screen.redraw, 1000);
+    timer.unref();
+  }
+  return {
+    emit,
+    close: () => {
+      if (timer) clearInterval(timer);
+      screen.redraw();
+    },
+  };
+}
+
+/** What the events change: a row per node (a table redrawn in place on a terminal) and the lines above it. */
+interface Screen {
+  mode: 'tty' | 'plain';
+  rows: Map<string, Row>;
+  /** Prints a line at once. */
+  line(text: string): void;
+  /** A line that stays: above the table on a terminal (printed with the next redraw), at once otherwise. */
+  note(text: string): void;
+  update(node: string, change: Partial<Row>): void;
+  /** On a terminal: the new notes, then the table over the previous one. Nothing otherwise. */
+  redraw(): void;
+}
+
+function createScreen(
+  spec: ClusterSpec,
+  mode: 'tty' | 'plain',
+  out: NodeJS.WritableStream,
+  now: () => number,
+): Screen {
   const rows = new Map<string, Row>(
     spec.nodes.map((n) => [
       n.name,
@@ -69,33 +107,12 @@ export function createBuildView(
   );
   const notes: string[] = [];
   let drawnLines = 0;
-  let timer: NodeJS.Timeout | undefined;
 
   const line = (text: string): void => void out.write(`${text}\n`);
 
-  const table = (): string[] => {
-    const t = now();
-    const cells = [...rows.values()].map((r) => [
-      r.node,
-      r.role,
-      r.state === 'failed' ? `FAILED ${r.phase}` : r.phase,
-      r.bootAt === undefined ? '' : seconds(t - r.bootAt),
-      r.state === 'working' ? seconds(t - r.since) : '',
-      clip(r.quietSince === undefined ? r.detail : `no news for ${seconds(t - r.quietSince)}; ${r.detail}`),
-    ]);
-    const header = ['node', 'role', 'step / stage', 'boot', 'in step', ''];
-    const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-    const fmt = (c: string[]): string =>
-      c
-        .map((x, i) => x.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd();
-    return [fmt(header), ...cells.map(fmt)];
-  };
-
   const redraw = (): void => {
     if (mode !== 'tty') return;
-    const tbl = table();
+    const tbl = renderTable(rows.values(), now());
     // Move up over the previous table, print new notes (they scroll up and stay) and the table again.
     if (drawnLines > 0) out.write(`\u001b[${drawnLines}A\u001b[0J`);
     out.write(`${[...notes.splice(0), ...tbl].join('\n')}\n`);
@@ -112,106 +129,129 @@ export function createBuildView(
     if (row) Object.assign(row, change);
   };
 
-  const emit: BuildEventSink = (event: BuildEvent) => {
-    const t = now();
-    switch (event.type) {
-      case 'preflight':
-        note(event.ok ? 'preflight: ok' : `preflight: ${event.problems.length} problem(s)`);
-        break;
-      case 'plan':
-        for (const n of event.nodes) {
-          update(n.node, {
-            phase: n.status === 'complete' ? 'complete' : 'queued',
-            state: n.status === 'complete' ? 'ok' : 'waiting',
-            detail: n.actions.length ? `${n.actions.length} step(s) to run` : n.status,
-          });
-          if (mode === 'plain')
-            line(`${n.node}: ${n.status}${n.actions.length ? ` (${n.actions.join(', ')})` : ''}`);
-        }
-        for (const r of event.remove ?? []) {
-          note(
-            `${r.node}: not in cluster.yaml any more: ${r.controlPlane ? 'the control plane cannot be removed' : event.prune ? 'to remove (--prune)' : 'to remove with --prune'}`,
-          );
-        }
-        break;
-      case 'note':
-        note(`${event.node ? `${event.node}: ` : ''}${event.message}`);
-        break;
-      case 'step':
-        if (event.phase === 'start')
-          update(event.node, { phase: event.step, since: t, state: 'working', detail: '' });
-        else update(event.node, { detail: event.detail ?? '' });
-        if (event.step === 'power-on' && event.phase === 'done')
-          update(event.node, { bootAt: t, phase: 'booting', since: t });
-        if (mode === 'plain' && event.phase === 'done')
-          line(`${event.node}: ${event.step} done${event.detail ? ` (${event.detail})` : ''}`);
-        break;
-      case 'stage': {
-        // Times come from the line (the guest's clock): a re-run reading an old console shows real durations.
-        const title = findStage(event.stage)?.title ?? event.stage;
-        const firstLine = event.message.split('\n')[0] ?? '';
-        update(event.node, { quietSince: undefined });
-        if (event.event === 'start')
-          update(event.node, { phase: event.stage, since: event.atMs, state: 'working', detail: title });
-        else if (event.event === 'ok') update(event.node, { detail: `${event.stage} ok` });
-        else if (event.event === 'fail')
-          update(event.node, { phase: event.stage, state: 'failed', detail: firstLine });
-        else if (event.event === 'done')
-          update(event.node, { phase: 'complete', state: 'ok', detail: event.message });
-        // Any other kind (info): what the running stage is doing now.
-        else update(event.node, { detail: firstLine });
-        const row = rows.get(event.node);
-        if (row && row.bootAt === undefined) row.bootAt = event.atMs - event.totalMs;
-        if (mode === 'plain') {
-          const what =
-            event.event === 'start'
-              ? ` start — ${title}`
-              : event.event === 'ok' || event.event === 'fail'
-                ? ` ${event.event} after ${seconds(event.elapsedMs)}`
-                : event.event === 'done'
-                  ? ` done (${event.message})`
-                  : `: ${firstLine} (${seconds(event.elapsedMs)} in)`;
-          line(`${event.node}: ${event.stage}${what}`);
-        }
-        break;
-      }
-      case 'quiet':
-        update(event.node, { quietSince: event.sinceMs });
-        note(
-          `no news from ${event.node} for ${formatDuration(t - event.sinceMs)} (${event.stage === 'boot' ? 'no progress line since power-on' : `stage ${event.stage}`}); its console log is ${event.serialLog}`,
-        );
-        break;
-      case 'warning':
-        note(`warning: ${event.node ? `${event.node}: ` : ''}${event.message}`);
-        break;
-      case 'verify':
-        if (event.phase === 'start') note('verify: checking the cluster through its API server');
-        else if (event.phase === 'progress') note(`verify: ${event.message ?? ''}`);
-        else if (event.report) note(renderReport(event.report).trimEnd());
-        else
-          note(
-            `verify: ${event.phase === 'done' ? (event.summary ?? 'passed') : `FAILED: ${event.message ?? ''}`}`,
-          );
-        break;
-      case 'finish':
-        for (const f of event.files) note(`wrote ${f}`);
-        for (const n of event.notes) note(n);
-        break;
-      case 'result':
-        break;
-    }
-    redraw();
-  };
+  return { mode, rows, line, note, update, redraw };
+}
 
-  if (mode === 'tty') {
-    timer = setInterval(redraw, 1000);
-    timer.unref();
+/** The node table at time `t`: node, role, step or stage, time since power-on, time in the step, detail. */
+function renderTable(rows: Iterable<Row>, t: number): string[] {
+  const cells = [...rows].map((r) => [
+    r.node,
+    r.role,
+    r.state === 'failed' ? `FAILED ${r.phase}` : r.phase,
+    r.bootAt === undefined ? '' : seconds(t - r.bootAt),
+    r.state === 'working' ? seconds(t - r.since) : '',
+    clip(r.quietSince === undefined ? r.detail : `no news for ${seconds(t - r.quietSince)}; ${r.detail}`),
+  ]);
+  const header = ['node', 'role', 'step / stage', 'boot', 'in step', ''];
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const fmt = (c: string[]): string =>
+    c
+      .map((x, i) => x.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [fmt(header), ...cells.map(fmt)];
+}
+
+type EventOf<T extends BuildEvent['type']> = Extract<BuildEvent, { type: T }>;
+
+/** How one event changes the screen; `t` is when it was emitted. */
+function showEvent(screen: Screen, event: BuildEvent, t: number): void {
+  const { note, update } = screen;
+  switch (event.type) {
+    case 'preflight':
+      note(event.ok ? 'preflight: ok' : `preflight: ${event.problems.length} problem(s)`);
+      break;
+    case 'plan':
+      showPlan(screen, event);
+      break;
+    case 'note':
+      note(`${event.node ? `${event.node}: ` : ''}${event.message}`);
+      break;
+    case 'step':
+      showStep(screen, event, t);
+      break;
+    case 'stage':
+      showStage(screen, event);
+      break;
+    case 'quiet':
+      update(event.node, { quietSince: event.sinceMs });
+      note(
+        `no news from ${event.node} for ${formatDuration(t - event.sinceMs)} (${event.stage === 'boot' ? 'no progress line since power-on' : `stage ${event.stage}`}); its console log is ${event.serialLog}`,
+      );
+      break;
+    case 'warning':
+      note(`warning: ${event.node ? `${event.node}: ` : ''}${event.message}`);
+      break;
+    case 'verify':
+      if (event.phase === 'start') note('verify: checking the cluster through its API server');
+      else if (event.phase === 'progress') note(`verify: ${event.message ?? ''}`);
+      else if (event.report) note(renderReport(event.report).trimEnd());
+      else
+        note(
+          `verify: ${event.phase === 'done' ? (event.summary ?? 'passed') : `FAILED: ${event.message ?? ''}`}`,
+        );
+      break;
+    case 'finish':
+      for (const f of event.files) note(`wrote ${f}`);
+      for (const n of event.notes) note(n);
+      break;
+    case 'result':
+      break;
   }
-  return {
-    emit,
-    close: () => {
-      if (timer) clearInterval(timer);
-      redraw();
-    },
-  };
+}
+
+function showPlan({ mode, line, note, update }: Screen, event: EventOf<'plan'>): void {
+  for (const n of event.nodes) {
+    update(n.node, {
+      phase: n.status === 'complete' ? 'complete' : 'queued',
+      state: n.status === 'complete' ? 'ok' : 'waiting',
+      detail: n.actions.length ? `${n.actions.length} step(s) to run` : n.status,
+    });
+    if (mode === 'plain')
+      line(`${n.node}: ${n.status}${n.actions.length ? ` (${n.actions.join(', ')})` : ''}`);
+  }
+  for (const r of event.remove ?? []) {
+    note(
+      `${r.node}: not in cluster.yaml any more: ${r.controlPlane ? 'the control plane cannot be removed' : event.prune ? 'to remove (--prune)' : 'to remove with --prune'}`,
+    );
+  }
+}
+
+function showStep({ mode, line, update }: Screen, event: EventOf<'step'>, t: number): void {
+  if (event.phase === 'start')
+    update(event.node, { phase: event.step, since: t, state: 'working', detail: '' });
+  else update(event.node, { detail: event.detail ?? '' });
+  if (event.step === 'power-on' && event.phase === 'done')
+    update(event.node, { bootAt: t, phase: 'booting', since: t });
+  if (mode === 'plain' && event.phase === 'done')
+    line(`${event.node}: ${event.step} done${event.detail ? ` (${event.detail})` : ''}`);
+}
+
+function showStage({ mode, rows, line, update }: Screen, event: EventOf<'stage'>): void {
+  // Times come from the line (the guest's clock): a re-run reading an old console shows real durations.
+  const title = findStage(event.stage)?.title ?? event.stage;
+  const firstLine = event.message.split('\n')[0] ?? '';
+  update(event.node, { quietSince: undefined });
+  if (event.event === 'start')
+    update(event.node, { phase: event.stage, since: event.atMs, state: 'working', detail: title });
+  else if (event.event === 'ok') update(event.node, { detail: `${event.stage} ok` });
+  else if (event.event === 'fail')
+    update(event.node, { phase: event.stage, state: 'failed', detail: firstLine });
+  else if (event.event === 'done')
+    update(event.node, { phase: 'complete', state: 'ok', detail: event.message });
+  // Any other kind (info): what the running stage is doing now.
+  else update(event.node, { detail: firstLine });
+  const row = rows.get(event.node);
+  if (row && row.bootAt === undefined) row.bootAt = event.atMs - event.totalMs;
+  if (mode === 'plain') {
+    const what =
+      event.event === 'start'
+        ? ` start — ${title}`
+        : event.event === 'ok' || event.event === 'fail'
+          ? ` ${event.event} after ${seconds(event.elapsedMs)}`
+          : event.event === 'done'
+            ? ` done (${event.message})`
+            : `: ${firstLine} (${seconds(event.elapsedMs)} in)`;
+    line(`${event.node}: ${event.stage}${what}`);
+  }
 }

@@ -19,7 +19,7 @@ import { cloudInitSeedWriter, vdiskmanagerGrower } from '../bringup/real-deps.js
 import type { SimulatedLab, SimulatedLabOptions } from '../../simulators/simulated-lab.js';
 import { apiVerifier, scaledVerifyTimeouts, type ApiVerifierOptions } from '../bringup/verify-step.js';
 import { createBuildView, type ViewMode } from '../bringup/view.js';
-import { defaultKubeAccess } from '../day2/observe.js';
+import { defaultKubeAccess } from '../bringup/observe.js';
 import { describeError, KubestationError } from '../errors.js';
 import { loadClusterSpec, clusterFilePath } from '../config/load.js';
 import { sshKeyPaths } from '../ssh/keypair.js';
@@ -128,6 +128,9 @@ export const buildVmsOptions = {
   simulate: { type: 'boolean', default: false },
 } as const;
 
+/** The dependencies the simulated and the real lab provide each their own way. */
+type LabDeps = Pick<BuildVmsDeps, 'vmrest' | 'clonesFolder' | 'growDisk' | 'verify' | 'kube'>;
+
 function exitCodeFor(result: BuildVmsResult): number {
   return result.status === 'interrupted' ? 130 : 0;
 }
@@ -160,7 +163,8 @@ export async function runBuildVms(
 
   let lab: SimulatedLab | undefined;
   let simDir: string | undefined;
-  const deps: Omit<BuildVmsDeps, 'emit'> = {} as Omit<BuildVmsDeps, 'emit'>;
+  // What differs between the simulated and the real lab; the rest of the deps is the same for both.
+  let labDeps: LabDeps;
   let pollMs: number | undefined;
   let closeClient: () => Promise<void> = async () => undefined;
   if (values.simulate) {
@@ -182,7 +186,7 @@ export async function runBuildVms(
       ctx.stdout.write(
         `simulating cluster ${spec.name}: vmrest simulator at ${lab.vmrest.url}, files in ${simDir}\n`,
       );
-    Object.assign(deps, {
+    labDeps = {
       vmrest: lab.client,
       clonesFolder: lab.clonesFolder,
       growDisk: growDescriptorDisk,
@@ -194,7 +198,7 @@ export async function runBuildVms(
             verify: sim.verify ?? { intervalMs: 100, timeouts: scaledVerifyTimeouts(deadlineScale) },
           }),
       kube: { ...defaultKubeAccess(spec, {}), server: lab.kubeApi?.url ?? 'https://127.0.0.1:9' },
-    });
+    };
   } else {
     const client =
       overrides.vmrest ??
@@ -204,7 +208,7 @@ export async function runBuildVms(
         prompt: process.stdin.isTTY ? terminalPrompt() : undefined,
       }));
     if (!overrides.vmrest) closeClient = () => client.close();
-    Object.assign(deps, {
+    labDeps = {
       vmrest: client,
       clonesFolder: overrides.clonesFolder ?? (await workstationDefaultVmFolder(ctx.env)),
       growDisk: overrides.growDisk ?? vdiskmanagerGrower(spec, ctx.env),
@@ -216,12 +220,15 @@ export async function runBuildVms(
             verify: { timeouts: scaledVerifyTimeouts(deadlineScale) },
           })),
       kube: defaultKubeAccess(spec, ctx.env),
-    });
+    };
   }
-  deps.writeSeed = overrides.writeSeed ?? cloudInitSeedWriter();
-  deps.installFolder = spec.vmware.installFolder;
-  deps.sshIdentityFile =
-    spec.os.user.sshAuthorizedKeys.length === 0 ? sshKeyPaths(spec.stateDir).privateKey : undefined;
+  const deps: Omit<BuildVmsDeps, 'emit'> = {
+    ...labDeps,
+    writeSeed: overrides.writeSeed ?? cloudInitSeedWriter(),
+    installFolder: spec.vmware.installFolder,
+    sshIdentityFile:
+      spec.os.user.sshAuthorizedKeys.length === 0 ? sshKeyPaths(spec.stateDir).privateKey : undefined,
+  };
 
   const view = createBuildView(spec, mode, ctx.stdout);
   // Ctrl-C: stop starting steps, let calls in flight end, save state, exit 130. A second Ctrl-C exits at once.

@@ -16,7 +16,7 @@ import { clusterFilePath } from '../config/load.js';
 import type { ClusterSpec } from '../config/model.js';
 import { workstationDefaultVmFolder } from '../bringup/host-folders.js';
 import { formatDoctorReport, runDoctor, type DoctorReport } from '../day2/doctor.js';
-import type { KubeAccess } from '../day2/observe.js';
+import type { KubeAccess } from '../bringup/observe.js';
 import { collectStatus } from '../day2/status.js';
 import { KubestationError } from '../errors.js';
 import { bundleReadme, collectBundle, zipBundle } from '../support/bundle.js';

@@ -155,4 +155,6 @@ export async function runSnapshot(
   );
 }
 
-export const run = runSnapshot;
+export function run(ctx: CommandContext): Promise<number> {
+  return runSnapshot(ctx);
+}

@@ -66,4 +66,6 @@ export async function runStart(ctx: CommandContext, overrides: StartCommandOverr
   );
 }
 
-export const run = runStart;
+export function run(ctx: CommandContext): Promise<number> {
+  return runStart(ctx);
+}

@@ -104,4 +104,6 @@ export async function runStop(ctx: CommandContext, overrides: LabCommandOverride
   );
 }
 
-export const run = runStop;
+export function run(ctx: CommandContext): Promise<number> {
+  return runStop(ctx);
+}

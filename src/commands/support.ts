@@ -11,7 +11,7 @@ import { clusterFilePath, loadClusterSpec } from '../config/load.js';
 import type { ClusterSpec } from '../config/model.js';
 import { createVmrestClient, type VmrestClient } from '../vmrest/client.js';
 import { terminalPrompt } from '../vmrest/credentials.js';
-import { defaultKubeAccess, type KubeAccess } from '../day2/observe.js';
+import { defaultKubeAccess, type KubeAccess } from '../bringup/observe.js';
 import { BuildInterruptedError } from '../bringup/apply.js';
 
 export interface Day2Setup {

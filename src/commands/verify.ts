@@ -11,7 +11,7 @@ import { clusterSecretPaths } from '../pki/secrets-store.js';
 import { clusterFilePath, loadClusterSpec } from '../config/load.js';
 import { renderReport } from '../verify/report.js';
 import { verifyCluster } from '../verify/verify-cluster.js';
-import { clusterNotStarted } from '../day2/not-started.js';
+import { clusterNotStarted } from '../bringup/not-started.js';
 import { scaledVerifyTimeouts } from '../bringup/verify-step.js';
 import { KubestationError } from '../errors.js';
 

@@ -28,7 +28,7 @@ import type { PowerState } from '../vmrest/client.js';
 import { sameHostPath, vmNameFromVmxPath } from '../vmrest/host-paths.js';
 import { readTemplateState, templateStateDir, templateVmFolder, templateVmxPath } from '../template/state.js';
 import { VmrestForbiddenError } from '../vmrest/errors.js';
-import type { Day2Log, Day2Vmrest } from './ports.js';
+import type { Day2Log, Day2Vmrest } from '../bringup/ports.js';
 
 export interface DestroyPlan {
   cluster: string;

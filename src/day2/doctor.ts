@@ -34,12 +34,12 @@ import { checkNodes, checkSystemPods, cniPods } from '../verify/cluster-checks.j
 import { Findings } from '../verify/findings.js';
 import type { PowerState, VmSummary, Vmnet } from '../vmrest/client.js';
 import { VmrestError } from '../vmrest/errors.js';
-import { isOwnedBy, observeVm, probeApi, type KubeAccess, type ObservedVm } from './observe.js';
-import type { Day2Vmrest } from './ports.js';
+import { isOwnedBy, observeVm, probeApi, type KubeAccess, type ObservedVm } from '../bringup/observe.js';
+import type { Day2Vmrest } from '../bringup/ports.js';
 import type { CheckStatus, DoctorCheck } from './doctor-check.js';
 import { firstBootCheck, seedLabelCheck } from './first-boot-checks.js';
 import { describeLabPower, summarizeLabPower, type LabPowerSummary } from './lab-power.js';
-import { readStoredToken } from './token.js';
+import { readStoredToken } from '../bringup/join-token.js';
 
 export type { CheckStatus, DoctorCheck } from './doctor-check.js';
 

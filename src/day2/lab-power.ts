@@ -22,7 +22,7 @@
 import { detachSeedIso } from '../bringup/seed-retirement.js';
 import { describeOwnership } from '../bringup/ownership.js';
 import { BuildInterruptedError } from '../bringup/apply.js';
-import type { ClusterVerifier } from '../bringup/ports.js';
+import type { ClusterVerifier, Day2Vmrest } from '../bringup/ports.js';
 import { BuildStateStore, type BuildState } from '../bringup/state.js';
 import type { ClusterSpec, NodeRole, NodeSpec } from '../config/model.js';
 import { KubestationError } from '../errors.js';
@@ -38,8 +38,7 @@ import {
   type KubeAccess,
   type NodeVm,
   type ObservedVm,
-} from './observe.js';
-import type { Day2Vmrest } from './ports.js';
+} from '../bringup/observe.js';
 
 export type LabStep =
   | 'resume'

@@ -23,17 +23,23 @@ import { applyNode, BuildInterruptedError, type AppliedVm, type ApplyContext } f
 import { detachSeedIso } from '../bringup/finish.js';
 import { ConsoleFollower, type FollowTiming } from '../bringup/follow.js';
 import { nodePaths } from '../bringup/paths.js';
-import type { BuildEvent, BuildEventSink, DiskGrower, SeedIsoWriter } from '../bringup/ports.js';
+import type {
+  BuildEvent,
+  BuildEventSink,
+  Day2Log,
+  Day2Vmrest,
+  DiskGrower,
+  SeedIsoWriter,
+} from '../bringup/ports.js';
 import { PreflightError, runPreflight, type PreflightDeps } from '../bringup/preflight.js';
 import { APPLY_STEPS, BuildStateStore } from '../bringup/state.js';
 import { KubestationError } from '../errors.js';
 import { findCondition, KubeApiError, waitUntil, type KubeClient } from '../kube/index.js';
 import { mintBootstrapToken } from '../pki/index.js';
 import type { ClusterSpec, NodeSpec } from '../config/model.js';
-import { probeApi, type ApiProbe, type KubeAccess, type ObservedVm } from './observe.js';
-import type { Day2Log, Day2Vmrest } from './ports.js';
-import { ownNodeVm, removeNodeVm, retireNodeObject, type NodeVmContext } from './node-removal.js';
-import { mintTokenThroughApi, readStoredToken, tokenUnusableError } from './token.js';
+import { probeApi, type ApiProbe, type KubeAccess, type ObservedVm } from '../bringup/observe.js';
+import { ownNodeVm, removeNodeVm, retireNodeObject, type NodeVmContext } from '../bringup/node-removal.js';
+import { mintTokenThroughApi, readStoredToken, tokenUnusableError } from '../bringup/join-token.js';
 
 export interface RebuildDeps {
   vmrest: Day2Vmrest;

@@ -29,7 +29,7 @@ import {
   type LabStep,
   type LabTiming,
 } from './lab-power.js';
-import { observeNodeVms, type NodeVm } from './observe.js';
+import { observeNodeVms, type NodeVm } from '../bringup/observe.js';
 
 /**
  * Letters, digits, ".", "_" and "-", starting with a letter or digit, at most

@@ -14,9 +14,9 @@ import { findCondition, type Node } from '../kube/index.js';
 import type { ProgressLine } from '../progress/index.js';
 import type { ClusterSpec, NodeRole } from '../config/model.js';
 import type { PowerState } from '../vmrest/client.js';
-import { isOwnedBy, nodeRoles, observeVm, probeApi, type KubeAccess } from './observe.js';
+import { isOwnedBy, nodeRoles, observeVm, probeApi, type KubeAccess } from '../bringup/observe.js';
 import { describeLabPower, summarizeLabPower, type LabPowerSummary } from './lab-power.js';
-import type { Day2Vmrest } from './ports.js';
+import type { Day2Vmrest } from '../bringup/ports.js';
 
 export interface NodeStatus {
   node: string;

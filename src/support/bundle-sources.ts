@@ -12,7 +12,7 @@ import type { ClusterSpec } from '../config/model.js';
 import { nodePaths } from '../bringup/paths.js';
 import { buildStatePath, readBuildState, type BuildState } from '../bringup/state.js';
 import { workstationPreferencesFile } from '../bringup/host-folders.js';
-import type { KubeAccess } from '../day2/observe.js';
+import type { KubeAccess } from '../bringup/observe.js';
 import { KubeClient } from '../kube/index.js';
 import { clusterSecretPaths } from '../pki/index.js';
 import { templateStatePath, templateVmxPath } from '../template/state.js';

@@ -57,7 +57,6 @@ export type VmParameters = Schemas['VmParameters'];
 export type PowerOperation = Schemas['PowerOperation'];
 export type PowerState = Schemas['PowerState'];
 export type Nic = Schemas['Nic'];
-export type NicType = Schemas['NicType'];
 export type NicParameters = Schemas['NicParameters'];
 export type NicIpStack = Schemas['NicIpStack'];
 export type Vmnet = Schemas['Vmnet'];

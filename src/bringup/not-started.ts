@@ -5,7 +5,7 @@
  * older lab on the same address answers with its own CA). Status, doctor and
  * verify say so from the build state instead of connecting.
  */
-import { buildStatePath, hasFinished, readBuildState } from '../bringup/state.js';
+import { buildStatePath, hasFinished, readBuildState } from './state.js';
 import type { ClusterSpec } from '../config/model.js';
 
 export interface NotStarted {

@@ -1,5 +1,6 @@
 /**
- * The join token day-2 commands hand to a rebuilt worker.
+ * The join token a worker joins the running cluster with: one rebuild-node
+ * rebuilds, or one build-vms adds.
  *
  * A worker can only join with a token the control plane knows. kubeadm init
  * registers the recorded token (<stateDir>/pki/bootstrap-token) with the

@@ -1,14 +1,15 @@
 /**
- * What day-2 commands look at before they act: each node's VM as vmrest
+ * What build-vms (adding and removing workers) and the day-2 commands look
+ * at before they act: each node's VM as vmrest
  * lists it (by the .vmx path build-vms recorded, else by name), with its
  * ownership marker and power state; and whether the Kubernetes API server
  * answers with the admin kubeconfig.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { findNodeVm } from '../bringup/apply.js';
-import { describeOwnership, inspectOwnership, type Ownership } from '../bringup/ownership.js';
-import type { BuildState } from '../bringup/state.js';
+import { findNodeVm } from './apply.js';
+import { inspectOwnership, type Ownership } from './ownership.js';
+import type { BuildState } from './state.js';
 import {
   findCondition,
   KubeApiError,
@@ -41,10 +42,6 @@ export interface NodeVm {
 /** True when the VM carries this cluster's marker for exactly this node. */
 export function isOwnedBy(vm: ObservedVm | undefined, node: Pick<NodeSpec, 'name'>): boolean {
   return vm !== undefined && vm.ownership.kind === 'ours' && vm.ownership.node === node.name;
-}
-
-export function describeVmOwner(vm: ObservedVm): string {
-  return describeOwnership(vm.ownership);
 }
 
 export async function observeVm(
