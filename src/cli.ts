@@ -112,7 +112,10 @@ export async function main(argv: string[], ctx: Omit<CommandContext, 'argv'>): P
         exitCode,
         output: recorder.text(),
       };
-      if (stateDir) await writeRunLog(stateDir, entry, ctx.env);
+      if (stateDir) {
+        const { kubestationVersion } = await import('./commands/version.js');
+        await writeRunLog(stateDir, entry, ctx.env, kubestationVersion());
+      }
     } catch {
       // Losing the log is harmless: it only feeds a later support bundle, and a command
       // that did its work must not fail (or print into its --json output) over it.

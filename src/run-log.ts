@@ -115,19 +115,18 @@ export async function writeRunLog(
   stateDir: string,
   entry: RunLogEntry,
   env: NodeJS.ProcessEnv,
+  kubestationVersion: string,
 ): Promise<void> {
   if (!existsSync(stateDir)) return;
-  const [{ ensureSecretDir }, { redactText }, { kubestationVersion }, { stateDirSecrets }] =
-    await Promise.all([
-      import('./pki/secret-files.js'),
-      import('./support/redact.js'),
-      import('./commands/version.js'),
-      import('./support/known-secrets.js'),
-    ]);
+  const [{ ensureSecretDir }, { redactText }, { stateDirSecrets }] = await Promise.all([
+    import('./pki/secret-files.js'),
+    import('./support/redact.js'),
+    import('./support/known-secrets.js'),
+  ]);
   const dir = path.join(stateDir, 'logs');
   await ensureSecretDir(dir);
   const file = path.join(dir, `${entry.command}.log`);
   if (existsSync(file)) await rename(file, path.join(dir, `${entry.command}.previous.log`));
-  const text = redactText(formatRunLog(entry, kubestationVersion()), await stateDirSecrets(stateDir, env));
+  const text = redactText(formatRunLog(entry, kubestationVersion), await stateDirSecrets(stateDir, env));
   await writeFile(file, text, { mode: 0o600 });
 }

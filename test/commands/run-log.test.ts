@@ -68,6 +68,7 @@ describe('command run logs', () => {
         output: `join with ${token} failed; secret half 0123456789abcdef; password: Hunter2!\n`,
       },
       {},
+      '0.0.0-test',
     );
     const text = await readFile(path.join(dir, 'logs', 'rebuild-node.log'), 'utf8');
     expect(text).not.toContain('0123456789abcdef');

@@ -100,6 +100,7 @@ describe('doctor --bundle', () => {
         output: `token ${token}\n`,
       },
       {},
+      '0.0.0-test',
     );
     // The nodes over (stand-in) SSH: the control plane's logs quote secrets; worker2 does not answer.
     const sshDir = path.join(l.dir, 'ssh-standin');
