@@ -8,7 +8,8 @@ import {
   type MembershipChange,
 } from '../bringup/membership.js';
 import { buildStatePath, readBuildState } from '../bringup/state.js';
-import { describeError } from '../errors.js';
+import { describeError, KubestationError } from '../errors.js';
+import { vmrestEndpoint } from '../vmrest/endpoint.js';
 import { checkClusterSpec, clusterFilePath, readClusterFile } from '../config/load.js';
 import type { ClusterSpec } from '../config/model.js';
 import { formatProblem } from '../config/problems.js';
@@ -115,6 +116,18 @@ function renderChange(spec: ClusterSpec, change: MembershipChange): string {
   ].join('\n');
 }
 
+/** What the vmrest client would refuse in VMREST_URL / VMREST_CERT_SHA256 (the file's own URL is checked with the file). */
+function vmrestEnvironmentProblem(env: NodeJS.ProcessEnv, spec: ClusterSpec): KubestationError | undefined {
+  if (!env.VMREST_URL && !env.VMREST_CERT_SHA256) return undefined;
+  try {
+    vmrestEndpoint(env, spec.vmware.vmrestUrl);
+    return undefined;
+  } catch (error) {
+    if (error instanceof KubestationError) return error;
+    throw error;
+  }
+}
+
 export async function run(ctx: CommandContext): Promise<number> {
   const args = parseCommandArgs(ctx, {
     command: 'validate',
@@ -133,6 +146,7 @@ export async function run(ctx: CommandContext): Promise<number> {
   const controlPlaneRemoved = change?.remove.find((r) => r.controlPlane);
   const refusal =
     spec && controlPlaneRemoved ? controlPlaneRemovedError(spec, controlPlaneRemoved) : undefined;
+  const environmentProblem = spec ? vmrestEnvironmentProblem(ctx.env, spec) : undefined;
   // Warnings do not make the file invalid: they name a combination the nodes will have to work around.
   const runtimeWarning = spec ? goldenRuntimeWarning(await readTemplateState(spec), spec) : undefined;
   const warnings = runtimeWarning ? [runtimeWarning] : [];
@@ -145,16 +159,22 @@ export async function run(ctx: CommandContext): Promise<number> {
       : undefined;
     const report = spec
       ? {
-          valid: refusal === undefined,
+          valid: refusal === undefined && environmentProblem === undefined,
           file,
           summary: summarizeSpec(spec),
           ...(changes ? { changes } : {}),
           ...(warnings.length ? { warnings } : {}),
-          ...(refusal ? { problems: [{ code: refusal.code, message: describeError(refusal) }] } : {}),
+          ...(refusal || environmentProblem
+            ? {
+                problems: [refusal, environmentProblem]
+                  .filter((e) => e !== undefined)
+                  .map((e) => ({ code: e.code, message: describeError(e) })),
+              }
+            : {}),
         }
       : { valid: false, file, problems };
     ctx.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    return spec && !refusal ? 0 : 1;
+    return spec && !refusal && !environmentProblem ? 0 : 1;
   }
   if (!spec) {
     ctx.stderr.write(
@@ -165,9 +185,7 @@ export async function run(ctx: CommandContext): Promise<number> {
   ctx.stdout.write(renderSummary(spec, file));
   if (change) ctx.stdout.write(renderChange(spec, change));
   for (const warning of warnings) ctx.stdout.write(`warning: ${warning}\n`);
-  if (refusal) {
-    ctx.stderr.write(`${file}: ${describeError(refusal)}\n`);
-    return 1;
-  }
-  return 0;
+  if (refusal) ctx.stderr.write(`${file}: ${describeError(refusal)}\n`);
+  if (environmentProblem) ctx.stderr.write(`environment: ${describeError(environmentProblem)}\n`);
+  return refusal || environmentProblem ? 1 : 0;
 }

@@ -28,11 +28,9 @@ import {
 } from './errors.js';
 import { sameHostPath, vmNameFromVmxPath } from './host-paths.js';
 import {
-  DEFAULT_VMREST_URL,
   isRetryable,
   normalizeFingerprint,
   parseVmrestErrorBody,
-  parseVmrestUrl,
   type RetryPolicy,
   sleep,
   type VmrestCall as Call,
@@ -40,10 +38,11 @@ import {
   type VmrestRequestLogEntry,
   VmrestTransport,
 } from './transport.js';
+import { DEFAULT_VMREST_URL, parseVmrestUrl, vmrestEndpoint } from './endpoint.js';
 import type { components } from './vmrest-api.generated.js';
 
+export { DEFAULT_VMREST_URL } from './endpoint.js';
 export {
-  DEFAULT_VMREST_URL,
   VMREST_MEDIA_TYPE,
   type RetryPolicy,
   type VmrestOperationId,
@@ -694,8 +693,7 @@ export async function createVmrestClient(options: CreateVmrestClientOptions): Pr
   const { env, vmrestUrl, certSha256, prompt, credentials, ...rest } = options;
   return new VmrestClient({
     ...rest,
-    baseUrl: env.VMREST_URL || vmrestUrl || DEFAULT_VMREST_URL,
-    certSha256: env.VMREST_CERT_SHA256 || certSha256,
+    ...vmrestEndpoint(env, vmrestUrl, certSha256),
     credentials: credentials ?? (await resolveVmrestCredentials({ env, prompt })),
   });
 }

@@ -8,8 +8,8 @@
  */
 import type { TLSSocket } from 'node:tls';
 import { Agent, buildConnector, request } from 'undici';
-import { clearTextVmrestUrlProblem } from '../vmrest-url-policy.js';
 import type { VmrestCredentials } from './credentials.js';
+import { assertPinHasTls } from './endpoint.js';
 import {
   VmrestConnectionError,
   VmrestError,
@@ -24,7 +24,6 @@ import type { operations } from './vmrest-api.generated.js';
 export type VmrestOperationId = keyof operations;
 
 export const VMREST_MEDIA_TYPE = 'application/vnd.vmware.vmw.rest-v1+json';
-export const DEFAULT_VMREST_URL = 'http://127.0.0.1:8697/api';
 
 /** One finished HTTP exchange, as the request-log hook sees it. No headers, no bodies. */
 export interface VmrestRequestLogEntry {
@@ -140,40 +139,6 @@ export function parseVmrestErrorBody(body: unknown): {
   return { code, message };
 }
 
-/**
- * The base URL, refused when it is not http(s), carries credentials (they belong in
- * VMREST_USERNAME/VMREST_PASSWORD), or is http:// to another machine (clearTextVmrestUrlProblem).
- */
-export function parseVmrestUrl(text: string): URL {
-  const invalid = (why: string): VmrestError =>
-    new VmrestError(
-      'VMREST_URL_INVALID',
-      `the vmrest URL ${why}`,
-      'set vmware.vmrestUrl in cluster.yaml or VMREST_URL to e.g. http://127.0.0.1:8697/api (credentials go in VMREST_USERNAME / VMREST_PASSWORD)',
-      {
-        call: 'configuration',
-      },
-    );
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw invalid('is not a URL');
-  }
-  if (url.username || url.password) throw invalid(`for ${url.host} must not contain a username or password`);
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw invalid(`${url.href} is not http:// or https://`);
-  const clearText = clearTextVmrestUrlProblem(url);
-  if (clearText)
-    throw new VmrestError(
-      'VMREST_URL_CLEAR_TEXT',
-      `the vmrest URL ${clearText.message}`,
-      `set vmware.vmrestUrl in cluster.yaml or VMREST_URL: ${clearText.fix}`,
-      { call: 'configuration' },
-    );
-  return url;
-}
-
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export function isRetryable(error: unknown): boolean {
@@ -205,13 +170,7 @@ export class VmrestTransport {
   readonly #describeReplyError: VmrestTransportOptions['describeReplyError'];
 
   constructor(options: VmrestTransportOptions) {
-    if (options.certSha256 && options.baseUrl.protocol !== 'https:')
-      throw new VmrestError(
-        'VMREST_PIN_WITHOUT_TLS',
-        `VMREST_CERT_SHA256 is set, but the vmrest URL ${options.baseUrl.href} is not https://: a certificate pin on a connection without TLS pins nothing`,
-        'use the https:// URL vmrest serves with its certificate (`vmrest.exe -c cert.pem -k key.pem`) in vmware.vmrestUrl or VMREST_URL, or remove VMREST_CERT_SHA256 (PowerShell: `Remove-Item Env:VMREST_CERT_SHA256`; cmd: `set VMREST_CERT_SHA256=`)',
-        { call: 'configuration' },
-      );
+    assertPinHasTls(options.baseUrl, options.certSha256);
     this.baseUrl = options.baseUrl.href.replace(/\/+$/, '');
     this.#origin = options.baseUrl.origin;
     this.#basePath = options.baseUrl.pathname.replace(/\/+$/, '');

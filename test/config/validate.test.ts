@@ -15,13 +15,13 @@ function problemsOf(text: string): string[] {
   return checkClusterSpec(text, { sourcePath: '/lab/cluster.yaml' }).problems.map(formatProblem);
 }
 
-async function runCli(argv: string[], cwd = process.cwd()) {
+async function runCli(argv: string[], cwd = process.cwd(), env: NodeJS.ProcessEnv = {}) {
   let stdout = '';
   let stderr = '';
   const code = await main(argv, {
     stdout: { write: (s: string) => ((stdout += s), true) } as unknown as NodeJS.WritableStream,
     stderr: { write: (s: string) => ((stderr += s), true) } as unknown as NodeJS.WritableStream,
-    env: {},
+    env,
     cwd,
   });
   return { code, stdout, stderr };
@@ -310,6 +310,27 @@ describe('kubestation validate', () => {
         ),
       );
     }
+  });
+
+  it('refuses VMREST_URL in clear text to another machine, and a pin without https, as the client would', async () => {
+    const clear = await runCli(['validate'], process.cwd(), { VMREST_URL: 'http://vmware-host:8697/api' });
+    expect(clear.code).toBe(1);
+    expect(clear.stderr).toContain(
+      "environment: the vmrest URL http://vmware-host:8697/api would send vmrest's username and password (HTTP Basic auth) unencrypted across the network",
+    );
+    expect(clear.stderr).toContain('use https://vmware-host:8697/api');
+    const pin = await runCli(['validate', '--json'], process.cwd(), { VMREST_CERT_SHA256: 'AB:CD' });
+    expect(pin.code).toBe(1);
+    const report = JSON.parse(pin.stdout);
+    expect(report.valid).toBe(false);
+    expect(report.problems).toEqual([
+      expect.objectContaining({
+        code: 'VMREST_PIN_WITHOUT_TLS',
+        message: expect.stringContaining('a certificate pin on a connection without TLS pins nothing'),
+      }),
+    ]);
+    const local = await runCli(['validate'], process.cwd(), { VMREST_URL: 'http://localhost:8697/api' });
+    expect(local.code).toBe(0);
   });
 
   it('gives the same as JSON with --json', async () => {
