@@ -54,7 +54,7 @@ const MODEL = {
 };
 const modelCrossCheck = {
   report:
-    'user report: k3s-vmware-lab (Workstation + Packer + Terraform + Ansible) needs 16 min to a 3-node Ready cluster, 11 min of it the golden image, so about 5 min for the cluster (/work/shared/reference/peer-lessons.md)',
+    'user report: k3s-vmware-lab (Workstation + Packer + Terraform + Ansible) needs 16 min to a 3-node Ready cluster, 11 min of it the golden image, so about 5 min for the cluster (https://github.com/IIVRIICOLKM/k3s-vmware-lab, README: the timing table of scripts/entry.sh; a Linux host)',
   clusterS: 5 * 60,
 };
 
