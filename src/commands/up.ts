@@ -13,6 +13,7 @@ import { findWorkstationInstallFolder } from '../template/vdiskmanager.js';
 import { resolveVmrestCredentials, terminalPrompt, type PromptFunction } from '../vmrest/credentials.js';
 import { buildTemplateSteps } from './build-template.js';
 import { buildVmsOptions, runBuildVms, type BuildVmsCommandOverrides } from './build-vms.js';
+import { checkVmrestHost, PreflightError } from '../bringup/preflight.js';
 
 const usage = `usage: kubestation up [options]
 
@@ -78,6 +79,10 @@ export async function runUp(ctx: CommandContext, overrides: UpOverrides = {}): P
         `dry run: the template ${spec.vmware.template.name} is not built or changed; build-vms' preflight checks it\n`,
       );
     } else {
+      // Before the image download and the disk conversion (minutes): vmrest not running, refused credentials
+      // or host networks build-vms would refuse stop the run now, not after them.
+      const host = await checkVmrestHost(spec, vmrest, spec.vmware.installFolder);
+      if (host.problems.length > 0) throw new PreflightError(host.problems);
       await buildTemplateSteps({ stdout: templateOut, env: ctx.env }, spec, vmrest, {
         golden: values.golden,
         force: false,
