@@ -14,6 +14,7 @@ import { resolveVmrestCredentials, terminalPrompt, type PromptFunction } from '.
 import { buildTemplateSteps } from './build-template.js';
 import { buildVmsOptions, runBuildVms, type BuildVmsCommandOverrides } from './build-vms.js';
 import { checkVmrestHost, PreflightError } from '../bringup/preflight.js';
+import { vmrestRefusesConnections, vmrestUrlOf } from '../vmrest/listening.js';
 
 const usage = `usage: kubestation up [options]
 
@@ -66,6 +67,14 @@ export async function runUp(ctx: CommandContext, overrides: UpOverrides = {}): P
     env: ctx.env,
     exists: existsSync,
   });
+  // vmrest not running: no password is asked for. A dry run plans from the state folder (build-vms says what
+  // it could not check); a real run stops before the download.
+  const vmrestDown = await vmrestRefusesConnections(vmrestUrlOf(ctx.env, spec.vmware.vmrestUrl));
+  if (vmrestDown && values['dry-run']) return buildVms({});
+  if (vmrestDown)
+    throw new PreflightError([
+      { code: vmrestDown.code, message: vmrestDown.message, fix: vmrestDown.fix ?? '' },
+    ]);
   const credentials = await resolveVmrestCredentials({
     env: ctx.env,
     prompt: overrides.prompt ?? (process.stdin.isTTY ? terminalPrompt() : undefined),

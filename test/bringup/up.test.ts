@@ -139,7 +139,8 @@ describe('kubestation up: checks that cannot wait for the download', () => {
    */
   async function upOn(
     vmrest: 'down' | { password: string; vmnets?: VmrestSimulatorOptions['vmnets'] },
-  ): Promise<{ error: unknown; calls: string[][]; err: string }> {
+    argv: string[] = [],
+  ): Promise<{ error: unknown; calls: string[][]; out: string; questions: string[] }> {
     const vmFolder = path.join(dir, 'Virtual Machines');
     const standIn = await writeVdiskmanagerStandIn(path.join(dir, 'VMware Workstation'));
     const probe = await VmrestSimulator.start({ defaultVmFolder: vmFolder, username: USER, password: PASS });
@@ -159,31 +160,46 @@ describe('kubestation up: checks that cannot wait for the download', () => {
       installFolder: path.dirname(standIn.executable),
       server,
     });
-    const err = captureOutput();
-    const password = vmrest === 'down' ? PASS : vmrest.password;
+    const out = captureOutput();
+    const questions: string[] = [];
+    // With vmrest down the credentials come from nowhere: asking for them is a mistake the prompt records.
+    const env =
+      vmrest === 'down'
+        ? { HOME: dir }
+        : { HOME: dir, VMREST_USERNAME: USER, VMREST_PASSWORD: vmrest.password };
     const error = await runUp(
       {
-        argv: ['--cluster', clusterFile],
-        stdout: captureOutput().stream,
-        stderr: err.stream,
-        env: { HOME: dir, VMREST_USERNAME: USER, VMREST_PASSWORD: password },
+        argv: ['--cluster', clusterFile, ...argv],
+        stdout: out.stream,
+        stderr: captureOutput().stream,
+        env,
         cwd: dir,
       },
-      {},
+      { prompt: async (question) => (questions.push(question), 'typed') },
     ).then(
       () => undefined,
       (e: unknown) => e,
     );
-    return { error, calls: await standIn.calls(), err: err.text() };
+    return { error, calls: await standIn.calls(), out: out.text(), questions };
   }
 
   it('stops before the image download when vmrest is not running', async () => {
-    const { error, calls } = await upOn('down');
+    const { error, calls, questions } = await upOn('down');
+    expect(questions).toEqual([]);
     expect(error).toBeInstanceOf(PreflightError);
     expect((error as PreflightError).problems.map((p) => p.code)).toEqual(['VMREST_NOT_RUNNING']);
     expect((error as Error).message).toContain('nothing was created or changed');
     expect(server.requests).toEqual([]);
     expect(calls).toEqual([]);
+  });
+
+  it('up --dry-run with vmrest not running plans from the state folder, asking for nothing', async () => {
+    const { error, out, questions } = await upOn('down', ['--dry-run']);
+    expect(error).toBeUndefined();
+    expect(questions).toEqual([]);
+    expect(out).toContain('so this plan comes from cluster.yaml and');
+    expect(out).toMatch(/k8s-master +create: clone the template/);
+    expect(server.requests).toEqual([]);
   });
 
   it('stops before the image download when vmrest refuses the credentials', async () => {
