@@ -112,7 +112,11 @@ describe.runIf(haveScript)('live build table in a real pseudo-terminal (script)'
   /** Runs the driver in a pty `columns` wide; resolves with what the terminal received. */
   function runInPty(columns: number, resizes: number[]): Promise<string> {
     const driver = path.join(repoRoot, 'test', 'bringup', 'live-table-driver.ts');
-    const command = `stty cols ${columns} rows 40; exec node --import tsx ${JSON.stringify(driver)} ${resizes.join(' ')}`;
+    return runCommandInPty(columns, `node --import tsx ${JSON.stringify(driver)} ${resizes.join(' ')}`);
+  }
+
+  function runCommandInPty(columns: number, commandLine: string): Promise<string> {
+    const command = `stty cols ${columns} rows 40; exec ${commandLine}`;
     return new Promise((resolve, reject) => {
       const child = spawn('script', ['-qfec', command, '/dev/null'], {
         cwd: repoRoot,
@@ -167,5 +171,22 @@ describe.runIf(haveScript)('live build table in a real pseudo-terminal (script)'
         79,
       ),
     ).toEqual([]);
+  });
+
+  it('a whole build-vms --simulate at 80 columns leaves one table', { timeout: 120_000 }, async () => {
+    const spec = await seedSpec();
+    const bin = path.join(repoRoot, 'src', 'bin.ts');
+    const output = await runCommandInPty(
+      80,
+      `node --import tsx ${JSON.stringify(bin)} build-vms --simulate --skip-verify`,
+    );
+    expect(output).toContain('simulated cluster k8s-lab is ready');
+    const lines = screenOf(await replay(output, 80));
+    expect(lines.filter((l) => /^node\s+role\s+step \/ stage/.test(l))).toHaveLength(1);
+    for (const node of spec.nodes.map((n) => n.name)) {
+      const rows = lines.filter((l) => new RegExp(`^${node}\\s+(control-plane|worker)\\s`).test(l));
+      expect(rows, node).toHaveLength(1);
+      expect(rows[0]).toMatch(/\scomplete\s/);
+    }
   });
 });
