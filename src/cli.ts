@@ -6,6 +6,7 @@
 import { describeError } from './errors.js';
 import type { CommandContext, CommandRunner } from './commands/context.js';
 import { didYouMean } from './commands/suggest.js';
+import { RunRecorder, runLogStateDir, writeRunLog } from './run-log.js';
 
 const commands: Record<string, { summary: string; load: () => Promise<{ run: CommandRunner }> }> = {
   up: {
@@ -88,11 +89,34 @@ export async function main(argv: string[], ctx: Omit<CommandContext, 'argv'>): P
     );
     return 2;
   }
+  const recorder = new RunRecorder();
+  const startedAt = new Date();
+  const out = { stdout: recorder.tee(ctx.stdout), stderr: recorder.tee(ctx.stderr) };
+  let exitCode: number;
   try {
     const { run } = await command.load();
-    return await run({ ...ctx, argv: rest });
+    exitCode = await run({ ...ctx, ...out, argv: rest });
   } catch (error) {
-    ctx.stderr.write(`kubestation ${name}: ${describeError(error)}\n`);
-    return 1;
+    out.stderr.write(`kubestation ${name}: ${describeError(error)}\n`);
+    exitCode = 1;
   }
+  // A --simulate run works in a temporary folder and must not replace the real lab's log.
+  if (!rest.includes('--simulate')) {
+    try {
+      const stateDir = await runLogStateDir(rest, ctx.cwd, ctx.env);
+      const entry = {
+        command: name,
+        argv: rest,
+        startedAt,
+        finishedAt: new Date(),
+        exitCode,
+        output: recorder.text(),
+      };
+      if (stateDir) await writeRunLog(stateDir, entry, ctx.env);
+    } catch {
+      // Losing the log is harmless: it only feeds a later support bundle, and a command
+      // that did its work must not fail (or print into its --json output) over it.
+    }
+  }
+  return exitCode;
 }

@@ -17,7 +17,8 @@
  * Workstation, and only after the marker check (ownership.ts).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rename, stat } from 'node:fs/promises';
+import { mkdir, rename } from 'node:fs/promises';
+import { statIfPresent } from '../missing-file.js';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import { KubestationError } from '../errors.js';
@@ -389,7 +390,7 @@ const stepRunners: Record<Exclude<ApplyStep, 'clone'>, StepRunner> = {
     if (!state?.poweredOnAt) {
       // First boot: a log from an earlier attempt must not be read as this boot's progress.
       const paths = nodePaths(ctx.spec, node);
-      const old = await stat(paths.serialLog).catch(() => undefined);
+      const old = await statIfPresent(paths.serialLog);
       if (old) await rename(paths.serialLog, paths.previousSerialLog);
     }
     const now = (ctx.now ?? (() => new Date()))().toISOString();

@@ -235,16 +235,17 @@ export async function buildVms(
   if (options.signal?.aborted) onUserAbort();
   options.signal?.addEventListener('abort', onUserAbort, { once: true });
 
+  let firstError: unknown;
+  const fail = (error: unknown): void => {
+    if (firstError === undefined && !(error instanceof BuildInterruptedError)) firstError = error;
+    if (!stop.signal.aborted) stop.abort(error);
+  };
   const pendingWrites: Promise<unknown>[] = [];
   const emit: BuildEventSink = (event) => {
     deps.emit(event);
-    if (event.type === 'stage' && event.event === 'done') {
-      pendingWrites.push(
-        store
-          .updateNode(event.node, (n) => void (n.completedAt ??= now().toISOString()))
-          .catch(() => undefined),
-      );
-    }
+    // A record that cannot be written stops the build (fail), as any other state write does.
+    if (event.type === 'stage' && event.event === 'done')
+      pendingWrites.push(store.recordCompleted(event.node, now()).catch((error: unknown) => fail(error)));
   };
   // Before any node is followed: a failure report points at it for a look inside.
   const sshConfig = plan.nodes.some((n) => n.follow)
@@ -276,11 +277,6 @@ export async function buildVms(
   };
 
   const limit = limiter(Math.max(1, options.concurrency ?? spec.vmware.concurrency));
-  let firstError: unknown;
-  const fail = (error: unknown): void => {
-    if (firstError === undefined && !(error instanceof BuildInterruptedError)) firstError = error;
-    if (!stop.signal.aborted) stop.abort(error);
-  };
 
   const applies = plan.nodes.map(async (nodePlan) => {
     const node = spec.nodes.find((n) => n.name === nodePlan.node)!;

@@ -32,6 +32,7 @@ import { deriveMac } from './mac.js';
 import type { Ipv4Subnet } from './model.js';
 import { showValue, type SpecProblem } from './problems.js';
 import { splitKubernetesVersion } from './resolve.js';
+import { clearTextVmrestUrlProblem } from '../vmrest-url-policy.js';
 
 type Raw = Record<string, unknown>;
 
@@ -443,5 +444,9 @@ export function checkSemantics(document: unknown): SpecProblem[] {
       `${showValue(installFolder)} is not an absolute path; write the full folder, e.g. C:\\Program Files (x86)\\VMware\\VMware Workstation`,
     );
   }
+  const vmrestUrl =
+    typeof vmware.vmrestUrl === 'string' && URL.canParse(vmware.vmrestUrl) ? vmware.vmrestUrl : '';
+  const clearText = vmrestUrl ? clearTextVmrestUrlProblem(new URL(vmrestUrl)) : undefined;
+  if (clearText) add('vmware.vmrestUrl', `${clearText.message}; ${clearText.fix}`);
   return problems;
 }

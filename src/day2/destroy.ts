@@ -89,6 +89,7 @@ async function planTemplatePurge(spec: ClusterSpec, vmrest: Day2Vmrest): Promise
   const vm = registered && {
     id: registered.id,
     vmxPath: registered.path,
+    // Unknown power only drops "(powered off first)" from the plan; the deletion powers it off if needed.
     power: await vmrest.getPowerState(registered.id).catch(() => undefined),
   };
   // Deleting a registered VM through vmrest removes its folder; what is left is the template's records and image.
@@ -142,6 +143,7 @@ export async function planDestroy(
         node: ownership.node || name,
         id: vm.id,
         vmxPath: vm.path,
+        // As for the template: unknown power only changes the plan's wording.
         power: await vmrest.getPowerState(vm.id).catch(() => undefined),
       });
     } else if (nodeNames.has(name.toLowerCase())) {

@@ -18,6 +18,8 @@
  *   clock:<node>      node clock vs this PC, from the times the kubelet itself writes
  *                     (node Lease renewTime, else the Ready heartbeat)
  */
+import { workstationCheck } from './workstation-check.js';
+import type { WorkstationIdentity } from '../workstation/identity.js';
 import { findNodeVm } from '../bringup/apply.js';
 import { observeSeed } from '../bringup/seed-retirement.js';
 import { readBuildState, type BuildState } from '../bringup/state.js';
@@ -53,6 +55,8 @@ export interface DoctorDeps {
   vmrestUnavailable?: KubestationError | undefined;
   kube: KubeAccess;
   installFolder?: string | undefined;
+  /** Which Workstation this PC has (src/workstation/identity.ts); the row is left out when absent. */
+  workstation?: (() => Promise<WorkstationIdentity>) | undefined;
   now?: () => Date;
   /** Largest node clock lead over this PC that passes; default 15 s. */
   clockToleranceSeconds?: number;
@@ -381,6 +385,8 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
   } catch (error) {
     checks.push({ id: 'state', title: 'state file readable', status: 'warn', detail: describeError(error) });
   }
+
+  if (deps.workstation) checks.push(workstationCheck(await deps.workstation()));
 
   // vmrest and what it knows.
   let labPower: LabPowerSummary | undefined;

@@ -6,7 +6,7 @@
  * connects at power-on).
  */
 import { existsSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { statIfPresent } from '../missing-file.js';
 import path from 'node:path';
 import { lastProgressLine } from '../bringup/console-log.js';
 import { readVmxFile } from '../bringup/ownership.js';
@@ -56,7 +56,7 @@ export async function firstBootCheck(
   const [last, newest, info] = await Promise.all([
     lastProgressLine(serialLog, (l) => STAGE_EVENTS.has(l.event)),
     lastProgressLine(serialLog),
-    stat(serialLog).catch(() => undefined),
+    statIfPresent(serialLog),
   ]);
   // A line was written before the file was last changed: a guest stamp after that is a clock that is off.
   const writtenBy = info?.mtimeMs ?? nowMs;

@@ -55,7 +55,8 @@ export type LabStep =
 export interface LabPlanEntry {
   node: string;
   role: NodeRole;
-  power: PowerState | 'no VM';
+  /** unknown: vmrest lists the VM but did not say its power state; it is read again when its turn comes. */
+  power: PowerState | 'no VM' | 'unknown';
   action: string;
 }
 
@@ -195,8 +196,10 @@ export function stopOrder(spec: ClusterSpec, only?: NodeSpec): NodeSpec[][] {
   );
 }
 
-function stopAction(power: PowerState | 'no VM'): string {
+function stopAction(power: LabPlanEntry['power']): string {
   switch (power) {
+    case 'unknown':
+      return 'read its power state again, then shut down if it runs';
     case 'poweredOn':
       return 'shut down';
     case 'suspended':
@@ -210,8 +213,10 @@ function stopAction(power: PowerState | 'no VM'): string {
   }
 }
 
-function startAction(power: PowerState | 'no VM'): string {
+function startAction(power: LabPlanEntry['power']): string {
   switch (power) {
+    case 'unknown':
+      return 'read its power state again, then power on unless it runs';
     case 'poweredOn':
       return 'nothing: already running';
     case 'suspended':
@@ -519,7 +524,7 @@ async function planNodes(
   const found = await observeNodeVms(spec, deps.vmrest, state, nodes);
   assertOwned(spec, found, command === 'stop' ? 'stop the lab' : 'start the lab');
   const plan = found.map(({ node, vm }) => {
-    const power: LabPlanEntry['power'] = vm ? (vm.power ?? 'poweredOff') : 'no VM';
+    const power: LabPlanEntry['power'] = vm ? (vm.power ?? 'unknown') : 'no VM';
     return {
       node: node.name,
       role: node.role,

@@ -54,6 +54,8 @@ export async function observeVm(
 ): Promise<ObservedVm> {
   const [ownership, power] = await Promise.all([
     inspectOwnership(vm.path, cluster),
+    // A power state vmrest does not give is `undefined`, which every reader shows as unknown (status,
+    // doctor, the stop/start plan); the commands that act on it read it again and report that failure.
     vmrest.getPowerState(vm.id).catch(() => undefined),
   ]);
   return { id: vm.id, vmxPath: vm.path, ownership, power };

@@ -109,6 +109,8 @@ class Rebuild {
   readonly follower: ConsoleFollower;
   readonly signal: AbortSignal;
   readonly #passedInitOn = new Set<string>();
+  readonly #completedWrites: Promise<void>[] = [];
+  #writeError: unknown;
   #applyCtx: ApplyContext | undefined;
 
   constructor(
@@ -140,10 +142,14 @@ class Rebuild {
     this.deps.emit(event);
     if (event.type !== 'stage') return;
     if (event.stage === 'kubeadm-init' && event.event === 'ok') this.#passedInitOn.add(event.node);
-    if (event.event === 'done')
-      void this.store
-        .updateNode(event.node, (n) => void (n.completedAt ??= this.now().toISOString()))
-        .catch(() => undefined);
+    if (event.event === 'done') {
+      // Kept, and its failure thrown by followUntil: the follower's callback cannot wait for it.
+      this.#completedWrites.push(
+        this.store.recordCompleted(event.node, this.now()).catch((error: unknown) => {
+          this.#writeError ??= error;
+        }),
+      );
+    }
   }
 
   setTemplate(templateId: string): void {
@@ -195,7 +201,10 @@ class Rebuild {
   }
 
   async followUntil(isDone: () => boolean): Promise<void> {
-    if (!(await this.follower.run(isDone, this.signal))) throw new BuildInterruptedError();
+    const finished = await this.follower.run(isDone, this.signal);
+    await Promise.all(this.#completedWrites);
+    if (this.#writeError !== undefined) throw this.#writeError;
+    if (!finished) throw new BuildInterruptedError();
   }
 
   passedInit(node: string): boolean {

@@ -90,9 +90,10 @@ export async function collectStatus(spec: ClusterSpec, deps: StatusDeps): Promis
           addresses = await deps.vmrest
             .getNicIps(vm.id, { timeoutMs: deps.addressTimeoutMs ?? 2000 })
             .then((nics) => nics.map((n) => ({ mac: n.mac, ip: n.ip ?? [] })))
-            .catch(() => undefined);
+            .catch(() => undefined); // shown as "-" (not known): Tools may simply not report yet
         }
         const [line, seed] = await Promise.all([
+          // Shown as no progress; doctor's first-boot check reads the same file and reports its failure.
           lastProgressLine(serialLog).catch(() => undefined),
           observeSeed(spec, node, state, vm && isOwnedBy(vm, node) ? vm.vmxPath : undefined),
         ]);

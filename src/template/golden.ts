@@ -257,9 +257,18 @@ export async function bakeGolden(
     }
   } finally {
     // Never leave the bake seed attached: a clone would otherwise boot it again.
-    if (poweredOff || (await deps.vmrest.getPowerState(vm.id).catch(() => undefined)) === 'poweredOff') {
+    const power = poweredOff
+      ? 'poweredOff'
+      : await deps.vmrest
+          .getPowerState(vm.id)
+          .catch((error: unknown) => `in an unknown power state (${(error as Error).message})`);
+    if (power === 'poweredOff') {
       await patchVmx(vmxPath, detachIso);
       await rm(isoPath, { force: true });
+    } else {
+      deps.log(
+        `golden: the bake seed stays attached to ${vmxPath}: the template is ${power}; power it off and run \`npm run build-template -- --golden\` again, which detaches it`,
+      );
     }
   }
 

@@ -499,6 +499,7 @@ export class VmrestClient {
         const delay = this.#transport.backoff(attempt);
         if (!this.#transport.mayRetry(error, attempt, started, delay)) throw error;
         await sleep(delay);
+        // Only a shortcut (the change already happened); without an answer the call itself is retried.
         const now = await this.getPowerState(id).catch(() => undefined);
         if (now === target) return now;
       }
@@ -620,7 +621,7 @@ export class VmrestClient {
       vmrestMessage: message,
     };
     if (reply.status === 409 && call.vmId !== undefined && !this.#knownPaths.has(call.vmId)) {
-      // Error path only: one listing so the message can name the VM.
+      // Error path only: one listing so the message can name the VM (without it, the id names it).
       await this.#transport
         .exchange(
           {

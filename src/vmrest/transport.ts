@@ -8,6 +8,7 @@
  */
 import type { TLSSocket } from 'node:tls';
 import { Agent, buildConnector, request } from 'undici';
+import { clearTextVmrestUrlProblem } from '../vmrest-url-policy.js';
 import type { VmrestCredentials } from './credentials.js';
 import {
   VmrestConnectionError,
@@ -139,7 +140,10 @@ export function parseVmrestErrorBody(body: unknown): {
   return { code, message };
 }
 
-/** The base URL, refused when it is not http(s) or carries credentials (they belong in VMREST_USERNAME/VMREST_PASSWORD). */
+/**
+ * The base URL, refused when it is not http(s), carries credentials (they belong in
+ * VMREST_USERNAME/VMREST_PASSWORD), or is http:// to another machine (clearTextVmrestUrlProblem).
+ */
 export function parseVmrestUrl(text: string): URL {
   const invalid = (why: string): VmrestError =>
     new VmrestError(
@@ -159,6 +163,14 @@ export function parseVmrestUrl(text: string): URL {
   if (url.username || url.password) throw invalid(`for ${url.host} must not contain a username or password`);
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw invalid(`${url.href} is not http:// or https://`);
+  const clearText = clearTextVmrestUrlProblem(url);
+  if (clearText)
+    throw new VmrestError(
+      'VMREST_URL_CLEAR_TEXT',
+      `the vmrest URL ${clearText.message}`,
+      `set vmware.vmrestUrl in cluster.yaml or VMREST_URL: ${clearText.fix}`,
+      { call: 'configuration' },
+    );
   return url;
 }
 
@@ -193,6 +205,13 @@ export class VmrestTransport {
   readonly #describeReplyError: VmrestTransportOptions['describeReplyError'];
 
   constructor(options: VmrestTransportOptions) {
+    if (options.certSha256 && options.baseUrl.protocol !== 'https:')
+      throw new VmrestError(
+        'VMREST_PIN_WITHOUT_TLS',
+        `VMREST_CERT_SHA256 is set, but the vmrest URL ${options.baseUrl.href} is not https://: a certificate pin on a connection without TLS pins nothing`,
+        'use the https:// URL vmrest serves with its certificate (`vmrest.exe -c cert.pem -k key.pem`) in vmware.vmrestUrl or VMREST_URL, or remove VMREST_CERT_SHA256 (PowerShell: `Remove-Item Env:VMREST_CERT_SHA256`; cmd: `set VMREST_CERT_SHA256=`)',
+        { call: 'configuration' },
+      );
     this.baseUrl = options.baseUrl.href.replace(/\/+$/, '');
     this.#origin = options.baseUrl.origin;
     this.#basePath = options.baseUrl.pathname.replace(/\/+$/, '');

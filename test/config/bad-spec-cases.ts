@@ -536,6 +536,15 @@ export const badSpecCases: BadSpecCase[] = [
     ],
   },
   {
+    name: 'vmrest URL in clear text to another machine (Basic-auth credentials would cross the network)',
+    change: (d) => {
+      d.vmware.vmrestUrl = 'http://192.168.1.20:8697/api';
+    },
+    problems: [
+      "vmware.vmrestUrl: http://192.168.1.20:8697/api would send vmrest's username and password (HTTP Basic auth) unencrypted across the network to 192.168.1.20; http:// is accepted only for this PC (127.0.0.1, localhost, [::1]); use https://192.168.1.20:8697/api, with vmrest serving HTTPS (`vmrest.exe -c cert.pem -k key.pem`) and its certificate pinned in VMREST_CERT_SHA256; or run kubestation on the PC that runs vmrest, with http://127.0.0.1:8697/api",
+    ],
+  },
+  {
     name: 'invalid cluster name',
     change: (d) => {
       d.name = 'K8s Lab';

@@ -148,6 +148,29 @@ describe('bad specs', () => {
     expect(problemsOf(yaml.dump(doc))).toEqual(c.problems);
   });
 
+  it('takes an http:// vmrest URL only for this PC, https:// for any host', () => {
+    for (const url of [
+      'http://127.0.0.1:8697/api',
+      'http://127.20.1.9:8697/api',
+      'http://localhost:8697/api',
+      'http://LOCALHOST/api',
+      'http://[::1]:8697/api',
+      'https://192.168.1.20:8697/api',
+      'https://vmware-host.example:8697/api',
+    ]) {
+      const doc = seedLab();
+      doc.vmware = { ...doc.vmware, vmrestUrl: url };
+      expect(problemsOf(yaml.dump(doc)), url).toEqual([]);
+    }
+    for (const url of ['http://vmware-host:8697/api', 'http://128.0.0.1/api', 'http://[::2]:8697/api']) {
+      const doc = seedLab();
+      doc.vmware = { ...doc.vmware, vmrestUrl: url };
+      expect(problemsOf(yaml.dump(doc)), url).toEqual([
+        expect.stringMatching(/^vmware\.vmrestUrl: .* unencrypted across the network .*; use https:\/\//),
+      ]);
+    }
+  });
+
   it('reports every problem at once, not only the first', () => {
     const doc = seedLab();
     doc.nodes[1].natAddress = '192.168.5.201';
