@@ -24,10 +24,11 @@ import {
 } from './membership.js';
 import { inspectOwnership } from './ownership.js';
 import { nodePaths } from './paths.js';
-import { type BuildPlan, formatPlan, type ObservedNode, planBuild } from './plan.js';
+import { type BuildPlan, formatPlan, type ObservedNode, planBuild, planFromState } from './plan.js';
 import type { BuildEventSink, BuildVmrest, ClusterVerifier, DiskGrower, SeedIsoWriter } from './ports.js';
 import { PreflightError, type PreflightDeps, type PreflightResult, runPreflight } from './preflight.js';
-import { BuildStateStore } from './state.js';
+import { BuildStateStore, buildStatePath, readBuildState } from './state.js';
+import type { VmrestError } from '../vmrest/errors.js';
 import { ClusterVerifyError } from './verify-step.js';
 import { limiter } from '../limiter.js';
 
@@ -108,6 +109,50 @@ async function markedVmsOfOtherNodes(spec: ClusterSpec, vms: VmSummary[]): Promi
     }),
   );
   return found.filter((v): v is MarkedVm => v !== undefined);
+}
+
+/** Emits a plan event for the view and the JSON output. */
+function emitPlan(emit: BuildEventSink, plan: BuildPlan): void {
+  emit({
+    type: 'plan',
+    nodes: plan.nodes.map((n) => ({ node: n.node, status: n.status, actions: n.actions })),
+    ...(plan.remove.length > 0
+      ? {
+          remove: plan.remove.map((r) => ({ node: r.node, controlPlane: r.controlPlane })),
+          prune: plan.prune,
+        }
+      : {}),
+  });
+}
+
+/**
+ * `build-vms --dry-run` when vmrest does not answer (`cause`): the plan from cluster.yaml and state.json
+ * alone, with a warning naming what could not be checked. Reads only; creates nothing.
+ */
+export async function planWithoutVmrest(
+  spec: ClusterSpec,
+  emit: BuildEventSink,
+  cause: VmrestError,
+  options: Pick<BuildVmsOptions, 'prune'> = {},
+): Promise<Extract<BuildVmsResult, { status: 'dry-run' }>> {
+  const state = await readBuildState(spec.stateDir, spec.name);
+  const change = compareWithBuilt(spec, state);
+  const plan = planFromState(spec, state, {
+    joinsRunningCluster: clusterBootstrapped(spec, state),
+    remove: change.remove,
+    prune: options.prune ?? false,
+  });
+  emit({
+    type: 'warning',
+    message:
+      `${cause.message}, so this plan comes from cluster.yaml and ${buildStatePath(spec.stateDir)} alone. ` +
+      'Not checked: the host networks (vmnets), the VM library (which node VMs exist, their power state, ' +
+      `VMs or folders in the way), the template and free disk space. For the full check: ${cause.fix ?? 'start vmrest'}`,
+  });
+  emitPlan(emit, plan);
+  const controlPlaneRemoved = plan.remove.find((r) => r.controlPlane);
+  if (controlPlaneRemoved) throw controlPlaneRemovedError(spec, controlPlaneRemoved);
+  return { status: 'dry-run', plan, planText: formatPlan(plan) };
 }
 
 export async function buildVms(
@@ -195,19 +240,6 @@ async function checkPreflight(
   for (const warning of preflight.warnings) deps.emit({ type: 'warning', message: warning });
   if (preflight.problems.length > 0) throw new PreflightError(preflight.problems);
   return preflight;
-}
-
-function emitPlan(emit: BuildEventSink, plan: BuildPlan): void {
-  emit({
-    type: 'plan',
-    nodes: plan.nodes.map((n) => ({ node: n.node, status: n.status, actions: n.actions })),
-    ...(plan.remove.length > 0
-      ? {
-          remove: plan.remove.map((r) => ({ node: r.node, controlPlane: r.controlPlane })),
-          prune: plan.prune,
-        }
-      : {}),
-  });
 }
 
 /** What the steps after the plan share. */

@@ -120,6 +120,37 @@ export function checkVmnets(spec: ClusterSpec, vmnets: Vmnet[], installFolder?: 
   return problems;
 }
 
+/**
+ * vmrest answers and accepts the credentials (its VM list), and the host networks are as the spec says.
+ * The checks `up` makes before it downloads or converts anything, and preflight's first two.
+ */
+export async function checkVmrestHost(
+  spec: ClusterSpec,
+  vmrest: Pick<BuildVmrest, 'listVms' | 'listVmnets'>,
+  installFolder: string | undefined,
+): Promise<{ problems: PreflightProblem[]; vms: VmSummary[] | undefined }> {
+  const problems: PreflightProblem[] = [];
+  let vms: VmSummary[] | undefined;
+  try {
+    vms = await vmrest.listVms();
+  } catch (error) {
+    if (!(error instanceof VmrestError)) throw error;
+    problems.push({
+      code: error.code,
+      message: error.message,
+      fix: error.fix ?? 'start vmrest and run again',
+    });
+    return { problems, vms };
+  }
+  try {
+    problems.push(...checkVmnets(spec, await vmrest.listVmnets(), installFolder));
+  } catch (error) {
+    if (!(error instanceof VmrestError)) throw error;
+    problems.push({ code: error.code, message: error.message, fix: error.fix ?? '' });
+  }
+  return { problems, vms };
+}
+
 async function nearestExistingFolder(folder: string): Promise<string> {
   let current = folder;
   while (!existsSync(current)) {
@@ -156,27 +187,12 @@ export async function runPreflight(
   let template: VmSummary | undefined;
   let readyTemplate: ReadyTemplate | undefined;
 
-  // 1. vmrest answers and accepts the credentials.
-  try {
-    vms = await deps.vmrest.listVms();
-  } catch (error) {
-    if (!(error instanceof VmrestError)) throw error;
-    problems.push({
-      code: error.code,
-      message: error.message,
-      fix: error.fix ?? 'start vmrest and run again',
-    });
-  }
+  // 1. vmrest answers and accepts the credentials; 2. host networks as the spec says.
+  const host = await checkVmrestHost(spec, deps.vmrest, deps.installFolder);
+  problems.push(...host.problems);
+  vms = host.vms;
 
   if (vms) {
-    // 2. Host networks as the spec says.
-    try {
-      problems.push(...checkVmnets(spec, await deps.vmrest.listVmnets(), deps.installFolder));
-    } catch (error) {
-      if (!(error instanceof VmrestError)) throw error;
-      problems.push({ code: error.code, message: error.message, fix: error.fix ?? '' });
-    }
-
     // 3. Template built by build-template, its golden bake not left half-done, registered and
     //    powered off: the template module's rules, each failure reported as one problem here.
     try {

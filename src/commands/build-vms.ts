@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { CommandContext } from './context.js';
 import { parseCommandArgs } from './args.js';
-import { buildVms, type BuildVmsDeps, type BuildVmsResult } from '../bringup/build-vms.js';
+import { buildVms, planWithoutVmrest, type BuildVmsDeps, type BuildVmsResult } from '../bringup/build-vms.js';
 import { workstationDefaultVmFolder } from '../bringup/host-folders.js';
 import { defaultKubeconfigPath } from '../bringup/finish.js';
 import { NodeFailedError } from '../bringup/follow.js';
@@ -25,6 +25,8 @@ import { loadClusterSpec, clusterFilePath } from '../config/load.js';
 import { sshKeyPaths } from '../ssh/keypair.js';
 import { createVmrestClient, type VmrestClient } from '../vmrest/client.js';
 import { terminalPrompt } from '../vmrest/credentials.js';
+import type { VmrestNotRunningError } from '../vmrest/errors.js';
+import { vmrestRefusesConnections, vmrestUrlOf } from '../vmrest/listening.js';
 
 const usage = `usage: kubestation build-vms [options]
 
@@ -164,9 +166,11 @@ export async function runBuildVms(
   let lab: SimulatedLab | undefined;
   let simDir: string | undefined;
   // What differs between the simulated and the real lab; the rest of the deps is the same for both.
-  let labDeps: LabDeps;
+  let labDeps: LabDeps | undefined;
   let pollMs: number | undefined;
   let closeClient: () => Promise<void> = async () => undefined;
+  /** vmrest refused the connection: no credentials are asked for; --dry-run plans from the state folder. */
+  let vmrestDown: VmrestNotRunningError | undefined;
   if (values.simulate) {
     const sim = { ...simulateTimingFromEnv(ctx.env), ...overrides.simulate };
     // Loaded only here: the simulators never load on a real build.
@@ -200,15 +204,20 @@ export async function runBuildVms(
       kube: { ...defaultKubeAccess(spec, {}), server: lab.kubeApi?.url ?? 'https://127.0.0.1:9' },
     };
   } else {
-    const client =
-      overrides.vmrest ??
-      (await createVmrestClient({
-        env: ctx.env,
-        vmrestUrl: spec.vmware.vmrestUrl,
-        prompt: process.stdin.isTTY ? terminalPrompt() : undefined,
-      }));
-    if (!overrides.vmrest) closeClient = () => client.close();
-    labDeps = {
+    vmrestDown = overrides.vmrest
+      ? undefined
+      : await vmrestRefusesConnections(vmrestUrlOf(ctx.env, spec.vmware.vmrestUrl));
+    const client = vmrestDown
+      ? undefined
+      : (overrides.vmrest ??
+        (await createVmrestClient({
+          env: ctx.env,
+          vmrestUrl: spec.vmware.vmrestUrl,
+          prompt: process.stdin.isTTY ? terminalPrompt() : undefined,
+        })));
+    if (client && !overrides.vmrest) closeClient = () => client.close();
+    // No lab deps while vmrest refuses connections: --dry-run then plans from the state folder alone.
+    labDeps = client && {
       vmrest: client,
       clonesFolder: overrides.clonesFolder ?? (await workstationDefaultVmFolder(ctx.env)),
       growDisk: overrides.growDisk ?? vdiskmanagerGrower(spec, ctx.env),
@@ -222,7 +231,7 @@ export async function runBuildVms(
       kube: defaultKubeAccess(spec, ctx.env),
     };
   }
-  const deps: Omit<BuildVmsDeps, 'emit'> = {
+  const deps: Omit<BuildVmsDeps, 'emit'> | undefined = labDeps && {
     ...labDeps,
     writeSeed: overrides.writeSeed ?? cloudInitSeedWriter(),
     installFolder: spec.vmware.installFolder,
@@ -247,18 +256,25 @@ export async function runBuildVms(
   };
   process.on('SIGINT', onSigint);
   try {
-    const result = await buildVms(
-      spec,
-      { ...deps, emit: view.emit },
-      {
-        dryRun: values['dry-run'],
-        prune: values.prune,
-        concurrency,
-        signal: abort.signal,
-        timing: { deadlineScale, ...(pollMs ? { pollMs } : {}) },
-        mergeKubeconfigInto: values['merge-kubeconfig'] ? defaultKubeconfigPath(ctx.env) : undefined,
-      },
-    );
+    if (vmrestDown && !values['dry-run']) {
+      const problem = { code: vmrestDown.code, message: vmrestDown.message, fix: vmrestDown.fix ?? '' };
+      view.emit({ type: 'preflight', ok: false, problems: [problem.message], warnings: [] });
+      throw new PreflightError([problem]);
+    }
+    const result = !deps
+      ? await planWithoutVmrest(spec, view.emit, vmrestDown!, { prune: values.prune })
+      : await buildVms(
+          spec,
+          { ...deps, emit: view.emit },
+          {
+            dryRun: values['dry-run'],
+            prune: values.prune,
+            concurrency,
+            signal: abort.signal,
+            timing: { deadlineScale, ...(pollMs ? { pollMs } : {}) },
+            mergeKubeconfigInto: values['merge-kubeconfig'] ? defaultKubeconfigPath(ctx.env) : undefined,
+          },
+        );
     view.close();
     if (result.status === 'dry-run') {
       if (mode === 'json') view.emit({ type: 'result', status: 'dry-run' });

@@ -13,6 +13,8 @@ import { findWorkstationInstallFolder } from '../template/vdiskmanager.js';
 import { resolveVmrestCredentials, terminalPrompt, type PromptFunction } from '../vmrest/credentials.js';
 import { buildTemplateSteps } from './build-template.js';
 import { buildVmsOptions, runBuildVms, type BuildVmsCommandOverrides } from './build-vms.js';
+import { checkVmrestHost, PreflightError } from '../bringup/preflight.js';
+import { vmrestRefusesConnections, vmrestUrlOf } from '../vmrest/listening.js';
 
 const usage = `usage: kubestation up [options]
 
@@ -65,6 +67,14 @@ export async function runUp(ctx: CommandContext, overrides: UpOverrides = {}): P
     env: ctx.env,
     exists: existsSync,
   });
+  // vmrest not running: no password is asked for. A dry run plans from the state folder (build-vms says what
+  // it could not check); a real run stops before the download.
+  const vmrestDown = await vmrestRefusesConnections(vmrestUrlOf(ctx.env, spec.vmware.vmrestUrl));
+  if (vmrestDown && values['dry-run']) return buildVms({});
+  if (vmrestDown)
+    throw new PreflightError([
+      { code: vmrestDown.code, message: vmrestDown.message, fix: vmrestDown.fix ?? '' },
+    ]);
   const credentials = await resolveVmrestCredentials({
     env: ctx.env,
     prompt: overrides.prompt ?? (process.stdin.isTTY ? terminalPrompt() : undefined),
@@ -78,6 +88,10 @@ export async function runUp(ctx: CommandContext, overrides: UpOverrides = {}): P
         `dry run: the template ${spec.vmware.template.name} is not built or changed; build-vms' preflight checks it\n`,
       );
     } else {
+      // Before the image download and the disk conversion (minutes): vmrest not running, refused credentials
+      // or host networks build-vms would refuse stop the run now, not after them.
+      const host = await checkVmrestHost(spec, vmrest, spec.vmware.installFolder);
+      if (host.problems.length > 0) throw new PreflightError(host.problems);
       await buildTemplateSteps({ stdout: templateOut, env: ctx.env }, spec, vmrest, {
         golden: values.golden,
         force: false,
