@@ -97,5 +97,6 @@ export async function run(ctx: CommandContext): Promise<number> {
         view.close();
       }
     },
+    true,
   );
 }

@@ -87,7 +87,6 @@ export async function runSnapshot(
     });
   const { spec, kube } = await loadDay2Spec(ctx, values.cluster);
   const view = createLabView(values.json ? 'json' : 'plain', ctx.stdout);
-  const vmrun = workstationVmrun(spec, ctx.env);
   const confirm = overrides.confirm ?? (process.stdin.isTTY ? terminalConfirm : undefined);
   return runWithVmrest(
     ctx,
@@ -98,7 +97,7 @@ export async function runSnapshot(
         vmrest,
         kube,
         emit: view.emit,
-        vmrun,
+        vmrun: workstationVmrun(spec, ctx.env),
         verify: apiVerifier({
           server: kube.server,
           kubeconfig: kube.kubeconfig,
@@ -152,6 +151,7 @@ export async function runSnapshot(
         }
       }
     },
+    true,
   );
 }
 

@@ -63,6 +63,7 @@ export async function runStart(ctx: CommandContext, overrides: StartCommandOverr
         view.line(`lab ${spec.name} started: ${result.verifySummary ?? 'verify passed'}`);
       return 0;
     },
+    true,
   );
 }
 

@@ -101,6 +101,7 @@ export async function runStop(ctx: CommandContext, overrides: LabCommandOverride
       );
       return 0;
     },
+    true,
   );
 }
 

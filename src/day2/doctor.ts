@@ -18,6 +18,8 @@
  *   clock:<node>      node clock vs this PC, from the times the kubelet itself writes
  *                     (node Lease renewTime, else the Ready heartbeat)
  */
+import { labNeverBuilt } from './lab-state.js';
+import { commandHint } from '../command-hint.js';
 import { findNodeVm } from '../bringup/apply.js';
 import { observeSeed } from '../bringup/seed-retirement.js';
 import { readBuildState, type BuildState } from '../bringup/state.js';
@@ -408,6 +410,19 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
       fix: error.fix,
     });
   }
+  // A lab never built (src/day2/lab-state.ts) has nothing to repair: its one fix is the command that builds it.
+  const neverBuilt = await labNeverBuilt(
+    spec,
+    vms ?? { unavailable: checks.find((c) => c.id === 'vmrest')?.detail ?? 'vmrest did not answer' },
+  );
+  if (neverBuilt)
+    checks.push({
+      id: 'lab',
+      title: 'the lab is built',
+      status: 'warn',
+      detail: `not built yet: ${neverBuilt.reason}`,
+      fix: neverBuilt.fix,
+    });
   if (vms && deps.vmrest) {
     try {
       const vmnets = await deps.vmrest.listVmnets();
@@ -461,8 +476,10 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
           id: `vm:${node.name}`,
           title,
           status: 'warn',
-          detail: "no VM in vmrest's list",
-          fix: `\`kubestation rebuild-node ${node.name}\` (or build-vms) creates it`,
+          detail: neverBuilt ? "no VM in vmrest's list: no lab built yet" : "no VM in vmrest's list",
+          fix: neverBuilt
+            ? neverBuilt.fix
+            : `\`${commandHint(`rebuild-node ${node.name}${node.role === 'control-plane' ? ' --force' : ''}`)}\` (or \`${commandHint('build-vms')}\`) creates it`,
         });
       else if (!isOwnedBy(vm, node))
         checks.push({
@@ -511,7 +528,9 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
   // The Kubernetes API server and what it reports.
   const api = await probeApi(deps.kube);
   try {
-    checks.push(await tokenCheck(spec, state, api.reachable ? api.client : undefined, now()));
+    // No node has joined a lab never built, and build-vms mints the token it needs.
+    if (!neverBuilt)
+      checks.push(await tokenCheck(spec, state, api.reachable ? api.client : undefined, now()));
     if (!api.reachable && labPower?.state === 'stopped') {
       // Not a fault: the API server is off with the lab.
       checks.push({

@@ -31,6 +31,7 @@ import type { VerifyReport } from '../verify/report.js';
 import type { PowerState } from '../vmrest/client.js';
 import { VmrestDeadlineError, VmrestError, VmrestNotYetAvailableError } from '../vmrest/errors.js';
 import { findSpecNode } from './rebuild.js';
+import { commandHint } from '../command-hint.js';
 import {
   isOwnedBy,
   observeNodeVms,
@@ -150,7 +151,8 @@ export type LabPowerSummary =
   | { state: 'running' }
   | { state: 'stopped'; stoppedAt: string | undefined }
   | { state: 'partly running'; notRunning: Array<{ node: string; power: PowerState | 'unknown' }> }
-  | { state: 'unknown' };
+  | { state: 'unknown' }
+  | { state: 'not built'; reason: string; fix: string };
 
 /**
  * The lab as a whole from its nodes' VMs (ours only; a node without a VM of
@@ -183,7 +185,9 @@ export function describeLabPower(summary: LabPowerSummary): string {
     case 'partly running':
       return `partly running: ${summary.notRunning.map((n) => `${n.node} is ${n.power}`).join(', ')}; \`npx kubestation start\` starts the rest in order and verifies`;
     case 'unknown':
-      return 'unknown (a node has no VM of this cluster)';
+      return `half built or damaged: a node has no VM of this cluster (status shows which); \`${commandHint('build-vms')}\` builds the missing ones`;
+    case 'not built':
+      return `not built yet: ${summary.reason}; ${summary.fix}`;
   }
 }
 
