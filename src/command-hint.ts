@@ -11,3 +11,8 @@ export const COMMAND_PREFIX = '.\\kubestation';
 export function commandHint(commandLine: string): string {
   return `${COMMAND_PREFIX} ${commandLine}`;
 }
+
+/** A path or value as one argument in PowerShell and cmd: double-quoted when it holds a space or a shell character. */
+export function shellWord(value: string): string {
+  return /^[\w.:\\/+=@-]+$/.test(value) ? value : `"${value}"`;
+}

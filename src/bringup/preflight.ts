@@ -17,6 +17,7 @@ import { systemDiskPath } from './disk.js';
 import { describeOwnership, inspectOwnership, readVmxFile } from './ownership.js';
 import type { BuildVmrest } from './ports.js';
 import { cloneUnfinished, type BuildState } from './state.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 export interface PreflightProblem {
   code: string;
@@ -188,7 +189,7 @@ export async function runPreflight(
       problems.push({
         code: error.code,
         message: error.message,
-        fix: error.fix ?? 'run `npm run build-template`, then run the command again',
+        fix: error.fix ?? `run \`${COMMAND_PREFIX} build-template\`, then run the command again`,
       });
     }
 

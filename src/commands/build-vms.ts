@@ -25,8 +25,9 @@ import { loadClusterSpec, clusterFilePath } from '../config/load.js';
 import { sshKeyPaths } from '../ssh/keypair.js';
 import { createVmrestClient, type VmrestClient } from '../vmrest/client.js';
 import { terminalPrompt } from '../vmrest/credentials.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
-const usage = `usage: kubestation build-vms [options]
+const usage = `usage: ${COMMAND_PREFIX} build-vms [options]
 
 Builds the cluster in cluster.yaml: clones and configures one VM per node,
 powers them on, follows their first boot and verifies the cluster.
@@ -186,6 +187,8 @@ export async function runBuildVms(
       vmrest: lab.client,
       clonesFolder: lab.clonesFolder,
       growDisk: growDescriptorDisk,
+      // The simulated disks are descriptors in the temporary folder, never grown: no free space to check.
+      freeBytes: async () => Number.MAX_SAFE_INTEGER,
       // The fake API server trusts the cluster's own CA, so verify uses the real admin kubeconfig.
       verify: values['skip-verify']
         ? undefined
@@ -269,7 +272,7 @@ export async function runBuildVms(
         // The simulated lab's files (kubeconfig, SSH config) are deleted when this command ends: point at none of them.
         ctx.stdout.write(
           `\nsimulated cluster ${spec.name} is ready${result.verifySummary ? ` (${result.verifySummary})` : ' (verify skipped)'}; ` +
-            `its files in ${simDir} are deleted now and no VM was made. Build the real lab with: npx kubestation up\n`,
+            `its files in ${simDir} are deleted now and no VM was made. Build the real lab with: ${COMMAND_PREFIX} up\n`,
         );
       } else if (mode !== 'json') {
         ctx.stdout.write(

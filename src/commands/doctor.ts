@@ -8,8 +8,9 @@ import { loadDay2Spec, openVmrest, parseReportArgs } from './support.js';
 import { formatDoctorReport, runDoctor } from '../day2/doctor.js';
 import { KubestationError } from '../errors.js';
 import type { VmrestClient } from '../vmrest/client.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
-const help = `usage: kubestation doctor [--json] [--cluster file]
+const help = `usage: ${COMMAND_PREFIX} doctor [--json] [--cluster file]
 
 Diagnoses the known failure causes: vmrest not running or wrong credentials,
 host networks differing from cluster.yaml, static addresses inside a DHCP pool,

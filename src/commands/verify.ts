@@ -15,8 +15,9 @@ import { clusterNotStarted } from '../day2/not-started.js';
 import { refuseIfNeverBuilt } from '../day2/lab-state.js';
 import { scaledVerifyTimeouts } from '../bringup/verify-step.js';
 import { KubestationError } from '../errors.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
-const help = `usage: kubestation verify [--json] [--kubeconfig path] [--cluster cluster.yaml] [--image ref] [--deadline-scale x]
+const help = `usage: ${COMMAND_PREFIX} verify [--json] [--kubeconfig path] [--cluster cluster.yaml] [--image ref] [--deadline-scale x]
 
 Checks the cluster from this PC through the Kubernetes API: nodes Ready with the
 right addresses and versions, system pods healthy, and, with short-lived test pods

@@ -40,6 +40,7 @@ import type { CheckStatus, DoctorCheck } from './doctor-check.js';
 import { firstBootCheck, seedLabelCheck } from './first-boot-checks.js';
 import { describeLabPower, summarizeLabPower, type LabPowerSummary } from './lab-power.js';
 import { readStoredToken } from './token.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 export type { CheckStatus, DoctorCheck } from './doctor-check.js';
 
@@ -132,8 +133,7 @@ async function seedIsoCheck(
   const id = `seed-iso:${node.name}`;
   const title = `${node.name}: seed ISO and user-data removed after bootstrap`;
   const seed = await observeSeed(spec, node, state, vm && isOwnedBy(vm, node) ? vm.vmxPath : undefined);
-  const rerun =
-    'run `npx kubestation build-vms` again: for a finished node it only deletes the seed copies and, while the VM is powered off, detaches the CD-ROM';
+  const rerun = `run \`${COMMAND_PREFIX} build-vms\` again: for a finished node it only deletes the seed copies and, while the VM is powered off, detaches the CD-ROM`;
   switch (seed.kind) {
     case 'none':
     case 'in-use':
@@ -219,14 +219,14 @@ async function tokenCheck(
     detail = `token ${stored.token.id}.… valid until at least ${stored.expiresAt?.toISOString() ?? 'forever'} (estimated; API server not asked)`;
   }
   if (expiredAt === undefined) return { id, title, status: 'ok', detail };
-  const rebuildFix = `\`kubestation rebuild-node <worker>\` registers a fresh token through the API automatically; kubernetes.bootstrapTokenTtl in cluster.yaml sets the lifetime of new ones`;
+  const rebuildFix = `\`${COMMAND_PREFIX} rebuild-node <worker>\` registers a fresh token through the API automatically; kubernetes.bootstrapTokenTtl in cluster.yaml sets the lifetime of new ones`;
   return pendingJoins.length > 0
     ? {
         id,
         title,
         status: 'fail',
         detail: `${detail}; ${pendingJoins.join(', ')} ha${pendingJoins.length === 1 ? 's' : 've'} not joined yet and cannot with it`,
-        fix: `rebuild ${pendingJoins.map((n) => `\`kubestation rebuild-node ${n}\``).join(', ')}: ${rebuildFix}`,
+        fix: `rebuild ${pendingJoins.map((n) => `\`${COMMAND_PREFIX} rebuild-node ${n}\``).join(', ')}: ${rebuildFix}`,
       }
     : {
         id,
@@ -495,7 +495,7 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
           title,
           status: 'warn',
           detail: `${vm.vmxPath} is ${vm.power ?? 'in an unknown power state'}`,
-          fix: '`npx kubestation start` (powers the lab on in order, waits until every node is Ready and verifies)',
+          fix: `\`${COMMAND_PREFIX} start\` (powers the lab on in order, waits until every node is Ready and verifies)`,
         });
       else checks.push({ id: `vm:${node.name}`, title, status: 'ok', detail: vm.vmxPath });
       checks.push(await seedIsoCheck(spec, node, state, vm));
@@ -515,7 +515,7 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
         title: 'the lab is running',
         status: 'warn',
         detail: `the lab is ${describeLabPower(labPower)}`,
-        fix: '`npx kubestation start`',
+        fix: `\`${COMMAND_PREFIX} start\``,
       });
     }
   }
@@ -539,7 +539,7 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
         status: 'warn',
         detail:
           'the lab is stopped (every VM powered off), so the API server is off with it (node, CNI and clock checks skipped)',
-        fix: '`npx kubestation start`',
+        fix: `\`${COMMAND_PREFIX} start\``,
       });
     } else if (!api.reachable) {
       checks.push({

@@ -34,6 +34,7 @@ import { probeApi, type ApiProbe, type KubeAccess, type ObservedVm } from './obs
 import type { Day2Log, Day2Vmrest } from './ports.js';
 import { ownNodeVm, removeNodeVm, retireNodeObject, type NodeVmContext } from './node-removal.js';
 import { mintTokenThroughApi, readStoredToken, tokenUnusableError } from './token.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 export interface RebuildDeps {
   vmrest: Day2Vmrest;
@@ -95,7 +96,7 @@ export function controlPlaneNeedsForce(spec: ClusterSpec, node: NodeSpec): Kubes
     `"${node.name}" is the control plane: rebuilding it re-creates the cluster. etcd is on that VM, so every workload, Service, Secret and ConfigMap is lost, ` +
       `and each worker (${spec.workers.map((w) => w.name).join(', ') || 'none'}) is rebuilt too so it joins the new cluster. The CA is kept, so existing kubeconfigs stay valid`,
     {
-      fix: `if that is what you want, run \`kubestation rebuild-node ${node.name} --force\`; to repair a worker instead, name the worker`,
+      fix: `if that is what you want, run \`${COMMAND_PREFIX} rebuild-node ${node.name} --force\`; to repair a worker instead, name the worker`,
     },
   );
 }
@@ -239,7 +240,7 @@ class Rebuild {
         intervalMs: this.options.apiPollMs ?? 2000,
         signal: this.signal,
         what: `${names.join(', ')} to be Ready`,
-        fix: `the node joined but its kubelet does not report Ready: run \`kubestation doctor\`, and see \`kubectl describe node ${names[0] ?? ''}\``,
+        fix: `the node joined but its kubelet does not report Ready: run \`${COMMAND_PREFIX} doctor\`, and see \`kubectl describe node ${names[0] ?? ''}\``,
       },
     );
   }

@@ -165,7 +165,7 @@ describe('doctor', () => {
     expect(check(report, 'template')).toMatchObject({
       status: 'fail',
       detail: expect.stringContaining('no-such-template has not been built'),
-      fix: expect.stringContaining('npm run build-template'),
+      fix: expect.stringContaining('.\\kubestation build-template'),
     });
   });
 
