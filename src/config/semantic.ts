@@ -233,6 +233,13 @@ export function checkSemantics(document: unknown): SpecProblem[] {
   const clusterName = typeof doc.name === 'string' ? doc.name : '';
   const macs = new Map<string, string>();
   const controlPlanes: number[] = [];
+  /** A node by its name when it has one: `node "k8s-worker1" (nodes[1])`. */
+  const nodeLabel = (index: number): string => {
+    const named = nodes[index]?.name;
+    return typeof named === 'string' ? `node ${showValue(named)} (nodes[${index}])` : `nodes[${index}]`;
+  };
+  const duplicateFix = (index: number, free: string): string =>
+    `give ${nodeLabel(index)} its own address, a free one in ${free}`;
   nodes.forEach((node, i) => {
     if (!node) return;
     const at = `nodes[${i}]`;
@@ -284,7 +291,8 @@ export function checkSemantics(document: unknown): SpecProblem[] {
           `${natAddress} is inside the DHCP range ${dhcpStart}–${dhcpEnd}, so VMware could hand it to another VM; use a free address in ${natFree}`,
         );
       const first = natAddresses.get(natAddress);
-      if (first !== undefined) add(where, `${natAddress} is already used by nodes[${first}]`);
+      if (first !== undefined)
+        add(where, `${natAddress} is already used by ${nodeLabel(first)}; ${duplicateFix(i, natFree)}`);
       else natAddresses.set(natAddress, i);
     }
     const hostOnlyAddress = ip(node.hostOnlyAddress);
@@ -306,7 +314,11 @@ export function checkSemantics(document: unknown): SpecProblem[] {
           `${hostOnlyAddress} is the Windows host's address on the host-only network; use a free address in ${hostOnlyFree}`,
         );
       const first = hostOnlyAddresses.get(hostOnlyAddress);
-      if (first !== undefined) add(where, `${hostOnlyAddress} is already used by nodes[${first}]`);
+      if (first !== undefined)
+        add(
+          where,
+          `${hostOnlyAddress} is already used by ${nodeLabel(first)}; ${duplicateFix(i, hostOnlyFree)}`,
+        );
       else hostOnlyAddresses.set(hostOnlyAddress, i);
     }
 
