@@ -7,6 +7,7 @@ import { describeError } from './errors.js';
 import type { CommandContext, CommandRunner } from './commands/context.js';
 import { didYouMean } from './commands/suggest.js';
 import { RunRecorder, runLogStateDir, writeRunLog } from './run-log.js';
+import { COMMAND_PREFIX } from './command-hint.js';
 
 const commands: Record<string, { summary: string; load: () => Promise<{ run: CommandRunner }> }> = {
   up: {
@@ -68,7 +69,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run: Com
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(15)} ${c.summary}`);
-  return `usage: kubestation <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun 'kubestation <command> --help' for a command's options, 'kubestation --version' for the version.\n`;
+  return `usage: ${COMMAND_PREFIX} <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nTry it without VMware first: ${COMMAND_PREFIX} up --simulate (simulated VMs on this PC; nothing is built).\nRun '${COMMAND_PREFIX} <command> --help' for a command's options, '${COMMAND_PREFIX} --version' for the version.\nIn PowerShell or cmd, inside the kubestation folder (in bash: ./kubestation).\n`;
 }
 
 export async function main(argv: string[], ctx: Omit<CommandContext, 'argv'>): Promise<number> {

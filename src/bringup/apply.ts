@@ -325,7 +325,8 @@ const stepRunners: Record<Exclude<ApplyStep, 'clone'>, StepRunner> = {
       });
       return 'size unknown, left as cloned';
     }
-    if (capacity >= node.diskGiB * GiB) return `${Math.round(capacity / GiB)} GiB (template size is enough)`;
+    if (capacity >= node.diskGiB * GiB)
+      return `${Math.round(capacity / GiB)} GiB: the template size is enough`;
     const power = await ctx.vmrest.getPowerState(vm.id);
     if (power !== 'poweredOff')
       throw new KubestationError(

@@ -235,7 +235,7 @@ async function checkPreflight(
     type: 'preflight',
     ok: preflight.problems.length === 0,
     problems: preflight.problems.map((p) => p.message),
-    warnings: preflight.warnings,
+    warnings: preflight.warnings.length,
   });
   for (const warning of preflight.warnings) deps.emit({ type: 'warning', message: warning });
   if (preflight.problems.length > 0) throw new PreflightError(preflight.problems);

@@ -17,6 +17,7 @@
 import type { ClusterSpec } from '../config/model.js';
 import { KubestationError } from '../errors.js';
 import type { BuildState } from './state.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 export interface RemovedNode {
   /** Node name as recorded or as the VM's marker says. */
@@ -89,7 +90,7 @@ export function controlPlaneRemovedError(spec: ClusterSpec, removed: RemovedNode
     `cluster.yaml no longer lists "${removed.node}", the control plane of the built lab${spec.controlPlane.name !== removed.node ? ` (it names "${spec.controlPlane.name}" instead)` : ''}. ` +
       'The cluster (etcd, every workload and Secret) lives on the control plane, so it cannot be removed or replaced by editing cluster.yaml; nothing was changed',
     {
-      fix: `put "${removed.node}" back in cluster.yaml as the control-plane node. To start a new cluster instead: \`npx kubestation destroy\` (with the old cluster.yaml), then \`npx kubestation build-vms\``,
+      fix: `put "${removed.node}" back in cluster.yaml as the control-plane node. To start a new cluster instead: \`${COMMAND_PREFIX} destroy\` (with the old cluster.yaml), then \`${COMMAND_PREFIX} build-vms\``,
     },
   );
 }
@@ -100,7 +101,7 @@ export function nodesToRemoveError(removed: RemovedNode[]): KubestationError {
     'NODES_TO_REMOVE',
     `cluster.yaml no longer lists ${names.map((n) => `"${n}"`).join(', ')}, which the built lab has; build-vms changes nothing while removing them is not asked for`,
     {
-      fix: `to remove ${names.length === 1 ? 'it' : 'them'} (cordon, drain, delete the Node, the VM, its DHCP reservation and state): \`npx kubestation build-vms --prune\`; to keep ${names.length === 1 ? 'it' : 'them'}, put ${names.length === 1 ? 'it' : 'them'} back in cluster.yaml`,
+      fix: `to remove ${names.length === 1 ? 'it' : 'them'} (cordon, drain, delete the Node, the VM, its DHCP reservation and state): \`${COMMAND_PREFIX} build-vms --prune\`; to keep ${names.length === 1 ? 'it' : 'them'}, put ${names.length === 1 ? 'it' : 'them'} back in cluster.yaml`,
     },
   );
 }

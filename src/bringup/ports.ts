@@ -58,7 +58,8 @@ export type ClusterVerifier = (
 ) => Promise<{ summary: string; report?: VerifyReport }>;
 
 export type BuildEvent =
-  | { type: 'preflight'; ok: boolean; problems: string[]; warnings: string[] }
+  /** The warnings follow as their own 'warning' events (once each in --json). */
+  | { type: 'preflight'; ok: boolean; problems: string[]; warnings: number }
   | {
       type: 'plan';
       nodes: Array<{ node: string; status: string; actions: ApplyStep[] }>;

@@ -4,8 +4,8 @@
  * fix). Warnings do not stop the build.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { access, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { KubestationError } from '../errors.js';
 import type { ClusterSpec, HostOnlyNetworkSpec, NatNetworkSpec } from '../config/model.js';
@@ -17,6 +17,7 @@ import { systemDiskPath } from './disk.js';
 import { describeOwnership, inspectOwnership, readVmxFile } from './ownership.js';
 import type { BuildVmrest } from './ports.js';
 import { cloneUnfinished, type BuildState } from './state.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 export interface PreflightProblem {
   code: string;
@@ -204,7 +205,7 @@ export async function runPreflight(
       problems.push({
         code: error.code,
         message: error.message,
-        fix: error.fix ?? 'run `npm run build-template`, then run the command again',
+        fix: error.fix ?? `run \`${COMMAND_PREFIX} build-template\`, then run the command again`,
       });
     }
 
@@ -265,9 +266,13 @@ export async function runPreflight(
     }
   }
 
-  // 6. State folder writable.
+  // 6. State folder writable. A missing one is not created here (a dry run writes nothing): its
+  // nearest existing parent must be writable, for the first file written to create it.
   try {
-    await mkdir(spec.stateDir, { recursive: true });
+    if (!existsSync(spec.stateDir)) {
+      await access(await nearestExistingFolder(spec.stateDir), constants.W_OK);
+      return { problems, warnings, vms, template, readyTemplate };
+    }
     const probe = path.join(spec.stateDir, `.write-test-${randomBytes(4).toString('hex')}`);
     await writeFile(probe, 'ok');
     await rm(probe, { force: true });

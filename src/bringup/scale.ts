@@ -29,6 +29,7 @@ import { ownNodeVm, removeNodeVm, retireNodeObject, type NodeVmContext } from '.
 import { probeApi, type ApiProbe, type KubeAccess } from './observe.js';
 import type { Day2Log } from './ports.js';
 import { ADD_TOKEN_USE, mintTokenThroughApi, readStoredToken, tokenUnusableError } from './join-token.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 /**
  * A join token expiring sooner than this is replaced before a worker is added:
@@ -115,7 +116,7 @@ function pruneApiError(spec: ClusterSpec, removals: RemovedNode[], reason: strin
     'PRUNE_API_UNREACHABLE',
     `cannot remove ${names}: the Kubernetes API server does not answer (${reason}), so ${removals.length === 1 ? 'its' : 'their'} pods cannot be drained nor ${removals.length === 1 ? 'its' : 'their'} Node object deleted; nothing was changed`,
     {
-      fix: `make the API server reachable (power on "${spec.controlPlane.name}", check this PC's address on ${spec.networks.hostOnly.vmnet}) and run \`npx kubestation build-vms --prune\` again; to delete the whole lab instead: \`npx kubestation destroy\``,
+      fix: `make the API server reachable (power on "${spec.controlPlane.name}", check this PC's address on ${spec.networks.hostOnly.vmnet}) and run \`${COMMAND_PREFIX} build-vms --prune\` again; to delete the whole lab instead: \`${COMMAND_PREFIX} destroy\``,
     },
   );
 }

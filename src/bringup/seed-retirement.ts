@@ -133,7 +133,7 @@ export async function detachSeedIso(
         ctx.emit({
           type: 'note',
           node: node.name,
-          message: `the running VM did not take "stop connecting the seed CD-ROM" (${error.message}); the seed CD-ROM is detached at its next power-off that kubestation sees (kubestation stop, start, rebuild-node or build-vms)`,
+          message: `the running VM did not take "stop connecting the seed CD-ROM": ${error.message}. Its seed CD-ROM is detached at the next power-off that kubestation sees: stop, start, rebuild-node or build-vms`,
         });
       }
     }

@@ -169,7 +169,7 @@ export function createBuildView(
       case 'stage': {
         // Times come from the line (the guest's clock): a re-run reading an old console shows real durations.
         const title = findStage(event.stage)?.title ?? event.stage;
-        const firstLine = event.message.split('\n')[0] ?? '';
+        const firstLine = withoutStagePrefix(event.stage, event.message.split('\n')[0] ?? '');
         update(event.node, { quietSince: undefined });
         if (event.event === 'start')
           update(event.node, { phase: event.stage, since: event.atMs, state: 'working', detail: title });
@@ -236,4 +236,16 @@ export function createBuildView(
       redraw();
     },
   };
+}
+
+/**
+ * A guest's progress message without its own tool prefix when the stage
+ * already says it: stage images "images: pulling 1 of 7" → "pulling 1 of 7",
+ * stage kubeadm-init "kubeadm: phase preflight" → "phase preflight".
+ */
+export function withoutStagePrefix(stage: string, message: string): string {
+  const prefix = /^([a-z0-9-]+): /.exec(message)?.[1];
+  return prefix && (prefix === stage || stage.startsWith(`${prefix}-`))
+    ? message.slice(prefix.length + 2)
+    : message;
 }

@@ -27,8 +27,9 @@ import { createVmrestClient, type VmrestClient } from '../vmrest/client.js';
 import { terminalPrompt } from '../vmrest/credentials.js';
 import type { VmrestNotRunningError } from '../vmrest/errors.js';
 import { vmrestRefusesConnections, vmrestUrlOf } from '../vmrest/listening.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
-const usage = `usage: kubestation build-vms [options]
+const usage = `usage: ${COMMAND_PREFIX} build-vms [options]
 
 Builds the cluster in cluster.yaml: clones and configures one VM per node,
 powers them on, follows their first boot and verifies the cluster.
@@ -131,7 +132,7 @@ export const buildVmsOptions = {
 } as const;
 
 /** The dependencies the simulated and the real lab provide each their own way. */
-type LabDeps = Pick<BuildVmsDeps, 'vmrest' | 'clonesFolder' | 'growDisk' | 'verify' | 'kube'>;
+type LabDeps = Pick<BuildVmsDeps, 'vmrest' | 'clonesFolder' | 'growDisk' | 'verify' | 'kube' | 'freeBytes'>;
 
 function exitCodeFor(result: BuildVmsResult): number {
   return result.status === 'interrupted' ? 130 : 0;
@@ -194,6 +195,8 @@ export async function runBuildVms(
       vmrest: lab.client,
       clonesFolder: lab.clonesFolder,
       growDisk: growDescriptorDisk,
+      // The simulated disks are descriptors in the temporary folder, never grown: no free space to check.
+      freeBytes: async () => Number.MAX_SAFE_INTEGER,
       // The fake API server trusts the cluster's own CA, so verify uses the real admin kubeconfig.
       verify: values['skip-verify']
         ? undefined
@@ -258,7 +261,7 @@ export async function runBuildVms(
   try {
     if (vmrestDown && !values['dry-run']) {
       const problem = { code: vmrestDown.code, message: vmrestDown.message, fix: vmrestDown.fix ?? '' };
-      view.emit({ type: 'preflight', ok: false, problems: [problem.message], warnings: [] });
+      view.emit({ type: 'preflight', ok: false, problems: [problem.message], warnings: 0 });
       throw new PreflightError([problem]);
     }
     const result = !deps
@@ -292,7 +295,7 @@ export async function runBuildVms(
         // The simulated lab's files (kubeconfig, SSH config) are deleted when this command ends: point at none of them.
         ctx.stdout.write(
           `\nsimulated cluster ${spec.name} is ready${result.verifySummary ? ` (${result.verifySummary})` : ' (verify skipped)'}; ` +
-            `its files in ${simDir} are deleted now and no VM was made. Build the real lab with: npx kubestation up\n`,
+            `its files in ${simDir} are deleted now and no VM was made. Build the real lab with: ${COMMAND_PREFIX} up\n`,
         );
       } else if (mode !== 'json') {
         ctx.stdout.write(

@@ -26,9 +26,10 @@ import { sshNodeShell } from '../support/ssh-shell.js';
 import type { VmrestClient } from '../vmrest/client.js';
 import { detectWorkstationIdentity, type WorkstationIdentity } from '../workstation/identity.js';
 import { hostWorkstationProbe } from '../workstation/host-probe.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
-const help = `usage: kubestation doctor [--json] [--cluster file]
-       kubestation doctor --bundle [FILE] [--cluster file]
+const help = `usage: ${COMMAND_PREFIX} doctor [--json] [--cluster file]
+       ${COMMAND_PREFIX} doctor --bundle [FILE] [--cluster file]
 
 Diagnoses the known failure causes: vmrest not running or wrong credentials,
 host networks differing from cluster.yaml, static addresses inside a DHCP pool,

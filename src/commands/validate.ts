@@ -15,8 +15,10 @@ import type { ClusterSpec } from '../config/model.js';
 import { formatProblem } from '../config/problems.js';
 import { goldenRuntimeWarning } from '../template/runtime-support.js';
 import { readTemplateState } from '../template/state.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
+import { SpecError } from '../config/problems.js';
 
-const help = `usage: kubestation validate [--json] [--cluster file]
+const help = `usage: ${COMMAND_PREFIX} validate [--json] [--cluster file]
 
 Checks cluster.yaml and prints the lab it describes (nodes, addresses, MACs,
 networks), or every problem at once with the field, the bad value and the fix.
@@ -60,7 +62,8 @@ export function summarizeSpec(spec: ClusterSpec) {
   };
 }
 
-function renderSummary(spec: ClusterSpec, file: string): string {
+/** `refused`: the file is well-formed but the lab already built refuses it (never printed as "valid"). */
+function renderSummary(spec: ClusterSpec, file: string, refused = false): string {
   const s = summarizeSpec(spec);
   const rows = s.nodes.map((n) => [
     n.name,
@@ -77,7 +80,9 @@ function renderSummary(spec: ClusterSpec, file: string): string {
       .join('  ')
       .trimEnd();
   return [
-    `${file}: valid`,
+    refused
+      ? `${file}: well-formed, but refused against the lab already built (see below)`
+      : `${file}: valid`,
     `cluster ${s.cluster}: Kubernetes ${s.kubernetes}, API ${s.apiEndpoint}, CNI ${s.cni}`,
     `pods ${s.podSubnet}, services ${s.serviceSubnet}; NAT ${s.networks.nat}; host-only ${s.networks.hostOnly}`,
     `state folder ${s.stateDir}`,
@@ -105,9 +110,9 @@ function renderChange(spec: ClusterSpec, change: MembershipChange): string {
   const lines = formatMembershipChange(change, { prune: false });
   if (lines.length === 0) return `built lab (${file}): cluster.yaml adds and removes no node\n`;
   const how: string[] = [];
-  if (change.add.length > 0) how.push('`npx kubestation build-vms` builds what is added');
+  if (change.add.length > 0) how.push(`\`${COMMAND_PREFIX} build-vms\` builds what is added`);
   if (change.remove.some((r) => !r.controlPlane))
-    how.push('`npx kubestation build-vms --prune` removes what is removed');
+    how.push(`\`${COMMAND_PREFIX} build-vms --prune\` removes what is removed`);
   return [
     `built lab (${file}): cluster.yaml changes it`,
     ...lines,
@@ -178,11 +183,11 @@ export async function run(ctx: CommandContext): Promise<number> {
   }
   if (!spec) {
     ctx.stderr.write(
-      `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${problems.map((p) => `  - ${formatProblem(p)}\n`).join('')}`,
+      `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${problems.map((p) => `  - ${formatProblem(p)}\n`).join('')}  fix: ${new SpecError(problems, file).fix}\n`,
     );
     return 1;
   }
-  ctx.stdout.write(renderSummary(spec, file));
+  ctx.stdout.write(renderSummary(spec, file, refusal !== undefined));
   if (change) ctx.stdout.write(renderChange(spec, change));
   for (const warning of warnings) ctx.stdout.write(`warning: ${warning}\n`);
   if (refusal) ctx.stderr.write(`${file}: ${describeError(refusal)}\n`);

@@ -121,6 +121,8 @@ interface NodeTally {
   hostOnlyAddresses: Map<string, number>;
   macs: Map<string, string>;
   controlPlanes: number[];
+  /** A node by its name when it has one: `node "k8s-worker1" (nodes[1])`. */
+  label(index: number): string;
 }
 
 export function checkSemantics(document: unknown): SpecProblem[] {
@@ -289,6 +291,10 @@ function checkNodes(doc: Raw, k8s: Raw, networks: HostNetworks, add: Add): void 
     hostOnlyAddresses: new Map(),
     macs: new Map(),
     controlPlanes: [],
+    label: (index) => {
+      const named = nodes[index]?.name;
+      return typeof named === 'string' ? `node ${showValue(named)} (nodes[${index}])` : `nodes[${index}]`;
+    },
   };
   const clusterName = typeof doc.name === 'string' ? doc.name : '';
   nodes.forEach((node, i) => {
@@ -372,7 +378,11 @@ function checkNodeAddresses(
         `${natAddress} is inside the DHCP range ${dhcp.start}–${dhcp.end}, so VMware could hand it to another VM; use a free address in ${natFree}`,
       );
     const first = tally.natAddresses.get(natAddress);
-    if (first !== undefined) add(where, `${natAddress} is already used by nodes[${first}]`);
+    if (first !== undefined)
+      add(
+        where,
+        `${natAddress} is already used by ${tally.label(first)}; give ${tally.label(i)} its own address, a free one in ${natFree}`,
+      );
     else tally.natAddresses.set(natAddress, i);
   }
   const hostOnlyAddress = ip(node.hostOnlyAddress);
@@ -394,7 +404,11 @@ function checkNodeAddresses(
         `${hostOnlyAddress} is the Windows host's address on the host-only network; use a free address in ${hostOnlyFree}`,
       );
     const first = tally.hostOnlyAddresses.get(hostOnlyAddress);
-    if (first !== undefined) add(where, `${hostOnlyAddress} is already used by nodes[${first}]`);
+    if (first !== undefined)
+      add(
+        where,
+        `${hostOnlyAddress} is already used by ${tally.label(first)}; give ${tally.label(i)} its own address, a free one in ${hostOnlyFree}`,
+      );
     else tally.hostOnlyAddresses.set(hostOnlyAddress, i);
   }
 }

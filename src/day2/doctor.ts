@@ -20,6 +20,8 @@
  */
 import { workstationCheck } from './workstation-check.js';
 import type { WorkstationIdentity } from '../workstation/identity.js';
+import { labNeverBuilt } from '../bringup/lab-state.js';
+import { commandHint } from '../command-hint.js';
 import { findNodeVm } from '../bringup/apply.js';
 import { observeSeed } from '../bringup/seed-retirement.js';
 import { readBuildState, type BuildState } from '../bringup/state.js';
@@ -40,6 +42,7 @@ import type { CheckStatus, DoctorCheck } from './doctor-check.js';
 import { firstBootCheck, seedLabelCheck } from './first-boot-checks.js';
 import { describeLabPower, summarizeLabPower, type LabPowerSummary } from './lab-power.js';
 import { readStoredToken } from '../bringup/join-token.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 export type { CheckStatus, DoctorCheck } from './doctor-check.js';
 
@@ -134,8 +137,7 @@ async function seedIsoCheck(
   const id = `seed-iso:${node.name}`;
   const title = `${node.name}: seed ISO and user-data removed after bootstrap`;
   const seed = await observeSeed(spec, node, state, vm && isOwnedBy(vm, node) ? vm.vmxPath : undefined);
-  const rerun =
-    'run `npx kubestation build-vms` again: for a finished node it only deletes the seed copies and, while the VM is powered off, detaches the CD-ROM';
+  const rerun = `run \`${COMMAND_PREFIX} build-vms\` again: for a finished node it only deletes the seed copies and, while the VM is powered off, detaches the CD-ROM`;
   switch (seed.kind) {
     case 'none':
     case 'in-use':
@@ -221,14 +223,14 @@ async function tokenCheck(
     detail = `token ${stored.token.id}.… valid until at least ${stored.expiresAt?.toISOString() ?? 'forever'} (estimated; API server not asked)`;
   }
   if (expiredAt === undefined) return { id, title, status: 'ok', detail };
-  const rebuildFix = `\`kubestation rebuild-node <worker>\` registers a fresh token through the API automatically; kubernetes.bootstrapTokenTtl in cluster.yaml sets the lifetime of new ones`;
+  const rebuildFix = `\`${COMMAND_PREFIX} rebuild-node <worker>\` registers a fresh token through the API automatically; kubernetes.bootstrapTokenTtl in cluster.yaml sets the lifetime of new ones`;
   return pendingJoins.length > 0
     ? {
         id,
         title,
         status: 'fail',
         detail: `${detail}; ${pendingJoins.join(', ')} ha${pendingJoins.length === 1 ? 's' : 've'} not joined yet and cannot with it`,
-        fix: `rebuild ${pendingJoins.map((n) => `\`kubestation rebuild-node ${n}\``).join(', ')}: ${rebuildFix}`,
+        fix: `rebuild ${pendingJoins.map((n) => `\`${COMMAND_PREFIX} rebuild-node ${n}\``).join(', ')}: ${rebuildFix}`,
       }
     : {
         id,
@@ -414,6 +416,19 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
       fix: error.fix,
     });
   }
+  // A lab never built (src/day2/lab-state.ts) has nothing to repair: its one fix is the command that builds it.
+  const neverBuilt = await labNeverBuilt(
+    spec,
+    vms ?? { unavailable: checks.find((c) => c.id === 'vmrest')?.detail ?? 'vmrest did not answer' },
+  );
+  if (neverBuilt)
+    checks.push({
+      id: 'lab',
+      title: 'the lab is built',
+      status: 'warn',
+      detail: `not built yet: ${neverBuilt.reason}`,
+      fix: neverBuilt.fix,
+    });
   if (vms && deps.vmrest) {
     try {
       const vmnets = await deps.vmrest.listVmnets();
@@ -467,8 +482,10 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
           id: `vm:${node.name}`,
           title,
           status: 'warn',
-          detail: "no VM in vmrest's list",
-          fix: `\`kubestation rebuild-node ${node.name}\` (or build-vms) creates it`,
+          detail: neverBuilt ? "no VM in vmrest's list: no lab built yet" : "no VM in vmrest's list",
+          fix: neverBuilt
+            ? neverBuilt.fix
+            : `\`${commandHint(`rebuild-node ${node.name}${node.role === 'control-plane' ? ' --force' : ''}`)}\` (or \`${commandHint('build-vms')}\`) creates it`,
         });
       else if (!isOwnedBy(vm, node))
         checks.push({
@@ -484,7 +501,7 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
           title,
           status: 'warn',
           detail: `${vm.vmxPath} is ${vm.power ?? 'in an unknown power state'}`,
-          fix: '`npx kubestation start` (powers the lab on in order, waits until every node is Ready and verifies)',
+          fix: `\`${COMMAND_PREFIX} start\` (powers the lab on in order, waits until every node is Ready and verifies)`,
         });
       else checks.push({ id: `vm:${node.name}`, title, status: 'ok', detail: vm.vmxPath });
       checks.push(await seedIsoCheck(spec, node, state, vm));
@@ -504,7 +521,7 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
         title: 'the lab is running',
         status: 'warn',
         detail: `the lab is ${describeLabPower(labPower)}`,
-        fix: '`npx kubestation start`',
+        fix: `\`${COMMAND_PREFIX} start\``,
       });
     }
   }
@@ -517,7 +534,9 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
   // The Kubernetes API server and what it reports.
   const api = await probeApi(deps.kube);
   try {
-    checks.push(await tokenCheck(spec, state, api.reachable ? api.client : undefined, now()));
+    // No node has joined a lab never built, and build-vms mints the token it needs.
+    if (!neverBuilt)
+      checks.push(await tokenCheck(spec, state, api.reachable ? api.client : undefined, now()));
     if (!api.reachable && labPower?.state === 'stopped') {
       // Not a fault: the API server is off with the lab.
       checks.push({
@@ -526,7 +545,7 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
         status: 'warn',
         detail:
           'the lab is stopped (every VM powered off), so the API server is off with it (node, CNI and clock checks skipped)',
-        fix: '`npx kubestation start`',
+        fix: `\`${COMMAND_PREFIX} start\``,
       });
     } else if (!api.reachable) {
       checks.push({

@@ -40,6 +40,7 @@ import type { ClusterSpec, NodeSpec } from '../config/model.js';
 import { probeApi, type ApiProbe, type KubeAccess, type ObservedVm } from '../bringup/observe.js';
 import { ownNodeVm, removeNodeVm, retireNodeObject, type NodeVmContext } from '../bringup/node-removal.js';
 import { mintTokenThroughApi, readStoredToken, tokenUnusableError } from '../bringup/join-token.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 export interface RebuildDeps {
   vmrest: Day2Vmrest;
@@ -101,7 +102,7 @@ export function controlPlaneNeedsForce(spec: ClusterSpec, node: NodeSpec): Kubes
     `"${node.name}" is the control plane: rebuilding it re-creates the cluster. etcd is on that VM, so every workload, Service, Secret and ConfigMap is lost, ` +
       `and each worker (${spec.workers.map((w) => w.name).join(', ') || 'none'}) is rebuilt too so it joins the new cluster. The CA is kept, so existing kubeconfigs stay valid`,
     {
-      fix: `if that is what you want, run \`kubestation rebuild-node ${node.name} --force\`; to repair a worker instead, name the worker`,
+      fix: `if that is what you want, run \`${COMMAND_PREFIX} rebuild-node ${node.name} --force\`; to repair a worker instead, name the worker`,
     },
   );
 }
@@ -254,7 +255,7 @@ class Rebuild {
         intervalMs: this.options.apiPollMs ?? 2000,
         signal: this.signal,
         what: `${names.join(', ')} to be Ready`,
-        fix: `the node joined but its kubelet does not report Ready: run \`kubestation doctor\`, and see \`kubectl describe node ${names[0] ?? ''}\``,
+        fix: `the node joined but its kubelet does not report Ready: run \`${COMMAND_PREFIX} doctor\`, and see \`kubectl describe node ${names[0] ?? ''}\``,
       },
     );
   }

@@ -17,6 +17,7 @@ import type { PowerState } from '../vmrest/client.js';
 import { isOwnedBy, nodeRoles, observeVm, probeApi, type KubeAccess } from '../bringup/observe.js';
 import { describeLabPower, summarizeLabPower, type LabPowerSummary } from './lab-power.js';
 import type { Day2Vmrest } from '../bringup/ports.js';
+import { labNeverBuilt } from '../bringup/lab-state.js';
 
 export interface NodeStatus {
   node: string;
@@ -126,12 +127,18 @@ export async function collectStatus(spec: ClusterSpec, deps: StatusDeps): Promis
         };
       }),
     );
+    const neverBuilt = await labNeverBuilt(
+      spec,
+      vms ?? (vmrestError === undefined ? undefined : { unavailable: vmrestError }),
+    );
     return {
       cluster: spec.name,
-      lab: summarizeLabPower(
-        nodes.map((n) => (n.vm.present && n.vm.ours ? { node: n.node, power: n.vm.power } : undefined)),
-        state,
-      ),
+      lab: neverBuilt
+        ? { state: 'not built', ...neverBuilt }
+        : summarizeLabPower(
+            nodes.map((n) => (n.vm.present && n.vm.ours ? { node: n.node, power: n.vm.power } : undefined)),
+            state,
+          ),
       vmrest: vmrestError === undefined ? { ok: true } : { ok: false, error: vmrestError },
       api: api.reachable ? { reachable: true } : { reachable: false, reason: api.reason },
       nodes,
@@ -203,6 +210,7 @@ export function formatStatus(status: ClusterStatus): string {
   if (!status.api.reachable)
     notes.push(`Kubernetes API not reachable (${status.api.reason}); the kubernetes column shows ?`);
   notes.push(...seedNotes(status));
-  const lab = status.vmrest.ok ? `lab: ${describeLabPower(status.lab)}\n` : '';
+  const lab =
+    status.vmrest.ok || status.lab.state === 'not built' ? `lab: ${describeLabPower(status.lab)}\n` : '';
   return `cluster ${status.cluster}\n${lab}${[fmt(header), ...rows.map(fmt)].join('\n')}\n${notes.map((n) => `note: ${n}\n`).join('')}`;
 }

@@ -19,6 +19,7 @@ import { templateStatePath, templateVmxPath } from '../template/state.js';
 import type { VmrestClient } from '../vmrest/client.js';
 import type { BundleEntry, BundlePart } from './bundle.js';
 import { readIfExists } from './known-secrets.js';
+import { commandHint } from '../command-hint.js';
 import { nodeLogParts, type NodeShell } from './node-logs.js';
 
 export interface BundleSources {
@@ -229,7 +230,7 @@ export function supportBundleParts(sources: BundleSources): BundlePart[] {
     ),
     notCollected(
       'verify --json',
-      'the bundle does not run verify (it creates and deletes test pods in the cluster): run `.\\kubestation verify --json > verify.json` and attach it',
+      `the bundle does not run verify (it creates and deletes test pods in the cluster): run \`${commandHint('verify --json')} > verify.json\` and attach it`,
     ),
     {
       name: 'command run logs',

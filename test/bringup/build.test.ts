@@ -179,7 +179,7 @@ describe('build-vms against the vmrest simulator', () => {
     for (const n of lab.spec.nodes)
       expect(state.nodes[n.name]!.seed).toMatchObject({ detached: false, detachRequest: 'refused' });
     const refusals = lab.events.filter(
-      (e) => e.type === 'note' && /did not take .*409.*detached at its next power-off/.test(e.message),
+      (e) => e.type === 'note' && /did not take .*409.*detached at the next power-off/.test(e.message),
     );
     expect(refusals.map((e) => (e as { node?: string }).node).sort()).toEqual(
       lab.spec.nodes.map((n) => n.name).sort(),

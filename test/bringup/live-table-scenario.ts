@@ -37,7 +37,7 @@ export function liveTableScenario(spec: ClusterSpec, t0: number, resizes: number
     });
   };
   const nodes = spec.nodes.map((n) => n.name);
-  push({ type: 'preflight', ok: true, problems: [], warnings: [] });
+  push({ type: 'preflight', ok: true, problems: [], warnings: 0 });
   push({
     type: 'warning',
     message:

@@ -100,7 +100,7 @@ describe('live build table', () => {
     let text = '';
     out.on('data', (d: Buffer) => (text += d.toString()));
     const view = createBuildView(spec, 'tty', out);
-    view.emit({ type: 'preflight', ok: false, problems: ['vmrest is not answering'], warnings: [] });
+    view.emit({ type: 'preflight', ok: false, problems: ['vmrest is not answering'], warnings: 0 });
     view.close();
     expect(text).toBe('preflight: 1 problem(s)\n');
   });

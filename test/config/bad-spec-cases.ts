@@ -232,14 +232,18 @@ export const badSpecCases: BadSpecCase[] = [
     change: (d) => {
       d.nodes[2].natAddress = '192.168.5.12';
     },
-    problems: ['nodes[2].natAddress: 192.168.5.12 is already used by nodes[1]'],
+    problems: [
+      'nodes[2].natAddress: 192.168.5.12 is already used by node "k8s-worker1" (nodes[1]); give node "k8s-worker2" (nodes[2]) its own address, a free one in 192.168.5.3–192.168.5.200',
+    ],
   },
   {
     name: 'duplicate host-only address',
     change: (d) => {
       d.nodes[2].hostOnlyAddress = '172.100.100.2';
     },
-    problems: ['nodes[2].hostOnlyAddress: 172.100.100.2 is already used by nodes[0]'],
+    problems: [
+      'nodes[2].hostOnlyAddress: 172.100.100.2 is already used by node "k8s-master" (nodes[0]); give node "k8s-worker2" (nodes[2]) its own address, a free one in 172.100.100.2–172.100.100.254',
+    ],
   },
   {
     name: 'gateway outside the NAT subnet',

@@ -195,7 +195,10 @@ describe('bad specs', () => {
       expect((error as SpecError).message).toBe(
         "C:\\labs\\cluster.yaml: 1 problem\n  - nodes[0].cpus: 1 vCPU is below kubeadm's minimum of 2 for a control plane; set cpus: 2 or more",
       );
-      expect((error as SpecError).fix).toMatch(/npm run validate/);
+      // The file that was read, and the command that checks that file (not the default cluster.yaml).
+      expect((error as SpecError).fix).toBe(
+        'correct the fields above in C:\\labs\\cluster.yaml, then check it again with `.\\kubestation validate --cluster C:\\labs\\cluster.yaml`',
+      );
     }
   });
 });
@@ -358,12 +361,18 @@ describe('kubestation validate', () => {
     const text = await runCli(['validate', '--cluster', path.join(dir, 'cluster.yaml')]);
     expect(text.code).toBe(1);
     expect(text.stderr).toContain('2 problems');
-    expect(text.stderr).toContain('  - nodes[2].natAddress: 192.168.5.12 is already used by nodes[1]');
+    expect(text.stderr).toContain(
+      '  - nodes[2].natAddress: 192.168.5.12 is already used by node "k8s-worker1" (nodes[1]); give node "k8s-worker2" (nodes[2]) its own address, a free one in 192.168.5.3–192.168.5.200',
+    );
     expect(text.stderr).toContain('  - os.locale: "Korean" is not a UTF-8 locale name');
     const json = await runCli(['validate', '--json'], dir);
     expect(json.code).toBe(1);
     expect(JSON.parse(json.stdout).problems).toEqual([
-      { path: 'nodes[2].natAddress', message: '192.168.5.12 is already used by nodes[1]' },
+      {
+        path: 'nodes[2].natAddress',
+        message:
+          '192.168.5.12 is already used by node "k8s-worker1" (nodes[1]); give node "k8s-worker2" (nodes[2]) its own address, a free one in 192.168.5.3–192.168.5.200',
+      },
       {
         path: 'os.locale',
         message:
@@ -403,7 +412,7 @@ describe('kubestation validate', () => {
     expect(text.stdout).toContain(
       'warning: the golden template kubestation-noble-template holds containerd 1.7.28-0ubuntu1~24.04.1, which Kubernetes 1.37.2 does not support (it needs containerd 2.0 or newer)',
     );
-    expect(text.stdout).toContain('npx kubestation build-template --golden');
+    expect(text.stdout).toContain('.\\kubestation build-template --golden');
     const json = JSON.parse((await runCli(['validate', '--json'], dir)).stdout);
     expect(json.valid).toBe(true);
     expect(json.warnings).toEqual([expect.stringContaining('does not support')]);

@@ -243,7 +243,7 @@ describe('rebuild-node: the control plane', () => {
     expect((error as Error).message).toMatch(
       /re-creates the cluster.*every workload.*lost.*k8s-worker1, k8s-worker2.*CA is kept/s,
     );
-    expect((error as { fix: string }).fix).toContain('kubestation rebuild-node k8s-master --force');
+    expect((error as { fix: string }).fix).toContain('.\\kubestation rebuild-node k8s-master --force');
     expect(lab.vmrest.requestLog.length).toBe(before);
   });
 

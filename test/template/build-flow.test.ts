@@ -395,7 +395,9 @@ describe('build-template --golden', () => {
     expect(logged.join('\n')).toContain(
       `golden: the bake seed stays attached to ${vmxPath}: the template is in an unknown power state (`,
     );
-    expect(logged.join('\n')).toContain('run `npm run build-template -- --golden` again, which detaches it');
+    expect(logged.join('\n')).toContain(
+      'run `.\\kubestation build-template --golden` again, which detaches it',
+    );
     expect(VmxFile.parse(await readFile(vmxPath, 'utf8')).get('sata0:1.startConnected')).toBe('TRUE');
     sim.clearFaults();
   });
