@@ -58,6 +58,7 @@ export interface SimulatedLabOptions {
   bootDelayMs?: number;
   latencies?: VmrestSimulatorOptions['latencies'];
   administrator?: boolean;
+  paramsWhilePoweredOn?: VmrestSimulatorOptions['paramsWhilePoweredOn'];
   vmnets?: VmrestSimulatorOptions['vmnets'];
   guest?: GuestBehaviour;
   /** Start the fake Kubernetes API server (for verify). */
@@ -190,6 +191,7 @@ export async function startSimulatedLab(
     ...(options.latencies ? { latencies: options.latencies } : {}),
     vmnets: options.vmnets ?? vmnetsFor(spec),
     administrator: options.administrator ?? true,
+    ...(options.paramsWhilePoweredOn ? { paramsWhilePoweredOn: options.paramsWhilePoweredOn } : {}),
     onGuestBoot: guests.onGuestBoot,
     onHookError: (error) => hookErrors.push(error),
   });

@@ -32,7 +32,9 @@
  *   keys; a vmrun-made clone is not in vmrest's list until POST
  *   /vms/registration; an existing destination .vmx is refused.
  * Failures print `Error: ...` and exit 255, as vmrun does (messages for a
- * missing or ambiguous name are unverified).
+ * missing or ambiguous name are unverified). With no arguments it prints a
+ * usage text headed by `vmrun version ...`; on Linux a `vmware` stand-in
+ * beside it answers `-v` with a Workstation 17.6.3 banner.
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -60,6 +62,12 @@ export interface VmrunFault {
 }
 
 const CONFIG_FILE = 'vmrun-simulator.json';
+
+/** The Workstation the stand-ins claim to be: a 17.x release, whose vmrest 1.3.1 the simulators follow. */
+export const SIMULATED_WORKSTATION_VERSION = '17.6.3';
+const SIMULATED_BUILD = '24583834';
+export const SIMULATED_VMRUN_VERSION = '1.17.0';
+const SIMULATED_VMRUN_USAGE = `\nvmrun version ${SIMULATED_VMRUN_VERSION} build-${SIMULATED_BUILD}\n\nUsage: vmrun [AUTHENTICATION-FLAGS] COMMAND [PARAMETERS]\n`;
 
 /** The stand-in program: forwards argv to the control endpoint named in the config beside it. */
 function standInProgram(): string {
@@ -135,6 +143,15 @@ export class VmrunSimulator {
     const program = path.join(installFolder, vmrunFileName(process.platform));
     await writeFile(program, standInProgram());
     await chmod(program, 0o755);
+    if (process.platform !== 'win32') {
+      // Workstation for Linux's `vmware -v`, which kubestation reads the version from there.
+      const ui = path.join(installFolder, 'vmware');
+      await writeFile(
+        ui,
+        `#!/bin/sh\necho "VMware Workstation ${SIMULATED_WORKSTATION_VERSION} build-${SIMULATED_BUILD}"\n`,
+      );
+      await chmod(ui, 0o755);
+    }
     await writeFile(
       path.join(installFolder, CONFIG_FILE),
       JSON.stringify({
@@ -165,6 +182,13 @@ export class VmrunSimulator {
     }
     const { args } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { args: string[] };
     let reply: { stdout: string; exitCode: number };
+    if (args.length === 0) {
+      // No command: vmrun prints its usage, headed by its version, and exits non-zero (exit code: simulator choice).
+      reply = { stdout: SIMULATED_VMRUN_USAGE, exitCode: 255 };
+      this.calls.push({ args, ...reply });
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
+      return;
+    }
     try {
       // One command at a time: each reads and rewrites .vmsd files, which concurrent calls would clobber.
       const run = this.#queue.then(() => this.#run(args));

@@ -16,8 +16,10 @@
  * Every .vmx edit happens with the VM powered off and not locked by
  * Workstation, and only after the marker check (ownership.ts).
  */
+import { commandHint } from '../command-hint.js';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, stat } from 'node:fs/promises';
+import { mkdir, rename } from 'node:fs/promises';
+import { statIfPresent } from '../missing-file.js';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import { KubestationError } from '../errors.js';
@@ -411,13 +413,14 @@ const stepRunners: Record<Exclude<ApplyStep, 'clone'>, StepRunner> = {
       });
       return 'size unknown, left as cloned';
     }
-    if (capacity >= node.diskGiB * GiB) return `${Math.round(capacity / GiB)} GiB (template size is enough)`;
+    if (capacity >= node.diskGiB * GiB)
+      return `${Math.round(capacity / GiB)} GiB: the template size is enough`;
     if (ctx.store.node(node.name)?.clone?.mode === 'linked')
       throw new KubestationError(
         'LINKED_CLONE_DISK_TOO_LARGE',
         `node "${node.name}" is a linked clone with a ${Math.round(capacity / GiB)} GiB disk (the template's size) and asks for ${node.diskGiB} GiB; a linked clone's disk cannot be grown past its template's`,
         {
-          fix: `set vmware.cloneMode: full or diskGiB to ${Math.floor(capacity / GiB)} or less, then \`npx kubestation rebuild-node ${node.name}\``,
+          fix: `set vmware.cloneMode: full or diskGiB to ${Math.floor(capacity / GiB)} or less, then \`${commandHint(`rebuild-node ${node.name}`)}\``,
         },
       );
     const power = await ctx.vmrest.getPowerState(vm.id);
@@ -484,7 +487,7 @@ const stepRunners: Record<Exclude<ApplyStep, 'clone'>, StepRunner> = {
     if (!state?.poweredOnAt) {
       // First boot: a log from an earlier attempt must not be read as this boot's progress.
       const paths = nodePaths(ctx.spec, node);
-      const old = await stat(paths.serialLog).catch(() => undefined);
+      const old = await statIfPresent(paths.serialLog);
       if (old) await rename(paths.serialLog, paths.previousSerialLog);
     }
     const now = (ctx.now ?? (() => new Date()))().toISOString();
@@ -536,9 +539,4 @@ export async function applyNode(
   }
   if (!vm) throw new Error('applyNode: no steps and no VM');
   return vm;
-}
-
-/** True when `node`'s recorded progress already covers `step`. */
-export function stepRecorded(ctx: Pick<ApplyContext, 'store'>, node: string, step: ApplyStep): boolean {
-  return hasFinished(ctx.store.node(node), step);
 }

@@ -12,6 +12,7 @@
  * The choice (and why) is made once per run from the spec and whether vmrun
  * was found, before anything changes; the plan shows it for every node.
  */
+import { commandHint } from '../command-hint.js';
 import { createHash } from 'node:crypto';
 import type { ClusterSpec, CloneMode, NodeSpec } from '../config/model.js';
 import type { TemplateState } from '../template/state.js';
@@ -102,7 +103,7 @@ export function linkedDiskTooLargeProblem(
   return {
     code: 'LINKED_CLONE_DISK_TOO_LARGE',
     message: `${index === undefined ? 'diskGiB' : `nodes[${index}].diskGiB`}: node "${node.name}" asks for ${node.diskGiB} GiB, but the template's disk is ${templateGiB} GiB and a linked clone${explicit ? '' : ' (vmware.cloneMode defaults to linked)'} cannot have a larger disk than its template`,
-    fix: `set vmware.cloneMode: full (a full copy, grown to ${node.diskGiB} GiB), or set diskGiB to ${templateGiB} or less, or give the template a larger disk: \`npx kubestation destroy\` (the linked clones read the old one), then \`npm run build-template -- --force\` (it makes the template disk as large as the largest node)`,
+    fix: `set vmware.cloneMode: full (a full copy, grown to ${node.diskGiB} GiB), or set diskGiB to ${templateGiB} or less, or give the template a larger disk: \`${commandHint('destroy')}\` (the linked clones read the old one), then \`${commandHint('build-template --force')}\` (it makes the template disk as large as the largest node)`,
   };
 }
 

@@ -8,7 +8,7 @@ import type { PowerState } from '../vmrest/client.js';
 import type { ClusterSpec } from '../config/model.js';
 import { formatMembershipChange, type RemovedNode } from './membership.js';
 import type { Ownership } from './ownership.js';
-import { APPLY_STEPS, type ApplyStep, type NodeBuildState, stepIndex } from './state.js';
+import { APPLY_STEPS, type ApplyStep, type BuildState, type NodeBuildState, stepIndex } from './state.js';
 
 export interface ObservedNode {
   name: string;
@@ -137,6 +137,35 @@ export function planBuild(spec: ClusterSpec, observed: ObservedNode[], context: 
     ),
     remove: context.remove ?? [],
     prune: context.prune ?? false,
+  };
+}
+
+/**
+ * The plan as far as cluster.yaml and state.json tell it, for `build-vms --dry-run` when vmrest cannot be
+ * asked: a node recorded complete is left untouched, one with steps recorded resumes after the last, any
+ * other is created. Whether each VM still exists, and its power state, are not known: such a node's summary
+ * says so.
+ */
+export function planFromState(spec: ClusterSpec, state: BuildState, context: PlanContext = {}): BuildPlan {
+  const observed = spec.nodes.map((n): ObservedNode => {
+    const recorded = state.nodes[n.name];
+    if (!recorded || (!recorded.completedAt && !recorded.step)) return { name: n.name, state: recorded };
+    const vm = {
+      id: recorded.vmId ?? '',
+      vmxPath: recorded.vmxPath ?? '',
+      power: undefined,
+      ownership: { kind: 'ours' as const, node: n.name },
+    };
+    return { name: n.name, state: recorded, vm };
+  });
+  const plan = planBuild(spec, observed, context);
+  return {
+    ...plan,
+    nodes: plan.nodes.map((n) =>
+      n.status === 'resume'
+        ? { ...n, summary: `${n.summary} (as recorded; whether its VM exists and is off was not checked)` }
+        : n,
+    ),
   };
 }
 

@@ -27,6 +27,15 @@ export type BuildVmrest = Pick<
   | 'deleteVm'
 >;
 
+/**
+ * What the work on a built lab needs from vmrest (observing, removing and rebuilding nodes; the day-2
+ * commands): build-vms' slice plus reading guest addresses.
+ */
+export type Day2Vmrest = BuildVmrest & Pick<VmrestClient, 'getNicIps' | 'getIp'>;
+
+/** A line for the user (what a day-2 command or a membership change is doing or skipping, and why). */
+export type Day2Log = (message: string) => void;
+
 /** Writes the node's cloud-init seed ISO and returns its absolute path (`<stateDir>/<node>/seed.iso`). */
 export type SeedIsoWriter = (spec: ClusterSpec, node: NodeSpec) => Promise<string>;
 
@@ -67,7 +76,8 @@ export type ClusterVerifier = (
 ) => Promise<{ summary: string; report?: VerifyReport }>;
 
 export type BuildEvent =
-  | { type: 'preflight'; ok: boolean; problems: string[]; warnings: string[] }
+  /** The warnings follow as their own 'warning' events (once each in --json). */
+  | { type: 'preflight'; ok: boolean; problems: string[]; warnings: number }
   | {
       type: 'plan';
       nodes: Array<{ node: string; status: string; actions: ApplyStep[] }>;

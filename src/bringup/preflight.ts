@@ -4,8 +4,8 @@
  * fix). Warnings do not stop the build.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { access, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { KubestationError } from '../errors.js';
 import type { ClusterSpec, HostOnlyNetworkSpec, NatNetworkSpec } from '../config/model.js';
@@ -25,6 +25,7 @@ import { systemDiskPath, vmdkCapacityBytes } from './disk.js';
 import { describeOwnership, inspectOwnership, readVmxFile } from './ownership.js';
 import type { BuildVmrest } from './ports.js';
 import { cloneUnfinished, type BuildState } from './state.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 export interface PreflightProblem {
   code: string;
@@ -132,6 +133,37 @@ export function checkVmnets(spec: ClusterSpec, vmnets: Vmnet[], installFolder?: 
   return problems;
 }
 
+/**
+ * vmrest answers and accepts the credentials (its VM list), and the host networks are as the spec says.
+ * The checks `up` makes before it downloads or converts anything, and preflight's first two.
+ */
+export async function checkVmrestHost(
+  spec: ClusterSpec,
+  vmrest: Pick<BuildVmrest, 'listVms' | 'listVmnets'>,
+  installFolder: string | undefined,
+): Promise<{ problems: PreflightProblem[]; vms: VmSummary[] | undefined }> {
+  const problems: PreflightProblem[] = [];
+  let vms: VmSummary[] | undefined;
+  try {
+    vms = await vmrest.listVms();
+  } catch (error) {
+    if (!(error instanceof VmrestError)) throw error;
+    problems.push({
+      code: error.code,
+      message: error.message,
+      fix: error.fix ?? 'start vmrest and run again',
+    });
+    return { problems, vms };
+  }
+  try {
+    problems.push(...checkVmnets(spec, await vmrest.listVmnets(), installFolder));
+  } catch (error) {
+    if (!(error instanceof VmrestError)) throw error;
+    problems.push({ code: error.code, message: error.message, fix: error.fix ?? '' });
+  }
+  return { problems, vms };
+}
+
 async function nearestExistingFolder(folder: string): Promise<string> {
   let current = folder;
   while (!existsSync(current)) {
@@ -179,27 +211,12 @@ export async function runPreflight(
   let readyTemplate: ReadyTemplate | undefined;
   let clone: CloneChoice | undefined;
 
-  // 1. vmrest answers and accepts the credentials.
-  try {
-    vms = await deps.vmrest.listVms();
-  } catch (error) {
-    if (!(error instanceof VmrestError)) throw error;
-    problems.push({
-      code: error.code,
-      message: error.message,
-      fix: error.fix ?? 'start vmrest and run again',
-    });
-  }
+  // 1. vmrest answers and accepts the credentials; 2. host networks as the spec says.
+  const host = await checkVmrestHost(spec, deps.vmrest, deps.installFolder);
+  problems.push(...host.problems);
+  vms = host.vms;
 
   if (vms) {
-    // 2. Host networks as the spec says.
-    try {
-      problems.push(...checkVmnets(spec, await deps.vmrest.listVmnets(), deps.installFolder));
-    } catch (error) {
-      if (!(error instanceof VmrestError)) throw error;
-      problems.push({ code: error.code, message: error.message, fix: error.fix ?? '' });
-    }
-
     // 3. Template built by build-template, its golden bake not left half-done, registered and
     //    powered off: the template module's rules, each failure reported as one problem here.
     try {
@@ -211,7 +228,7 @@ export async function runPreflight(
       problems.push({
         code: error.code,
         message: error.message,
-        fix: error.fix ?? 'run `npm run build-template`, then run the command again',
+        fix: error.fix ?? `run \`${COMMAND_PREFIX} build-template\`, then run the command again`,
       });
     }
 
@@ -287,9 +304,13 @@ export async function runPreflight(
     }
   }
 
-  // 7. State folder writable.
+  // 7. State folder writable. A missing one is not created here (a dry run writes nothing): its
+  // nearest existing parent must be writable, for the first file written to create it.
   try {
-    await mkdir(spec.stateDir, { recursive: true });
+    if (!existsSync(spec.stateDir)) {
+      await access(await nearestExistingFolder(spec.stateDir), constants.W_OK);
+      return { problems, warnings, vms, template, readyTemplate };
+    }
     const probe = path.join(spec.stateDir, `.write-test-${randomBytes(4).toString('hex')}`);
     await writeFile(probe, 'ok');
     await rm(probe, { force: true });

@@ -312,7 +312,8 @@ const Vmware = Strict(
       Type.String({
         pattern: '^https?://',
         default: DEFAULT_VMWARE.vmrestUrl,
-        description: 'Workstation REST API (vmrest) base URL; env VMREST_URL overrides.',
+        description:
+          'Workstation REST API (vmrest) base URL; http:// only for this PC (127.0.0.1, localhost, [::1]), https:// for another host; env VMREST_URL overrides.',
         'x-expected': 'an http(s):// URL such as http://127.0.0.1:8697/api',
       }),
     ),

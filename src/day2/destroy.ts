@@ -15,6 +15,7 @@
  *
  * Plan first (pure reading), then execute exactly that plan.
  */
+import { commandHint } from '../command-hint.js';
 import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -29,7 +30,7 @@ import { sameHostPath, vmNameFromVmxPath } from '../vmrest/host-paths.js';
 import { linkedClonesOf } from '../template/linked-clones.js';
 import { readTemplateState, templateStateDir, templateVmFolder, templateVmxPath } from '../template/state.js';
 import { VmrestForbiddenError } from '../vmrest/errors.js';
-import type { Day2Log, Day2Vmrest } from './ports.js';
+import type { Day2Log, Day2Vmrest } from '../bringup/ports.js';
 
 export interface DestroyPlan {
   cluster: string;
@@ -90,6 +91,7 @@ async function planTemplatePurge(spec: ClusterSpec, vmrest: Day2Vmrest): Promise
   const vm = registered && {
     id: registered.id,
     vmxPath: registered.path,
+    // Unknown power only drops "(powered off first)" from the plan; the deletion powers it off if needed.
     power: await vmrest.getPowerState(registered.id).catch(() => undefined),
   };
   // Deleting a registered VM through vmrest removes its folder; what is left is the template's records and image.
@@ -135,8 +137,8 @@ async function refuseWhileLinkedClonesExist(spec: ClusterSpec, vmrest: Day2Vmres
     `refusing to delete the template ${spec.vmware.template.name}: ${clones.length} linked clone${clones.length === 1 ? '' : 's'} read${clones.length === 1 ? 's' : ''} its disk and could not power on without it; nothing was changed:\n${clones.map((c, i) => `    ${c.vmxPath} (${describeOwnership(ours[i]!)})`).join('\n')}`,
     {
       fix: onlyOurs
-        ? "run `npx kubestation destroy` first (it deletes this cluster's VMs and keeps the template), then `npx kubestation destroy --purge-template`"
-        : "delete the clones listed above (`npx kubestation destroy` for this cluster's; the others in Workstation or with their own cluster.yaml), then run `npx kubestation destroy --purge-template` again",
+        ? `run \`${commandHint('destroy')}\` first (it deletes this cluster's VMs and keeps the template), then \`${commandHint('destroy --purge-template')}\``
+        : `delete the clones listed above (\`${commandHint('destroy')}\` for this cluster's; the others in Workstation or with their own cluster.yaml), then run \`${commandHint('destroy --purge-template')}\` again`,
     },
   );
 }
@@ -169,6 +171,7 @@ export async function planDestroy(
         node: ownership.node || name,
         id: vm.id,
         vmxPath: vm.path,
+        // As for the template: unknown power only changes the plan's wording.
         power: await vmrest.getPowerState(vm.id).catch(() => undefined),
       });
     } else if (nodeNames.has(name.toLowerCase())) {

@@ -17,9 +17,10 @@ import { findCondition, type Node } from '../kube/index.js';
 import type { ProgressLine } from '../progress/index.js';
 import type { ClusterSpec, NodeRole } from '../config/model.js';
 import type { PowerState } from '../vmrest/client.js';
-import { isOwnedBy, nodeRoles, observeVm, probeApi, type KubeAccess } from './observe.js';
+import { isOwnedBy, nodeRoles, observeVm, probeApi, type KubeAccess } from '../bringup/observe.js';
 import { describeLabPower, summarizeLabPower, type LabPowerSummary } from './lab-power.js';
-import type { Day2Vmrest } from './ports.js';
+import type { Day2Vmrest } from '../bringup/ports.js';
+import { labNeverBuilt } from '../bringup/lab-state.js';
 
 export interface NodeStatus {
   node: string;
@@ -134,10 +135,11 @@ export async function collectStatus(spec: ClusterSpec, deps: StatusDeps): Promis
           addresses = await deps.vmrest
             .getNicIps(vm.id, { timeoutMs: deps.addressTimeoutMs ?? 2000 })
             .then((nics) => nics.map((n) => ({ mac: n.mac, ip: n.ip ?? [] })))
-            .catch(() => undefined);
+            .catch(() => undefined); // shown as "-" (not known): Tools may simply not report yet
         }
         const ours = vm && isOwnedBy(vm, node) ? vm.vmxPath : undefined;
         const [line, seed, clone] = await Promise.all([
+          // Shown as no progress; doctor's first-boot check reads the same file and reports its failure.
           lastProgressLine(serialLog).catch(() => undefined),
           observeSeed(spec, node, state, ours),
           ours ? cloneView(ours, state?.nodes[node.name]?.clone?.mode) : undefined,
@@ -172,12 +174,18 @@ export async function collectStatus(spec: ClusterSpec, deps: StatusDeps): Promis
         };
       }),
     );
+    const neverBuilt = await labNeverBuilt(
+      spec,
+      vms ?? (vmrestError === undefined ? undefined : { unavailable: vmrestError }),
+    );
     return {
       cluster: spec.name,
-      lab: summarizeLabPower(
-        nodes.map((n) => (n.vm.present && n.vm.ours ? { node: n.node, power: n.vm.power } : undefined)),
-        state,
-      ),
+      lab: neverBuilt
+        ? { state: 'not built', ...neverBuilt }
+        : summarizeLabPower(
+            nodes.map((n) => (n.vm.present && n.vm.ours ? { node: n.node, power: n.vm.power } : undefined)),
+            state,
+          ),
       vmrest: vmrestError === undefined ? { ok: true } : { ok: false, error: vmrestError },
       api: api.reachable ? { reachable: true } : { reachable: false, reason: api.reason },
       nodes,
@@ -259,6 +267,7 @@ export function formatStatus(status: ClusterStatus): string {
   if (!status.api.reachable)
     notes.push(`Kubernetes API not reachable (${status.api.reason}); the kubernetes column shows ?`);
   notes.push(...seedNotes(status));
-  const lab = status.vmrest.ok ? `lab: ${describeLabPower(status.lab)}\n` : '';
+  const lab =
+    status.vmrest.ok || status.lab.state === 'not built' ? `lab: ${describeLabPower(status.lab)}\n` : '';
   return `cluster ${status.cluster}\n${lab}${[fmt(header), ...rows.map(fmt)].join('\n')}\n${notes.map((n) => `note: ${n}\n`).join('')}`;
 }

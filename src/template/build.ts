@@ -10,6 +10,7 @@
  * Every step records its result in template.json and is skipped on a re-run
  * when that result still exists and still matches the spec.
  */
+import { commandHint } from '../command-hint.js';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -176,7 +177,7 @@ async function assertNoLinkedClones(spec: ClusterSpec, what: string): Promise<vo
     'TEMPLATE_HAS_LINKED_CLONES',
     `cannot ${what}: ${clones.length} linked clone${clones.length === 1 ? '' : 's'} read${clones.length === 1 ? 's' : ''} it and could not power on without it:\n${clones.map((c) => `    ${c.vmxPath}`).join('\n')}`,
     {
-      fix: "delete those VMs first (`npx kubestation destroy` for this cluster's nodes), or keep the template as it is and set vmware.cloneMode: full for nodes that need a larger disk",
+      fix: `delete those VMs first (\`${commandHint('destroy')}\` for this cluster's nodes), or keep the template as it is and set vmware.cloneMode: full for nodes that need a larger disk`,
     },
   );
 }

@@ -20,6 +20,7 @@ import { writeFileAtomic } from './files.js';
 import { readTemplateState, writeTemplateState, type GoldenMarker, type TemplateState } from './state.js';
 import { SEED_CDROM } from './vmx.js';
 import type { TemplateVmrest } from './vmrest-port.js';
+import { COMMAND_PREFIX, commandHint } from '../command-hint.js';
 
 /** Where the bake leaves its marker inside the guest (and so inside every clone). */
 export const GOLDEN_MARKER_PATH = '/etc/kubestation/golden.json';
@@ -140,7 +141,7 @@ function serialLogPath(vmx: VmxFile, vmxPath: string): string {
       'TEMPLATE_NO_SERIAL',
       `${vmxPath} has no file-backed serial port, so the bake's progress cannot be followed.`,
       {
-        fix: 'Run `npm run build-template -- --force` to rewrite the template .vmx, then bake again.',
+        fix: `Run \`${COMMAND_PREFIX} build-template --force\` to rewrite the template .vmx, then bake again.`,
       },
     );
   }
@@ -158,7 +159,9 @@ export async function bakeGolden(
     throw new KubestationError(
       'TEMPLATE_NOT_BUILT',
       'The template VM has not been built yet, so there is nothing to bake.',
-      { fix: 'Run `npm run build-template` first (or `npm run build-template -- --golden` to do both).' },
+      {
+        fix: `Run \`${COMMAND_PREFIX} build-template\` first (or \`${COMMAND_PREFIX} build-template --golden\` to do both).`,
+      },
     );
   }
   if (!options.force && state.golden && goldenMatchesSpec(state, spec)) {
@@ -172,7 +175,7 @@ export async function bakeGolden(
     throw new KubestationError(
       'TEMPLATE_NOT_REGISTERED',
       `The template VM ${vmxPath} is not in Workstation's library.`,
-      { fix: 'Run `npm run build-template` to register it again.' },
+      { fix: `Run \`${COMMAND_PREFIX} build-template\` to register it again.` },
     );
   }
   const power = await deps.vmrest.getPowerState(vm.id);
@@ -251,15 +254,24 @@ export async function bakeGolden(
         'BAKE_TIMEOUT',
         `The golden bake did not power off the template within ${describeDuration(timeoutMs)}; it was powered off. The console log is ${serialPath}.`,
         {
-          fix: 'Read the end of the console log for the step that hung (often a slow or unreachable package mirror), then run `npm run build-template -- --golden` again.',
+          fix: `Read the end of the console log for the step that hung (often a slow or unreachable package mirror), then run \`${COMMAND_PREFIX} build-template --golden\` again.`,
         },
       );
     }
   } finally {
     // Never leave the bake seed attached: a clone would otherwise boot it again.
-    if (poweredOff || (await deps.vmrest.getPowerState(vm.id).catch(() => undefined)) === 'poweredOff') {
+    const power = poweredOff
+      ? 'poweredOff'
+      : await deps.vmrest
+          .getPowerState(vm.id)
+          .catch((error: unknown) => `in an unknown power state (${(error as Error).message})`);
+    if (power === 'poweredOff') {
       await patchVmx(vmxPath, detachIso);
       await rm(isoPath, { force: true });
+    } else {
+      deps.log(
+        `golden: the bake seed stays attached to ${vmxPath}: the template is ${power}; power it off and run \`${commandHint('build-template --golden')}\` again, which detaches it`,
+      );
     }
   }
 
@@ -268,7 +280,7 @@ export async function bakeGolden(
       'BAKE_FAILED',
       `The golden bake failed in stage ${failure.stage}: ${failure.message.replace(/\n/g, '\n    ')}\n  The template was reset and stays usable without the bake; the full console log is ${serialPath}.`,
       {
-        fix: 'Fix the cause shown above (network, package repository, Kubernetes version), then run `npm run build-template -- --golden` again.',
+        fix: `Fix the cause shown above (network, package repository, Kubernetes version), then run \`${COMMAND_PREFIX} build-template --golden\` again.`,
       },
     );
   }
@@ -280,7 +292,7 @@ export async function bakeGolden(
       'BAKE_NO_MARKER',
       `The template powered off without reporting a finished bake (${why}).`,
       {
-        fix: 'Look at the console log for what stopped the bake, then run `npm run build-template -- --golden` again.',
+        fix: `Look at the console log for what stopped the bake, then run \`${COMMAND_PREFIX} build-template --golden\` again.`,
       },
     );
   }

@@ -16,7 +16,7 @@ import {
   writeSimulatedTemplate,
 } from '../../simulators/simulated-lab.js';
 import { cloudInitSeedWriter } from '../../src/bringup/real-deps.js';
-import type { KubeAccess } from '../../src/day2/observe.js';
+import type { KubeAccess } from '../../src/bringup/observe.js';
 import type { RebuildDeps, RebuildOptions } from '../../src/day2/rebuild.js';
 import { createBootstrapTokenSecret, KubeClient, tokenExpiry, type Node } from '../../src/kube/index.js';
 import { clusterSecretPaths, loadOrCreateClusterSecrets } from '../../src/pki/index.js';

@@ -58,7 +58,7 @@ describe('linked clones on day 2', () => {
     const message = (error as Error).message;
     for (const node of l.spec.nodes)
       expect(message).toContain(path.join(l.clonesFolder, node.name, `${node.name}.vmx`));
-    expect((error as { fix: string }).fix).toContain('`npx kubestation destroy` first');
+    expect((error as { fix: string }).fix).toContain('`.\\kubestation destroy` first');
     expect(l.vmrest.requestLog.slice(before).filter((c) => c.method !== 'GET')).toEqual([]);
     expect(existsSync(templateDisk(l))).toBe(true);
 
@@ -86,7 +86,7 @@ describe('linked clones on day 2', () => {
       expect(check.fix).toContain(`put the template's disk back at ${templateDisk(l)}`);
     }
     expect(report.checks.find((c) => c.id === 'parent-disk:k8s-worker1')!.fix).toContain(
-      'npx kubestation rebuild-node k8s-worker1',
+      '.\\kubestation rebuild-node k8s-worker1',
     );
     expect(report.ok).toBe(false);
   });
