@@ -28,7 +28,8 @@ import { sshKeyPaths } from '../ssh/keypair.js';
 import { createVmrestClient, type VmrestClient } from '../vmrest/client.js';
 import { terminalPrompt } from '../vmrest/credentials.js';
 import type { VmrestNotRunningError } from '../vmrest/errors.js';
-import { vmrestRefusesConnections, vmrestUrlOf } from '../vmrest/listening.js';
+import { vmrestUrlOf } from '../vmrest/endpoint.js';
+import { vmrestRefusesConnections } from '../vmrest/listening.js';
 import { COMMAND_PREFIX } from '../command-hint.js';
 
 const usage = `usage: ${COMMAND_PREFIX} build-vms [options]
