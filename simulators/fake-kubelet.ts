@@ -215,6 +215,11 @@ export interface ScriptRun {
   clockOffsetSeconds: number;
   /** The container's terminationMessagePath and the env var naming it, if the script writes one. */
   terminationMessagePath: string;
+  /**
+   * The container's volume mounts: mount path → a folder on this machine. The script sees a mount
+   * through an env var naming the mount path (rewritten to the folder, as the terminationMessagePath is).
+   */
+  mounts?: Record<string, string>;
   /** The pod's activeDeadlineSeconds, in ms: the script is killed after this long. */
   deadlineMs?: number;
   /** The node is starved: dig and curl hang until the container is killed. */
@@ -251,7 +256,7 @@ export async function startContainerScript(run: ScriptRun): Promise<RunningScrip
   // Like the kubelet's bind mount: the container's terminationMessagePath is a host file.
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(run.env))
-    env[key] = value === run.terminationMessagePath ? terminationFile : value;
+    env[key] = value === run.terminationMessagePath ? terminationFile : (run.mounts?.[value] ?? value);
   const child = spawn('/bin/sh', ['-c', run.script], {
     env: {
       PATH: `${path.join(run.stubsDir, 'bin')}:/usr/bin:/bin`,

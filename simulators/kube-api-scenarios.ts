@@ -52,6 +52,35 @@ export interface KubeApiScenario {
   serviceTraffic: 'ok' | 'dropped';
   /** Namespaces whose pods never finish terminating unless force-deleted (gracePeriodSeconds 0). */
   stuckNamespaces: string[];
+  /** The add-ons build-vms applies (issue 23), installed and running as their controllers behave (addon-controllers.ts); undefined: none. */
+  addons?: AddonScenario;
+}
+
+export interface AddonScenario {
+  pool: { start: string; end: string };
+  gatewayAddress: string;
+  /** Which add-ons are installed (one turned off in cluster.yaml is absent). */
+  installed: { loadBalancer: boolean; storage: boolean; metrics: boolean; gateway: boolean };
+  /** MetalLB assigns addresses but nothing answers ARP for them where the PC is (wrong interface, VMnet1 adapter down). */
+  noArpAnswer?: boolean;
+  /** The kubelets' serving-certificate CSRs are pending (nobody approved them): metrics-server cannot scrape. */
+  csrPending?: boolean;
+  /** local-path-provisioner crash-loops: claims stay Pending. */
+  provisionerStopped?: boolean;
+  /** LoadBalancer Services the user made, already holding these addresses ("namespace/name" → address). */
+  userServices?: Record<string, string>;
+}
+
+/** Every add-on installed and healthy, with the seed lab's default pool. */
+export function healthyAddons(
+  pool = { start: '172.100.100.64', end: '172.100.100.95' },
+  gatewayAddress = pool.start,
+): AddonScenario {
+  return {
+    pool,
+    gatewayAddress,
+    installed: { loadBalancer: true, storage: true, metrics: true, gateway: true },
+  };
 }
 
 const seedNodes = (minor: string): FakeNode[] => [
@@ -78,6 +107,7 @@ export function healthySeedLab(
     externalNames: { 'registry.k8s.io': '192.0.2.10' },
     serviceTraffic: 'ok',
     stuckNamespaces: [],
+    addons: healthyAddons(),
     ...rest,
   };
 }
@@ -126,6 +156,36 @@ export const brokenSeedLab = {
     withNode({ ...healthySeedLab(), name: `${node} clock skew` }, node, { clockOffsetSeconds: seconds }),
   flannelOnNatNic: (node = 'k8s-worker1', natAddress = '192.168.5.12') =>
     withNode({ ...healthySeedLab(), name: 'flannel on the NAT NIC' }, node, { flannelPublicIp: natAddress }),
+  /** Every pool address but the Gateway's is held by a Service the user made. */
+  poolExhausted: (): KubeApiScenario => {
+    const addons = healthyAddons();
+    const first = Number(addons.pool.start.split('.')[3]);
+    const last = Number(addons.pool.end.split('.')[3]);
+    const userServices: Record<string, string> = {};
+    for (let i = first + 1; i <= last; i++) userServices[`default/demo-${i - first}`] = `172.100.100.${i}`;
+    return { ...healthySeedLab(), name: 'LoadBalancer pool exhausted', addons: { ...addons, userServices } };
+  },
+  noArpAnswer: (): KubeApiScenario => ({
+    ...healthySeedLab(),
+    name: 'no ARP answer on VMnet1',
+    addons: { ...healthyAddons(), noArpAnswer: true },
+  }),
+  csrNotApproved: (): KubeApiScenario => ({
+    ...healthySeedLab(),
+    name: 'kubelet-serving CSRs not approved',
+    addons: { ...healthyAddons(), csrPending: true },
+  }),
+  provisionerNotRunning: (): KubeApiScenario => ({
+    ...healthySeedLab(),
+    name: 'local-path-provisioner not running',
+    addons: { ...healthyAddons(), provisionerStopped: true },
+  }),
+  /** A Service the user made holds the Gateway's address, so the Gateway never gets it. */
+  gatewayNotProgrammed: (): KubeApiScenario => ({
+    ...healthySeedLab(),
+    name: 'Gateway not programmed',
+    addons: { ...healthyAddons(), userServices: { 'default/web': '172.100.100.64' } },
+  }),
 };
 
 /** A Node object as the kubelet registers it. */

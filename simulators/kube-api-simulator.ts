@@ -34,6 +34,7 @@ import {
 import { renderKubeconfig } from '../src/pki/kubeconfig.js';
 import { installStubs, startContainerScript, type NetworkView, type RunningScript } from './fake-kubelet.js';
 import type { FakeNode, KubeApiScenario } from './kube-api-scenarios.js';
+import { AddonControllers, addonResources, ingressOf } from './addon-controllers.js';
 
 export interface RecordedRequest {
   method: string;
@@ -58,6 +59,7 @@ const resources: Record<string, ResourceInfo> = {
   'v1/secrets': { kind: 'Secret', apiVersion: 'v1', namespaced: true },
   'v1/events': { kind: 'Event', apiVersion: 'v1', namespaced: true },
   'apps/v1/daemonsets': { kind: 'DaemonSet', apiVersion: 'apps/v1', namespaced: true },
+  ...addonResources,
 };
 
 class ApiFailure extends Error {
@@ -127,6 +129,8 @@ export class KubeApiSimulator {
   /** Script containers started per node (for FakeNode.stalledScriptRuns). */
   private readonly scriptRuns = new Map<string, number>();
   private serving = true;
+  /** The add-ons' controllers (addon-controllers.ts). */
+  private readonly addons: AddonControllers;
 
   private constructor(
     options: KubeApiSimulatorOptions,
@@ -152,7 +156,20 @@ export class KubeApiSimulator {
     this.server.keepAliveTimeout = 120_000;
     this.timer = setInterval(() => this.tick(), 10);
     this.timer.unref();
+    this.addons = new AddonControllers({
+      scenario: this.scenario,
+      objects: (resource, namespace) => this.objects(resource, namespace),
+      get: (resource, namespace, name) => this.get(resource, namespace, name),
+      put: (object) => this.put(object),
+      remove: (object) => this.remove(object),
+      seedPod: (pod, node, { hostNetwork, crashLoop }) => {
+        const seeded = this.seedPod({ apiVersion: 'v1', kind: 'Pod', ...pod }, node, hostNetwork);
+        if (crashLoop) this.crashLoop(seeded, seeded.spec!.containers[0]!.name, 6);
+        return seeded;
+      },
+    });
     this.populate();
+    this.addons.populate();
   }
 
   static async start(options: KubeApiSimulatorOptions): Promise<KubeApiSimulator> {
@@ -165,6 +182,7 @@ export class KubeApiSimulator {
     const sim = new KubeApiSimulator(options, ca, serverCert);
     sim.stubsDir = await mkdtemp(path.join(tmpdir(), 'kubestation-fake-kubelet-stubs-'));
     await installStubs(sim.stubsDir);
+    await sim.addons.start();
     await new Promise<void>((resolve) => sim.server.listen(0, '127.0.0.1', resolve));
     sim.port = (sim.server.address() as AddressInfo).port;
     return sim;
@@ -172,6 +190,11 @@ export class KubeApiSimulator {
 
   get url(): string {
     return `https://127.0.0.1:${this.port}`;
+  }
+
+  /** "127.0.0.1:port": the HTTP CONNECT proxy playing VMnet1 as the PC sees it (KUBESTATION_HOST_ONLY_PROXY). */
+  get hostOnlyProxy(): string {
+    return this.addons.hostOnlyProxy;
   }
 
   /** A kubeconfig for this server with a fresh client certificate (default: the kubeadm admin identity). */
@@ -203,6 +226,7 @@ export class KubeApiSimulator {
     // Like a node shutting down: every container still running is killed (its whole process group).
     for (const runtime of this.runtime.values()) runtime.script?.stop();
     await Promise.all(this.running);
+    await this.addons.close();
     await rm(this.stubsDir, { recursive: true, force: true });
   }
 
@@ -691,7 +715,9 @@ export class KubeApiSimulator {
         status: 200,
         body: { major: '1', minor: '37', gitVersion: this.scenario.nodes[0]?.kubeletVersion ?? 'v1.37.0' },
       };
-    const match = /^\/(?:api\/v1|apis\/(apps\/v1|policy\/v1))\/(.*)$/.exec(url.pathname);
+    const addonAnswer = this.addons.route(method, url.pathname);
+    if (addonAnswer) return addonAnswer;
+    const match = /^\/(?:api\/v1|apis\/([^/]+\/[^/]+))\/(.*)$/.exec(url.pathname);
     if (!match) throw new ApiFailure(404, 'NotFound', 'the server could not find the requested resource');
     const group = match[1] ?? 'v1';
     const parts = match[2]!.split('/').map(decodeURIComponent);
@@ -843,7 +869,8 @@ export class KubeApiSimulator {
         for (const port of service.spec.ports) {
           port.protocol ??= 'TCP';
           port.targetPort ??= port.port;
-          if (service.spec.type === 'NodePort') port.nodePort ??= this.nextNodePort++;
+          if (service.spec.type === 'NodePort' || service.spec.type === 'LoadBalancer')
+            port.nodePort ??= this.nextNodePort++;
         }
         return this.put(service);
       }
@@ -1015,6 +1042,7 @@ export class KubeApiSimulator {
       if (!pod.spec?.nodeName) this.schedule(pod);
       else if (runtime && !runtime.started) this.startPod(pod, runtime);
     }
+    this.addons.tick();
   }
 
   private schedule(pod: Pod): void {
@@ -1042,6 +1070,7 @@ export class KubeApiSimulator {
   private startPod(pod: Pod, runtime: PodRuntime): void {
     const node = this.nodeSpec(pod.spec!.nodeName);
     if (!node || node.ready === false || node.kubelet === 'stopped') return; // no kubelet to start it
+    if (!this.addons.volumesReady(pod)) return; // its claims are not bound yet: ContainerCreating
     runtime.started = true;
     const podIp = pod.spec!.hostNetwork ? node.internalIP : this.allocatePodIp(node.name);
     const container = pod.spec!.containers[0]!;
@@ -1065,6 +1094,7 @@ export class KubeApiSimulator {
         network: this.networkView(node),
         clockOffsetSeconds: node.clockOffsetSeconds ?? 0,
         terminationMessagePath: container.terminationMessagePath ?? '/dev/termination-log',
+        mounts: this.addons.mounts(pod),
         ...(typeof deadlineSeconds === 'number' ? { deadlineMs: deadlineSeconds * 1000 } : {}),
         stall,
       });
@@ -1224,6 +1254,9 @@ export class KubeApiSimulator {
       for (const port of service.spec?.ports ?? []) {
         const backend = this.serviceAnswer(from.name, backends);
         if (backend) view.tcp.set(`${service.spec!.clusterIP}:${port.port}`, answer(backend));
+        // A LoadBalancer address: kube-proxy on the node takes it like the ClusterIP (no ARP inside the cluster).
+        const lbBackend = ingressOf(service) && this.serviceAnswer(from.name, backends);
+        if (lbBackend) view.tcp.set(`${ingressOf(service)}:${port.port}`, answer(lbBackend));
         if (!port.nodePort) continue;
         // The NodePort of every node: the host network carries the connection to that node, whose kube-proxy picks a backend.
         for (const node of this.scenario.nodes) {

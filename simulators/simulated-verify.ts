@@ -9,7 +9,7 @@ import type { ClusterSpec } from '../src/config/model.js';
 import type { VerifyReport } from '../src/verify/report.js';
 import { verifyCluster, type VerifyOptions } from '../src/verify/verify-cluster.js';
 import { KubeApiSimulator } from './kube-api-simulator.js';
-import { healthySeedLab, type KubeApiScenario } from './kube-api-scenarios.js';
+import { healthyAddons, healthySeedLab, type KubeApiScenario } from './kube-api-scenarios.js';
 
 /** The healthy cluster a good build of `spec` leaves: its nodes, CNI, taint and DNS domain. */
 export function healthyScenarioFor(spec: ClusterSpec): KubeApiScenario {
@@ -24,6 +24,15 @@ export function healthyScenarioFor(spec: ClusterSpec): KubeApiScenario {
     cni: spec.kubernetes.cni.name,
     controlPlaneTaint: spec.kubernetes.controlPlaneTaint,
     dnsDomain: spec.kubernetes.dnsDomain,
+    addons: {
+      ...healthyAddons(spec.addons.loadBalancer.pool, spec.addons.gateway.address),
+      installed: {
+        loadBalancer: spec.addons.loadBalancer.enabled,
+        storage: spec.addons.storage.enabled,
+        metrics: spec.addons.metrics.enabled,
+        gateway: spec.addons.gateway.enabled,
+      },
+    },
   });
 }
 
@@ -64,7 +73,11 @@ export async function runSimulatedVerify(
   const client = new KubeClient(await parseKubeconfig(await sim.kubeconfig()));
   try {
     const started = performance.now();
-    const report = await verifyCluster(spec, client, { handleSigint: false, ...options.verify });
+    const report = await verifyCluster(spec, client, {
+      handleSigint: false,
+      hostOnlyProxy: sim.hostOnlyProxy,
+      ...options.verify,
+    });
     return { report, durationMs: performance.now() - started, sim };
   } finally {
     await client.close();

@@ -15,6 +15,22 @@ describe('loopback guard (installed for every test)', () => {
     await expect(request('http://192.168.5.11:8697/api/vms')).rejects.toThrow(/non-loopback/);
   });
 
+  it('refuses an HTTP request through node:http to a host-only address (its agent passes path: null)', async () => {
+    const { default: http } = await import('node:http');
+    const outcome = await new Promise<string>((resolve) => {
+      try {
+        const req = http.request({ host: '172.100.100.64', port: 80, path: '/', agent: false }, () =>
+          resolve('answered'),
+        );
+        req.on('error', (error) => resolve(String(error)));
+        req.end();
+      } catch (error) {
+        resolve(String(error));
+      }
+    });
+    expect(outcome).toMatch(/non-loopback address 172\.100\.100\.64/);
+  });
+
   it('refuses a UDP datagram to a public resolver', () => {
     const socket = dgram.createSocket('udp4');
     try {

@@ -22,7 +22,7 @@ export class ClusterVerifyError extends KubestationError {
     const fixes = report.problems.map((p, i) => (report.problems.length > 1 ? `(${i + 1}) ${p.fix}` : p.fix));
     super(
       'VERIFY_FAILED',
-      `the VMs of cluster ${report.cluster} are built but the cluster does not work: ${failed} of ${report.results.length} verify checks failed` +
+      `the VMs of cluster ${report.cluster} are built but the cluster does not work: ${failed} of ${report.checks.expected} verify checks failed` +
         (causes.length > 0 ? ` — ${causes.join('; ')}` : ''),
       {
         fix: `${fixes.length > 0 ? `${fixes.join(' ')}; then ` : ''}check again with \`${COMMAND_PREFIX} verify\` (or run build-vms again: it changes nothing and verifies)`,
@@ -75,7 +75,7 @@ export function apiVerifier(options: ApiVerifierOptions = {}): ClusterVerifier {
     if (!report.ok) throw new ClusterVerifyError(report);
     const warned = report.results.filter((r) => r.verdict === 'warn').length;
     return {
-      summary: `verify passed: ${report.results.length} checks${warned ? `, ${warned} warnings` : ''}`,
+      summary: `verify passed: ${report.checks.expected} checks${warned ? `, ${warned} warnings` : ''}`,
       report,
     };
   };

@@ -281,7 +281,11 @@ async function simulatedLab(
         ? undefined
         : apiVerifier({
             server: lab.kubeApi?.url,
-            verify: sim.verify ?? { intervalMs: 100, timeouts: scaledVerifyTimeouts(deadlineScale) },
+            verify: {
+              ...(sim.verify ?? { intervalMs: 100, timeouts: scaledVerifyTimeouts(deadlineScale) }),
+              // The fake API server's stand-in for VMnet1: LoadBalancer and Gateway addresses answer there.
+              hostOnlyProxy: lab.kubeApi?.hostOnlyProxy,
+            },
           }),
       kube: { ...defaultKubeAccess(spec, {}), server: lab.kubeApi?.url ?? 'https://127.0.0.1:9' },
     },
@@ -324,7 +328,10 @@ async function realLab(
       : (overrides.verify ??
         apiVerifier({
           server: ctx.env.KUBESTATION_API_SERVER || undefined,
-          verify: { timeouts: scaledVerifyTimeouts(deadlineScale) },
+          verify: {
+            timeouts: scaledVerifyTimeouts(deadlineScale),
+            hostOnlyProxy: ctx.env.KUBESTATION_HOST_ONLY_PROXY || undefined,
+          },
         })),
     kube: defaultKubeAccess(spec, ctx.env),
   };

@@ -102,7 +102,10 @@ export async function runSnapshot(
         verify: apiVerifier({
           server: kube.server,
           kubeconfig: kube.kubeconfig,
-          ...(overrides.verify ? { verify: overrides.verify } : {}),
+          verify: {
+            ...overrides.verify,
+            hostOnlyProxy: ctx.env.KUBESTATION_HOST_ONLY_PROXY || undefined,
+          },
         }),
         confirmHardOff: confirm
           ? (node: string, reason: string) =>

@@ -53,7 +53,10 @@ export async function runStart(ctx: CommandContext, overrides: StartCommandOverr
       const verify = apiVerifier({
         server: kube.server,
         kubeconfig: kube.kubeconfig,
-        ...(overrides.verify ? { verify: overrides.verify } : {}),
+        verify: {
+          ...overrides.verify,
+          hostOnlyProxy: ctx.env.KUBESTATION_HOST_ONLY_PROXY || undefined,
+        },
       });
       const result = await startLab(spec, { vmrest, kube, emit: view.emit }, verify, {
         ...overrides.timing,

@@ -22,7 +22,8 @@ const help = `usage: ${COMMAND_PREFIX} verify [--json] [--kubeconfig path] [--cl
 Checks the cluster from this PC through the Kubernetes API: nodes Ready with the
 right addresses and versions, system pods healthy, and, with short-lived test pods
 on every node, DNS, pod-to-pod traffic across nodes, a Service, NodePorts and
-clocks. The test pods are always removed afterwards.
+clocks; then the add-ons from this PC: a LoadBalancer address, a volume, node
+metrics and a Gateway route. The test pods are always removed afterwards.
 
   --json              print the report as JSON (for tools)
   --kubeconfig path   default: <stateDir>/pki/admin.kubeconfig (its server is
@@ -73,6 +74,7 @@ export async function run(ctx: CommandContext): Promise<number> {
     const report = await verifyCluster(spec, client, {
       ...(values.image ? { image: values.image } : {}),
       timeouts: scaledVerifyTimeouts(deadlineScale),
+      hostOnlyProxy: ctx.env.KUBESTATION_HOST_ONLY_PROXY || undefined,
       log: (line) => ctx.stderr.write(`verify: ${line}\n`),
     });
     ctx.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));

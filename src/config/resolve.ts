@@ -23,7 +23,7 @@ import {
   REQUIRED_SYSCTL,
   kubernetesPackageRepository,
 } from './defaults.js';
-import { parseSubnet } from './ipv4.js';
+import { intToIp, ipToInt, parseSubnet } from './ipv4.js';
 import { deriveMac } from './mac.js';
 import type { ClusterSpec, NicSpec, NodeSpec } from './model.js';
 import type { ClusterFile } from './schema.js';
@@ -150,6 +150,7 @@ export function resolveClusterSpec(file: ClusterFile, options: ResolveOptions): 
       controlPlaneTaint: k.controlPlaneTaint ?? true,
     },
     firewall: { enabled: file.firewall?.enabled ?? true },
+    addons: defaultAddons(hostOnly.subnet.network),
     vmware: {
       vmrestUrl: file.vmware?.vmrestUrl ?? DEFAULT_VMWARE.vmrestUrl,
       template: {
@@ -162,5 +163,16 @@ export function resolveClusterSpec(file: ClusterFile, options: ResolveOptions): 
       cloneMode: file.vmware?.cloneMode ?? DEFAULT_VMWARE.cloneMode,
       cloneModeExplicit: file.vmware?.cloneMode !== undefined,
     },
+  };
+}
+
+/** Every add-on on, the pool at the host-only subnet's .64-.95 (below Workstation's DHCP range .128-.254). */
+function defaultAddons(network: string): ClusterSpec['addons'] {
+  const at = (last: number) => intToIp(ipToInt(network) + last);
+  return {
+    loadBalancer: { enabled: true, pool: { start: at(64), end: at(95) } },
+    storage: { enabled: true },
+    metrics: { enabled: true },
+    gateway: { enabled: true, address: at(64) },
   };
 }

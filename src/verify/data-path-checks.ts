@@ -171,6 +171,8 @@ function rowOf(check: ProbeCheck): { group: CheckGroup; check: string; target?: 
       return { group: 'data-path', check: 'nodeport', target: check.target };
     case 'clock':
       return { group: 'clock', check: 'clock', target: check.target };
+    case 'loadbalancer':
+      return { group: 'addons', check: 'loadBalancer from pod', target: check.target };
   }
 }
 

@@ -11,6 +11,7 @@
  *   KSV1 pod k8s-worker1 fail curl-exit-28
  *   KSV1 service k8s-worker1 ok http-200
  *   KSV1 nodeport k8s-master ok http-200
+ *   KSV1 loadbalancer 172.100.100.65 ok http-200   (the add-on check's LoadBalancer address)
  *   KSV1 clock k8s-master ok <before> <after> <HTTP-date with _ for spaces>
  *   KSV1 error curl fail exit-2          (a tool gave no per-check result at all)
  *   KSV1 end - ok
@@ -39,7 +40,7 @@ export const tcpTimeoutSeconds = 4;
 /** One check a probe runs; `target` is the DNS name, or the node whose test pod / Service / NodePort is tried. */
 export type ProbeCheck =
   | { check: 'dns'; target: string }
-  | { check: 'pod' | 'service' | 'nodeport' | 'clock'; target: string; url: string };
+  | { check: 'pod' | 'service' | 'nodeport' | 'clock' | 'loadbalancer'; target: string; url: string };
 
 /** What one probe pod runs. */
 export interface ProbePlan {

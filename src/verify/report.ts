@@ -1,7 +1,8 @@
 /** verify's result model and how it is shown: a table per check group, then each problem with cause and fix. */
 
-export type Verdict = 'pass' | 'fail' | 'warn';
-export type CheckGroup = 'nodes' | 'system-pods' | 'data-path' | 'clock';
+/** 'off': an add-on turned off in cluster.yaml: shown as such, never counted as a check that passed. */
+export type Verdict = 'pass' | 'fail' | 'warn' | 'off';
+export type CheckGroup = 'nodes' | 'system-pods' | 'data-path' | 'clock' | 'addons';
 
 export interface CheckResult {
   group: CheckGroup;
@@ -46,9 +47,10 @@ const groupTitles: Record<CheckGroup, string> = {
   'system-pods': 'System pods',
   'data-path': 'Data path (from a test pod on each node)',
   clock: 'Clocks (against the control plane)',
+  addons: 'Add-ons (from this PC, and from a test pod on each node)',
 };
 
-const verdictText: Record<Verdict, string> = { pass: 'ok', fail: 'FAIL', warn: 'warn' };
+const verdictText: Record<Verdict, string> = { pass: 'ok', fail: 'FAIL', warn: 'warn', off: 'off' };
 
 function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
@@ -74,6 +76,9 @@ export function renderReport(report: VerifyReport): string {
   out.push(`Test workload: ${report.cleanup.detail}`, '');
   const failed = report.results.filter((r) => r.verdict === 'fail').length;
   const warned = report.results.filter((r) => r.verdict === 'warn').length;
+  const checked = report.results.filter((r) => r.verdict !== 'off').length;
+  const off = report.results.length - checked;
+  const offText = off ? `; ${off} add-on${off === 1 ? '' : 's'} off` : '';
   if (report.problems.length > 0) {
     out.push('Problems');
     report.problems.forEach((problem, index) => {
@@ -93,8 +98,8 @@ export function renderReport(report: VerifyReport): string {
   const summary = report.interrupted
     ? `INTERRUPTED (${ran})`
     : report.ok
-      ? `PASSED: ${report.results.length} checks${warned ? `, ${warned} warnings` : ''} (${ran})`
-      : `FAILED: ${failed} of ${report.results.length} checks failed (${ran})`;
+      ? `PASSED: ${checked} checks${warned ? `, ${warned} warnings` : ''} (${ran}${offText})`
+      : `FAILED: ${failed} of ${checked} checks failed (${ran}${offText})`;
   out.push(`${summary} (${(report.durationMs / 1000).toFixed(1)} s)`);
   return `${out.join('\n')}\n`;
 }

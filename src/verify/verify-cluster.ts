@@ -44,6 +44,7 @@ import {
   verifyNamespace,
 } from './workload.js';
 import { COMMAND_PREFIX } from '../command-hint.js';
+import { AddonChecks, type AddonCheckOptions } from './addon-checks.js';
 
 /** How long verify waits for each phase unless told otherwise. */
 export const DEFAULT_VERIFY_TIMEOUTS = {
@@ -51,6 +52,8 @@ export const DEFAULT_VERIFY_TIMEOUTS = {
   probesMs: 120_000,
   cleanupMs: 60_000,
   forceDeleteAfterMs: 15_000,
+  addonsMs: 120_000,
+  fromPcMs: 5_000,
 } as const;
 
 export interface VerifyOptions {
@@ -71,7 +74,16 @@ export interface VerifyOptions {
     cleanupMs?: number;
     /** Force-delete pods still terminating after this long during cleanup; default 15 s. */
     forceDeleteAfterMs?: number;
+    /** Each add-on wait (LoadBalancer address, volume bound and written, metrics, route answering); default 120 s. */
+    addonsMs?: number;
+    /** One HTTP request from this PC to an address on the host-only network; default 5 s. */
+    fromPcMs?: number;
   };
+  /**
+   * "127.0.0.1:port" of an HTTP CONNECT proxy standing in for the host-only network (VMnet1): the
+   * add-on checks reach LoadBalancer and Gateway addresses through it (KUBESTATION_HOST_ONLY_PROXY; tests).
+   */
+  hostOnlyProxy?: string;
   /** Poll interval; default 1 s. */
   intervalMs?: number;
   /** Aborting stops the checks and removes the workload. */
@@ -166,6 +178,21 @@ export async function verifyCluster(
       external: options.externalDnsNames ?? ['registry.k8s.io'],
     };
     const probesMs = options.timeouts?.probesMs ?? DEFAULT_VERIFY_TIMEOUTS.probesMs;
+    const addonOptions: AddonCheckOptions = {
+      spec,
+      client,
+      namespace,
+      image,
+      findings,
+      log,
+      signal,
+      intervalMs: interval,
+      waitMs: options.timeouts?.addonsMs ?? DEFAULT_VERIFY_TIMEOUTS.addonsMs,
+      fromPcMs: options.timeouts?.fromPcMs ?? DEFAULT_VERIFY_TIMEOUTS.fromPcMs,
+      hostOnlyProxy: options.hostOnlyProxy,
+    };
+    let addons = AddonChecks.withoutWorkload(addonOptions, 'no node is Ready to run the test pods');
+    let serverPods: string[] = [];
 
     if (readyNodes.length > 0) {
       signal.throwIfAborted();
@@ -189,6 +216,7 @@ export async function verifyCluster(
       await client.createNamespace(namespace, verifyNamespace(namespace).metadata.labels);
       await forEachBounded(readyNodes, (node) => client.createService(namespace, nodeService(node.name)));
       await forEachBounded(readyNodes, (node) => client.createPod(namespace, serverPod(node.name, image)));
+      addons = await AddonChecks.start(addonOptions);
 
       const servers = await waitForPods(
         client,
@@ -207,6 +235,8 @@ export async function verifyCluster(
         serverFailures.set(node.name, pendingReason(pod));
       }
       serverNodes = readyNodes.map((n) => n.name).filter((n) => !serverFailures.has(n));
+      serverPods = serverNodes.map((n) => podNameFor('verify-server', n));
+      if (serverNodes.length > 0) await addons.loadBalancerAddress();
       const services = new Map<string, { clusterIP?: string; nodePort?: number }>();
       await forEachBounded(serverNodes, async (target) => {
         const service = await client.getService(namespace, serviceNameFor(target));
@@ -240,6 +270,7 @@ export async function verifyCluster(
               url: `http://${hostOnly.get(target)}:${nodePort}/hostname`,
             });
         }
+        checks.push(...addons.probeChecks());
         if (serverNodes.includes(controlPlane))
           checks.push({
             check: 'clock',
@@ -274,6 +305,17 @@ export async function verifyCluster(
       },
       findings,
     );
+    await addons.finish({
+      probes,
+      serverPods,
+      noServers:
+        readyNodes.length === 0
+          ? 'no node is Ready to run the test pods'
+          : serverPods.length === 0
+            ? 'no test server pod became ready'
+            : undefined,
+      nodeCauses,
+    });
   } catch (error) {
     if (signal.aborted) interrupted = true;
     else failure = error;
@@ -294,7 +336,10 @@ export async function verifyCluster(
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
     results: findings.results,
-    checks: { expected: findings.results.length, ran: findings.results.filter((r) => !r.notRun).length },
+    checks: {
+      expected: findings.results.filter((r) => r.verdict !== 'off').length,
+      ran: findings.results.filter((r) => r.verdict !== 'off' && !r.notRun).length,
+    },
     problems: cleanup.ok
       ? findings.problems
       : [

@@ -17,7 +17,14 @@ import { repoRoot, startTestLab, type TestLab } from './lab.js';
 
 const fastVerify = {
   intervalMs: 20,
-  timeouts: { serversReadyMs: 3_000, probesMs: 15_000, cleanupMs: 3_000, forceDeleteAfterMs: 300 },
+  timeouts: {
+    serversReadyMs: 3_000,
+    probesMs: 15_000,
+    cleanupMs: 3_000,
+    forceDeleteAfterMs: 300,
+    addonsMs: 5_000,
+    fromPcMs: 1_000,
+  },
 };
 
 let lab: TestLab | undefined;
@@ -126,7 +133,10 @@ describe('buildVms with the verify step', () => {
       kubeApi: true,
       kubeApiScenario: (healthy) => ({ ...healthy, coreDnsCrashLoop: true }),
     });
-    const verify = apiVerifier({ server: lab.kubeApi!.url, verify: fastVerify });
+    const verify = apiVerifier({
+      server: lab.kubeApi!.url,
+      verify: { ...fastVerify, hostOnlyProxy: lab.kubeApi!.hostOnlyProxy },
+    });
     const error = await lab.build({}, { verify }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ClusterVerifyError);
     const report = (error as ClusterVerifyError).report;
@@ -154,7 +164,12 @@ describe('buildVms with the verify step', () => {
     lab = await startTestLab({ kubeApi: true });
     const result = await lab.build(
       {},
-      { verify: apiVerifier({ server: lab.kubeApi!.url, verify: fastVerify }) },
+      {
+        verify: apiVerifier({
+          server: lab.kubeApi!.url,
+          verify: { ...fastVerify, hostOnlyProxy: lab.kubeApi!.hostOnlyProxy },
+        }),
+      },
     );
     expect(result.status).toBe('ready');
     if (result.status !== 'ready') return;

@@ -34,7 +34,14 @@ const fastTiming: LabTiming = {
 // The probe pods' scripts really run under /bin/sh: generous bounds so a loaded machine does not fail them.
 const fastVerify = {
   intervalMs: 20,
-  timeouts: { serversReadyMs: 20_000, probesMs: 90_000, cleanupMs: 10_000, forceDeleteAfterMs: 300 },
+  timeouts: {
+    serversReadyMs: 20_000,
+    probesMs: 90_000,
+    cleanupMs: 10_000,
+    forceDeleteAfterMs: 300,
+    addonsMs: 20_000,
+    fromPcMs: 2_000,
+  },
 };
 const slow = 240_000;
 
@@ -43,7 +50,10 @@ function deps(l: Day2Lab, events: LabEvent[], extra: Partial<LabPowerDeps> = {})
 }
 
 function verifier(l: Day2Lab) {
-  return apiVerifier({ server: l.kubeApi.url, verify: fastVerify });
+  return apiVerifier({
+    server: l.kubeApi.url,
+    verify: { ...fastVerify, hostOnlyProxy: l.kubeApi.hostOnlyProxy },
+  });
 }
 
 /** Index in the simulator's log of the first successful power operation `op` on node `name`'s VM. */

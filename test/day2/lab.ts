@@ -247,6 +247,7 @@ export async function runDay2Command(
     VMREST_USERNAME: 'kubestation',
     VMREST_PASSWORD: 'Day2-test!',
     KUBESTATION_API_SERVER: l.kubeApi.url,
+    KUBESTATION_HOST_ONLY_PROXY: l.kubeApi.hostOnlyProxy,
   };
   const code = await run({
     argv: [...argv, '--cluster', await writeDay2ClusterFile(l)],

@@ -37,7 +37,14 @@ const fastTiming: LabTiming = {
 };
 const fastVerify = {
   intervalMs: 20,
-  timeouts: { serversReadyMs: 20_000, probesMs: 90_000, cleanupMs: 10_000, forceDeleteAfterMs: 300 },
+  timeouts: {
+    serversReadyMs: 20_000,
+    probesMs: 90_000,
+    cleanupMs: 10_000,
+    forceDeleteAfterMs: 300,
+    addonsMs: 20_000,
+    fromPcMs: 2_000,
+  },
 };
 
 /** A built lab whose Workstation folder (a path with spaces) holds the vmrun stand-in. */
@@ -54,7 +61,10 @@ function deps(l: Day2Lab, installFolder: string, events: LabEvent[] = []): Snaps
     kube: l.kubeAccess,
     emit: (e) => events.push(e),
     vmrun: vmrunAt(path.join(installFolder, 'vmrun')),
-    verify: apiVerifier({ server: l.kubeApi.url, verify: fastVerify }),
+    verify: apiVerifier({
+      server: l.kubeApi.url,
+      verify: { ...fastVerify, hostOnlyProxy: l.kubeApi.hostOnlyProxy },
+    }),
   };
 }
 

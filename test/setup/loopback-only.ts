@@ -27,13 +27,14 @@ net.Socket.prototype.connect = function guardedConnect(this: net.Socket, ...args
   let host: string | undefined;
   let isPipe = false;
   if (typeof first === 'object' && first !== null && !Array.isArray(first)) {
-    const options = first as { host?: string; path?: string };
-    if (options.path !== undefined) isPipe = true;
+    const options = first as { host?: string; path?: string | null };
+    // node:http's agent passes path: null for TCP: only a path that is set is a pipe.
+    if (options.path !== undefined && options.path !== null) isPipe = true;
     host = options.host;
   } else if (Array.isArray(first)) {
     // Internal normalized form: [options, callback].
-    const options = first[0] as { host?: string; path?: string } | undefined;
-    if (options?.path !== undefined) isPipe = true;
+    const options = first[0] as { host?: string; path?: string | null } | undefined;
+    if (options?.path !== undefined && options?.path !== null) isPipe = true;
     host = options?.host;
   } else if (typeof first === 'string' && !/^\d+$/.test(first)) {
     isPipe = true; // a named pipe / unix socket path

@@ -15,7 +15,14 @@ const spec = parseClusterSpec(readFileSync(specPath, 'utf8'), { sourcePath: spec
 const fast: VerifyOptions = {
   intervalMs: 20,
   handleSigint: false,
-  timeouts: { serversReadyMs: 3000, probesMs: 15_000, cleanupMs: 3000, forceDeleteAfterMs: 300 },
+  timeouts: {
+    serversReadyMs: 3000,
+    probesMs: 15_000,
+    cleanupMs: 3000,
+    forceDeleteAfterMs: 300,
+    addonsMs: 5_000,
+    fromPcMs: 1_000,
+  },
 };
 
 let open: { sim: KubeApiSimulator; client: KubeClient } | undefined;
@@ -33,7 +40,11 @@ async function run(
   const sim = await KubeApiSimulator.start({ scenario });
   const client = new KubeClient(await parseKubeconfig(await sim.kubeconfig()));
   open = { sim, client };
-  const report = await verifyCluster(spec, client, { ...fast, ...options });
+  const report = await verifyCluster(spec, client, {
+    ...fast,
+    hostOnlyProxy: sim.hostOnlyProxy,
+    ...options,
+  });
   await sim.settle();
   return { report, sim, text: renderReport(report) };
 }
@@ -76,14 +87,16 @@ describe('verifyCluster against the fake API server', () => {
     const created = sim
       .requestsTo('POST', '/api/v1/namespaces/kubestation-verify/pods')
       .map((r) => r.body as Pod);
-    expect(created.map((p) => p.metadata.name)).toEqual([
-      'verify-server-k8s-master',
-      'verify-server-k8s-worker1',
-      'verify-server-k8s-worker2',
-      'verify-probe-k8s-master',
-      'verify-probe-k8s-worker1',
-      'verify-probe-k8s-worker2',
-    ]);
+    expect(created.map((p) => p.metadata.name).filter((n) => /^verify-(server|probe)/.test(n ?? ''))).toEqual(
+      [
+        'verify-server-k8s-master',
+        'verify-server-k8s-worker1',
+        'verify-server-k8s-worker2',
+        'verify-probe-k8s-master',
+        'verify-probe-k8s-worker1',
+        'verify-probe-k8s-worker2',
+      ],
+    );
     expect(created[0]!.spec!.nodeSelector).toEqual({ 'kubernetes.io/hostname': 'k8s-master' });
     expect(created[0]!.spec!.tolerations).toEqual([
       { key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' },
@@ -196,7 +209,8 @@ describe('verifyCluster against the fake API server', () => {
     expect(report.cleanup.ok).toBe(true);
     expect(report.cleanup.detail).toMatch(/force-deleted stuck pods verify-probe-k8s-master, /);
     const forced = sim.requestsTo('DELETE', '/api/v1/namespaces/kubestation-verify/pods/*');
-    expect(forced).toHaveLength(6);
+    // The three test servers, the three probes and the two storage pods of the add-on checks.
+    expect(forced).toHaveLength(8);
     expect(forced.every((r) => (r.body as { gracePeriodSeconds?: number }).gracePeriodSeconds === 0)).toBe(
       true,
     );
@@ -263,8 +277,9 @@ describe('verifyCluster against the fake API server', () => {
     });
     expect(report.ok).toBe(false);
     const notRun = report.results.filter((r) => r.notRun);
-    // Everything the probe on worker1 was to check: 3 names, and the pod, Service and NodePort of 3 nodes, and the clock.
-    expect(notRun).toHaveLength(13);
+    // Everything the probe on worker1 was to check: 3 names, the pod, Service and NodePort of 3 nodes, the clock,
+    // and the LoadBalancer address of the add-on checks.
+    expect(notRun).toHaveLength(14);
     // Killed by the kubelet at each attempt's deadline (on a very busy host the last kill may land after verify stopped waiting).
     expect(
       notRun.filter(
@@ -277,12 +292,12 @@ describe('verifyCluster against the fake API server', () => {
           ),
       ),
     ).toEqual([]);
-    expect(report.checks).toEqual({ expected: report.results.length, ran: report.results.length - 13 });
+    expect(report.checks).toEqual({ expected: report.results.length, ran: report.results.length - 14 });
     expect(report.problems.map((p) => p.id)).toEqual(['probe:k8s-worker1']);
-    expect(report.problems[0]!.cause).toContain('13 of its 13 checks did not run within 6 s');
+    expect(report.problems[0]!.cause).toContain('14 of its 14 checks did not run within 6 s');
     expect(text).toMatch(
       new RegExp(
-        `FAILED: 13 of ${report.results.length} checks failed \\(${report.results.length - 13} of ${report.results.length} expected checks ran\\)`,
+        `FAILED: 14 of ${report.results.length} checks failed \\(${report.results.length - 14} of ${report.results.length} expected checks ran\\)`,
       ),
     );
     // The other nodes were checked completely, and nothing of the workload is left.
@@ -299,6 +314,7 @@ describe('verifyCluster against the fake API server', () => {
     const lines: string[] = [];
     const running = verifyCluster(spec, client, {
       ...fast,
+      hostOnlyProxy: sim.hostOnlyProxy,
       handleSigint: true,
       log: (line) => {
         lines.push(line);
@@ -323,7 +339,7 @@ describe('verifyCluster against the fake API server', () => {
       metadata: { name: 'old' },
       spec: { nodeName: 'k8s-worker1', containers: [{ name: 'c', image: 'x' }] },
     });
-    const report = await verifyCluster(spec, client, fast);
+    const report = await verifyCluster(spec, client, { ...fast, hostOnlyProxy: sim.hostOnlyProxy });
     await sim.settle();
     expect(report.ok).toBe(true);
     expect(sim.requestsTo('DELETE', '/api/v1/namespaces/kubestation-verify')).toHaveLength(2);

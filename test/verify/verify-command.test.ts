@@ -35,7 +35,8 @@ async function runVerify(scenario: KubeApiScenario, extra: string[]) {
   const code = await main(['verify', '--kubeconfig', kubeconfig, ...extra], {
     stdout: out.stream,
     stderr: err.stream,
-    env: {},
+    // The fake's stand-in for VMnet1: the add-on checks reach LoadBalancer and Gateway addresses through it.
+    env: { KUBESTATION_HOST_ONLY_PROXY: sim.hostOnlyProxy },
     cwd: dir,
   });
   await sim.settle();
