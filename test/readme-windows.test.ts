@@ -51,9 +51,10 @@ describe('README: lines a Windows user pastes', () => {
     expect(powershellBlocks.length).toBeGreaterThanOrEqual(4);
     for (const block of powershellBlocks) {
       expect(block).not.toMatch(/&&|\|\||\bexport\s|\$\(|^\s*\.\/|<[^>\n]*>/m);
-      // Every command line runs in the kubestation folder through the wrapper, npm, kubectl or ssh.
+      // Every command line runs in the kubestation folder through the wrapper, npm, kubectl, ssh or curl.exe
+      // (Windows' own curl; `curl` in Windows PowerShell 5.1 is an alias of Invoke-WebRequest).
       for (const line of block.split('\n').filter((l) => l.trim() !== '')) {
-        expect(line).toMatch(/^(\.\\kubestation |npm ci\b|kubectl |ssh |\$env:\w+ = ')/);
+        expect(line).toMatch(/^(\.\\kubestation |npm ci\b|kubectl |ssh |curl\.exe |\$env:\w+ = ')/);
       }
     }
   });

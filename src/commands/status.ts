@@ -12,7 +12,8 @@ const help = `usage: ${COMMAND_PREFIX} status [--json] [--cluster file]
 
 Shows each node's VM (present, power state, addresses reported by VMware
 Tools), its Kubernetes node (Ready, version, roles; when the API server
-answers) and the last progress line on its serial console.
+answers) and the last progress line on its serial console; then each add-on's
+state and the LoadBalancer addresses in use (Service → address).
 
   --json          print the status as JSON
   --cluster file  default: $KUBESTATION_CLUSTER or ./cluster.yaml

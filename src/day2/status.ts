@@ -21,6 +21,7 @@ import { isOwnedBy, nodeRoles, observeVm, probeApi, type KubeAccess } from '../b
 import { describeLabPower, summarizeLabPower, type LabPowerSummary } from './lab-power.js';
 import type { Day2Vmrest } from '../bringup/ports.js';
 import { labNeverBuilt } from '../bringup/lab-state.js';
+import { collectAddonsStatus, formatAddonsStatus, type AddonsStatus } from './addons-status.js';
 
 export interface NodeStatus {
   node: string;
@@ -53,6 +54,8 @@ export interface ClusterStatus {
   vmrest: { ok: true } | { ok: false; error: string };
   api: { reachable: true } | { reachable: false; reason: string };
   nodes: NodeStatus[];
+  /** Each add-on's state and the LoadBalancer addresses in use; undefined when the API server did not answer. */
+  addons: AddonsStatus | undefined;
 }
 
 export interface StatusDeps {
@@ -189,6 +192,7 @@ export async function collectStatus(spec: ClusterSpec, deps: StatusDeps): Promis
       vmrest: vmrestError === undefined ? { ok: true } : { ok: false, error: vmrestError },
       api: api.reachable ? { reachable: true } : { reachable: false, reason: api.reason },
       nodes,
+      addons: api.reachable ? await collectAddonsStatus(spec, api.client) : undefined,
     };
   } finally {
     await api.client?.close();
@@ -269,5 +273,6 @@ export function formatStatus(status: ClusterStatus): string {
   notes.push(...seedNotes(status));
   const lab =
     status.vmrest.ok || status.lab.state === 'not built' ? `lab: ${describeLabPower(status.lab)}\n` : '';
-  return `cluster ${status.cluster}\n${lab}${[fmt(header), ...rows.map(fmt)].join('\n')}\n${notes.map((n) => `note: ${n}\n`).join('')}`;
+  const addons = status.api.reachable ? formatAddonsStatus(status.addons) : [];
+  return `cluster ${status.cluster}\n${lab}${[fmt(header), ...rows.map(fmt), ...addons].join('\n')}\n${notes.map((n) => `note: ${n}\n`).join('')}`;
 }

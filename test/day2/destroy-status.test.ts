@@ -291,6 +291,16 @@ describe('status', () => {
     const parsed = JSON.parse(result.stdout) as ClusterStatus;
     expect(parsed.nodes.map((n) => n.node)).toEqual(['k8s-master', 'k8s-worker1', 'k8s-worker2']);
     expect(parsed.nodes.every((n) => n.kubernetes && n.kubernetes.registered)).toBe(true);
+    // The add-ons the built lab runs, and the LoadBalancer address the Gateway holds.
+    expect(parsed.addons?.addons.map((a) => `${a.addon} ${a.state}`)).toEqual([
+      'loadBalancer running',
+      'storage running',
+      'metrics running',
+      'gateway running',
+    ]);
+    expect(parsed.addons?.loadBalancers).toEqual([
+      { service: 'kubestation-gateway/kubestation-nginx', address: '172.100.100.64' },
+    ]);
   });
 });
 
