@@ -161,7 +161,11 @@ describe('once build-vms started the control plane', () => {
     const sim = await KubeApiSimulator.start({ scenario: healthySeedLab(), ca: secrets.ca });
     try {
       // The admin kubeconfig names https://172.100.100.2:6443; without the override the loopback guard would throw.
-      const { code, stdout } = await cli(['verify', '--json'], { KUBESTATION_API_SERVER: sim.url });
+      // So would the add-on checks' requests to LoadBalancer addresses without the fake's stand-in for VMnet1.
+      const { code, stdout } = await cli(['verify', '--json'], {
+        KUBESTATION_API_SERVER: sim.url,
+        KUBESTATION_HOST_ONLY_PROXY: sim.hostOnlyProxy,
+      });
       await sim.settle();
       expect(code).toBe(0);
       expect((JSON.parse(stdout) as { ok: boolean }).ok).toBe(true);

@@ -34,7 +34,10 @@ let sim: KubeApiSimulator;
 let client: KubeClient;
 
 beforeAll(async () => {
-  sim = await KubeApiSimulator.start({ scenario: brokenSeedLab.coreDnsCrashLoop() });
+  // The system pods only: the add-ons' pods and controllers (addon-controllers.ts) are tested in test/verify.
+  sim = await KubeApiSimulator.start({
+    scenario: { ...brokenSeedLab.coreDnsCrashLoop(), addons: undefined },
+  });
   client = new KubeClient(await parseKubeconfig(await sim.kubeconfig()));
 });
 afterAll(async () => {
