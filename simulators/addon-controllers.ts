@@ -14,7 +14,7 @@
  *                           the PV when its claim goes
  *   metrics-server          GET /apis/metrics.k8s.io/v1beta1/nodes: the nodes whose kubelet-serving
  *                           CSR is approved (503 when none is, as when its APIService is unavailable)
- *   NGINX Gateway Fabric    a Gateway gets a LoadBalancer Service "<gateway>-nginx" (annotations from
+ *   NGINX Gateway Fabric    a Gateway gets a LoadBalancer Service "<gateway>-<class>", as NGF 2 names it (annotations from
  *                           spec.infrastructure), Programmed once that has an address; HTTPRoutes on
  *                           a programmed Gateway are Accepted
  *
@@ -403,7 +403,7 @@ export class AddonControllers {
   private runGateways(): void {
     for (const gateway of this.store.objects('gateways')) {
       const ns = gateway.metadata.namespace!;
-      const serviceName = `${gateway.metadata.name}-nginx`;
+      const serviceName = dataPlaneService(gateway);
       let service = this.store.get<Service>('services', ns, serviceName);
       if (!service) {
         const annotations = (gateway.spec as { infrastructure?: { annotations?: Record<string, string> } })
@@ -706,7 +706,7 @@ export class AddonControllers {
     if (!service) return void res.writeHead(502).end();
     const gateway = this.store
       .objects('gateways', service.metadata.namespace)
-      .find((g) => `${g.metadata.name}-nginx` === service.metadata.name);
+      .find((g) => dataPlaneService(g) === service.metadata.name);
     let backend: Service | undefined = service;
     if (gateway) {
       const host = (req.headers.host ?? '').replace(/:\d+$/, '');
@@ -738,6 +738,11 @@ export class AddonControllers {
     if (!name) return void res.writeHead(503).end('no endpoints\n');
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(name);
   }
+}
+
+/** NGINX Gateway Fabric 2 provisions a Gateway's data plane (Deployment and Service) as <gateway>-<class>. */
+function dataPlaneService(gateway: KubeObject): string {
+  return `${gateway.metadata.name}-${(gateway.spec as { gatewayClassName?: string }).gatewayClassName ?? 'nginx'}`;
 }
 
 function claimsOf(pod: Pod): string[] {

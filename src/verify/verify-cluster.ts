@@ -7,7 +7,8 @@
  * pod log when a message was cut). Every check verify expects must produce a
  * result: a probe that stops early (killed at its deadline, evicted, ...) is
  * run again for its missing checks while the probe deadline allows, and what
- * still did not run fails verify. The workload is always removed: on
+ * still did not run fails verify. Then the add-ons (addon-checks.ts) are
+ * proved from this PC and from the probes, in the same namespace. The workload is always removed: on
  * success, failure, API errors and Ctrl-C (force-deleting pods that do not
  * terminate), within a bounded time.
  */

@@ -44,7 +44,7 @@ describe('status: the add-ons', () => {
         '  metrics       running  `kubectl top nodes`',
         '  gateway       running  Gateway kubestation at 172.100.100.64, programmed',
         'LoadBalancer addresses (open http://<address>/ from this PC):',
-        '  kubestation-gateway/kubestation-nginx  → 172.100.100.64',
+        '  kubestation-gateway/kubestation-kubestation  → 172.100.100.64',
       ].join('\n'),
     );
   });
@@ -56,8 +56,8 @@ describe('status: the add-ons', () => {
       state: 'not running',
       detail: 'Gateway kubestation not programmed (AddressNotAssigned)',
     });
-    expect(text).toContain('  default/web                            → 172.100.100.64');
-    expect(text).toContain('  kubestation-gateway/kubestation-nginx  → <pending>');
+    expect(text).toMatch(/\n {2}default\/web +→ 172\.100\.100\.64\n/);
+    expect(text).toMatch(/\n {2}kubestation-gateway\/kubestation-kubestation +→ <pending>$/);
   });
 
   it('the provisioner crash-looping is "not running" with its pod; an add-on turned off is "off"', async () => {

@@ -299,7 +299,7 @@ describe('status', () => {
       'gateway running',
     ]);
     expect(parsed.addons?.loadBalancers).toEqual([
-      { service: 'kubestation-gateway/kubestation-nginx', address: '172.100.100.64' },
+      { service: 'kubestation-gateway/kubestation-kubestation', address: '172.100.100.64' },
     ]);
   });
 });
