@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { asset } from '../assets.js';
 import type { ClusterSpec } from '../config/model.js';
+import { defaultVerifyImage } from '../verify/workload.js';
 
 export interface SeedFile {
   name: string;
@@ -31,6 +32,7 @@ export function bakeEnv(spec: Pick<ClusterSpec, 'kubernetes'>): string {
     CNI_NAME: k.cni.name,
     CNI_VERSION: k.cni.version,
     CNI_MANIFEST_URLS: k.cni.manifestUrls.join(' '),
+    VERIFY_IMAGE: defaultVerifyImage,
   };
   return `${Object.entries(values)
     .map(([key, value]) => `${key}=${shellQuote(value)}`)
@@ -61,15 +63,17 @@ export async function renderBakeSeed(
   spec: Pick<ClusterSpec, 'kubernetes' | 'os'>,
   options: BakeSeedOptions,
 ): Promise<SeedFile[]> {
-  const [template, script, ...libs] = await Promise.all([
+  const [template, script, markerWriter, ...libs] = await Promise.all([
     readFile(asset('cloud-init', 'bake', 'user-data.yaml'), 'utf8'),
     readFile(asset('cloud-init', 'bake', 'bake.sh'), 'utf8'),
+    readFile(asset('cloud-init', 'bake', 'golden-marker.py'), 'utf8'),
     // The nodes' libraries, so the bake speaks the same protocol (src/progress/protocol.ts) and checks the way out the same way.
     ...BAKE_LIBRARIES.map((name) => readFile(asset('cloud-init', 'lib', name), 'utf8')),
   ]);
   const values: Record<string, string> = {
     bakeEnvBase64: Buffer.from(bakeEnv(spec)).toString('base64'),
     bakeScriptBase64: Buffer.from(script).toString('base64'),
+    goldenMarkerBase64: Buffer.from(markerWriter).toString('base64'),
   };
   BAKE_LIBRARIES.forEach(
     (name, i) =>
