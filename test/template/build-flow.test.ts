@@ -17,10 +17,13 @@ import type { ClusterSpec } from '../../src/config/model.js';
 import { buildTemplate, type TemplateBuildDeps } from '../../src/template/build.js';
 import {
   bakeGolden,
+  compareGoldenWithSpec,
   DEFAULT_BAKE_TIMEOUT_MS,
   describeDuration,
+  describeGoldenComparison,
   goldenMatchesSpec,
 } from '../../src/template/golden.js';
+import { defaultVerifyImage } from '../../src/verify/workload.js';
 import { requireReadyTemplate } from '../../src/template/ready.js';
 import { readTemplateState, templateStatePath } from '../../src/template/state.js';
 import type { GoldenMarker } from '../../src/template/state.js';
@@ -240,11 +243,25 @@ function markerFor(s: ClusterSpec, version: string): GoldenMarker {
       packages: { kubelet: `${version}-1.1`, kubeadm: `${version}-1.1`, kubectl: `${version}-1.1` },
     },
     containerd: { package: 'containerd', version: '2.2.1-0ubuntu1~24.04.3' },
-    cni: { name: s.kubernetes.cni.name, version: s.kubernetes.cni.version },
+    cni: {
+      name: s.kubernetes.cni.name,
+      version: s.kubernetes.cni.version,
+      manifests: s.kubernetes.cni.manifestUrls.map((url, i) => ({
+        url,
+        file: `${i + 1}-${path.basename(url)}`,
+        sha256: 'a'.repeat(64),
+      })),
+    },
     images: [
       'registry.k8s.io/kube-apiserver:v' + version,
       'ghcr.io/flannel-io/flannel:' + s.kubernetes.cni.version,
+      defaultVerifyImage,
     ],
+    imageDigests: {
+      ['registry.k8s.io/kube-apiserver:v' + version]: 'sha256:' + '1'.repeat(64),
+      ['ghcr.io/flannel-io/flannel:' + s.kubernetes.cni.version]: 'sha256:' + '2'.repeat(64),
+      [defaultVerifyImage]: 'sha256:' + '3'.repeat(64),
+    },
   };
 }
 
@@ -326,6 +343,19 @@ describe('build-template --golden', () => {
     // ...but a different pinned patch or CNI release does not match.
     expect(goldenMatchesSpec(state, { kubernetes: { ...spec.kubernetes, patch: '1.37.3' } })).toBe(false);
     expect(goldenMatchesSpec(state, { kubernetes: { ...spec.kubernetes, minor: '1.36' } })).toBe(false);
+    // What differs and what a first boot then downloads, as validate and the build-vms plan say it.
+    expect(describeGoldenComparison(compareGoldenWithSpec(state, spec))).toBe(
+      'the golden template matches cluster.yaml: a first boot downloads nothing',
+    );
+    const otherCni = { ...spec.kubernetes, cni: { ...spec.kubernetes.cni, version: 'v0.29.0' } };
+    expect(describeGoldenComparison(compareGoldenWithSpec(state, { kubernetes: otherCni }))).toBe(
+      `the template holds flannel ${spec.kubernetes.cni.version}, cluster.yaml asks for flannel v0.29.0: every node downloads the control-plane and CNI images (about 2 minutes per node), the CNI manifests at first boot`,
+    );
+    const olderBake = {
+      ...state,
+      golden: { ...state.golden!, cni: { name: 'flannel', version: spec.kubernetes.cni.version } },
+    };
+    expect(compareGoldenWithSpec(olderBake, spec).map((d) => d.downloads)).toEqual([['cni']]);
   });
 
   it('reports the failing stage with the guest log lines and leaves no marker and no ISO', async () => {
