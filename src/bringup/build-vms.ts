@@ -24,6 +24,7 @@ import {
 } from './membership.js';
 import { inspectOwnership } from './ownership.js';
 import { nodePaths } from './paths.js';
+import { goldenStatusLine } from '../template/golden.js';
 import { type BuildPlan, formatPlan, type ObservedNode, planBuild } from './plan.js';
 import type { BuildEventSink, BuildVmrest, ClusterVerifier, DiskGrower, SeedIsoWriter } from './ports.js';
 import { PreflightError, type PreflightDeps, runPreflight } from './preflight.js';
@@ -152,9 +153,19 @@ export async function buildVms(
         }
       : {}),
   });
+  // What the nodes' first boots download: nothing from a golden template that matches the spec.
+  const firstBoots = plan.nodes.some((n) => n.actions.includes('seed'));
+  const goldenLine =
+    firstBoots && preflight.readyTemplate ? goldenStatusLine(preflight.readyTemplate.state, spec) : undefined;
+  if (goldenLine) deps.emit({ type: 'note', message: goldenLine });
   const controlPlaneRemoved = plan.remove.find((r) => r.controlPlane);
   if (controlPlaneRemoved) throw controlPlaneRemovedError(spec, controlPlaneRemoved);
-  if (options.dryRun) return { status: 'dry-run', plan, planText: formatPlan(plan) };
+  if (options.dryRun)
+    return {
+      status: 'dry-run',
+      plan,
+      planText: [formatPlan(plan), ...(goldenLine ? [goldenLine] : [])].join('\n'),
+    };
   if (plan.remove.length > 0 && !plan.prune) throw nodesToRemoveError(plan.remove);
 
   const note = (message: string): void => deps.emit({ type: 'note', message });

@@ -16,6 +16,7 @@ import { NodeFailedError } from '../bringup/follow.js';
 import type { ClusterVerifier, DiskGrower, SeedIsoWriter } from '../bringup/ports.js';
 import { PreflightError } from '../bringup/preflight.js';
 import { cloudInitSeedWriter, vdiskmanagerGrower } from '../bringup/real-deps.js';
+import { STAGES } from '../progress/stages.js';
 import type { SimulatedLab, SimulatedLabOptions } from '../../simulators/simulated-lab.js';
 import { apiVerifier, scaledVerifyTimeouts, type ApiVerifierOptions } from '../bringup/verify-step.js';
 import { createBuildView, type ViewMode } from '../bringup/view.js';
@@ -72,6 +73,11 @@ export interface SimulateTiming {
   /** One figure for every first-boot stage, or one per stage (e.g. { packages: 2000 }). */
   stageMs?: number | Record<string, number>;
   pollMs?: number;
+  /**
+   * The simulated template is golden and matches the spec (default true, as `up` bakes it): first boots
+   * download nothing, so packages and images take a tenth of the other stages unless stageMs says otherwise.
+   */
+  golden?: boolean;
 }
 
 const SIMULATE_TIMING_ENV = 'KUBESTATION_SIMULATE_TIMING';
@@ -93,7 +99,7 @@ export function simulateTimingFromEnv(env: NodeJS.ProcessEnv): SimulateTiming {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
     throw new KubestationError('BAD_OPTION', `${SIMULATE_TIMING_ENV} must be a JSON object`, { fix });
   const isMs = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
-  const keys = ['cloneMs', 'powerOnMs', 'bootDelayMs', 'firstReportMs', 'stageMs', 'pollMs'];
+  const keys = ['cloneMs', 'powerOnMs', 'bootDelayMs', 'firstReportMs', 'stageMs', 'pollMs', 'golden'];
   for (const [key, value] of Object.entries(parsed)) {
     if (!keys.includes(key))
       throw new KubestationError(
@@ -102,17 +108,27 @@ export function simulateTimingFromEnv(env: NodeJS.ProcessEnv): SimulateTiming {
         { fix },
       );
     const ok =
-      key === 'stageMs' && typeof value === 'object' && value !== null && !Array.isArray(value)
-        ? Object.values(value).every(isMs)
-        : isMs(value);
+      key === 'golden'
+        ? typeof value === 'boolean'
+        : key === 'stageMs' && typeof value === 'object' && value !== null && !Array.isArray(value)
+          ? Object.values(value).every(isMs)
+          : isMs(value);
     if (!ok)
       throw new KubestationError(
         'BAD_OPTION',
-        `${SIMULATE_TIMING_ENV}: ${key} must be milliseconds (a number >= 0)${key === 'stageMs' ? ' or an object of them per stage' : ''}`,
+        key === 'golden'
+          ? `${SIMULATE_TIMING_ENV}: golden must be true or false`
+          : `${SIMULATE_TIMING_ENV}: ${key} must be milliseconds (a number >= 0)${key === 'stageMs' ? ' or an object of them per stage' : ''}`,
         { fix },
       );
   }
   return parsed as SimulateTiming;
+}
+
+/** Every first-boot stage takes `ms`, but packages and images a tenth of it: a golden template holds them. */
+function simulatedGoldenStageMs(ms: number): Record<string, number> {
+  const stages = Object.fromEntries(STAGES.map((stage) => [stage.name, ms]));
+  return { ...stages, packages: ms / 10, images: ms / 10 };
 }
 
 /** build-vms' options (`up` takes them too and hands them on). */
@@ -168,12 +184,17 @@ export async function runBuildVms(
     // Loaded only here: the simulators never load on a real build.
     const { startSimulatedLab, growDescriptorDisk } = await import('../../simulators/simulated-lab.js');
     simDir = await mkdtemp(path.join(os.tmpdir(), 'kubestation-simulate-'));
+    const golden = sim.golden ?? true;
     lab = await startSimulatedLab(spec, {
       dir: simDir,
       kubeApi: !values['skip-verify'],
       bootDelayMs: sim.bootDelayMs ?? 400,
       latencies: { cloneMs: sim.cloneMs ?? 1500, powerOnMs: sim.powerOnMs ?? 300 },
-      guest: { firstReportMs: sim.firstReportMs ?? 300, stageMs: sim.stageMs ?? 600 },
+      golden,
+      guest: {
+        firstReportMs: sim.firstReportMs ?? 300,
+        stageMs: sim.stageMs ?? (golden ? simulatedGoldenStageMs(600) : 600),
+      },
       ...(sim.kubeApiScenario ? { kubeApiScenario: sim.kubeApiScenario } : {}),
     });
     spec = lab.spec;

@@ -13,6 +13,7 @@ import { checkClusterSpec, clusterFilePath, readClusterFile } from '../config/lo
 import type { ClusterSpec } from '../config/model.js';
 import { formatProblem } from '../config/problems.js';
 import { goldenRuntimeWarning } from '../template/runtime-support.js';
+import { compareGoldenWithSpec, goldenStatusLine } from '../template/golden.js';
 import { readTemplateState } from '../template/state.js';
 
 const help = `usage: kubestation validate [--json] [--cluster file]
@@ -134,7 +135,16 @@ export async function run(ctx: CommandContext): Promise<number> {
   const refusal =
     spec && controlPlaneRemoved ? controlPlaneRemovedError(spec, controlPlaneRemoved) : undefined;
   // Warnings do not make the file invalid: they name a combination the nodes will have to work around.
-  const runtimeWarning = spec ? goldenRuntimeWarning(await readTemplateState(spec), spec) : undefined;
+  const templateState = spec ? await readTemplateState(spec) : undefined;
+  const runtimeWarning = spec && templateState ? goldenRuntimeWarning(templateState, spec) : undefined;
+  // What the template holds against what cluster.yaml asks for: a first boot downloads nothing, or what.
+  const golden =
+    spec && templateState
+      ? {
+          line: goldenStatusLine(templateState, spec),
+          differences: templateState.builtAt ? compareGoldenWithSpec(templateState, spec) : undefined,
+        }
+      : undefined;
   const warnings = runtimeWarning ? [runtimeWarning] : [];
   if (values.json) {
     const changes = change
@@ -149,6 +159,15 @@ export async function run(ctx: CommandContext): Promise<number> {
           file,
           summary: summarizeSpec(spec),
           ...(changes ? { changes } : {}),
+          ...(golden
+            ? {
+                golden: {
+                  templateBuilt: golden.differences !== undefined,
+                  matches: golden.differences?.length === 0,
+                  differences: golden.differences ?? [],
+                },
+              }
+            : {}),
           ...(warnings.length ? { warnings } : {}),
           ...(refusal ? { problems: [{ code: refusal.code, message: describeError(refusal) }] } : {}),
         }
@@ -164,6 +183,7 @@ export async function run(ctx: CommandContext): Promise<number> {
   }
   ctx.stdout.write(renderSummary(spec, file));
   if (change) ctx.stdout.write(renderChange(spec, change));
+  if (golden) ctx.stdout.write(`${golden.line}\n`);
   for (const warning of warnings) ctx.stdout.write(`warning: ${warning}\n`);
   if (refusal) {
     ctx.stderr.write(`${file}: ${describeError(refusal)}\n`);

@@ -117,6 +117,21 @@ export function describeGoldenComparison(differences: GoldenDifference[]): strin
 }
 
 /**
+ * The golden template against cluster.yaml as validate and the build-vms plan say it: what
+ * differs and what it costs, and the command that bakes again.
+ */
+export function goldenStatusLine(state: TemplateState, spec: Pick<ClusterSpec, 'kubernetes'>): string {
+  if (!state.builtAt) {
+    return 'golden template: not built yet; `npx kubestation up` builds and bakes it, then a first boot downloads nothing';
+  }
+  const differences = compareGoldenWithSpec(state, spec);
+  const text = describeGoldenComparison(differences);
+  return differences.length === 0
+    ? `golden template: ${text.replace(/^the golden template matches/, 'matches')}`
+    : `golden template: ${text} (\`npx kubestation up\` bakes it again)`;
+}
+
+/**
  * True when the template's bake holds what `spec` asks for (compareGoldenWithSpec finds
  * nothing). build-vms and the bake decide with this whether nodes may skip downloads.
  */

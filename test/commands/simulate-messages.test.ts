@@ -10,7 +10,7 @@ import { runBuildVms } from '../../src/commands/build-vms.js';
 import { captureOutput } from '../template/fixtures.js';
 import { repoRoot } from '../bringup/lab.js';
 
-async function simulate(stageMs: number, onOutput?: (text: string) => void) {
+async function simulate(stageMs: number, onOutput?: (text: string) => void, golden?: boolean) {
   const err = captureOutput();
   let text = '';
   const out = captureOutput();
@@ -35,7 +35,15 @@ async function simulate(stageMs: number, onOutput?: (text: string) => void) {
       env: {},
       cwd: repoRoot,
     },
-    { simulate: { stageMs, cloneMs: 5, bootDelayMs: 5, pollMs: 5 } },
+    {
+      simulate: {
+        stageMs,
+        cloneMs: 5,
+        bootDelayMs: 5,
+        pollMs: 5,
+        ...(golden === undefined ? {} : { golden }),
+      },
+    },
   );
   return { code, stdout: text, stderr: err.text() };
 }
@@ -52,6 +60,23 @@ describe('build-vms --simulate', () => {
       `simulated cluster k8s-lab is ready (verify skipped); its files in ${simDir} are deleted now and no VM was made. Build the real lab with: npx kubestation up`,
     );
     expect(stdout).not.toMatch(/kubectl --kubeconfig|ssh -F/);
+  });
+
+  it('takes the golden road by default: the plan says a first boot downloads nothing, the nodes install nothing', async () => {
+    const { code, stdout } = await simulate(2);
+    expect(code).toBe(0);
+    expect(stdout).toContain('golden template: matches cluster.yaml: a first boot downloads nothing\n');
+    expect(stdout).toContain(
+      'k8s-worker1: packages: template already holds Kubernetes 1.37 (golden marker): nothing to download',
+    );
+    expect(stdout).not.toContain('apt: download');
+    // A template never baked (up --no-golden): the plan says what every first boot downloads.
+    const plain = await simulate(2, undefined, false);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toContain(
+      'golden template: the template is not baked (golden): every node downloads containerd and the Kubernetes packages',
+    );
+    expect(plain.stdout).toContain('apt: download 12 of 57');
   });
 
   it('after Ctrl-C says the simulated lab is gone, not that progress is saved', async () => {

@@ -369,4 +369,65 @@ describe('kubestation validate', () => {
     await writeLab('1.37.2', '2.1.4-1');
     expect((await runCli(['validate'], dir)).stdout).not.toContain('warning:');
   });
+
+  it('compares the golden template with cluster.yaml: first boot downloads nothing, or what differs and what it costs', async () => {
+    const dir = tempDir('kubestation-cli-');
+    const doc = seedLab();
+    doc.stateDir = 'state';
+    doc.kubernetes = { ...doc.kubernetes, version: '1.37.2' };
+    await writeFile(path.join(dir, 'cluster.yaml'), yaml.dump(doc));
+    const notBuilt = await runCli(['validate'], dir);
+    expect(notBuilt.stdout).toContain(
+      'golden template: not built yet; `npx kubestation up` builds and bakes it, then a first boot downloads nothing',
+    );
+    const flannel = 'https://github.com/flannel-io/flannel/releases/download/v0.28.9/kube-flannel.yml';
+    const state = (version: string) => ({
+      formatVersion: 1,
+      image: {
+        fileName: 'noble.ova',
+        sha256: 'ab',
+        url: 'https://cloud-images.ubuntu.com/x.ova',
+        downloadedAt: '2026-11-01T00:00:00Z',
+      },
+      builtAt: '2026-11-01T00:00:00Z',
+      golden: {
+        formatVersion: 1,
+        bakedAt: '2026-11-01T00:00:00Z',
+        imageSha256: 'ab',
+        kubernetes: { minor: '1.37', version, packages: {} },
+        containerd: { package: 'containerd', version: '2.2.1-0ubuntu1~24.04.3' },
+        cni: {
+          name: 'flannel',
+          version: 'v0.28.9',
+          manifests: [{ url: flannel, file: '1-kube-flannel.yml', sha256: 'c'.repeat(64) }],
+        },
+        images: [
+          `registry.k8s.io/kube-apiserver:v${version}`,
+          'registry.k8s.io/e2e-test-images/agnhost:2.52',
+        ],
+      },
+    });
+    await mkdir(path.join(dir, 'state', 'template'), { recursive: true });
+    const statePath = path.join(dir, 'state', 'template', 'template.json');
+    await writeFile(statePath, JSON.stringify(state('1.37.2')));
+    expect((await runCli(['validate'], dir)).stdout).toContain(
+      'golden template: matches cluster.yaml: a first boot downloads nothing\n',
+    );
+    expect(JSON.parse((await runCli(['validate', '--json'], dir)).stdout).golden).toEqual({
+      templateBuilt: true,
+      matches: true,
+      differences: [],
+    });
+
+    await writeFile(statePath, JSON.stringify(state('1.37.1')));
+    const differs = await runCli(['validate'], dir);
+    expect(differs.code).toBe(0); // still valid: the bake is redone by up
+    expect(differs.stdout).toContain(
+      'golden template: the template holds Kubernetes 1.37.1, cluster.yaml asks for 1.37.2: every node downloads containerd and the Kubernetes packages (about 2 minutes per node), the control-plane and CNI images (about 2 minutes per node) at first boot (`npx kubestation up` bakes it again)',
+    );
+    expect(JSON.parse((await runCli(['validate', '--json'], dir)).stdout).golden).toMatchObject({
+      matches: false,
+      differences: [{ downloads: ['packages', 'images'] }],
+    });
+  });
 });
