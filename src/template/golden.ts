@@ -1,5 +1,5 @@
 /**
- * The golden bake (`build-template --golden`): boot the template once with a
+ * The golden bake (`build-template`, unless --no-golden): boot the template once with a
  * seed that installs containerd + kubelet/kubeadm/kubectl and pre-pulls the
  * images, follow its progress on the serial console, wait until it powers
  * itself off, detach and delete the seed ISO, and record what the template
@@ -238,7 +238,7 @@ export async function bakeGolden(
     throw new KubestationError(
       'TEMPLATE_NOT_BUILT',
       'The template VM has not been built yet, so there is nothing to bake.',
-      { fix: 'Run `npm run build-template` first (or `npm run build-template -- --golden` to do both).' },
+      { fix: 'Run `npm run build-template` first (it builds and bakes the template).' },
     );
   }
   if (!options.force && state.golden && goldenMatchesSpec(state, spec)) {
@@ -331,7 +331,7 @@ export async function bakeGolden(
         'BAKE_TIMEOUT',
         `The golden bake did not power off the template within ${describeDuration(timeoutMs)}; it was powered off. The console log is ${serialPath}.`,
         {
-          fix: 'Read the end of the console log for the step that hung (often a slow or unreachable package mirror), then run `npm run build-template -- --golden` again.',
+          fix: 'Read the end of the console log for the step that hung (often a slow or unreachable package mirror), then run `npm run build-template` again.',
         },
       );
     }
@@ -348,7 +348,7 @@ export async function bakeGolden(
       'BAKE_FAILED',
       `The golden bake failed in stage ${failure.stage}: ${failure.message.replace(/\n/g, '\n    ')}\n  The template was reset and stays usable without the bake; the full console log is ${serialPath}.`,
       {
-        fix: 'Fix the cause shown above (network, package repository, Kubernetes version), then run `npm run build-template -- --golden` again.',
+        fix: 'Fix the cause shown above (network, package repository, Kubernetes version), then run `npm run build-template` again.',
       },
     );
   }
@@ -360,7 +360,7 @@ export async function bakeGolden(
       'BAKE_NO_MARKER',
       `The template powered off without reporting a finished bake (${why}).`,
       {
-        fix: 'Look at the console log for what stopped the bake, then run `npm run build-template -- --golden` again.',
+        fix: 'Look at the console log for what stopped the bake, then run `npm run build-template` again.',
       },
     );
   }

@@ -83,7 +83,7 @@ describe('preflight', () => {
     const error = await preflightError(lab);
     expect(error.problems.map((p) => p.code)).toEqual(['TEMPLATE_BAKE_INTERRUPTED']);
     expect(error.problems[0]!.message).toContain('a bake was interrupted');
-    expect(error.problems[0]!.fix).toContain('npm run build-template -- --golden');
+    expect(error.problems[0]!.fix).toContain('npm run build-template');
     expect(error.message).toContain('nothing was created or changed');
     nothingCreated(lab);
   });

@@ -299,7 +299,7 @@ function bakingGuest(marker: GoldenMarker, seen: { userData?: string; isoPath?: 
   };
 }
 
-describe('build-template --golden', () => {
+describe('build-template: the golden bake', () => {
   it('boots the template with the bake seed, follows the serial console, records the marker and detaches the ISO', async () => {
     await buildTemplate(spec, deps());
     const marker = markerFor(spec, '1.37.2');
