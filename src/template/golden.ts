@@ -128,7 +128,7 @@ export function goldenStatusLine(state: TemplateState, spec: Pick<ClusterSpec, '
   const text = describeGoldenComparison(differences);
   return differences.length === 0
     ? `golden template: ${text.replace(/^the golden template matches/, 'matches')}`
-    : `golden template: ${text} (\`npx kubestation up\` bakes it again)`;
+    : `golden template: ${text} (\`npx kubestation up\` bakes it${state.golden ? ' again' : ''})`;
 }
 
 /**
