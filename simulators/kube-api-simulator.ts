@@ -56,6 +56,7 @@ const resources: Record<string, ResourceInfo> = {
   'v1/pods': { kind: 'Pod', apiVersion: 'v1', namespaced: true },
   'v1/services': { kind: 'Service', apiVersion: 'v1', namespaced: true },
   'v1/secrets': { kind: 'Secret', apiVersion: 'v1', namespaced: true },
+  'v1/events': { kind: 'Event', apiVersion: 'v1', namespaced: true },
   'apps/v1/daemonsets': { kind: 'DaemonSet', apiVersion: 'apps/v1', namespaced: true },
 };
 

@@ -31,6 +31,8 @@ import { VmxFile } from '../src/vmx/vmx-file.js';
 import { VmrestClient, type VmrestClientOptions } from '../src/vmrest/client.js';
 import { VmrestCredentials } from '../src/vmrest/credentials.js';
 import type { DiskGrower } from '../src/bringup/ports.js';
+import { lookUpVmrun, type VmrunLookup } from '../src/template/vmrun.js';
+import { VmrunSimulator } from './vmrun-simulator.js';
 
 const GiB = 2 ** 30;
 
@@ -42,6 +44,11 @@ export function vmdkDescriptor(sizeGiB: number, extentFile = 'disk-flat.vmdk'): 
 /** vmware-vdiskmanager -x stand-in for descriptor disks: rewrites the extent size. */
 export const growDescriptorDisk: DiskGrower = async (vmdkPath, sizeGiB) => {
   const text = await readFile(vmdkPath, 'latin1');
+  // Simulator choice (the real tool's message is unverified): a delta disk with a parent is not grown.
+  if (/^parentFileNameHint=/m.test(text))
+    throw new Error(
+      `simulated vdiskmanager: ${vmdkPath} is a linked clone's delta disk and cannot be expanded`,
+    );
   if (!/^RW \d+/m.test(text)) throw new Error(`simulated vdiskmanager: ${vmdkPath} is not a descriptor disk`);
   await writeFile(vmdkPath, text.replace(/^RW \d+/m, `RW ${(sizeGiB * GiB) / 512}`), 'latin1');
 };
@@ -54,6 +61,7 @@ export interface SimulatedLabOptions {
   bootDelayMs?: number;
   latencies?: VmrestSimulatorOptions['latencies'];
   administrator?: boolean;
+  paramsWhilePoweredOn?: VmrestSimulatorOptions['paramsWhilePoweredOn'];
   vmnets?: VmrestSimulatorOptions['vmnets'];
   guest?: GuestBehaviour;
   /** Start the fake Kubernetes API server (for verify). */
@@ -66,6 +74,8 @@ export interface SimulatedLabOptions {
   noTemplate?: boolean;
   /** The template's golden bake matches the spec (default true, as `up` leaves it); false: never baked. */
   golden?: boolean;
+  /** Install the vmrun stand-in (linked clones, snapshots); default true. false: a Workstation without vmrun. */
+  vmrun?: boolean;
 }
 
 export interface SimulatedLab {
@@ -77,6 +87,9 @@ export interface SimulatedLab {
   kubeApi: KubeApiSimulator | undefined;
   credentials: { username: string; password: string };
   clonesFolder: string;
+  /** The vmrun stand-in and where it was found, as build-vms' deps take it (found: false without one). */
+  vmrun: VmrunSimulator | undefined;
+  vmrunLookup: VmrunLookup;
   close(): Promise<void>;
 }
 
@@ -240,6 +253,7 @@ export async function startSimulatedLab(
     ...(options.latencies ? { latencies: options.latencies } : {}),
     vmnets: options.vmnets ?? vmnetsFor(spec),
     administrator: options.administrator ?? true,
+    ...(options.paramsWhilePoweredOn ? { paramsWhilePoweredOn: options.paramsWhilePoweredOn } : {}),
     onGuestBoot: guests.onGuestBoot,
     onHookError: (error) => hookErrors.push(error),
   });
@@ -248,7 +262,12 @@ export async function startSimulatedLab(
     credentials: new VmrestCredentials(credentials.username, credentials.password),
     ...options.client,
   });
+  const installFolder = path.join(options.dir, 'Workstation');
+  const vmrun = options.vmrun === false ? undefined : await VmrunSimulator.start(vmrest, installFolder);
+  const vmrunLookup = lookUpVmrun({ vmware: { ...spec.vmware, installFolder } } as ClusterSpec, {});
   return {
+    vmrun,
+    vmrunLookup,
     spec,
     vmrest,
     client,
@@ -259,6 +278,7 @@ export async function startSimulatedLab(
     async close() {
       guests.stop();
       await client.close();
+      await vmrun?.close();
       await vmrest.close();
       await kubeApi?.close();
     },

@@ -27,7 +27,7 @@ export async function exists(p: string): Promise<boolean> {
 }
 
 /** uuid.bios format: "56 4d 12 34 ... -ab cd ..." (16 bytes, a dash after the eighth). */
-function freshBiosUuid(): string {
+export function freshBiosUuid(): string {
   const hex = randomUUID().replace(/-/g, '');
   const bytes = hex.match(/../g)!;
   return `${bytes.slice(0, 8).join(' ')}-${bytes.slice(8).join(' ')}`;
@@ -181,7 +181,13 @@ export async function missingPowerOnFiles(
     } else {
       kind = 'disk';
     }
-    if (!(await exists(resolveFile(value)))) problems.push({ device, file: value, kind });
+    const file = resolveFile(value);
+    if (!(await exists(file))) problems.push({ device, file: value, kind });
+    else if (kind === 'disk') {
+      // A linked clone's delta disk names its parent; Workstation cannot open the clone without it.
+      const parent = await parentDiskOf(file);
+      if (parent !== undefined && !(await exists(parent))) problems.push({ device, file: value, kind });
+    }
   }
   return problems;
 }
@@ -192,4 +198,17 @@ export function serialFilePath(vmx: VmxFile, resolveFile: VmxPathResolver): stri
   if ((vmx.get('serial0.fileType') ?? '').toLowerCase() !== 'file') return undefined;
   const name = vmx.get('serial0.fileName');
   return name ? resolveFile(name) : undefined;
+}
+
+/** The parent disk a VMDK text descriptor names (parentFileNameHint, resolved against its folder), if any. */
+export async function parentDiskOf(vmdk: string): Promise<string | undefined> {
+  let text: string;
+  try {
+    text = (await fs.readFile(vmdk, 'latin1')).slice(0, 64 * 1024);
+  } catch {
+    return undefined;
+  }
+  if (!/^#\s*Disk DescriptorFile/m.test(text)) return undefined;
+  const hint = /^parentFileNameHint="([^"]*)"/m.exec(text)?.[1];
+  return hint ? path.resolve(path.dirname(vmdk), hint) : undefined;
 }

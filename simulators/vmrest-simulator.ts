@@ -151,6 +151,12 @@ export interface VmrestSimulatorOptions {
   vmnets?: Vmnet[];
   /** Whether vmrest runs as Administrator (needed for MAC-to-IP reservations). Default true. */
   administrator?: boolean;
+  /**
+   * PUT /vms/{id}/params on a powered-on VM. Unverified how the real vmrest answers; a simulator choice
+   * either way. 'refuse' (default): 409/107 as for any change to a running VM. 'accept': the value is
+   * written to the .vmx as for a VM that is off.
+   */
+  paramsWhilePoweredOn?: 'refuse' | 'accept';
   /** Called once a powered-on VM has booted. Errors are reported via onHookError. */
   onGuestBoot?: (guest: SimulatedGuest) => void | Promise<void>;
   onHookError?: (error: unknown) => void;
@@ -568,6 +574,7 @@ export class VmrestSimulator {
     if (key === undefined) return work();
     const previous = this.#vmLocks.get(key) ?? Promise.resolve();
     const run = previous.then(work, work);
+    // The caller gets `run` and its failure; the lock only orders the next call after it.
     const settled = run.catch(() => undefined);
     this.#vmLocks.set(key, settled);
     try {
@@ -872,8 +879,9 @@ export class VmrestSimulator {
     if (typeof value !== 'string')
       throw new ApiError(400, SimulatedCode.invalidParameter, 'One of the parameters was invalid: value');
     // Unverified: what the real vmrest does with arbitrary keys, and while the VM runs
-    // (Workstation rewrites the .vmx from memory). Modelled: powered off only, written to the file.
-    this.#requirePoweredOff(vm);
+    // (Workstation rewrites the .vmx from memory). Modelled: written to the file; while the VM runs,
+    // refused (409) unless the options say to accept (paramsWhilePoweredOn).
+    if (this.options.paramsWhilePoweredOn !== 'accept') this.#requirePoweredOff(vm);
     const vmx = await readVmx(vm.vmxPath);
     vmx.set(name, value);
     await writeVmx(vm.vmxPath, vmx);

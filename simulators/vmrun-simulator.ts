@@ -21,8 +21,20 @@
  *   (`memoryRevertLeaves`): which of the two the real vmrun does is unverified.
  * - `listSnapshots <vmx>`: `Total snapshots: N` and the names.
  * - `deleteSnapshot <vmx> <name>`: removes it from the .vmsd and its files.
+ * - `clone <vmx> <dest.vmx> full|linked [-snapshot=<name>] [-cloneName=<name>]`:
+ *   full copies the VM folder (its current state); linked writes a new VM
+ *   folder holding the .vmx of the snapshot and, per disk, a delta descriptor
+ *   `<dest>-cl1.vmdk` naming the parent disk (parentFileNameHint, parentCID)
+ *   with the parent's size, and records the clone in the parent's .vmsd
+ *   (`snapshotN.numClones`, `snapshotN.cloneK`). Simulator choices
+ *   (unverified): linked without -snapshot uses the current snapshot and fails
+ *   when there is none; the message for a missing snapshot; the .vmsd clone
+ *   keys; a vmrun-made clone is not in vmrest's list until POST
+ *   /vms/registration; an existing destination .vmx is refused.
  * Failures print `Error: ...` and exit 255, as vmrun does (messages for a
- * missing or ambiguous name are unverified).
+ * missing or ambiguous name are unverified). With no arguments it prints a
+ * usage text headed by `vmrun version ...`; on Linux a `vmware` stand-in
+ * beside it answers `-v` with a Workstation 17.6.3 banner.
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -31,6 +43,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { snapshotCreateTime, vmrunFileName, vmsdPath } from '../src/template/vmrun.js';
 import { VmxFile } from '../src/vmx/vmx-file.js';
+import { cloneVmFolder, freshBiosUuid } from './vmrest-sim-vmx.js';
 import type { VmrestSimulator } from './vmrest-simulator.js';
 
 export interface VmrunCall {
@@ -40,7 +53,7 @@ export interface VmrunCall {
 }
 
 export interface VmrunFault {
-  command: 'snapshot' | 'revertToSnapshot' | 'listSnapshots' | 'deleteSnapshot';
+  command: 'snapshot' | 'revertToSnapshot' | 'listSnapshots' | 'deleteSnapshot' | 'clone';
   /** Only calls on this VM (its .vmx file name without extension, e.g. "k8s-worker1"); default any. */
   vm?: string;
   /** How many matching calls fail; default 1. */
@@ -49,6 +62,12 @@ export interface VmrunFault {
 }
 
 const CONFIG_FILE = 'vmrun-simulator.json';
+
+/** The Workstation the stand-ins claim to be: a 17.x release, whose vmrest 1.3.1 the simulators follow. */
+export const SIMULATED_WORKSTATION_VERSION = '17.6.3';
+const SIMULATED_BUILD = '24583834';
+export const SIMULATED_VMRUN_VERSION = '1.17.0';
+const SIMULATED_VMRUN_USAGE = `\nvmrun version ${SIMULATED_VMRUN_VERSION} build-${SIMULATED_BUILD}\n\nUsage: vmrun [AUTHENTICATION-FLAGS] COMMAND [PARAMETERS]\n`;
 
 /** The stand-in program: forwards argv to the control endpoint named in the config beside it. */
 function standInProgram(): string {
@@ -107,6 +126,7 @@ export class VmrunSimulator {
   readonly #faults: Array<VmrunFault & { left: number }> = [];
   readonly #token = randomBytes(16).toString('hex');
   #server: http.Server | undefined;
+  #queue: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly vmrest: VmrestSimulator,
@@ -123,6 +143,15 @@ export class VmrunSimulator {
     const program = path.join(installFolder, vmrunFileName(process.platform));
     await writeFile(program, standInProgram());
     await chmod(program, 0o755);
+    if (process.platform !== 'win32') {
+      // Workstation for Linux's `vmware -v`, which kubestation reads the version from there.
+      const ui = path.join(installFolder, 'vmware');
+      await writeFile(
+        ui,
+        `#!/bin/sh\necho "VMware Workstation ${SIMULATED_WORKSTATION_VERSION} build-${SIMULATED_BUILD}"\n`,
+      );
+      await chmod(ui, 0o755);
+    }
     await writeFile(
       path.join(installFolder, CONFIG_FILE),
       JSON.stringify({
@@ -153,8 +182,21 @@ export class VmrunSimulator {
     }
     const { args } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { args: string[] };
     let reply: { stdout: string; exitCode: number };
+    if (args.length === 0) {
+      // No command: vmrun prints its usage, headed by its version, and exits non-zero (exit code: simulator choice).
+      reply = { stdout: SIMULATED_VMRUN_USAGE, exitCode: 255 };
+      this.calls.push({ args, ...reply });
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
+      return;
+    }
     try {
-      reply = { stdout: await this.#run(args), exitCode: 0 };
+      // One command at a time: each reads and rewrites .vmsd files, which concurrent calls would clobber.
+      const run = this.#queue.then(() => this.#run(args));
+      this.#queue = run.then(
+        () => undefined,
+        () => undefined,
+      );
+      reply = { stdout: await run, exitCode: 0 };
     } catch (error) {
       if (!(error instanceof VmrunError)) throw error;
       reply = { stdout: `Error: ${error.message}\n`, exitCode: 255 };
@@ -199,6 +241,9 @@ export class VmrunSimulator {
         return '';
       case 'deleteSnapshot':
         await this.#delete(vmx, needName());
+        return '';
+      case 'clone':
+        await this.#clone(vmx, vmxText, args.slice(4));
         return '';
       default:
         throw new VmrunError(`Unrecognized command: ${command}`);
@@ -279,6 +324,80 @@ export class VmrunSimulator {
       () => false,
     );
     if (vm && hasMemory) await this.vmrest.setPowerOutside(vm.id, this.memoryRevertLeaves);
+  }
+
+  async #clone(vmx: string, vmxText: string, rest: string[]): Promise<void> {
+    const [dest, mode, ...options] = rest;
+    if (!dest || !dest.toLowerCase().endsWith('.vmx'))
+      throw new VmrunError('Invalid argument: the destination must be a .vmx path');
+    if (mode !== 'linked' && mode !== 'full')
+      throw new VmrunError('Invalid argument: the clone type must be full or linked');
+    const option = (key: string): string | undefined =>
+      options.find((o) => o.startsWith(`-${key}=`))?.slice(key.length + 2);
+    const cloneName = option('cloneName') ?? path.basename(dest, '.vmx');
+    const snapshotName = option('snapshot');
+    const destFolder = path.dirname(dest);
+    const base = path.basename(dest, '.vmx');
+    try {
+      await readFile(dest);
+      throw new VmrunError(`The destination file already exists: ${dest}`);
+    } catch (error) {
+      if (error instanceof VmrunError) throw error;
+    }
+    const vmsd = await this.#readVmsd(vmx);
+    let entry: SnapshotEntry | undefined;
+    if (snapshotName !== undefined) entry = this.#find(vmsd, snapshotName);
+    else if (mode === 'linked') {
+      const current = vmsd.get('snapshot.current');
+      entry = snapshotsIn(vmsd).find((s) => String(s.uid) === current);
+      if (!entry) throw new VmrunError('The virtual machine has no snapshot to make a linked clone from');
+    }
+    const folder = path.dirname(vmx);
+    const sourceVmx = entry
+      ? (JSON.parse(await readFile(path.join(folder, entry.filename), 'utf8')) as { vmx: string }).vmx
+      : vmxText;
+    if (mode === 'full') {
+      // The whole folder as it is now (simulator choice: a full clone of a named snapshot copies the current state).
+      const copied = await cloneVmFolder(vmx, destFolder, base);
+      const clone = VmxFile.parse(await readFile(copied, 'utf8'));
+      clone.set('displayName', cloneName);
+      await writeFile(copied, clone.toString());
+      return;
+    }
+    await mkdir(destFolder, { recursive: true });
+    const clone = VmxFile.parse(sourceVmx);
+    for (const [key, value] of clone.entries()) {
+      if (!/^(scsi|sata|nvme|ide)\d+:\d+\.fileName$/i.test(key) || !value.toLowerCase().endsWith('.vmdk'))
+        continue;
+      const parentDisk = path.resolve(folder, value);
+      const parentText = await readFile(parentDisk, 'latin1');
+      const parentCid = /^CID=(\w+)/m.exec(parentText)?.[1] ?? 'ffffffff';
+      const sectors = [...parentText.matchAll(/^\s*(?:RW|RDONLY)\s+(\d+)\s+/gm)].reduce(
+        (n, m) => n + Number(m[1]),
+        0,
+      );
+      const delta = `${base}-cl1.vmdk`;
+      await writeFile(
+        path.join(destFolder, delta),
+        `# Disk DescriptorFile\nversion=1\nCID=${randomBytes(4).toString('hex')}\nparentCID=${parentCid}\ncreateType="monolithicSparse"\nparentFileNameHint="${parentDisk}"\n\n# Extent description\nRW ${sectors} SPARSE "${base}-cl1-s001.vmdk"\n\nddb.adapterType = "lsilogic"\n`,
+        'latin1',
+      );
+      await writeFile(path.join(destFolder, `${base}-cl1-s001.vmdk`), '');
+      clone.set(key, delta);
+    }
+    clone.set('displayName', cloneName);
+    clone.set('uuid.bios', freshBiosUuid());
+    clone.set('uuid.location', freshBiosUuid());
+    for (const [key] of clone.entries())
+      if (/^ethernet\d+\.(generatedAddress|generatedAddressOffset)$/i.test(key)) clone.delete(key);
+    await writeFile(dest, clone.toString());
+    if (mode === 'linked' && entry) {
+      const p = `snapshot${entry.index}.`;
+      const count = Number(vmsd.get(`${p}numClones`) ?? '0');
+      vmsd.set(`${p}clone${count}`, dest);
+      vmsd.set(`${p}numClones`, String(count + 1));
+      await writeFile(vmsdPath(vmx), vmsd.toString());
+    }
   }
 
   async #delete(vmx: string, name: string): Promise<void> {

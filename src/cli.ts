@@ -6,6 +6,8 @@
 import { describeError } from './errors.js';
 import type { CommandContext, CommandRunner } from './commands/context.js';
 import { didYouMean } from './commands/suggest.js';
+import { RunRecorder, runLogStateDir, writeRunLog } from './run-log.js';
+import { COMMAND_PREFIX } from './command-hint.js';
 
 const commands: Record<string, { summary: string; load: () => Promise<{ run: CommandRunner }> }> = {
   up: {
@@ -67,7 +69,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run: Com
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(15)} ${c.summary}`);
-  return `usage: kubestation <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun 'kubestation <command> --help' for a command's options, 'kubestation --version' for the version.\n`;
+  return `usage: ${COMMAND_PREFIX} <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nTry it without VMware first: ${COMMAND_PREFIX} up --simulate (simulated VMs on this PC; nothing is built).\nRun '${COMMAND_PREFIX} <command> --help' for a command's options, '${COMMAND_PREFIX} --version' for the version.\nIn PowerShell or cmd, inside the kubestation folder (in bash: ./kubestation).\n`;
 }
 
 export async function main(argv: string[], ctx: Omit<CommandContext, 'argv'>): Promise<number> {
@@ -88,11 +90,37 @@ export async function main(argv: string[], ctx: Omit<CommandContext, 'argv'>): P
     );
     return 2;
   }
+  const recorder = new RunRecorder();
+  const startedAt = new Date();
+  const out = { stdout: recorder.tee(ctx.stdout), stderr: recorder.tee(ctx.stderr) };
+  let exitCode: number;
   try {
     const { run } = await command.load();
-    return await run({ ...ctx, argv: rest });
+    exitCode = await run({ ...ctx, ...out, argv: rest });
   } catch (error) {
-    ctx.stderr.write(`kubestation ${name}: ${describeError(error)}\n`);
-    return 1;
+    out.stderr.write(`kubestation ${name}: ${describeError(error)}\n`);
+    exitCode = 1;
   }
+  // A --simulate run works in a temporary folder and must not replace the real lab's log.
+  if (!rest.includes('--simulate')) {
+    try {
+      const stateDir = await runLogStateDir(rest, ctx.cwd, ctx.env);
+      const entry = {
+        command: name,
+        argv: rest,
+        startedAt,
+        finishedAt: new Date(),
+        exitCode,
+        output: recorder.text(),
+      };
+      if (stateDir) {
+        const { kubestationVersion } = await import('./commands/version.js');
+        await writeRunLog(stateDir, entry, ctx.env, kubestationVersion());
+      }
+    } catch {
+      // Losing the log is harmless: it only feeds a later support bundle, and a command
+      // that did its work must not fail (or print into its --json output) over it.
+    }
+  }
+  return exitCode;
 }

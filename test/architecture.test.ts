@@ -1,7 +1,7 @@
 /**
  * The shape of the source tree: imports flow one way (bin → cli → commands →
- * the core), and the core never reaches the simulators, which only the command
- * layer may load for --simulate.
+ * the core; within the core, day-2 → bring-up), and the core never reaches the
+ * simulators, which only the command layer may load for --simulate.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -93,8 +93,19 @@ describe('source tree', () => {
     expect(leaks).toEqual([]);
   });
 
+  it('keeps bring-up beneath the day-2 commands: nothing in src/bringup imports src/day2', () => {
+    // The lab's membership (add, remove, observe) is shared by build-vms and the day-2 commands, so it
+    // lives in src/bringup; an arrow back up would make a build walk between the two layers.
+    const upward = [...g.entries()]
+      .filter(([f]) => f.startsWith('src/bringup/'))
+      .flatMap(([f, targets]) => targets.filter((t) => t.startsWith('src/day2/')).map((t) => `${f} → ${t}`));
+    expect(upward).toEqual([]);
+  });
+
   it('sees the modules it checks (the walker is not blind)', () => {
     expect(g.get('src/cli.ts')).toContain('src/commands/build-vms.ts');
+    expect(g.get('src/bringup/build-vms.ts')).toContain('src/bringup/scale.ts');
+    expect(g.get('src/day2/rebuild.ts')).toContain('src/bringup/observe.ts');
     expect(g.get('src/commands/build-vms.ts')).toContain('simulators/simulated-lab.ts');
     expect(g.size).toBeGreaterThan(80);
   });

@@ -2,7 +2,7 @@
 # kubestation golden bake, run once by cloud-init (runcmd) in the template VM.
 #
 # Checks the way out first (cloud-init/lib/network.sh: a fail line naming the cause),
-# installs containerd (2.x for Kubernetes 1.36+, from the second source when the archive
+# installs containerd (2.x for Kubernetes CONTAINERD2_FIRST_MINOR+, from the second source when the archive
 # has only 1.x) and kubelet/kubeadm/kubectl for the cluster's Kubernetes minor, pre-pulls the control-plane and CNI images, writes
 # /etc/kubestation/golden.json, then, once cloud-init has finished, wipes
 # cloud-init's state and the machine id and powers off. The host follows the
@@ -24,7 +24,7 @@ ROOT="${KUBESTATION_BAKE_ROOT:-}"
 # shellcheck source=/dev/null
 . "$ROOT/etc/kubestation/bake.env"
 : "${KUBERNETES_MINOR:?}" "${PACKAGE_REPOSITORY:?}" "${PACKAGE_KEY_URL:?}" "${CNI_NAME:?}" "${CNI_VERSION:?}"
-: "${CONTAINERD_PACKAGE_SOURCE:?}" "${CONTAINERD_PACKAGE_KEY_URL:?}"
+: "${CONTAINERD_PACKAGE_SOURCE:?}" "${CONTAINERD_PACKAGE_KEY_URL:?}" "${CONTAINERD2_FIRST_MINOR:?}"
 KUBERNETES_PATCH="${KUBERNETES_PATCH:-}"
 CNI_MANIFEST_URLS="${CNI_MANIFEST_URLS:-}"
 
@@ -114,7 +114,7 @@ if ! problems=$(apt_update); then
   reason=${reason:-apt-get update failed: $(head -n 1 <<<"$problems")}
   false
 fi
-# containerd 2.x for Kubernetes 1.36 and newer, from the second source when the archive has only 1.x.
+# containerd 2.x for Kubernetes CONTAINERD2_FIRST_MINOR and newer, from the second source when the archive has only 1.x.
 containerd_package=$(containerd_choose_package "$KUBERNETES_MINOR" "$CONTAINERD_PACKAGE_SOURCE" "$CONTAINERD_PACKAGE_KEY_URL" \
   "$ROOT/etc/apt/keyrings/containerd-apt-keyring.gpg" "$ROOT/etc/apt/sources.list.d/containerd.list") || { reason=$containerd_package; false; }
 containerd_package=${containerd_package:-containerd}

@@ -1,16 +1,25 @@
 # shellcheck shell=bash
-# Which containerd package a node installs. Kubernetes 1.35 was the last release to support
-# containerd 1.x; Ubuntu 24.04's archive has carried 1.7 and 2.x over time. For Kubernetes 1.36
-# and newer with containerd older than 2.0 installed or offered, containerd.io 2.x comes from a
+# Which containerd package a node installs. Kubernetes from CONTAINERD2_FIRST_MINOR on no longer
+# supports containerd 1.x; Ubuntu 24.04's archive has carried 1.7 and 2.x over time. For such a
+# Kubernetes with containerd older than 2.0 installed or offered, containerd.io 2.x comes from a
 # second source (Docker's repository by default). Its packaged /etc/containerd/config.toml
 # disables the CRI plugin; the containerd stage replaces that file with a full configuration.
 # Needs apt.sh and network.sh.
 
-# minor ("1.37") -> true when that Kubernetes needs containerd 2.0 or newer.
+# The last minor before CONTAINERD2_FIRST_MINOR (e.g. "1.35" before "1.36"): the newest Kubernetes that runs on containerd 1.x.
+last_minor_on_containerd1() {
+  local first_major first_minor
+  IFS=. read -r first_major first_minor _ <<<"${CONTAINERD2_FIRST_MINOR:?is set by kubestation in node.env and bake.env}"
+  echo "$first_major.$((first_minor - 1))"
+}
+
+# minor ("1.37") -> true when that Kubernetes needs containerd 2.0 or newer: CONTAINERD2_FIRST_MINOR
+# or newer (node.env / bake.env, rendered from FIRST_MINOR_NEEDING_CONTAINERD2 in src/config/defaults.ts).
 kubernetes_needs_containerd2() {
-  local major minor
+  local major minor first_major first_minor
   IFS=. read -r major minor _ <<<"$1"
-  ((major > 1 || (major == 1 && minor >= 36)))
+  IFS=. read -r first_major first_minor _ <<<"${CONTAINERD2_FIRST_MINOR:?is set by kubestation in node.env and bake.env}"
+  ((major > first_major || (major == first_major && minor >= first_minor)))
 }
 
 # Debian version or `containerd --version` field -> upstream version ("1:1.7.28-0ubuntu1" -> "1.7.28").
@@ -61,7 +70,7 @@ containerd_choose_package() {
   offered=$(apt_candidate containerd.io)
   [[ -z $offered ]] || offered=$(containerd_upstream "$offered")
   if [[ -z $offered || ! ${offered%%.*} =~ ^[0-9]+$ || ${offered%%.*} -lt 2 ]]; then
-    echo "Kubernetes $k8s needs containerd 2.0 or newer; containerd ${have:-(none)} is $where and $source offers ${offered:+containerd.io $offered}${offered:-no containerd.io}: set kubernetes.containerRuntime.packageRepository to a source with containerd 2.x, or kubernetes.version to 1.35 or older"
+    echo "Kubernetes $k8s needs containerd 2.0 or newer; containerd ${have:-(none)} is $where and $source offers ${offered:+containerd.io $offered}${offered:-no containerd.io}: set kubernetes.containerRuntime.packageRepository to a source with containerd 2.x, or kubernetes.version to $(last_minor_on_containerd1) or older"
     return 1
   fi
   echo containerd.io

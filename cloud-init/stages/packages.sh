@@ -43,7 +43,7 @@ else
   log "the golden template holds every package: nothing to download, no network check"
 fi
 
-# containerd 2.x for Kubernetes 1.36 and newer (lib/containerd-package.sh).
+# containerd 2.x for Kubernetes CONTAINERD2_FIRST_MINOR and newer (lib/containerd-package.sh).
 if ! containerd_package=$(containerd_choose_package "$K8S_MINOR" "$CONTAINERD_PACKAGE_SOURCE" "$CONTAINERD_PACKAGE_KEY_URL" \
   /etc/apt/keyrings/containerd-apt-keyring.gpg /etc/apt/sources.list.d/containerd.list); then
   fail_because "$containerd_package"

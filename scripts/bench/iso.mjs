@@ -14,7 +14,7 @@ import { kubestationBin, median, pairedRounds, stats, timeProcess } from './lib/
 export const title =
   'seed ISOs: kubestation seed-isos vs genisoimage and xorriso, whole processes (paired rounds)';
 
-const ROUNDS = 10;
+const ROUNDS = Number(process.env.BENCH_ROUNDS) || 10;
 const SEED_FILES = ['user-data', 'meta-data', 'network-config'];
 const MKISOFS_ARGS = ['-J', '-r', '-V', 'cidata'];
 

@@ -4,6 +4,7 @@
 //
 //   npm run bench                          build, then run all benches
 //   node scripts/bench/run-all.mjs iso     run only benches whose file name contains "iso" (after `npm run build`)
+//   BENCH_ROUNDS=2 node scripts/bench/run-all.mjs   fewer rounds in each bench, to try a change quickly
 //
 // A bench module is plain Node ESM that measures the BUILT code in dist/ and exports:
 //   export const title = 'what is measured';                 (optional, printed as a heading)

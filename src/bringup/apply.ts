@@ -16,8 +16,10 @@
  * Every .vmx edit happens with the VM powered off and not locked by
  * Workstation, and only after the marker check (ownership.ts).
  */
+import { commandHint } from '../command-hint.js';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, stat } from 'node:fs/promises';
+import { mkdir, rename } from 'node:fs/promises';
+import { statIfPresent } from '../missing-file.js';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import { KubestationError } from '../errors.js';
@@ -37,7 +39,14 @@ import {
   readVmxFile,
 } from './ownership.js';
 import { nodePaths } from './paths.js';
-import type { BuildEventSink, BuildVmrest, DiskGrower, SeedIsoWriter } from './ports.js';
+import type {
+  BuildEventSink,
+  BuildVmrest,
+  CloneRoad,
+  DiskGrower,
+  LinkedCloneSource,
+  SeedIsoWriter,
+} from './ports.js';
 import { APPLY_STEPS, type ApplyStep, type BuildStateStore, cloneUnfinished, hasFinished } from './state.js';
 
 export interface ApplyContext {
@@ -53,6 +62,8 @@ export interface ApplyContext {
   signal: AbortSignal;
   /** Where clones land (Workstation's default VM folder), when known. */
   clonesFolder: string | undefined;
+  /** How new clones are made (undefined: full, through vmrest). */
+  clone?: CloneRoad | undefined;
   now?: () => Date;
 }
 
@@ -209,7 +220,7 @@ async function stepClone(ctx: ApplyContext, node: NodeSpec): Promise<AppliedVm> 
   const folder = ctx.clonesFolder ? path.join(ctx.clonesFolder, node.name) : undefined;
   // If vmrest says the folder exists, it is our earlier clone: its start was recorded before its POST.
   const resume = cloneUnfinished(recorded);
-  if (folder && existsSync(folder)) {
+  if (folder && existsSync(folder) && ctx.clone?.mode !== 'linked') {
     if (!resume) {
       throw new KubestationError(
         'VM_FOLDER_TAKEN',
@@ -238,9 +249,47 @@ async function stepClone(ctx: ApplyContext, node: NodeSpec): Promise<AppliedVm> 
     n.poweredOnAt = undefined;
     n.completedAt = undefined;
     n.seed = undefined;
+    n.clone = undefined;
   });
   // The new VM's SSH host keys are new too.
   await forgetHostKey(ctx.spec.stateDir, node.name);
+  const road = ctx.clone ?? { mode: 'full', reason: 'vmware.cloneMode: full in cluster.yaml' };
+  const cloned =
+    road.mode === 'linked'
+      ? await cloneLinked(ctx, node, road.source, folder, resume)
+      : await cloneFull(ctx, node, folder, resume);
+  const vmx = await readVmxFile(cloned.path);
+  markOwnership(vmx, ctx.spec.name, node.name);
+  await writeVmxAtomic(cloned.path, vmx);
+  await ctx.store.updateNode(node.name, (n) => {
+    n.clone = {
+      mode: road.mode,
+      via: road.mode === 'linked' ? 'vmrun' : 'vmrest',
+      reason: road.reason,
+      ...(road.mode === 'linked'
+        ? { templateVmx: road.source.templateVmx, snapshot: road.source.snapshot }
+        : {}),
+      at: (ctx.now ?? (() => new Date()))().toISOString(),
+    };
+  });
+  const landedIn = path.win32.dirname(path.win32.dirname(cloned.path));
+  if (ctx.clonesFolder && !sameHostPath(landedIn, ctx.clonesFolder)) {
+    ctx.emit({
+      type: 'warning',
+      node: node.name,
+      message: `the clone landed in ${landedIn}, not in ${ctx.clonesFolder}, the default VM folder Workstation's preferences name: free-space checks looked at the wrong drive; restart Workstation and vmrest after changing Edit > Preferences > Workspace`,
+    });
+  }
+  return { id: cloned.id, vmxPath: cloned.path };
+}
+
+/** Full clone: vmrest POST /vms (it lands in Workstation's default VM folder). */
+async function cloneFull(
+  ctx: ApplyContext,
+  node: NodeSpec,
+  folder: string | undefined,
+  resume: boolean,
+): Promise<VmSummary> {
   const info = await ctx.vmrest.cloneVm({ name: node.name, parentId: ctx.templateId }, { folder, resume });
   const cloned =
     (await ctx.vmrest.listVms()).find((vm) => vm.id === info.id) ??
@@ -254,18 +303,58 @@ async function stepClone(ctx: ApplyContext, node: NodeSpec): Promise<AppliedVm> 
       },
     );
   }
-  const vmx = await readVmxFile(cloned.path);
-  markOwnership(vmx, ctx.spec.name, node.name);
-  await writeVmxAtomic(cloned.path, vmx);
-  const landedIn = path.win32.dirname(path.win32.dirname(cloned.path));
-  if (ctx.clonesFolder && !sameHostPath(landedIn, ctx.clonesFolder)) {
+  return cloned;
+}
+
+/**
+ * Linked clone: vmrun clones the template's snapshot into <clonesFolder>/<node>/<node>.vmx, then
+ * POST /vms/registration puts it in vmrest's list. Unverified: whether a VM vmrun made is listed
+ * without registering it; registering is done always, and "already registered" is accepted when
+ * the VM is listed.
+ */
+async function cloneLinked(
+  ctx: ApplyContext,
+  node: NodeSpec,
+  source: LinkedCloneSource,
+  folder: string | undefined,
+  resume: boolean,
+): Promise<VmSummary> {
+  if (!folder) throw new Error('cloneLinked: linked clones need the clones folder (chooseCloneMode)');
+  const vmxPath = path.join(folder, `${node.name}.vmx`);
+  if (existsSync(folder) && !(resume && existsSync(vmxPath))) {
+    throw new KubestationError(
+      'VM_FOLDER_TAKEN',
+      resume
+        ? `the folder ${folder} was left by a linked clone of "${node.name}" that did not finish (it has no ${node.name}.vmx)`
+        : `the folder ${folder} exists but no VM in Workstation's library uses it, so the clone of "${node.name}" cannot be created there`,
+      {
+        fix: `move or delete ${folder} (after checking it holds nothing you need), then run the command again`,
+      },
+    );
+  }
+  if (!existsSync(vmxPath)) {
+    await source.ensureSnapshot();
+    await source.clone(vmxPath, node.name);
+  } else {
     ctx.emit({
       type: 'warning',
       node: node.name,
-      message: `the clone landed in ${landedIn}, not in ${ctx.clonesFolder}, the default VM folder Workstation's preferences name: free-space checks looked at the wrong drive; restart Workstation and vmrest after changing Edit > Preferences > Workspace`,
+      message: `adopting the linked clone ${vmxPath} an earlier run made`,
     });
   }
-  return { id: cloned.id, vmxPath: cloned.path };
+  try {
+    await ctx.vmrest.registerVm({ name: node.name, path: vmxPath });
+  } catch (error) {
+    if (!(await ctx.vmrest.findVm({ vmxPath }))) throw error;
+  }
+  const cloned = await ctx.vmrest.findVm({ vmxPath });
+  if (!cloned)
+    throw new KubestationError(
+      'VM_CLONE_MISSING',
+      `vmrun made the linked clone ${vmxPath} and vmrest registered it, but vmrest does not list it`,
+      { fix: 'run the command again; if it repeats, restart vmrest' },
+    );
+  return cloned;
 }
 
 type StepRunner = (ctx: ApplyContext, node: NodeSpec, vm: AppliedVm) => Promise<string | undefined>;
@@ -324,7 +413,16 @@ const stepRunners: Record<Exclude<ApplyStep, 'clone'>, StepRunner> = {
       });
       return 'size unknown, left as cloned';
     }
-    if (capacity >= node.diskGiB * GiB) return `${Math.round(capacity / GiB)} GiB (template size is enough)`;
+    if (capacity >= node.diskGiB * GiB)
+      return `${Math.round(capacity / GiB)} GiB: the template size is enough`;
+    if (ctx.store.node(node.name)?.clone?.mode === 'linked')
+      throw new KubestationError(
+        'LINKED_CLONE_DISK_TOO_LARGE',
+        `node "${node.name}" is a linked clone with a ${Math.round(capacity / GiB)} GiB disk (the template's size) and asks for ${node.diskGiB} GiB; a linked clone's disk cannot be grown past its template's`,
+        {
+          fix: `set vmware.cloneMode: full or diskGiB to ${Math.floor(capacity / GiB)} or less, then \`${commandHint(`rebuild-node ${node.name}`)}\``,
+        },
+      );
     const power = await ctx.vmrest.getPowerState(vm.id);
     if (power !== 'poweredOff')
       throw new KubestationError(
@@ -389,7 +487,7 @@ const stepRunners: Record<Exclude<ApplyStep, 'clone'>, StepRunner> = {
     if (!state?.poweredOnAt) {
       // First boot: a log from an earlier attempt must not be read as this boot's progress.
       const paths = nodePaths(ctx.spec, node);
-      const old = await stat(paths.serialLog).catch(() => undefined);
+      const old = await statIfPresent(paths.serialLog);
       if (old) await rename(paths.serialLog, paths.previousSerialLog);
     }
     const now = (ctx.now ?? (() => new Date()))().toISOString();
@@ -441,9 +539,4 @@ export async function applyNode(
   }
   if (!vm) throw new Error('applyNode: no steps and no VM');
   return vm;
-}
-
-/** True when `node`'s recorded progress already covers `step`. */
-export function stepRecorded(ctx: Pick<ApplyContext, 'store'>, node: string, step: ApplyStep): boolean {
-  return hasFinished(ctx.store.node(node), step);
 }

@@ -9,8 +9,8 @@
  * the error names the node, the stage and the tail of its console.
  */
 import type { ClusterSpec, NodeSpec } from '../config/model.js';
-import type { KubeAccess } from '../day2/observe.js';
-import { ensureJoinToken, pruneRemovedNodes } from '../day2/scale.js';
+import type { KubeAccess } from './observe.js';
+import { ensureJoinToken, pruneRemovedNodes } from './scale.js';
 import type { VmSummary } from '../vmrest/client.js';
 import { applyNode, BuildInterruptedError, findNodeVm, type AppliedVm, type ApplyContext } from './apply.js';
 import { finishBuild, writeSshConfig, type FinishResult } from './finish.js';
@@ -25,10 +25,20 @@ import {
 import { inspectOwnership } from './ownership.js';
 import { nodePaths } from './paths.js';
 import { goldenStatusLine } from '../template/golden.js';
-import { type BuildPlan, formatPlan, type ObservedNode, planBuild } from './plan.js';
-import type { BuildEventSink, BuildVmrest, ClusterVerifier, DiskGrower, SeedIsoWriter } from './ports.js';
-import { PreflightError, type PreflightDeps, runPreflight } from './preflight.js';
-import { BuildStateStore } from './state.js';
+import { type BuildPlan, formatPlan, type ObservedNode, planBuild, planFromState } from './plan.js';
+import type {
+  BuildEventSink,
+  BuildVmrest,
+  CloneRoad,
+  ClusterVerifier,
+  DiskGrower,
+  SeedIsoWriter,
+} from './ports.js';
+import { PreflightError, type PreflightDeps, type PreflightResult, runPreflight } from './preflight.js';
+import { BuildStateStore, buildStatePath, readBuildState } from './state.js';
+import { cloneRoadFor } from './clone-mode.js';
+import type { VmrunLookup } from '../template/vmrun.js';
+import type { VmrestError } from '../vmrest/errors.js';
 import { ClusterVerifyError } from './verify-step.js';
 import { limiter } from '../limiter.js';
 
@@ -42,6 +52,8 @@ export interface BuildVmsDeps {
   clonesFolder: string | undefined;
   installFolder?: string | undefined;
   freeBytes?: PreflightDeps['freeBytes'];
+  /** Where vmrun is (linked clones); undefined = not looked for (the default mode falls back to full). */
+  vmrun?: VmrunLookup | undefined;
   sshIdentityFile: string | undefined;
   /**
    * The Kubernetes API (admin kubeconfig, server override), for what the
@@ -111,40 +123,14 @@ async function markedVmsOfOtherNodes(spec: ClusterSpec, vms: VmSummary[]): Promi
   return found.filter((v): v is MarkedVm => v !== undefined);
 }
 
-export async function buildVms(
-  spec: ClusterSpec,
-  deps: BuildVmsDeps,
-  options: BuildVmsOptions = {},
-): Promise<BuildVmsResult> {
-  const now = deps.now ?? (() => new Date());
-  const store = await BuildStateStore.open(spec.stateDir, spec.name, now);
+/** Which clone road the plan takes and why, as the plan event shows it. */
+type PlanClone = { mode: CloneRoad['mode']; reason: string; snapshot?: string };
 
-  const preflight = await runPreflight(spec, store.snapshot(), {
-    vmrest: deps.vmrest,
-    clonesFolder: deps.clonesFolder,
-    installFolder: deps.installFolder,
-    freeBytes: deps.freeBytes,
-  });
-  deps.emit({
-    type: 'preflight',
-    ok: preflight.problems.length === 0,
-    problems: preflight.problems.map((p) => p.message),
-    warnings: preflight.warnings,
-  });
-  for (const warning of preflight.warnings) deps.emit({ type: 'warning', message: warning });
-  if (preflight.problems.length > 0) throw new PreflightError(preflight.problems);
-  const template = preflight.template!;
-
-  const observed = await observe(spec, store, preflight.vms!, deps.vmrest);
-  const change = compareWithBuilt(spec, store.snapshot(), await markedVmsOfOtherNodes(spec, preflight.vms!));
-  const running = clusterBootstrapped(spec, store.snapshot());
-  const plan = planBuild(spec, observed, {
-    joinsRunningCluster: running,
-    remove: change.remove,
-    prune: options.prune ?? false,
-  });
-  deps.emit({
+/** Emits a plan event for the view and the JSON output. */
+function emitPlan(emit: BuildEventSink, plan: BuildPlan, clone?: PlanClone): void {
+  emit({
     type: 'plan',
+    ...(clone ? { clone } : {}),
     nodes: plan.nodes.map((n) => ({ node: n.node, status: n.status, actions: n.actions })),
     ...(plan.remove.length > 0
       ? {
@@ -153,6 +139,65 @@ export async function buildVms(
         }
       : {}),
   });
+}
+
+/**
+ * `build-vms --dry-run` when vmrest does not answer (`cause`): the plan from cluster.yaml and state.json
+ * alone, with a warning naming what could not be checked. Reads only; creates nothing.
+ */
+export async function planWithoutVmrest(
+  spec: ClusterSpec,
+  emit: BuildEventSink,
+  cause: VmrestError,
+  options: Pick<BuildVmsOptions, 'prune'> = {},
+): Promise<Extract<BuildVmsResult, { status: 'dry-run' }>> {
+  const state = await readBuildState(spec.stateDir, spec.name);
+  const change = compareWithBuilt(spec, state);
+  const plan = planFromState(spec, state, {
+    joinsRunningCluster: clusterBootstrapped(spec, state),
+    remove: change.remove,
+    prune: options.prune ?? false,
+  });
+  emit({
+    type: 'warning',
+    message:
+      `${cause.message}, so this plan comes from cluster.yaml and ${buildStatePath(spec.stateDir)} alone. ` +
+      'Not checked: the host networks (vmnets), the VM library (which node VMs exist, their power state, ' +
+      `VMs or folders in the way), the template and free disk space. For the full check: ${cause.fix ?? 'start vmrest'}`,
+  });
+  emitPlan(emit, plan);
+  const controlPlaneRemoved = plan.remove.find((r) => r.controlPlane);
+  if (controlPlaneRemoved) throw controlPlaneRemovedError(spec, controlPlaneRemoved);
+  return { status: 'dry-run', plan, planText: formatPlan(plan) };
+}
+
+export async function buildVms(
+  spec: ClusterSpec,
+  deps: BuildVmsDeps,
+  options: BuildVmsOptions = {},
+): Promise<BuildVmsResult> {
+  const now = deps.now ?? (() => new Date());
+  const store = await BuildStateStore.open(spec.stateDir, spec.name, now);
+
+  const preflight = await checkPreflight(spec, store, deps);
+  const template = preflight.template!;
+
+  const observed = await observe(spec, store, preflight.vms!, deps.vmrest);
+  const change = compareWithBuilt(spec, store.snapshot(), await markedVmsOfOtherNodes(spec, preflight.vms!));
+  const running = clusterBootstrapped(spec, store.snapshot());
+  const cloneRoad = cloneRoadFor(preflight, deps.vmrun, (message) => deps.emit({ type: 'note', message }));
+  const cloneShown: PlanClone = {
+    mode: cloneRoad.mode,
+    reason: cloneRoad.reason,
+    ...(cloneRoad.mode === 'linked' ? { snapshot: cloneRoad.source.snapshot } : {}),
+  };
+  const plan = planBuild(spec, observed, {
+    joinsRunningCluster: running,
+    remove: change.remove,
+    prune: options.prune ?? false,
+    clone: cloneShown,
+  });
+  emitPlan(deps.emit, plan, cloneShown);
   // What the nodes' first boots download: nothing from a golden template that matches the spec.
   const firstBoots = plan.nodes.some((n) => n.actions.includes('seed'));
   const goldenLine =
@@ -168,6 +213,87 @@ export async function buildVms(
     };
   if (plan.remove.length > 0 && !plan.prune) throw nodesToRemoveError(plan.remove);
 
+  const membership = await changeMembership(spec, deps, options, { store, plan, running, now });
+  if (membership === 'interrupted') return { status: 'interrupted', plan };
+
+  const writes: RecordWrites = { pending: [], errors: [] };
+  const emit = recordingFirstBootEnds(deps.emit, store, now, writes);
+  const built = await applyAndFollow(spec, deps, options, {
+    store,
+    plan,
+    observed,
+    templateId: template.id,
+    cloneRoad,
+    emit,
+    writes,
+    now,
+  });
+  if (built.status === 'interrupted') return { status: 'interrupted', plan };
+  const { applied } = built;
+
+  const verified = await verifyBuiltCluster(spec, deps, options, emit);
+  if (verified.status === 'interrupted') return { status: 'interrupted', plan };
+  const { summary: verifySummary, error: verifyError } = verified;
+  // The kubeconfig and ssh_config are written and the seed ISOs (secrets) removed even when verify
+  // fails: the user needs them to look into the cluster. Only a verified cluster is recorded as ready.
+  const finish = await finishBuild(
+    {
+      spec,
+      vmrest: deps.vmrest,
+      store,
+      emit,
+      sshIdentityFile: deps.sshIdentityFile,
+      mergeKubeconfigInto: options.mergeKubeconfigInto,
+      markReady: verifyError === undefined,
+    },
+    applied,
+  );
+  emit({ type: 'finish', files: finish.files, notes: finish.notes });
+  if (verifyError !== undefined) throw verifyError;
+  return { status: 'ready', plan, finish, verifySummary };
+}
+
+/** Runs the preflight checks and shows their result; throws PreflightError when any failed. */
+async function checkPreflight(
+  spec: ClusterSpec,
+  store: BuildStateStore,
+  deps: BuildVmsDeps,
+): Promise<PreflightResult> {
+  const preflight = await runPreflight(spec, store.snapshot(), {
+    vmrest: deps.vmrest,
+    clonesFolder: deps.clonesFolder,
+    installFolder: deps.installFolder,
+    freeBytes: deps.freeBytes,
+    vmrun: deps.vmrun,
+  });
+  deps.emit({
+    type: 'preflight',
+    ok: preflight.problems.length === 0,
+    problems: preflight.problems.map((p) => p.message),
+    warnings: preflight.warnings.length,
+  });
+  for (const warning of preflight.warnings) deps.emit({ type: 'warning', message: warning });
+  if (preflight.problems.length > 0) throw new PreflightError(preflight.problems);
+  return preflight;
+}
+
+/** What the steps after the plan share. */
+interface BuildRun {
+  store: BuildStateStore;
+  plan: BuildPlan;
+  now: () => Date;
+}
+
+/**
+ * Removes the workers cluster.yaml no longer lists (--prune), then makes sure the workers about to join
+ * the running cluster have a join token it accepts. 'interrupted' when Ctrl-C stopped the removal.
+ */
+async function changeMembership(
+  spec: ClusterSpec,
+  deps: BuildVmsDeps,
+  options: BuildVmsOptions,
+  { store, plan, running, now }: BuildRun & { running: boolean },
+): Promise<'interrupted' | undefined> {
   const note = (message: string): void => deps.emit({ type: 'note', message });
   const warn = (message: string, node?: string): void =>
     deps.emit({ type: 'warning', ...(node ? { node } : {}), message });
@@ -192,7 +318,7 @@ export async function buildVms(
       plan.remove,
     );
   } catch (error) {
-    if (options.signal?.aborted) return { status: 'interrupted', plan };
+    if (options.signal?.aborted) return 'interrupted';
     throw error;
   }
   const joining = plan.nodes.filter(
@@ -203,24 +329,57 @@ export async function buildVms(
       { spec, kube: deps.kube, log: note, warn, now },
       joining.map((n) => n.node),
     );
+  return undefined;
+}
 
+/** The state writes `emit` starts, and their failures. */
+interface RecordWrites {
+  pending: Promise<unknown>[];
+  errors: unknown[];
+}
+
+/** `emit`, which also records when a node's first boot ended (its final line); the writes go into `writes`. */
+function recordingFirstBootEnds(
+  emitEvent: BuildEventSink,
+  store: BuildStateStore,
+  now: () => Date,
+  writes: RecordWrites,
+): BuildEventSink {
+  return (event) => {
+    emitEvent(event);
+    // Never fire-and-forget: applyAndFollow awaits every write and fails the build with the first error.
+    if (event.type === 'stage' && event.event === 'done') {
+      writes.pending.push(
+        store.recordCompleted(event.node, now()).catch((error: unknown) => void writes.errors.push(error)),
+      );
+    }
+  };
+}
+
+/**
+ * Applies every node's steps (clones bounded by the concurrency) and follows each node's serial console
+ * from its power-on until every followed node finished its first boot. The first failure stops the others;
+ * it is thrown once everything in flight ended and the state is saved.
+ */
+async function applyAndFollow(
+  spec: ClusterSpec,
+  deps: BuildVmsDeps,
+  options: BuildVmsOptions,
+  run: BuildRun & {
+    observed: ObservedNode[];
+    templateId: string;
+    cloneRoad: CloneRoad;
+    emit: BuildEventSink;
+    writes: RecordWrites;
+  },
+): Promise<{ status: 'done'; applied: Map<string, AppliedVm> } | { status: 'interrupted' }> {
+  const { store, plan, observed, emit, writes, now } = run;
   // One controller for "stop starting things": Ctrl-C, or a failure anywhere.
   const stop = new AbortController();
   const onUserAbort = (): void => stop.abort(new BuildInterruptedError());
   if (options.signal?.aborted) onUserAbort();
   options.signal?.addEventListener('abort', onUserAbort, { once: true });
 
-  const pendingWrites: Promise<unknown>[] = [];
-  const emit: BuildEventSink = (event) => {
-    deps.emit(event);
-    if (event.type === 'stage' && event.event === 'done') {
-      pendingWrites.push(
-        store
-          .updateNode(event.node, (n) => void (n.completedAt ??= now().toISOString()))
-          .catch(() => undefined),
-      );
-    }
-  };
   // Before any node is followed: a failure report points at it for a look inside.
   const sshConfig = plan.nodes.some((n) => n.follow)
     ? await writeSshConfig(spec, deps.sshIdentityFile)
@@ -233,12 +392,13 @@ export async function buildVms(
     spec,
     vmrest: deps.vmrest,
     store,
-    templateId: template.id,
+    templateId: run.templateId,
     writeSeed: deps.writeSeed,
     growDisk: deps.growDisk,
     emit,
     signal: stop.signal,
     clonesFolder: deps.clonesFolder,
+    clone: run.cloneRoad,
     now,
   };
   const follow = (node: NodeSpec): void => {
@@ -279,10 +439,36 @@ export async function buildVms(
     }
   });
 
-  // The control plane's final line means every node it waited for is Ready: the nodes powered on before
-  // it finished. A node first powered on after that (a worker added later) must print its own final line.
+  const allDone = firstBootsDone(spec, store, follower, plan);
+  const following = follower.run(allDone, stop.signal).catch((error: unknown) => {
+    fail(error);
+    return false;
+  });
+
+  await Promise.all(applies);
+  const done = await following;
+  await Promise.all(writes.pending);
+  await store.flush();
+  options.signal?.removeEventListener('abort', onUserAbort);
+  if (firstError !== undefined) throw firstError;
+  if (writes.errors.length > 0) throw writes.errors[0];
+  if (!done || stop.signal.aborted) return { status: 'interrupted' };
+  return { status: 'done', applied };
+}
+
+/**
+ * Whether every followed node finished its first boot. The control plane's final line means every node
+ * it waited for is Ready: the nodes powered on before it finished. A node first powered on after that
+ * (a worker added later) must print its own final line.
+ */
+function firstBootsDone(
+  spec: ClusterSpec,
+  store: BuildStateStore,
+  follower: ConsoleFollower,
+  plan: BuildPlan,
+): () => boolean {
   const followed = plan.nodes.filter((n) => n.follow).map((n) => n.node);
-  const allDone = (): boolean => {
+  return (): boolean => {
     if (follower.completed(spec.controlPlane.name)) return true;
     const controlPlaneDoneAt = store.node(spec.controlPlane.name)?.completedAt;
     if (controlPlaneDoneAt === undefined) return false;
@@ -292,19 +478,15 @@ export async function buildVms(
     };
     return followed.every((name) => follower.completed(name) || coveredByControlPlane(name));
   };
-  const following = follower.run(allDone, stop.signal).catch((error: unknown) => {
-    fail(error);
-    return false;
-  });
+}
 
-  await Promise.all(applies);
-  const done = await following;
-  await Promise.all(pendingWrites);
-  await store.flush();
-  options.signal?.removeEventListener('abort', onUserAbort);
-  if (firstError !== undefined) throw firstError;
-  if (!done || stop.signal.aborted) return { status: 'interrupted', plan };
-
+/** Runs the cluster checks (unless skipped); a failure is returned, to be thrown after finishing the build. */
+async function verifyBuiltCluster(
+  spec: ClusterSpec,
+  deps: BuildVmsDeps,
+  options: BuildVmsOptions,
+  emit: BuildEventSink,
+): Promise<{ status: 'interrupted' } | { status: 'ran'; summary: string | undefined; error: unknown }> {
   let verifySummary: string | undefined;
   let verifyError: unknown;
   if (deps.verify) {
@@ -322,7 +504,7 @@ export async function buildVms(
         ...(verified.report ? { report: verified.report } : {}),
       });
     } catch (error) {
-      if (error instanceof BuildInterruptedError) return { status: 'interrupted', plan };
+      if (error instanceof BuildInterruptedError) return { status: 'interrupted' };
       verifyError = error;
       emit({
         type: 'verify',
@@ -332,21 +514,5 @@ export async function buildVms(
       });
     }
   }
-  // The kubeconfig and ssh_config are written and the seed ISOs (secrets) removed even when verify
-  // fails: the user needs them to look into the cluster. Only a verified cluster is recorded as ready.
-  const finish = await finishBuild(
-    {
-      spec,
-      vmrest: deps.vmrest,
-      store,
-      emit,
-      sshIdentityFile: deps.sshIdentityFile,
-      mergeKubeconfigInto: options.mergeKubeconfigInto,
-      markReady: verifyError === undefined,
-    },
-    applied,
-  );
-  emit({ type: 'finish', files: finish.files, notes: finish.notes });
-  if (verifyError !== undefined) throw verifyError;
-  return { status: 'ready', plan, finish, verifySummary };
+  return { status: 'ran', summary: verifySummary, error: verifyError };
 }

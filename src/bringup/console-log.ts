@@ -5,7 +5,8 @@
  * backwards in chunks). Works on Windows while vmware-vmx holds the file
  * open: plain stat + positioned reads, no change notifications.
  */
-import { open, stat } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { statIfPresent } from '../missing-file.js';
 import {
   classifyConsoleLine,
   parseProgressLine,
@@ -22,7 +23,7 @@ export class FileTail {
 
   /** New text since the last call ('' when the file is missing or unchanged); `restarted` when the file was replaced (it shrank). */
   async read(): Promise<{ text: string; restarted: boolean }> {
-    const info = await stat(this.file).catch(() => undefined);
+    const info = await statIfPresent(this.file);
     if (!info) return { text: '', restarted: false };
     let restarted = false;
     if (info.size < this.#offset) {
@@ -57,7 +58,7 @@ const MAX_LINE_BYTES = 1024 * 1024;
  * (a 100 MB console is not split into a million strings).
  */
 async function* linesBackwards(file: string, needle?: Buffer): AsyncGenerator<string> {
-  const info = await stat(file).catch(() => undefined);
+  const info = await statIfPresent(file);
   if (!info || info.size === 0) return;
   const handle = await open(file, 'r');
   const text = (bytes: Buffer): string => bytes.toString('utf8').replace(/\r$/, '');

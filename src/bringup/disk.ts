@@ -41,3 +41,38 @@ export async function vmdkCapacityBytes(vmdkPath: string): Promise<number | unde
     await handle.close();
   }
 }
+
+/**
+ * The parent disk a VMDK names (a linked clone's or snapshot's delta: `parentFileNameHint` in its
+ * descriptor, a text file or the one embedded in a sparse disk), resolved against the disk's folder;
+ * undefined for a disk with no parent or one this cannot read.
+ */
+export async function vmdkParentPath(vmdkPath: string): Promise<string | undefined> {
+  let text: string;
+  try {
+    const handle = await open(vmdkPath, 'r');
+    try {
+      const buffer = Buffer.alloc(64 * 1024);
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+      const head = buffer.subarray(0, bytesRead);
+      if (head.length >= 44 && head.toString('latin1', 0, 4) === 'KDMV') {
+        // Sparse extent header: descriptorOffset and descriptorSize (sectors) at bytes 28 and 36.
+        const offset = Number(head.readBigUInt64LE(28)) * 512;
+        const size = Math.min(Number(head.readBigUInt64LE(36)) * 512, 64 * 1024);
+        if (offset === 0 || size === 0) return undefined;
+        const embedded = Buffer.alloc(size);
+        const read = await handle.read(embedded, 0, size, offset);
+        text = embedded.subarray(0, read.bytesRead).toString('latin1');
+      } else text = head.toString('latin1');
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return undefined;
+  }
+  if (!/^#\s*Disk DescriptorFile/m.test(text)) return undefined;
+  const hint = /^parentFileNameHint\s*=\s*"([^"]*)"/m.exec(text)?.[1];
+  if (!hint) return undefined;
+  const pathApi = /^[a-zA-Z]:[\\/]|\\/.test(hint) || /^[a-zA-Z]:[\\/]|\\/.test(vmdkPath) ? path.win32 : path;
+  return pathApi.resolve(pathApi.dirname(vmdkPath), hint);
+}

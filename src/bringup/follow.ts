@@ -18,6 +18,7 @@ import { describeSkew, formatDuration, NodeProgress, placeLine } from '../progre
 import type { NodeSpec } from '../config/model.js';
 import { FileTail, tailLines } from './console-log.js';
 import type { BuildEventSink } from './ports.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 export { FileTail, tailLines } from './console-log.js';
 
@@ -116,7 +117,9 @@ export class NodeFailedError extends KubestationError {
       lines.push('the VMs are left running so you can look inside them in Workstation');
     }
     const rebuild = failures
-      .map((f) => `\`npx kubestation rebuild-node ${f.node}${f.role === 'control-plane' ? ' --force' : ''}\``)
+      .map(
+        (f) => `\`${COMMAND_PREFIX} rebuild-node ${f.node}${f.role === 'control-plane' ? ' --force' : ''}\``,
+      )
       .join(', ');
     const silentHint = failures.some((f) => f.state === 'silent')
       ? 'for a silent node open it in Workstation to see its screen (a boot error, a dialog) and read its console file; '
@@ -125,7 +128,7 @@ export class NodeFailedError extends KubestationError {
       failures.some((f) => f.state === 'failed') ? 'NODE_STAGE_FAILED' : 'NODE_STAGE_TIMEOUT',
       lines.join('\n'),
       {
-        fix: `${silentHint}fix the cause shown for each node (network, package mirror, cluster.yaml), then rebuild it: ${rebuild}; or start over with \`npx kubestation destroy\` and \`npx kubestation build-vms\``,
+        fix: `${silentHint}fix the cause shown for each node (network, package mirror, cluster.yaml), then rebuild it: ${rebuild}; or start over with \`${COMMAND_PREFIX} destroy\` and \`${COMMAND_PREFIX} build-vms\``,
       },
     );
     this.node = first.node;

@@ -5,7 +5,7 @@
  * `StrictHostKeyChecking accept-new` then records the new key on the next login
  * instead of refusing with "REMOTE HOST IDENTIFICATION HAS CHANGED".
  */
-import { readFile } from 'node:fs/promises';
+import { readTextIfPresent } from '../missing-file.js';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 
@@ -26,7 +26,7 @@ export function withoutHost(text: string, alias: string): string {
 /** Removes the node's entry (if any); the file is left alone when it holds none. */
 export async function forgetHostKey(stateDir: string, alias: string): Promise<void> {
   const file = knownHostsPath(stateDir);
-  const text = await readFile(file, 'utf8').catch(() => undefined);
+  const text = await readTextIfPresent(file);
   if (text === undefined) return;
   const kept = withoutHost(text, alias);
   if (kept !== text) await writeFileAtomic(file, kept);

@@ -6,12 +6,18 @@
  * both.
  *
  * A worker removed from cluster.yaml is removed only with `build-vms --prune`
- * (see src/day2/scale.ts). The control plane cannot be removed this way: the
+ * (see scale.ts). The control plane cannot be removed this way: the
  * cluster (etcd, every workload) lives on it.
+ *
+ * The lab's membership lives in src/bringup, beneath the day-2 commands that
+ * also add, remove and observe nodes: this file (what changes), scale.ts
+ * (join token, pruning), node-removal.ts, observe.ts and join-token.ts.
+ * Bring-up imports nothing from src/day2 (test/architecture.test.ts).
  */
 import type { ClusterSpec } from '../config/model.js';
 import { KubestationError } from '../errors.js';
 import type { BuildState } from './state.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 export interface RemovedNode {
   /** Node name as recorded or as the VM's marker says. */
@@ -84,7 +90,7 @@ export function controlPlaneRemovedError(spec: ClusterSpec, removed: RemovedNode
     `cluster.yaml no longer lists "${removed.node}", the control plane of the built lab${spec.controlPlane.name !== removed.node ? ` (it names "${spec.controlPlane.name}" instead)` : ''}. ` +
       'The cluster (etcd, every workload and Secret) lives on the control plane, so it cannot be removed or replaced by editing cluster.yaml; nothing was changed',
     {
-      fix: `put "${removed.node}" back in cluster.yaml as the control-plane node. To start a new cluster instead: \`npx kubestation destroy\` (with the old cluster.yaml), then \`npx kubestation build-vms\``,
+      fix: `put "${removed.node}" back in cluster.yaml as the control-plane node. To start a new cluster instead: \`${COMMAND_PREFIX} destroy\` (with the old cluster.yaml), then \`${COMMAND_PREFIX} build-vms\``,
     },
   );
 }
@@ -95,7 +101,7 @@ export function nodesToRemoveError(removed: RemovedNode[]): KubestationError {
     'NODES_TO_REMOVE',
     `cluster.yaml no longer lists ${names.map((n) => `"${n}"`).join(', ')}, which the built lab has; build-vms changes nothing while removing them is not asked for`,
     {
-      fix: `to remove ${names.length === 1 ? 'it' : 'them'} (cordon, drain, delete the Node, the VM, its DHCP reservation and state): \`npx kubestation build-vms --prune\`; to keep ${names.length === 1 ? 'it' : 'them'}, put ${names.length === 1 ? 'it' : 'them'} back in cluster.yaml`,
+      fix: `to remove ${names.length === 1 ? 'it' : 'them'} (cordon, drain, delete the Node, the VM, its DHCP reservation and state): \`${COMMAND_PREFIX} build-vms --prune\`; to keep ${names.length === 1 ? 'it' : 'them'}, put ${names.length === 1 ? 'it' : 'them'} back in cluster.yaml`,
     },
   );
 }

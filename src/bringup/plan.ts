@@ -8,7 +8,7 @@ import type { PowerState } from '../vmrest/client.js';
 import type { ClusterSpec } from '../config/model.js';
 import { formatMembershipChange, type RemovedNode } from './membership.js';
 import type { Ownership } from './ownership.js';
-import { APPLY_STEPS, type ApplyStep, type NodeBuildState, stepIndex } from './state.js';
+import { APPLY_STEPS, type ApplyStep, type BuildState, type NodeBuildState, stepIndex } from './state.js';
 
 export interface ObservedNode {
   name: string;
@@ -52,6 +52,8 @@ export interface PlanContext {
   joinsRunningCluster?: boolean;
   remove?: RemovedNode[];
   prune?: boolean;
+  /** How new clones are made this run, and why (shown for each node that is cloned). */
+  clone?: { mode: 'linked' | 'full'; reason: string; snapshot?: string | undefined } | undefined;
 }
 
 const stepText: Record<ApplyStep, string> = {
@@ -66,6 +68,17 @@ const stepText: Record<ApplyStep, string> = {
   'power-on': 'power on',
 };
 
+function describeStep(step: ApplyStep, context: PlanContext): string {
+  const clone = context.clone;
+  if (step !== 'clone' || !clone) return stepText[step];
+  return clone.mode === 'linked'
+    ? `linked clone of the template's snapshot ${clone.snapshot ?? ''} with vmrun (${clone.reason})`.replace(
+        '  ',
+        ' ',
+      )
+    : `full clone of the template through vmrest (${clone.reason})`;
+}
+
 export function planNode(spec: ClusterSpec, observed: ObservedNode, context: PlanContext = {}): NodePlan {
   const node = spec.nodes.find((n) => n.name === observed.name);
   if (!node) throw new Error(`planNode: ${observed.name} is not a node of ${spec.name}`);
@@ -77,7 +90,7 @@ export function planNode(spec: ClusterSpec, observed: ObservedNode, context: Pla
       status: 'create',
       actions: [...APPLY_STEPS],
       follow: true,
-      summary: `${what}: ${APPLY_STEPS.map((s) => stepText[s]).join(', ')}`,
+      summary: `${what}: ${APPLY_STEPS.map((s) => describeStep(s, context)).join(', ')}`,
     };
   }
   if (state?.completedAt) {
@@ -112,7 +125,7 @@ export function planNode(spec: ClusterSpec, observed: ObservedNode, context: Pla
     status: 'resume',
     actions,
     follow: true,
-    summary: `resume: ${actions.map((s) => stepText[s]).join(', ')}`,
+    summary: `resume: ${actions.map((s) => describeStep(s, context)).join(', ')}`,
   };
 }
 
@@ -124,6 +137,35 @@ export function planBuild(spec: ClusterSpec, observed: ObservedNode[], context: 
     ),
     remove: context.remove ?? [],
     prune: context.prune ?? false,
+  };
+}
+
+/**
+ * The plan as far as cluster.yaml and state.json tell it, for `build-vms --dry-run` when vmrest cannot be
+ * asked: a node recorded complete is left untouched, one with steps recorded resumes after the last, any
+ * other is created. Whether each VM still exists, and its power state, are not known: such a node's summary
+ * says so.
+ */
+export function planFromState(spec: ClusterSpec, state: BuildState, context: PlanContext = {}): BuildPlan {
+  const observed = spec.nodes.map((n): ObservedNode => {
+    const recorded = state.nodes[n.name];
+    if (!recorded || (!recorded.completedAt && !recorded.step)) return { name: n.name, state: recorded };
+    const vm = {
+      id: recorded.vmId ?? '',
+      vmxPath: recorded.vmxPath ?? '',
+      power: undefined,
+      ownership: { kind: 'ours' as const, node: n.name },
+    };
+    return { name: n.name, state: recorded, vm };
+  });
+  const plan = planBuild(spec, observed, context);
+  return {
+    ...plan,
+    nodes: plan.nodes.map((n) =>
+      n.status === 'resume'
+        ? { ...n, summary: `${n.summary} (as recorded; whether its VM exists and is off was not checked)` }
+        : n,
+    ),
   };
 }
 

@@ -27,8 +27,35 @@ export type BuildVmrest = Pick<
   | 'deleteVm'
 >;
 
+/**
+ * What the work on a built lab needs from vmrest (observing, removing and rebuilding nodes; the day-2
+ * commands): build-vms' slice plus reading guest addresses.
+ */
+export type Day2Vmrest = BuildVmrest & Pick<VmrestClient, 'getNicIps' | 'getIp'>;
+
+/** A line for the user (what a day-2 command or a membership change is doing or skipping, and why). */
+export type Day2Log = (message: string) => void;
+
 /** Writes the node's cloud-init seed ISO and returns its absolute path (`<stateDir>/<node>/seed.iso`). */
 export type SeedIsoWriter = (spec: ClusterSpec, node: NodeSpec) => Promise<string>;
+
+/**
+ * Where linked clones come from: a snapshot of the template, cloned by
+ * Workstation's vmrun (clone-mode.ts makes the real one).
+ */
+export interface LinkedCloneSource {
+  /** The template's .vmx and the snapshot the clones are made from (named by templateSnapshotName). */
+  templateVmx: string;
+  snapshot: string;
+  /** Takes the template's snapshot unless it has one of that name (at most once per run). */
+  ensureSnapshot(): Promise<void>;
+  /** `vmrun -T ws clone <template.vmx> <cloneVmx> linked -snapshot=<snapshot> -cloneName=<name>`. */
+  clone(cloneVmx: string, name: string): Promise<void>;
+}
+
+/** The clone road of a run: full (vmrest POST /vms) or linked (vmrun), with the reason the plan shows. */
+export type CloneRoad =
+  { mode: 'full'; reason: string } | { mode: 'linked'; reason: string; source: LinkedCloneSource };
 
 /** Grows a virtual disk to `sizeGiB` (vmware-vdiskmanager -x); the VM is powered off. */
 export type DiskGrower = (vmdkPath: string, sizeGiB: number) => Promise<void>;
@@ -49,10 +76,13 @@ export type ClusterVerifier = (
 ) => Promise<{ summary: string; report?: VerifyReport }>;
 
 export type BuildEvent =
-  | { type: 'preflight'; ok: boolean; problems: string[]; warnings: string[] }
+  /** The warnings follow as their own 'warning' events (once each in --json). */
+  | { type: 'preflight'; ok: boolean; problems: string[]; warnings: number }
   | {
       type: 'plan';
       nodes: Array<{ node: string; status: string; actions: ApplyStep[] }>;
+      /** How the nodes to clone are cloned, and why. */
+      clone?: { mode: 'linked' | 'full'; reason: string; snapshot?: string };
       remove?: Array<{ node: string; controlPlane: boolean }>;
       prune?: boolean;
     }

@@ -4,8 +4,8 @@
  * fix). Warnings do not stop the build.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { access, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { KubestationError } from '../errors.js';
 import type { ClusterSpec, HostOnlyNetworkSpec, NatNetworkSpec } from '../config/model.js';
@@ -13,10 +13,19 @@ import { requireReadyTemplate, type ReadyTemplate } from '../template/ready.js';
 import type { VmSummary, Vmnet } from '../vmrest/client.js';
 import { sameHostPath, vmNameFromVmxPath } from '../vmrest/host-paths.js';
 import { VmrestError } from '../vmrest/errors.js';
-import { systemDiskPath } from './disk.js';
+import type { VmrunLookup } from '../template/vmrun.js';
+import {
+  chooseCloneMode,
+  isCloneProblem,
+  linkedDiskTooLargeProblem,
+  nodesTooLargeForLinkedClone,
+  type CloneChoice,
+} from './clone-mode.js';
+import { systemDiskPath, vmdkCapacityBytes } from './disk.js';
 import { describeOwnership, inspectOwnership, readVmxFile } from './ownership.js';
 import type { BuildVmrest } from './ports.js';
 import { cloneUnfinished, type BuildState } from './state.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 export interface PreflightProblem {
   code: string;
@@ -32,6 +41,8 @@ export interface PreflightResult {
   template: VmSummary | undefined;
   /** The template as the template module sees it (its record, its golden bake when it matches the spec). */
   readyTemplate?: ReadyTemplate | undefined;
+  /** How this run clones (undefined when the choice itself is the problem). */
+  clone?: CloneChoice | undefined;
 }
 
 export interface PreflightDeps {
@@ -42,6 +53,8 @@ export interface PreflightDeps {
   installFolder?: string | undefined;
   /** Free bytes of the file system holding `folder` (tests override; default statfs). */
   freeBytes?: (folder: string) => Promise<number>;
+  /** Where vmrun is (linked clones); undefined = not looked for, so the default falls back to full clones. */
+  vmrun?: VmrunLookup | undefined;
 }
 
 const GiB = 2 ** 30;
@@ -120,6 +133,37 @@ export function checkVmnets(spec: ClusterSpec, vmnets: Vmnet[], installFolder?: 
   return problems;
 }
 
+/**
+ * vmrest answers and accepts the credentials (its VM list), and the host networks are as the spec says.
+ * The checks `up` makes before it downloads or converts anything, and preflight's first two.
+ */
+export async function checkVmrestHost(
+  spec: ClusterSpec,
+  vmrest: Pick<BuildVmrest, 'listVms' | 'listVmnets'>,
+  installFolder: string | undefined,
+): Promise<{ problems: PreflightProblem[]; vms: VmSummary[] | undefined }> {
+  const problems: PreflightProblem[] = [];
+  let vms: VmSummary[] | undefined;
+  try {
+    vms = await vmrest.listVms();
+  } catch (error) {
+    if (!(error instanceof VmrestError)) throw error;
+    problems.push({
+      code: error.code,
+      message: error.message,
+      fix: error.fix ?? 'start vmrest and run again',
+    });
+    return { problems, vms };
+  }
+  try {
+    problems.push(...checkVmnets(spec, await vmrest.listVmnets(), installFolder));
+  } catch (error) {
+    if (!(error instanceof VmrestError)) throw error;
+    problems.push({ code: error.code, message: error.message, fix: error.fix ?? '' });
+  }
+  return { problems, vms };
+}
+
 async function nearestExistingFolder(folder: string): Promise<string> {
   let current = folder;
   while (!existsSync(current)) {
@@ -145,6 +189,16 @@ async function templateDiskBytes(templateVmx: string): Promise<number | undefine
   }
 }
 
+/** The template disk's virtual size (a linked clone's disk can be no larger). */
+async function templateDiskCapacity(templateVmx: string): Promise<number | undefined> {
+  try {
+    const disk = systemDiskPath(await readVmxFile(templateVmx), templateVmx);
+    return disk ? await vmdkCapacityBytes(disk) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function runPreflight(
   spec: ClusterSpec,
   state: BuildState,
@@ -155,28 +209,14 @@ export async function runPreflight(
   let vms: VmSummary[] | undefined;
   let template: VmSummary | undefined;
   let readyTemplate: ReadyTemplate | undefined;
+  let clone: CloneChoice | undefined;
 
-  // 1. vmrest answers and accepts the credentials.
-  try {
-    vms = await deps.vmrest.listVms();
-  } catch (error) {
-    if (!(error instanceof VmrestError)) throw error;
-    problems.push({
-      code: error.code,
-      message: error.message,
-      fix: error.fix ?? 'start vmrest and run again',
-    });
-  }
+  // 1. vmrest answers and accepts the credentials; 2. host networks as the spec says.
+  const host = await checkVmrestHost(spec, deps.vmrest, deps.installFolder);
+  problems.push(...host.problems);
+  vms = host.vms;
 
   if (vms) {
-    // 2. Host networks as the spec says.
-    try {
-      problems.push(...checkVmnets(spec, await deps.vmrest.listVmnets(), deps.installFolder));
-    } catch (error) {
-      if (!(error instanceof VmrestError)) throw error;
-      problems.push({ code: error.code, message: error.message, fix: error.fix ?? '' });
-    }
-
     // 3. Template built by build-template, its golden bake not left half-done, registered and
     //    powered off: the template module's rules, each failure reported as one problem here.
     try {
@@ -188,7 +228,7 @@ export async function runPreflight(
       problems.push({
         code: error.code,
         message: error.message,
-        fix: error.fix ?? 'run `npm run build-template`, then run the command again',
+        fix: error.fix ?? `run \`${COMMAND_PREFIX} build-template\`, then run the command again`,
       });
     }
 
@@ -222,13 +262,28 @@ export async function runPreflight(
       }
     }
 
-    // 5. Disk space where the clones land.
+    // 5. How the clones are made: linked needs vmrun and a disk no larger than the template's.
     const toClone = spec.nodes.filter(
       (n) => !vms!.some((vm) => vmNameFromVmxPath(vm.path).toLowerCase() === n.name.toLowerCase()),
     );
+    const choice = chooseCloneMode(
+      spec,
+      deps.vmrun ?? { found: false, reason: 'it was not looked for' },
+      deps.clonesFolder,
+    );
+    if (isCloneProblem(choice)) problems.push(choice);
+    else clone = choice;
+    if (clone?.mode === 'linked' && template) {
+      const capacity = await templateDiskCapacity(template.path);
+      if (capacity !== undefined)
+        for (const node of nodesTooLargeForLinkedClone(toClone, capacity))
+          problems.push(linkedDiskTooLargeProblem(node, undefined, capacity, spec.vmware.cloneModeExplicit));
+    }
+
+    // 6. Disk space where the clones land (a linked clone starts as a small delta: only growth counts).
     if (deps.clonesFolder && template && toClone.length > 0) {
       const free = await (deps.freeBytes ?? defaultFreeBytes)(deps.clonesFolder);
-      const perClone = await templateDiskBytes(template.path);
+      const perClone = clone?.mode === 'linked' ? 0 : await templateDiskBytes(template.path);
       const copyBytes = (perClone ?? 0) * toClone.length;
       const growBytes = toClone.reduce((sum, n) => sum + n.diskGiB * GiB, 0);
       if (copyBytes > free) {
@@ -249,9 +304,13 @@ export async function runPreflight(
     }
   }
 
-  // 6. State folder writable.
+  // 7. State folder writable. A missing one is not created here (a dry run writes nothing): its
+  // nearest existing parent must be writable, for the first file written to create it.
   try {
-    await mkdir(spec.stateDir, { recursive: true });
+    if (!existsSync(spec.stateDir)) {
+      await access(await nearestExistingFolder(spec.stateDir), constants.W_OK);
+      return { problems, warnings, vms, template, readyTemplate };
+    }
     const probe = path.join(spec.stateDir, `.write-test-${randomBytes(4).toString('hex')}`);
     await writeFile(probe, 'ok');
     await rm(probe, { force: true });
@@ -263,5 +322,5 @@ export async function runPreflight(
     });
   }
 
-  return { problems, warnings, vms, template, readyTemplate };
+  return { problems, warnings, vms, template, readyTemplate, clone };
 }

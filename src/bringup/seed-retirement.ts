@@ -12,7 +12,8 @@
  *   .vmx from memory. The guest ejects the CD at the end of its first boot,
  *   so nothing reads the deleted file meanwhile; while the VM runs, vmrest is
  *   asked to set startConnected FALSE (whether a running VM takes that is
- *   unverified) and the .vmx edit happens at the next power-off that
+ *   unverified: asked once, vmrest's answer recorded as it was, and a refusal
+ *   said) and the .vmx edit happens at the next power-off that
  *   kubestation sees: `detachSeedIso` is the one function for that, called by
  *   build-vms' finish, rebuild-node, and the stop/start commands.
  *
@@ -25,6 +26,7 @@ import path from 'node:path';
 import { nodeSeedDir, SEED_ISO_NAME } from '../cloudinit/write-seed.js';
 import type { ClusterSpec, NodeSpec } from '../config/model.js';
 import { SEED_CDROM } from '../template/vmx.js';
+import { VmrestError } from '../vmrest/errors.js';
 import { editOwnedVmx, type AppliedVm } from './apply.js';
 import { readVmxFile } from './ownership.js';
 import type { BuildEventSink, BuildVmrest } from './ports.js';
@@ -98,7 +100,7 @@ export async function detachSeedIso(
   if (!firstBootFinished(ctx.store.snapshot(), ctx.spec, node.name))
     return { fileRemoved: recorded.fileRemoved, detached: recorded.detached };
   let { fileRemoved, detached } = recorded;
-  let detachRequested = recorded.detachRequested ?? false;
+  let detachRequest = recorded.detachRequest;
   try {
     await removeSeedSecrets(ctx.spec, node, recorded.isoPath);
     fileRemoved = true;
@@ -119,15 +121,25 @@ export async function detachSeedIso(
         vmx.set(`${SEED_CDROM}.fileName`, '');
       });
       detached = true;
-    } else if (!detachRequested) {
+    } else if (!detachRequest) {
       // Unverified whether a running VM takes this; the .vmx edit above happens once it is off.
-      // Asked once: repeating it on every run would change nothing and touch a running node.
-      await ctx.vmrest.setParam(vm.id, `${SEED_CDROM}.startConnected`, 'FALSE').catch(() => undefined);
-      detachRequested = true;
+      // Asked once, its answer recorded: asking again would touch a running node for the same answer.
+      try {
+        await ctx.vmrest.setParam(vm.id, `${SEED_CDROM}.startConnected`, 'FALSE');
+        detachRequest = 'accepted';
+      } catch (error) {
+        if (!(error instanceof VmrestError)) throw error;
+        detachRequest = 'refused';
+        ctx.emit({
+          type: 'note',
+          node: node.name,
+          message: `the running VM did not take "stop connecting the seed CD-ROM": ${error.message}. Its seed CD-ROM is detached at the next power-off that kubestation sees: stop, start, rebuild-node or build-vms`,
+        });
+      }
     }
   }
   await ctx.store.updateNode(node.name, (n) => {
-    if (n.seed) Object.assign(n.seed, { fileRemoved, detached, detachRequested });
+    if (n.seed) Object.assign(n.seed, { fileRemoved, detached, ...(detachRequest ? { detachRequest } : {}) });
   });
   return { fileRemoved, detached };
 }

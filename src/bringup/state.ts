@@ -41,6 +41,8 @@ export interface NodeBuildState {
   vmxPath?: string | undefined;
   /** Set just before POST /vms, cleared when the clone step is done (see cloneUnfinished). */
   cloneStartedAt?: string | undefined;
+  /** What the clone step did for this VM (for status, doctor and a support bundle). */
+  clone?: CloneRecord | undefined;
   /** Last apply step finished (steps run in APPLY_STEPS order). */
   step?: ApplyStep | undefined;
   /** When each step last finished. */
@@ -50,9 +52,34 @@ export interface NodeBuildState {
   /** The node printed its final line (control plane: every node Ready; worker: joined), or the cluster was recorded Ready (readyAt). */
   completedAt?: string | undefined;
   /** The seed ISO (it holds secrets) and where its removal stands. */
-  seed?: { isoPath: string; fileRemoved: boolean; detached: boolean; detachRequested?: boolean } | undefined;
+  seed?:
+    | {
+        isoPath: string;
+        fileRemoved: boolean;
+        detached: boolean;
+        /**
+         * vmrest's answer when asked, once, to stop connecting the running VM's seed CD-ROM (see
+         * seed-retirement.ts). Either way the .vmx is edited at the next power-off kubestation sees.
+         * (Records from before this field carry `detachRequested`, set whatever the answer was; it is
+         * ignored, so such a VM is asked once more.)
+         */
+        detachRequest?: 'accepted' | 'refused';
+      }
+    | undefined;
   /** `kubestation stop` powered this VM off (hard: after its guest did not shut down in time); cleared by `start`. */
   stopped?: { at: string; hard: boolean } | undefined;
+}
+
+export interface CloneRecord {
+  mode: 'linked' | 'full';
+  /** What made it: vmrun clone (linked) or vmrest POST /vms (full). */
+  via: 'vmrun' | 'vmrest';
+  /** Why this mode (the plan's reason). */
+  reason: string;
+  /** linked: the template and its snapshot the clone reads. */
+  templateVmx?: string | undefined;
+  snapshot?: string | undefined;
+  at: string;
 }
 
 export interface BuildState {
@@ -205,6 +232,25 @@ export class BuildStateStore {
     });
   }
 
+  /**
+   * Records that the node printed its final line (an earlier time is kept). Called as the line is read,
+   * while the run goes on: the caller keeps the promise and reports its failure.
+   */
+  async recordCompleted(name: string, at: Date): Promise<void> {
+    try {
+      await this.updateNode(name, (n) => void (n.completedAt ??= at.toISOString()));
+    } catch (error) {
+      throw new KubestationError(
+        'STATE_WRITE_FAILED',
+        `could not record in ${this.file} that ${name} finished its first boot (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+        {
+          fix: `check that your user can write ${this.file} and that no other program holds it, then run the same command again: it reads the console again and goes on`,
+          cause: error,
+        },
+      );
+    }
+  }
+
   async update(change: (state: BuildState) => void): Promise<void> {
     change(this.#state);
     await this.#save();
@@ -219,6 +265,7 @@ export class BuildStateStore {
     this.#state.updatedAt = this.#now().toISOString();
     const copy = structuredClone(this.#state);
     const write = this.#queue.then(() => writeJsonAtomic(this.file, copy));
+    // The caller gets `write` and its failure; the queue only has to go on to the next write.
     this.#queue = write.catch(() => undefined);
     return write;
   }

@@ -12,6 +12,7 @@ import type { VerifyReport } from '../verify/report.js';
 import { DEFAULT_VERIFY_TIMEOUTS, verifyCluster, type VerifyOptions } from '../verify/verify-cluster.js';
 import { BuildInterruptedError } from './apply.js';
 import type { ClusterVerifier } from './ports.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 /** The cluster was built but verify found it not working; `report` says what failed and how to fix it. */
 export class ClusterVerifyError extends KubestationError {
@@ -24,7 +25,7 @@ export class ClusterVerifyError extends KubestationError {
       `the VMs of cluster ${report.cluster} are built but the cluster does not work: ${failed} of ${report.results.length} verify checks failed` +
         (causes.length > 0 ? ` — ${causes.join('; ')}` : ''),
       {
-        fix: `${fixes.length > 0 ? `${fixes.join(' ')}; then ` : ''}check again with \`npm run verify\` (or run build-vms again: it changes nothing and verifies)`,
+        fix: `${fixes.length > 0 ? `${fixes.join(' ')}; then ` : ''}check again with \`${COMMAND_PREFIX} verify\` (or run build-vms again: it changes nothing and verifies)`,
       },
     );
   }

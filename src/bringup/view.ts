@@ -2,12 +2,19 @@
  * How a build looks: on a terminal a small table redrawn in place (node,
  * phase, stage, elapsed); otherwise one plain line per event; with --json
  * one JSON object per line for tools. verify's report is shown as its table.
+ *
+ * The live table fits the terminal: each row is cut to its width, and a
+ * redraw moves up over as many screen lines as the last table covers at the
+ * current width (a terminal that re-wraps on resize makes a cut row of a wider
+ * terminal take several), so no stale copy is left behind. A resize redraws.
+ * The table appears with the plan: before it there is nothing to show per node.
  */
 import type { ClusterSpec } from '../config/model.js';
 import { findStage } from '../progress/stages.js';
 import { formatDuration } from '../progress/tracker.js';
 import { renderReport } from '../verify/report.js';
 import type { BuildEvent, BuildEventSink } from './ports.js';
+import { fitToWidth, screenLines } from './screen-width.js';
 
 export type ViewMode = 'tty' | 'plain' | 'json';
 
@@ -68,8 +75,16 @@ export function createBuildView(
     ]),
   );
   const notes: string[] = [];
-  let drawnLines = 0;
+  /** The table's lines as last written (each cut to the width of that moment). */
+  let drawn: string[] = [];
+  /** No table before the plan: every row would read "pending". */
+  let planned = false;
   let timer: NodeJS.Timeout | undefined;
+  /** The terminal's width, when the stream is one that knows it. */
+  const columns = (): number | undefined => {
+    const c = (out as { columns?: number }).columns;
+    return c !== undefined && c > 0 ? c : undefined;
+  };
 
   const line = (text: string): void => void out.write(`${text}\n`);
 
@@ -95,11 +110,15 @@ export function createBuildView(
 
   const redraw = (): void => {
     if (mode !== 'tty') return;
-    const tbl = table();
+    const width = columns();
+    // One cell to spare: a row filling the last column would wrap at once on some consoles.
+    const tbl = planned ? table().map((row) => (width ? fitToWidth(row, width - 1) : row)) : [];
     // Move up over the previous table, print new notes (they scroll up and stay) and the table again.
-    if (drawnLines > 0) out.write(`\u001b[${drawnLines}A\u001b[0J`);
-    out.write(`${[...notes.splice(0), ...tbl].join('\n')}\n`);
-    drawnLines = tbl.length;
+    const up = width ? screenLines(drawn, width) : drawn.length;
+    if (up > 0) out.write(`\u001b[${up}A\u001b[0J`);
+    const text = [...notes.splice(0), ...tbl];
+    if (text.length > 0) out.write(`${text.join('\n')}\n`);
+    drawn = tbl;
   };
 
   const note = (text: string): void => {
@@ -119,6 +138,13 @@ export function createBuildView(
         note(event.ok ? 'preflight: ok' : `preflight: ${event.problems.length} problem(s)`);
         break;
       case 'plan':
+        planned = true;
+        if (event.clone && event.nodes.some((n) => n.actions.includes('clone')))
+          note(
+            event.clone.mode === 'linked'
+              ? `clones: linked, from the template's snapshot ${event.clone.snapshot ?? ''} (${event.clone.reason})`
+              : `clones: full, through vmrest (${event.clone.reason})`,
+          );
         for (const n of event.nodes) {
           update(n.node, {
             phase: n.status === 'complete' ? 'complete' : 'queued',
@@ -149,7 +175,7 @@ export function createBuildView(
       case 'stage': {
         // Times come from the line (the guest's clock): a re-run reading an old console shows real durations.
         const title = findStage(event.stage)?.title ?? event.stage;
-        const firstLine = event.message.split('\n')[0] ?? '';
+        const firstLine = withoutStagePrefix(event.stage, event.message.split('\n')[0] ?? '');
         update(event.node, { quietSince: undefined });
         if (event.event === 'start')
           update(event.node, { phase: event.stage, since: event.atMs, state: 'working', detail: title });
@@ -206,12 +232,26 @@ export function createBuildView(
   if (mode === 'tty') {
     timer = setInterval(redraw, 1000);
     timer.unref();
+    out.on('resize', redraw);
   }
   return {
     emit,
     close: () => {
       if (timer) clearInterval(timer);
+      out.off('resize', redraw);
       redraw();
     },
   };
+}
+
+/**
+ * A guest's progress message without its own tool prefix when the stage
+ * already says it: stage images "images: pulling 1 of 7" → "pulling 1 of 7",
+ * stage kubeadm-init "kubeadm: phase preflight" → "phase preflight".
+ */
+export function withoutStagePrefix(stage: string, message: string): string {
+  const prefix = /^([a-z0-9-]+): /.exec(message)?.[1];
+  return prefix && (prefix === stage || stage.startsWith(`${prefix}-`))
+    ? message.slice(prefix.length + 2)
+    : message;
 }

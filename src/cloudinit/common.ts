@@ -3,6 +3,7 @@
  * worker-join.ts) hands in what is its own — files, stages, firewall rules,
  * extra environment — and gets the whole document back.
  */
+import { FIRST_MINOR_NEEDING_CONTAINERD2 } from '../config/defaults.js';
 import type { ClusterSpec, NodeSpec } from '../config/model.js';
 import { type StageDefinition } from '../progress/stages.js';
 import { DETECTED_VERSION_PLACEHOLDER, GUEST, PINNED_SANDBOX_IMAGE, VXLAN_INTERFACE } from './guest.js';
@@ -37,6 +38,7 @@ export function nodeEnvironment(spec: ClusterSpec, node: NodeSpec): Record<strin
     K8S_PACKAGE_KEY_URL: k.packageRepositoryKeyUrl,
     CONTAINERD_PACKAGE_SOURCE: k.containerdPackageSource,
     CONTAINERD_PACKAGE_KEY_URL: k.containerdPackageKeyUrl,
+    CONTAINERD2_FIRST_MINOR: FIRST_MINOR_NEEDING_CONTAINERD2,
     API_ENDPOINT: k.apiEndpoint,
     CNI_NAME: k.cni.name,
     CNI_VERSION: k.cni.version,

@@ -9,6 +9,7 @@ import type { CommandContext } from './context.js';
 import { refuseLostNpmOptions, type CommandOptions } from './npm-guard.js';
 import { didYouMean } from './suggest.js';
 import { KubestationError } from '../errors.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 export type { CommandOptions } from './npm-guard.js';
 
@@ -60,15 +61,27 @@ export function parseCommandArgs<O extends CommandOptions, P extends boolean = f
     if (!code || !userErrors.has(code)) throw error;
     throw new KubestationError(
       'BAD_ARGUMENTS',
-      describeParseError(code, error as Error, Object.keys(options)),
+      describeParseError(code, error as Error, Object.keys(options), ctx.argv),
       {
-        fix: `'kubestation ${spec.command} --help' lists its options`,
+        fix: `'${COMMAND_PREFIX} ${spec.command} --help' lists its options`,
       },
     );
   }
 }
 
-function describeParseError(code: string, error: Error, known: string[]): string {
+/** What each option's value must be, for the messages about a value missing or taken for an option. */
+const OPTION_VALUES: Record<string, string> = {
+  'deadline-scale': 'a positive number (e.g. 2 on a slow host)',
+  concurrency: 'a whole number from 1 to 64 (e.g. 3)',
+  timeout: 'a positive number of seconds (e.g. 300)',
+  cluster: 'the path of a cluster file (e.g. cluster.yaml)',
+  node: 'a node name from cluster.yaml (e.g. k8s-worker1)',
+  kubeconfig: 'the path of a kubeconfig file',
+  image: 'a container image reference',
+  'state-dir': 'a folder',
+};
+
+function describeParseError(code: string, error: Error, known: string[], argv: string[]): string {
   const quoted = /'([^']+)'/.exec(error.message)?.[1];
   if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && quoted) {
     const name = quoted.replace(/^-+/, '').replace(/=.*$/, '');
@@ -76,5 +89,15 @@ function describeParseError(code: string, error: Error, known: string[]): string
   }
   if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' && quoted)
     return `unexpected argument '${quoted}' (this command takes options only)`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && quoted) {
+    // Node's parseArgs: "Option '--x <value>' argument missing", or "... argument is ambiguous" when the next word starts with '-'.
+    const option = quoted.replace(/ <value>$/, '');
+    const expects = OPTION_VALUES[option.replace(/^-+/, '')] ?? 'a value';
+    if (/argument is ambiguous/.test(error.message)) {
+      const next = argv[argv.indexOf(option) + 1];
+      return `${option} takes ${expects}; ${next === undefined ? 'the next word' : `"${next}"`} starts with '-', so it was not read as its value`;
+    }
+    return `${option} needs a value: ${expects}`;
+  }
   return error.message.replace(/\.$/, '');
 }

@@ -17,8 +17,9 @@ import type { TemplateVmrest } from '../template/vmrest-port.js';
 import { terminalPrompt } from '../vmrest/credentials.js';
 import { createVmrestClient } from '../vmrest/client.js';
 import { findWorkstationInstallFolder } from '../template/vdiskmanager.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
-const help = `usage: kubestation build-template [--no-golden] [--force] [--cluster <path>]
+const help = `usage: ${COMMAND_PREFIX} build-template [--no-golden] [--force] [--cluster <path>]
 
 Builds the template VM every node is cloned from: downloads Ubuntu 24.04's
 cloud image (resumable, SHA-256 checked), converts its disk for Workstation,

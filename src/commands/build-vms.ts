@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { CommandContext } from './context.js';
 import { parseCommandArgs } from './args.js';
-import { buildVms, type BuildVmsDeps, type BuildVmsResult } from '../bringup/build-vms.js';
+import { buildVms, planWithoutVmrest, type BuildVmsDeps, type BuildVmsResult } from '../bringup/build-vms.js';
+import { lookUpVmrun, type VmrunLookup } from '../template/vmrun.js';
 import { workstationDefaultVmFolder } from '../bringup/host-folders.js';
 import { defaultKubeconfigPath } from '../bringup/finish.js';
 import { NodeFailedError } from '../bringup/follow.js';
@@ -20,14 +21,17 @@ import { STAGES } from '../progress/stages.js';
 import type { SimulatedLab, SimulatedLabOptions } from '../../simulators/simulated-lab.js';
 import { apiVerifier, scaledVerifyTimeouts, type ApiVerifierOptions } from '../bringup/verify-step.js';
 import { createBuildView, type ViewMode } from '../bringup/view.js';
-import { defaultKubeAccess } from '../day2/observe.js';
+import { defaultKubeAccess } from '../bringup/observe.js';
 import { describeError, KubestationError } from '../errors.js';
 import { loadClusterSpec, clusterFilePath } from '../config/load.js';
 import { sshKeyPaths } from '../ssh/keypair.js';
 import { createVmrestClient, type VmrestClient } from '../vmrest/client.js';
 import { terminalPrompt } from '../vmrest/credentials.js';
+import type { VmrestNotRunningError } from '../vmrest/errors.js';
+import { vmrestRefusesConnections, vmrestUrlOf } from '../vmrest/listening.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
-const usage = `usage: kubestation build-vms [options]
+const usage = `usage: ${COMMAND_PREFIX} build-vms [options]
 
 Builds the cluster in cluster.yaml: clones and configures one VM per node,
 powers them on, follows their first boot and verifies the cluster.
@@ -57,6 +61,7 @@ export interface BuildVmsCommandOverrides {
   growDisk?: DiskGrower;
   verify?: ClusterVerifier;
   clonesFolder?: string;
+  vmrun?: VmrunLookup;
   /** Settings for --simulate (tiny delays in tests; the cluster the fake API server plays). */
   simulate?: SimulateTiming & {
     kubeApiScenario?: SimulatedLabOptions['kubeApiScenario'];
@@ -144,6 +149,12 @@ export const buildVmsOptions = {
   simulate: { type: 'boolean', default: false },
 } as const;
 
+/** The dependencies the simulated and the real lab provide each their own way. */
+type LabDeps = Pick<
+  BuildVmsDeps,
+  'vmrest' | 'clonesFolder' | 'growDisk' | 'verify' | 'kube' | 'freeBytes' | 'vmrun'
+>;
+
 function exitCodeFor(result: BuildVmsResult): number {
   return result.status === 'interrupted' ? 130 : 0;
 }
@@ -176,9 +187,12 @@ export async function runBuildVms(
 
   let lab: SimulatedLab | undefined;
   let simDir: string | undefined;
-  const deps: Omit<BuildVmsDeps, 'emit'> = {} as Omit<BuildVmsDeps, 'emit'>;
+  // What differs between the simulated and the real lab; the rest of the deps is the same for both.
+  let labDeps: LabDeps | undefined;
   let pollMs: number | undefined;
   let closeClient: () => Promise<void> = async () => undefined;
+  /** vmrest refused the connection: no credentials are asked for; --dry-run plans from the state folder. */
+  let vmrestDown: VmrestNotRunningError | undefined;
   if (values.simulate) {
     const sim = { ...simulateTimingFromEnv(ctx.env), ...overrides.simulate };
     // Loaded only here: the simulators never load on a real build.
@@ -203,10 +217,13 @@ export async function runBuildVms(
       ctx.stdout.write(
         `simulating cluster ${spec.name}: vmrest simulator at ${lab.vmrest.url}, files in ${simDir}\n`,
       );
-    Object.assign(deps, {
+    labDeps = {
       vmrest: lab.client,
       clonesFolder: lab.clonesFolder,
+      vmrun: lab.vmrunLookup,
       growDisk: growDescriptorDisk,
+      // The simulated disks are descriptors in the temporary folder, never grown: no free space to check.
+      freeBytes: async () => Number.MAX_SAFE_INTEGER,
       // The fake API server trusts the cluster's own CA, so verify uses the real admin kubeconfig.
       verify: values['skip-verify']
         ? undefined
@@ -215,19 +232,25 @@ export async function runBuildVms(
             verify: sim.verify ?? { intervalMs: 100, timeouts: scaledVerifyTimeouts(deadlineScale) },
           }),
       kube: { ...defaultKubeAccess(spec, {}), server: lab.kubeApi?.url ?? 'https://127.0.0.1:9' },
-    });
+    };
   } else {
-    const client =
-      overrides.vmrest ??
-      (await createVmrestClient({
-        env: ctx.env,
-        vmrestUrl: spec.vmware.vmrestUrl,
-        prompt: process.stdin.isTTY ? terminalPrompt() : undefined,
-      }));
-    if (!overrides.vmrest) closeClient = () => client.close();
-    Object.assign(deps, {
+    vmrestDown = overrides.vmrest
+      ? undefined
+      : await vmrestRefusesConnections(vmrestUrlOf(ctx.env, spec.vmware.vmrestUrl));
+    const client = vmrestDown
+      ? undefined
+      : (overrides.vmrest ??
+        (await createVmrestClient({
+          env: ctx.env,
+          vmrestUrl: spec.vmware.vmrestUrl,
+          prompt: process.stdin.isTTY ? terminalPrompt() : undefined,
+        })));
+    if (client && !overrides.vmrest) closeClient = () => client.close();
+    // No lab deps while vmrest refuses connections: --dry-run then plans from the state folder alone.
+    labDeps = client && {
       vmrest: client,
       clonesFolder: overrides.clonesFolder ?? (await workstationDefaultVmFolder(ctx.env)),
+      vmrun: overrides.vmrun ?? lookUpVmrun(spec, ctx.env),
       growDisk: overrides.growDisk ?? vdiskmanagerGrower(spec, ctx.env),
       verify: values['skip-verify']
         ? undefined
@@ -237,12 +260,15 @@ export async function runBuildVms(
             verify: { timeouts: scaledVerifyTimeouts(deadlineScale) },
           })),
       kube: defaultKubeAccess(spec, ctx.env),
-    });
+    };
   }
-  deps.writeSeed = overrides.writeSeed ?? cloudInitSeedWriter();
-  deps.installFolder = spec.vmware.installFolder;
-  deps.sshIdentityFile =
-    spec.os.user.sshAuthorizedKeys.length === 0 ? sshKeyPaths(spec.stateDir).privateKey : undefined;
+  const deps: Omit<BuildVmsDeps, 'emit'> | undefined = labDeps && {
+    ...labDeps,
+    writeSeed: overrides.writeSeed ?? cloudInitSeedWriter(),
+    installFolder: spec.vmware.installFolder,
+    sshIdentityFile:
+      spec.os.user.sshAuthorizedKeys.length === 0 ? sshKeyPaths(spec.stateDir).privateKey : undefined,
+  };
 
   const view = createBuildView(spec, mode, ctx.stdout);
   // Ctrl-C: stop starting steps, let calls in flight end, save state, exit 130. A second Ctrl-C exits at once.
@@ -261,18 +287,25 @@ export async function runBuildVms(
   };
   process.on('SIGINT', onSigint);
   try {
-    const result = await buildVms(
-      spec,
-      { ...deps, emit: view.emit },
-      {
-        dryRun: values['dry-run'],
-        prune: values.prune,
-        concurrency,
-        signal: abort.signal,
-        timing: { deadlineScale, ...(pollMs ? { pollMs } : {}) },
-        mergeKubeconfigInto: values['merge-kubeconfig'] ? defaultKubeconfigPath(ctx.env) : undefined,
-      },
-    );
+    if (vmrestDown && !values['dry-run']) {
+      const problem = { code: vmrestDown.code, message: vmrestDown.message, fix: vmrestDown.fix ?? '' };
+      view.emit({ type: 'preflight', ok: false, problems: [problem.message], warnings: 0 });
+      throw new PreflightError([problem]);
+    }
+    const result = !deps
+      ? await planWithoutVmrest(spec, view.emit, vmrestDown!, { prune: values.prune })
+      : await buildVms(
+          spec,
+          { ...deps, emit: view.emit },
+          {
+            dryRun: values['dry-run'],
+            prune: values.prune,
+            concurrency,
+            signal: abort.signal,
+            timing: { deadlineScale, ...(pollMs ? { pollMs } : {}) },
+            mergeKubeconfigInto: values['merge-kubeconfig'] ? defaultKubeconfigPath(ctx.env) : undefined,
+          },
+        );
     view.close();
     if (result.status === 'dry-run') {
       if (mode === 'json') view.emit({ type: 'result', status: 'dry-run' });
@@ -290,7 +323,7 @@ export async function runBuildVms(
         // The simulated lab's files (kubeconfig, SSH config) are deleted when this command ends: point at none of them.
         ctx.stdout.write(
           `\nsimulated cluster ${spec.name} is ready${result.verifySummary ? ` (${result.verifySummary})` : ' (verify skipped)'}; ` +
-            `its files in ${simDir} are deleted now and no VM was made. Build the real lab with: npx kubestation up\n`,
+            `its files in ${simDir} are deleted now and no VM was made. Build the real lab with: ${COMMAND_PREFIX} up\n`,
         );
       } else if (mode !== 'json') {
         ctx.stdout.write(

@@ -10,8 +10,9 @@ import { parseCommandArgs } from './args.js';
 import { loadDay2Spec, openVmrest, terminalConfirm } from './support.js';
 import { executeDestroy, formatDestroyPlan, planDestroy, planIsEmpty } from '../day2/destroy.js';
 import { KubestationError } from '../errors.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
-const help = `usage: kubestation destroy [--yes] [--purge] [--purge-template] [--cluster file]
+const help = `usage: ${COMMAND_PREFIX} destroy [--yes] [--purge] [--purge-template] [--cluster file]
 
 Deletes the lab: every VM whose .vmx carries this cluster's kubestation marker
 (powered off first), the nodes' DHCP reservations and seed ISOs. VMs without

@@ -18,6 +18,7 @@
  * npm's default, not an option the user typed.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { COMMAND_PREFIX } from '../command-hint.js';
 import { KubestationError } from '../errors.js';
 
 export type CommandOptions = NonNullable<ParseArgsConfig['options']>;
@@ -119,12 +120,17 @@ function retype(
     ? argv
     : argv.filter((_a, i) => !tokens.some((t) => t.kind === 'positional' && t.index === i));
   const lostStrings = lost.filter((l) => options[l.option]!.type === 'string');
+  // `--concurrency=1` leaves the value with npm (npm_config_concurrency=1); `--concurrency 1` leaves it a stray argument.
   const valueOf = (l: LostOption): string =>
-    lostStrings.length === 1 && strays.length === 1 ? strays[0]! : '<value>';
+    l.value !== 'true' && l.value !== ''
+      ? l.value
+      : lostStrings.length === 1 && strays.length === 1
+        ? strays[0]!
+        : '<value>';
   const restored = lost.map((l) =>
     options[l.option]!.type === 'string' ? `--${l.option} ${valueOf(l)}` : `--${l.option}`,
   );
-  return ['npx kubestation', command, ...kept, ...restored].join(' ');
+  return [COMMAND_PREFIX, command, ...kept, ...restored].join(' ');
 }
 
 /** Stops the run, before anything is read or changed, when npm kept some of the command's options. */
@@ -144,7 +150,11 @@ export function refuseLostNpmOptions(
       `and did not pass ${one ? 'it' : 'them'} on, so ${command} was stopped before doing anything ` +
       `(PowerShell drops the '--' of 'npm run ${command} -- <options>')`,
     {
-      fix: `run it as: ${retype(command, argv, options, allowPositionals, lost)}   (the same in PowerShell, cmd and bash, inside the kubestation folder)`,
+      fix:
+        `run it as: ${retype(command, argv, options, allowPositionals, lost)}   (in PowerShell or cmd, inside the kubestation folder; in bash: ./kubestation)` +
+        (lost.some((l) => l.option === 'json')
+          ? ". npm took --json for itself, so it prints its own error JSON after this message: that last JSON is npm's, not kubestation's"
+          : ''),
     },
   );
 }

@@ -7,13 +7,15 @@
 import type { CommandContext } from './context.js';
 import { parseCommandArgs } from './args.js';
 import { createBuildView } from '../bringup/view.js';
+import { lookUpVmrun } from '../template/vmrun.js';
 import { workstationDefaultVmFolder } from '../bringup/host-folders.js';
 import { cloudInitSeedWriter, vdiskmanagerGrower } from '../bringup/real-deps.js';
 import { loadDay2Spec, runWithVmrest } from './support.js';
 import { rebuildNode } from '../day2/rebuild.js';
 import { KubestationError } from '../errors.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
-const help = `usage: kubestation rebuild-node <node> [--force] [--json] [--cluster file]
+const help = `usage: ${COMMAND_PREFIX} rebuild-node <node> [--force] [--json] [--cluster file]
 
 Rebuilds one node from the template, leaving every other VM alone.
 A worker is cordoned, drained (bounded) and removed from the cluster, gets a
@@ -48,7 +50,7 @@ export async function run(ctx: CommandContext): Promise<number> {
     throw new KubestationError(
       'BAD_ARGUMENTS',
       `rebuild-node takes exactly one node name, got ${positionals.length}`,
-      { fix: 'e.g. kubestation rebuild-node k8s-worker1' },
+      { fix: `e.g. ${COMMAND_PREFIX} rebuild-node k8s-worker1` },
     );
   }
   const deadlineScale = values['deadline-scale'] === undefined ? 1 : Number(values['deadline-scale']);
@@ -85,6 +87,7 @@ export async function run(ctx: CommandContext): Promise<number> {
             emit: view.emit,
             log,
             installFolder: spec.vmware.installFolder,
+            vmrun: lookUpVmrun(spec, ctx.env),
           },
           { force: values.force, signal, timing: { deadlineScale } },
         );
@@ -97,5 +100,6 @@ export async function run(ctx: CommandContext): Promise<number> {
         view.close();
       }
     },
+    true,
   );
 }

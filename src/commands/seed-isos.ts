@@ -10,8 +10,9 @@ import { prepareSeedInputs, writeNodeSeed, type NodeSeedResult } from '../cloudi
 import { KubestationError } from '../errors.js';
 import { clusterFilePath, loadClusterSpec } from '../config/load.js';
 import type { ClusterSpec, NodeSpec } from '../config/model.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
-const HELP = `usage: kubestation seed-isos [--cluster cluster.yaml] [--node NAME] [--state-dir DIR] [--json]
+const HELP = `usage: ${COMMAND_PREFIX} seed-isos [--cluster cluster.yaml] [--node NAME] [--state-dir DIR] [--json]
 
 Writes <state-dir>/<node>/{user-data,meta-data,network-config,seed.iso} for every node
 (or only --node), creating the cluster CA, join token and SSH key on the first run.

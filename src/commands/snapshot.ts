@@ -17,11 +17,12 @@ import {
 import { apiVerifier } from '../bringup/verify-step.js';
 import { workstationVmrun } from '../template/vmrun.js';
 import { KubestationError } from '../errors.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
-const help = `usage: kubestation snapshot save NAME [--live] [--replace] [--force] [--json]
-       npx kubestation snapshot restore NAME [--force] [--json]
-       npx kubestation snapshot list [--json]
-       npx kubestation snapshot delete NAME [--json]
+const help = `usage: ${COMMAND_PREFIX} snapshot save NAME [--live] [--replace] [--force] [--json]
+       ${COMMAND_PREFIX} snapshot restore NAME [--force] [--json]
+       ${COMMAND_PREFIX} snapshot list [--json]
+       ${COMMAND_PREFIX} snapshot delete NAME [--json]
 
 Whole-lab snapshots: one Workstation snapshot per node, all named NAME, taken
 with Workstation's vmrun (vmrest has no snapshot endpoint).
@@ -76,7 +77,7 @@ export async function runSnapshot(
       'BAD_ARGUMENTS',
       `snapshot takes one of ${actions.join(', ')} and, except for list, a name; got "${positionals.join(' ')}"`,
       {
-        fix: 'e.g. `npx kubestation snapshot save before-upgrade`, `npx kubestation snapshot list`',
+        fix: `e.g. \`${COMMAND_PREFIX} snapshot save before-upgrade\`, \`${COMMAND_PREFIX} snapshot list\``,
       },
     );
   }
@@ -87,7 +88,6 @@ export async function runSnapshot(
     });
   const { spec, kube } = await loadDay2Spec(ctx, values.cluster);
   const view = createLabView(values.json ? 'json' : 'plain', ctx.stdout);
-  const vmrun = workstationVmrun(spec, ctx.env);
   const confirm = overrides.confirm ?? (process.stdin.isTTY ? terminalConfirm : undefined);
   return runWithVmrest(
     ctx,
@@ -98,7 +98,7 @@ export async function runSnapshot(
         vmrest,
         kube,
         emit: view.emit,
-        vmrun,
+        vmrun: workstationVmrun(spec, ctx.env),
         verify: apiVerifier({
           server: kube.server,
           kubeconfig: kube.kubeconfig,
@@ -152,7 +152,10 @@ export async function runSnapshot(
         }
       }
     },
+    true,
   );
 }
 
-export const run = runSnapshot;
+export function run(ctx: CommandContext): Promise<number> {
+  return runSnapshot(ctx);
+}

@@ -11,8 +11,9 @@ import { startLab } from '../day2/lab-power.js';
 import { createLabView } from '../day2/lab-view.js';
 import { apiVerifier } from '../bringup/verify-step.js';
 import type { VerifyOptions } from '../verify/verify-cluster.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
-const help = `usage: kubestation start [--dry-run] [--json] [--cluster file]
+const help = `usage: ${COMMAND_PREFIX} start [--dry-run] [--json] [--cluster file]
 
 Starts a stopped lab: the control plane first, then (once the API server
 answers on the host-only address, or KUBESTATION_API_SERVER) the workers;
@@ -63,7 +64,10 @@ export async function runStart(ctx: CommandContext, overrides: StartCommandOverr
         view.line(`lab ${spec.name} started: ${result.verifySummary ?? 'verify passed'}`);
       return 0;
     },
+    true,
   );
 }
 
-export const run = runStart;
+export function run(ctx: CommandContext): Promise<number> {
+  return runStart(ctx);
+}

@@ -6,8 +6,9 @@
 import type { CommandContext } from './context.js';
 import { loadDay2Spec, openVmrest, parseReportArgs } from './support.js';
 import { collectStatus, formatStatus } from '../day2/status.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
-const help = `usage: kubestation status [--json] [--cluster file]
+const help = `usage: ${COMMAND_PREFIX} status [--json] [--cluster file]
 
 Shows each node's VM (present, power state, addresses reported by VMware
 Tools), its Kubernetes node (Ready, version, roles; when the API server

@@ -9,8 +9,9 @@ import { loadDay2Spec, runWithVmrest, terminalConfirm } from './support.js';
 import { stopLab, type LabTiming } from '../day2/lab-power.js';
 import { createLabView } from '../day2/lab-view.js';
 import { KubestationError } from '../errors.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
-const help = `usage: kubestation stop [--node NAME] [--force] [--timeout SECONDS] [--dry-run] [--json] [--cluster file]
+const help = `usage: ${COMMAND_PREFIX} stop [--node NAME] [--force] [--timeout SECONDS] [--dry-run] [--json] [--cluster file]
 
 Shuts the lab down cleanly: each guest is asked to shut down through vmrest
 (this needs VMware Tools, open-vm-tools, running in the guest), the workers
@@ -18,7 +19,7 @@ first and the control plane last, each within --timeout. A node that does not
 shut down in time (or whose Tools do not report) is powered off hard only
 with --force, or when you answer yes on a terminal. The seed ISO is detached
 from every VM found powered off. Run it again to finish a partial stop.
-Start the lab again with \`npx kubestation start\`.
+Start the lab again with \`${COMMAND_PREFIX} start\`.
 
   --node NAME         stop only this node
   --force             power off hard a node that does not shut down
@@ -96,12 +97,15 @@ export async function runStop(ctx: CommandContext, overrides: LabCommandOverride
       if (hard.length > 0) view.line(`powered off hard: ${hard.join(', ')}`);
       view.line(
         result.labStopped
-          ? `lab ${spec.name} stopped; start it with \`npx kubestation start\``
+          ? `lab ${spec.name} stopped; start it with \`${COMMAND_PREFIX} start\``
           : `stopped ${result.nodes.map((n) => n.node).join(', ')}; the rest of the lab keeps running`,
       );
       return 0;
     },
+    true,
   );
 }
 
-export const run = runStop;
+export function run(ctx: CommandContext): Promise<number> {
+  return runStop(ctx);
+}

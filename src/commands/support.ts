@@ -11,8 +11,9 @@ import { clusterFilePath, loadClusterSpec } from '../config/load.js';
 import type { ClusterSpec } from '../config/model.js';
 import { createVmrestClient, type VmrestClient } from '../vmrest/client.js';
 import { terminalPrompt } from '../vmrest/credentials.js';
-import { defaultKubeAccess, type KubeAccess } from '../day2/observe.js';
+import { defaultKubeAccess, type KubeAccess } from '../bringup/observe.js';
 import { BuildInterruptedError } from '../bringup/apply.js';
+import { nothingRecorded, refuseIfNeverBuilt } from '../bringup/lab-state.js';
 
 export interface Day2Setup {
   spec: ClusterSpec;
@@ -57,17 +58,45 @@ export async function terminalConfirm(question: string): Promise<boolean> {
 }
 
 /**
+ * Refuses, before any change, a command that needs a built lab when the lab
+ * was never built (src/day2/lab-state.ts): nothing recorded, and vmrest lists
+ * no VM of this cluster, or cannot be asked (not running, no credentials).
+ * Returns the open vmrest client when it had to open one.
+ */
+async function refuseOnNeverBuiltLab(
+  ctx: CommandContext,
+  spec: ClusterSpec,
+): Promise<VmrestClient | undefined> {
+  if (!(await nothingRecorded(spec))) return undefined;
+  let vmrest: VmrestClient | undefined;
+  try {
+    vmrest = await openVmrest(ctx, spec);
+    const vms = await vmrest.listVms();
+    await refuseIfNeverBuilt(spec, vms);
+    return vmrest;
+  } catch (error) {
+    await vmrest?.close();
+    if ((error as { code?: string }).code === 'LAB_NOT_BUILT') throw error;
+    await refuseIfNeverBuilt(spec, { unavailable: (error as Error).message.split('\n')[0]! });
+    throw error;
+  }
+}
+
+/**
  * Opens vmrest and runs `body` with a signal that Ctrl-C aborts (no new step
  * starts, what is done is recorded). An interrupted run prints `interrupted`
- * and exits 130; vmrest is closed either way.
+ * and exits 130; vmrest is closed either way. With `requireBuilt`, a lab
+ * never built is refused first, with the command that builds it.
  */
 export async function runWithVmrest(
   ctx: CommandContext,
   spec: ClusterSpec,
   interrupted: string,
   body: (vmrest: VmrestClient, signal: AbortSignal) => Promise<number>,
+  requireBuilt = false,
 ): Promise<number> {
-  const vmrest = await openVmrest(ctx, spec);
+  const vmrest =
+    (requireBuilt ? await refuseOnNeverBuiltLab(ctx, spec) : undefined) ?? (await openVmrest(ctx, spec));
   const abort = new AbortController();
   const onSigint = (): void => {
     ctx.stderr.write('\ninterrupted: finishing the calls in flight and saving progress\n');

@@ -5,6 +5,7 @@
  * options given here; running `up` again on a built lab changes nothing.
  */
 import { existsSync } from 'node:fs';
+import { KubestationError } from '../errors.js';
 import type { CommandContext } from './context.js';
 import { parseCommandArgs } from './args.js';
 import { clusterFilePath, loadClusterSpec } from '../config/load.js';
@@ -13,8 +14,11 @@ import { findWorkstationInstallFolder } from '../template/vdiskmanager.js';
 import { resolveVmrestCredentials, terminalPrompt, type PromptFunction } from '../vmrest/credentials.js';
 import { buildTemplateSteps, goldenChoice } from './build-template.js';
 import { buildVmsOptions, runBuildVms, type BuildVmsCommandOverrides } from './build-vms.js';
+import { checkVmrestHost, PreflightError } from '../bringup/preflight.js';
+import { vmrestRefusesConnections, vmrestUrlOf } from '../vmrest/listening.js';
+import { COMMAND_PREFIX, commandHint } from '../command-hint.js';
 
-const usage = `usage: kubestation up [options]
+const usage = `usage: ${COMMAND_PREFIX} up [options]
 
 Builds everything cluster.yaml describes: the template VM (build-template,
 skipping the steps already done), then the cluster (build-vms). The vmrest
@@ -67,12 +71,28 @@ export async function runUp(ctx: CommandContext, overrides: UpOverrides = {}): P
 
   const spec = await loadClusterSpec(clusterFilePath(ctx.cwd, values.cluster, ctx.env));
   // Local checks before vmrest's credentials are asked for: no password typed for a run that cannot work.
-  findWorkstationInstallFolder({
-    configured: spec.vmware.installFolder,
-    platform: process.platform,
-    env: ctx.env,
-    exists: existsSync,
-  });
+  try {
+    findWorkstationInstallFolder({
+      configured: spec.vmware.installFolder,
+      platform: process.platform,
+      env: ctx.env,
+      exists: existsSync,
+    });
+  } catch (error) {
+    if (!(error instanceof KubestationError)) throw error;
+    throw new KubestationError(error.code, error.message, {
+      fix: `${error.fix ?? ''} To try kubestation without Workstation first: ${commandHint('up --simulate')}`.trim(),
+      cause: error,
+    });
+  }
+  // vmrest not running: no password is asked for. A dry run plans from the state folder (build-vms says what
+  // it could not check); a real run stops before the download.
+  const vmrestDown = await vmrestRefusesConnections(vmrestUrlOf(ctx.env, spec.vmware.vmrestUrl));
+  if (vmrestDown && values['dry-run']) return buildVms({});
+  if (vmrestDown)
+    throw new PreflightError([
+      { code: vmrestDown.code, message: vmrestDown.message, fix: vmrestDown.fix ?? '' },
+    ]);
   const credentials = await resolveVmrestCredentials({
     env: ctx.env,
     prompt: overrides.prompt ?? (process.stdin.isTTY ? terminalPrompt() : undefined),
@@ -86,6 +106,10 @@ export async function runUp(ctx: CommandContext, overrides: UpOverrides = {}): P
         `dry run: the template ${spec.vmware.template.name} is not built or changed; build-vms' preflight checks it\n`,
       );
     } else {
+      // Before the image download and the disk conversion (minutes): vmrest not running, refused credentials
+      // or host networks build-vms would refuse stop the run now, not after them.
+      const host = await checkVmrestHost(spec, vmrest, spec.vmware.installFolder);
+      if (host.problems.length > 0) throw new PreflightError(host.problems);
       await buildTemplateSteps({ stdout: templateOut, env: ctx.env }, spec, vmrest, {
         golden,
         force: false,

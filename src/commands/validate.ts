@@ -8,15 +8,26 @@ import {
   type MembershipChange,
 } from '../bringup/membership.js';
 import { buildStatePath, readBuildState } from '../bringup/state.js';
-import { describeError } from '../errors.js';
+import { describeError, KubestationError } from '../errors.js';
+import { vmrestEndpoint } from '../vmrest/endpoint.js';
 import { checkClusterSpec, clusterFilePath, readClusterFile } from '../config/load.js';
 import type { ClusterSpec } from '../config/model.js';
 import { formatProblem } from '../config/problems.js';
 import { goldenRuntimeWarning } from '../template/runtime-support.js';
 import { compareGoldenWithSpec, goldenStatusLine } from '../template/golden.js';
-import { readTemplateState } from '../template/state.js';
+import { readTemplateState, templateVmxPath, type TemplateState } from '../template/state.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
+import { SpecError } from '../config/problems.js';
+import { readFile } from 'node:fs/promises';
+import {
+  linkedDiskTooLargeProblem,
+  nodesTooLargeForLinkedClone,
+  type CloneProblem,
+} from '../bringup/clone-mode.js';
+import { systemDiskPath, vmdkCapacityBytes } from '../bringup/disk.js';
+import { VmxFile } from '../vmx/vmx-file.js';
 
-const help = `usage: kubestation validate [--json] [--cluster file]
+const help = `usage: ${COMMAND_PREFIX} validate [--json] [--cluster file]
 
 Checks cluster.yaml and prints the lab it describes (nodes, addresses, MACs,
 networks), or every problem at once with the field, the bad value and the fix.
@@ -60,7 +71,8 @@ export function summarizeSpec(spec: ClusterSpec) {
   };
 }
 
-function renderSummary(spec: ClusterSpec, file: string): string {
+/** `refused`: the file is well-formed but the lab already built refuses it (never printed as "valid"). */
+function renderSummary(spec: ClusterSpec, file: string, refused = false): string {
   const s = summarizeSpec(spec);
   const rows = s.nodes.map((n) => [
     n.name,
@@ -77,7 +89,9 @@ function renderSummary(spec: ClusterSpec, file: string): string {
       .join('  ')
       .trimEnd();
   return [
-    `${file}: valid`,
+    refused
+      ? `${file}: well-formed, but refused against the lab already built (see below)`
+      : `${file}: valid`,
     `cluster ${s.cluster}: Kubernetes ${s.kubernetes}, API ${s.apiEndpoint}, CNI ${s.cni}`,
     `pods ${s.podSubnet}, services ${s.serviceSubnet}; NAT ${s.networks.nat}; host-only ${s.networks.hostOnly}`,
     `state folder ${s.stateDir}`,
@@ -105,15 +119,27 @@ function renderChange(spec: ClusterSpec, change: MembershipChange): string {
   const lines = formatMembershipChange(change, { prune: false });
   if (lines.length === 0) return `built lab (${file}): cluster.yaml adds and removes no node\n`;
   const how: string[] = [];
-  if (change.add.length > 0) how.push('`npx kubestation build-vms` builds what is added');
+  if (change.add.length > 0) how.push(`\`${COMMAND_PREFIX} build-vms\` builds what is added`);
   if (change.remove.some((r) => !r.controlPlane))
-    how.push('`npx kubestation build-vms --prune` removes what is removed');
+    how.push(`\`${COMMAND_PREFIX} build-vms --prune\` removes what is removed`);
   return [
     `built lab (${file}): cluster.yaml changes it`,
     ...lines,
     ...(how.length ? [`(${how.join('; ')})`] : []),
     '',
   ].join('\n');
+}
+
+/** What the vmrest client would refuse in VMREST_URL / VMREST_CERT_SHA256 (the file's own URL is checked with the file). */
+function vmrestEnvironmentProblem(env: NodeJS.ProcessEnv, spec: ClusterSpec): KubestationError | undefined {
+  if (!env.VMREST_URL && !env.VMREST_CERT_SHA256) return undefined;
+  try {
+    vmrestEndpoint(env, spec.vmware.vmrestUrl);
+    return undefined;
+  } catch (error) {
+    if (error instanceof KubestationError) return error;
+    throw error;
+  }
 }
 
 export async function run(ctx: CommandContext): Promise<number> {
@@ -134,8 +160,11 @@ export async function run(ctx: CommandContext): Promise<number> {
   const controlPlaneRemoved = change?.remove.find((r) => r.controlPlane);
   const refusal =
     spec && controlPlaneRemoved ? controlPlaneRemovedError(spec, controlPlaneRemoved) : undefined;
-  // Warnings do not make the file invalid: they name a combination the nodes will have to work around.
   const templateState = spec ? await readTemplateState(spec) : undefined;
+  // A linked clone's disk is the template's size at most: a larger node disk cannot be built that way.
+  const cloneProblems = spec && templateState ? await linkedCloneDiskProblems(spec, templateState) : [];
+  const environmentProblem = spec ? vmrestEnvironmentProblem(ctx.env, spec) : undefined;
+  // Warnings do not make the file invalid: they name a combination the nodes will have to work around.
   const runtimeWarning = spec && templateState ? goldenRuntimeWarning(templateState, spec) : undefined;
   // What the template holds against what cluster.yaml asks for: a first boot downloads nothing, or what.
   const golden =
@@ -155,7 +184,7 @@ export async function run(ctx: CommandContext): Promise<number> {
       : undefined;
     const report = spec
       ? {
-          valid: refusal === undefined,
+          valid: refusal === undefined && environmentProblem === undefined && cloneProblems.length === 0,
           file,
           summary: summarizeSpec(spec),
           ...(changes ? { changes } : {}),
@@ -169,25 +198,52 @@ export async function run(ctx: CommandContext): Promise<number> {
               }
             : {}),
           ...(warnings.length ? { warnings } : {}),
-          ...(refusal ? { problems: [{ code: refusal.code, message: describeError(refusal) }] } : {}),
+          ...(refusal || environmentProblem || cloneProblems.length
+            ? {
+                problems: [
+                  ...[refusal, environmentProblem]
+                    .filter((e) => e !== undefined)
+                    .map((e) => ({ code: e.code, message: describeError(e) })),
+                  ...cloneProblems.map((p) => ({ code: p.code, message: p.message, fix: p.fix })),
+                ],
+              }
+            : {}),
         }
       : { valid: false, file, problems };
     ctx.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    return spec && !refusal ? 0 : 1;
+    return spec && !refusal && !environmentProblem && cloneProblems.length === 0 ? 0 : 1;
   }
   if (!spec) {
     ctx.stderr.write(
-      `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${problems.map((p) => `  - ${formatProblem(p)}\n`).join('')}`,
+      `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${problems.map((p) => `  - ${formatProblem(p)}\n`).join('')}  fix: ${new SpecError(problems, file).fix}\n`,
     );
     return 1;
   }
-  ctx.stdout.write(renderSummary(spec, file));
+  ctx.stdout.write(renderSummary(spec, file, refusal !== undefined || cloneProblems.length > 0));
   if (change) ctx.stdout.write(renderChange(spec, change));
   if (golden) ctx.stdout.write(`${golden.line}\n`);
   for (const warning of warnings) ctx.stdout.write(`warning: ${warning}\n`);
-  if (refusal) {
-    ctx.stderr.write(`${file}: ${describeError(refusal)}\n`);
-    return 1;
+  for (const p of cloneProblems) ctx.stderr.write(`${file}: ${p.message}\n    fix: ${p.fix}\n`);
+  if (refusal) ctx.stderr.write(`${file}: ${describeError(refusal)}\n`);
+  if (environmentProblem) ctx.stderr.write(`environment: ${describeError(environmentProblem)}\n`);
+  return refusal || environmentProblem || cloneProblems.length > 0 ? 1 : 0;
+}
+
+/** Nodes whose diskGiB is larger than the built template's disk, when they are to be linked clones. */
+async function linkedCloneDiskProblems(spec: ClusterSpec, state: TemplateState): Promise<CloneProblem[]> {
+  if (spec.vmware.cloneMode !== 'linked' || !state.builtAt) return [];
+  const vmxPath = state.vm?.vmxPath ?? templateVmxPath(spec);
+  let capacity: number | undefined;
+  try {
+    const disk = systemDiskPath(VmxFile.parse(await readFile(vmxPath, 'utf8')), vmxPath);
+    capacity = disk ? await vmdkCapacityBytes(disk) : undefined;
+  } catch {
+    capacity = undefined;
   }
-  return 0;
+  capacity ??= state.disk ? state.disk.sizeGiB * 2 ** 30 : undefined;
+  if (capacity === undefined) return [];
+  const templateBytes = capacity;
+  return nodesTooLargeForLinkedClone(spec.nodes, templateBytes).map((node) =>
+    linkedDiskTooLargeProblem(node, spec.nodes.indexOf(node), templateBytes, spec.vmware.cloneModeExplicit),
+  );
 }

@@ -11,11 +11,13 @@ import { clusterSecretPaths } from '../pki/secrets-store.js';
 import { clusterFilePath, loadClusterSpec } from '../config/load.js';
 import { renderReport } from '../verify/report.js';
 import { verifyCluster } from '../verify/verify-cluster.js';
-import { clusterNotStarted } from '../day2/not-started.js';
+import { clusterNotStarted } from '../bringup/not-started.js';
+import { refuseIfNeverBuilt } from '../bringup/lab-state.js';
 import { scaledVerifyTimeouts } from '../bringup/verify-step.js';
 import { KubestationError } from '../errors.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
-const help = `usage: kubestation verify [--json] [--kubeconfig path] [--cluster cluster.yaml] [--image ref] [--deadline-scale x]
+const help = `usage: ${COMMAND_PREFIX} verify [--json] [--kubeconfig path] [--cluster cluster.yaml] [--image ref] [--deadline-scale x]
 
 Checks the cluster from this PC through the Kubernetes API: nodes Ready with the
 right addresses and versions, system pods healthy, and, with short-lived test pods
@@ -52,6 +54,10 @@ export async function run(ctx: CommandContext): Promise<number> {
       { fix: 'e.g. --deadline-scale 2' },
     );
   const spec = await loadClusterSpec(clusterFilePath(ctx.cwd, values.cluster, ctx.env));
+  if (values.kubeconfig === undefined) {
+    // The state folder's kubeconfig belongs to a lab: none was ever built when nothing is recorded.
+    await refuseIfNeverBuilt(spec, undefined);
+  }
   if (values.kubeconfig === undefined && existsSync(clusterSecretPaths(spec.stateDir).adminKubeconfig)) {
     // The state folder's kubeconfig: ask its API server only once build-vms has started the control plane.
     const notStarted = await clusterNotStarted(spec);

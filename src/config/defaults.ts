@@ -61,6 +61,7 @@ export function kubernetesPackageRepository(minor: string): string {
 export const DEFAULT_VMWARE = {
   vmrestUrl: 'http://127.0.0.1:8697/api',
   concurrency: 3,
+  cloneMode: 'linked',
   templateName: 'kubestation-noble-template',
   imageUrl: 'https://cloud-images.ubuntu.com/noble/current/noble-server-cloudimg-amd64.ova',
   checksumsUrl: 'https://cloud-images.ubuntu.com/noble/current/SHA256SUMS',

@@ -140,7 +140,13 @@ export interface VmwareSpec {
   installFolder: string | undefined;
   /** How many nodes are cloned and configured at once. */
   concurrency: number;
+  /** linked: vmrun clone from a snapshot of the template (default); full: vmrest POST /vms. */
+  cloneMode: CloneMode;
+  /** Whether cluster.yaml names cloneMode itself (linked asked for explicitly stops when vmrun is missing). */
+  cloneModeExplicit: boolean;
 }
+
+export type CloneMode = 'linked' | 'full';
 
 export interface ClusterSpec {
   /** Cluster name; also seeds the MACs and the ownership marker. */

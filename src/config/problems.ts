@@ -1,4 +1,5 @@
 import { KubestationError } from '../errors.js';
+import { commandHint, shellWord } from '../command-hint.js';
 
 /** One thing wrong with cluster.yaml: where (a field path like `nodes[1].natAddress`) and what. */
 export interface SpecProblem {
@@ -23,7 +24,9 @@ export class SpecError extends KubestationError {
       'SPEC_INVALID',
       `${where}: ${count}\n${problems.map((p) => `  - ${formatProblem(p)}`).join('\n')}`,
       {
-        fix: 'correct the fields above in cluster.yaml, then run `npm run validate`',
+        fix: file
+          ? `correct the fields above in ${file}, then check it again with \`${commandHint(`validate --cluster ${shellWord(file)}`)}\``
+          : `correct the fields above, then check the file again with \`${commandHint('validate')}\``,
       },
     );
     this.name = 'SpecError';

@@ -159,6 +159,8 @@ export function resolveClusterSpec(file: ClusterFile, options: ResolveOptions): 
       },
       installFolder: file.vmware?.installFolder,
       concurrency: file.vmware?.concurrency ?? DEFAULT_VMWARE.concurrency,
+      cloneMode: file.vmware?.cloneMode ?? DEFAULT_VMWARE.cloneMode,
+      cloneModeExplicit: file.vmware?.cloneMode !== undefined,
     },
   };
 }

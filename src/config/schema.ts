@@ -312,7 +312,8 @@ const Vmware = Strict(
       Type.String({
         pattern: '^https?://',
         default: DEFAULT_VMWARE.vmrestUrl,
-        description: 'Workstation REST API (vmrest) base URL; env VMREST_URL overrides.',
+        description:
+          'Workstation REST API (vmrest) base URL; http:// only for this PC (127.0.0.1, localhost, [::1]), https:// for another host; env VMREST_URL overrides.',
         'x-expected': 'an http(s):// URL such as http://127.0.0.1:8697/api',
       }),
     ),
@@ -322,6 +323,13 @@ const Vmware = Strict(
         maximum: 16,
         default: DEFAULT_VMWARE.concurrency,
         description: 'Nodes cloned at once.',
+      }),
+    ),
+    cloneMode: Type.Optional(
+      Type.Union([Type.Literal('linked'), Type.Literal('full')], {
+        default: DEFAULT_VMWARE.cloneMode,
+        description:
+          "How nodes are cloned from the template: linked (Workstation's vmrun, from a snapshot of the template; a small delta disk that needs the template's disk for as long as it lives) or full (vmrest, a copy of the whole disk).",
       }),
     ),
     installFolder: Type.Optional(

@@ -32,6 +32,7 @@ import { deriveMac } from './mac.js';
 import type { Ipv4Subnet } from './model.js';
 import { showValue, type SpecProblem } from './problems.js';
 import { splitKubernetesVersion } from './resolve.js';
+import { clearTextVmrestUrlProblem } from '../vmrest-url-policy.js';
 
 type Raw = Record<string, unknown>;
 
@@ -96,20 +97,62 @@ function isAbsoluteAnywhere(p: string): boolean {
   return path.win32.isAbsolute(p) || path.posix.isAbsolute(p);
 }
 
+/** Records a problem at a field path. */
+type Add = (path: string, message: string) => void;
+
+/** The host networks' fields that are well-formed, and the free blocks messages suggest. */
+interface HostNetworks {
+  nat: Ipv4Subnet | undefined;
+  hostOnly: Ipv4Subnet | undefined;
+  gateway: string | undefined;
+  natHost: string | undefined;
+  hostOnlyHost: string | undefined;
+  /** The NAT DHCP range when both ends are addresses and start ≤ end. */
+  dhcp: { start: string; end: string } | undefined;
+  /** Addresses a node may take, for messages ('' when the subnet is not known). */
+  natFree: string;
+  hostOnlyFree: string;
+}
+
+/** What the node checks gather across nodes: names, addresses and MACs taken, the control planes. */
+interface NodeTally {
+  names: Map<string, number>;
+  natAddresses: Map<string, number>;
+  hostOnlyAddresses: Map<string, number>;
+  macs: Map<string, string>;
+  controlPlanes: number[];
+  /** A node by its name when it has one: `node "k8s-worker1" (nodes[1])`. */
+  label(index: number): string;
+}
+
 export function checkSemantics(document: unknown): SpecProblem[] {
   const problems: SpecProblem[] = [];
-  const add = (path: string, message: string) => problems.push({ path, message });
+  const add: Add = (path, message) => problems.push({ path, message });
   const doc = obj(document);
   if (!doc) return problems;
 
+  checkClusterName(doc, add);
+  const networks = checkHostNetworks(doc, add);
+  const k8s = obj(doc.kubernetes) ?? {};
+  checkKubernetesNetworks(k8s, networks, add);
+  checkNodes(doc, k8s, networks, add);
+  checkOs(obj(doc.os) ?? {}, add);
+  checkKubernetesVersionAndPort(k8s, add);
+  checkVmware(obj(doc.vmware) ?? {}, add);
+  return problems;
+}
+
+function checkClusterName(doc: Raw, add: Add): void {
   if (typeof doc.name === 'string' && !rfc1123Label.test(doc.name)) {
     add(
       'name',
       `${showValue(doc.name)} is not a valid name; use lower-case letters, digits and "-" (at most 63, starting and ending with a letter or digit), e.g. "k8s-lab"`,
     );
   }
+}
 
-  // --- host networks ---
+/** The NAT and host-only networks: subnets, vmnets, the host's and gateway's addresses, the DHCP range. */
+function checkHostNetworks(doc: Raw, add: Add): HostNetworks {
   const networks = obj(doc.networks);
   const natRaw = obj(networks?.nat);
   const hostOnlyRaw = obj(networks?.hostOnly);
@@ -118,10 +161,44 @@ export function checkSemantics(document: unknown): SpecProblem[] {
   const gateway = ip(natRaw?.gateway);
   const natHost = ip(natRaw?.hostAddress);
   const hostOnlyHost = ip(hostOnlyRaw?.hostAddress);
-  const dhcp = obj(natRaw?.dhcpRange);
-  const dhcpStart = ip(dhcp?.start);
-  const dhcpEnd = ip(dhcp?.end);
+  const dhcpRaw = obj(natRaw?.dhcpRange);
+  const dhcpStart = ip(dhcpRaw?.start);
+  const dhcpEnd = ip(dhcpRaw?.end);
 
+  checkHostSubnets(nat, hostOnly, add);
+  const natVmnet = typeof natRaw?.vmnet === 'string' ? natRaw.vmnet : 'vmnet8';
+  const hostOnlyVmnet = typeof hostOnlyRaw?.vmnet === 'string' ? hostOnlyRaw.vmnet : 'vmnet1';
+  if (natVmnet === hostOnlyVmnet)
+    add(
+      'networks.hostOnly.vmnet',
+      `${showValue(hostOnlyVmnet)} is also the NAT network's vmnet; each NIC needs its own network (usually vmnet8 NAT, vmnet1 host-only)`,
+    );
+
+  checkHostSide('networks.nat.gateway', gateway, nat, 'NAT', add);
+  checkHostSide('networks.nat.hostAddress', natHost, nat, 'NAT', add);
+  checkHostSide('networks.hostOnly.hostAddress', hostOnlyHost, hostOnly, 'host-only', add);
+  if (gateway && natHost && gateway === natHost)
+    add(
+      'networks.nat.hostAddress',
+      `${natHost} is also the gateway; VMware uses .1 for the host and .2 for the NAT gateway`,
+    );
+  checkHostSide('networks.nat.dhcpRange.start', dhcpStart, nat, 'NAT', add);
+  checkHostSide('networks.nat.dhcpRange.end', dhcpEnd, nat, 'NAT', add);
+  if (dhcpStart && dhcpEnd && ipToInt(dhcpStart) > ipToInt(dhcpEnd))
+    add('networks.nat.dhcpRange', `start ${dhcpStart} is after end ${dhcpEnd}`);
+  const dhcp =
+    dhcpStart && dhcpEnd && ipToInt(dhcpStart) <= ipToInt(dhcpEnd)
+      ? { start: dhcpStart, end: dhcpEnd }
+      : undefined;
+  const natFree = nat ? freeRange(nat, [natHost, gateway], dhcp?.start) : '';
+  const hostOnlyFree = hostOnly ? freeRange(hostOnly, [hostOnlyHost]) : '';
+  if (dhcp && gateway && inRange(gateway, dhcp.start, dhcp.end))
+    add('networks.nat.gateway', `${gateway} lies inside the DHCP range ${dhcp.start}–${dhcp.end}`);
+  return { nat, hostOnly, gateway, natHost, hostOnlyHost, dhcp, natFree, hostOnlyFree };
+}
+
+/** Each host subnet is a network address and large enough; the two are apart. */
+function checkHostSubnets(nat: Ipv4Subnet | undefined, hostOnly: Ipv4Subnet | undefined, add: Add): void {
   for (const [where, s] of [
     ['networks.nat.subnet', nat],
     ['networks.hostOnly.subnet', hostOnly],
@@ -140,50 +217,29 @@ export function checkSemantics(document: unknown): SpecProblem[] {
       `${hostOnly.cidr} overlaps the NAT network ${nat.cidr}; the two VMware networks must be separate (e.g. 192.168.5.0/24 and 172.100.100.0/24)`,
     );
   }
-  const natVmnet = typeof natRaw?.vmnet === 'string' ? natRaw.vmnet : 'vmnet8';
-  const hostOnlyVmnet = typeof hostOnlyRaw?.vmnet === 'string' ? hostOnlyRaw.vmnet : 'vmnet1';
-  if (natVmnet === hostOnlyVmnet)
-    add(
-      'networks.hostOnly.vmnet',
-      `${showValue(hostOnlyVmnet)} is also the NAT network's vmnet; each NIC needs its own network (usually vmnet8 NAT, vmnet1 host-only)`,
-    );
+}
 
-  const whole = (s: Ipv4Subnet) => `${intToIp(ipToInt(s.network) + 1)}–${intToIp(ipToInt(s.broadcast) - 1)}`;
-  const checkHostSide = (
-    where: string,
-    address: string | undefined,
-    s: Ipv4Subnet | undefined,
-    label: string,
-  ) => {
-    if (!address || !s) return;
-    if (!subnetContains(s, address))
-      add(where, `${address} is outside the ${label} subnet ${s.cidr}; use an address in ${whole(s)}`);
-    else if (address === s.network || address === s.broadcast)
-      add(
-        where,
-        `${address} is the ${address === s.network ? 'network' : 'broadcast'} address of ${s.cidr}; use an address in ${whole(s)}`,
-      );
-  };
-  checkHostSide('networks.nat.gateway', gateway, nat, 'NAT');
-  checkHostSide('networks.nat.hostAddress', natHost, nat, 'NAT');
-  checkHostSide('networks.hostOnly.hostAddress', hostOnlyHost, hostOnly, 'host-only');
-  if (gateway && natHost && gateway === natHost)
+/** A host-side address (host, gateway, DHCP range end) is a host address of its subnet. */
+function checkHostSide(
+  where: string,
+  address: string | undefined,
+  s: Ipv4Subnet | undefined,
+  label: string,
+  add: Add,
+): void {
+  if (!address || !s) return;
+  const whole = `${intToIp(ipToInt(s.network) + 1)}–${intToIp(ipToInt(s.broadcast) - 1)}`;
+  if (!subnetContains(s, address))
+    add(where, `${address} is outside the ${label} subnet ${s.cidr}; use an address in ${whole}`);
+  else if (address === s.network || address === s.broadcast)
     add(
-      'networks.nat.hostAddress',
-      `${natHost} is also the gateway; VMware uses .1 for the host and .2 for the NAT gateway`,
+      where,
+      `${address} is the ${address === s.network ? 'network' : 'broadcast'} address of ${s.cidr}; use an address in ${whole}`,
     );
-  checkHostSide('networks.nat.dhcpRange.start', dhcpStart, nat, 'NAT');
-  checkHostSide('networks.nat.dhcpRange.end', dhcpEnd, nat, 'NAT');
-  if (dhcpStart && dhcpEnd && ipToInt(dhcpStart) > ipToInt(dhcpEnd))
-    add('networks.nat.dhcpRange', `start ${dhcpStart} is after end ${dhcpEnd}`);
-  const dhcpValid = dhcpStart && dhcpEnd && ipToInt(dhcpStart) <= ipToInt(dhcpEnd);
-  const natFree = nat ? freeRange(nat, [natHost, gateway], dhcpValid ? dhcpStart : undefined) : '';
-  const hostOnlyFree = hostOnly ? freeRange(hostOnly, [hostOnlyHost]) : '';
-  if (dhcpValid && gateway && inRange(gateway, dhcpStart, dhcpEnd))
-    add('networks.nat.gateway', `${gateway} lies inside the DHCP range ${dhcpStart}–${dhcpEnd}`);
+}
 
-  // --- Kubernetes networks ---
-  const k8s = obj(doc.kubernetes) ?? {};
+/** The pod and service subnets: well-formed, large enough, apart from each other and the node networks. */
+function checkKubernetesNetworks(k8s: Raw, { nat, hostOnly }: HostNetworks, add: Add): void {
   const podRaw = k8s.podSubnet ?? DEFAULT_POD_SUBNET;
   const serviceRaw = k8s.serviceSubnet ?? DEFAULT_SERVICE_SUBNET;
   const pods = subnet(podRaw);
@@ -223,127 +279,179 @@ export function checkSemantics(document: unknown): SpecProblem[] {
         `${s.cidr} overlaps the host-only network ${hostOnly.cidr}; pick a ${label} outside the node networks`,
       );
   }
+}
 
-  // --- nodes ---
+/** Each node (name, addresses, resources), then the roles across nodes and the template's name. */
+function checkNodes(doc: Raw, k8s: Raw, networks: HostNetworks, add: Add): void {
   const nodes = Array.isArray(doc.nodes) ? doc.nodes.map(obj) : [];
   const defaults = obj(doc.nodeDefaults) ?? {};
-  const names = new Map<string, number>();
-  const natAddresses = new Map<string, number>();
-  const hostOnlyAddresses = new Map<string, number>();
+  const tally: NodeTally = {
+    names: new Map(),
+    natAddresses: new Map(),
+    hostOnlyAddresses: new Map(),
+    macs: new Map(),
+    controlPlanes: [],
+    label: (index) => {
+      const named = nodes[index]?.name;
+      return typeof named === 'string' ? `node ${showValue(named)} (nodes[${index}])` : `nodes[${index}]`;
+    },
+  };
   const clusterName = typeof doc.name === 'string' ? doc.name : '';
-  const macs = new Map<string, string>();
-  const controlPlanes: number[] = [];
   nodes.forEach((node, i) => {
     if (!node) return;
     const at = `nodes[${i}]`;
-    const name = typeof node.name === 'string' ? node.name : undefined;
-    if (name !== undefined) {
-      if (!rfc1123Label.test(name)) {
-        add(
-          `${at}.name`,
-          `${showValue(name)} is not a valid hostname (RFC 1123): use lower-case letters, digits and "-", at most 63 characters, starting and ending with a letter or digit, e.g. "k8s-worker3"`,
-        );
-      }
-      const first = names.get(name);
-      if (first !== undefined)
-        add(
-          `${at}.name`,
-          `${showValue(name)} is already used by nodes[${first}]; every node needs its own name`,
-        );
-      else names.set(name, i);
-      for (const nic of first === undefined ? ['ens33', 'ens37'] : []) {
-        const mac = deriveMac(clusterName, name, nic);
-        const owner = macs.get(mac);
-        if (owner)
-          add(`${at}.name`, `the derived MAC ${mac} collides with ${owner}; rename one of the nodes`);
-        macs.set(mac, `${name}/${nic}`);
-      }
-    }
-    if (node.role === 'control-plane') controlPlanes.push(i);
+    checkNodeName(node, i, at, clusterName, tally, add);
+    if (node.role === 'control-plane') tally.controlPlanes.push(i);
+    checkNodeAddresses(node, i, at, networks, tally, add);
+    checkNodeResources(node, at, defaults, add);
+  });
+  checkRoles(nodes.length, k8s, tally.controlPlanes, add);
+  const templateName =
+    typeof obj(obj(doc.vmware)?.template)?.name === 'string'
+      ? (obj(obj(doc.vmware)?.template)?.name as string)
+      : undefined;
+  if (templateName && tally.names.has(templateName))
+    add(
+      `nodes[${tally.names.get(templateName)}].name`,
+      `${showValue(templateName)} is also the template VM's name; nodes are clones and need names of their own`,
+    );
+}
 
-    const natAddress = ip(node.natAddress);
-    if (natAddress && nat) {
-      const where = `${at}.natAddress`;
-      if (!subnetContains(nat, natAddress))
-        add(where, `${natAddress} is outside the NAT subnet ${nat.cidr}; use a free address in ${natFree}`);
-      else if (natAddress === nat.network || natAddress === nat.broadcast)
-        add(
-          where,
-          `${natAddress} is the ${natAddress === nat.network ? 'network' : 'broadcast'} address of ${nat.cidr}; use a free address in ${natFree}`,
-        );
-      else if (natAddress === gateway)
-        add(where, `${natAddress} is the NAT gateway; use a free address in ${natFree}`);
-      else if (natAddress === natHost)
-        add(
-          where,
-          `${natAddress} is the Windows host's address on the NAT network; use a free address in ${natFree}`,
-        );
-      else if (dhcpValid && inRange(natAddress, dhcpStart, dhcpEnd))
-        add(
-          where,
-          `${natAddress} is inside the DHCP range ${dhcpStart}–${dhcpEnd}, so VMware could hand it to another VM; use a free address in ${natFree}`,
-        );
-      const first = natAddresses.get(natAddress);
-      if (first !== undefined) add(where, `${natAddress} is already used by nodes[${first}]`);
-      else natAddresses.set(natAddress, i);
-    }
-    const hostOnlyAddress = ip(node.hostOnlyAddress);
-    if (hostOnlyAddress && hostOnly) {
-      const where = `${at}.hostOnlyAddress`;
-      if (!subnetContains(hostOnly, hostOnlyAddress))
-        add(
-          where,
-          `${hostOnlyAddress} is outside the host-only subnet ${hostOnly.cidr}; use a free address in ${hostOnlyFree}`,
-        );
-      else if (hostOnlyAddress === hostOnly.network || hostOnlyAddress === hostOnly.broadcast)
-        add(
-          where,
-          `${hostOnlyAddress} is the ${hostOnlyAddress === hostOnly.network ? 'network' : 'broadcast'} address of ${hostOnly.cidr}; use a free address in ${hostOnlyFree}`,
-        );
-      else if (hostOnlyAddress === hostOnlyHost)
-        add(
-          where,
-          `${hostOnlyAddress} is the Windows host's address on the host-only network; use a free address in ${hostOnlyFree}`,
-        );
-      const first = hostOnlyAddresses.get(hostOnlyAddress);
-      if (first !== undefined) add(where, `${hostOnlyAddress} is already used by nodes[${first}]`);
-      else hostOnlyAddresses.set(hostOnlyAddress, i);
-    }
+/** A valid hostname, not taken by an earlier node, and MACs (derived from it) no other node has. */
+function checkNodeName(
+  node: Raw,
+  i: number,
+  at: string,
+  clusterName: string,
+  tally: NodeTally,
+  add: Add,
+): void {
+  const name = typeof node.name === 'string' ? node.name : undefined;
+  if (name === undefined) return;
+  if (!rfc1123Label.test(name)) {
+    add(
+      `${at}.name`,
+      `${showValue(name)} is not a valid hostname (RFC 1123): use lower-case letters, digits and "-", at most 63 characters, starting and ending with a letter or digit, e.g. "k8s-worker3"`,
+    );
+  }
+  const first = tally.names.get(name);
+  if (first !== undefined)
+    add(`${at}.name`, `${showValue(name)} is already used by nodes[${first}]; every node needs its own name`);
+  else tally.names.set(name, i);
+  for (const nic of first === undefined ? ['ens33', 'ens37'] : []) {
+    const mac = deriveMac(clusterName, name, nic);
+    const owner = tally.macs.get(mac);
+    if (owner) add(`${at}.name`, `the derived MAC ${mac} collides with ${owner}; rename one of the nodes`);
+    tally.macs.set(mac, `${name}/${nic}`);
+  }
+}
 
-    const cpus = int(node.cpus) ?? int(defaults.cpus) ?? DEFAULT_HARDWARE.cpus;
-    const memory = int(node.memoryMiB) ?? int(defaults.memoryMiB) ?? DEFAULT_HARDWARE.memoryMiB;
-    const disk = int(node.diskGiB) ?? int(defaults.diskGiB) ?? DEFAULT_HARDWARE.diskGiB;
-    const field = (key: string) =>
-      node[key] !== undefined
-        ? `${at}.${key}`
-        : defaults[key] !== undefined
-          ? `nodeDefaults.${key}`
-          : `${at}.${key}`;
-    if (node.role === 'control-plane') {
-      if (cpus < CONTROL_PLANE_MIN_CPUS)
-        add(
-          field('cpus'),
-          `${cpus} vCPU is below kubeadm's minimum of ${CONTROL_PLANE_MIN_CPUS} for a control plane; set cpus: 2 or more`,
-        );
-      if (memory < CONTROL_PLANE_MIN_MEMORY_MIB)
-        add(
-          field('memoryMiB'),
-          `${memory} MiB is below kubeadm's minimum of ${CONTROL_PLANE_MIN_MEMORY_MIB} MiB for a control plane; set memoryMiB: 2048 or more (the lab uses 4096)`,
-        );
-    } else if (memory < NODE_MIN_MEMORY_MIB) {
+/** Each static address inside its subnet, clear of the host, the gateway and the DHCP range, and unique. */
+function checkNodeAddresses(
+  node: Raw,
+  i: number,
+  at: string,
+  { nat, hostOnly, gateway, natHost, hostOnlyHost, dhcp, natFree, hostOnlyFree }: HostNetworks,
+  tally: NodeTally,
+  add: Add,
+): void {
+  const natAddress = ip(node.natAddress);
+  if (natAddress && nat) {
+    const where = `${at}.natAddress`;
+    if (!subnetContains(nat, natAddress))
+      add(where, `${natAddress} is outside the NAT subnet ${nat.cidr}; use a free address in ${natFree}`);
+    else if (natAddress === nat.network || natAddress === nat.broadcast)
+      add(
+        where,
+        `${natAddress} is the ${natAddress === nat.network ? 'network' : 'broadcast'} address of ${nat.cidr}; use a free address in ${natFree}`,
+      );
+    else if (natAddress === gateway)
+      add(where, `${natAddress} is the NAT gateway; use a free address in ${natFree}`);
+    else if (natAddress === natHost)
+      add(
+        where,
+        `${natAddress} is the Windows host's address on the NAT network; use a free address in ${natFree}`,
+      );
+    else if (dhcp && inRange(natAddress, dhcp.start, dhcp.end))
+      add(
+        where,
+        `${natAddress} is inside the DHCP range ${dhcp.start}–${dhcp.end}, so VMware could hand it to another VM; use a free address in ${natFree}`,
+      );
+    const first = tally.natAddresses.get(natAddress);
+    if (first !== undefined)
+      add(
+        where,
+        `${natAddress} is already used by ${tally.label(first)}; give ${tally.label(i)} its own address, a free one in ${natFree}`,
+      );
+    else tally.natAddresses.set(natAddress, i);
+  }
+  const hostOnlyAddress = ip(node.hostOnlyAddress);
+  if (hostOnlyAddress && hostOnly) {
+    const where = `${at}.hostOnlyAddress`;
+    if (!subnetContains(hostOnly, hostOnlyAddress))
+      add(
+        where,
+        `${hostOnlyAddress} is outside the host-only subnet ${hostOnly.cidr}; use a free address in ${hostOnlyFree}`,
+      );
+    else if (hostOnlyAddress === hostOnly.network || hostOnlyAddress === hostOnly.broadcast)
+      add(
+        where,
+        `${hostOnlyAddress} is the ${hostOnlyAddress === hostOnly.network ? 'network' : 'broadcast'} address of ${hostOnly.cidr}; use a free address in ${hostOnlyFree}`,
+      );
+    else if (hostOnlyAddress === hostOnlyHost)
+      add(
+        where,
+        `${hostOnlyAddress} is the Windows host's address on the host-only network; use a free address in ${hostOnlyFree}`,
+      );
+    const first = tally.hostOnlyAddresses.get(hostOnlyAddress);
+    if (first !== undefined)
+      add(
+        where,
+        `${hostOnlyAddress} is already used by ${tally.label(first)}; give ${tally.label(i)} its own address, a free one in ${hostOnlyFree}`,
+      );
+    else tally.hostOnlyAddresses.set(hostOnlyAddress, i);
+  }
+}
+
+/** vCPUs, memory and disk (the node's own, else nodeDefaults', else the defaults) against the minimums. */
+function checkNodeResources(node: Raw, at: string, defaults: Raw, add: Add): void {
+  const cpus = int(node.cpus) ?? int(defaults.cpus) ?? DEFAULT_HARDWARE.cpus;
+  const memory = int(node.memoryMiB) ?? int(defaults.memoryMiB) ?? DEFAULT_HARDWARE.memoryMiB;
+  const disk = int(node.diskGiB) ?? int(defaults.diskGiB) ?? DEFAULT_HARDWARE.diskGiB;
+  const field = (key: string) =>
+    node[key] !== undefined
+      ? `${at}.${key}`
+      : defaults[key] !== undefined
+        ? `nodeDefaults.${key}`
+        : `${at}.${key}`;
+  if (node.role === 'control-plane') {
+    if (cpus < CONTROL_PLANE_MIN_CPUS)
+      add(
+        field('cpus'),
+        `${cpus} vCPU is below kubeadm's minimum of ${CONTROL_PLANE_MIN_CPUS} for a control plane; set cpus: 2 or more`,
+      );
+    if (memory < CONTROL_PLANE_MIN_MEMORY_MIB)
       add(
         field('memoryMiB'),
-        `${memory} MiB is too little for kubelet, containerd and the CNI; set memoryMiB: ${NODE_MIN_MEMORY_MIB} or more`,
+        `${memory} MiB is below kubeadm's minimum of ${CONTROL_PLANE_MIN_MEMORY_MIB} MiB for a control plane; set memoryMiB: 2048 or more (the lab uses 4096)`,
       );
-    }
-    if (disk < NODE_MIN_DISK_GIB) {
-      add(
-        field('diskGiB'),
-        `${disk} GiB is too small: the Ubuntu cloud image's disk is already ${CLOUD_IMAGE_DISK_GIB} GiB and a clone can only grow; with the Kubernetes images it needs at least ${NODE_MIN_DISK_GIB} GiB`,
-      );
-    }
-  });
-  if (nodes.length > 0 && controlPlanes.length === 0) {
+  } else if (memory < NODE_MIN_MEMORY_MIB) {
+    add(
+      field('memoryMiB'),
+      `${memory} MiB is too little for kubelet, containerd and the CNI; set memoryMiB: ${NODE_MIN_MEMORY_MIB} or more`,
+    );
+  }
+  if (disk < NODE_MIN_DISK_GIB) {
+    add(
+      field('diskGiB'),
+      `${disk} GiB is too small: the Ubuntu cloud image's disk is already ${CLOUD_IMAGE_DISK_GIB} GiB and a clone can only grow; with the Kubernetes images it needs at least ${NODE_MIN_DISK_GIB} GiB`,
+    );
+  }
+}
+
+/** Exactly one control plane; a single-node cluster must let pods run on it. */
+function checkRoles(nodeCount: number, k8s: Raw, controlPlanes: number[], add: Add): void {
+  if (nodeCount > 0 && controlPlanes.length === 0) {
     add(
       'nodes',
       'no node has role "control-plane"; mark exactly one node (e.g. k8s-master) as role: control-plane',
@@ -354,24 +462,16 @@ export function checkSemantics(document: unknown): SpecProblem[] {
       `a second control plane (nodes[${controlPlanes.join('], nodes[')}]); kubestation builds exactly one control plane for now (HA control planes come later): make the others role: worker`,
     );
   }
-  if (nodes.length === 1 && controlPlanes.length === 1 && k8s.controlPlaneTaint !== false) {
+  if (nodeCount === 1 && controlPlanes.length === 1 && k8s.controlPlaneTaint !== false) {
     add(
       'kubernetes.controlPlaneTaint',
       'a single-node cluster with the control-plane taint has nowhere to run pods; add a worker or set kubernetes.controlPlaneTaint: false',
     );
   }
-  const templateName =
-    typeof obj(obj(doc.vmware)?.template)?.name === 'string'
-      ? (obj(obj(doc.vmware)?.template)?.name as string)
-      : undefined;
-  if (templateName && names.has(templateName))
-    add(
-      `nodes[${names.get(templateName)}].name`,
-      `${showValue(templateName)} is also the template VM's name; nodes are clones and need names of their own`,
-    );
+}
 
-  // --- OS ---
-  const os = obj(doc.os) ?? {};
+/** Time zone, locale, NTP and DNS servers. */
+function checkOs(os: Raw, add: Add): void {
   if (typeof os.timezone === 'string' && !isKnownTimeZone(os.timezone)) {
     add(
       'os.timezone',
@@ -406,8 +506,10 @@ export function checkSemantics(document: unknown): SpecProblem[] {
       }
     });
   }
+}
 
-  // --- Kubernetes version, port, CNI ---
+/** A supported Kubernetes minor (and a package repository of the same minor), an API server port of its own. */
+function checkKubernetesVersionAndPort(k8s: Raw, add: Add): void {
   if (typeof k8s.version === 'string') {
     const version = splitKubernetesVersion(k8s.version);
     if (!version) {
@@ -433,9 +535,9 @@ export function checkSemantics(document: unknown): SpecProblem[] {
   const port = int(k8s.apiServerPort) ?? DEFAULT_API_SERVER_PORT;
   if (reservedPorts[port])
     add('kubernetes.apiServerPort', `${port} is the ${reservedPorts[port]} port; use 6443`);
+}
 
-  // --- VMware ---
-  const vmware = obj(doc.vmware) ?? {};
+function checkVmware(vmware: Raw, add: Add): void {
   const installFolder = vmware.installFolder;
   if (typeof installFolder === 'string' && installFolder.length > 0 && !isAbsoluteAnywhere(installFolder)) {
     add(
@@ -443,5 +545,8 @@ export function checkSemantics(document: unknown): SpecProblem[] {
       `${showValue(installFolder)} is not an absolute path; write the full folder, e.g. C:\\Program Files (x86)\\VMware\\VMware Workstation`,
     );
   }
-  return problems;
+  const vmrestUrl =
+    typeof vmware.vmrestUrl === 'string' && URL.canParse(vmware.vmrestUrl) ? vmware.vmrestUrl : '';
+  const clearText = vmrestUrl ? clearTextVmrestUrlProblem(new URL(vmrestUrl)) : undefined;
+  if (clearText) add('vmware.vmrestUrl', `${clearText.message}; ${clearText.fix}`);
 }

@@ -15,6 +15,7 @@
  *
  * Plan first (pure reading), then execute exactly that plan.
  */
+import { commandHint } from '../command-hint.js';
 import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -26,9 +27,10 @@ import { KubestationError } from '../errors.js';
 import type { ClusterSpec } from '../config/model.js';
 import type { PowerState } from '../vmrest/client.js';
 import { sameHostPath, vmNameFromVmxPath } from '../vmrest/host-paths.js';
+import { linkedClonesOf } from '../template/linked-clones.js';
 import { readTemplateState, templateStateDir, templateVmFolder, templateVmxPath } from '../template/state.js';
 import { VmrestForbiddenError } from '../vmrest/errors.js';
-import type { Day2Log, Day2Vmrest } from './ports.js';
+import type { Day2Log, Day2Vmrest } from '../bringup/ports.js';
 
 export interface DestroyPlan {
   cluster: string;
@@ -89,6 +91,7 @@ async function planTemplatePurge(spec: ClusterSpec, vmrest: Day2Vmrest): Promise
   const vm = registered && {
     id: registered.id,
     vmxPath: registered.path,
+    // Unknown power only drops "(powered off first)" from the plan; the deletion powers it off if needed.
     power: await vmrest.getPowerState(registered.id).catch(() => undefined),
   };
   // Deleting a registered VM through vmrest removes its folder; what is left is the template's records and image.
@@ -115,6 +118,31 @@ function assertPurgeable(stateDir: string): void {
   }
 }
 
+/**
+ * The template's disk is the parent of every linked clone: deleting it would leave them unable to power
+ * on. Checked before any change, this cluster's own clones included (destroy them first).
+ */
+async function refuseWhileLinkedClonesExist(spec: ClusterSpec, vmrest: Day2Vmrest): Promise<void> {
+  const state = await readTemplateState(spec);
+  const templateVmx = state.vm?.vmxPath ?? templateVmxPath(spec);
+  const clones = await linkedClonesOf(
+    templateVmx,
+    (await vmrest.listVms()).map((vm) => vm.path),
+  );
+  if (clones.length === 0) return;
+  const ours = await Promise.all(clones.map((c) => inspectOwnership(c.vmxPath, spec.name)));
+  const onlyOurs = ours.every((o) => o.kind === 'ours');
+  throw new KubestationError(
+    'TEMPLATE_HAS_LINKED_CLONES',
+    `refusing to delete the template ${spec.vmware.template.name}: ${clones.length} linked clone${clones.length === 1 ? '' : 's'} read${clones.length === 1 ? 's' : ''} its disk and could not power on without it; nothing was changed:\n${clones.map((c, i) => `    ${c.vmxPath} (${describeOwnership(ours[i]!)})`).join('\n')}`,
+    {
+      fix: onlyOurs
+        ? `run \`${commandHint('destroy')}\` first (it deletes this cluster's VMs and keeps the template), then \`${commandHint('destroy --purge-template')}\``
+        : `delete the clones listed above (\`${commandHint('destroy')}\` for this cluster's; the others in Workstation or with their own cluster.yaml), then run \`${commandHint('destroy --purge-template')}\` again`,
+    },
+  );
+}
+
 export async function planDestroy(
   spec: ClusterSpec,
   vmrest: Day2Vmrest,
@@ -124,6 +152,7 @@ export async function planDestroy(
   const state = await readBuildState(spec.stateDir, spec.name);
   const nodeNames = new Set(spec.nodes.map((n) => n.name.toLowerCase()));
   const template = options.purgeTemplate ? await planTemplatePurge(spec, vmrest) : undefined;
+  if (template) await refuseWhileLinkedClonesExist(spec, vmrest);
   const plan: DestroyPlan = {
     cluster: spec.name,
     vms: [],
@@ -142,6 +171,7 @@ export async function planDestroy(
         node: ownership.node || name,
         id: vm.id,
         vmxPath: vm.path,
+        // As for the template: unknown power only changes the plan's wording.
         power: await vmrest.getPowerState(vm.id).catch(() => undefined),
       });
     } else if (nodeNames.has(name.toLowerCase())) {

@@ -18,6 +18,11 @@
  *   clock:<node>      node clock vs this PC, from the times the kubelet itself writes
  *                     (node Lease renewTime, else the Ready heartbeat)
  */
+import { existsSync } from 'node:fs';
+import { workstationCheck } from './workstation-check.js';
+import type { WorkstationIdentity } from '../workstation/identity.js';
+import { labNeverBuilt } from '../bringup/lab-state.js';
+import { commandHint } from '../command-hint.js';
 import { findNodeVm } from '../bringup/apply.js';
 import { observeSeed } from '../bringup/seed-retirement.js';
 import { readBuildState, type BuildState } from '../bringup/state.js';
@@ -26,18 +31,20 @@ import { describeError, KubestationError } from '../errors.js';
 import { findCondition, KubeApiError, type KubeClient, type KubeObject, type Node } from '../kube/index.js';
 import { inRange, intToIp, ipToInt } from '../config/ipv4.js';
 import type { ClusterSpec, NodeSpec } from '../config/model.js';
+import { parentDiskOfVm } from '../template/linked-clones.js';
 import { requireReadyTemplate } from '../template/ready.js';
 import { SEED_CDROM } from '../template/vmx.js';
 import { checkNodes, checkSystemPods, cniPods } from '../verify/cluster-checks.js';
 import { Findings } from '../verify/findings.js';
 import type { PowerState, VmSummary, Vmnet } from '../vmrest/client.js';
 import { VmrestError } from '../vmrest/errors.js';
-import { isOwnedBy, observeVm, probeApi, type KubeAccess, type ObservedVm } from './observe.js';
-import type { Day2Vmrest } from './ports.js';
+import { isOwnedBy, observeVm, probeApi, type KubeAccess, type ObservedVm } from '../bringup/observe.js';
+import type { Day2Vmrest } from '../bringup/ports.js';
 import type { CheckStatus, DoctorCheck } from './doctor-check.js';
 import { firstBootCheck, seedLabelCheck } from './first-boot-checks.js';
 import { describeLabPower, summarizeLabPower, type LabPowerSummary } from './lab-power.js';
-import { readStoredToken } from './token.js';
+import { readStoredToken } from '../bringup/join-token.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 export type { CheckStatus, DoctorCheck } from './doctor-check.js';
 
@@ -53,6 +60,8 @@ export interface DoctorDeps {
   vmrestUnavailable?: KubestationError | undefined;
   kube: KubeAccess;
   installFolder?: string | undefined;
+  /** Which Workstation this PC has (src/workstation/identity.ts); the row is left out when absent. */
+  workstation?: (() => Promise<WorkstationIdentity>) | undefined;
   now?: () => Date;
   /** Largest node clock lead over this PC that passes; default 15 s. */
   clockToleranceSeconds?: number;
@@ -121,6 +130,22 @@ function bootstrapped(state: BuildState | undefined, node: string): boolean {
   return state?.nodes[node]?.completedAt !== undefined;
 }
 
+/** A linked clone reads its template's disk: without it the VM cannot power on. Undefined for a full clone. */
+async function parentDiskCheck(node: string, vmxPath: string): Promise<DoctorCheck | undefined> {
+  const parent = await parentDiskOfVm(vmxPath);
+  if (!parent) return undefined;
+  const id = `parent-disk:${node}`;
+  const title = `${node}: the template disk its linked clone reads exists`;
+  if (existsSync(parent)) return { id, title, status: 'ok', detail: parent };
+  return {
+    id,
+    title,
+    status: 'fail',
+    detail: `${parent} is gone: ${node} is a linked clone whose disk reads it, so Workstation cannot power it on ("Cannot open the disk ... or one of the snapshot disks it depends on")`,
+    fix: `put the template's disk back at ${parent} if you moved it; otherwise the node has to be made anew: \`${commandHint('build-template')}\`, then \`${commandHint(`rebuild-node ${node}`)}\` (the control plane: \`${commandHint('destroy')}\`, then \`${commandHint('up')}\`)`,
+  };
+}
+
 async function seedIsoCheck(
   spec: ClusterSpec,
   node: NodeSpec,
@@ -130,8 +155,7 @@ async function seedIsoCheck(
   const id = `seed-iso:${node.name}`;
   const title = `${node.name}: seed ISO and user-data removed after bootstrap`;
   const seed = await observeSeed(spec, node, state, vm && isOwnedBy(vm, node) ? vm.vmxPath : undefined);
-  const rerun =
-    'run `npx kubestation build-vms` again: for a finished node it only deletes the seed copies and, while the VM is powered off, detaches the CD-ROM';
+  const rerun = `run \`${COMMAND_PREFIX} build-vms\` again: for a finished node it only deletes the seed copies and, while the VM is powered off, detaches the CD-ROM`;
   switch (seed.kind) {
     case 'none':
     case 'in-use':
@@ -217,14 +241,14 @@ async function tokenCheck(
     detail = `token ${stored.token.id}.… valid until at least ${stored.expiresAt?.toISOString() ?? 'forever'} (estimated; API server not asked)`;
   }
   if (expiredAt === undefined) return { id, title, status: 'ok', detail };
-  const rebuildFix = `\`kubestation rebuild-node <worker>\` registers a fresh token through the API automatically; kubernetes.bootstrapTokenTtl in cluster.yaml sets the lifetime of new ones`;
+  const rebuildFix = `\`${COMMAND_PREFIX} rebuild-node <worker>\` registers a fresh token through the API automatically; kubernetes.bootstrapTokenTtl in cluster.yaml sets the lifetime of new ones`;
   return pendingJoins.length > 0
     ? {
         id,
         title,
         status: 'fail',
         detail: `${detail}; ${pendingJoins.join(', ')} ha${pendingJoins.length === 1 ? 's' : 've'} not joined yet and cannot with it`,
-        fix: `rebuild ${pendingJoins.map((n) => `\`kubestation rebuild-node ${n}\``).join(', ')}: ${rebuildFix}`,
+        fix: `rebuild ${pendingJoins.map((n) => `\`${COMMAND_PREFIX} rebuild-node ${n}\``).join(', ')}: ${rebuildFix}`,
       }
     : {
         id,
@@ -382,6 +406,8 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
     checks.push({ id: 'state', title: 'state file readable', status: 'warn', detail: describeError(error) });
   }
 
+  if (deps.workstation) checks.push(workstationCheck(await deps.workstation()));
+
   // vmrest and what it knows.
   let labPower: LabPowerSummary | undefined;
   let vms: VmSummary[] | undefined;
@@ -408,6 +434,19 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
       fix: error.fix,
     });
   }
+  // A lab never built (src/day2/lab-state.ts) has nothing to repair: its one fix is the command that builds it.
+  const neverBuilt = await labNeverBuilt(
+    spec,
+    vms ?? { unavailable: checks.find((c) => c.id === 'vmrest')?.detail ?? 'vmrest did not answer' },
+  );
+  if (neverBuilt)
+    checks.push({
+      id: 'lab',
+      title: 'the lab is built',
+      status: 'warn',
+      detail: `not built yet: ${neverBuilt.reason}`,
+      fix: neverBuilt.fix,
+    });
   if (vms && deps.vmrest) {
     try {
       const vmnets = await deps.vmrest.listVmnets();
@@ -461,8 +500,10 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
           id: `vm:${node.name}`,
           title,
           status: 'warn',
-          detail: "no VM in vmrest's list",
-          fix: `\`kubestation rebuild-node ${node.name}\` (or build-vms) creates it`,
+          detail: neverBuilt ? "no VM in vmrest's list: no lab built yet" : "no VM in vmrest's list",
+          fix: neverBuilt
+            ? neverBuilt.fix
+            : `\`${commandHint(`rebuild-node ${node.name}${node.role === 'control-plane' ? ' --force' : ''}`)}\` (or \`${commandHint('build-vms')}\`) creates it`,
         });
       else if (!isOwnedBy(vm, node))
         checks.push({
@@ -478,9 +519,13 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
           title,
           status: 'warn',
           detail: `${vm.vmxPath} is ${vm.power ?? 'in an unknown power state'}`,
-          fix: '`npx kubestation start` (powers the lab on in order, waits until every node is Ready and verifies)',
+          fix: `\`${COMMAND_PREFIX} start\` (powers the lab on in order, waits until every node is Ready and verifies)`,
         });
       else checks.push({ id: `vm:${node.name}`, title, status: 'ok', detail: vm.vmxPath });
+      if (vm && isOwnedBy(vm, node)) {
+        const parent = await parentDiskCheck(node.name, vm.vmxPath);
+        if (parent) checks.push(parent);
+      }
       checks.push(await seedIsoCheck(spec, node, state, vm));
       const label = await seedLabelCheck(
         spec,
@@ -498,7 +543,7 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
         title: 'the lab is running',
         status: 'warn',
         detail: `the lab is ${describeLabPower(labPower)}`,
-        fix: '`npx kubestation start`',
+        fix: `\`${COMMAND_PREFIX} start\``,
       });
     }
   }
@@ -511,7 +556,9 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
   // The Kubernetes API server and what it reports.
   const api = await probeApi(deps.kube);
   try {
-    checks.push(await tokenCheck(spec, state, api.reachable ? api.client : undefined, now()));
+    // No node has joined a lab never built, and build-vms mints the token it needs.
+    if (!neverBuilt)
+      checks.push(await tokenCheck(spec, state, api.reachable ? api.client : undefined, now()));
     if (!api.reachable && labPower?.state === 'stopped') {
       // Not a fault: the API server is off with the lab.
       checks.push({
@@ -520,7 +567,7 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
         status: 'warn',
         detail:
           'the lab is stopped (every VM powered off), so the API server is off with it (node, CNI and clock checks skipped)',
-        fix: '`npx kubestation start`',
+        fix: `\`${COMMAND_PREFIX} start\``,
       });
     } else if (!api.reachable) {
       checks.push({

@@ -6,7 +6,7 @@
  * connects at power-on).
  */
 import { existsSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { statIfPresent } from '../missing-file.js';
 import path from 'node:path';
 import { lastProgressLine } from '../bringup/console-log.js';
 import { readVmxFile } from '../bringup/ownership.js';
@@ -22,6 +22,7 @@ import { formatDuration, NodeProgress, placeLine } from '../progress/tracker.js'
 import { SEED_CDROM } from '../template/vmx.js';
 import type { PowerState } from '../vmrest/client.js';
 import type { DoctorCheck } from './doctor-check.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 /** The events that move a node from stage to stage (other kinds, such as info, only report). */
 const STAGE_EVENTS: ReadonlySet<string> = new Set(['start', 'ok', 'fail', 'done']);
@@ -30,7 +31,7 @@ const STAGE_EVENTS: ReadonlySet<string> = new Set(['start', 'ok', 'fail', 'done'
 export const SEED_LABEL = 'cidata';
 
 function rebuildFix(spec: ClusterSpec, node: NodeSpec): string {
-  return `\`npx kubestation rebuild-node ${node.name}${node.role === 'control-plane' ? ' --force' : ''}\``;
+  return `\`${COMMAND_PREFIX} rebuild-node ${node.name}${node.role === 'control-plane' ? ' --force' : ''}\``;
 }
 
 /**
@@ -56,7 +57,7 @@ export async function firstBootCheck(
   const [last, newest, info] = await Promise.all([
     lastProgressLine(serialLog, (l) => STAGE_EVENTS.has(l.event)),
     lastProgressLine(serialLog),
-    stat(serialLog).catch(() => undefined),
+    statIfPresent(serialLog),
   ]);
   // A line was written before the file was last changed: a guest stamp after that is a clock that is off.
   const writtenBy = info?.mtimeMs ?? nowMs;
@@ -169,8 +170,7 @@ export async function seedLabelCheck(
   const id = `seed-label:${node.name}`;
   const title = `${node.name}: seed ISO labelled ${SEED_LABEL} and connected`;
   const isoPath = record?.seed?.isoPath ?? path.join(nodeSeedDir(spec, node), SEED_ISO_NAME);
-  const regenerate =
-    'run `npx kubestation build-vms` again (it rewrites the seed and reattaches it to a powered-off VM), or `npx kubestation seed-isos` to only write it';
+  const regenerate = `run \`${COMMAND_PREFIX} build-vms\` again (it rewrites the seed and reattaches it to a powered-off VM), or \`${COMMAND_PREFIX} seed-isos\` to only write it`;
   if (!existsSync(isoPath)) {
     if (!record?.seed)
       return { id, title, status: 'ok', detail: 'no seed written yet (build-vms writes it before power-on)' };

@@ -22,7 +22,7 @@
 import { detachSeedIso } from '../bringup/seed-retirement.js';
 import { describeOwnership } from '../bringup/ownership.js';
 import { BuildInterruptedError } from '../bringup/apply.js';
-import type { ClusterVerifier } from '../bringup/ports.js';
+import type { ClusterVerifier, Day2Vmrest } from '../bringup/ports.js';
 import { BuildStateStore, type BuildState } from '../bringup/state.js';
 import type { ClusterSpec, NodeRole, NodeSpec } from '../config/model.js';
 import { KubestationError } from '../errors.js';
@@ -31,6 +31,7 @@ import type { VerifyReport } from '../verify/report.js';
 import type { PowerState } from '../vmrest/client.js';
 import { VmrestDeadlineError, VmrestError, VmrestNotYetAvailableError } from '../vmrest/errors.js';
 import { findSpecNode } from './rebuild.js';
+import { commandHint } from '../command-hint.js';
 import {
   isOwnedBy,
   observeNodeVms,
@@ -38,8 +39,8 @@ import {
   type KubeAccess,
   type NodeVm,
   type ObservedVm,
-} from './observe.js';
-import type { Day2Vmrest } from './ports.js';
+} from '../bringup/observe.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 export type LabStep =
   | 'resume'
@@ -55,7 +56,8 @@ export type LabStep =
 export interface LabPlanEntry {
   node: string;
   role: NodeRole;
-  power: PowerState | 'no VM';
+  /** unknown: vmrest lists the VM but did not say its power state; it is read again when its turn comes. */
+  power: PowerState | 'no VM' | 'unknown';
   action: string;
 }
 
@@ -150,7 +152,8 @@ export type LabPowerSummary =
   | { state: 'running' }
   | { state: 'stopped'; stoppedAt: string | undefined }
   | { state: 'partly running'; notRunning: Array<{ node: string; power: PowerState | 'unknown' }> }
-  | { state: 'unknown' };
+  | { state: 'unknown' }
+  | { state: 'not built'; reason: string; fix: string };
 
 /**
  * The lab as a whole from its nodes' VMs (ours only; a node without a VM of
@@ -179,11 +182,13 @@ export function describeLabPower(summary: LabPowerSummary): string {
     case 'running':
       return 'running (every VM powered on)';
     case 'stopped':
-      return `stopped: every VM is powered off${summary.stoppedAt ? ` (by \`kubestation stop\` at ${summary.stoppedAt})` : ''}; start it with \`npx kubestation start\``;
+      return `stopped: every VM is powered off${summary.stoppedAt ? ` (by \`${COMMAND_PREFIX} stop\` at ${summary.stoppedAt})` : ''}; start it with \`${COMMAND_PREFIX} start\``;
     case 'partly running':
-      return `partly running: ${summary.notRunning.map((n) => `${n.node} is ${n.power}`).join(', ')}; \`npx kubestation start\` starts the rest in order and verifies`;
+      return `partly running: ${summary.notRunning.map((n) => `${n.node} is ${n.power}`).join(', ')}; \`${COMMAND_PREFIX} start\` starts the rest in order and verifies`;
     case 'unknown':
-      return 'unknown (a node has no VM of this cluster)';
+      return `half built or damaged: a node has no VM of this cluster (status shows which); \`${commandHint('build-vms')}\` builds the missing ones`;
+    case 'not built':
+      return `not built yet: ${summary.reason}; ${summary.fix}`;
   }
 }
 
@@ -195,8 +200,10 @@ export function stopOrder(spec: ClusterSpec, only?: NodeSpec): NodeSpec[][] {
   );
 }
 
-function stopAction(power: PowerState | 'no VM'): string {
+function stopAction(power: LabPlanEntry['power']): string {
   switch (power) {
+    case 'unknown':
+      return 'read its power state again, then shut down if it runs';
     case 'poweredOn':
       return 'shut down';
     case 'suspended':
@@ -210,8 +217,10 @@ function stopAction(power: PowerState | 'no VM'): string {
   }
 }
 
-function startAction(power: PowerState | 'no VM'): string {
+function startAction(power: LabPlanEntry['power']): string {
   switch (power) {
+    case 'unknown':
+      return 'read its power state again, then power on unless it runs';
     case 'poweredOn':
       return 'nothing: already running';
     case 'suspended':
@@ -251,7 +260,7 @@ export class LabStopIncompleteError extends KubestationError {
     only: string | undefined,
   ) {
     const lines = results.map((r) => `${r.node}: ${r.outcome}${r.detail ? ` — ${r.detail}` : ''}`);
-    const rerun = `npx kubestation stop${only ? ` --node ${only}` : ''}`;
+    const rerun = `${COMMAND_PREFIX} stop${only ? ` --node ${only}` : ''}`;
     super('STOP_INCOMPLETE', `the lab is only partly stopped:\n    ${lines.join('\n    ')}`, {
       fix: force
         ? `power the node off in Workstation (VM > Power > Power Off), then run \`${rerun}\` again: nodes already off are skipped`
@@ -519,7 +528,7 @@ async function planNodes(
   const found = await observeNodeVms(spec, deps.vmrest, state, nodes);
   assertOwned(spec, found, command === 'stop' ? 'stop the lab' : 'start the lab');
   const plan = found.map(({ node, vm }) => {
-    const power: LabPlanEntry['power'] = vm ? (vm.power ?? 'poweredOff') : 'no VM';
+    const power: LabPlanEntry['power'] = vm ? (vm.power ?? 'unknown') : 'no VM';
     return {
       node: node.name,
       role: node.role,
@@ -545,8 +554,7 @@ export async function stopLab(
     deps.emit({
       type: 'warning',
       node: only.name,
-      message:
-        'stopping the control plane alone: the workers keep running without an API server until it is started again (`npx kubestation start`)',
+      message: `stopping the control plane alone: the workers keep running without an API server until it is started again (\`${COMMAND_PREFIX} start\`)`,
     });
   }
 
@@ -636,7 +644,7 @@ async function waitForApiServer(run: LabRun, client: KubeClient, server: string)
       intervalMs: run.timing.pollMs,
       signal: run.signal,
       what: `the API server at ${server} to answer`,
-      fix: `read the control plane's console log (${run.spec.stateDir}) and run \`npx kubestation doctor\`; check that the PC has its VMnet1 host-only address (ipconfig), or set KUBESTATION_API_SERVER`,
+      fix: `read the control plane's console log (${run.spec.stateDir}) and run \`${COMMAND_PREFIX} doctor\`; check that the PC has its VMnet1 host-only address (ipconfig), or set KUBESTATION_API_SERVER`,
     },
   ).catch(rethrowAbort(run));
   run.deps.emit({
@@ -670,7 +678,7 @@ export async function startLab(
       'NODE_VM_MISSING',
       `cannot start the lab: no VM for ${missing.join(', ')} in vmrest's list; nothing was changed`,
       {
-        fix: `build it again with \`npx kubestation rebuild-node ${missing[0]}\` (or \`npx kubestation build-vms\` for every missing node), or register the VM in Workstation if it was removed from the library`,
+        fix: `build it again with \`${COMMAND_PREFIX} rebuild-node ${missing[0]}\` (or \`${COMMAND_PREFIX} build-vms\` for every missing node), or register the VM in Workstation if it was removed from the library`,
       },
     );
   }
@@ -685,7 +693,7 @@ export async function startLab(
       'KUBECONFIG_MISSING',
       `cannot read the admin kubeconfig ${kubeconfig}: ${(error as Error).message}`,
       {
-        fix: 'build the cluster first (`npx kubestation build-vms` writes it), or restore the state folder',
+        fix: `build the cluster first (\`${COMMAND_PREFIX} build-vms\` writes it), or restore the state folder`,
       },
     );
   });
@@ -712,7 +720,7 @@ export async function startLab(
         timeoutMs: run.timing.readyTimeoutMs,
         intervalMs: run.timing.pollMs,
         signal: run.signal,
-        fix: 'run `npx kubestation doctor` and `npx kubestation status`; a node that stays NotReady after a restart usually has kubelet or containerd not running (ssh in: `systemctl status kubelet containerd`)',
+        fix: `run \`${COMMAND_PREFIX} doctor\` and \`${COMMAND_PREFIX} status\`; a node that stays NotReady after a restart usually has kubelet or containerd not running (ssh in: \`systemctl status kubelet containerd\`)`,
         onPending: (pending) => {
           const text = pending.join(', ');
           if (pending.length > 0 && text !== lastPending)

@@ -23,17 +23,27 @@ import { applyNode, BuildInterruptedError, type AppliedVm, type ApplyContext } f
 import { detachSeedIso } from '../bringup/finish.js';
 import { ConsoleFollower, type FollowTiming } from '../bringup/follow.js';
 import { nodePaths } from '../bringup/paths.js';
-import type { BuildEvent, BuildEventSink, DiskGrower, SeedIsoWriter } from '../bringup/ports.js';
+import type {
+  BuildEvent,
+  BuildEventSink,
+  CloneRoad,
+  Day2Log,
+  Day2Vmrest,
+  DiskGrower,
+  SeedIsoWriter,
+} from '../bringup/ports.js';
+import { cloneRoadFor } from '../bringup/clone-mode.js';
+import type { VmrunLookup } from '../template/vmrun.js';
 import { PreflightError, runPreflight, type PreflightDeps } from '../bringup/preflight.js';
 import { APPLY_STEPS, BuildStateStore } from '../bringup/state.js';
 import { KubestationError } from '../errors.js';
 import { findCondition, KubeApiError, waitUntil, type KubeClient } from '../kube/index.js';
 import { mintBootstrapToken } from '../pki/index.js';
 import type { ClusterSpec, NodeSpec } from '../config/model.js';
-import { probeApi, type ApiProbe, type KubeAccess, type ObservedVm } from './observe.js';
-import type { Day2Log, Day2Vmrest } from './ports.js';
-import { ownNodeVm, removeNodeVm, retireNodeObject, type NodeVmContext } from './node-removal.js';
-import { mintTokenThroughApi, readStoredToken, tokenUnusableError } from './token.js';
+import { probeApi, type ApiProbe, type KubeAccess, type ObservedVm } from '../bringup/observe.js';
+import { ownNodeVm, removeNodeVm, retireNodeObject, type NodeVmContext } from '../bringup/node-removal.js';
+import { mintTokenThroughApi, readStoredToken, tokenUnusableError } from '../bringup/join-token.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 export interface RebuildDeps {
   vmrest: Day2Vmrest;
@@ -48,6 +58,8 @@ export interface RebuildDeps {
   log: Day2Log;
   installFolder?: string | undefined;
   freeBytes?: PreflightDeps['freeBytes'];
+  /** Where vmrun is (linked clones, as build-vms makes them); undefined = not looked for. */
+  vmrun?: VmrunLookup | undefined;
   now?: () => Date;
 }
 
@@ -95,7 +107,7 @@ export function controlPlaneNeedsForce(spec: ClusterSpec, node: NodeSpec): Kubes
     `"${node.name}" is the control plane: rebuilding it re-creates the cluster. etcd is on that VM, so every workload, Service, Secret and ConfigMap is lost, ` +
       `and each worker (${spec.workers.map((w) => w.name).join(', ') || 'none'}) is rebuilt too so it joins the new cluster. The CA is kept, so existing kubeconfigs stay valid`,
     {
-      fix: `if that is what you want, run \`kubestation rebuild-node ${node.name} --force\`; to repair a worker instead, name the worker`,
+      fix: `if that is what you want, run \`${COMMAND_PREFIX} rebuild-node ${node.name} --force\`; to repair a worker instead, name the worker`,
     },
   );
 }
@@ -109,6 +121,8 @@ class Rebuild {
   readonly follower: ConsoleFollower;
   readonly signal: AbortSignal;
   readonly #passedInitOn = new Set<string>();
+  readonly #completedWrites: Promise<void>[] = [];
+  #writeError: unknown;
   #applyCtx: ApplyContext | undefined;
 
   constructor(
@@ -140,14 +154,19 @@ class Rebuild {
     this.deps.emit(event);
     if (event.type !== 'stage') return;
     if (event.stage === 'kubeadm-init' && event.event === 'ok') this.#passedInitOn.add(event.node);
-    if (event.event === 'done')
-      void this.store
-        .updateNode(event.node, (n) => void (n.completedAt ??= this.now().toISOString()))
-        .catch(() => undefined);
+    if (event.event === 'done') {
+      // Kept, and its failure thrown by followUntil: the follower's callback cannot wait for it.
+      this.#completedWrites.push(
+        this.store.recordCompleted(event.node, this.now()).catch((error: unknown) => {
+          this.#writeError ??= error;
+        }),
+      );
+    }
   }
 
-  setTemplate(templateId: string): void {
+  setTemplate(templateId: string, clone: CloneRoad): void {
     this.#applyCtx = {
+      clone,
       spec: this.spec,
       vmrest: this.deps.vmrest,
       store: this.store,
@@ -195,7 +214,10 @@ class Rebuild {
   }
 
   async followUntil(isDone: () => boolean): Promise<void> {
-    if (!(await this.follower.run(isDone, this.signal))) throw new BuildInterruptedError();
+    const finished = await this.follower.run(isDone, this.signal);
+    await Promise.all(this.#completedWrites);
+    if (this.#writeError !== undefined) throw this.#writeError;
+    if (!finished) throw new BuildInterruptedError();
   }
 
   passedInit(node: string): boolean {
@@ -239,7 +261,7 @@ class Rebuild {
         intervalMs: this.options.apiPollMs ?? 2000,
         signal: this.signal,
         what: `${names.join(', ')} to be Ready`,
-        fix: `the node joined but its kubelet does not report Ready: run \`kubestation doctor\`, and see \`kubectl describe node ${names[0] ?? ''}\``,
+        fix: `the node joined but its kubelet does not report Ready: run \`${COMMAND_PREFIX} doctor\`, and see \`kubectl describe node ${names[0] ?? ''}\``,
       },
     );
   }
@@ -333,11 +355,18 @@ export async function rebuildNode(
     clonesFolder: deps.clonesFolder,
     installFolder: deps.installFolder,
     freeBytes: deps.freeBytes,
+    vmrun: deps.vmrun,
   });
   if (preflight.problems.length > 0) throw new PreflightError(preflight.problems);
   const run = new Rebuild(spec, deps, options, store);
   for (const warning of preflight.warnings) run.warn(warning);
-  run.setTemplate(preflight.template!.id);
+  const clone = cloneRoadFor(preflight, deps.vmrun, deps.log);
+  deps.log(
+    clone.mode === 'linked'
+      ? `clones: linked, from the template's snapshot ${clone.source.snapshot} (${clone.reason})`
+      : `clones: full, through vmrest (${clone.reason})`,
+  );
+  run.setTemplate(preflight.template!.id, clone);
   for (const n of affected) await run.ownVm(n);
 
   const api = await probeApi(deps.kube);

@@ -29,7 +29,8 @@ import {
   type LabStep,
   type LabTiming,
 } from './lab-power.js';
-import { observeNodeVms, type NodeVm } from './observe.js';
+import { observeNodeVms, type NodeVm } from '../bringup/observe.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 /**
  * Letters, digits, ".", "_" and "-", starting with a letter or digit, at most
@@ -41,7 +42,7 @@ export const SNAPSHOT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export function validateSnapshotName(name: string | undefined): string {
   if (name === undefined || name === '') {
     throw new KubestationError('BAD_ARGUMENTS', 'a snapshot name is needed', {
-      fix: 'e.g. `npx kubestation snapshot save before-upgrade`',
+      fix: `e.g. \`${COMMAND_PREFIX} snapshot save before-upgrade\``,
     });
   }
   if (!SNAPSHOT_NAME_PATTERN.test(name)) {
@@ -137,7 +138,7 @@ async function nodeVms(
       'NODE_VM_MISSING',
       `cannot ${command}: no VM for ${missing.join(', ')} in vmrest's list; nothing was changed`,
       {
-        fix: `build it again with \`npx kubestation rebuild-node ${missing[0]}\`, or register the VM in Workstation if it was removed from the library`,
+        fix: `build it again with \`${COMMAND_PREFIX} rebuild-node ${missing[0]}\`, or register the VM in Workstation if it was removed from the library`,
       },
     );
   }
@@ -236,7 +237,7 @@ export async function saveSnapshot(
       'SNAPSHOT_EXISTS',
       `a snapshot named "${name}" already exists on ${having.join(', ')}${incomplete}; nothing was changed`,
       {
-        fix: `take it again with \`npx kubestation snapshot save ${name} --replace\`, choose another name, or \`npx kubestation snapshot delete ${name}\``,
+        fix: `take it again with \`${COMMAND_PREFIX} snapshot save ${name} --replace\`, choose another name, or \`${COMMAND_PREFIX} snapshot delete ${name}\``,
       },
     );
   }
@@ -279,7 +280,7 @@ export async function saveSnapshot(
         done,
         failedOn,
         cause,
-        `run \`npx kubestation snapshot save ${name}\` again: it takes the snapshot again on every node`,
+        `run \`${COMMAND_PREFIX} snapshot save ${name}\` again: it takes the snapshot again on every node`,
       ),
   );
   nodes = nodes.map((n) => ({ ...n, names: n.names.filter((x) => x !== name) }));
@@ -295,7 +296,7 @@ export async function saveSnapshot(
         done,
         failedOn,
         cause,
-        `run \`npx kubestation snapshot save ${name}\` again: it takes the snapshot again on every node so they match (or \`npx kubestation snapshot delete ${name}\` to undo it)${restartLab && !options.live ? '; the lab is left stopped until then (`npx kubestation start`)' : ''}`,
+        `run \`${COMMAND_PREFIX} snapshot save ${name}\` again: it takes the snapshot again on every node so they match (or \`${COMMAND_PREFIX} snapshot delete ${name}\` to undo it)${restartLab && !options.live ? `; the lab is left stopped until then (\`${COMMAND_PREFIX} start\`)` : ''}`,
       ),
   );
   let verifySummary: string | undefined;
@@ -319,7 +320,7 @@ export async function restoreSnapshot(
     throw new KubestationError(
       'SNAPSHOT_NOT_FOUND',
       `no node has a snapshot named "${name}"; nothing was changed`,
-      { fix: 'see the snapshots with `npx kubestation snapshot list`' },
+      { fix: `see the snapshots with \`${COMMAND_PREFIX} snapshot list\`` },
     );
   }
   if (lacking.length > 0) {
@@ -327,7 +328,7 @@ export async function restoreSnapshot(
       'SNAPSHOT_INCOMPLETE',
       `the snapshot "${name}" is incomplete: ${lacking.join(', ')} do not have it, so the nodes would not match; nothing was changed`,
       {
-        fix: `restore a complete snapshot (\`npx kubestation snapshot list\`), or delete this one with \`npx kubestation snapshot delete ${name}\``,
+        fix: `restore a complete snapshot (\`${COMMAND_PREFIX} snapshot list\`), or delete this one with \`${COMMAND_PREFIX} snapshot delete ${name}\``,
       },
     );
   }
@@ -359,7 +360,7 @@ export async function restoreSnapshot(
         done,
         failedOn,
         cause,
-        `run \`npx kubestation snapshot restore ${name}\` again: it reverts every node again, then starts the lab`,
+        `run \`${COMMAND_PREFIX} snapshot restore ${name}\` again: it reverts every node again, then starts the lab`,
       ),
   );
   // Every node was off before the revert, so one that is not off now came back from a memory snapshot
@@ -384,7 +385,7 @@ export async function deleteSnapshot(
   const nodes = (await snapshotsOf(deps, vms)).filter((n) => n.names.includes(name));
   if (nodes.length === 0)
     throw new KubestationError('SNAPSHOT_NOT_FOUND', `no node has a snapshot named "${name}"`, {
-      fix: 'see the snapshots with `npx kubestation snapshot list`',
+      fix: `see the snapshots with \`${COMMAND_PREFIX} snapshot list\``,
     });
   await onEveryNode(
     nodes,
@@ -398,7 +399,7 @@ export async function deleteSnapshot(
         done,
         failedOn,
         cause,
-        `run \`npx kubestation snapshot delete ${name}\` again: nodes that no longer have it are skipped`,
+        `run \`${COMMAND_PREFIX} snapshot delete ${name}\` again: nodes that no longer have it are skipped`,
       ),
   );
   return { deletedOn: nodes.map((n) => n.node) };

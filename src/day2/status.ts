@@ -4,7 +4,10 @@
  * roles) when the API server answers, and the last progress line on its
  * serial console. Read-only; every source that fails is reported, not fatal.
  */
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { findNodeVm } from '../bringup/apply.js';
+import { parentDiskOfVm } from '../template/linked-clones.js';
 import { lastProgressLine } from '../bringup/console-log.js';
 import { nodePaths } from '../bringup/paths.js';
 import { describeSeedState, observeSeed, type SeedState } from '../bringup/seed-retirement.js';
@@ -14,9 +17,10 @@ import { findCondition, type Node } from '../kube/index.js';
 import type { ProgressLine } from '../progress/index.js';
 import type { ClusterSpec, NodeRole } from '../config/model.js';
 import type { PowerState } from '../vmrest/client.js';
-import { isOwnedBy, nodeRoles, observeVm, probeApi, type KubeAccess } from './observe.js';
+import { isOwnedBy, nodeRoles, observeVm, probeApi, type KubeAccess } from '../bringup/observe.js';
 import { describeLabPower, summarizeLabPower, type LabPowerSummary } from './lab-power.js';
-import type { Day2Vmrest } from './ports.js';
+import type { Day2Vmrest } from '../bringup/ports.js';
+import { labNeverBuilt } from '../bringup/lab-state.js';
 
 export interface NodeStatus {
   node: string;
@@ -35,6 +39,11 @@ export interface NodeStatus {
   serialLog: string;
   /** Where the node's seed (CA key, join token) is: state folder and .vmx. */
   seed: SeedState;
+  /**
+   * How the node's VM was cloned (the state's record, else read from its disk: a parent disk means
+   * linked) and the bytes its own folder's files use (a linked clone's template disk not counted).
+   */
+  clone: { mode: 'linked' | 'full'; diskBytes: number | undefined } | undefined;
 }
 
 export interface ClusterStatus {
@@ -64,6 +73,42 @@ function kubeView(found: Node | undefined): NodeStatus['kubernetes'] {
   };
 }
 
+/** Bytes used by the files in a VM's folder (its disks, .vmx, logs, snapshots); undefined when unreadable. */
+export async function vmFolderBytes(vmxPath: string): Promise<number | undefined> {
+  try {
+    const folder = path.dirname(vmxPath);
+    const entries = await readdir(folder, { withFileTypes: true });
+    const sizes = await Promise.all(
+      entries.filter((e) => e.isFile()).map((e) => stat(path.join(folder, e.name)).then((s) => s.size)),
+    );
+    return sizes.reduce((sum, n) => sum + n, 0);
+  } catch {
+    return undefined;
+  }
+}
+
+async function cloneView(
+  vmxPath: string,
+  recorded: 'linked' | 'full' | undefined,
+): Promise<NonNullable<NodeStatus['clone']>> {
+  const [mode, diskBytes] = await Promise.all([
+    recorded ?? parentDiskOfVm(vmxPath).then((parent) => (parent ? 'linked' : 'full')),
+    vmFolderBytes(vmxPath),
+  ]);
+  return { mode, diskBytes };
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes < 2 ** 20) return `${Math.ceil(bytes / 2 ** 10)} KiB`;
+  if (bytes < 2 ** 30) return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+  return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+}
+
+function cloneCell(s: NodeStatus): string {
+  if (!s.clone) return '-';
+  return `${s.clone.mode} ${s.clone.diskBytes === undefined ? '?' : formatBytes(s.clone.diskBytes)}`;
+}
+
 export async function collectStatus(spec: ClusterSpec, deps: StatusDeps): Promise<ClusterStatus> {
   let state: BuildState | undefined;
   try {
@@ -90,11 +135,14 @@ export async function collectStatus(spec: ClusterSpec, deps: StatusDeps): Promis
           addresses = await deps.vmrest
             .getNicIps(vm.id, { timeoutMs: deps.addressTimeoutMs ?? 2000 })
             .then((nics) => nics.map((n) => ({ mac: n.mac, ip: n.ip ?? [] })))
-            .catch(() => undefined);
+            .catch(() => undefined); // shown as "-" (not known): Tools may simply not report yet
         }
-        const [line, seed] = await Promise.all([
+        const ours = vm && isOwnedBy(vm, node) ? vm.vmxPath : undefined;
+        const [line, seed, clone] = await Promise.all([
+          // Shown as no progress; doctor's first-boot check reads the same file and reports its failure.
           lastProgressLine(serialLog).catch(() => undefined),
-          observeSeed(spec, node, state, vm && isOwnedBy(vm, node) ? vm.vmxPath : undefined),
+          observeSeed(spec, node, state, ours),
+          ours ? cloneView(ours, state?.nodes[node.name]?.clone?.mode) : undefined,
         ]);
         return {
           node: node.name,
@@ -122,15 +170,22 @@ export async function collectStatus(spec: ClusterSpec, deps: StatusDeps): Promis
             : undefined,
           serialLog,
           seed,
+          clone,
         };
       }),
     );
+    const neverBuilt = await labNeverBuilt(
+      spec,
+      vms ?? (vmrestError === undefined ? undefined : { unavailable: vmrestError }),
+    );
     return {
       cluster: spec.name,
-      lab: summarizeLabPower(
-        nodes.map((n) => (n.vm.present && n.vm.ours ? { node: n.node, power: n.vm.power } : undefined)),
-        state,
-      ),
+      lab: neverBuilt
+        ? { state: 'not built', ...neverBuilt }
+        : summarizeLabPower(
+            nodes.map((n) => (n.vm.present && n.vm.ours ? { node: n.node, power: n.vm.power } : undefined)),
+            state,
+          ),
       vmrest: vmrestError === undefined ? { ok: true } : { ok: false, error: vmrestError },
       api: api.reachable ? { reachable: true } : { reachable: false, reason: api.reason },
       nodes,
@@ -181,11 +236,21 @@ function seedNotes(status: ClusterStatus): string[] {
 }
 
 export function formatStatus(status: ClusterStatus): string {
-  const header = ['node', 'role', 'vm', 'addresses', 'kubernetes', 'seed', 'last progress'];
+  const header = [
+    'node',
+    'role',
+    'vm',
+    'clone, disk used',
+    'addresses',
+    'kubernetes',
+    'seed',
+    'last progress',
+  ];
   const rows = status.nodes.map((s) => [
     s.node,
     s.role,
     vmCell(s),
+    cloneCell(s),
     addressCell(s),
     kubeCell(s),
     describeSeedState(s.seed),
@@ -202,6 +267,7 @@ export function formatStatus(status: ClusterStatus): string {
   if (!status.api.reachable)
     notes.push(`Kubernetes API not reachable (${status.api.reason}); the kubernetes column shows ?`);
   notes.push(...seedNotes(status));
-  const lab = status.vmrest.ok ? `lab: ${describeLabPower(status.lab)}\n` : '';
+  const lab =
+    status.vmrest.ok || status.lab.state === 'not built' ? `lab: ${describeLabPower(status.lab)}\n` : '';
   return `cluster ${status.cluster}\n${lab}${[fmt(header), ...rows.map(fmt)].join('\n')}\n${notes.map((n) => `note: ${n}\n`).join('')}`;
 }

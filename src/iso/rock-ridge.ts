@@ -52,8 +52,10 @@ export function tfEntry(date: Date): Buffer {
   return buf;
 }
 
-/** NM: the POSIX name as UTF-8 bytes, whole (flags 0). At most 250 bytes fit one entry. */
-export const NM_MAX_NAME_BYTES = 255 - 5;
+/**
+ * NM: the POSIX name as UTF-8 bytes, whole (flags 0). At most 250 bytes fit one entry; names.ts's
+ * Joliet limit (64 UTF-16 units, at most 192 UTF-8 bytes) keeps every name within it.
+ */
 export function nmEntry(name: Uint8Array): Buffer {
   const buf = entry('NM', 5 + name.length);
   buf[4] = 0;

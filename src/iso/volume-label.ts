@@ -9,6 +9,7 @@
 import { open } from 'node:fs/promises';
 import { KubestationError } from '../errors.js';
 import { SECTOR_SIZE, SYSTEM_AREA_SECTORS } from './records.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 export interface VolumeLabels {
   /** The primary volume descriptor's volume identifier, trailing spaces removed. */
@@ -50,7 +51,7 @@ export async function readVolumeLabels(file: string): Promise<VolumeLabels> {
         'ISO_NOT_ISO9660',
         `${file} is not an ISO 9660 image (no primary volume descriptor at sector ${SYSTEM_AREA_SECTORS})`,
         {
-          fix: 'regenerate it: `npx kubestation seed-isos` (or run build-vms again)',
+          fix: `regenerate it: \`${COMMAND_PREFIX} seed-isos\` (or run build-vms again)`,
         },
       );
     }

@@ -319,6 +319,7 @@ export async function readRecordedBootstrapToken(
   }
   const token = parseBootstrapToken(text);
   if (!token) return undefined;
+  // Without a readable record, the token file's time stands in, and issuedAtSource says so.
   const record = await readFile(paths.bootstrapTokenIssued, 'utf8')
     .then((json) => JSON.parse(json) as Partial<TokenIssueRecord>)
     .catch(() => undefined);

@@ -1,3 +1,4 @@
+import { COMMAND_PREFIX } from '../command-hint.js';
 /**
  * Why a node cannot download: the causes its network check (cloud-init/lib/network.sh)
  * tells apart before the first download, as carried in a `fail` line's message:
@@ -32,8 +33,7 @@ export interface NetworkCause {
   fix: (context: NetworkFixContext) => string;
 }
 
-const RETRY =
-  'then rebuild the node: npx kubestation rebuild-node <node> (or run build-vms again after destroy)';
+const RETRY = `then rebuild the node: ${COMMAND_PREFIX} rebuild-node <node> (or run build-vms again after destroy)`;
 
 export const NETWORK_CAUSES: Readonly<Record<NetworkCauseCode, NetworkCause>> = {
   'no-route': {

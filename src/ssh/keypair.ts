@@ -5,9 +5,9 @@
  * client read), reused on every later run.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { KubestationError } from '../errors.js';
+import { readTextIfPresent } from '../missing-file.js';
 import { ensureSecretDir, writeSecretFileAtomic } from '../pki/secret-files.js';
 
 export interface SshKeyPaths {
@@ -93,21 +93,12 @@ export function generateEd25519(): { seed: Buffer; publicKey: Buffer } {
   return { seed: Buffer.from(jwk.d!, 'base64url'), publicKey: Buffer.from(pub.x!, 'base64url') };
 }
 
-async function readOptional(file: string): Promise<string | undefined> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-}
-
 /** Loads the pair from `<stateDir>/ssh/`, creating it on the first run. */
 export async function loadOrCreateSshKeyPair(stateDir: string, comment: string): Promise<SshKeyPair> {
   const paths = sshKeyPaths(stateDir);
   const [privateText, publicText] = await Promise.all([
-    readOptional(paths.privateKey),
-    readOptional(paths.publicKey),
+    readTextIfPresent(paths.privateKey),
+    readTextIfPresent(paths.publicKey),
   ]);
   if (privateText !== undefined && publicText !== undefined) {
     const line = publicText.trim();

@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { asset } from '../assets.js';
+import { FIRST_MINOR_NEEDING_CONTAINERD2 } from '../config/defaults.js';
 import type { ClusterSpec } from '../config/model.js';
 import { defaultVerifyImage } from '../verify/workload.js';
 
@@ -29,6 +30,7 @@ export function bakeEnv(spec: Pick<ClusterSpec, 'kubernetes'>): string {
     PACKAGE_KEY_URL: k.packageRepositoryKeyUrl,
     CONTAINERD_PACKAGE_SOURCE: k.containerdPackageSource,
     CONTAINERD_PACKAGE_KEY_URL: k.containerdPackageKeyUrl,
+    CONTAINERD2_FIRST_MINOR: FIRST_MINOR_NEEDING_CONTAINERD2,
     CNI_NAME: k.cni.name,
     CNI_VERSION: k.cni.version,
     CNI_MANIFEST_URLS: k.cni.manifestUrls.join(' '),

@@ -10,6 +10,7 @@
  * Every step records its result in template.json and is skipped on a re-run
  * when that result still exists and still matches the spec.
  */
+import { commandHint } from '../command-hint.js';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -40,6 +41,7 @@ import {
 } from './vdiskmanager.js';
 import { mergeRenderedVmx, renderTemplateVmx, SERIAL_LOG_FILE } from './vmx.js';
 import type { TemplateVmrest } from './vmrest-port.js';
+import { linkedClonesOf } from './linked-clones.js';
 
 export interface TemplateBuildDeps {
   vmrest: TemplateVmrest;
@@ -163,6 +165,23 @@ function vdiskmanager(spec: ClusterSpec, deps: TemplateBuildDeps): string {
   return (platform === 'win32' ? path.win32 : path.posix).join(folder, vdiskmanagerFileName(platform));
 }
 
+/**
+ * The template's disk is the parent of its linked clones: replacing or growing it would leave them
+ * unable to power on (or reading changed content). Refused, naming them, before anything changes.
+ */
+async function assertNoLinkedClones(spec: ClusterSpec, what: string): Promise<void> {
+  // The clones the template's .vmsd records (Workstation writes them there when it makes one).
+  const clones = await linkedClonesOf(templateVmxPath(spec), []);
+  if (clones.length === 0) return;
+  throw new KubestationError(
+    'TEMPLATE_HAS_LINKED_CLONES',
+    `cannot ${what}: ${clones.length} linked clone${clones.length === 1 ? '' : 's'} read${clones.length === 1 ? 's' : ''} it and could not power on without it:\n${clones.map((c) => `    ${c.vmxPath}`).join('\n')}`,
+    {
+      fix: `delete those VMs first (\`${commandHint('destroy')}\` for this cluster's nodes), or keep the template as it is and set vmware.cloneMode: full for nodes that need a larger disk`,
+    },
+  );
+}
+
 async function ensureDisk(
   spec: ClusterSpec,
   state: TemplateState,
@@ -187,6 +206,7 @@ async function ensureDisk(
       deps.log(`disk: ${diskPath} already converted (${recorded.sizeGiB} GiB)`);
       return recorded;
     }
+    await assertNoLinkedClones(spec, `grow the template disk to ${wantedGiB} GiB`);
     assertNotLocked([diskPath]);
     deps.log(`disk: growing ${diskPath} from ${recorded.sizeGiB} to ${wantedGiB} GiB`);
     await runVdiskmanager(
@@ -199,6 +219,7 @@ async function ensureDisk(
   }
 
   const tool = vdiskmanager(spec, deps);
+  if (existsSync(diskPath)) await assertNoLinkedClones(spec, 'replace the template disk');
   assertNotLocked([diskPath, templateVmxPath(spec)]);
   const workDir = path.join(templateStateDir(spec), 'work');
   deps.log(`disk: extracting the disk from ${image.fileName}`);

@@ -21,6 +21,7 @@ import { writeFileAtomic } from './files.js';
 import { readTemplateState, writeTemplateState, type GoldenMarker, type TemplateState } from './state.js';
 import { SEED_CDROM } from './vmx.js';
 import type { TemplateVmrest } from './vmrest-port.js';
+import { COMMAND_PREFIX, commandHint } from '../command-hint.js';
 
 /** Where the bake leaves its marker inside the guest (and so inside every clone). */
 export const GOLDEN_MARKER_PATH = '/etc/kubestation/golden.json';
@@ -122,13 +123,13 @@ export function describeGoldenComparison(differences: GoldenDifference[]): strin
  */
 export function goldenStatusLine(state: TemplateState, spec: Pick<ClusterSpec, 'kubernetes'>): string {
   if (!state.builtAt) {
-    return 'golden template: not built yet; `npx kubestation up` builds and bakes it, then a first boot downloads nothing';
+    return `golden template: not built yet; \`${commandHint('up')}\` builds and bakes it, then a first boot downloads nothing`;
   }
   const differences = compareGoldenWithSpec(state, spec);
   const text = describeGoldenComparison(differences);
   return differences.length === 0
     ? `golden template: ${text.replace(/^the golden template matches/, 'matches')}`
-    : `golden template: ${text} (\`npx kubestation up\` bakes it${state.golden ? ' again' : ''})`;
+    : `golden template: ${text} (\`${commandHint('up')}\` bakes it${state.golden ? ' again' : ''})`;
 }
 
 /**
@@ -220,7 +221,7 @@ function serialLogPath(vmx: VmxFile, vmxPath: string): string {
       'TEMPLATE_NO_SERIAL',
       `${vmxPath} has no file-backed serial port, so the bake's progress cannot be followed.`,
       {
-        fix: 'Run `npm run build-template -- --force` to rewrite the template .vmx, then bake again.',
+        fix: `Run \`${COMMAND_PREFIX} build-template --force\` to rewrite the template .vmx, then bake again.`,
       },
     );
   }
@@ -238,7 +239,7 @@ export async function bakeGolden(
     throw new KubestationError(
       'TEMPLATE_NOT_BUILT',
       'The template VM has not been built yet, so there is nothing to bake.',
-      { fix: 'Run `npm run build-template` first (it builds and bakes the template).' },
+      { fix: `Run \`${COMMAND_PREFIX} build-template\` first (it builds and bakes the template).` },
     );
   }
   if (!options.force && state.golden && goldenMatchesSpec(state, spec)) {
@@ -252,7 +253,7 @@ export async function bakeGolden(
     throw new KubestationError(
       'TEMPLATE_NOT_REGISTERED',
       `The template VM ${vmxPath} is not in Workstation's library.`,
-      { fix: 'Run `npm run build-template` to register it again.' },
+      { fix: `Run \`${COMMAND_PREFIX} build-template\` to register it again.` },
     );
   }
   const power = await deps.vmrest.getPowerState(vm.id);
@@ -331,15 +332,24 @@ export async function bakeGolden(
         'BAKE_TIMEOUT',
         `The golden bake did not power off the template within ${describeDuration(timeoutMs)}; it was powered off. The console log is ${serialPath}.`,
         {
-          fix: 'Read the end of the console log for the step that hung (often a slow or unreachable package mirror), then run `npm run build-template` again.',
+          fix: `Read the end of the console log for the step that hung (often a slow or unreachable package mirror), then run \`${COMMAND_PREFIX} build-template\` again.`,
         },
       );
     }
   } finally {
     // Never leave the bake seed attached: a clone would otherwise boot it again.
-    if (poweredOff || (await deps.vmrest.getPowerState(vm.id).catch(() => undefined)) === 'poweredOff') {
+    const power = poweredOff
+      ? 'poweredOff'
+      : await deps.vmrest
+          .getPowerState(vm.id)
+          .catch((error: unknown) => `in an unknown power state (${(error as Error).message})`);
+    if (power === 'poweredOff') {
       await patchVmx(vmxPath, detachIso);
       await rm(isoPath, { force: true });
+    } else {
+      deps.log(
+        `golden: the bake seed stays attached to ${vmxPath}: the template is ${power}; power it off and run \`${commandHint('build-template')}\` again, which detaches it`,
+      );
     }
   }
 
@@ -348,7 +358,7 @@ export async function bakeGolden(
       'BAKE_FAILED',
       `The golden bake failed in stage ${failure.stage}: ${failure.message.replace(/\n/g, '\n    ')}\n  The template was reset and stays usable without the bake; the full console log is ${serialPath}.`,
       {
-        fix: 'Fix the cause shown above (network, package repository, Kubernetes version), then run `npm run build-template` again.',
+        fix: `Fix the cause shown above (network, package repository, Kubernetes version), then run \`${COMMAND_PREFIX} build-template\` again.`,
       },
     );
   }
@@ -360,7 +370,7 @@ export async function bakeGolden(
       'BAKE_NO_MARKER',
       `The template powered off without reporting a finished bake (${why}).`,
       {
-        fix: 'Look at the console log for what stopped the bake, then run `npm run build-template` again.',
+        fix: `Look at the console log for what stopped the bake, then run \`${COMMAND_PREFIX} build-template\` again.`,
       },
     );
   }

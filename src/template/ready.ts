@@ -8,6 +8,7 @@ import type { ClusterSpec } from '../config/model.js';
 import { bakeIsoAttached, goldenMatchesSpec } from './golden.js';
 import { readTemplateState, templateVmxPath, type GoldenMarker, type TemplateState } from './state.js';
 import type { TemplateVmrest } from './vmrest-port.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 export interface ReadyTemplate {
   /** vmrest id to clone from (POST /vms {name, parentId}). */
@@ -18,7 +19,7 @@ export interface ReadyTemplate {
   golden: GoldenMarker | undefined;
 }
 
-const rebuild = 'Run `npm run build-template` (it skips the steps already done).';
+const rebuild = `Run \`${COMMAND_PREFIX} build-template\` (it skips the steps already done).`;
 
 export async function requireReadyTemplate(
   spec: ClusterSpec,
@@ -39,7 +40,7 @@ export async function requireReadyTemplate(
       'TEMPLATE_BAKE_INTERRUPTED',
       `The template VM ${name} still has the golden bake seed attached: a bake was interrupted.`,
       {
-        fix: 'Run `npm run build-template` to finish the bake (clones would otherwise run it again).',
+        fix: `Run \`${COMMAND_PREFIX} build-template\` to finish the bake (clones would otherwise run it again).`,
       },
     );
   }

@@ -6,6 +6,7 @@
 import { FIRST_MINOR_NEEDING_CONTAINERD2 } from '../config/defaults.js';
 import type { ClusterSpec } from '../config/model.js';
 import type { TemplateState } from './state.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 /** Whether Kubernetes `minor` ("1.37") is FIRST_MINOR_NEEDING_CONTAINERD2 or newer. */
 export function kubernetesNeedsContainerd2(minor: string): boolean {
@@ -31,6 +32,6 @@ export function goldenRuntimeWarning(
   return (
     `the golden template ${spec.vmware.template.name} holds ${containerd.package} ${containerd.version}, which Kubernetes ${k8s} does not support (it needs containerd 2.0 or newer): ` +
     `each node's first boot replaces it from kubernetes.containerRuntime.packageRepository (slower, needs the Internet). ` +
-    `Bake 2.x into the template with \`npx kubestation build-template\`, or set kubernetes.version to 1.35 or older`
+    `Bake 2.x into the template with \`${COMMAND_PREFIX} build-template\`, or set kubernetes.version to 1.35 or older`
   );
 }

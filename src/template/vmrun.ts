@@ -42,10 +42,25 @@ export function parseListSnapshots(stdout: string): string[] {
   return lines.slice(header + 1);
 }
 
+/** The linked clone vmrun makes: `clone <template.vmx> <clone.vmx> linked -snapshot=<name> -cloneName=<name>`. */
+export interface VmrunCloner {
+  cloneLinked(templateVmx: string, cloneVmx: string, snapshot: string, cloneName: string): Promise<void>;
+}
+
+/** `vmrun -T ws clone` arguments for a linked clone from a named snapshot (public Workstation scripts use this form). */
+export function linkedCloneArgs(
+  templateVmx: string,
+  cloneVmx: string,
+  snapshot: string,
+  cloneName: string,
+): string[] {
+  return ['clone', templateVmx, cloneVmx, 'linked', `-snapshot=${snapshot}`, `-cloneName=${cloneName}`];
+}
+
 /** The vmrun at `executable`, run as `vmrun -T ws <command> <vmx> [name]`. */
-export function vmrunAt(executable: string): Vmrun {
-  const run = async (command: string, vmx: string, name?: string): Promise<string> => {
-    const args = ['-T', 'ws', command, vmx, ...(name === undefined ? [] : [name])];
+export function vmrunAt(executable: string): Vmrun & VmrunCloner {
+  const run = async (command: string, vmx: string, name?: string, extra: string[] = []): Promise<string> => {
+    const args = ['-T', 'ws', command, vmx, ...(name === undefined ? [] : [name]), ...extra];
     const result = await execa(executable, args, {
       reject: false,
       windowsHide: true,
@@ -71,7 +86,41 @@ export function vmrunAt(executable: string): Vmrun {
     revertToSnapshot: async (vmx, name) => void (await run('revertToSnapshot', vmx, name)),
     listSnapshots: async (vmx) => parseListSnapshots(await run('listSnapshots', vmx)),
     deleteSnapshot: async (vmx, name) => void (await run('deleteSnapshot', vmx, name)),
+    // Unverified: what vmrun prints when the snapshot name is missing (no source shows it); any failure
+    // is reported with vmrun's own last lines.
+    cloneLinked: async (templateVmx, cloneVmx, snapshot, cloneName) => {
+      const [, , , ...extra] = linkedCloneArgs(templateVmx, cloneVmx, snapshot, cloneName);
+      await run('clone', templateVmx, cloneVmx, extra);
+    },
   };
+}
+
+/** Where vmrun was looked for and whether it is there: linked clones need it, full clones do not. */
+export type VmrunLookup =
+  { found: true; executable: string; vmrun: Vmrun & VmrunCloner } | { found: false; reason: string };
+
+/** Finds vmrun as workstationVmrun does, but says why it is missing instead of throwing. */
+export function lookUpVmrun(
+  spec: ClusterSpec,
+  env: NodeJS.ProcessEnv,
+  platform: NodeJS.Platform = process.platform,
+  exists: (file: string) => boolean = existsSync,
+): VmrunLookup {
+  const tool = vmrunFileName(platform);
+  try {
+    const folder = findWorkstationInstallFolder({
+      configured: spec.vmware.installFolder,
+      platform,
+      env,
+      exists,
+      tool,
+    });
+    const executable = (platform === 'win32' ? path.win32 : path.posix).join(folder, tool);
+    return { found: true, executable, vmrun: vmrunAt(executable) };
+  } catch (error) {
+    if (!(error instanceof KubestationError)) throw error;
+    return { found: false, reason: error.message.replace(/\.$/, '') };
+  }
 }
 
 /** vmrun in vmware.installFolder or the usual install folders (findWorkstationInstallFolder). */

@@ -183,8 +183,40 @@ function rowOf(check: ProbeCheck): { group: CheckGroup; check: string; target?: 
   }
 }
 
+/** The report group of every row here but the clock's. */
+const group = 'data-path' as const;
+
+/**
+ * Every node's rows: its test server, then (when its probe ran) DNS, pod-to-pod, Service, NodePort and clock
+ * results, each failure with the cause the diagnosis rules (above) name; checks that did not run fail as such.
+ */
 export function checkDataPath(spec: ClusterSpec, input: DataPathInput, findings: Findings): void {
-  const group = 'data-path' as const;
+  addServerFailures(spec, input, findings);
+  const diagnosis = diagnose(spec, input);
+  for (const node of spec.nodes.map((n) => n.name)) {
+    const outcome = input.probes.get(node);
+    if (!outcome) continue;
+    if (!outcome.ran) {
+      findings.add(
+        { group, check: 'probe', node, verdict: 'fail', detail: outcome.reason, notRun: true },
+        input.nodeCauses.get(node) ?? {
+          id: `workload:${node}`,
+          cause: `the test pods could not run on ${node}`,
+          fix: 'see why in the detail column; a NotReady or cordoned node cannot run pods',
+        },
+      );
+      continue;
+    }
+    addDnsRows(spec, input, diagnosis, node, findings);
+    addPodToPodRows(input, diagnosis, node, findings);
+    addServiceRows(input, diagnosis, node, findings);
+    addNodePortRows(input, diagnosis, node, findings);
+    addClockRow(spec, input, outcome, node, findings);
+    addNotRunRows(input, outcome, node, findings);
+  }
+}
+
+function addServerFailures(spec: ClusterSpec, input: DataPathInput, findings: Findings): void {
   for (const [node, reason] of input.serverFailures) {
     const nodeCause = input.nodeCauses.get(node);
     findings.add(
@@ -199,30 +231,23 @@ export function checkDataPath(spec: ClusterSpec, input: DataPathInput, findings:
       },
     );
   }
+}
 
+/** The probes' results, and the cause each kind of failure has by the diagnosis rules. */
+interface Diagnosis {
+  result: (from: string, check: string, target: string) => ProbeLine | undefined;
+  /** true / false when the check ran, undefined when it did not. */
+  passed: (from: string, check: string, target: string) => boolean | undefined;
+  podCause: (from: string, target: string) => Problem | undefined;
+  serviceCause: (from: string, target: string) => Problem | undefined;
+  clusterDnsCause: (from: string) => Problem;
+}
+
+function diagnose(spec: ClusterSpec, input: DataPathInput): Diagnosis {
   const result = (from: string, check: string, target: string): ProbeLine | undefined =>
     input.probes.get(from)?.lines.find((l) => l.check === check && l.target === target);
-  /** true / false when the check ran, undefined when it did not. */
   const passed = (from: string, check: string, target: string) => result(from, check, target)?.ok;
-
-  // Overlay breakage between nodes whose pods answer locally, classified once for the whole cluster.
-  const healthyLocally = input.serverNodes.filter((n) => passed(n, 'pod', n) === true);
-  const brokenPairs = new Set<string>();
-  const pairKey = (a: string, b: string) => [a, b].sort().join('~');
-  for (const a of healthyLocally)
-    for (const b of healthyLocally)
-      if (a !== b && passed(a, 'pod', b) === false) brokenPairs.add(pairKey(a, b));
-  const allPairs = (healthyLocally.length * (healthyLocally.length - 1)) / 2;
-  const isolated = (node: string) =>
-    healthyLocally.length >= 3 &&
-    healthyLocally.every((other) => other === node || brokenPairs.has(pairKey(node, other)));
-  const overlayCause = (a: string, b: string): Problem => {
-    if (brokenPairs.size === allPairs) return overlayProblem(spec);
-    if (isolated(a)) return overlayNodeProblem(spec, a);
-    if (isolated(b)) return overlayNodeProblem(spec, b);
-    const [first, second] = [a, b].sort() as [string, string];
-    return overlayPairProblem(spec, first, second);
-  };
+  const overlayCause = overlayCauses(spec, input, passed);
 
   const podCause = (from: string, target: string): Problem | undefined => {
     if (passed(target, 'pod', target) === false) return podNetworkProblem(target);
@@ -250,157 +275,205 @@ export function checkDataPath(spec: ClusterSpec, input: DataPathInput, findings:
       fix: 'check the kube-dns Service and its endpoints in kube-system, and the CoreDNS log',
     };
   };
+  return { result, passed, podCause, serviceCause, clusterDnsCause };
+}
 
-  for (const node of spec.nodes.map((n) => n.name)) {
-    const outcome = input.probes.get(node);
-    if (!outcome) continue;
-    if (!outcome.ran) {
-      findings.add(
-        { group, check: 'probe', node, verdict: 'fail', detail: outcome.reason, notRun: true },
-        input.nodeCauses.get(node) ?? {
-          id: `workload:${node}`,
-          cause: `the test pods could not run on ${node}`,
-          fix: 'see why in the detail column; a NotReady or cordoned node cannot run pods',
-        },
-      );
-      continue;
+/**
+ * Overlay breakage between nodes whose pods answer locally, classified once for the whole cluster: every
+ * pair broken, one node cut off from all others, or one pair.
+ */
+function overlayCauses(
+  spec: ClusterSpec,
+  input: DataPathInput,
+  passed: Diagnosis['passed'],
+): (a: string, b: string) => Problem {
+  const healthyLocally = input.serverNodes.filter((n) => passed(n, 'pod', n) === true);
+  const brokenPairs = new Set<string>();
+  const pairKey = (a: string, b: string) => [a, b].sort().join('~');
+  for (const a of healthyLocally)
+    for (const b of healthyLocally)
+      if (a !== b && passed(a, 'pod', b) === false) brokenPairs.add(pairKey(a, b));
+  const allPairs = (healthyLocally.length * (healthyLocally.length - 1)) / 2;
+  const isolated = (node: string) =>
+    healthyLocally.length >= 3 &&
+    healthyLocally.every((other) => other === node || brokenPairs.has(pairKey(node, other)));
+  return (a, b) => {
+    if (brokenPairs.size === allPairs) return overlayProblem(spec);
+    if (isolated(a)) return overlayNodeProblem(spec, a);
+    if (isolated(b)) return overlayNodeProblem(spec, b);
+    const [first, second] = [a, b].sort() as [string, string];
+    return overlayPairProblem(spec, first, second);
+  };
+}
+
+function addDnsRows(
+  spec: ClusterSpec,
+  input: DataPathInput,
+  { result, passed, clusterDnsCause }: Diagnosis,
+  node: string,
+  findings: Findings,
+): void {
+  for (const name of [...input.dnsNames.cluster, ...input.dnsNames.external]) {
+    const line = result(node, 'dns', name);
+    if (!line) continue;
+    let problem: Problem | undefined;
+    if (!line.ok) {
+      const external = input.dnsNames.external.includes(name);
+      const clusterNamesResolve = input.dnsNames.cluster.some((n) => passed(node, 'dns', n) === true);
+      problem =
+        external && clusterNamesResolve && input.coreDnsHealthy
+          ? dnsUpstreamProblem(spec, input.dnsNames.external)
+          : clusterDnsCause(node);
     }
-
-    for (const name of [...input.dnsNames.cluster, ...input.dnsNames.external]) {
-      const line = result(node, 'dns', name);
-      if (!line) continue;
-      let problem: Problem | undefined;
-      if (!line.ok) {
-        const external = input.dnsNames.external.includes(name);
-        const clusterNamesResolve = input.dnsNames.cluster.some((n) => passed(node, 'dns', n) === true);
-        problem =
-          external && clusterNamesResolve && input.coreDnsHealthy
-            ? dnsUpstreamProblem(spec, input.dnsNames.external)
-            : clusterDnsCause(node);
-      }
-      const detail = line.ok
-        ? `-> ${line.detail[0]}`
-        : line.detail[0] === 'no-such-name'
-          ? 'no such name'
-          : line.detail[0]?.startsWith('status-')
-            ? `answer ${line.detail[0].slice('status-'.length)}`
-            : `no answer (${line.detail[0]})`;
-      // Only the Internet is missing (names inside the cluster resolve): the lab works inside, a warning.
-      const outsideOnly = problem?.id === 'dns-upstream';
-      findings.add(
-        {
-          group,
-          check: `dns ${name}`,
-          node,
-          verdict: line.ok ? 'pass' : outsideOnly ? 'warn' : 'fail',
-          detail,
-        },
-        problem,
-      );
-    }
-
-    for (const target of input.serverNodes) {
-      const line = result(node, 'pod', target);
-      if (!line) continue;
-      findings.add(
-        {
-          group,
-          check: 'pod-to-pod',
-          node,
-          target,
-          verdict: line.ok ? 'pass' : 'fail',
-          detail: line.ok ? 'TCP ok' : describeCurlFailure(line.detail[0]),
-        },
-        line.ok ? undefined : podCause(node, target),
-      );
-    }
-
-    for (const target of input.serverNodes) {
-      const line = result(node, 'service', target);
-      if (!line) continue;
-      findings.add(
-        {
-          group,
-          check: 'service',
-          node,
-          target,
-          verdict: line.ok ? 'pass' : 'fail',
-          detail: line.ok ? 'ClusterIP ok' : describeCurlFailure(line.detail[0]),
-        },
-        line.ok ? undefined : serviceCause(node, target),
-      );
-    }
-
-    for (const target of input.serverNodes) {
-      const line = result(node, 'nodeport', target);
-      if (!line) continue;
-      let problem: Problem | undefined;
-      if (!line.ok) {
-        const local = passed(target, 'service', target);
-        problem =
-          local === true
-            ? nodePortProblem(target)
-            : local === false
-              ? serviceCause(target, target)
-              : undefined;
-      }
-      findings.add(
-        {
-          group,
-          check: 'nodeport',
-          node,
-          target,
-          verdict: line.ok ? 'pass' : 'fail',
-          detail: line.ok ? 'NodePort ok' : describeCurlFailure(line.detail[0]),
-        },
-        problem,
-      );
-    }
-
-    const clock = outcome.lines.find((l) => l.check === 'clock');
-    if (clock) {
-      const offset = clock.ok ? clockOffsetSeconds(clock) : undefined;
-      if (offset === undefined) {
-        findings.add({
-          group: 'clock',
-          check: 'clock',
-          node,
-          target: clock.target,
-          verdict: 'warn',
-          detail: 'not measured: the control-plane test pod did not answer (see pod-to-pod)',
-        });
-      } else {
-        const within = Math.abs(offset) <= input.clockToleranceSeconds;
-        const direction = offset < 0 ? 'ahead' : 'behind';
-        findings.add(
-          {
-            group: 'clock',
-            check: 'clock',
-            node,
-            target: clock.target,
-            verdict: within ? 'pass' : 'fail',
-            detail: `${Math.abs(offset) < 1 ? 'within 1 s' : `${Math.abs(offset).toFixed(0)} s ${direction}`} (tolerance ${input.clockToleranceSeconds} s)`,
-          },
-          clockProblem(spec, node, offset),
-        );
-      }
-    }
-
-    if (outcome.missing.length > 0) {
-      const expected = outcome.lines.length + outcome.missing.length;
-      const problem = probeIncompleteProblem(
+    const detail = line.ok
+      ? `-> ${line.detail[0]}`
+      : line.detail[0] === 'no-such-name'
+        ? 'no such name'
+        : line.detail[0]?.startsWith('status-')
+          ? `answer ${line.detail[0].slice('status-'.length)}`
+          : `no answer (${line.detail[0]})`;
+    // Only the Internet is missing (names inside the cluster resolve): the lab works inside, a warning.
+    const outsideOnly = problem?.id === 'dns-upstream';
+    findings.add(
+      {
+        group,
+        check: `dns ${name}`,
         node,
-        outcome.missing.length,
-        expected,
-        outcome.reason,
-        input.probeSeconds,
-      );
-      for (const check of outcome.missing) {
-        findings.add(
-          { node, ...rowOf(check), verdict: 'fail', detail: `did not run: ${outcome.reason}`, notRun: true },
-          problem,
-        );
-      }
+        verdict: line.ok ? 'pass' : outsideOnly ? 'warn' : 'fail',
+        detail,
+      },
+      problem,
+    );
+  }
+}
+
+function addPodToPodRows(
+  input: DataPathInput,
+  { result, podCause }: Diagnosis,
+  node: string,
+  findings: Findings,
+): void {
+  for (const target of input.serverNodes) {
+    const line = result(node, 'pod', target);
+    if (!line) continue;
+    findings.add(
+      {
+        group,
+        check: 'pod-to-pod',
+        node,
+        target,
+        verdict: line.ok ? 'pass' : 'fail',
+        detail: line.ok ? 'TCP ok' : describeCurlFailure(line.detail[0]),
+      },
+      line.ok ? undefined : podCause(node, target),
+    );
+  }
+}
+
+function addServiceRows(
+  input: DataPathInput,
+  { result, serviceCause }: Diagnosis,
+  node: string,
+  findings: Findings,
+): void {
+  for (const target of input.serverNodes) {
+    const line = result(node, 'service', target);
+    if (!line) continue;
+    findings.add(
+      {
+        group,
+        check: 'service',
+        node,
+        target,
+        verdict: line.ok ? 'pass' : 'fail',
+        detail: line.ok ? 'ClusterIP ok' : describeCurlFailure(line.detail[0]),
+      },
+      line.ok ? undefined : serviceCause(node, target),
+    );
+  }
+}
+
+/** A NodePort on T that fails while T forwards its own Service is a firewall on T; else the Service's cause. */
+function addNodePortRows(
+  input: DataPathInput,
+  { result, passed, serviceCause }: Diagnosis,
+  node: string,
+  findings: Findings,
+): void {
+  for (const target of input.serverNodes) {
+    const line = result(node, 'nodeport', target);
+    if (!line) continue;
+    let problem: Problem | undefined;
+    if (!line.ok) {
+      const local = passed(target, 'service', target);
+      problem =
+        local === true ? nodePortProblem(target) : local === false ? serviceCause(target, target) : undefined;
     }
+    findings.add(
+      {
+        group,
+        check: 'nodeport',
+        node,
+        target,
+        verdict: line.ok ? 'pass' : 'fail',
+        detail: line.ok ? 'NodePort ok' : describeCurlFailure(line.detail[0]),
+      },
+      problem,
+    );
+  }
+}
+
+function addClockRow(
+  spec: ClusterSpec,
+  input: DataPathInput,
+  outcome: ProbeOutcome,
+  node: string,
+  findings: Findings,
+): void {
+  const clock = outcome.lines.find((l) => l.check === 'clock');
+  if (!clock) return;
+  const offset = clock.ok ? clockOffsetSeconds(clock) : undefined;
+  if (offset === undefined) {
+    findings.add({
+      group: 'clock',
+      check: 'clock',
+      node,
+      target: clock.target,
+      verdict: 'warn',
+      detail: 'not measured: the control-plane test pod did not answer (see pod-to-pod)',
+    });
+    return;
+  }
+  const within = Math.abs(offset) <= input.clockToleranceSeconds;
+  const direction = offset < 0 ? 'ahead' : 'behind';
+  findings.add(
+    {
+      group: 'clock',
+      check: 'clock',
+      node,
+      target: clock.target,
+      verdict: within ? 'pass' : 'fail',
+      detail: `${Math.abs(offset) < 1 ? 'within 1 s' : `${Math.abs(offset).toFixed(0)} s ${direction}`} (tolerance ${input.clockToleranceSeconds} s)`,
+    },
+    clockProblem(spec, node, offset),
+  );
+}
+
+/** The checks of a probe that did not finish: each fails as not run, not as a pass. */
+function addNotRunRows(input: DataPathInput, outcome: ProbeOutcome, node: string, findings: Findings): void {
+  if (outcome.missing.length === 0) return;
+  const expected = outcome.lines.length + outcome.missing.length;
+  const problem = probeIncompleteProblem(
+    node,
+    outcome.missing.length,
+    expected,
+    outcome.reason,
+    input.probeSeconds,
+  );
+  for (const check of outcome.missing) {
+    findings.add(
+      { node, ...rowOf(check), verdict: 'fail', detail: `did not run: ${outcome.reason}`, notRun: true },
+      problem,
+    );
   }
 }

@@ -43,6 +43,7 @@ import {
   serverPort,
   verifyNamespace,
 } from './workload.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 /** How long verify waits for each phase unless told otherwise. */
 export const DEFAULT_VERIFY_TIMEOUTS = {
@@ -301,7 +302,7 @@ export async function verifyCluster(
           {
             id: 'cleanup',
             cause: `the test workload could not be removed: ${cleanup.detail}`,
-            fix: `delete it with \`kubectl delete namespace ${namespace} --force --grace-period=0\`, or run kubestation verify again (it removes leftovers first)`,
+            fix: `delete it with \`kubectl delete namespace ${namespace} --force --grace-period=0\`, or run ${COMMAND_PREFIX} verify again (it removes leftovers first)`,
           },
         ],
     cleanup,

@@ -28,11 +28,9 @@ import {
 } from './errors.js';
 import { sameHostPath, vmNameFromVmxPath } from './host-paths.js';
 import {
-  DEFAULT_VMREST_URL,
   isRetryable,
   normalizeFingerprint,
   parseVmrestErrorBody,
-  parseVmrestUrl,
   type RetryPolicy,
   sleep,
   type VmrestCall as Call,
@@ -40,10 +38,11 @@ import {
   type VmrestRequestLogEntry,
   VmrestTransport,
 } from './transport.js';
+import { DEFAULT_VMREST_URL, parseVmrestUrl, vmrestEndpoint } from './endpoint.js';
 import type { components } from './vmrest-api.generated.js';
 
+export { DEFAULT_VMREST_URL } from './endpoint.js';
 export {
-  DEFAULT_VMREST_URL,
   VMREST_MEDIA_TYPE,
   type RetryPolicy,
   type VmrestOperationId,
@@ -57,7 +56,6 @@ export type VmParameters = Schemas['VmParameters'];
 export type PowerOperation = Schemas['PowerOperation'];
 export type PowerState = Schemas['PowerState'];
 export type Nic = Schemas['Nic'];
-export type NicType = Schemas['NicType'];
 export type NicParameters = Schemas['NicParameters'];
 export type NicIpStack = Schemas['NicIpStack'];
 export type Vmnet = Schemas['Vmnet'];
@@ -499,6 +497,7 @@ export class VmrestClient {
         const delay = this.#transport.backoff(attempt);
         if (!this.#transport.mayRetry(error, attempt, started, delay)) throw error;
         await sleep(delay);
+        // Only a shortcut (the change already happened); without an answer the call itself is retried.
         const now = await this.getPowerState(id).catch(() => undefined);
         if (now === target) return now;
       }
@@ -620,7 +619,7 @@ export class VmrestClient {
       vmrestMessage: message,
     };
     if (reply.status === 409 && call.vmId !== undefined && !this.#knownPaths.has(call.vmId)) {
-      // Error path only: one listing so the message can name the VM.
+      // Error path only: one listing so the message can name the VM (without it, the id names it).
       await this.#transport
         .exchange(
           {
@@ -694,8 +693,7 @@ export async function createVmrestClient(options: CreateVmrestClientOptions): Pr
   const { env, vmrestUrl, certSha256, prompt, credentials, ...rest } = options;
   return new VmrestClient({
     ...rest,
-    baseUrl: env.VMREST_URL || vmrestUrl || DEFAULT_VMREST_URL,
-    certSha256: env.VMREST_CERT_SHA256 || certSha256,
+    ...vmrestEndpoint(env, vmrestUrl, certSha256),
     credentials: credentials ?? (await resolveVmrestCredentials({ env, prompt })),
   });
 }

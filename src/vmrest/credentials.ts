@@ -65,7 +65,7 @@ export async function resolveVmrestCredentials(
       'VMREST_CREDENTIALS_MISSING',
       `vmrest credentials are not set (${empty} and there is no terminal to ask)`,
       {
-        fix: 'set VMREST_USERNAME and VMREST_PASSWORD to the credentials given to `vmrest.exe -C`, or run kubestation in a terminal to be asked',
+        fix: 'set VMREST_USERNAME and VMREST_PASSWORD to the credentials given to `.\\vmrest.exe -C`, or run kubestation in a terminal to be asked',
       },
     );
   }

@@ -40,9 +40,11 @@ export class VmrestError extends KubestationError {
   }
 }
 
+// `.\vmrest.exe`: PowerShell runs a program from the current folder only with `.\` (cmd accepts it too);
+// pushd (not cd) changes the drive in cmd as well.
 const startVmrestFix =
-  'start vmrest: open a command prompt in the VMware Workstation folder (usually "C:\\Program Files (x86)\\VMware\\VMware Workstation") ' +
-  'and run `vmrest.exe` (run `vmrest.exe -C` once first to set its username and password); keep that window open while kubestation runs';
+  'start vmrest: in PowerShell or a Command Prompt run `pushd "C:\\Program Files (x86)\\VMware\\VMware Workstation"` (the Workstation folder), ' +
+  'then `.\\vmrest.exe` (run `.\\vmrest.exe -C` once first to set its username and password); keep that window open while kubestation runs';
 
 /** Connection refused / reset before any reply: vmrest is not running (or died). */
 export class VmrestNotRunningError extends VmrestError {
@@ -73,7 +75,7 @@ export class VmrestAuthError extends VmrestError {
     super(
       'VMREST_AUTH',
       `vmrest refused the username/password (${details.call}: 401 Unauthorized)`,
-      'set VMREST_USERNAME and VMREST_PASSWORD to the credentials vmrest was configured with, or reset them with `vmrest.exe -C` in the Workstation folder and restart vmrest',
+      'set VMREST_USERNAME and VMREST_PASSWORD to the credentials vmrest was configured with, or reset them with `.\\vmrest.exe -C` in the Workstation folder and restart vmrest',
       details,
     );
   }
@@ -84,7 +86,7 @@ export class VmrestForbiddenError extends VmrestError {
     super(
       'VMREST_FORBIDDEN',
       `vmrest refused ${details.call} (403 Permission denied${details.vmrestMessage ? `: ${details.vmrestMessage}` : ''})`,
-      'host network changes (DHCP reservations) need vmrest started as Administrator: close vmrest and start `vmrest.exe` from an elevated command prompt',
+      'host network changes (DHCP reservations) need vmrest started as Administrator: close vmrest and start `.\\vmrest.exe` in the Workstation folder from a PowerShell or Command Prompt opened as Administrator',
       details,
     );
   }

@@ -9,6 +9,7 @@
 import type { TLSSocket } from 'node:tls';
 import { Agent, buildConnector, request } from 'undici';
 import type { VmrestCredentials } from './credentials.js';
+import { assertPinHasTls } from './endpoint.js';
 import {
   VmrestConnectionError,
   VmrestError,
@@ -23,7 +24,6 @@ import type { operations } from './vmrest-api.generated.js';
 export type VmrestOperationId = keyof operations;
 
 export const VMREST_MEDIA_TYPE = 'application/vnd.vmware.vmw.rest-v1+json';
-export const DEFAULT_VMREST_URL = 'http://127.0.0.1:8697/api';
 
 /** One finished HTTP exchange, as the request-log hook sees it. No headers, no bodies. */
 export interface VmrestRequestLogEntry {
@@ -139,29 +139,6 @@ export function parseVmrestErrorBody(body: unknown): {
   return { code, message };
 }
 
-/** The base URL, refused when it is not http(s) or carries credentials (they belong in VMREST_USERNAME/VMREST_PASSWORD). */
-export function parseVmrestUrl(text: string): URL {
-  const invalid = (why: string): VmrestError =>
-    new VmrestError(
-      'VMREST_URL_INVALID',
-      `the vmrest URL ${why}`,
-      'set vmware.vmrestUrl in cluster.yaml or VMREST_URL to e.g. http://127.0.0.1:8697/api (credentials go in VMREST_USERNAME / VMREST_PASSWORD)',
-      {
-        call: 'configuration',
-      },
-    );
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw invalid('is not a URL');
-  }
-  if (url.username || url.password) throw invalid(`for ${url.host} must not contain a username or password`);
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw invalid(`${url.href} is not http:// or https://`);
-  return url;
-}
-
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export function isRetryable(error: unknown): boolean {
@@ -193,6 +170,7 @@ export class VmrestTransport {
   readonly #describeReplyError: VmrestTransportOptions['describeReplyError'];
 
   constructor(options: VmrestTransportOptions) {
+    assertPinHasTls(options.baseUrl, options.certSha256);
     this.baseUrl = options.baseUrl.href.replace(/\/+$/, '');
     this.#origin = options.baseUrl.origin;
     this.#basePath = options.baseUrl.pathname.replace(/\/+$/, '');

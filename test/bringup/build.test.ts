@@ -1,8 +1,9 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BuildStateStore, readBuildState } from '../../src/bringup/state.js';
+import { BuildStateStore, buildStatePath, readBuildState } from '../../src/bringup/state.js';
+import { KubestationError } from '../../src/errors.js';
 import { parseProgressLine } from '../../src/progress/protocol.js';
 import { VmxFile } from '../../src/vmx/vmx-file.js';
 import { startTestLab, type TestLab } from './lab.js';
@@ -170,6 +171,75 @@ describe('build-vms against the vmrest simulator', () => {
     expect(lab.vmrest.vms().find((v) => v.id === master.id)!.power).toBe('poweredOff');
   });
 
+  it('records asking a running VM to detach its seed only when vmrest takes it, and says when it did not', async () => {
+    // The simulator's default: a powered-on VM refuses PUT /params (409).
+    lab = await startTestLab();
+    expect((await lab.build()).status).toBe('ready');
+    let state = await readBuildState(lab.spec.stateDir, lab.spec.name);
+    for (const n of lab.spec.nodes)
+      expect(state.nodes[n.name]!.seed).toMatchObject({ detached: false, detachRequest: 'refused' });
+    const refusals = lab.events.filter(
+      (e) => e.type === 'note' && /did not take .*409.*detached at the next power-off/.test(e.message),
+    );
+    expect(refusals.map((e) => (e as { node?: string }).node).sort()).toEqual(
+      lab.spec.nodes.map((n) => n.name).sort(),
+    );
+    // Asked once: the next run does not touch the running VMs again.
+    const before = lab.requests.length;
+    expect((await lab.build()).status).toBe('ready');
+    expect(lab.requests.slice(before).filter((r) => r.operation === 'setVmParam')).toEqual([]);
+    // The first power-off kubestation sees detaches it.
+    const master = lab.nodeVms().find((v) => v.vmxPath.endsWith('k8s-master.vmx'))!;
+    await lab.client.setPowerState(master.id, 'off');
+    expect((await lab.build()).status).toBe('ready');
+    expect((await readBuildState(lab.spec.stateDir, lab.spec.name)).nodes['k8s-master']!.seed).toMatchObject({
+      detached: true,
+    });
+    await lab.dispose();
+
+    // A simulator choice: a running VM that takes it. Recorded; not asked again; no refusal note.
+    lab = await startTestLab({ paramsWhilePoweredOn: 'accept' });
+    expect((await lab.build()).status).toBe('ready');
+    state = await readBuildState(lab.spec.stateDir, lab.spec.name);
+    for (const n of lab.spec.nodes)
+      expect(state.nodes[n.name]!.seed).toMatchObject({ detached: false, detachRequest: 'accepted' });
+    expect(lab.events.filter((e) => e.type === 'note' && e.message.includes('did not take'))).toEqual([]);
+    const vm = lab.nodeVms()[0]!;
+    expect(VmxFile.parse(await readFile(vm.vmxPath, 'utf8')).get('sata0:1.startConnected')).toBe('FALSE');
+    const again = lab.requests.length;
+    expect((await lab.build()).status).toBe('ready');
+    expect(lab.requests.slice(again).filter((r) => r.operation === 'setVmParam')).toEqual([]);
+  });
+
+  it('stops with the state file named when it cannot record that a node finished', async () => {
+    lab = await startTestLab();
+    const stateFile = buildStatePath(lab.spec.stateDir);
+    let broken = false;
+    const failed = await lab
+      .build(
+        {},
+        {
+          emit: (e) => {
+            lab!.events.push(e);
+            // The state file turns into a folder as the first final line is read: that write fails.
+            if (!broken && e.type === 'stage' && e.event === 'done') {
+              broken = true;
+              rmSync(stateFile);
+              mkdirSync(stateFile);
+            }
+          },
+        },
+      )
+      .catch((error: unknown) => error);
+    expect(broken).toBe(true);
+    expect(failed).toBeInstanceOf(KubestationError);
+    expect((failed as KubestationError).message).toMatch(
+      new RegExp(`could not record in .*state\\.json that k8s-\\w+ finished its first boot`),
+    );
+    expect((failed as KubestationError).fix).toContain('run the same command again');
+    expect(lab.events.some((e) => e.type === 'finish')).toBe(false);
+  });
+
   it('grows the disk when the template is smaller than the node wants', async () => {
     lab = await startTestLab({ templateDiskGiB: 10 });
     expect((await lab.build()).status).toBe('ready');
@@ -195,7 +265,7 @@ describe('build-vms against the vmrest simulator', () => {
     const result = await lab.build({ dryRun: true });
     expect(result.status).toBe('dry-run');
     if (result.status !== 'dry-run') return;
-    expect(result.planText).toMatch(/k8s-master +create: clone the template/);
+    expect(result.planText).toMatch(/k8s-master +create: full clone of the template through vmrest \(/);
     expect(lab.nodeVms()).toHaveLength(0);
     expect(lab.requests.filter((r) => mutating.has(r.operation))).toEqual([]);
   });

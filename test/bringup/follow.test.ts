@@ -157,7 +157,7 @@ describe('several nodes in trouble at once', () => {
     expect(text).toContain(`ssh -F ${path.join('C:\\lab\\.kubestation', 'ssh_config')} k8s-master`);
     expect(text).not.toContain('ssh_config k8s-worker1');
     expect(error.fix).toContain(
-      '`npx kubestation rebuild-node k8s-master --force`, `npx kubestation rebuild-node k8s-worker1`',
+      '`.\\kubestation rebuild-node k8s-master --force`, `.\\kubestation rebuild-node k8s-worker1`',
     );
     // The fail line was still shown as it arrived.
     expect(events.some((e) => e.type === 'stage' && e.event === 'fail' && e.node === 'k8s-master')).toBe(

@@ -52,7 +52,7 @@ describe('a guest that reports a failure', () => {
       expect(error.message).toContain(`ssh -F ${path.join(lab.spec.stateDir, 'ssh_config')} ${node}`);
       expect(existsSync(path.join(lab.spec.stateDir, 'ssh_config'))).toBe(true);
       expect(error.fix).toContain(
-        `npx kubestation rebuild-node ${node}${node === 'k8s-master' ? ' --force' : ''}`,
+        `.\\kubestation rebuild-node ${node}${node === 'k8s-master' ? ' --force' : ''}`,
       );
       expect(error.fix).not.toContain('delete its VM');
       expect(error.failures.map((f) => f.node)).toEqual([node]);

@@ -53,7 +53,7 @@ describe('preflight', () => {
     expect(error.problems[1]!.message).toContain(
       `The template VM ${lab.spec.vmware.template.name} has not been built`,
     );
-    expect(error.problems[1]!.fix).toContain('npm run build-template');
+    expect(error.problems[1]!.fix).toContain('.\\kubestation build-template');
     expect(error.message).toContain('nothing was created or changed');
     nothingCreated(lab);
   });
@@ -83,7 +83,7 @@ describe('preflight', () => {
     const error = await preflightError(lab);
     expect(error.problems.map((p) => p.code)).toEqual(['TEMPLATE_BAKE_INTERRUPTED']);
     expect(error.problems[0]!.message).toContain('a bake was interrupted');
-    expect(error.problems[0]!.fix).toContain('npm run build-template');
+    expect(error.problems[0]!.fix).toContain('.\\kubestation build-template');
     expect(error.message).toContain('nothing was created or changed');
     nothingCreated(lab);
   });

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { FIRST_MINOR_NEEDING_CONTAINERD2 } from '../../src/config/defaults.js';
 import { parseNetworkFailure } from '../../src/progress/network-causes.js';
 import { repoRoot, tempDir } from './fixtures.js';
 
@@ -21,8 +22,11 @@ interface World {
   containerdIoCandidate?: string;
 }
 
-/** Runs `script` with lib/*.sh sourced and stand-in tools that act out `world`; returns stdout, status and the tools called. */
-function inGuest(script: string, world: World) {
+/**
+ * Runs `script` with lib/*.sh sourced and stand-in tools that act out `world`, with node.env's
+ * CONTAINERD2_FIRST_MINOR as kubestation renders it (or `env`'s); returns stdout, status and the tools called.
+ */
+function inGuest(script: string, world: World, env: Record<string, string> = {}) {
   const dir = tempDir('netcheck');
   const bin = path.join(dir, 'bin');
   mkdirSync(bin);
@@ -64,6 +68,8 @@ function inGuest(script: string, world: World) {
         KUBESTATION_NODE: 'k8s-master',
         KUBESTATION_CONSOLE: path.join(dir, 'console'),
         KUBESTATION_PROGRESS_LOG: path.join(dir, 'progress.log'),
+        CONTAINERD2_FIRST_MINOR: FIRST_MINOR_NEEDING_CONTAINERD2,
+        ...env,
       },
     },
   );
@@ -165,6 +171,20 @@ describe('apt_update (lib/apt.sh)', () => {
 describe('containerd_choose_package (lib/containerd-package.sh)', () => {
   const choose = (minor: string) =>
     `containerd_choose_package ${minor} "file:///opt/docker/ /" file:///opt/docker/Release.key "$PWD/keyring.gpg" "$PWD/containerd.list" && s=0 || s=$?; echo "status $s"; cat "$PWD/containerd.list" 2>/dev/null || true`;
+
+  it('needs containerd 2 from FIRST_MINOR_NEEDING_CONTAINERD2 on, as node.env renders it, with no threshold of its own', () => {
+    const [major, minor] = FIRST_MINOR_NEEDING_CONTAINERD2.split('.').map(Number) as [number, number];
+    const needs = (k8s: string, env: Record<string, string> = {}) =>
+      inGuest(`kubernetes_needs_containerd2 ${k8s} && echo yes || echo no`, {}, env).stdout.trim();
+    expect(needs(`${major}.${minor - 1}`)).toBe('no');
+    expect(needs(FIRST_MINOR_NEEDING_CONTAINERD2)).toBe('yes');
+    expect(needs(`${major}.${minor + 1}`)).toBe('yes');
+    expect(needs(`${major + 1}.0`)).toBe('yes');
+    // Another rendered value moves the answer with it.
+    expect(needs(`${major}.${minor + 1}`, { CONTAINERD2_FIRST_MINOR: `${major}.${minor + 4}` })).toBe('no');
+    const unset = inGuest('kubernetes_needs_containerd2 1.37', {}, { CONTAINERD2_FIRST_MINOR: '' });
+    expect(unset.status).not.toBe(0);
+  });
 
   it("keeps the archive's containerd 2.x, and 1.7 for Kubernetes 1.35", () => {
     expect(inGuest(choose('1.37'), { containerdCandidate: '2.2.1-0ubuntu1~24.04.3' }).stdout).toBe(

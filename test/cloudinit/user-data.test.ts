@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
 import { parse as parseToml } from 'smol-toml';
@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { GUEST, PINNED_SANDBOX_IMAGE } from '../../src/cloudinit/guest.js';
 import { renderContainerdConfig } from '../../src/cloudinit/parts/containerd.js';
 import { renderUserData, renderNodeSeed } from '../../src/cloudinit/seed.js';
+import { FIRST_MINOR_NEEDING_CONTAINERD2 } from '../../src/config/defaults.js';
 import type { ClusterSpec, NodeSpec } from '../../src/config/model.js';
 import { labInputs, labSpec, repoRoot, tempDir } from './fixtures.js';
 
@@ -178,13 +179,13 @@ describe.each(variants)('user-data for %s', (_label, edits) => {
       'bash',
       [
         '-c',
-        `set -euo pipefail; source "$1"; printf '%s|' "$KUBESTATION_NODE" "$NODE_IP" "$K8S_MINOR" "$K8S_PATCH" "$API_ENDPOINT" "$CNI_NAME" "$FIREWALL_ENABLED" "$K8S_PACKAGE_REPOSITORY"`,
+        `set -euo pipefail; source "$1"; printf '%s|' "$KUBESTATION_NODE" "$NODE_IP" "$K8S_MINOR" "$K8S_PATCH" "$API_ENDPOINT" "$CNI_NAME" "$FIREWALL_ENABLED" "$K8S_PACKAGE_REPOSITORY" "$CONTAINERD2_FIRST_MINOR"`,
         '_',
         file,
       ],
       { encoding: 'utf8' },
     );
-    expect(out.split('|').slice(0, 8)).toEqual([
+    expect(out.split('|').slice(0, 9)).toEqual([
       'k8s-worker1',
       '172.100.100.3',
       '1.37',
@@ -193,9 +194,32 @@ describe.each(variants)('user-data for %s', (_label, edits) => {
       spec.kubernetes.cni.name,
       String(spec.firewall.enabled),
       'https://pkgs.k8s.io/core:/stable:/v1.37/deb/',
+      FIRST_MINOR_NEEDING_CONTAINERD2,
     ]);
   });
 });
+
+/**
+ * Every shell file in the package (package.json "files"): a `.sh` name, or a `sh`/`bash` shebang
+ * (the POSIX `kubestation` wrapper). Paths relative to the repository, sorted.
+ */
+function shippedShellFiles(): string[] {
+  const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { files: string[] };
+  const found: string[] = [];
+  const visit = (relative: string): void => {
+    const full = path.join(repoRoot, relative);
+    if (!existsSync(full)) return;
+    if (statSync(full).isDirectory()) {
+      for (const entry of readdirSync(full)) visit(path.posix.join(relative, entry));
+      return;
+    }
+    const head = readFileSync(full, 'utf8').slice(0, 100);
+    if (relative.endsWith('.sh') || /^#!\s*\/(usr\/)?bin\/(env\s+)?(ba)?sh\b/.test(head))
+      found.push(relative);
+  };
+  for (const entry of pkg.files) if (entry !== 'dist') visit(entry); // dist: the compiled JavaScript
+  return found.sort();
+}
 
 describe('containerd config.toml', () => {
   it('version 2 (containerd 1.7): SystemdCgroup and sandbox_image under the grpc.v1.cri plugin', () => {
@@ -255,34 +279,30 @@ describe('seed determinism and instance id', () => {
     expect(changed.instanceId).not.toBe(first.instanceId);
   });
 
-  it('ships every script under cloud-init/ it embeds, and they pass shellcheck', () => {
-    const dir = path.join(repoRoot, 'cloud-init');
-    const scripts = [
-      'bootstrap.sh',
-      'lib/progress.sh',
-      'lib/common.sh',
-      ...[
-        'os',
-        'packages',
-        'containerd',
-        'firewall',
-        'images',
-        'kubeadm-init',
-        'cni',
-        'nodes-ready',
-        'wait-api',
-        'kubeadm-join',
-      ].map((s) => `stages/${s}.sh`),
-    ];
+  it('every shell file the package ships passes shellcheck', () => {
+    const scripts = shippedShellFiles();
+    // The walk is not blind: the node scripts, their libraries, the bake and the POSIX wrapper are all in it.
+    expect(scripts).toEqual(
+      expect.arrayContaining([
+        'cloud-init/bootstrap.sh',
+        'cloud-init/lib/apt.sh',
+        'cloud-init/lib/network.sh',
+        'cloud-init/lib/containerd-package.sh',
+        'cloud-init/stages/kubeadm-join.sh',
+        'cloud-init/bake/bake.sh',
+        'kubestation',
+      ]),
+    );
     const run = spawnSync('shellcheck', ['-x', '--severity=style', ...scripts], {
-      cwd: dir,
+      cwd: repoRoot,
       encoding: 'utf8',
     });
     expect(`${run.stdout}${run.stderr}`).toBe('');
     expect(run.status).toBe(0);
+    // Each says its dialect: a shebang, or (a sourced library) a shellcheck shell= directive.
     for (const script of scripts)
-      expect(execFileSync('head', ['-c', '200', path.join(dir, script)], { encoding: 'utf8' })).toMatch(
-        script.startsWith('lib/') ? /shellcheck shell=bash/ : /^#!\/bin\/bash\n[\s\S]*/,
+      expect(readFileSync(path.join(repoRoot, script), 'utf8').slice(0, 200), script).toMatch(
+        /^#!\/bin\/(ba)?sh\n|^# shellcheck shell=bash\n/,
       );
   });
 });

@@ -52,7 +52,7 @@ describe('kubestation', () => {
       for (const flag of ['--help', '-h']) {
         const { code, stdout, stderr } = await cli([name, flag]);
         expect({ name, flag, code, stderr }).toEqual({ name, flag, code: 0, stderr: '' });
-        expect(stdout).toMatch(new RegExp(`^usage: kubestation ${name}\\b`));
+        expect(stdout).toMatch(new RegExp(`^usage: \\.\\\\kubestation ${name}\\b`));
       }
     }
   });
@@ -82,7 +82,7 @@ describe('kubestation', () => {
     const { code, stderr } = await cli(['build-vms', '--dryrun']);
     expect(code).toBe(1);
     expect(stderr).toBe(
-      "kubestation build-vms: unknown option --dryrun (did you mean '--dry-run'?)\n  fix: 'kubestation build-vms --help' lists its options\n",
+      "kubestation build-vms: unknown option --dryrun (did you mean '--dry-run'?)\n  fix: '.\\kubestation build-vms --help' lists its options\n",
     );
     expect((await cli(['validate', '--jsn'])).stderr).toContain(
       "unknown option --jsn (did you mean '--json'?)",
@@ -91,7 +91,7 @@ describe('kubestation', () => {
       "unexpected argument 'k8s-master' (this command takes options only)",
     );
     expect((await cli(['verify', '--cluster'])).stderr).toContain(
-      "Option '--cluster <value>' argument missing",
+      '--cluster needs a value: the path of a cluster file (e.g. cluster.yaml)',
     );
   });
 

@@ -91,40 +91,46 @@ describe('a command started by npm with its options taken by npm', () => {
       command: 'build-vms',
       typed: ['--dry-run'],
       lost: ['--dry-run'],
-      retyped: 'npx kubestation build-vms --dry-run',
+      retyped: '.\\kubestation build-vms --dry-run',
     },
-    { command: 'up', typed: ['--dry-run'], lost: ['--dry-run'], retyped: 'npx kubestation up --dry-run' },
+    { command: 'up', typed: ['--dry-run'], lost: ['--dry-run'], retyped: '.\\kubestation up --dry-run' },
     {
       command: 'build-vms',
       typed: ['--json', '--concurrency', '2'],
       lost: ['--concurrency', '--json'],
-      retyped: 'npx kubestation build-vms --concurrency 2 --json',
+      retyped: '.\\kubestation build-vms --concurrency 2 --json',
     },
-    { command: 'verify', typed: ['--json'], lost: ['--json'], retyped: 'npx kubestation verify --json' },
-    { command: 'status', typed: ['--json'], lost: ['--json'], retyped: 'npx kubestation status --json' },
+    {
+      command: 'build-vms',
+      typed: ['--concurrency=1'],
+      lost: ['--concurrency'],
+      retyped: '.\\kubestation build-vms --concurrency 1',
+    },
+    { command: 'verify', typed: ['--json'], lost: ['--json'], retyped: '.\\kubestation verify --json' },
+    { command: 'status', typed: ['--json'], lost: ['--json'], retyped: '.\\kubestation status --json' },
     {
       command: 'destroy',
       typed: ['-y', '--purge'],
       lost: ['--yes', '--purge'],
-      retyped: 'npx kubestation destroy --yes --purge',
+      retyped: '.\\kubestation destroy --yes --purge',
     },
     {
       command: 'rebuild-node',
       typed: ['k8s-worker1', '--force'],
       lost: ['--force'],
-      retyped: 'npx kubestation rebuild-node k8s-worker1 --force',
+      retyped: '.\\kubestation rebuild-node k8s-worker1 --force',
     },
     {
       command: 'seed-isos',
       typed: ['--node', 'k8s-worker1'],
       lost: ['--node'],
-      retyped: 'npx kubestation seed-isos --node k8s-worker1',
+      retyped: '.\\kubestation seed-isos --node k8s-worker1',
     },
     {
       command: 'build-template',
       typed: ['--no-golden', '--force', '--cluster', 'lab.yaml'],
       lost: ['--cluster', '--no-golden', '--force'],
-      retyped: 'npx kubestation build-template --cluster lab.yaml --no-golden --force',
+      retyped: '.\\kubestation build-template --cluster lab.yaml --no-golden --force',
     },
   ];
   const runs = new Map<string, ScriptRun>();
@@ -178,6 +184,9 @@ describe('a command started by npm with its options taken by npm', () => {
       for (const option of c.lost) expect(err.text()).toContain(option);
       expect(err.text()).toContain(`npm took ${c.lost.join(', ')} as its own setting`);
       expect(err.text()).toContain(`fix: run it as: ${c.retyped}`);
+      // npm took --json: its own error JSON comes after the refusal, and the refusal says so.
+      if (c.lost.includes('--json'))
+        expect(err.text()).toContain('prints its own error JSON after this message');
       expect(err.text()).not.toContain('not-shown');
       expect(vmrest.count()).toBe(0);
       expect(await listTree(labDir)).toEqual(before);
@@ -258,7 +267,7 @@ describe("npm 10's completion of --node to its own node-options", () => {
       expect(err.text()).toContain(
         'npm took --node as its own setting (npm_config_node_options=k8s-worker1)',
       );
-      expect(err.text()).toContain('npx kubestation seed-isos --node <value>');
+      expect(err.text()).toContain('.\\kubestation seed-isos --node k8s-worker1');
       expect(await readdir(labDir)).toEqual(['cluster.yaml']);
     } finally {
       await rm(labDir, { recursive: true, force: true });

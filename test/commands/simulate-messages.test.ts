@@ -57,9 +57,23 @@ describe('build-vms --simulate', () => {
     expect(simDir).toBeDefined();
     expect(existsSync(simDir!)).toBe(false);
     expect(stdout).toContain(
-      `simulated cluster k8s-lab is ready (verify skipped); its files in ${simDir} are deleted now and no VM was made. Build the real lab with: npx kubestation up`,
+      `simulated cluster k8s-lab is ready (verify skipped); its files in ${simDir} are deleted now and no VM was made. Build the real lab with: .\\kubestation up`,
     );
     expect(stdout).not.toMatch(/kubectl --kubeconfig|ssh -F/);
+    // The default road: linked clones of the template's snapshot, made by the simulated lab's vmrun.
+    expect(stdout).toMatch(
+      /^clones: linked, from the template's snapshot kubestation-golden-[\d.]+-[0-9a-f]{12} \(vmware.cloneMode defaults to linked\)$/m,
+    );
+    expect(stdout).toMatch(/^k8s-worker1: clone done \(.*k8s-worker1\.vmx\)$/m);
+    // The guest's own prefix is not repeated after the stage's, and no parentheses nest.
+    // (The simulated template is golden by default: the images are already there.)
+    expect(stdout).toMatch(/k8s-master: images: all 7 images for v[\d.]+ already present/);
+    expect(stdout).toMatch(/k8s-master: kubeadm-init: phase preflight/);
+    expect(stdout).not.toMatch(/images: images:|kubeadm-init: kubeadm:|kubeadm-join: kubeadm:/);
+    expect(stdout).toMatch(/disk done \(\d+ GiB: the template size is enough\)/);
+    expect(stdout).not.toMatch(/\([^()\n]*\(/);
+    // No disk is made in the temporary folder: no warning about the node disks' size there.
+    expect(stdout).not.toContain('may grow');
   });
 
   it('takes the golden road by default: the plan says a first boot downloads nothing, the nodes install nothing', async () => {

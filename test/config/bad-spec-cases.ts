@@ -149,6 +149,13 @@ export const badSpecCases: BadSpecCase[] = [
     problems: ['kubernetes.cni.name: "cilium" is not one of: "flannel", "calico"'],
   },
   {
+    name: 'unknown clone mode',
+    change: (d) => {
+      d.vmware.cloneMode = 'instant';
+    },
+    problems: ['vmware.cloneMode: "instant" is not one of: "linked", "full"'],
+  },
+  {
     name: 'malformed address',
     change: (d) => {
       d.nodes[0].natAddress = '192.168.5.300';
@@ -232,14 +239,18 @@ export const badSpecCases: BadSpecCase[] = [
     change: (d) => {
       d.nodes[2].natAddress = '192.168.5.12';
     },
-    problems: ['nodes[2].natAddress: 192.168.5.12 is already used by nodes[1]'],
+    problems: [
+      'nodes[2].natAddress: 192.168.5.12 is already used by node "k8s-worker1" (nodes[1]); give node "k8s-worker2" (nodes[2]) its own address, a free one in 192.168.5.3–192.168.5.200',
+    ],
   },
   {
     name: 'duplicate host-only address',
     change: (d) => {
       d.nodes[2].hostOnlyAddress = '172.100.100.2';
     },
-    problems: ['nodes[2].hostOnlyAddress: 172.100.100.2 is already used by nodes[0]'],
+    problems: [
+      'nodes[2].hostOnlyAddress: 172.100.100.2 is already used by node "k8s-master" (nodes[0]); give node "k8s-worker2" (nodes[2]) its own address, a free one in 172.100.100.2–172.100.100.254',
+    ],
   },
   {
     name: 'gateway outside the NAT subnet',
@@ -533,6 +544,15 @@ export const badSpecCases: BadSpecCase[] = [
     },
     problems: [
       'vmware.vmrestUrl: "127.0.0.1:8697/api" is not an http(s):// URL such as http://127.0.0.1:8697/api',
+    ],
+  },
+  {
+    name: 'vmrest URL in clear text to another machine (Basic-auth credentials would cross the network)',
+    change: (d) => {
+      d.vmware.vmrestUrl = 'http://192.168.1.20:8697/api';
+    },
+    problems: [
+      "vmware.vmrestUrl: http://192.168.1.20:8697/api would send vmrest's username and password (HTTP Basic auth) unencrypted across the network to 192.168.1.20; http:// is accepted only for this PC (127.0.0.1, localhost, [::1]); use https://192.168.1.20:8697/api, with vmrest serving HTTPS (`vmrest.exe -c cert.pem -k key.pem`) and its certificate pinned in VMREST_CERT_SHA256; or run kubestation on the PC that runs vmrest, with http://127.0.0.1:8697/api",
     ],
   },
   {

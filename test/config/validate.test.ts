@@ -15,13 +15,13 @@ function problemsOf(text: string): string[] {
   return checkClusterSpec(text, { sourcePath: '/lab/cluster.yaml' }).problems.map(formatProblem);
 }
 
-async function runCli(argv: string[], cwd = process.cwd()) {
+async function runCli(argv: string[], cwd = process.cwd(), env: NodeJS.ProcessEnv = {}) {
   let stdout = '';
   let stderr = '';
   const code = await main(argv, {
     stdout: { write: (s: string) => ((stdout += s), true) } as unknown as NodeJS.WritableStream,
     stderr: { write: (s: string) => ((stderr += s), true) } as unknown as NodeJS.WritableStream,
-    env: {},
+    env,
     cwd,
   });
   return { code, stdout, stderr };
@@ -148,6 +148,29 @@ describe('bad specs', () => {
     expect(problemsOf(yaml.dump(doc))).toEqual(c.problems);
   });
 
+  it('takes an http:// vmrest URL only for this PC, https:// for any host', () => {
+    for (const url of [
+      'http://127.0.0.1:8697/api',
+      'http://127.20.1.9:8697/api',
+      'http://localhost:8697/api',
+      'http://LOCALHOST/api',
+      'http://[::1]:8697/api',
+      'https://192.168.1.20:8697/api',
+      'https://vmware-host.example:8697/api',
+    ]) {
+      const doc = seedLab();
+      doc.vmware = { ...doc.vmware, vmrestUrl: url };
+      expect(problemsOf(yaml.dump(doc)), url).toEqual([]);
+    }
+    for (const url of ['http://vmware-host:8697/api', 'http://128.0.0.1/api', 'http://[::2]:8697/api']) {
+      const doc = seedLab();
+      doc.vmware = { ...doc.vmware, vmrestUrl: url };
+      expect(problemsOf(yaml.dump(doc)), url).toEqual([
+        expect.stringMatching(/^vmware\.vmrestUrl: .* unencrypted across the network .*; use https:\/\//),
+      ]);
+    }
+  });
+
   it('reports every problem at once, not only the first', () => {
     const doc = seedLab();
     doc.nodes[1].natAddress = '192.168.5.201';
@@ -172,7 +195,10 @@ describe('bad specs', () => {
       expect((error as SpecError).message).toBe(
         "C:\\labs\\cluster.yaml: 1 problem\n  - nodes[0].cpus: 1 vCPU is below kubeadm's minimum of 2 for a control plane; set cpus: 2 or more",
       );
-      expect((error as SpecError).fix).toMatch(/npm run validate/);
+      // The file that was read, and the command that checks that file (not the default cluster.yaml).
+      expect((error as SpecError).fix).toBe(
+        'correct the fields above in C:\\labs\\cluster.yaml, then check it again with `.\\kubestation validate --cluster C:\\labs\\cluster.yaml`',
+      );
     }
   });
 });
@@ -289,6 +315,27 @@ describe('kubestation validate', () => {
     }
   });
 
+  it('refuses VMREST_URL in clear text to another machine, and a pin without https, as the client would', async () => {
+    const clear = await runCli(['validate'], process.cwd(), { VMREST_URL: 'http://vmware-host:8697/api' });
+    expect(clear.code).toBe(1);
+    expect(clear.stderr).toContain(
+      "environment: the vmrest URL http://vmware-host:8697/api would send vmrest's username and password (HTTP Basic auth) unencrypted across the network",
+    );
+    expect(clear.stderr).toContain('use https://vmware-host:8697/api');
+    const pin = await runCli(['validate', '--json'], process.cwd(), { VMREST_CERT_SHA256: 'AB:CD' });
+    expect(pin.code).toBe(1);
+    const report = JSON.parse(pin.stdout);
+    expect(report.valid).toBe(false);
+    expect(report.problems).toEqual([
+      expect.objectContaining({
+        code: 'VMREST_PIN_WITHOUT_TLS',
+        message: expect.stringContaining('a certificate pin on a connection without TLS pins nothing'),
+      }),
+    ]);
+    const local = await runCli(['validate'], process.cwd(), { VMREST_URL: 'http://localhost:8697/api' });
+    expect(local.code).toBe(0);
+  });
+
   it('gives the same as JSON with --json', async () => {
     const { code, stdout } = await runCli(['validate', '--json']);
     expect(code).toBe(0);
@@ -314,12 +361,18 @@ describe('kubestation validate', () => {
     const text = await runCli(['validate', '--cluster', path.join(dir, 'cluster.yaml')]);
     expect(text.code).toBe(1);
     expect(text.stderr).toContain('2 problems');
-    expect(text.stderr).toContain('  - nodes[2].natAddress: 192.168.5.12 is already used by nodes[1]');
+    expect(text.stderr).toContain(
+      '  - nodes[2].natAddress: 192.168.5.12 is already used by node "k8s-worker1" (nodes[1]); give node "k8s-worker2" (nodes[2]) its own address, a free one in 192.168.5.3–192.168.5.200',
+    );
     expect(text.stderr).toContain('  - os.locale: "Korean" is not a UTF-8 locale name');
     const json = await runCli(['validate', '--json'], dir);
     expect(json.code).toBe(1);
     expect(JSON.parse(json.stdout).problems).toEqual([
-      { path: 'nodes[2].natAddress', message: '192.168.5.12 is already used by nodes[1]' },
+      {
+        path: 'nodes[2].natAddress',
+        message:
+          '192.168.5.12 is already used by node "k8s-worker1" (nodes[1]); give node "k8s-worker2" (nodes[2]) its own address, a free one in 192.168.5.3–192.168.5.200',
+      },
       {
         path: 'os.locale',
         message:
@@ -359,7 +412,7 @@ describe('kubestation validate', () => {
     expect(text.stdout).toContain(
       'warning: the golden template kubestation-noble-template holds containerd 1.7.28-0ubuntu1~24.04.1, which Kubernetes 1.37.2 does not support (it needs containerd 2.0 or newer)',
     );
-    expect(text.stdout).toContain('npx kubestation build-template');
+    expect(text.stdout).toContain('.\\kubestation build-template');
     const json = JSON.parse((await runCli(['validate', '--json'], dir)).stdout);
     expect(json.valid).toBe(true);
     expect(json.warnings).toEqual([expect.stringContaining('does not support')]);
@@ -378,7 +431,7 @@ describe('kubestation validate', () => {
     await writeFile(path.join(dir, 'cluster.yaml'), yaml.dump(doc));
     const notBuilt = await runCli(['validate'], dir);
     expect(notBuilt.stdout).toContain(
-      'golden template: not built yet; `npx kubestation up` builds and bakes it, then a first boot downloads nothing',
+      'golden template: not built yet; `.\\kubestation up` builds and bakes it, then a first boot downloads nothing',
     );
     const flannel = 'https://github.com/flannel-io/flannel/releases/download/v0.28.9/kube-flannel.yml';
     const state = (version: string) => ({
@@ -423,7 +476,7 @@ describe('kubestation validate', () => {
     const differs = await runCli(['validate'], dir);
     expect(differs.code).toBe(0); // still valid: the bake is redone by up
     expect(differs.stdout).toContain(
-      'golden template: the template holds Kubernetes 1.37.1, cluster.yaml asks for 1.37.2: every node downloads containerd and the Kubernetes packages (about 2 minutes per node), the control-plane and CNI images (about 2 minutes per node) at first boot (`npx kubestation up` bakes it again)',
+      'golden template: the template holds Kubernetes 1.37.1, cluster.yaml asks for 1.37.2: every node downloads containerd and the Kubernetes packages (about 2 minutes per node), the control-plane and CNI images (about 2 minutes per node) at first boot (`.\\kubestation up` bakes it again)',
     );
     expect(JSON.parse((await runCli(['validate', '--json'], dir)).stdout).golden).toMatchObject({
       matches: false,

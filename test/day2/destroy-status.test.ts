@@ -213,7 +213,7 @@ describe('status', () => {
     expect(status.nodes[0]!.kubernetes).toMatchObject({ roles: ['control-plane'] });
     const text = formatStatus(status);
     expect(text).toMatch(
-      /k8s-worker1\s+worker\s+poweredOn\s+192\.168\.5\.\d+, 172\.100\.100\.\d+\s+Ready v1\.\d+\.2\s+deleted; \.vmx refers to it until power-off\s+complete done: joined/,
+      /k8s-worker1\s+worker\s+poweredOn\s+full \d+(\.\d)? [KMG]iB\s+192\.168\.5\.\d+, 172\.100\.100\.\d+\s+Ready v1\.\d+\.2\s+deleted; \.vmx refers to it until power-off\s+complete done: joined/,
     );
     // The seed's secrets are gone from the state folder; the running VMs' .vmx still name the ISO.
     for (const s of status.nodes)
@@ -280,7 +280,7 @@ describe('status', () => {
       kubernetes: undefined,
     });
     expect(byName('k8s-worker2').vm).toEqual({ present: false });
-    expect(formatStatus(status)).toMatch(/k8s-worker2\s+worker\s+no VM\s+-\s+\?/);
+    expect(formatStatus(status)).toMatch(/k8s-worker2\s+worker\s+no VM\s+-\s+-\s+\?/);
     expect(formatStatus(status)).toContain('note: Kubernetes API not reachable');
   });
 

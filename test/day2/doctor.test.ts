@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { rm, writeFile, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readBuildState } from '../../src/bringup/state.js';
+import { BuildStateStore, readBuildState } from '../../src/bringup/state.js';
 import {
   runDoctor,
   formatDoctorReport,
@@ -165,7 +165,7 @@ describe('doctor', () => {
     expect(check(report, 'template')).toMatchObject({
       status: 'fail',
       detail: expect.stringContaining('no-such-template has not been built'),
-      fix: expect.stringContaining('npm run build-template'),
+      fix: expect.stringContaining('.\\kubestation build-template'),
     });
   });
 
@@ -223,13 +223,23 @@ describe('doctor', () => {
 
   it('the join token expired (API server unreachable, estimated from the store) while workers still have to join: fail', async () => {
     const l = await start({ build: false });
+    // Half built: the control plane was cloned and powered on, no worker has joined (a lab never built has no token check).
+    const store = await BuildStateStore.open(l.spec.stateDir, l.spec.name);
+    await store.update((s) => {
+      s.nodes['k8s-master'] = {
+        vmName: 'k8s-master',
+        stepsDoneAt: {},
+        step: 'power-on',
+        poweredOnAt: new Date().toISOString(),
+      };
+    });
     // A state folder from before the issue record: the token file's time is the issue time.
     const paths = clusterSecretPaths(l.spec.stateDir);
     await rm(paths.bootstrapTokenIssued);
     const longAgo = new Date(Date.now() - 40 * 24 * 3600_000);
     await utimes(paths.bootstrapToken, longAgo, longAgo);
     const report = await doctor(l, { kube: { ...l.kubeAccess, server: 'https://127.0.0.1:9' } });
-    // No worker completed in this (unbuilt) lab: joins are pending, so it fails.
+    // No worker completed in this half-built lab: joins are pending, so it fails.
     expect(check(report, 'join-token')).toMatchObject({
       status: 'fail',
       detail: expect.stringMatching(/expired.*k8s-worker1, k8s-worker2 have not joined/),

@@ -70,7 +70,7 @@ describe('first-boot check', () => {
       'stage "packages" (containerd, kubelet, kubeadm, kubectl and tools) failed: exit code 100 (log /var/log/kubestation/packages.log) | last log lines:',
     );
     expect(check.fix).toContain(`ssh -F ${path.join(dir, 'ssh_config')} k8s-master`);
-    expect(check.fix).toContain('npx kubestation rebuild-node k8s-master --force');
+    expect(check.fix).toContain('.\\kubestation rebuild-node k8s-master --force');
   });
 
   it('a network fail line: the cause and its Windows fix from network-causes', async () => {
@@ -92,7 +92,7 @@ describe('first-boot check', () => {
       detail: `stage "packages" failed: ${NETWORK_CAUSES.gateway.title} (the NAT gateway 192.168.5.2 does not answer)`,
     });
     expect(check.fix).toContain('VMware NAT Service');
-    expect(check.fix).toContain('npx kubestation rebuild-node k8s-worker1');
+    expect(check.fix).toContain('.\\kubestation rebuild-node k8s-worker1');
     expect(check.fix).not.toContain('<node>');
   });
 

@@ -119,7 +119,7 @@ describe('stop and start the lab', { timeout: slow }, () => {
     });
     expect(status.lab).toEqual({ state: 'stopped', stoppedAt: state.stoppedAt });
     expect(formatStatus(status)).toContain(
-      `lab: stopped: every VM is powered off (by \`kubestation stop\` at ${state.stoppedAt}); start it with \`npx kubestation start\``,
+      `lab: stopped: every VM is powered off (by \`.\\kubestation stop\` at ${state.stoppedAt}); start it with \`.\\kubestation start\``,
     );
     const doctor = await runDoctor(l.spec, {
       vmrest: l.client,
@@ -127,12 +127,12 @@ describe('stop and start the lab', { timeout: slow }, () => {
     });
     expect(doctor.checks.find((c) => c.id === 'lab')).toMatchObject({
       status: 'warn',
-      fix: '`npx kubestation start`',
+      fix: '`.\\kubestation start`',
     });
     expect(doctor.checks.find((c) => c.id === 'kubernetes-api')).toMatchObject({
       status: 'warn',
       detail: expect.stringContaining('the lab is stopped'),
-      fix: '`npx kubestation start`',
+      fix: '`.\\kubestation start`',
     });
 
     // Running stop again changes nothing.
@@ -192,7 +192,7 @@ describe('stop and start the lab', { timeout: slow }, () => {
     expect(message).toContain('k8s-worker1: shut down');
     expect(message).toMatch(/k8s-worker2: still running — VMware Tools \(open-vm-tools\) do not report/);
     expect(message).toMatch(/k8s-master: not stopped/);
-    expect((error as KubestationError).fix).toContain('npx kubestation stop --force');
+    expect((error as KubestationError).fix).toContain('.\\kubestation stop --force');
     expect(l.nodeVm('k8s-worker1')!.power).toBe('poweredOff');
     expect(l.nodeVm('k8s-worker2')!.power).toBe('poweredOn');
     expect(l.nodeVm('k8s-master')!.power).toBe('poweredOn');
@@ -335,7 +335,7 @@ describe('stop and start the lab', { timeout: slow }, () => {
     ]);
     expect(formatStatus(status)).toMatch(/k8s-worker1\s+worker\s+suspended/);
     expect(formatStatus(status)).toContain(
-      'lab: partly running: k8s-worker1 is suspended, k8s-worker2 is paused; `npx kubestation start` starts the rest in order and verifies',
+      'lab: partly running: k8s-worker1 is suspended, k8s-worker2 is paused; `.\\kubestation start` starts the rest in order and verifies',
     );
 
     // The paused worker is unpaused and shut down. The suspended one cannot be resumed here (its seed ISO, still
@@ -413,7 +413,7 @@ describe('stop and start the lab', { timeout: slow }, () => {
     ).toHaveLength(3);
     expect(events.at(-1)).toMatchObject({
       type: 'log',
-      message: 'lab k8s-lab stopped; start it with `npx kubestation start`',
+      message: 'lab k8s-lab stopped; start it with `.\\kubestation start`',
     });
 
     const start = await runDay2Command(

@@ -16,7 +16,7 @@ import {
   writeSimulatedTemplate,
 } from '../../simulators/simulated-lab.js';
 import { cloudInitSeedWriter } from '../../src/bringup/real-deps.js';
-import type { KubeAccess } from '../../src/day2/observe.js';
+import type { KubeAccess } from '../../src/bringup/observe.js';
 import type { RebuildDeps, RebuildOptions } from '../../src/day2/rebuild.js';
 import { createBootstrapTokenSecret, KubeClient, tokenExpiry, type Node } from '../../src/kube/index.js';
 import { clusterSecretPaths, loadOrCreateClusterSecrets } from '../../src/pki/index.js';
@@ -30,6 +30,8 @@ import {
 } from '../../simulators/kube-api-scenarios.js';
 import { KubeApiSimulator } from '../../simulators/kube-api-simulator.js';
 import { VmrestSimulator, type VmrestSimulatorOptions } from '../../simulators/vmrest-simulator.js';
+import { VmrunSimulator } from '../../simulators/vmrun-simulator.js';
+import { lookUpVmrun } from '../../src/template/vmrun.js';
 import type { ClusterSpec, NodeSpec } from '../../src/config/model.js';
 import { VmrestClient } from '../../src/vmrest/client.js';
 import { VmrestCredentials } from '../../src/vmrest/credentials.js';
@@ -50,6 +52,8 @@ export interface Day2LabOptions {
   registerToken?: boolean;
   /** The fake API server follows the VMs' power (linkPowerToKubeApi): down while the control plane is off, a Node Ready only while its VM runs. */
   linkPower?: boolean;
+  /** Install the vmrun stand-in and hand it to build-vms and rebuild-node: nodes are linked clones (the default road). */
+  linked?: boolean;
 }
 
 export interface Day2Lab {
@@ -74,6 +78,8 @@ export interface Day2Lab {
   fast: RebuildOptions;
   /** Node VMs in the simulator (template excluded), by node name. */
   nodeVm(name: string): { id: string; vmxPath: string; power: string } | undefined;
+  /** The vmrun stand-in (options.linked). */
+  vmrun: VmrunSimulator | undefined;
   dispose(): Promise<void>;
 }
 
@@ -132,6 +138,17 @@ export async function startDay2Lab(options: Day2LabOptions = {}): Promise<Day2La
     credentials: new VmrestCredentials(credentials.username, credentials.password),
     ...fastClient,
   });
+  const vmrun = options.linked
+    ? await VmrunSimulator.start(vmrest, path.join(dir, 'Workstation'))
+    : undefined;
+  const vmrunDeps = vmrun
+    ? {
+        vmrun: lookUpVmrun(
+          { vmware: { ...spec.vmware, installFolder: vmrun.installFolder } } as ClusterSpec,
+          {},
+        ),
+      }
+    : {};
   const events: BuildEvent[] = [];
   const logs: string[] = [];
   const kubeAccess: KubeAccess = {
@@ -151,6 +168,7 @@ export async function startDay2Lab(options: Day2LabOptions = {}): Promise<Day2La
     sshIdentityFile: undefined,
     kube: kubeAccess,
     freeBytes: async () => 10 * 2 ** 40,
+    ...vmrunDeps,
     ...overrides,
   });
   if (options.build !== false) {
@@ -183,15 +201,18 @@ export async function startDay2Lab(options: Day2LabOptions = {}): Promise<Day2La
         emit: (e) => events.push(e),
         log: (line) => logs.push(line),
         freeBytes: async () => 10 * 2 ** 40,
+        ...vmrunDeps,
         ...overrides,
       };
     },
     nodeVm(name) {
       return vmrest.vms().find((vm) => path.basename(vm.vmxPath) === `${name}.vmx`);
     },
+    vmrun,
     async dispose() {
       guests.stop();
       await client.close();
+      await vmrun?.close();
       await kube.close();
       await vmrest.close();
       await kubeApi.close();

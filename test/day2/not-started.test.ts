@@ -112,16 +112,27 @@ describe('before any VM was built', () => {
     expect(check).toMatchObject({
       status: 'fail',
       detail: expect.stringContaining(notStarted),
-      fix: 'build the cluster: npx kubestation up',
+      fix: 'build the lab first: .\\kubestation up (or .\\kubestation up --simulate to try it without VMware)',
     });
     expect(api.count()).toBe(0);
   });
 
-  it('verify refuses with that cause and the fix, without connecting', async () => {
+  it('verify refuses: no lab built yet, with the command that builds it, without connecting', async () => {
+    const { code, stderr } = await cli(['verify']);
+    expect(code).toBe(1);
+    expect(stderr).toContain('kubestation verify: no lab built yet: cluster k8s-lab has no VM');
+    expect(stderr).toContain('fix: build the lab first: .\\kubestation up');
+    expect(api.count()).toBe(0);
+  });
+
+  it('verify refuses with the not-started cause once a worker was cloned but not the control plane', async () => {
+    const store = await BuildStateStore.open(spec.stateDir, spec.name);
+    await store.update((s) => {
+      s.nodes['k8s-worker1'] = { vmName: 'k8s-worker1', stepsDoneAt: {}, step: 'clone' };
+    });
     const { code, stderr } = await cli(['verify']);
     expect(code).toBe(1);
     expect(stderr).toContain(`kubestation verify: ${notStarted}`);
-    expect(stderr).toContain('fix: build the cluster: npx kubestation up');
     expect(api.count()).toBe(0);
   });
 

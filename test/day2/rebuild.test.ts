@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readBuildState } from '../../src/bringup/state.js';
+import { buildStatePath, readBuildState } from '../../src/bringup/state.js';
+import { KubestationError } from '../../src/errors.js';
 import { rebuildNode, type RebuildDeps } from '../../src/day2/rebuild.js';
 import type { Secret } from '../../src/kube/index.js';
 import {
@@ -131,6 +132,33 @@ describe('rebuild-node: a worker', () => {
     });
   }
 
+  it('stops with the state file named when it cannot record that the node finished', async () => {
+    lab = await startDay2Lab();
+    const stateFile = buildStatePath(lab.spec.stateDir);
+    let broken = false;
+    const failed = await rebuildNode(
+      lab.spec,
+      'k8s-worker2',
+      lab.rebuildDeps({
+        emit: (e) => {
+          // The state file turns into a folder as the node's final line is read: that write fails.
+          if (!broken && e.type === 'stage' && e.event === 'done') {
+            broken = true;
+            rmSync(stateFile);
+            mkdirSync(stateFile);
+          }
+        },
+      }),
+      lab.fast,
+    ).catch((error: unknown) => error);
+    expect(broken).toBe(true);
+    expect(failed).toBeInstanceOf(KubestationError);
+    expect((failed as KubestationError).code).toBe('STATE_WRITE_FAILED');
+    expect((failed as KubestationError).message).toContain(
+      `could not record in ${stateFile} that k8s-worker2 finished its first boot`,
+    );
+  });
+
   it('rebuilds a worker whose VM is already gone', async () => {
     lab = await startDay2Lab();
     const old = lab.nodeVm('k8s-worker2')!;
@@ -215,7 +243,7 @@ describe('rebuild-node: the control plane', () => {
     expect((error as Error).message).toMatch(
       /re-creates the cluster.*every workload.*lost.*k8s-worker1, k8s-worker2.*CA is kept/s,
     );
-    expect((error as { fix: string }).fix).toContain('kubestation rebuild-node k8s-master --force');
+    expect((error as { fix: string }).fix).toContain('.\\kubestation rebuild-node k8s-master --force');
     expect(lab.vmrest.requestLog.length).toBe(before);
   });
 

@@ -99,13 +99,15 @@ describe('a worker added to cluster.yaml', () => {
       expect(validate.stdout).toMatch(
         /built lab .*state\.json.*: cluster\.yaml changes it\n\s+add\s+k8s-worker3\n/,
       );
-      expect(validate.stdout).toContain('`npx kubestation build-vms` builds what is added');
+      expect(validate.stdout).toContain('`.\\kubestation build-vms` builds what is added');
 
       // The plan: only the new node, the others untouched.
       const before = l.vmrest.requestLog.length;
       const dry = await buildVms(spec, l.buildDeps(), { dryRun: true, timing: l.timing });
       if (dry.status !== 'dry-run') throw new Error(`dry run ended ${dry.status}`);
-      expect(dry.planText).toMatch(/k8s-worker3\s+add to the running cluster: clone the template/);
+      expect(dry.planText).toMatch(
+        /k8s-worker3\s+add to the running cluster: full clone of the template through vmrest/,
+      );
       for (const o of existing)
         expect(dry.planText).toMatch(new RegExp(`${o.name}\\s+complete since .*; left untouched`));
       expect(changes(l.vmrest.requestLog.slice(before))).toEqual([]);
@@ -223,7 +225,7 @@ describe('a worker removed from cluster.yaml', () => {
       const validate = await cli(['validate', '--cluster', file]);
       expect(validate.code, validate.stderr).toBe(0);
       expect(validate.stdout).toMatch(/remove\s+k8s-worker2: needs --prune \(cordon, drain/);
-      expect(validate.stdout).toContain('`npx kubestation build-vms --prune` removes what is removed');
+      expect(validate.stdout).toContain('`.\\kubestation build-vms --prune` removes what is removed');
       const dry = await buildVms(spec, l.buildDeps(), { dryRun: true, timing: l.timing });
       if (dry.status !== 'dry-run') throw new Error(`dry run ended ${dry.status}`);
       expect(dry.planText).toMatch(
@@ -234,7 +236,7 @@ describe('a worker removed from cluster.yaml', () => {
       const kubeStart = l.kubeApi.requests.length;
       const refused = await buildVms(spec, l.buildDeps(), { timing: l.timing }).catch((e: unknown) => e);
       expect(refused).toMatchObject({ code: 'NODES_TO_REMOVE' });
-      expect((refused as { fix: string }).fix).toContain('npx kubestation build-vms --prune');
+      expect((refused as { fix: string }).fix).toContain('.\\kubestation build-vms --prune');
       expect(changes(l.vmrest.requestLog.slice(start))).toEqual([]);
       expect(l.kubeApi.requests.slice(kubeStart).filter((r) => r.method !== 'GET')).toEqual([]);
       expect(l.nodeVm('k8s-worker2')).toMatchObject({ id: vm.id, power: 'poweredOn' });
@@ -345,6 +347,9 @@ describe('a worker removed from cluster.yaml', () => {
       const validate = await cli(['validate', '--cluster', file]);
       expect(validate.code).toBe(1);
       expect(validate.stdout).toMatch(/remove\s+k8s-master: REFUSED: it is the control plane/);
+      // Never "valid" for a spec that is then refused.
+      expect(validate.stdout).not.toMatch(/: valid$/m);
+      expect(validate.stdout).toContain('well-formed, but refused against the lab already built');
       expect(validate.stderr).toMatch(
         /no longer lists "k8s-master", the control plane of the built lab \(it names "k8s-cp" instead\)[\s\S]*fix: put "k8s-master" back/,
       );
@@ -353,7 +358,7 @@ describe('a worker removed from cluster.yaml', () => {
           (e: unknown) => e,
         );
         expect(error).toMatchObject({ code: 'CONTROL_PLANE_REMOVED' });
-        expect((error as { fix: string }).fix).toContain('npx kubestation destroy');
+        expect((error as { fix: string }).fix).toContain('.\\kubestation destroy');
       }
       expect(changes(l.vmrest.requestLog.slice(start))).toEqual([]);
       expect(l.vmrest.requestLog.slice(start).filter((c) => c.operation === 'cloneVm')).toEqual([]);

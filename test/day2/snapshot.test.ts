@@ -117,7 +117,7 @@ describe('snapshot save / restore / list / delete through vmrun', { timeout: 240
     expect((error as KubestationError).code).toBe('SNAPSHOT_RESTORE_INCOMPLETE');
     expect((error as KubestationError).message).toMatch(/failed: k8s-worker2/);
     expect((error as KubestationError).message).toContain('The file is locked');
-    expect((error as KubestationError).fix).toContain('npx kubestation snapshot restore before-change');
+    expect((error as KubestationError).fix).toContain('.\\kubestation snapshot restore before-change');
     expect((await readBuildState(l.spec.stateDir, l.spec.name)).pendingSnapshot).toMatchObject({
       operation: 'restore',
       name: 'before-change',

@@ -5,8 +5,11 @@
  * this guard makes a forgotten override fail loudly rather than reach the
  * cluster's real addresses (192.168.5.0/24, 172.100.100.0/24, 8.8.8.8, ...).
  */
+import { ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { isLoopbackTarget } from '../support/loopback.js';
 
 export class NonLoopbackConnectionError extends Error {
@@ -51,3 +54,25 @@ dgram.Socket.prototype.send = function guardedSend(this: dgram.Socket, ...args: 
   }
   return (originalSend as (...a: unknown[]) => void).apply(this, args);
 } as typeof dgram.Socket.prototype.send;
+
+/**
+ * The same for programs that would open connections of their own: an `ssh`
+ * (or scp/sftp) that is not a test's stand-in in the temporary folder is
+ * refused before it starts. ChildProcess.prototype.spawn is what every way of
+ * starting a process (child_process, execa) goes through.
+ */
+const networkPrograms = /^(ssh|scp|sftp)(\.exe)?$/i;
+type SpawnOptions = { file?: string; args?: string[] };
+// Not in Node's typings: the internal method child_process.spawn ends in.
+const prototype = ChildProcess.prototype as unknown as { spawn: (options: SpawnOptions) => unknown };
+const originalSpawn = prototype.spawn;
+prototype.spawn = function guardedSpawn(this: ChildProcess, options: SpawnOptions) {
+  const file = options.file ?? '';
+  const standIn = path.isAbsolute(file) && path.resolve(file).startsWith(path.resolve(tmpdir()) + path.sep);
+  if (networkPrograms.test(path.basename(file)) && !standIn) {
+    throw new NonLoopbackConnectionError(
+      `${file} (${(options.args ?? []).slice(1).join(' ')}): use an ssh stand-in`,
+    );
+  }
+  return originalSpawn.call(this, options);
+};

@@ -14,6 +14,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { asset } from '../../src/assets.js';
 import { parseClusterSpec } from '../../src/config/load.js';
 import type { ClusterSpec } from '../../src/config/model.js';
+import { FIRST_MINOR_NEEDING_CONTAINERD2 } from '../../src/config/defaults.js';
 import { BAKE_LIBRARIES, bakeEnv, renderBakeSeed, shellQuote } from '../../src/template/bake-seed.js';
 import { parseProgressLine } from '../../src/progress/protocol.js';
 import { parseNetworkFailure } from '../../src/progress/network-causes.js';
@@ -74,6 +75,8 @@ describe('bake seed', () => {
     );
     const env = doc.write_files.find((f) => f.path === '/etc/kubestation/bake.env')!;
     expect(Buffer.from(env.content, 'base64').toString()).toBe(bakeEnv(spec));
+    // The guest's containerd-2 threshold comes from the one constant (lib/containerd-package.sh reads it).
+    expect(bakeEnv(spec)).toContain(`\nCONTAINERD2_FIRST_MINOR='${FIRST_MINOR_NEEDING_CONTAINERD2}'\n`);
     expect(doc.runcmd).toEqual([['/usr/local/sbin/kubestation-bake']]);
     expect(files['meta-data']).toBe(
       'instance-id: kubestation-bake-20260901100000\nlocal-hostname: kubestation-bake\n',

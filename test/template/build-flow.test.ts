@@ -1,7 +1,7 @@
 /**
  * The whole `build-template` flow against the vmrest simulator: a local image
  * server, a recording vdiskmanager stand-in, real files in a temporary state
- * folder, and (for --golden) a simulated guest that reads its seed ISO,
+ * folder, and (for the golden bake) a simulated guest that reads its seed ISO,
  * writes progress lines to the serial file and powers off.
  */
 import { execa } from 'execa';
@@ -405,6 +405,29 @@ describe('build-template: the golden bake', () => {
     expect(sim.vms()[0]!.power).toBe('poweredOff');
     const vmx = VmxFile.parse(await readFile((await readTemplateState(spec)).vm!.vmxPath, 'utf8'));
     expect(vmx.get('sata0:1.startConnected')).toBe('FALSE');
+  });
+
+  it('says the bake seed stays attached when it cannot tell the template is off', async () => {
+    await buildTemplate(spec, deps());
+    // Once the template runs, vmrest stops answering power-state reads.
+    guestScript = async (guest) => {
+      await guest.writeSerial(line('packages', 'start'));
+      sim.injectFault({ operation: 'getPowerState', kind: 'status', status: 500, times: Infinity });
+    };
+    const logged: string[] = [];
+    const error = await bakeGolden(spec, {
+      vmrest: client,
+      log: (l) => logged.push(l),
+      pollIntervalMs: 10,
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    const vmxPath = (await readTemplateState(spec)).vm!.vmxPath;
+    expect(logged.join('\n')).toContain(
+      `golden: the bake seed stays attached to ${vmxPath}: the template is in an unknown power state (`,
+    );
+    expect(logged.join('\n')).toContain('run `.\\kubestation build-template` again, which detaches it');
+    expect(VmxFile.parse(await readFile(vmxPath, 'utf8')).get('sata0:1.startConnected')).toBe('TRUE');
+    sim.clearFaults();
   });
 
   it('does not record a bake whose marker is unusable, and still detaches the seed', async () => {

@@ -71,11 +71,16 @@ describe('kubestation verify', () => {
     const dir = tempDir('kubestation-verify-cmd-');
     writeFileSync(path.join(dir, 'cluster.yaml'), readFileSync('cluster.yaml', 'utf8'));
     const err = sink();
-    const code = await main(['verify'], { stdout: sink().stream, stderr: err.stream, env: {}, cwd: dir });
+    // Without --kubeconfig, a lab never built is refused first (test/day2/never-built.test.ts).
+    const missing = path.join(dir, 'elsewhere', 'admin.kubeconfig');
+    const code = await main(['verify', '--kubeconfig', missing], {
+      stdout: sink().stream,
+      stderr: err.stream,
+      env: {},
+      cwd: dir,
+    });
     expect(code).toBe(1);
-    expect(err.text()).toContain(
-      `cannot read kubeconfig ${path.join(dir, '.kubestation', 'pki', 'admin.kubeconfig')} (ENOENT)`,
-    );
+    expect(err.text()).toContain(`cannot read kubeconfig ${missing} (ENOENT)`);
     expect(err.text()).toContain('fix: build the cluster first');
   });
 });

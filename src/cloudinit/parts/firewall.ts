@@ -7,7 +7,7 @@
  * since ufw's default routed policy (DROP) would break pod-to-pod and
  * NodePort traffic.
  */
-import type { ClusterSpec, NodeRole } from '../../config/model.js';
+import type { ClusterSpec } from '../../config/model.js';
 
 export interface FirewallRule {
   /** `allow` = incoming to this node (ufw allow); `route` = forwarded traffic (ufw route allow). */
@@ -86,10 +86,6 @@ export function controlPlaneFirewallRules(spec: ClusterSpec): FirewallRule[] {
 
 export function workerFirewallRules(spec: ClusterSpec): FirewallRule[] {
   return [...everyNodeRules(spec), ...cniRules(spec), ...routedRules(spec)];
-}
-
-export function firewallRulesFor(spec: ClusterSpec, role: NodeRole): FirewallRule[] {
-  return role === 'control-plane' ? controlPlaneFirewallRules(spec) : workerFirewallRules(spec);
 }
 
 /**

@@ -8,6 +8,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { appendRunEvent, imageBuildOutcome } from './run-record.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 /** Where the guest image is cached; E2E_CACHE_DIR lets CI runs from fresh clones share one cache. */
@@ -41,11 +42,15 @@ export interface GuestImage {
   buildSeconds: number;
   /** The debootstrap base's own build time (cached separately). */
   baseBuildSeconds: number;
+  /** This call built the image (false: it was cached). */
+  built: boolean;
+  /** This call built the debootstrap base too. */
+  baseBuilt: boolean;
 }
 
 export function describeImage(image: GuestImage): string {
   return (
-    `guest image ${image.key} (${image.kernel}) ready in ${image.seconds} s ` +
+    `guest image ${image.key} (${image.kernel}) ${image.built ? 'built' : 'found cached'} in ${image.seconds} s ` +
     `(its build took ${image.buildSeconds} s; the debootstrap base ${image.baseBuildSeconds} s)`
   );
 }
@@ -84,7 +89,9 @@ export async function ensureGuestImage(): Promise<GuestImage> {
     buildSeconds: number;
     baseBuildSeconds?: number;
   };
-  return {
+  // The scripts say on stderr (this call's log) when they built something; a cached image or base is silent.
+  const { built, baseBuilt } = imageBuildOutcome(await readFile(log, 'utf8'));
+  const image: GuestImage = {
     dir,
     aptKeyPath: path.join(dir, 'apt-key.asc'),
     key: info.key,
@@ -92,7 +99,19 @@ export async function ensureGuestImage(): Promise<GuestImage> {
     seconds: elapsedSeconds(start),
     buildSeconds: info.buildSeconds,
     baseBuildSeconds: info.baseBuildSeconds ?? 0,
+    built,
+    baseBuilt,
   };
+  appendRunEvent(cacheDir, {
+    type: 'image',
+    key: image.key,
+    seconds: image.seconds,
+    built: image.built,
+    baseBuilt: image.baseBuilt,
+    recordedBuildSeconds: image.buildSeconds,
+    recordedBaseBuildSeconds: image.baseBuildSeconds,
+  });
+  return image;
 }
 
 /** A fresh folder for one boot's seed, disk overlay, console log and read-back files. */
@@ -199,6 +218,7 @@ export async function boot(options: BootOptions): Promise<BootResult> {
   const start = Date.now();
   const run = await execa(path.join(scriptsDir, 'boot.sh'), args, { reject: false, all: true });
   const seconds = elapsedSeconds(start);
+  appendRunEvent(cacheDir, { type: 'boot', name: options.name, seconds, ok: run.exitCode === 0 });
   const console = (await readFile(consolePath, 'utf8')).replace(/\r/g, '');
   if (run.exitCode !== 0) {
     throw new Error(

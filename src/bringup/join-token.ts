@@ -1,5 +1,6 @@
 /**
- * The join token day-2 commands hand to a rebuilt worker.
+ * The join token a worker joins the running cluster with: one rebuild-node
+ * rebuilds, or one build-vms adds.
  *
  * A worker can only join with a token the control plane knows. kubeadm init
  * registers the recorded token (<stateDir>/pki/bootstrap-token) with the
@@ -19,6 +20,7 @@ import {
   type BootstrapToken,
 } from '../pki/index.js';
 import type { ClusterSpec } from '../config/model.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 export interface StoredToken {
   token: BootstrapToken;
@@ -91,7 +93,7 @@ export function tokenUnusableError(
     use.code,
     `cannot ${use.verb} "${node}": the Kubernetes API server does not answer (${apiReason}), so no new join token can be registered, and ${state}. The worker could not join; nothing was changed`,
     {
-      fix: `make the API server reachable (power on "${spec.controlPlane.name}", check this PC's address on ${spec.networks.hostOnly.vmnet}) and run ${use.command} again: it registers a fresh token. If the control plane itself is broken, rebuild it with \`kubestation rebuild-node ${spec.controlPlane.name} --force\` (re-creates the cluster)`,
+      fix: `make the API server reachable (power on "${spec.controlPlane.name}", check this PC's address on ${spec.networks.hostOnly.vmnet}) and run ${use.command} again: it registers a fresh token. If the control plane itself is broken, rebuild it with \`${COMMAND_PREFIX} rebuild-node ${spec.controlPlane.name} --force\` (re-creates the cluster)`,
     },
   );
 }

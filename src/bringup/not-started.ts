@@ -5,8 +5,9 @@
  * older lab on the same address answers with its own CA). Status, doctor and
  * verify say so from the build state instead of connecting.
  */
-import { buildStatePath, hasFinished, readBuildState } from '../bringup/state.js';
+import { buildStatePath, hasFinished, readBuildState } from './state.js';
 import type { ClusterSpec } from '../config/model.js';
+import { BUILD_LAB_FIX } from './lab-state.js';
 
 export interface NotStarted {
   reason: string;
@@ -33,6 +34,6 @@ export async function clusterNotStarted(
     return undefined;
   return {
     reason: `cluster ${spec.name} has no API server yet: build-vms has not started its control plane ${spec.controlPlane.name} (nothing recorded in ${buildStatePath(spec.stateDir)}), so nothing was asked at ${spec.kubernetes.apiEndpoint}`,
-    fix: 'build the cluster: npx kubestation up',
+    fix: BUILD_LAB_FIX,
   };
 }

@@ -16,10 +16,10 @@
 import { rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { BuildInterruptedError } from '../bringup/apply.js';
-import { writeSshConfig } from '../bringup/finish.js';
-import type { RemovedNode } from '../bringup/membership.js';
-import { nodePaths } from '../bringup/paths.js';
+import { BuildInterruptedError } from './apply.js';
+import { writeSshConfig } from './finish.js';
+import type { RemovedNode } from './membership.js';
+import { nodePaths } from './paths.js';
 import { NIC_LAYOUT } from '../config/defaults.js';
 import { deriveMac } from '../config/mac.js';
 import type { ClusterSpec } from '../config/model.js';
@@ -28,7 +28,8 @@ import { VmrestForbiddenError } from '../vmrest/errors.js';
 import { ownNodeVm, removeNodeVm, retireNodeObject, type NodeVmContext } from './node-removal.js';
 import { probeApi, type ApiProbe, type KubeAccess } from './observe.js';
 import type { Day2Log } from './ports.js';
-import { ADD_TOKEN_USE, mintTokenThroughApi, readStoredToken, tokenUnusableError } from './token.js';
+import { ADD_TOKEN_USE, mintTokenThroughApi, readStoredToken, tokenUnusableError } from './join-token.js';
+import { COMMAND_PREFIX } from '../command-hint.js';
 
 /**
  * A join token expiring sooner than this is replaced before a worker is added:
@@ -115,7 +116,7 @@ function pruneApiError(spec: ClusterSpec, removals: RemovedNode[], reason: strin
     'PRUNE_API_UNREACHABLE',
     `cannot remove ${names}: the Kubernetes API server does not answer (${reason}), so ${removals.length === 1 ? 'its' : 'their'} pods cannot be drained nor ${removals.length === 1 ? 'its' : 'their'} Node object deleted; nothing was changed`,
     {
-      fix: `make the API server reachable (power on "${spec.controlPlane.name}", check this PC's address on ${spec.networks.hostOnly.vmnet}) and run \`npx kubestation build-vms --prune\` again; to delete the whole lab instead: \`npx kubestation destroy\``,
+      fix: `make the API server reachable (power on "${spec.controlPlane.name}", check this PC's address on ${spec.networks.hostOnly.vmnet}) and run \`${COMMAND_PREFIX} build-vms --prune\` again; to delete the whole lab instead: \`${COMMAND_PREFIX} destroy\``,
     },
   );
 }

@@ -1,14 +1,15 @@
 /**
- * What day-2 commands look at before they act: each node's VM as vmrest
+ * What build-vms (adding and removing workers) and the day-2 commands look
+ * at before they act: each node's VM as vmrest
  * lists it (by the .vmx path build-vms recorded, else by name), with its
  * ownership marker and power state; and whether the Kubernetes API server
  * answers with the admin kubeconfig.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { findNodeVm } from '../bringup/apply.js';
-import { describeOwnership, inspectOwnership, type Ownership } from '../bringup/ownership.js';
-import type { BuildState } from '../bringup/state.js';
+import { findNodeVm } from './apply.js';
+import { inspectOwnership, type Ownership } from './ownership.js';
+import type { BuildState } from './state.js';
 import {
   findCondition,
   KubeApiError,
@@ -43,10 +44,6 @@ export function isOwnedBy(vm: ObservedVm | undefined, node: Pick<NodeSpec, 'name
   return vm !== undefined && vm.ownership.kind === 'ours' && vm.ownership.node === node.name;
 }
 
-export function describeVmOwner(vm: ObservedVm): string {
-  return describeOwnership(vm.ownership);
-}
-
 export async function observeVm(
   vmrest: Pick<Day2Vmrest, 'getPowerState'>,
   vm: VmSummary,
@@ -54,6 +51,8 @@ export async function observeVm(
 ): Promise<ObservedVm> {
   const [ownership, power] = await Promise.all([
     inspectOwnership(vm.path, cluster),
+    // A power state vmrest does not give is `undefined`, which every reader shows as unknown (status,
+    // doctor, the stop/start plan); the commands that act on it read it again and report that failure.
     vmrest.getPowerState(vm.id).catch(() => undefined),
   ]);
   return { id: vm.id, vmxPath: vm.path, ownership, power };

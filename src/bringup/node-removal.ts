@@ -6,15 +6,14 @@
  */
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { locateVm } from '../bringup/apply.js';
-import { describeOwnership, inspectOwnership } from '../bringup/ownership.js';
-import { cloneUnfinished, type BuildStateStore } from '../bringup/state.js';
+import { locateVm } from './apply.js';
+import { describeOwnership, inspectOwnership } from './ownership.js';
+import { cloneUnfinished, type BuildStateStore } from './state.js';
 import type { ClusterSpec, NodeSpec } from '../config/model.js';
 import { KubestationError } from '../errors.js';
 import { drainNode, KubeNotFoundError, KubeTimeoutError, type KubeClient } from '../kube/index.js';
 import { expectedCloneVmx, fileExists, isOwnedBy, observeVm, type ObservedVm } from './observe.js';
-import type { BuildVmrest } from '../bringup/ports.js';
-import type { Day2Log } from './ports.js';
+import type { BuildVmrest, Day2Log } from './ports.js';
 
 export interface NodeVmContext {
   spec: ClusterSpec;
