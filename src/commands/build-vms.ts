@@ -7,6 +7,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { ClusterSpec } from '../config/model.js';
 import type { CommandContext } from './context.js';
 import { parseCommandArgs } from './args.js';
 import { buildVms, planWithoutVmrest, type BuildVmsDeps, type BuildVmsResult } from '../bringup/build-vms.js';
@@ -18,9 +19,9 @@ import type { ClusterVerifier, DiskGrower, SeedIsoWriter } from '../bringup/port
 import { PreflightError } from '../bringup/preflight.js';
 import { cloudInitSeedWriter, vdiskmanagerGrower } from '../bringup/real-deps.js';
 import { STAGES } from '../progress/stages.js';
-import type { SimulatedLab, SimulatedLabOptions } from '../../simulators/simulated-lab.js';
+import type { SimulatedLabOptions } from '../../simulators/simulated-lab.js';
 import { apiVerifier, scaledVerifyTimeouts, type ApiVerifierOptions } from '../bringup/verify-step.js';
-import { createBuildView, type ViewMode } from '../bringup/view.js';
+import { createBuildView, type BuildView, type ViewMode } from '../bringup/view.js';
 import { defaultKubeAccess } from '../bringup/observe.js';
 import { describeError, KubestationError } from '../errors.js';
 import { loadClusterSpec, clusterFilePath } from '../config/load.js';
@@ -28,7 +29,8 @@ import { sshKeyPaths } from '../ssh/keypair.js';
 import { createVmrestClient, type VmrestClient } from '../vmrest/client.js';
 import { terminalPrompt } from '../vmrest/credentials.js';
 import type { VmrestNotRunningError } from '../vmrest/errors.js';
-import { vmrestRefusesConnections, vmrestUrlOf } from '../vmrest/listening.js';
+import { vmrestUrlOf } from '../vmrest/endpoint.js';
+import { vmrestRefusesConnections } from '../vmrest/listening.js';
 import { COMMAND_PREFIX } from '../command-hint.js';
 
 const usage = `usage: ${COMMAND_PREFIX} build-vms [options]
@@ -155,6 +157,24 @@ type LabDeps = Pick<
   'vmrest' | 'clonesFolder' | 'growDisk' | 'verify' | 'kube' | 'freeBytes' | 'vmrun'
 >;
 
+/** The lab a run builds on: the simulated one in a temporary folder, or the real one through vmrest. */
+interface Lab {
+  /** The cluster to build (the simulated lab's own copy under --simulate). */
+  spec: ClusterSpec;
+  /** Undefined while vmrest refuses connections: --dry-run then plans from the state folder alone. */
+  deps: LabDeps | undefined;
+  /** vmrest refused the connection: no credentials were asked for. */
+  vmrestDown?: VmrestNotRunningError | undefined;
+  /** The simulated lab's folder, deleted when the command ends. */
+  simDir?: string | undefined;
+  /** How often the simulated lab is polled (ms); the real lab keeps buildVms' default. */
+  pollMs?: number | undefined;
+  /** Closes what the command opened (the vmrest client it made; the simulators and their folder). */
+  close(): Promise<void>;
+}
+
+type BuildVmsValues = NonNullable<ReturnType<typeof parseCommandArgs<typeof buildVmsOptions>>>['values'];
+
 function exitCodeFor(result: BuildVmsResult): number {
   return result.status === 'interrupted' ? 130 : 0;
 }
@@ -166,6 +186,57 @@ export async function runBuildVms(
   const args = parseCommandArgs(ctx, { command: 'build-vms', help: usage, options: buildVmsOptions });
   if (!args) return 0;
   const { values } = args;
+  const { concurrency, deadlineScale } = checkNumberOptions(values);
+  const clusterSpec = await loadClusterSpec(clusterFilePath(ctx.cwd, values.cluster, ctx.env));
+  const mode: ViewMode = values.json ? 'json' : ctx.stdout.isTTY ? 'tty' : 'plain';
+  const lab = values.simulate
+    ? await simulatedLab(ctx, clusterSpec, values, deadlineScale, mode, overrides)
+    : await realLab(ctx, clusterSpec, values, deadlineScale, overrides);
+  const { spec } = lab;
+  const deps: Omit<BuildVmsDeps, 'emit'> | undefined = lab.deps && {
+    ...lab.deps,
+    writeSeed: overrides.writeSeed ?? cloudInitSeedWriter(),
+    installFolder: spec.vmware.installFolder,
+    sshIdentityFile:
+      spec.os.user.sshAuthorizedKeys.length === 0 ? sshKeyPaths(spec.stateDir).privateKey : undefined,
+  };
+
+  const view = createBuildView(spec, mode, ctx.stdout);
+  const abort = new AbortController();
+  const stopCatchingCtrlC = catchCtrlC(ctx, abort);
+  try {
+    if (lab.vmrestDown && !values['dry-run']) refuseWhileVmrestDown(lab.vmrestDown, view);
+    const result = !deps
+      ? await planWithoutVmrest(spec, view.emit, lab.vmrestDown!, { prune: values.prune })
+      : await buildVms(
+          spec,
+          { ...deps, emit: view.emit },
+          {
+            dryRun: values['dry-run'],
+            prune: values.prune,
+            concurrency,
+            signal: abort.signal,
+            timing: { deadlineScale, ...(lab.pollMs ? { pollMs: lab.pollMs } : {}) },
+            mergeKubeconfigInto: values['merge-kubeconfig'] ? defaultKubeconfigPath(ctx.env) : undefined,
+          },
+        );
+    view.close();
+    reportResult(ctx, view, mode, spec, result, lab.simDir);
+    return exitCodeFor(result);
+  } catch (error) {
+    view.close();
+    return reportFailure(ctx, view, mode, error);
+  } finally {
+    stopCatchingCtrlC();
+    await lab.close();
+  }
+}
+
+/** --concurrency and --deadline-scale as numbers, or an error naming the option and a good value. */
+function checkNumberOptions(values: BuildVmsValues): {
+  concurrency: number | undefined;
+  deadlineScale: number;
+} {
   const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
   if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)) {
     throw new KubestationError(
@@ -181,43 +252,45 @@ export async function runBuildVms(
       `--deadline-scale must be a positive number, got "${values['deadline-scale']}"`,
       { fix: 'e.g. --deadline-scale 2' },
     );
+  return { concurrency, deadlineScale };
+}
 
-  let spec = await loadClusterSpec(clusterFilePath(ctx.cwd, values.cluster, ctx.env));
-  const mode: ViewMode = values.json ? 'json' : ctx.stdout.isTTY ? 'tty' : 'plain';
-
-  let lab: SimulatedLab | undefined;
-  let simDir: string | undefined;
-  // What differs between the simulated and the real lab; the rest of the deps is the same for both.
-  let labDeps: LabDeps | undefined;
-  let pollMs: number | undefined;
-  let closeClient: () => Promise<void> = async () => undefined;
-  /** vmrest refused the connection: no credentials are asked for; --dry-run plans from the state folder. */
-  let vmrestDown: VmrestNotRunningError | undefined;
-  if (values.simulate) {
-    const sim = { ...simulateTimingFromEnv(ctx.env), ...overrides.simulate };
-    // Loaded only here: the simulators never load on a real build.
-    const { startSimulatedLab, growDescriptorDisk } = await import('../../simulators/simulated-lab.js');
-    simDir = await mkdtemp(path.join(os.tmpdir(), 'kubestation-simulate-'));
-    const golden = sim.golden ?? true;
-    lab = await startSimulatedLab(spec, {
-      dir: simDir,
-      kubeApi: !values['skip-verify'],
-      bootDelayMs: sim.bootDelayMs ?? 400,
-      latencies: { cloneMs: sim.cloneMs ?? 1500, powerOnMs: sim.powerOnMs ?? 300 },
-      golden,
-      guest: {
-        firstReportMs: sim.firstReportMs ?? 300,
-        stageMs: sim.stageMs ?? (golden ? simulatedGoldenStageMs(600) : 600),
-      },
-      ...(sim.kubeApiScenario ? { kubeApiScenario: sim.kubeApiScenario } : {}),
-    });
-    spec = lab.spec;
-    pollMs = sim.pollMs ?? 100;
-    if (mode !== 'json')
-      ctx.stdout.write(
-        `simulating cluster ${spec.name}: vmrest simulator at ${lab.vmrest.url}, files in ${simDir}\n`,
-      );
-    labDeps = {
+/** --simulate: vmrest, the guests and the API server played in process, files in a temporary folder. */
+async function simulatedLab(
+  ctx: CommandContext,
+  clusterSpec: ClusterSpec,
+  values: BuildVmsValues,
+  deadlineScale: number,
+  mode: ViewMode,
+  overrides: BuildVmsCommandOverrides,
+): Promise<Lab> {
+  const sim = { ...simulateTimingFromEnv(ctx.env), ...overrides.simulate };
+  // Loaded only here: the simulators never load on a real build.
+  const { startSimulatedLab, growDescriptorDisk } = await import('../../simulators/simulated-lab.js');
+  const simDir = await mkdtemp(path.join(os.tmpdir(), 'kubestation-simulate-'));
+  const golden = sim.golden ?? true;
+  const lab = await startSimulatedLab(clusterSpec, {
+    dir: simDir,
+    kubeApi: !values['skip-verify'],
+    bootDelayMs: sim.bootDelayMs ?? 400,
+    latencies: { cloneMs: sim.cloneMs ?? 1500, powerOnMs: sim.powerOnMs ?? 300 },
+    golden,
+    guest: {
+      firstReportMs: sim.firstReportMs ?? 300,
+      stageMs: sim.stageMs ?? (golden ? simulatedGoldenStageMs(600) : 600),
+    },
+    ...(sim.kubeApiScenario ? { kubeApiScenario: sim.kubeApiScenario } : {}),
+  });
+  const spec = lab.spec;
+  if (mode !== 'json')
+    ctx.stdout.write(
+      `simulating cluster ${spec.name}: vmrest simulator at ${lab.vmrest.url}, files in ${simDir}\n`,
+    );
+  return {
+    spec,
+    simDir,
+    pollMs: sim.pollMs ?? 100,
+    deps: {
       vmrest: lab.client,
       clonesFolder: lab.clonesFolder,
       vmrun: lab.vmrunLookup,
@@ -232,47 +305,58 @@ export async function runBuildVms(
             verify: sim.verify ?? { intervalMs: 100, timeouts: scaledVerifyTimeouts(deadlineScale) },
           }),
       kube: { ...defaultKubeAccess(spec, {}), server: lab.kubeApi?.url ?? 'https://127.0.0.1:9' },
-    };
-  } else {
-    vmrestDown = overrides.vmrest
-      ? undefined
-      : await vmrestRefusesConnections(vmrestUrlOf(ctx.env, spec.vmware.vmrestUrl));
-    const client = vmrestDown
-      ? undefined
-      : (overrides.vmrest ??
-        (await createVmrestClient({
-          env: ctx.env,
-          vmrestUrl: spec.vmware.vmrestUrl,
-          prompt: process.stdin.isTTY ? terminalPrompt() : undefined,
-        })));
-    if (client && !overrides.vmrest) closeClient = () => client.close();
-    // No lab deps while vmrest refuses connections: --dry-run then plans from the state folder alone.
-    labDeps = client && {
-      vmrest: client,
-      clonesFolder: overrides.clonesFolder ?? (await workstationDefaultVmFolder(ctx.env)),
-      vmrun: overrides.vmrun ?? lookUpVmrun(spec, ctx.env),
-      growDisk: overrides.growDisk ?? vdiskmanagerGrower(spec, ctx.env),
-      verify: values['skip-verify']
-        ? undefined
-        : (overrides.verify ??
-          apiVerifier({
-            server: ctx.env.KUBESTATION_API_SERVER || undefined,
-            verify: { timeouts: scaledVerifyTimeouts(deadlineScale) },
-          })),
-      kube: defaultKubeAccess(spec, ctx.env),
-    };
-  }
-  const deps: Omit<BuildVmsDeps, 'emit'> | undefined = labDeps && {
-    ...labDeps,
-    writeSeed: overrides.writeSeed ?? cloudInitSeedWriter(),
-    installFolder: spec.vmware.installFolder,
-    sshIdentityFile:
-      spec.os.user.sshAuthorizedKeys.length === 0 ? sshKeyPaths(spec.stateDir).privateKey : undefined,
+    },
+    close: async () => {
+      await lab.close();
+      await rm(simDir, { recursive: true, force: true });
+    },
   };
+}
 
-  const view = createBuildView(spec, mode, ctx.stdout);
-  // Ctrl-C: stop starting steps, let calls in flight end, save state, exit 130. A second Ctrl-C exits at once.
-  const abort = new AbortController();
+/** The real lab: Workstation through vmrest (unless it refuses connections), vmrun, vdiskmanager, the API server. */
+async function realLab(
+  ctx: CommandContext,
+  spec: ClusterSpec,
+  values: BuildVmsValues,
+  deadlineScale: number,
+  overrides: BuildVmsCommandOverrides,
+): Promise<Lab> {
+  const vmrestDown = overrides.vmrest
+    ? undefined
+    : await vmrestRefusesConnections(vmrestUrlOf(ctx.env, spec.vmware.vmrestUrl));
+  const client = vmrestDown
+    ? undefined
+    : (overrides.vmrest ??
+      (await createVmrestClient({
+        env: ctx.env,
+        vmrestUrl: spec.vmware.vmrestUrl,
+        prompt: process.stdin.isTTY ? terminalPrompt() : undefined,
+      })));
+  // A client the caller made is the caller's to close.
+  const close = client && !overrides.vmrest ? () => client.close() : async () => undefined;
+  // No lab deps while vmrest refuses connections: --dry-run then plans from the state folder alone.
+  const deps = client && {
+    vmrest: client,
+    clonesFolder: overrides.clonesFolder ?? (await workstationDefaultVmFolder(ctx.env)),
+    vmrun: overrides.vmrun ?? lookUpVmrun(spec, ctx.env),
+    growDisk: overrides.growDisk ?? vdiskmanagerGrower(spec, ctx.env),
+    verify: values['skip-verify']
+      ? undefined
+      : (overrides.verify ??
+        apiVerifier({
+          server: ctx.env.KUBESTATION_API_SERVER || undefined,
+          verify: { timeouts: scaledVerifyTimeouts(deadlineScale) },
+        })),
+    kube: defaultKubeAccess(spec, ctx.env),
+  };
+  return { spec, deps, vmrestDown, close };
+}
+
+/**
+ * Ctrl-C: stop starting steps, let calls in flight end, save state, exit 130. A second Ctrl-C exits at once.
+ * Returns the function that stops listening.
+ */
+function catchCtrlC(ctx: CommandContext, abort: AbortController): () => void {
   let interrupts = 0;
   const onSigint = (): void => {
     interrupts++;
@@ -286,86 +370,82 @@ export async function runBuildVms(
     }
   };
   process.on('SIGINT', onSigint);
-  try {
-    if (vmrestDown && !values['dry-run']) {
-      const problem = { code: vmrestDown.code, message: vmrestDown.message, fix: vmrestDown.fix ?? '' };
-      view.emit({ type: 'preflight', ok: false, problems: [problem.message], warnings: 0 });
-      throw new PreflightError([problem]);
-    }
-    const result = !deps
-      ? await planWithoutVmrest(spec, view.emit, vmrestDown!, { prune: values.prune })
-      : await buildVms(
-          spec,
-          { ...deps, emit: view.emit },
-          {
-            dryRun: values['dry-run'],
-            prune: values.prune,
-            concurrency,
-            signal: abort.signal,
-            timing: { deadlineScale, ...(pollMs ? { pollMs } : {}) },
-            mergeKubeconfigInto: values['merge-kubeconfig'] ? defaultKubeconfigPath(ctx.env) : undefined,
-          },
-        );
-    view.close();
-    if (result.status === 'dry-run') {
-      if (mode === 'json') view.emit({ type: 'result', status: 'dry-run' });
-      else ctx.stdout.write(`${result.planText}\n(dry run: nothing was changed)\n`);
-    } else if (result.status === 'interrupted') {
-      view.emit({ type: 'result', status: 'interrupted' });
-      ctx.stderr.write(
-        simDir
-          ? `simulation interrupted; the simulated lab in ${simDir} is deleted now, so a new run starts over\n`
-          : 'build interrupted; progress is saved. Run the same command again to continue.\n',
+  return () => void process.off('SIGINT', onSigint);
+}
+
+/** A build (not a dry run) while vmrest refuses connections: the preflight problem that says so. */
+function refuseWhileVmrestDown(vmrestDown: VmrestNotRunningError, view: BuildView): never {
+  const problem = { code: vmrestDown.code, message: vmrestDown.message, fix: vmrestDown.fix ?? '' };
+  view.emit({ type: 'preflight', ok: false, problems: [problem.message], warnings: 0 });
+  throw new PreflightError([problem]);
+}
+
+/** How the run ended: the dry run's plan, the interrupted run's next step, or the ready cluster's commands. */
+function reportResult(
+  ctx: CommandContext,
+  view: BuildView,
+  mode: ViewMode,
+  spec: ClusterSpec,
+  result: BuildVmsResult,
+  simDir: string | undefined,
+): void {
+  if (result.status === 'dry-run') {
+    if (mode === 'json') view.emit({ type: 'result', status: 'dry-run' });
+    else ctx.stdout.write(`${result.planText}\n(dry run: nothing was changed)\n`);
+  } else if (result.status === 'interrupted') {
+    view.emit({ type: 'result', status: 'interrupted' });
+    ctx.stderr.write(
+      simDir
+        ? `simulation interrupted; the simulated lab in ${simDir} is deleted now, so a new run starts over\n`
+        : 'build interrupted; progress is saved. Run the same command again to continue.\n',
+    );
+  } else {
+    view.emit({ type: 'result', status: 'ready' });
+    if (mode !== 'json' && simDir) {
+      // The simulated lab's files (kubeconfig, SSH config) are deleted when this command ends: point at none of them.
+      ctx.stdout.write(
+        `\nsimulated cluster ${spec.name} is ready${result.verifySummary ? ` (${result.verifySummary})` : ' (verify skipped)'}; ` +
+          `its files in ${simDir} are deleted now and no VM was made. Build the real lab with: ${COMMAND_PREFIX} up\n`,
       );
-    } else {
-      view.emit({ type: 'result', status: 'ready' });
-      if (mode !== 'json' && simDir) {
-        // The simulated lab's files (kubeconfig, SSH config) are deleted when this command ends: point at none of them.
-        ctx.stdout.write(
-          `\nsimulated cluster ${spec.name} is ready${result.verifySummary ? ` (${result.verifySummary})` : ' (verify skipped)'}; ` +
-            `its files in ${simDir} are deleted now and no VM was made. Build the real lab with: ${COMMAND_PREFIX} up\n`,
-        );
-      } else if (mode !== 'json') {
-        ctx.stdout.write(
-          `\ncluster ${spec.name} is ready${result.verifySummary ? ` (${result.verifySummary})` : ' (verify skipped)'}\n` +
-            `  kubectl --kubeconfig ${path.join(spec.stateDir, 'admin.kubeconfig')} get nodes\n` +
-            `  ssh -F ${path.join(spec.stateDir, 'ssh_config')} ${spec.controlPlane.name}\n`,
-        );
-      }
+    } else if (mode !== 'json') {
+      ctx.stdout.write(
+        `\ncluster ${spec.name} is ready${result.verifySummary ? ` (${result.verifySummary})` : ' (verify skipped)'}\n` +
+          `  kubectl --kubeconfig ${path.join(spec.stateDir, 'admin.kubeconfig')} get nodes\n` +
+          `  ssh -F ${path.join(spec.stateDir, 'ssh_config')} ${spec.controlPlane.name}\n`,
+      );
     }
-    return exitCodeFor(result);
-  } catch (error) {
-    view.close();
-    if (mode === 'json') {
-      view.emit({
-        type: 'result',
-        status: 'failed',
-        message: describeError(error),
-        ...(error instanceof NodeFailedError
-          ? {
-              node: error.node,
-              stage: error.stage,
-              failures: error.failures.map((f) => ({
-                node: f.node,
-                stage: f.stage,
-                kind: f.state === 'silent' ? ('silent' as const) : ('failed' as const),
-              })),
-            }
-          : {}),
-      });
-      return 1;
-    }
-    if (error instanceof PreflightError || error instanceof KubestationError) {
-      ctx.stderr.write(`kubestation build-vms: ${describeError(error)}\n`);
-      return 1;
-    }
-    throw error;
-  } finally {
-    process.off('SIGINT', onSigint);
-    await closeClient();
-    if (lab) await lab.close();
-    if (simDir) await rm(simDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A failed run: with --json a `result` event naming the failed nodes, else the error on stderr; exit code 1.
+ * An error that is no user-facing problem (a bug) is thrown on.
+ */
+function reportFailure(ctx: CommandContext, view: BuildView, mode: ViewMode, error: unknown): number {
+  if (mode === 'json') {
+    view.emit({
+      type: 'result',
+      status: 'failed',
+      message: describeError(error),
+      ...(error instanceof NodeFailedError
+        ? {
+            node: error.node,
+            stage: error.stage,
+            failures: error.failures.map((f) => ({
+              node: f.node,
+              stage: f.stage,
+              kind: f.state === 'silent' ? ('silent' as const) : ('failed' as const),
+            })),
+          }
+        : {}),
+    });
+    return 1;
+  }
+  if (error instanceof PreflightError || error instanceof KubestationError) {
+    ctx.stderr.write(`kubestation build-vms: ${describeError(error)}\n`);
+    return 1;
+  }
+  throw error;
 }
 
 export function run(ctx: CommandContext): Promise<number> {

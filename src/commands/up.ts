@@ -15,7 +15,8 @@ import { resolveVmrestCredentials, terminalPrompt, type PromptFunction } from '.
 import { buildTemplateSteps, goldenChoice } from './build-template.js';
 import { buildVmsOptions, runBuildVms, type BuildVmsCommandOverrides } from './build-vms.js';
 import { checkVmrestHost, PreflightError } from '../bringup/preflight.js';
-import { vmrestRefusesConnections, vmrestUrlOf } from '../vmrest/listening.js';
+import { vmrestUrlOf } from '../vmrest/endpoint.js';
+import { vmrestRefusesConnections } from '../vmrest/listening.js';
 import { COMMAND_PREFIX, commandHint } from '../command-hint.js';
 
 const usage = `usage: ${COMMAND_PREFIX} up [options]

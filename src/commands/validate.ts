@@ -155,7 +155,7 @@ export async function run(ctx: CommandContext): Promise<number> {
   const { spec, problems } =
     problem || text === undefined
       ? { spec: undefined, problems: [problem!] }
-      : checkClusterSpec(text, { sourcePath: file });
+      : checkClusterSpec(text, { sourcePath: file, locate: true });
   const change = spec ? await changeAgainstBuiltLab(spec) : undefined;
   const controlPlaneRemoved = change?.remove.find((r) => r.controlPlane);
   const refusal =

@@ -11,6 +11,7 @@ import { resolveClusterSpec } from './resolve.js';
 import type { ClusterFile } from './schema.js';
 import { checkSemantics } from './semantic.js';
 import { checkShape } from './structural.js';
+import { unclosedQuote, withPositions } from './positions.js';
 
 export const DEFAULT_CLUSTER_FILE = 'cluster.yaml';
 
@@ -18,6 +19,8 @@ export interface ParseOptions {
   /** Absolute path the text came from; stateDir is resolved against its folder. */
   sourcePath?: string;
   cwd?: string;
+  /** Add each problem's line and column in the text to its path (what a user reads; tests compare bare paths). */
+  locate?: boolean;
 }
 
 export interface CheckResult {
@@ -71,6 +74,15 @@ function parseYaml(text: string): { document?: unknown; problem?: SpecProblem } 
     if (error instanceof yaml.YAMLException) {
       const mark = error.mark;
       const where = mark ? `line ${mark.line + 1}, column ${mark.column + 1}` : 'unknown position';
+      // The parser stops where the text stops making sense; a quote left open earlier is the usual cause.
+      const quote = mark ? unclosedQuote(text, mark.line + 1) : undefined;
+      if (quote && mark && quote.line < mark.line + 1)
+        return {
+          problem: {
+            path: `(yaml line ${quote.line}, column ${quote.column})`,
+            message: `a quoted value opens here and is not closed on its line (the YAML parser noticed at ${where}: ${error.reason}); close the quote`,
+          },
+        };
       const escape = /escape sequence|hexadecimal character/.test(error.reason);
       const fix = escape
         ? 'in double quotes a backslash starts an escape sequence: write Windows paths in single quotes or without quotes'
@@ -104,7 +116,8 @@ export function checkClusterSpec(text: string, options: ParseOptions = {}): Chec
     };
   }
   const problems = uniqueProblems([...checkShape(document), ...checkSemantics(document)]);
-  if (problems.length > 0) return { spec: undefined, problems };
+  if (problems.length > 0)
+    return { spec: undefined, problems: options.locate ? withPositions(text, problems) : problems };
   const spec = resolveClusterSpec(document as ClusterFile, {
     sourcePath: options.sourcePath,
     cwd: options.cwd ?? process.cwd(),
@@ -167,7 +180,7 @@ export async function loadClusterSpec(filePath: string): Promise<ClusterSpec> {
   const absolute = path.resolve(filePath);
   const { text, problem } = await readClusterFile(absolute);
   if (problem || text === undefined) throw new SpecError([problem!], absolute);
-  return parseClusterSpec(text, { sourcePath: absolute });
+  return parseClusterSpec(text, { sourcePath: absolute, locate: true });
 }
 
 /** Where the CLI looks for the spec: --cluster, then KUBESTATION_CLUSTER, then ./cluster.yaml. */

@@ -6,10 +6,14 @@ export interface SpecProblem {
   path: string;
   /** What is wrong with which value, why, and what would be valid. */
   message: string;
+  /** Where in the file (1-based), when the loader was asked to place it (positions.ts). */
+  line?: number;
+  column?: number;
 }
 
 export function formatProblem(problem: SpecProblem): string {
-  return `${problem.path}: ${problem.message}`;
+  const at = problem.line === undefined ? '' : ` (line ${problem.line}, column ${problem.column})`;
+  return `${problem.path}${at}: ${problem.message}`;
 }
 
 /** Thrown by the loader with every problem found, not just the first. */

@@ -37,10 +37,16 @@ import type { VmrunLookup } from '../template/vmrun.js';
 import { PreflightError, runPreflight, type PreflightDeps } from '../bringup/preflight.js';
 import { APPLY_STEPS, BuildStateStore } from '../bringup/state.js';
 import { KubestationError } from '../errors.js';
-import { findCondition, KubeApiError, waitUntil, type KubeClient } from '../kube/index.js';
+import type { KubeClient } from '../kube/index.js';
 import { mintBootstrapToken } from '../pki/index.js';
 import type { ClusterSpec, NodeSpec } from '../config/model.js';
-import { probeApi, type ApiProbe, type KubeAccess, type ObservedVm } from '../bringup/observe.js';
+import {
+  probeApi,
+  waitNodesReady,
+  type ApiProbe,
+  type KubeAccess,
+  type ObservedVm,
+} from '../bringup/observe.js';
 import { ownNodeVm, removeNodeVm, retireNodeObject, type NodeVmContext } from '../bringup/node-removal.js';
 import { mintTokenThroughApi, readStoredToken, tokenUnusableError } from '../bringup/join-token.js';
 import { COMMAND_PREFIX } from '../command-hint.js';
@@ -238,32 +244,12 @@ class Rebuild {
 
   /** Waits until every node in `names` is registered and Ready through the API. */
   async waitReady(client: KubeClient, names: string[]): Promise<void> {
-    await waitUntil(
-      async () => {
-        try {
-          const nodes = await client.listNodes();
-          const pending = names.filter(
-            (name) =>
-              findCondition(nodes.find((n) => n.metadata.name === name)?.status?.conditions, 'Ready')
-                ?.status !== 'True',
-          );
-          return pending.length === 0
-            ? { done: true as const, value: undefined }
-            : { done: false as const, state: `not Ready yet: ${pending.join(', ')}` };
-        } catch (error) {
-          if (error instanceof KubeApiError)
-            return { done: false as const, state: `API server: ${error.message}` };
-          throw error;
-        }
-      },
-      {
-        timeoutMs: this.options.readyTimeoutMs ?? defaultReadyTimeoutMs,
-        intervalMs: this.options.apiPollMs ?? 2000,
-        signal: this.signal,
-        what: `${names.join(', ')} to be Ready`,
-        fix: `the node joined but its kubelet does not report Ready: run \`${COMMAND_PREFIX} doctor\`, and see \`kubectl describe node ${names[0] ?? ''}\``,
-      },
-    );
+    await waitNodesReady(client, names, {
+      timeoutMs: this.options.readyTimeoutMs ?? defaultReadyTimeoutMs,
+      intervalMs: this.options.apiPollMs ?? 2000,
+      signal: this.signal,
+      fix: `the node joined but its kubelet does not report Ready: run \`${COMMAND_PREFIX} doctor\`, and see \`kubectl describe node ${names[0] ?? ''}\``,
+    });
   }
 }
 

@@ -18,7 +18,7 @@ import { clusterSecretPaths } from '../pki/index.js';
 import { templateStatePath, templateVmxPath } from '../template/state.js';
 import type { VmrestClient } from '../vmrest/client.js';
 import type { BundleEntry, BundlePart } from './bundle.js';
-import { readIfExists } from './known-secrets.js';
+import { readTextIfPresent } from '../missing-file.js';
 import { commandHint } from '../command-hint.js';
 import { nodeLogParts, type NodeShell } from './node-logs.js';
 
@@ -50,7 +50,7 @@ async function filesPart(name: string, files: [entry: string, file: string][]): 
   const entries: BundleEntry[] = [];
   const absent: string[] = [];
   for (const [entry, file] of files) {
-    const text = await readIfExists(file);
+    const text = await readTextIfPresent(file);
     if (text === undefined) absent.push(file);
     else entries.push({ name: entry, text });
   }
@@ -163,7 +163,7 @@ export function supportBundleParts(sources: BundleSources): BundlePart[] {
             }),
           },
         ];
-        const text = prefs && (await readIfExists(prefs));
+        const text = prefs && (await readTextIfPresent(prefs));
         if (text !== undefined && text !== '') entries.push({ name: 'workstation/preferences', text });
         return entries;
       },

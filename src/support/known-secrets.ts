@@ -5,20 +5,12 @@
  * every environment variable whose name says it holds a secret (the vmrest
  * password among them). The values are only ever compared, never shown.
  */
-import { readFile } from 'node:fs/promises';
 import { clusterSecretPaths } from '../pki/index.js';
 import { sshKeyPaths } from '../ssh/keypair.js';
 import type { SecretValue } from './redact.js';
+import { readTextIfPresent } from '../missing-file.js';
 
 const SECRET_ENV_NAME = /PASSWORD|PASSWD|SECRET|TOKEN|(^|_)KEY($|_)|CREDENTIAL/i;
-
-export async function readIfExists(file: string): Promise<string | undefined> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch {
-    return undefined; // absent or unreadable: there is no secret of this kind to look for
-  }
-}
 
 export async function stateDirSecrets(stateDir: string, env: NodeJS.ProcessEnv): Promise<SecretValue[]> {
   const pki = clusterSecretPaths(stateDir);
@@ -30,7 +22,7 @@ export async function stateDirSecrets(stateDir: string, env: NodeJS.ProcessEnv):
   ];
   const secrets: SecretValue[] = [];
   for (const [label, file] of files) {
-    const value = await readIfExists(file);
+    const value = await readTextIfPresent(file);
     if (value === undefined) continue;
     secrets.push({ label, value });
     if (label === 'join token') secrets.push({ label, value: value.trim().split('.').pop() ?? '' });

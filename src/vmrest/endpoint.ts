@@ -52,6 +52,11 @@ export function assertPinHasTls(baseUrl: URL, certSha256: string | undefined): v
     );
 }
 
+/** The vmrest URL a command uses: VMREST_URL, else cluster.yaml's vmware.vmrestUrl, else the default. */
+export function vmrestUrlOf(env: NodeJS.ProcessEnv, configured: string | undefined): string {
+  return env.VMREST_URL || configured || DEFAULT_VMREST_URL;
+}
+
 /** The URL and pin the CLI's client uses (env over spec over defaults); throws what the client would refuse. */
 export function vmrestEndpoint(
   env: NodeJS.ProcessEnv,
@@ -59,7 +64,7 @@ export function vmrestEndpoint(
   certSha256?: string,
 ): { baseUrl: string; certSha256: string | undefined } {
   const endpoint = {
-    baseUrl: env.VMREST_URL || vmrestUrl || DEFAULT_VMREST_URL,
+    baseUrl: vmrestUrlOf(env, vmrestUrl),
     certSha256: env.VMREST_CERT_SHA256 || certSha256,
   };
   assertPinHasTls(parseVmrestUrl(endpoint.baseUrl), endpoint.certSha256);

@@ -4,12 +4,7 @@
  */
 import net from 'node:net';
 import { VmrestNotRunningError } from './errors.js';
-import { DEFAULT_VMREST_URL, parseVmrestUrl } from './endpoint.js';
-
-/** The vmrest URL a command uses: VMREST_URL, else cluster.yaml's vmware.vmrestUrl, else the default. */
-export function vmrestUrlOf(env: NodeJS.ProcessEnv, configured: string | undefined): string {
-  return env.VMREST_URL || configured || DEFAULT_VMREST_URL;
-}
+import { parseVmrestUrl } from './endpoint.js';
 
 /**
  * Undefined when something accepts a TCP connection at the URL's host and port (or the answer is not a

@@ -361,15 +361,19 @@ describe('kubestation validate', () => {
     const text = await runCli(['validate', '--cluster', path.join(dir, 'cluster.yaml')]);
     expect(text.code).toBe(1);
     expect(text.stderr).toContain('2 problems');
-    expect(text.stderr).toContain(
-      '  - nodes[2].natAddress: 192.168.5.12 is already used by node "k8s-worker1" (nodes[1]); give node "k8s-worker2" (nodes[2]) its own address, a free one in 192.168.5.3–192.168.5.200',
+    expect(text.stderr).toMatch(
+      /  - nodes\[2\]\.natAddress \(line \d+, column \d+\): 192\.168\.5\.12 is already used by node "k8s-worker1" \(nodes\[1\]\); give node "k8s-worker2" \(nodes\[2\]\) its own address, a free one in 192\.168\.5\.3–192\.168\.5\.200/,
     );
-    expect(text.stderr).toContain('  - os.locale: "Korean" is not a UTF-8 locale name');
+    expect(text.stderr).toMatch(
+      /  - os\.locale \(line \d+, column \d+\): "Korean" is not a UTF-8 locale name/,
+    );
     const json = await runCli(['validate', '--json'], dir);
     expect(json.code).toBe(1);
-    expect(JSON.parse(json.stdout).problems).toEqual([
+    expect(JSON.parse(json.stdout).problems).toMatchObject([
       {
         path: 'nodes[2].natAddress',
+        line: expect.any(Number),
+        column: expect.any(Number),
         message:
           '192.168.5.12 is already used by node "k8s-worker1" (nodes[1]); give node "k8s-worker2" (nodes[2]) its own address, a free one in 192.168.5.3–192.168.5.200',
       },
