@@ -124,6 +124,15 @@ export type BuildEvent =
       node?: string;
       stage?: string;
       failures?: Array<{ node: string; stage: string; kind: 'failed' | 'silent' }>;
+      /** --simulate only: what the simulators themselves cost, so the bench can tell it from kubestation's own. */
+      simulator?: SimulatorCost;
     };
+
+/** Time the simulated lab spent on itself: starting its simulators, and each vmrun stand-in process start. */
+export interface SimulatorCost {
+  labStartMs: number;
+  /** One entry per vmrun call, in the order they arrived: the vmrun command and its stand-in's start-up. */
+  vmrunStandInStarts: Array<{ command: string; ms: number }>;
+}
 
 export type BuildEventSink = (event: BuildEvent) => void;

@@ -15,7 +15,7 @@ import { lookUpVmrun, type VmrunLookup } from '../template/vmrun.js';
 import { workstationDefaultVmFolder } from '../bringup/host-folders.js';
 import { defaultKubeconfigPath } from '../bringup/finish.js';
 import { NodeFailedError } from '../bringup/follow.js';
-import type { ClusterVerifier, DiskGrower, SeedIsoWriter } from '../bringup/ports.js';
+import type { ClusterVerifier, DiskGrower, SeedIsoWriter, SimulatorCost } from '../bringup/ports.js';
 import { PreflightError } from '../bringup/preflight.js';
 import { cloudInitSeedWriter, vdiskmanagerGrower } from '../bringup/real-deps.js';
 import { STAGES } from '../progress/stages.js';
@@ -171,6 +171,8 @@ interface Lab {
   pollMs?: number | undefined;
   /** Closes what the command opened (the vmrest client it made; the simulators and their folder). */
   close(): Promise<void>;
+  /** --simulate: the simulators' own time so far (reported with --json's result). */
+  simulatorCost?: () => SimulatorCost;
 }
 
 type BuildVmsValues = NonNullable<ReturnType<typeof parseCommandArgs<typeof buildVmsOptions>>>['values'];
@@ -221,7 +223,7 @@ export async function runBuildVms(
           },
         );
     view.close();
-    reportResult(ctx, view, mode, spec, result, lab.simDir);
+    reportResult(ctx, view, mode, spec, result, lab);
     return exitCodeFor(result);
   } catch (error) {
     view.close();
@@ -267,6 +269,7 @@ async function simulatedLab(
   const sim = { ...simulateTimingFromEnv(ctx.env), ...overrides.simulate };
   // Loaded only here: the simulators never load on a real build.
   const { startSimulatedLab, growDescriptorDisk } = await import('../../simulators/simulated-lab.js');
+  const labStart = performance.now();
   const simDir = await mkdtemp(path.join(os.tmpdir(), 'kubestation-simulate-'));
   const golden = sim.golden ?? true;
   const lab = await startSimulatedLab(clusterSpec, {
@@ -281,6 +284,7 @@ async function simulatedLab(
     },
     ...(sim.kubeApiScenario ? { kubeApiScenario: sim.kubeApiScenario } : {}),
   });
+  const labStartMs = performance.now() - labStart;
   const spec = lab.spec;
   if (mode !== 'json')
     ctx.stdout.write(
@@ -310,6 +314,19 @@ async function simulatedLab(
       await lab.close();
       await rm(simDir, { recursive: true, force: true });
     },
+    simulatorCost: () => ({
+      labStartMs,
+      vmrunStandInStarts: (lab.vmrun?.calls ?? []).flatMap((call) =>
+        call.standInStartMs === undefined
+          ? []
+          : [
+              {
+                command: (call.args[0] === '-T' ? call.args[2] : call.args[0]) ?? '',
+                ms: call.standInStartMs,
+              },
+            ],
+      ),
+    }),
   };
 }
 
@@ -387,8 +404,9 @@ function reportResult(
   mode: ViewMode,
   spec: ClusterSpec,
   result: BuildVmsResult,
-  simDir: string | undefined,
+  lab: Pick<Lab, 'simDir' | 'simulatorCost'>,
 ): void {
+  const simDir = lab.simDir;
   if (result.status === 'dry-run') {
     if (mode === 'json') view.emit({ type: 'result', status: 'dry-run' });
     else ctx.stdout.write(`${result.planText}\n(dry run: nothing was changed)\n`);
@@ -400,7 +418,8 @@ function reportResult(
         : 'build interrupted; progress is saved. Run the same command again to continue.\n',
     );
   } else {
-    view.emit({ type: 'result', status: 'ready' });
+    const simulator = lab.simulatorCost?.();
+    view.emit({ type: 'result', status: 'ready', ...(simulator ? { simulator } : {}) });
     if (mode !== 'json' && simDir) {
       // The simulated lab's files (kubeconfig, SSH config) are deleted when this command ends: point at none of them.
       ctx.stdout.write(
