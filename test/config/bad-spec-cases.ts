@@ -601,7 +601,7 @@ export const badSpecCases: BadSpecCase[] = [
       d.nodes[2].hostOnlyAddress = '172.100.100.70';
     },
     problems: [
-      'addons.loadBalancer.pool: 172.100.100.64\u2013172.100.100.95 holds node "k8s-worker2" (nodes[2])\'s host-only address 172.100.100.70; MetalLB could give it to a Service and both would answer for it: set addons.loadBalancer.pool to free addresses of 172.100.100.0/24, e.g. start: 172.100.100.96, end: 172.100.100.127, or give the node an address outside the pool',
+      'addons.loadBalancer.pool: 172.100.100.64–172.100.100.95 holds node "k8s-worker2" (nodes[2])\'s host-only address 172.100.100.70; MetalLB could give it to a Service and both would answer for it: set addons.loadBalancer.pool to free addresses of 172.100.100.0/24, e.g. start: 172.100.100.96, end: 172.100.100.127, or give the node an address outside the pool',
     ],
   },
   {
@@ -611,7 +611,7 @@ export const badSpecCases: BadSpecCase[] = [
       d.addons.gateway.address = '172.100.100.1';
     },
     problems: [
-      "addons.loadBalancer.pool: 172.100.100.1\u2013172.100.100.1 holds the Windows host's address 172.100.100.1 (networks.hostOnly.hostAddress); a Service given it would cut Windows off the lab: set addons.loadBalancer.pool to free addresses of 172.100.100.0/24, e.g. start: 172.100.100.64, end: 172.100.100.64",
+      "addons.loadBalancer.pool: 172.100.100.1–172.100.100.1 holds the Windows host's address 172.100.100.1 (networks.hostOnly.hostAddress); a Service given it would cut Windows off the lab: set addons.loadBalancer.pool to free addresses of 172.100.100.0/24, e.g. start: 172.100.100.64, end: 172.100.100.64",
     ],
   },
   {
@@ -622,7 +622,7 @@ export const badSpecCases: BadSpecCase[] = [
       d.addons.gateway.address = '172.100.100.120';
     },
     problems: [
-      'addons.loadBalancer.pool: 172.100.100.120\u2013172.100.100.140 overlaps the host-only DHCP range 172.100.100.128\u2013172.100.100.254 (networks.hostOnly.dhcpRange), so VMware could lease one of its addresses to a VM: set addons.loadBalancer.pool to free addresses of 172.100.100.0/24, e.g. start: 172.100.100.64, end: 172.100.100.84',
+      'addons.loadBalancer.pool: 172.100.100.120–172.100.100.140 overlaps the host-only DHCP range 172.100.100.128–172.100.100.254 (networks.hostOnly.dhcpRange), so VMware could lease one of its addresses to a VM: set addons.loadBalancer.pool to free addresses of 172.100.100.0/24, e.g. start: 172.100.100.64, end: 172.100.100.84',
     ],
   },
   {
@@ -631,7 +631,7 @@ export const badSpecCases: BadSpecCase[] = [
       d.networks.hostOnly.dhcpRange = { start: '172.100.100.50', end: '172.100.100.254' };
     },
     problems: [
-      'addons.loadBalancer.pool: 172.100.100.64\u2013172.100.100.95 overlaps the host-only DHCP range 172.100.100.50\u2013172.100.100.254 (networks.hostOnly.dhcpRange), so VMware could lease one of its addresses to a VM: set addons.loadBalancer.pool to free addresses of 172.100.100.0/24, e.g. start: 172.100.100.18, end: 172.100.100.49',
+      'addons.loadBalancer.pool: 172.100.100.64–172.100.100.95 overlaps the host-only DHCP range 172.100.100.50–172.100.100.254 (networks.hostOnly.dhcpRange), so VMware could lease one of its addresses to a VM: set addons.loadBalancer.pool to free addresses of 172.100.100.0/24, e.g. start: 172.100.100.18, end: 172.100.100.49',
     ],
   },
   {
@@ -651,7 +651,7 @@ export const badSpecCases: BadSpecCase[] = [
       delete d.addons;
     },
     problems: [
-      'addons.loadBalancer.pool: the default pool 172.100.100.64\u2013172.100.100.95 (.64\u2013.95 of the host-only subnet) does not fit in the host-only subnet 172.100.100.0/26 (networks.hostOnly.subnet); MetalLB announces the pool on ens37, the host-only NIC, so only addresses of that subnet reach Windows: set addons.loadBalancer.pool to free addresses of 172.100.100.0/26, e.g. start: 172.100.100.16, end: 172.100.100.31',
+      'addons.loadBalancer.pool: the default pool 172.100.100.64–172.100.100.95 (.64–.95 of the host-only subnet) does not fit in the host-only subnet 172.100.100.0/26 (networks.hostOnly.subnet); MetalLB announces the pool on ens37, the host-only NIC, so only addresses of that subnet reach Windows: set addons.loadBalancer.pool to free addresses of 172.100.100.0/26, e.g. start: 172.100.100.16, end: 172.100.100.31',
     ],
   },
   {
@@ -660,7 +660,7 @@ export const badSpecCases: BadSpecCase[] = [
       d.addons.gateway.address = '172.100.100.100';
     },
     problems: [
-      "addons.gateway.address: 172.100.100.100 is outside the LoadBalancer pool 172.100.100.64\u2013172.100.100.95 (addons.loadBalancer.pool), and MetalLB hands out pool addresses only; use one in the pool, e.g. 172.100.100.64, or leave address out for the pool's first address",
+      "addons.gateway.address: 172.100.100.100 is outside the LoadBalancer pool 172.100.100.64–172.100.100.95 (addons.loadBalancer.pool), and MetalLB hands out pool addresses only; use one in the pool, e.g. 172.100.100.64, or leave address out for the pool's first address",
     ],
   },
   {
@@ -678,7 +678,7 @@ export const badSpecCases: BadSpecCase[] = [
       d.kubernetes.version = '1.33';
     },
     problems: [
-      'addons.metrics.enabled: metrics-server v0.9.0, the release kubestation pins, supports Kubernetes 1.34\u20131.37, but kubernetes.version is "1.33"; set addons.metrics.enabled: false, or kubernetes.version to a minor it supports ("1.34", "1.35", "1.36", "1.37")',
+      'addons.metrics.enabled: metrics-server v0.9.0, the release kubestation pins, supports Kubernetes 1.34–1.37, but kubernetes.version is "1.33"; set addons.metrics.enabled: false, or kubernetes.version to a minor it supports ("1.34", "1.35", "1.36", "1.37")',
     ],
   },
   {
@@ -705,7 +705,7 @@ export const badSpecCases: BadSpecCase[] = [
       d.nodes[2].hostOnlyAddress = '172.100.100.200';
     },
     problems: [
-      'nodes[2].hostOnlyAddress: 172.100.100.200 is inside the host-only DHCP range 172.100.100.128\u2013172.100.100.254 (networks.hostOnly.dhcpRange), so VMware could hand it to another VM; use a free address in 172.100.100.2\u2013172.100.100.63',
+      'nodes[2].hostOnlyAddress: 172.100.100.200 is inside the host-only DHCP range 172.100.100.128–172.100.100.254 (networks.hostOnly.dhcpRange), so VMware could hand it to another VM; use a free address in 172.100.100.2–172.100.100.63',
     ],
   },
   {
@@ -714,7 +714,7 @@ export const badSpecCases: BadSpecCase[] = [
       d.networks.hostOnly.dhcpRange.end = '172.100.101.254';
     },
     problems: [
-      'networks.hostOnly.dhcpRange.end: 172.100.101.254 is outside the host-only subnet 172.100.100.0/24; use an address in 172.100.100.1\u2013172.100.100.254',
+      'networks.hostOnly.dhcpRange.end: 172.100.101.254 is outside the host-only subnet 172.100.100.0/24; use an address in 172.100.100.1–172.100.100.254',
     ],
   },
 ];
