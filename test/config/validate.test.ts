@@ -369,6 +369,10 @@ describe('kubestation validate', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/cluster\.yaml: valid/);
     expect(stdout).toMatch(/cluster k8s-lab: Kubernetes 1\.37, API 172\.100\.100\.2:6443, CNI flannel/);
+    expect(stdout).toContain('host-only vmnet1 172.100.100.0/24 DHCP 172.100.100.128–172.100.100.254');
+    expect(stdout).toContain(
+      'add-ons: loadBalancer MetalLB v0.16.1 pool 172.100.100.64–172.100.100.95; storage local-path-provisioner v0.0.37; metrics metrics-server v0.9.0; gateway NGINX Gateway Fabric v2.6.7 at 172.100.100.64',
+    );
     const spec = await loadClusterSpec('cluster.yaml');
     for (const node of spec.nodes) {
       expect(stdout).toMatch(
