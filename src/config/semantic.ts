@@ -652,99 +652,107 @@ function checkAddons(doc: Raw, networks: HostNetworks, add: Add): void {
   checkAddonKubernetes(doc, addons, add);
 }
 
-/** The pool: inside the host-only subnet, in order, clear of the host, every node and every DHCP range. */
-function checkPool(doc: Raw, loadBalancer: Raw, networks: HostNetworks, s: Ipv4Subnet, add: Add): void {
-  const raw = obj(loadBalancer.pool);
-  const where = 'addons.loadBalancer.pool';
-  const origin = raw ? '' : ' (the default pool, .64–.95 of the host-only subnet)';
-  const start = raw ? ip(raw.start) : defaultLoadBalancerPool(s).start;
-  const end = raw ? ip(raw.end) : defaultLoadBalancerPool(s).end;
-  if (!start || !end) return; // the shape check reports a malformed address
+/** What the pool must stay clear of: the host, every node's host-only address, every DHCP range on the subnet. */
+interface PoolNeighbours {
+  host: string | undefined;
+  nodes: Array<{ label: string; address: string | undefined }>;
+  dhcpRanges: Array<{ range: AddressRange; field: string; label: string }>;
+}
+
+function poolNeighbours(doc: Raw, networks: HostNetworks, s: Ipv4Subnet): PoolNeighbours {
   const nodes = (Array.isArray(doc.nodes) ? doc.nodes.map(obj) : []).map((node, i) => ({
     label: typeof node?.name === 'string' ? `node ${showValue(node.name)} (nodes[${i}])` : `nodes[${i}]`,
     address: ip(node?.hostOnlyAddress),
   }));
-  const dhcpRanges: Array<{ range: AddressRange; field: string; label: string }> = [];
+  const dhcpRanges: PoolNeighbours['dhcpRanges'] = [];
   if (networks.hostOnlyDhcp)
     dhcpRanges.push({
       range: networks.hostOnlyDhcp,
       field: 'networks.hostOnly.dhcpRange',
       label: 'host-only DHCP range',
     });
+  // The NAT range can only sit on the host-only subnet when it is outside its own (refused above too).
   if (networks.dhcp && subnetContains(s, networks.dhcp.start))
     dhcpRanges.push({ range: networks.dhcp, field: 'networks.nat.dhcpRange', label: 'NAT DHCP range' });
-  const size = Math.min(
-    32,
-    Math.max(1, subnetContains(s, start) && subnetContains(s, end) ? ipToInt(end) - ipToInt(start) + 1 : 32),
-  );
-  const taken = [networks.hostOnlyHost, ...nodes.map((n) => n.address)].filter(
+  return { host: networks.hostOnlyHost, nodes, dhcpRanges };
+}
+
+/** The fix every pool problem ends with: a free block of the pool's size (at most 32), or smaller if none is free. */
+function poolFix(s: Ipv4Subnet, start: string, end: string, around: PoolNeighbours): string {
+  const where = 'addons.loadBalancer.pool';
+  const inSubnet = subnetContains(s, start) && subnetContains(s, end);
+  const size = Math.min(32, Math.max(1, inSubnet ? ipToInt(end) - ipToInt(start) + 1 : 32));
+  const taken = [around.host, ...around.nodes.map((n) => n.address)].filter(
     (a): a is string => a !== undefined,
   );
-  let suggestion: AddressRange | undefined;
-  for (let n = size; n >= 1 && !suggestion; n = Math.floor(n / 2))
-    suggestion = freePool(
-      s,
-      taken,
-      dhcpRanges.map((d) => d.range),
-      n,
-    );
-  const fix = suggestion
-    ? `set ${where} to free addresses of ${s.cidr}, e.g. start: ${suggestion.start}, end: ${suggestion.end}`
-    : `make room in ${s.cidr} (move the nodes or shrink the DHCP range) and set ${where} there`;
+  const busy = around.dhcpRanges.map((d) => d.range);
+  for (let n = size; n >= 1; n = Math.floor(n / 2)) {
+    const free = freePool(s, taken, busy, n);
+    if (free)
+      return `set ${where} to free addresses of ${s.cidr}, e.g. start: ${free.start}, end: ${free.end}`;
+  }
+  return `make room in ${s.cidr} (move the nodes or shrink the DHCP range) and set ${where} there`;
+}
 
-  const outside = (address: string): string | undefined =>
+/** The pool: inside the host-only subnet, in order, clear of the host, every node and every DHCP range. */
+function checkPool(doc: Raw, loadBalancer: Raw, networks: HostNetworks, s: Ipv4Subnet, add: Add): void {
+  const raw = obj(loadBalancer.pool);
+  const where = 'addons.loadBalancer.pool';
+  const start = raw ? ip(raw.start) : defaultLoadBalancerPool(s).start;
+  const end = raw ? ip(raw.end) : defaultLoadBalancerPool(s).end;
+  if (!start || !end) return; // the shape check reports a malformed address
+  const around = poolNeighbours(doc, networks, s);
+  const fix = poolFix(s, start, end, around);
+  const whyInSubnet = `MetalLB announces the pool on ens37, the host-only NIC, so only addresses of that subnet reach Windows: ${fix}`;
+  /** Why an address cannot be in the pool ("outside", "the network address of"), or undefined when it can. */
+  const offSubnet = (address: string): string | undefined =>
     !subnetContains(s, address)
       ? 'outside'
       : address === s.network || address === s.broadcast
         ? `the ${address === s.network ? 'network' : 'broadcast'} address of`
         : undefined;
-  const why = `MetalLB announces the pool on ens37, the host-only NIC, so only addresses of that subnet reach Windows: ${fix}`;
-  let inSubnet = true;
-  if (!raw && (outside(start) || outside(end))) {
-    inSubnet = false;
-    add(
-      where,
-      `the default pool ${start}–${end} (.64–.95 of the host-only subnet) does not fit in the host-only subnet ${s.cidr} (networks.hostOnly.subnet); ${why}`,
-    );
-  }
-  for (const [key, address] of raw
-    ? ([
-        ['start', start],
-        ['end', end],
-      ] as const)
-    : []) {
-    const where2 = outside(address);
-    if (where2) {
-      inSubnet = false;
+
+  if (!raw) {
+    if (offSubnet(start) || offSubnet(end)) {
+      add(
+        where,
+        `the default pool ${start}–${end} (.64–.95 of the host-only subnet) does not fit in the host-only subnet ${s.cidr} (networks.hostOnly.subnet); ${whyInSubnet}`,
+      );
+      return;
+    }
+  } else {
+    const offEnds = (['start', 'end'] as const).filter((key) => offSubnet(key === 'start' ? start : end));
+    for (const key of offEnds) {
+      const address = key === 'start' ? start : end;
       add(
         `${where}.${key}`,
-        `${address} is ${where2} the host-only subnet ${s.cidr} (networks.hostOnly.subnet); ${why}`,
+        `${address} is ${offSubnet(address)} the host-only subnet ${s.cidr} (networks.hostOnly.subnet); ${whyInSubnet}`,
       );
     }
+    if (offEnds.length > 0) return;
   }
-  if (!inSubnet) return;
   if (ipToInt(start) > ipToInt(end)) {
     add(where, `start ${start} is after end ${end}; swap them: start: ${end}, end: ${start}`);
     return;
   }
   const pool = { start, end };
-  const host = networks.hostOnlyHost;
-  if (host && inRange(host, start, end))
+  const shown = `${rangeText(pool)}${raw ? '' : ' (the default pool, .64–.95 of the host-only subnet)'}`;
+  if (around.host && inRange(around.host, start, end))
     add(
       where,
-      `${rangeText(pool)}${origin} holds the Windows host's address ${host} (networks.hostOnly.hostAddress); a Service given it would cut Windows off the lab: ${fix}`,
+      `${shown} holds the Windows host's address ${around.host} (networks.hostOnly.hostAddress); a Service given it would cut Windows off the lab: ${fix}`,
     );
-  for (const node of nodes)
+  for (const node of around.nodes)
     if (node.address && inRange(node.address, start, end))
       add(
         where,
-        `${rangeText(pool)}${origin} holds ${node.label}'s host-only address ${node.address}; MetalLB could give it to a Service and both would answer for it: ${fix}, or give the node an address outside the pool`,
+        `${shown} holds ${node.label}'s host-only address ${node.address}; MetalLB could give it to a Service and both would answer for it: ${fix}, or give the node an address outside the pool`,
       );
-  for (const dhcp of dhcpRanges)
+  for (const dhcp of around.dhcpRanges)
     if (overlaps(pool, dhcp.range))
       add(
         where,
-        `${rangeText(pool)}${origin} overlaps the ${dhcp.label} ${rangeText(dhcp.range)} (${dhcp.field}), so VMware could lease one of its addresses to a VM: ${fix}`,
+        `${shown} overlaps the ${dhcp.label} ${rangeText(dhcp.range)} (${dhcp.field}), so VMware could lease one of its addresses to a VM: ${fix}`,
       );
 }
 
