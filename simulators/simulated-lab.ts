@@ -33,6 +33,7 @@ import { VmrestCredentials } from '../src/vmrest/credentials.js';
 import type { DiskGrower } from '../src/bringup/ports.js';
 import { lookUpVmrun, type VmrunLookup } from '../src/template/vmrun.js';
 import { VmrunSimulator } from './vmrun-simulator.js';
+import { writeVmnetDhcpConf } from './workstation-preferences.js';
 
 const GiB = 2 ** 30;
 
@@ -87,6 +88,8 @@ export interface SimulatedLab {
   kubeApi: KubeApiSimulator | undefined;
   credentials: { username: string; password: string };
   clonesFolder: string;
+  /** The stand-in of Workstation's DHCP settings file (vmnetdhcp.conf), holding the ranges cluster.yaml declares. */
+  vmnetDhcpConfig: string;
   /** The vmrun stand-in and where it was found, as build-vms' deps take it (found: false without one). */
   vmrun: VmrunSimulator | undefined;
   vmrunLookup: VmrunLookup;
@@ -262,6 +265,10 @@ export async function startSimulatedLab(
     credentials: new VmrestCredentials(credentials.username, credentials.password),
     ...options.client,
   });
+  const vmnetDhcpConfig = await writeVmnetDhcpConf(
+    path.join(options.dir, 'ProgramData', 'VMware', 'vmnetdhcp.conf'),
+    [spec.networks.hostOnly, spec.networks.nat],
+  );
   const installFolder = path.join(options.dir, 'Workstation');
   const vmrun = options.vmrun === false ? undefined : await VmrunSimulator.start(vmrest, installFolder);
   const vmrunLookup = lookUpVmrun({ vmware: { ...spec.vmware, installFolder } } as ClusterSpec, {});
@@ -275,6 +282,7 @@ export async function startSimulatedLab(
     kubeApi,
     credentials,
     clonesFolder,
+    vmnetDhcpConfig,
     async close() {
       guests.stop();
       await client.close();

@@ -54,6 +54,8 @@ export interface BuildVmsDeps {
   freeBytes?: PreflightDeps['freeBytes'];
   /** Where vmrun is (linked clones); undefined = not looked for (the default mode falls back to full). */
   vmrun?: VmrunLookup | undefined;
+  /** Workstation's DHCP settings file (preflight compares networks.hostOnly.dhcpRange with it). */
+  vmnetDhcpConfig?: string | undefined;
   sshIdentityFile: string | undefined;
   /**
    * The Kubernetes API (admin kubeconfig, server override), for what the
@@ -265,6 +267,7 @@ async function checkPreflight(
     installFolder: deps.installFolder,
     freeBytes: deps.freeBytes,
     vmrun: deps.vmrun,
+    vmnetDhcpConfig: deps.vmnetDhcpConfig,
   });
   deps.emit({
     type: 'preflight',

@@ -12,6 +12,7 @@ import type { CommandContext } from './context.js';
 import { parseCommandArgs } from './args.js';
 import { buildVms, planWithoutVmrest, type BuildVmsDeps, type BuildVmsResult } from '../bringup/build-vms.js';
 import { lookUpVmrun, type VmrunLookup } from '../template/vmrun.js';
+import { vmnetDhcpConfigFile } from '../workstation/vmnet-dhcp.js';
 import { workstationDefaultVmFolder } from '../bringup/host-folders.js';
 import { defaultKubeconfigPath } from '../bringup/finish.js';
 import { NodeFailedError } from '../bringup/follow.js';
@@ -64,6 +65,8 @@ export interface BuildVmsCommandOverrides {
   verify?: ClusterVerifier;
   clonesFolder?: string;
   vmrun?: VmrunLookup;
+  /** Workstation's DHCP settings file (default: where Workstation keeps it on this host). */
+  vmnetDhcpConfig?: string;
   /** Settings for --simulate (tiny delays in tests; the cluster the fake API server plays). */
   simulate?: SimulateTiming & {
     kubeApiScenario?: SimulatedLabOptions['kubeApiScenario'];
@@ -154,7 +157,7 @@ export const buildVmsOptions = {
 /** The dependencies the simulated and the real lab provide each their own way. */
 type LabDeps = Pick<
   BuildVmsDeps,
-  'vmrest' | 'clonesFolder' | 'growDisk' | 'verify' | 'kube' | 'freeBytes' | 'vmrun'
+  'vmrest' | 'clonesFolder' | 'growDisk' | 'verify' | 'kube' | 'freeBytes' | 'vmrun' | 'vmnetDhcpConfig'
 >;
 
 /** The lab a run builds on: the simulated one in a temporary folder, or the real one through vmrest. */
@@ -298,6 +301,7 @@ async function simulatedLab(
       vmrest: lab.client,
       clonesFolder: lab.clonesFolder,
       vmrun: lab.vmrunLookup,
+      vmnetDhcpConfig: lab.vmnetDhcpConfig,
       growDisk: growDescriptorDisk,
       // The simulated disks are descriptors in the temporary folder, never grown: no free space to check.
       freeBytes: async () => Number.MAX_SAFE_INTEGER,
@@ -356,6 +360,9 @@ async function realLab(
     vmrest: client,
     clonesFolder: overrides.clonesFolder ?? (await workstationDefaultVmFolder(ctx.env)),
     vmrun: overrides.vmrun ?? lookUpVmrun(spec, ctx.env),
+    vmnetDhcpConfig:
+      overrides.vmnetDhcpConfig ??
+      vmnetDhcpConfigFile(ctx.env, process.platform, spec.networks.hostOnly.vmnet),
     growDisk: overrides.growDisk ?? vdiskmanagerGrower(spec, ctx.env),
     verify: values['skip-verify']
       ? undefined

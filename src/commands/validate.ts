@@ -1,3 +1,4 @@
+import { ADDONS } from '../addons/catalog.js';
 import { existsSync } from 'node:fs';
 import type { CommandContext } from './context.js';
 import { parseCommandArgs } from './args.js';
@@ -48,8 +49,17 @@ export function summarizeSpec(spec: ClusterSpec) {
     serviceSubnet: spec.kubernetes.serviceSubnet.cidr,
     networks: {
       nat: `${spec.networks.nat.vmnet} ${spec.networks.nat.subnet.cidr} gateway ${spec.networks.nat.gateway}`,
-      hostOnly: `${spec.networks.hostOnly.vmnet} ${spec.networks.hostOnly.subnet.cidr}`,
+      hostOnly: `${spec.networks.hostOnly.vmnet} ${spec.networks.hostOnly.subnet.cidr} DHCP ${spec.networks.hostOnly.dhcpRange.start}–${spec.networks.hostOnly.dhcpRange.end}`,
     },
+    addons: ADDONS.map((a) => ({
+      name: a.name,
+      release: `${a.component} ${a.version}`,
+      enabled: spec.addons[a.name].enabled,
+      ...(a.name === 'loadBalancer'
+        ? { pool: `${spec.addons.loadBalancer.pool.start}–${spec.addons.loadBalancer.pool.end}` }
+        : {}),
+      ...(a.name === 'gateway' ? { address: spec.addons.gateway.address } : {}),
+    })),
     stateDir: spec.stateDir,
     nodes: spec.nodes.map((n) => ({
       name: n.name,
@@ -94,6 +104,7 @@ function renderSummary(spec: ClusterSpec, file: string, refused = false): string
       : `${file}: valid`,
     `cluster ${s.cluster}: Kubernetes ${s.kubernetes}, API ${s.apiEndpoint}, CNI ${s.cni}`,
     `pods ${s.podSubnet}, services ${s.serviceSubnet}; NAT ${s.networks.nat}; host-only ${s.networks.hostOnly}`,
+    `add-ons: ${s.addons.map((a) => `${a.name} ${a.enabled ? `${a.release}${a.pool ? ` pool ${a.pool}` : ''}${a.address ? ` at ${a.address}` : ''}` : 'off'}`).join('; ')}`,
     `state folder ${s.stateDir}`,
     '',
     line(header),

@@ -29,7 +29,8 @@ import { readBuildState, type BuildState } from '../bringup/state.js';
 import { checkVmnets } from '../bringup/preflight.js';
 import { describeError, KubestationError } from '../errors.js';
 import { findCondition, KubeApiError, type KubeClient, type KubeObject, type Node } from '../kube/index.js';
-import { inRange, intToIp, ipToInt } from '../config/ipv4.js';
+import { inRange, parseSubnet } from '../config/ipv4.js';
+import { defaultHostOnlyDhcpRange } from '../config/defaults.js';
 import type { ClusterSpec, NodeSpec } from '../config/model.js';
 import { parentDiskOfVm } from '../template/linked-clones.js';
 import { requireReadyTemplate } from '../template/ready.js';
@@ -72,9 +73,7 @@ const workstationDhcpFix = (vmnet: string) =>
 
 /** VMware's default DHCP pool of a subnet: the upper half, up to the address before broadcast (.128–.254 on a /24). */
 export function vmwareDefaultDhcpPool(network: string, prefix: number): { start: string; end: string } {
-  const size = 2 ** (32 - prefix);
-  const base = ipToInt(network);
-  return { start: intToIp(base + Math.floor(size / 2)), end: intToIp(base + size - 2) };
+  return defaultHostOnlyDhcpRange(parseSubnet(`${network}/${prefix}`));
 }
 
 function dhcpChecks(spec: ClusterSpec, vmnets: Vmnet[]): DoctorCheck[] {

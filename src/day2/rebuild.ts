@@ -66,6 +66,8 @@ export interface RebuildDeps {
   freeBytes?: PreflightDeps['freeBytes'];
   /** Where vmrun is (linked clones, as build-vms makes them); undefined = not looked for. */
   vmrun?: VmrunLookup | undefined;
+  /** Workstation's DHCP settings file (preflight compares networks.hostOnly.dhcpRange with it). */
+  vmnetDhcpConfig?: string | undefined;
   now?: () => Date;
 }
 
@@ -342,6 +344,7 @@ export async function rebuildNode(
     installFolder: deps.installFolder,
     freeBytes: deps.freeBytes,
     vmrun: deps.vmrun,
+    vmnetDhcpConfig: deps.vmnetDhcpConfig,
   });
   if (preflight.problems.length > 0) throw new PreflightError(preflight.problems);
   const run = new Rebuild(spec, deps, options, store);
