@@ -27,6 +27,8 @@ import {
 } from '../src/template/state.js';
 import { renderTemplateVmx, SERIAL_LOG_FILE } from '../src/template/vmx.js';
 import { defaultVerifyImage } from '../src/verify/workload.js';
+import { addonImages } from '../src/addons/catalog.js';
+import { canonicalImage } from '../src/template/golden.js';
 import { VmxFile } from '../src/vmx/vmx-file.js';
 import { VmrestClient, type VmrestClientOptions } from '../src/vmrest/client.js';
 import { VmrestCredentials } from '../src/vmrest/credentials.js';
@@ -190,6 +192,7 @@ export function simulatedGoldenMarker(spec: ClusterSpec): GoldenMarker {
     ),
     'registry.k8s.io/pause:3.10.1',
     defaultVerifyImage,
+    ...addonImages(spec).map(canonicalImage),
   ].sort();
   const digest = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
   return {

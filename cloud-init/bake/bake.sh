@@ -153,6 +153,10 @@ for url in $CNI_MANIFEST_URLS; do
 done
 # The image verify's test pods run (src/verify/workload.ts).
 [ -z "${VERIFY_IMAGE:-}" ] || crictl --runtime-endpoint "$CRI_SOCKET" pull "$VERIFY_IMAGE" >/dev/null
+# The enabled add-ons' images (src/addons/catalog.ts): their pods start from these when build-vms applies them.
+for image in ${ADDON_IMAGES:-}; do
+  crictl --runtime-endpoint "$CRI_SOCKET" pull "$image" >/dev/null
+done
 images_json=$(crictl --runtime-endpoint "$CRI_SOCKET" images -o json)
 finish "$(python3 -c 'import json,sys; print(len({t for i in json.load(sys.stdin)["images"] for t in i.get("repoTags") or []}))' <<<"$images_json") images"
 

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { asset } from '../assets.js';
 import { FIRST_MINOR_NEEDING_CONTAINERD2 } from '../config/defaults.js';
 import type { ClusterSpec } from '../config/model.js';
+import { addonImages } from '../addons/catalog.js';
 import { defaultVerifyImage } from '../verify/workload.js';
 
 export interface SeedFile {
@@ -21,7 +22,7 @@ export function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-export function bakeEnv(spec: Pick<ClusterSpec, 'kubernetes'>): string {
+export function bakeEnv(spec: Pick<ClusterSpec, 'kubernetes' | 'addons'>): string {
   const k = spec.kubernetes;
   const values: Record<string, string> = {
     KUBERNETES_MINOR: k.minor,
@@ -35,6 +36,8 @@ export function bakeEnv(spec: Pick<ClusterSpec, 'kubernetes'>): string {
     CNI_VERSION: k.cni.version,
     CNI_MANIFEST_URLS: k.cni.manifestUrls.join(' '),
     VERIFY_IMAGE: defaultVerifyImage,
+    // The enabled add-ons' images: build-vms applies the add-ons from the host, and their pods start from these.
+    ADDON_IMAGES: addonImages(spec).join(' '),
   };
   return `${Object.entries(values)
     .map(([key, value]) => `${key}=${shellQuote(value)}`)
@@ -62,7 +65,7 @@ export interface BakeSeedOptions {
 }
 
 export async function renderBakeSeed(
-  spec: Pick<ClusterSpec, 'kubernetes' | 'os'>,
+  spec: Pick<ClusterSpec, 'kubernetes' | 'os' | 'addons'>,
   options: BakeSeedOptions,
 ): Promise<SeedFile[]> {
   const [template, script, markerWriter, ...libs] = await Promise.all([

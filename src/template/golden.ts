@@ -15,6 +15,7 @@ import { buildIso } from '../iso/iso9660.js';
 import { ProgressLineAccumulator, type ProgressLine } from '../progress/protocol.js';
 import type { ClusterSpec } from '../config/model.js';
 import { VmxFile } from '../vmx/vmx-file.js';
+import { ADDONS } from '../addons/catalog.js';
 import { defaultVerifyImage } from '../verify/workload.js';
 import { renderBakeSeed } from './bake-seed.js';
 import { writeFileAtomic } from './files.js';
@@ -51,6 +52,8 @@ export const FIRST_BOOT_DOWNLOADS = {
   packages: 'containerd and the Kubernetes packages (about 2 minutes per node)',
   images: 'the control-plane and CNI images (about 2 minutes per node)',
   cni: 'the CNI manifests',
+  /** Not at first boot: pulled by the add-ons' pods once build-vms applies them. */
+  addons: "the add-ons' images when build-vms applies the add-ons",
 } as const;
 
 /** One way the template's bake differs from what the spec asks for, and what a first boot then downloads. */
@@ -66,7 +69,7 @@ export interface GoldenDifference {
  */
 export function compareGoldenWithSpec(
   state: TemplateState,
-  spec: Pick<ClusterSpec, 'kubernetes'>,
+  spec: Pick<ClusterSpec, 'kubernetes' | 'addons'>,
 ): GoldenDifference[] {
   const golden = state.golden;
   const all: GoldenDifference['downloads'] = ['packages', 'images', 'cni'];
@@ -100,6 +103,16 @@ export function compareGoldenWithSpec(
       });
     }
   }
+  const held = new Set(golden.images.map(canonicalImage));
+  const missing = ADDONS.filter(
+    (a) => spec.addons[a.name].enabled && a.images.some((image) => !held.has(canonicalImage(image))),
+  );
+  if (missing.length > 0) {
+    differences.push({
+      what: `the template does not hold the images of ${missing.map((a) => `${a.component} ${a.version}`).join(', ')}`,
+      downloads: ['addons'],
+    });
+  }
   if (!golden.images.includes(defaultVerifyImage)) {
     differences.push({
       what: `the template does not hold verify's test image ${defaultVerifyImage}`,
@@ -109,19 +122,40 @@ export function compareGoldenWithSpec(
   return differences;
 }
 
+/**
+ * An image reference as containerd lists it: Docker Hub names get their registry (and library/), a
+ * reference without tag or digest gets :latest ("rancher/x:v1" is "docker.io/rancher/x:v1").
+ */
+export function canonicalImage(reference: string): string {
+  const [first, ...rest] = reference.split('/');
+  const hasRegistry = rest.length > 0 && (/[.:]/.test(first!) || first === 'localhost');
+  let name = hasRegistry ? reference : `docker.io/${rest.length === 0 ? 'library/' : ''}${reference}`;
+  const last = name.slice(name.lastIndexOf('/') + 1);
+  if (!last.includes(':') && !last.includes('@')) name += ':latest';
+  return name;
+}
+
 /** "first boot downloads nothing", or what differs and what each node downloads because of it. */
 export function describeGoldenComparison(differences: GoldenDifference[]): string {
   if (differences.length === 0)
     return 'the golden template matches cluster.yaml: a first boot downloads nothing';
-  const downloads = [...new Set(differences.flatMap((d) => d.downloads))].map((d) => FIRST_BOOT_DOWNLOADS[d]);
-  return `${differences.map((d) => d.what).join('; ')}: every node downloads ${downloads.join(', ')} at first boot`;
+  const kinds = new Set(differences.flatMap((d) => d.downloads));
+  const atFirstBoot = [...kinds].filter((d) => d !== 'addons').map((d) => FIRST_BOOT_DOWNLOADS[d]);
+  const downloads = [
+    ...(atFirstBoot.length > 0 ? [`${atFirstBoot.join(', ')} at first boot`] : []),
+    ...(kinds.has('addons') ? [FIRST_BOOT_DOWNLOADS.addons] : []),
+  ];
+  return `${differences.map((d) => d.what).join('; ')}: every node downloads ${downloads.join(', and ')}`;
 }
 
 /**
  * The golden template against cluster.yaml as validate and the build-vms plan say it: what
  * differs and what it costs, and the command that bakes again.
  */
-export function goldenStatusLine(state: TemplateState, spec: Pick<ClusterSpec, 'kubernetes'>): string {
+export function goldenStatusLine(
+  state: TemplateState,
+  spec: Pick<ClusterSpec, 'kubernetes' | 'addons'>,
+): string {
   if (!state.builtAt) {
     return `golden template: not built yet; \`${commandHint('up')}\` builds and bakes it, then a first boot downloads nothing`;
   }
@@ -136,7 +170,10 @@ export function goldenStatusLine(state: TemplateState, spec: Pick<ClusterSpec, '
  * True when the template's bake holds what `spec` asks for (compareGoldenWithSpec finds
  * nothing). build-vms and the bake decide with this whether nodes may skip downloads.
  */
-export function goldenMatchesSpec(state: TemplateState, spec: Pick<ClusterSpec, 'kubernetes'>): boolean {
+export function goldenMatchesSpec(
+  state: TemplateState,
+  spec: Pick<ClusterSpec, 'kubernetes' | 'addons'>,
+): boolean {
   return compareGoldenWithSpec(state, spec).length === 0;
 }
 

@@ -10,6 +10,8 @@ import { formatProblem, SpecError } from '../../src/config/problems.js';
 import { resolveClusterSpec } from '../../src/config/resolve.js';
 import type { ClusterFile } from '../../src/config/schema.js';
 import { badSpecCases, seedLab, seedLabText } from './bad-spec-cases.js';
+import { ADDONS } from '../../src/addons/catalog.js';
+import { canonicalImage } from '../../src/template/golden.js';
 
 function problemsOf(text: string): string[] {
   return checkClusterSpec(text, { sourcePath: '/lab/cluster.yaml' }).problems.map(formatProblem);
@@ -529,6 +531,8 @@ describe('kubestation validate', () => {
         images: [
           `registry.k8s.io/kube-apiserver:v${version}`,
           'registry.k8s.io/e2e-test-images/agnhost:2.52',
+          // As containerd lists what the bake pulled from the catalogue's images.
+          ...ADDONS.flatMap((a) => a.images).map(canonicalImage),
         ],
       },
     });
@@ -554,5 +558,13 @@ describe('kubestation validate', () => {
       matches: false,
       differences: [{ downloads: ['packages', 'images'] }],
     });
+
+    // A bake from before the add-ons: their images come when build-vms applies them, not at first boot.
+    const beforeAddons = state('1.37.2');
+    beforeAddons.golden.images = beforeAddons.golden.images.slice(0, 2);
+    await writeFile(statePath, JSON.stringify(beforeAddons));
+    expect((await runCli(['validate'], dir)).stdout).toMatch(
+      /golden template: the template does not hold the images of MetalLB v[\d.]+, local-path-provisioner v[\d.]+, metrics-server v[\d.]+, NGINX Gateway Fabric v[\d.]+: every node downloads the add-ons' images when build-vms applies the add-ons \(`\.\\kubestation up` bakes it again\)/,
+    );
   });
 });

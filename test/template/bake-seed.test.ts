@@ -18,7 +18,8 @@ import { FIRST_MINOR_NEEDING_CONTAINERD2 } from '../../src/config/defaults.js';
 import { BAKE_LIBRARIES, bakeEnv, renderBakeSeed, shellQuote } from '../../src/template/bake-seed.js';
 import { parseProgressLine } from '../../src/progress/protocol.js';
 import { parseNetworkFailure } from '../../src/progress/network-causes.js';
-import { decodeGoldenMarker } from '../../src/template/golden.js';
+import { canonicalImage, decodeGoldenMarker } from '../../src/template/golden.js';
+import { addonImages } from '../../src/addons/catalog.js';
 
 let dir: string;
 let spec: ClusterSpec;
@@ -37,6 +38,21 @@ async function seedFiles(s: ClusterSpec = spec): Promise<Record<string, string>>
   const files = await renderBakeSeed(s, { bakeId: '20260901100000' });
   return Object.fromEntries(files.map((f) => [f.name, f.content]));
 }
+
+describe('image references as containerd lists them', () => {
+  it('gives Docker Hub names their registry and library/, and an untagged reference :latest', () => {
+    expect(canonicalImage('docker.io/library/busybox')).toBe('docker.io/library/busybox:latest');
+    expect(canonicalImage('busybox')).toBe('docker.io/library/busybox:latest');
+    expect(canonicalImage('rancher/local-path-provisioner:v0.0.37')).toBe(
+      'docker.io/rancher/local-path-provisioner:v0.0.37',
+    );
+    expect(canonicalImage('quay.io/metallb/speaker:v0.16.1')).toBe('quay.io/metallb/speaker:v0.16.1');
+    expect(canonicalImage('localhost:5000/x')).toBe('localhost:5000/x:latest');
+    expect(canonicalImage('ghcr.io/nginx/nginx-gateway-fabric/nginx@sha256:' + 'a'.repeat(64))).toBe(
+      'ghcr.io/nginx/nginx-gateway-fabric/nginx@sha256:' + 'a'.repeat(64),
+    );
+  });
+});
 
 describe('bake seed', () => {
   it('is a valid cloud-config that embeds bake.sh and its settings unchanged', async () => {
@@ -248,6 +264,14 @@ describe('bake.sh', { timeout: 120_000 }, () => {
     expect(calls).toContain(
       'crictl --runtime-endpoint unix:///run/containerd/containerd.sock pull registry.k8s.io/e2e-test-images/agnhost:2.52',
     );
+    // Every enabled add-on's images (the catalogue's list), so the add-ons start with no download.
+    expect(addonImages(pinned).length).toBeGreaterThan(0);
+    for (const image of addonImages(pinned))
+      expect(calls).toContain(
+        `crictl --runtime-endpoint unix:///run/containerd/containerd.sock pull ${image}`,
+      );
+    const withoutStorage = { ...pinned, addons: { ...pinned.addons, storage: { enabled: false } } };
+    expect(bakeEnv(withoutStorage)).not.toContain('local-path-provisioner');
     expect(calls.at(-1)).toMatch(
       /^systemd-run --no-block --unit=kubestation-seal .*cloud-init clean --logs --machine-id/,
     );

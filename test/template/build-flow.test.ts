@@ -17,6 +17,7 @@ import type { ClusterSpec } from '../../src/config/model.js';
 import { buildTemplate, type TemplateBuildDeps } from '../../src/template/build.js';
 import {
   bakeGolden,
+  canonicalImage,
   compareGoldenWithSpec,
   DEFAULT_BAKE_TIMEOUT_MS,
   describeDuration,
@@ -24,6 +25,7 @@ import {
   goldenMatchesSpec,
 } from '../../src/template/golden.js';
 import { defaultVerifyImage } from '../../src/verify/workload.js';
+import { addonImages } from '../../src/addons/catalog.js';
 import { requireReadyTemplate } from '../../src/template/ready.js';
 import { readTemplateState, templateStatePath } from '../../src/template/state.js';
 import type { GoldenMarker } from '../../src/template/state.js';
@@ -256,11 +258,13 @@ function markerFor(s: ClusterSpec, version: string): GoldenMarker {
       'registry.k8s.io/kube-apiserver:v' + version,
       'ghcr.io/flannel-io/flannel:' + s.kubernetes.cni.version,
       defaultVerifyImage,
+      ...addonImages(s).map(canonicalImage),
     ],
     imageDigests: {
       ['registry.k8s.io/kube-apiserver:v' + version]: 'sha256:' + '1'.repeat(64),
       ['ghcr.io/flannel-io/flannel:' + s.kubernetes.cni.version]: 'sha256:' + '2'.repeat(64),
       [defaultVerifyImage]: 'sha256:' + '3'.repeat(64),
+      ...Object.fromEntries(addonImages(s).map((i) => [canonicalImage(i), 'sha256:' + '4'.repeat(64)])),
     },
   };
 }
@@ -341,14 +345,18 @@ describe('build-template: the golden bake', () => {
     expect(again.skipped).toBe(true);
     expect(sim.requestLog.filter((e) => e.operation === 'setPowerState').length).toBe(powerOns);
     // ...but a different pinned patch or CNI release does not match.
-    expect(goldenMatchesSpec(state, { kubernetes: { ...spec.kubernetes, patch: '1.37.3' } })).toBe(false);
-    expect(goldenMatchesSpec(state, { kubernetes: { ...spec.kubernetes, minor: '1.36' } })).toBe(false);
+    expect(goldenMatchesSpec(state, { ...spec, kubernetes: { ...spec.kubernetes, patch: '1.37.3' } })).toBe(
+      false,
+    );
+    expect(goldenMatchesSpec(state, { ...spec, kubernetes: { ...spec.kubernetes, minor: '1.36' } })).toBe(
+      false,
+    );
     // What differs and what a first boot then downloads, as validate and the build-vms plan say it.
     expect(describeGoldenComparison(compareGoldenWithSpec(state, spec))).toBe(
       'the golden template matches cluster.yaml: a first boot downloads nothing',
     );
     const otherCni = { ...spec.kubernetes, cni: { ...spec.kubernetes.cni, version: 'v0.29.0' } };
-    expect(describeGoldenComparison(compareGoldenWithSpec(state, { kubernetes: otherCni }))).toBe(
+    expect(describeGoldenComparison(compareGoldenWithSpec(state, { ...spec, kubernetes: otherCni }))).toBe(
       `the template holds flannel ${spec.kubernetes.cni.version}, cluster.yaml asks for flannel v0.29.0: every node downloads the control-plane and CNI images (about 2 minutes per node), the CNI manifests at first boot`,
     );
     const olderBake = {
