@@ -22,6 +22,7 @@ import {
   nodesToRemoveError,
   type MarkedVm,
 } from './membership.js';
+import { recordObservation } from './observations.js';
 import { inspectOwnership } from './ownership.js';
 import { nodePaths } from './paths.js';
 import { type BuildPlan, formatPlan, type ObservedNode, planBuild, planFromState } from './plan.js';
@@ -373,7 +374,21 @@ async function applyAndFollow(
   const sshConfig = plan.nodes.some((n) => n.follow)
     ? await writeSshConfig(spec, deps.sshIdentityFile)
     : undefined;
-  const follower = new ConsoleFollower(emit, options.timing, sshConfig);
+  const follower = new ConsoleFollower(emit, options.timing, sshConfig, (read) =>
+    writes.pending.push(
+      recordObservation(
+        store,
+        'serial-readable-running',
+        {
+          value: read.readable ? 'readable' : 'unreadable',
+          detail: read.readable ? read.node : `${read.node}: ${read.error}`,
+          at: now(),
+          command: `read ${read.file} while the VM runs`,
+        },
+        (message) => emit({ type: 'warning', node: read.node, message }),
+      ),
+    ),
+  );
   const applied = new Map<string, AppliedVm>();
   for (const o of observed) if (o.vm) applied.set(o.name, { id: o.vm.id, vmxPath: o.vm.vmxPath });
 
