@@ -38,7 +38,13 @@ import {
   markOwnership,
   readVmxFile,
 } from './ownership.js';
-import { mergeObservation, recordObservation, type AssumptionId, type Observation } from './observations.js';
+import {
+  mergeObservation,
+  observed,
+  recordObservation,
+  type AssumptionId,
+  type Observation,
+} from './observations.js';
 import { nodePaths } from './paths.js';
 import type {
   BuildEventSink,
@@ -289,6 +295,9 @@ async function stepClone(ctx: ApplyContext, node: NodeSpec): Promise<AppliedVm> 
   return { id: cloned.id, vmxPath: cloned.path };
 }
 
+/** The operation an observation of vmrun-clone-linked names. */
+const VMRUN_LINKED_CLONE = 'vmrun -T ws clone <template.vmx> <node.vmx> linked -snapshot=<name>';
+
 /**
  * What the clone showed of an unverified behaviour (observations.ts): where vmrest put a full clone,
  * or whether vmrun's clone reads the template's disk (a delta naming a parent) or is a whole copy.
@@ -302,28 +311,21 @@ async function observeClone(
 ): Promise<[AssumptionId, Observation] | undefined> {
   if (road.mode === 'full') {
     if (!ctx.clonesFolder) return undefined;
-    return [
-      'clone-in-default-folder',
-      {
-        value: sameHostPath(landedIn, ctx.clonesFolder) ? 'default-folder' : 'elsewhere',
-        detail: landedIn,
-        at,
-        command: 'vmrest POST /vms',
-      },
-    ];
+    const inDefault = sameHostPath(landedIn, ctx.clonesFolder);
+    return observed('clone-in-default-folder', inDefault ? 'default-folder' : 'elsewhere', {
+      detail: landedIn,
+      at,
+      command: 'vmrest POST /vms',
+    });
   }
   const disk = systemDiskPath(await readVmxFile(cloned.path), cloned.path);
   if (!disk || !existsSync(disk)) return undefined;
   const parent = await vmdkParentPath(disk);
-  return [
-    'vmrun-clone-linked',
-    {
-      value: parent ? 'linked' : 'full-copy',
-      detail: parent ? `${disk} reads ${parent}` : `${disk} names no parent disk`,
-      at,
-      command: 'vmrun -T ws clone <template.vmx> <node.vmx> linked -snapshot=<name>',
-    },
-  ];
+  return observed('vmrun-clone-linked', parent ? 'linked' : 'full-copy', {
+    detail: parent ? `${disk} reads ${parent}` : `${disk} names no parent disk`,
+    at,
+    command: VMRUN_LINKED_CLONE,
+  });
 }
 
 /** Full clone: vmrest POST /vms (it lands in Workstation's default VM folder). */
@@ -387,7 +389,7 @@ async function cloneLinked(
           value: 'failed',
           detail: (error as Error).message.split('\n')[0],
           at: (ctx.now ?? (() => new Date()))(),
-          command: 'vmrun -T ws clone <template.vmx> <node.vmx> linked -snapshot=<name>',
+          command: VMRUN_LINKED_CLONE,
         },
         (message) => ctx.emit({ type: 'warning', node: node.name, message }),
       );

@@ -12,25 +12,57 @@
  * change of behaviour (a Workstation update) stays visible.
  */
 
-/** The assumptions observed, by id, with what each one assumes. */
+/** The assumptions observed, by id: what each one assumes and every answer kubestation can record. */
 export const ASSUMPTIONS = {
-  'vmrest-params-running-vm':
-    'vmrest takes PUT /vms/{id}/params (the seed CD-ROM startConnected FALSE) on a running VM',
-  'nic-index': "vmrest's NIC index N is the .vmx's ethernet<N-1>",
-  'memory-revert-power': 'the power state vmrun leaves a VM in after reverting to a memory snapshot',
-  'serial-readable-running': "the VM's serial console file can be read on the host while the VM runs",
-  'seed-eject-releases-iso':
-    "the guest's eject of the seed CD lets the host delete the seed ISO while the VM runs",
-  'vdiskmanager-converts-ova-disk':
-    "vmware-vdiskmanager -r -t 0 converts the Ubuntu OVA's streamOptimized disk into a growable one",
-  'clone-in-default-folder': "vmrest POST /vms puts a clone in Workstation's default VM folder",
-  'vmrun-clone-linked':
-    'vmrun -T ws clone <template.vmx> <node.vmx> linked -snapshot=<name> makes a linked clone',
-} as const;
+  'vmrest-params-running-vm': {
+    assumes: 'vmrest takes PUT /vms/{id}/params (the seed CD-ROM startConnected FALSE) on a running VM',
+    answers: ['accepted', 'refused'],
+  },
+  'nic-index': {
+    assumes: "vmrest's NIC index N is the .vmx's ethernet<N-1>",
+    answers: ['ethernet<N-1>', 'other'],
+  },
+  'memory-revert-power': {
+    assumes: 'the power state vmrun leaves a VM in after reverting to a memory snapshot',
+    answers: ['suspended', 'poweredOn', 'paused', 'poweredOff', 'mixed'],
+  },
+  'serial-readable-running': {
+    assumes: "the VM's serial console file can be read on the host while the VM runs",
+    answers: ['readable', 'unreadable'],
+  },
+  'seed-eject-releases-iso': {
+    assumes: "the guest's eject of the seed CD lets the host delete the seed ISO while the VM runs",
+    answers: ['released', 'held'],
+  },
+  'vdiskmanager-converts-ova-disk': {
+    assumes: "vmware-vdiskmanager -r -t 0 converts the Ubuntu OVA's streamOptimized disk into a growable one",
+    answers: ['converted', 'failed'],
+  },
+  'clone-in-default-folder': {
+    assumes: "vmrest POST /vms puts a clone in Workstation's default VM folder",
+    answers: ['default-folder', 'elsewhere'],
+  },
+  'vmrun-clone-linked': {
+    assumes: 'vmrun -T ws clone <template.vmx> <node.vmx> linked -snapshot=<name> makes a linked clone',
+    answers: ['linked', 'full-copy', 'failed'],
+  },
+} as const satisfies Record<string, { assumes: string; answers: readonly string[] }>;
 
 export type AssumptionId = keyof typeof ASSUMPTIONS;
 
+/** The answers kubestation records for `Id`. */
+export type AssumptionAnswer<Id extends AssumptionId> = (typeof ASSUMPTIONS)[Id]['answers'][number];
+
 export const ASSUMPTION_IDS = Object.keys(ASSUMPTIONS) as AssumptionId[];
+
+/** An observation of `id`, its value one of the assumption's answers (a typo does not compile). */
+export function observed<Id extends AssumptionId>(
+  id: Id,
+  value: AssumptionAnswer<Id>,
+  seen: Omit<Observation, 'value'>,
+): [Id, Observation] {
+  return [id, { value, ...seen }];
+}
 
 export interface Observation {
   /** The answer seen, one of the values docs/assumptions.md lists for the assumption. */
@@ -100,18 +132,17 @@ export interface ObservationStore {
  * (a warning), since the observation is for a report, not for the build. Where the caller writes the
  * state anyway, it merges the observation into that write instead (its failure rule applies).
  */
-export async function recordObservation(
+export async function recordObservation<Id extends AssumptionId>(
   store: ObservationStore,
-  id: AssumptionId,
-  observation: Omit<Observation, 'at'> & { at: Date },
+  id: Id,
+  observation: { value: AssumptionAnswer<Id>; detail?: string | undefined; at: Date; command: string },
   onFailure: (message: string) => void,
 ): Promise<void> {
-  const entry: Observation = {
-    value: observation.value,
+  const [, entry] = observed(id, observation.value, {
     ...(observation.detail ? { detail: observation.detail } : {}),
     at: observation.at.toISOString(),
     command: observation.command,
-  };
+  });
   try {
     await store.update((state) => void (state.assumptions = mergeObservation(state.assumptions, id, entry)));
   } catch (error) {

@@ -28,7 +28,7 @@ import type { ClusterSpec, NodeSpec } from '../config/model.js';
 import { SEED_CDROM } from '../template/vmx.js';
 import { VmrestError } from '../vmrest/errors.js';
 import { editOwnedVmx, type AppliedVm } from './apply.js';
-import { mergeObservation, type AssumptionId, type Observation } from './observations.js';
+import { mergeObservation, observed, type AssumptionId, type Observation } from './observations.js';
 import { readVmxFile } from './ownership.js';
 import type { BuildEventSink, BuildVmrest } from './ports.js';
 import type { BuildState, BuildStateStore, NodeBuildState } from './state.js';
@@ -104,7 +104,7 @@ export async function detachSeedIso(
   let { fileRemoved, detached } = recorded;
   let detachRequest = recorded.detachRequest;
   const now = ctx.now ?? (() => new Date());
-  const observed: Array<[AssumptionId, Observation]> = [];
+  const seen: Array<[AssumptionId, Observation]> = [];
   // Whether the guest's eject let go of the ISO can only be seen while the VM runs (observations.ts).
   const runningAtDelete = existsSync(recorded.isoPath)
     ? await ctx.vmrest.getPowerState(vm.id).then(
@@ -117,19 +117,25 @@ export async function detachSeedIso(
     await removeSeedSecrets(ctx.spec, node, recorded.isoPath);
     fileRemoved = true;
     if (runningAtDelete)
-      observed.push([
-        'seed-eject-releases-iso',
-        { value: 'released', detail: node.name, at: now().toISOString(), command: deleteCommand },
-      ]);
+      seen.push(
+        observed('seed-eject-releases-iso', 'released', {
+          detail: node.name,
+          at: now().toISOString(),
+          command: deleteCommand,
+        }),
+      );
   } catch (error) {
     // On Windows, Workstation may still hold a connected ISO open (EBUSY/EPERM).
     fileRemoved = !existsSync(recorded.isoPath);
     const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     if (runningAtDelete && !fileRemoved)
-      observed.push([
-        'seed-eject-releases-iso',
-        { value: 'held', detail: `${node.name}: ${code}`, at: now().toISOString(), command: deleteCommand },
-      ]);
+      seen.push(
+        observed('seed-eject-releases-iso', 'held', {
+          detail: `${node.name}: ${code}`,
+          at: now().toISOString(),
+          command: deleteCommand,
+        }),
+      );
     ctx.emit({
       type: 'warning',
       node: node.name,
@@ -161,15 +167,13 @@ export async function detachSeedIso(
           message: `the running VM did not take "stop connecting the seed CD-ROM": ${error.message}. Its seed CD-ROM is detached at the next power-off that kubestation sees: stop, start, rebuild-node or build-vms`,
         });
       }
-      observed.push([
-        'vmrest-params-running-vm',
-        {
-          value: detachRequest,
+      seen.push(
+        observed('vmrest-params-running-vm', detachRequest, {
           detail: refusal ? `${node.name}: ${refusal}` : node.name,
           at: now().toISOString(),
           command: `vmrest PUT /vms/{id}/params ${SEED_CDROM}.startConnected FALSE (VM ${power})`,
-        },
-      ]);
+        }),
+      );
     }
   }
   // One write: the observations follow the node record's failure rule.
@@ -177,7 +181,7 @@ export async function detachSeedIso(
     const n = state.nodes[node.name];
     if (n?.seed)
       Object.assign(n.seed, { fileRemoved, detached, ...(detachRequest ? { detachRequest } : {}) });
-    for (const [id, observation] of observed)
+    for (const [id, observation] of seen)
       state.assumptions = mergeObservation(state.assumptions, id, observation);
   });
   return { fileRemoved, detached };

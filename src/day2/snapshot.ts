@@ -22,6 +22,7 @@ import type { ClusterSpec } from '../config/model.js';
 import { KubestationError } from '../errors.js';
 import { readSnapshotTimes, snapshotHasMemory, type Vmrun } from '../template/vmrun.js';
 import { recordObservation } from '../bringup/observations.js';
+import type { PowerState } from '../vmrest/client.js';
 import {
   assertOwned,
   startLab,
@@ -390,7 +391,7 @@ async function recordMemoryRevert(
   name: string,
 ): Promise<void> {
   const seen: string[] = [];
-  const powers = new Set<string>();
+  const powers = new Set<PowerState>();
   for (const { node, vm } of after) {
     const snapshot = nodes.find((n) => n.node === node.name);
     // A power state vmrest did not give is not an observation.
