@@ -22,7 +22,7 @@ import {
   nodesToRemoveError,
   type MarkedVm,
 } from './membership.js';
-import { recordObservation } from './observations.js';
+import { recordConsoleRead } from './observations.js';
 import { inspectOwnership } from './ownership.js';
 import { nodePaths } from './paths.js';
 import { type BuildPlan, formatPlan, type ObservedNode, planBuild, planFromState } from './plan.js';
@@ -376,17 +376,7 @@ async function applyAndFollow(
     : undefined;
   const follower = new ConsoleFollower(emit, options.timing, sshConfig, (read) =>
     writes.pending.push(
-      recordObservation(
-        store,
-        'serial-readable-running',
-        {
-          value: read.readable ? 'readable' : 'unreadable',
-          detail: read.readable ? read.node : `${read.node}: ${read.error}`,
-          at: now(),
-          command: `read ${read.file} while the VM runs`,
-        },
-        (message) => emit({ type: 'warning', node: read.node, message }),
-      ),
+      recordConsoleRead(store, read, now(), (message) => emit({ type: 'warning', node: read.node, message })),
     ),
   );
   const applied = new Map<string, AppliedVm>();

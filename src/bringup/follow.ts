@@ -17,6 +17,7 @@ import { FINAL_STAGE, findStage } from '../progress/stages.js';
 import { describeSkew, formatDuration, NodeProgress, placeLine } from '../progress/tracker.js';
 import type { NodeSpec } from '../config/model.js';
 import { FileTail, tailLines } from './console-log.js';
+import type { ConsoleRead } from './observations.js';
 import type { BuildEventSink } from './ports.js';
 import { COMMAND_PREFIX } from '../command-hint.js';
 
@@ -139,10 +140,8 @@ export class NodeFailedError extends KubestationError {
   }
 }
 
-/** What reading a running node's console file showed (observations.ts: serial-readable-running). */
-export type ConsoleReadObserver = (
-  read: { node: string; file: string } & ({ readable: true } | { readable: false; error: string }),
-) => void;
+/** Told what reading a running node's console file showed (observations.ts: serial-readable-running). */
+type ConsoleReadObserver = (read: ConsoleRead) => void;
 
 interface Followed {
   followed: FollowedNode;

@@ -151,3 +151,28 @@ export async function recordObservation<Id extends AssumptionId>(
     );
   }
 }
+
+/** What reading a running node's console file showed (follow.ts' ConsoleFollower tells it once per run). */
+export type ConsoleRead = { node: string; file: string } & (
+  { readable: true } | { readable: false; error: string }
+);
+
+/** Records what the first read of a running node's console showed (ConsoleFollower's onConsoleRead). */
+export function recordConsoleRead(
+  store: ObservationStore,
+  read: ConsoleRead,
+  at: Date,
+  onFailure: (message: string) => void,
+): Promise<void> {
+  return recordObservation(
+    store,
+    'serial-readable-running',
+    {
+      value: read.readable ? 'readable' : 'unreadable',
+      detail: read.readable ? read.node : `${read.node}: ${read.error}`,
+      at,
+      command: `read ${read.file} while the VM runs`,
+    },
+    onFailure,
+  );
+}
