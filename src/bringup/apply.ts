@@ -440,13 +440,12 @@ export function nicIndexMapping(nics: Nic[], vmx: VmxFile): Array<{ index: numbe
  * against the static MACs just written. Nothing is recorded when vmrest does not list them.
  */
 async function observeNicIndex(ctx: ApplyContext, node: NodeSpec, vm: AppliedVm): Promise<void> {
-  let nics: Nic[];
+  let pairs: Array<{ index: number; slot: number }>;
   try {
-    nics = await ctx.vmrest.listNics(vm.id);
+    pairs = nicIndexMapping(await ctx.vmrest.listNics(vm.id), await readVmxFile(vm.vmxPath));
   } catch {
-    return;
+    return; // not seen: nothing to record, and the step is done either way
   }
-  const pairs = nicIndexMapping(nics, await readVmxFile(vm.vmxPath));
   if (pairs.length === 0) return;
   await recordObservation(
     ctx.store,
