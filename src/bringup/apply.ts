@@ -313,7 +313,7 @@ async function observeClone(
     if (!ctx.clonesFolder) return undefined;
     const inDefault = sameHostPath(landedIn, ctx.clonesFolder);
     return observed('clone-in-default-folder', inDefault ? 'default-folder' : 'elsewhere', {
-      detail: landedIn,
+      detail: inDefault ? landedIn : `${landedIn}, not ${ctx.clonesFolder}`,
       at,
       command: 'vmrest POST /vms',
     });

@@ -133,6 +133,20 @@ describe('a simulated build records what it saw', () => {
     expect(assumptions!['clone-in-default-folder']).toBeUndefined();
   });
 
+  it('records a full clone vmrest put outside the folder kubestation took for the default, beside its warning', async () => {
+    lab = await startTestLab();
+    const assumed = path.join(lab.dir, 'Documents', 'Virtual Machines');
+    expect((await lab.build({}, { clonesFolder: assumed })).status).toBe('ready');
+    const { assumptions } = await readBuildState(lab.spec.stateDir, lab.spec.name);
+    expect(assumptions!['clone-in-default-folder']!.latest).toMatchObject({
+      value: 'elsewhere',
+      detail: `${lab.clonesFolder}, not ${assumed}`,
+    });
+    expect(lab.events).toContainEqual(
+      expect.objectContaining({ type: 'warning', message: expect.stringContaining(`not in ${assumed}`) }),
+    );
+  });
+
   it('records a failed vmrun linked clone, and the build still fails on it', async () => {
     lab = await startTestLab();
     lab.vmrun!.failNext({ command: 'clone', times: 10, message: 'The snapshot is not found' });
