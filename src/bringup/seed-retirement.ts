@@ -112,36 +112,28 @@ export async function detachSeedIso(
         () => undefined,
       )
     : undefined;
-  const deleteCommand = `delete ${path.basename(recorded.isoPath)} on the host`;
+  let failure: string | undefined;
   try {
     await removeSeedSecrets(ctx.spec, node, recorded.isoPath);
     fileRemoved = true;
-    if (runningAtDelete)
-      seen.push(
-        observed('seed-eject-releases-iso', 'released', {
-          detail: node.name,
-          at: now().toISOString(),
-          command: deleteCommand,
-        }),
-      );
   } catch (error) {
     // On Windows, Workstation may still hold a connected ISO open (EBUSY/EPERM).
     fileRemoved = !existsSync(recorded.isoPath);
-    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-    if (runningAtDelete && !fileRemoved)
-      seen.push(
-        observed('seed-eject-releases-iso', 'held', {
-          detail: `${node.name}: ${code}`,
-          at: now().toISOString(),
-          command: deleteCommand,
-        }),
-      );
+    failure = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     ctx.emit({
       type: 'warning',
       node: node.name,
-      message: `could not delete the seed copies of ${node.name} yet (${code}); they are retried on the next run`,
+      message: `could not delete the seed copies of ${node.name} yet (${failure}); they are retried on the next run`,
     });
   }
+  if (runningAtDelete)
+    seen.push(
+      observed('seed-eject-releases-iso', fileRemoved ? 'released' : 'held', {
+        detail: fileRemoved ? node.name : `${node.name}: ${failure}`,
+        at: now().toISOString(),
+        command: `delete ${path.basename(recorded.isoPath)} on the host`,
+      }),
+    );
   if (!detached) {
     const power = await ctx.vmrest.getPowerState(vm.id);
     if (power === 'poweredOff') {
