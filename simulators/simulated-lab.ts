@@ -65,6 +65,7 @@ export interface SimulatedLabOptions {
   latencies?: VmrestSimulatorOptions['latencies'];
   administrator?: boolean;
   paramsWhilePoweredOn?: VmrestSimulatorOptions['paramsWhilePoweredOn'];
+  nicIndexFrom?: VmrestSimulatorOptions['nicIndexFrom'];
   vmnets?: VmrestSimulatorOptions['vmnets'];
   guest?: GuestBehaviour;
   /** Start the fake Kubernetes API server (for verify). */
@@ -260,6 +261,7 @@ export async function startSimulatedLab(
     vmnets: options.vmnets ?? vmnetsFor(spec),
     administrator: options.administrator ?? true,
     ...(options.paramsWhilePoweredOn ? { paramsWhilePoweredOn: options.paramsWhilePoweredOn } : {}),
+    ...(options.nicIndexFrom !== undefined ? { nicIndexFrom: options.nicIndexFrom } : {}),
     onGuestBoot: guests.onGuestBoot,
     onHookError: (error) => hookErrors.push(error),
   });

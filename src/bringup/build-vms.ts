@@ -22,6 +22,7 @@ import {
   nodesToRemoveError,
   type MarkedVm,
 } from './membership.js';
+import { recordConsoleRead } from './observations.js';
 import { inspectOwnership } from './ownership.js';
 import { nodePaths } from './paths.js';
 import { goldenStatusLine } from '../template/golden.js';
@@ -387,7 +388,11 @@ async function applyAndFollow(
   const sshConfig = plan.nodes.some((n) => n.follow)
     ? await writeSshConfig(spec, deps.sshIdentityFile)
     : undefined;
-  const follower = new ConsoleFollower(emit, options.timing, sshConfig);
+  const follower = new ConsoleFollower(emit, options.timing, sshConfig, (read) =>
+    writes.pending.push(
+      recordConsoleRead(store, read, now(), (message) => emit({ type: 'warning', node: read.node, message })),
+    ),
+  );
   const applied = new Map<string, AppliedVm>();
   for (const o of observed) if (o.vm) applied.set(o.name, { id: o.vm.id, vmxPath: o.vm.vmxPath });
 

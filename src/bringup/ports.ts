@@ -21,6 +21,7 @@ export type BuildVmrest = Pick<
   | 'setPowerState'
   | 'addNic'
   | 'updateNic'
+  | 'listNics'
   | 'setMacToIp'
   | 'listVmnets'
   | 'setParam'

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import type { NodeRole } from '../config/model.js';
 import { KubestationError } from '../errors.js';
+import type { ObservedAssumptions } from './observations.js';
 
 export const BUILD_STATE_VERSION = 1;
 
@@ -96,6 +97,8 @@ export interface BuildState {
   pendingSnapshot?:
     | { operation: 'save' | 'restore'; name: string; live: boolean; startedAt: string; restartLab: boolean }
     | undefined;
+  /** What this host did where kubestation relies on an unverified behaviour (observations.ts, docs/assumptions.md). */
+  assumptions?: ObservedAssumptions | undefined;
   updatedAt: string;
 }
 

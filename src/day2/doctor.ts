@@ -26,6 +26,7 @@ import { commandHint } from '../command-hint.js';
 import { findNodeVm } from '../bringup/apply.js';
 import { observeSeed } from '../bringup/seed-retirement.js';
 import { readBuildState, type BuildState } from '../bringup/state.js';
+import { ASSUMPTION_IDS, describeObservations, type ObservedAssumptions } from '../bringup/observations.js';
 import { checkVmnets } from '../bringup/preflight.js';
 import { describeError, KubestationError } from '../errors.js';
 import { findCondition, KubeApiError, type KubeClient, type KubeObject, type Node } from '../kube/index.js';
@@ -53,6 +54,8 @@ export interface DoctorReport {
   cluster: string;
   ok: boolean;
   checks: DoctorCheck[];
+  /** What this host did where kubestation relies on an unverified behaviour: state.json's record, as it is. */
+  assumptions: ObservedAssumptions;
 }
 
 export interface DoctorDeps {
@@ -597,7 +600,12 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
   } finally {
     await api.client?.close();
   }
-  return { cluster: spec.name, ok: !checks.some((c) => c.status === 'fail'), checks };
+  return {
+    cluster: spec.name,
+    ok: !checks.some((c) => c.status === 'fail'),
+    checks,
+    assumptions: state?.assumptions ?? {},
+  };
 }
 
 export function formatDoctorReport(report: DoctorReport): string {
@@ -608,6 +616,21 @@ export function formatDoctorReport(report: DoctorReport): string {
     if (c.status !== 'ok' && c.fix) lines.push(`        fix: ${c.fix}`);
   }
   const count = (s: CheckStatus) => report.checks.filter((c) => c.status === s).length;
+  // The tally stays the last line.
+  lines.push(...formatObservedAssumptions(report.assumptions));
   lines.push(`${count('fail')} failed, ${count('warn')} warning(s), ${count('ok')} ok`);
   return `${lines.join('\n')}\n`;
+}
+
+/** doctor's closing section: what this host was seen doing where kubestation assumes (docs/assumptions.md). */
+function formatObservedAssumptions(record: ObservedAssumptions): string[] {
+  const seen = describeObservations(record);
+  const unseen = ASSUMPTION_IDS.filter((id) => record[id] === undefined);
+  return [
+    'assumptions observed on this host (state.json "assumptions"; each one is described in docs/assumptions.md):',
+    ...(seen.length > 0
+      ? seen.map((line) => `  ${line}`)
+      : ['  none yet: build-vms records them as it sees them']),
+    ...(seen.length > 0 && unseen.length > 0 ? [`  not observed yet: ${unseen.join(', ')}`] : []),
+  ];
 }

@@ -21,6 +21,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { applyNode, BuildInterruptedError, type AppliedVm, type ApplyContext } from '../bringup/apply.js';
 import { detachSeedIso } from '../bringup/finish.js';
+import { recordConsoleRead } from '../bringup/observations.js';
 import { ConsoleFollower, type FollowTiming } from '../bringup/follow.js';
 import { nodePaths } from '../bringup/paths.js';
 import type {
@@ -146,6 +147,11 @@ class Rebuild {
       (event) => this.#onEvent(event),
       options.timing,
       existsSync(sshConfig) ? sshConfig : undefined,
+      // Never rejects (a failed write is a warning); awaited with the other writes.
+      (read) =>
+        this.#completedWrites.push(
+          recordConsoleRead(this.store, read, this.now(), (message) => this.warn(message, read.node)),
+        ),
     );
   }
 

@@ -64,6 +64,11 @@ describe('doctor', () => {
         expect(ids).toContain(`${kind}:${n.name}`);
     const text = formatDoctorReport(report);
     expect(text).toMatch(/0 failed, 0 warning\(s\), \d+ ok\n$/);
+    // The build's observations of the unverified behaviours, as state.json holds them (--json: the same object).
+    expect(report.assumptions['clone-in-default-folder']?.latest.value).toBe('default-folder');
+    expect(text).toMatch(
+      /\nassumptions observed on this host .*\n {2}vmrest-params-running-vm: refused .*\n {2}nic-index: ethernet<N-1> \(index 1 = ethernet0, index 2 = ethernet1\), \d{4}-\S+Z, by vmrest GET \/vms\/\{id\}\/nic\n/,
+    );
     const token = parseBootstrapToken(
       (await import('node:fs')).readFileSync(clusterSecretPaths(l.spec.stateDir).bootstrapToken, 'utf8'),
     )!;

@@ -6,7 +6,7 @@
  */
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ import { VmrestSimulator, type SimulatedGuest } from '../../simulators/vmrest-si
 import { parseClusterSpec } from '../../src/config/load.js';
 import type { ClusterSpec } from '../../src/config/model.js';
 import { buildTemplate, type TemplateBuildDeps } from '../../src/template/build.js';
+import { readBuildState } from '../../src/bringup/state.js';
 import {
   bakeGolden,
   canonicalImage,
@@ -145,6 +146,17 @@ describe('build-template', () => {
     ]);
     expect(existsSync(diskPath)).toBe(true);
     expect(existsSync(extracted)).toBe(false); // the intermediate copy is not kept
+    // What vdiskmanager did with the OVA's streamOptimized disk is recorded for a support bundle.
+    expect(
+      (await readBuildState(spec.stateDir, spec.name)).assumptions?.['vdiskmanager-converts-ova-disk'],
+    ).toEqual({
+      latest: {
+        value: 'converted',
+        detail: DISK_NAME,
+        at: expect.stringMatching(/^\d{4}-.*Z$/),
+        command: 'vmware-vdiskmanager -r <ova disk> -t 0 <template disk>',
+      },
+    });
 
     // Registered with vmrest, powered off.
     const vms = sim.vms();
@@ -182,6 +194,16 @@ describe('build-template', () => {
       virtualHwVersion: 20,
     });
     expect(typeof state.builtAt).toBe('string');
+  });
+
+  it('records a conversion vdiskmanager refused, and the build fails with its message', async () => {
+    await writeFile(path.join(dir, 'VMware Workstation', 'fail'), '');
+    await expect(buildTemplate(spec, deps())).rejects.toThrow(/vmware-vdiskmanager \(convert/);
+    const observed = (await readBuildState(spec.stateDir, spec.name)).assumptions?.[
+      'vdiskmanager-converts-ova-disk'
+    ];
+    expect(observed?.latest).toMatchObject({ value: 'failed' });
+    expect(observed?.latest.detail).toContain('The file is locked');
   });
 
   it('skips every completed step on a re-run: no download, no conversion, no second registration', async () => {
