@@ -88,7 +88,7 @@ function dhcpChecks(spec: ClusterSpec, vmnets: Vmnet[]): DoctorCheck[] {
       if (!vmnet || vmnet.dhcp !== 'true') continue;
       const net = nic.network === 'nat' ? spec.networks.nat : spec.networks.hostOnly;
       const field = `nodes[${node.name}] ${nic.network === 'nat' ? 'NAT' : 'host-only'} address`;
-      if (net.kind === 'nat' && inRange(nic.address, net.dhcpRange.start, net.dhcpRange.end)) {
+      if (inRange(nic.address, net.dhcpRange.start, net.dhcpRange.end)) {
         problems.push({
           status: 'fail',
           text: `${nic.address} on ${nic.vmnet} is inside the DHCP range ${net.dhcpRange.start}–${net.dhcpRange.end} of cluster.yaml: VMware can hand it to another VM`,
@@ -98,10 +98,7 @@ function dhcpChecks(spec: ClusterSpec, vmnets: Vmnet[]): DoctorCheck[] {
       }
       const pool = vmwareDefaultDhcpPool(net.subnet.network, net.subnet.prefix);
       if (inRange(nic.address, pool.start, pool.end)) {
-        const declared =
-          net.kind === 'nat'
-            ? ` (cluster.yaml declares ${net.dhcpRange.start}–${net.dhcpRange.end}; vmrest cannot read the real range)`
-            : '';
+        const declared = ` (cluster.yaml declares ${net.dhcpRange.start}–${net.dhcpRange.end}; vmrest cannot read the real range)`;
         problems.push({
           status: 'warn',
           text: `${nic.address} on ${nic.vmnet} is inside VMware's default DHCP pool ${pool.start}–${pool.end}${declared}; DHCP is on there, so another VM may get the same address`,
