@@ -148,6 +148,15 @@ export interface VmwareSpec {
 
 export type CloneMode = 'linked' | 'full';
 
+/** The lab's services (issue 23): each on by default, applied by build-vms through the API. */
+export interface AddonsSpec {
+  loadBalancer: { enabled: boolean; pool: { start: string; end: string } };
+  storage: { enabled: boolean };
+  metrics: { enabled: boolean };
+  /** address: in the pool; default the pool's first address. */
+  gateway: { enabled: boolean; address: string };
+}
+
 export interface ClusterSpec {
   /** Cluster name; also seeds the MACs and the ownership marker. */
   name: string;
@@ -163,4 +172,5 @@ export interface ClusterSpec {
   kubernetes: KubernetesSpec;
   firewall: FirewallSpec;
   vmware: VmwareSpec;
+  addons: AddonsSpec;
 }

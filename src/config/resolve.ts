@@ -162,5 +162,12 @@ export function resolveClusterSpec(file: ClusterFile, options: ResolveOptions): 
       cloneMode: file.vmware?.cloneMode ?? DEFAULT_VMWARE.cloneMode,
       cloneModeExplicit: file.vmware?.cloneMode !== undefined,
     },
+    // Stand-in until addons-config lands the addons: section (schema, defaults, validate): all off here.
+    addons: {
+      loadBalancer: { enabled: false, pool: { start: '', end: '' } },
+      storage: { enabled: false },
+      metrics: { enabled: false },
+      gateway: { enabled: false, address: '' },
+    },
   };
 }
