@@ -289,6 +289,11 @@ export class KubeApiSimulator {
     ) as T[];
   }
 
+  /** Every stored object, of every kind (copies). */
+  allObjects(): KubeObject[] {
+    return [...this.store.values()].map((o) => structuredClone(o));
+  }
+
   get<T extends KubeObject = KubeObject>(
     resource: string,
     namespace: string | undefined,

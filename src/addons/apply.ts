@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterSpec } from '../config/model.js';
 import { KubestationError } from '../errors.js';
 import { type KubeClient, KubeKindNotServedError, type KubeResource } from '../kube/client.js';
-import { KubeApiError } from '../kube/errors.js';
+import { KubeApiError, KubeNotFoundError } from '../kube/errors.js';
 import { findCondition, type KubeObject, type Pod } from '../kube/types.js';
 import { waitUntil } from '../kube/wait.js';
 import { ADDONS, type AddonName, type AddonRelease, readAddonManifest } from './catalog.js';
@@ -343,9 +343,15 @@ async function removeLeftovers(
       if (error instanceof KubeKindNotServedError) continue; // its CRD is gone: so are its objects
       throw error;
     }
-    const objects = await kube.listObjects(resource, {
-      labelSelector: `${MANAGED_BY_LABEL}=kubestation,${ADDON_LABEL}`,
-    });
+    let objects: KubeObject[];
+    try {
+      objects = await kube.listObjects(resource, {
+        labelSelector: `${MANAGED_BY_LABEL}=kubestation,${ADDON_LABEL}`,
+      });
+    } catch (error) {
+      if (error instanceof KubeNotFoundError) continue; // its CRD went since discovery
+      throw error;
+    }
     for (const o of objects) {
       const addon = o.metadata.labels?.[ADDON_LABEL] as AddonName;
       const release = releases.find((r) => r.name === addon);
