@@ -14,6 +14,9 @@ import { VmrestSimulator, type VmrestSimulatorOptions } from '../../simulators/v
 import { loadClusterSpec } from '../../src/config/load.js';
 import type { PromptFunction } from '../../src/vmrest/credentials.js';
 import { PreflightError } from '../../src/bringup/preflight.js';
+import { loadOrCreateClusterSecrets } from '../../src/pki/index.js';
+import { KubeApiSimulator } from '../../simulators/kube-api-simulator.js';
+import { healthyScenarioFor } from '../../simulators/simulated-verify.js';
 import {
   captureOutput,
   IMAGE_NAME,
@@ -31,6 +34,7 @@ let dir: string;
 let server: ImageServer;
 let sim: VmrestSimulator | undefined;
 let guests: GuestSimulator | undefined;
+let kubeApi: KubeApiSimulator | undefined;
 
 beforeEach(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'ks-up-'));
@@ -39,6 +43,8 @@ beforeEach(async () => {
 afterEach(async () => {
   guests?.stop();
   await sim?.close();
+  await kubeApi?.close();
+  kubeApi = undefined;
   await server.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -56,10 +62,17 @@ describe('kubestation up', () => {
       installFolder: path.dirname(standIn.executable),
       server,
     });
-    // Clones land where Workstation's preferences say; kubestation reads them from the user's profile.
-    const env = { HOME: dir };
-    await writeWorkstationPreferences(env, vmFolder, { platform: 'linux' });
     const spec = await loadClusterSpec(clusterFile);
+    // The cluster's API server (build-vms applies the add-ons through it), trusting the CA build-vms uses.
+    const { ca } = await loadOrCreateClusterSecrets({
+      stateDir: spec.stateDir,
+      clusterName: spec.name,
+      apiEndpoint: spec.kubernetes.apiEndpoint,
+    });
+    kubeApi = await KubeApiSimulator.start({ scenario: healthyScenarioFor(spec), ca });
+    // Clones land where Workstation's preferences say; kubestation reads them from the user's profile.
+    const env = { HOME: dir, KUBESTATION_API_SERVER: kubeApi.url };
+    await writeWorkstationPreferences(env, vmFolder, { platform: 'linux' });
     guests = new GuestSimulator({ spec });
     sim = await VmrestSimulator.start({
       defaultVmFolder: vmFolder,
