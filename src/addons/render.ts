@@ -17,11 +17,6 @@ export const GATEWAY_NAMESPACE = 'kubestation-gateway';
 export const KUBESTATION_OBJECT = 'kubestation';
 export const DEFAULT_STORAGE_CLASS = 'local-path';
 
-/** The label selector matching the objects kubestation applied for one add-on. */
-export function addonSelector(name: AddonName): string {
-  return `${MANAGED_BY_LABEL}=kubestation,${ADDON_LABEL}=${name}`;
-}
-
 /** Each YAML document of a manifest as an object (empty documents skipped, `kind: List` unpacked). */
 export function parseManifest(text: string, file: string): KubeObject[] {
   const objects: KubeObject[] = [];
