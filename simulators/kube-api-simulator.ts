@@ -121,6 +121,16 @@ const builtInResources: Record<string, ResourceInfo> = {
     apiVersion: 'networking.k8s.io/v1',
     namespaced: true,
   },
+  'autoscaling/v2/horizontalpodautoscalers': {
+    kind: 'HorizontalPodAutoscaler',
+    apiVersion: 'autoscaling/v2',
+    namespaced: true,
+  },
+  'scheduling.k8s.io/v1/priorityclasses': {
+    kind: 'PriorityClass',
+    apiVersion: 'scheduling.k8s.io/v1',
+    namespaced: false,
+  },
   'certificates.k8s.io/v1/certificatesigningrequests': {
     kind: 'CertificateSigningRequest',
     apiVersion: 'certificates.k8s.io/v1',
@@ -1163,6 +1173,7 @@ export class KubeApiSimulator {
     params: URLSearchParams,
   ): { status: number; body: KubeObject } {
     const object = structuredClone(this.applyRequestChecks(info, name, body, params));
+    delete object.status; // a status subresource: the main resource's writes do not set it
     object.metadata.managedFields = this.managedFields(params, info);
     return { status: 201, body: this.create(info, namespace, object) };
   }
@@ -1179,7 +1190,8 @@ export class KubeApiSimulator {
     params: URLSearchParams,
   ): KubeObject {
     const applied = this.applyRequestChecks(info, existing.metadata.name!, body, params);
-    const { metadata: appliedMeta, ...appliedRest } = structuredClone(applied);
+    // status is a subresource: an apply to the object leaves it as its controller wrote it.
+    const { metadata: appliedMeta, status: _status, ...appliedRest } = structuredClone(applied);
     for (const key of [
       'uid',
       'resourceVersion',

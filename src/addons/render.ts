@@ -38,7 +38,8 @@ export interface RenderedAddon {
 }
 
 export function renderAddonParts(spec: ClusterSpec, name: AddonName, vendored: KubeObject[]): RenderedAddon {
-  const label = (object: KubeObject): KubeObject => ({
+  // A manifest's `status` (CRDs carry an empty one) is the server's to write: it is not applied.
+  const label = ({ status: _status, ...object }: KubeObject): KubeObject => ({
     ...object,
     metadata: {
       ...object.metadata,

@@ -1,5 +1,6 @@
 /**
- * A stand-in catalogue for the add-on tests: small manifests shaped like the vendored ones (CRDs, a
+ * A stand-in catalogue for the add-on tests: small manifests shaped like the vendored ones (CRDs with the
+ * empty status upstream CRD files carry, a
  * namespace, a controller Deployment, a DaemonSet, a StorageClass, an APIService), so apply.ts meets every
  * kind of object it orders, without the real files (addons-config vendors those).
  */
@@ -40,6 +41,7 @@ spec:
       served: true
       storage: true
       schema: { openAPIV3Schema: { type: object, x-kubernetes-preserve-unknown-fields: true } }
+status: { acceptedNames: { kind: '', plural: '' }, conditions: null, storedVersions: null }
 `;
 
 const deployment = (namespace: string, name: string) => `
