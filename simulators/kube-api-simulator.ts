@@ -106,6 +106,16 @@ const builtInResources: Record<string, ResourceInfo> = {
     apiVersion: 'admissionregistration.k8s.io/v1',
     namespaced: false,
   },
+  'admissionregistration.k8s.io/v1/validatingadmissionpolicies': {
+    kind: 'ValidatingAdmissionPolicy',
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    namespaced: false,
+  },
+  'admissionregistration.k8s.io/v1/validatingadmissionpolicybindings': {
+    kind: 'ValidatingAdmissionPolicyBinding',
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    namespaced: false,
+  },
   'apiregistration.k8s.io/v1/apiservices': {
     kind: 'APIService',
     apiVersion: 'apiregistration.k8s.io/v1',

@@ -150,7 +150,12 @@ async function applyOne(
       emit('waiting', `waiting for ${describe(crd)} to be Established`);
       await step(`waiting for ${describe(crd)} to be Established`, () => waitEstablished(kube, crd, options));
     }
-    for (const object of [...namespaces, ...rest])
+    // A Job runs once, at install: NGINX Gateway Fabric's certificate generator deletes itself 30 s after it
+    // finished, so applying it on every build would run it again each time. It is applied while the
+    // add-on's Deployments are not all there yet (a first install, or a repair after they were deleted).
+    const deployments = rest.filter((o) => o.kind === 'Deployment');
+    const installing = (await Promise.all(deployments.map((d) => kube.getObject(d)))).some((d) => !d);
+    for (const object of [...namespaces, ...rest.filter((o) => o.kind !== 'Job' || installing)])
       await step(`applying ${describe(object)}`, () => kube.apply(object));
 
     const approver = name === 'metrics' ? new KubeletServingApprover(spec, kube) : undefined;

@@ -2,7 +2,7 @@
  * What kubestation applies for each add-on, as Kubernetes objects (pure: spec + the vendored manifests'
  * objects → objects): the vendored objects, plus the ones kubestation makes itself from cluster.yaml —
  * MetalLB's address pool and its L2 announcement on the host-only NIC only, the default-StorageClass
- * annotation, the Gateway API class and the lab's Gateway on its pool address. Every object carries the
+ * annotation, and the lab's Gateway on its pool address. Every object carries the
  * labels that let a later build-vms find and remove what it applied.
  */
 import yaml from 'js-yaml';
@@ -13,7 +13,7 @@ import type { AddonName } from './catalog.js';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const ADDON_LABEL = 'kubestation.io/addon';
 export const GATEWAY_NAMESPACE = 'kubestation-gateway';
-/** The name of the objects kubestation makes itself (pool, announcement, class, Gateway). */
+/** The name of the objects kubestation makes itself (pool, announcement, Gateway). */
 export const KUBESTATION_OBJECT = 'kubestation';
 export const DEFAULT_STORAGE_CLASS = 'local-path';
 
@@ -55,7 +55,7 @@ export function renderAddonParts(spec: ClusterSpec, name: AddonName, vendored: K
     case 'metrics':
       return { vendored: copies, own: [] };
     case 'gateway':
-      return { vendored: copies, own: labGateway(spec, gatewayController(vendored)).map(label) };
+      return { vendored: copies, own: labGateway(spec, vendored).map(label) };
   }
 }
 
@@ -103,11 +103,25 @@ function markDefaultStorageClass(object: KubeObject): KubeObject {
   };
 }
 
-/** The controller name the vendored gateway's own GatewayClass gives (NGINX Gateway Fabric's when it ships none). */
-function gatewayController(vendored: KubeObject[]): string {
-  const shipped = vendored.find((o) => o.kind === 'GatewayClass') as
-    (KubeObject & { spec?: { controllerName?: string } }) | undefined;
-  return shipped?.spec?.controllerName ?? 'gateway.nginx.org/nginx-gateway-controller';
+/**
+ * The GatewayClass the lab's Gateway uses. A controller that ships its own class serves only that one
+ * (NGINX Gateway Fabric's `--gatewayclass=nginx`), so the Gateway takes it; a release that ships none gets
+ * the class `kubestation`, for NGINX Gateway Fabric's controller name.
+ */
+function gatewayClass(vendored: KubeObject[]): { name: string; own: KubeObject[] } {
+  const shipped = vendored.find((o) => o.kind === 'GatewayClass');
+  if (shipped?.metadata.name) return { name: shipped.metadata.name, own: [] };
+  return {
+    name: KUBESTATION_OBJECT,
+    own: [
+      {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'GatewayClass',
+        metadata: { name: KUBESTATION_OBJECT },
+        spec: { controllerName: 'gateway.nginx.org/nginx-gateway-controller' },
+      },
+    ],
+  };
 }
 
 /**
@@ -115,21 +129,17 @@ function gatewayController(vendored: KubeObject[]): string {
  * cluster.yaml gives (MetalLB's loadBalancerIPs annotation, passed on to the Service the controller makes
  * through the Gateway's spec.infrastructure), so it keeps that address across rebuilds.
  */
-function labGateway(spec: ClusterSpec, controllerName: string): KubeObject[] {
+function labGateway(spec: ClusterSpec, vendored: KubeObject[]): KubeObject[] {
+  const cls = gatewayClass(vendored);
   return [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: GATEWAY_NAMESPACE } },
-    {
-      apiVersion: 'gateway.networking.k8s.io/v1',
-      kind: 'GatewayClass',
-      metadata: { name: KUBESTATION_OBJECT },
-      spec: { controllerName },
-    },
+    ...cls.own,
     {
       apiVersion: 'gateway.networking.k8s.io/v1',
       kind: 'Gateway',
       metadata: { name: KUBESTATION_OBJECT, namespace: GATEWAY_NAMESPACE },
       spec: {
-        gatewayClassName: KUBESTATION_OBJECT,
+        gatewayClassName: cls.name,
         infrastructure: { annotations: { 'metallb.io/loadBalancerIPs': spec.addons.gateway.address } },
         listeners: [
           { name: 'http', protocol: 'HTTP', port: 80, allowedRoutes: { namespaces: { from: 'All' } } },

@@ -70,7 +70,9 @@ describe('applyAddons', () => {
     expect(patches.every((p) => p.query.fieldManager === 'kubestation' && p.query.force === 'true')).toBe(
       true,
     );
-    const indexOf = (fragment: string) => sim.requests.findIndex((r) => r.path.endsWith(fragment));
+    // Where the first apply (PATCH) of a path is; lastIndexOf: its last request of any kind (the waits' GETs).
+    const indexOf = (fragment: string) =>
+      sim.requests.findIndex((r) => r.method === 'PATCH' && r.path.endsWith(fragment));
     const lastIndexOf = (fragment: string) => sim.requests.findLastIndex((r) => r.path.endsWith(fragment));
     // CRDs, then their Established wait, before any object of theirs.
     expect(indexOf('/customresourcedefinitions/ipaddresspools.metallb.io')).toBeLessThan(
@@ -121,6 +123,8 @@ describe('applyAddons', () => {
 
     const second = await run(spec, client);
     expect(applies(sim).length).toBeGreaterThan(patchesBefore); // it did apply everything again...
+    // ...but the one-shot Job, which runs at install only.
+    expect(applies(sim).filter((p) => p.path.endsWith('/jobs/nginx-gateway-cert-generator'))).toHaveLength(1);
     expect(versions(sim)).toEqual(before); // ...and no object changed
     expect(second.result.removed).toEqual([]);
 
@@ -146,9 +150,10 @@ describe('applyAddons', () => {
     const off = { ...spec, addons: { ...spec.addons, gateway: { ...spec.addons.gateway, enabled: false } } };
     const { events, result } = await run(off, client);
     expect(result.applied).toEqual(['loadBalancer', 'storage', 'metrics']);
-    expect(result.removed).toEqual([{ addon: 'gateway', objects: 7 }]);
+    expect(result.removed).toEqual([{ addon: 'gateway', objects: 8 }]);
     expect(find(sim, 'Gateway', 'kubestation')).toBeUndefined();
-    expect(find(sim, 'GatewayClass', 'kubestation')).toBeUndefined();
+    expect(find(sim, 'GatewayClass', 'nginx')).toBeUndefined();
+    expect(find(sim, 'Job', 'nginx-gateway-cert-generator')).toBeUndefined();
     expect(find(sim, 'CustomResourceDefinition', 'gateways.gateway.networking.k8s.io')).toBeUndefined();
     expect(find(sim, 'Deployment', 'nginx-gateway')).toBeUndefined();
     expect(events.filter((e) => e.addon === 'gateway').map((e) => e.phase)).toEqual(['removing', 'removed']);

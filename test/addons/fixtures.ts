@@ -90,6 +90,16 @@ spec:
     crd('gateway.networking.k8s.io', 'Gateway', 'gateways', 'v1'),
     'apiVersion: v1\nkind: Namespace\nmetadata: { name: nginx-gateway }\n',
     deployment('nginx-gateway', 'nginx-gateway'),
+    // Like NGINX Gateway Fabric's: a one-shot certificate generator, and the one class its controller serves.
+    `apiVersion: batch/v1
+kind: Job
+metadata: { name: nginx-gateway-cert-generator, namespace: nginx-gateway }
+spec:
+  ttlSecondsAfterFinished: 30
+  template:
+    spec: { restartPolicy: Never, containers: [{ name: cert-generator, image: example.test/ngf:v1 }] }
+`,
+    'apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: { name: nginx }\nspec: { controllerName: gateway.nginx.org/nginx-gateway-controller }\n',
   ].join('\n---\n'),
 };
 

@@ -37,6 +37,12 @@ describe('renderAddon', () => {
     ]);
     const gateway = renderAddon(spec, 'gateway', []).find((o) => o.kind === 'Gateway')!;
     expect(JSON.stringify(gateway.spec)).toContain('"metallb.io/loadBalancerIPs":"172.100.100.81"');
+    // The controller serves only the class it ships (NGINX Gateway Fabric: --gatewayclass=nginx): the Gateway uses it.
+    const shipped = renderAddon(spec, 'gateway', await testManifests(TEST_RELEASES[3]!));
+    expect(shipped.filter((o) => o.kind === 'GatewayClass').map((o) => o.metadata.name)).toEqual(['nginx']);
+    expect(
+      (shipped.find((o) => o.kind === 'Gateway')!.spec as { gatewayClassName: string }).gatewayClassName,
+    ).toBe('nginx');
   });
 });
 
