@@ -898,7 +898,12 @@ export class KubeApiSimulator {
         causes: [{ reason: 'FieldValueInvalid', message, field }],
       });
     if (!meta.name) throw invalid('metadata.name', 'Required value: name or generateName is required');
-    if (!dns1123.test(meta.name) || meta.name.length > 253)
+    // RBAC objects need only be valid path segments (system:node-proxier, metallb-system:controller).
+    const pathSegmentName = info.apiVersion.startsWith('rbac.authorization.k8s.io/');
+    const validName = pathSegmentName
+      ? !/[/%]/.test(meta.name) && meta.name !== '.' && meta.name !== '..'
+      : dns1123.test(meta.name);
+    if (!validName || meta.name.length > 253)
       throw invalid(
         'metadata.name',
         `Invalid value: "${meta.name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'`,
@@ -950,11 +955,7 @@ export class KubeApiSimulator {
         service.spec.type ??= 'ClusterIP';
         if (!service.spec.ports?.length) throw invalid('spec.ports', 'Required value');
         service.spec.clusterIP ??= `10.96.${100 + Math.floor(this.nextServiceIp / 250)}.${(this.nextServiceIp++ % 250) + 1}`;
-        for (const port of service.spec.ports) {
-          port.protocol ??= 'TCP';
-          port.targetPort ??= port.port;
-          if (service.spec.type === 'NodePort') port.nodePort ??= this.nextNodePort++;
-        }
+        this.defaultServicePorts(service);
         return this.put(service);
       }
       case 'Secret': {
@@ -1212,6 +1213,17 @@ export class KubeApiSimulator {
     ])
       delete appliedMeta[key];
     const merged = applyMerge(existing, { ...appliedRest, metadata: appliedMeta }) as KubeObject;
+    if (info.kind === 'Service') {
+      // Ports are a list merged by port and protocol: each keeps what the server set (nodePort, defaults).
+      const before = (existing as Service).spec?.ports ?? [];
+      for (const port of (merged as Service).spec?.ports ?? []) {
+        const old = before.find(
+          (p) => p.port === port.port && (p.protocol ?? 'TCP') === (port.protocol ?? 'TCP'),
+        );
+        if (old?.nodePort !== undefined) port.nodePort ??= old.nodePort;
+      }
+      this.defaultServicePorts(merged as Service);
+    }
     const manager = params.get('fieldManager')!;
     const others = ((existing.metadata.managedFields as { manager: string }[] | undefined) ?? []).filter(
       (m) => m.manager !== manager,
@@ -1232,6 +1244,15 @@ export class KubeApiSimulator {
       merged.metadata.generation = existing.metadata.generation + 1;
     if (info.kind === 'CustomResourceDefinition') this.registerCrd(merged);
     return this.put(merged);
+  }
+
+  /** The API server's defaults for a Service's ports (on create, and on an apply that rewrites them). */
+  private defaultServicePorts(service: Service): void {
+    for (const port of service.spec?.ports ?? []) {
+      port.protocol ??= 'TCP';
+      port.targetPort ??= port.port;
+      if (service.spec!.type === 'NodePort') port.nodePort ??= this.nextNodePort++;
+    }
   }
 
   /** An Established CRD: its kinds are served from now on, under each served version. */
