@@ -4,7 +4,9 @@
  * for certificates from another CA, 403 for identities outside the admin
  * groups), the real paths, verbs, list kinds and Status error bodies
  * (404/409/422/403), and an in-memory store of nodes, namespaces, pods,
- * services, secrets and daemonsets.
+ * services, secrets and daemonsets, and generically of any kind the add-ons
+ * apply: discovery, CRDs (Established at once), server-side apply, label
+ * selectors, and kubelet-serving CSRs with their approval subresource.
  *
  * Small controllers make it behave like a cluster over time: a scheduler
  * honouring nodeSelector, taints and tolerations; a kubelet that starts
