@@ -5,6 +5,7 @@
  */
 import { applyAddons, type AddonTimeouts, type ManifestSource } from '../addons/apply.js';
 import type { AddonRelease } from '../addons/catalog.js';
+import { KubestationError } from '../errors.js';
 import { KubeClient } from '../kube/client.js';
 import { clusterSecretPaths } from '../pki/index.js';
 import type { ClusterSpec } from '../config/model.js';
@@ -33,16 +34,24 @@ export function apiAddonApplier(options: ApiAddonApplierOptions): AddonApplier {
       options.server ? { server: options.server } : {},
     );
     try {
-      await waitNodesReady(
-        client,
-        spec.nodes.map((n) => n.name),
-        {
-          timeoutMs: options.nodesReadyMs,
-          intervalMs: options.intervalMs ?? 1000,
-          signal: context.signal,
-          fix: 'the add-ons are applied once every node is Ready: look at the NotReady node (`kubectl describe node`), its CNI pod and its serial log',
-        },
-      );
+      try {
+        await waitNodesReady(
+          client,
+          spec.nodes.map((n) => n.name),
+          {
+            timeoutMs: options.nodesReadyMs,
+            intervalMs: options.intervalMs ?? 1000,
+            signal: context.signal,
+            fix: 'the add-ons are applied once every node is Ready: look at the NotReady node (`kubectl describe node`), its CNI pod and its serial log',
+          },
+        );
+      } catch (error) {
+        if (context.signal?.aborted || !(error instanceof KubestationError)) throw error;
+        throw new KubestationError('ADDONS_NOT_APPLIED', `the add-ons were not applied: ${error.message}`, {
+          ...(error.fix ? { fix: error.fix } : {}),
+          cause: error,
+        });
+      }
       await applyAddons(spec, client, {
         emit: context.emit,
         timeouts: options.timeouts,

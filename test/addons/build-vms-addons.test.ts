@@ -22,11 +22,11 @@ afterEach(async () => {
   lab = undefined;
 });
 
-function applier(l: TestLab, availableMs = 3000) {
+function applier(l: TestLab, availableMs = 3000, nodesReadyMs = 3000) {
   return apiAddonApplier({
     server: l.kubeApi!.url,
     timeouts: { establishedMs: 3000, availableMs },
-    nodesReadyMs: 3000,
+    nodesReadyMs,
     intervalMs: 20,
     releases: TEST_RELEASES,
     manifests: testManifests,
@@ -108,6 +108,26 @@ describe('build-vms applies the add-ons', () => {
     const state = await readBuildState(lab.spec.stateDir, lab.spec.name);
     expect(state.readyAt).toBeUndefined();
     expect(existsSync(path.join(lab.spec.stateDir, 'admin.kubeconfig'))).toBe(true);
+  });
+
+  it('waits (bounded) for every node to be Ready first, and says the add-ons were not applied when one is not', async () => {
+    lab = await startTestLab({
+      kubeApi: true,
+      spec: specWithAddons(),
+      kubeApiScenario: (healthy) => ({
+        ...healthy,
+        nodes: healthy.nodes.map((n) => (n.name === 'k8s-worker2' ? { ...n, ready: false } : n)),
+      }),
+    });
+    const error = (await lab
+      .build({}, { addons: applier(lab, 3000, 300) })
+      .catch((e: unknown) => e)) as Error;
+    expect(error.message).toMatch(
+      /^the add-ons were not applied: timed out after \d+ s waiting for .*to be Ready/,
+    );
+    expect(error.message).toContain('not Ready yet: k8s-worker2');
+    expect(addonEvents(lab.events)).toEqual([]);
+    expect(lab.kubeApi!.requests.filter((r) => r.method === 'PATCH')).toEqual([]);
   });
 
   it('the view: a row per add-on on a terminal, a line per step when plain, the events in --json', () => {
