@@ -146,10 +146,15 @@ async function applyOne(
     );
     emit('applying', `applying ${parts.vendored.length + parts.own.length} objects`);
     for (const crd of crds) await step(`applying ${describe(crd)}`, () => kube.apply(crd));
-    for (const crd of crds) {
-      emit('waiting', `waiting for ${describe(crd)} to be Established`);
+    if (crds.length > 0)
+      emit(
+        'waiting',
+        crds.length === 1
+          ? `waiting for ${describe(crds[0]!)} to be Established`
+          : `waiting for its ${crds.length} CustomResourceDefinitions to be Established`,
+      );
+    for (const crd of crds)
       await step(`waiting for ${describe(crd)} to be Established`, () => waitEstablished(kube, crd, options));
-    }
     // A Job runs once, at install: NGINX Gateway Fabric's certificate generator deletes itself 30 s after it
     // finished, so applying it on every build would run it again each time. It is applied while the
     // add-on's Deployments are not all there yet (a first install, or a repair after they were deleted).
@@ -318,9 +323,25 @@ async function applyRetryingWebhook(
   }
 }
 
+/** Kinds add-on manifests use, looked at besides the rendered ones: a newer release may drop a kind altogether. */
+const COMMON_KINDS: [string, string][] = [
+  ['v1', 'ConfigMap'],
+  ['v1', 'Secret'],
+  ['v1', 'Service'],
+  ['v1', 'ServiceAccount'],
+  ['apps/v1', 'Deployment'],
+  ['apps/v1', 'DaemonSet'],
+  ['batch/v1', 'Job'],
+  ['rbac.authorization.k8s.io/v1', 'Role'],
+  ['rbac.authorization.k8s.io/v1', 'RoleBinding'],
+  ['rbac.authorization.k8s.io/v1', 'ClusterRole'],
+  ['rbac.authorization.k8s.io/v1', 'ClusterRoleBinding'],
+  ['admissionregistration.k8s.io/v1', 'ValidatingWebhookConfiguration'],
+];
+
 /**
  * Deletes what kubestation applied and cluster.yaml no longer asks for: every object labelled as managed by
- * kubestation for an add-on, of a kind the catalogue renders, that this run did not render (everything of
+ * kubestation for an add-on, of a kind the catalogue renders (or COMMON_KINDS), that this run did not render (everything of
  * an add-on turned off). Namespaced objects go first, then namespaces, CRDs last.
  */
 async function removeLeftovers(
@@ -331,7 +352,9 @@ async function removeLeftovers(
   options: ApplyAddonsOptions,
 ): Promise<AddonsResult['removed']> {
   const wanted = new Set<string>();
-  const kinds = new Map<string, { apiVersion: string; kind: string }>();
+  const kinds = new Map<string, { apiVersion: string; kind: string }>(
+    COMMON_KINDS.map(([apiVersion, kind]) => [`${apiVersion}/${kind}`, { apiVersion, kind }]),
+  );
   for (const release of releases) {
     const parts = rendered.get(release.name)!;
     for (const o of [...parts.vendored, ...parts.own]) {

@@ -164,6 +164,27 @@ describe('applyAddons', () => {
     expect((await run(off, client)).result.removed).toEqual([]);
   });
 
+  it('deletes an object a newer release of an enabled add-on no longer ships', async () => {
+    const { spec, sim, client } = await cluster();
+    const extra = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'old-settings', namespace: 'local-path-storage' },
+      data: { a: 'b' },
+    };
+    const events: AddonEvent[] = [];
+    const options = { emit: (e: AddonEvent) => events.push(e), releases: TEST_RELEASES, intervalMs: 20 };
+    await applyAddons(spec, client, {
+      ...options,
+      manifests: async (r) => [...(await testManifests(r)), ...(r.name === 'storage' ? [extra] : [])],
+    });
+    expect(find(sim, 'ConfigMap', 'old-settings')).toBeDefined();
+    const { result } = await run(spec, client);
+    expect(result.removed).toEqual([{ addon: 'storage', objects: 1 }]);
+    expect(find(sim, 'ConfigMap', 'old-settings')).toBeUndefined();
+    expect(result.applied).toEqual(['loadBalancer', 'storage', 'metrics', 'gateway']);
+  });
+
   it('never touches objects it did not apply: a user Service of type LoadBalancer keeps its address', async () => {
     const { spec, sim, client } = await cluster();
     await client.createService('default', {
