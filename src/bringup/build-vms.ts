@@ -1,7 +1,8 @@
 /**
  * build-vms end to end: preflight → plan → apply (nodes in parallel, bounded)
  * → follow (serial consoles, concurrently with the applies: a node is
- * followed from its power-on) → verify (src/verify through the API server)
+ * followed from its power-on) → add-ons (src/addons through the API server,
+ * once every node is Ready) → verify (src/verify through the API server)
  * → finish. The result is 'ready' only when verify passed (or was skipped).
  *
  * Stops on the first failure: a failing node aborts the others between
@@ -31,6 +32,7 @@ import type {
   BuildEventSink,
   BuildVmrest,
   CloneRoad,
+  AddonApplier,
   ClusterVerifier,
   DiskGrower,
   SeedIsoWriter,
@@ -49,6 +51,8 @@ export interface BuildVmsDeps {
   growDisk: DiskGrower;
   /** Undefined = verify skipped (--skip-verify). */
   verify: ClusterVerifier | undefined;
+  /** Applies the add-ons once the nodes are Ready, before verify; undefined = not applied (tests of the node steps). */
+  addons?: AddonApplier | undefined;
   emit: BuildEventSink;
   clonesFolder: string | undefined;
   installFolder?: string | undefined;
@@ -234,7 +238,13 @@ export async function buildVms(
   if (built.status === 'interrupted') return { status: 'interrupted', plan };
   const { applied } = built;
 
-  const verified = await verifyBuiltCluster(spec, deps, options, emit);
+  const addons = await applyAddonsStep(spec, deps, options, emit);
+  if (addons.status === 'interrupted') return { status: 'interrupted', plan };
+  // A failed add-on ends the build failed, as a failed verify does, after the same finish; verify is not run.
+  const verified =
+    addons.error === undefined
+      ? await verifyBuiltCluster(spec, deps, options, emit)
+      : { status: 'ran' as const, summary: undefined, error: addons.error };
   if (verified.status === 'interrupted') return { status: 'interrupted', plan };
   const { summary: verifySummary, error: verifyError } = verified;
   // The kubeconfig and ssh_config are written and the seed ISOs (secrets) removed even when verify
@@ -486,6 +496,23 @@ function firstBootsDone(
     };
     return followed.every((name) => follower.completed(name) || coveredByControlPlane(name));
   };
+}
+
+/** Applies the add-ons (when the build has an applier); a failure is returned, to be thrown after finishing the build. */
+async function applyAddonsStep(
+  spec: ClusterSpec,
+  deps: BuildVmsDeps,
+  options: BuildVmsOptions,
+  emit: BuildEventSink,
+): Promise<{ status: 'interrupted' } | { status: 'ran'; error: unknown }> {
+  if (!deps.addons) return { status: 'ran', error: undefined };
+  try {
+    await deps.addons(spec, { signal: options.signal, emit });
+    return { status: 'ran', error: undefined };
+  } catch (error) {
+    if (options.signal?.aborted) return { status: 'interrupted' };
+    return { status: 'ran', error };
+  }
 }
 
 /** Runs the cluster checks (unless skipped); a failure is returned, to be thrown after finishing the build. */

@@ -22,6 +22,8 @@ import { cloudInitSeedWriter, vdiskmanagerGrower } from '../bringup/real-deps.js
 import { STAGES } from '../progress/stages.js';
 import type { SimulatedLabOptions } from '../../simulators/simulated-lab.js';
 import { apiVerifier, scaledVerifyTimeouts, type ApiVerifierOptions } from '../bringup/verify-step.js';
+import { apiAddonApplier, type ApiAddonApplierOptions } from '../bringup/addons-step.js';
+import { scaledAddonTimeouts } from '../addons/apply.js';
 import { createBuildView, type BuildView, type ViewMode } from '../bringup/view.js';
 import { defaultKubeAccess } from '../bringup/observe.js';
 import { describeError, KubestationError } from '../errors.js';
@@ -37,10 +39,12 @@ import { COMMAND_PREFIX } from '../command-hint.js';
 const usage = `usage: ${COMMAND_PREFIX} build-vms [options]
 
 Builds the cluster in cluster.yaml: clones and configures one VM per node,
-powers them on, follows their first boot and verifies the cluster.
+powers them on, follows their first boot, applies the add-ons and verifies
+the cluster.
 Re-running continues where an earlier run stopped. A worker added to
 cluster.yaml is built and joins the running cluster; the other nodes are
-left alone.
+left alone. The add-ons are applied on every run: what drifted is put
+back, an add-on turned off in cluster.yaml is removed.
 
 options:
   --cluster <file>        cluster file (default ./cluster.yaml or KUBESTATION_CLUSTER)
@@ -71,6 +75,8 @@ export interface BuildVmsCommandOverrides {
   simulate?: SimulateTiming & {
     kubeApiScenario?: SimulatedLabOptions['kubeApiScenario'];
     verify?: ApiVerifierOptions['verify'];
+    /** The add-on step's waits, poll interval and (tests) a stand-in catalogue. */
+    addons?: Partial<Omit<ApiAddonApplierOptions, 'server' | 'kubeconfig'>>;
   };
 }
 
@@ -91,6 +97,9 @@ export interface SimulateTiming {
 }
 
 const SIMULATE_TIMING_ENV = 'KUBESTATION_SIMULATE_TIMING';
+
+/** How long the add-on step waits for every node to be Ready (a node whose first boot just ended is, or soon). */
+const NODES_READY_MS = 120_000;
 
 /**
  * KUBESTATION_SIMULATE_TIMING: JSON of SimulateTiming, read only with --simulate, so `npm run bench` times
@@ -157,7 +166,15 @@ export const buildVmsOptions = {
 /** The dependencies the simulated and the real lab provide each their own way. */
 type LabDeps = Pick<
   BuildVmsDeps,
-  'vmrest' | 'clonesFolder' | 'growDisk' | 'verify' | 'kube' | 'freeBytes' | 'vmrun' | 'vmnetDhcpConfig'
+  | 'vmrest'
+  | 'clonesFolder'
+  | 'growDisk'
+  | 'verify'
+  | 'addons'
+  | 'kube'
+  | 'freeBytes'
+  | 'vmrun'
+  | 'vmnetDhcpConfig'
 >;
 
 /** The lab a run builds on: the simulated one in a temporary folder, or the real one through vmrest. */
@@ -277,7 +294,8 @@ async function simulatedLab(
   const golden = sim.golden ?? true;
   const lab = await startSimulatedLab(clusterSpec, {
     dir: simDir,
-    kubeApi: !values['skip-verify'],
+    // Always: the add-ons are applied through it even when verify is skipped.
+    kubeApi: true,
     bootDelayMs: sim.bootDelayMs ?? 400,
     latencies: { cloneMs: sim.cloneMs ?? 1500, powerOnMs: sim.powerOnMs ?? 300 },
     golden,
@@ -312,6 +330,13 @@ async function simulatedLab(
             server: lab.kubeApi?.url,
             verify: sim.verify ?? { intervalMs: 100, timeouts: scaledVerifyTimeouts(deadlineScale) },
           }),
+      addons: apiAddonApplier({
+        server: lab.kubeApi?.url,
+        timeouts: scaledAddonTimeouts(deadlineScale),
+        nodesReadyMs: NODES_READY_MS * deadlineScale,
+        intervalMs: 100,
+        ...sim.addons,
+      }),
       kube: { ...defaultKubeAccess(spec, {}), server: lab.kubeApi?.url ?? 'https://127.0.0.1:9' },
     },
     close: async () => {
@@ -371,6 +396,11 @@ async function realLab(
           server: ctx.env.KUBESTATION_API_SERVER || undefined,
           verify: { timeouts: scaledVerifyTimeouts(deadlineScale) },
         })),
+    addons: apiAddonApplier({
+      server: ctx.env.KUBESTATION_API_SERVER || undefined,
+      timeouts: scaledAddonTimeouts(deadlineScale),
+      nodesReadyMs: NODES_READY_MS * deadlineScale,
+    }),
     kube: defaultKubeAccess(spec, ctx.env),
   };
   return { spec, deps, vmrestDown, close };

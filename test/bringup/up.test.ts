@@ -21,6 +21,9 @@ import { formatProgressLine, type ProgressEvent } from '../../src/progress/proto
 import { loadClusterSpec } from '../../src/config/load.js';
 import type { PromptFunction } from '../../src/vmrest/credentials.js';
 import { PreflightError } from '../../src/bringup/preflight.js';
+import { loadOrCreateClusterSecrets } from '../../src/pki/index.js';
+import { KubeApiSimulator } from '../../simulators/kube-api-simulator.js';
+import { healthyScenarioFor } from '../../simulators/simulated-verify.js';
 import {
   captureOutput,
   IMAGE_NAME,
@@ -38,6 +41,7 @@ let dir: string;
 let server: ImageServer;
 let sim: VmrestSimulator | undefined;
 let guests: GuestSimulator | undefined;
+let kubeApi: KubeApiSimulator | undefined;
 
 /**
  * The template's boot with the bake seed (`up` bakes by default), condensed: the guest reports a finished
@@ -59,6 +63,8 @@ beforeEach(async () => {
 afterEach(async () => {
   guests?.stop();
   await sim?.close();
+  await kubeApi?.close();
+  kubeApi = undefined;
   await server.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -76,10 +82,17 @@ describe('kubestation up', () => {
       installFolder: path.dirname(standIn.executable),
       server,
     });
-    // Clones land where Workstation's preferences say; kubestation reads them from the user's profile.
-    const env = { HOME: dir };
-    await writeWorkstationPreferences(env, vmFolder, { platform: 'linux' });
     const spec = await loadClusterSpec(clusterFile);
+    // The cluster's API server (build-vms applies the add-ons through it), trusting the CA build-vms uses.
+    const { ca } = await loadOrCreateClusterSecrets({
+      stateDir: spec.stateDir,
+      clusterName: spec.name,
+      apiEndpoint: spec.kubernetes.apiEndpoint,
+    });
+    kubeApi = await KubeApiSimulator.start({ scenario: healthyScenarioFor(spec), ca });
+    // Clones land where Workstation's preferences say; kubestation reads them from the user's profile.
+    const env = { HOME: dir, KUBESTATION_API_SERVER: kubeApi.url };
+    await writeWorkstationPreferences(env, vmFolder, { platform: 'linux' });
     guests = new GuestSimulator({ spec });
     sim = await VmrestSimulator.start({
       defaultVmFolder: vmFolder,
