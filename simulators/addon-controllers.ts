@@ -33,14 +33,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { KubeObject, Pod, Service } from '../src/kube/types.js';
 import type { AddonScenario, FakeNode, KubeApiScenario } from './kube-api-scenarios.js';
 
+/** Kinds the fake serves for the add-on checks beside its own (PVCs, PVs, StorageClasses and CSRs are built in). */
 export const addonResources = {
-  'v1/persistentvolumeclaims': { kind: 'PersistentVolumeClaim', apiVersion: 'v1', namespaced: true },
-  'v1/persistentvolumes': { kind: 'PersistentVolume', apiVersion: 'v1', namespaced: false },
-  'storage.k8s.io/v1/storageclasses': {
-    kind: 'StorageClass',
-    apiVersion: 'storage.k8s.io/v1',
-    namespaced: false,
-  },
   'metallb.io/v1beta1/ipaddresspools': {
     kind: 'IPAddressPool',
     apiVersion: 'metallb.io/v1beta1',
@@ -50,11 +44,6 @@ export const addonResources = {
     kind: 'L2Advertisement',
     apiVersion: 'metallb.io/v1beta1',
     namespaced: true,
-  },
-  'certificates.k8s.io/v1/certificatesigningrequests': {
-    kind: 'CertificateSigningRequest',
-    apiVersion: 'certificates.k8s.io/v1',
-    namespaced: false,
   },
   'gateway.networking.k8s.io/v1/gatewayclasses': {
     kind: 'GatewayClass',
@@ -404,7 +393,8 @@ export class AddonControllers {
     for (const gateway of this.store.objects('gateways')) {
       const ns = gateway.metadata.namespace!;
       const serviceName = dataPlaneService(gateway);
-      let service = this.store.get<Service>('services', ns, serviceName);
+      // Found by its selector: a Service made before the Gateway changed class keeps serving it.
+      let service = this.store.objects<Service>('services', ns).find((svc) => servesGateway(svc, gateway));
       if (!service) {
         const annotations = (gateway.spec as { infrastructure?: { annotations?: Record<string, string> } })
           .infrastructure?.annotations;
@@ -706,7 +696,7 @@ export class AddonControllers {
     if (!service) return void res.writeHead(502).end();
     const gateway = this.store
       .objects('gateways', service.metadata.namespace)
-      .find((g) => dataPlaneService(g) === service.metadata.name);
+      .find((g) => servesGateway(service, g));
     let backend: Service | undefined = service;
     if (gateway) {
       const host = (req.headers.host ?? '').replace(/:\d+$/, '');
@@ -744,6 +734,9 @@ export class AddonControllers {
 function dataPlaneService(gateway: KubeObject): string {
   return `${gateway.metadata.name}-${(gateway.spec as { gatewayClassName?: string }).gatewayClassName ?? 'nginx'}`;
 }
+
+const servesGateway = (service: Service, gateway: KubeObject) =>
+  service.spec?.selector?.['gateway.networking.k8s.io/gateway-name'] === gateway.metadata.name;
 
 function claimsOf(pod: Pod): string[] {
   return ((pod.spec?.volumes ?? []) as { persistentVolumeClaim?: { claimName: string } }[])

@@ -37,11 +37,18 @@ export interface GuestBehaviour {
   noNetwork?: { cause: NetworkCauseCode; nodes?: string[] };
   /** Info lines ("apt: download 12 of 57") spread over each long stage, as a real guest's heartbeat. Default true. */
   activity?: boolean;
+  /** Cloned from a golden template that matches the spec: packages and images download nothing. */
+  golden?: boolean;
 }
 
 /** What a real guest's stages say they are doing (cloud-init/lib/*.sh), in order. */
-function stageActivity(stage: StageName, spec: ClusterSpec, since: string): string[] {
+function stageActivity(stage: StageName, spec: ClusterSpec, since: string, golden: boolean): string[] {
   const version = `v${spec.kubernetes.patch ?? `${spec.kubernetes.minor}.0`}`;
+  if (golden && stage === 'packages')
+    return [
+      `template already holds Kubernetes ${spec.kubernetes.minor} (golden marker): nothing to download`,
+    ];
+  if (golden && stage === 'images') return [`all 7 images for ${version} already present`];
   switch (stage) {
     case 'packages':
       return ['apt: update', 'apt: download 12 of 57', 'apt: unpack kubelet (60%)'];
@@ -205,7 +212,12 @@ export class GuestSimulator {
       const activity =
         this.#behaviour.activity === false
           ? []
-          : stageActivity(stage.name, this.#spec, new Date(this.#now()).toISOString().slice(11, 19) + 'Z');
+          : stageActivity(
+              stage.name,
+              this.#spec,
+              new Date(this.#now()).toISOString().slice(11, 19) + 'Z',
+              this.#behaviour.golden ?? false,
+            );
       const reporting = (async () => {
         for (const message of activity) {
           await sleep(this.#stageMs(stage.name) / (activity.length + 1));

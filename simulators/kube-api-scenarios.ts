@@ -30,6 +30,8 @@ export interface FakeNode {
   clockOffsetSeconds?: number;
   /** What flannel recorded as the node's public IP (default: internalIP). */
   flannelPublicIp?: string;
+  /** The names the kubelet's serving-certificate request asks for (default: its name and internalIP). */
+  servingCertNames?: { dnsNames: string[]; ipAddresses: string[] };
 }
 
 export interface KubeApiScenario {
@@ -52,6 +54,10 @@ export interface KubeApiScenario {
   serviceTraffic: 'ok' | 'dropped';
   /** Namespaces whose pods never finish terminating unless force-deleted (gracePeriodSeconds 0). */
   stuckNamespaces: string[];
+  /** The kubelets ask the cluster CA for serving certificates at start (a pending kubelet-serving CSR each). */
+  serverTLSBootstrap?: boolean;
+  /** "namespace/name" of Deployments and DaemonSets whose pods never start (their image cannot be pulled). */
+  stalledWorkloads?: string[];
   /** The add-ons build-vms applies (issue 23), installed and running as their controllers behave (addon-controllers.ts); undefined: none. */
   addons?: AddonScenario;
 }
@@ -108,6 +114,7 @@ export function healthySeedLab(
     serviceTraffic: 'ok',
     stuckNamespaces: [],
     addons: healthyAddons(),
+    serverTLSBootstrap: true,
     ...rest,
   };
 }
@@ -154,6 +161,17 @@ export const brokenSeedLab = {
   }),
   clockSkew: (node = 'k8s-worker1', seconds = 42) =>
     withNode({ ...healthySeedLab(), name: `${node} clock skew` }, node, { clockOffsetSeconds: seconds }),
+  /** The kubelet's serving-certificate request asks for an address that is not the node's. */
+  servingCertWrongNames: (node = 'k8s-worker2', address = '10.0.0.9') =>
+    withNode({ ...healthySeedLab(), name: `${node} asks for a serving certificate for ${address}` }, node, {
+      servingCertNames: { dnsNames: [node], ipAddresses: [address] },
+    }),
+  /** A workload's image cannot be pulled: its pods never start. */
+  workloadStalled: (workload: string) => ({
+    ...healthySeedLab(),
+    name: `${workload} never starts`,
+    stalledWorkloads: [workload],
+  }),
   flannelOnNatNic: (node = 'k8s-worker1', natAddress = '192.168.5.12') =>
     withNode({ ...healthySeedLab(), name: 'flannel on the NAT NIC' }, node, { flannelPublicIp: natAddress }),
   /** Every pool address but the Gateway's is held by a Service the user made. */

@@ -4,7 +4,9 @@
  * for certificates from another CA, 403 for identities outside the admin
  * groups), the real paths, verbs, list kinds and Status error bodies
  * (404/409/422/403), and an in-memory store of nodes, namespaces, pods,
- * services, secrets and daemonsets.
+ * services, secrets and daemonsets, and generically of any kind the add-ons
+ * apply: discovery, CRDs (Established at once), server-side apply, label
+ * selectors, and kubelet-serving CSRs with their approval subresource.
  *
  * Small controllers make it behave like a cluster over time: a scheduler
  * honouring nodeSelector, taints and tolerations; a kubelet that starts
@@ -32,6 +34,7 @@ import {
   issueServerCertificate,
 } from '../src/pki/certificates.js';
 import { renderKubeconfig } from '../src/pki/kubeconfig.js';
+import { createKubeletServingRequest } from '../src/pki/certificate-requests.js';
 import { installStubs, startContainerScript, type NetworkView, type RunningScript } from './fake-kubelet.js';
 import type { FakeNode, KubeApiScenario } from './kube-api-scenarios.js';
 import { AddonControllers, addonResources, ingressOf } from './addon-controllers.js';
@@ -51,14 +54,101 @@ interface ResourceInfo {
   namespaced: boolean;
 }
 
-const resources: Record<string, ResourceInfo> = {
+/** Built-in resources by "<groupVersion>/<plural>"; a CRD adds its own while it exists (see registerCrd). */
+const builtInResources: Record<string, ResourceInfo> = {
   'v1/nodes': { kind: 'Node', apiVersion: 'v1', namespaced: false },
   'v1/namespaces': { kind: 'Namespace', apiVersion: 'v1', namespaced: false },
   'v1/pods': { kind: 'Pod', apiVersion: 'v1', namespaced: true },
   'v1/services': { kind: 'Service', apiVersion: 'v1', namespaced: true },
   'v1/secrets': { kind: 'Secret', apiVersion: 'v1', namespaced: true },
   'v1/events': { kind: 'Event', apiVersion: 'v1', namespaced: true },
+  'v1/configmaps': { kind: 'ConfigMap', apiVersion: 'v1', namespaced: true },
+  'v1/serviceaccounts': { kind: 'ServiceAccount', apiVersion: 'v1', namespaced: true },
+  'v1/persistentvolumeclaims': { kind: 'PersistentVolumeClaim', apiVersion: 'v1', namespaced: true },
+  'v1/persistentvolumes': { kind: 'PersistentVolume', apiVersion: 'v1', namespaced: false },
   'apps/v1/daemonsets': { kind: 'DaemonSet', apiVersion: 'apps/v1', namespaced: true },
+  'apps/v1/deployments': { kind: 'Deployment', apiVersion: 'apps/v1', namespaced: true },
+  'batch/v1/jobs': { kind: 'Job', apiVersion: 'batch/v1', namespaced: true },
+  'policy/v1/poddisruptionbudgets': {
+    kind: 'PodDisruptionBudget',
+    apiVersion: 'policy/v1',
+    namespaced: true,
+  },
+  'rbac.authorization.k8s.io/v1/roles': {
+    kind: 'Role',
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    namespaced: true,
+  },
+  'rbac.authorization.k8s.io/v1/rolebindings': {
+    kind: 'RoleBinding',
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    namespaced: true,
+  },
+  'rbac.authorization.k8s.io/v1/clusterroles': {
+    kind: 'ClusterRole',
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    namespaced: false,
+  },
+  'rbac.authorization.k8s.io/v1/clusterrolebindings': {
+    kind: 'ClusterRoleBinding',
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    namespaced: false,
+  },
+  'apiextensions.k8s.io/v1/customresourcedefinitions': {
+    kind: 'CustomResourceDefinition',
+    apiVersion: 'apiextensions.k8s.io/v1',
+    namespaced: false,
+  },
+  'admissionregistration.k8s.io/v1/validatingwebhookconfigurations': {
+    kind: 'ValidatingWebhookConfiguration',
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    namespaced: false,
+  },
+  'admissionregistration.k8s.io/v1/mutatingwebhookconfigurations': {
+    kind: 'MutatingWebhookConfiguration',
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    namespaced: false,
+  },
+  'admissionregistration.k8s.io/v1/validatingadmissionpolicies': {
+    kind: 'ValidatingAdmissionPolicy',
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    namespaced: false,
+  },
+  'admissionregistration.k8s.io/v1/validatingadmissionpolicybindings': {
+    kind: 'ValidatingAdmissionPolicyBinding',
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    namespaced: false,
+  },
+  'apiregistration.k8s.io/v1/apiservices': {
+    kind: 'APIService',
+    apiVersion: 'apiregistration.k8s.io/v1',
+    namespaced: false,
+  },
+  'storage.k8s.io/v1/storageclasses': {
+    kind: 'StorageClass',
+    apiVersion: 'storage.k8s.io/v1',
+    namespaced: false,
+  },
+  'networking.k8s.io/v1/networkpolicies': {
+    kind: 'NetworkPolicy',
+    apiVersion: 'networking.k8s.io/v1',
+    namespaced: true,
+  },
+  'autoscaling/v2/horizontalpodautoscalers': {
+    kind: 'HorizontalPodAutoscaler',
+    apiVersion: 'autoscaling/v2',
+    namespaced: true,
+  },
+  'scheduling.k8s.io/v1/priorityclasses': {
+    kind: 'PriorityClass',
+    apiVersion: 'scheduling.k8s.io/v1',
+    namespaced: false,
+  },
+  'certificates.k8s.io/v1/certificatesigningrequests': {
+    kind: 'CertificateSigningRequest',
+    apiVersion: 'certificates.k8s.io/v1',
+    namespaced: false,
+  },
   ...addonResources,
 };
 
@@ -113,6 +203,10 @@ export class KubeApiSimulator {
   readonly scenario: KubeApiScenario;
   readonly ca: CertificateAndKey;
   private readonly store = new Map<string, KubeObject>();
+  /** The resources served now, by "<groupVersion>/<plural>": the built-in ones and those of Established CRDs. */
+  private readonly resources = new Map<string, ResourceInfo>(Object.entries(builtInResources));
+  /** Workloads created through the API, whose status the simulated controllers keep (the seeded ones are fixed). */
+  private readonly controlled = new Set<string>();
   private readonly runtime = new Map<string, PodRuntime>();
   private readonly server: https.Server;
   private readonly timer: NodeJS.Timeout;
@@ -183,6 +277,7 @@ export class KubeApiSimulator {
     sim.stubsDir = await mkdtemp(path.join(tmpdir(), 'kubestation-fake-kubelet-stubs-'));
     await installStubs(sim.stubsDir);
     await sim.addons.start();
+    if (options.scenario.serverTLSBootstrap) await sim.fileServingCsrs();
     await new Promise<void>((resolve) => sim.server.listen(0, '127.0.0.1', resolve));
     sim.port = (sim.server.address() as AddressInfo).port;
     return sim;
@@ -234,10 +329,15 @@ export class KubeApiSimulator {
 
   /** Objects of a resource ("pods", "services", "namespaces", …), optionally in one namespace. */
   objects<T extends KubeObject = KubeObject>(resource: string, namespace?: string): T[] {
-    const info = resourceByName(resource);
+    const info = this.resourceByName(resource);
     return [...this.store.values()].filter(
       (o) => o.kind === info.kind && (namespace === undefined || o.metadata.namespace === namespace),
     ) as T[];
+  }
+
+  /** Every stored object, of every kind (copies). */
+  allObjects(): KubeObject[] {
+    return [...this.store.values()].map((o) => structuredClone(o));
   }
 
   get<T extends KubeObject = KubeObject>(
@@ -245,7 +345,7 @@ export class KubeApiSimulator {
     namespace: string | undefined,
     name: string,
   ): T | undefined {
-    return this.store.get(storeKey(resourceByName(resource).kind, namespace, name)) as T | undefined;
+    return this.store.get(storeKey(this.resourceByName(resource).kind, namespace, name)) as T | undefined;
   }
 
   /** Requests whose method and path match (path may be a prefix ending in "*"). */
@@ -717,22 +817,25 @@ export class KubeApiSimulator {
       };
     const addonAnswer = this.addons.route(method, url.pathname);
     if (addonAnswer) return addonAnswer;
-    const match = /^\/(?:api\/v1|apis\/([^/]+\/[^/]+))\/(.*)$/.exec(url.pathname);
+    const match = /^\/(?:api\/(v1)|apis\/([^/]+\/[^/]+))(?:\/(.*))?$/.exec(url.pathname);
     if (!match) throw new ApiFailure(404, 'NotFound', 'the server could not find the requested resource');
-    const group = match[1] ?? 'v1';
-    const parts = match[2]!.split('/').map(decodeURIComponent);
+    const group = match[1] ?? match[2]!;
+    if (match[3] === undefined && method === 'GET') return { status: 200, body: this.discovery(group) };
+    const parts = (match[3] ?? '').split('/').map(decodeURIComponent);
     let namespace: string | undefined;
     if (parts[0] === 'namespaces' && parts.length >= 3) {
       namespace = parts[1];
       parts.splice(0, 2);
     }
     const [resource, name, subresource] = parts;
-    const info = resources[`${group}/${resource}`];
+    const info = this.resources.get(`${group}/${resource}`);
     if (!info || parts.length > 3)
       throw new ApiFailure(404, 'NotFound', 'the server could not find the requested resource');
     if (namespace !== undefined && !info.namespaced)
       throw new ApiFailure(404, 'NotFound', 'the server could not find the requested resource');
 
+    if (subresource === 'approval' && info.kind === 'CertificateSigningRequest' && method === 'PUT')
+      return { status: 200, body: this.approval(name!, body) };
     if (subresource) {
       if (info.kind !== 'Pod')
         throw new ApiFailure(404, 'NotFound', 'the server could not find the requested resource');
@@ -755,6 +858,10 @@ export class KubeApiSimulator {
       );
     }
     const existing = this.store.get(storeKey(info.kind, namespace, name));
+    if (!existing && method === 'PATCH' && isApply(contentType)) {
+      if (!info.namespaced || namespace !== undefined)
+        return this.applyCreate(info, namespace, name, body, url.searchParams);
+    }
     if (!existing) throw notFound(`${resource}`, name);
     switch (method) {
       case 'GET':
@@ -762,7 +869,12 @@ export class KubeApiSimulator {
       case 'DELETE':
         return { status: 200, body: this.delete(existing, body) };
       case 'PATCH':
-        return { status: 200, body: this.patch(existing, body, contentType) };
+        return {
+          status: 200,
+          body: isApply(contentType)
+            ? this.serverSideApply(info, existing, body, url.searchParams)
+            : this.patch(existing, body, contentType),
+        };
       default:
         throw new ApiFailure(
           405,
@@ -814,7 +926,12 @@ export class KubeApiSimulator {
         causes: [{ reason: 'FieldValueInvalid', message, field }],
       });
     if (!meta.name) throw invalid('metadata.name', 'Required value: name or generateName is required');
-    if (!dns1123.test(meta.name) || meta.name.length > 253)
+    // RBAC objects need only be valid path segments (system:node-proxier, metallb-system:controller).
+    const pathSegmentName = info.apiVersion.startsWith('rbac.authorization.k8s.io/');
+    const validName = pathSegmentName
+      ? !/[/%]/.test(meta.name) && meta.name !== '.' && meta.name !== '..'
+      : dns1123.test(meta.name);
+    if (!validName || meta.name.length > 253)
       throw invalid(
         'metadata.name',
         `Invalid value: "${meta.name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'`,
@@ -866,12 +983,7 @@ export class KubeApiSimulator {
         service.spec.type ??= 'ClusterIP';
         if (!service.spec.ports?.length) throw invalid('spec.ports', 'Required value');
         service.spec.clusterIP ??= `10.96.${100 + Math.floor(this.nextServiceIp / 250)}.${(this.nextServiceIp++ % 250) + 1}`;
-        for (const port of service.spec.ports) {
-          port.protocol ??= 'TCP';
-          port.targetPort ??= port.port;
-          if (service.spec.type === 'NodePort' || service.spec.type === 'LoadBalancer')
-            port.nodePort ??= this.nextNodePort++;
-        }
+        this.defaultServicePorts(service);
         return this.put(service);
       }
       case 'Secret': {
@@ -895,10 +1007,19 @@ export class KubeApiSimulator {
         meta.labels = { ...(meta.labels ?? {}), 'kubernetes.io/metadata.name': meta.name };
         return this.put(object);
       case 'DaemonSet': {
+        meta.generation = 1;
         const ds = this.put(object);
+        this.controlled.add(keyOf(ds));
         this.runDaemonSet(ds);
         return ds;
       }
+      case 'Deployment':
+        meta.generation = 1;
+        this.controlled.add(keyOf(object));
+        return this.put(object);
+      case 'CustomResourceDefinition':
+        this.registerCrd(object);
+        return this.put(object);
       default:
         return this.put(object);
     }
@@ -916,6 +1037,7 @@ export class KubeApiSimulator {
       return object;
     }
     this.remove(object);
+    if (object.kind === 'CustomResourceDefinition') this.unregisterCrd(object);
     if (object.kind === 'DaemonSet') {
       for (const pod of this.objects<Pod>('pods', object.metadata.namespace)) {
         if (pod.metadata.ownerReferences?.some((o) => o.uid === object.metadata.uid))
@@ -965,6 +1087,8 @@ export class KubeApiSimulator {
     const patched = mergePatch(object, body) as KubeObject;
     patched.metadata.name = object.metadata.name;
     patched.metadata.namespace = object.metadata.namespace;
+    if (canonical(patched.spec) !== canonical(object.spec) && typeof object.metadata.generation === 'number')
+      patched.metadata.generation = object.metadata.generation + 1;
     return this.put(patched);
   }
 
@@ -1019,10 +1143,294 @@ export class KubeApiSimulator {
     return text;
   }
 
+  // Any resource: discovery, server-side apply, CRDs, certificate requests
+
+  private resourceByName(resource: string): ResourceInfo {
+    const info = [...this.resources.entries()].find(([key]) => key.endsWith(`/${resource}`))?.[1];
+    if (!info) throw new Error(`unknown resource ${resource}`);
+    return info;
+  }
+
+  /** GET /api/v1 or /apis/<group>/<version>: the APIResourceList clients map kinds to paths with. */
+  private discovery(groupVersion: string) {
+    const served = [...this.resources.entries()].filter(([key]) => key.startsWith(`${groupVersion}/`));
+    if (served.length === 0)
+      throw new ApiFailure(404, 'NotFound', 'the server could not find the requested resource');
+    return {
+      kind: 'APIResourceList',
+      apiVersion: 'v1',
+      groupVersion,
+      resources: served.map(([key, info]) => ({
+        name: key.slice(groupVersion.length + 1),
+        singularName: info.kind.toLowerCase(),
+        namespaced: info.namespaced,
+        kind: info.kind,
+        verbs: ['create', 'delete', 'get', 'list', 'patch', 'update'],
+      })),
+    };
+  }
+
+  private applyRequestChecks(
+    info: ResourceInfo,
+    name: string,
+    body: unknown,
+    params: URLSearchParams,
+  ): KubeObject {
+    if (!params.get('fieldManager'))
+      throw new ApiFailure(400, 'BadRequest', 'PATCH /apply requests must specify a fieldManager');
+    const object = body as KubeObject;
+    if (typeof object !== 'object' || object === null || typeof object.metadata !== 'object')
+      throw new ApiFailure(400, 'BadRequest', 'the object provided is unrecognized or has no metadata');
+    if (object.apiVersion !== info.apiVersion || object.kind !== info.kind)
+      throw new ApiFailure(
+        400,
+        'BadRequest',
+        `the API version in the data (${object.apiVersion}) or kind (${object.kind}) does not match ${info.apiVersion} ${info.kind}`,
+      );
+    if (object.metadata.name !== name)
+      throw new ApiFailure(400, 'BadRequest', 'the name of the object does not match the name on the URL');
+    return object;
+  }
+
+  private managedFields(params: URLSearchParams, info: ResourceInfo) {
+    return [
+      {
+        manager: params.get('fieldManager')!,
+        operation: 'Apply',
+        apiVersion: info.apiVersion,
+        time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      },
+    ];
+  }
+
+  /** Server-side apply of an object that does not exist yet: a create, recorded under the field manager. */
+  private applyCreate(
+    info: ResourceInfo,
+    namespace: string | undefined,
+    name: string,
+    body: unknown,
+    params: URLSearchParams,
+  ): { status: number; body: KubeObject } {
+    const object = structuredClone(this.applyRequestChecks(info, name, body, params));
+    delete object.status; // a status subresource: the main resource's writes do not set it
+    object.metadata.managedFields = this.managedFields(params, info);
+    return { status: 201, body: this.create(info, namespace, object) };
+  }
+
+  /**
+   * Server-side apply onto an existing object: the applied fields are merged in (maps field by field,
+   * lists whole), recorded under the field manager. Applying what is already there changes nothing: the
+   * resourceVersion stays, as on a real API server.
+   */
+  private serverSideApply(
+    info: ResourceInfo,
+    existing: KubeObject,
+    body: unknown,
+    params: URLSearchParams,
+  ): KubeObject {
+    const applied = this.applyRequestChecks(info, existing.metadata.name!, body, params);
+    // status is a subresource: an apply to the object leaves it as its controller wrote it.
+    const { metadata: appliedMeta, status: _status, ...appliedRest } = structuredClone(applied);
+    for (const key of [
+      'uid',
+      'resourceVersion',
+      'creationTimestamp',
+      'managedFields',
+      'generation',
+      'namespace',
+    ])
+      delete appliedMeta[key];
+    const merged = applyMerge(existing, { ...appliedRest, metadata: appliedMeta }) as KubeObject;
+    if (info.kind === 'Service') {
+      // Ports are a list merged by port and protocol: each keeps what the server set (nodePort, defaults).
+      const before = (existing as Service).spec?.ports ?? [];
+      for (const port of (merged as Service).spec?.ports ?? []) {
+        const old = before.find(
+          (p) => p.port === port.port && (p.protocol ?? 'TCP') === (port.protocol ?? 'TCP'),
+        );
+        if (old?.nodePort !== undefined) port.nodePort ??= old.nodePort;
+      }
+      this.defaultServicePorts(merged as Service);
+    }
+    const manager = params.get('fieldManager')!;
+    const others = ((existing.metadata.managedFields as { manager: string }[] | undefined) ?? []).filter(
+      (m) => m.manager !== manager,
+    );
+    const managers = [...others, ...this.managedFields(params, info)];
+    const bare = (o: KubeObject) =>
+      canonical({ ...o, metadata: { ...o.metadata, managedFields: undefined } });
+    if (
+      bare(merged) === bare(existing) &&
+      others.length + 1 === (existing.metadata.managedFields as unknown[] | undefined)?.length
+    )
+      return existing;
+    merged.metadata.managedFields = managers;
+    if (
+      canonical(merged.spec) !== canonical(existing.spec) &&
+      typeof existing.metadata.generation === 'number'
+    )
+      merged.metadata.generation = existing.metadata.generation + 1;
+    if (info.kind === 'CustomResourceDefinition') this.registerCrd(merged);
+    return this.put(merged);
+  }
+
+  /** The API server's defaults for a Service's ports (on create, and on an apply that rewrites them). */
+  private defaultServicePorts(service: Service): void {
+    for (const port of service.spec?.ports ?? []) {
+      port.protocol ??= 'TCP';
+      port.targetPort ??= port.port;
+      if (service.spec!.type === 'NodePort' || service.spec!.type === 'LoadBalancer')
+        port.nodePort ??= this.nextNodePort++;
+    }
+  }
+
+  /** An Established CRD: its kinds are served from now on, under each served version. */
+  private registerCrd(crd: KubeObject): void {
+    const spec = crd.spec as {
+      group: string;
+      names: { plural: string; kind: string };
+      scope: string;
+      versions: { name: string; served: boolean }[];
+    };
+    for (const version of spec.versions.filter((v) => v.served))
+      this.resources.set(`${spec.group}/${version.name}/${spec.names.plural}`, {
+        kind: spec.names.kind,
+        apiVersion: `${spec.group}/${version.name}`,
+        namespaced: spec.scope === 'Namespaced',
+      });
+    crd.status = {
+      acceptedNames: spec.names,
+      conditions: [
+        { type: 'NamesAccepted', status: 'True', reason: 'NoConflicts' },
+        { type: 'Established', status: 'True', reason: 'InitialNamesAccepted' },
+      ],
+    };
+  }
+
+  /** A deleted CRD takes its kinds and all their objects with it. */
+  private unregisterCrd(crd: KubeObject): void {
+    const spec = crd.spec as { group: string; names: { kind: string } };
+    for (const [key, info] of this.resources)
+      if (info.kind === spec.names.kind && info.apiVersion.startsWith(`${spec.group}/`))
+        this.resources.delete(key);
+    for (const object of [...this.store.values()])
+      if (object.kind === spec.names.kind && object.apiVersion?.startsWith(`${spec.group}/`))
+        this.remove(object);
+  }
+
+  /** PUT .../certificatesigningrequests/<name>/approval: the approver's conditions (Approved or Denied). */
+  private approval(name: string, body: unknown): KubeObject {
+    const csr = this.store.get(storeKey('CertificateSigningRequest', undefined, name));
+    if (!csr) throw notFound('certificatesigningrequests', name);
+    const sent = body as {
+      metadata?: { name?: string };
+      status?: { conditions?: { type: string; status: string }[] };
+    };
+    if (sent?.metadata?.name !== name)
+      throw new ApiFailure(400, 'BadRequest', 'the name of the object does not match the name on the URL');
+    const conditions = sent.status?.conditions ?? [];
+    const known = ['Approved', 'Denied', 'Failed'];
+    const bad = conditions.find(
+      (c) => !known.includes(c.type) || !['True', 'False', 'Unknown'].includes(c.status),
+    );
+    if (bad)
+      throw new ApiFailure(
+        422,
+        'Invalid',
+        `CertificateSigningRequest.certificates.k8s.io "${name}" is invalid: status.conditions: Unsupported value: "${bad.type}"`,
+      );
+    const now = new Date().toISOString();
+    csr.status = {
+      ...(csr.status as object),
+      conditions: conditions.map((c) => ({ lastUpdateTime: now, lastTransitionTime: now, ...c })),
+    };
+    return this.put(csr);
+  }
+
+  /** Each node's kubelet asks for its serving certificate (serverTLSBootstrap): a pending kubelet-serving CSR. */
+  private async fileServingCsrs(): Promise<void> {
+    for (const node of this.scenario.nodes) {
+      if (node.kubelet === 'stopped') continue;
+      const names = node.servingCertNames ?? { dnsNames: [node.name], ipAddresses: [node.internalIP] };
+      const pem = await createKubeletServingRequest(node.name, names);
+      this.put({
+        apiVersion: 'certificates.k8s.io/v1',
+        kind: 'CertificateSigningRequest',
+        metadata: { name: `csr-${randomUUID().slice(0, 5)}` },
+        spec: {
+          request: Buffer.from(pem).toString('base64'),
+          signerName: 'kubernetes.io/kubelet-serving',
+          username: `system:node:${node.name}`,
+          groups: ['system:nodes', 'system:authenticated'],
+          usages: ['digital signature', 'server auth'],
+        },
+        status: {},
+      });
+    }
+  }
+
+  /**
+   * The Deployment and DaemonSet controllers' status for workloads created through the API: available
+   * once a node runs their pods, never for those the scenario stalls (an image that cannot be pulled).
+   */
+  private updateWorkloads(): void {
+    const anyNodeUp = this.scenario.nodes.some((n) => n.ready !== false && n.kubelet !== 'stopped');
+    for (const key of this.controlled) {
+      const workload = this.store.get(key);
+      if (!workload) {
+        this.controlled.delete(key);
+        continue;
+      }
+      const stalled = this.isStalled(workload);
+      const generation = (workload.metadata.generation as number | undefined) ?? 1;
+      let status: Record<string, unknown>;
+      if (workload.kind === 'Deployment') {
+        const replicas = ((workload.spec as { replicas?: number } | undefined)?.replicas ?? 1) as number;
+        const available = !stalled && anyNodeUp ? replicas : 0;
+        status = {
+          observedGeneration: generation,
+          replicas,
+          updatedReplicas: replicas,
+          readyReplicas: available,
+          availableReplicas: available,
+          conditions: [
+            available >= replicas
+              ? { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable' }
+              : { type: 'Available', status: 'False', reason: 'MinimumReplicasUnavailable' },
+          ],
+        };
+      } else {
+        const pods = this.objects<Pod>('pods', workload.metadata.namespace).filter((p) =>
+          p.metadata.ownerReferences?.some((o) => o.uid === workload.metadata.uid),
+        );
+        const ready = pods.filter(isReady).length;
+        status = {
+          observedGeneration: generation,
+          desiredNumberScheduled: pods.length,
+          currentNumberScheduled: pods.length,
+          updatedNumberScheduled: pods.length,
+          numberReady: ready,
+          numberAvailable: ready,
+        };
+      }
+      if (canonical(status) !== canonical(workload.status)) {
+        workload.status = status;
+        this.put(workload);
+      }
+    }
+  }
+
+  private isStalled(workload: KubeObject): boolean {
+    return (this.scenario.stalledWorkloads ?? []).includes(
+      `${workload.metadata.namespace}/${workload.metadata.name}`,
+    );
+  }
+
   // Controllers
 
   private tick(): void {
     const now = Date.now();
+    this.updateWorkloads();
     for (const ns of this.objects('namespaces')) {
       if (!ns.metadata.deletionTimestamp) continue;
       const contents = [...this.store.values()].filter((o) => o.metadata.namespace === ns.metadata.name);
@@ -1070,6 +1478,33 @@ export class KubeApiSimulator {
   private startPod(pod: Pod, runtime: PodRuntime): void {
     const node = this.nodeSpec(pod.spec!.nodeName);
     if (!node || node.ready === false || node.kubelet === 'stopped') return; // no kubelet to start it
+    const owner = pod.metadata.ownerReferences?.[0];
+    const stalled =
+      owner && this.isStalled({ metadata: { namespace: pod.metadata.namespace, name: owner.name } });
+    if (stalled) {
+      if (pod.status?.containerStatuses) return;
+      const container = pod.spec!.containers[0]!;
+      pod.status = {
+        phase: 'Pending',
+        conditions: readyConditions(false),
+        containerStatuses: [
+          {
+            name: container.name,
+            ready: false,
+            restartCount: 0,
+            image: container.image,
+            state: {
+              waiting: {
+                reason: 'ImagePullBackOff',
+                message: `Back-off pulling image "${container.image}"`,
+              },
+            },
+          },
+        ],
+      };
+      this.put(pod);
+      return;
+    }
     if (!this.addons.volumesReady(pod)) return; // its claims are not bound yet: ContainerCreating
     runtime.started = true;
     const podIp = pod.spec!.hostNetwork ? node.internalIP : this.allocatePodIp(node.name);
@@ -1284,10 +1719,8 @@ export class KubeApiSimulator {
 
 // Helpers
 
-function resourceByName(resource: string): ResourceInfo {
-  const info = Object.entries(resources).find(([key]) => key.endsWith(`/${resource}`))?.[1];
-  if (!info) throw new Error(`unknown resource ${resource}`);
-  return info;
+function isApply(contentType: string | undefined): boolean {
+  return (contentType ?? '').split(';')[0] === 'application/apply-patch+yaml';
 }
 
 function storeKey(kind: string, namespace: string | undefined, name: string): string {
@@ -1423,6 +1856,30 @@ function matchesFields(object: KubeObject, selector: string): boolean {
           .reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], object) ?? '';
       return op === '!=' ? actual !== value : actual === value;
     });
+}
+
+/** Server-side apply's merge, simplified: maps merge field by field, lists and scalars are replaced whole. */
+function applyMerge(target: unknown, applied: unknown): unknown {
+  if (typeof applied !== 'object' || applied === null || Array.isArray(applied))
+    return structuredClone(applied);
+  const result: Record<string, unknown> =
+    typeof target === 'object' && target !== null && !Array.isArray(target)
+      ? { ...(target as Record<string, unknown>) }
+      : {};
+  for (const [key, value] of Object.entries(applied)) {
+    if (value === undefined) continue;
+    result[key] = applyMerge(result[key], value);
+  }
+  return result;
+}
+
+/** JSON with object keys sorted (undefined dropped): equal values give equal text. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    typeof v === 'object' && v !== null && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
+  );
 }
 
 /** RFC 7386 JSON merge patch (null deletes). */

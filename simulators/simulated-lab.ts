@@ -7,7 +7,7 @@
  *
  * Everything listens on 127.0.0.1 only.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadOrCreateClusterSecrets } from '../src/pki/index.js';
@@ -19,17 +19,23 @@ import { VmrestSimulator, type VmrestSimulatorOptions } from './vmrest-simulator
 import type { ClusterSpec } from '../src/config/model.js';
 import {
   TEMPLATE_STATE_VERSION,
+  type GoldenMarker,
+  type ImageRecord,
   templateVmFolder,
   templateVmxPath,
   writeTemplateState,
 } from '../src/template/state.js';
 import { renderTemplateVmx, SERIAL_LOG_FILE } from '../src/template/vmx.js';
+import { defaultVerifyImage } from '../src/verify/workload.js';
+import { addonImages } from '../src/addons/catalog.js';
+import { canonicalImage } from '../src/template/golden.js';
 import { VmxFile } from '../src/vmx/vmx-file.js';
 import { VmrestClient, type VmrestClientOptions } from '../src/vmrest/client.js';
 import { VmrestCredentials } from '../src/vmrest/credentials.js';
 import type { DiskGrower } from '../src/bringup/ports.js';
 import { lookUpVmrun, type VmrunLookup } from '../src/template/vmrun.js';
 import { VmrunSimulator } from './vmrun-simulator.js';
+import { writeVmnetDhcpConf } from './workstation-preferences.js';
 
 const GiB = 2 ** 30;
 
@@ -59,6 +65,7 @@ export interface SimulatedLabOptions {
   latencies?: VmrestSimulatorOptions['latencies'];
   administrator?: boolean;
   paramsWhilePoweredOn?: VmrestSimulatorOptions['paramsWhilePoweredOn'];
+  nicIndexFrom?: VmrestSimulatorOptions['nicIndexFrom'];
   vmnets?: VmrestSimulatorOptions['vmnets'];
   guest?: GuestBehaviour;
   /** Start the fake Kubernetes API server (for verify). */
@@ -69,6 +76,8 @@ export interface SimulatedLabOptions {
   client?: Partial<VmrestClientOptions>;
   /** Template never built: not in the library and no template.json (preflight test). */
   noTemplate?: boolean;
+  /** The template's golden bake matches the spec (default true, as `up` leaves it); false: never baked. */
+  golden?: boolean;
   /** Install the vmrun stand-in (linked clones, snapshots); default true. false: a Workstation without vmrun. */
   vmrun?: boolean;
 }
@@ -82,6 +91,8 @@ export interface SimulatedLab {
   kubeApi: KubeApiSimulator | undefined;
   credentials: { username: string; password: string };
   clonesFolder: string;
+  /** The stand-in of Workstation's DHCP settings file (vmnetdhcp.conf), holding the ranges cluster.yaml declares. */
+  vmnetDhcpConfig: string;
   /** The vmrun stand-in and where it was found, as build-vms' deps take it (found: false without one). */
   vmrun: VmrunSimulator | undefined;
   vmrunLookup: VmrunLookup;
@@ -117,7 +128,7 @@ function vmnetsFor(spec: ClusterSpec): NonNullable<VmrestSimulatorOptions['vmnet
 export async function writeSimulatedTemplate(
   spec: ClusterSpec,
   diskGiB: number,
-  options: { recordBuilt?: boolean; hostPath?: (local: string) => string } = {},
+  options: { recordBuilt?: boolean; hostPath?: (local: string) => string; golden?: boolean } = {},
 ): Promise<string> {
   const folder = templateVmFolder(spec);
   await mkdir(folder, { recursive: true });
@@ -148,9 +159,64 @@ export async function writeSimulatedTemplate(
         registeredAt: undefined,
       },
       builtAt,
+      ...(options.golden
+        ? {
+            image: SIMULATED_IMAGE,
+            golden: { ...simulatedGoldenMarker(spec), imageSha256: SIMULATED_IMAGE.sha256 },
+          }
+        : {}),
     });
   }
   return templateVmxPath(spec);
+}
+
+/** The cloud image record of a simulated template (no file behind it). */
+const SIMULATED_IMAGE: ImageRecord = {
+  url: 'https://cloud-images.ubuntu.com/noble/current/noble-server-cloudimg-amd64.ova',
+  checksumsUrl: 'https://cloud-images.ubuntu.com/noble/current/SHA256SUMS',
+  fileName: 'noble-server-cloudimg-amd64.ova',
+  path: '(simulated: no file)',
+  sha256: '0'.repeat(64),
+  bytes: 0,
+  serial: undefined,
+  lastModified: undefined,
+  downloadedAt: '2026-01-01T00:00:00.000Z',
+};
+
+/** What a golden bake for `spec` records (src/template/state.ts GoldenMarker), with made-up digests. */
+export function simulatedGoldenMarker(spec: ClusterSpec): GoldenMarker {
+  const k = spec.kubernetes;
+  const version = k.patch ?? `${k.minor}.0`;
+  const images = [
+    ...['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy'].map(
+      (name) => `registry.k8s.io/${name}:v${version}`,
+    ),
+    'registry.k8s.io/pause:3.10.1',
+    defaultVerifyImage,
+    ...addonImages(spec).map(canonicalImage),
+  ].sort();
+  const digest = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
+  return {
+    formatVersion: 1,
+    bakedAt: '2026-01-01T00:00:00Z',
+    kubernetes: {
+      minor: k.minor,
+      version,
+      packages: { kubelet: `${version}-1.1`, kubeadm: `${version}-1.1`, kubectl: `${version}-1.1` },
+    },
+    containerd: { package: 'containerd', version: '2.2.1-0ubuntu1~24.04.3' },
+    cni: {
+      name: k.cni.name,
+      version: k.cni.version,
+      manifests: k.cni.manifestUrls.map((url, i) => ({
+        url,
+        file: `${i + 1}-${path.basename(url)}`,
+        sha256: digest(url).slice('sha256:'.length),
+      })),
+    },
+    images,
+    imageDigests: Object.fromEntries(images.map((image) => [image, digest(image)])),
+  };
 }
 
 export async function startSimulatedLab(
@@ -162,7 +228,7 @@ export async function startSimulatedLab(
   const templateVmx = await writeSimulatedTemplate(
     spec,
     options.templateDiskGiB ?? Math.max(...spec.nodes.map((n) => n.diskGiB)),
-    { recordBuilt: !options.noTemplate },
+    { recordBuilt: !options.noTemplate, golden: options.golden ?? true },
   );
   const credentials = { username: 'kubestation', password: `Sim-${randomBytes(3).toString('hex')}!` };
 
@@ -180,7 +246,10 @@ export async function startSimulatedLab(
     });
   }
 
-  const guests = new GuestSimulator({ spec, behaviour: options.guest ?? {} });
+  const guests = new GuestSimulator({
+    spec,
+    behaviour: { golden: !options.noTemplate && (options.golden ?? true), ...options.guest },
+  });
   const hookErrors: unknown[] = [];
   const vmrest = await VmrestSimulator.start({
     defaultVmFolder: clonesFolder,
@@ -192,6 +261,7 @@ export async function startSimulatedLab(
     vmnets: options.vmnets ?? vmnetsFor(spec),
     administrator: options.administrator ?? true,
     ...(options.paramsWhilePoweredOn ? { paramsWhilePoweredOn: options.paramsWhilePoweredOn } : {}),
+    ...(options.nicIndexFrom !== undefined ? { nicIndexFrom: options.nicIndexFrom } : {}),
     onGuestBoot: guests.onGuestBoot,
     onHookError: (error) => hookErrors.push(error),
   });
@@ -200,6 +270,10 @@ export async function startSimulatedLab(
     credentials: new VmrestCredentials(credentials.username, credentials.password),
     ...options.client,
   });
+  const vmnetDhcpConfig = await writeVmnetDhcpConf(
+    path.join(options.dir, 'ProgramData', 'VMware', 'vmnetdhcp.conf'),
+    [spec.networks.hostOnly, spec.networks.nat],
+  );
   const installFolder = path.join(options.dir, 'Workstation');
   const vmrun = options.vmrun === false ? undefined : await VmrunSimulator.start(vmrest, installFolder);
   const vmrunLookup = lookUpVmrun({ vmware: { ...spec.vmware, installFolder } } as ClusterSpec, {});
@@ -213,6 +287,7 @@ export async function startSimulatedLab(
     kubeApi,
     credentials,
     clonesFolder,
+    vmnetDhcpConfig,
     async close() {
       guests.stop();
       await client.close();

@@ -157,6 +157,11 @@ export interface VmrestSimulatorOptions {
    * written to the .vmx as for a VM that is off.
    */
   paramsWhilePoweredOn?: 'refuse' | 'accept';
+  /**
+   * The NIC index vmrest gives ethernet0 (the nic endpoints). Unverified; the simulator's default is 1
+   * (index N is ethernet<N-1>), 0 plays a vmrest that counts from 0.
+   */
+  nicIndexFrom?: 0 | 1;
   /** Called once a powered-on VM has booted. Errors are reported via onHookError. */
   onGuestBoot?: (guest: SimulatedGuest) => void | Promise<void>;
   onHookError?: (error: unknown) => void;
@@ -694,7 +699,7 @@ export class VmrestSimulator {
       case 'setPowerState':
         return this.#power(this.#vm(p.id!), rawBody);
       case 'listNics': {
-        const nics = readNics(await readVmx(this.#vm(p.id!).vmxPath)).map(nicReply);
+        const nics = readNics(await readVmx(this.#vm(p.id!).vmxPath)).map((n) => this.#nicReply(n));
         return { status: 200, body: { num: nics.length, nics } };
       }
       case 'addNic':
@@ -1082,11 +1087,21 @@ export class VmrestSimulator {
     const vmx = await readVmx(vm.vmxPath);
     const slot = addNic(vmx, type, vmnet);
     await writeVmx(vm.vmxPath, vmx);
-    return { status: 201, body: nicReply(readNic(vmx, slot)) };
+    return { status: 201, body: this.#nicReply(readNic(vmx, slot)) };
+  }
+
+  /** vmrest's index of the adapter in ethernet<slot> (nicIndexFrom). */
+  #nicReply(nic: VmxNic): { index: number; type: VmxNic['type']; vmnet: string; macAddress: string } {
+    return {
+      index: nic.slot + (this.options.nicIndexFrom ?? 1),
+      type: nic.type,
+      vmnet: nic.vmnet,
+      macAddress: nic.macAddress,
+    };
   }
 
   #nicSlot(vmx: VmxFile, index: string): number {
-    const slot = Number(index) - 1;
+    const slot = Number(index) - (this.options.nicIndexFrom ?? 1);
     if (!Number.isInteger(slot) || !nicSlots(vmx).includes(slot))
       throw new ApiError(404, SimulatedCode.invalidParameter, `No such network adapter: ${index}`);
     return slot;
@@ -1103,7 +1118,7 @@ export class VmrestSimulator {
     this.#requirePoweredOff(vm);
     writeNicNetwork(vmx, slot, type, vmnet);
     await writeVmx(vm.vmxPath, vmx);
-    return { status: 200, body: nicReply(readNic(vmx, slot)) };
+    return { status: 200, body: this.#nicReply(readNic(vmx, slot)) };
   }
 
   async #deleteNic(vm: SimVm, index: string): Promise<{ status: number }> {
@@ -1148,8 +1163,4 @@ export class VmrestSimulator {
     }
     return { status: 200, body: { Code: 0, Message: 'The operation was successful' } };
   }
-}
-
-function nicReply(nic: VmxNic): { index: number; type: VmxNic['type']; vmnet: string; macAddress: string } {
-  return { index: nic.index, type: nic.type, vmnet: nic.vmnet, macAddress: nic.macAddress };
 }

@@ -50,6 +50,12 @@ export interface VmrunCall {
   args: string[];
   exitCode: number;
   stdout: string;
+  /**
+   * How long the stand-in's own process took to start and send the call (ms). A real vmrun.exe starts in
+   * a fraction of that, and its whole run is inside the modelled clone time, so the bench leaves it out
+   * of kubestation's own cost.
+   */
+  standInStartMs?: number;
 }
 
 export interface VmrunFault {
@@ -76,7 +82,7 @@ function standInProgram(): string {
 const { readFileSync } = require('node:fs');
 const path = require('node:path');
 const config = JSON.parse(readFileSync(path.join(__dirname, ${JSON.stringify(CONFIG_FILE)}), 'utf8'));
-fetch(config.url, { method: 'POST', headers: { authorization: 'Bearer ' + config.token }, body: JSON.stringify({ args: process.argv.slice(2) }) })
+fetch(config.url, { method: 'POST', headers: { authorization: 'Bearer ' + config.token }, body: JSON.stringify({ args: process.argv.slice(2), startMs: performance.now() }) })
   .then((r) => r.json())
   .then((reply) => { process.stdout.write(reply.stdout); process.exitCode = reply.exitCode; })
   .catch((error) => { process.stdout.write('Error: cannot reach the vmrun simulator: ' + error.message + '\\n'); process.exitCode = 255; });
@@ -180,12 +186,16 @@ export class VmrunSimulator {
       res.writeHead(401).end();
       return;
     }
-    const { args } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { args: string[] };
+    const { args, startMs } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+      args: string[];
+      startMs?: number;
+    };
+    const standIn = typeof startMs === 'number' ? { standInStartMs: startMs } : {};
     let reply: { stdout: string; exitCode: number };
     if (args.length === 0) {
       // No command: vmrun prints its usage, headed by its version, and exits non-zero (exit code: simulator choice).
       reply = { stdout: SIMULATED_VMRUN_USAGE, exitCode: 255 };
-      this.calls.push({ args, ...reply });
+      this.calls.push({ args, ...reply, ...standIn });
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
       return;
     }
@@ -201,7 +211,7 @@ export class VmrunSimulator {
       if (!(error instanceof VmrunError)) throw error;
       reply = { stdout: `Error: ${error.message}\n`, exitCode: 255 };
     }
-    this.calls.push({ args, ...reply });
+    this.calls.push({ args, ...reply, ...standIn });
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
   }
 

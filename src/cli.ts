@@ -20,7 +20,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run: Com
     load: () => import('./commands/validate.js'),
   },
   'build-template': {
-    summary: 'make the template VM from the Ubuntu 24.04 cloud image (--golden: pre-install Kubernetes)',
+    summary: 'make and bake the template VM from the Ubuntu 24.04 cloud image (--no-golden: no bake)',
     load: () => import('./commands/build-template.js'),
   },
   'build-vms': {

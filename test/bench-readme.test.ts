@@ -34,9 +34,7 @@ describe('README benchmark section', () => {
     for (const nodes of [3, 30]) {
       expect(section).toContain(`| ${nodes} nodes: kubestation verify, whole process |`);
       expect(section).toMatch(
-        new RegExp(
-          `\\| ${nodes} nodes, default concurrency \\(3\\): whole command - critical path \\| [\\d.]+ s \\|`,
-        ),
+        new RegExp(`\\| ${nodes} nodes, warm: whole command - critical path \\| [\\d.]+ s \\|`),
       );
     }
   });

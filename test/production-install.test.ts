@@ -51,6 +51,21 @@ describe('kubestation installed with npm ci --omit=dev', () => {
     expect(broken.stderr + broken.stdout).toContain('no such.yaml does not exist');
   });
 
+  it('ships every pinned add-on manifest, read and checked from the installed package', async () => {
+    const script = [
+      "const { ADDONS, readAddonManifest } = await import('./dist/src/addons/catalog.js');",
+      'let n = 0;',
+      'for (const a of ADDONS) for (const m of a.manifests) { await readAddonManifest(m.file); n++; }',
+      'console.log(n);',
+    ].join('\n');
+    const run = await execa(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: clone,
+      reject: false,
+    });
+    expect(run.stderr).toBe('');
+    expect(Number(run.stdout)).toBeGreaterThanOrEqual(5);
+  });
+
   it('writes the seed ISOs', async () => {
     const run = await kubestation(['seed-isos', '--json']);
     expect(run.stderr).toBe('');

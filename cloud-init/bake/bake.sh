@@ -10,6 +10,8 @@
 # (cloud-init/lib/progress.sh, src/progress/protocol.ts), node name "template":
 #
 #   stages packages, images, golden, seal; then `complete done`.
+#   The marker (golden-marker.py) records the releases, package versions, the CNI manifests kept
+#   in /var/lib/kubestation/golden-cni, and each image in containerd's k8s.io namespace with its digest.
 #   `golden ok` carries golden.json (one line of JSON) as its message.
 #
 # A failure is reported (with the log tail) and the VM still seals and powers
@@ -47,6 +49,10 @@ KEYRING="$ROOT/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
 CRI_SOCKET=unix:///run/containerd/containerd.sock
 export DEBIAN_FRONTEND=noninteractive
 APT_OPTS=(-o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold -y -q)
+# The tools a node's packages stage installs besides containerd and Kubernetes (cloud-init/stages/packages.sh).
+BASE_PACKAGES=(ethtool ufw open-vm-tools curl gpg ca-certificates conntrack)
+# Where the CNI manifests are kept, so a node's cni stage applies them without downloading.
+CNI_DIR="$ROOT/var/lib/kubestation/golden-cni"
 
 mkdir -p "$(dirname "$LOG")" "$(dirname "$KUBESTATION_DOING_FILE")"
 exec >>"$LOG" 2>&1
@@ -118,9 +124,9 @@ if [ -n "$KUBERNETES_PATCH" ]; then
   # The repository's Debian revision (e.g. 1.37.2-1.1) for the pinned release.
   deb_version=$(apt-cache madison kubeadm | awk -v v="$KUBERNETES_PATCH" '$3 ~ "^"v"-" { print $3; exit }')
   [ -n "$deb_version" ] || { echo "kubeadm $KUBERNETES_PATCH is not in $PACKAGE_REPOSITORY" >&2; false; }
-  apt-get "${APT_OPTS[@]}" "${HOLD_OPTS[@]}" install "$containerd_package" "kubelet=$deb_version" "kubeadm=$deb_version" "kubectl=$deb_version"
+  apt-get "${APT_OPTS[@]}" "${HOLD_OPTS[@]}" install "${BASE_PACKAGES[@]}" "$containerd_package" "kubelet=$deb_version" "kubeadm=$deb_version" "kubectl=$deb_version"
 else
-  apt-get "${APT_OPTS[@]}" "${HOLD_OPTS[@]}" install "$containerd_package" kubelet kubeadm kubectl
+  apt-get "${APT_OPTS[@]}" "${HOLD_OPTS[@]}" install "${BASE_PACKAGES[@]}" "$containerd_package" kubelet kubeadm kubectl
 fi
 apt-mark hold kubelet kubeadm kubectl >/dev/null
 systemctl enable --now containerd
@@ -131,36 +137,34 @@ finish "kubeadm $kubernetes_version, $containerd_package $(package_version "$con
 
 begin images
 kubeadm config images pull --kubernetes-version "v$kubernetes_version" --cri-socket "$CRI_SOCKET"
+# The CNI's manifests are kept (a node applies these copies) and their images pulled.
+rm -rf "$CNI_DIR"
+install -d -m 0755 "$CNI_DIR"
+index=0
 for url in $CNI_MANIFEST_URLS; do
-  curl -fsSL --retry 5 --retry-connrefused "$url" |
-    sed -n 's/^[[:space:]-]*image:[[:space:]]*["'\'']\{0,1\}\([^"'\''[:space:]]*\).*/\1/p' |
+  index=$((index + 1))
+  manifest="$CNI_DIR/$index-$(basename "$url")"
+  curl -fsSL --retry 5 --retry-connrefused -o "$manifest" "$url"
+  sed -n 's/^[[:space:]-]*image:[[:space:]]*["'\'']\{0,1\}\([^"'\''[:space:]]*\).*/\1/p' "$manifest" |
     sort -u |
     while read -r image; do
       crictl --runtime-endpoint "$CRI_SOCKET" pull "$image" >/dev/null
     done
 done
-mapfile -t images < <(crictl --runtime-endpoint "$CRI_SOCKET" images -o json | python3 -c 'import json,sys; print("\n".join(sorted({t for i in json.load(sys.stdin)["images"] for t in i.get("repoTags") or []})))')
-finish "${#images[@]} images"
+# The image verify's test pods run (src/verify/workload.ts).
+[ -z "${VERIFY_IMAGE:-}" ] || crictl --runtime-endpoint "$CRI_SOCKET" pull "$VERIFY_IMAGE" >/dev/null
+# The enabled add-ons' images (src/addons/catalog.ts): their pods start from these when build-vms applies them.
+for image in ${ADDON_IMAGES:-}; do
+  crictl --runtime-endpoint "$CRI_SOCKET" pull "$image" >/dev/null
+done
+images_json=$(crictl --runtime-endpoint "$CRI_SOCKET" images -o json)
+finish "$(python3 -c 'import json,sys; print(len({t for i in json.load(sys.stdin)["images"] for t in i.get("repoTags") or []}))' <<<"$images_json") images"
 
 begin golden
-python3 - "$MARKER" "$KUBERNETES_MINOR" "$kubernetes_version" "$(package_version kubelet)" "$(package_version kubeadm)" "$(package_version kubectl)" \
-  "$containerd_package" "$(package_version "$containerd_package")" "$CNI_NAME" "$CNI_VERSION" "${images[@]}" <<'PY'
-import datetime, json, os, sys
-path, minor, version, kubelet, kubeadm, kubectl, containerd_package, containerd, cni_name, cni_version, *images = sys.argv[1:]
-marker = {
-    "formatVersion": 1,
-    "bakedAt": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    "kubernetes": {"minor": minor, "version": version, "packages": {"kubelet": kubelet, "kubeadm": kubeadm, "kubectl": kubectl}},
-    "containerd": {"package": containerd_package, "version": containerd},
-    "cni": {"name": cni_name, "version": cni_version},
-    "images": images,
-}
-tmp = path + ".tmp"
-with open(tmp, "w") as f:
-    json.dump(marker, f, indent=2)
-    f.write("\n")
-os.replace(tmp, path)
-PY
+# The marker: releases, package versions, the kept CNI manifests and each image with its digest.
+# shellcheck disable=SC2086 # the manifest URLs are meant to split into words
+python3 "$BAKE_LIB/golden-marker.py" "$MARKER" "$KUBERNETES_MINOR" "$kubernetes_version" "$containerd_package" \
+  "$CNI_NAME" "$CNI_VERSION" "$CNI_DIR" $CNI_MANIFEST_URLS <<<"$images_json"
 finish "$(python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1])), separators=(",", ":")))' "$MARKER")"
 
 begin seal

@@ -112,6 +112,36 @@ kubernetes_version() {
   fi
 }
 
+# golden_cni_manifest <index> <url> -> stdout: the template's kept copy of the CNI manifest at
+# <url> (the <index>th of the spec's), when the golden marker records that URL for the spec's
+# CNI release and the copy is intact; nothing otherwise (the stage downloads it).
+GOLDEN_CNI_DIR=${GOLDEN_CNI_DIR:-/var/lib/kubestation/golden-cni}
+golden_cni_manifest() {
+  [[ -r ${GOLDEN_MARKER:-/etc/kubestation/golden.json} ]] || return 0
+  python3 - "${GOLDEN_MARKER:-/etc/kubestation/golden.json}" "$GOLDEN_CNI_DIR" "$CNI_NAME" "$CNI_VERSION" "$1" "$2" <<'PY'
+import hashlib, json, os, sys
+path, folder, name, version, index, url = sys.argv[1:7]
+try:
+    cni = json.load(open(path)).get("cni", {})
+except (OSError, ValueError):
+    sys.exit(0)
+if cni.get("name") != name or cni.get("version") != version:
+    sys.exit(0)
+manifests = cni.get("manifests") or []
+i = int(index) - 1
+if i >= len(manifests) or manifests[i].get("url") != url:
+    sys.exit(0)
+kept = os.path.join(folder, os.path.basename(manifests[i].get("file", "")))
+try:
+    with open(kept, "rb") as f:
+        intact = hashlib.sha256(f.read()).hexdigest() == manifests[i].get("sha256")
+except OSError:
+    sys.exit(0)
+if intact:
+    print(kept)
+PY
+}
+
 # True when the template's golden marker says Kubernetes is already installed in the
 # version the spec asks for (same minor; same patch when the spec pins one).
 golden_has_kubernetes() {

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Stage "cni": the pod network pinned in the spec. Manifests are fetched with
-# curl (https or file://), applied, then adjusted with the documents kubestation
+# curl (https or file://), or copied from a golden template that kept them, applied, then adjusted with the documents kubestation
 # rendered: flannel gets the pod CIDR and --iface=<host-only NIC>; calico gets an
 # Installation (VXLAN, pod CIDR, addresses from the host-only NIC).
 set -euo pipefail
@@ -15,8 +15,14 @@ index=0
 for url in $CNI_MANIFEST_URLS; do
   index=$((index + 1))
   target="$manifest_dir/$index-$(basename "$url")"
-  log "fetching $url"
-  curl -fsSL --retry 5 --retry-delay 3 -o "$target" "$url"
+  kept=$(golden_cni_manifest "$index" "$url")
+  if [[ -n $kept ]]; then
+    log "$url: the golden template's copy ($kept)"
+    cp "$kept" "$target"
+  else
+    log "fetching $url"
+    curl -fsSL --retry 5 --retry-delay 3 -o "$target" "$url"
+  fi
   manifests+=("$target")
 done
 

@@ -33,10 +33,14 @@ if ((${#missing[@]} > 0)) || [[ $golden == false ]]; then
   download_urls+=("${archive_urls[@]}")
 fi
 [[ $golden == true ]] || download_urls+=("$K8S_PACKAGE_REPOSITORY" "$K8S_PACKAGE_KEY_URL")
+# The way out is checked only when something has to be downloaded: a node cloned from a
+# matching golden template boots with no Internet at all.
 if ((${#download_urls[@]} > 0)); then
   require_network "${download_urls[@]}"
   log "apt-get update"
   apt_update_or_fail "${archive_urls[@]}"
+else
+  log "the golden template holds every package: nothing to download, no network check"
 fi
 
 # containerd 2.x for Kubernetes CONTAINERD2_FIRST_MINOR and newer (lib/containerd-package.sh).

@@ -4,9 +4,10 @@
 #
 #   scripts/e2e/boot.sh --image DIR [--seed ISO] --disk OVERLAY.qcow2 --console FILE \
 #       --mac 00:50:56:..:..:.. --mac 00:50:56:..:..:.. [--timeout SECONDS] \
-#       [--append "KERNEL ARGS"] [--memory MiB] [--cpus N] [--reuse-disk yes]
+#       [--append "KERNEL ARGS"] [--memory MiB] [--cpus N] [--reuse-disk yes] [--root golden.img]
 #
-# The root disk is a fresh qcow2 copy-on-write overlay on DIR/root.img (the base stays
+# The root disk is a fresh qcow2 copy-on-write overlay on DIR/root.img, or on another image
+# in DIR given with --root (golden.img: as a golden bake leaves a template; the base stays
 # clean); with --reuse-disk yes the existing OVERLAY is booted again as it was left (a
 # reboot). Without --seed the guest has no CD-ROM drive at all. Each --mac adds a virtio
 # NIC on its own internal hub: no user-mode or tap networking, the guest reaches nothing.
@@ -18,7 +19,7 @@
 # instead of leaving it spinning until the timeout.
 set -euo pipefail
 
-image='' seed='' disk='' console='' timeout=900 append='' memory=2048 cpus=2 reuse_disk=no
+image='' seed='' disk='' console='' timeout=900 append='' memory=2048 cpus=2 reuse_disk=no root=root.img
 macs=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -32,6 +33,7 @@ while [ $# -gt 0 ]; do
     --memory) memory=$2 ;;
     --cpus) cpus=$2 ;;
     --reuse-disk) reuse_disk=$2 ;;
+    --root) root=$2 ;;
     *) echo "boot.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift 2
@@ -44,7 +46,7 @@ if [ "$reuse_disk" = yes ]; then
   if [ ! -f "$disk" ]; then echo "boot.sh: --reuse-disk yes but $disk does not exist" >&2; exit 2; fi
 else
   rm -f "$disk"
-  qemu-img create -q -f qcow2 -F raw -b "$(cd "$image" && pwd)/root.img" "$disk"
+  qemu-img create -q -f qcow2 -F raw -b "$(cd "$image" && pwd)/$root" "$disk"
 fi
 cdrom=()
 if [ -n "$seed" ]; then cdrom=(-drive "file=$seed,if=ide,media=cdrom,readonly=on,format=raw"); fi

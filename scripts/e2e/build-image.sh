@@ -11,10 +11,12 @@
 #    at /opt/kubestation-e2e/cni/kube-flannel.yml), no Debian apt sources (the guest
 #    has no network),
 # as an ext4 image made with `mke2fs -d` (no loop mounts), with its kernel and initrd
-# beside it. Cached under a key hashed from everything that goes in.
+# beside it, and golden.img: the same image as a golden bake leaves a template (stand-in
+# packages installed, images in the stand-in store, the CNI manifest kept, golden.json).
+# Cached under a key hashed from everything that goes in.
 #
 #   scripts/e2e/build-image.sh [CACHE_DIR]    prints the image directory:
-#     root.img  vmlinuz  initrd.img  apt-key.asc (the stand-in repo's signing key)
+#     root.img  golden.img  vmlinuz  initrd.img  apt-key.asc (the stand-in repo's signing key)
 #     image.json (key, kernel, build seconds of this step and of the base)
 set -euo pipefail
 
@@ -35,9 +37,16 @@ containerd1_version=$containerd1_upstream-0ubuntu1~24.04.1kubestation1
 containerd_io_upstream=2.1.5
 containerd_io_version=$containerd_io_upstream-1~ubuntu.24.04~noble
 
+# The golden variant's CNI (as a cluster.yaml would pin it; test/e2e/support/rig.ts names the same)
+# and the image verify runs (src/verify/workload.ts).
+golden_cni_version=v0.28.9
+golden_cni_url=https://github.com/flannel-io/flannel/releases/download/$golden_cni_version/kube-flannel.yml
+golden_verify_image=registry.k8s.io/e2e-test-images/agnhost:2.52
+
 start=$(date +%s)
 base=$("$here/build-base.sh" "$cache")
 key=$( { echo "$base"; cat "$here/build-image.sh";
+         cat "$repo_root/cloud-init/bake/golden-marker.py";
          find "$here/guest" "$here/standins" -type f | LC_ALL=C sort | xargs cat; } | sha256sum | cut -c1-16)
 out=$cache/image-$key
 if [ -f "$out/image.json" ]; then
@@ -48,6 +57,7 @@ fi
 work=$(mktemp -d "$cache/image-$key.XXXXXX")
 rootfs=$work/rootfs
 cleanup() {
+  if mountpoint -q "$rootfs/proc" 2>/dev/null; then umount -l "$rootfs/proc" || true; fi
   if [ -d "$rootfs/tmp/gnupg" ]; then chroot "$rootfs" gpgconf --homedir /tmp/gnupg --kill all || true; fi
   rm -rf "$work"
 }
@@ -151,6 +161,39 @@ cp "$rootfs"/boot/vmlinuz-* "$work/out/vmlinuz"
 cp "$rootfs"/boot/initrd.img-* "$work/out/initrd.img"
 kernel=$(basename "$rootfs"/boot/vmlinuz-*)
 mke2fs -q -t ext4 -L e2e-root -d "$rootfs" "$work/out/root.img" 4G >&2
+
+# --- the golden variant: golden.img ------------------------------------------------------
+# The same image after what the golden bake (cloud-init/bake/bake.sh) leaves in a template:
+# containerd and kubelet/kubeadm/kubectl installed and held, the control-plane, CNI and verify
+# images in the (stand-in) image store, the CNI manifest kept, and golden.json written by the
+# bake's own marker writer. Its CNI manifest is recorded under an https URL the guest cannot
+# reach, so a node that tried to download it would fail.
+golden_cni_dir=/var/lib/kubestation/golden-cni
+cp "$repo_root/cloud-init/bake/golden-marker.py" "$rootfs/tmp/golden-marker.py"
+mkdir -p "$rootfs$golden_cni_dir" "$rootfs/etc/kubestation"
+echo "deb [signed-by=/usr/share/keyrings/kubestation-e2e-archive.gpg] file:///opt/kubestation-e2e/apt/ /" \
+  >"$rootfs/etc/apt/sources.list.d/kubernetes.list"
+printf '#!/bin/sh\nexit 101\n' >"$rootfs/usr/sbin/policy-rc.d"
+chmod 0755 "$rootfs/usr/sbin/policy-rc.d"
+mount -t proc proc "$rootfs/proc" # the stand-ins' recorder reads /proc/uptime
+chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive LC_ALL=C sh -ec "
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends containerd kubelet kubeadm kubectl
+  apt-mark hold kubelet kubeadm kubectl
+  kubeadm config images pull --kubernetes-version v$kube_upstream
+  for image in \$(sed -n 's/^[[:space:]-]*image:[[:space:]]*\([^[:space:]]*\).*/\1/p' /opt/kubestation-e2e/cni/kube-flannel.yml | sort -u) $golden_verify_image; do
+    crictl pull \$image >/dev/null
+  done
+  cp /opt/kubestation-e2e/cni/kube-flannel.yml $golden_cni_dir/1-kube-flannel.yml
+  crictl images -o json | python3 /tmp/golden-marker.py /etc/kubestation/golden.json \
+    ${kube_upstream%.*} $kube_upstream containerd flannel $golden_cni_version $golden_cni_dir $golden_cni_url
+  apt-get clean
+" >&2
+umount "$rootfs/proc"
+rm -f "$rootfs/etc/apt/sources.list.d/kubernetes.list" "$rootfs/usr/sbin/policy-rc.d" "$rootfs/tmp/golden-marker.py"
+# The stand-ins' calls during this build are not a test boot's.
+rm -rf "$rootfs/var/log/kubestation-standins"
+mke2fs -q -t ext4 -L e2e-root -d "$rootfs" "$work/out/golden.img" 4G >&2
 
 seconds=$(( $(date +%s) - start ))
 base_seconds=$(cat "$base.seconds" 2>/dev/null || echo 0)

@@ -25,11 +25,11 @@ import { writeFileAtomic } from '../atomic-file.js';
 import { KubestationError } from '../errors.js';
 import type { ClusterSpec, NicSpec, NodeSpec } from '../config/model.js';
 import { SEED_CDROM, vnetName } from '../template/vmx.js';
-import type { VmSummary } from '../vmrest/client.js';
+import type { Nic, VmSummary } from '../vmrest/client.js';
 import { sameHostPath, vmNameFromVmxPath } from '../vmrest/host-paths.js';
 import { VmrestForbiddenError } from '../vmrest/errors.js';
 import { VmxFile } from '../vmx/vmx-file.js';
-import { systemDiskPath, vmdkCapacityBytes } from './disk.js';
+import { systemDiskPath, vmdkCapacityBytes, vmdkParentPath } from './disk.js';
 import { forgetHostKey } from './known-hosts.js';
 import {
   assertOwnedNode,
@@ -38,6 +38,13 @@ import {
   markOwnership,
   readVmxFile,
 } from './ownership.js';
+import {
+  mergeObservation,
+  observed,
+  recordObservation,
+  type AssumptionId,
+  type Observation,
+} from './observations.js';
 import { nodePaths } from './paths.js';
 import type {
   BuildEventSink,
@@ -261,7 +268,12 @@ async function stepClone(ctx: ApplyContext, node: NodeSpec): Promise<AppliedVm> 
   const vmx = await readVmxFile(cloned.path);
   markOwnership(vmx, ctx.spec.name, node.name);
   await writeVmxAtomic(cloned.path, vmx);
-  await ctx.store.updateNode(node.name, (n) => {
+  const at = (ctx.now ?? (() => new Date()))().toISOString();
+  const landedIn = path.win32.dirname(path.win32.dirname(cloned.path));
+  const observed = await observeClone(ctx, road, cloned, landedIn, at);
+  // One write: the observation follows the clone record's failure rule.
+  await ctx.store.update((state) => {
+    const n = state.nodes[node.name]!;
     n.clone = {
       mode: road.mode,
       via: road.mode === 'linked' ? 'vmrun' : 'vmrest',
@@ -269,10 +281,10 @@ async function stepClone(ctx: ApplyContext, node: NodeSpec): Promise<AppliedVm> 
       ...(road.mode === 'linked'
         ? { templateVmx: road.source.templateVmx, snapshot: road.source.snapshot }
         : {}),
-      at: (ctx.now ?? (() => new Date()))().toISOString(),
+      at,
     };
+    if (observed) state.assumptions = mergeObservation(state.assumptions, observed[0], observed[1]);
   });
-  const landedIn = path.win32.dirname(path.win32.dirname(cloned.path));
   if (ctx.clonesFolder && !sameHostPath(landedIn, ctx.clonesFolder)) {
     ctx.emit({
       type: 'warning',
@@ -281,6 +293,39 @@ async function stepClone(ctx: ApplyContext, node: NodeSpec): Promise<AppliedVm> 
     });
   }
   return { id: cloned.id, vmxPath: cloned.path };
+}
+
+/** The operation an observation of vmrun-clone-linked names. */
+const VMRUN_LINKED_CLONE = 'vmrun -T ws clone <template.vmx> <node.vmx> linked -snapshot=<name>';
+
+/**
+ * What the clone showed of an unverified behaviour (observations.ts): where vmrest put a full clone,
+ * or whether vmrun's clone reads the template's disk (a delta naming a parent) or is a whole copy.
+ */
+async function observeClone(
+  ctx: ApplyContext,
+  road: CloneRoad,
+  cloned: VmSummary,
+  landedIn: string,
+  at: string,
+): Promise<[AssumptionId, Observation] | undefined> {
+  if (road.mode === 'full') {
+    if (!ctx.clonesFolder) return undefined;
+    const inDefault = sameHostPath(landedIn, ctx.clonesFolder);
+    return observed('clone-in-default-folder', inDefault ? 'default-folder' : 'elsewhere', {
+      detail: inDefault ? landedIn : `${landedIn}, not ${ctx.clonesFolder}`,
+      at,
+      command: 'vmrest POST /vms',
+    });
+  }
+  const disk = systemDiskPath(await readVmxFile(cloned.path), cloned.path);
+  if (!disk || !existsSync(disk)) return undefined;
+  const parent = await vmdkParentPath(disk);
+  return observed('vmrun-clone-linked', parent ? 'linked' : 'full-copy', {
+    detail: parent ? `${disk} reads ${parent}` : `${disk} names no parent disk`,
+    at,
+    command: VMRUN_LINKED_CLONE,
+  });
 }
 
 /** Full clone: vmrest POST /vms (it lands in Workstation's default VM folder). */
@@ -334,7 +379,22 @@ async function cloneLinked(
   }
   if (!existsSync(vmxPath)) {
     await source.ensureSnapshot();
-    await source.clone(vmxPath, node.name);
+    try {
+      await source.clone(vmxPath, node.name);
+    } catch (error) {
+      await recordObservation(
+        ctx.store,
+        'vmrun-clone-linked',
+        {
+          value: 'failed',
+          detail: (error as Error).message.split('\n')[0],
+          at: (ctx.now ?? (() => new Date()))(),
+          command: VMRUN_LINKED_CLONE,
+        },
+        (message) => ctx.emit({ type: 'warning', node: node.name, message }),
+      );
+      throw error;
+    }
   } else {
     ctx.emit({
       type: 'warning',
@@ -355,6 +415,49 @@ async function cloneLinked(
       { fix: 'run the command again; if it repeats, restart vmrest' },
     );
   return cloned;
+}
+
+/**
+ * Which .vmx adapter each vmrest NIC index names, matched by MAC (vmrest's listing against the
+ * ethernet<K>.address kubestation wrote); only the indexes whose MAC matches one adapter.
+ */
+export function nicIndexMapping(nics: Nic[], vmx: VmxFile): Array<{ index: number; slot: number }> {
+  const slotsByMac = new Map<string, number[]>();
+  for (const [key, value] of vmx.entries()) {
+    const m = /^ethernet(\d+)\.address$/i.exec(key);
+    if (!m || value === '') continue;
+    const mac = value.toLowerCase();
+    slotsByMac.set(mac, [...(slotsByMac.get(mac) ?? []), Number(m[1])]);
+  }
+  return nics.flatMap((nic) => {
+    const slots = slotsByMac.get(nic.macAddress.toLowerCase()) ?? [];
+    return nic.macAddress !== '' && slots.length === 1 ? [{ index: nic.index, slot: slots[0]! }] : [];
+  });
+}
+
+/**
+ * Records whether vmrest's NIC index N is ethernet<N-1> (updateNic above relies on it): its NIC list
+ * against the static MACs just written. Nothing is recorded when vmrest does not list them.
+ */
+async function observeNicIndex(ctx: ApplyContext, node: NodeSpec, vm: AppliedVm): Promise<void> {
+  let pairs: Array<{ index: number; slot: number }>;
+  try {
+    pairs = nicIndexMapping(await ctx.vmrest.listNics(vm.id), await readVmxFile(vm.vmxPath));
+  } catch {
+    return; // not seen: nothing to record, and the step is done either way
+  }
+  if (pairs.length === 0) return;
+  await recordObservation(
+    ctx.store,
+    'nic-index',
+    {
+      value: pairs.every((p) => p.slot === p.index - 1) ? 'ethernet<N-1>' : 'other',
+      detail: pairs.map((p) => `index ${p.index} = ethernet${p.slot}`).join(', '),
+      at: (ctx.now ?? (() => new Date()))(),
+      command: 'vmrest GET /vms/{id}/nic',
+    },
+    (message) => ctx.emit({ type: 'warning', node: node.name, message }),
+  );
 }
 
 type StepRunner = (ctx: ApplyContext, node: NodeSpec, vm: AppliedVm) => Promise<string | undefined>;
@@ -397,6 +500,7 @@ const stepRunners: Record<Exclude<ApplyStep, 'clone'>, StepRunner> = {
         file.delete(`${p}generatedAddressOffset`);
       }
     });
+    await observeNicIndex(ctx, node, vm);
     return `${node.nics.nat.vmnet} ${node.nics.nat.mac}, ${node.nics.hostOnly.vmnet} ${node.nics.hostOnly.mac}`;
   },
 

@@ -1,7 +1,8 @@
 /**
  * build-vms end to end: preflight → plan → apply (nodes in parallel, bounded)
  * → follow (serial consoles, concurrently with the applies: a node is
- * followed from its power-on) → verify (src/verify through the API server)
+ * followed from its power-on) → add-ons (src/addons through the API server,
+ * once every node is Ready) → verify (src/verify through the API server)
  * → finish. The result is 'ready' only when verify passed (or was skipped).
  *
  * Stops on the first failure: a failing node aborts the others between
@@ -22,13 +23,16 @@ import {
   nodesToRemoveError,
   type MarkedVm,
 } from './membership.js';
+import { recordConsoleRead } from './observations.js';
 import { inspectOwnership } from './ownership.js';
 import { nodePaths } from './paths.js';
+import { goldenStatusLine } from '../template/golden.js';
 import { type BuildPlan, formatPlan, type ObservedNode, planBuild, planFromState } from './plan.js';
 import type {
   BuildEventSink,
   BuildVmrest,
   CloneRoad,
+  AddonApplier,
   ClusterVerifier,
   DiskGrower,
   SeedIsoWriter,
@@ -47,12 +51,16 @@ export interface BuildVmsDeps {
   growDisk: DiskGrower;
   /** Undefined = verify skipped (--skip-verify). */
   verify: ClusterVerifier | undefined;
+  /** Applies the add-ons once the nodes are Ready, before verify; undefined = not applied (tests of the node steps). */
+  addons?: AddonApplier | undefined;
   emit: BuildEventSink;
   clonesFolder: string | undefined;
   installFolder?: string | undefined;
   freeBytes?: PreflightDeps['freeBytes'];
   /** Where vmrun is (linked clones); undefined = not looked for (the default mode falls back to full). */
   vmrun?: VmrunLookup | undefined;
+  /** Workstation's DHCP settings file (preflight compares networks.hostOnly.dhcpRange with it). */
+  vmnetDhcpConfig?: string | undefined;
   sshIdentityFile: string | undefined;
   /**
    * The Kubernetes API (admin kubeconfig, server override), for what the
@@ -197,9 +205,19 @@ export async function buildVms(
     clone: cloneShown,
   });
   emitPlan(deps.emit, plan, cloneShown);
+  // What the nodes' first boots download: nothing from a golden template that matches the spec.
+  const firstBoots = plan.nodes.some((n) => n.actions.includes('seed'));
+  const goldenLine =
+    firstBoots && preflight.readyTemplate ? goldenStatusLine(preflight.readyTemplate.state, spec) : undefined;
+  if (goldenLine) deps.emit({ type: 'note', message: goldenLine });
   const controlPlaneRemoved = plan.remove.find((r) => r.controlPlane);
   if (controlPlaneRemoved) throw controlPlaneRemovedError(spec, controlPlaneRemoved);
-  if (options.dryRun) return { status: 'dry-run', plan, planText: formatPlan(plan) };
+  if (options.dryRun)
+    return {
+      status: 'dry-run',
+      plan,
+      planText: [formatPlan(plan), ...(goldenLine ? [goldenLine] : [])].join('\n'),
+    };
   if (plan.remove.length > 0 && !plan.prune) throw nodesToRemoveError(plan.remove);
 
   const membership = await changeMembership(spec, deps, options, { store, plan, running, now });
@@ -220,7 +238,13 @@ export async function buildVms(
   if (built.status === 'interrupted') return { status: 'interrupted', plan };
   const { applied } = built;
 
-  const verified = await verifyBuiltCluster(spec, deps, options, emit);
+  const addons = await applyAddonsStep(spec, deps, options, emit);
+  if (addons.status === 'interrupted') return { status: 'interrupted', plan };
+  // A failed add-on ends the build failed, as a failed verify does, after the same finish; verify is not run.
+  const verified =
+    addons.error === undefined
+      ? await verifyBuiltCluster(spec, deps, options, emit)
+      : { status: 'ran' as const, summary: undefined, error: addons.error };
   if (verified.status === 'interrupted') return { status: 'interrupted', plan };
   const { summary: verifySummary, error: verifyError } = verified;
   // The kubeconfig and ssh_config are written and the seed ISOs (secrets) removed even when verify
@@ -254,6 +278,7 @@ async function checkPreflight(
     installFolder: deps.installFolder,
     freeBytes: deps.freeBytes,
     vmrun: deps.vmrun,
+    vmnetDhcpConfig: deps.vmnetDhcpConfig,
   });
   deps.emit({
     type: 'preflight',
@@ -373,7 +398,11 @@ async function applyAndFollow(
   const sshConfig = plan.nodes.some((n) => n.follow)
     ? await writeSshConfig(spec, deps.sshIdentityFile)
     : undefined;
-  const follower = new ConsoleFollower(emit, options.timing, sshConfig);
+  const follower = new ConsoleFollower(emit, options.timing, sshConfig, (read) =>
+    writes.pending.push(
+      recordConsoleRead(store, read, now(), (message) => emit({ type: 'warning', node: read.node, message })),
+    ),
+  );
   const applied = new Map<string, AppliedVm>();
   for (const o of observed) if (o.vm) applied.set(o.name, { id: o.vm.id, vmxPath: o.vm.vmxPath });
 
@@ -467,6 +496,23 @@ function firstBootsDone(
     };
     return followed.every((name) => follower.completed(name) || coveredByControlPlane(name));
   };
+}
+
+/** Applies the add-ons (when the build has an applier); a failure is returned, to be thrown after finishing the build. */
+async function applyAddonsStep(
+  spec: ClusterSpec,
+  deps: BuildVmsDeps,
+  options: BuildVmsOptions,
+  emit: BuildEventSink,
+): Promise<{ status: 'interrupted' } | { status: 'ran'; error: unknown }> {
+  if (!deps.addons) return { status: 'ran', error: undefined };
+  try {
+    await deps.addons(spec, { signal: options.signal, emit });
+    return { status: 'ran', error: undefined };
+  } catch (error) {
+    if (options.signal?.aborted) return { status: 'interrupted' };
+    return { status: 'ran', error };
+  }
 }
 
 /** Runs the cluster checks (unless skipped); a failure is returned, to be thrown after finishing the build. */

@@ -17,6 +17,7 @@ import { FINAL_STAGE, findStage } from '../progress/stages.js';
 import { describeSkew, formatDuration, NodeProgress, placeLine } from '../progress/tracker.js';
 import type { NodeSpec } from '../config/model.js';
 import { FileTail, tailLines } from './console-log.js';
+import type { ConsoleRead } from './observations.js';
 import type { BuildEventSink } from './ports.js';
 import { COMMAND_PREFIX } from '../command-hint.js';
 
@@ -139,6 +140,9 @@ export class NodeFailedError extends KubestationError {
   }
 }
 
+/** Told what reading a running node's console file showed (observations.ts: serial-readable-running). */
+type ConsoleReadObserver = (read: ConsoleRead) => void;
+
 interface Followed {
   followed: FollowedNode;
   tail: FileTail;
@@ -163,9 +167,20 @@ export class ConsoleFollower {
     now: () => number;
   };
   readonly #sshConfig: string | undefined;
+  readonly #onConsoleRead: ConsoleReadObserver | undefined;
+  #consoleReadSeen = false;
 
-  /** `sshConfig`: the ssh_config the failure report points at for a look inside. */
-  constructor(emit: BuildEventSink, timing: FollowTiming = {}, sshConfig?: string) {
+  /**
+   * `sshConfig`: the ssh_config the failure report points at for a look inside. `onConsoleRead`: told
+   * once, at the first read of a running node's console that returned text or failed.
+   */
+  constructor(
+    emit: BuildEventSink,
+    timing: FollowTiming = {},
+    sshConfig?: string,
+    onConsoleRead?: ConsoleReadObserver,
+  ) {
+    this.#onConsoleRead = onConsoleRead;
     this.#emit = emit;
     this.#timing = {
       deadlineScale: timing.deadlineScale ?? 1,
@@ -202,7 +217,7 @@ export class ConsoleFollower {
   async #readAll(): Promise<void> {
     for (const entry of this.#nodes.values()) {
       if (entry.progress.status === 'done' || entry.progress.status === 'failed') continue;
-      const { text, restarted } = await entry.tail.read();
+      const { text, restarted } = await this.#read(entry);
       if (restarted) {
         entry.acc = new ProgressLineAccumulator();
         entry.progress = new NodeProgress(
@@ -214,6 +229,33 @@ export class ConsoleFollower {
       }
       const readAt = this.#timing.now();
       for (const line of entry.acc.push(text)) this.#apply(entry, line, readAt);
+    }
+  }
+
+  /** The node's new console text; the first read that saw text or failed is told to onConsoleRead. */
+  async #read(entry: Followed): Promise<{ text: string; restarted: boolean }> {
+    try {
+      const read = await entry.tail.read();
+      if (read.text !== '' && !this.#consoleReadSeen) {
+        this.#consoleReadSeen = true;
+        this.#onConsoleRead?.({
+          node: entry.followed.node.name,
+          file: entry.followed.serialLog,
+          readable: true,
+        });
+      }
+      return read;
+    } catch (error) {
+      if (!this.#consoleReadSeen) {
+        this.#consoleReadSeen = true;
+        this.#onConsoleRead?.({
+          node: entry.followed.node.name,
+          file: entry.followed.serialLog,
+          readable: false,
+          error: (error as NodeJS.ErrnoException).code ?? (error as Error).message,
+        });
+      }
+      throw error;
     }
   }
 

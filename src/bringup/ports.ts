@@ -9,6 +9,7 @@ import type { ClusterSpec, NodeSpec } from '../config/model.js';
 import type { ProgressEvent } from '../progress/protocol.js';
 import type { VerifyReport } from '../verify/report.js';
 import type { ApplyStep } from './state.js';
+import type { AddonEvent } from '../addons/apply.js';
 
 export type BuildVmrest = Pick<
   VmrestClient,
@@ -21,6 +22,7 @@ export type BuildVmrest = Pick<
   | 'setPowerState'
   | 'addNic'
   | 'updateNic'
+  | 'listNics'
   | 'setMacToIp'
   | 'listVmnets'
   | 'setParam'
@@ -75,6 +77,18 @@ export type ClusterVerifier = (
   context?: VerifyContext,
 ) => Promise<{ summary: string; report?: VerifyReport }>;
 
+/** What the build gives the add-on step: its Ctrl-C signal and the sink for each add-on's progress. */
+export interface AddonsContext {
+  signal?: AbortSignal | undefined;
+  emit: (event: AddonEvent) => void;
+}
+
+/**
+ * Applies the add-ons cluster.yaml turns on and removes those it turned off (see addons-step.ts);
+ * throws a KubestationError naming the add-on, what it was doing and the cause.
+ */
+export type AddonApplier = (spec: ClusterSpec, context: AddonsContext) => Promise<void>;
+
 export type BuildEvent =
   /** The warnings follow as their own 'warning' events (once each in --json). */
   | { type: 'preflight'; ok: boolean; problems: string[]; warnings: number }
@@ -115,6 +129,8 @@ export type BuildEvent =
       message?: string;
       report?: VerifyReport;
     }
+  /** One add-on's progress: applying, waiting for X, ready, failed; removing/removed when turned off. */
+  | AddonEvent
   | { type: 'finish'; files: string[]; notes: string[] }
   /** failed: node and stage of the first failure, `failures` every failed node (guest failures first). */
   | {
@@ -124,6 +140,15 @@ export type BuildEvent =
       node?: string;
       stage?: string;
       failures?: Array<{ node: string; stage: string; kind: 'failed' | 'silent' }>;
+      /** --simulate only: what the simulators themselves cost, so the bench can tell it from kubestation's own. */
+      simulator?: SimulatorCost;
     };
+
+/** Time the simulated lab spent on itself: starting its simulators, and each vmrun stand-in process start. */
+export interface SimulatorCost {
+  labStartMs: number;
+  /** One entry per vmrun call, in the order they arrived: the vmrun command and its stand-in's start-up. */
+  vmrunStandInStarts: Array<{ command: string; ms: number }>;
+}
 
 export type BuildEventSink = (event: BuildEvent) => void;

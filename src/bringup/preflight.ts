@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants, existsSync } from 'node:fs';
-import { access, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { access, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { KubestationError } from '../errors.js';
 import type { ClusterSpec, HostOnlyNetworkSpec, NatNetworkSpec } from '../config/model.js';
@@ -26,6 +26,7 @@ import { describeOwnership, inspectOwnership, readVmxFile } from './ownership.js
 import type { BuildVmrest } from './ports.js';
 import { cloneUnfinished, type BuildState } from './state.js';
 import { COMMAND_PREFIX } from '../command-hint.js';
+import { dhcpSubnetBlocks } from '../workstation/vmnet-dhcp.js';
 
 export interface PreflightProblem {
   code: string;
@@ -55,6 +56,11 @@ export interface PreflightDeps {
   freeBytes?: (folder: string) => Promise<number>;
   /** Where vmrun is (linked clones); undefined = not looked for, so the default falls back to full clones. */
   vmrun?: VmrunLookup | undefined;
+  /**
+   * Workstation's DHCP settings file (vmnetdhcp.conf, see src/workstation/vmnet-dhcp.ts), where the host
+   * tells its host-only DHCP range; undefined = not known, so that range is not compared (a warning says so).
+   */
+  vmnetDhcpConfig?: string | undefined;
 }
 
 const GiB = 2 ** 30;
@@ -141,9 +147,10 @@ export async function checkVmrestHost(
   spec: ClusterSpec,
   vmrest: Pick<BuildVmrest, 'listVms' | 'listVmnets'>,
   installFolder: string | undefined,
-): Promise<{ problems: PreflightProblem[]; vms: VmSummary[] | undefined }> {
+): Promise<{ problems: PreflightProblem[]; vms: VmSummary[] | undefined; vmnets?: Vmnet[] | undefined }> {
   const problems: PreflightProblem[] = [];
   let vms: VmSummary[] | undefined;
+  let vmnets: Vmnet[] | undefined;
   try {
     vms = await vmrest.listVms();
   } catch (error) {
@@ -156,12 +163,59 @@ export async function checkVmrestHost(
     return { problems, vms };
   }
   try {
-    problems.push(...checkVmnets(spec, await vmrest.listVmnets(), installFolder));
+    vmnets = await vmrest.listVmnets();
+    problems.push(...checkVmnets(spec, vmnets, installFolder));
   } catch (error) {
     if (!(error instanceof VmrestError)) throw error;
     problems.push({ code: error.code, message: error.message, fix: error.fix ?? '' });
   }
-  return { problems, vms };
+  return { problems, vms, vmnets };
+}
+
+/**
+ * networks.hostOnly.dhcpRange against the range the host's DHCP service hands out, read from Workstation's
+ * DHCP settings file: validate checked the LoadBalancer pool and the node addresses against the declared
+ * range, which protects them only if it is the real one. vmrest does not report the range; when the file
+ * cannot be read, a warning says the comparison did not run.
+ */
+export async function checkHostOnlyDhcpRange(
+  spec: ClusterSpec,
+  file: string | undefined,
+  vmnets: Vmnet[] | undefined,
+  read: (file: string) => Promise<string> = (f) => readFile(f, 'utf8'),
+): Promise<{ problem?: PreflightProblem; warning?: string }> {
+  const net = spec.networks.hostOnly;
+  const declared = `${net.dhcpRange.start}–${net.dhcpRange.end}`;
+  const vmnet = vmnets?.find((v) => v.name.toLowerCase() === net.vmnet.toLowerCase());
+  // DHCP off on the network (vmrest says so): it hands out no address, so no range can clash.
+  if (vmnet?.dhcp === 'false') return {};
+  const notCompared = (why: string) => ({
+    warning: `${net.vmnet}'s DHCP range was not compared with the host's: ${why}. cluster.yaml's networks.hostOnly.dhcpRange ${declared} is taken as it is (validate kept the LoadBalancer pool and the node addresses out of it); check it in Workstation's Virtual Network Editor (${net.vmnet.replace(/^vmnet/i, 'VMnet')} > DHCP Settings)`,
+  });
+  if (!file)
+    return notCompared('the environment names no ProgramData folder, where Workstation keeps vmnetdhcp.conf');
+  let text: string;
+  try {
+    text = await read(file);
+  } catch (error) {
+    return notCompared(
+      `${file} could not be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
+  }
+  const block = dhcpSubnetBlocks(text).find(
+    (b) => b.network === net.subnet.network && b.netmask === net.subnet.mask,
+  );
+  if (!block) return notCompared(`${file} has no DHCP settings for ${net.subnet.cidr}`);
+  if (!block.range) return {}; // a subnet block without a range hands out no address
+  if (block.range.start === net.dhcpRange.start && block.range.end === net.dhcpRange.end) return {};
+  const onHost = `${block.range.start}–${block.range.end}`;
+  return {
+    problem: {
+      code: 'HOST_DHCP_RANGE_MISMATCH',
+      message: `${net.vmnet}'s DHCP service hands out ${onHost} (${file}), but networks.hostOnly.dhcpRange in cluster.yaml says ${declared}: the LoadBalancer pool and the node addresses were checked against a range the host does not use`,
+      fix: `set networks.hostOnly.dhcpRange to start: ${block.range.start}, end: ${block.range.end} in cluster.yaml and run \`${COMMAND_PREFIX} validate\` (it checks the pool and the nodes against it), or make the host's range ${declared}: Workstation's Edit > Virtual Network Editor > Change Settings, select ${net.vmnet.replace(/^vmnet/i, 'VMnet')}, DHCP Settings`,
+    },
+  };
 }
 
 async function nearestExistingFolder(folder: string): Promise<string> {
@@ -215,6 +269,10 @@ export async function runPreflight(
   const host = await checkVmrestHost(spec, deps.vmrest, deps.installFolder);
   problems.push(...host.problems);
   vms = host.vms;
+  // 2b. The host-only DHCP range as the host's DHCP service has it (where the host tells).
+  const dhcp = await checkHostOnlyDhcpRange(spec, deps.vmnetDhcpConfig, host.vmnets);
+  if (dhcp.problem) problems.push(dhcp.problem);
+  if (dhcp.warning) warnings.push(dhcp.warning);
 
   if (vms) {
     // 3. Template built by build-template, its golden bake not left half-done, registered and

@@ -28,6 +28,7 @@ import type { ClusterSpec, NodeSpec } from '../config/model.js';
 import { SEED_CDROM } from '../template/vmx.js';
 import { VmrestError } from '../vmrest/errors.js';
 import { editOwnedVmx, type AppliedVm } from './apply.js';
+import { mergeObservation, observed, type AssumptionId, type Observation } from './observations.js';
 import { readVmxFile } from './ownership.js';
 import type { BuildEventSink, BuildVmrest } from './ports.js';
 import type { BuildState, BuildStateStore, NodeBuildState } from './state.js';
@@ -80,6 +81,7 @@ export interface SeedRetirementContext {
   vmrest: BuildVmrest;
   store: BuildStateStore;
   emit: BuildEventSink;
+  now?: (() => Date) | undefined;
 }
 
 /**
@@ -101,18 +103,37 @@ export async function detachSeedIso(
     return { fileRemoved: recorded.fileRemoved, detached: recorded.detached };
   let { fileRemoved, detached } = recorded;
   let detachRequest = recorded.detachRequest;
+  const now = ctx.now ?? (() => new Date());
+  const seen: Array<[AssumptionId, Observation]> = [];
+  // Whether the guest's eject let go of the ISO can only be seen while the VM runs (observations.ts).
+  const runningAtDelete = existsSync(recorded.isoPath)
+    ? await ctx.vmrest.getPowerState(vm.id).then(
+        (p) => p === 'poweredOn',
+        () => undefined,
+      )
+    : undefined;
+  let failure: string | undefined;
   try {
     await removeSeedSecrets(ctx.spec, node, recorded.isoPath);
     fileRemoved = true;
   } catch (error) {
     // On Windows, Workstation may still hold a connected ISO open (EBUSY/EPERM).
     fileRemoved = !existsSync(recorded.isoPath);
+    failure = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     ctx.emit({
       type: 'warning',
       node: node.name,
-      message: `could not delete the seed copies of ${node.name} yet (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); they are retried on the next run`,
+      message: `could not delete the seed copies of ${node.name} yet (${failure}); they are retried on the next run`,
     });
   }
+  if (runningAtDelete)
+    seen.push(
+      observed('seed-eject-releases-iso', fileRemoved ? 'released' : 'held', {
+        detail: fileRemoved ? node.name : `${node.name}: ${failure}`,
+        at: now().toISOString(),
+        command: `delete ${path.basename(recorded.isoPath)} on the host`,
+      }),
+    );
   if (!detached) {
     const power = await ctx.vmrest.getPowerState(vm.id);
     if (power === 'poweredOff') {
@@ -124,22 +145,36 @@ export async function detachSeedIso(
     } else if (!detachRequest) {
       // Unverified whether a running VM takes this; the .vmx edit above happens once it is off.
       // Asked once, its answer recorded: asking again would touch a running node for the same answer.
+      let refusal: string | undefined;
       try {
         await ctx.vmrest.setParam(vm.id, `${SEED_CDROM}.startConnected`, 'FALSE');
         detachRequest = 'accepted';
       } catch (error) {
         if (!(error instanceof VmrestError)) throw error;
         detachRequest = 'refused';
+        refusal = error.message;
         ctx.emit({
           type: 'note',
           node: node.name,
           message: `the running VM did not take "stop connecting the seed CD-ROM": ${error.message}. Its seed CD-ROM is detached at the next power-off that kubestation sees: stop, start, rebuild-node or build-vms`,
         });
       }
+      seen.push(
+        observed('vmrest-params-running-vm', detachRequest, {
+          detail: refusal ? `${node.name}: ${refusal}` : node.name,
+          at: now().toISOString(),
+          command: `vmrest PUT /vms/{id}/params ${SEED_CDROM}.startConnected FALSE (VM ${power})`,
+        }),
+      );
     }
   }
-  await ctx.store.updateNode(node.name, (n) => {
-    if (n.seed) Object.assign(n.seed, { fileRemoved, detached, ...(detachRequest ? { detachRequest } : {}) });
+  // One write: the observations follow the node record's failure rule.
+  await ctx.store.update((state) => {
+    const n = state.nodes[node.name];
+    if (n?.seed)
+      Object.assign(n.seed, { fileRemoved, detached, ...(detachRequest ? { detachRequest } : {}) });
+    for (const [id, observation] of seen)
+      state.assumptions = mergeObservation(state.assumptions, id, observation);
   });
   return { fileRemoved, detached };
 }

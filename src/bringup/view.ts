@@ -2,6 +2,7 @@
  * How a build looks: on a terminal a small table redrawn in place (node,
  * phase, stage, elapsed); otherwise one plain line per event; with --json
  * one JSON object per line for tools. verify's report is shown as its table.
+ * Each add-on gets a row under the nodes once build-vms applies it.
  *
  * The live table fits the terminal: each row is cut to its width, and a
  * redraw moves up over as many screen lines as the last table covers at the
@@ -221,6 +222,9 @@ function applyEvent(event: BuildEvent, rows: Map<string, Row>, screen: Screen, t
     case 'warning':
       screen.note(`warning: ${event.node ? `${event.node}: ` : ''}${event.message}`);
       break;
+    case 'addon':
+      applyAddon(event, rows, screen, t);
+      break;
     case 'verify':
       screen.note(verifyNote(event));
       break;
@@ -296,6 +300,45 @@ function applyStage(event: EventOf<'stage'>, rows: Map<string, Row>, screen: Scr
           ? ` done (${event.message})`
           : `: ${firstLine} (${seconds(event.elapsedMs)} in)`;
   screen.plainLine(`${event.node}: ${event.stage}${what}`);
+}
+
+/**
+ * An add-on's progress: a row of its own under the nodes (the add-on, "add-on", its phase and what it is
+ * doing); on a plain stream, a line per event. A warning (a certificate request left pending) stays as a note.
+ */
+function applyAddon(event: EventOf<'addon'>, rows: Map<string, Row>, screen: Screen, t: number): void {
+  const label = `add-on ${event.addon} (${event.component})`;
+  if (event.phase === 'warning') {
+    screen.note(`warning: ${label}: ${event.message}`);
+    return;
+  }
+  const key = `add-on:${event.addon}`;
+  if (!rows.has(key))
+    rows.set(key, {
+      node: event.addon,
+      role: 'add-on',
+      phase: '',
+      detail: '',
+      since: t,
+      bootAt: undefined,
+      state: 'waiting',
+    });
+  const row = rows.get(key)!;
+  const state: Row['state'] =
+    event.phase === 'failed'
+      ? 'failed'
+      : event.phase === 'ready' || event.phase === 'removed'
+        ? 'ok'
+        : 'working';
+  if (row.phase !== event.phase) row.since = t;
+  Object.assign(row, {
+    phase: event.phase,
+    state,
+    detail: event.phase === 'ready' ? event.component : event.message,
+  });
+  // A failure stays on screen above the table too; the other phases show in the row (lines when plain).
+  if (event.phase === 'failed') screen.note(`${label} FAILED: ${event.message}`);
+  else screen.plainLine(`${label}: ${event.phase === 'ready' ? 'ready' : event.message}`);
 }
 
 /** verify's progress, its report as a table, or its verdict. */

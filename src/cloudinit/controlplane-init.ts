@@ -28,7 +28,7 @@ export function controlPlaneInitParts(spec: ClusterSpec, node: NodeSpec, inputs:
         renderKubeadmDocuments([
           initConfiguration(spec, node, inputs.secrets.bootstrapToken),
           clusterConfiguration(spec, node),
-          kubeletConfiguration(),
+          kubeletConfiguration(spec),
         ]),
       ),
       ...cniFiles(spec),

@@ -1,13 +1,14 @@
 /**
- * `kubestation build-template [--golden] [--force]`: the template VM every
- * node is cloned from (src/template/build.ts), and optionally its golden
- * bake (src/template/golden.ts).
+ * `kubestation build-template [--no-golden] [--force]`: the template VM every
+ * node is cloned from (src/template/build.ts), and its golden bake
+ * (src/template/golden.ts) unless --no-golden.
  */
 import { existsSync } from 'node:fs';
 import type { CommandContext } from './context.js';
 import { parseCommandArgs } from './args.js';
 import { clusterFilePath, loadClusterSpec } from '../config/load.js';
 import type { ClusterSpec } from '../config/model.js';
+import { KubestationError } from '../errors.js';
 import { buildTemplate } from '../template/build.js';
 import { bakeGolden } from '../template/golden.js';
 import { createProgressSink } from '../template/progress-bar.js';
@@ -18,18 +19,30 @@ import { createVmrestClient } from '../vmrest/client.js';
 import { findWorkstationInstallFolder } from '../template/vdiskmanager.js';
 import { COMMAND_PREFIX } from '../command-hint.js';
 
-const help = `usage: ${COMMAND_PREFIX} build-template [--golden] [--force] [--cluster <path>]
+const help = `usage: ${COMMAND_PREFIX} build-template [--no-golden] [--force] [--cluster <path>]
 
 Builds the template VM every node is cloned from: downloads Ubuntu 24.04's
 cloud image (resumable, SHA-256 checked), converts its disk for Workstation,
-writes the .vmx and registers the VM through vmrest. Steps already done are
-skipped.
+writes the .vmx and registers the VM through vmrest, then bakes it (golden):
+boots it once to install containerd, kubelet, kubeadm, kubectl and pull every
+image a node needs, so a node's first boot downloads nothing. Steps already
+done are skipped; a bake that no longer matches cluster.yaml is done again.
 
-  --golden          also bake it: boot it once to install containerd, kubelet,
-                    kubeadm, kubectl and pre-pull the images, so nodes start faster
+  --no-golden       do not bake: every node downloads its packages and images
+                    at first boot (an earlier bake stays in the template)
   --force           redo every step (re-verify the image, reconvert the disk, re-bake)
   --cluster <path>  cluster.yaml to use (default ./cluster.yaml or KUBESTATION_CLUSTER)
 `;
+
+/** Golden unless --no-golden; --golden (the old opt-in) with --no-golden is a contradiction. */
+export function goldenChoice(values: { golden?: boolean; 'no-golden'?: boolean }): boolean {
+  if (values.golden && values['no-golden']) {
+    throw new KubestationError('BAD_OPTION', '--golden and --no-golden contradict each other.', {
+      fix: 'Leave both out to bake the template (the default), or give --no-golden alone to skip the bake.',
+    });
+  }
+  return !values['no-golden'];
+}
 
 export interface TemplateCommandOptions {
   golden: boolean;
@@ -82,12 +95,15 @@ export async function run(ctx: CommandContext): Promise<number> {
     help,
     options: {
       cluster: { type: 'string' },
+      'no-golden': { type: 'boolean', default: false },
+      // The default since golden became the default road; still accepted as typed before.
       golden: { type: 'boolean', default: false },
       force: { type: 'boolean', default: false },
     },
   });
   if (!args) return 0;
   const { values } = args;
+  const golden = goldenChoice(values);
   const spec = await loadClusterSpec(clusterFilePath(ctx.cwd, values.cluster, ctx.env));
   // Local checks before vmrest's credentials are asked for: no password typed for a run that cannot work.
   findWorkstationInstallFolder({
@@ -102,7 +118,7 @@ export async function run(ctx: CommandContext): Promise<number> {
     prompt: process.stdin.isTTY ? terminalPrompt() : undefined,
   });
   try {
-    await buildTemplateSteps(ctx, spec, vmrest, { golden: values.golden, force: values.force });
+    await buildTemplateSteps(ctx, spec, vmrest, { golden, force: values.force });
     return 0;
   } finally {
     await vmrest.close();

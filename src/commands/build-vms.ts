@@ -12,14 +12,18 @@ import type { CommandContext } from './context.js';
 import { parseCommandArgs } from './args.js';
 import { buildVms, planWithoutVmrest, type BuildVmsDeps, type BuildVmsResult } from '../bringup/build-vms.js';
 import { lookUpVmrun, type VmrunLookup } from '../template/vmrun.js';
+import { vmnetDhcpConfigFile } from '../workstation/vmnet-dhcp.js';
 import { workstationDefaultVmFolder } from '../bringup/host-folders.js';
 import { defaultKubeconfigPath } from '../bringup/finish.js';
 import { NodeFailedError } from '../bringup/follow.js';
-import type { ClusterVerifier, DiskGrower, SeedIsoWriter } from '../bringup/ports.js';
+import type { ClusterVerifier, DiskGrower, SeedIsoWriter, SimulatorCost } from '../bringup/ports.js';
 import { PreflightError } from '../bringup/preflight.js';
 import { cloudInitSeedWriter, vdiskmanagerGrower } from '../bringup/real-deps.js';
+import { STAGES } from '../progress/stages.js';
 import type { SimulatedLabOptions } from '../../simulators/simulated-lab.js';
 import { apiVerifier, scaledVerifyTimeouts, type ApiVerifierOptions } from '../bringup/verify-step.js';
+import { apiAddonApplier, type ApiAddonApplierOptions } from '../bringup/addons-step.js';
+import { scaledAddonTimeouts } from '../addons/apply.js';
 import { createBuildView, type BuildView, type ViewMode } from '../bringup/view.js';
 import { defaultKubeAccess } from '../bringup/observe.js';
 import { describeError, KubestationError } from '../errors.js';
@@ -35,10 +39,12 @@ import { COMMAND_PREFIX } from '../command-hint.js';
 const usage = `usage: ${COMMAND_PREFIX} build-vms [options]
 
 Builds the cluster in cluster.yaml: clones and configures one VM per node,
-powers them on, follows their first boot and verifies the cluster.
+powers them on, follows their first boot, applies the add-ons and verifies
+the cluster.
 Re-running continues where an earlier run stopped. A worker added to
 cluster.yaml is built and joins the running cluster; the other nodes are
-left alone.
+left alone. The add-ons are applied on every run: what drifted is put
+back, an add-on turned off in cluster.yaml is removed.
 
 options:
   --cluster <file>        cluster file (default ./cluster.yaml or KUBESTATION_CLUSTER)
@@ -63,10 +69,14 @@ export interface BuildVmsCommandOverrides {
   verify?: ClusterVerifier;
   clonesFolder?: string;
   vmrun?: VmrunLookup;
+  /** Workstation's DHCP settings file (default: where Workstation keeps it on this host). */
+  vmnetDhcpConfig?: string;
   /** Settings for --simulate (tiny delays in tests; the cluster the fake API server plays). */
   simulate?: SimulateTiming & {
     kubeApiScenario?: SimulatedLabOptions['kubeApiScenario'];
     verify?: ApiVerifierOptions['verify'];
+    /** The add-on step's waits, poll interval and (tests) a stand-in catalogue. */
+    addons?: Partial<Omit<ApiAddonApplierOptions, 'server' | 'kubeconfig'>>;
   };
 }
 
@@ -79,9 +89,17 @@ export interface SimulateTiming {
   /** One figure for every first-boot stage, or one per stage (e.g. { packages: 2000 }). */
   stageMs?: number | Record<string, number>;
   pollMs?: number;
+  /**
+   * The simulated template is golden and matches the spec (default true, as `up` bakes it): first boots
+   * download nothing, so packages and images take a tenth of the other stages unless stageMs says otherwise.
+   */
+  golden?: boolean;
 }
 
 const SIMULATE_TIMING_ENV = 'KUBESTATION_SIMULATE_TIMING';
+
+/** How long the add-on step waits for every node to be Ready (a node whose first boot just ended is, or soon). */
+const NODES_READY_MS = 120_000;
 
 /**
  * KUBESTATION_SIMULATE_TIMING: JSON of SimulateTiming, read only with --simulate, so `npm run bench` times
@@ -100,7 +118,7 @@ export function simulateTimingFromEnv(env: NodeJS.ProcessEnv): SimulateTiming {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
     throw new KubestationError('BAD_OPTION', `${SIMULATE_TIMING_ENV} must be a JSON object`, { fix });
   const isMs = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
-  const keys = ['cloneMs', 'powerOnMs', 'bootDelayMs', 'firstReportMs', 'stageMs', 'pollMs'];
+  const keys = ['cloneMs', 'powerOnMs', 'bootDelayMs', 'firstReportMs', 'stageMs', 'pollMs', 'golden'];
   for (const [key, value] of Object.entries(parsed)) {
     if (!keys.includes(key))
       throw new KubestationError(
@@ -109,17 +127,27 @@ export function simulateTimingFromEnv(env: NodeJS.ProcessEnv): SimulateTiming {
         { fix },
       );
     const ok =
-      key === 'stageMs' && typeof value === 'object' && value !== null && !Array.isArray(value)
-        ? Object.values(value).every(isMs)
-        : isMs(value);
+      key === 'golden'
+        ? typeof value === 'boolean'
+        : key === 'stageMs' && typeof value === 'object' && value !== null && !Array.isArray(value)
+          ? Object.values(value).every(isMs)
+          : isMs(value);
     if (!ok)
       throw new KubestationError(
         'BAD_OPTION',
-        `${SIMULATE_TIMING_ENV}: ${key} must be milliseconds (a number >= 0)${key === 'stageMs' ? ' or an object of them per stage' : ''}`,
+        key === 'golden'
+          ? `${SIMULATE_TIMING_ENV}: golden must be true or false`
+          : `${SIMULATE_TIMING_ENV}: ${key} must be milliseconds (a number >= 0)${key === 'stageMs' ? ' or an object of them per stage' : ''}`,
         { fix },
       );
   }
   return parsed as SimulateTiming;
+}
+
+/** Every first-boot stage takes `ms`, but packages and images a tenth of it: a golden template holds them. */
+function simulatedGoldenStageMs(ms: number): Record<string, number> {
+  const stages = Object.fromEntries(STAGES.map((stage) => [stage.name, ms]));
+  return { ...stages, packages: ms / 10, images: ms / 10 };
 }
 
 /** build-vms' options (`up` takes them too and hands them on). */
@@ -138,7 +166,15 @@ export const buildVmsOptions = {
 /** The dependencies the simulated and the real lab provide each their own way. */
 type LabDeps = Pick<
   BuildVmsDeps,
-  'vmrest' | 'clonesFolder' | 'growDisk' | 'verify' | 'kube' | 'freeBytes' | 'vmrun'
+  | 'vmrest'
+  | 'clonesFolder'
+  | 'growDisk'
+  | 'verify'
+  | 'addons'
+  | 'kube'
+  | 'freeBytes'
+  | 'vmrun'
+  | 'vmnetDhcpConfig'
 >;
 
 /** The lab a run builds on: the simulated one in a temporary folder, or the real one through vmrest. */
@@ -155,6 +191,8 @@ interface Lab {
   pollMs?: number | undefined;
   /** Closes what the command opened (the vmrest client it made; the simulators and their folder). */
   close(): Promise<void>;
+  /** --simulate: the simulators' own time so far (reported with --json's result). */
+  simulatorCost?: () => SimulatorCost;
 }
 
 type BuildVmsValues = NonNullable<ReturnType<typeof parseCommandArgs<typeof buildVmsOptions>>>['values'];
@@ -205,7 +243,7 @@ export async function runBuildVms(
           },
         );
     view.close();
-    reportResult(ctx, view, mode, spec, result, lab.simDir);
+    reportResult(ctx, view, mode, spec, result, lab);
     return exitCodeFor(result);
   } catch (error) {
     view.close();
@@ -251,15 +289,23 @@ async function simulatedLab(
   const sim = { ...simulateTimingFromEnv(ctx.env), ...overrides.simulate };
   // Loaded only here: the simulators never load on a real build.
   const { startSimulatedLab, growDescriptorDisk } = await import('../../simulators/simulated-lab.js');
+  const labStart = performance.now();
   const simDir = await mkdtemp(path.join(os.tmpdir(), 'kubestation-simulate-'));
+  const golden = sim.golden ?? true;
   const lab = await startSimulatedLab(clusterSpec, {
     dir: simDir,
-    kubeApi: !values['skip-verify'],
+    // Always: the add-ons are applied through it even when verify is skipped.
+    kubeApi: true,
     bootDelayMs: sim.bootDelayMs ?? 400,
     latencies: { cloneMs: sim.cloneMs ?? 1500, powerOnMs: sim.powerOnMs ?? 300 },
-    guest: { firstReportMs: sim.firstReportMs ?? 300, stageMs: sim.stageMs ?? 600 },
+    golden,
+    guest: {
+      firstReportMs: sim.firstReportMs ?? 300,
+      stageMs: sim.stageMs ?? (golden ? simulatedGoldenStageMs(600) : 600),
+    },
     ...(sim.kubeApiScenario ? { kubeApiScenario: sim.kubeApiScenario } : {}),
   });
+  const labStartMs = performance.now() - labStart;
   const spec = lab.spec;
   if (mode !== 'json')
     ctx.stdout.write(
@@ -273,6 +319,7 @@ async function simulatedLab(
       vmrest: lab.client,
       clonesFolder: lab.clonesFolder,
       vmrun: lab.vmrunLookup,
+      vmnetDhcpConfig: lab.vmnetDhcpConfig,
       growDisk: growDescriptorDisk,
       // The simulated disks are descriptors in the temporary folder, never grown: no free space to check.
       freeBytes: async () => Number.MAX_SAFE_INTEGER,
@@ -287,12 +334,32 @@ async function simulatedLab(
               hostOnlyProxy: lab.kubeApi?.hostOnlyProxy,
             },
           }),
+      addons: apiAddonApplier({
+        server: lab.kubeApi?.url,
+        timeouts: scaledAddonTimeouts(deadlineScale),
+        nodesReadyMs: NODES_READY_MS * deadlineScale,
+        intervalMs: 100,
+        ...sim.addons,
+      }),
       kube: { ...defaultKubeAccess(spec, {}), server: lab.kubeApi?.url ?? 'https://127.0.0.1:9' },
     },
     close: async () => {
       await lab.close();
       await rm(simDir, { recursive: true, force: true });
     },
+    simulatorCost: () => ({
+      labStartMs,
+      vmrunStandInStarts: (lab.vmrun?.calls ?? []).flatMap((call) =>
+        call.standInStartMs === undefined
+          ? []
+          : [
+              {
+                command: (call.args[0] === '-T' ? call.args[2] : call.args[0]) ?? '',
+                ms: call.standInStartMs,
+              },
+            ],
+      ),
+    }),
   };
 }
 
@@ -322,6 +389,9 @@ async function realLab(
     vmrest: client,
     clonesFolder: overrides.clonesFolder ?? (await workstationDefaultVmFolder(ctx.env)),
     vmrun: overrides.vmrun ?? lookUpVmrun(spec, ctx.env),
+    vmnetDhcpConfig:
+      overrides.vmnetDhcpConfig ??
+      vmnetDhcpConfigFile(ctx.env, process.platform, spec.networks.hostOnly.vmnet),
     growDisk: overrides.growDisk ?? vdiskmanagerGrower(spec, ctx.env),
     verify: values['skip-verify']
       ? undefined
@@ -333,6 +403,11 @@ async function realLab(
             hostOnlyProxy: ctx.env.KUBESTATION_HOST_ONLY_PROXY || undefined,
           },
         })),
+    addons: apiAddonApplier({
+      server: ctx.env.KUBESTATION_API_SERVER || undefined,
+      timeouts: scaledAddonTimeouts(deadlineScale),
+      nodesReadyMs: NODES_READY_MS * deadlineScale,
+    }),
     kube: defaultKubeAccess(spec, ctx.env),
   };
   return { spec, deps, vmrestDown, close };
@@ -373,8 +448,9 @@ function reportResult(
   mode: ViewMode,
   spec: ClusterSpec,
   result: BuildVmsResult,
-  simDir: string | undefined,
+  lab: Pick<Lab, 'simDir' | 'simulatorCost'>,
 ): void {
+  const simDir = lab.simDir;
   if (result.status === 'dry-run') {
     if (mode === 'json') view.emit({ type: 'result', status: 'dry-run' });
     else ctx.stdout.write(`${result.planText}\n(dry run: nothing was changed)\n`);
@@ -386,7 +462,8 @@ function reportResult(
         : 'build interrupted; progress is saved. Run the same command again to continue.\n',
     );
   } else {
-    view.emit({ type: 'result', status: 'ready' });
+    const simulator = lab.simulatorCost?.();
+    view.emit({ type: 'result', status: 'ready', ...(simulator ? { simulator } : {}) });
     if (mode !== 'json' && simDir) {
       // The simulated lab's files (kubeconfig, SSH config) are deleted when this command ends: point at none of them.
       ctx.stdout.write(

@@ -13,6 +13,7 @@
  *   argument (npm 11 and 10 alike for names npm does not know),
  *   --node x → npm_config_node=true (npm 11) but npm_config_node_options=x
  *   (npm 10 completes an abbreviation of its own setting node-options).
+ * A negated flag turns npm's setting off: --no-golden → npm_config_golden="" (measured, npm 10).
  * npm sets npm_config_yes="" on every run: an empty value (or "false") is
  * npm's default, not an option the user typed.
  */
@@ -81,6 +82,15 @@ export function lostNpmOptions(
     const own = lookup(env, `npm_config_${option.replace(/-/g, '_')}`);
     if (own && own.value !== '' && own.value !== 'false') {
       lost.push({ option, ...own });
+      continue;
+    }
+    // npm reads --no-x as its setting x turned off: a lost --no-golden leaves npm_config_golden="" (npm 10/11;
+    // "false" in older npm). Not for npm's own settings that it sets on every run (yes).
+    const negated = option.startsWith('no-')
+      ? lookup(env, `npm_config_${option.slice(3).replace(/-/g, '_')}`)
+      : undefined;
+    if (negated && (negated.value === '' || negated.value === 'false') && option !== 'no-yes') {
+      lost.push({ option, ...negated });
       continue;
     }
     const completion = npmCompletions[option];

@@ -7,6 +7,7 @@
 import type { CommandContext } from './context.js';
 import { parseCommandArgs } from './args.js';
 import { createBuildView } from '../bringup/view.js';
+import { vmnetDhcpConfigFile } from '../workstation/vmnet-dhcp.js';
 import { lookUpVmrun } from '../template/vmrun.js';
 import { workstationDefaultVmFolder } from '../bringup/host-folders.js';
 import { cloudInitSeedWriter, vdiskmanagerGrower } from '../bringup/real-deps.js';
@@ -88,6 +89,7 @@ export async function run(ctx: CommandContext): Promise<number> {
             log,
             installFolder: spec.vmware.installFolder,
             vmrun: lookUpVmrun(spec, ctx.env),
+            vmnetDhcpConfig: vmnetDhcpConfigFile(ctx.env, process.platform, spec.networks.hostOnly.vmnet),
           },
           { force: values.force, signal, timing: { deadlineScale } },
         );

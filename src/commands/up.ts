@@ -12,7 +12,7 @@ import { clusterFilePath, loadClusterSpec } from '../config/load.js';
 import { createVmrestClient } from '../vmrest/client.js';
 import { findWorkstationInstallFolder } from '../template/vdiskmanager.js';
 import { resolveVmrestCredentials, terminalPrompt, type PromptFunction } from '../vmrest/credentials.js';
-import { buildTemplateSteps } from './build-template.js';
+import { buildTemplateSteps, goldenChoice } from './build-template.js';
 import { buildVmsOptions, runBuildVms, type BuildVmsCommandOverrides } from './build-vms.js';
 import { checkVmrestHost, PreflightError } from '../bringup/preflight.js';
 import { vmrestUrlOf } from '../vmrest/endpoint.js';
@@ -28,7 +28,10 @@ and on a finished lab changes nothing.
 
 options:
   --cluster <file>        cluster file (default ./cluster.yaml or KUBESTATION_CLUSTER)
-  --golden                also bake the template (containerd, kubelet, kubeadm, images pre-installed)
+  --no-golden             do not bake the template (by default it is baked: containerd,
+                          kubelet, kubeadm and every image pre-installed, so a node's
+                          first boot downloads nothing; a bake that no longer matches
+                          cluster.yaml is done again)
   --dry-run               build nothing: print build-vms' plan (the template must exist already)
   --concurrency <n>       nodes configured at once (default vmware.concurrency)
   --skip-verify           do not run the cluster checks at the end
@@ -48,10 +51,15 @@ export async function runUp(ctx: CommandContext, overrides: UpOverrides = {}): P
   const args = parseCommandArgs(ctx, {
     command: 'up',
     help: usage,
-    options: { ...buildVmsOptions, golden: { type: 'boolean', default: false } },
+    options: {
+      ...buildVmsOptions,
+      'no-golden': { type: 'boolean', default: false },
+      golden: { type: 'boolean', default: false },
+    },
   });
   if (!args) return 0;
   const { values } = args;
+  const golden = goldenChoice(values);
   // build-vms' own options, handed on as given.
   const buildVmsArgv = Object.keys(buildVmsOptions).flatMap((name) => {
     const value = values[name as keyof typeof buildVmsOptions];
@@ -104,7 +112,7 @@ export async function runUp(ctx: CommandContext, overrides: UpOverrides = {}): P
       const host = await checkVmrestHost(spec, vmrest, spec.vmware.installFolder);
       if (host.problems.length > 0) throw new PreflightError(host.problems);
       await buildTemplateSteps({ stdout: templateOut, env: ctx.env }, spec, vmrest, {
-        golden: values.golden,
+        golden,
         force: false,
       });
     }

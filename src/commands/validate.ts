@@ -1,3 +1,4 @@
+import { ADDONS } from '../addons/catalog.js';
 import { existsSync } from 'node:fs';
 import type { CommandContext } from './context.js';
 import { parseCommandArgs } from './args.js';
@@ -14,6 +15,7 @@ import { checkClusterSpec, clusterFilePath, readClusterFile } from '../config/lo
 import type { ClusterSpec } from '../config/model.js';
 import { formatProblem } from '../config/problems.js';
 import { goldenRuntimeWarning } from '../template/runtime-support.js';
+import { compareGoldenWithSpec, goldenStatusLine } from '../template/golden.js';
 import { readTemplateState, templateVmxPath, type TemplateState } from '../template/state.js';
 import { COMMAND_PREFIX } from '../command-hint.js';
 import { SpecError } from '../config/problems.js';
@@ -47,8 +49,17 @@ export function summarizeSpec(spec: ClusterSpec) {
     serviceSubnet: spec.kubernetes.serviceSubnet.cidr,
     networks: {
       nat: `${spec.networks.nat.vmnet} ${spec.networks.nat.subnet.cidr} gateway ${spec.networks.nat.gateway}`,
-      hostOnly: `${spec.networks.hostOnly.vmnet} ${spec.networks.hostOnly.subnet.cidr}`,
+      hostOnly: `${spec.networks.hostOnly.vmnet} ${spec.networks.hostOnly.subnet.cidr} DHCP ${spec.networks.hostOnly.dhcpRange.start}–${spec.networks.hostOnly.dhcpRange.end}`,
     },
+    addons: ADDONS.map((a) => ({
+      name: a.name,
+      release: `${a.component} ${a.version}`,
+      enabled: spec.addons[a.name].enabled,
+      ...(a.name === 'loadBalancer'
+        ? { pool: `${spec.addons.loadBalancer.pool.start}–${spec.addons.loadBalancer.pool.end}` }
+        : {}),
+      ...(a.name === 'gateway' ? { address: spec.addons.gateway.address } : {}),
+    })),
     stateDir: spec.stateDir,
     nodes: spec.nodes.map((n) => ({
       name: n.name,
@@ -93,6 +104,7 @@ function renderSummary(spec: ClusterSpec, file: string, refused = false): string
       : `${file}: valid`,
     `cluster ${s.cluster}: Kubernetes ${s.kubernetes}, API ${s.apiEndpoint}, CNI ${s.cni}`,
     `pods ${s.podSubnet}, services ${s.serviceSubnet}; NAT ${s.networks.nat}; host-only ${s.networks.hostOnly}`,
+    `add-ons: ${s.addons.map((a) => `${a.name} ${a.enabled ? `${a.release}${a.pool ? ` pool ${a.pool}` : ''}${a.address ? ` at ${a.address}` : ''}` : 'off'}`).join('; ')}`,
     `state folder ${s.stateDir}`,
     '',
     line(header),
@@ -165,6 +177,14 @@ export async function run(ctx: CommandContext): Promise<number> {
   const environmentProblem = spec ? vmrestEnvironmentProblem(ctx.env, spec) : undefined;
   // Warnings do not make the file invalid: they name a combination the nodes will have to work around.
   const runtimeWarning = spec && templateState ? goldenRuntimeWarning(templateState, spec) : undefined;
+  // What the template holds against what cluster.yaml asks for: a first boot downloads nothing, or what.
+  const golden =
+    spec && templateState
+      ? {
+          line: goldenStatusLine(templateState, spec),
+          differences: templateState.builtAt ? compareGoldenWithSpec(templateState, spec) : undefined,
+        }
+      : undefined;
   const warnings = runtimeWarning ? [runtimeWarning] : [];
   if (values.json) {
     const changes = change
@@ -179,6 +199,15 @@ export async function run(ctx: CommandContext): Promise<number> {
           file,
           summary: summarizeSpec(spec),
           ...(changes ? { changes } : {}),
+          ...(golden
+            ? {
+                golden: {
+                  templateBuilt: golden.differences !== undefined,
+                  matches: golden.differences?.length === 0,
+                  differences: golden.differences ?? [],
+                },
+              }
+            : {}),
           ...(warnings.length ? { warnings } : {}),
           ...(refusal || environmentProblem || cloneProblems.length
             ? {
@@ -203,6 +232,7 @@ export async function run(ctx: CommandContext): Promise<number> {
   }
   ctx.stdout.write(renderSummary(spec, file, refusal !== undefined || cloneProblems.length > 0));
   if (change) ctx.stdout.write(renderChange(spec, change));
+  if (golden) ctx.stdout.write(`${golden.line}\n`);
   for (const warning of warnings) ctx.stdout.write(`warning: ${warning}\n`);
   for (const p of cloneProblems) ctx.stderr.write(`${file}: ${p.message}\n    fix: ${p.fix}\n`);
   if (refusal) ctx.stderr.write(`${file}: ${describeError(refusal)}\n`);

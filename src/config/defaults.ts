@@ -1,4 +1,6 @@
 /** Defaults and pinned versions for everything cluster.yaml may leave out. */
+import { intToIp, ipToInt } from './ipv4.js';
+import type { Ipv4Subnet } from './model.js';
 
 export const DEFAULT_STATE_DIR = '.kubestation';
 export const DEFAULT_HARDWARE = { cpus: 2, memoryMiB: 4096, diskGiB: 100 } as const;
@@ -84,3 +86,22 @@ export const NIC_LAYOUT = {
   nat: { guestName: 'ens33', pciSlot: 33, vmxIndex: 0 },
   hostOnly: { guestName: 'ens37', pciSlot: 37, vmxIndex: 1 },
 } as const;
+
+/**
+ * The DHCP range Workstation gives a host-only network: the upper half of the subnet without the broadcast
+ * address, i.e. .128–.254 of a /24 (the Virtual Network Editor's DHCP Settings show it).
+ */
+export function defaultHostOnlyDhcpRange(subnet: Ipv4Subnet): { start: string; end: string } {
+  const network = ipToInt(subnet.network);
+  const size = ipToInt(subnet.broadcast) - network + 1;
+  return { start: intToIp(network + size / 2), end: intToIp(ipToInt(subnet.broadcast) - 1) };
+}
+
+/**
+ * The LoadBalancer pool when cluster.yaml names none: .64–.95 of the host-only subnet, above the nodes'
+ * static addresses (.2 up) and below the DHCP range (.128 up).
+ */
+export function defaultLoadBalancerPool(subnet: Ipv4Subnet): { start: string; end: string } {
+  const network = ipToInt(subnet.network);
+  return { start: intToIp(network + 64), end: intToIp(network + 95) };
+}

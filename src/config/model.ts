@@ -37,6 +37,8 @@ export interface HostOnlyNetworkSpec {
   vmnet: string;
   subnet: Ipv4Subnet;
   hostAddress: string;
+  /** VMware DHCP range on the network (Workstation's default: .128–.254); static addresses and the pool stay outside it. */
+  dhcpRange: { start: string; end: string };
 }
 
 export interface NicSpec {
@@ -148,12 +150,15 @@ export interface VmwareSpec {
 
 export type CloneMode = 'linked' | 'full';
 
-/** The lab's services (issue 23): each on by default, applied by build-vms through the API. */
+/** The lab services applied after the CNI (issue 23); each on unless cluster.yaml turns it off. */
 export interface AddonsSpec {
+  /** MetalLB in L2 mode: LoadBalancer addresses from `pool`, announced on the host-only NIC (ens37) only. */
   loadBalancer: { enabled: boolean; pool: { start: string; end: string } };
+  /** Rancher local-path-provisioner as the default StorageClass. */
   storage: { enabled: boolean };
+  /** metrics-server, with kubelet serving certificates signed by the cluster (serverTLSBootstrap). */
   metrics: { enabled: boolean };
-  /** address: in the pool; default the pool's first address. */
+  /** NGINX Gateway Fabric. address: in the pool; default the pool's first address. */
   gateway: { enabled: boolean; address: string };
 }
 

@@ -21,11 +21,13 @@ import {
   NIC_LAYOUT,
   REQUIRED_KERNEL_MODULES,
   REQUIRED_SYSCTL,
+  defaultHostOnlyDhcpRange,
+  defaultLoadBalancerPool,
   kubernetesPackageRepository,
 } from './defaults.js';
-import { intToIp, ipToInt, parseSubnet } from './ipv4.js';
+import { parseSubnet } from './ipv4.js';
 import { deriveMac } from './mac.js';
-import type { ClusterSpec, NicSpec, NodeSpec } from './model.js';
+import type { AddonsSpec, ClusterSpec, Ipv4Subnet, NicSpec, NodeSpec } from './model.js';
 import type { ClusterFile } from './schema.js';
 
 export interface ResolveOptions {
@@ -45,6 +47,17 @@ export function splitKubernetesVersion(
   if (!match) return undefined;
   const minor = `${Number(match[1])}.${Number(match[2])}`;
   return { minor, patch: match[3] === undefined ? undefined : `${minor}.${Number(match[3])}` };
+}
+
+/** The add-ons with their defaults: each enabled, the pool .64–.95 of the host-only subnet, the Gateway on its first address. */
+export function resolveAddons(addons: ClusterFile['addons'], hostOnlySubnet: Ipv4Subnet): AddonsSpec {
+  const pool = { ...(addons?.loadBalancer?.pool ?? defaultLoadBalancerPool(hostOnlySubnet)) };
+  return {
+    loadBalancer: { enabled: addons?.loadBalancer?.enabled ?? true, pool },
+    storage: { enabled: addons?.storage?.enabled ?? true },
+    metrics: { enabled: addons?.metrics?.enabled ?? true },
+    gateway: { enabled: addons?.gateway?.enabled ?? true, address: addons?.gateway?.address ?? pool.start },
+  };
 }
 
 function unique<T>(items: Iterable<T>): T[] {
@@ -69,6 +82,7 @@ export function resolveClusterSpec(file: ClusterFile, options: ResolveOptions): 
     vmnet: file.networks.hostOnly.vmnet ?? 'vmnet1',
     subnet: hostOnlySubnet,
     hostAddress: file.networks.hostOnly.hostAddress,
+    dhcpRange: { ...(file.networks.hostOnly.dhcpRange ?? defaultHostOnlyDhcpRange(hostOnlySubnet)) },
   };
 
   const nodes: NodeSpec[] = file.nodes.map((node) => {
@@ -150,7 +164,6 @@ export function resolveClusterSpec(file: ClusterFile, options: ResolveOptions): 
       controlPlaneTaint: k.controlPlaneTaint ?? true,
     },
     firewall: { enabled: file.firewall?.enabled ?? true },
-    addons: defaultAddons(hostOnly.subnet.network),
     vmware: {
       vmrestUrl: file.vmware?.vmrestUrl ?? DEFAULT_VMWARE.vmrestUrl,
       template: {
@@ -163,16 +176,6 @@ export function resolveClusterSpec(file: ClusterFile, options: ResolveOptions): 
       cloneMode: file.vmware?.cloneMode ?? DEFAULT_VMWARE.cloneMode,
       cloneModeExplicit: file.vmware?.cloneMode !== undefined,
     },
-  };
-}
-
-/** Every add-on on, the pool at the host-only subnet's .64-.95 (below Workstation's DHCP range .128-.254). */
-function defaultAddons(network: string): ClusterSpec['addons'] {
-  const at = (last: number) => intToIp(ipToInt(network) + last);
-  return {
-    loadBalancer: { enabled: true, pool: { start: at(64), end: at(95) } },
-    storage: { enabled: true },
-    metrics: { enabled: true },
-    gateway: { enabled: true, address: at(64) },
+    addons: resolveAddons(file.addons, hostOnlySubnet),
   };
 }

@@ -77,6 +77,15 @@ const HostOnlyNetwork = Strict(
     ),
     subnet: Cidr('Host-only network, as set in the Virtual Network Editor.'),
     hostAddress: Ipv4('The Windows host\'s own address on this network (".1").'),
+    dhcpRange: Type.Optional(
+      Strict(
+        {
+          start: Ipv4('First address VMware DHCP hands out.'),
+          end: Ipv4('Last address VMware DHCP hands out.'),
+        },
+        "VMware DHCP range (default .128–.254 of the subnet, Workstation's own); static node addresses and the LoadBalancer pool must stay outside it. Preflight compares it with the host's vmnetdhcp.conf.",
+      ),
+    ),
   },
   'VMnet1: host-only network for host-to-node and node-to-node traffic (ens37); the cluster runs on it.',
 );
@@ -373,6 +382,63 @@ const Vmware = Strict(
   'VMware Workstation settings. None is required for the default lab.',
 );
 
+const Enabled = (description: string) =>
+  Type.Optional(Type.Boolean({ default: true, description: `${description} On unless set to false.` }));
+
+const Addons = Strict(
+  {
+    loadBalancer: Type.Optional(
+      Strict(
+        {
+          enabled: Enabled(
+            'MetalLB (L2 mode) gives Services of type LoadBalancer an address from the pool, announced on the host-only NIC (ens37) only, so Windows reaches it.',
+          ),
+          pool: Type.Optional(
+            Strict(
+              {
+                start: Ipv4('First address of the pool.'),
+                end: Ipv4('Last address of the pool.'),
+              },
+              'Addresses MetalLB hands out (default .64–.95 of the host-only subnet): inside networks.hostOnly.subnet, clear of the nodes, the host (.1) and the DHCP range.',
+            ),
+          ),
+        },
+        'LoadBalancer Services on the host-only network.',
+      ),
+    ),
+    storage: Type.Optional(
+      Strict(
+        { enabled: Enabled("Rancher's local-path-provisioner as the default StorageClass (local-path).") },
+        'Dynamic node-local volumes.',
+      ),
+    ),
+    metrics: Type.Optional(
+      Strict(
+        {
+          enabled: Enabled(
+            "metrics-server (kubectl top); kubelets get serving certificates signed by the cluster (serverTLSBootstrap), approved by kubestation for the spec's nodes only.",
+          ),
+        },
+        'Resource metrics API.',
+      ),
+    ),
+    gateway: Type.Optional(
+      Strict(
+        {
+          enabled: Enabled(
+            'NGINX Gateway Fabric (Gateway API) with the Gateway kubestation/kubestation-gateway; needs loadBalancer.',
+          ),
+          address: Type.Optional(
+            Ipv4("The Gateway's address, inside the pool (default: the pool's first address)."),
+          ),
+        },
+        'HTTP routing into the cluster through the Gateway API.',
+      ),
+    ),
+  },
+  'Lab services applied after the CNI. Each release is pinned in kubestation with its manifests and checksums; versions cannot be chosen here.',
+);
+
 export const ClusterFileSchema = Type.Object(
   {
     $schema: Type.Optional(Type.String({ description: 'Editor hint; ignored.' })),
@@ -404,6 +470,7 @@ export const ClusterFileSchema = Type.Object(
       ),
     ),
     vmware: Type.Optional(Vmware),
+    addons: Type.Optional(Addons),
   },
   {
     additionalProperties: false,

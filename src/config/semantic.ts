@@ -18,6 +18,8 @@ import {
   SUPPORTED_KUBERNETES_MINORS,
   CLOUD_IMAGE_DISK_GIB,
   DEFAULT_API_SERVER_PORT,
+  defaultHostOnlyDhcpRange,
+  defaultLoadBalancerPool,
 } from './defaults.js';
 import {
   hasHostBits,
@@ -33,6 +35,7 @@ import type { Ipv4Subnet } from './model.js';
 import { showValue, type SpecProblem } from './problems.js';
 import { splitKubernetesVersion } from './resolve.js';
 import { clearTextVmrestUrlProblem } from '../vmrest-url-policy.js';
+import { ADDONS } from '../addons/catalog.js';
 
 type Raw = Record<string, unknown>;
 
@@ -68,11 +71,18 @@ const int = (v: unknown): number | undefined =>
  * network address and any reserved addresses at the start (host .1,
  * gateway .2), up to the DHCP range or the broadcast address.
  */
-function freeRange(s: Ipv4Subnet, reserved: Array<string | undefined>, dhcpStart?: string): string {
+function freeRange(
+  s: Ipv4Subnet,
+  reserved: Array<string | undefined>,
+  ...above: Array<string | undefined>
+): string {
   const taken = new Set(reserved.filter((a): a is string => a !== undefined).map(ipToInt));
   let low = ipToInt(s.network) + 1;
   while (taken.has(low)) low++;
-  const limit = dhcpStart && subnetContains(s, dhcpStart) ? ipToInt(dhcpStart) : ipToInt(s.broadcast);
+  const limits = above
+    .filter((a): a is string => a !== undefined && subnetContains(s, a) && ipToInt(a) > low)
+    .map(ipToInt);
+  const limit = Math.min(ipToInt(s.broadcast), ...limits);
   return `${intToIp(low)}–${intToIp(limit - 1)}`;
 }
 
@@ -109,6 +119,10 @@ interface HostNetworks {
   hostOnlyHost: string | undefined;
   /** The NAT DHCP range when both ends are addresses and start ≤ end. */
   dhcp: { start: string; end: string } | undefined;
+  /** The host-only DHCP range (cluster.yaml's, else Workstation's default) when it is sound. */
+  hostOnlyDhcp: { start: string; end: string } | undefined;
+  /** The LoadBalancer pool (cluster.yaml's, else the default) when it is on and sound: node addresses stay out of it. */
+  pool: AddressRange | undefined;
   /** Addresses a node may take, for messages ('' when the subnet is not known). */
   natFree: string;
   hostOnlyFree: string;
@@ -133,6 +147,7 @@ export function checkSemantics(document: unknown): SpecProblem[] {
 
   checkClusterName(doc, add);
   const networks = checkHostNetworks(doc, add);
+  checkAddons(doc, networks, add);
   const k8s = obj(doc.kubernetes) ?? {};
   checkKubernetesNetworks(k8s, networks, add);
   checkNodes(doc, k8s, networks, add);
@@ -191,11 +206,51 @@ function checkHostNetworks(doc: Raw, add: Add): HostNetworks {
       ? { start: dhcpStart, end: dhcpEnd }
       : undefined;
   const natFree = nat ? freeRange(nat, [natHost, gateway], dhcp?.start) : '';
-  const hostOnlyFree = hostOnly ? freeRange(hostOnly, [hostOnlyHost]) : '';
   if (dhcp && gateway && inRange(gateway, dhcp.start, dhcp.end))
     add('networks.nat.gateway', `${gateway} lies inside the DHCP range ${dhcp.start}–${dhcp.end}`);
-  return { nat, hostOnly, gateway, natHost, hostOnlyHost, dhcp, natFree, hostOnlyFree };
+  const hostOnlyDhcp = checkHostOnlyDhcp(hostOnlyRaw, hostOnly, add);
+  const pool = hostOnly ? soundPool(doc, hostOnly) : undefined;
+  const hostOnlyFree = hostOnly ? freeRange(hostOnly, [hostOnlyHost], hostOnlyDhcp?.start, pool?.start) : '';
+  return {
+    nat,
+    hostOnly,
+    gateway,
+    natHost,
+    hostOnlyHost,
+    dhcp,
+    hostOnlyDhcp,
+    pool,
+    natFree,
+    hostOnlyFree,
+  };
 }
+
+/** networks.hostOnly.dhcpRange (or Workstation's default .128–.254) inside the subnet, start ≤ end; undefined when not sound. */
+function checkHostOnlyDhcp(
+  hostOnlyRaw: Raw | undefined,
+  hostOnly: Ipv4Subnet | undefined,
+  add: Add,
+): { start: string; end: string } | undefined {
+  if (!hostOnly) return undefined;
+  const raw = obj(hostOnlyRaw?.dhcpRange);
+  if (!raw) return defaultHostOnlyDhcpRange(hostOnly);
+  const start = ip(raw.start);
+  const end = ip(raw.end);
+  checkHostSide('networks.hostOnly.dhcpRange.start', start, hostOnly, 'host-only', add);
+  checkHostSide('networks.hostOnly.dhcpRange.end', end, hostOnly, 'host-only', add);
+  if (!start || !end || !subnetContains(hostOnly, start) || !subnetContains(hostOnly, end)) return undefined;
+  if (ipToInt(start) > ipToInt(end)) {
+    add(
+      'networks.hostOnly.dhcpRange',
+      `start ${start} is after end ${end}; write the range as Workstation's Virtual Network Editor shows it (${hostOnlyVmnetLabel(hostOnlyRaw)} > DHCP Settings), e.g. start: ${defaultHostOnlyDhcpRange(hostOnly).start}, end: ${defaultHostOnlyDhcpRange(hostOnly).end}`,
+    );
+    return undefined;
+  }
+  return { start, end };
+}
+
+const hostOnlyVmnetLabel = (hostOnlyRaw: Raw | undefined): string =>
+  (typeof hostOnlyRaw?.vmnet === 'string' ? hostOnlyRaw.vmnet : 'vmnet1').replace(/^vmnet/i, 'VMnet');
 
 /** Each host subnet is a network address and large enough; the two are apart. */
 function checkHostSubnets(nat: Ipv4Subnet | undefined, hostOnly: Ipv4Subnet | undefined, add: Add): void {
@@ -351,7 +406,7 @@ function checkNodeAddresses(
   node: Raw,
   i: number,
   at: string,
-  { nat, hostOnly, gateway, natHost, hostOnlyHost, dhcp, natFree, hostOnlyFree }: HostNetworks,
+  { nat, hostOnly, gateway, natHost, hostOnlyHost, dhcp, hostOnlyDhcp, natFree, hostOnlyFree }: HostNetworks,
   tally: NodeTally,
   add: Add,
 ): void {
@@ -402,6 +457,11 @@ function checkNodeAddresses(
       add(
         where,
         `${hostOnlyAddress} is the Windows host's address on the host-only network; use a free address in ${hostOnlyFree}`,
+      );
+    else if (hostOnlyDhcp && inRange(hostOnlyAddress, hostOnlyDhcp.start, hostOnlyDhcp.end))
+      add(
+        where,
+        `${hostOnlyAddress} is inside the host-only DHCP range ${hostOnlyDhcp.start}–${hostOnlyDhcp.end} (networks.hostOnly.dhcpRange), so VMware could hand it to another VM; use a free address in ${hostOnlyFree}`,
       );
     const first = tally.hostOnlyAddresses.get(hostOnlyAddress);
     if (first !== undefined)
@@ -535,6 +595,205 @@ function checkKubernetesVersionAndPort(k8s: Raw, add: Add): void {
   const port = int(k8s.apiServerPort) ?? DEFAULT_API_SERVER_PORT;
   if (reservedPorts[port])
     add('kubernetes.apiServerPort', `${port} is the ${reservedPorts[port]} port; use 6443`);
+}
+
+interface AddressRange {
+  start: string;
+  end: string;
+}
+
+const rangeText = (r: AddressRange): string => `${r.start}–${r.end}`;
+const overlaps = (a: AddressRange, b: AddressRange): boolean =>
+  ipToInt(a.start) <= ipToInt(b.end) && ipToInt(b.start) <= ipToInt(a.end);
+
+/** The LoadBalancer pool (cluster.yaml's, else the default) when the add-on is on and the pool is sound: both ends in the subnet, in order. */
+function soundPool(doc: Raw, hostOnly: Ipv4Subnet): AddressRange | undefined {
+  const lb = obj(obj(doc.addons)?.loadBalancer);
+  if (lb?.enabled === false) return undefined;
+  const raw = obj(lb?.pool);
+  const start = raw ? ip(raw.start) : defaultLoadBalancerPool(hostOnly).start;
+  const end = raw ? ip(raw.end) : defaultLoadBalancerPool(hostOnly).end;
+  if (!start || !end || !subnetContains(hostOnly, start) || !subnetContains(hostOnly, end)) return undefined;
+  return ipToInt(start) <= ipToInt(end) ? { start, end } : undefined;
+}
+
+/**
+ * A block of `size` host addresses of the subnet clear of `taken` and `busy`, for a fix to suggest: the
+ * default pool (.64–.95) when it is clear, else the highest clear block.
+ */
+function freePool(
+  s: Ipv4Subnet,
+  taken: string[],
+  busy: AddressRange[],
+  size: number,
+): AddressRange | undefined {
+  const low = ipToInt(s.network) + 1;
+  const high = ipToInt(s.broadcast) - 1;
+  const clear = (a: number): boolean =>
+    a >= low &&
+    a + size - 1 <= high &&
+    !taken.some((t) => ipToInt(t) >= a && ipToInt(t) <= a + size - 1) &&
+    !busy.some((r) => overlaps(r, { start: intToIp(a), end: intToIp(a + size - 1) }));
+  const block = (a: number): AddressRange => ({ start: intToIp(a), end: intToIp(a + size - 1) });
+  const preferred = ipToInt(defaultLoadBalancerPool(s).start);
+  if (clear(preferred)) return block(preferred);
+  for (let a = high - size + 1, tries = 0; a >= low && tries < 65536; a--, tries++)
+    if (clear(a)) return block(a);
+  return undefined;
+}
+
+/** addons: the LoadBalancer pool against the host-only network, the Gateway against the pool, each add-on against the Kubernetes minor. */
+function checkAddons(doc: Raw, networks: HostNetworks, add: Add): void {
+  const addons = obj(doc.addons) ?? {};
+  const loadBalancer = obj(addons.loadBalancer) ?? {};
+  const loadBalancerOn = loadBalancer.enabled !== false;
+  if (loadBalancerOn && networks.hostOnly) checkPool(doc, loadBalancer, networks, networks.hostOnly, add);
+  checkGateway(obj(addons.gateway) ?? {}, loadBalancerOn, networks.pool, add);
+  checkAddonKubernetes(doc, addons, add);
+}
+
+/** What the pool must stay clear of: the host, every node's host-only address, every DHCP range on the subnet. */
+interface PoolNeighbours {
+  host: string | undefined;
+  nodes: Array<{ label: string; address: string | undefined }>;
+  dhcpRanges: Array<{ range: AddressRange; field: string; label: string }>;
+}
+
+function poolNeighbours(doc: Raw, networks: HostNetworks, s: Ipv4Subnet): PoolNeighbours {
+  const nodes = (Array.isArray(doc.nodes) ? doc.nodes.map(obj) : []).map((node, i) => ({
+    label: typeof node?.name === 'string' ? `node ${showValue(node.name)} (nodes[${i}])` : `nodes[${i}]`,
+    address: ip(node?.hostOnlyAddress),
+  }));
+  const dhcpRanges: PoolNeighbours['dhcpRanges'] = [];
+  if (networks.hostOnlyDhcp)
+    dhcpRanges.push({
+      range: networks.hostOnlyDhcp,
+      field: 'networks.hostOnly.dhcpRange',
+      label: 'host-only DHCP range',
+    });
+  // The NAT range can only sit on the host-only subnet when it is outside its own (refused above too).
+  if (networks.dhcp && subnetContains(s, networks.dhcp.start))
+    dhcpRanges.push({ range: networks.dhcp, field: 'networks.nat.dhcpRange', label: 'NAT DHCP range' });
+  return { host: networks.hostOnlyHost, nodes, dhcpRanges };
+}
+
+/** The fix every pool problem ends with: a free block of the pool's size (at most 32), or smaller if none is free. */
+function poolFix(s: Ipv4Subnet, start: string, end: string, around: PoolNeighbours): string {
+  const where = 'addons.loadBalancer.pool';
+  const inSubnet = subnetContains(s, start) && subnetContains(s, end);
+  const size = Math.min(32, Math.max(1, inSubnet ? ipToInt(end) - ipToInt(start) + 1 : 32));
+  const taken = [around.host, ...around.nodes.map((n) => n.address)].filter(
+    (a): a is string => a !== undefined,
+  );
+  const busy = around.dhcpRanges.map((d) => d.range);
+  for (let n = size; n >= 1; n = Math.floor(n / 2)) {
+    const free = freePool(s, taken, busy, n);
+    if (free)
+      return `set ${where} to free addresses of ${s.cidr}, e.g. start: ${free.start}, end: ${free.end}`;
+  }
+  return `make room in ${s.cidr} (move the nodes or shrink the DHCP range) and set ${where} there`;
+}
+
+/** The pool: inside the host-only subnet, in order, clear of the host, every node and every DHCP range. */
+function checkPool(doc: Raw, loadBalancer: Raw, networks: HostNetworks, s: Ipv4Subnet, add: Add): void {
+  const raw = obj(loadBalancer.pool);
+  const where = 'addons.loadBalancer.pool';
+  const start = raw ? ip(raw.start) : defaultLoadBalancerPool(s).start;
+  const end = raw ? ip(raw.end) : defaultLoadBalancerPool(s).end;
+  if (!start || !end) return; // the shape check reports a malformed address
+  const around = poolNeighbours(doc, networks, s);
+  const fix = poolFix(s, start, end, around);
+  const whyInSubnet = `MetalLB announces the pool on ens37, the host-only NIC, so only addresses of that subnet reach Windows: ${fix}`;
+  /** Why an address cannot be in the pool ("outside", "the network address of"), or undefined when it can. */
+  const offSubnet = (address: string): string | undefined =>
+    !subnetContains(s, address)
+      ? 'outside'
+      : address === s.network || address === s.broadcast
+        ? `the ${address === s.network ? 'network' : 'broadcast'} address of`
+        : undefined;
+
+  if (!raw) {
+    if (offSubnet(start) || offSubnet(end)) {
+      add(
+        where,
+        `the default pool ${start}–${end} (.64–.95 of the host-only subnet) does not fit in the host-only subnet ${s.cidr} (networks.hostOnly.subnet); ${whyInSubnet}`,
+      );
+      return;
+    }
+  } else {
+    const offEnds = (['start', 'end'] as const).filter((key) => offSubnet(key === 'start' ? start : end));
+    for (const key of offEnds) {
+      const address = key === 'start' ? start : end;
+      add(
+        `${where}.${key}`,
+        `${address} is ${offSubnet(address)} the host-only subnet ${s.cidr} (networks.hostOnly.subnet); ${whyInSubnet}`,
+      );
+    }
+    if (offEnds.length > 0) return;
+  }
+  if (ipToInt(start) > ipToInt(end)) {
+    add(where, `start ${start} is after end ${end}; swap them: start: ${end}, end: ${start}`);
+    return;
+  }
+  const pool = { start, end };
+  const shown = `${rangeText(pool)}${raw ? '' : ' (the default pool, .64–.95 of the host-only subnet)'}`;
+  if (around.host && inRange(around.host, start, end))
+    add(
+      where,
+      `${shown} holds the Windows host's address ${around.host} (networks.hostOnly.hostAddress); a Service given it would cut Windows off the lab: ${fix}`,
+    );
+  for (const node of around.nodes)
+    if (node.address && inRange(node.address, start, end))
+      add(
+        where,
+        `${shown} holds ${node.label}'s host-only address ${node.address}; MetalLB could give it to a Service and both would answer for it: ${fix}, or give the node an address outside the pool`,
+      );
+  for (const dhcp of around.dhcpRanges)
+    if (overlaps(pool, dhcp.range))
+      add(
+        where,
+        `${shown} overlaps the ${dhcp.label} ${rangeText(dhcp.range)} (${dhcp.field}), so VMware could lease one of its addresses to a VM: ${fix}`,
+      );
+}
+
+/** The Gateway takes its address from MetalLB: the load balancer must be on and the address in its pool. */
+function checkGateway(gateway: Raw, loadBalancerOn: boolean, pool: AddressRange | undefined, add: Add): void {
+  if (gateway.enabled === false) return;
+  if (!loadBalancerOn) {
+    add(
+      'addons.gateway.enabled',
+      'the Gateway is on but addons.loadBalancer.enabled is false, and the Gateway takes its address from the LoadBalancer pool; set addons.loadBalancer.enabled: true, or addons.gateway.enabled: false',
+    );
+    return;
+  }
+  const address = ip(gateway.address);
+  if (address && pool && !inRange(address, pool.start, pool.end))
+    add(
+      'addons.gateway.address',
+      `${address} is outside the LoadBalancer pool ${rangeText(pool)} (addons.loadBalancer.pool), and MetalLB hands out pool addresses only; use one in the pool, e.g. ${pool.start}, or leave address out for the pool's first address`,
+    );
+}
+
+const minorNumber = (minor: string): number => Number(minor.split('.')[1]);
+
+/** Each add-on that is on supports the spec's Kubernetes minor, by its pinned release's own statement. */
+function checkAddonKubernetes(doc: Raw, addons: Raw, add: Add): void {
+  const k8s = obj(doc.kubernetes) ?? {};
+  const written = typeof k8s.version === 'string' ? k8s.version : undefined;
+  if (k8s.version !== undefined && written === undefined) return; // the shape check reports it
+  const minor = splitKubernetesVersion(written ?? DEFAULT_KUBERNETES_MINOR)?.minor;
+  if (!minor || !(SUPPORTED_KUBERNETES_MINORS as readonly string[]).includes(minor)) return; // reported above
+  for (const release of ADDONS) {
+    if (obj(addons[release.name])?.enabled === false) continue;
+    const { min, max } = release.kubernetes;
+    const supports = (m: string) => minorNumber(m) >= minorNumber(min) && minorNumber(m) <= minorNumber(max);
+    if (supports(minor)) continue;
+    const choices = SUPPORTED_KUBERNETES_MINORS.filter(supports).map((m) => `"${m}"`);
+    add(
+      `addons.${release.name}.enabled`,
+      `${release.component} ${release.version}, the release kubestation pins, supports Kubernetes ${min}–${max}, but kubernetes.version is "${written ?? DEFAULT_KUBERNETES_MINOR}"${written && written !== minor ? ` (${minor})` : ''}; set addons.${release.name}.enabled: false, or kubernetes.version to a minor it supports${choices.length ? ` (${choices.join(', ')})` : ''}`,
+    );
+  }
 }
 
 function checkVmware(vmware: Raw, add: Add): void {

@@ -7,6 +7,7 @@
  */
 import type { ErrorObject } from 'ajv';
 import { closest, distance } from 'fastest-levenshtein';
+import { addonRelease, type AddonName } from '../addons/catalog.js';
 import { fieldPath, showValue, type SpecProblem } from './problems.js';
 import { validateClusterShape as validateShape } from './shape-validator.generated.js';
 
@@ -52,6 +53,19 @@ const removedKeys: Record<string, string> = {
     "was removed: vmrest cannot choose where a clone goes, so the node VMs always land in Workstation's default VM folder, which kubestation reads from %APPDATA%\\VMware\\preferences.ini (the template stays in the state folder). Delete this line; to put the VMs on another drive, change Edit > Preferences > Workspace > Default location for virtual machines in Workstation",
 };
 
+/**
+ * `addons.<name>.version` (or chart, image, manifestUrl): a release is pinned in kubestation with its
+ * vendored manifests and their sha256, so a version written here could not be honoured. The message names
+ * the pinned one.
+ */
+function pinnedAddonKey(segments: string[], key: string): string | undefined {
+  const addon = segments.length === 2 && segments[0] === 'addons' ? (segments[1] as AddonName) : undefined;
+  if (!addon || !['loadBalancer', 'storage', 'metrics', 'gateway'].includes(addon)) return undefined;
+  if (!/^(version|tag|chart|image|manifests?|manifestUrls?|url)$/i.test(key)) return undefined;
+  const release = addonRelease(addon);
+  return `cannot be set: kubestation pins ${release.component} ${release.version} (its manifests and their sha256 are in the repository, under addons/), and only a pinned release is applied. Delete this line; to leave ${release.component} out, set addons.${addon}.enabled: false`;
+}
+
 const expectedType: Record<string, string> = {
   string: 'text',
   integer: 'a whole number',
@@ -81,6 +95,8 @@ function describe(error: ErrorObject): SpecProblem | undefined {
       const key = (error.params as { additionalProperty: string }).additionalProperty;
       const removed = removedKeys[fieldPath([...segments, key])];
       if (removed) return { path: fieldPath([...segments, key]), message: removed };
+      const pinned = pinnedAddonKey(segments, key);
+      if (pinned) return { path: fieldPath([...segments, key]), message: pinned };
       const known = Object.keys(schema.properties ?? {}).filter((k) => k !== '$schema');
       const suggestion = suggestKey(key, known);
       return {

@@ -26,10 +26,12 @@ import { commandHint } from '../command-hint.js';
 import { findNodeVm } from '../bringup/apply.js';
 import { observeSeed } from '../bringup/seed-retirement.js';
 import { readBuildState, type BuildState } from '../bringup/state.js';
+import { ASSUMPTION_IDS, describeObservations, type ObservedAssumptions } from '../bringup/observations.js';
 import { checkVmnets } from '../bringup/preflight.js';
 import { describeError, KubestationError } from '../errors.js';
 import { findCondition, KubeApiError, type KubeClient, type KubeObject, type Node } from '../kube/index.js';
-import { inRange, intToIp, ipToInt } from '../config/ipv4.js';
+import { inRange, parseSubnet } from '../config/ipv4.js';
+import { defaultHostOnlyDhcpRange } from '../config/defaults.js';
 import type { ClusterSpec, NodeSpec } from '../config/model.js';
 import { parentDiskOfVm } from '../template/linked-clones.js';
 import { requireReadyTemplate } from '../template/ready.js';
@@ -52,6 +54,8 @@ export interface DoctorReport {
   cluster: string;
   ok: boolean;
   checks: DoctorCheck[];
+  /** What this host did where kubestation relies on an unverified behaviour: state.json's record, as it is. */
+  assumptions: ObservedAssumptions;
 }
 
 export interface DoctorDeps {
@@ -72,9 +76,7 @@ const workstationDhcpFix = (vmnet: string) =>
 
 /** VMware's default DHCP pool of a subnet: the upper half, up to the address before broadcast (.128–.254 on a /24). */
 export function vmwareDefaultDhcpPool(network: string, prefix: number): { start: string; end: string } {
-  const size = 2 ** (32 - prefix);
-  const base = ipToInt(network);
-  return { start: intToIp(base + Math.floor(size / 2)), end: intToIp(base + size - 2) };
+  return defaultHostOnlyDhcpRange(parseSubnet(`${network}/${prefix}`));
 }
 
 function dhcpChecks(spec: ClusterSpec, vmnets: Vmnet[]): DoctorCheck[] {
@@ -86,7 +88,7 @@ function dhcpChecks(spec: ClusterSpec, vmnets: Vmnet[]): DoctorCheck[] {
       if (!vmnet || vmnet.dhcp !== 'true') continue;
       const net = nic.network === 'nat' ? spec.networks.nat : spec.networks.hostOnly;
       const field = `nodes[${node.name}] ${nic.network === 'nat' ? 'NAT' : 'host-only'} address`;
-      if (net.kind === 'nat' && inRange(nic.address, net.dhcpRange.start, net.dhcpRange.end)) {
+      if (inRange(nic.address, net.dhcpRange.start, net.dhcpRange.end)) {
         problems.push({
           status: 'fail',
           text: `${nic.address} on ${nic.vmnet} is inside the DHCP range ${net.dhcpRange.start}–${net.dhcpRange.end} of cluster.yaml: VMware can hand it to another VM`,
@@ -96,10 +98,7 @@ function dhcpChecks(spec: ClusterSpec, vmnets: Vmnet[]): DoctorCheck[] {
       }
       const pool = vmwareDefaultDhcpPool(net.subnet.network, net.subnet.prefix);
       if (inRange(nic.address, pool.start, pool.end)) {
-        const declared =
-          net.kind === 'nat'
-            ? ` (cluster.yaml declares ${net.dhcpRange.start}–${net.dhcpRange.end}; vmrest cannot read the real range)`
-            : '';
+        const declared = ` (cluster.yaml declares ${net.dhcpRange.start}–${net.dhcpRange.end}; vmrest cannot read the real range)`;
         problems.push({
           status: 'warn',
           text: `${nic.address} on ${nic.vmnet} is inside VMware's default DHCP pool ${pool.start}–${pool.end}${declared}; DHCP is on there, so another VM may get the same address`,
@@ -598,7 +597,12 @@ export async function runDoctor(spec: ClusterSpec, deps: DoctorDeps): Promise<Do
   } finally {
     await api.client?.close();
   }
-  return { cluster: spec.name, ok: !checks.some((c) => c.status === 'fail'), checks };
+  return {
+    cluster: spec.name,
+    ok: !checks.some((c) => c.status === 'fail'),
+    checks,
+    assumptions: state?.assumptions ?? {},
+  };
 }
 
 export function formatDoctorReport(report: DoctorReport): string {
@@ -609,6 +613,21 @@ export function formatDoctorReport(report: DoctorReport): string {
     if (c.status !== 'ok' && c.fix) lines.push(`        fix: ${c.fix}`);
   }
   const count = (s: CheckStatus) => report.checks.filter((c) => c.status === s).length;
+  // The tally stays the last line.
+  lines.push(...formatObservedAssumptions(report.assumptions));
   lines.push(`${count('fail')} failed, ${count('warn')} warning(s), ${count('ok')} ok`);
   return `${lines.join('\n')}\n`;
+}
+
+/** doctor's closing section: what this host was seen doing where kubestation assumes (docs/assumptions.md). */
+function formatObservedAssumptions(record: ObservedAssumptions): string[] {
+  const seen = describeObservations(record);
+  const unseen = ASSUMPTION_IDS.filter((id) => record[id] === undefined);
+  return [
+    'assumptions observed on this host (state.json "assumptions"; each one is described in docs/assumptions.md):',
+    ...(seen.length > 0
+      ? seen.map((line) => `  ${line}`)
+      : ['  none yet: build-vms records them as it sees them']),
+    ...(seen.length > 0 && unseen.length > 0 ? [`  not observed yet: ${unseen.join(', ')}`] : []),
+  ];
 }

@@ -678,7 +678,8 @@ export async function startLab(
       'NODE_VM_MISSING',
       `cannot start the lab: no VM for ${missing.join(', ')} in vmrest's list; nothing was changed`,
       {
-        fix: `build it again with \`${COMMAND_PREFIX} rebuild-node ${missing[0]}\` (or \`${COMMAND_PREFIX} build-vms\` for every missing node), or register the VM in Workstation if it was removed from the library`,
+        // Rebuilding the control plane re-creates the cluster, so rebuild-node refuses it without --force.
+        fix: `build it again with \`${COMMAND_PREFIX} rebuild-node ${missing[0]}${missing[0] === spec.controlPlane.name ? ' --force' : ''}\` (or \`${COMMAND_PREFIX} build-vms\` for every missing node), or register the VM in Workstation if it was removed from the library`,
       },
     );
   }

@@ -21,6 +21,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { applyNode, BuildInterruptedError, type AppliedVm, type ApplyContext } from '../bringup/apply.js';
 import { detachSeedIso } from '../bringup/finish.js';
+import { recordConsoleRead } from '../bringup/observations.js';
 import { ConsoleFollower, type FollowTiming } from '../bringup/follow.js';
 import { nodePaths } from '../bringup/paths.js';
 import type {
@@ -66,6 +67,8 @@ export interface RebuildDeps {
   freeBytes?: PreflightDeps['freeBytes'];
   /** Where vmrun is (linked clones, as build-vms makes them); undefined = not looked for. */
   vmrun?: VmrunLookup | undefined;
+  /** Workstation's DHCP settings file (preflight compares networks.hostOnly.dhcpRange with it). */
+  vmnetDhcpConfig?: string | undefined;
   now?: () => Date;
 }
 
@@ -144,6 +147,11 @@ class Rebuild {
       (event) => this.#onEvent(event),
       options.timing,
       existsSync(sshConfig) ? sshConfig : undefined,
+      // Never rejects (a failed write is a warning); awaited with the other writes.
+      (read) =>
+        this.#completedWrites.push(
+          recordConsoleRead(this.store, read, this.now(), (message) => this.warn(message, read.node)),
+        ),
     );
   }
 
@@ -342,6 +350,7 @@ export async function rebuildNode(
     installFolder: deps.installFolder,
     freeBytes: deps.freeBytes,
     vmrun: deps.vmrun,
+    vmnetDhcpConfig: deps.vmnetDhcpConfig,
   });
   if (preflight.problems.length > 0) throw new PreflightError(preflight.problems);
   const run = new Rebuild(spec, deps, options, store);

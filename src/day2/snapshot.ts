@@ -20,7 +20,9 @@ import { BuildStateStore } from '../bringup/state.js';
 import type { ClusterVerifier } from '../bringup/ports.js';
 import type { ClusterSpec } from '../config/model.js';
 import { KubestationError } from '../errors.js';
-import { readSnapshotTimes, type Vmrun } from '../template/vmrun.js';
+import { readSnapshotTimes, snapshotHasMemory, type Vmrun } from '../template/vmrun.js';
+import { recordObservation } from '../bringup/observations.js';
+import type { PowerState } from '../vmrest/client.js';
 import {
   assertOwned,
   startLab,
@@ -366,6 +368,7 @@ export async function restoreSnapshot(
   // Every node was off before the revert, so one that is not off now came back from a memory snapshot
   // (suspended, or running: vmrun's documentation does not say which): its clock is as old as the snapshot.
   const after = await observeNodeVms(spec, deps.vmrest, store.snapshot());
+  await recordMemoryRevert(store, deps, nodes, after, name);
   if (after.some(({ vm }) => vm !== undefined && vm.power !== 'poweredOff')) {
     const takenAt = Math.min(...nodes.map((n) => n.times.get(name)?.getTime() ?? Date.now()));
     deps.emit({ type: 'warning', message: clockJumpNote(Date.now() - takenAt) });
@@ -373,6 +376,43 @@ export async function restoreSnapshot(
   const { verifySummary } = await startLab(spec, deps, deps.verify, options);
   await store.update((s) => void delete s.pendingSnapshot);
   return { verifySummary };
+}
+
+/**
+ * Records the power state vmrun left each node in after reverting to a memory snapshot (observations.ts:
+ * memory-revert-power). A node counts when its snapshot has a memory file, or when it is not off (every
+ * node was off before the revert, so it came back from a memory image); the others record nothing.
+ */
+async function recordMemoryRevert(
+  store: BuildStateStore,
+  deps: SnapshotDeps,
+  nodes: NodeSnapshots[],
+  after: NodeVm[],
+  name: string,
+): Promise<void> {
+  const seen: string[] = [];
+  const powers = new Set<PowerState>();
+  for (const { node, vm } of after) {
+    const snapshot = nodes.find((n) => n.node === node.name);
+    // A power state vmrest did not give is not an observation.
+    if (!vm?.power || !snapshot) continue;
+    const memory = vm.power !== 'poweredOff' || (await snapshotHasMemory(snapshot.vmxPath, name)) === true;
+    if (!memory) continue;
+    powers.add(vm.power);
+    seen.push(`${node.name} ${vm.power}`);
+  }
+  if (seen.length === 0) return;
+  await recordObservation(
+    store,
+    'memory-revert-power',
+    {
+      value: powers.size === 1 ? [...powers][0]! : 'mixed',
+      detail: seen.join(', '),
+      at: (deps.now ?? (() => new Date()))(),
+      command: `vmrun -T ws revertToSnapshot <node.vmx> ${name}`,
+    },
+    (message) => deps.emit({ type: 'warning', message }),
+  );
 }
 
 export async function deleteSnapshot(

@@ -16,6 +16,7 @@ import {
   type KubeCallDetails,
 } from './errors.js';
 import { type KubeConnection, type KubeIdentity, loadKubeconfig } from './kubeconfig.js';
+import { KubestationError } from '../errors.js';
 import {
   type DaemonSet,
   isStatus,
@@ -98,11 +99,44 @@ function errorCodes(error: unknown): string[] {
 
 const enc = encodeURIComponent;
 
+/** Where the API serves a kind: its REST path pieces, from discovery. */
+export interface KubeResource {
+  /** "v1" or "<group>/<version>". */
+  apiVersion: string;
+  kind: string;
+  /** The resource's path segment, e.g. "ipaddresspools". */
+  plural: string;
+  namespaced: boolean;
+}
+
+/** The API has no such kind at that version (not built in, or its CRD is not installed or not Established yet). */
+export class KubeKindNotServedError extends KubestationError {
+  constructor(
+    readonly apiVersion: string,
+    readonly kind: string,
+  ) {
+    super('KUBE_KIND_NOT_SERVED', `the API server serves no ${kind} in ${apiVersion}`, {
+      fix: `install the CustomResourceDefinition that defines ${kind} (${apiVersion}) first`,
+    });
+    this.name = 'KubeKindNotServedError';
+  }
+}
+
+interface ApiResourceList {
+  groupVersion: string;
+  resources: { name: string; kind: string; namespaced: boolean }[];
+}
+
+/** The field manager kubestation's server-side applies are recorded under. */
+export const FIELD_MANAGER = 'kubestation';
+
 export class KubeClient {
   readonly server: string;
   readonly identity: KubeIdentity;
   private readonly dispatcher: Dispatcher;
   private readonly requestTimeoutMs: number;
+  /** Discovery answers per group/version, kept for the client's life (one run); misses are asked again. */
+  private readonly discovered = new Map<string, Promise<ApiResourceList | undefined>>();
 
   constructor(connection: KubeConnection, options: KubeClientOptions = {}) {
     this.server = (options.server ?? connection.server).replace(/\/+$/, '');
@@ -381,5 +415,90 @@ export class KubeClient {
     await this.request<unknown>('DELETE', `/api/v1/namespaces/${enc(namespace)}/secrets/${enc(name)}`, {
       body: deleteOptions(),
     });
+  }
+
+  // Any kind, through discovery (the add-ons' manifests)
+
+  /** The resource serving `kind` in `apiVersion`; KubeKindNotServedError when the API has none. */
+  async resourceFor(apiVersion: string, kind: string): Promise<KubeResource> {
+    let list = this.discovered.get(apiVersion);
+    if (!list) {
+      const path = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+      list = this.getOptional<ApiResourceList>(path);
+      this.discovered.set(apiVersion, list);
+    }
+    let found: ApiResourceList | undefined;
+    try {
+      found = await list;
+    } finally {
+      // A group not served yet (a CRD being established) is asked again next time.
+      if (!found) this.discovered.delete(apiVersion);
+    }
+    const resource = found?.resources.find((r) => r.kind === kind && !r.name.includes('/'));
+    if (!resource) {
+      this.discovered.delete(apiVersion);
+      throw new KubeKindNotServedError(apiVersion, kind);
+    }
+    return { apiVersion, kind, plural: resource.name, namespaced: resource.namespaced };
+  }
+
+  /** The REST path of a resource's collection (namespace undefined: across all namespaces) or of one object. */
+  resourcePath(resource: KubeResource, namespace: string | undefined, name?: string): string {
+    const base = resource.apiVersion.includes('/')
+      ? `/apis/${resource.apiVersion}`
+      : `/api/${resource.apiVersion}`;
+    const ns = resource.namespaced && namespace !== undefined ? `/namespaces/${enc(namespace)}` : '';
+    return `${base}${ns}/${resource.plural}${name === undefined ? '' : `/${enc(name)}`}`;
+  }
+
+  private async objectPath(object: KubeObject): Promise<{ resource: KubeResource; path: string }> {
+    if (!object.apiVersion || !object.kind || !object.metadata.name)
+      throw new KubestationError('KUBE_BAD_OBJECT', 'an object needs apiVersion, kind and metadata.name');
+    const resource = await this.resourceFor(object.apiVersion, object.kind);
+    if (resource.namespaced && !object.metadata.namespace)
+      throw new KubestationError(
+        'KUBE_BAD_OBJECT',
+        `${object.kind} ${object.metadata.name} is namespaced but names no namespace`,
+      );
+    return { resource, path: this.resourcePath(resource, object.metadata.namespace, object.metadata.name) };
+  }
+
+  /**
+   * Server-side apply (PATCH application/apply-patch+yaml; JSON is YAML) as field manager "kubestation",
+   * forcing ownership of the fields it sets: creates the object or brings those fields back to `object`.
+   */
+  async apply<T extends KubeObject = KubeObject>(object: KubeObject): Promise<T> {
+    const { path } = await this.objectPath(object);
+    return this.request<T>('PATCH', path, {
+      query: { fieldManager: FIELD_MANAGER, force: true },
+      body: object,
+      contentType: 'application/apply-patch+yaml',
+    });
+  }
+
+  /** The object as stored, or undefined when it does not exist. */
+  async getObject<T extends KubeObject = KubeObject>(object: KubeObject): Promise<T | undefined> {
+    const { path } = await this.objectPath(object);
+    return this.getOptional<T>(path);
+  }
+
+  /** Objects of one kind in every namespace (or cluster-wide), optionally by label selector. */
+  listObjects<T extends KubeObject = KubeObject>(
+    resource: KubeResource,
+    options: ListOptions = {},
+  ): Promise<T[]> {
+    return this.list<T>(this.resourcePath(resource, undefined), options);
+  }
+
+  /** Deletes the object (background propagation); false when it was already gone. */
+  async deleteObject(object: KubeObject): Promise<boolean> {
+    const { path } = await this.objectPath(object);
+    try {
+      await this.request<unknown>('DELETE', path, { body: deleteOptions() });
+      return true;
+    } catch (error) {
+      if (error instanceof KubeNotFoundError) return false;
+      throw error;
+    }
   }
 }

@@ -24,7 +24,7 @@ let x509Library: Promise<typeof X509> | undefined;
  * rebuilt admin identity): it costs ~150 ms of start-up, and reading or
  * checking existing certificates needs only node:crypto.
  */
-function loadX509(): Promise<typeof X509> {
+export function loadX509(): Promise<typeof X509> {
   x509Library ??= (async () => {
     // Its dependency injection (tsyringe) needs the Reflect metadata API loaded first.
     await import('reflect-metadata');

@@ -4,3 +4,4 @@ export * from './certificates.js';
 export * from './kubeconfig.js';
 export * from './secrets-store.js';
 export { writeSecretFileAtomic, ensureSecretDir } from './secret-files.js';
+export * from './certificate-requests.js';

@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { ClusterSpec } from '../config/model.js';
 import { nodePaths } from '../bringup/paths.js';
 import { buildStatePath, readBuildState, type BuildState } from '../bringup/state.js';
+import { recordsNoClone } from '../bringup/lab-state.js';
 import { workstationPreferencesFile } from '../bringup/host-folders.js';
 import type { KubeAccess } from '../bringup/observe.js';
 import { KubeClient } from '../kube/index.js';
@@ -69,7 +70,8 @@ function notCollected(name: string, why: string): BundlePart {
 
 export function supportBundleParts(sources: BundleSources): BundlePart[] {
   const { spec } = sources;
-  const noLab = 'no lab built yet: the state folder has no state.json';
+  // build-template may write state.json (an observation) before any node exists.
+  const noLab = 'no lab built yet: state.json is missing or records no node';
   const parts: BundlePart[] = [
     {
       name: 'cluster.yaml',
@@ -207,7 +209,8 @@ export function supportBundleParts(sources: BundleSources): BundlePart[] {
     ...(['nodes', 'pods', 'events'] as const).map((kind): BundlePart => ({
       name: `cluster ${kind}`,
       collect: async () => {
-        if (!(await buildStateOrUndefined(spec))) throw new Error(noLab);
+        const state = await buildStateOrUndefined(spec);
+        if (!state || recordsNoClone(state)) throw new Error(noLab);
         if (!existsSync(sources.kube.kubeconfig))
           throw new Error(`no admin kubeconfig at ${sources.kube.kubeconfig}`);
         const client = await KubeClient.fromKubeconfig(sources.kube.kubeconfig, {

@@ -9,6 +9,8 @@ import { readFile } from 'node:fs/promises';
 import { asset } from '../assets.js';
 import { FIRST_MINOR_NEEDING_CONTAINERD2 } from '../config/defaults.js';
 import type { ClusterSpec } from '../config/model.js';
+import { addonImages } from '../addons/catalog.js';
+import { defaultVerifyImage } from '../verify/workload.js';
 
 export interface SeedFile {
   name: string;
@@ -20,7 +22,7 @@ export function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-export function bakeEnv(spec: Pick<ClusterSpec, 'kubernetes'>): string {
+export function bakeEnv(spec: Pick<ClusterSpec, 'kubernetes' | 'addons'>): string {
   const k = spec.kubernetes;
   const values: Record<string, string> = {
     KUBERNETES_MINOR: k.minor,
@@ -33,6 +35,9 @@ export function bakeEnv(spec: Pick<ClusterSpec, 'kubernetes'>): string {
     CNI_NAME: k.cni.name,
     CNI_VERSION: k.cni.version,
     CNI_MANIFEST_URLS: k.cni.manifestUrls.join(' '),
+    VERIFY_IMAGE: defaultVerifyImage,
+    // The enabled add-ons' images: build-vms applies the add-ons from the host, and their pods start from these.
+    ADDON_IMAGES: addonImages(spec).join(' '),
   };
   return `${Object.entries(values)
     .map(([key, value]) => `${key}=${shellQuote(value)}`)
@@ -60,18 +65,20 @@ export interface BakeSeedOptions {
 }
 
 export async function renderBakeSeed(
-  spec: Pick<ClusterSpec, 'kubernetes' | 'os'>,
+  spec: Pick<ClusterSpec, 'kubernetes' | 'os' | 'addons'>,
   options: BakeSeedOptions,
 ): Promise<SeedFile[]> {
-  const [template, script, ...libs] = await Promise.all([
+  const [template, script, markerWriter, ...libs] = await Promise.all([
     readFile(asset('cloud-init', 'bake', 'user-data.yaml'), 'utf8'),
     readFile(asset('cloud-init', 'bake', 'bake.sh'), 'utf8'),
+    readFile(asset('cloud-init', 'bake', 'golden-marker.py'), 'utf8'),
     // The nodes' libraries, so the bake speaks the same protocol (src/progress/protocol.ts) and checks the way out the same way.
     ...BAKE_LIBRARIES.map((name) => readFile(asset('cloud-init', 'lib', name), 'utf8')),
   ]);
   const values: Record<string, string> = {
     bakeEnvBase64: Buffer.from(bakeEnv(spec)).toString('base64'),
     bakeScriptBase64: Buffer.from(script).toString('base64'),
+    goldenMarkerBase64: Buffer.from(markerWriter).toString('base64'),
   };
   BAKE_LIBRARIES.forEach(
     (name, i) =>

@@ -42,6 +42,8 @@ import {
 import { mergeRenderedVmx, renderTemplateVmx, SERIAL_LOG_FILE } from './vmx.js';
 import type { TemplateVmrest } from './vmrest-port.js';
 import { linkedClonesOf } from './linked-clones.js';
+import { BuildStateStore } from '../bringup/state.js';
+import { recordObservation } from '../bringup/observations.js';
 
 export interface TemplateBuildDeps {
   vmrest: TemplateVmrest;
@@ -182,6 +184,32 @@ async function assertNoLinkedClones(spec: ClusterSpec, what: string): Promise<vo
   );
 }
 
+/** Records what vmware-vdiskmanager did with the OVA's disk in state.json (observations.ts); never fails the build. */
+async function recordConversion(
+  spec: ClusterSpec,
+  deps: TemplateBuildDeps,
+  value: 'converted' | 'failed',
+  detail: string,
+): Promise<void> {
+  const warn = (message: string): void => deps.log(`disk: ${message}`);
+  try {
+    const store = await BuildStateStore.open(spec.stateDir, spec.name);
+    await recordObservation(
+      store,
+      'vdiskmanager-converts-ova-disk',
+      {
+        value,
+        detail,
+        at: (deps.now ?? (() => new Date()))(),
+        command: 'vmware-vdiskmanager -r <ova disk> -t 0 <template disk>',
+      },
+      warn,
+    );
+  } catch (error) {
+    warn(`could not record what vmware-vdiskmanager did in state.json: ${(error as Error).message}`);
+  }
+}
+
 async function ensureDisk(
   spec: ClusterSpec,
   state: TemplateState,
@@ -231,11 +259,20 @@ async function ensureDisk(
     const converting = path.join(path.dirname(diskPath), `${name}.converting.vmdk`);
     await rm(converting, { force: true });
     deps.log(`disk: converting to a growable Workstation disk`);
-    await runVdiskmanager(
-      tool,
-      convertDiskArgs(extracted.path, converting),
-      `convert ${path.basename(extracted.path)}`,
-    );
+    try {
+      await runVdiskmanager(
+        tool,
+        convertDiskArgs(extracted.path, converting),
+        `convert ${path.basename(extracted.path)}`,
+      );
+    } catch (error) {
+      const message = (error as Error).message;
+      // A tool that did not start says nothing about the disk.
+      if (!message.includes('could not start'))
+        await recordConversion(spec, deps, 'failed', message.split('\n').slice(0, 2).join(' '));
+      throw error;
+    }
+    await recordConversion(spec, deps, 'converted', path.basename(extracted.path));
     ran.push('convert');
     const capacityGiB = extracted.capacityBytes === undefined ? undefined : extracted.capacityBytes / 2 ** 30;
     if (capacityGiB === undefined || capacityGiB < wantedGiB) {

@@ -1,5 +1,5 @@
 /**
- * The golden bake (`build-template --golden`): boot the template once with a
+ * The golden bake (`build-template`, unless --no-golden): boot the template once with a
  * seed that installs containerd + kubelet/kubeadm/kubectl and pre-pulls the
  * images, follow its progress on the serial console, wait until it powers
  * itself off, detach and delete the seed ISO, and record what the template
@@ -15,6 +15,8 @@ import { buildIso } from '../iso/iso9660.js';
 import { ProgressLineAccumulator, type ProgressLine } from '../progress/protocol.js';
 import type { ClusterSpec } from '../config/model.js';
 import { VmxFile } from '../vmx/vmx-file.js';
+import { ADDONS } from '../addons/catalog.js';
+import { defaultVerifyImage } from '../verify/workload.js';
 import { renderBakeSeed } from './bake-seed.js';
 import { writeFileAtomic } from './files.js';
 import { readTemplateState, writeTemplateState, type GoldenMarker, type TemplateState } from './state.js';
@@ -45,19 +47,134 @@ export function decodeGoldenMarker(json: string): GoldenMarker {
   return value as GoldenMarker;
 }
 
+/** What a first boot downloads when the template does not hold it (a comparable uncached kubeadm build measured packages 115 s and image pulls about 109 s per node). */
+export const FIRST_BOOT_DOWNLOADS = {
+  packages: 'containerd and the Kubernetes packages (about 2 minutes per node)',
+  images: 'the control-plane and CNI images (about 2 minutes per node)',
+  cni: 'the CNI manifests',
+  /** Not at first boot: pulled by the add-ons' pods once build-vms applies them. */
+  addons: "the add-ons' images when build-vms applies the add-ons",
+} as const;
+
+/** One way the template's bake differs from what the spec asks for, and what a first boot then downloads. */
+export interface GoldenDifference {
+  what: string;
+  downloads: (keyof typeof FIRST_BOOT_DOWNLOADS)[];
+}
+
 /**
- * True when the template's bake holds what `spec` asks for: same minor (and
- * the pinned patch, if any), same CNI release, baked on the current image.
- * build-vms and the cloud-init generator decide with this whether nodes may
- * skip package installs and image pulls.
+ * How the template's bake compares with `spec`: nothing listed means a node's first
+ * boot downloads nothing. Compared: the baked cloud image, the Kubernetes minor (and the
+ * pinned patch), the CNI name and release with its manifests kept, the verify image.
  */
-export function goldenMatchesSpec(state: TemplateState, spec: Pick<ClusterSpec, 'kubernetes'>): boolean {
+export function compareGoldenWithSpec(
+  state: TemplateState,
+  spec: Pick<ClusterSpec, 'kubernetes' | 'addons'>,
+): GoldenDifference[] {
   const golden = state.golden;
-  if (!golden || !state.image || golden.imageSha256 !== state.image.sha256) return false;
+  const all: GoldenDifference['downloads'] = ['packages', 'images', 'cni'];
+  if (!golden) return [{ what: 'the template is not baked (golden)', downloads: all }];
+  if (!state.image || golden.imageSha256 !== state.image.sha256) {
+    return [{ what: 'the template was baked on an older cloud image', downloads: all }];
+  }
   const k = spec.kubernetes;
-  if (golden.kubernetes.minor !== k.minor) return false;
-  if (k.patch !== undefined && golden.kubernetes.version !== k.patch) return false;
-  return golden.cni.name === k.cni.name && golden.cni.version === k.cni.version;
+  const differences: GoldenDifference[] = [];
+  const wanted = k.patch ?? k.minor;
+  if (
+    golden.kubernetes.minor !== k.minor ||
+    (k.patch !== undefined && golden.kubernetes.version !== k.patch)
+  ) {
+    differences.push({
+      what: `the template holds Kubernetes ${golden.kubernetes.version}, cluster.yaml asks for ${wanted}`,
+      downloads: ['packages', 'images'],
+    });
+  }
+  if (golden.cni.name !== k.cni.name || golden.cni.version !== k.cni.version) {
+    differences.push({
+      what: `the template holds ${golden.cni.name} ${golden.cni.version}, cluster.yaml asks for ${k.cni.name} ${k.cni.version}`,
+      downloads: ['images', 'cni'],
+    });
+  } else {
+    const kept = golden.cni.manifests?.map((m) => m.url) ?? [];
+    if (k.cni.manifestUrls.some((url, i) => kept[i] !== url)) {
+      differences.push({
+        what: `the template does not keep the CNI manifests cluster.yaml names (${k.cni.manifestUrls.join(', ')})`,
+        downloads: ['cni'],
+      });
+    }
+  }
+  const held = new Set(golden.images.map(canonicalImage));
+  const missing = ADDONS.filter(
+    (a) => spec.addons[a.name].enabled && a.images.some((image) => !held.has(canonicalImage(image))),
+  );
+  if (missing.length > 0) {
+    differences.push({
+      what: `the template does not hold the images of ${missing.map((a) => `${a.component} ${a.version}`).join(', ')}`,
+      downloads: ['addons'],
+    });
+  }
+  if (!golden.images.includes(defaultVerifyImage)) {
+    differences.push({
+      what: `the template does not hold verify's test image ${defaultVerifyImage}`,
+      downloads: ['images'],
+    });
+  }
+  return differences;
+}
+
+/**
+ * An image reference as containerd lists it: Docker Hub names get their registry (and library/), a
+ * reference without tag or digest gets :latest ("rancher/x:v1" is "docker.io/rancher/x:v1").
+ */
+export function canonicalImage(reference: string): string {
+  const [first, ...rest] = reference.split('/');
+  const hasRegistry = rest.length > 0 && (/[.:]/.test(first!) || first === 'localhost');
+  let name = hasRegistry ? reference : `docker.io/${rest.length === 0 ? 'library/' : ''}${reference}`;
+  const last = name.slice(name.lastIndexOf('/') + 1);
+  if (!last.includes(':') && !last.includes('@')) name += ':latest';
+  return name;
+}
+
+/** "first boot downloads nothing", or what differs and what each node downloads because of it. */
+export function describeGoldenComparison(differences: GoldenDifference[]): string {
+  if (differences.length === 0)
+    return 'the golden template matches cluster.yaml: a first boot downloads nothing';
+  const kinds = new Set(differences.flatMap((d) => d.downloads));
+  const atFirstBoot = [...kinds].filter((d) => d !== 'addons').map((d) => FIRST_BOOT_DOWNLOADS[d]);
+  const downloads = [
+    ...(atFirstBoot.length > 0 ? [`${atFirstBoot.join(', ')} at first boot`] : []),
+    ...(kinds.has('addons') ? [FIRST_BOOT_DOWNLOADS.addons] : []),
+  ];
+  return `${differences.map((d) => d.what).join('; ')}: every node downloads ${downloads.join(', and ')}`;
+}
+
+/**
+ * The golden template against cluster.yaml as validate and the build-vms plan say it: what
+ * differs and what it costs, and the command that bakes again.
+ */
+export function goldenStatusLine(
+  state: TemplateState,
+  spec: Pick<ClusterSpec, 'kubernetes' | 'addons'>,
+): string {
+  if (!state.builtAt) {
+    return `golden template: not built yet; \`${commandHint('up')}\` builds and bakes it, then a first boot downloads nothing`;
+  }
+  const differences = compareGoldenWithSpec(state, spec);
+  const text = describeGoldenComparison(differences);
+  return differences.length === 0
+    ? `golden template: ${text.replace(/^the golden template matches/, 'matches')}`
+    : `golden template: ${text} (\`${commandHint('up')}\` bakes it${state.golden ? ' again' : ''})`;
+}
+
+/**
+ * True when the template's bake holds what `spec` asks for (compareGoldenWithSpec finds
+ * nothing). build-vms and the bake decide with this whether nodes may skip downloads.
+ */
+export function goldenMatchesSpec(
+  state: TemplateState,
+  spec: Pick<ClusterSpec, 'kubernetes' | 'addons'>,
+): boolean {
+  return compareGoldenWithSpec(state, spec).length === 0;
 }
 
 /** Reads what was appended to the serial log file since the last call. */
@@ -159,9 +276,7 @@ export async function bakeGolden(
     throw new KubestationError(
       'TEMPLATE_NOT_BUILT',
       'The template VM has not been built yet, so there is nothing to bake.',
-      {
-        fix: `Run \`${COMMAND_PREFIX} build-template\` first (or \`${COMMAND_PREFIX} build-template --golden\` to do both).`,
-      },
+      { fix: `Run \`${COMMAND_PREFIX} build-template\` first (it builds and bakes the template).` },
     );
   }
   if (!options.force && state.golden && goldenMatchesSpec(state, spec)) {
@@ -254,7 +369,7 @@ export async function bakeGolden(
         'BAKE_TIMEOUT',
         `The golden bake did not power off the template within ${describeDuration(timeoutMs)}; it was powered off. The console log is ${serialPath}.`,
         {
-          fix: `Read the end of the console log for the step that hung (often a slow or unreachable package mirror), then run \`${COMMAND_PREFIX} build-template --golden\` again.`,
+          fix: `Read the end of the console log for the step that hung (often a slow or unreachable package mirror), then run \`${COMMAND_PREFIX} build-template\` again.`,
         },
       );
     }
@@ -270,7 +385,7 @@ export async function bakeGolden(
       await rm(isoPath, { force: true });
     } else {
       deps.log(
-        `golden: the bake seed stays attached to ${vmxPath}: the template is ${power}; power it off and run \`${commandHint('build-template --golden')}\` again, which detaches it`,
+        `golden: the bake seed stays attached to ${vmxPath}: the template is ${power}; power it off and run \`${commandHint('build-template')}\` again, which detaches it`,
       );
     }
   }
@@ -280,7 +395,7 @@ export async function bakeGolden(
       'BAKE_FAILED',
       `The golden bake failed in stage ${failure.stage}: ${failure.message.replace(/\n/g, '\n    ')}\n  The template was reset and stays usable without the bake; the full console log is ${serialPath}.`,
       {
-        fix: `Fix the cause shown above (network, package repository, Kubernetes version), then run \`${COMMAND_PREFIX} build-template --golden\` again.`,
+        fix: `Fix the cause shown above (network, package repository, Kubernetes version), then run \`${COMMAND_PREFIX} build-template\` again.`,
       },
     );
   }
@@ -292,7 +407,7 @@ export async function bakeGolden(
       'BAKE_NO_MARKER',
       `The template powered off without reporting a finished bake (${why}).`,
       {
-        fix: `Look at the console log for what stopped the bake, then run \`${COMMAND_PREFIX} build-template --golden\` again.`,
+        fix: `Look at the console log for what stopped the bake, then run \`${COMMAND_PREFIX} build-template\` again.`,
       },
     );
   }

@@ -40,7 +40,7 @@ export async function requireReadyTemplate(
       'TEMPLATE_BAKE_INTERRUPTED',
       `The template VM ${name} still has the golden bake seed attached: a bake was interrupted.`,
       {
-        fix: `Run \`${COMMAND_PREFIX} build-template --golden\` to finish the bake (clones would otherwise run it again).`,
+        fix: `Run \`${COMMAND_PREFIX} build-template\` to finish the bake (clones would otherwise run it again).`,
       },
     );
   }

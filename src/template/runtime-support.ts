@@ -32,6 +32,6 @@ export function goldenRuntimeWarning(
   return (
     `the golden template ${spec.vmware.template.name} holds ${containerd.package} ${containerd.version}, which Kubernetes ${k8s} does not support (it needs containerd 2.0 or newer): ` +
     `each node's first boot replaces it from kubernetes.containerRuntime.packageRepository (slower, needs the Internet). ` +
-    `Bake 2.x into the template with \`${COMMAND_PREFIX} build-template --golden\`, or set kubernetes.version to 1.35 or older`
+    `Bake 2.x into the template with \`${COMMAND_PREFIX} build-template\`, or set kubernetes.version to 1.35 or older`
   );
 }

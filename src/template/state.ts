@@ -56,10 +56,27 @@ export interface GoldenMarker {
     /** Debian package versions of kubelet, kubeadm, kubectl (e.g. "1.37.2-1.1"). */
     packages: Record<string, string>;
   };
+  /** The containerd package the bake installed and its Debian version. */
   containerd: { package: string; version: string };
-  cni: { name: string; version: string };
+  cni: {
+    name: string;
+    version: string;
+    /** The CNI manifests kept in the template (GOLDEN_CNI_DIR) for the nodes to apply; absent in bakes before they were kept. */
+    manifests?: GoldenCniManifest[];
+  };
   /** Images present in containerd's k8s.io namespace after the bake. */
   images: string[];
+  /** Each image with its digest (repository digest, else image id); absent in older bakes. */
+  imageDigests?: Record<string, string>;
+  /** Debian versions of the other packages a node's first boot installs (ethtool, ufw, conntrack, ...). */
+  basePackages?: Record<string, string>;
+}
+
+/** One CNI manifest the bake downloaded and kept: its URL, its file name in the template, its SHA-256. */
+export interface GoldenCniManifest {
+  url: string;
+  file: string;
+  sha256: string;
 }
 
 export interface TemplateState {

@@ -167,6 +167,24 @@ export async function readSnapshotTimes(vmxPath: string): Promise<Map<string, Da
   return times;
 }
 
+/**
+ * Whether the named snapshot holds the VM's memory: its memory file (`<vm>-Snapshot<uid>.vmem`, beside
+ * the `.vmsn` the .vmsd names) exists. Undefined when the .vmsd does not name the snapshot's file.
+ */
+export async function snapshotHasMemory(vmxPath: string, name: string): Promise<boolean | undefined> {
+  let vmsd: VmxFile;
+  try {
+    vmsd = VmxFile.parse(await readFile(vmsdPath(vmxPath), 'utf8'));
+  } catch {
+    return undefined;
+  }
+  const key = vmsd.entries().find(([k, v]) => /^snapshot\d+\.displayName$/.test(k) && v === name)?.[0];
+  const file = key ? vmsd.get(key.replace(/displayName$/, 'filename')) : undefined;
+  if (!file || !/\.vmsn$/i.test(file)) return undefined;
+  const pathApi = /^[a-zA-Z]:[\\/]|\\/.test(vmxPath) ? path.win32 : path;
+  return existsSync(pathApi.resolve(pathApi.dirname(vmxPath), file.replace(/\.vmsn$/i, '.vmem')));
+}
+
 /** snapshotN.createTimeHigh/Low as Workstation writes them, for a time. */
 export function snapshotCreateTime(at: Date): { high: number; low: number } {
   const micros = at.getTime() * 1000;

@@ -808,6 +808,13 @@ export class AddonChecks {
         !c.status?.conditions?.some((x) => x.type === 'Approved' || x.type === 'Denied'),
     );
     const nodeOf = (c: Csr) => c.spec?.username?.replace(/^system:node:/, '') ?? '?';
+    const server = await unhealthyPods(client, 'kube-system', 'k8s-app=metrics-server');
+    if (server === undefined)
+      return {
+        id: 'addon:metrics:not-running',
+        cause: `metrics (metrics-server) is not installed: no metrics-server pod in kube-system${apiError ? ` (${apiError})` : ''}`,
+        fix: notInstalledFix('metrics-server'),
+      };
     const pendingFor = pending.filter((c) => missing.includes(nodeOf(c)) || apiError !== undefined);
     if (pendingFor.length > 0)
       return {
@@ -815,11 +822,10 @@ export class AddonChecks {
         cause: `metrics (metrics-server): the kubelet serving certificates are not approved (pending: ${pendingFor.map((c) => `${c.metadata.name} for ${nodeOf(c)}`).join(', ')}), so metrics-server cannot scrape ${missing.join(', ')} (it checks the kubelets' certificates; never --kubelet-insecure-tls)`,
         fix: `run \`${COMMAND_PREFIX} build-vms\` again: it approves kubelet-serving CSRs whose node name and addresses match cluster.yaml; or check one with \`kubectl get csr\` and approve it with \`kubectl certificate approve <name>\``,
       };
-    const server = await unhealthyPods(client, 'kube-system', 'k8s-app=metrics-server');
-    if (server === undefined || server.length > 0)
+    if (server.length > 0)
       return {
         id: 'addon:metrics:not-running',
-        cause: `metrics (metrics-server) is not running (${server === undefined ? 'no metrics-server pod in kube-system' : server.join('; ')})${apiError ? `: ${apiError}` : ''}`,
+        cause: `metrics (metrics-server) is not running (${server.join('; ')})${apiError ? `: ${apiError}` : ''}`,
         fix: `\`kubectl -n kube-system logs deploy/metrics-server\` says why; ${notInstalledFix('metrics-server')}`,
       };
     return {

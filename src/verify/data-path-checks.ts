@@ -128,11 +128,20 @@ function nodePortProblem(target: string): Problem {
   };
 }
 
+/**
+ * Names outside the cluster do not resolve while the names inside do: the lab is built and works
+ * inside, it only cannot reach the Internet. A warning, not a failed build (a golden lab builds with
+ * no way out at all); the cause named is the NAT network, the nodes' only way out.
+ */
 function dnsUpstreamProblem(spec: ClusterSpec, names: string[]): Problem {
+  const nat = spec.networks.nat;
   return {
     id: 'dns-upstream',
-    cause: `names inside the cluster resolve but names outside it (${names.join(', ')}) do not: CoreDNS cannot reach its upstream DNS servers (the nodes' resolvers, ${spec.os.dnsServers.join(', ')} from os.dnsServers)`,
-    fix: `on a node, \`resolvectl query ${names[0] ?? 'registry.k8s.io'}\` must answer: check the NAT network (gateway ${spec.networks.nat.gateway}) and that os.dnsServers are reachable from it; the kubelet must hand CoreDNS /run/systemd/resolve/resolv.conf (kubestation's kubeadm config sets it)`,
+    cause:
+      `the lab is built and works inside (names in the cluster resolve), but names outside it (${names.join(', ')}) do not: ` +
+      `the NAT network (${nat.vmnet}, gateway ${nat.gateway}) gives the nodes no way to the Internet, or CoreDNS cannot reach its upstream DNS servers (the nodes' resolvers, ${spec.os.dnsServers.join(', ')} from os.dnsServers). ` +
+      `Pods cannot pull images that are not on the nodes already`,
+    fix: `on a node, \`resolvectl query ${names[0] ?? 'registry.k8s.io'}\` must answer: check that the NAT service runs on the PC (Workstation's Virtual Network Editor, ${nat.vmnet}), the gateway ${nat.gateway}, and that os.dnsServers are reachable from it; the kubelet must hand CoreDNS /run/systemd/resolve/resolv.conf (kubestation's kubeadm config sets it)`,
   };
 }
 
@@ -325,7 +334,18 @@ function addDnsRows(
         : line.detail[0]?.startsWith('status-')
           ? `answer ${line.detail[0].slice('status-'.length)}`
           : `no answer (${line.detail[0]})`;
-    findings.add({ group, check: `dns ${name}`, node, verdict: line.ok ? 'pass' : 'fail', detail }, problem);
+    // Only the Internet is missing (names inside the cluster resolve): the lab works inside, a warning.
+    const outsideOnly = problem?.id === 'dns-upstream';
+    findings.add(
+      {
+        group,
+        check: `dns ${name}`,
+        node,
+        verdict: line.ok ? 'pass' : outsideOnly ? 'warn' : 'fail',
+        detail,
+      },
+      problem,
+    );
   }
 }
 

@@ -67,6 +67,8 @@ function runChild(
         VMREST_USERNAME: l.credentials.username,
         VMREST_PASSWORD: l.credentials.password,
         VMREST_URL: '',
+        // The add-on step talks to the lab's fake API server (a child has no loopback guard: never the real address).
+        KUBESTATION_API_SERVER: l.kubeApi?.url ?? 'https://127.0.0.1:9',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
@@ -160,7 +162,7 @@ describe('killed mid-build, then run again', () => {
   );
 
   it('Ctrl-C (SIGINT) stops starting steps, saves state and exits 130; the next run finishes', async () => {
-    lab = await startTestLab();
+    lab = await startTestLab({ kubeApi: true });
     const clusterFile = await writeClusterFile(lab);
     const interrupted = await runChild(lab, clusterFile, { step: 'seed', signal: 'SIGINT' });
     expect(interrupted.code).toBe(130);

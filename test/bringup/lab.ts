@@ -98,6 +98,7 @@ export async function startTestLab(
         verify: undefined,
         emit: (e) => events.push(e),
         clonesFolder: lab.clonesFolder,
+        vmnetDhcpConfig: lab.vmnetDhcpConfig,
         sshIdentityFile: undefined,
         freeBytes: async () => 10 * 2 ** 40,
         ...overrides,

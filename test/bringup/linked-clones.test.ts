@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PreflightError } from '../../src/bringup/preflight.js';
 import { readBuildState } from '../../src/bringup/state.js';
 import type { ClusterSpec } from '../../src/config/model.js';
-import { templateVmFolder, templateVmxPath } from '../../src/template/state.js';
+import { readTemplateState, templateVmFolder, templateVmxPath } from '../../src/template/state.js';
 import { vmsdPath } from '../../src/template/vmrun.js';
 import { VmxFile } from '../../src/vmx/vmx-file.js';
 import { writeSimulatedTemplate } from '../../simulators/simulated-lab.js';
@@ -41,7 +41,9 @@ describe('linked clones (the default)', () => {
     const plan = lab.events.find((e) => e.type === 'plan');
     expect(plan).toMatchObject({ clone: { mode: 'linked', reason: 'vmware.cloneMode defaults to linked' } });
     const snapshot = (plan as { clone: { snapshot: string } }).clone.snapshot;
-    expect(snapshot).toMatch(/^kubestation-base-[0-9a-f]{12}$/);
+    // The test lab's template is golden, as `up` leaves it: the snapshot is named from its golden marker.
+    const golden = (await readTemplateState(lab.spec)).golden!;
+    expect(snapshot).toMatch(new RegExp(`^kubestation-golden-${golden.kubernetes.version}-[0-9a-f]{12}$`));
 
     const calls = lab.vmrun!.calls.map((c) => c.args.slice(2));
     expect(calls.filter((a) => a[0] === 'snapshot')).toEqual([

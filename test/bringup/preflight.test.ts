@@ -3,7 +3,11 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { applyNode, type ApplyContext } from '../../src/bringup/apply.js';
-import { PreflightError } from '../../src/bringup/preflight.js';
+import { checkHostOnlyDhcpRange, PreflightError } from '../../src/bringup/preflight.js';
+import { dhcpSubnetBlocks, vmnetDhcpConfigFile } from '../../src/workstation/vmnet-dhcp.js';
+import { writeVmnetDhcpConf } from '../../simulators/workstation-preferences.js';
+import { labSpec } from '../cloudinit/fixtures.js';
+import type { Vmnet } from '../../src/vmrest/client.js';
 import { BuildStateStore, readBuildState } from '../../src/bringup/state.js';
 import { BAKE_ISO_FILE } from '../../src/template/golden.js';
 import { templateVmxPath } from '../../src/template/state.js';
@@ -83,7 +87,7 @@ describe('preflight', () => {
     const error = await preflightError(lab);
     expect(error.problems.map((p) => p.code)).toEqual(['TEMPLATE_BAKE_INTERRUPTED']);
     expect(error.problems[0]!.message).toContain('a bake was interrupted');
-    expect(error.problems[0]!.fix).toContain('.\\kubestation build-template --golden');
+    expect(error.problems[0]!.fix).toContain('.\\kubestation build-template');
     expect(error.message).toContain('nothing was created or changed');
     nothingCreated(lab);
   });
@@ -197,5 +201,107 @@ describe('preflight', () => {
     const down = (await lab.build().catch((e: unknown) => e)) as PreflightError;
     expect(down.problems.map((p) => p.code)).toEqual(['VMREST_NOT_RUNNING']);
     expect(down.problems[0]!.fix).toContain('vmrest.exe');
+  });
+
+  it("refuses a host-only DHCP range the host's vmnetdhcp.conf contradicts, naming both, and creates nothing", async () => {
+    lab = await startTestLab();
+    const file = path.join(path.dirname(lab.clonesFolder), 'changed', 'vmnetdhcp.conf');
+    await writeVmnetDhcpConf(file, [
+      { ...lab.spec.networks.hostOnly, dhcpRange: { start: '172.100.100.100', end: '172.100.100.254' } },
+    ]);
+    const error = await lab.build({}, { vmnetDhcpConfig: file }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PreflightError);
+    const [problem, ...rest] = (error as PreflightError).problems;
+    expect(rest).toEqual([]);
+    expect(problem).toEqual({
+      code: 'HOST_DHCP_RANGE_MISMATCH',
+      message: `vmnet1's DHCP service hands out 172.100.100.100–172.100.100.254 (${file}), but networks.hostOnly.dhcpRange in cluster.yaml says 172.100.100.128–172.100.100.254: the LoadBalancer pool and the node addresses were checked against a range the host does not use`,
+      fix: expect.stringContaining(
+        'set networks.hostOnly.dhcpRange to start: 172.100.100.100, end: 172.100.100.254 in cluster.yaml',
+      ),
+    });
+    expect(problem!.fix).toContain('Virtual Network Editor');
+    nothingCreated(lab);
+  });
+
+  it('says the DHCP range was not compared when the host does not tell (no file), and compares it when it does', async () => {
+    lab = await startTestLab();
+    const warnings = () =>
+      lab!.events.flatMap((e) => (e.type === 'warning' && /DHCP range/.test(e.message) ? [e.message] : []));
+    await lab.build({ dryRun: true });
+    expect(warnings()).toEqual([]); // the simulated host's vmnetdhcp.conf holds the declared range
+    const missing = path.join(path.dirname(lab.clonesFolder), 'no-such', 'vmnetdhcp.conf');
+    await lab.build({ dryRun: true }, { vmnetDhcpConfig: missing });
+    expect(warnings()).toEqual([
+      `vmnet1's DHCP range was not compared with the host's: ${missing} could not be read (ENOENT). cluster.yaml's networks.hostOnly.dhcpRange 172.100.100.128–172.100.100.254 is taken as it is (validate kept the LoadBalancer pool and the node addresses out of it); check it in Workstation's Virtual Network Editor (VMnet1 > DHCP Settings)`,
+    ]);
+  });
+});
+
+describe("Workstation's DHCP settings file", () => {
+  // As Workstation 17 writes C:\ProgramData\VMware\vmnetdhcp.conf (CRLF), VMnet1's range moved by the user.
+  const sample = [
+    '# Configuration file for VMware port of ISC 2.0 release running on',
+    '# Windows.',
+    'allow unknown-clients;',
+    'default-lease-time 1800;                # default is 30 minutes',
+    'max-lease-time 7200;                    # default is 2 hours',
+    '',
+    '# Virtual ethernet segment 1',
+    '# Added at 09/11/25 10:01:30',
+    'subnet 172.100.100.0 netmask 255.255.255.0 {',
+    "range 172.100.100.150 172.100.100.200;            # default allows up to 125 VM's",
+    'option broadcast-address 172.100.100.255;',
+    'option domain-name-servers 172.100.100.1;',
+    'option domain-name "localdomain";',
+    '}',
+    'host VMnet1 {',
+    '    hardware ethernet 00:50:56:C0:00:01;',
+    '    fixed-address 172.100.100.1;',
+    '}',
+    '# Virtual ethernet segment 8',
+    'subnet 192.168.5.0 netmask 255.255.255.0 {',
+    '# range 192.168.5.10 192.168.5.20; (commented out)',
+    'range 192.168.5.128 192.168.5.254;',
+    '}',
+    '# End',
+  ].join('\r\n');
+
+  it('gives each subnet block its range, ignoring comments', () => {
+    expect(dhcpSubnetBlocks(sample)).toEqual([
+      {
+        network: '172.100.100.0',
+        netmask: '255.255.255.0',
+        range: { start: '172.100.100.150', end: '172.100.100.200' },
+      },
+      {
+        network: '192.168.5.0',
+        netmask: '255.255.255.0',
+        range: { start: '192.168.5.128', end: '192.168.5.254' },
+      },
+    ]);
+  });
+
+  it('is found under ProgramData on Windows and per vmnet on Linux', () => {
+    expect(vmnetDhcpConfigFile({ ProgramData: 'C:\\ProgramData' }, 'win32', 'vmnet1')).toBe(
+      'C:\\ProgramData\\VMware\\vmnetdhcp.conf',
+    );
+    expect(vmnetDhcpConfigFile({}, 'win32', 'vmnet1')).toBeUndefined();
+    expect(vmnetDhcpConfigFile({}, 'linux', 'vmnet1')).toBe('/etc/vmware/vmnet1/dhcpd/dhcpd.conf');
+  });
+
+  it('compares the range cluster.yaml declares, and skips a network vmrest reports without DHCP', async () => {
+    const spec = labSpec();
+    const read = async () => sample;
+    expect(
+      (await checkHostOnlyDhcpRange(spec, 'vmnetdhcp.conf', undefined, read)).problem?.message,
+    ).toContain('hands out 172.100.100.150–172.100.100.200');
+    const noDhcp: Vmnet[] = [
+      { name: 'vmnet1', type: 'hostOnly', dhcp: 'false', subnet: '172.100.100.0', mask: '255.255.255.0' },
+    ];
+    expect(await checkHostOnlyDhcpRange(spec, 'vmnetdhcp.conf', noDhcp, read)).toEqual({});
+    expect((await checkHostOnlyDhcpRange(spec, undefined, undefined, read)).warning).toContain(
+      'the environment names no ProgramData folder',
+    );
   });
 });

@@ -10,10 +10,20 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runUp } from '../../src/commands/up.js';
 import { GuestSimulator } from '../../simulators/guest-simulator.js';
-import { VmrestSimulator, type VmrestSimulatorOptions } from '../../simulators/vmrest-simulator.js';
+import {
+  VmrestSimulator,
+  type SimulatedGuest,
+  type VmrestSimulatorOptions,
+} from '../../simulators/vmrest-simulator.js';
+import { simulatedGoldenMarker } from '../../simulators/simulated-lab.js';
+import type { ClusterSpec } from '../../src/config/model.js';
+import { formatProgressLine, type ProgressEvent } from '../../src/progress/protocol.js';
 import { loadClusterSpec } from '../../src/config/load.js';
 import type { PromptFunction } from '../../src/vmrest/credentials.js';
 import { PreflightError } from '../../src/bringup/preflight.js';
+import { loadOrCreateClusterSecrets } from '../../src/pki/index.js';
+import { KubeApiSimulator } from '../../simulators/kube-api-simulator.js';
+import { healthyScenarioFor } from '../../simulators/simulated-verify.js';
 import {
   captureOutput,
   IMAGE_NAME,
@@ -31,6 +41,20 @@ let dir: string;
 let server: ImageServer;
 let sim: VmrestSimulator | undefined;
 let guests: GuestSimulator | undefined;
+let kubeApi: KubeApiSimulator | undefined;
+
+/**
+ * The template's boot with the bake seed (`up` bakes by default), condensed: the guest reports a finished
+ * bake with the marker a bake for `spec` writes, then powers itself off.
+ */
+async function bakeTemplate(guest: SimulatedGuest, spec: ClusterSpec): Promise<void> {
+  const line = (stage: string, event: ProgressEvent, message = ''): string =>
+    `${formatProgressLine({ node: 'template', stage, event, timeMs: Date.now(), message })}\r\n`;
+  await guest.writeSerial(
+    `${line('golden', 'start')}${line('golden', 'ok', JSON.stringify(simulatedGoldenMarker(spec)))}${line('complete', 'done')}`,
+  );
+  setTimeout(() => guest.powerOff(), 20);
+}
 
 beforeEach(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'ks-up-'));
@@ -39,6 +63,8 @@ beforeEach(async () => {
 afterEach(async () => {
   guests?.stop();
   await sim?.close();
+  await kubeApi?.close();
+  kubeApi = undefined;
   await server.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -56,10 +82,17 @@ describe('kubestation up', () => {
       installFolder: path.dirname(standIn.executable),
       server,
     });
-    // Clones land where Workstation's preferences say; kubestation reads them from the user's profile.
-    const env = { HOME: dir };
-    await writeWorkstationPreferences(env, vmFolder, { platform: 'linux' });
     const spec = await loadClusterSpec(clusterFile);
+    // The cluster's API server (build-vms applies the add-ons through it), trusting the CA build-vms uses.
+    const { ca } = await loadOrCreateClusterSecrets({
+      stateDir: spec.stateDir,
+      clusterName: spec.name,
+      apiEndpoint: spec.kubernetes.apiEndpoint,
+    });
+    kubeApi = await KubeApiSimulator.start({ scenario: healthyScenarioFor(spec), ca });
+    // Clones land where Workstation's preferences say; kubestation reads them from the user's profile.
+    const env = { HOME: dir, KUBESTATION_API_SERVER: kubeApi.url };
+    await writeWorkstationPreferences(env, vmFolder, { platform: 'linux' });
     guests = new GuestSimulator({ spec });
     sim = await VmrestSimulator.start({
       defaultVmFolder: vmFolder,
@@ -67,7 +100,8 @@ describe('kubestation up', () => {
       password: PASS,
       port,
       bootDelayMs: 5,
-      onGuestBoot: guests.onGuestBoot,
+      onGuestBoot: (guest) =>
+        guest.name === spec.vmware.template.name ? bakeTemplate(guest, spec) : guests!.onGuestBoot(guest),
     });
 
     const questions: string[] = [];
@@ -95,6 +129,8 @@ describe('kubestation up', () => {
     expect(first.err).toBe('');
     expect(first.code).toBe(0);
     expect(questions).toEqual(['vmrest username: ', 'vmrest password: ']); // one resolution for both steps
+    // The template is baked (the default) before the cluster is built from it.
+    expect(first.out).toContain('golden: ok, /etc/kubestation/golden.json written');
     const templateReady = first.out.indexOf('template kubestation-noble-template is ready: ');
     const clusterReady = first.out.indexOf(`cluster ${spec.name} is ready (verify skipped)`);
     expect(templateReady).toBeGreaterThanOrEqual(0);

@@ -125,6 +125,23 @@ describe('build-vms --simulate runs verify as its last step', () => {
     });
     expect(events.some((e) => e.type === 'result' && e.status === 'ready')).toBe(false);
   });
+
+  it("--json: a ready result carries the simulators' own start-up, each vmrun stand-in start by command (the bench leaves them out of kubestation's cost)", async () => {
+    const { code, stdout } = await simulate(['--json', '--skip-verify']);
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+      type: string;
+      status: string;
+      simulator?: { labStartMs: number; vmrunStandInStarts: Array<{ command: string; ms: number }> };
+    };
+    expect(result).toMatchObject({ type: 'result', status: 'ready' });
+    expect(result.simulator!.labStartMs).toBeGreaterThan(0);
+    const starts = result.simulator!.vmrunStandInStarts;
+    // Linked clones by default: the template's snapshot is looked up, then each node is a vmrun clone.
+    expect(starts.filter((s) => s.command === 'clone')).toHaveLength(3);
+    expect(starts.map((s) => s.command)).toContain('listSnapshots');
+    for (const s of starts) expect(s.ms).toBeGreaterThan(0);
+  });
 });
 
 describe('buildVms with the verify step', () => {

@@ -69,6 +69,28 @@ describe('kubeadm v1beta4 documents', () => {
       apiVersion: 'kubelet.config.k8s.io/v1beta1',
       kind: 'KubeletConfiguration',
       cgroupDriver: 'systemd',
+      // metrics is on by default: kubelet serving certificates signed by the cluster, for metrics-server
+      serverTLSBootstrap: true,
+    });
+  });
+
+  it('asks for kubelet serving certificates only while the metrics add-on is on', async () => {
+    const { inputs } = await labInputs();
+    const spec = labSpec([
+      [
+        '    enabled: true               # metrics-server',
+        '    enabled: false              # metrics-server',
+      ],
+    ]);
+    expect(spec.addons.metrics.enabled).toBe(false);
+    const [, , kubelet] = kubeadmDocuments(
+      renderUserData(spec, spec.controlPlane, inputs),
+      GUEST.kubeadmInit,
+    );
+    expect(kubelet).toEqual({
+      apiVersion: 'kubelet.config.k8s.io/v1beta1',
+      kind: 'KubeletConfiguration',
+      cgroupDriver: 'systemd',
     });
   });
 

@@ -128,9 +128,9 @@ describe('a command started by npm with its options taken by npm', () => {
     },
     {
       command: 'build-template',
-      typed: ['--golden', '--force', '--cluster', 'lab.yaml'],
-      lost: ['--cluster', '--golden', '--force'],
-      retyped: '.\\kubestation build-template --cluster lab.yaml --golden --force',
+      typed: ['--no-golden', '--force', '--cluster', 'lab.yaml'],
+      lost: ['--cluster', '--no-golden', '--force'],
+      retyped: '.\\kubestation build-template --cluster lab.yaml --no-golden --force',
     },
   ];
   const runs = new Map<string, ScriptRun>();

@@ -10,7 +10,7 @@ import { runBuildVms } from '../../src/commands/build-vms.js';
 import { captureOutput } from '../template/fixtures.js';
 import { repoRoot } from '../bringup/lab.js';
 
-async function simulate(stageMs: number, onOutput?: (text: string) => void) {
+async function simulate(stageMs: number, onOutput?: (text: string) => void, golden?: boolean) {
   const err = captureOutput();
   let text = '';
   const out = captureOutput();
@@ -35,7 +35,15 @@ async function simulate(stageMs: number, onOutput?: (text: string) => void) {
       env: {},
       cwd: repoRoot,
     },
-    { simulate: { stageMs, cloneMs: 5, bootDelayMs: 5, pollMs: 5 } },
+    {
+      simulate: {
+        stageMs,
+        cloneMs: 5,
+        bootDelayMs: 5,
+        pollMs: 5,
+        ...(golden === undefined ? {} : { golden }),
+      },
+    },
   );
   return { code, stdout: text, stderr: err.text() };
 }
@@ -54,17 +62,35 @@ describe('build-vms --simulate', () => {
     expect(stdout).not.toMatch(/kubectl --kubeconfig|ssh -F/);
     // The default road: linked clones of the template's snapshot, made by the simulated lab's vmrun.
     expect(stdout).toMatch(
-      /^clones: linked, from the template's snapshot kubestation-base-[0-9a-f]{12} \(vmware.cloneMode defaults to linked\)$/m,
+      /^clones: linked, from the template's snapshot kubestation-golden-[\d.]+-[0-9a-f]{12} \(vmware.cloneMode defaults to linked\)$/m,
     );
     expect(stdout).toMatch(/^k8s-worker1: clone done \(.*k8s-worker1\.vmx\)$/m);
     // The guest's own prefix is not repeated after the stage's, and no parentheses nest.
-    expect(stdout).toMatch(/k8s-master: images: pulling 1 of 7/);
+    // (The simulated template is golden by default: the images are already there.)
+    expect(stdout).toMatch(/k8s-master: images: all 7 images for v[\d.]+ already present/);
     expect(stdout).toMatch(/k8s-master: kubeadm-init: phase preflight/);
     expect(stdout).not.toMatch(/images: images:|kubeadm-init: kubeadm:|kubeadm-join: kubeadm:/);
     expect(stdout).toMatch(/disk done \(\d+ GiB: the template size is enough\)/);
     expect(stdout).not.toMatch(/\([^()\n]*\(/);
     // No disk is made in the temporary folder: no warning about the node disks' size there.
     expect(stdout).not.toContain('may grow');
+  });
+
+  it('takes the golden road by default: the plan says a first boot downloads nothing, the nodes install nothing', async () => {
+    const { code, stdout } = await simulate(2);
+    expect(code).toBe(0);
+    expect(stdout).toContain('golden template: matches cluster.yaml: a first boot downloads nothing\n');
+    expect(stdout).toContain(
+      'k8s-worker1: packages: template already holds Kubernetes 1.37 (golden marker): nothing to download',
+    );
+    expect(stdout).not.toContain('apt: download');
+    // A template never baked (up --no-golden): the plan says what every first boot downloads.
+    const plain = await simulate(2, undefined, false);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toContain(
+      'golden template: the template is not baked (golden): every node downloads containerd and the Kubernetes packages',
+    );
+    expect(plain.stdout).toContain('apt: download 12 of 57');
   });
 
   it('after Ctrl-C says the simulated lab is gone, not that progress is saved', async () => {

@@ -27,7 +27,7 @@ export const badSpecCases: BadSpecCase[] = [
     },
     problems: [
       'nodes: is required but missing (The VMs.)',
-      'nodez: unknown key "nodez" (did you mean "nodes"?); valid keys here: apiVersion, kind, name, stateDir, networks, nodeDefaults, nodes, os, kubernetes, firewall, vmware',
+      'nodez: unknown key "nodez" (did you mean "nodes"?); valid keys here: apiVersion, kind, name, stateDir, networks, nodeDefaults, nodes, os, kubernetes, firewall, vmware, addons',
     ],
   },
   {
@@ -177,7 +177,7 @@ export const badSpecCases: BadSpecCase[] = [
       d.nodes[2].hostOnlyAddress = '172.100.101.4';
     },
     problems: [
-      'nodes[2].hostOnlyAddress: 172.100.101.4 is outside the host-only subnet 172.100.100.0/24; use a free address in 172.100.100.2–172.100.100.254',
+      'nodes[2].hostOnlyAddress: 172.100.101.4 is outside the host-only subnet 172.100.100.0/24; use a free address in 172.100.100.2–172.100.100.63',
     ],
   },
   {
@@ -222,7 +222,7 @@ export const badSpecCases: BadSpecCase[] = [
       d.nodes[1].hostOnlyAddress = '172.100.100.1';
     },
     problems: [
-      "nodes[1].hostOnlyAddress: 172.100.100.1 is the Windows host's address on the host-only network; use a free address in 172.100.100.2–172.100.100.254",
+      "nodes[1].hostOnlyAddress: 172.100.100.1 is the Windows host's address on the host-only network; use a free address in 172.100.100.2–172.100.100.63",
     ],
   },
   {
@@ -249,7 +249,7 @@ export const badSpecCases: BadSpecCase[] = [
       d.nodes[2].hostOnlyAddress = '172.100.100.2';
     },
     problems: [
-      'nodes[2].hostOnlyAddress: 172.100.100.2 is already used by node "k8s-master" (nodes[0]); give node "k8s-worker2" (nodes[2]) its own address, a free one in 172.100.100.2–172.100.100.254',
+      'nodes[2].hostOnlyAddress: 172.100.100.2 is already used by node "k8s-master" (nodes[0]); give node "k8s-worker2" (nodes[2]) its own address, a free one in 172.100.100.2–172.100.100.63',
     ],
   },
   {
@@ -291,6 +291,8 @@ export const badSpecCases: BadSpecCase[] = [
     change: (d) => {
       d.networks.hostOnly.subnet = '192.168.0.0/16';
       d.networks.hostOnly.hostAddress = '192.168.100.1';
+      delete d.networks.hostOnly.dhcpRange;
+      delete d.addons;
       d.nodes.forEach((n: Doc, i: number) => {
         n.hostOnlyAddress = `192.168.100.${i + 2}`;
       });
@@ -580,6 +582,139 @@ export const badSpecCases: BadSpecCase[] = [
     },
     problems: [
       'os.user.passwordHash: "hunter2" is not a crypt(3) hash starting with $6$ (mkpasswd -m sha-512)',
+    ],
+  },
+  {
+    name: 'LoadBalancer pool outside the host-only subnet',
+    change: (d) => {
+      d.addons.loadBalancer.pool = { start: '172.100.101.64', end: '172.100.101.95' };
+      d.addons.gateway.address = '172.100.101.64';
+    },
+    problems: [
+      'addons.loadBalancer.pool.start: 172.100.101.64 is outside the host-only subnet 172.100.100.0/24 (networks.hostOnly.subnet); MetalLB announces the pool on ens37, the host-only NIC, so only addresses of that subnet reach Windows: set addons.loadBalancer.pool to free addresses of 172.100.100.0/24, e.g. start: 172.100.100.64, end: 172.100.100.95',
+      'addons.loadBalancer.pool.end: 172.100.101.95 is outside the host-only subnet 172.100.100.0/24 (networks.hostOnly.subnet); MetalLB announces the pool on ens37, the host-only NIC, so only addresses of that subnet reach Windows: set addons.loadBalancer.pool to free addresses of 172.100.100.0/24, e.g. start: 172.100.100.64, end: 172.100.100.95',
+    ],
+  },
+  {
+    name: "LoadBalancer pool holding a node's address",
+    change: (d) => {
+      d.nodes[2].hostOnlyAddress = '172.100.100.70';
+    },
+    problems: [
+      'addons.loadBalancer.pool: 172.100.100.64–172.100.100.95 holds node "k8s-worker2" (nodes[2])\'s host-only address 172.100.100.70; MetalLB could give it to a Service and both would answer for it: set addons.loadBalancer.pool to free addresses of 172.100.100.0/24, e.g. start: 172.100.100.96, end: 172.100.100.127, or give the node an address outside the pool',
+    ],
+  },
+  {
+    name: "LoadBalancer pool holding the host's address",
+    change: (d) => {
+      d.addons.loadBalancer.pool = { start: '172.100.100.1', end: '172.100.100.1' };
+      d.addons.gateway.address = '172.100.100.1';
+    },
+    problems: [
+      "addons.loadBalancer.pool: 172.100.100.1–172.100.100.1 holds the Windows host's address 172.100.100.1 (networks.hostOnly.hostAddress); a Service given it would cut Windows off the lab: set addons.loadBalancer.pool to free addresses of 172.100.100.0/24, e.g. start: 172.100.100.64, end: 172.100.100.64",
+    ],
+  },
+  {
+    name: 'LoadBalancer pool overlapping the default host-only DHCP range',
+    change: (d) => {
+      delete d.networks.hostOnly.dhcpRange;
+      d.addons.loadBalancer.pool = { start: '172.100.100.120', end: '172.100.100.140' };
+      d.addons.gateway.address = '172.100.100.120';
+    },
+    problems: [
+      'addons.loadBalancer.pool: 172.100.100.120–172.100.100.140 overlaps the host-only DHCP range 172.100.100.128–172.100.100.254 (networks.hostOnly.dhcpRange), so VMware could lease one of its addresses to a VM: set addons.loadBalancer.pool to free addresses of 172.100.100.0/24, e.g. start: 172.100.100.64, end: 172.100.100.84',
+    ],
+  },
+  {
+    name: 'LoadBalancer pool overlapping the host-only DHCP range cluster.yaml declares',
+    change: (d) => {
+      d.networks.hostOnly.dhcpRange = { start: '172.100.100.50', end: '172.100.100.254' };
+    },
+    problems: [
+      'addons.loadBalancer.pool: 172.100.100.64–172.100.100.95 overlaps the host-only DHCP range 172.100.100.50–172.100.100.254 (networks.hostOnly.dhcpRange), so VMware could lease one of its addresses to a VM: set addons.loadBalancer.pool to free addresses of 172.100.100.0/24, e.g. start: 172.100.100.18, end: 172.100.100.49',
+    ],
+  },
+  {
+    name: 'LoadBalancer pool start after its end',
+    change: (d) => {
+      d.addons.loadBalancer.pool = { start: '172.100.100.95', end: '172.100.100.64' };
+    },
+    problems: [
+      'addons.loadBalancer.pool: start 172.100.100.95 is after end 172.100.100.64; swap them: start: 172.100.100.64, end: 172.100.100.95',
+    ],
+  },
+  {
+    name: 'default LoadBalancer pool outside a small host-only subnet',
+    change: (d) => {
+      d.networks.hostOnly.subnet = '172.100.100.0/26';
+      delete d.networks.hostOnly.dhcpRange;
+      delete d.addons;
+    },
+    problems: [
+      'addons.loadBalancer.pool: the default pool 172.100.100.64–172.100.100.95 (.64–.95 of the host-only subnet) does not fit in the host-only subnet 172.100.100.0/26 (networks.hostOnly.subnet); MetalLB announces the pool on ens37, the host-only NIC, so only addresses of that subnet reach Windows: set addons.loadBalancer.pool to free addresses of 172.100.100.0/26, e.g. start: 172.100.100.16, end: 172.100.100.31',
+    ],
+  },
+  {
+    name: 'Gateway address outside the pool',
+    change: (d) => {
+      d.addons.gateway.address = '172.100.100.100';
+    },
+    problems: [
+      "addons.gateway.address: 172.100.100.100 is outside the LoadBalancer pool 172.100.100.64–172.100.100.95 (addons.loadBalancer.pool), and MetalLB hands out pool addresses only; use one in the pool, e.g. 172.100.100.64, or leave address out for the pool's first address",
+    ],
+  },
+  {
+    name: 'Gateway on while the load balancer is off',
+    change: (d) => {
+      d.addons.loadBalancer.enabled = false;
+    },
+    problems: [
+      'addons.gateway.enabled: the Gateway is on but addons.loadBalancer.enabled is false, and the Gateway takes its address from the LoadBalancer pool; set addons.loadBalancer.enabled: true, or addons.gateway.enabled: false',
+    ],
+  },
+  {
+    name: 'Kubernetes minor the pinned metrics-server does not support',
+    change: (d) => {
+      d.kubernetes.version = '1.33';
+    },
+    problems: [
+      'addons.metrics.enabled: metrics-server v0.9.0, the release kubestation pins, supports Kubernetes 1.34–1.37, but kubernetes.version is "1.33"; set addons.metrics.enabled: false, or kubernetes.version to a minor it supports ("1.34", "1.35", "1.36", "1.37")',
+    ],
+  },
+  {
+    name: 'add-on version given',
+    change: (d) => {
+      d.addons.metrics.version = 'v0.8.1';
+    },
+    problems: [
+      'addons.metrics.version: cannot be set: kubestation pins metrics-server v0.9.0 (its manifests and their sha256 are in the repository, under addons/), and only a pinned release is applied. Delete this line; to leave metrics-server out, set addons.metrics.enabled: false',
+    ],
+  },
+  {
+    name: 'host-only DHCP range reversed',
+    change: (d) => {
+      d.networks.hostOnly.dhcpRange = { start: '172.100.100.254', end: '172.100.100.128' };
+    },
+    problems: [
+      "networks.hostOnly.dhcpRange: start 172.100.100.254 is after end 172.100.100.128; write the range as Workstation's Virtual Network Editor shows it (VMnet1 > DHCP Settings), e.g. start: 172.100.100.128, end: 172.100.100.254",
+    ],
+  },
+  {
+    name: 'host-only address inside the host-only DHCP range',
+    change: (d) => {
+      d.nodes[2].hostOnlyAddress = '172.100.100.200';
+    },
+    problems: [
+      'nodes[2].hostOnlyAddress: 172.100.100.200 is inside the host-only DHCP range 172.100.100.128–172.100.100.254 (networks.hostOnly.dhcpRange), so VMware could hand it to another VM; use a free address in 172.100.100.2–172.100.100.63',
+    ],
+  },
+  {
+    name: 'host-only DHCP range outside the subnet',
+    change: (d) => {
+      d.networks.hostOnly.dhcpRange.end = '172.100.101.254';
+    },
+    problems: [
+      'networks.hostOnly.dhcpRange.end: 172.100.101.254 is outside the host-only subnet 172.100.100.0/24; use an address in 172.100.100.1–172.100.100.254',
     ],
   },
 ];

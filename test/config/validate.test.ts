@@ -10,6 +10,8 @@ import { formatProblem, SpecError } from '../../src/config/problems.js';
 import { resolveClusterSpec } from '../../src/config/resolve.js';
 import type { ClusterFile } from '../../src/config/schema.js';
 import { badSpecCases, seedLab, seedLabText } from './bad-spec-cases.js';
+import { ADDONS } from '../../src/addons/catalog.js';
+import { canonicalImage } from '../../src/template/golden.js';
 
 function problemsOf(text: string): string[] {
   return checkClusterSpec(text, { sourcePath: '/lab/cluster.yaml' }).problems.map(formatProblem);
@@ -48,7 +50,11 @@ describe('the shipped seed lab', () => {
       mask: '255.255.255.0',
       prefix: 24,
     });
-    expect(spec.networks.hostOnly).toMatchObject({ vmnet: 'vmnet1', hostAddress: '172.100.100.1' });
+    expect(spec.networks.hostOnly).toMatchObject({
+      vmnet: 'vmnet1',
+      hostAddress: '172.100.100.1',
+      dhcpRange: { start: '172.100.100.128', end: '172.100.100.254' },
+    });
     expect(spec.networks.hostOnly.subnet.mask).toBe('255.255.255.0');
     expect(spec.os).toMatchObject({
       user: { name: 'pista' },
@@ -77,6 +83,12 @@ describe('the shipped seed lab', () => {
     expect(spec.vmware.vmrestUrl).toBe('http://127.0.0.1:8697/api');
     expect(spec.controlPlane.name).toBe('k8s-master');
     expect(spec.workers.map((w) => w.name)).toEqual(['k8s-worker1', 'k8s-worker2']);
+    expect(spec.addons).toEqual({
+      loadBalancer: { enabled: true, pool: { start: '172.100.100.64', end: '172.100.100.95' } },
+      storage: { enabled: true },
+      metrics: { enabled: true },
+      gateway: { enabled: true, address: '172.100.100.64' },
+    });
   });
 
   it('derives stable, distinct MACs inside VMware static range, ens33 on NAT and ens37 on host-only', () => {
@@ -107,8 +119,9 @@ describe('the shipped seed lab', () => {
 
   it('applies defaults when only the required keys are given', () => {
     const minimal = seedLab();
-    for (const key of ['stateDir', 'nodeDefaults', 'os', 'kubernetes', 'firewall', 'vmware'])
+    for (const key of ['stateDir', 'nodeDefaults', 'os', 'kubernetes', 'firewall', 'vmware', 'addons'])
       delete minimal[key];
+    delete minimal.networks.hostOnly.dhcpRange;
     const spec2 = parseClusterSpec(yaml.dump(minimal), { sourcePath: '/lab/cluster.yaml' });
     const { sourcePath: _a, ...withDefaults } = spec2;
     const { sourcePath: _b, ...shipped } = parseClusterSpec(seedLabText, { sourcePath: '/lab/cluster.yaml' });
@@ -200,6 +213,59 @@ describe('bad specs', () => {
         'correct the fields above in C:\\labs\\cluster.yaml, then check it again with `.\\kubestation validate --cluster C:\\labs\\cluster.yaml`',
       );
     }
+  });
+});
+
+describe('add-ons and the host-only DHCP range', () => {
+  it('default to the subnet: DHCP .128–.254, the pool .64–.95, the Gateway on its first address, all on', () => {
+    const doc = seedLab();
+    delete doc.addons;
+    delete doc.networks.hostOnly.dhcpRange;
+    doc.networks.hostOnly = { ...doc.networks.hostOnly, subnet: '10.0.50.0/24', hostAddress: '10.0.50.1' };
+    doc.nodes.forEach(
+      (n: { hostOnlyAddress: string }, i: number) => (n.hostOnlyAddress = `10.0.50.${i + 2}`),
+    );
+    const spec = parseClusterSpec(yaml.dump(doc), { sourcePath: '/lab/cluster.yaml' });
+    expect(spec.networks.hostOnly.dhcpRange).toEqual({ start: '10.0.50.128', end: '10.0.50.254' });
+    expect(spec.addons).toEqual({
+      loadBalancer: { enabled: true, pool: { start: '10.0.50.64', end: '10.0.50.95' } },
+      storage: { enabled: true },
+      metrics: { enabled: true },
+      gateway: { enabled: true, address: '10.0.50.64' },
+    });
+  });
+
+  it('turns an add-on off, and skips its checks then (a Kubernetes minor it does not support, a pool it does not use)', () => {
+    const doc = seedLab();
+    doc.kubernetes.version = '1.33';
+    doc.addons.metrics.enabled = false;
+    doc.addons.loadBalancer = { enabled: false, pool: { start: '10.9.9.9', end: '10.9.9.1' } };
+    doc.addons.gateway = { enabled: false };
+    expect(problemsOf(yaml.dump(doc))).toEqual([]);
+    const spec = parseClusterSpec(yaml.dump(doc), { sourcePath: '/lab/cluster.yaml' });
+    expect([
+      spec.addons.metrics.enabled,
+      spec.addons.loadBalancer.enabled,
+      spec.addons.storage.enabled,
+    ]).toEqual([false, false, true]);
+  });
+
+  it('places an add-on problem at its line and column, as validate --json reports it', async () => {
+    const dir = tempDir('kubestation-cli-');
+    const text = seedLabText.replace('    address: 172.100.100.64 ', '    address: 172.100.100.100 ');
+    expect(text).not.toBe(seedLabText);
+    await writeFile(path.join(dir, 'cluster.yaml'), text);
+    const json = await runCli(['validate', '--json'], dir);
+    expect(json.code).toBe(1);
+    const line = text.split('\n').findIndex((l) => l.includes('address: 172.100.100.100')) + 1;
+    expect(JSON.parse(json.stdout).problems).toEqual([
+      expect.objectContaining({
+        path: 'addons.gateway.address',
+        line,
+        column: 14,
+        message: expect.stringContaining('use one in the pool, e.g. 172.100.100.64'),
+      }),
+    ]);
   });
 });
 
@@ -305,6 +371,10 @@ describe('kubestation validate', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/cluster\.yaml: valid/);
     expect(stdout).toMatch(/cluster k8s-lab: Kubernetes 1\.37, API 172\.100\.100\.2:6443, CNI flannel/);
+    expect(stdout).toContain('host-only vmnet1 172.100.100.0/24 DHCP 172.100.100.128–172.100.100.254');
+    expect(stdout).toContain(
+      'add-ons: loadBalancer MetalLB v0.16.1 pool 172.100.100.64–172.100.100.95; storage local-path-provisioner v0.0.37; metrics metrics-server v0.9.0; gateway NGINX Gateway Fabric v2.6.7 at 172.100.100.64',
+    );
     const spec = await loadClusterSpec('cluster.yaml');
     for (const node of spec.nodes) {
       expect(stdout).toMatch(
@@ -416,7 +486,7 @@ describe('kubestation validate', () => {
     expect(text.stdout).toContain(
       'warning: the golden template kubestation-noble-template holds containerd 1.7.28-0ubuntu1~24.04.1, which Kubernetes 1.37.2 does not support (it needs containerd 2.0 or newer)',
     );
-    expect(text.stdout).toContain('.\\kubestation build-template --golden');
+    expect(text.stdout).toContain('.\\kubestation build-template');
     const json = JSON.parse((await runCli(['validate', '--json'], dir)).stdout);
     expect(json.valid).toBe(true);
     expect(json.warnings).toEqual([expect.stringContaining('does not support')]);
@@ -425,5 +495,76 @@ describe('kubestation validate', () => {
     expect((await runCli(['validate'], dir)).stdout).not.toContain('warning:');
     await writeLab('1.37.2', '2.1.4-1');
     expect((await runCli(['validate'], dir)).stdout).not.toContain('warning:');
+  });
+
+  it('compares the golden template with cluster.yaml: first boot downloads nothing, or what differs and what it costs', async () => {
+    const dir = tempDir('kubestation-cli-');
+    const doc = seedLab();
+    doc.stateDir = 'state';
+    doc.kubernetes = { ...doc.kubernetes, version: '1.37.2' };
+    await writeFile(path.join(dir, 'cluster.yaml'), yaml.dump(doc));
+    const notBuilt = await runCli(['validate'], dir);
+    expect(notBuilt.stdout).toContain(
+      'golden template: not built yet; `.\\kubestation up` builds and bakes it, then a first boot downloads nothing',
+    );
+    const flannel = 'https://github.com/flannel-io/flannel/releases/download/v0.28.9/kube-flannel.yml';
+    const state = (version: string) => ({
+      formatVersion: 1,
+      image: {
+        fileName: 'noble.ova',
+        sha256: 'ab',
+        url: 'https://cloud-images.ubuntu.com/x.ova',
+        downloadedAt: '2026-11-01T00:00:00Z',
+      },
+      builtAt: '2026-11-01T00:00:00Z',
+      golden: {
+        formatVersion: 1,
+        bakedAt: '2026-11-01T00:00:00Z',
+        imageSha256: 'ab',
+        kubernetes: { minor: '1.37', version, packages: {} },
+        containerd: { package: 'containerd', version: '2.2.1-0ubuntu1~24.04.3' },
+        cni: {
+          name: 'flannel',
+          version: 'v0.28.9',
+          manifests: [{ url: flannel, file: '1-kube-flannel.yml', sha256: 'c'.repeat(64) }],
+        },
+        images: [
+          `registry.k8s.io/kube-apiserver:v${version}`,
+          'registry.k8s.io/e2e-test-images/agnhost:2.52',
+          // As containerd lists what the bake pulled from the catalogue's images.
+          ...ADDONS.flatMap((a) => a.images).map(canonicalImage),
+        ],
+      },
+    });
+    await mkdir(path.join(dir, 'state', 'template'), { recursive: true });
+    const statePath = path.join(dir, 'state', 'template', 'template.json');
+    await writeFile(statePath, JSON.stringify(state('1.37.2')));
+    expect((await runCli(['validate'], dir)).stdout).toContain(
+      'golden template: matches cluster.yaml: a first boot downloads nothing\n',
+    );
+    expect(JSON.parse((await runCli(['validate', '--json'], dir)).stdout).golden).toEqual({
+      templateBuilt: true,
+      matches: true,
+      differences: [],
+    });
+
+    await writeFile(statePath, JSON.stringify(state('1.37.1')));
+    const differs = await runCli(['validate'], dir);
+    expect(differs.code).toBe(0); // still valid: the bake is redone by up
+    expect(differs.stdout).toContain(
+      'golden template: the template holds Kubernetes 1.37.1, cluster.yaml asks for 1.37.2: every node downloads containerd and the Kubernetes packages (about 2 minutes per node), the control-plane and CNI images (about 2 minutes per node) at first boot (`.\\kubestation up` bakes it again)',
+    );
+    expect(JSON.parse((await runCli(['validate', '--json'], dir)).stdout).golden).toMatchObject({
+      matches: false,
+      differences: [{ downloads: ['packages', 'images'] }],
+    });
+
+    // A bake from before the add-ons: their images come when build-vms applies them, not at first boot.
+    const beforeAddons = state('1.37.2');
+    beforeAddons.golden.images = beforeAddons.golden.images.slice(0, 2);
+    await writeFile(statePath, JSON.stringify(beforeAddons));
+    expect((await runCli(['validate'], dir)).stdout).toMatch(
+      /golden template: the template does not hold the images of MetalLB v[\d.]+, local-path-provisioner v[\d.]+, metrics-server v[\d.]+, NGINX Gateway Fabric v[\d.]+: every node downloads the add-ons' images when build-vms applies the add-ons \(`\.\\kubestation up` bakes it again\)/,
+    );
   });
 });

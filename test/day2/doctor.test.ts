@@ -64,6 +64,11 @@ describe('doctor', () => {
         expect(ids).toContain(`${kind}:${n.name}`);
     const text = formatDoctorReport(report);
     expect(text).toMatch(/0 failed, 0 warning\(s\), \d+ ok\n$/);
+    // The build's observations of the unverified behaviours, as state.json holds them (--json: the same object).
+    expect(report.assumptions['clone-in-default-folder']?.latest.value).toBe('default-folder');
+    expect(text).toMatch(
+      /\nassumptions observed on this host .*\n {2}vmrest-params-running-vm: refused .*\n {2}nic-index: ethernet<N-1> \(index 1 = ethernet0, index 2 = ethernet1\), \d{4}-\S+Z, by vmrest GET \/vms\/\{id\}\/nic\n/,
+    );
     const token = parseBootstrapToken(
       (await import('node:fs')).readFileSync(clusterSecretPaths(l.spec.stateDir).bootstrapToken, 'utf8'),
     )!;
@@ -140,11 +145,20 @@ describe('doctor', () => {
     const spec = structuredClone(l.spec);
     const worker = spec.nodes.find((n) => n.name === 'k8s-worker2')!;
     worker.nics.hostOnly.address = '172.100.100.150';
+    // Inside the host-only range cluster.yaml declares (networks.hostOnly.dhcpRange, default .128–.254): fail.
+    expect(check(await doctor(l, {}, spec), 'dhcp:k8s-worker2')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining(
+        '172.100.100.150 on vmnet1 is inside the DHCP range 172.100.100.128–172.100.100.254 of cluster.yaml',
+      ),
+    });
+    // Declared elsewhere, but inside the pool VMware gives a vmnet by default: warn, naming both.
+    spec.networks.hostOnly.dhcpRange = { start: '172.100.100.200', end: '172.100.100.254' };
     const report = await doctor(l, {}, spec);
     expect(check(report, 'dhcp:k8s-worker2')).toMatchObject({
       status: 'warn',
       detail: expect.stringContaining(
-        "172.100.100.150 on vmnet1 is inside VMware's default DHCP pool 172.100.100.128–172.100.100.254",
+        "172.100.100.150 on vmnet1 is inside VMware's default DHCP pool 172.100.100.128–172.100.100.254 (cluster.yaml declares 172.100.100.200–172.100.100.254",
       ),
       fix: expect.stringContaining('DHCP Settings'),
     });

@@ -388,6 +388,16 @@ describe('stop and start the lab', { timeout: slow }, () => {
     expect((startError as KubestationError).code).toBe('VM_NOT_OWNED');
   });
 
+  it('start with the control plane VM gone names rebuild-node with --force (it refuses the control plane without it)', async () => {
+    lab = await startDay2Lab({ linkPower: true });
+    const l = lab;
+    await stopLab(l.spec, deps(l, []), fastTiming);
+    await l.client.deleteVm(l.nodeVm('k8s-master')!.id);
+    const error = await startLab(l.spec, deps(l, []), verifier(l), fastTiming).catch((e: unknown) => e);
+    expect((error as KubestationError).code).toBe('NODE_VM_MISSING');
+    expect((error as KubestationError).fix).toContain('rebuild-node k8s-master --force');
+  });
+
   it('the commands: stop --dry-run prints the plan and changes nothing; stop --json; start prints per-node progress and exits 0 after verify', async () => {
     lab = await startDay2Lab({ linkPower: true });
     const l = lab;

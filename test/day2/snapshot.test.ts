@@ -138,7 +138,10 @@ describe('snapshot save / restore / list / delete through vmrun', { timeout: 240
     expect(restored.verifySummary).toMatch(/^verify passed/);
     expect(await memsize(l, 'k8s-worker1')).toBe('4096');
     for (const n of l.spec.nodes) expect(l.nodeVm(n.name)!.power).toBe('poweredOn');
-    expect((await readBuildState(l.spec.stateDir, l.spec.name)).pendingSnapshot).toBeUndefined();
+    const state = await readBuildState(l.spec.stateDir, l.spec.name);
+    expect(state.pendingSnapshot).toBeUndefined();
+    // A snapshot without memory says nothing of what a memory snapshot's revert leaves.
+    expect(state.assumptions?.['memory-revert-power']).toBeUndefined();
   });
 
   it('a save that fails on one node reports which nodes have it, list marks it incomplete, and the rerun takes it on every node again', async () => {
@@ -234,6 +237,16 @@ describe('snapshot save / restore / list / delete through vmrun', { timeout: 240
       }),
     );
 
+    // What the revert left is recorded in state.json for a support bundle.
+    const observed = async () =>
+      (await readBuildState(l.spec.stateDir, l.spec.name)).assumptions?.['memory-revert-power'];
+    expect((await observed())!.latest).toMatchObject({
+      value: 'suspended',
+      detail: l.spec.nodes.map((n) => `${n.name} suspended`).join(', '),
+      command: 'vmrun -T ws revertToSnapshot <node.vmx> live1',
+      at: expect.stringMatching(/^\d{4}-.*Z$/),
+    });
+
     // Should vmrun leave a memory snapshot's VMs running after the revert, the clocks still jump and it says so.
     sim.memoryRevertLeaves = 'poweredOn';
     const runningEvents: LabEvent[] = [];
@@ -247,6 +260,11 @@ describe('snapshot save / restore / list / delete through vmrun', { timeout: 240
         message: expect.stringMatching(/the snapshot is \d+ s old, so about .*sudo chronyc makestep/),
       }),
     );
+    expect(await observed()).toMatchObject({
+      latest: { value: 'poweredOn' },
+      first: { value: 'suspended' },
+      changed: true,
+    });
   });
 
   it('the command: snapshot list --json through the stand-in in vmware.installFolder; bad arguments are refused', async () => {

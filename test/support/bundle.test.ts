@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { unzipSync } from 'fflate';
+import type { BuildState } from '../../src/bringup/state.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nodePaths } from '../../src/bringup/paths.js';
 import { run as doctor } from '../../src/commands/doctor.js';
@@ -222,6 +223,18 @@ describe('doctor --bundle', () => {
     ]);
     const host = JSON.parse(zip.get('host.json')!) as { node: string; kubestation: string };
     expect(host.node).toBe(process.version);
+
+    // What the build saw of the unverified behaviours, in state.json and the doctor report; README.txt says where.
+    const recorded = (JSON.parse(zip.get('state/state.json')!) as BuildState).assumptions!;
+    expect(recorded['nic-index']!.latest).toMatchObject({
+      value: 'ethernet<N-1>',
+      command: 'vmrest GET /vms/{id}/nic',
+    });
+    expect(recorded['serial-readable-running']!.latest.value).toBe('readable');
+    expect((JSON.parse(zip.get('reports/doctor.json')!) as { assumptions: unknown }).assumptions).toEqual(
+      recorded,
+    );
+    expect(readme).toContain('state/state.json, under "assumptions"');
   });
 
   it('a lab never built, vmrest down: a zip with what there is, and README.txt says what is missing and why', async () => {

@@ -4,6 +4,7 @@
  * real against stand-ins for apt, kubeadm, crictl and friends.
  */
 import { execa } from 'execa';
+import { createHash } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
@@ -17,7 +18,8 @@ import { FIRST_MINOR_NEEDING_CONTAINERD2 } from '../../src/config/defaults.js';
 import { BAKE_LIBRARIES, bakeEnv, renderBakeSeed, shellQuote } from '../../src/template/bake-seed.js';
 import { parseProgressLine } from '../../src/progress/protocol.js';
 import { parseNetworkFailure } from '../../src/progress/network-causes.js';
-import { decodeGoldenMarker } from '../../src/template/golden.js';
+import { canonicalImage, decodeGoldenMarker } from '../../src/template/golden.js';
+import { addonImages } from '../../src/addons/catalog.js';
 
 let dir: string;
 let spec: ClusterSpec;
@@ -36,6 +38,21 @@ async function seedFiles(s: ClusterSpec = spec): Promise<Record<string, string>>
   const files = await renderBakeSeed(s, { bakeId: '20260901100000' });
   return Object.fromEntries(files.map((f) => [f.name, f.content]));
 }
+
+describe('image references as containerd lists them', () => {
+  it('gives Docker Hub names their registry and library/, and an untagged reference :latest', () => {
+    expect(canonicalImage('docker.io/library/busybox')).toBe('docker.io/library/busybox:latest');
+    expect(canonicalImage('busybox')).toBe('docker.io/library/busybox:latest');
+    expect(canonicalImage('rancher/local-path-provisioner:v0.0.37')).toBe(
+      'docker.io/rancher/local-path-provisioner:v0.0.37',
+    );
+    expect(canonicalImage('quay.io/metallb/speaker:v0.16.1')).toBe('quay.io/metallb/speaker:v0.16.1');
+    expect(canonicalImage('localhost:5000/x')).toBe('localhost:5000/x:latest');
+    expect(canonicalImage('ghcr.io/nginx/nginx-gateway-fabric/nginx@sha256:' + 'a'.repeat(64))).toBe(
+      'ghcr.io/nginx/nginx-gateway-fabric/nginx@sha256:' + 'a'.repeat(64),
+    );
+  });
+});
 
 describe('bake seed', () => {
   it('is a valid cloud-config that embeds bake.sh and its settings unchanged', async () => {
@@ -65,6 +82,12 @@ describe('bake seed', () => {
     expect(script.permissions).toBe('0755');
     expect(Buffer.from(script.content, 'base64').toString()).toBe(
       await readFile(asset('cloud-init', 'bake', 'bake.sh'), 'utf8'),
+    );
+    const markerWriter = doc.write_files.find(
+      (f) => f.path === '/usr/local/lib/kubestation-bake/golden-marker.py',
+    )!;
+    expect(Buffer.from(markerWriter.content, 'base64').toString()).toBe(
+      await readFile(asset('cloud-init', 'bake', 'golden-marker.py'), 'utf8'),
     );
     const env = doc.write_files.find((f) => f.path === '/etc/kubestation/bake.env')!;
     expect(Buffer.from(env.content, 'base64').toString()).toBe(bakeEnv(spec));
@@ -154,7 +177,8 @@ async function writeGuestCommands(
   const stub = (body: string) =>
     `#!/bin/bash\necho "$(basename "$0") $*" >>${JSON.stringify(log)}\n${body}\n`;
   const commands: Record<string, string> = {
-    curl: `case "$*" in *Release.key*) echo "-----BEGIN PGP PUBLIC KEY BLOCK-----";; *) printf 'spec:\\n  containers:\\n  - name: x\\n    image: ghcr.io/flannel-io/flannel:v0.28.9\\n  initContainers:\\n  - image: "ghcr.io/flannel-io/flannel-cni-plugin:v1.7.1-flannel1"\\n';; esac`,
+    // A manifest is written where -o says (the bake keeps it for the nodes).
+    curl: `out=/dev/stdout; while [ $# -gt 0 ]; do [ "$1" = -o ] && out=$2; shift; done; case "$out $*" in *Release.key*) echo "-----BEGIN PGP PUBLIC KEY BLOCK-----";; *) printf 'spec:\\n  containers:\\n  - name: x\\n    image: ghcr.io/flannel-io/flannel:v0.28.9\\n  initContainers:\\n  - image: "ghcr.io/flannel-io/flannel-cni-plugin:v1.7.1-flannel1"\\n' >"$out";; esac`,
     gpg: 'while [ $# -gt 0 ]; do if [ "$1" = -o ]; then cat >"$2"; exit 0; fi; shift; done',
     'apt-get': [
       // What apt would read at update time: the source line and the keyring it names.
@@ -175,7 +199,7 @@ async function writeGuestCommands(
     'dpkg-query': 'case "$3" in containerd) printf "2.2.1-0ubuntu1~24.04.3";; *) printf "1.37.2-1.1";; esac',
     systemctl: '',
     kubeadm: 'case "$1" in version) echo v1.37.2;; esac',
-    crictl: `case "$*" in *images*) echo '{"images":[{"repoTags":["registry.k8s.io/kube-apiserver:v1.37.2","registry.k8s.io/pause:3.10.1"]},{"repoTags":["ghcr.io/flannel-io/flannel:v0.28.9"]}]}';; esac`,
+    crictl: `case "$*" in *images*) echo '{"images":[{"id":"sha256:a1","repoTags":["registry.k8s.io/kube-apiserver:v1.37.2","registry.k8s.io/pause:3.10.1"],"repoDigests":["registry.k8s.io/kube-apiserver@sha256:d1"]},{"id":"sha256:f1","repoTags":["ghcr.io/flannel-io/flannel:v0.28.9"]}]}';; esac`,
     'systemd-run': '',
     'cloud-init': '',
   };
@@ -203,6 +227,10 @@ async function runBake(root: string, bin: string, env: string) {
       await readFile(asset('cloud-init', 'lib', name)),
     );
   }
+  await writeFile(
+    path.join(root, 'usr', 'local', 'lib', 'kubestation-bake', 'golden-marker.py'),
+    await readFile(asset('cloud-init', 'bake', 'golden-marker.py')),
+  );
   return execa('bash', [asset('cloud-init', 'bake', 'bake.sh')], {
     reject: false,
     env: { KUBESTATION_BAKE_ROOT: root, PATH: `${bin}:${process.env.PATH}` },
@@ -221,7 +249,7 @@ describe('bake.sh', { timeout: 120_000 }, () => {
 
     const calls = (await readFile(path.join(bin, 'calls.log'), 'utf8')).trim().split('\n');
     expect(calls).toContain(
-      'apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold -y -q --allow-change-held-packages --allow-downgrades install containerd kubelet=1.37.2-1.1 kubeadm=1.37.2-1.1 kubectl=1.37.2-1.1',
+      'apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold -y -q --allow-change-held-packages --allow-downgrades install ethtool ufw open-vm-tools curl gpg ca-certificates conntrack containerd kubelet=1.37.2-1.1 kubeadm=1.37.2-1.1 kubectl=1.37.2-1.1',
     );
     expect(calls).toContain('apt-mark hold kubelet kubeadm kubectl');
     expect(calls).toContain(
@@ -233,9 +261,23 @@ describe('bake.sh', { timeout: 120_000 }, () => {
     expect(calls).toContain(
       'crictl --runtime-endpoint unix:///run/containerd/containerd.sock pull ghcr.io/flannel-io/flannel-cni-plugin:v1.7.1-flannel1',
     );
+    expect(calls).toContain(
+      'crictl --runtime-endpoint unix:///run/containerd/containerd.sock pull registry.k8s.io/e2e-test-images/agnhost:2.52',
+    );
+    // Every enabled add-on's images (the catalogue's list), so the add-ons start with no download.
+    expect(addonImages(pinned).length).toBeGreaterThan(0);
+    for (const image of addonImages(pinned))
+      expect(calls).toContain(
+        `crictl --runtime-endpoint unix:///run/containerd/containerd.sock pull ${image}`,
+      );
+    const withoutStorage = { ...pinned, addons: { ...pinned.addons, storage: { enabled: false } } };
+    expect(bakeEnv(withoutStorage)).not.toContain('local-path-provisioner');
     expect(calls.at(-1)).toMatch(
       /^systemd-run --no-block --unit=kubestation-seal .*cloud-init clean --logs --machine-id/,
     );
+    // The CNI manifest is kept for the nodes, under the name the marker records.
+    const kept = path.join(root, 'var', 'lib', 'kubestation', 'golden-cni', '1-kube-flannel.yml');
+    expect(await readFile(kept, 'utf8')).toContain('image: ghcr.io/flannel-io/flannel:v0.28.9');
     expect(await readFile(path.join(bin, 'sources-at-update'), 'utf8')).toBe(
       'deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v1.37/deb/ /\n',
     );
@@ -274,12 +316,30 @@ describe('bake.sh', { timeout: 120_000 }, () => {
         packages: { kubelet: '1.37.2-1.1', kubeadm: '1.37.2-1.1', kubectl: '1.37.2-1.1' },
       },
       containerd: { package: 'containerd', version: '2.2.1-0ubuntu1~24.04.3' },
-      cni: { name: 'flannel', version: spec.kubernetes.cni.version },
+      cni: {
+        name: 'flannel',
+        version: spec.kubernetes.cni.version,
+        manifests: [
+          {
+            url: spec.kubernetes.cni.manifestUrls[0],
+            file: '1-kube-flannel.yml',
+            sha256: createHash('sha256')
+              .update(await readFile(kept))
+              .digest('hex'),
+          },
+        ],
+      },
       images: [
         'ghcr.io/flannel-io/flannel:v0.28.9',
         'registry.k8s.io/kube-apiserver:v1.37.2',
         'registry.k8s.io/pause:3.10.1',
       ],
+      // Each image with its digest: the repository digest when crictl lists one, else the image id.
+      imageDigests: {
+        'ghcr.io/flannel-io/flannel:v0.28.9': 'sha256:f1',
+        'registry.k8s.io/kube-apiserver:v1.37.2': 'sha256:d1',
+        'registry.k8s.io/pause:3.10.1': 'sha256:d1',
+      },
     });
     expect(marker.bakedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   });

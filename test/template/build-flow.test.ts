@@ -1,12 +1,12 @@
 /**
  * The whole `build-template` flow against the vmrest simulator: a local image
  * server, a recording vdiskmanager stand-in, real files in a temporary state
- * folder, and (for --golden) a simulated guest that reads its seed ISO,
+ * folder, and (for the golden bake) a simulated guest that reads its seed ISO,
  * writes progress lines to the serial file and powers off.
  */
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -15,12 +15,18 @@ import { VmrestSimulator, type SimulatedGuest } from '../../simulators/vmrest-si
 import { parseClusterSpec } from '../../src/config/load.js';
 import type { ClusterSpec } from '../../src/config/model.js';
 import { buildTemplate, type TemplateBuildDeps } from '../../src/template/build.js';
+import { readBuildState } from '../../src/bringup/state.js';
 import {
   bakeGolden,
+  canonicalImage,
+  compareGoldenWithSpec,
   DEFAULT_BAKE_TIMEOUT_MS,
   describeDuration,
+  describeGoldenComparison,
   goldenMatchesSpec,
 } from '../../src/template/golden.js';
+import { defaultVerifyImage } from '../../src/verify/workload.js';
+import { addonImages } from '../../src/addons/catalog.js';
 import { requireReadyTemplate } from '../../src/template/ready.js';
 import { readTemplateState, templateStatePath } from '../../src/template/state.js';
 import type { GoldenMarker } from '../../src/template/state.js';
@@ -140,6 +146,17 @@ describe('build-template', () => {
     ]);
     expect(existsSync(diskPath)).toBe(true);
     expect(existsSync(extracted)).toBe(false); // the intermediate copy is not kept
+    // What vdiskmanager did with the OVA's streamOptimized disk is recorded for a support bundle.
+    expect(
+      (await readBuildState(spec.stateDir, spec.name)).assumptions?.['vdiskmanager-converts-ova-disk'],
+    ).toEqual({
+      latest: {
+        value: 'converted',
+        detail: DISK_NAME,
+        at: expect.stringMatching(/^\d{4}-.*Z$/),
+        command: 'vmware-vdiskmanager -r <ova disk> -t 0 <template disk>',
+      },
+    });
 
     // Registered with vmrest, powered off.
     const vms = sim.vms();
@@ -177,6 +194,16 @@ describe('build-template', () => {
       virtualHwVersion: 20,
     });
     expect(typeof state.builtAt).toBe('string');
+  });
+
+  it('records a conversion vdiskmanager refused, and the build fails with its message', async () => {
+    await writeFile(path.join(dir, 'VMware Workstation', 'fail'), '');
+    await expect(buildTemplate(spec, deps())).rejects.toThrow(/vmware-vdiskmanager \(convert/);
+    const observed = (await readBuildState(spec.stateDir, spec.name)).assumptions?.[
+      'vdiskmanager-converts-ova-disk'
+    ];
+    expect(observed?.latest).toMatchObject({ value: 'failed' });
+    expect(observed?.latest.detail).toContain('The file is locked');
   });
 
   it('skips every completed step on a re-run: no download, no conversion, no second registration', async () => {
@@ -240,11 +267,27 @@ function markerFor(s: ClusterSpec, version: string): GoldenMarker {
       packages: { kubelet: `${version}-1.1`, kubeadm: `${version}-1.1`, kubectl: `${version}-1.1` },
     },
     containerd: { package: 'containerd', version: '2.2.1-0ubuntu1~24.04.3' },
-    cni: { name: s.kubernetes.cni.name, version: s.kubernetes.cni.version },
+    cni: {
+      name: s.kubernetes.cni.name,
+      version: s.kubernetes.cni.version,
+      manifests: s.kubernetes.cni.manifestUrls.map((url, i) => ({
+        url,
+        file: `${i + 1}-${path.basename(url)}`,
+        sha256: 'a'.repeat(64),
+      })),
+    },
     images: [
       'registry.k8s.io/kube-apiserver:v' + version,
       'ghcr.io/flannel-io/flannel:' + s.kubernetes.cni.version,
+      defaultVerifyImage,
+      ...addonImages(s).map(canonicalImage),
     ],
+    imageDigests: {
+      ['registry.k8s.io/kube-apiserver:v' + version]: 'sha256:' + '1'.repeat(64),
+      ['ghcr.io/flannel-io/flannel:' + s.kubernetes.cni.version]: 'sha256:' + '2'.repeat(64),
+      [defaultVerifyImage]: 'sha256:' + '3'.repeat(64),
+      ...Object.fromEntries(addonImages(s).map((i) => [canonicalImage(i), 'sha256:' + '4'.repeat(64)])),
+    },
   };
 }
 
@@ -282,7 +325,7 @@ function bakingGuest(marker: GoldenMarker, seen: { userData?: string; isoPath?: 
   };
 }
 
-describe('build-template --golden', () => {
+describe('build-template: the golden bake', () => {
   it('boots the template with the bake seed, follows the serial console, records the marker and detaches the ISO', async () => {
     await buildTemplate(spec, deps());
     const marker = markerFor(spec, '1.37.2');
@@ -324,8 +367,25 @@ describe('build-template --golden', () => {
     expect(again.skipped).toBe(true);
     expect(sim.requestLog.filter((e) => e.operation === 'setPowerState').length).toBe(powerOns);
     // ...but a different pinned patch or CNI release does not match.
-    expect(goldenMatchesSpec(state, { kubernetes: { ...spec.kubernetes, patch: '1.37.3' } })).toBe(false);
-    expect(goldenMatchesSpec(state, { kubernetes: { ...spec.kubernetes, minor: '1.36' } })).toBe(false);
+    expect(goldenMatchesSpec(state, { ...spec, kubernetes: { ...spec.kubernetes, patch: '1.37.3' } })).toBe(
+      false,
+    );
+    expect(goldenMatchesSpec(state, { ...spec, kubernetes: { ...spec.kubernetes, minor: '1.36' } })).toBe(
+      false,
+    );
+    // What differs and what a first boot then downloads, as validate and the build-vms plan say it.
+    expect(describeGoldenComparison(compareGoldenWithSpec(state, spec))).toBe(
+      'the golden template matches cluster.yaml: a first boot downloads nothing',
+    );
+    const otherCni = { ...spec.kubernetes, cni: { ...spec.kubernetes.cni, version: 'v0.29.0' } };
+    expect(describeGoldenComparison(compareGoldenWithSpec(state, { ...spec, kubernetes: otherCni }))).toBe(
+      `the template holds flannel ${spec.kubernetes.cni.version}, cluster.yaml asks for flannel v0.29.0: every node downloads the control-plane and CNI images (about 2 minutes per node), the CNI manifests at first boot`,
+    );
+    const olderBake = {
+      ...state,
+      golden: { ...state.golden!, cni: { name: 'flannel', version: spec.kubernetes.cni.version } },
+    };
+    expect(compareGoldenWithSpec(olderBake, spec).map((d) => d.downloads)).toEqual([['cni']]);
   });
 
   it('reports the failing stage with the guest log lines and leaves no marker and no ISO', async () => {
@@ -395,9 +455,7 @@ describe('build-template --golden', () => {
     expect(logged.join('\n')).toContain(
       `golden: the bake seed stays attached to ${vmxPath}: the template is in an unknown power state (`,
     );
-    expect(logged.join('\n')).toContain(
-      'run `.\\kubestation build-template --golden` again, which detaches it',
-    );
+    expect(logged.join('\n')).toContain('run `.\\kubestation build-template` again, which detaches it');
     expect(VmxFile.parse(await readFile(vmxPath, 'utf8')).get('sata0:1.startConnected')).toBe('TRUE');
     sim.clearFaults();
   });

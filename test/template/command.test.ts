@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli.js';
-import { VmrestSimulator } from '../../simulators/vmrest-simulator.js';
+import { VmrestSimulator, type SimulatedGuest } from '../../simulators/vmrest-simulator.js';
 import {
   captureOutput,
   IMAGE_NAME,
@@ -25,14 +25,18 @@ const PASS = 'Zq8#vL2!pR9x';
 let dir: string;
 let server: ImageServer;
 let sim: VmrestSimulator;
+/** What the template's guest does when the bake boots it; default: nothing (never booted in these tests). */
+let guestScript: ((guest: SimulatedGuest) => void) | undefined;
 
 beforeEach(async () => {
+  guestScript = undefined;
   dir = await mkdtemp(path.join(os.tmpdir(), 'ks-cmd-'));
   server = await startImageServer((await makeCloudImageOva(64 * 1024)).ova);
   sim = await VmrestSimulator.start({
     defaultVmFolder: path.join(dir, 'Virtual Machines'),
     username: USER,
     password: PASS,
+    onGuestBoot: (guest) => guestScript?.(guest),
   });
 });
 afterEach(async () => {
@@ -52,7 +56,7 @@ describe('kubestation build-template', () => {
     const env = { VMREST_USERNAME: USER, VMREST_PASSWORD: PASS };
     const out = captureOutput();
     const err = captureOutput();
-    const code = await main(['build-template', '--cluster', cluster], {
+    const code = await main(['build-template', '--no-golden', '--cluster', cluster], {
       stdout: out.stream,
       stderr: err.stream,
       env,
@@ -70,7 +74,7 @@ describe('kubestation build-template', () => {
 
     const again = captureOutput();
     expect(
-      await main(['build-template', '--cluster', cluster], {
+      await main(['build-template', '--no-golden', '--cluster', cluster], {
         stdout: again.stream,
         stderr: err.stream,
         env,
@@ -82,6 +86,46 @@ describe('kubestation build-template', () => {
     expect(again.text()).toContain('template kubestation-noble-template is up to date (nothing to do)\n');
     expect(again.text()).not.toContain('is ready');
     expect(await standIn.calls()).toHaveLength(2);
+    // --no-golden: the template was never booted.
+    expect(sim.requestLog.filter((e) => e.operation === 'setPowerState')).toEqual([]);
+  });
+
+  it('bakes the template by default: boots it with the bake seed (here a guest that powers off without baking)', async () => {
+    const standIn = await writeVdiskmanagerStandIn(path.join(dir, 'VMware Workstation'));
+    const cluster = await writeCluster(path.dirname(standIn.executable));
+    const env = { VMREST_USERNAME: USER, VMREST_PASSWORD: PASS };
+    let seedAtBoot = '';
+    guestScript = (guest) => {
+      void guest.readVmx().then((vmx) => {
+        seedAtBoot = vmx.get('sata0:1.fileName') ?? '';
+        setTimeout(() => guest.powerOff(), 20);
+      });
+    };
+    const out = captureOutput();
+    const err = captureOutput();
+    const code = await main(['build-template', '--cluster', cluster], {
+      stdout: out.stream,
+      stderr: err.stream,
+      env,
+      cwd: dir,
+    });
+    expect(out.text()).toContain(
+      'golden: booting kubestation-noble-template with the bake seed (Kubernetes 1.37, flannel',
+    );
+    expect(path.basename(seedAtBoot)).toBe('kubestation-bake.iso');
+    expect(code).toBe(1);
+    expect(err.text()).toContain('The template powered off without reporting a finished bake');
+
+    const both = captureOutput();
+    expect(
+      await main(['build-template', '--golden', '--no-golden', '--cluster', cluster], {
+        stdout: captureOutput().stream,
+        stderr: both.stream,
+        env,
+        cwd: dir,
+      }),
+    ).toBe(1);
+    expect(both.text()).toContain('--golden and --no-golden contradict each other.');
   });
 
   it('says where to set the Workstation folder when vdiskmanager is not there', async () => {

@@ -16,7 +16,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeWorkstationPreferences } from '../../simulators/workstation-preferences.js';
+import { writeVmnetDhcpConf, writeWorkstationPreferences } from '../../simulators/workstation-preferences.js';
+import { parseClusterSpec } from '../../src/config/load.js';
 import { VmxFile } from '../../src/vmx/vmx-file.js';
 import { copyShipped, installProductionDependencies } from '../support/production-copy.js';
 import { prepareWineRig, repoRoot, WORKSTATION_FOLDER, type CliRun, type WineRig } from './wine-rig.js';
@@ -84,6 +85,15 @@ beforeAll(async () => {
     platform: 'win32',
     localPath: (p) => rig.host.toLocal(p),
   });
+  // Workstation's DHCP settings (C:\ProgramData\VMware\vmnetdhcp.conf; Wine's %ProgramData% is C:\ProgramData),
+  // holding the ranges cluster.yaml declares: preflight reads and compares them instead of warning.
+  const declared = parseClusterSpec(await readFile(path.join(labLocal, 'cluster.yaml'), 'utf8'), {
+    sourcePath: path.join(labLocal, 'cluster.yaml'),
+  });
+  await writeVmnetDhcpConf(rig.host.toLocal('C:\\ProgramData\\VMware\\vmnetdhcp.conf'), [
+    declared.networks.hostOnly,
+    declared.networks.nat,
+  ]);
   bootLog = path.join(base, 'boots.jsonl');
 
   cloneLocal = path.join(base, '김 철수', 'kubestation (x86)');

@@ -63,8 +63,12 @@ export function readBenchResults(dir = path.join(root, 'bench-results')) {
 
 /** The text between (and including) the markers. */
 export function renderBenchSection(results = readBenchResults()) {
+  // A bench's readmeLead (e.g. build-vms' table of what a user waits for) opens the section.
+  const lead = results.flatMap((r) => r.data?.readmeLead ?? []);
   const body =
-    results.length === 0 ? '(no results yet: run `npm run bench`)' : results.map(renderBench).join('\n\n');
+    results.length === 0
+      ? '(no results yet: run `npm run bench`)'
+      : [...(lead.length ? [lead.join('\n')] : []), ...results.map(renderBench)].join('\n\n');
   return `${BEGIN}\n${body}\n${END}`;
 }
 

@@ -76,11 +76,19 @@ export function clusterConfiguration(spec: ClusterSpec, node: NodeSpec) {
   };
 }
 
-export function kubeletConfiguration() {
+/**
+ * The kubelets' configuration. kubeadm init uploads it to the kubelet-config ConfigMap, so joining nodes get
+ * it too. With the metrics add-on, serverTLSBootstrap: each kubelet asks the cluster for its serving
+ * certificate (a kubernetes.io/kubelet-serving CSR, which kubestation approves only for the spec's nodes and
+ * their addresses), so metrics-server verifies the kubelets it scrapes instead of running with
+ * --kubelet-insecure-tls (https://kubernetes.io/docs/reference/access-authn-authz/kubelet-tls-bootstrapping/#certificate-rotation).
+ */
+export function kubeletConfiguration(spec: ClusterSpec) {
   return {
     apiVersion: 'kubelet.config.k8s.io/v1beta1',
     kind: 'KubeletConfiguration',
     cgroupDriver: 'systemd',
+    ...(spec.addons.metrics.enabled ? { serverTLSBootstrap: true } : {}),
   };
 }
 

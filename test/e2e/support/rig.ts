@@ -21,6 +21,12 @@ const scriptsDir = path.join(repoRoot, 'scripts/e2e');
 export const STANDIN_APT_REPOSITORY = 'file:///opt/kubestation-e2e/apt/';
 /** A stand-in flannel manifest inside the guest image. */
 export const STANDIN_FLANNEL_MANIFEST = 'file:///opt/kubestation-e2e/cni/kube-flannel.yml';
+/**
+ * The CNI release the golden image (golden.img) was baked for, and the URL its kept manifest is
+ * recorded under: an https URL the guest cannot reach (scripts/e2e/build-image.sh names the same).
+ */
+export const GOLDEN_CNI_VERSION = 'v0.28.9';
+export const GOLDEN_CNI_MANIFEST_URL = `https://github.com/flannel-io/flannel/releases/download/${GOLDEN_CNI_VERSION}/kube-flannel.yml`;
 /** Version the stand-in kubeadm/kubectl/kubelet report (scripts/e2e/build-image.sh). */
 export const STANDIN_KUBERNETES_VERSION = 'v1.37.0';
 
@@ -138,6 +144,8 @@ export interface BootOptions {
   image: GuestImage;
   /** The NoCloud seed on a CD-ROM; undefined = the guest has no CD-ROM drive (a later boot). */
   seedIso: string | undefined;
+  /** Boot golden.img (the image as a golden bake leaves a template) instead of root.img. */
+  golden?: boolean;
   /** Boot the disk an earlier boot in the same `dir` left (a reboot) instead of a fresh overlay on the image. */
   reuseDisk?: boolean;
   /** File name of the console log in `dir`; default console.log. */
@@ -203,6 +211,7 @@ export async function boot(options: BootOptions): Promise<BootResult> {
   const args = ['--image', options.image.dir, '--disk', disk, '--console', consolePath];
   if (options.seedIso) args.push('--seed', options.seedIso);
   if (options.reuseDisk) args.push('--reuse-disk', 'yes');
+  if (options.golden) args.push('--root', 'golden.img');
   for (const mac of options.macs) args.push('--mac', mac);
   args.push('--timeout', String(timeout), '--append', append.join(' '));
 

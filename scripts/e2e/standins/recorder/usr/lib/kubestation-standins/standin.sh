@@ -31,3 +31,26 @@ standin_slow() {
   done
   echo 0
 }
+
+# The stand-in image store: what containerd's k8s.io namespace would hold, one "REF DIGEST"
+# per line (the digest is made from the reference, so the same image always has the same one).
+STANDIN_IMAGES=/var/lib/containerd/kubestation-standin-images
+# standin_image_add REF: "pulls" REF (kept once).
+standin_image_add() {
+  mkdir -p "$(dirname "$STANDIN_IMAGES")"
+  touch "$STANDIN_IMAGES"
+  awk -v ref="$1" '$1 == ref { found = 1 } END { exit !found }' "$STANDIN_IMAGES" || echo "$1 sha256:$(printf '%s' "$1" | sha256sum | cut -c1-64)" >>"$STANDIN_IMAGES"
+}
+# -> stdout: the store as `crictl images -o json` prints it (repoTags, repoDigests).
+standin_images_json() {
+  printf '{"images": ['
+  sep=''
+  if [ -f "$STANDIN_IMAGES" ]; then
+    while read -r ref digest; do
+      [ -n "$ref" ] || continue
+      printf '%s{"id": "%s", "repoTags": ["%s"], "repoDigests": ["%s@%s"]}' "$sep" "$digest" "$ref" "${ref%:*}" "$digest"
+      sep=', '
+    done <"$STANDIN_IMAGES"
+  fi
+  printf ']}\n'
+}
