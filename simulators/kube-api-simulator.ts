@@ -1002,6 +1002,16 @@ export class KubeApiSimulator {
         }
         return this.put(secret);
       }
+      case 'Node': {
+        // A kubelet registering again (a rebuilt node) asks for a new serving certificate too.
+        const fake = this.nodeSpec(meta.name);
+        if (this.scenario.serverTLSBootstrap && fake && fake.kubelet !== 'stopped')
+          // In the background, as a kubelet does; a failure to make the request shows as no CSR at all.
+          void this.fileServingCsr(fake).catch((error: unknown) =>
+            process.stderr.write(`fake API: no serving CSR for ${fake.name}: ${String(error)}\n`),
+          );
+        return this.put(object);
+      }
       case 'Namespace':
         object.status = { phase: 'Active' };
         meta.labels = { ...(meta.labels ?? {}), 'kubernetes.io/metadata.name': meta.name };
@@ -1351,22 +1361,26 @@ export class KubeApiSimulator {
   private async fileServingCsrs(): Promise<void> {
     for (const node of this.scenario.nodes) {
       if (node.kubelet === 'stopped') continue;
-      const names = node.servingCertNames ?? { dnsNames: [node.name], ipAddresses: [node.internalIP] };
-      const pem = await createKubeletServingRequest(node.name, names);
-      this.put({
-        apiVersion: 'certificates.k8s.io/v1',
-        kind: 'CertificateSigningRequest',
-        metadata: { name: `csr-${randomUUID().slice(0, 5)}` },
-        spec: {
-          request: Buffer.from(pem).toString('base64'),
-          signerName: 'kubernetes.io/kubelet-serving',
-          username: `system:node:${node.name}`,
-          groups: ['system:nodes', 'system:authenticated'],
-          usages: ['digital signature', 'server auth'],
-        },
-        status: {},
-      });
+      await this.fileServingCsr(node);
     }
+  }
+
+  private async fileServingCsr(node: FakeNode): Promise<void> {
+    const names = node.servingCertNames ?? { dnsNames: [node.name], ipAddresses: [node.internalIP] };
+    const pem = await createKubeletServingRequest(node.name, names);
+    this.put({
+      apiVersion: 'certificates.k8s.io/v1',
+      kind: 'CertificateSigningRequest',
+      metadata: { name: `csr-${randomUUID().slice(0, 5)}` },
+      spec: {
+        request: Buffer.from(pem).toString('base64'),
+        signerName: 'kubernetes.io/kubelet-serving',
+        username: `system:node:${node.name}`,
+        groups: ['system:nodes', 'system:authenticated'],
+        usages: ['digital signature', 'server auth'],
+      },
+      status: {},
+    });
   }
 
   /**

@@ -39,8 +39,8 @@ export interface RefusedRequest {
 }
 
 export interface CsrReview {
-  /** Names of the requests approved now, with their node. */
-  approved: { csr: string; node: string }[];
+  /** Names of the requests approved now, with their node and when each was made. */
+  approved: { csr: string; node: string; createdAt: string | undefined }[];
   /** Pending kubelet-serving requests that do not match cluster.yaml (each reported once per approver). */
   refused: RefusedRequest[];
 }
@@ -138,7 +138,7 @@ export class KubeletServingApprover {
         },
       };
       await this.kube.request('PUT', `${CSR_PATH}/${encodeURIComponent(name)}/approval`, { body: approved });
-      review.approved.push({ csr: name, node: verdict.node.name });
+      review.approved.push({ csr: name, node: verdict.node.name, createdAt: csr.metadata.creationTimestamp });
     }
     return review;
   }

@@ -19,6 +19,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { applyNode, BuildInterruptedError, type AppliedVm, type ApplyContext } from '../bringup/apply.js';
 import { detachSeedIso } from '../bringup/finish.js';
 import { recordConsoleRead } from '../bringup/observations.js';
@@ -38,6 +39,7 @@ import type { VmrunLookup } from '../template/vmrun.js';
 import { PreflightError, runPreflight, type PreflightDeps } from '../bringup/preflight.js';
 import { APPLY_STEPS, BuildStateStore } from '../bringup/state.js';
 import { KubestationError } from '../errors.js';
+import { KubeletServingApprover } from '../addons/csr-approver.js';
 import type { KubeClient } from '../kube/index.js';
 import { mintBootstrapToken } from '../pki/index.js';
 import type { ClusterSpec, NodeSpec } from '../config/model.js';
@@ -129,6 +131,8 @@ class Rebuild {
   readonly store: BuildStateStore;
   readonly follower: ConsoleFollower;
   readonly signal: AbortSignal;
+  /** When this rebuild began: a serving certificate request made before it is the old kubelet's. */
+  readonly startedAtMs = Date.now();
   readonly #passedInitOn = new Set<string>();
   readonly #completedWrites: Promise<void>[] = [];
   #writeError: unknown;
@@ -258,6 +262,42 @@ class Rebuild {
       signal: this.signal,
       fix: `the node joined but its kubelet does not report Ready: run \`${COMMAND_PREFIX} doctor\`, and see \`kubectl describe node ${names[0] ?? ''}\``,
     });
+    await this.approveServingCertificates(client, names);
+  }
+
+  /**
+   * With the metrics add-on the rebuilt kubelets ask for serving certificates (serverTLSBootstrap); until
+   * one is approved, kubectl logs/exec/top do not reach that node. Approved as build-vms does (the node's
+   * own name and addresses only), waiting a bounded while for the request; a miss only warns.
+   */
+  private async approveServingCertificates(client: KubeClient, names: string[]): Promise<void> {
+    if (!this.spec.addons.metrics.enabled) return;
+    const approver = new KubeletServingApprover(this.spec, client);
+    const waiting = new Set(names);
+    // creationTimestamp has whole seconds.
+    const since = Math.floor(this.startedAtMs / 1000) * 1000;
+    const deadline = Date.now() + Math.min(this.options.readyTimeoutMs ?? defaultReadyTimeoutMs, 120_000);
+    while (waiting.size > 0) {
+      const review = await approver.review();
+      for (const approved of review.approved) {
+        // A request from before this rebuild came from the old kubelet: approved, but not the one awaited.
+        const fresh = approved.createdAt !== undefined && Date.parse(approved.createdAt) >= since;
+        if (!fresh || !waiting.delete(approved.node)) continue;
+        this.deps.log(`${approved.node}: approved its kubelet's serving certificate request ${approved.csr}`);
+      }
+      for (const refused of review.refused)
+        this.warn(
+          `serving certificate request ${refused.csr} left pending: ${refused.problem}; \`kubectl certificate approve ${refused.csr}\` if you trust it`,
+          refused.node,
+        );
+      if (waiting.size === 0 || Date.now() >= deadline) break;
+      await sleep(this.options.apiPollMs ?? 2000, undefined, { signal: this.signal });
+    }
+    for (const name of waiting)
+      this.warn(
+        `its kubelet has not asked for a serving certificate yet, so kubectl logs/exec/top do not reach it; the next \`${COMMAND_PREFIX} build-vms\` approves it`,
+        name,
+      );
   }
 }
 

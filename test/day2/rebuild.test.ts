@@ -171,6 +171,33 @@ describe('rebuild-node: a worker', () => {
     expect(lab.logs).toContain('k8s-worker2: no VM to delete (vmrest lists none for this node)');
   });
 
+  it("approves the rebuilt kubelet's serving certificate request (metrics add-on), not only the old one", async () => {
+    lab = await startDay2Lab();
+    const l = lab;
+    const csrsOf = (node: string) =>
+      l.kubeApi
+        .allObjects()
+        .filter(
+          (o) =>
+            o.kind === 'CertificateSigningRequest' &&
+            (o.spec as { username?: string }).username === `system:node:${node}`,
+        );
+    // The old kubelet's requests, filed when the lab started.
+    await expect.poll(() => csrsOf('k8s-worker1').length).toBeGreaterThan(0);
+    const before = new Set(csrsOf('k8s-worker1').map((c) => c.metadata.name));
+
+    await rebuildNode(l.spec, 'k8s-worker1', l.rebuildDeps(), l.fast);
+    const fresh = csrsOf('k8s-worker1').filter((c) => !before.has(c.metadata.name));
+    expect(fresh).toHaveLength(1);
+    expect(l.logs).toContain(
+      `k8s-worker1: approved its kubelet's serving certificate request ${fresh[0]!.metadata.name}`,
+    );
+    const approval = l.kubeApi.requests.filter(
+      (r) => r.method === 'PUT' && r.path.endsWith(`/${fresh[0]!.metadata.name}/approval`),
+    );
+    expect(approval).toHaveLength(1);
+  });
+
   it('rebuilds a powered-off worker without a power-off call', async () => {
     lab = await startDay2Lab();
     const old = lab.nodeVm('k8s-worker1')!;
