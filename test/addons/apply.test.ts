@@ -26,7 +26,9 @@ afterEach(async () => {
 
 async function cluster(scenario: (healthy: KubeApiScenario) => KubeApiScenario = (h) => h) {
   const spec = specWithAddons();
-  const sim = await KubeApiSimulator.start({ scenario: scenario(healthyScenarioFor(spec)) });
+  // A cluster without the add-ons installed yet: the applier under test installs them.
+  const { addons: _installed, ...withoutAddons } = healthyScenarioFor(spec);
+  const sim = await KubeApiSimulator.start({ scenario: scenario(withoutAddons) });
   const client = new KubeClient(await parseKubeconfig(await sim.kubeconfig()));
   open.push({ sim, client });
   return { spec, sim, client };
