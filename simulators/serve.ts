@@ -43,6 +43,8 @@ export interface ServeOptions {
 export interface ServedLab {
   vmrestUrl: string;
   kubeApiUrl: string;
+  /** The VMnet1 stand-in (an HTTP CONNECT proxy on 127.0.0.1): pass it as KUBESTATION_HOST_ONLY_PROXY. */
+  hostOnlyProxy: string;
   username: string;
   password: string;
   vmrest: VmrestSimulator;
@@ -117,6 +119,7 @@ export async function serveLab(options: ServeOptions): Promise<ServedLab> {
   return {
     vmrestUrl: vmrest.url,
     kubeApiUrl: kubeApi.url,
+    hostOnlyProxy: kubeApi.hostOnlyProxy,
     ...credentials,
     vmrest,
     async close() {
@@ -131,7 +134,7 @@ export async function serveLab(options: ServeOptions): Promise<ServedLab> {
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
   const lab = await serveLab(JSON.parse(process.argv[2] ?? '{}') as ServeOptions);
   process.stdout.write(
-    `${JSON.stringify({ vmrestUrl: lab.vmrestUrl, kubeApiUrl: lab.kubeApiUrl, username: lab.username, password: lab.password })}\n`,
+    `${JSON.stringify({ vmrestUrl: lab.vmrestUrl, kubeApiUrl: lab.kubeApiUrl, hostOnlyProxy: lab.hostOnlyProxy, username: lab.username, password: lab.password })}\n`,
   );
   const stop = (): void => {
     void lab.close().then(() => process.exit(0));

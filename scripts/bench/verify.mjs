@@ -39,8 +39,9 @@ function startFakeApi(dir, kubeconfig) {
     return JSON.parse(value);
   };
   const exited = new Promise((resolve) => child.on('exit', resolve));
-  return next('its URL').then(({ url }) => ({
+  return next('its URL').then(({ url, hostOnlyProxy }) => ({
     url,
+    hostOnlyProxy,
     async stop() {
       child.stdin.end();
       const cpu = await next('its CPU figures');
@@ -57,7 +58,12 @@ async function once(dir, nodes) {
   const started = process.hrtime.bigint();
   const run = spawnSync(process.execPath, [kubestationBin, 'verify', '--json', '--kubeconfig', kubeconfig], {
     cwd: dir,
-    env: { ...userShellEnv(), KUBESTATION_API_SERVER: api.url },
+    // The add-on checks' requests from "the PC" go to the fake's VMnet1 stand-in, never to 172.100.100.x.
+    env: {
+      ...userShellEnv(),
+      KUBESTATION_API_SERVER: api.url,
+      KUBESTATION_HOST_ONLY_PROXY: api.hostOnlyProxy,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     maxBuffer: 256 * 1024 * 1024,
   });

@@ -273,11 +273,15 @@ describe.sequential('kubestation as a win32 program (Windows Node under Wine)', 
     const urls = JSON.parse(line) as {
       vmrestUrl: string;
       kubeApiUrl: string;
+      hostOnlyProxy: string;
       username: string;
       password: string;
     };
     expect(new URL(urls.vmrestUrl).hostname).toBe('127.0.0.1');
     expect(new URL(urls.kubeApiUrl).hostname).toBe('127.0.0.1');
+    // The win32 child has no loopback guard: verify's requests to LoadBalancer addresses must go to the
+    // simulators' VMnet1 stand-in, never to 172.100.100.x itself.
+    expect(new URL(urls.hostOnlyProxy).hostname).toBe('127.0.0.1');
     served = {
       child,
       env: {
@@ -285,6 +289,7 @@ describe.sequential('kubestation as a win32 program (Windows Node under Wine)', 
         VMREST_USERNAME: urls.username,
         VMREST_PASSWORD: urls.password,
         KUBESTATION_API_SERVER: urls.kubeApiUrl,
+        KUBESTATION_HOST_ONLY_PROXY: urls.hostOnlyProxy,
       },
     };
   });

@@ -4,8 +4,8 @@
 //
 //   node scripts/bench/lib/fake-kube-api.mjs <cluster.yaml> <kubeconfig to write>
 //
-// It writes an admin kubeconfig for itself (server https://127.0.0.1:<port>), prints {"url": ...} on one
-// line and serves until its stdin closes; then it waits for every simulated pod (a real shell script per
+// It writes an admin kubeconfig for itself (server https://127.0.0.1:<port>), prints {"url", "hostOnlyProxy"}
+// on one line and serves until its stdin closes; then it waits for every simulated pod (a real shell script per
 // test pod, run by this process), stops, and prints one JSON line of CPU seconds:
 //   servingCpuS  this process while it served (the API server's work for the verify)
 //   ownCpuS      this process in all (start-up included)
@@ -29,7 +29,8 @@ const spec = await loadClusterSpec(clusterFile);
 const sim = await KubeApiSimulator.start({ scenario: healthyScenarioFor(spec) });
 writeFileSync(kubeconfigFile, await sim.kubeconfig());
 const serving = process.cpuUsage();
-process.stdout.write(`${JSON.stringify({ url: sim.url })}\n`);
+// hostOnlyProxy: the VMnet1 stand-in verify's LoadBalancer and Gateway checks must go through.
+process.stdout.write(`${JSON.stringify({ url: sim.url, hostOnlyProxy: sim.hostOnlyProxy })}\n`);
 
 process.stdin.on('end', async () => {
   await sim.settle();
