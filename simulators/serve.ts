@@ -43,7 +43,7 @@ export interface ServeOptions {
 export interface ServedLab {
   vmrestUrl: string;
   kubeApiUrl: string;
-  /** The VMnet1 stand-in (an HTTP CONNECT proxy on 127.0.0.1): pass it as KUBESTATION_HOST_ONLY_PROXY. */
+  /** "127.0.0.1:port" of the VMnet1 stand-in (an HTTP CONNECT proxy): pass it as KUBESTATION_HOST_ONLY_PROXY. */
   hostOnlyProxy: string;
   username: string;
   password: string;

@@ -70,7 +70,7 @@ function runChild(
         // The add-on step talks to the lab's fake API server (a child has no loopback guard: never the real address).
         KUBESTATION_API_SERVER: l.kubeApi?.url ?? 'https://127.0.0.1:9',
         // verify's LoadBalancer and Gateway requests from "the PC": the fake's VMnet1 stand-in, or a closed port.
-        KUBESTATION_HOST_ONLY_PROXY: l.kubeApi?.hostOnlyProxy ?? 'http://127.0.0.1:9',
+        KUBESTATION_HOST_ONLY_PROXY: l.kubeApi?.hostOnlyProxy ?? '127.0.0.1:9',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
