@@ -185,6 +185,8 @@ describe('rebuild-node: a worker', () => {
     // The old kubelet's requests, filed when the lab started.
     await expect.poll(() => csrsOf('k8s-worker1').length).toBeGreaterThan(0);
     const before = new Set(csrsOf('k8s-worker1').map((c) => c.metadata.name));
+    // creationTimestamp has whole seconds: on a real node the old request is far older than the rebuild.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
 
     await rebuildNode(l.spec, 'k8s-worker1', l.rebuildDeps(), l.fast);
     const fresh = csrsOf('k8s-worker1').filter((c) => !before.has(c.metadata.name));
