@@ -14,7 +14,7 @@ import { runDoctor } from '../../src/day2/doctor.js';
 import { collectStatus, formatStatus } from '../../src/day2/status.js';
 import { VmxFile } from '../../src/vmx/vmx-file.js';
 import { SEED_CDROM } from '../../src/template/vmx.js';
-import { runDay2Command, startDay2Lab, type Day2Lab } from './lab.js';
+import { fastVerify, runDay2Command, startDay2Lab, type Day2Lab } from './lab.js';
 import { runStop } from '../../src/commands/stop.js';
 import { runStart } from '../../src/commands/start.js';
 
@@ -30,18 +30,6 @@ const fastTiming: LabTiming = {
   apiTimeoutMs: 3_000,
   readyTimeoutMs: 3_000,
   pollMs: 10,
-};
-// The probe pods' scripts really run under /bin/sh: generous bounds so a loaded machine does not fail them.
-const fastVerify = {
-  intervalMs: 20,
-  timeouts: {
-    serversReadyMs: 20_000,
-    probesMs: 90_000,
-    cleanupMs: 10_000,
-    forceDeleteAfterMs: 300,
-    addonsMs: 20_000,
-    fromPcMs: 2_000,
-  },
 };
 const slow = 240_000;
 

@@ -40,6 +40,22 @@ import { captureOutput } from '../template/fixtures.js';
 import type { CommandContext } from '../../src/commands/context.js';
 import { writeWorkstationPreferences } from '../../simulators/workstation-preferences.js';
 
+/**
+ * Verify's bounds for the day-2 tests: the probe pods' scripts really run under /bin/sh, so they are
+ * generous enough that a loaded machine does not fail them.
+ */
+export const fastVerify = {
+  intervalMs: 20,
+  timeouts: {
+    serversReadyMs: 20_000,
+    probesMs: 90_000,
+    cleanupMs: 10_000,
+    forceDeleteAfterMs: 300,
+    addonsMs: 20_000,
+    fromPcMs: 2_000,
+  },
+};
+
 export interface Day2LabOptions {
   /** Changes to the fake API server's nodes (by name). */
   fakeNodes?: Record<string, Partial<FakeNode>>;

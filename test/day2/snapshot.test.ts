@@ -17,7 +17,7 @@ import { KubestationError } from '../../src/errors.js';
 import { readSnapshotTimes, vmrunAt, vmsdPath } from '../../src/template/vmrun.js';
 import { VmxFile } from '../../src/vmx/vmx-file.js';
 import { VmrunSimulator } from '../../simulators/vmrun-simulator.js';
-import { runDay2Command, startDay2Lab, type Day2Lab } from './lab.js';
+import { fastVerify, runDay2Command, startDay2Lab, type Day2Lab } from './lab.js';
 
 let lab: Day2Lab | undefined;
 let vmrunSim: VmrunSimulator | undefined;
@@ -34,17 +34,6 @@ const fastTiming: LabTiming = {
   apiTimeoutMs: 3_000,
   readyTimeoutMs: 3_000,
   pollMs: 10,
-};
-const fastVerify = {
-  intervalMs: 20,
-  timeouts: {
-    serversReadyMs: 20_000,
-    probesMs: 90_000,
-    cleanupMs: 10_000,
-    forceDeleteAfterMs: 300,
-    addonsMs: 20_000,
-    fromPcMs: 2_000,
-  },
 };
 
 /** A built lab whose Workstation folder (a path with spaces) holds the vmrun stand-in. */
